@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/handlers"
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// loadConfig reads the file and environment, applies --dev, and validates.
+// needSecret is false for commands that never use the system secret
+// (migrate, users), so they run without one.
+func (g *globals) loadConfig(needSecret bool) (config.Config, error) {
+	cfg, err := config.Load(g.configPath, os.Environ())
+	if err != nil {
+		return cfg, usageError{err}
+	}
+	cfg.Dev = g.dev
+	if g.dev && cfg.Secret == "" {
+		if cfg.Secret, err = devSecret(cfg, g.stderr); err != nil {
+			return cfg, err
+		}
+	}
+	check := cfg
+	if !needSecret && check.Secret == "" {
+		check.Dev = true // the secret's absence is not this command's problem
+	}
+	if err := check.Validate(); err != nil {
+		return cfg, usageError{fmt.Errorf("invalid configuration:\n%w", indent(err))}
+	}
+	return cfg, nil
+}
+
+// indent puts each joined problem on its own indented line.
+func indent(err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = "  - " + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// devSecret returns the development secret stored next to the SQLite
+// database (./data/secret for PostgreSQL), generating it on first use.
+func devSecret(cfg config.Config, stderr io.Writer) (string, error) {
+	dir := "data"
+	if p, ok := cfg.SQLitePath(); ok {
+		dir = filepath.Dir(p)
+	}
+	path := filepath.Join(dir, "secret")
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < secret.MinSecretLen {
+			return "", fmt.Errorf("development secret %s is shorter than %d bytes; delete it to generate a new one", path, secret.MinSecretLen)
+		}
+		return s, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read development secret: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	s := base64.RawURLEncoding.EncodeToString(b)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write development secret: %w", err)
+	}
+	fmt.Fprintf(stderr, "WARNING: development mode generated a system secret and stored it in %s.\n"+
+		"WARNING: never use --dev in production; set GATEHOUSE_SECRET (>= 32 random bytes) instead.\n", path)
+	return s, nil
+}
+
+// newLogger builds the process logger from the configuration. Records
+// logged with a request's context carry its request_id.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(handlers.LogHandler(h))
+}
+
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*bunstore.Store, error) {
+	st, err := bunstore.Open(ctx, cfg.DSN, bunstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return st, nil
+}
+
+// app is the running service: one object graph, built once.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *bunstore.Store
+	keys     *keys.Manager
+	provider *provider.Provider
+	handler  *handlers.Handler
+	metrics  *prometheus.Registry
+}
+
+// newApp builds the service on an open, migrated store.
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bunstore.Store) (*app, error) {
+	ring, err := secret.NewKeyring(cfg.Secret, cfg.OldSecrets)
+	if err != nil {
+		return nil, err
+	}
+	km, err := keys.New(ctx, keys.Options{Store: store, Keyring: ring, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p, err := provider.New(provider.Options{
+		Issuer:  cfg.Issuer,
+		Store:   store,
+		Keys:    km,
+		Keyring: ring,
+		Lifespans: provider.Lifespans{
+			AccessToken:       cfg.Lifespans.AccessToken,
+			IDToken:           cfg.Lifespans.IDToken,
+			AuthorizationCode: cfg.Lifespans.AuthorizationCode,
+			RefreshToken:      cfg.Lifespans.RefreshToken,
+			LoginSession:      cfg.Lifespans.LoginSession,
+			AuthFlow:          30 * time.Minute,
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pages, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := handlers.New(handlers.Options{
+		Provider: p,
+		Pages:    pages,
+		Keys:     km,
+		Ready: func(ctx context.Context) error {
+			if err := store.Ping(ctx); err != nil {
+				return err
+			}
+			return store.CheckSchema(ctx)
+		},
+		Logger:  log,
+		Metrics: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg}, nil
+}
+
+// serve runs the public and admin listeners, the key reloader and the
+// janitor until ctx ends, then shuts down gracefully.
+func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pub := handlers.Server(a.handler.Public(), a.log)
+	adm := handlers.Server(a.handler.Admin(a.metrics), a.log)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{pub, public}, {adm, admin}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.keys.Run(ctx) }()
+	go func() { defer wg.Done(); a.janitor(ctx, 5*time.Minute) }()
+
+	a.log.Info("gatehouse is serving", "issuer", a.cfg.Issuer, "public", public.Addr().String(), "admin", admin.Addr().String(), "database", a.store.Dialect())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		a.log.Error("listener failed", "err", err)
+	}
+	cancel()
+	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	_ = pub.Shutdown(shutdown)
+	_ = adm.Shutdown(shutdown)
+	wg.Wait()
+	a.log.Info("gatehouse stopped")
+	return err
+}
+
+// janitor deletes expired rows in batches, so tables do not grow without
+// bound.
+func (a *app) janitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		const batch = 1000
+		for {
+			n, err := a.store.DeleteExpired(ctx, time.Now(), batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("janitor: deleting expired rows failed", "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				a.log.Debug("janitor: deleted expired rows", "rows", n)
+			}
+			if n < batch {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,77 @@
+// Command gatehouse is an OAuth 2.0 / OpenID Connect provider in one binary.
+//
+//	gatehouse serve [--dev]
+//	gatehouse migrate
+//	gatehouse users create --email E --password-stdin [--name N] [--role R]... [--json]
+//	gatehouse clients create --name N [--grant-type G]... [--redirect-uri U]... [--scope "a b"] [--public] ... [--json]
+//	gatehouse clients list [--json]
+//	gatehouse clients delete ID
+//
+// Every command reads the same configuration: --config file.yaml and
+// GATEHOUSE_* environment variables (which win).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCommand(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks errors caused by bad flags or configuration (exit 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// globals are the flags every command shares.
+type globals struct {
+	configPath string
+	dev        bool
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "gatehouse is an OAuth 2.0 and OpenID Connect provider",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML configuration file (GATEHOUSE_* environment variables override it)")
+	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: SQLite under ./data and a generated secret stored there (never in production)")
+	root.AddCommand(
+		newServeCommand(g),
+		newMigrateCommand(g),
+		newUsersCommand(g),
+		newClientsCommand(g),
+	)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{err}
+	})
+	return root
+}

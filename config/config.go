@@ -1,0 +1,573 @@
+// Package config holds gatehouse's settings: their types, defaults, loading and validation.
+//
+// Settings come from three layers, each overriding the one before:
+// Default() < the YAML file (`--config file.yaml`) < GATEHOUSE_* environment
+// variables. The defaults run one instance locally for development
+// (http://localhost:8080, SQLite under ./data). Unknown keys in the file are
+// errors, so a typo is never silently ignored.
+//
+// Each environment variable is GATEHOUSE_ followed by the YAML key path,
+// upper-cased, with dots turned into underscores; lists are comma-separated:
+//
+//	issuer                        GATEHOUSE_ISSUER
+//	listen                        GATEHOUSE_LISTEN
+//	admin_listen                  GATEHOUSE_ADMIN_LISTEN
+//	dsn                           GATEHOUSE_DSN
+//	secret                        GATEHOUSE_SECRET
+//	old_secrets                   GATEHOUSE_OLD_SECRETS
+//	google.client_id              GATEHOUSE_GOOGLE_CLIENT_ID
+//	google.client_secret          GATEHOUSE_GOOGLE_CLIENT_SECRET
+//	google.issuer                 GATEHOUSE_GOOGLE_ISSUER
+//	lifespans.access_token        GATEHOUSE_LIFESPANS_ACCESS_TOKEN
+//	lifespans.id_token            GATEHOUSE_LIFESPANS_ID_TOKEN
+//	lifespans.authorization_code  GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE
+//	lifespans.refresh_token       GATEHOUSE_LIFESPANS_REFRESH_TOKEN
+//	lifespans.login_session       GATEHOUSE_LIFESPANS_LOGIN_SESSION
+//	lifespans.consent             GATEHOUSE_LIFESPANS_CONSENT
+//	log.level                     GATEHOUSE_LOG_LEVEL
+//	log.format                    GATEHOUSE_LOG_FORMAT
+//	database.max_open_conns       GATEHOUSE_DATABASE_MAX_OPEN_CONNS
+//
+// A variable overrides its setting only when it is set to a non-empty value, so
+// `GATEHOUSE_SECRET=` (what an unset ${VAR} becomes in docker-compose) leaves
+// the file's value in place. Durations use Go syntax ("15m", "168h") in both
+// the file and the environment.
+//
+// Load does not validate: the caller sets Dev (from `serve --dev`) first and
+// then calls Validate, which reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts the name of every environment variable Load reads.
+const EnvPrefix = "GATEHOUSE_"
+
+// MinSecretLength is the shortest accepted secret, in bytes: keys derived from
+// it (HKDF) protect signing keys at rest, so it must carry at least 256 bits.
+const MinSecretLength = 32
+
+const redacted = "REDACTED"
+
+// Config is the whole configuration of a gatehouse instance.
+type Config struct {
+	// Issuer is the OIDC issuer identifier and the public base URL.
+	Issuer string `yaml:"issuer" env:"ISSUER"`
+	// Listen is the address of the public OAuth/OIDC endpoints and pages.
+	Listen string `yaml:"listen" env:"LISTEN"`
+	// AdminListen is the address of health checks, metrics and the admin API,
+	// kept apart so it need not be exposed to the internet.
+	AdminListen string `yaml:"admin_listen" env:"ADMIN_LISTEN"`
+	// DSN selects the database: sqlite://PATH, postgres://... or postgresql://...
+	DSN string `yaml:"dsn" env:"DSN"`
+	// Secret is the root key material (HKDF input) for keys encrypted at rest.
+	Secret string `yaml:"secret" env:"SECRET"`
+	// OldSecrets still decrypt data written under earlier secrets, for rotation.
+	OldSecrets []string  `yaml:"old_secrets" env:"OLD_SECRETS"`
+	Google     Google    `yaml:"google" envPrefix:"GOOGLE_"`
+	Lifespans  Lifespans `yaml:"lifespans" envPrefix:"LIFESPANS_"`
+	Log        Log       `yaml:"log" envPrefix:"LOG_"`
+	Database   Database  `yaml:"database" envPrefix:"DATABASE_"`
+	// Dev is set by `serve --dev` only; a file or variable must never be able to
+	// relax the production checks.
+	Dev bool `yaml:"-" env:"-"`
+}
+
+// Google configures sign-in through Google, or any OpenID Connect issuer.
+// It is enabled when ClientID is set.
+type Google struct {
+	ClientID     string `yaml:"client_id" env:"CLIENT_ID"`
+	ClientSecret string `yaml:"client_secret" env:"CLIENT_SECRET"`
+	Issuer       string `yaml:"issuer" env:"ISSUER"`
+}
+
+// Enabled reports whether upstream sign-in through Google is configured.
+func (g Google) Enabled() bool { return g.ClientID != "" }
+
+// Lifespans are how long issued artefacts stay valid.
+type Lifespans struct {
+	AccessToken       time.Duration `yaml:"access_token" env:"ACCESS_TOKEN"`
+	IDToken           time.Duration `yaml:"id_token" env:"ID_TOKEN"`
+	AuthorizationCode time.Duration `yaml:"authorization_code" env:"AUTHORIZATION_CODE"`
+	RefreshToken      time.Duration `yaml:"refresh_token" env:"REFRESH_TOKEN"`
+	LoginSession      time.Duration `yaml:"login_session" env:"LOGIN_SESSION"`
+	// Consent is reserved; 0 means a consent is remembered until revoked.
+	Consent time.Duration `yaml:"consent" env:"CONSENT"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level" env:"LEVEL"`   // debug, info, warn or error
+	Format string `yaml:"format" env:"FORMAT"` // text or json
+}
+
+// Database tunes the connection pool.
+type Database struct {
+	MaxOpenConns int `yaml:"max_open_conns" env:"MAX_OPEN_CONNS"`
+}
+
+// Limits enforced by Validate.
+const (
+	// RFC 6749 §4.1.2 recommends a maximum authorization code lifetime of 10 minutes.
+	MaxAuthorizationCodeLifespan = 10 * time.Minute
+	// Access and ID tokens cannot be revoked once handed to a resource server
+	// that verifies them offline, so they must stay short.
+	MaxTokenLifespan  = 24 * time.Hour
+	MaxOpenConnsLimit = 1000
+)
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
+
+// Default returns the built-in configuration, suitable for local development.
+func Default() Config {
+	return Config{
+		Issuer:      "http://localhost:8080",
+		Listen:      "127.0.0.1:8080",
+		AdminListen: "127.0.0.1:8081",
+		DSN:         "sqlite://./data/gatehouse.db",
+		Google: Google{
+			Issuer: "https://accounts.google.com",
+		},
+		Lifespans: Lifespans{
+			AccessToken:       15 * time.Minute,
+			IDToken:           15 * time.Minute,
+			AuthorizationCode: 5 * time.Minute,
+			RefreshToken:      7 * 24 * time.Hour,
+			LoginSession:      24 * time.Hour,
+			Consent:           0,
+		},
+		Log:      Log{Level: "info", Format: "text"},
+		Database: Database{MaxOpenConns: 20},
+	}
+}
+
+// Load builds a Config from Default(), then the YAML file at path (skipped when
+// path is ""), then the GATEHOUSE_* variables in environ (os.Environ() form).
+// It does not call Validate.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		if err := applyFile(&cfg, path); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func applyFile(cfg *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err) // the *PathError names the file
+	}
+	// The node tree is only used to turn the decoder's line numbers back into
+	// key paths for error messages; a syntax error surfaces here first.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	switch err := dec.Decode(cfg); {
+	case errors.Is(err, io.EOF):
+		return nil // empty file or only comments: nothing to override
+	case err != nil:
+		var typeErr *yaml.TypeError
+		if errors.As(err, &typeErr) {
+			return describeTypeErrors(path, &doc, typeErr)
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	// A second document would be silently ignored, so refuse it; a trailing
+	// "---" with nothing after it is harmless.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil || !isEmptyDocument(&extra) {
+			return fmt.Errorf("config file %s: must hold exactly one YAML document", path)
+		}
+	}
+}
+
+func isEmptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// describeTypeErrors rewrites yaml.v3's "line N: ..." messages so that each
+// names the file and the full key path, which is what a user needs to fix it.
+func describeTypeErrors(path string, doc *yaml.Node, typeErr *yaml.TypeError) error {
+	keys := collectKeys(doc, "", nil)
+	errs := make([]error, 0, len(typeErr.Errors))
+	for _, msg := range typeErr.Errors {
+		line, detail := 0, msg
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
+			_, detail, _ = strings.Cut(msg, ": ")
+		}
+		if name, ok := unknownFieldName(detail); ok {
+			key := name
+			if k, ok := keyAt(keys, line, name); ok {
+				key = k.path
+			}
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, line, key))
+			continue
+		}
+		k, ok := valueAt(keys, line)
+		switch {
+		case ok && strings.HasSuffix(detail, "into time.Duration"):
+			errs = append(errs, fmt.Errorf("%s:%d: %s: invalid duration %q (use Go syntax such as \"15m\" or \"168h\")",
+				path, line, k.path, k.value.Value))
+		case ok:
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", path, line, k.path, detail))
+		default:
+			errs = append(errs, fmt.Errorf("%s:%d: %s", path, line, detail))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unknownFieldName extracts X from yaml.v3's "field X not found in type T".
+func unknownFieldName(detail string) (string, bool) {
+	rest, ok := strings.CutPrefix(detail, "field ")
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, " not found in type ")
+	return name, ok
+}
+
+type yamlKey struct {
+	path       string
+	key, value *yaml.Node // key is nil for sequence items
+}
+
+// collectKeys lists every key (and sequence item) under n in document order,
+// parents before children.
+func collectKeys(n *yaml.Node, prefix string, out []yamlKey) []yamlKey {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			out = collectKeys(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			out = append(out, yamlKey{path: p, key: k, value: v})
+			out = collectKeys(v, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			out = append(out, yamlKey{path: p, value: c})
+			out = collectKeys(c, p, out)
+		}
+	}
+	return out
+}
+
+func keyAt(keys []yamlKey, line int, name string) (yamlKey, bool) {
+	for _, k := range keys {
+		if k.key != nil && k.key.Line == line && k.key.Value == name {
+			return k, true
+		}
+	}
+	return yamlKey{}, false
+}
+
+// valueAt returns the innermost key whose value starts on line; with flow
+// style (`lifespans: {access_token: x}`) the parent shares the line.
+func valueAt(keys []yamlKey, line int) (yamlKey, bool) {
+	var found yamlKey
+	ok := false
+	for _, k := range keys {
+		if k.value.Line == line {
+			found, ok = k, true
+		}
+	}
+	return found, ok
+}
+
+func applyEnv(cfg *Config, environ []string) error {
+	// env reports a bad value by Go field name only. OnSet runs right before a
+	// set variable's value is converted, so the parsers below can name it.
+	var current string
+	opts := env.Options{
+		Environment: gatehouseVars(environ),
+		Prefix:      EnvPrefix,
+		OnSet:       func(key string, _ any, _ bool) { current = key },
+		FuncMap: map[reflect.Type]env.ParserFunc{
+			reflect.TypeFor[time.Duration](): func(v string) (any, error) {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s: invalid duration %q (use Go syntax such as \"15m\" or \"168h\")", current, v)
+				}
+				return d, nil
+			},
+			reflect.TypeFor[int](): func(v string) (any, error) {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s: invalid integer %q", current, v)
+				}
+				return n, nil
+			},
+		},
+	}
+	err := env.ParseWithOptions(cfg, opts)
+	if err == nil {
+		return nil
+	}
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("environment: %w", err)
+	}
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			e = pe.Err // already names the variable
+		}
+		errs = append(errs, fmt.Errorf("environment: %w", e))
+	}
+	return errors.Join(errs...)
+}
+
+// gatehouseVars keeps the GATEHOUSE_* entries of environ. A bare "GATEHOUSE_"
+// is dropped because env would look it up for the nested sections themselves.
+func gatehouseVars(environ []string) map[string]string {
+	vars := make(map[string]string)
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if len(k) > len(EnvPrefix) && strings.HasPrefix(k, EnvPrefix) {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+// Validate reports every problem in c at once, joined with errors.Join; each
+// problem starts with the setting's YAML key. It returns nil when c is usable.
+func (c Config) Validate() error {
+	var p problems
+
+	if msg := checkURL(c.Issuer); msg != "" {
+		p.add("issuer", "%s", msg)
+	} else if strings.HasSuffix(c.Issuer, "/") {
+		// Endpoint URLs are built by appending paths, and the iss claim must
+		// match the issuer byte for byte (OIDC Discovery §4.3).
+		p.add("issuer", "must not end with a slash")
+	}
+
+	p.add("listen", "%s", checkHostPort(c.Listen))
+	p.add("admin_listen", "%s", checkHostPort(c.AdminListen))
+	if c.Listen != "" && c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
+		p.add("admin_listen", "must differ from listen (%s)", c.Listen)
+	}
+
+	// Never echo the DSN: a postgres DSN may hold a password.
+	if path, isSQLite := strings.CutPrefix(c.DSN, "sqlite://"); isSQLite {
+		if path == "" {
+			p.add("dsn", "sqlite:// needs a file path, e.g. sqlite://./data/gatehouse.db")
+		}
+	} else if !c.IsPostgres() {
+		p.add("dsn", "must start with sqlite://, postgres:// or postgresql://")
+	}
+
+	switch {
+	case c.Secret == "" && !c.Dev:
+		p.add("secret", "is required (at least %d bytes, e.g. `openssl rand -base64 48`)", MinSecretLength)
+	case c.Secret != "" && len(c.Secret) < MinSecretLength:
+		p.add("secret", "must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
+	}
+	for i, s := range c.OldSecrets {
+		if len(s) < MinSecretLength {
+			p.add(fmt.Sprintf("old_secrets[%d]", i), "must be at least %d bytes, got %d", MinSecretLength, len(s))
+		}
+	}
+
+	if (c.Google.ClientID == "") != (c.Google.ClientSecret == "") {
+		p.add("google", "client_id and client_secret must be set together")
+	}
+	if c.Google.Enabled() || c.Google.Issuer != "" {
+		p.add("google.issuer", "%s", checkURL(c.Google.Issuer))
+	}
+
+	l := c.Lifespans
+	p.add("lifespans.access_token", "%s", checkLifespan(l.AccessToken, MaxTokenLifespan))
+	p.add("lifespans.id_token", "%s", checkLifespan(l.IDToken, MaxTokenLifespan))
+	p.add("lifespans.authorization_code", "%s", checkLifespan(l.AuthorizationCode, MaxAuthorizationCodeLifespan))
+	if msg := checkLifespan(l.RefreshToken, 0); msg != "" {
+		p.add("lifespans.refresh_token", "%s", msg)
+	} else if l.RefreshToken < l.AccessToken {
+		p.add("lifespans.refresh_token", "must be at least lifespans.access_token (%s), got %s", l.AccessToken, l.RefreshToken)
+	}
+	p.add("lifespans.login_session", "%s", checkLifespan(l.LoginSession, 0))
+	if l.Consent < 0 {
+		p.add("lifespans.consent", "must not be negative (0 means until revoked), got %s", l.Consent)
+	}
+
+	p.add("log.level", "%s", checkEnum(c.Log.Level, logLevels))
+	p.add("log.format", "%s", checkEnum(c.Log.Format, logFormats))
+	if n := c.Database.MaxOpenConns; n < 1 || n > MaxOpenConnsLimit {
+		p.add("database.max_open_conns", "must be between 1 and %d, got %d", MaxOpenConnsLimit, n)
+	}
+
+	return errors.Join(p...)
+}
+
+type problems []error
+
+// add records a problem with setting; an empty message means no problem, which
+// lets the check helpers below return "" when a value is fine.
+func (p *problems) add(setting, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if msg == "" {
+		return
+	}
+	*p = append(*p, fmt.Errorf("%s: %s", setting, msg))
+}
+
+// checkURL accepts an absolute http(s) URL without query, fragment or user
+// info; plain http only for loopback hosts, so tokens never cross a network in
+// clear.
+func checkURL(raw string) string {
+	const bad = "must be an absolute http(s) URL without query or fragment"
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" ||
+		u.Opaque != "" || u.User != nil || strings.ContainsAny(raw, "?#") {
+		return fmt.Sprintf("%s, got %q", bad, raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Sprintf("plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, ::1); use https, got %q", raw)
+	}
+	return ""
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkHostPort(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("must be host:port (e.g. 127.0.0.1:8080), got %q", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("port must be a number between 0 and 65535, got %q", port)
+	}
+	return ""
+}
+
+// checkLifespan requires d > 0 and, when limit > 0, d <= limit.
+func checkLifespan(d, limit time.Duration) string {
+	switch {
+	case d <= 0:
+		return fmt.Sprintf("must be positive, got %s", d)
+	case limit > 0 && d > limit:
+		return fmt.Sprintf("must be at most %s, got %s", limit, d)
+	}
+	return ""
+}
+
+func checkEnum(v string, allowed []string) string {
+	for _, a := range allowed {
+		if v == a {
+			return ""
+		}
+	}
+	return fmt.Sprintf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}
+
+// Redacted returns a copy of c that is safe to log: secrets are replaced by
+// "REDACTED" and a password inside a postgres DSN is hidden.
+func (c Config) Redacted() Config {
+	if c.Secret != "" {
+		c.Secret = redacted
+	}
+	if c.OldSecrets != nil {
+		old := make([]string, len(c.OldSecrets))
+		for i, s := range c.OldSecrets {
+			if s != "" {
+				old[i] = redacted
+			}
+		}
+		c.OldSecrets = old
+	}
+	if c.Google.ClientSecret != "" {
+		c.Google.ClientSecret = redacted
+	}
+	if c.IsPostgres() {
+		c.DSN = redactDSN(c.DSN)
+	}
+	return c
+}
+
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return redacted // cannot tell where a password might be
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), redacted)
+	}
+	q := u.Query()
+	changed := false
+	for _, name := range []string{"password", "sslpassword"} {
+		if q.Has(name) {
+			q.Set(name, redacted)
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// SQLitePath returns the file path of a sqlite:// DSN: everything after the
+// scheme, verbatim (sqlite:///abs/x.db -> /abs/x.db, sqlite://data/x.db ->
+// data/x.db). ok is false for any other DSN.
+func (c Config) SQLitePath() (path string, ok bool) {
+	path, ok = strings.CutPrefix(c.DSN, "sqlite://")
+	if !ok || path == "" {
+		return "", false
+	}
+	return path, true
+}
+
+// IsPostgres reports whether the DSN names a PostgreSQL database.
+func (c Config) IsPostgres() bool {
+	return strings.HasPrefix(c.DSN, "postgres://") || strings.HasPrefix(c.DSN, "postgresql://")
+}

@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// logoutRequest is a validated RP-initiated logout request.
+type logoutRequest struct {
+	hint     *provider.IDTokenHint // nil without a (valid) id_token_hint
+	client   *storage.Client       // nil if no client is named
+	redirect string                // registered post_logout_redirect_uri with state, or ""
+	raw      templates.LogoutData  // echoed into the confirmation form
+}
+
+// parseLogout validates id_token_hint, client_id and
+// post_logout_redirect_uri. A redirect URI is only honoured when it is
+// registered on the client the request names; otherwise the request is
+// refused with an error page, never redirected.
+func (h *Handler) parseLogout(c echo.Context) (*logoutRequest, error) {
+	ctx := c.Request().Context()
+	lr := &logoutRequest{raw: templates.LogoutData{
+		IDTokenHint:           c.FormValue("id_token_hint"),
+		PostLogoutRedirectURI: c.FormValue("post_logout_redirect_uri"),
+		State:                 c.FormValue("state"),
+		ClientID:              c.FormValue("client_id"),
+	}}
+	clientID := lr.raw.ClientID
+	if lr.raw.IDTokenHint != "" {
+		hint, err := h.p.VerifyIDTokenHint(ctx, lr.raw.IDTokenHint)
+		if err != nil {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "The id_token_hint is not a valid ID token from this server.")
+		}
+		if clientID != "" && clientID != hint.ClientID {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "client_id does not match the id_token_hint.")
+		}
+		lr.hint, clientID = hint, hint.ClientID
+	}
+	if clientID != "" {
+		client, err := h.p.Client(ctx, clientID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "Unknown client.")
+		} else if err != nil {
+			return nil, err
+		}
+		lr.client = client
+		lr.raw.ClientName = client.Name
+	}
+	if uri := lr.raw.PostLogoutRedirectURI; uri != "" {
+		if lr.client == nil || !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "The post_logout_redirect_uri is not registered for this client.")
+		}
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "The post_logout_redirect_uri is not a valid URL.")
+		}
+		if lr.raw.State != "" {
+			q := u.Query()
+			q.Set("state", lr.raw.State)
+			u.RawQuery = q.Encode()
+		}
+		lr.redirect = u.String()
+	}
+	return lr, nil
+}
+
+// logout (GET or POST without our form) is the RP-initiated logout
+// endpoint. With an id_token_hint for the signed-in user it signs out at
+// once; otherwise it asks the user to confirm, so a third-party page cannot
+// sign people out.
+func (h *Handler) logout(c echo.Context) error {
+	lr, err := h.parseLogout(c)
+	if err != nil {
+		return err
+	}
+	login, err := h.currentLogin(c)
+	if err != nil {
+		return err
+	}
+	if login == nil {
+		return h.finishLogout(c, lr)
+	}
+	if lr.hint != nil && lr.hint.Subject == login.User.ID {
+		return h.endSession(c, lr)
+	}
+	if lr.redirect != "" {
+		c.Response().Header().Set("Content-Security-Policy", basePageCSP+" "+originOf(lr.redirect))
+	}
+	data := lr.raw
+	data.Common = h.common(c, "Sign out")
+	return h.render(c, http.StatusOK, "logout", &data)
+}
+
+// logoutSubmit is a POST to the logout endpoint: our confirmation form
+// (it carries _csrf, checked by the middleware) ends the session; an RP's
+// POST (no _csrf) is handled like a GET.
+func (h *Handler) logoutSubmit(c echo.Context) error {
+	if c.FormValue("_csrf") == "" {
+		return h.logout(c)
+	}
+	lr, err := h.parseLogout(c)
+	if err != nil {
+		return err
+	}
+	return h.endSession(c, lr)
+}
+
+func (h *Handler) endSession(c echo.Context, lr *logoutRequest) error {
+	if ck, err := c.Cookie(h.cookies.session); err == nil {
+		if err := h.p.EndLogin(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	h.clearSessionCookie(c)
+	h.log.InfoContext(c.Request().Context(), "logout")
+	return h.finishLogout(c, lr)
+}
+
+func (h *Handler) finishLogout(c echo.Context, lr *logoutRequest) error {
+	if lr.redirect != "" {
+		return c.Redirect(http.StatusSeeOther, lr.redirect)
+	}
+	return h.render(c, http.StatusOK, "logged_out", &templates.LoggedOutData{Common: h.common(c, "Signed out")})
+}
+
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+}

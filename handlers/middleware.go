@@ -1,0 +1,211 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request ctx belongs to ("" if none).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// LogHandler wraps a slog handler so every record logged with a request's
+// context carries its request_id.
+func LogHandler(next slog.Handler) slog.Handler { return ctxLogHandler{next} }
+
+type ctxLogHandler struct{ slog.Handler }
+
+func (h ctxLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h ctxLogHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return ctxLogHandler{h.Handler.WithAttrs(a)}
+}
+func (h ctxLogHandler) WithGroup(n string) slog.Handler { return ctxLogHandler{h.Handler.WithGroup(n)} }
+
+// requestContext gives each request an id (returned in X-Request-Id) and
+// records its arrival time, which storage uses to tell concurrent refreshes
+// of one token from reuse.
+func (h *Handler) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		ctx := context.WithValue(c.Request().Context(), requestIDKey{}, id)
+		ctx = storage.WithRequestTime(ctx, h.now().UTC())
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// recoverPanics turns a panic into a logged 500; the process keeps serving.
+func (h *Handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				h.log.ErrorContext(c.Request().Context(), "panic while serving a request",
+					"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = echo.NewHTTPError(http.StatusInternalServerError)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// accessLog writes one line per request. It never logs query strings or
+// bodies: they carry codes, tokens and passwords.
+func (h *Handler) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			// Let the error handler write the response first, so the
+			// logged status is the one sent.
+			c.Error(err)
+		}
+		status := c.Response().Status
+		dur := time.Since(start)
+		if h.metrics != nil {
+			h.metrics.observe(c.Request().Method, c.Path(), status, dur)
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		h.log.Log(c.Request().Context(), level, "http request",
+			"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+			"duration_ms", float64(dur.Microseconds())/1000, "ip", c.RealIP(), "bytes", c.Response().Size)
+		return nil
+	}
+}
+
+// securityHeaders go on every response.
+func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		if h.secure {
+			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// basePageCSP is the policy of every page; form-action widens per page when
+// a form's POST ends in a redirect to the client (browsers apply
+// form-action to that redirect too).
+const basePageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// pageHeaders go on HTML pages (and the authorize endpoint, which may show
+// an error page): no framing, no caching of pages with CSRF tokens.
+func (h *Handler) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", basePageCSP)
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Pragma", "no-cache")
+		return next(c)
+	}
+}
+
+// noStore marks token-bearing responses uncacheable (fosite sets it on
+// some responses, not on all errors).
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header().Set("Pragma", "no-cache")
+		return next(c)
+	}
+}
+
+// singleValued are the OAuth parameters that must not repeat (RFC 6749
+// §3.1, §3.2). fosite would silently use the first.
+var singleValued = []string{
+	"grant_type", "code", "redirect_uri", "client_id", "client_secret", "refresh_token", "scope",
+	"code_verifier", "code_challenge", "code_challenge_method", "state", "nonce", "response_type",
+	"response_mode", "prompt", "max_age", "login_hint", "id_token_hint", "post_logout_redirect_uri",
+	"token", "token_type_hint", "client_assertion", "client_assertion_type", "request", "request_uri",
+	"ui_locales", "acr_values", "display", "access_token",
+}
+
+// oauthParams parses the request's parameters the way fosite will and
+// rejects repeated single-valued parameters and invalid UTF-8 with a 4xx,
+// before fosite sees them.
+func (h *Handler) oauthParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if err := r.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
+			return h.badParams(c, "The request parameters or body could not be parsed.")
+		}
+		for k, vs := range r.Form {
+			if !utf8.ValidString(k) || len(k) > 200 {
+				return h.badParams(c, "A parameter name is not valid UTF-8 or is too long.")
+			}
+			for _, v := range vs {
+				if !utf8.ValidString(v) {
+					return h.badParams(c, fmt.Sprintf("Parameter %q is not valid UTF-8.", k))
+				}
+			}
+		}
+		for _, k := range singleValued {
+			if len(r.Form[k]) > 1 {
+				return h.badParams(c, fmt.Sprintf("Parameter %q must not be repeated.", k))
+			}
+		}
+		return next(c)
+	}
+}
+
+// badParams answers a malformed OAuth request: an error page on browser
+// endpoints (the redirect URI cannot be trusted yet), JSON elsewhere.
+func (h *Handler) badParams(c echo.Context, hint string) error {
+	err := fosite.ErrInvalidRequest.WithHint(hint)
+	if isPagePath(c.Path()) {
+		return h.errorPage(c, http.StatusBadRequest, err.GetDescription())
+	}
+	return writeOAuthJSON(c, err)
+}
+
+// bearerToken extracts an RFC 6750 bearer token from the Authorization
+// header or, for a form POST, the body. Never from the query: tokens stay
+// out of URLs and logs.
+func bearerToken(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, token, ok := strings.Cut(auth, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+		return ""
+	}
+	if r.Method == http.MethodPost && r.PostForm != nil {
+		return r.PostForm.Get("access_token")
+	}
+	return ""
+}

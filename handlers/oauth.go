@@ -1,0 +1,242 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// authorize is the authorization endpoint (GET and POST). It validates the
+// request with fosite, then either completes it at once (signed in, consent
+// remembered) or parks it in a flow and sends the browser to the login or
+// consent page.
+func (h *Handler) authorize(c echo.Context) error {
+	ctx := c.Request().Context()
+	ar, err := h.p.OAuth2.NewAuthorizeRequest(ctx, c.Request())
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	login, err := h.currentLogin(c)
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{})
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	if step == provider.StepDone {
+		return h.completeAuthorization(c, ar, login, "")
+	}
+	flow, err := h.p.StartFlow(ctx, ar)
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	return c.Redirect(http.StatusSeeOther, stepPath(step)+"?flow="+url.QueryEscape(flow))
+}
+
+func stepPath(s provider.Step) string {
+	if s == provider.StepConsent {
+		return "/consent"
+	}
+	return "/login"
+}
+
+// completeAuthorization issues the code and redirects to the client.
+func (h *Handler) completeAuthorization(c echo.Context, ar fosite.AuthorizeRequester, login *provider.Login, flow string) error {
+	ctx := c.Request().Context()
+	resp, err := h.p.Complete(ctx, ar, login.User, login.Session.AuthTime, flow)
+	if errors.Is(err, provider.ErrFlowNotFound) {
+		return h.errorPage(c, http.StatusBadRequest, err.Error())
+	}
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	h.p.OAuth2.WriteAuthorizeResponse(ctx, c.Response(), ar, resp)
+	return nil
+}
+
+// authorizeError sends an authorization error to the client when its
+// redirect URI has been verified, and shows an error page otherwise: an
+// unregistered or mismatched redirect URI is never redirected to.
+func (h *Handler) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, err error) error {
+	ctx := c.Request().Context()
+	err = h.oauthError(ctx, err, "")
+	if provider.AuthorizeErrorRedirectable(ar) {
+		h.p.OAuth2.WriteAuthorizeError(ctx, c.Response(), ar, err)
+		return nil
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	status := rfc.StatusCode()
+	if status < 400 {
+		status = http.StatusBadRequest
+	}
+	return h.errorPage(c, status, rfc.GetDescription())
+}
+
+// token is the token endpoint.
+func (h *Handler) token(c echo.Context) error {
+	ctx := c.Request().Context()
+	grant := c.Request().PostForm.Get("grant_type")
+	ar, err := h.p.OAuth2.NewAccessRequest(ctx, c.Request(), provider.NewSession())
+	if err == nil {
+		h.allowOrigin(c, ar.GetClient())
+		err = h.p.PrepareAccessRequest(ctx, ar)
+	}
+	if err != nil {
+		h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, h.oauthError(ctx, err, grant))
+		return nil
+	}
+	resp, err := h.p.NewAccessResponse(ctx, ar)
+	if err != nil {
+		h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, h.oauthError(ctx, err, grant))
+		return nil
+	}
+	h.p.OAuth2.WriteAccessResponse(ctx, c.Response(), ar, resp)
+	return nil
+}
+
+// introspect is RFC 7662 introspection. The caller must authenticate as a
+// client (HTTP Basic); a bearer token is not enough.
+func (h *Handler) introspect(c echo.Context) error {
+	ctx := c.Request().Context()
+	if bearerToken(c.Request()) != "" {
+		return writeOAuthJSON(c, fosite.ErrInvalidClient.WithHint("Authenticate with the client's credentials (HTTP Basic), not a bearer token."))
+	}
+	ir, err := h.p.OAuth2.NewIntrospectionRequest(ctx, c.Request(), provider.NewSession())
+	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			return writeOAuthJSON(c, provider.ErrUnavailable)
+		}
+		h.p.OAuth2.WriteIntrospectionError(ctx, c.Response(), err)
+		return nil
+	}
+	h.p.OAuth2.WriteIntrospectionResponse(ctx, c.Response(), ir)
+	return nil
+}
+
+// revoke is RFC 7009 revocation; revoking either token of a grant revokes
+// both.
+func (h *Handler) revoke(c echo.Context) error {
+	ctx := c.Request().Context()
+	err := h.p.Revoke(ctx, c.Request())
+	if clientID := requestClientID(c.Request()); clientID != "" {
+		if client, cerr := h.p.Client(ctx, clientID); cerr == nil {
+			h.allowOrigin(c, client)
+		}
+	}
+	if err != nil {
+		err = h.oauthError(ctx, err, "")
+	}
+	h.p.OAuth2.WriteRevocationResponse(ctx, c.Response(), err)
+	return nil
+}
+
+// userinfo is the OpenID Connect UserInfo endpoint (GET and POST).
+func (h *Handler) userinfo(c echo.Context) error {
+	ctx := c.Request().Context()
+	info, err := h.p.UserInfo(ctx, bearerToken(c.Request()))
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(h.oauthError(ctx, err, ""))
+		if rfc.StatusCode() == http.StatusUnauthorized || rfc.StatusCode() == http.StatusForbidden {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer error="`+rfc.ErrorField+`"`)
+		}
+		return writeOAuthJSON(c, rfc)
+	}
+	if client, cerr := h.p.Client(ctx, info.ClientID); cerr == nil {
+		h.allowOrigin(c, client)
+	}
+	return c.JSON(http.StatusOK, info.Claims)
+}
+
+// allowOrigin answers CORS for a browser app: only origins registered on
+// the client that made the request may read the response.
+func (h *Handler) allowOrigin(c echo.Context, client fosite.Client) {
+	origin := c.Request().Header.Get(echo.HeaderOrigin)
+	sc, ok := client.(*storage.Client)
+	if origin == "" || !ok {
+		return
+	}
+	c.Response().Header().Add(echo.HeaderVary, echo.HeaderOrigin)
+	if slices.Contains(sc.AllowedOrigins, origin) {
+		c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, origin)
+	}
+}
+
+// preflight answers CORS preflights for the token, revocation and userinfo
+// endpoints. The client is not known yet (no body), so the preflight only
+// says the request may be sent; whether the response may be read is decided
+// per client on the actual request (allowOrigin).
+func (h *Handler) preflight(c echo.Context) error {
+	origin := c.Request().Header.Get(echo.HeaderOrigin)
+	hd := c.Response().Header()
+	hd.Add(echo.HeaderVary, echo.HeaderOrigin)
+	if origin != "" {
+		hd.Set(echo.HeaderAccessControlAllowOrigin, origin)
+		hd.Set(echo.HeaderAccessControlAllowMethods, "GET, POST")
+		hd.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")
+		hd.Set(echo.HeaderAccessControlMaxAge, "600")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// requestClientID is the client a request names (Basic user or client_id).
+func requestClientID(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if unescaped, err := url.QueryUnescape(id); err == nil {
+			return unescaped
+		}
+		return ""
+	}
+	return r.PostForm.Get("client_id")
+}
+
+// discovery serves the OpenID Connect discovery document (also as RFC 8414
+// metadata).
+func (h *Handler) discovery(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, "*")
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, h.p.Discovery())
+}
+
+// jwks serves the public signing keys.
+func (h *Handler) jwks(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, "*")
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, "application/jwk-set+json", h.keys.JWKS())
+}
+
+// alive says the process serves HTTP.
+func (h *Handler) alive(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz says whether the database is reachable and the schema current.
+func (h *Handler) readyz(c echo.Context) error {
+	if err := h.ready(c.Request().Context()); err != nil {
+		h.log.WarnContext(c.Request().Context(), "not ready", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "database unreachable or schema not current"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// static serves the stylesheet.
+func (h *Handler) static() echo.HandlerFunc {
+	fs := http.StripPrefix("/static/", http.FileServerFS(templates.Static()))
+	return func(c echo.Context) error {
+		if strings.HasSuffix(c.Request().URL.Path, "/") {
+			return echo.ErrNotFound
+		}
+		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+		fs.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}

@@ -1,0 +1,293 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// cookieNames: on https the names carry the __Host- prefix, which makes
+// browsers insist on Secure, Path=/ and no Domain (no subdomain can plant
+// or read them). Plain http (local development) cannot use the prefix.
+type cookieNames struct {
+	session string
+	csrf    string
+}
+
+func newCookieNames(secure bool) cookieNames {
+	if secure {
+		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf"}
+	}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf"}
+}
+
+const csrfContextKey = "csrf"
+
+// csrf is echo's double-submit CSRF middleware for our forms (hidden input
+// "_csrf"), with a cookie as strict as the session cookie.
+func (h *Handler) csrf() echo.MiddlewareFunc {
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		// An RP may POST its logout request (OpenID Connect RP-Initiated
+		// Logout §2); without our token it is treated like a GET, which
+		// never signs anyone out without proof (see logoutSubmit).
+		Skipper: func(c echo.Context) bool {
+			return c.Request().Method == http.MethodPost && c.Path() == provider.PathLogout && c.FormValue("_csrf") == ""
+		},
+		TokenLookup:    "form:_csrf",
+		ContextKey:     csrfContextKey,
+		CookieName:     h.cookies.csrf,
+		CookiePath:     "/",
+		CookieMaxAge:   int((24 * time.Hour).Seconds()),
+		CookieSecure:   h.secure,
+		CookieHTTPOnly: true,
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return h.errorPage(c, http.StatusForbidden, "The form has expired or did not come from this site. Go back, reload the page and try again.")
+		},
+	})
+}
+
+func (h *Handler) common(c echo.Context, title string) templates.Common {
+	token, _ := c.Get(csrfContextKey).(string)
+	return templates.Common{Title: title, CSRFToken: token, Product: h.product}
+}
+
+// render writes a page; a template failure becomes a plain 500.
+func (h *Handler) render(c echo.Context, status int, name string, data any) error {
+	var buf bytes.Buffer
+	if err := h.pages.Render(&buf, name, data); err != nil {
+		h.log.ErrorContext(c.Request().Context(), "render page", "page", name, "err", err)
+		return c.String(http.StatusInternalServerError, "internal error")
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// allowFormRedirect widens the page's form-action to the client's redirect
+// origin: after the form posts, the answer is a redirect there, and
+// browsers check that redirect against form-action too.
+func allowFormRedirect(c echo.Context, ar fosite.AuthorizeRequester) {
+	if ar == nil || ar.GetRedirectURI() == nil {
+		return
+	}
+	u := ar.GetRedirectURI()
+	origin := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	if strings.ContainsAny(origin, " ;,'\"") {
+		return
+	}
+	c.Response().Header().Set("Content-Security-Policy", basePageCSP+" "+origin)
+}
+
+// currentLogin returns the browser's sign-in, or nil.
+func (h *Handler) currentLogin(c echo.Context) (*provider.Login, error) {
+	ck, err := c.Cookie(h.cookies.session)
+	if err != nil {
+		return nil, nil
+	}
+	return h.p.CurrentLogin(c.Request().Context(), ck.Value)
+}
+
+func (h *Handler) setSessionCookie(c echo.Context, handle string, expires time.Time) {
+	c.SetCookie(&http.Cookie{
+		Name: h.cookies.session, Value: handle, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (h *Handler) clearSessionCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{
+		Name: h.cookies.session, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// flowRequest loads the flow named by the "flow" parameter and rebuilds its
+// authorization request.
+func (h *Handler) flowRequest(c echo.Context) (string, *storage.AuthFlow, fosite.AuthorizeRequester, error) {
+	handle := c.FormValue("flow")
+	f, err := h.p.Flow(c.Request().Context(), handle)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	ar, err := h.p.ResumeFlow(c.Request().Context(), f)
+	return handle, f, ar, err
+}
+
+// flowError answers a failure to load or resume a flow.
+func (h *Handler) flowError(c echo.Context, ar fosite.AuthorizeRequester, err error) error {
+	if errors.Is(err, provider.ErrFlowNotFound) {
+		return h.errorPage(c, http.StatusBadRequest, "This sign-in request has expired or was already completed. Go back to the application and start again.")
+	}
+	return h.authorizeError(c, ar, err)
+}
+
+func clientName(ar fosite.AuthorizeRequester) string {
+	if c, ok := ar.GetClient().(*storage.Client); ok {
+		return c.Name
+	}
+	return ""
+}
+
+// loginPage shows the sign-in form of a flow.
+func (h *Handler) loginPage(c echo.Context) error {
+	_, _, ar, err := h.flowRequest(c)
+	if err != nil {
+		return h.flowError(c, ar, err)
+	}
+	allowFormRedirect(c, ar)
+	return h.render(c, http.StatusOK, "login", &templates.LoginData{
+		Common: h.common(c, "Sign in"), Flow: c.FormValue("flow"), ClientName: clientName(ar),
+	})
+}
+
+// loginSubmit checks the password, starts the browser session and moves the
+// flow on (consent, or straight back to the client).
+func (h *Handler) loginSubmit(c echo.Context) error {
+	ctx := c.Request().Context()
+	handle, _, ar, err := h.flowRequest(c)
+	if err != nil {
+		return h.flowError(c, ar, err)
+	}
+	allowFormRedirect(c, ar)
+	email := c.FormValue("email")
+	u, err := h.p.Authenticate(ctx, email, c.FormValue("password"))
+	if errors.Is(err, provider.ErrInvalidCredentials) {
+		h.log.InfoContext(ctx, "login failed", "reason", "invalid credentials", "ip", c.RealIP())
+		return h.render(c, http.StatusUnauthorized, "login", &templates.LoginData{
+			Common: h.common(c, "Sign in"), Flow: handle, ClientName: clientName(ar),
+			Email: truncate(email, 320), Error: "Wrong e-mail or password.",
+		})
+	}
+	if err != nil {
+		return err
+	}
+	// A new sign-in replaces whatever session this browser had.
+	if old, err := c.Cookie(h.cookies.session); err == nil {
+		if err := h.p.EndLogin(ctx, old.Value); err != nil {
+			return err
+		}
+	}
+	authTime := h.now().UTC()
+	cookie, login, err := h.p.StartLogin(ctx, u, authTime)
+	if err != nil {
+		return err
+	}
+	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
+	if err := h.p.SetFlowLogin(ctx, handle, u.ID, authTime); err != nil {
+		return h.flowError(c, ar, err)
+	}
+	h.log.InfoContext(ctx, "login succeeded", "user_id", u.ID, "client_id", ar.GetClient().GetID())
+
+	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{LoggedIn: true})
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	if step == provider.StepConsent {
+		return c.Redirect(http.StatusSeeOther, "/consent?flow="+url.QueryEscape(handle))
+	}
+	return h.completeAuthorization(c, ar, login, handle)
+}
+
+// flowLogin returns the browser's sign-in if it belongs to the flow: the
+// user who signed in within the flow, or (for a flow that started signed
+// in) any current sign-in. Otherwise the user must sign in again.
+func (h *Handler) flowLogin(c echo.Context, f *storage.AuthFlow) (*provider.Login, error) {
+	login, err := h.currentLogin(c)
+	if err != nil || login == nil {
+		return nil, err
+	}
+	if f.UserID != "" && f.UserID != login.User.ID {
+		return nil, nil
+	}
+	return login, nil
+}
+
+// consentPage asks the user to allow the client's scopes.
+func (h *Handler) consentPage(c echo.Context) error {
+	handle, f, ar, err := h.flowRequest(c)
+	if err != nil {
+		return h.flowError(c, ar, err)
+	}
+	login, err := h.flowLogin(c, f)
+	if err != nil {
+		return err
+	}
+	// The flow may still need a (fresh) sign-in: prompt=login, max_age.
+	step, err := h.p.NextStep(c.Request().Context(), ar, login, provider.FlowState{LoggedIn: f.UserID != "", Consented: true})
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	if login == nil || step == provider.StepLogin {
+		return c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
+	}
+	allowFormRedirect(c, ar)
+	return h.render(c, http.StatusOK, "consent", h.consentData(c, handle, ar, login))
+}
+
+func (h *Handler) consentData(c echo.Context, handle string, ar fosite.AuthorizeRequester, login *provider.Login) *templates.ConsentData {
+	var scopes []templates.Scope
+	for _, s := range ar.GetRequestedScopes() {
+		scopes = append(scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
+	}
+	return &templates.ConsentData{
+		Common: h.common(c, "Allow access?"), Flow: handle,
+		ClientName: clientName(ar), ClientID: ar.GetClient().GetID(),
+		UserEmail: login.User.Email, Scopes: scopes,
+	}
+}
+
+// consentSubmit records the user's decision. Allow remembers the scopes and
+// completes the authorization; Deny sends access_denied to the client.
+func (h *Handler) consentSubmit(c echo.Context) error {
+	ctx := c.Request().Context()
+	handle, f, ar, err := h.flowRequest(c)
+	if err != nil {
+		return h.flowError(c, ar, err)
+	}
+	login, err := h.flowLogin(c, f)
+	if err != nil {
+		return err
+	}
+	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{LoggedIn: f.UserID != "", Consented: true})
+	if err != nil {
+		return h.authorizeError(c, ar, err)
+	}
+	if login == nil || step == provider.StepLogin {
+		return c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
+	}
+	allowFormRedirect(c, ar)
+	switch c.FormValue("decision") {
+	case "allow":
+		if err := h.p.RememberConsent(ctx, login.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
+			return err
+		}
+		h.log.InfoContext(ctx, "consent given", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())
+		return h.completeAuthorization(c, ar, login, handle)
+	case "deny":
+		if err := h.p.Deny(ctx, handle); err != nil {
+			return h.flowError(c, ar, err)
+		}
+		h.log.InfoContext(ctx, "consent denied", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())
+		h.p.OAuth2.WriteAuthorizeError(ctx, c.Response(), ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return nil
+	default:
+		return h.errorPage(c, http.StatusBadRequest, "Choose Allow or Deny.")
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,63 @@
+package provider
+
+import "github.com/gatehouse-dev/gatehouse/provider/keys"
+
+// Discovery is the OpenID Connect discovery document, also served as the
+// RFC 8414 authorization server metadata. It lists exactly what works.
+type Discovery struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
+	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+}
+
+// Discovery returns the metadata document.
+func (p *Provider) Discovery() Discovery {
+	iss := p.opts.Issuer
+	return Discovery{
+		Issuer:                                     iss,
+		AuthorizationEndpoint:                      iss + PathAuthorize,
+		TokenEndpoint:                              iss + PathToken,
+		UserinfoEndpoint:                           iss + PathUserinfo,
+		JWKSURI:                                    iss + PathJWKS,
+		IntrospectionEndpoint:                      iss + PathIntrospect,
+		RevocationEndpoint:                         iss + PathRevoke,
+		EndSessionEndpoint:                         iss + PathLogout,
+		ScopesSupported:                            StandardScopes,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           keys.Algorithms,
+		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic"},
+		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		ClaimsSupported:                            SupportedClaims,
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		AuthorizationResponseISSParameterSupported: true,
+	}
+}

@@ -1,0 +1,220 @@
+// Package provider composes gatehouse's OAuth 2.0 / OpenID Connect engine
+// (fosite) once, from an explicit list of handlers, and adds what fosite
+// leaves to the application: sessions and claims, sign-in and consent
+// decisions, the mapping of storage failures to OAuth errors, and the
+// discovery document. It knows nothing about HTTP routing (no echo) or
+// databases (no bun).
+package provider
+
+import (
+	"context"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/hmac"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// Store is the storage the provider needs.
+type Store interface {
+	storage.OAuth2Store
+	ClientByID(ctx context.Context, id string) (*storage.Client, error)
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+	UserByEmail(ctx context.Context, email string) (*storage.User, error)
+	storage.LoginSessionStore
+	storage.ConsentStore
+	storage.AuthFlowStore
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// Lifespans of what the provider issues.
+type Lifespans struct {
+	AccessToken       time.Duration
+	IDToken           time.Duration
+	AuthorizationCode time.Duration
+	RefreshToken      time.Duration
+	LoginSession      time.Duration
+	// AuthFlow bounds how long a user may take on the login and consent
+	// pages before the authorization request must start over.
+	AuthFlow time.Duration
+}
+
+// Options configure a Provider.
+type Options struct {
+	// Issuer is the public base URL, e.g. https://id.example.com.
+	Issuer    string
+	Store     Store
+	Keys      *keys.Manager
+	Keyring   *secret.Keyring
+	Lifespans Lifespans
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Paths of the public endpoints, relative to the issuer.
+const (
+	PathAuthorize  = "/oauth2/authorize"
+	PathToken      = "/oauth2/token"
+	PathIntrospect = "/oauth2/introspect"
+	PathRevoke     = "/oauth2/revoke"
+	PathUserinfo   = "/userinfo"
+	PathLogout     = "/oauth2/logout"
+	PathJWKS       = "/.well-known/jwks.json"
+)
+
+// Provider is the composed OAuth 2.0 / OpenID Connect engine.
+type Provider struct {
+	// OAuth2 is fosite; handlers call its New*/Write* pairs directly.
+	OAuth2 fosite.OAuth2Provider
+
+	opts   Options
+	store  Store
+	keys   *keys.Manager
+	hasher *secret.Hasher
+	signer jwt.Signer
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// New composes fosite with gatehouse's storage, strategies and settings.
+func New(opts Options) (*Provider, error) {
+	if opts.Issuer == "" || opts.Store == nil || opts.Keys == nil || opts.Keyring == nil {
+		return nil, errors.New("provider: Issuer, Store, Keys and Keyring are required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	l := &opts.Lifespans
+	for _, d := range []*time.Duration{&l.AccessToken, &l.IDToken, &l.AuthorizationCode, &l.RefreshToken, &l.LoginSession, &l.AuthFlow} {
+		if *d <= 0 {
+			return nil, errors.New("provider: every lifespan must be positive")
+		}
+	}
+
+	hmacKeys := opts.Keyring.Keys(secret.PurposeTokenHMAC)
+	hasher := secret.NewHasher(opts.Keyring)
+	signer := opts.Keys.Signer()
+
+	// Every field is set on purpose (FOSITE.md §3): several getters write
+	// their defaults into the struct lazily, which races under load, and
+	// some defaults (wildcard scopes, lax redirect checks) are unsafe.
+	cfg := &fosite.Config{
+		AccessTokenLifespan:                opts.Lifespans.AccessToken,
+		RefreshTokenLifespan:               opts.Lifespans.RefreshToken,
+		AuthorizeCodeLifespan:              opts.Lifespans.AuthorizationCode,
+		IDTokenLifespan:                    opts.Lifespans.IDToken,
+		VerifiableCredentialsNonceLifespan: time.Hour, // feature not composed
+		IDTokenIssuer:                      opts.Issuer,
+		AccessTokenIssuer:                  opts.Issuer,
+		TokenURL:                           opts.Issuer + PathToken,
+		HashCost:                           0, // unused: ClientSecretsHasher below replaces bcrypt
+		ClientSecretsHasher:                hasher,
+		DisableRefreshTokenValidation:      false,
+		SendDebugMessagesToClients:         false,
+		UseLegacyErrorFormat:               false,
+		ScopeStrategy:                      fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:           fosite.ExactAudienceMatchingStrategy,
+		EnforcePKCE:                        true,
+		EnforcePKCEForPublicClients:        true,
+		EnablePKCEPlainChallengeMethod:     false,
+		AllowedPromptValues:                []string{"login", "none", "consent"},
+		TokenEntropy:                       32,
+		RedirectSecureChecker:              fosite.IsRedirectURISecureStrict,
+		RefreshTokenScopes:                 []string{ScopeOfflineAccess, ScopeOffline},
+		MinParameterEntropy:                fosite.MinParameterEntropy,
+		OmitRedirectScopeParam:             true,
+		SanitationWhiteList:                nil, // fosite's default: code, redirect_uri
+		JWTScopeClaimKey:                   jwt.JWTScopeFieldString,
+		GlobalSecret:                       hmacKeys[0],
+		RotatedGlobalSecrets:               hmacKeys[1:],
+		HMACHasher:                         sha512.New512_256,
+		// Nothing in this feature set fetches URLs (no jwks_uri clients, no
+		// request_uri); a client that refuses every dial makes that certain.
+		HTTPClient:                           noNetworkClient(),
+		GrantTypeJWTBearerCanSkipClientAuth:  false,
+		GrantTypeJWTBearerIDOptional:         false,
+		GrantTypeJWTBearerIssuedDateOptional: false,
+		GrantTypeJWTBearerMaxDuration:        time.Hour,
+		PushedAuthorizeRequestURIPrefix:      "urn:ietf:params:oauth:request_uri:",
+		PushedAuthorizeContextLifespan:       90 * time.Second,
+		IsPushedAuthorizeEnforced:            false,
+		// ClientAuthenticationStrategy nil = fosite's default (basic, post,
+		// none, private_key_jwt), enforcing each client's registered method.
+		// MessageCatalog nil = English. FormPostHTMLTemplate and
+		// ResponseModeHandlerExtension nil: only the query response mode.
+	}
+	cfg.JWKSFetcherStrategy = fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(cfg.HTTPClient))
+
+	hmacStrategy := &hmac.HMACStrategy{Config: cfg}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               tokenStrategy{oauth2.NewHMACSHAStrategyUnPrefixed(hmacStrategy, cfg)},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		Signer:                     signer,
+	}
+
+	// Order matters: PKCE and OpenID Connect need the code that the
+	// explicit handler creates first.
+	oauth := compose.Compose(cfg, opts.Store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+	)
+
+	return &Provider{
+		OAuth2: oauth,
+		opts:   opts,
+		store:  opts.Store,
+		keys:   opts.Keys,
+		hasher: hasher,
+		signer: signer,
+		now:    opts.Now,
+		log:    opts.Logger,
+	}, nil
+}
+
+// Issuer returns the issuer URL.
+func (p *Provider) Issuer() string { return p.opts.Issuer }
+
+// Lifespans returns the configured lifespans.
+func (p *Provider) Lifespans() Lifespans { return p.opts.Lifespans }
+
+// Hasher returns the client-secret hasher (the CLI hashes new secrets).
+func (p *Provider) Hasher() *secret.Hasher { return p.hasher }
+
+// noNetworkClient is an HTTP client that refuses to connect anywhere.
+func noNetworkClient() *retryablehttp.Client {
+	c := retryablehttp.NewClient()
+	c.RetryMax = 0
+	c.Logger = nil
+	c.HTTPClient = &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(context.Context, string, string) (net.Conn, error) {
+				return nil, fmt.Errorf("provider: outbound requests are disabled")
+			},
+		},
+	}
+	return c
+}

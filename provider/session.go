@@ -1,0 +1,37 @@
+package provider
+
+import (
+	"github.com/mohae/deepcopy"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is what fosite stores with every code and token: the ID token
+// claims and headers, the token expiries and the subject. It is serialised
+// as JSON by the storage.
+type Session struct {
+	*openid.DefaultSession `json:"oidc"`
+	// ClientID is the client the session was issued to.
+	ClientID string `json:"client_id,omitempty"`
+}
+
+var _ openid.Session = (*Session)(nil)
+
+// NewSession returns an empty session, the prototype fosite fills from
+// storage.
+func NewSession() *Session {
+	return &Session{DefaultSession: &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{},
+		Headers: &jwt.Headers{Extra: map[string]interface{}{}},
+	}}
+}
+
+// Clone deep-copies the session. openid.DefaultSession's own Clone would
+// return a *DefaultSession and drop our fields.
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	return deepcopy.Copy(s).(*Session)
+}

@@ -1,0 +1,60 @@
+package provider
+
+import (
+	"context"
+	"strings"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+)
+
+// Token prefixes. They are gatehouse's own (fosite's are "ory_"), so secret
+// scanners can recognise a leaked gatehouse token.
+const (
+	PrefixAccessToken  = "gth_at_"
+	PrefixRefreshToken = "gth_rt_"
+	PrefixAuthCode     = "gth_ac_"
+)
+
+// tokenStrategy is fosite's HMAC-SHA512/256 token strategy with gatehouse's
+// prefixes. A token is prefix + random key + "." + HMAC signature; only the
+// signature reaches storage.
+type tokenStrategy struct {
+	*oauth2.HMACSHAStrategyUnPrefixed
+}
+
+var _ oauth2.CoreStrategy = tokenStrategy{}
+
+func withPrefix(prefix, token string) string {
+	if token == "" {
+		return ""
+	}
+	return prefix + token
+}
+
+func (s tokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	token, sig, err := s.HMACSHAStrategyUnPrefixed.GenerateAccessToken(ctx, r)
+	return withPrefix(PrefixAccessToken, token), sig, err
+}
+
+func (s tokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
+	return s.HMACSHAStrategyUnPrefixed.ValidateAccessToken(ctx, r, strings.TrimPrefix(token, PrefixAccessToken))
+}
+
+func (s tokenStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	token, sig, err := s.HMACSHAStrategyUnPrefixed.GenerateRefreshToken(ctx, r)
+	return withPrefix(PrefixRefreshToken, token), sig, err
+}
+
+func (s tokenStrategy) ValidateRefreshToken(ctx context.Context, r fosite.Requester, token string) error {
+	return s.HMACSHAStrategyUnPrefixed.ValidateRefreshToken(ctx, r, strings.TrimPrefix(token, PrefixRefreshToken))
+}
+
+func (s tokenStrategy) GenerateAuthorizeCode(ctx context.Context, r fosite.Requester) (string, string, error) {
+	token, sig, err := s.HMACSHAStrategyUnPrefixed.GenerateAuthorizeCode(ctx, r)
+	return withPrefix(PrefixAuthCode, token), sig, err
+}
+
+func (s tokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requester, token string) error {
+	return s.HMACSHAStrategyUnPrefixed.ValidateAuthorizeCode(ctx, r, strings.TrimPrefix(token, PrefixAuthCode))
+}

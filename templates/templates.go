@@ -1,0 +1,170 @@
+// Package templates holds gatehouse's browser pages (sign-in, consent, error,
+// sign-out confirmation and signed-out), embedded in the binary, and the one
+// stylesheet they use.
+//
+// The pages are written for a strict Content-Security-Policy: they contain no
+// JavaScript, no inline styles and no external resources, and they work as
+// plain HTML forms answered with 3xx redirects. All styling lives in
+// static/style.css, which the HTTP handlers serve at /static/style.css from
+// [Static].
+//
+// Every page is built from a shared layout (layout.html) and one page file
+// that defines the "title" and "content" blocks. The templates use
+// html/template, so every string in the data is escaped for the context it
+// lands in; callers pass plain text, never HTML.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"sort"
+)
+
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html
+var pageFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// pageNames are the pages Render knows; each has a file <name>.html.
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out"}
+
+// Pages is the parsed set of page templates. Safe for concurrent use.
+type Pages struct {
+	pages map[string]*template.Template
+}
+
+var funcs = template.FuncMap{
+	// statusText is http.StatusText, so the error page can say "Bad Request"
+	// next to 400. It returns "" for unknown codes.
+	"statusText": http.StatusText,
+}
+
+// Parse parses the embedded templates; call once at start.
+func Parse() (*Pages, error) {
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFiles, "layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("templates: parse layout: %w", err)
+	}
+	if base.Lookup("layout") == nil {
+		return nil, fmt.Errorf("templates: layout.html does not define \"layout\"")
+	}
+	p := &Pages{pages: make(map[string]*template.Template, len(pageNames))}
+	for _, name := range pageNames {
+		t, err := base.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("templates: clone layout for %q: %w", name, err)
+		}
+		if t, err = t.ParseFS(pageFiles, name+".html"); err != nil {
+			return nil, fmt.Errorf("templates: parse %q: %w", name, err)
+		}
+		for _, block := range []string{"title", "content"} {
+			if t.Lookup(block) == nil {
+				return nil, fmt.Errorf("templates: page %q does not define %q", name, block)
+			}
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// Render executes the named page into w. It renders into a buffer first, so a
+// template error never leaves a half-written page (the caller gets the error and
+// can answer 500). Names: "login", "consent", "error", "logout", "logged_out".
+//
+// Render writes only the HTML body; the caller sets the headers
+// (Content-Type: text/html; charset=utf-8, CSP, and so on).
+func (p *Pages) Render(w io.Writer, name string, data any) error {
+	t, ok := p.pages[name]
+	if !ok {
+		return fmt.Errorf("templates: unknown page %q (known: %v)", name, p.names())
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("templates: render %q: %w", name, err)
+	}
+	if _, err := buf.WriteTo(w); err != nil {
+		return fmt.Errorf("templates: write %q: %w", name, err)
+	}
+	return nil
+}
+
+func (p *Pages) names() []string {
+	names := make([]string, 0, len(p.pages))
+	for n := range p.pages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Static is the file system with style.css (and any other static asset) at its root,
+// served by the handlers at /static/.
+func Static() fs.FS {
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		// fs.Sub fails only for an invalid path name, and "static" is valid.
+		panic(err)
+	}
+	return sub
+}
+
+// Common is embedded in every page's data.
+type Common struct {
+	Title     string // page title shown in <title> and the heading
+	CSRFToken string // value for the hidden input named "_csrf" in every form
+	Product   string // "gatehouse" (or a deployment's name)
+}
+
+// LoginData is the data of the "login" page: the e-mail and password form,
+// posted to /login.
+type LoginData struct {
+	Common
+	Flow       string // hidden input "flow"
+	ClientName string // the app the user is signing in to (may be empty)
+	Email      string // pre-filled e-mail after a failed attempt
+	Error      string // generic message such as "Wrong e-mail or password." (may be empty)
+}
+
+// Scope is one requested scope described for a person, e.g.
+// {"email", "Your e-mail address"}.
+type Scope struct{ Name, Description string }
+
+// ConsentData is the data of the "consent" page, posted to /consent with
+// decision=allow or decision=deny.
+type ConsentData struct {
+	Common
+	Flow       string
+	ClientName string
+	ClientID   string
+	UserEmail  string  // who is signed in
+	Scopes     []Scope // what the app asks for, in plain words
+}
+
+// ErrorData is the data of the "error" page.
+type ErrorData struct {
+	Common
+	Status    int    // HTTP status, e.g. 400
+	Message   string // plain text explanation for a person, never HTML
+	RequestID string // shown small so a report can be matched to a log line (may be empty)
+}
+
+// LogoutData is the data of the "logout" page: a "Do you want to sign out?"
+// confirmation form, POSTs to /oauth2/logout. Empty fields are left out of
+// the form.
+type LogoutData struct {
+	Common
+	ClientName            string // may be empty
+	IDTokenHint           string // hidden "id_token_hint" (may be empty)
+	PostLogoutRedirectURI string // hidden "post_logout_redirect_uri" (may be empty)
+	State                 string // hidden "state" (may be empty)
+	ClientID              string // hidden "client_id" (may be empty)
+}
+
+// LoggedOutData is the data of the "logged_out" page.
+type LoggedOutData struct{ Common }
