@@ -25,10 +25,11 @@ var (
 	// ErrConflict: a unique constraint would be violated (duplicate id or
 	// e-mail, a second current key for one algorithm, ...).
 	ErrConflict = errors.New("storage: conflict")
-	// ErrRefreshRace: the refresh token was rotated by a request that was
-	// still running when this one arrived. It is not reuse (nothing is
-	// revoked); it matches fosite.ErrNotFound so the client gets
-	// invalid_grant.
+	// ErrRefreshRace: a spent refresh token came back so soon after its
+	// rotation that it is a retry or a concurrent duplicate, not reuse by a
+	// thief (nothing is revoked). It matches fosite.ErrNotFound so the
+	// client gets invalid_grant. The provider decides this, from
+	// InactiveRefreshError.RotatedAt and the request's arrival time.
 	ErrRefreshRace error = refreshRaceError{}
 	// ErrUnavailable: the database cannot be reached or refused the work for
 	// a reason that is not the caller's fault. Handlers answer 503.
@@ -49,12 +50,24 @@ func (refreshRaceError) Is(target error) bool {
 	return target == fosite.ErrNotFound || target == ErrNotFound
 }
 
+// InactiveRefreshError is what GetRefreshTokenSession returns, together
+// with the full requester, for a refresh token that is no longer active. It
+// matches fosite.ErrInactiveToken, which makes fosite revoke the grant
+// (reuse detection); RotatedAt (zero when the token was not rotated) lets
+// the provider first tell a retry from reuse.
+type InactiveRefreshError struct {
+	RotatedAt time.Time
+}
+
+func (e *InactiveRefreshError) Error() string {
+	return "storage: refresh token is no longer active"
+}
+
+func (e *InactiveRefreshError) Is(target error) bool { return target == fosite.ErrInactiveToken }
+
 type requestTimeKey struct{}
 
 // WithRequestTime records when the HTTP request that ctx belongs to arrived.
-// The refresh-token lookup compares it with the token's rotation time to tell
-// a concurrent duplicate (arrived before the rotation: ErrRefreshRace) from
-// reuse (arrived after: fosite.ErrInactiveToken, and the grant is revoked).
 func WithRequestTime(ctx context.Context, t time.Time) context.Context {
 	return context.WithValue(ctx, requestTimeKey{}, t)
 }

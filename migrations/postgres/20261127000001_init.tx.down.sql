@@ -1,0 +1,12 @@
+DROP TABLE IF EXISTS oauth2_jti;
+DROP TABLE IF EXISTS oauth2_oidc;
+DROP TABLE IF EXISTS oauth2_pkce;
+DROP TABLE IF EXISTS oauth2_refresh;
+DROP TABLE IF EXISTS oauth2_access;
+DROP TABLE IF EXISTS oauth2_code;
+DROP TABLE IF EXISTS signing_keys;
+DROP TABLE IF EXISTS auth_flows;
+DROP TABLE IF EXISTS consent_grants;
+DROP TABLE IF EXISTS login_sessions;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS clients;

@@ -1,0 +1,215 @@
+package bunstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// CreateClient inserts c; ErrConflict when the ID is taken. CreatedAt and
+// UpdatedAt are set to now when zero (on c as well).
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	now := s.now()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	if _, err := s.db(ctx).NewInsert().Model(clientToModel(c)).Exec(ctx); err != nil {
+		return mapErr("create client", err)
+	}
+	s.invalidateClient(ctx, c.ID)
+	return nil
+}
+
+// ClientByID returns a copy of the client (the caller may change it), from
+// the in-process cache when it is fresh.
+func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
+	if c, ok := s.clients.get(id); ok {
+		return c, nil
+	}
+	// The generation taken before the read tells put whether the client
+	// changed meanwhile; a stale read is then not cached.
+	gen := s.clients.generation()
+	m := new(clientModel)
+	if err := s.reader(ctx).NewSelect().Model(m).Where("c.id = ?", id).Scan(ctx); err != nil {
+		return nil, mapErr("get client", err)
+	}
+	c, err := m.toDomain()
+	if err != nil {
+		return nil, err
+	}
+	// A read inside a transaction may see uncommitted changes: never cache
+	// it.
+	if s.txFrom(ctx) == nil {
+		s.clients.put(c, gen) // stores its own copy
+	}
+	return c, nil
+}
+
+// GetClient implements fosite.ClientManager.
+func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ListClients returns every client, oldest first.
+func (s *Store) ListClients(ctx context.Context) ([]*storage.Client, error) {
+	var ms []clientModel
+	if err := s.reader(ctx).NewSelect().Model(&ms).Order("c.created_at", "c.id").Scan(ctx); err != nil {
+		return nil, mapErr("list clients", err)
+	}
+	out := make([]*storage.Client, 0, len(ms))
+	for i := range ms {
+		c, err := ms[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// UpdateClient replaces every field but ID and CreatedAt; UpdatedAt is set
+// to now (on c as well). ErrNotFound for an unknown ID.
+func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
+	c.UpdatedAt = s.now()
+	res, err := s.db(ctx).NewUpdate().Model(clientToModel(c)).
+		ExcludeColumn("id", "created_at").
+		WherePK().
+		Exec(ctx)
+	if err != nil {
+		return mapErr("update client", err)
+	}
+	if err := requireRow("update client", res); err != nil {
+		return err
+	}
+	s.invalidateClient(ctx, c.ID)
+	return nil
+}
+
+// DeleteClient removes the client with its tokens, codes, consent grants
+// and pending flows, in one transaction. ErrNotFound for an unknown ID.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		// Every table whose rows belong to the client.
+		tables := []string{
+			tableCode, tableAccess, tableRefresh, tablePKCE, tableOIDC,
+			"consent_grants", "auth_flows",
+		}
+		for _, table := range tables {
+			if _, err := db.NewRaw("DELETE FROM ? WHERE client_id = ?", bun.Ident(table), id).Exec(ctx); err != nil {
+				return mapErr("delete client rows of "+table, err)
+			}
+		}
+		res, err := db.NewDelete().Model((*clientModel)(nil)).Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return mapErr("delete client", err)
+		}
+		return requireRow("delete client", res)
+	})
+	if err != nil {
+		return err
+	}
+	s.invalidateClient(ctx, id)
+	return nil
+}
+
+// invalidateClient drops id from the cache now and, when ctx carries a
+// transaction, again once it commits: a concurrent reader outside the
+// transaction may cache the old row in between.
+func (s *Store) invalidateClient(ctx context.Context, id string) {
+	s.clients.invalidate(id)
+	s.afterCommit(ctx, func() { s.clients.invalidate(id) })
+}
+
+// copyClient returns a copy whose slices are not shared with c, so that a
+// caller editing the result cannot change the cached client.
+func copyClient(c *storage.Client) *storage.Client {
+	cp := *c
+	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
+	cp.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	cp.GrantTypes = slices.Clone(c.GrantTypes)
+	cp.ResponseTypes = slices.Clone(c.ResponseTypes)
+	cp.Scopes = slices.Clone(c.Scopes)
+	cp.Audience = slices.Clone(c.Audience)
+	cp.AllowedOrigins = slices.Clone(c.AllowedOrigins)
+	return &cp
+}
+
+// clientCache keeps clients read from the database for a short TTL. Every
+// token request looks its client up, so this saves a query per request;
+// the TTL bounds how long a change made by another instance goes unseen.
+// Only clients that exist are cached, so unknown IDs cannot grow it.
+type clientCache struct {
+	ttl time.Duration // <= 0: disabled
+	now func() time.Time
+
+	mu sync.Mutex
+	// gen counts invalidations; a read that started before one must not
+	// put its (possibly stale) result into the cache.
+	gen     uint64
+	entries map[string]cachedClient
+}
+
+type cachedClient struct {
+	client  *storage.Client
+	expires time.Time
+}
+
+func newClientCache(ttl time.Duration, now func() time.Time) *clientCache {
+	return &clientCache{ttl: ttl, now: now, entries: make(map[string]cachedClient)}
+}
+
+func (cc *clientCache) get(id string) (*storage.Client, bool) {
+	if cc.ttl <= 0 {
+		return nil, false
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.entries[id]
+	if !ok {
+		return nil, false
+	}
+	if !cc.now().Before(e.expires) {
+		delete(cc.entries, id)
+		return nil, false
+	}
+	return copyClient(e.client), true
+}
+
+func (cc *clientCache) generation() uint64 {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.gen
+}
+
+func (cc *clientCache) put(c *storage.Client, gen uint64) {
+	if cc.ttl <= 0 {
+		return
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if gen != cc.gen {
+		return
+	}
+	cc.entries[c.ID] = cachedClient{client: copyClient(c), expires: cc.now().Add(cc.ttl)}
+}
+
+func (cc *clientCache) invalidate(id string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.gen++
+	delete(cc.entries, id)
+}

@@ -1,0 +1,292 @@
+package bunstore
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// The bun models mirror the tables of migrations/*. They never leave this
+// package: every method converts to and from the domain types of package
+// storage. Lists are JSON text (the same in both dialects); optional times
+// use nullzero so that the zero time is stored as NULL.
+
+type clientModel struct {
+	bun.BaseModel `bun:"table:clients,alias:c"`
+
+	ID                       string    `bun:"id,pk"`
+	SecretHash               string    `bun:"secret_hash"`
+	Name                     string    `bun:"name"`
+	RedirectURIs             string    `bun:"redirect_uris"`
+	PostLogoutRedirectURIs   string    `bun:"post_logout_redirect_uris"`
+	GrantTypes               string    `bun:"grant_types"`
+	ResponseTypes            string    `bun:"response_types"`
+	Scopes                   string    `bun:"scopes"`
+	Audience                 string    `bun:"audience"`
+	AllowedOrigins           string    `bun:"allowed_origins"`
+	Public                   bool      `bun:"public"`
+	TokenEndpointAuthMethod  string    `bun:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string    `bun:"id_token_signed_response_alg"`
+	SkipConsent              bool      `bun:"skip_consent"`
+	CreatedAt                time.Time `bun:"created_at"`
+	UpdatedAt                time.Time `bun:"updated_at"`
+}
+
+func clientToModel(c *storage.Client) *clientModel {
+	return &clientModel{
+		ID:                       c.ID,
+		SecretHash:               c.SecretHash,
+		Name:                     c.Name,
+		RedirectURIs:             encodeList(c.RedirectURIs),
+		PostLogoutRedirectURIs:   encodeList(c.PostLogoutRedirectURIs),
+		GrantTypes:               encodeList(c.GrantTypes),
+		ResponseTypes:            encodeList(c.ResponseTypes),
+		Scopes:                   encodeList(c.Scopes),
+		Audience:                 encodeList(c.Audience),
+		AllowedOrigins:           encodeList(c.AllowedOrigins),
+		Public:                   c.Public,
+		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+		SkipConsent:              c.SkipConsent,
+		CreatedAt:                dbTime(c.CreatedAt),
+		UpdatedAt:                dbTime(c.UpdatedAt),
+	}
+}
+
+func (m *clientModel) toDomain() (*storage.Client, error) {
+	c := &storage.Client{
+		ID:                       m.ID,
+		SecretHash:               m.SecretHash,
+		Name:                     m.Name,
+		Public:                   m.Public,
+		TokenEndpointAuthMethod:  m.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg,
+		SkipConsent:              m.SkipConsent,
+		CreatedAt:                m.CreatedAt.UTC(),
+		UpdatedAt:                m.UpdatedAt.UTC(),
+	}
+	err := decodeLists(
+		listField{"redirect_uris", m.RedirectURIs, &c.RedirectURIs},
+		listField{"post_logout_redirect_uris", m.PostLogoutRedirectURIs, &c.PostLogoutRedirectURIs},
+		listField{"grant_types", m.GrantTypes, &c.GrantTypes},
+		listField{"response_types", m.ResponseTypes, &c.ResponseTypes},
+		listField{"scopes", m.Scopes, &c.Scopes},
+		listField{"audience", m.Audience, &c.Audience},
+		listField{"allowed_origins", m.AllowedOrigins, &c.AllowedOrigins},
+	)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type userModel struct {
+	bun.BaseModel `bun:"table:users,alias:u"`
+
+	ID string `bun:"id,pk"`
+	// Email is NULL for a user without one (see the migration).
+	Email         string    `bun:"email,nullzero"`
+	EmailVerified bool      `bun:"email_verified"`
+	Name          string    `bun:"name"`
+	PasswordHash  string    `bun:"password_hash"`
+	Roles         string    `bun:"roles"`
+	Disabled      bool      `bun:"disabled"`
+	CreatedAt     time.Time `bun:"created_at"`
+	UpdatedAt     time.Time `bun:"updated_at"`
+}
+
+func (m *userModel) toDomain() (*storage.User, error) {
+	u := &storage.User{
+		ID:            m.ID,
+		Email:         m.Email,
+		EmailVerified: m.EmailVerified,
+		Name:          m.Name,
+		PasswordHash:  m.PasswordHash,
+		Disabled:      m.Disabled,
+		CreatedAt:     m.CreatedAt.UTC(),
+		UpdatedAt:     m.UpdatedAt.UTC(),
+	}
+	if err := decodeLists(listField{"roles", m.Roles, &u.Roles}); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+type loginSessionModel struct {
+	bun.BaseModel `bun:"table:login_sessions,alias:ls"`
+
+	ID        string    `bun:"id,pk"`
+	UserID    string    `bun:"user_id"`
+	AuthTime  time.Time `bun:"auth_time"`
+	ExpiresAt time.Time `bun:"expires_at"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+func (m *loginSessionModel) toDomain() *storage.LoginSession {
+	return &storage.LoginSession{
+		ID:        m.ID,
+		UserID:    m.UserID,
+		AuthTime:  m.AuthTime.UTC(),
+		ExpiresAt: m.ExpiresAt.UTC(),
+		CreatedAt: m.CreatedAt.UTC(),
+	}
+}
+
+type consentGrantModel struct {
+	bun.BaseModel `bun:"table:consent_grants,alias:cg"`
+
+	UserID    string    `bun:"user_id,pk"`
+	ClientID  string    `bun:"client_id,pk"`
+	Scopes    string    `bun:"scopes"`
+	CreatedAt time.Time `bun:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at"`
+}
+
+func (m *consentGrantModel) toDomain() (*storage.ConsentGrant, error) {
+	g := &storage.ConsentGrant{
+		UserID:    m.UserID,
+		ClientID:  m.ClientID,
+		CreatedAt: m.CreatedAt.UTC(),
+		UpdatedAt: m.UpdatedAt.UTC(),
+	}
+	if err := decodeLists(listField{"scopes", m.Scopes, &g.Scopes}); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+type authFlowModel struct {
+	bun.BaseModel `bun:"table:auth_flows,alias:af"`
+
+	ID          string    `bun:"id,pk"`
+	ClientID    string    `bun:"client_id"`
+	Form        string    `bun:"form"`
+	RequestedAt time.Time `bun:"requested_at"`
+	ExpiresAt   time.Time `bun:"expires_at"`
+	UserID      string    `bun:"user_id,nullzero"`
+	AuthTime    time.Time `bun:"auth_time,nullzero"`
+}
+
+func (m *authFlowModel) toDomain() *storage.AuthFlow {
+	return &storage.AuthFlow{
+		ID:          m.ID,
+		ClientID:    m.ClientID,
+		Form:        m.Form,
+		RequestedAt: m.RequestedAt.UTC(),
+		ExpiresAt:   m.ExpiresAt.UTC(),
+		UserID:      m.UserID,
+		AuthTime:    utcOrZero(m.AuthTime),
+	}
+}
+
+type signingKeyModel struct {
+	bun.BaseModel `bun:"table:signing_keys,alias:sk"`
+
+	KID         string    `bun:"kid,pk"`
+	Algorithm   string    `bun:"algorithm"`
+	State       string    `bun:"state"`
+	PrivateKey  []byte    `bun:"private_key"`
+	PublicKey   string    `bun:"public_key"`
+	CreatedAt   time.Time `bun:"created_at"`
+	ActivatedAt time.Time `bun:"activated_at,nullzero"`
+	RetiredAt   time.Time `bun:"retired_at,nullzero"`
+}
+
+func (m *signingKeyModel) toDomain() *storage.SigningKey {
+	return &storage.SigningKey{
+		KID:         m.KID,
+		Algorithm:   m.Algorithm,
+		State:       m.State,
+		PrivateKey:  m.PrivateKey,
+		PublicKey:   []byte(m.PublicKey),
+		CreatedAt:   m.CreatedAt.UTC(),
+		ActivatedAt: utcOrZero(m.ActivatedAt),
+		RetiredAt:   utcOrZero(m.RetiredAt),
+	}
+}
+
+// requestColumns are the columns shared by the five fosite request tables.
+type requestColumns struct {
+	Signature         string    `bun:"signature,pk"`
+	RequestID         string    `bun:"request_id"`
+	ClientID          string    `bun:"client_id"`
+	Subject           string    `bun:"subject"`
+	RequestedAt       time.Time `bun:"requested_at"`
+	ExpiresAt         time.Time `bun:"expires_at,nullzero"`
+	Active            bool      `bun:"active"`
+	RequestedScopes   string    `bun:"requested_scopes"`
+	GrantedScopes     string    `bun:"granted_scopes"`
+	RequestedAudience string    `bun:"requested_audience"`
+	GrantedAudience   string    `bun:"granted_audience"`
+	Form              string    `bun:"form"`
+	Session           []byte    `bun:"session"`
+}
+
+// requestModel is a row of oauth2_code, oauth2_access, oauth2_pkce or
+// oauth2_oidc; queries name the table with ModelTableExpr("? AS r", ...).
+type requestModel struct {
+	bun.BaseModel `bun:"table:oauth2_code,alias:r"`
+	requestColumns
+}
+
+// refreshModel is a row of oauth2_refresh.
+type refreshModel struct {
+	bun.BaseModel `bun:"table:oauth2_refresh,alias:r"`
+	requestColumns
+	// AccessSignature is the key of the access token issued with this
+	// refresh token (hex SHA-256 of its signature).
+	AccessSignature string `bun:"access_signature"`
+	// RotatedAt is when RotateRefreshToken deactivated the row; it tells a
+	// concurrent duplicate request from reuse.
+	RotatedAt time.Time `bun:"rotated_at,nullzero"`
+}
+
+type jtiModel struct {
+	bun.BaseModel `bun:"table:oauth2_jti,alias:j"`
+
+	ID        string    `bun:"id,pk"`
+	ExpiresAt time.Time `bun:"expires_at"`
+}
+
+// encodeList stores a list as a JSON array; nil and empty both become "[]".
+func encodeList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	// Marshalling a []string cannot fail.
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+type listField struct {
+	column string
+	raw    string
+	dst    *[]string
+}
+
+// decodeLists reads JSON-array columns; an empty list comes back as nil.
+func decodeLists(fields ...listField) error {
+	for _, f := range fields {
+		var l []string
+		if f.raw != "" {
+			if err := json.Unmarshal([]byte(f.raw), &l); err != nil {
+				return mapErr("decode column "+f.column, err)
+			}
+		}
+		if len(l) == 0 {
+			l = nil
+		}
+		*f.dst = l
+	}
+	return nil
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}

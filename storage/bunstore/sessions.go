@@ -1,0 +1,161 @@
+package bunstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// This file holds the browser-facing state: login sessions, remembered
+// consent and authorization flows waiting for the user. Expired rows are
+// invisible (ErrNotFound) as soon as Options.Now passes their expiry; the
+// janitor (DeleteExpired) removes them later.
+
+var (
+	errEmptySessionID = errors.New("bunstore: create login session: empty ID")
+	errEmptyFlowID    = errors.New("bunstore: create auth flow: empty ID")
+)
+
+// CreateLoginSession inserts a browser session; ErrConflict for a
+// duplicate ID, ErrNotFound when the user does not exist.
+func (s *Store) CreateLoginSession(ctx context.Context, ls *storage.LoginSession) error {
+	if ls.ID == "" {
+		return errEmptySessionID
+	}
+	if ls.CreatedAt.IsZero() {
+		ls.CreatedAt = s.now()
+	}
+	m := &loginSessionModel{
+		ID:        ls.ID,
+		UserID:    ls.UserID,
+		AuthTime:  dbTime(ls.AuthTime),
+		ExpiresAt: dbTime(ls.ExpiresAt),
+		CreatedAt: dbTime(ls.CreatedAt),
+	}
+	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
+		return mapErr("create login session", err)
+	}
+	return nil
+}
+
+// LoginSession returns ErrNotFound for an unknown or expired session.
+func (s *Store) LoginSession(ctx context.Context, id string) (*storage.LoginSession, error) {
+	m := new(loginSessionModel)
+	err := s.reader(ctx).NewSelect().Model(m).
+		Where("ls.id = ?", id).
+		Where("ls.expires_at > ?", s.now()).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("get login session", err)
+	}
+	return m.toDomain(), nil
+}
+
+// DeleteLoginSession is idempotent.
+func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
+	if _, err := s.db(ctx).NewDelete().Model((*loginSessionModel)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return mapErr("delete login session", err)
+	}
+	return nil
+}
+
+// ConsentGrant returns ErrNotFound when the user never consented.
+func (s *Store) ConsentGrant(ctx context.Context, userID, clientID string) (*storage.ConsentGrant, error) {
+	m := new(consentGrantModel)
+	err := s.reader(ctx).NewSelect().Model(m).
+		Where("cg.user_id = ?", userID).
+		Where("cg.client_id = ?", clientID).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("get consent grant", err)
+	}
+	return m.toDomain()
+}
+
+// SaveConsentGrant inserts the grant of (user, client) or replaces its
+// scopes; the first grant's CreatedAt is kept.
+func (s *Store) SaveConsentGrant(ctx context.Context, g *storage.ConsentGrant) error {
+	now := s.now()
+	created := g.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	m := &consentGrantModel{
+		UserID:    g.UserID,
+		ClientID:  g.ClientID,
+		Scopes:    encodeList(g.Scopes),
+		CreatedAt: dbTime(created),
+		UpdatedAt: now,
+	}
+	_, err := s.db(ctx).NewInsert().Model(m).
+		On("CONFLICT (user_id, client_id) DO UPDATE").
+		Set("scopes = EXCLUDED.scopes").
+		Set("updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	if err != nil {
+		return mapErr("save consent grant", err)
+	}
+	return nil
+}
+
+// CreateAuthFlow inserts a pending authorization request; ErrConflict for
+// a duplicate ID.
+func (s *Store) CreateAuthFlow(ctx context.Context, f *storage.AuthFlow) error {
+	if f.ID == "" {
+		return errEmptyFlowID
+	}
+	m := &authFlowModel{
+		ID:          f.ID,
+		ClientID:    f.ClientID,
+		Form:        f.Form,
+		RequestedAt: dbTime(f.RequestedAt),
+		ExpiresAt:   dbTime(f.ExpiresAt),
+		UserID:      f.UserID,
+		AuthTime:    dbTime(f.AuthTime),
+	}
+	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
+		return mapErr("create auth flow", err)
+	}
+	return nil
+}
+
+// AuthFlow returns ErrNotFound for an unknown or expired flow.
+func (s *Store) AuthFlow(ctx context.Context, id string) (*storage.AuthFlow, error) {
+	m := new(authFlowModel)
+	err := s.reader(ctx).NewSelect().Model(m).
+		Where("af.id = ?", id).
+		Where("af.expires_at > ?", s.now()).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("get auth flow", err)
+	}
+	return m.toDomain(), nil
+}
+
+// SetAuthFlowLogin records who signed in within the flow; ErrNotFound for
+// an unknown or expired flow.
+func (s *Store) SetAuthFlowLogin(ctx context.Context, id, userID string, authTime time.Time) error {
+	res, err := s.db(ctx).NewUpdate().Model((*authFlowModel)(nil)).
+		Set("user_id = ?", userID).
+		Set("auth_time = ?", dbTime(authTime)).
+		Where("id = ?", id).
+		Where("expires_at > ?", s.now()).
+		Exec(ctx)
+	if err != nil {
+		return mapErr("set auth flow login", err)
+	}
+	return requireRow("set auth flow login", res)
+}
+
+// DeleteAuthFlow consumes a flow: the DELETE's affected-row count decides,
+// so of concurrent callers exactly one gets nil and every other gets
+// ErrNotFound.
+func (s *Store) DeleteAuthFlow(ctx context.Context, id string) error {
+	res, err := s.db(ctx).NewDelete().Model((*authFlowModel)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return mapErr("delete auth flow", err)
+	}
+	return requireRow("delete auth flow", res)
+}

@@ -1,0 +1,129 @@
+package conformance
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// The races the token endpoint must win exactly once, run with real
+// goroutines against the real database.
+func concurrencyTests() []test {
+	return []test{
+		{"RotateRefreshToken", testConcurrentRotate},
+		{"RefreshGrantInTransactions", testConcurrentRefreshGrant},
+		{"InvalidateAuthorizeCode", testConcurrentInvalidate},
+		{"DeleteAuthFlow", testConcurrentDeleteAuthFlow},
+		{"Writers", testConcurrentWriters},
+	}
+}
+
+func testConcurrentRotate(e *env) {
+	c := e.createClient("client")
+	req := e.newRequest(c, "alice")
+	sig := randomID("rt-")
+	e.must(e.s.CreateRefreshTokenSession(e.ctx, sig, "", req), "CreateRefreshTokenSession")
+
+	errs := parallel(20, func(int) error {
+		return e.s.RotateRefreshToken(e.ctx, req.ID, sig)
+	})
+	e.wantOneWinner(errs, "20 concurrent RotateRefreshToken", fosite.ErrNotFound)
+}
+
+// Each goroutine runs the refresh grant's storage sequence in its own
+// transaction, as fosite's RefreshTokenGrantHandler does: exactly one
+// commits a successor pair.
+func testConcurrentRefreshGrant(e *env) {
+	c := e.createClient("client")
+	req := e.newRequest(c, "alice")
+	oldRT := randomID("rt-")
+	e.must(e.s.CreateRefreshTokenSession(e.ctx, oldRT, "", req), "CreateRefreshTokenSession")
+
+	const n = 10
+	newRTs := make([]string, n)
+	errs := parallel(n, func(i int) (err error) {
+		ctx, err := e.s.BeginTX(e.ctx)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_ = e.s.Rollback(ctx)
+			}
+		}()
+		if err := e.s.RotateRefreshToken(ctx, req.ID, oldRT); err != nil {
+			return err
+		}
+		at, rt := randomID("at-"), randomID("rt-")
+		if err := e.s.CreateAccessTokenSession(ctx, at, req); err != nil {
+			return fmt.Errorf("CreateAccessTokenSession: %w", err)
+		}
+		if err := e.s.CreateRefreshTokenSession(ctx, rt, at, req); err != nil {
+			return fmt.Errorf("CreateRefreshTokenSession: %w", err)
+		}
+		newRTs[i] = rt
+		return e.s.Commit(ctx)
+	})
+	e.wantOneWinner(errs, "10 concurrent refresh grants", fosite.ErrNotFound)
+	for i, err := range errs {
+		if err == nil {
+			_, err := e.s.GetRefreshTokenSession(e.ctx, newRTs[i], newSession())
+			e.must(err, "the winner's new refresh token")
+		}
+	}
+}
+
+func testConcurrentInvalidate(e *env) {
+	c := e.createClient("client")
+	req := e.newRequest(c, "alice")
+	sig := randomID("code-")
+	e.must(e.s.CreateAuthorizeCodeSession(e.ctx, sig, req), "CreateAuthorizeCodeSession")
+
+	errs := parallel(10, func(int) error {
+		return e.s.InvalidateAuthorizeCodeSession(e.ctx, sig)
+	})
+	e.wantOneWinner(errs, "10 concurrent InvalidateAuthorizeCodeSession", fosite.ErrInvalidatedAuthorizeCode)
+}
+
+func testConcurrentDeleteAuthFlow(e *env) {
+	f := e.createFlow(10 * time.Minute)
+	errs := parallel(10, func(int) error {
+		return e.s.DeleteAuthFlow(e.ctx, f.ID)
+	})
+	e.wantOneWinner(errs, "10 concurrent DeleteAuthFlow", storage.ErrNotFound)
+}
+
+// Many concurrent writers, some in transactions, all succeed: a backend
+// must queue them rather than fail (SQLite's SQLITE_BUSY).
+func testConcurrentWriters(e *env) {
+	c := e.createClient("client")
+	const n = 64
+	errs := parallel(n, func(i int) error {
+		req := e.newRequest(c, fmt.Sprintf("user-%d", i))
+		if i%2 == 0 {
+			return e.s.CreateAccessTokenSession(e.ctx, randomID("at-"), req)
+		}
+		ctx, err := e.s.BeginTX(e.ctx)
+		if err != nil {
+			return err
+		}
+		at := randomID("at-")
+		if err := e.s.CreateAccessTokenSession(ctx, at, req); err != nil {
+			_ = e.s.Rollback(ctx)
+			return err
+		}
+		if err := e.s.CreateRefreshTokenSession(ctx, randomID("rt-"), at, req); err != nil {
+			_ = e.s.Rollback(ctx)
+			return err
+		}
+		return e.s.Commit(ctx)
+	})
+	for i, err := range errs {
+		if err != nil {
+			e.t.Errorf("writer %d: %v", i, err)
+		}
+	}
+}

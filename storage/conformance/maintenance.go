@@ -1,0 +1,148 @@
+package conformance
+
+import (
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+func maintenanceTests() []test {
+	return []test{
+		{"DeleteExpired", testDeleteExpired},
+		{"DeleteExpiredInBatches", testDeleteExpiredBatches},
+		{"RotatedRefreshTokensStayUntilExpiry", testDeleteExpiredKeepsRotated},
+		{"Ping", func(e *env) { e.must(e.s.Ping(e.ctx), "Ping") }},
+	}
+}
+
+func testDeleteExpired(e *env) {
+	c := e.createClient("client")
+	e.createUser("u")
+	now := e.clock.Now()
+	past, future := now.Add(-time.Minute), now.Add(time.Hour)
+
+	type tokenRows struct{ code, access, refresh, pkce, oidc string }
+	mk := func(exp time.Time) tokenRows {
+		req := e.newRequest(c, "alice")
+		expireAt(req, exp)
+		r := tokenRows{randomID("code-"), randomID("at-"), randomID("rt-"), randomID("pkce-"), randomID("raw-")}
+		e.must(e.s.CreateAuthorizeCodeSession(e.ctx, r.code, req), "CreateAuthorizeCodeSession")
+		e.must(e.s.CreateAccessTokenSession(e.ctx, r.access, req), "CreateAccessTokenSession")
+		e.must(e.s.CreateRefreshTokenSession(e.ctx, r.refresh, r.access, req), "CreateRefreshTokenSession")
+		e.must(e.s.CreatePKCERequestSession(e.ctx, r.pkce, req), "CreatePKCERequestSession")
+		e.must(e.s.CreateOpenIDConnectSession(e.ctx, r.oidc, req), "CreateOpenIDConnectSession")
+		return r
+	}
+	expired, live := mk(past), mk(future)
+
+	// A refresh token without an expiry (unlimited lifespan) never goes.
+	forever := e.newRequest(c, "alice")
+	forever.Session.SetExpiresAt(fosite.RefreshToken, time.Time{})
+	foreverRT := randomID("rt-")
+	e.must(e.s.CreateRefreshTokenSession(e.ctx, foreverRT, "", forever), "CreateRefreshTokenSession without expiry")
+
+	for _, ls := range []*storage.LoginSession{
+		{ID: "ls-expired", UserID: "u", AuthTime: past, ExpiresAt: past},
+		{ID: "ls-live", UserID: "u", AuthTime: past, ExpiresAt: future},
+	} {
+		e.must(e.s.CreateLoginSession(e.ctx, ls), "CreateLoginSession")
+	}
+	for _, f := range []*storage.AuthFlow{
+		{ID: "flow-expired", ClientID: c.ID, RequestedAt: past, ExpiresAt: past},
+		{ID: "flow-live", ClientID: c.ID, RequestedAt: past, ExpiresAt: future},
+	} {
+		e.must(e.s.CreateAuthFlow(e.ctx, f), "CreateAuthFlow")
+	}
+	// The expired jti last: SetClientAssertionJWT may clear expired ones.
+	e.must(e.s.SetClientAssertionJWT(e.ctx, "jti-live", future), "SetClientAssertionJWT live")
+	e.must(e.s.SetClientAssertionJWT(e.ctx, "jti-expired", past), "SetClientAssertionJWT expired")
+
+	n, err := e.s.DeleteExpired(e.ctx, now, 100)
+	e.must(err, "DeleteExpired")
+	// One expired row in each of: code, access, refresh, pkce, oidc, login
+	// session, flow, jti.
+	if n != 8 {
+		e.t.Errorf("DeleteExpired removed %d rows, want 8", n)
+	}
+
+	_, err = e.s.GetAuthorizeCodeSession(e.ctx, expired.code, newSession())
+	e.wantNotFound(err, "expired code")
+	_, err = e.s.GetAccessTokenSession(e.ctx, expired.access, newSession())
+	e.wantNotFound(err, "expired access token")
+	_, err = e.s.GetRefreshTokenSession(e.ctx, expired.refresh, newSession())
+	e.wantNotFound(err, "expired refresh token")
+	_, err = e.s.GetPKCERequestSession(e.ctx, expired.pkce, newSession())
+	e.wantNotFound(err, "expired pkce")
+	_, err = e.s.GetOpenIDConnectSession(e.ctx, expired.oidc, &fosite.Request{Session: newSession()})
+	e.wantNotFound(err, "expired oidc")
+
+	_, err = e.s.GetAuthorizeCodeSession(e.ctx, live.code, newSession())
+	e.must(err, "live code")
+	_, err = e.s.GetAccessTokenSession(e.ctx, live.access, newSession())
+	e.must(err, "live access token")
+	_, err = e.s.GetRefreshTokenSession(e.ctx, live.refresh, newSession())
+	e.must(err, "live refresh token")
+	_, err = e.s.GetPKCERequestSession(e.ctx, live.pkce, newSession())
+	e.must(err, "live pkce")
+	_, err = e.s.GetOpenIDConnectSession(e.ctx, live.oidc, &fosite.Request{Session: newSession()})
+	e.must(err, "live oidc")
+	_, err = e.s.LoginSession(e.ctx, "ls-live")
+	e.must(err, "live login session")
+	_, err = e.s.AuthFlow(e.ctx, "flow-live")
+	e.must(err, "live flow")
+	e.wantIs(e.s.ClientAssertionJWTValid(e.ctx, "jti-live"), "live jti", fosite.ErrJTIKnown)
+
+	n, err = e.s.DeleteExpired(e.ctx, now, 100)
+	e.must(err, "DeleteExpired again")
+	if n != 0 {
+		e.t.Errorf("second DeleteExpired removed %d rows, want 0", n)
+	}
+
+	// Far in the future everything with an expiry goes, the rest stays.
+	_, err = e.s.DeleteExpired(e.ctx, now.Add(100*365*24*time.Hour), 100)
+	e.must(err, "DeleteExpired far future")
+	_, err = e.s.GetRefreshTokenSession(e.ctx, foreverRT, newSession())
+	e.must(err, "refresh token without expiry")
+}
+
+func testDeleteExpiredBatches(e *env) {
+	c := e.createClient("client")
+	now := e.clock.Now()
+	for range 5 {
+		req := e.newRequest(c, "alice")
+		expireAt(req, now.Add(-time.Second))
+		e.must(e.s.CreateAccessTokenSession(e.ctx, randomID("at-"), req), "CreateAccessTokenSession")
+	}
+	for i, want := range []int64{2, 2, 1, 0} {
+		n, err := e.s.DeleteExpired(e.ctx, now, 2)
+		e.must(err, "DeleteExpired")
+		if n != want {
+			e.t.Errorf("DeleteExpired call %d removed %d rows, want %d", i+1, n, want)
+		}
+	}
+}
+
+func testDeleteExpiredKeepsRotated(e *env) {
+	c := e.createClient("client")
+	req := e.newRequest(c, "alice")
+	sig := randomID("rt-")
+	e.must(e.s.CreateRefreshTokenSession(e.ctx, sig, "", req), "CreateRefreshTokenSession")
+	e.must(e.s.RotateRefreshToken(e.ctx, req.ID, sig), "RotateRefreshToken")
+
+	n, err := e.s.DeleteExpired(e.ctx, e.clock.Now(), 100)
+	e.must(err, "DeleteExpired")
+	if n != 0 {
+		e.t.Errorf("DeleteExpired removed %d rows, want 0", n)
+	}
+	// Still there, so that reuse is detected.
+	_, err = e.s.GetRefreshTokenSession(e.ctx, sig, newSession())
+	e.wantIs(err, "rotated refresh token", fosite.ErrInactiveToken)
+
+	n, err = e.s.DeleteExpired(e.ctx, req.Session.GetExpiresAt(fosite.RefreshToken).Add(time.Second), 100)
+	e.must(err, "DeleteExpired after expiry")
+	if n != 1 {
+		e.t.Errorf("DeleteExpired after expiry removed %d rows, want 1", n)
+	}
+}
