@@ -24,6 +24,7 @@
 //	lifespans.refresh_token       GATEHOUSE_LIFESPANS_REFRESH_TOKEN
 //	lifespans.login_session       GATEHOUSE_LIFESPANS_LOGIN_SESSION
 //	lifespans.consent             GATEHOUSE_LIFESPANS_CONSENT
+//	refresh_retry_window          GATEHOUSE_REFRESH_RETRY_WINDOW
 //	log.level                     GATEHOUSE_LOG_LEVEL
 //	log.format                    GATEHOUSE_LOG_FORMAT
 //	database.max_open_conns       GATEHOUSE_DATABASE_MAX_OPEN_CONNS
@@ -80,8 +81,13 @@ type Config struct {
 	OldSecrets []string  `yaml:"old_secrets" env:"OLD_SECRETS"`
 	Google     Google    `yaml:"google" envPrefix:"GOOGLE_"`
 	Lifespans  Lifespans `yaml:"lifespans" envPrefix:"LIFESPANS_"`
-	Log        Log       `yaml:"log" envPrefix:"LOG_"`
-	Database   Database  `yaml:"database" envPrefix:"DATABASE_"`
+	// RefreshRetryWindow: a rotated refresh token presented again this soon
+	// after its rotation is a retry or a concurrent duplicate (invalid_grant,
+	// nothing revoked), not theft; after it, reuse revokes the grant. 0
+	// disables the window.
+	RefreshRetryWindow time.Duration `yaml:"refresh_retry_window" env:"REFRESH_RETRY_WINDOW"`
+	Log                Log           `yaml:"log" envPrefix:"LOG_"`
+	Database           Database      `yaml:"database" envPrefix:"DATABASE_"`
 	// Dev is set by `serve --dev` only; a file or variable must never be able to
 	// relax the production checks.
 	Dev bool `yaml:"-" env:"-"`
@@ -128,6 +134,9 @@ const (
 	// that verifies them offline, so they must stay short.
 	MaxTokenLifespan  = 24 * time.Hour
 	MaxOpenConnsLimit = 1000
+	// MaxRefreshRetryWindow bounds how long a spent refresh token is not
+	// treated as stolen.
+	MaxRefreshRetryWindow = time.Minute
 )
 
 var (
@@ -153,8 +162,9 @@ func Default() Config {
 			LoginSession:      24 * time.Hour,
 			Consent:           0,
 		},
-		Log:      Log{Level: "info", Format: "text"},
-		Database: Database{MaxOpenConns: 20},
+		RefreshRetryWindow: 10 * time.Second,
+		Log:                Log{Level: "info", Format: "text"},
+		Database:           Database{MaxOpenConns: 20},
 	}
 }
 
@@ -432,6 +442,10 @@ func (c Config) Validate() error {
 	p.add("lifespans.login_session", "%s", checkLifespan(l.LoginSession, 0))
 	if l.Consent < 0 {
 		p.add("lifespans.consent", "must not be negative (0 means until revoked), got %s", l.Consent)
+	}
+
+	if w := c.RefreshRetryWindow; w < 0 || w > MaxRefreshRetryWindow {
+		p.add("refresh_retry_window", "must be between 0 and %s, got %s", MaxRefreshRetryWindow, w)
 	}
 
 	p.add("log.level", "%s", checkEnum(c.Log.Level, logLevels))

@@ -668,7 +668,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 18 {
+	if len(want) != 19 {
 		t.Errorf("%d settings; update the table in the package doc when adding one", len(want))
 	}
 }
@@ -681,5 +681,24 @@ func TestLoadErrorsAreJoined(t *testing.T) {
 	var pe env.ParseError
 	if errors.As(err, &pe) {
 		t.Error("env.ParseError leaks through; its message names the Go field, not the variable")
+	}
+}
+
+func TestRefreshRetryWindowBounds(t *testing.T) {
+	for _, tc := range []struct {
+		w  time.Duration
+		ok bool
+	}{{0, true}, {10 * time.Second, true}, {time.Minute, true}, {-time.Second, false}, {61 * time.Second, false}} {
+		c := Default()
+		c.Dev = true
+		c.RefreshRetryWindow = tc.w
+		err := c.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "refresh_retry_window")) {
+			t.Errorf("window %s: %v", tc.w, err)
+		}
+	}
+	cfg, err := Load("", []string{"GATEHOUSE_REFRESH_RETRY_WINDOW=3s"})
+	if err != nil || cfg.RefreshRetryWindow != 3*time.Second {
+		t.Fatalf("env: %v %v", cfg.RefreshRetryWindow, err)
 	}
 }

@@ -61,8 +61,11 @@ type Options struct {
 	Keys      *keys.Manager
 	Keyring   *secret.Keyring
 	Lifespans Lifespans
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// RefreshRetryWindow: a rotated refresh token presented again within
+	// this long is answered invalid_grant without revoking the grant.
+	RefreshRetryWindow time.Duration
+	Now                func() time.Time
+	Logger             *slog.Logger
 }
 
 // Paths of the public endpoints, relative to the issuer.
@@ -171,7 +174,8 @@ func New(opts Options) (*Provider, error) {
 
 	// Order matters: PKCE and OpenID Connect need the code that the
 	// explicit handler creates first.
-	oauth := compose.Compose(cfg, opts.Store, strategy,
+	store := fositeStore{Store: opts.Store, retryWindow: opts.RefreshRetryWindow, now: opts.Now}
+	oauth := compose.Compose(cfg, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,

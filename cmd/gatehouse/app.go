@@ -151,7 +151,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			LoginSession:      cfg.Lifespans.LoginSession,
 			AuthFlow:          30 * time.Minute,
 		},
-		Logger: log,
+		RefreshRetryWindow: cfg.RefreshRetryWindow,
+		Logger:             log,
 	})
 	if err != nil {
 		return nil, err

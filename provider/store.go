@@ -1,0 +1,39 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// fositeStore is the storage fosite sees: the real store, except for one
+// policy fosite has no hook for. A spent refresh token that comes back
+// within the retry window after its rotation (or arrived before it) is a
+// client retrying or racing itself, not a thief: it is answered with
+// ErrRefreshRace (invalid_grant, nothing revoked) instead of the
+// ErrInactiveToken that makes fosite revoke the whole grant.
+type fositeStore struct {
+	Store
+	retryWindow time.Duration
+	now         func() time.Time
+}
+
+func (s fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.Store.GetRefreshTokenSession(ctx, signature, session)
+	var inactive *storage.InactiveRefreshError
+	if errors.As(err, &inactive) && !inactive.RotatedAt.IsZero() {
+		arrived := storage.RequestTime(ctx)
+		if arrived.IsZero() {
+			arrived = s.now()
+		}
+		if !arrived.After(inactive.RotatedAt) || arrived.Sub(inactive.RotatedAt) < s.retryWindow {
+			return nil, fmt.Errorf("refresh token rotated at %s: %w", inactive.RotatedAt.Format(time.RFC3339Nano), storage.ErrRefreshRace)
+		}
+	}
+	return req, err
+}
