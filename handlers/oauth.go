@@ -22,6 +22,9 @@ import (
 func (h *Handler) authorize(c echo.Context) error {
 	ctx := c.Request().Context()
 	ar, err := h.p.OAuth2.NewAuthorizeRequest(ctx, c.Request())
+	if err == nil {
+		err = h.p.CheckAuthorizeRequest(ar)
+	}
 	if err != nil {
 		return h.authorizeError(c, ar, err)
 	}

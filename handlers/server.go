@@ -114,29 +114,29 @@ func (h *Handler) Public() *echo.Echo {
 	e.GET("/health/ready", h.readyz)
 	e.GET("/static/*", h.static())
 
-	// OAuth endpoints: fosite parses the form; the guard first rejects
-	// what fosite would silently accept (duplicates, bad UTF-8).
-	oauth := e.Group("", h.oauthParams)
-	oauth.GET(provider.PathAuthorize, h.authorize, h.pageHeaders)
-	oauth.POST(provider.PathAuthorize, h.authorize, h.pageHeaders)
-	oauth.POST(provider.PathToken, h.token, noStore)
-	oauth.POST(provider.PathIntrospect, h.introspect, noStore)
-	oauth.POST(provider.PathRevoke, h.revoke, noStore)
-	oauth.GET(provider.PathUserinfo, h.userinfo, noStore)
-	oauth.POST(provider.PathUserinfo, h.userinfo, noStore)
+	// OAuth endpoints: fosite parses the form; oauthParams first rejects
+	// what fosite would silently accept (duplicates, bad UTF-8). Route-level
+	// middleware, not groups: an echo v4 group with an empty prefix also
+	// catches every unmatched path.
+	e.GET(provider.PathAuthorize, h.authorize, h.oauthParams, h.pageHeaders)
+	e.POST(provider.PathAuthorize, h.authorize, h.oauthParams, h.pageHeaders)
+	e.POST(provider.PathToken, h.token, h.oauthParams, noStore)
+	e.POST(provider.PathIntrospect, h.introspect, h.oauthParams, noStore)
+	e.POST(provider.PathRevoke, h.revoke, h.oauthParams, noStore)
+	e.GET(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
+	e.POST(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	for _, p := range []string{provider.PathToken, provider.PathRevoke, provider.PathUserinfo} {
 		e.OPTIONS(p, h.preflight)
 	}
 
 	// Pages: CSRF tokens on every form, strict headers.
-	pages := e.Group("", h.pageHeaders, h.csrf())
-	pages.GET("/login", h.loginPage)
-	pages.POST("/login", h.loginSubmit)
-	pages.GET("/consent", h.consentPage)
-	pages.POST("/consent", h.consentSubmit)
-	oauthPages := pages.Group("", h.oauthParams)
-	oauthPages.GET(provider.PathLogout, h.logout)
-	oauthPages.POST(provider.PathLogout, h.logoutSubmit)
+	csrf := h.csrf()
+	e.GET("/login", h.loginPage, h.pageHeaders, csrf)
+	e.POST("/login", h.loginSubmit, h.pageHeaders, csrf)
+	e.GET("/consent", h.consentPage, h.pageHeaders, csrf)
+	e.POST("/consent", h.consentSubmit, h.pageHeaders, csrf)
+	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
+	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	return e
 }
 

@@ -99,6 +99,41 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 	return StepDone, nil
 }
 
+// CheckAuthorizeRequest applies, before anyone signs in, the checks fosite
+// only makes when it issues the code: PKCE with S256 for every client, and
+// well-formed prompt and max_age. A user should not sign in only to see the
+// request fail.
+func (p *Provider) CheckAuthorizeRequest(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "":
+		return fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge and code_challenge_method=S256 (RFC 7636).")
+	case method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not allowed.")
+	case !isS256Challenge(challenge):
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
+	}
+	if _, err := parsePrompt(form.Get("prompt")); err != nil {
+		return err
+	}
+	_, _, err := parseMaxAge(form.Get("max_age"))
+	return err
+}
+
+func isS256Challenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func parsePrompt(v string) ([]string, error) {
 	prompts := strings.Fields(v)
 	for _, p := range prompts {

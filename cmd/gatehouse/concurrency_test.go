@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+)
+
+// race sends n copies of one token request at once and returns each
+// response's status and error code.
+func race(t *testing.T, n int, tokenURL string, form url.Values, user, pass string) ([]int, []string, []map[string]interface{}) {
+	t.Helper()
+	statuses, codes, bodies := make([]int, n), make([]string, n), make([]map[string]interface{}, n)
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := 0; i < n; i++ {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			st, body, _ := postForm(t, tokenURL, form, user, pass)
+			statuses[i], bodies[i] = st, body
+			codes[i], _ = body["error"].(string)
+		}()
+	}
+	start.Done()
+	done.Wait()
+	return statuses, codes, bodies
+}
+
+// TestParallelRefresh: 20 parallel refreshes of one refresh token produce
+// exactly one new pair; the others get invalid_grant (no 5xx), and the
+// grant stays usable through the winner's pair.
+func TestParallelRefresh(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		s.user("carol@example.com", alicePassword)
+		c, secret := s.client(provider.ClientSpec{Name: "SPA backend", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		conf := s.oauthConfig(c, secret, "openid", "offline_access")
+		tok := s.signIn(t, conf, "carol@example.com", alicePassword)
+
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+		statuses, codes, bodies := race(t, 20, s.issuer+provider.PathToken, form, c.ID, secret)
+		var winner map[string]interface{}
+		for i, st := range statuses {
+			switch {
+			case st == http.StatusOK:
+				if winner != nil {
+					t.Fatalf("more than one refresh succeeded: %v", statuses)
+				}
+				winner = bodies[i]
+			case st == http.StatusBadRequest && codes[i] == "invalid_grant":
+			default:
+				t.Fatalf("refresh %d: status %d error %q (all: %v)", i, st, codes[i], statuses)
+			}
+		}
+		if winner == nil {
+			t.Fatalf("no refresh succeeded: %v %v", statuses, codes)
+		}
+		at, _ := winner["access_token"].(string)
+		rt, _ := winner["refresh_token"].(string)
+		if !s.active(t, c.ID, secret, at) {
+			t.Fatal("the winner's access token is not active: the grant was revoked")
+		}
+		next, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: rt}).Token()
+		if err != nil {
+			t.Fatalf("the winner's refresh token does not work: %v", err)
+		}
+		if !s.active(t, c.ID, secret, next.AccessToken) {
+			t.Fatal("the grant is not usable after the race")
+		}
+	})
+}
+
+// TestParallelCodeExchange: 10 parallel exchanges of one code produce
+// exactly one success; the others get invalid_grant, never a 5xx.
+func TestParallelCodeExchange(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		s.user("dave@example.com", alicePassword)
+		c, secret := s.client(provider.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		conf := s.oauthConfig(c, secret, "openid", "offline_access")
+		b := s.newBrowser()
+		verifier, challenge := pkce()
+		cb := b.authorizeAndLogin(conf.AuthCodeURL(randomString(t, 16), challenge), "dave@example.com", alicePassword)
+
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}}
+		statuses, codes, _ := race(t, 10, s.issuer+provider.PathToken, form, c.ID, secret)
+		wins := 0
+		for i, st := range statuses {
+			switch {
+			case st == http.StatusOK:
+				wins++
+			case st == http.StatusBadRequest && codes[i] == "invalid_grant":
+			default:
+				t.Fatalf("exchange %d: status %d error %q (all: %v)", i, st, codes[i], statuses)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d exchanges succeeded, want exactly 1 (%v)", wins, statuses)
+		}
+	})
+}

@@ -1,0 +1,386 @@
+package main
+
+// The end-to-end harness: the real service (newApp, the same graph `serve`
+// builds) on loopback ports, on SQLite and (with GATEHOUSE_TEST_POSTGRES_DSN)
+// PostgreSQL, driven by real clients: golang.org/x/oauth2, go-oidc, and a
+// cookie-jar browser that fills in the real login and consent forms.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/handlers"
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
+)
+
+// testServer is a running gatehouse.
+type testServer struct {
+	t      *testing.T
+	issuer string
+	admin  string
+	app    *app
+	store  *bunstore.Store
+}
+
+// forEachDialect runs fn as a subtest per available database.
+func forEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
+	for _, d := range bunstoretest.Dialects() {
+		t.Run(d, func(t *testing.T) { fn(t, d) })
+	}
+}
+
+type logWriter struct {
+	mu sync.Mutex
+	t  *testing.T
+	on bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.on {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// startServer runs gatehouse on a fresh database of the dialect.
+func startServer(t *testing.T, dialect string, mods ...func(*config.Config)) *testServer {
+	t.Helper()
+	store := bunstoretest.Open(t, dialect, bunstore.Options{})
+	return startServerOn(t, store, mods...)
+}
+
+func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Config)) *testServer {
+	t.Helper()
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Issuer = "http://" + pub.Addr().String()
+	cfg.Listen, cfg.AdminListen = pub.Addr().String(), adm.Addr().String()
+	cfg.Secret = randomString(t, 32)
+	cfg.Log.Level = "warn"
+	for _, m := range mods {
+		m(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	lw := &logWriter{t: t, on: true}
+	log := newLogger(cfg, lw)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, log, store)
+	if err != nil {
+		cancel()
+		t.Fatalf("newApp: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, pub, adm) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("server did not stop within 15s")
+		}
+		lw.mu.Lock()
+		lw.on = false
+		lw.mu.Unlock()
+	})
+	s := &testServer{t: t, issuer: cfg.Issuer, admin: "http://" + adm.Addr().String(), app: a, store: store}
+	waitHealthy(t, s.issuer+"/health/alive")
+	return s
+}
+
+func waitHealthy(t *testing.T, u string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not become healthy", u)
+}
+
+func randomString(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// user creates a person with a password.
+func (s *testServer) user(email, password string, roles ...string) *storage.User {
+	s.t.Helper()
+	u, err := provider.BuildUser(provider.UserSpec{Email: email, Password: password, Name: "Test " + email, Roles: roles}, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	u.EmailVerified = true
+	if err := s.store.CreateUser(context.Background(), u); err != nil {
+		s.t.Fatal(err)
+	}
+	return u
+}
+
+// client registers a client and returns it with its secret.
+func (s *testServer) client(spec provider.ClientSpec) (*storage.Client, string) {
+	s.t.Helper()
+	c, secret, err := provider.BuildClient(spec, s.app.provider.Hasher(), time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.store.CreateClient(context.Background(), c); err != nil {
+		s.t.Fatal(err)
+	}
+	return c, secret
+}
+
+// oauthConfig is an x/oauth2 configuration for a client of this server.
+func (s *testServer) oauthConfig(c *storage.Client, secret string, scopes ...string) *oauth2.Config {
+	style := oauth2.AuthStyleInHeader
+	if c.Public || c.TokenEndpointAuthMethod == provider.AuthMethodPost {
+		style = oauth2.AuthStyleInParams
+	}
+	return &oauth2.Config{
+		ClientID: c.ID, ClientSecret: secret, Scopes: scopes,
+		RedirectURL: c.RedirectURIs[0],
+		Endpoint: oauth2.Endpoint{
+			AuthURL: s.issuer + provider.PathAuthorize, TokenURL: s.issuer + provider.PathToken, AuthStyle: style,
+		},
+	}
+}
+
+// browser is a cookie-keeping HTTP client that stops at redirects leaving
+// the server (to the client's redirect URI), like a browser handing the
+// code to the app.
+type browser struct {
+	t      *testing.T
+	s      *testServer
+	client *http.Client
+}
+
+func (s *testServer) newBrowser() *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	issuer, _ := url.Parse(s.issuer)
+	return &browser{t: s.t, s: s, client: &http.Client{
+		Jar:     jar,
+		Timeout: 20 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host != issuer.Host {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}}
+}
+
+// page is a response with its body read.
+type page struct {
+	status   int
+	url      *url.URL // final URL after same-server redirects
+	location string   // Location of a redirect that left the server
+	body     string
+	header   http.Header
+}
+
+func (b *browser) do(req *http.Request) *page {
+	b.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return &page{status: resp.StatusCode, url: resp.Request.URL, location: resp.Header.Get("Location"), body: string(body), header: resp.Header}
+}
+
+func (b *browser) get(u string) *page {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	return b.do(req)
+}
+
+func (b *browser) post(u string, form url.Values) *page {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// formValues returns the hidden inputs of a page.
+func (p *page) formValues() url.Values {
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
+		v.Set(m[1], htmlUnescape(m[2]))
+	}
+	return v
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
+}
+
+// isLoginPage / isConsentPage recognise the pages by their forms.
+func (p *page) isLoginPage() bool   { return strings.Contains(p.body, `action="/login"`) }
+func (p *page) isConsentPage() bool { return strings.Contains(p.body, `action="/consent"`) }
+
+// login submits the login form shown on p.
+func (b *browser) login(p *page, email, password string) *page {
+	b.t.Helper()
+	if !p.isLoginPage() {
+		b.t.Fatalf("expected the login page, got %d %s: %.300s", p.status, p.url, p.body)
+	}
+	form := p.formValues()
+	form.Set("email", email)
+	form.Set("password", password)
+	return b.post(b.s.issuer+"/login", form)
+}
+
+// consent submits the consent form shown on p with decision allow or deny.
+func (b *browser) consent(p *page, decision string) *page {
+	b.t.Helper()
+	if !p.isConsentPage() {
+		b.t.Fatalf("expected the consent page, got %d %s: %.300s", p.status, p.url, p.body)
+	}
+	form := p.formValues()
+	form.Set("decision", decision)
+	return b.post(b.s.issuer+"/consent", form)
+}
+
+// callback parses the redirect to the client's redirect URI.
+func (p *page) callback(t *testing.T) url.Values {
+	t.Helper()
+	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
+		t.Fatalf("expected a redirect to the client, got %d at %s: %.500s", p.status, p.url, p.body)
+	}
+	u, err := url.Parse(p.location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+// authorizeAndLogin runs an authorization request through the login (and,
+// when shown, consent) pages and returns the callback parameters.
+func (b *browser) authorizeAndLogin(authURL, email, password string) url.Values {
+	b.t.Helper()
+	p := b.get(authURL)
+	if p.isLoginPage() {
+		p = b.login(p, email, password)
+	}
+	if p.isConsentPage() {
+		p = b.consent(p, "allow")
+	}
+	return p.callback(b.t)
+}
+
+// postForm sends a form as a program would (no cookies).
+func postForm(t *testing.T, u string, form url.Values, basicUser, basicPass string) (int, map[string]interface{}, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicUser != "" {
+		req.SetBasicAuth(url.QueryEscape(basicUser), url.QueryEscape(basicPass))
+	}
+	return doJSON(t, req)
+}
+
+func doJSON(t *testing.T, req *http.Request) (int, map[string]interface{}, http.Header) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out map[string]interface{}
+	if len(body) > 0 && strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%s %s: invalid JSON %q: %v", req.Method, req.URL, body, err)
+		}
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+// introspect asks whether a token is active.
+func (s *testServer) introspect(t *testing.T, clientID, secret, token string) map[string]interface{} {
+	t.Helper()
+	status, out, _ := postForm(t, s.issuer+provider.PathIntrospect, url.Values{"token": {token}}, clientID, secret)
+	if status != http.StatusOK {
+		t.Fatalf("introspect: status %d %v", status, out)
+	}
+	return out
+}
+
+func (s *testServer) active(t *testing.T, clientID, secret, token string) bool {
+	t.Helper()
+	return s.introspect(t, clientID, secret, token)["active"] == true
+}
+
+// pkce returns a verifier and the authorization URL options that carry
+// its S256 challenge.
+func pkce() (string, oauth2.AuthCodeOption) {
+	v := oauth2.GenerateVerifier()
+	return v, oauth2.S256ChallengeOption(v)
+}
+
+// oauthErrorCode extracts the OAuth error code from an x/oauth2 error.
+func oauthErrorCode(err error) string {
+	if re, ok := err.(*oauth2.RetrieveError); ok {
+		return re.ErrorCode
+	}
+	return fmt.Sprintf("not a RetrieveError: %v", err)
+}
+
+var _ = handlers.LogHandler
+
+// signIn runs the browser flow for conf and exchanges the code.
+func (s *testServer) signIn(t *testing.T, conf *oauth2.Config, email, password string) *oauth2.Token {
+	t.Helper()
+	b := s.newBrowser()
+	verifier, challenge := pkce()
+	cb := b.authorizeAndLogin(conf.AuthCodeURL(randomString(t, 16), challenge), email, password)
+	tok, err := conf.Exchange(context.Background(), cb.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	return tok
+}
