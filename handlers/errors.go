@@ -93,7 +93,15 @@ func writeOAuthJSON(c echo.Context, err *fosite.RFC6749Error) error {
 func (h *Handler) oauthError(ctx context.Context, err error, grantType string) error {
 	err = provider.OAuthError(err, grantType)
 	if provider.IsServerError(err) {
-		h.log.ErrorContext(ctx, "oauth request failed", "err", err, "debug", fosite.ErrorToRFC6749Error(err).Debug())
+		rfc := fosite.ErrorToRFC6749Error(err)
+		attrs := []any{"error", rfc.ErrorField}
+		if cause := rfc.Cause(); cause != nil {
+			attrs = append(attrs, "cause", cause.Error())
+		}
+		if d := rfc.Debug(); d != "" {
+			attrs = append(attrs, "debug", d)
+		}
+		h.log.ErrorContext(ctx, "oauth request failed", attrs...)
 	}
 	return err
 }
