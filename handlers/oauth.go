@@ -90,8 +90,13 @@ func (h *Handler) token(c echo.Context) error {
 	ctx := c.Request().Context()
 	grant := c.Request().PostForm.Get("grant_type")
 	ar, err := h.p.OAuth2.NewAccessRequest(ctx, c.Request(), provider.NewSession())
-	if err == nil {
+	// A browser app must be able to read errors too (invalid_grant means
+	// "sign in again"), so CORS goes on once the client is authenticated,
+	// whatever the outcome.
+	if ar != nil && ar.GetClient() != nil {
 		h.allowOrigin(c, ar.GetClient())
+	}
+	if err == nil {
 		err = h.p.PrepareAccessRequest(ctx, ar)
 	}
 	if err != nil {

@@ -1,0 +1,216 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+type fixture struct {
+	e      *echo.Echo
+	store  *bunstore.Store
+	p      *provider.Provider
+	ring   *secret.Keyring
+	issuer string
+}
+
+// newFixture builds the public handlers for issuer on a fresh SQLite store.
+// Requests go straight to echo (httptest recorders), so the issuer can be
+// https without TLS.
+func newFixture(t *testing.T, issuer string) *fixture {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
+	ring, _ := secret.NewKeyring("handlers-test-secret-handlers-test-secret-0", nil)
+	km, err := keys.New(context.Background(), keys.Options{Store: store, Keyring: ring, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := provider.New(provider.Options{
+		Issuer: issuer, Store: store, Keys: km, Keyring: ring, Logger: quiet,
+		Lifespans: provider.Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
+			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Provider: p, Pages: pages, Keys: km, Logger: quiet, Ready: func(context.Context) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{e: h.Public(), store: store, p: p, ring: ring, issuer: issuer}
+}
+
+func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	f.e.ServeHTTP(rec, req)
+	return rec
+}
+
+func (f *fixture) client(t *testing.T, spec provider.ClientSpec) (*storage.Client, string) {
+	t.Helper()
+	c, plain, err := provider.BuildClient(spec, secret.NewHasher(f.ring), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c, plain
+}
+
+func TestHTTPSIssuerHardensCookiesAndHeaders(t *testing.T) {
+	f := newFixture(t, "https://id.example.com")
+	c, _ := f.client(t, provider.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
+	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example/cb"}, "scope": {"openid"},
+		"state": {"state-1234"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+	rec := f.do(httptest.NewRequest(http.MethodGet, "/oauth2/authorize?"+q.Encode(), nil))
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/login?flow=") {
+		t.Fatalf("authorize: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if hsts := rec.Header().Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
+		t.Fatalf("no HSTS on https: %q", hsts)
+	}
+
+	login := f.do(httptest.NewRequest(http.MethodGet, rec.Header().Get("Location"), nil))
+	if login.Code != http.StatusOK {
+		t.Fatalf("login page: %d", login.Code)
+	}
+	var csrf *http.Cookie
+	for _, ck := range login.Result().Cookies() {
+		if strings.Contains(ck.Name, "csrf") {
+			csrf = ck
+		}
+	}
+	if csrf == nil || csrf.Name != "__Host-gth_csrf" || !csrf.Secure || !csrf.HttpOnly || csrf.Path != "/" || csrf.Domain != "" || csrf.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("CSRF cookie on https: %+v", csrf)
+	}
+	hd := login.Header()
+	for name, want := range map[string]string{
+		"X-Frame-Options":        "DENY",
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "no-referrer",
+		"Cache-Control":          "no-store",
+	} {
+		if hd.Get(name) != want {
+			t.Errorf("%s = %q, want %q", name, hd.Get(name), want)
+		}
+	}
+	csp := hd.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self' https://app.example"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(login.Body.String(), "<script") {
+		t.Error("inline script allowed or present")
+	}
+}
+
+func TestHTTPIssuerCookiesWithoutPrefix(t *testing.T) {
+	f := newFixture(t, "http://127.0.0.1:8080")
+	rec := f.do(httptest.NewRequest(http.MethodGet, "/login?flow=x", nil))
+	for _, ck := range rec.Result().Cookies() {
+		if strings.HasPrefix(ck.Name, "__Host-") || ck.Secure {
+			t.Fatalf("http issuer set %+v (browsers drop __Host-/Secure cookies over http)", ck)
+		}
+	}
+	if rec.Header().Get("Strict-Transport-Security") != "" {
+		t.Fatal("HSTS over http")
+	}
+}
+
+func TestCORS(t *testing.T) {
+	f := newFixture(t, "http://127.0.0.1:8080")
+	spa, _ := f.client(t, provider.ClientSpec{Name: "spa", Public: true, RedirectURIs: []string{"http://127.0.0.1:3000/cb"}, AllowedOrigins: []string{"http://127.0.0.1:3000"}})
+
+	// Discovery and JWKS are public.
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Origin", "https://anyone.example")
+		if rec := f.do(req); rec.Code != http.StatusOK || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: %d ACAO=%q", path, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+	}
+	// The token endpoint lets only the client's registered origins read.
+	for origin, allowed := range map[string]bool{"http://127.0.0.1:3000": true, "https://evil.example": false} {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"gth_rt_x.y"}, "client_id": {spa.ID}}
+		req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		rec := f.do(req)
+		got := rec.Header().Get("Access-Control-Allow-Origin")
+		if allowed && got != origin || !allowed && got != "" {
+			t.Errorf("origin %s: ACAO=%q (status %d)", origin, got, rec.Code)
+		}
+	}
+	// Preflight.
+	req := httptest.NewRequest(http.MethodOptions, "/oauth2/token", nil)
+	req.Header.Set("Origin", "http://127.0.0.1:3000")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	rec := f.do(req)
+	if rec.Code != http.StatusNoContent || !strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "POST") {
+		t.Fatalf("preflight: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func TestDiscoveryListsWhatWorks(t *testing.T) {
+	f := newFixture(t, "http://127.0.0.1:8080")
+	rec := f.do(httptest.NewRequest(http.MethodGet, "/.well-known/oauth-authorization-server", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`"issuer":"http://127.0.0.1:8080"`, `"code_challenge_methods_supported":["S256"]`, `"response_types_supported":["code"]`,
+		`"authorization_response_iss_parameter_supported":true`, `"id_token_signing_alg_values_supported":["RS256","ES256"]`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("discovery lacks %s", want)
+		}
+	}
+	for _, absent := range []string{"implicit", "password", "token id_token", `"plain"`, "private_key_jwt"} {
+		if strings.Contains(body, absent) {
+			t.Errorf("discovery advertises %q, which does not work", absent)
+		}
+	}
+}
+
+func TestStaticAndErrors(t *testing.T) {
+	f := newFixture(t, "http://127.0.0.1:8080")
+	rec := f.do(httptest.NewRequest(http.MethodGet, "/static/style.css", nil))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") {
+		t.Fatalf("style.css: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, path := range []string{"/static/", "/static/../templates.go", "/static/login.html"} {
+		if rec := f.do(httptest.NewRequest(http.MethodGet, path, nil)); rec.Code == http.StatusOK {
+			t.Errorf("%s served", path)
+		}
+	}
+	// A panic in a handler becomes a 500, and the server keeps serving.
+	h := &Handler{log: slog.New(slog.DiscardHandler)}
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) { _ = c.NoContent(http.StatusInternalServerError) }
+	e.GET("/boom", func(echo.Context) error { panic("boom") }, h.recoverPanics)
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("panic: %d", rec.Code)
+	}
+}
