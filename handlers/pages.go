@@ -212,25 +212,37 @@ func (h *Handler) flowLogin(c echo.Context, f *storage.AuthFlow) (*provider.Logi
 	return login, nil
 }
 
-// consentPage asks the user to allow the client's scopes.
-func (h *Handler) consentPage(c echo.Context) error {
+// consentFlow loads the flow a consent request names and checks that this
+// browser may decide on it now. When it cannot (no sign-in for the flow,
+// or the flow still needs a fresh one for prompt=login or max_age), it
+// answers the request itself and returns a nil login with the handler's
+// result.
+func (h *Handler) consentFlow(c echo.Context) (string, fosite.AuthorizeRequester, *provider.Login, error) {
 	handle, f, ar, err := h.flowRequest(c)
 	if err != nil {
-		return h.flowError(c, ar, err)
+		return "", nil, nil, h.flowError(c, ar, err)
 	}
 	login, err := h.flowLogin(c, f)
 	if err != nil {
-		return err
+		return "", nil, nil, err
 	}
-	// The flow may still need a (fresh) sign-in: prompt=login, max_age.
 	step, err := h.p.NextStep(c.Request().Context(), ar, login, provider.FlowState{LoggedIn: f.UserID != "", Consented: true})
 	if err != nil {
-		return h.authorizeError(c, ar, err)
+		return "", nil, nil, h.authorizeError(c, ar, err)
 	}
 	if login == nil || step == provider.StepLogin {
-		return c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
+		return "", nil, nil, c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
 	}
 	allowFormRedirect(c, ar)
+	return handle, ar, login, nil
+}
+
+// consentPage asks the user to allow the client's scopes.
+func (h *Handler) consentPage(c echo.Context) error {
+	handle, ar, login, err := h.consentFlow(c)
+	if login == nil {
+		return err
+	}
 	return h.render(c, http.StatusOK, "consent", h.consentData(c, handle, ar, login))
 }
 
@@ -250,22 +262,10 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 // completes the authorization; Deny sends access_denied to the client.
 func (h *Handler) consentSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
-	handle, f, ar, err := h.flowRequest(c)
-	if err != nil {
-		return h.flowError(c, ar, err)
-	}
-	login, err := h.flowLogin(c, f)
-	if err != nil {
+	handle, ar, login, err := h.consentFlow(c)
+	if login == nil {
 		return err
 	}
-	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{LoggedIn: f.UserID != "", Consented: true})
-	if err != nil {
-		return h.authorizeError(c, ar, err)
-	}
-	if login == nil || step == provider.StepLogin {
-		return c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
-	}
-	allowFormRedirect(c, ar)
 	switch c.FormValue("decision") {
 	case "allow":
 		if err := h.p.RememberConsent(ctx, login.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -343,5 +342,5 @@ func (p *Provider) userSession(client *storage.Client, u *storage.User, granted 
 // sent to the client's redirect URI (it is registered and matched); if not,
 // the user must see an error page instead.
 func AuthorizeErrorRedirectable(ar fosite.AuthorizeRequester) bool {
-	return ar != nil && ar.IsRedirectURIValid() && ar.GetRedirectURI() != nil && (ar.GetRedirectURI() != (&url.URL{}))
+	return ar != nil && ar.IsRedirectURIValid()
 }

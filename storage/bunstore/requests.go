@@ -58,19 +58,7 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, code string, req
 // full requester together with fosite.ErrInvalidatedAuthorizeCode for a
 // used one (fosite then revokes the tokens issued for it).
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
-	const op = "get authorize code"
-	cols, err := s.selectRequest(ctx, op, tableCode, code)
-	if err != nil {
-		return nil, err
-	}
-	req, err := s.toRequest(ctx, op, cols, session)
-	if err != nil {
-		return nil, err
-	}
-	if !cols.Active {
-		return req, fmt.Errorf("bunstore: %s: %w", op, fosite.ErrInvalidatedAuthorizeCode)
-	}
-	return req, nil
+	return s.getRequest(ctx, "get authorize code", tableCode, code, session, fosite.ErrInvalidatedAuthorizeCode)
 }
 
 // InvalidateAuthorizeCodeSession marks the code used. It is conditional on
@@ -104,7 +92,7 @@ func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, 
 // GetAccessTokenSession returns ErrNotFound for an unknown token. Expired
 // tokens are returned: fosite checks the expiry itself.
 func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	return s.getRequest(ctx, "get access token", tableAccess, hashKey(signature), session)
+	return s.getRequest(ctx, "get access token", tableAccess, hashKey(signature), session, fosite.ErrInactiveToken)
 }
 
 // DeleteAccessTokenSession is idempotent.
@@ -135,25 +123,16 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 	return nil
 }
 
-// GetRefreshTokenSession returns ErrNotFound for an unknown token. For a
-// rotated (inactive) one it tells two cases apart by the time the current
-// HTTP request arrived (storage.RequestTime):
-//   - at or before the rotation: a concurrent duplicate of the request that
-//     rotated it, (nil, storage.ErrRefreshRace); nothing is revoked;
-//   - after it, or unknown: the full requester with a
-//     *storage.InactiveRefreshError carrying the rotation time. It matches
-//     fosite.ErrInactiveToken, so fosite treats it as reuse and revokes the
-//     grant unless the provider first decides it is a retry.
+// GetRefreshTokenSession returns ErrNotFound for an unknown token, and for
+// an inactive (rotated) one the full requester with a
+// *storage.InactiveRefreshError carrying the rotation time. That error
+// matches fosite.ErrInactiveToken, so fosite treats it as reuse and revokes
+// the grant, unless the provider first decides it is a retry.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	const op = "get refresh token"
 	m := new(refreshModel)
 	if err := s.reader(ctx).NewSelect().Model(m).Where("r.signature = ?", signature).Scan(ctx); err != nil {
 		return nil, mapErr(op, err)
-	}
-	if !m.Active && !m.RotatedAt.IsZero() {
-		if rt := storage.RequestTime(ctx); !rt.IsZero() && !dbTime(rt).After(m.RotatedAt) {
-			return nil, fmt.Errorf("bunstore: %s: %w", op, storage.ErrRefreshRace)
-		}
 	}
 	req, err := s.toRequest(ctx, op, m.requestColumns, session)
 	if err != nil {
@@ -202,7 +181,7 @@ func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, 
 }
 
 func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	return s.getRequest(ctx, "get pkce request", tablePKCE, signature, session)
+	return s.getRequest(ctx, "get pkce request", tablePKCE, signature, session, fosite.ErrInactiveToken)
 }
 
 // DeletePKCERequestSession is idempotent.
@@ -225,7 +204,7 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, authorizeCode strin
 	if requester != nil {
 		proto = requester.GetSession()
 	}
-	return s.getRequest(ctx, "get openid connect session", tableOIDC, hashKey(authorizeCode), proto)
+	return s.getRequest(ctx, "get openid connect session", tableOIDC, hashKey(authorizeCode), proto, fosite.ErrInactiveToken)
 }
 
 // DeleteOpenIDConnectSession is idempotent.
@@ -338,9 +317,9 @@ func (s *Store) selectRequest(ctx context.Context, op, table, key string) (reque
 	return m.requestColumns, nil
 }
 
-// getRequest loads a row of a table without an "invalidated" state of its
-// own; an inactive row is reported as fosite.ErrInactiveToken.
-func (s *Store) getRequest(ctx context.Context, op, table, key string, session fosite.Session) (fosite.Requester, error) {
+// getRequest loads a row; an inactive one comes back with the requester
+// and inactiveErr (what fosite expects for that table).
+func (s *Store) getRequest(ctx context.Context, op, table, key string, session fosite.Session, inactiveErr error) (fosite.Requester, error) {
 	cols, err := s.selectRequest(ctx, op, table, key)
 	if err != nil {
 		return nil, err
@@ -350,7 +329,7 @@ func (s *Store) getRequest(ctx context.Context, op, table, key string, session f
 		return nil, err
 	}
 	if !cols.Active {
-		return req, fmt.Errorf("bunstore: %s: %w", op, fosite.ErrInactiveToken)
+		return req, fmt.Errorf("bunstore: %s: %w", op, inactiveErr)
 	}
 	return req, nil
 }

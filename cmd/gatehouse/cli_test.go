@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+)
+
+// cli runs one gatehouse command in-process and returns its output.
+func cli(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(strings.NewReader(stdin), &out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// cliEnv points the CLI at a fresh SQLite file and a secret (not parallel:
+// it sets process environment variables).
+func cliEnv(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("GATEHOUSE_DSN", "sqlite://"+filepath.Join(dir, "g.db"))
+	t.Setenv("GATEHOUSE_SECRET", "cli-test-secret-cli-test-secret-0123456789")
+	t.Setenv("GATEHOUSE_LOG_LEVEL", "error")
+	return dir
+}
+
+func TestCLIClientsAndUsers(t *testing.T) {
+	cliEnv(t)
+	if _, _, err := cli(t, "", "clients", "list"); err == nil || !strings.Contains(err.Error(), "migrate") {
+		t.Fatalf("list on an unmigrated database: %v", err)
+	}
+	out, _, err := cli(t, "", "migrate")
+	if err != nil || !strings.Contains(out, "current") {
+		t.Fatalf("migrate: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "", "migrate"); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+
+	out, _, err = cli(t, "", "clients", "create", "--name", "Web", "--redirect-uri", "https://app.example/cb",
+		"--scope", "openid email", "--allowed-origin", "https://app.example", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]interface{}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("clients create --json: %q: %v", out, err)
+	}
+	id, _ := created["client_id"].(string)
+	sec, _ := created["client_secret"].(string)
+	if id == "" || !secret.CheckOpaque(secret.PrefixClientSecret, sec) || created["scope"] != "openid email" ||
+		created["token_endpoint_auth_method"] != "client_secret_basic" || created["client_secret_expires_at"] != float64(0) {
+		t.Fatalf("created client: %v", created)
+	}
+	if _, ok := created["redirect_uris"].([]interface{}); !ok {
+		t.Fatalf("redirect_uris missing: %v", created)
+	}
+
+	out, _, err = cli(t, "", "clients", "create", "--name", "SPA", "--public", "--redirect-uri", "http://127.0.0.1:3000/cb", "--json")
+	if err != nil || strings.Contains(out, "client_secret\"") {
+		t.Fatalf("public client: %q %v", out, err)
+	}
+
+	_, _, err = cli(t, "", "clients", "create", "--name", "Bad", "--redirect-uri", "http://evil.example/cb", "--grant-type", "password")
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "non-loopback") || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("invalid client: %v", err)
+	}
+
+	out, _, err = cli(t, "", "clients", "list", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]interface{}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 {
+		t.Fatalf("list: %q %v", out, err)
+	}
+	if strings.Contains(out, "gth_cs_") {
+		t.Fatal("list printed a secret")
+	}
+	if out, _, err := cli(t, "", "clients", "list"); err != nil || !strings.Contains(out, id) {
+		t.Fatalf("table list: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "", "clients", "delete", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, "", "clients", "delete", id); err == nil {
+		t.Fatal("deleting a deleted client succeeded")
+	}
+
+	out, _, err = cli(t, "hunter2hunter2\n", "users", "create", "--email", "Eve@Example.com", "--password-stdin", "--role", "admin", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u map[string]interface{}
+	if err := json.Unmarshal([]byte(out), &u); err != nil || u["email"] != "eve@example.com" || strings.Contains(out, "hunter2") {
+		t.Fatalf("users create: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "another-password\n", "users", "create", "--email", "eve@example.com", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	if _, _, err := cli(t, "", "users", "create", "--email", "x@example.com"); !errors.As(err, &ue) {
+		t.Fatalf("password not from stdin: %v", err)
+	}
+	if _, _, err := cli(t, "short\n", "users", "create", "--email", "x@example.com", "--password-stdin"); !errors.As(err, &ue) {
+		t.Fatalf("short password: %v", err)
+	}
+}
+
+func TestCLIConfigErrorsListEveryProblem(t *testing.T) {
+	cliEnv(t)
+	t.Setenv("GATEHOUSE_ISSUER", "http://id.example.com")
+	t.Setenv("GATEHOUSE_SECRET", "too-short")
+	t.Setenv("GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE", "1h")
+	_, _, err := cli(t, "", "serve")
+	var ue usageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("want a usage error, got %v", err)
+	}
+	for _, want := range []string{"issuer", "secret", "lifespans.authorization_code"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	t.Setenv("GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE", "soon")
+	if _, _, err := cli(t, "", "migrate"); !errors.As(err, &ue) || !strings.Contains(err.Error(), "GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE") {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
+
+func TestCLIServeRefusesStaleSchema(t *testing.T) {
+	cliEnv(t)
+	_, _, err := cli(t, "", "serve")
+	if err == nil || !strings.Contains(err.Error(), "gatehouse migrate") {
+		t.Fatalf("serve on an unmigrated database: %v", err)
+	}
+}
+
+func TestCLIDevSecret(t *testing.T) {
+	dir := cliEnv(t)
+	t.Setenv("GATEHOUSE_SECRET", "")
+	// clients list needs no secret: it gets as far as the (unmigrated) schema.
+	if _, _, err := cli(t, "", "clients", "list"); err == nil || !strings.Contains(err.Error(), "migrate") {
+		t.Fatalf("list without secret: %v", err)
+	}
+	if _, _, err := cli(t, "", "clients", "create", "--name", "x"); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("create without a secret must fail: %v", err)
+	}
+	_, stderr, err := cli(t, "", "--dev", "migrate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "WARNING") {
+		t.Fatalf("no warning about the generated secret: %q", stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "secret"))
+	if err != nil || len(strings.TrimSpace(string(b))) < secret.MinSecretLen {
+		t.Fatalf("dev secret: %q %v", b, err)
+	}
+	if info, _ := os.Stat(filepath.Join(dir, "secret")); info.Mode().Perm() != 0o600 {
+		t.Fatalf("dev secret mode %v", info.Mode().Perm())
+	}
+	out, stderr, err := cli(t, "", "--dev", "clients", "create", "--name", "x", "--json")
+	if err != nil || strings.Contains(stderr, "WARNING") || !strings.Contains(out, "gth_cs_") {
+		t.Fatalf("second --dev command must reuse the secret quietly: %q %q %v", out, stderr, err)
+	}
+}
