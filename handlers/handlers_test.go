@@ -32,7 +32,7 @@ type fixture struct {
 // newFixture builds the public handlers for issuer on a fresh SQLite store.
 // Requests go straight to echo (httptest recorders), so the issuer can be
 // https without TLS.
-func newFixture(t *testing.T, issuer string) *fixture {
+func newFixture(t testing.TB, issuer string) *fixture {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
@@ -66,7 +66,7 @@ func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
-func (f *fixture) client(t *testing.T, spec provider.ClientSpec) (*storage.Client, string) {
+func (f *fixture) client(t testing.TB, spec provider.ClientSpec) (*storage.Client, string) {
 	t.Helper()
 	c, plain, err := provider.BuildClient(spec, secret.NewHasher(f.ring), time.Now())
 	if err != nil {

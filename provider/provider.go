@@ -53,6 +53,10 @@ type Lifespans struct {
 	AuthFlow time.Duration
 }
 
+// DefaultAuthFlowLifespan is how long a user may take on the login and
+// consent pages before the authorization request must start over.
+const DefaultAuthFlowLifespan = 30 * time.Minute
+
 // Options configure a Provider.
 type Options struct {
 	// Issuer is the public base URL, e.g. https://id.example.com.

@@ -149,7 +149,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			AuthorizationCode: cfg.Lifespans.AuthorizationCode,
 			RefreshToken:      cfg.Lifespans.RefreshToken,
 			LoginSession:      cfg.Lifespans.LoginSession,
-			AuthFlow:          30 * time.Minute,
+			AuthFlow:          provider.DefaultAuthFlowLifespan,
 		},
 		RefreshRetryWindow: cfg.RefreshRetryWindow,
 		Logger:             log,
