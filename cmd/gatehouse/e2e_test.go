@@ -327,7 +327,7 @@ func TestConsentDenyAndRemembered(t *testing.T) {
 	})
 }
 
-// TestSessionExpiryAndHealth: ready reports the schema; alive answers.
+// TestHealth: alive and ready answer on both listeners, metrics on admin.
 func TestHealth(t *testing.T) {
 	s := startServer(t, "sqlite")
 	for _, base := range []string{s.issuer, s.admin} {
@@ -350,5 +350,11 @@ func TestHealth(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
-	_ = time.Second
+	// `gatehouse health` (the container's health check) agrees.
+	if out, _, err := cli(t, "", "health", "--url", s.admin+"/health/ready"); err != nil || !strings.Contains(out, "ready") {
+		t.Fatalf("health command: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "", "health", "--url", s.admin+"/no-such-probe"); err == nil {
+		t.Fatal("health command passed against a 404")
+	}
 }

@@ -69,6 +69,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newMigrateCommand(g),
 		newUsersCommand(g),
 		newClientsCommand(g),
+		newHealthCommand(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
