@@ -25,6 +25,10 @@
 //	lifespans.login_session       GATEHOUSE_LIFESPANS_LOGIN_SESSION
 //	lifespans.consent             GATEHOUSE_LIFESPANS_CONSENT
 //	refresh_retry_window          GATEHOUSE_REFRESH_RETRY_WINDOW
+//	registration.policy           GATEHOUSE_REGISTRATION_POLICY
+//	par.required                  GATEHOUSE_PAR_REQUIRED
+//	par.lifespan                  GATEHOUSE_PAR_LIFESPAN
+//	http_client.allow_private_networks  GATEHOUSE_HTTP_CLIENT_ALLOW_PRIVATE_NETWORKS
 //	log.level                     GATEHOUSE_LOG_LEVEL
 //	log.format                    GATEHOUSE_LOG_FORMAT
 //	database.max_open_conns       GATEHOUSE_DATABASE_MAX_OPEN_CONNS
@@ -86,6 +90,9 @@ type Config struct {
 	// nothing revoked), not theft; after it, reuse revokes the grant. 0
 	// disables the window.
 	RefreshRetryWindow time.Duration `yaml:"refresh_retry_window" env:"REFRESH_RETRY_WINDOW"`
+	Registration       Registration  `yaml:"registration" envPrefix:"REGISTRATION_"`
+	PAR                PAR           `yaml:"par" envPrefix:"PAR_"`
+	HTTPClient         HTTPClient    `yaml:"http_client" envPrefix:"HTTP_CLIENT_"`
 	Log                Log           `yaml:"log" envPrefix:"LOG_"`
 	Database           Database      `yaml:"database" envPrefix:"DATABASE_"`
 	// Dev is set by `serve --dev` only; a file or variable must never be able to
@@ -115,6 +122,38 @@ type Lifespans struct {
 	Consent time.Duration `yaml:"consent" env:"CONSENT"`
 }
 
+// Registration policies for dynamic client registration (RFC 7591).
+const (
+	// RegistrationInitialAccessToken: registering needs a bearer token made
+	// with `gatehouse registration-tokens create`.
+	RegistrationInitialAccessToken = "initial_access_token"
+	// RegistrationOpen: anyone may register a client.
+	RegistrationOpen = "open"
+	// RegistrationOff: the endpoint is not served.
+	RegistrationOff = "off"
+)
+
+// Registration configures dynamic client registration.
+type Registration struct {
+	Policy string `yaml:"policy" env:"POLICY"`
+}
+
+// PAR configures pushed authorization requests (RFC 9126).
+type PAR struct {
+	// Required makes every authorization request come through PAR.
+	Required bool `yaml:"required" env:"REQUIRED"`
+	// Lifespan is how long a request_uri stays usable.
+	Lifespan time.Duration `yaml:"lifespan" env:"LIFESPAN"`
+}
+
+// HTTPClient configures gatehouse's outbound requests (client jwks_uri).
+type HTTPClient struct {
+	// AllowPrivateNetworks lets them reach loopback, private and
+	// link-local addresses. Off by default: a registered URL must not be a
+	// way into the internal network (SSRF).
+	AllowPrivateNetworks bool `yaml:"allow_private_networks" env:"ALLOW_PRIVATE_NETWORKS"`
+}
+
 // Log configures the process logger.
 type Log struct {
 	Level  string `yaml:"level" env:"LEVEL"`   // debug, info, warn or error
@@ -142,6 +181,8 @@ const (
 var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
+
+	registrationPolicies = []string{RegistrationInitialAccessToken, RegistrationOpen, RegistrationOff}
 )
 
 // Default returns the built-in configuration, suitable for local development.
@@ -163,6 +204,8 @@ func Default() Config {
 			Consent:           0,
 		},
 		RefreshRetryWindow: 10 * time.Second,
+		Registration:       Registration{Policy: RegistrationInitialAccessToken},
+		PAR:                PAR{Lifespan: 90 * time.Second},
 		Log:                Log{Level: "info", Format: "text"},
 		Database:           Database{MaxOpenConns: 20},
 	}
@@ -446,6 +489,11 @@ func (c Config) Validate() error {
 
 	if w := c.RefreshRetryWindow; w < 0 || w > MaxRefreshRetryWindow {
 		p.add("refresh_retry_window", "must be between 0 and %s, got %s", MaxRefreshRetryWindow, w)
+	}
+
+	p.add("registration.policy", "%s", checkEnum(c.Registration.Policy, registrationPolicies))
+	if l := c.PAR.Lifespan; l < 10*time.Second || l > 10*time.Minute {
+		p.add("par.lifespan", "must be between 10s and 10m, got %s", l)
 	}
 
 	p.add("log.level", "%s", checkEnum(c.Log.Level, logLevels))

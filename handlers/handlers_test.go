@@ -163,13 +163,19 @@ func TestCORS(t *testing.T) {
 			t.Errorf("origin %s: ACAO=%q (status %d)", origin, got, rec.Code)
 		}
 	}
-	// Preflight.
-	req := httptest.NewRequest(http.MethodOptions, "/oauth2/token", nil)
-	req.Header.Set("Origin", "http://127.0.0.1:3000")
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	rec := f.do(req)
-	if rec.Code != http.StatusNoContent || !strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "POST") {
-		t.Fatalf("preflight: %d %v", rec.Code, rec.Header())
+	// Preflights: registered origins may send, others get no CORS headers.
+	for origin, allowed := range map[string]bool{"http://127.0.0.1:3000": true, "https://evil.example": false, "http://127.0.0.1:3000.evil": false} {
+		req := httptest.NewRequest(http.MethodOptions, "/oauth2/token", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		rec := f.do(req)
+		if rec.Code != http.StatusNoContent {
+			t.Fatalf("preflight from %s: %d", origin, rec.Code)
+		}
+		got := rec.Header().Get("Access-Control-Allow-Origin")
+		if allowed && (got != origin || !strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "POST")) || !allowed && got != "" {
+			t.Errorf("preflight from %s: %v", origin, rec.Header())
+		}
 	}
 }
 
@@ -185,7 +191,12 @@ func TestDiscoveryListsWhatWorks(t *testing.T) {
 			t.Errorf("discovery lacks %s", want)
 		}
 	}
-	for _, absent := range []string{"implicit", "password", "token id_token", `"plain"`, "private_key_jwt"} {
+	for _, want := range []string{`"private_key_jwt"`, `"pushed_authorization_request_endpoint":"http://127.0.0.1:8080/oauth2/par"`, `"require_pushed_authorization_requests":false`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("discovery lacks %s", want)
+		}
+	}
+	for _, absent := range []string{"implicit", "password", "token id_token", `"plain"`, "client_secret_jwt", "HS256"} {
 		if strings.Contains(body, absent) {
 			t.Errorf("discovery advertises %q, which does not work", absent)
 		}

@@ -112,6 +112,28 @@ func (h *Handler) token(c echo.Context) error {
 	return nil
 }
 
+// par is the pushed authorization request endpoint (RFC 9126): the client
+// authenticates and sends the authorization request by POST, and gets a
+// one-time request_uri to send the browser with instead.
+func (h *Handler) par(c echo.Context) error {
+	ctx := c.Request().Context()
+	ar, err := h.p.OAuth2.NewPushedAuthorizeRequest(ctx, c.Request())
+	if err == nil {
+		err = h.p.CheckPushedRequest(ar)
+	}
+	if err != nil {
+		h.p.OAuth2.WritePushedAuthorizeError(ctx, c.Response(), ar, h.oauthError(ctx, err, ""))
+		return nil
+	}
+	resp, err := h.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
+	if err != nil {
+		h.p.OAuth2.WritePushedAuthorizeError(ctx, c.Response(), ar, h.oauthError(ctx, err, ""))
+		return nil
+	}
+	h.p.OAuth2.WritePushedAuthorizeResponse(ctx, c.Response(), ar, resp)
+	return nil
+}
+
 // introspect is RFC 7662 introspection. The caller must authenticate as a
 // client (HTTP Basic); a bearer token is not enough.
 func (h *Handler) introspect(c echo.Context) error {
@@ -180,14 +202,19 @@ func (h *Handler) allowOrigin(c echo.Context, client fosite.Client) {
 }
 
 // preflight answers CORS preflights for the token, revocation and userinfo
-// endpoints. The client is not known yet (no body), so the preflight only
-// says the request may be sent; whether the response may be read is decided
-// per client on the actual request (allowOrigin).
+// endpoints. A preflight does not say which client is asking, so an origin
+// registered on any client may send; whether it may read the answer is
+// decided per client on the actual request (allowOrigin). Unregistered
+// origins get no CORS headers at all.
 func (h *Handler) preflight(c echo.Context) error {
 	origin := c.Request().Header.Get(echo.HeaderOrigin)
 	hd := c.Response().Header()
 	hd.Add(echo.HeaderVary, echo.HeaderOrigin)
-	if origin != "" {
+	allowed, err := h.p.OriginAllowed(c.Request().Context(), origin)
+	if err != nil {
+		return err
+	}
+	if allowed {
 		hd.Set(echo.HeaderAccessControlAllowOrigin, origin)
 		hd.Set(echo.HeaderAccessControlAllowMethods, "GET, POST")
 		hd.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")

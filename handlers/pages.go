@@ -138,8 +138,14 @@ func clientName(ar fosite.AuthorizeRequester) string {
 	return ""
 }
 
-// loginPage shows the sign-in form of a flow.
+// loginPage shows the sign-in form: of an authorization flow, or (without
+// a flow) of the account pages.
 func (h *Handler) loginPage(c echo.Context) error {
+	if c.FormValue("flow") == "" {
+		return h.render(c, http.StatusOK, "login", &templates.LoginData{
+			Common: h.common(c, "Sign in"), Next: accountNext(c.FormValue("next")),
+		})
+	}
 	_, _, ar, err := h.flowRequest(c)
 	if err != nil {
 		return h.flowError(c, ar, err)
@@ -150,44 +156,80 @@ func (h *Handler) loginPage(c echo.Context) error {
 	})
 }
 
+// accountNext is where a sign-in without a flow continues: a path under
+// /account, never anything else (no open redirect).
+func accountNext(next string) string {
+	if strings.HasPrefix(next, "/account/") && !strings.ContainsAny(next, "\\\r\n") && !strings.Contains(next, "//") {
+		return next
+	}
+	return provider.PathAccount
+}
+
+// signIn checks the posted e-mail and password and starts a browser
+// session, replacing any this browser had. A nil login with a nil error
+// means the credentials were wrong.
+func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
+	ctx := c.Request().Context()
+	u, err := h.p.Authenticate(ctx, c.FormValue("email"), c.FormValue("password"))
+	if errors.Is(err, provider.ErrInvalidCredentials) {
+		h.log.InfoContext(ctx, "login failed", "reason", "invalid credentials", "ip", c.RealIP())
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old, err := c.Cookie(h.cookies.session); err == nil {
+		if err := h.p.EndLogin(ctx, old.Value); err != nil {
+			return nil, err
+		}
+	}
+	cookie, login, err := h.p.StartLogin(ctx, u, h.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
+	h.log.InfoContext(ctx, "login succeeded", "user_id", u.ID)
+	return login, nil
+}
+
 // loginSubmit checks the password, starts the browser session and moves the
-// flow on (consent, or straight back to the client).
+// flow on (consent, or straight back to the client); without a flow it
+// continues to the account pages.
 func (h *Handler) loginSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
+	failed := func(data *templates.LoginData) error {
+		data.Common = h.common(c, "Sign in")
+		data.Email = truncate(c.FormValue("email"), 320)
+		data.Error = "Wrong e-mail or password."
+		return h.render(c, http.StatusUnauthorized, "login", data)
+	}
+	if c.FormValue("flow") == "" {
+		next := accountNext(c.FormValue("next"))
+		login, err := h.signIn(c)
+		if err != nil {
+			return err
+		}
+		if login == nil {
+			return failed(&templates.LoginData{Next: next})
+		}
+		return c.Redirect(http.StatusSeeOther, next)
+	}
+
 	handle, _, ar, err := h.flowRequest(c)
 	if err != nil {
 		return h.flowError(c, ar, err)
 	}
 	allowFormRedirect(c, ar)
-	email := c.FormValue("email")
-	u, err := h.p.Authenticate(ctx, email, c.FormValue("password"))
-	if errors.Is(err, provider.ErrInvalidCredentials) {
-		h.log.InfoContext(ctx, "login failed", "reason", "invalid credentials", "ip", c.RealIP())
-		return h.render(c, http.StatusUnauthorized, "login", &templates.LoginData{
-			Common: h.common(c, "Sign in"), Flow: handle, ClientName: clientName(ar),
-			Email: truncate(email, 320), Error: "Wrong e-mail or password.",
-		})
-	}
+	login, err := h.signIn(c)
 	if err != nil {
 		return err
 	}
-	// A new sign-in replaces whatever session this browser had.
-	if old, err := c.Cookie(h.cookies.session); err == nil {
-		if err := h.p.EndLogin(ctx, old.Value); err != nil {
-			return err
-		}
+	if login == nil {
+		return failed(&templates.LoginData{Flow: handle, ClientName: clientName(ar)})
 	}
-	authTime := h.now().UTC()
-	cookie, login, err := h.p.StartLogin(ctx, u, authTime)
-	if err != nil {
-		return err
-	}
-	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
-	if err := h.p.SetFlowLogin(ctx, handle, u.ID, authTime); err != nil {
+	if err := h.p.SetFlowLogin(ctx, handle, login.User.ID, login.Session.AuthTime); err != nil {
 		return h.flowError(c, ar, err)
 	}
-	h.log.InfoContext(ctx, "login succeeded", "user_id", u.ID, "client_id", ar.GetClient().GetID())
-
 	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{LoggedIn: true})
 	if err != nil {
 		return h.authorizeError(c, ar, err)
@@ -251,11 +293,16 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 	for _, s := range ar.GetRequestedScopes() {
 		scopes = append(scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
 	}
-	return &templates.ConsentData{
+	data := &templates.ConsentData{
 		Common: h.common(c, "Allow access?"), Flow: handle,
 		ClientName: clientName(ar), ClientID: ar.GetClient().GetID(),
 		UserEmail: login.User.Email, Scopes: scopes,
 	}
+	if sc, ok := ar.GetClient().(*storage.Client); ok {
+		data.LogoURI, data.ClientURI, data.PolicyURI, data.TosURI = sc.LogoURI, sc.ClientURI, sc.PolicyURI, sc.TosURI
+		data.RegisteredBy = sc.RegisteredBy
+	}
+	return data
 }
 
 // consentSubmit records the user's decision. Allow remembers the scopes and

@@ -123,6 +123,7 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathToken, h.token, h.oauthParams, noStore)
 	e.POST(provider.PathIntrospect, h.introspect, h.oauthParams, noStore)
 	e.POST(provider.PathRevoke, h.revoke, h.oauthParams, noStore)
+	e.POST(provider.PathPAR, h.par, h.oauthParams, noStore)
 	e.GET(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	e.POST(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	for _, p := range []string{provider.PathToken, provider.PathRevoke, provider.PathUserinfo} {
@@ -137,6 +138,8 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST("/consent", h.consentSubmit, h.pageHeaders, csrf)
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
+	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
+	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
 	return e
 }
 

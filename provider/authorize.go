@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,8 +102,15 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 // CheckAuthorizeRequest applies, before anyone signs in, the checks fosite
 // only makes when it issues the code: PKCE with S256 for every client, and
 // well-formed prompt and max_age. A user should not sign in only to see the
-// request fail.
+// request fail. It also enforces PAR for the clients that must use it.
 func (p *Provider) CheckAuthorizeRequest(ar fosite.AuthorizeRequester) error {
+	if p.parRequired(ar.GetClient()) && !viaPAR(ar) {
+		return fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (PAR, RFC 9126).")
+	}
+	return checkAuthorizeParams(ar)
+}
+
+func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
@@ -202,10 +210,18 @@ func (p *Provider) StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) 
 		return "", err
 	}
 	requestedAt := ar.GetRequestedAt().UTC()
+	// A pushed request's parameters are already merged into the form; its
+	// request_uri was used up, so the flow resumes from the parameters.
+	form := url.Values{}
+	for k, v := range ar.GetRequestForm() {
+		if k != "request_uri" {
+			form[k] = v
+		}
+	}
 	f := &storage.AuthFlow{
 		ID:          secret.HashHandle(handle),
 		ClientID:    ar.GetClient().GetID(),
-		Form:        ar.GetRequestForm().Encode(),
+		Form:        form.Encode(),
 		RequestedAt: requestedAt,
 		ExpiresAt:   p.now().UTC().Add(p.opts.Lifespans.AuthFlow),
 	}

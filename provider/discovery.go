@@ -13,6 +13,9 @@ type Discovery struct {
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -20,6 +23,7 @@ type Discovery struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
@@ -34,10 +38,17 @@ type Discovery struct {
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
 }
 
+// ClientAuthMethods are the token endpoint authentication methods that
+// work (fosite's, minus client_secret_jwt, which it refuses).
+var ClientAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+
+// ClientAssertionAlgs are the JWS algorithms accepted for private_key_jwt.
+var ClientAssertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
 // Discovery returns the metadata document.
 func (p *Provider) Discovery() Discovery {
 	iss := p.opts.Issuer
-	return Discovery{
+	d := Discovery{
 		Issuer:                                     iss,
 		AuthorizationEndpoint:                      iss + PathAuthorize,
 		TokenEndpoint:                              iss + PathToken,
@@ -46,18 +57,26 @@ func (p *Provider) Discovery() Discovery {
 		IntrospectionEndpoint:                      iss + PathIntrospect,
 		RevocationEndpoint:                         iss + PathRevoke,
 		EndSessionEndpoint:                         iss + PathLogout,
+		PushedAuthorizationRequestEndpoint:         iss + PathPAR,
+		RequirePushedAuthorizationRequests:         p.opts.PARRequired,
 		ScopesSupported:                            StandardScopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           keys.Algorithms,
-		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},
+		TokenEndpointAuthMethodsSupported:          ClientAuthMethods,
+		TokenEndpointAuthSigningAlgValuesSupported: ClientAssertionAlgs,
+		// fosite's introspection authenticates callers with HTTP Basic only.
 		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic"},
-		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethodsSupported:     ClientAuthMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            SupportedClaims,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		AuthorizationResponseISSParameterSupported: true,
 	}
+	if p.opts.RegistrationPolicy == "initial_access_token" || p.opts.RegistrationPolicy == "open" {
+		d.RegistrationEndpoint = iss + PathRegister
+	}
+	return d
 }

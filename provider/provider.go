@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"time"
 
+	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
@@ -32,12 +33,13 @@ import (
 // Store is the storage the provider needs.
 type Store interface {
 	storage.OAuth2Store
-	ClientByID(ctx context.Context, id string) (*storage.Client, error)
-	UserByID(ctx context.Context, id string) (*storage.User, error)
-	UserByEmail(ctx context.Context, email string) (*storage.User, error)
+	storage.ClientStore
+	storage.UserStore
 	storage.LoginSessionStore
 	storage.ConsentStore
 	storage.AuthFlowStore
+	storage.RegistrationTokenStore
+	storage.PushedRequestStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -68,8 +70,18 @@ type Options struct {
 	// RefreshRetryWindow: a rotated refresh token presented again within
 	// this long is answered invalid_grant without revoking the grant.
 	RefreshRetryWindow time.Duration
-	Now                func() time.Time
-	Logger             *slog.Logger
+	// RegistrationPolicy is config.Registration.Policy:
+	// "initial_access_token", "open" or "off".
+	RegistrationPolicy string
+	// PARRequired makes every authorization request come through PAR;
+	// PARLifespan is how long a request_uri stays usable.
+	PARRequired bool
+	PARLifespan time.Duration
+	// JWKSFetcher resolves clients' jwks_uri for private_key_jwt; nil
+	// refuses every fetch.
+	JWKSFetcher fosite.JWKSFetcherStrategy
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Paths of the public endpoints, relative to the issuer.
@@ -81,6 +93,9 @@ const (
 	PathUserinfo   = "/userinfo"
 	PathLogout     = "/oauth2/logout"
 	PathJWKS       = "/.well-known/jwks.json"
+	PathPAR        = "/oauth2/par"
+	PathRegister   = "/oauth2/register"
+	PathAccount    = "/account/apps"
 )
 
 // Provider is the composed OAuth 2.0 / OpenID Connect engine.
@@ -88,13 +103,14 @@ type Provider struct {
 	// OAuth2 is fosite; handlers call its New*/Write* pairs directly.
 	OAuth2 fosite.OAuth2Provider
 
-	opts   Options
-	store  Store
-	keys   *keys.Manager
-	hasher *secret.Hasher
-	signer jwt.Signer
-	now    func() time.Time
-	log    *slog.Logger
+	opts    Options
+	store   Store
+	keys    *keys.Manager
+	hasher  *secret.Hasher
+	signer  jwt.Signer
+	now     func() time.Time
+	log     *slog.Logger
+	origins originCache
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -107,6 +123,9 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.PARLifespan <= 0 {
+		opts.PARLifespan = parLifespanDefault
 	}
 	l := &opts.Lifespans
 	for _, d := range []*time.Duration{&l.AccessToken, &l.IDToken, &l.AuthorizationCode, &l.RefreshToken, &l.LoginSession, &l.AuthFlow} {
@@ -159,15 +178,20 @@ func New(opts Options) (*Provider, error) {
 		GrantTypeJWTBearerIDOptional:         false,
 		GrantTypeJWTBearerIssuedDateOptional: false,
 		GrantTypeJWTBearerMaxDuration:        time.Hour,
-		PushedAuthorizeRequestURIPrefix:      "urn:ietf:params:oauth:request_uri:",
-		PushedAuthorizeContextLifespan:       90 * time.Second,
-		IsPushedAuthorizeEnforced:            false,
+		PushedAuthorizeRequestURIPrefix:      PARRequestURIPrefix,
+		PushedAuthorizeContextLifespan:       opts.PARLifespan,
+		// Enforced per client and globally by CheckAuthorizeRequest; fosite's
+		// flag would also refuse the rebuilt request of a resumed flow.
+		IsPushedAuthorizeEnforced: false,
 		// ClientAuthenticationStrategy nil = fosite's default (basic, post,
 		// none, private_key_jwt), enforcing each client's registered method.
 		// MessageCatalog nil = English. FormPostHTMLTemplate and
 		// ResponseModeHandlerExtension nil: only the query response mode.
 	}
-	cfg.JWKSFetcherStrategy = fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(cfg.HTTPClient))
+	cfg.JWKSFetcherStrategy = opts.JWKSFetcher
+	if cfg.JWKSFetcherStrategy == nil {
+		cfg.JWKSFetcherStrategy = noJWKSFetcher{}
+	}
 
 	hmacStrategy := &hmac.HMACStrategy{Config: cfg}
 	strategy := &compose.CommonStrategy{
@@ -178,7 +202,10 @@ func New(opts Options) (*Provider, error) {
 
 	// Order matters: PKCE and OpenID Connect need the code that the
 	// explicit handler creates first.
-	store := fositeStore{Store: opts.Store, retryWindow: opts.RefreshRetryWindow, now: opts.Now}
+	store := &fositeStore{
+		Store: opts.Store, retryWindow: opts.RefreshRetryWindow, parLifespan: opts.PARLifespan,
+		issuer: opts.Issuer, now: opts.Now,
+	}
 	oauth := compose.Compose(cfg, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
@@ -188,17 +215,20 @@ func New(opts Options) (*Provider, error) {
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
+	store.oauth = oauth
 
 	return &Provider{
-		OAuth2: oauth,
-		opts:   opts,
-		store:  opts.Store,
-		keys:   opts.Keys,
-		hasher: hasher,
-		signer: signer,
-		now:    opts.Now,
-		log:    opts.Logger,
+		OAuth2:  oauth,
+		opts:    opts,
+		store:   opts.Store,
+		keys:    opts.Keys,
+		hasher:  hasher,
+		signer:  signer,
+		now:     opts.Now,
+		log:     opts.Logger,
+		origins: originCache{entries: map[string]originEntry{}},
 	}, nil
 }
 
@@ -210,6 +240,14 @@ func (p *Provider) Lifespans() Lifespans { return p.opts.Lifespans }
 
 // Hasher returns the client-secret hasher (the CLI hashes new secrets).
 func (p *Provider) Hasher() *secret.Hasher { return p.hasher }
+
+// noJWKSFetcher refuses every jwks_uri: without a configured fetcher a
+// private_key_jwt client must register its keys inline.
+type noJWKSFetcher struct{}
+
+func (noJWKSFetcher) Resolve(context.Context, string, bool) (*josev3.JSONWebKeySet, error) {
+	return nil, fosite.ErrInvalidClient.WithHint("Fetching client keys from jwks_uri is not enabled on this server.")
+}
 
 // noNetworkClient is an HTTP client that refuses to connect anywhere.
 func noNetworkClient() *retryablehttp.Client {

@@ -17,13 +17,21 @@ import (
 // client retrying or racing itself, not a thief: it is answered with
 // ErrRefreshRace (invalid_grant, nothing revoked) instead of the
 // ErrInactiveToken that makes fosite revoke the whole grant.
+//
+// It also implements fosite.PARStorage (par.go), which needs the composed
+// fosite itself (oauth, set once Compose returns).
 type fositeStore struct {
 	Store
 	retryWindow time.Duration
+	parLifespan time.Duration
+	issuer      string
 	now         func() time.Time
+	oauth       fosite.OAuth2Provider
 }
 
-func (s fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+var _ fosite.PARStorage = (*fositeStore)(nil)
+
+func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, err := s.Store.GetRefreshTokenSession(ctx, signature, session)
 	var inactive *storage.InactiveRefreshError
 	if errors.As(err, &inactive) && !inactive.RotatedAt.IsZero() {

@@ -6,6 +6,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -100,8 +101,31 @@ type Client struct {
 	// SkipConsent marks a first-party client: no consent screen.
 	SkipConsent    bool
 	AllowedOrigins []string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// LogoURI, ClientURI, PolicyURI and TosURI (RFC 7591) are shown on
+	// the consent page; https URLs or empty.
+	LogoURI   string
+	ClientURI string
+	PolicyURI string
+	TosURI    string
+	Contacts  []string
+	// JWKS (a JWK Set as JSON) or JWKSURI (where to fetch one) holds the
+	// client's public keys for private_key_jwt; at most one is set.
+	JWKS    string
+	JWKSURI string
+	// TokenEndpointAuthSigningAlg is the JWS algorithm of the client's
+	// private_key_jwt assertions ("RS256" when empty).
+	TokenEndpointAuthSigningAlg string
+	// RegistrationAccessTokenHash is the keyed hash of the RFC 7592
+	// registration access token; empty for clients an operator created.
+	RegistrationAccessTokenHash string
+	// RegisteredBy says who registered the client, for the consent page
+	// (for example `an administrator` or `registration token "partners"`).
+	RegisteredBy string
+	// RequirePushedAuthorizationRequests: authorization requests must come
+	// through PAR (RFC 9126).
+	RequirePushedAuthorizationRequests bool
+	CreatedAt                          time.Time
+	UpdatedAt                          time.Time
 }
 
 var (
@@ -121,9 +145,21 @@ func (c *Client) GetAudience() fosite.Arguments      { return c.Audience }
 // GetRequestURIs: request objects by reference are not supported.
 func (c *Client) GetRequestURIs() []string { return nil }
 
-// GetJSONWebKeys: no client keys yet (private_key_jwt comes later).
-func (c *Client) GetJSONWebKeys() *josev3.JSONWebKeySet { return nil }
-func (c *Client) GetJSONWebKeysURI() string             { return "" }
+// GetJSONWebKeys parses the client's registered key set (nil if none or
+// unparsable; registration validates it).
+func (c *Client) GetJSONWebKeys() *josev3.JSONWebKeySet {
+	if c.JWKS == "" {
+		return nil
+	}
+	var set josev3.JSONWebKeySet
+	if err := json.Unmarshal([]byte(c.JWKS), &set); err != nil {
+		return nil
+	}
+	return &set
+}
+
+// GetJSONWebKeysURI is where the client publishes its key set.
+func (c *Client) GetJSONWebKeysURI() string { return c.JWKSURI }
 
 // GetRequestObjectSigningAlgorithm pins RS256 so that an unsigned ("alg":
 // "none") request object is never accepted.
@@ -139,7 +175,12 @@ func (c *Client) GetTokenEndpointAuthMethod() string {
 	return c.TokenEndpointAuthMethod
 }
 
-func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
+	if c.TokenEndpointAuthSigningAlg == "" {
+		return "RS256"
+	}
+	return c.TokenEndpointAuthSigningAlg
+}
 
 // IDTokenAlg is the algorithm ID tokens for this client are signed with.
 func (c *Client) IDTokenAlg() string {
@@ -224,13 +265,54 @@ type SigningKey struct {
 	RetiredAt time.Time
 }
 
+// RegistrationToken is an initial access token for dynamic client
+// registration (RFC 7591 §3), made by an operator.
+type RegistrationToken struct {
+	ID   string
+	Name string
+	// Hash is the keyed hash of the token; the token itself is never
+	// stored. Unique.
+	Hash      string
+	CreatedAt time.Time
+	// ExpiresAt is zero for a token that does not expire.
+	ExpiresAt time.Time
+	// RevokedAt is zero while the token is usable.
+	RevokedAt time.Time
+}
+
+// PushedRequest is a pushed authorization request (RFC 9126) waiting for
+// the browser to come to the authorization endpoint with its request_uri.
+type PushedRequest struct {
+	// ID is the hex SHA-256 of the request_uri.
+	ID       string
+	ClientID string
+	// Form is the pushed request's parameters, URL-encoded, without client
+	// credentials.
+	Form      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Page selects a slice of a listing ordered by creation time: the items
+// after the one with ID After ("" = from the start), at most Limit of them
+// (0 = all).
+type Page struct {
+	After string
+	Limit int
+}
+
 // ClientStore manages client registrations.
 type ClientStore interface {
 	// CreateClient returns ErrConflict when the ID is taken.
 	CreateClient(ctx context.Context, c *Client) error
 	// ClientByID returns ErrNotFound for an unknown ID.
 	ClientByID(ctx context.Context, id string) (*Client, error)
-	ListClients(ctx context.Context) ([]*Client, error)
+	// ListClients lists clients oldest first; ErrNotFound when page.After
+	// names no client.
+	ListClients(ctx context.Context, page Page) ([]*Client, error)
+	// ClientOriginAllowed reports whether any client lists origin among its
+	// AllowedOrigins (CORS preflights do not say which client is asking).
+	ClientOriginAllowed(ctx context.Context, origin string) (bool, error)
 	// UpdateClient replaces every field but ID and CreatedAt.
 	UpdateClient(ctx context.Context, c *Client) error
 	// DeleteClient removes the client with its tokens, codes, consent
@@ -245,7 +327,18 @@ type UserStore interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 	// UserByEmail matches case-insensitively.
 	UserByEmail(ctx context.Context, email string) (*User, error)
-	ListUsers(ctx context.Context) ([]*User, error)
+	// ListUsers lists users oldest first; ErrNotFound when page.After names
+	// no user.
+	ListUsers(ctx context.Context, page Page) ([]*User, error)
+	// UpdateUser replaces every field but ID and CreatedAt; ErrConflict
+	// when the new e-mail is taken, ErrNotFound for an unknown ID.
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes the user with their login sessions, consent
+	// grants, pending flows and every code and token issued to them, in
+	// one transaction; ErrNotFound for an unknown ID.
+	DeleteUser(ctx context.Context, id string) error
+	// DeleteLoginSessionsOfUser signs the user out of every browser.
+	DeleteLoginSessionsOfUser(ctx context.Context, userID string) error
 }
 
 // LoginSessionStore keeps browser sessions.
@@ -263,6 +356,37 @@ type ConsentStore interface {
 	ConsentGrant(ctx context.Context, userID, clientID string) (*ConsentGrant, error)
 	// SaveConsentGrant inserts or replaces the grant of (user, client).
 	SaveConsentGrant(ctx context.Context, g *ConsentGrant) error
+	// ListConsentGrants lists a user's grants, most recently updated first.
+	ListConsentGrants(ctx context.Context, userID string) ([]*ConsentGrant, error)
+	// DeleteConsentGrant revokes a grant: in one transaction it removes
+	// the grant and every code (with its PKCE and OpenID Connect rows),
+	// access token and refresh token the client holds for the user.
+	// ErrNotFound when there was no grant (and nothing is deleted).
+	DeleteConsentGrant(ctx context.Context, userID, clientID string) error
+}
+
+// RegistrationTokenStore keeps initial access tokens.
+type RegistrationTokenStore interface {
+	// CreateRegistrationToken returns ErrConflict for a duplicate ID or
+	// hash.
+	CreateRegistrationToken(ctx context.Context, t *RegistrationToken) error
+	// RegistrationTokenByHash returns ErrNotFound for an unknown hash;
+	// expired and revoked tokens are returned (the caller decides).
+	RegistrationTokenByHash(ctx context.Context, hash string) (*RegistrationToken, error)
+	// ListRegistrationTokens lists every token, oldest first.
+	ListRegistrationTokens(ctx context.Context) ([]*RegistrationToken, error)
+	// RevokeRegistrationToken sets RevokedAt; ErrNotFound for an unknown ID.
+	RevokeRegistrationToken(ctx context.Context, id string, at time.Time) error
+}
+
+// PushedRequestStore keeps pushed authorization requests.
+type PushedRequestStore interface {
+	CreatePushedRequest(ctx context.Context, r *PushedRequest) error
+	// PushedRequest returns ErrNotFound for an unknown or expired request.
+	PushedRequest(ctx context.Context, id string) (*PushedRequest, error)
+	// DeletePushedRequest consumes a request: exactly one caller gets nil,
+	// every other ErrNotFound.
+	DeletePushedRequest(ctx context.Context, id string) error
 }
 
 // AuthFlowStore keeps authorization requests that wait for the user.
@@ -290,8 +414,8 @@ type KeyStore interface {
 // Maintenance is what the janitor and the health checks need.
 type Maintenance interface {
 	// DeleteExpired removes rows that expired before now (tokens, codes,
-	// sessions, flows, assertion jtis), at most batch rows per table per
-	// call, and reports how many went.
+	// sessions, flows, pushed requests, assertion jtis), at most batch
+	// rows per table per call, and reports how many went.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -318,6 +442,8 @@ type Store interface {
 	ConsentStore
 	AuthFlowStore
 	KeyStore
+	RegistrationTokenStore
+	PushedRequestStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

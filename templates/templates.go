@@ -25,14 +25,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -75,7 +75,8 @@ func Parse() (*Pages, error) {
 
 // Render executes the named page into w. It renders into a buffer first, so a
 // template error never leaves a half-written page (the caller gets the error and
-// can answer 500). Names: "login", "consent", "error", "logout", "logged_out".
+// can answer 500). Names: "login", "consent", "error", "logout", "logged_out",
+// "account_apps".
 //
 // Render writes only the HTML body; the caller sets the headers
 // (Content-Type: text/html; charset=utf-8, CSP, and so on).
@@ -125,7 +126,8 @@ type Common struct {
 // posted to /login.
 type LoginData struct {
 	Common
-	Flow       string // hidden input "flow"
+	Flow       string // hidden input "flow" (empty when signing in to the account pages)
+	Next       string // hidden input "next": where to go after signing in without a flow
 	ClientName string // the app the user is signing in to (may be empty)
 	Email      string // pre-filled e-mail after a failed attempt
 	Error      string // generic message such as "Wrong e-mail or password." (may be empty)
@@ -144,6 +146,13 @@ type ConsentData struct {
 	ClientID   string
 	UserEmail  string  // who is signed in
 	Scopes     []Scope // what the app asks for, in plain words
+	// What the app says about itself (RFC 7591 metadata; https URLs or
+	// empty) and who registered it, so a person can judge a third-party app.
+	LogoURI      string
+	ClientURI    string
+	PolicyURI    string
+	TosURI       string
+	RegisteredBy string
 }
 
 // ErrorData is the data of the "error" page.
@@ -168,3 +177,23 @@ type LogoutData struct {
 
 // LoggedOutData is the data of the "logged_out" page.
 type LoggedOutData struct{ Common }
+
+// AppGrant is one app a person has allowed, on the "account_apps" page.
+type AppGrant struct {
+	ClientID   string // posted back as "client_id" to revoke
+	ClientName string
+	LogoURI    string // https or empty
+	ClientURI  string // https or empty
+	Scopes     []Scope
+	GrantedAt  string // already formatted for display
+}
+
+// AccountAppsData is the data of the "account_apps" page: the apps the
+// signed-in person has allowed, each with a revoke form posted to
+// /account/apps/revoke.
+type AccountAppsData struct {
+	Common
+	UserEmail string
+	Apps      []AppGrant
+	Message   string // e.g. "Access for X was revoked." (may be empty)
+}

@@ -49,7 +49,10 @@ func samples() map[string]any {
 		"consent": ConsentData{
 			Common: common("Allow access?"), Flow: "flow-abc", ClientName: "Example App",
 			ClientID: "client-1", UserEmail: "ada@example.com",
-			Scopes: []Scope{{"openid", "Know that it is you"}, {"email", "Your e-mail address"}},
+			Scopes:  []Scope{{"openid", "Know that it is you"}, {"email", "Your e-mail address"}},
+			LogoURI: "https://app.example.com/logo.png", ClientURI: "https://app.example.com/",
+			PolicyURI: "https://app.example.com/privacy", TosURI: "https://app.example.com/terms",
+			RegisteredBy: `registration token "partners"`,
 		},
 		"error": ErrorData{
 			Common: common("Something went wrong"), Status: 400,
@@ -60,12 +63,28 @@ func samples() map[string]any {
 			PostLogoutRedirectURI: "https://app.example.com/bye", State: "st-1", ClientID: "client-1",
 		},
 		"logged_out": LoggedOutData{Common: common("Signed out")},
+		"account_apps": AccountAppsData{
+			Common: common("Apps with access"), UserEmail: "ada@example.com", Message: "Access for Old App was revoked.",
+			Apps: []AppGrant{{
+				ClientID: "client-1", ClientName: "Example App", LogoURI: "https://app.example.com/logo.png",
+				ClientURI: "https://app.example.com/", GrantedAt: "2 Jan 2026",
+				Scopes: []Scope{{"email", "Your e-mail address"}},
+			}},
+		},
 	}
 }
 
+// thirdPartyURLs are the https URLs the samples carry on purpose (client
+// links and logos); the CSP checks strip them first.
+var thirdPartyURLs = regexp.MustCompile(`https://app\.example\.com/[^"]*`)
+
+// logoImg is the one <img> the pages may carry: a client logo whose src is
+// an https URL (CSP img-src allows https:).
+var logoImg = regexp.MustCompile(`<img class="app-logo[^"]*" src="https://[^"]*" alt="" width="\d+" height="\d+">`)
+
 func TestParse(t *testing.T) {
 	p := mustParse(t)
-	for _, name := range []string{"login", "consent", "error", "logout", "logged_out"} {
+	for _, name := range []string{"login", "consent", "error", "logout", "logged_out", "account_apps"} {
 		if _, ok := p.pages[name]; !ok {
 			t.Errorf("page %q missing after Parse", name)
 		}
@@ -124,11 +143,8 @@ func TestNoScriptNoInlineStyle(t *testing.T) {
 	for name, data := range samples() {
 		t.Run(name, func(t *testing.T) {
 			out := render(t, p, name, data)
-			if name != "logout" { // logout carries the client's https redirect URI as a hidden value
-				check(t, out)
-			} else {
-				check(t, strings.ReplaceAll(out, "https://app.example.com/bye", ""))
-			}
+			// Client logos and links are the only third-party URLs.
+			check(t, thirdPartyURLs.ReplaceAllString(logoImg.ReplaceAllString(out, ""), ""))
 			empty := reflect.Zero(reflect.TypeOf(data)).Interface()
 			check(t, render(t, p, name, empty))
 		})
@@ -522,5 +538,28 @@ func TestStatic(t *testing.T) {
 	// The templates themselves are not exposed as static files.
 	if _, err := fs.Stat(Static(), "login.html"); err == nil {
 		t.Errorf("templates are reachable through Static()")
+	}
+}
+
+func TestAccountAppsRevokeForm(t *testing.T) {
+	p := mustParse(t)
+	out := render(t, p, "account_apps", samples()["account_apps"])
+	for _, want := range []string{
+		`<form method="post" action="/account/apps/revoke"`,
+		`<input type="hidden" name="_csrf" value="csrf-token-123">`,
+		`<input type="hidden" name="client_id" value="client-1">`,
+		`Revoke access`, `Your e-mail address`, `Access for Old App was revoked.`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	empty := render(t, p, "account_apps", AccountAppsData{Common: common("Apps")})
+	if strings.Contains(empty, "/account/apps/revoke") || !strings.Contains(empty, "not allowed any app") {
+		t.Errorf("empty account page: %s", empty)
+	}
+	login := render(t, p, "login", LoginData{Common: common("Sign in"), Next: "/account/apps"})
+	if !strings.Contains(login, `name="next" value="/account/apps"`) || strings.Contains(login, `name="flow"`) {
+		t.Errorf("account login form: %s", login)
 	}
 }

@@ -130,6 +130,13 @@ type app struct {
 
 // newApp builds the service on an open, migrated store.
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bunstore.Store) (*app, error) {
+	// Weaker settings are allowed, but never silently.
+	if cfg.Registration.Policy == config.RegistrationOpen {
+		log.Warn("dynamic client registration is open: anyone can register a client (registration.policy=open)")
+	}
+	if cfg.HTTPClient.AllowPrivateNetworks {
+		log.Warn("outbound requests may reach private and loopback addresses (http_client.allow_private_networks=true)")
+	}
 	ring, err := secret.NewKeyring(cfg.Secret, cfg.OldSecrets)
 	if err != nil {
 		return nil, err
@@ -152,6 +159,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			AuthFlow:          provider.DefaultAuthFlowLifespan,
 		},
 		RefreshRetryWindow: cfg.RefreshRetryWindow,
+		RegistrationPolicy: cfg.Registration.Policy,
+		PARRequired:        cfg.PAR.Required,
+		PARLifespan:        cfg.PAR.Lifespan,
 		Logger:             log,
 	})
 	if err != nil {

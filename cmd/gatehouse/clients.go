@@ -135,7 +135,7 @@ func newClientsListCommand(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
-				clients, err := store.ListClients(cmd.Context())
+				clients, err := store.ListClients(cmd.Context(), storage.Page{})
 				if err != nil {
 					return err
 				}

@@ -515,7 +515,7 @@ func TestSQLiteConcurrentWritersNoBusy(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	list, err := s.ListClients(ctx)
+	list, err := s.ListClients(ctx, storage.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}

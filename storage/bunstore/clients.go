@@ -2,7 +2,9 @@ package bunstore
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,11 +65,12 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return c, nil
 }
 
-// ListClients returns every client, oldest first.
-func (s *Store) ListClients(ctx context.Context) ([]*storage.Client, error) {
-	var ms []clientModel
-	if err := s.reader(ctx).NewSelect().Model(&ms).Order("c.created_at", "c.id").Scan(ctx); err != nil {
-		return nil, mapErr("list clients", err)
+// ListClients returns one page of the clients, oldest first by
+// (created_at, id); ErrNotFound when page.After names no client.
+func (s *Store) ListClients(ctx context.Context, page storage.Page) ([]*storage.Client, error) {
+	ms, err := selectPage[clientModel](ctx, s, "list clients", "clients", page)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*storage.Client, 0, len(ms))
 	for i := range ms {
@@ -78,6 +81,46 @@ func (s *Store) ListClients(ctx context.Context) ([]*storage.Client, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// maxOriginLength bounds what ClientOriginAllowed looks up: a longer
+// Origin header is no client's origin, and it is not sent to the database.
+const maxOriginLength = 2048
+
+// likeEscaper escapes the LIKE metacharacters for ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// ClientOriginAllowed reports whether any client lists origin, exactly,
+// among its AllowedOrigins. A LIKE on the JSON text of the lists, with the
+// origin JSON-quoted the way encodeList writes it, narrows the clients
+// down; the decoded lists decide.
+func (s *Store) ClientOriginAllowed(ctx context.Context, origin string) (bool, error) {
+	const op = "check allowed origin"
+	if origin == "" || len(origin) > maxOriginLength {
+		return false, nil
+	}
+	// Marshalling a string cannot fail; the result has no NUL byte (the
+	// database drivers refuse those) as JSON escapes control characters.
+	quoted, _ := json.Marshal(origin)
+	pattern := "%" + likeEscaper.Replace(string(quoted)) + "%"
+	var lists []string
+	err := s.reader(ctx).NewSelect().Model((*clientModel)(nil)).
+		Column("c.allowed_origins").
+		Where(`c.allowed_origins LIKE ? ESCAPE '\'`, pattern).
+		Scan(ctx, &lists)
+	if err != nil {
+		return false, mapErr(op, err)
+	}
+	for _, raw := range lists {
+		var origins []string
+		if err := decodeLists(listField{"allowed_origins", raw, &origins}); err != nil {
+			return false, err
+		}
+		if slices.Contains(origins, origin) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // UpdateClient replaces every field but ID and CreatedAt; UpdatedAt is set
@@ -98,16 +141,13 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	return nil
 }
 
-// DeleteClient removes the client with its tokens, codes, consent grants
-// and pending flows, in one transaction. ErrNotFound for an unknown ID.
+// DeleteClient removes the client with its tokens, codes, consent grants,
+// pending flows and pushed requests, in one transaction. ErrNotFound for an unknown ID.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		// Every table whose rows belong to the client.
-		tables := []string{
-			tableCode, tableAccess, tableRefresh, tablePKCE, tableOIDC,
-			"consent_grants", "auth_flows",
-		}
+		tables := append(slices.Clone(requestTables), "consent_grants", "auth_flows", "pushed_requests")
 		for _, table := range tables {
 			if _, err := db.NewRaw("DELETE FROM ? WHERE client_id = ?", bun.Ident(table), id).Exec(ctx); err != nil {
 				return mapErr("delete client rows of "+table, err)
@@ -145,6 +185,7 @@ func copyClient(c *storage.Client) *storage.Client {
 	cp.Scopes = slices.Clone(c.Scopes)
 	cp.Audience = slices.Clone(c.Audience)
 	cp.AllowedOrigins = slices.Clone(c.AllowedOrigins)
+	cp.Contacts = slices.Clone(c.Contacts)
 	return &cp
 }
 

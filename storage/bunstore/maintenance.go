@@ -24,6 +24,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 	tables := []struct{ name, pk string }{
 		{"login_sessions", "id"},
 		{"auth_flows", "id"},
+		{"pushed_requests", "id"},
 		{tableCode, "signature"},
 		{tableAccess, "signature"},
 		{tableRefresh, "signature"},

@@ -17,56 +17,88 @@ import (
 type clientModel struct {
 	bun.BaseModel `bun:"table:clients,alias:c"`
 
-	ID                       string    `bun:"id,pk"`
-	SecretHash               string    `bun:"secret_hash"`
-	Name                     string    `bun:"name"`
-	RedirectURIs             string    `bun:"redirect_uris"`
-	PostLogoutRedirectURIs   string    `bun:"post_logout_redirect_uris"`
-	GrantTypes               string    `bun:"grant_types"`
-	ResponseTypes            string    `bun:"response_types"`
-	Scopes                   string    `bun:"scopes"`
-	Audience                 string    `bun:"audience"`
-	AllowedOrigins           string    `bun:"allowed_origins"`
-	Public                   bool      `bun:"public"`
-	TokenEndpointAuthMethod  string    `bun:"token_endpoint_auth_method"`
-	IDTokenSignedResponseAlg string    `bun:"id_token_signed_response_alg"`
-	SkipConsent              bool      `bun:"skip_consent"`
-	CreatedAt                time.Time `bun:"created_at"`
-	UpdatedAt                time.Time `bun:"updated_at"`
+	ID                                 string    `bun:"id,pk"`
+	SecretHash                         string    `bun:"secret_hash"`
+	Name                               string    `bun:"name"`
+	RedirectURIs                       string    `bun:"redirect_uris"`
+	PostLogoutRedirectURIs             string    `bun:"post_logout_redirect_uris"`
+	GrantTypes                         string    `bun:"grant_types"`
+	ResponseTypes                      string    `bun:"response_types"`
+	Scopes                             string    `bun:"scopes"`
+	Audience                           string    `bun:"audience"`
+	AllowedOrigins                     string    `bun:"allowed_origins"`
+	Public                             bool      `bun:"public"`
+	TokenEndpointAuthMethod            string    `bun:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg           string    `bun:"id_token_signed_response_alg"`
+	SkipConsent                        bool      `bun:"skip_consent"`
+	LogoURI                            string    `bun:"logo_uri"`
+	ClientURI                          string    `bun:"client_uri"`
+	PolicyURI                          string    `bun:"policy_uri"`
+	TosURI                             string    `bun:"tos_uri"`
+	Contacts                           string    `bun:"contacts"`
+	JWKS                               string    `bun:"jwks"`
+	JWKSURI                            string    `bun:"jwks_uri"`
+	TokenEndpointAuthSigningAlg        string    `bun:"token_endpoint_auth_signing_alg"`
+	RegistrationAccessTokenHash        string    `bun:"registration_access_token_hash"`
+	RegisteredBy                       string    `bun:"registered_by"`
+	RequirePushedAuthorizationRequests bool      `bun:"require_pushed_authorization_requests"`
+	CreatedAt                          time.Time `bun:"created_at"`
+	UpdatedAt                          time.Time `bun:"updated_at"`
 }
 
 func clientToModel(c *storage.Client) *clientModel {
 	return &clientModel{
-		ID:                       c.ID,
-		SecretHash:               c.SecretHash,
-		Name:                     c.Name,
-		RedirectURIs:             encodeList(c.RedirectURIs),
-		PostLogoutRedirectURIs:   encodeList(c.PostLogoutRedirectURIs),
-		GrantTypes:               encodeList(c.GrantTypes),
-		ResponseTypes:            encodeList(c.ResponseTypes),
-		Scopes:                   encodeList(c.Scopes),
-		Audience:                 encodeList(c.Audience),
-		AllowedOrigins:           encodeList(c.AllowedOrigins),
-		Public:                   c.Public,
-		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
-		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-		SkipConsent:              c.SkipConsent,
-		CreatedAt:                dbTime(c.CreatedAt),
-		UpdatedAt:                dbTime(c.UpdatedAt),
+		ID:                                 c.ID,
+		SecretHash:                         c.SecretHash,
+		Name:                               c.Name,
+		RedirectURIs:                       encodeList(c.RedirectURIs),
+		PostLogoutRedirectURIs:             encodeList(c.PostLogoutRedirectURIs),
+		GrantTypes:                         encodeList(c.GrantTypes),
+		ResponseTypes:                      encodeList(c.ResponseTypes),
+		Scopes:                             encodeList(c.Scopes),
+		Audience:                           encodeList(c.Audience),
+		AllowedOrigins:                     encodeList(c.AllowedOrigins),
+		Public:                             c.Public,
+		TokenEndpointAuthMethod:            c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
+		SkipConsent:                        c.SkipConsent,
+		LogoURI:                            c.LogoURI,
+		ClientURI:                          c.ClientURI,
+		PolicyURI:                          c.PolicyURI,
+		TosURI:                             c.TosURI,
+		Contacts:                           encodeList(c.Contacts),
+		JWKS:                               c.JWKS,
+		JWKSURI:                            c.JWKSURI,
+		TokenEndpointAuthSigningAlg:        c.TokenEndpointAuthSigningAlg,
+		RegistrationAccessTokenHash:        c.RegistrationAccessTokenHash,
+		RegisteredBy:                       c.RegisteredBy,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		CreatedAt:                          dbTime(c.CreatedAt),
+		UpdatedAt:                          dbTime(c.UpdatedAt),
 	}
 }
 
 func (m *clientModel) toDomain() (*storage.Client, error) {
 	c := &storage.Client{
-		ID:                       m.ID,
-		SecretHash:               m.SecretHash,
-		Name:                     m.Name,
-		Public:                   m.Public,
-		TokenEndpointAuthMethod:  m.TokenEndpointAuthMethod,
-		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg,
-		SkipConsent:              m.SkipConsent,
-		CreatedAt:                m.CreatedAt.UTC(),
-		UpdatedAt:                m.UpdatedAt.UTC(),
+		ID:                                 m.ID,
+		SecretHash:                         m.SecretHash,
+		Name:                               m.Name,
+		Public:                             m.Public,
+		TokenEndpointAuthMethod:            m.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg:           m.IDTokenSignedResponseAlg,
+		SkipConsent:                        m.SkipConsent,
+		LogoURI:                            m.LogoURI,
+		ClientURI:                          m.ClientURI,
+		PolicyURI:                          m.PolicyURI,
+		TosURI:                             m.TosURI,
+		JWKS:                               m.JWKS,
+		JWKSURI:                            m.JWKSURI,
+		TokenEndpointAuthSigningAlg:        m.TokenEndpointAuthSigningAlg,
+		RegistrationAccessTokenHash:        m.RegistrationAccessTokenHash,
+		RegisteredBy:                       m.RegisteredBy,
+		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
+		CreatedAt:                          m.CreatedAt.UTC(),
+		UpdatedAt:                          m.UpdatedAt.UTC(),
 	}
 	err := decodeLists(
 		listField{"redirect_uris", m.RedirectURIs, &c.RedirectURIs},
@@ -76,6 +108,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		listField{"scopes", m.Scopes, &c.Scopes},
 		listField{"audience", m.Audience, &c.Audience},
 		listField{"allowed_origins", m.AllowedOrigins, &c.AllowedOrigins},
+		listField{"contacts", m.Contacts, &c.Contacts},
 	)
 	if err != nil {
 		return nil, err
@@ -242,6 +275,48 @@ type refreshModel struct {
 	// RotatedAt is when RotateRefreshToken deactivated the row; it tells a
 	// concurrent duplicate request from reuse.
 	RotatedAt time.Time `bun:"rotated_at,nullzero"`
+}
+
+type registrationTokenModel struct {
+	bun.BaseModel `bun:"table:registration_tokens,alias:rt"`
+
+	ID        string    `bun:"id,pk"`
+	Name      string    `bun:"name"`
+	Hash      string    `bun:"hash"`
+	CreatedAt time.Time `bun:"created_at"`
+	ExpiresAt time.Time `bun:"expires_at,nullzero"`
+	RevokedAt time.Time `bun:"revoked_at,nullzero"`
+}
+
+func (m *registrationTokenModel) toDomain() *storage.RegistrationToken {
+	return &storage.RegistrationToken{
+		ID:        m.ID,
+		Name:      m.Name,
+		Hash:      m.Hash,
+		CreatedAt: m.CreatedAt.UTC(),
+		ExpiresAt: utcOrZero(m.ExpiresAt),
+		RevokedAt: utcOrZero(m.RevokedAt),
+	}
+}
+
+type pushedRequestModel struct {
+	bun.BaseModel `bun:"table:pushed_requests,alias:pr"`
+
+	ID        string    `bun:"id,pk"`
+	ClientID  string    `bun:"client_id"`
+	Form      string    `bun:"form"`
+	CreatedAt time.Time `bun:"created_at"`
+	ExpiresAt time.Time `bun:"expires_at"`
+}
+
+func (m *pushedRequestModel) toDomain() *storage.PushedRequest {
+	return &storage.PushedRequest{
+		ID:        m.ID,
+		ClientID:  m.ClientID,
+		Form:      m.Form,
+		CreatedAt: m.CreatedAt.UTC(),
+		ExpiresAt: m.ExpiresAt.UTC(),
+	}
 }
 
 type jtiModel struct {

@@ -42,6 +42,10 @@ const (
 	tableJTI     = "oauth2_jti"
 )
 
+// requestTables are the tables of fosite requests; every row has a
+// client_id and a subject.
+var requestTables = []string{tableCode, tableAccess, tableRefresh, tablePKCE, tableOIDC}
+
 // hashKey is the stored key for values that must not be stored as given.
 func hashKey(v string) string {
 	sum := sha256.Sum256([]byte(v))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -61,6 +63,15 @@ func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteLoginSessionsOfUser signs the user out of every browser; it is
+// idempotent.
+func (s *Store) DeleteLoginSessionsOfUser(ctx context.Context, userID string) error {
+	if _, err := s.db(ctx).NewDelete().Model((*loginSessionModel)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
+		return mapErr("delete login sessions of user", err)
+	}
+	return nil
+}
+
 // ConsentGrant returns ErrNotFound when the user never consented.
 func (s *Store) ConsentGrant(ctx context.Context, userID, clientID string) (*storage.ConsentGrant, error) {
 	m := new(consentGrantModel)
@@ -98,6 +109,57 @@ func (s *Store) SaveConsentGrant(ctx context.Context, g *storage.ConsentGrant) e
 		return mapErr("save consent grant", err)
 	}
 	return nil
+}
+
+// ListConsentGrants lists the user's grants, most recently updated first
+// (by client ID among equal times).
+func (s *Store) ListConsentGrants(ctx context.Context, userID string) ([]*storage.ConsentGrant, error) {
+	var ms []consentGrantModel
+	err := s.reader(ctx).NewSelect().Model(&ms).
+		Where("cg.user_id = ?", userID).
+		OrderExpr("cg.updated_at DESC, cg.client_id ASC").
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("list consent grants", err)
+	}
+	out := make([]*storage.ConsentGrant, 0, len(ms))
+	for i := range ms {
+		g, err := ms[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// DeleteConsentGrant revokes the user's grant to the client: in one
+// transaction it deletes the grant and every code, PKCE and OpenID Connect
+// session, access token and refresh token of the client whose subject is
+// the user. ErrNotFound when there was no grant, and then nothing is
+// deleted.
+func (s *Store) DeleteConsentGrant(ctx context.Context, userID, clientID string) error {
+	const op = "delete consent grant"
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		res, err := db.NewDelete().Model((*consentGrantModel)(nil)).
+			Where("user_id = ?", userID).
+			Where("client_id = ?", clientID).
+			Exec(ctx)
+		if err != nil {
+			return mapErr(op, err)
+		}
+		if err := requireRow(op, res); err != nil {
+			return err
+		}
+		for _, table := range requestTables {
+			_, err := db.NewRaw("DELETE FROM ? WHERE client_id = ? AND subject = ?", bun.Ident(table), clientID, userID).Exec(ctx)
+			if err != nil {
+				return mapErr(op+": rows of "+table, err)
+			}
+		}
+		return nil
+	})
 }
 
 // CreateAuthFlow inserts a pending authorization request; ErrConflict for

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -25,18 +27,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	if u.UpdatedAt.IsZero() {
 		u.UpdatedAt = u.CreatedAt
 	}
-	m := &userModel{
-		ID:            u.ID,
-		Email:         u.Email,
-		EmailVerified: u.EmailVerified,
-		Name:          u.Name,
-		PasswordHash:  u.PasswordHash,
-		Roles:         encodeList(u.Roles),
-		Disabled:      u.Disabled,
-		CreatedAt:     dbTime(u.CreatedAt),
-		UpdatedAt:     dbTime(u.UpdatedAt),
-	}
-	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
+	if _, err := s.db(ctx).NewInsert().Model(userToModel(u)).Exec(ctx); err != nil {
 		return mapErr("create user", err)
 	}
 	return nil
@@ -64,11 +55,12 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*storage.User, e
 	return m.toDomain()
 }
 
-// ListUsers returns every user, oldest first.
-func (s *Store) ListUsers(ctx context.Context) ([]*storage.User, error) {
-	var ms []userModel
-	if err := s.reader(ctx).NewSelect().Model(&ms).Order("u.created_at", "u.id").Scan(ctx); err != nil {
-		return nil, mapErr("list users", err)
+// ListUsers returns one page of the users, oldest first by (created_at,
+// id); ErrNotFound when page.After names no user.
+func (s *Store) ListUsers(ctx context.Context, page storage.Page) ([]*storage.User, error) {
+	ms, err := selectPage[userModel](ctx, s, "list users", "users", page)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*storage.User, 0, len(ms))
 	for i := range ms {
@@ -79,6 +71,70 @@ func (s *Store) ListUsers(ctx context.Context) ([]*storage.User, error) {
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// UpdateUser replaces every field but ID and CreatedAt. The e-mail is
+// stored (and set on u) lower-cased, an empty one as NULL; UpdatedAt is
+// set to now (on u as well). ErrConflict when the e-mail is taken,
+// ErrNotFound for an unknown ID.
+func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
+	const op = "update user"
+	u.Email = normalizeEmail(u.Email)
+	u.UpdatedAt = s.now()
+	res, err := s.db(ctx).NewUpdate().Model(userToModel(u)).
+		ExcludeColumn("id", "created_at").
+		WherePK().
+		Exec(ctx)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	return requireRow(op, res)
+}
+
+// DeleteUser removes the user with their login sessions, consent grants,
+// the flows they signed in to and every code and token whose subject they
+// are, in one transaction. ErrNotFound for an unknown ID, and then nothing
+// is deleted.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	const op = "delete user"
+	if id == "" {
+		// Tokens without a user (client credentials) have an empty
+		// subject: never touch them.
+		return notFound(op)
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		for _, table := range []string{"login_sessions", "consent_grants", "auth_flows"} {
+			if _, err := db.NewRaw("DELETE FROM ? WHERE user_id = ?", bun.Ident(table), id).Exec(ctx); err != nil {
+				return mapErr(op+": rows of "+table, err)
+			}
+		}
+		for _, table := range requestTables {
+			if _, err := db.NewRaw("DELETE FROM ? WHERE subject = ?", bun.Ident(table), id).Exec(ctx); err != nil {
+				return mapErr(op+": rows of "+table, err)
+			}
+		}
+		res, err := db.NewDelete().Model((*userModel)(nil)).Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return mapErr(op, err)
+		}
+		// No user: the error rolls the deletions above back.
+		return requireRow(op, res)
+	})
+}
+
+func userToModel(u *storage.User) *userModel {
+	return &userModel{
+		ID:            u.ID,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Name:          u.Name,
+		PasswordHash:  u.PasswordHash,
+		Roles:         encodeList(u.Roles),
+		Disabled:      u.Disabled,
+		CreatedAt:     dbTime(u.CreatedAt),
+		UpdatedAt:     dbTime(u.UpdatedAt),
+	}
 }
 
 func normalizeEmail(email string) string {

@@ -1,7 +1,15 @@
 package conformance
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
+
+	josev3 "github.com/go-jose/go-jose/v3"
 
 	"github.com/ory/fosite"
 
@@ -15,6 +23,10 @@ func clientTests() []test {
 		{"Conflict", testClientConflict},
 		{"NotFound", testClientNotFound},
 		{"List", testClientList},
+		{"ListPaging", testClientListPaging},
+		{"RegistrationMetadata", testClientRegistrationMetadata},
+		{"OriginAllowed", testClientOriginAllowed},
+		{"OriginAllowedManyClients", testClientOriginAllowedManyClients},
 		{"Update", testClientUpdate},
 		{"ReturnsCopy", testClientReturnsCopy},
 		{"Delete", testClientDelete},
@@ -38,6 +50,17 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.TokenEndpointAuthMethod, want.TokenEndpointAuthMethod, what+" TokenEndpointAuthMethod")
 	e.wantEqual(got.IDTokenSignedResponseAlg, want.IDTokenSignedResponseAlg, what+" IDTokenSignedResponseAlg")
 	e.wantEqual(got.SkipConsent, want.SkipConsent, what+" SkipConsent")
+	e.wantEqual(got.LogoURI, want.LogoURI, what+" LogoURI")
+	e.wantEqual(got.ClientURI, want.ClientURI, what+" ClientURI")
+	e.wantEqual(got.PolicyURI, want.PolicyURI, what+" PolicyURI")
+	e.wantEqual(got.TosURI, want.TosURI, what+" TosURI")
+	e.wantList(got.Contacts, want.Contacts, what+" Contacts")
+	e.wantEqual(got.JWKS, want.JWKS, what+" JWKS")
+	e.wantEqual(got.JWKSURI, want.JWKSURI, what+" JWKSURI")
+	e.wantEqual(got.TokenEndpointAuthSigningAlg, want.TokenEndpointAuthSigningAlg, what+" TokenEndpointAuthSigningAlg")
+	e.wantEqual(got.RegistrationAccessTokenHash, want.RegistrationAccessTokenHash, what+" RegistrationAccessTokenHash")
+	e.wantEqual(got.RegisteredBy, want.RegisteredBy, what+" RegisteredBy")
+	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
 }
 
 func testClientCreateAndGet(e *env) {
@@ -79,7 +102,7 @@ func testClientAwkwardStrings(e *env) {
 	got, err := e.s.ClientByID(e.ctx, c.ID)
 	e.must(err, "ClientByID")
 	e.wantClient(got, c, "awkward client")
-	list, err := e.s.ListClients(e.ctx)
+	list, err := e.s.ListClients(e.ctx, storage.Page{})
 	e.must(err, "ListClients")
 	if len(list) != 1 {
 		e.t.Errorf("ListClients returned %d clients, want 1", len(list))
@@ -102,7 +125,7 @@ func testClientNotFound(e *env) {
 }
 
 func testClientList(e *env) {
-	list, err := e.s.ListClients(e.ctx)
+	list, err := e.s.ListClients(e.ctx, storage.Page{})
 	e.must(err, "ListClients empty")
 	if len(list) != 0 {
 		e.t.Fatalf("empty store lists %d clients", len(list))
@@ -111,7 +134,7 @@ func testClientList(e *env) {
 	for id := range ids {
 		e.createClient(id)
 	}
-	list, err = e.s.ListClients(e.ctx)
+	list, err = e.s.ListClients(e.ctx, storage.Page{})
 	e.must(err, "ListClients")
 	if len(list) != len(ids) {
 		e.t.Fatalf("ListClients returned %d clients, want %d", len(list), len(ids))
@@ -137,6 +160,15 @@ func testClientUpdate(e *env) {
 	changed.Public = true
 	changed.SkipConsent = false
 	changed.AllowedOrigins = nil
+	changed.LogoURI = "https://other.example/logo.svg"
+	changed.ClientURI = ""
+	changed.Contacts = []string{"new-owner@other.example"}
+	changed.JWKS = ""
+	changed.JWKSURI = "https://other.example/jwks.json"
+	changed.TokenEndpointAuthSigningAlg = "RS256"
+	changed.RegistrationAccessTokenHash = "rotated-hash"
+	changed.RegisteredBy = "an administrator"
+	changed.RequirePushedAuthorizationRequests = false
 	e.must(e.s.UpdateClient(e.ctx, changed), "UpdateClient")
 
 	after, err := e.s.ClientByID(e.ctx, "upd")
@@ -161,7 +193,18 @@ func testClientReturnsCopy(e *env) {
 		got.Name = fmt.Sprintf("mutated %d", i)
 		got.RedirectURIs[0] = "https://evil.example/cb"
 		got.Scopes = append(got.Scopes, "admin")
+		got.Contacts[0] = "attacker@evil.example"
+		got.Contacts = append(got.Contacts, "more@evil.example")
+		got.AllowedOrigins[0] = "https://evil.example"
+		got.JWKS = `{"keys":[]}`
 	}
+	// The lists of a listed client are not shared with the cache either.
+	list, err := e.s.ListClients(e.ctx, storage.Page{})
+	e.must(err, "ListClients")
+	list[0].Contacts[0] = "attacker@evil.example"
+	got, err := e.s.ClientByID(e.ctx, "copy")
+	e.must(err, "ClientByID after editing a listed client")
+	e.wantClient(got, want, "client after the caller edited a listed copy")
 }
 
 func testClientDelete(e *env) {
@@ -182,7 +225,7 @@ func testClientDelete(e *env) {
 type clientRows struct {
 	client                           *storage.Client
 	code, access, refresh, pkce, oid string
-	flow                             string
+	flow, pushed                     string
 }
 
 func (e *env) createClientRows(clientID, userID string) clientRows {
@@ -195,6 +238,7 @@ func (e *env) createClientRows(clientID, userID string) clientRows {
 		pkce:    randomID("pkce-"),
 		oid:     randomID("rawcode-"),
 		flow:    randomID("flow-"),
+		pushed:  randomID("par-"),
 	}
 	req := e.newRequest(r.client, userID)
 	e.must(e.s.CreateAuthorizeCodeSession(e.ctx, r.code, req), "CreateAuthorizeCodeSession")
@@ -207,6 +251,10 @@ func (e *env) createClientRows(clientID, userID string) clientRows {
 		ID: r.flow, ClientID: clientID, Form: "client_id=" + clientID,
 		RequestedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(10 * 60e9),
 	}), "CreateAuthFlow")
+	e.must(e.s.CreatePushedRequest(e.ctx, &storage.PushedRequest{
+		ID: r.pushed, ClientID: clientID, Form: "client_id=" + clientID + "&response_type=code",
+		ExpiresAt: e.clock.Now().Add(90 * time.Second),
+	}), "CreatePushedRequest")
 	return r
 }
 
@@ -220,6 +268,7 @@ func (e *env) rowErrors(r clientRows, userID string) map[string]error {
 	_, errs["oidc"] = e.s.GetOpenIDConnectSession(e.ctx, r.oid, &fosite.Request{Session: newSession()})
 	_, errs["consent"] = e.s.ConsentGrant(e.ctx, userID, r.client.ID)
 	_, errs["flow"] = e.s.AuthFlow(e.ctx, r.flow)
+	_, errs["pushed request"] = e.s.PushedRequest(e.ctx, r.pushed)
 	return errs
 }
 
@@ -236,4 +285,168 @@ func testClientDeleteCascade(e *env) {
 	for name, err := range e.rowErrors(kept, "u1") {
 		e.must(err, "other client's "+name)
 	}
+}
+
+func testClientListPaging(e *env) {
+	e.checkPaging(pagedListing{
+		what: "ListClients",
+		create: func(id string, created time.Time) {
+			c := newClient(id)
+			c.CreatedAt = created
+			e.must(e.s.CreateClient(e.ctx, c), "CreateClient "+id)
+		},
+		list: func(p storage.Page) ([]string, error) {
+			list, err := e.s.ListClients(e.ctx, p)
+			var ids []string
+			for _, c := range list {
+				e.wantClient(c, newClient(c.ID), "listed client")
+				ids = append(ids, c.ID)
+			}
+			return ids, err
+		},
+	})
+}
+
+// ecJWKS returns a JWK Set with one fresh P-256 public key, as JSON.
+func (e *env) ecJWKS() string {
+	e.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	e.must(err, "generate EC key")
+	set := josev3.JSONWebKeySet{Keys: []josev3.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}}
+	b, err := json.Marshal(set)
+	e.must(err, "marshal JWKS")
+	return string(b)
+}
+
+// The RFC 7591/7592 and PAR fields round-trip, through fosite's view too,
+// and can be cleared again.
+func testClientRegistrationMetadata(e *env) {
+	c := newClient("dyn")
+	c.JWKS = e.ecJWKS()
+	c.TokenEndpointAuthMethod = "private_key_jwt"
+	c.TokenEndpointAuthSigningAlg = "ES256"
+	c.Contacts = []string{"ops@app.example", `"Quoted" <q@app.example>`, "ünï@app.example"}
+	c.RegisteredBy = `registration token "partners" (O'Brien \ co)`
+	e.must(e.s.CreateClient(e.ctx, c), "CreateClient")
+
+	got, err := e.s.ClientByID(e.ctx, "dyn")
+	e.must(err, "ClientByID")
+	e.wantClient(got, c, "registered client")
+
+	fc, err := e.s.GetClient(e.ctx, "dyn")
+	e.must(err, "GetClient")
+	oc, ok := fc.(fosite.OpenIDConnectClient)
+	if !ok {
+		e.t.Fatalf("GetClient returned %T, which is not a fosite.OpenIDConnectClient", fc)
+	}
+	keys := oc.GetJSONWebKeys()
+	if keys == nil || len(keys.Key("k1")) != 1 {
+		e.t.Errorf("GetJSONWebKeys = %v, want the stored key set with kid k1", keys)
+	}
+	e.wantEqual(oc.GetTokenEndpointAuthSigningAlgorithm(), "ES256", "token endpoint auth signing alg")
+	e.wantEqual(oc.GetTokenEndpointAuthMethod(), "private_key_jwt", "token endpoint auth method")
+
+	// Cleared fields come back empty.
+	cleared := newClient("dyn")
+	cleared.LogoURI, cleared.ClientURI, cleared.PolicyURI, cleared.TosURI = "", "", "", ""
+	cleared.Contacts = nil
+	cleared.JWKS, cleared.JWKSURI = "", ""
+	cleared.TokenEndpointAuthSigningAlg = ""
+	cleared.RegistrationAccessTokenHash = ""
+	cleared.RegisteredBy = ""
+	cleared.RequirePushedAuthorizationRequests = false
+	e.must(e.s.UpdateClient(e.ctx, cleared), "UpdateClient")
+	got, err = e.s.ClientByID(e.ctx, "dyn")
+	e.must(err, "ClientByID after clearing")
+	e.wantClient(got, cleared, "cleared client")
+	if got.GetJSONWebKeys() != nil {
+		e.t.Error("a client without JWKS has keys")
+	}
+	e.wantEqual(got.GetTokenEndpointAuthSigningAlgorithm(), "RS256", "default token endpoint auth signing alg")
+}
+
+func (e *env) wantOrigins(allowed bool, origins ...string) {
+	e.t.Helper()
+	for _, origin := range origins {
+		got, err := e.s.ClientOriginAllowed(e.ctx, origin)
+		e.must(err, fmt.Sprintf("ClientOriginAllowed(%q)", origin))
+		if got != allowed {
+			e.t.Errorf("ClientOriginAllowed(%q) = %v, want %v", origin, got, allowed)
+		}
+	}
+}
+
+func (e *env) createClientWithOrigins(id string, origins ...string) *storage.Client {
+	e.t.Helper()
+	c := newClient(id)
+	c.AllowedOrigins = origins
+	e.must(e.s.CreateClient(e.ctx, c), "CreateClient "+id)
+	return c
+}
+
+// Origins match exactly: no prefix, substring, case-folded or pattern
+// match, whatever characters the origin holds.
+func testClientOriginAllowed(e *env) {
+	e.wantOrigins(false, "https://app.example", "", "%", "[]")
+
+	// Only a longer origin is registered: its prefixes are not allowed.
+	e.createClientWithOrigins("evil", "https://a.example.evil")
+	e.wantOrigins(true, "https://a.example.evil")
+	e.wantOrigins(false,
+		"https://a.example", "https://a.example.evi", "https://a.example.evil/",
+		"https://a.example.evil.com", "a.example.evil", "https://a", "evil", "%evil", "%",
+	)
+
+	weird := `https://we%ird_or"ig\in.example`
+	e.createClientWithOrigins("a", "https://a.example", "http://localhost:3000")
+	e.createClientWithOrigins("b", weird, "https://x.example/?a&b<c>", "https://ünï.example")
+	e.createClientWithOrigins("none")
+	e.wantOrigins(true,
+		"https://a.example", "http://localhost:3000", "https://a.example.evil",
+		weird, "https://x.example/?a&b<c>", "https://ünï.example",
+	)
+	e.wantOrigins(false,
+		"", "https://a.exampl", "https://a.example/", "https://a.example:443",
+		"HTTPS://A.EXAMPLE", "https://A.example", "http://a.example", "a.example",
+		"http://localhost", "http://localhost:300", "http://localhost:30000",
+		"https://ÜNÏ.example",
+		// LIKE metacharacters are literal.
+		"%", "_", "%%", "https://%.example", "https://_.example", "%a.example%",
+		"https://a%example", "https://a_example", "http%", "https://a.example%",
+		`https://weXird_or"ig\in.example`, `https://we%irdXor"ig\in.example`,
+		`https://we%ird_or"ig\\in.example`, `https://we%ird_or\"ig\in.example`,
+		`https://we%ird_or"ig\`, `we%ird_or"ig\in.example`,
+		// JSON and SQL syntax in the input.
+		`"`, `\`, `\\`, `"https://a.example"`, `https://a.example"`, `"https://a.example`,
+		`","`, `["https://a.example"]`, `https://a.example","http://localhost:3000`,
+		`' OR '1'='1`, `https://a.example' OR '1'='1`, `https://a.example'); DROP TABLE clients; --`,
+		"null", "[]",
+		// Control, invalid and oversized input.
+		"https://a.example\x00", "https://a.example\n", "https://a.example\xff",
+		strings.Repeat("https://a.example", 300),
+	)
+
+	// Updates and deletions take effect.
+	a := newClient("a")
+	a.AllowedOrigins = []string{"https://new.example"}
+	e.must(e.s.UpdateClient(e.ctx, a), "UpdateClient")
+	e.wantOrigins(false, "https://a.example", "http://localhost:3000")
+	e.wantOrigins(true, "https://new.example")
+	e.must(e.s.DeleteClient(e.ctx, "b"), "DeleteClient")
+	e.wantOrigins(false, weird, "https://x.example/?a&b<c>")
+	_, err := e.s.ClientByID(e.ctx, "evil")
+	e.must(err, "the other clients stay")
+}
+
+func testClientOriginAllowedManyClients(e *env) {
+	const n = 300
+	for i := range n {
+		e.createClientWithOrigins(fmt.Sprintf("c%03d", i),
+			fmt.Sprintf("https://app-%d.example", i), "https://shared.example")
+	}
+	e.wantOrigins(true, "https://app-0.example", "https://app-13.example", "https://app-137.example",
+		"https://app-299.example", "https://shared.example")
+	e.wantOrigins(false, "https://app-300.example", "https://app-1370.example", "https://app-.example",
+		"https://app-%.example", "https://app-_37.example", "https://app-1_.example", "https://shared.exampl",
+		"https://app-13", "app-13.example")
 }

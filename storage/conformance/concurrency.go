@@ -17,6 +17,7 @@ func concurrencyTests() []test {
 		{"RefreshGrantInTransactions", testConcurrentRefreshGrant},
 		{"InvalidateAuthorizeCode", testConcurrentInvalidate},
 		{"DeleteAuthFlow", testConcurrentDeleteAuthFlow},
+		{"DeletePushedRequest", testConcurrentDeletePushedRequest},
 		{"Writers", testConcurrentWriters},
 	}
 }
@@ -94,6 +95,16 @@ func testConcurrentDeleteAuthFlow(e *env) {
 		return e.s.DeleteAuthFlow(e.ctx, f.ID)
 	})
 	e.wantOneWinner(errs, "10 concurrent DeleteAuthFlow", storage.ErrNotFound)
+}
+
+func testConcurrentDeletePushedRequest(e *env) {
+	r := e.createPushedRequest("client-1", time.Minute)
+	errs := parallel(10, func(int) error {
+		return e.s.DeletePushedRequest(e.ctx, r.ID)
+	})
+	e.wantOneWinner(errs, "10 concurrent DeletePushedRequest", storage.ErrNotFound)
+	_, err := e.s.PushedRequest(e.ctx, r.ID)
+	e.wantNotFound(err, "PushedRequest after the race")
 }
 
 // Many concurrent writers, some in transactions, all succeed: a backend

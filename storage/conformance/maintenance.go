@@ -12,6 +12,7 @@ func maintenanceTests() []test {
 	return []test{
 		{"DeleteExpired", testDeleteExpired},
 		{"DeleteExpiredInBatches", testDeleteExpiredBatches},
+		{"DeleteExpiredPushedRequestsInBatches", testDeleteExpiredPushedRequestBatches},
 		{"RotatedRefreshTokensStayUntilExpiry", testDeleteExpiredKeepsRotated},
 		{"Ping", func(e *env) { e.must(e.s.Ping(e.ctx), "Ping") }},
 	}
@@ -55,6 +56,12 @@ func testDeleteExpired(e *env) {
 	} {
 		e.must(e.s.CreateAuthFlow(e.ctx, f), "CreateAuthFlow")
 	}
+	for _, r := range []*storage.PushedRequest{
+		{ID: "par-expired", ClientID: c.ID, CreatedAt: past, ExpiresAt: past},
+		{ID: "par-live", ClientID: c.ID, CreatedAt: past, ExpiresAt: future},
+	} {
+		e.must(e.s.CreatePushedRequest(e.ctx, r), "CreatePushedRequest")
+	}
 	// The expired jti last: SetClientAssertionJWT may clear expired ones.
 	e.must(e.s.SetClientAssertionJWT(e.ctx, "jti-live", future), "SetClientAssertionJWT live")
 	e.must(e.s.SetClientAssertionJWT(e.ctx, "jti-expired", past), "SetClientAssertionJWT expired")
@@ -62,9 +69,9 @@ func testDeleteExpired(e *env) {
 	n, err := e.s.DeleteExpired(e.ctx, now, 100)
 	e.must(err, "DeleteExpired")
 	// One expired row in each of: code, access, refresh, pkce, oidc, login
-	// session, flow, jti.
-	if n != 8 {
-		e.t.Errorf("DeleteExpired removed %d rows, want 8", n)
+	// session, flow, pushed request, jti.
+	if n != 9 {
+		e.t.Errorf("DeleteExpired removed %d rows, want 9", n)
 	}
 
 	_, err = e.s.GetAuthorizeCodeSession(e.ctx, expired.code, newSession())
@@ -92,6 +99,11 @@ func testDeleteExpired(e *env) {
 	e.must(err, "live login session")
 	_, err = e.s.AuthFlow(e.ctx, "flow-live")
 	e.must(err, "live flow")
+	_, err = e.s.PushedRequest(e.ctx, "par-live")
+	e.must(err, "live pushed request")
+	// The expired row is gone, not merely hidden: it can be created again.
+	e.must(e.s.CreatePushedRequest(e.ctx, &storage.PushedRequest{ID: "par-expired", ClientID: c.ID, ExpiresAt: future}),
+		"CreatePushedRequest with the purged ID")
 	e.wantIs(e.s.ClientAssertionJWTValid(e.ctx, "jti-live"), "live jti", fosite.ErrJTIKnown)
 
 	n, err = e.s.DeleteExpired(e.ctx, now, 100)
@@ -145,4 +157,22 @@ func testDeleteExpiredKeepsRotated(e *env) {
 	if n != 1 {
 		e.t.Errorf("DeleteExpired after expiry removed %d rows, want 1", n)
 	}
+}
+
+func testDeleteExpiredPushedRequestBatches(e *env) {
+	for range 3 {
+		e.createPushedRequest("client-1", time.Minute)
+	}
+	live := e.createPushedRequest("client-1", time.Hour)
+	now := e.clock.Now().Add(2 * time.Minute)
+	for i, want := range []int64{2, 1, 0} {
+		n, err := e.s.DeleteExpired(e.ctx, now, 2)
+		e.must(err, "DeleteExpired")
+		if n != want {
+			e.t.Errorf("DeleteExpired call %d removed %d rows, want %d", i+1, n, want)
+		}
+	}
+	e.clock.Advance(2 * time.Minute)
+	_, err := e.s.PushedRequest(e.ctx, live.ID)
+	e.must(err, "live pushed request")
 }

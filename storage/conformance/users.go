@@ -14,6 +14,12 @@ func userTests() []test {
 		{"NotFound", testUserNotFound},
 		{"EmptyIDRejected", testUserEmptyID},
 		{"List", testUserList},
+		{"ListPaging", testUserListPaging},
+		{"Update", testUserUpdate},
+		{"UpdateConflictAndNotFound", testUserUpdateConflict},
+		{"UpdateWithoutEmail", testUserUpdateWithoutEmail},
+		{"Delete", testUserDelete},
+		{"DeleteUnknownDeletesNothing", testUserDeleteUnknown},
 	}
 }
 
@@ -22,12 +28,17 @@ func loginSessionTests() []test {
 		{"CreateGetDelete", testLoginSession},
 		{"Expiry", testLoginSessionExpiry},
 		{"UnknownUser", testLoginSessionUnknownUser},
+		{"DeleteAllOfUser", testDeleteLoginSessionsOfUser},
 	}
 }
 
 func consentTests() []test {
 	return []test{
 		{"Upsert", testConsentUpsert},
+		{"List", testConsentList},
+		{"DeleteRevokesTheClientsTokens", testConsentDelete},
+		{"DeleteWithoutGrantDeletesNothing", testConsentDeleteWithoutGrant},
+		{"DeleteJoinsTransaction", testConsentDeleteInTx},
 	}
 }
 
@@ -104,7 +115,7 @@ func testUserList(e *env) {
 	for _, id := range []string{"a", "b", "c"} {
 		e.createUser(id)
 	}
-	list, err := e.s.ListUsers(e.ctx)
+	list, err := e.s.ListUsers(e.ctx, storage.Page{})
 	e.must(err, "ListUsers")
 	if len(list) != 3 {
 		e.t.Fatalf("ListUsers returned %d users, want 3", len(list))

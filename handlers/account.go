@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// The account pages let a signed-in person see the apps they have allowed
+// and withdraw that permission. They sit behind the browser session; a
+// visitor without one is sent to sign in and brought back.
+
+// accountLogin returns the browser's sign-in, or redirects to the login
+// page (and returns nil) when there is none.
+func (h *Handler) accountLogin(c echo.Context) (*provider.Login, error) {
+	login, err := h.currentLogin(c)
+	if err != nil || login != nil {
+		return login, err
+	}
+	return nil, c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.Path))
+}
+
+// accountApps lists the apps the person has allowed.
+func (h *Handler) accountApps(c echo.Context) error {
+	login, err := h.accountLogin(c)
+	if login == nil {
+		return err
+	}
+	return h.renderAccountApps(c, login, "")
+}
+
+func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, message string) error {
+	grants, err := h.p.AppGrants(c.Request().Context(), login.User.ID)
+	if err != nil {
+		return err
+	}
+	data := &templates.AccountAppsData{
+		Common: h.common(c, "Apps with access"), UserEmail: login.User.Email, Message: message,
+	}
+	for _, g := range grants {
+		app := templates.AppGrant{
+			ClientID: g.Client.ID, ClientName: g.Client.Name, LogoURI: g.Client.LogoURI,
+			ClientURI: g.Client.ClientURI, GrantedAt: g.Grant.UpdatedAt.UTC().Format("2 Jan 2006"),
+		}
+		for _, s := range g.Grant.Scopes {
+			app.Scopes = append(app.Scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
+		}
+		data.Apps = append(data.Apps, app)
+	}
+	return h.render(c, http.StatusOK, "account_apps", data)
+}
+
+// accountRevoke withdraws the consent given to one app: the grant and all
+// the app's tokens for this person go at once.
+func (h *Handler) accountRevoke(c echo.Context) error {
+	login, err := h.accountLogin(c)
+	if login == nil {
+		return err
+	}
+	clientID := c.FormValue("client_id")
+	name := clientID
+	if client, err := h.p.Client(c.Request().Context(), clientID); err == nil {
+		name = client.Name
+	}
+	err = h.p.RevokeAppGrant(c.Request().Context(), login.User.ID, clientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return h.renderAccountApps(c, login, "That app had no access to revoke.")
+	case err != nil:
+		return err
+	}
+	return h.renderAccountApps(c, login, "Access for "+name+" was revoked.")
+}

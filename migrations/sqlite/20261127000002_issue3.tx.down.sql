@@ -1,0 +1,17 @@
+DROP TABLE IF EXISTS pushed_requests;
+DROP TABLE IF EXISTS registration_tokens;
+DROP INDEX IF EXISTS oauth2_refresh_subject_idx;
+DROP INDEX IF EXISTS oauth2_access_subject_idx;
+DROP INDEX IF EXISTS users_created_at_id_idx;
+DROP INDEX IF EXISTS clients_created_at_id_idx;
+ALTER TABLE clients DROP COLUMN require_pushed_authorization_requests;
+ALTER TABLE clients DROP COLUMN registered_by;
+ALTER TABLE clients DROP COLUMN registration_access_token_hash;
+ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;
+ALTER TABLE clients DROP COLUMN jwks_uri;
+ALTER TABLE clients DROP COLUMN jwks;
+ALTER TABLE clients DROP COLUMN contacts;
+ALTER TABLE clients DROP COLUMN tos_uri;
+ALTER TABLE clients DROP COLUMN policy_uri;
+ALTER TABLE clients DROP COLUMN client_uri;
+ALTER TABLE clients DROP COLUMN logo_uri;
