@@ -140,11 +140,14 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
+
+	// Dynamic client registration (RFC 7591/7592), unless it is off.
+	h.mountRegistration(e)
 	return e
 }
 
-// Admin returns the echo instance of the admin listener: health and
-// metrics (the admin API joins it later).
+// Admin returns the echo instance of the admin listener: health, metrics
+// and the admin API.
 func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 	e := h.newEcho()
 	e.Use(h.securityHeaders)
@@ -153,6 +156,7 @@ func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 	if reg != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	}
+	h.mountAdminAPI(e)
 	return e
 }
 

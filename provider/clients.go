@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"net"
@@ -9,9 +11,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -24,18 +29,46 @@ const (
 	GrantClientCredentials = "client_credentials"
 )
 
+// ResponseTypeCode is the only response type gatehouse serves.
+const ResponseTypeCode = "code"
+
 // Token endpoint authentication methods a client may register.
 const (
-	AuthMethodBasic = "client_secret_basic"
-	AuthMethodPost  = "client_secret_post"
-	AuthMethodNone  = "none"
+	AuthMethodBasic         = "client_secret_basic"
+	AuthMethodPost          = "client_secret_post"
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+	AuthMethodNone          = "none"
 )
 
-// ClientSpec is a client registration as an operator (CLI) or, later, a
-// registration request describes it.
+// DefaultClientAssertionAlg is the private_key_jwt signing algorithm of a
+// client that names none (RFC 7591 leaves the default to the server).
+const DefaultClientAssertionAlg = "RS256"
+
+// Bounds on a client registration: enough for any real client, small
+// enough that a registration cannot make the server store or check
+// unbounded data.
+const (
+	MaxClientNameLen       = 200
+	MaxRedirectURIs        = 20
+	MaxPostLogoutURIs      = 20
+	MaxClientScopes        = 50
+	MaxClientAudiences     = 20
+	MaxAllowedOrigins      = 20
+	MaxContacts            = 10
+	MaxURILen              = 2000
+	MaxRegisteredByLen     = 200
+	maxListedGrantTypes    = 10
+	maxListedResponseTypes = 10
+)
+
+// ClientSpec is a client registration as an operator (CLI, admin API) or a
+// dynamic registration request (RFC 7591) describes it.
 type ClientSpec struct {
-	Name                     string
-	GrantTypes               []string
+	Name       string
+	GrantTypes []string
+	// ResponseTypes, when given, must agree with GrantTypes: ["code"] with
+	// authorization_code, nothing without. Empty derives them.
+	ResponseTypes            []string
 	RedirectURIs             []string
 	PostLogoutRedirectURIs   []string
 	Scopes                   []string
@@ -45,119 +78,132 @@ type ClientSpec struct {
 	IDTokenSignedResponseAlg string
 	SkipConsent              bool
 	AllowedOrigins           []string
+	// LogoURI, ClientURI, PolicyURI and TosURI are https URLs shown on
+	// the consent page.
+	LogoURI   string
+	ClientURI string
+	PolicyURI string
+	TosURI    string
+	// Contacts are e-mail addresses of the people responsible for the
+	// client.
+	Contacts []string
+	// JWKS (a JWK Set as JSON text) or JWKSURI holds the client's public
+	// keys for private_key_jwt; at most one of them.
+	JWKS    string
+	JWKSURI string
+	// TokenEndpointAuthSigningAlg is the algorithm of the client's
+	// private_key_jwt assertions (default RS256); only with that method.
+	TokenEndpointAuthSigningAlg        string
+	RequirePushedAuthorizationRequests bool
+	// RegisteredBy says who registered the client (shown on the consent
+	// page), e.g. "an administrator".
+	RegisteredBy string
+}
+
+// Problem is one thing wrong with a client or user description: the field
+// (RFC 7591 name for clients) and what is wrong with it.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in a description at once.
+// Error() puts one "field: message" per line.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// RFC 7591 §3.2.2 error codes.
+const (
+	ErrorInvalidRedirectURI    = "invalid_redirect_uri"
+	ErrorInvalidClientMetadata = "invalid_client_metadata"
+)
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Field + ": " + p.Message
+	}
+	return strings.Join(lines, "\n")
+}
+
+// RegistrationErrorCode is the RFC 7591 error code for e:
+// invalid_redirect_uri when a problem concerns redirect_uris or
+// post_logout_redirect_uris, invalid_client_metadata otherwise.
+func (e *ValidationError) RegistrationErrorCode() string {
+	for _, p := range e.Problems {
+		if p.Field == "redirect_uris" || p.Field == "post_logout_redirect_uris" {
+			return ErrorInvalidRedirectURI
+		}
+	}
+	return ErrorInvalidClientMetadata
+}
+
+// Fields lists the fields with problems, each once, in order.
+func (e *ValidationError) Fields() []string {
+	var out []string
+	for _, p := range e.Problems {
+		if !slices.Contains(out, p.Field) {
+			out = append(out, p.Field)
+		}
+	}
+	return out
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Problems = append(e.Problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns e as an error, or nil when there is no problem.
+func (e *ValidationError) err() error {
+	if e == nil || len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// invalid is a ValidationError with one problem.
+func invalid(field, format string, args ...any) error {
+	ve := &ValidationError{}
+	ve.add(field, format, args...)
+	return ve
 }
 
 // DefaultUserScopes are given to clients that sign users in and name no
-// scopes of their own.
+// scopes of their own (offline_access only with the refresh_token grant).
 var DefaultUserScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
 
+// checkOptions are the differences between an operator's registration and
+// a dynamic one.
+type checkOptions struct {
+	// jwksURIAllowPrivate admits a jwks_uri on a loopback or private
+	// host (clientjwks.CheckURI). An operator is trusted to name one; the
+	// outbound client still enforces the configuration at fetch time.
+	jwksURIAllowPrivate bool
+	// jwksURIDisabled refuses jwks_uri (no fetcher configured).
+	jwksURIDisabled bool
+}
+
+var operatorChecks = checkOptions{jwksURIAllowPrivate: true}
+
 // BuildClient validates spec, fills defaults, generates the client id and
-// (for confidential clients) the secret, and returns the client to store
-// with the secret to show once. Every problem is reported at once.
+// (for clients that authenticate with a secret) the secret, and returns
+// the client to store with the secret to show once. Every problem is
+// reported at once, as a *ValidationError.
 func BuildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time) (*storage.Client, string, error) {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	return buildClient(spec, hasher, now, operatorChecks)
+}
 
-	name := strings.TrimSpace(spec.Name)
-	if name == "" || len(name) > 200 {
-		bad("name: required, at most 200 characters")
+func buildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time, opts checkOptions) (*storage.Client, string, error) {
+	c, ve := checkSpec(spec, opts)
+	if err := ve.err(); err != nil {
+		return nil, "", err
 	}
-	grants := dedupe(spec.GrantTypes)
-	if len(grants) == 0 {
-		if len(spec.RedirectURIs) > 0 || spec.Public {
-			grants = []string{GrantAuthorizationCode, GrantRefreshToken}
-		} else {
-			grants = []string{GrantClientCredentials}
-		}
-	}
-	for _, g := range grants {
-		if g != GrantAuthorizationCode && g != GrantRefreshToken && g != GrantClientCredentials {
-			bad("grant_types: %q is not supported (authorization_code, refresh_token, client_credentials)", g)
-		}
-	}
-	hasCode := slices.Contains(grants, GrantAuthorizationCode)
-	if slices.Contains(grants, GrantRefreshToken) && !hasCode {
-		bad("grant_types: refresh_token needs authorization_code")
-	}
-	if spec.Public && slices.Contains(grants, GrantClientCredentials) {
-		bad("grant_types: a public client cannot use client_credentials (it has no secret)")
-	}
-	if hasCode && len(spec.RedirectURIs) == 0 {
-		bad("redirect_uris: authorization_code needs at least one redirect URI")
-	}
-	if !hasCode && len(spec.RedirectURIs) > 0 {
-		bad("redirect_uris: only clients with the authorization_code grant use redirect URIs")
-	}
-	for _, u := range spec.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
-			bad("redirect_uris: %v", err)
-		}
-	}
-	for _, u := range spec.PostLogoutRedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
-			bad("post_logout_redirect_uris: %v", err)
-		}
-	}
-	method := spec.TokenEndpointAuthMethod
-	switch {
-	case spec.Public && (method == "" || method == AuthMethodNone):
-		method = AuthMethodNone
-	case spec.Public:
-		bad("token_endpoint_auth_method: a public client uses none, not %q", method)
-	case method == "":
-		method = AuthMethodBasic
-	case method != AuthMethodBasic && method != AuthMethodPost:
-		bad("token_endpoint_auth_method: %q is not supported for a confidential client (client_secret_basic, client_secret_post)", method)
-	}
-	scopes := dedupe(spec.Scopes)
-	if len(scopes) == 0 && hasCode {
-		scopes = slices.Clone(DefaultUserScopes)
-	}
-	for _, s := range scopes {
-		if !validScopeToken(s) {
-			bad("scope: %q is not a valid scope token", s)
-		}
-	}
-	for _, a := range spec.Audience {
-		if !validScopeToken(a) {
-			bad("audience: %q is not valid (no spaces or quotes)", a)
-		}
-	}
-	alg := spec.IDTokenSignedResponseAlg
-	if alg != "" && !slices.Contains(keys.Algorithms, alg) {
-		bad("id_token_signed_response_alg: %q is not supported (%s)", alg, strings.Join(keys.Algorithms, ", "))
-	}
-	for _, o := range spec.AllowedOrigins {
-		if err := checkOrigin(o); err != nil {
-			bad("allowed_origins: %v", err)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, "", errors.Join(errs...)
-	}
-
-	c := &storage.Client{
-		ID:                       uuid.NewString(),
-		Name:                     name,
-		RedirectURIs:             nonNil(spec.RedirectURIs),
-		PostLogoutRedirectURIs:   nonNil(spec.PostLogoutRedirectURIs),
-		GrantTypes:               grants,
-		ResponseTypes:            []string{},
-		Scopes:                   nonNil(scopes),
-		Audience:                 nonNil(dedupe(spec.Audience)),
-		Public:                   spec.Public,
-		TokenEndpointAuthMethod:  method,
-		IDTokenSignedResponseAlg: alg,
-		SkipConsent:              spec.SkipConsent,
-		AllowedOrigins:           nonNil(spec.AllowedOrigins),
-		CreatedAt:                now.UTC(),
-		UpdatedAt:                now.UTC(),
-	}
-	if hasCode {
-		c.ResponseTypes = []string{"code"}
-	}
+	c.ID = uuid.NewString()
+	c.CreatedAt = now.UTC()
+	c.UpdatedAt = now.UTC()
 	var plain string
-	if !spec.Public {
+	if usesSecret(c) {
 		var err error
 		if plain, err = secret.NewOpaque(secret.PrefixClientSecret); err != nil {
 			return nil, "", err
@@ -167,34 +213,443 @@ func BuildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time) (*storag
 	return c, plain, nil
 }
 
+// UpdateClientFromSpec replaces c's registration with spec, validated as
+// at creation. It keeps the client id, secret, creation time and
+// registration access token, and who registered the client unless spec
+// says otherwise. A client cannot change between public and confidential,
+// nor move to a secret-based method without a secret (rotate one first).
+// On error c is unchanged.
+func UpdateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time) error {
+	return updateClientFromSpec(c, spec, now, operatorChecks)
+}
+
+func updateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time, opts checkOptions) error {
+	n, ve := checkSpec(spec, opts)
+	if spec.Public != c.Public {
+		ve.add("token_endpoint_auth_method", "a client cannot change between public (none) and confidential; delete it and register a new one")
+	} else if n != nil && usesSecret(n) && c.SecretHash == "" {
+		ve.add("token_endpoint_auth_method", "%s needs a client secret and this client has none; rotate its secret first", n.TokenEndpointAuthMethod)
+	}
+	if err := ve.err(); err != nil {
+		return err
+	}
+	n.ID, n.SecretHash, n.CreatedAt = c.ID, c.SecretHash, c.CreatedAt
+	n.RegistrationAccessTokenHash = c.RegistrationAccessTokenHash
+	if n.RegisteredBy == "" {
+		n.RegisteredBy = c.RegisteredBy
+	}
+	n.UpdatedAt = now.UTC()
+	*c = *n
+	return nil
+}
+
+// RotateClientSecret gives a confidential client a new secret, replacing
+// the old one at once, and returns it to show once. The caller stores c.
+func RotateClientSecret(c *storage.Client, hasher *secret.Hasher) (string, error) {
+	if c.Public {
+		return "", invalid("token_endpoint_auth_method", "a public client has no secret")
+	}
+	plain, err := secret.NewOpaque(secret.PrefixClientSecret)
+	if err != nil {
+		return "", err
+	}
+	c.SecretHash = hasher.HashString(plain)
+	c.UpdatedAt = time.Now().UTC()
+	return plain, nil
+}
+
+// SpecFromClient describes a stored client as the spec that would build
+// it, so an update can change some fields and keep the rest.
+func SpecFromClient(c *storage.Client) ClientSpec {
+	alg := c.TokenEndpointAuthSigningAlg
+	if c.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
+		alg = ""
+	}
+	return ClientSpec{
+		Name:                               c.Name,
+		GrantTypes:                         slices.Clone(c.GrantTypes),
+		ResponseTypes:                      slices.Clone(c.ResponseTypes),
+		RedirectURIs:                       slices.Clone(c.RedirectURIs),
+		PostLogoutRedirectURIs:             slices.Clone(c.PostLogoutRedirectURIs),
+		Scopes:                             slices.Clone(c.Scopes),
+		Audience:                           slices.Clone(c.Audience),
+		Public:                             c.Public,
+		TokenEndpointAuthMethod:            c.GetTokenEndpointAuthMethod(),
+		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
+		SkipConsent:                        c.SkipConsent,
+		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
+		LogoURI:                            c.LogoURI,
+		ClientURI:                          c.ClientURI,
+		PolicyURI:                          c.PolicyURI,
+		TosURI:                             c.TosURI,
+		Contacts:                           slices.Clone(c.Contacts),
+		JWKS:                               c.JWKS,
+		JWKSURI:                            c.JWKSURI,
+		TokenEndpointAuthSigningAlg:        alg,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		RegisteredBy:                       c.RegisteredBy,
+	}
+}
+
+// usesSecret reports whether c authenticates with a client secret.
+func usesSecret(c *storage.Client) bool {
+	return !c.Public && (c.TokenEndpointAuthMethod == AuthMethodBasic || c.TokenEndpointAuthMethod == AuthMethodPost)
+}
+
+// checkSpec validates spec and returns the client it describes (without
+// id, secret or times). The client is nil when a problem makes it
+// meaningless; ve collects every problem.
+func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *ValidationError) {
+	ve := &ValidationError{}
+
+	name := strings.TrimSpace(spec.Name)
+	switch {
+	case name == "":
+		ve.add("client_name", "required")
+	case utf8.RuneCountInString(name) > MaxClientNameLen:
+		ve.add("client_name", "at most %d characters", MaxClientNameLen)
+	case !printable(name):
+		ve.add("client_name", "must be valid UTF-8 without control characters")
+	}
+
+	// Grant and response types.
+	grants := dedupe(spec.GrantTypes)
+	if len(spec.GrantTypes) > maxListedGrantTypes {
+		ve.add("grant_types", "at most %d entries", maxListedGrantTypes)
+		grants = nil
+	}
+	if len(grants) == 0 && len(spec.GrantTypes) <= maxListedGrantTypes {
+		if len(spec.RedirectURIs) > 0 || spec.Public {
+			grants = []string{GrantAuthorizationCode, GrantRefreshToken}
+		} else {
+			grants = []string{GrantClientCredentials}
+		}
+	}
+	grantsOK := true
+	for _, g := range grants {
+		if g != GrantAuthorizationCode && g != GrantRefreshToken && g != GrantClientCredentials {
+			ve.add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials)", clip(g))
+			grantsOK = false
+		}
+	}
+	hasCode := slices.Contains(grants, GrantAuthorizationCode)
+	if slices.Contains(grants, GrantRefreshToken) && !hasCode {
+		ve.add("grant_types", "refresh_token needs authorization_code")
+	}
+	if spec.Public && slices.Contains(grants, GrantClientCredentials) {
+		ve.add("grant_types", "a public client cannot use client_credentials (it has no secret)")
+	}
+	responseTypes := []string{}
+	if hasCode {
+		responseTypes = []string{ResponseTypeCode}
+	}
+	if len(spec.ResponseTypes) > maxListedResponseTypes {
+		ve.add("response_types", "at most %d entries", maxListedResponseTypes)
+	} else if rts := dedupe(spec.ResponseTypes); len(rts) > 0 {
+		for _, rt := range rts {
+			if rt != ResponseTypeCode {
+				ve.add("response_types", "%q is not supported (only code)", clip(rt))
+			}
+		}
+		if slices.Contains(rts, ResponseTypeCode) && !hasCode {
+			ve.add("response_types", "code needs the authorization_code grant type")
+		}
+	}
+
+	// Redirect URIs.
+	switch {
+	case hasCode && len(spec.RedirectURIs) == 0:
+		ve.add("redirect_uris", "authorization_code needs at least one redirect URI")
+	case !hasCode && len(spec.RedirectURIs) > 0 && grantsOK:
+		ve.add("redirect_uris", "only clients with the authorization_code grant use redirect URIs")
+	}
+	if len(spec.RedirectURIs) > MaxRedirectURIs {
+		ve.add("redirect_uris", "at most %d redirect URIs", MaxRedirectURIs)
+	} else {
+		for _, u := range spec.RedirectURIs {
+			if err := checkRedirectURI(u); err != nil {
+				ve.add("redirect_uris", "%v", err)
+			}
+		}
+	}
+	if len(spec.PostLogoutRedirectURIs) > MaxPostLogoutURIs {
+		ve.add("post_logout_redirect_uris", "at most %d URIs", MaxPostLogoutURIs)
+	} else {
+		for _, u := range spec.PostLogoutRedirectURIs {
+			if err := checkRedirectURI(u); err != nil {
+				ve.add("post_logout_redirect_uris", "%v", err)
+			}
+		}
+	}
+
+	// Client authentication and keys.
+	method := spec.TokenEndpointAuthMethod
+	switch {
+	case spec.Public && (method == "" || method == AuthMethodNone):
+		method = AuthMethodNone
+	case spec.Public:
+		ve.add("token_endpoint_auth_method", "a public client uses none, not %q", clip(method))
+	case method == "":
+		method = AuthMethodBasic
+	case method != AuthMethodBasic && method != AuthMethodPost && method != AuthMethodPrivateKeyJWT:
+		ve.add("token_endpoint_auth_method", "%q is not supported for a confidential client (client_secret_basic, client_secret_post, private_key_jwt)", clip(method))
+	}
+	jwks := strings.TrimSpace(spec.JWKS)
+	jwksURI := strings.TrimSpace(spec.JWKSURI)
+	switch {
+	case jwks != "" && jwksURI != "":
+		ve.add("jwks", "give jwks or jwks_uri, not both")
+	case jwks != "":
+		norm, err := clientjwks.Normalize(jwks)
+		if err != nil {
+			ve.add("jwks", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
+		}
+		jwks = norm
+	case jwksURI != "":
+		if opts.jwksURIDisabled {
+			ve.add("jwks_uri", "fetching client keys is not enabled on this server; register the keys inline as jwks")
+		} else if err := clientjwks.CheckURI(jwksURI, opts.jwksURIAllowPrivate); err != nil {
+			ve.add("jwks_uri", "%s", strings.TrimPrefix(err.Error(), "jwks_uri "))
+		}
+	}
+	// token_endpoint_auth_signing_alg is checked whenever it is given,
+	// but kept only for private_key_jwt (a client switching methods may
+	// send back what it read).
+	assertionAlg := spec.TokenEndpointAuthSigningAlg
+	if assertionAlg != "" {
+		if err := clientjwks.CheckSigningAlg(assertionAlg); err != nil {
+			ve.add("token_endpoint_auth_signing_alg", "%v", err)
+		}
+	}
+	if method == AuthMethodPrivateKeyJWT {
+		if jwks == "" && jwksURI == "" && !hasProblem(ve, "jwks") {
+			ve.add("token_endpoint_auth_method", "private_key_jwt needs the client's public keys: jwks or jwks_uri")
+		}
+		if assertionAlg == "" {
+			assertionAlg = defaultAssertionAlg(jwks)
+		}
+		if jwks != "" && !hasProblem(ve, "token_endpoint_auth_signing_alg") {
+			if err := clientjwks.CheckKeysFor(jwks, assertionAlg); err != nil {
+				ve.add("jwks", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
+			}
+		}
+	}
+
+	// Scopes and audience.
+	scopes := dedupe(spec.Scopes)
+	if len(spec.Scopes) > MaxClientScopes {
+		ve.add("scope", "at most %d scopes", MaxClientScopes)
+		scopes = nil
+	}
+	if len(scopes) == 0 && hasCode && len(spec.Scopes) <= MaxClientScopes {
+		for _, s := range DefaultUserScopes {
+			if s != ScopeOfflineAccess || slices.Contains(grants, GrantRefreshToken) {
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	for _, s := range scopes {
+		if !validScopeToken(s) {
+			ve.add("scope", "%q is not a valid scope token", clip(s))
+		}
+	}
+	if len(spec.Audience) > MaxClientAudiences {
+		ve.add("audience", "at most %d audiences", MaxClientAudiences)
+	} else {
+		for _, a := range spec.Audience {
+			if !validScopeToken(a) {
+				ve.add("audience", "%q is not valid (no spaces or quotes)", clip(a))
+			}
+		}
+	}
+
+	alg := spec.IDTokenSignedResponseAlg
+	if alg != "" && !slices.Contains(keys.Algorithms, alg) {
+		ve.add("id_token_signed_response_alg", "%q is not supported (%s)", clip(alg), strings.Join(keys.Algorithms, ", "))
+	}
+	origins := dedupe(spec.AllowedOrigins)
+	if len(spec.AllowedOrigins) > MaxAllowedOrigins {
+		ve.add("allowed_cors_origins", "at most %d origins", MaxAllowedOrigins)
+	} else {
+		for _, o := range origins {
+			if err := checkOrigin(o); err != nil {
+				ve.add("allowed_cors_origins", "%v", err)
+			}
+		}
+	}
+
+	// What the consent page shows.
+	for _, f := range []struct{ field, value string }{
+		{"logo_uri", spec.LogoURI}, {"client_uri", spec.ClientURI}, {"policy_uri", spec.PolicyURI}, {"tos_uri", spec.TosURI},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if err := checkHTTPSURL(f.value); err != nil {
+			ve.add(f.field, "%v", err)
+		}
+	}
+	contacts := dedupe(spec.Contacts)
+	if len(spec.Contacts) > MaxContacts {
+		ve.add("contacts", "at most %d addresses", MaxContacts)
+	} else {
+		for _, c := range contacts {
+			if !validEmail(c) {
+				ve.add("contacts", "%q is not an e-mail address", clip(c))
+			}
+		}
+	}
+	registeredBy := strings.TrimSpace(spec.RegisteredBy)
+	if utf8.RuneCountInString(registeredBy) > MaxRegisteredByLen || !printable(registeredBy) {
+		ve.add("registered_by", "at most %d printable characters", MaxRegisteredByLen)
+	}
+
+	if len(ve.Problems) > 0 {
+		return nil, ve
+	}
+	c := &storage.Client{
+		Name:                               name,
+		RedirectURIs:                       nonNil(spec.RedirectURIs),
+		PostLogoutRedirectURIs:             nonNil(spec.PostLogoutRedirectURIs),
+		GrantTypes:                         grants,
+		ResponseTypes:                      responseTypes,
+		Scopes:                             nonNil(scopes),
+		Audience:                           nonNil(dedupe(spec.Audience)),
+		Public:                             spec.Public,
+		TokenEndpointAuthMethod:            method,
+		IDTokenSignedResponseAlg:           alg,
+		SkipConsent:                        spec.SkipConsent,
+		AllowedOrigins:                     nonNil(origins),
+		LogoURI:                            spec.LogoURI,
+		ClientURI:                          spec.ClientURI,
+		PolicyURI:                          spec.PolicyURI,
+		TosURI:                             spec.TosURI,
+		Contacts:                           nonNil(contacts),
+		JWKS:                               jwks,
+		JWKSURI:                            jwksURI,
+		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
+		RegisteredBy:                       registeredBy,
+	}
+	if method == AuthMethodPrivateKeyJWT {
+		c.TokenEndpointAuthSigningAlg = assertionAlg
+	}
+	return c, ve
+}
+
+// defaultAssertionAlg is the private_key_jwt algorithm of a client that
+// names none: what its first registered key signs (its alg, or the one
+// its key type implies), else RS256.
+func defaultAssertionAlg(jwks string) string {
+	set := (&storage.Client{JWKS: jwks}).GetJSONWebKeys()
+	if set == nil || len(set.Keys) == 0 {
+		return DefaultClientAssertionAlg
+	}
+	k := set.Keys[0]
+	if k.Algorithm != "" {
+		return k.Algorithm
+	}
+	if pub, ok := k.Key.(*ecdsa.PublicKey); ok {
+		switch pub.Curve {
+		case elliptic.P256():
+			return "ES256"
+		case elliptic.P384():
+			return "ES384"
+		case elliptic.P521():
+			return "ES512"
+		}
+	}
+	return DefaultClientAssertionAlg
+}
+
+func hasProblem(ve *ValidationError, field string) bool {
+	return slices.Contains(ve.Fields(), field)
+}
+
+// clip shortens a value quoted in an error message, so a problem report
+// never echoes kilobytes of input.
+func clip(s string) string {
+	const max = 100
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// printable: valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validEmail(s string) bool {
+	if len(s) > 320 {
+		return false
+	}
+	addr, err := mail.ParseAddress(s)
+	return err == nil && addr.Address == s
+}
+
+// checkHTTPSURL validates a URL the consent page links to or shows:
+// absolute https with a host, no credentials, bounded.
+func checkHTTPSURL(raw string) error {
+	if len(raw) > MaxURILen {
+		return fmt.Errorf("longer than %d characters", MaxURILen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q is not an absolute URL", clip(raw))
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("%q must use https", clip(raw))
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q carries credentials", clip(raw))
+	}
+	if !printable(raw) || strings.ContainsAny(raw, " <>\"'`") {
+		return fmt.Errorf("%q has characters a URL must not contain", clip(raw))
+	}
+	return nil
+}
+
 // checkRedirectURI enforces RFC 9700 §4.1: absolute, exact (no wildcard),
 // no fragment, https — or http only on a loopback host (native apps and
 // development).
 func checkRedirectURI(raw string) error {
-	if len(raw) > 2000 {
-		return fmt.Errorf("%q is longer than 2000 characters", raw[:40]+"...")
+	if len(raw) > MaxURILen {
+		return fmt.Errorf("%q is longer than %d characters", raw[:40]+"...", MaxURILen)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", raw)
+		return fmt.Errorf("%q is not an absolute URL", clip(raw))
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("%q has a fragment", raw)
+		return fmt.Errorf("%q has a fragment", clip(raw))
 	}
 	if strings.Contains(raw, "*") {
-		return fmt.Errorf("%q has a wildcard; redirect URIs match exactly", raw)
+		return fmt.Errorf("%q has a wildcard; redirect URIs match exactly", clip(raw))
 	}
 	if u.User != nil {
-		return fmt.Errorf("%q carries credentials", raw)
+		return fmt.Errorf("%q carries credentials", clip(raw))
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !isLoopback(u.Hostname()) {
-			return fmt.Errorf("%q uses http on a non-loopback host; use https", raw)
+			return fmt.Errorf("%q uses http on a non-loopback host; use https", clip(raw))
 		}
 	default:
-		return fmt.Errorf("%q: scheme must be https (or http on loopback)", raw)
+		return fmt.Errorf("%q: scheme must be https (or http on loopback)", clip(raw))
 	}
 	return nil
 }
@@ -202,10 +657,10 @@ func checkRedirectURI(raw string) error {
 func checkOrigin(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q is not an origin (scheme://host[:port])", raw)
+		return fmt.Errorf("%q is not an origin (scheme://host[:port])", clip(raw))
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return fmt.Errorf("%q: origin must be https (or http on loopback)", raw)
+		return fmt.Errorf("%q: origin must be https (or http on loopback)", clip(raw))
 	}
 	return nil
 }
@@ -253,37 +708,30 @@ func nonNil(s []string) []string {
 
 // UserSpec describes a person to create.
 type UserSpec struct {
-	Email    string
-	Password string
-	Name     string
-	Roles    []string
+	Email         string
+	Password      string
+	Name          string
+	Roles         []string
+	EmailVerified bool
 }
 
 // MinPasswordLen is the shortest password accepted (NIST SP 800-63B).
 const MinPasswordLen = 8
 
+// Bounds on a user.
+const (
+	MaxUserNameLen = 200
+	MaxUserRoles   = 20
+)
+
 // BuildUser validates spec and returns the user to store, with the
-// password hashed (argon2id).
+// password hashed (argon2id). Problems come as a *ValidationError.
 func BuildUser(spec UserSpec, now time.Time) (*storage.User, error) {
-	var errs []error
-	addr, err := mail.ParseAddress(spec.Email)
-	if err != nil || addr.Address != strings.TrimSpace(spec.Email) || len(spec.Email) > 320 {
-		errs = append(errs, fmt.Errorf("email: %q is not a valid address", spec.Email))
-	}
-	if len(spec.Password) < MinPasswordLen || len(spec.Password) > secret.MaxPasswordLen {
-		errs = append(errs, fmt.Errorf("password: must be %d to %d characters", MinPasswordLen, secret.MaxPasswordLen))
-	}
-	if len(spec.Name) > 200 {
-		errs = append(errs, errors.New("name: at most 200 characters"))
-	}
-	roles := dedupe(spec.Roles)
-	for _, r := range roles {
-		if !validScopeToken(r) {
-			errs = append(errs, fmt.Errorf("role: %q is not valid (no spaces or quotes)", r))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	ve := &ValidationError{}
+	email, name, roles := checkUserFields(ve, spec.Email, spec.Name, spec.Roles)
+	checkPassword(ve, spec.Password)
+	if err := ve.err(); err != nil {
+		return nil, err
 	}
 	hash, err := secret.HashPassword(spec.Password)
 	if err != nil {
@@ -291,12 +739,52 @@ func BuildUser(spec UserSpec, now time.Time) (*storage.User, error) {
 	}
 	return &storage.User{
 		ID:            uuid.NewString(),
-		Email:         strings.ToLower(addr.Address),
-		EmailVerified: false,
-		Name:          strings.TrimSpace(spec.Name),
+		Email:         email,
+		EmailVerified: spec.EmailVerified,
+		Name:          name,
 		PasswordHash:  hash,
-		Roles:         nonNil(roles),
+		Roles:         roles,
 		CreatedAt:     now.UTC(),
 		UpdatedAt:     now.UTC(),
 	}, nil
+}
+
+// checkUserFields validates what describes a person and returns the
+// normalised e-mail (lower case), name and roles.
+func checkUserFields(ve *ValidationError, email, name string, roles []string) (string, string, []string) {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != strings.TrimSpace(email) || len(email) > 320 {
+		ve.add("email", "%q is not a valid address", clip(email))
+	}
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > MaxUserNameLen || !printable(name) {
+		ve.add("name", "at most %d characters, no control characters", MaxUserNameLen)
+	}
+	roles = dedupe(roles)
+	if len(roles) > MaxUserRoles {
+		ve.add("role", "at most %d roles", MaxUserRoles)
+	} else {
+		for _, r := range roles {
+			if !validScopeToken(r) {
+				ve.add("role", "%q is not valid (no spaces or quotes)", clip(r))
+			}
+		}
+	}
+	if len(ve.Problems) > 0 {
+		return "", "", nil
+	}
+	return strings.ToLower(addr.Address), name, nonNil(roles)
+}
+
+func checkPassword(ve *ValidationError, password string) {
+	if len(password) < MinPasswordLen || len(password) > secret.MaxPasswordLen {
+		ve.add("password", "must be %d to %d characters", MinPasswordLen, secret.MaxPasswordLen)
+	}
+}
+
+// errorsAsValidation reports whether err is a *ValidationError.
+func errorsAsValidation(err error) (*ValidationError, bool) {
+	var ve *ValidationError
+	ok := errors.As(err, &ve)
+	return ve, ok
 }

@@ -75,7 +75,7 @@ func (p *Provider) Discovery() Discovery {
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		AuthorizationResponseISSParameterSupported: true,
 	}
-	if p.opts.RegistrationPolicy == "initial_access_token" || p.opts.RegistrationPolicy == "open" {
+	if p.RegistrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister
 	}
 	return d

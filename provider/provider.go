@@ -25,6 +25,7 @@ import (
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -183,8 +184,9 @@ func New(opts Options) (*Provider, error) {
 		// Enforced per client and globally by CheckAuthorizeRequest; fosite's
 		// flag would also refuse the rebuilt request of a resumed flow.
 		IsPushedAuthorizeEnforced: false,
-		// ClientAuthenticationStrategy nil = fosite's default (basic, post,
-		// none, private_key_jwt), enforcing each client's registered method.
+		// ClientAuthenticationStrategy: set below, once fosite exists, to
+		// fosite's default (basic, post, none, private_key_jwt, each client's
+		// registered method enforced) with assertion errors normalised.
 		// MessageCatalog nil = English. FormPostHTMLTemplate and
 		// ResponseModeHandlerExtension nil: only the query response mode.
 	}
@@ -218,6 +220,14 @@ func New(opts Options) (*Provider, error) {
 		compose.PushedAuthorizeHandlerFactory,
 	)
 	store.oauth = oauth
+	// RFC 7523 §3.2: every bad client assertion is invalid_client (fosite
+	// answers some with 400 or even 500). Compose kept cfg, so setting the
+	// strategy now takes effect.
+	f, ok := oauth.(*fosite.Fosite)
+	if !ok {
+		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
+	}
+	cfg.ClientAuthenticationStrategy = clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy)
 
 	return &Provider{
 		OAuth2:  oauth,

@@ -22,7 +22,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/outbound"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -162,7 +164,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		RegistrationPolicy: cfg.Registration.Policy,
 		PARRequired:        cfg.PAR.Required,
 		PARLifespan:        cfg.PAR.Lifespan,
-		Logger:             log,
+		JWKSFetcher: clientjwks.NewFetcher(clientjwks.FetcherOptions{
+			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
+			Logger:   log,
+		}),
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err

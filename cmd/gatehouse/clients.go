@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,42 +21,17 @@ import (
 
 func newClientsCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "clients", Short: "Manage OAuth 2.0 clients"}
-	cmd.AddCommand(newClientsCreateCommand(g), newClientsListCommand(g), newClientsDeleteCommand(g))
+	cmd.AddCommand(newClientsCreateCommand(g), newClientsListCommand(g), newClientsGetCommand(g),
+		newClientsUpdateCommand(g), newClientsRotateSecretCommand(g), newClientsDeleteCommand(g))
 	return cmd
 }
 
-// clientJSON is a client in RFC 7591 names (client_secret only at creation).
-type clientJSON struct {
-	ClientID                 string   `json:"client_id"`
-	ClientSecret             string   `json:"client_secret,omitempty"`
-	ClientIDIssuedAt         int64    `json:"client_id_issued_at"`
-	ClientSecretExpiresAt    *int64   `json:"client_secret_expires_at,omitempty"`
-	ClientName               string   `json:"client_name"`
-	RedirectURIs             []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris"`
-	GrantTypes               []string `json:"grant_types"`
-	ResponseTypes            []string `json:"response_types"`
-	Scope                    string   `json:"scope"`
-	Audience                 []string `json:"audience,omitempty"`
-	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
-	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg"`
-	AllowedOrigins           []string `json:"allowed_cors_origins"`
-	SkipConsent              bool     `json:"skip_consent"`
-}
-
-func toClientJSON(c *storage.Client, plainSecret string) clientJSON {
-	out := clientJSON{
-		ClientID: c.ID, ClientSecret: plainSecret, ClientIDIssuedAt: c.CreatedAt.Unix(),
-		ClientName: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "),
-		Audience: c.Audience, TokenEndpointAuthMethod: c.GetTokenEndpointAuthMethod(),
-		IDTokenSignedResponseAlg: c.IDTokenAlg(), AllowedOrigins: c.AllowedOrigins, SkipConsent: c.SkipConsent,
-	}
-	if plainSecret != "" {
-		never := int64(0) // RFC 7591: 0 = the secret does not expire
-		out.ClientSecretExpiresAt = &never
-	}
-	return out
+// toClientJSON is a client in RFC 7591 names (provider.ClientMetadata);
+// client_secret only when one was just issued.
+func toClientJSON(c *storage.Client, plainSecret string) provider.ClientMetadata {
+	m := provider.ClientMetadataOf(c)
+	m.ClientSecret = plainSecret
+	return m
 }
 
 // withStore opens the configured, migrated database for a CLI command.
@@ -80,20 +58,143 @@ func (g *globals) withStore(cmd *cobra.Command, needSecret bool, fn func(store *
 	return fn(store, ring)
 }
 
+// clientFlags are the flags that describe a client, shared by create and
+// update.
+type clientFlags struct {
+	spec  provider.ClientSpec
+	scope string
+	jwks  string
+}
+
+func (cf *clientFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&cf.spec.Name, "name", "", "name shown to users on the consent page")
+	f.StringArrayVar(&cf.spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; default: authorization_code+refresh_token with redirect URIs, else client_credentials)")
+	f.StringArrayVar(&cf.spec.RedirectURIs, "redirect-uri", nil, "exact redirect URI: https, or http on a loopback host (repeatable)")
+	f.StringArrayVar(&cf.spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to (repeatable)")
+	f.StringVar(&cf.scope, "scope", "", `space-separated scopes the client may request (default for sign-in clients: "openid profile email offline_access")`)
+	f.StringArrayVar(&cf.spec.Audience, "audience", nil, "audience the client may request (repeatable)")
+	f.BoolVar(&cf.spec.Public, "public", false, "public client (browser or native app): no secret, token_endpoint_auth_method none, PKCE")
+	f.StringVar(&cf.spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post or private_key_jwt; none for --public")
+	f.StringVar(&cf.spec.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "private_key_jwt assertion algorithm (RS256 default; RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512)")
+	f.StringVar(&cf.jwks, "jwks", "", `the client's public keys for private_key_jwt: a JWK Set as JSON, or @FILE to read it from a file`)
+	f.StringVar(&cf.spec.JWKSURI, "jwks-uri", "", "https URL where the client publishes its public keys for private_key_jwt")
+	f.StringVar(&cf.spec.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "RS256 (default) or ES256")
+	f.BoolVar(&cf.spec.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
+	f.StringArrayVar(&cf.spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
+	f.StringVar(&cf.spec.LogoURI, "logo-uri", "", "https URL of the client's logo, shown on the consent page")
+	f.StringVar(&cf.spec.ClientURI, "client-uri", "", "https URL of the client's home page")
+	f.StringVar(&cf.spec.PolicyURI, "policy-uri", "", "https URL of the client's privacy policy")
+	f.StringVar(&cf.spec.TosURI, "tos-uri", "", "https URL of the client's terms of service")
+	f.StringArrayVar(&cf.spec.Contacts, "contact", nil, "e-mail address of someone responsible for the client (repeatable)")
+	f.BoolVar(&cf.spec.RequirePushedAuthorizationRequests, "require-par", false, "authorization requests must be pushed first (PAR, RFC 9126)")
+}
+
+// resolve finishes the parsed flags: the scope list and the key set.
+func (cf *clientFlags) resolve(stdin io.Reader) error {
+	cf.spec.Scopes = strings.Fields(cf.scope)
+	cf.spec.JWKS = cf.jwks
+	if path, ok := strings.CutPrefix(cf.jwks, "@"); ok {
+		var b []byte
+		var err error
+		if path == "-" {
+			b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+		} else {
+			b, err = os.ReadFile(path)
+		}
+		if err != nil {
+			return usageError{fmt.Errorf("--jwks: %w", err)}
+		}
+		cf.spec.JWKS = string(b)
+	}
+	return nil
+}
+
+// apply copies into spec the fields whose flags were given on the command
+// line, leaving the others as they are.
+func (cf *clientFlags) apply(cmd *cobra.Command, spec *provider.ClientSpec) {
+	f := cmd.Flags()
+	for name, set := range cf.setters(spec) {
+		if f.Changed(name) {
+			set()
+		}
+	}
+	// Moving between private_key_jwt and a secret drops what only the
+	// old method used, unless given again.
+	if f.Changed("token-endpoint-auth-method") && spec.TokenEndpointAuthMethod != provider.AuthMethodPrivateKeyJWT && !f.Changed("token-endpoint-auth-signing-alg") {
+		spec.TokenEndpointAuthSigningAlg = ""
+	}
+	if f.Changed("jwks") && spec.JWKS != "" && !f.Changed("jwks-uri") {
+		spec.JWKSURI = ""
+	}
+	if f.Changed("jwks-uri") && spec.JWKSURI != "" && !f.Changed("jwks") {
+		spec.JWKS = ""
+	}
+}
+
+// setters copy each flag's value into spec, by flag name.
+func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
+	s := &cf.spec
+	return map[string]func(){
+		"name":                            func() { spec.Name = s.Name },
+		"grant-type":                      func() { spec.GrantTypes = s.GrantTypes },
+		"redirect-uri":                    func() { spec.RedirectURIs = s.RedirectURIs },
+		"post-logout-redirect-uri":        func() { spec.PostLogoutRedirectURIs = s.PostLogoutRedirectURIs },
+		"scope":                           func() { spec.Scopes = s.Scopes },
+		"audience":                        func() { spec.Audience = s.Audience },
+		"public":                          func() { spec.Public = s.Public },
+		"token-endpoint-auth-method":      func() { spec.TokenEndpointAuthMethod = s.TokenEndpointAuthMethod },
+		"token-endpoint-auth-signing-alg": func() { spec.TokenEndpointAuthSigningAlg = s.TokenEndpointAuthSigningAlg },
+		"jwks":                            func() { spec.JWKS = s.JWKS },
+		"jwks-uri":                        func() { spec.JWKSURI = s.JWKSURI },
+		"id-token-signed-response-alg":    func() { spec.IDTokenSignedResponseAlg = s.IDTokenSignedResponseAlg },
+		"skip-consent":                    func() { spec.SkipConsent = s.SkipConsent },
+		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
+		"logo-uri":                        func() { spec.LogoURI = s.LogoURI },
+		"client-uri":                      func() { spec.ClientURI = s.ClientURI },
+		"policy-uri":                      func() { spec.PolicyURI = s.PolicyURI },
+		"tos-uri":                         func() { spec.TosURI = s.TosURI },
+		"contact":                         func() { spec.Contacts = s.Contacts },
+		"require-par":                     func() { spec.RequirePushedAuthorizationRequests = s.RequirePushedAuthorizationRequests },
+	}
+}
+
+// changed reports whether any client flag was given.
+func (cf *clientFlags) changed(cmd *cobra.Command) bool {
+	for name := range cf.setters(&provider.ClientSpec{}) {
+		if cmd.Flags().Changed(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// invalidClient presents validation problems, one per line.
+func invalidClient(err error) error {
+	var ve *provider.ValidationError
+	if errors.As(err, &ve) {
+		return usageError{fmt.Errorf("invalid client:\n%w", indent(err))}
+	}
+	return err
+}
+
 func newClientsCreateCommand(g *globals) *cobra.Command {
-	var spec provider.ClientSpec
-	var scope string
+	var cf clientFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Register a client; its secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec.Scopes = strings.Fields(scope)
+			if err := cf.resolve(g.stdin); err != nil {
+				return err
+			}
+			spec := cf.spec
+			spec.RegisteredBy = provider.RegisteredByAdmin
 			return g.withStore(cmd, true, func(store *bunstore.Store, ring *secret.Keyring) error {
 				c, plain, err := provider.BuildClient(spec, secret.NewHasher(ring), time.Now())
 				if err != nil {
-					return usageError{fmt.Errorf("invalid client:\n%w", indent(err))}
+					return invalidClient(err)
 				}
 				if err := store.CreateClient(cmd.Context(), c); err != nil {
 					return err
@@ -110,19 +211,8 @@ func newClientsCreateCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&spec.Name, "name", "", "name shown to users on the consent page (required)")
-	f.StringArrayVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; default: authorization_code+refresh_token with redirect URIs, else client_credentials)")
-	f.StringArrayVar(&spec.RedirectURIs, "redirect-uri", nil, "exact redirect URI: https, or http on a loopback host (repeatable)")
-	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to (repeatable)")
-	f.StringVar(&scope, "scope", "", `space-separated scopes the client may request (default for sign-in clients: "openid profile email offline_access")`)
-	f.StringArrayVar(&spec.Audience, "audience", nil, "audience the client may request (repeatable)")
-	f.BoolVar(&spec.Public, "public", false, "public client (browser or native app): no secret, token_endpoint_auth_method none, PKCE")
-	f.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default) or client_secret_post; none for --public")
-	f.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "RS256 (default) or ES256")
-	f.BoolVar(&spec.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
-	f.StringArrayVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
-	f.BoolVar(&asJSON, "json", false, "print the client as JSON (RFC 7591 field names)")
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as JSON (RFC 7591 field names)")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -140,7 +230,7 @@ func newClientsListCommand(g *globals) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					out := make([]clientJSON, 0, len(clients))
+					out := make([]provider.ClientMetadata, 0, len(clients))
 					for _, c := range clients {
 						out = append(out, toClientJSON(c, ""))
 					}
@@ -159,6 +249,151 @@ func newClientsListCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
+// noClient is the error for an unknown client id.
+func noClient(id string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no client with id %q", id)
+	}
+	return err
+}
+
+// printClient writes a client as "field: value" lines.
+func printClient(w io.Writer, c *storage.Client) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	m := provider.ClientMetadataOf(c)
+	rows := [][2]string{
+		{"client_id", m.ClientID},
+		{"client_name", m.ClientName},
+		{"token_endpoint_auth_method", m.TokenEndpointAuthMethod},
+		{"grant_types", strings.Join(m.GrantTypes, " ")},
+		{"response_types", strings.Join(m.ResponseTypes, " ")},
+		{"redirect_uris", strings.Join(m.RedirectURIs, " ")},
+		{"post_logout_redirect_uris", strings.Join(m.PostLogoutRedirectURIs, " ")},
+		{"scope", m.Scope},
+		{"audience", strings.Join(m.Audience, " ")},
+		{"allowed_cors_origins", strings.Join(m.AllowedCORSOrigins, " ")},
+		{"id_token_signed_response_alg", m.IDTokenSignedResponseAlg},
+		{"token_endpoint_auth_signing_alg", m.TokenEndpointAuthSigningAlg},
+		{"jwks_uri", m.JWKSURI},
+		{"logo_uri", m.LogoURI},
+		{"client_uri", m.ClientURI},
+		{"policy_uri", m.PolicyURI},
+		{"tos_uri", m.TosURI},
+		{"contacts", strings.Join(m.Contacts, " ")},
+		{"skip_consent", fmt.Sprint(m.SkipConsent)},
+		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
+		{"registered_by", m.RegisteredBy},
+		{"created_at", c.CreatedAt.UTC().Format(time.RFC3339)},
+		{"updated_at", c.UpdatedAt.UTC().Format(time.RFC3339)},
+	}
+	if c.JWKS != "" {
+		rows = append(rows, [2]string{"jwks", c.JWKS})
+	}
+	for _, r := range rows {
+		if r[1] != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+		}
+	}
+	return tw.Flush()
+}
+
+func newClientsGetCommand(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "get CLIENT_ID",
+		Short: "Show a client (never its secret)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+				c, err := store.ClientByID(cmd.Context(), args[0])
+				if err != nil {
+					return noClient(args[0], err)
+				}
+				if asJSON {
+					return json.NewEncoder(g.stdout).Encode(toClientJSON(c, ""))
+				}
+				return printClient(g.stdout, c)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as JSON (RFC 7591 field names)")
+	return cmd
+}
+
+func newClientsUpdateCommand(g *globals) *cobra.Command {
+	var cf clientFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "update CLIENT_ID",
+		Short: "Change a client: only the flags given change (a list flag replaces the whole list)",
+		Long: "Change a client's registration. Only the flags given change; a repeatable flag replaces the\n" +
+			"whole list (give it once with \"\" to empty it). The id, the secret and the creation time stay.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cf.changed(cmd) {
+				return usageError{errors.New("nothing to change: give at least one flag (see --help)")}
+			}
+			if err := cf.resolve(g.stdin); err != nil {
+				return err
+			}
+			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+				ctx := cmd.Context()
+				var updated *storage.Client
+				err := store.InTx(ctx, func(ctx context.Context) error {
+					c, err := store.ClientByID(ctx, args[0])
+					if err != nil {
+						return noClient(args[0], err)
+					}
+					spec := provider.SpecFromClient(c)
+					cf.apply(cmd, &spec)
+					if err := provider.UpdateClientFromSpec(c, spec, time.Now()); err != nil {
+						return err
+					}
+					updated = c
+					return store.UpdateClient(ctx, c)
+				})
+				if err != nil {
+					return invalidClient(err)
+				}
+				if asJSON {
+					return json.NewEncoder(g.stdout).Encode(toClientJSON(updated, ""))
+				}
+				fmt.Fprintf(g.stdout, "updated client %s\n", updated.ID)
+				return nil
+			})
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the updated client as JSON")
+	return cmd
+}
+
+func newClientsRotateSecretCommand(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rotate-secret CLIENT_ID",
+		Short: "Give a confidential client a new secret (printed once); the old one stops working at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, true, func(store *bunstore.Store, ring *secret.Keyring) error {
+				c, plain, err := provider.RotateStoredClientSecret(cmd.Context(), store, secret.NewHasher(ring), args[0], time.Now())
+				if err != nil {
+					return invalidClient(noClient(args[0], err))
+				}
+				if asJSON {
+					return json.NewEncoder(g.stdout).Encode(toClientJSON(c, plain))
+				}
+				fmt.Fprintf(g.stdout, "client_id:     %s\n", c.ID)
+				fmt.Fprintf(g.stdout, "client_secret: %s\n", plain)
+				fmt.Fprintln(g.stdout, "The secret is shown only now; store it safely. The old secret no longer works.")
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client with its new secret as JSON")
+	return cmd
+}
+
 func newClientsDeleteCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete CLIENT_ID",
@@ -167,11 +402,8 @@ func newClientsDeleteCommand(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
 				err := store.DeleteClient(cmd.Context(), args[0])
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client with id %q", args[0])
-				}
 				if err != nil {
-					return err
+					return noClient(args[0], err)
 				}
 				fmt.Fprintf(g.stdout, "deleted client %s\n", args[0])
 				return nil

@@ -4,8 +4,10 @@
 //	gatehouse migrate
 //	gatehouse users create --email E --password-stdin [--name N] [--role R]... [--json]
 //	gatehouse clients create --name N [--grant-type G]... [--redirect-uri U]... [--scope "a b"] [--public] ... [--json]
-//	gatehouse clients list [--json]
-//	gatehouse clients delete ID
+//	gatehouse clients list|get|update|rotate-secret|delete ...
+//	gatehouse users list|disable|enable ...
+//	gatehouse registration-tokens create|list|revoke ...
+//	gatehouse health [--url URL]
 //
 // Every command reads the same configuration: --config file.yaml and
 // GATEHOUSE_* environment variables (which win).
@@ -70,6 +72,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newUsersCommand(g),
 		newClientsCommand(g),
 		newHealthCommand(g),
+		newRegistrationTokensCommand(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}

@@ -2,36 +2,32 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
 func newUsersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage people who sign in"}
-	cmd.AddCommand(newUsersCreateCommand(g))
+	cmd.AddCommand(newUsersCreateCommand(g), newUsersListCommand(g),
+		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false))
 	return cmd
-}
-
-type userJSON struct {
-	ID            string    `json:"id"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"email_verified"`
-	Name          string    `json:"name,omitempty"`
-	Roles         []string  `json:"roles"`
-	CreatedAt     time.Time `json:"created_at"`
 }
 
 func newUsersCreateCommand(g *globals) *cobra.Command {
 	var spec provider.UserSpec
-	var passwordStdin, verified, asJSON bool
+	var passwordStdin, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a user (the password is read from standard input)",
@@ -49,32 +45,19 @@ func newUsersCreateCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			u.EmailVerified = verified
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig(false)
-			if err != nil {
-				return err
-			}
-			store, err := openStore(ctx, cfg, newLogger(cfg, g.stderr))
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			if err := store.CheckSchema(ctx); err != nil {
-				return err
-			}
-			if err := store.CreateUser(ctx, u); err != nil {
-				if errors.Is(err, storage.ErrConflict) {
-					return fmt.Errorf("a user with e-mail %s already exists", u.Email)
+			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+				if err := store.CreateUser(cmd.Context(), u); err != nil {
+					if errors.Is(err, storage.ErrConflict) {
+						return fmt.Errorf("a user with e-mail %s already exists", u.Email)
+					}
+					return err
 				}
-				return err
-			}
-			out := userJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}
-			if asJSON {
-				return json.NewEncoder(g.stdout).Encode(out)
-			}
-			fmt.Fprintf(g.stdout, "created user %s (%s)\n", u.Email, u.ID)
-			return nil
+				if asJSON {
+					return json.NewEncoder(g.stdout).Encode(provider.UserViewOf(u))
+				}
+				fmt.Fprintf(g.stdout, "created user %s (%s)\n", u.Email, u.ID)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -82,8 +65,85 @@ func newUsersCreateCommand(g *globals) *cobra.Command {
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 	f.StringVar(&spec.Name, "name", "", "display name")
 	f.StringArrayVar(&spec.Roles, "role", nil, "role such as admin (repeatable)")
-	f.BoolVar(&verified, "email-verified", false, "mark the e-mail address as verified")
+	f.BoolVar(&spec.EmailVerified, "email-verified", false, "mark the e-mail address as verified")
 	f.BoolVar(&asJSON, "json", false, "print the user as JSON")
 	_ = cmd.MarkFlagRequired("email")
 	return cmd
+}
+
+func newUsersListCommand(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List users (never their password hashes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+				users, err := store.ListUsers(cmd.Context(), storage.Page{})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					out := make([]provider.UserView, 0, len(users))
+					for _, u := range users {
+						out = append(out, provider.UserViewOf(u))
+					}
+					return json.NewEncoder(g.stdout).Encode(out)
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "USER ID\tEMAIL\tNAME\tROLES\tVERIFIED\tDISABLED\tCREATED")
+				for _, u := range users {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","),
+						u.EmailVerified, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+// findUser resolves an e-mail address (anything with an @) or a user id.
+func findUser(ctx context.Context, store *bunstore.Store, ref string) (*storage.User, error) {
+	var u *storage.User
+	var err error
+	if strings.Contains(ref, "@") {
+		u, err = store.UserByEmail(ctx, ref)
+	} else {
+		u, err = store.UserByID(ctx, ref)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q", ref)
+	}
+	return u, err
+}
+
+func newUsersSetDisabledCommand(g *globals, disable bool) *cobra.Command {
+	use, short, done := "enable EMAIL|ID", "Let a disabled user sign in again", "enabled"
+	if disable {
+		use, short, done = "disable EMAIL|ID", "Stop a user from signing in and sign them out of every browser", "disabled"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+				ctx := cmd.Context()
+				u, err := findUser(ctx, store, args[0])
+				if err != nil {
+					return err
+				}
+				if u, err = provider.SetUserDisabled(ctx, store, u.ID, disable, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s user %s (%s)\n", done, u.Email, u.ID)
+				if disable {
+					fmt.Fprintln(g.stdout, "They are signed out of every browser; their tokens no longer refresh.")
+				}
+				return nil
+			})
+		},
+	}
 }

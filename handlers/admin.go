@@ -1,0 +1,457 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// The admin API: JSON over HTTP on the admin listener, for clients and
+// users. Every request needs a bearer access token that
+// provider.AuthorizeAdmin accepts; every error is an RFC 9457 problem
+// document. The use cases live in provider/admin.go; this file only maps
+// HTTP to them.
+
+// MaxAdminBodyBytes bounds an admin API request body.
+const MaxAdminBodyBytes = 64 << 10
+
+// adminHandler is an admin API route, called once the caller is authorized.
+type adminHandler func(c echo.Context, who *provider.AdminPrincipal) error
+
+// mountAdminAPI adds the admin API under /admin to e (the admin listener).
+func (h *Handler) mountAdminAPI(e *echo.Echo) {
+	routes := []struct {
+		path    string
+		methods map[string]adminHandler
+	}{
+		{"/admin/clients", map[string]adminHandler{http.MethodGet: h.adminListClients, http.MethodPost: h.adminCreateClient}},
+		{"/admin/clients/:id", map[string]adminHandler{http.MethodGet: h.adminGetClient, http.MethodPut: h.adminUpdateClient, http.MethodDelete: h.adminDeleteClient}},
+		{"/admin/clients/:id/rotate-secret", map[string]adminHandler{http.MethodPost: h.adminRotateSecret}},
+		{"/admin/users", map[string]adminHandler{http.MethodGet: h.adminListUsers, http.MethodPost: h.adminCreateUser}},
+		{"/admin/users/:id", map[string]adminHandler{http.MethodGet: h.adminGetUser, http.MethodPut: h.adminUpdateUser, http.MethodDelete: h.adminDeleteUser}},
+		{"/admin/users/:id/disable", map[string]adminHandler{http.MethodPost: h.adminDisableUser}},
+		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
+		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
+	}
+	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	for _, r := range routes {
+		var allowed []string
+		for method, fn := range r.methods {
+			e.Add(method, r.path, h.admin(fn), noStore)
+			allowed = append(allowed, method)
+		}
+		slices.Sort(allowed)
+		var others []string
+		for _, m := range all {
+			if !slices.Contains(allowed, m) {
+				others = append(others, m)
+			}
+		}
+		allow := strings.Join(allowed, ", ")
+		e.Match(others, r.path, func(c echo.Context) error {
+			c.Response().Header().Set(echo.HeaderAllow, allow)
+			return writeAdminProblem(c, http.StatusMethodNotAllowed, "This resource does not support "+c.Request().Method+".", nil)
+		}, noStore)
+	}
+	notFound := func(c echo.Context) error {
+		return writeAdminProblem(c, http.StatusNotFound, "There is no such admin API resource.", nil)
+	}
+	e.RouteNotFound("/admin", notFound)
+	e.RouteNotFound("/admin/*", notFound)
+}
+
+// admin authorizes the request, then runs fn; any error fn returns
+// becomes a problem document.
+func (h *Handler) admin(fn adminHandler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		who, err := h.p.AuthorizeAdmin(ctx, bearerToken(c.Request()))
+		if err == nil {
+			err = fn(c, who)
+		}
+		if err != nil {
+			return h.adminProblem(c, err)
+		}
+		return nil
+	}
+}
+
+// adminProblemDoc is an RFC 9457 problem document; errors lists the fields of an
+// invalid request (an extension member).
+type adminProblemDoc struct {
+	Type   string             `json:"type"`
+	Title  string             `json:"title"`
+	Status int                `json:"status"`
+	Detail string             `json:"detail,omitempty"`
+	Errors []provider.Problem `json:"errors,omitempty"`
+}
+
+func writeAdminProblem(c echo.Context, status int, detail string, errs []provider.Problem) error {
+	var buf bytes.Buffer
+	// encoding/json escapes <, > and &: nothing is reflected as markup.
+	if err := json.NewEncoder(&buf).Encode(adminProblemDoc{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Errors: errs}); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(status, "application/problem+json", buf.Bytes())
+}
+
+// adminError is an HTTP-level failure of an admin request (body, query).
+type adminError struct {
+	status int
+	detail string
+	errs   []provider.Problem
+}
+
+func (e *adminError) Error() string { return e.detail }
+
+func adminBadInput(field, msg string) *adminError {
+	return &adminError{status: http.StatusBadRequest, detail: field + ": " + msg, errs: []provider.Problem{{Field: field, Message: msg}}}
+}
+
+// adminNotFoundError says which kind of resource does not exist.
+type adminNotFoundError struct{ what string }
+
+func (e adminNotFoundError) Error() string { return "no such " + e.what }
+
+// adminProblem maps an error to its problem document. The server's own
+// failures are logged, never shown.
+func (h *Handler) adminProblem(c echo.Context, err error) error {
+	var (
+		ae  *adminError
+		ve  *provider.ValidationError
+		nf  adminNotFoundError
+		ctx = c.Request().Context()
+	)
+	switch {
+	case errors.Is(err, provider.ErrAdminUnauthorized):
+		h.log.InfoContext(ctx, "admin api: unauthorized", "reason", err.Error())
+		hdr := `Bearer realm="gatehouse-admin"`
+		if bearerToken(c.Request()) != "" {
+			hdr += `, error="invalid_token"`
+		}
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, hdr)
+		return writeAdminProblem(c, http.StatusUnauthorized, "A valid bearer access token with scope "+provider.ScopeAdmin+" is required.", nil)
+	case errors.Is(err, provider.ErrAdminForbidden):
+		h.log.InfoContext(ctx, "admin api: forbidden", "reason", err.Error())
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="gatehouse-admin", error="insufficient_scope", scope="`+provider.ScopeAdmin+`"`)
+		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+provider.ScopeAdmin+" and belong to an admin user or to a client granted that scope.", nil)
+	case errors.As(err, &ae):
+		return writeAdminProblem(c, ae.status, ae.detail, ae.errs)
+	case errors.As(err, &ve):
+		return writeAdminProblem(c, http.StatusBadRequest, strings.ReplaceAll(ve.Error(), "\n", "; "), ve.Problems)
+	case errors.As(err, &nf):
+		return writeAdminProblem(c, http.StatusNotFound, "No "+nf.what+" has this id.", nil)
+	case errors.Is(err, storage.ErrNotFound):
+		return writeAdminProblem(c, http.StatusNotFound, "No such resource.", nil)
+	case errors.Is(err, storage.ErrConflict):
+		return writeAdminProblem(c, http.StatusConflict, "Another record already uses this value (for a user: the e-mail address).", nil)
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		h.log.WarnContext(ctx, "admin api: unavailable", "path", c.Path(), "err", err)
+		return writeAdminProblem(c, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again shortly.", nil)
+	}
+	h.log.ErrorContext(ctx, "admin api request failed", "path", c.Path(), "err", err)
+	return writeAdminProblem(c, http.StatusInternalServerError, "Something went wrong on our side.", nil)
+}
+
+// decodeAdminBody reads a JSON object into v: Content-Type application/json,
+// at most MaxAdminBodyBytes, no unknown members, nothing after it.
+func decodeAdminBody(c echo.Context, v any) error {
+	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return &adminError{status: http.StatusUnsupportedMediaType, detail: "The request body must be JSON (Content-Type: application/json)."}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxAdminBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var he *echo.HTTPError
+		if errors.As(err, &tooLarge) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
+			return &adminError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("The request body is larger than %d KiB.", MaxAdminBodyBytes>>10)}
+		}
+		return &adminError{status: http.StatusBadRequest, detail: "The request body could not be read."}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data")
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return adminBadInput(typeErr.Field, "has the wrong JSON type")
+	case errors.As(err, &typeErr):
+		return &adminError{status: http.StatusBadRequest, detail: "The request body must be a JSON object."}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return adminBadInput(field, "is not a known field")
+	}
+	return &adminError{status: http.StatusBadRequest, detail: "The request body is not a valid JSON object."}
+}
+
+// adminPageParams reads ?limit= (default 50, at most 500) and ?after=<id>.
+func adminPageParams(c echo.Context) (storage.Page, error) {
+	page := storage.Page{Limit: provider.DefaultPageLimit, After: c.QueryParam("after")}
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > provider.MaxPageLimit {
+			return page, adminBadInput("limit", fmt.Sprintf("must be a whole number from 1 to %d", provider.MaxPageLimit))
+		}
+		page.Limit = n
+	}
+	if len(page.After) > 200 {
+		return page, adminBadInput("after", "is not an id")
+	}
+	return page, nil
+}
+
+// adminList is the shape of every listing.
+type adminList[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next"`
+}
+
+// adminID reads the :id path parameter (bounded; ids are UUIDs).
+func adminID(c echo.Context, what string) (string, error) {
+	v := c.Param("id")
+	if v == "" || len(v) > 200 {
+		return "", adminNotFoundError{what}
+	}
+	return v, nil
+}
+
+func adminNotFoundAs(err error, what string) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return adminNotFoundError{what}
+	}
+	return err
+}
+
+// --- clients ---
+
+func (h *Handler) adminListClients(c echo.Context, _ *provider.AdminPrincipal) error {
+	page, err := adminPageParams(c)
+	if err != nil {
+		return err
+	}
+	clients, next, err := h.p.Admin().ListClients(c.Request().Context(), page)
+	if err != nil {
+		return err
+	}
+	out := adminList[provider.ClientMetadata]{Items: make([]provider.ClientMetadata, 0, len(clients)), Next: next}
+	for _, cl := range clients {
+		out.Items = append(out.Items, provider.ClientMetadataOf(cl))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) adminCreateClient(c echo.Context, who *provider.AdminPrincipal) error {
+	var body provider.ClientRequest
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	cl, plain, err := h.p.Admin().CreateClient(c.Request().Context(), who, body.Spec())
+	if err != nil {
+		return err
+	}
+	m := provider.ClientMetadataOf(cl)
+	m.ClientSecret = plain
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/clients/"+cl.ID)
+	return c.JSON(http.StatusCreated, m)
+}
+
+func (h *Handler) adminGetClient(c echo.Context, _ *provider.AdminPrincipal) error {
+	cid, err := adminID(c, "client")
+	if err != nil {
+		return err
+	}
+	cl, err := h.p.Admin().Client(c.Request().Context(), cid)
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	return c.JSON(http.StatusOK, provider.ClientMetadataOf(cl))
+}
+
+func (h *Handler) adminUpdateClient(c echo.Context, who *provider.AdminPrincipal) error {
+	cid, err := adminID(c, "client")
+	if err != nil {
+		return err
+	}
+	var body provider.ClientRequest
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	cl, err := h.p.Admin().UpdateClient(c.Request().Context(), who, cid, body.Spec())
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	return c.JSON(http.StatusOK, provider.ClientMetadataOf(cl))
+}
+
+func (h *Handler) adminDeleteClient(c echo.Context, who *provider.AdminPrincipal) error {
+	cid, err := adminID(c, "client")
+	if err != nil {
+		return err
+	}
+	if err := h.p.Admin().DeleteClient(c.Request().Context(), who, cid); err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *Handler) adminRotateSecret(c echo.Context, who *provider.AdminPrincipal) error {
+	cid, err := adminID(c, "client")
+	if err != nil {
+		return err
+	}
+	cl, plain, err := h.p.Admin().RotateClientSecret(c.Request().Context(), who, cid)
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	m := provider.ClientMetadataOf(cl)
+	m.ClientSecret = plain
+	return c.JSON(http.StatusOK, m)
+}
+
+// --- users ---
+
+func (h *Handler) adminListUsers(c echo.Context, _ *provider.AdminPrincipal) error {
+	page, err := adminPageParams(c)
+	if err != nil {
+		return err
+	}
+	users, next, err := h.p.Admin().ListUsers(c.Request().Context(), page)
+	if err != nil {
+		return err
+	}
+	out := adminList[provider.UserView]{Items: make([]provider.UserView, 0, len(users)), Next: next}
+	for _, u := range users {
+		out.Items = append(out.Items, provider.UserViewOf(u))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+type adminUserCreateBody struct {
+	Email         string   `json:"email"`
+	Password      string   `json:"password"`
+	Name          string   `json:"name"`
+	EmailVerified bool     `json:"email_verified"`
+	Roles         []string `json:"roles"`
+}
+
+type adminUserUpdateBody struct {
+	Email         string   `json:"email"`
+	Name          string   `json:"name"`
+	EmailVerified bool     `json:"email_verified"`
+	Roles         []string `json:"roles"`
+}
+
+type adminPasswordBody struct {
+	Password string `json:"password"`
+}
+
+func (h *Handler) adminCreateUser(c echo.Context, who *provider.AdminPrincipal) error {
+	var body adminUserCreateBody
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	u, err := h.p.Admin().CreateUser(c.Request().Context(), who, provider.UserSpec{
+		Email: body.Email, Password: body.Password, Name: body.Name, Roles: body.Roles, EmailVerified: body.EmailVerified,
+	})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/users/"+u.ID)
+	return c.JSON(http.StatusCreated, provider.UserViewOf(u))
+}
+
+func (h *Handler) adminGetUser(c echo.Context, _ *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	u, err := h.p.Admin().User(c.Request().Context(), uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusOK, provider.UserViewOf(u))
+}
+
+func (h *Handler) adminUpdateUser(c echo.Context, who *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	var body adminUserUpdateBody
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	u, err := h.p.Admin().UpdateUser(c.Request().Context(), who, uid, provider.UserUpdate{
+		Email: body.Email, Name: body.Name, EmailVerified: body.EmailVerified, Roles: body.Roles,
+	})
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusOK, provider.UserViewOf(u))
+}
+
+func (h *Handler) adminDeleteUser(c echo.Context, who *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	if err := h.p.Admin().DeleteUser(c.Request().Context(), who, uid); err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *Handler) adminDisableUser(c echo.Context, who *provider.AdminPrincipal) error {
+	return h.adminSetDisabled(c, who, true)
+}
+
+func (h *Handler) adminEnableUser(c echo.Context, who *provider.AdminPrincipal) error {
+	return h.adminSetDisabled(c, who, false)
+}
+
+func (h *Handler) adminSetDisabled(c echo.Context, who *provider.AdminPrincipal, disabled bool) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	u, err := h.p.Admin().SetUserDisabled(c.Request().Context(), who, uid, disabled)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusOK, provider.UserViewOf(u))
+}
+
+func (h *Handler) adminSetPassword(c echo.Context, who *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	var body adminPasswordBody
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	if _, err := h.p.Admin().SetUserPassword(c.Request().Context(), who, uid, body.Password); err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,107 @@
+package handlers
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+)
+
+// MaxRegistrationBodyBytes bounds a registration or update request.
+const MaxRegistrationBodyBytes = 64 << 10
+
+// mountRegistration serves dynamic client registration (RFC 7591) at
+// provider.PathRegister and client configuration management (RFC 7592)
+// below it, unless the registration policy is off (then nothing is
+// mounted: 404).
+func (h *Handler) mountRegistration(e *echo.Echo) {
+	if h.p.RegistrationPolicy() == provider.RegistrationPolicyOff {
+		return
+	}
+	e.POST(provider.PathRegister, h.register, noStore)
+	client := provider.PathRegister + "/:client_id"
+	e.GET(client, h.registrationRead, noStore)
+	e.PUT(client, h.registrationUpdate, noStore)
+	e.DELETE(client, h.registrationDelete, noStore)
+}
+
+// register is the RFC 7591 registration endpoint.
+func (h *Handler) register(c echo.Context) error {
+	body, rerr := registrationBody(c)
+	if rerr != nil {
+		return h.registrationError(c, rerr)
+	}
+	m, err := h.p.Register(c.Request().Context(), bearerToken(c.Request()), body)
+	if err != nil {
+		return h.registrationError(c, err)
+	}
+	return c.JSON(http.StatusCreated, m)
+}
+
+// registrationRead is an RFC 7592 read.
+func (h *Handler) registrationRead(c echo.Context) error {
+	m, err := h.p.RegisteredClient(c.Request().Context(), c.Param("client_id"), bearerToken(c.Request()))
+	if err != nil {
+		return h.registrationError(c, err)
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+// registrationUpdate is an RFC 7592 update (full replacement).
+func (h *Handler) registrationUpdate(c echo.Context) error {
+	body, rerr := registrationBody(c)
+	if rerr != nil {
+		return h.registrationError(c, rerr)
+	}
+	m, err := h.p.UpdateRegisteredClient(c.Request().Context(), c.Param("client_id"), bearerToken(c.Request()), body)
+	if err != nil {
+		return h.registrationError(c, err)
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+// registrationDelete is an RFC 7592 delete.
+func (h *Handler) registrationDelete(c echo.Context) error {
+	if err := h.p.DeleteRegisteredClient(c.Request().Context(), c.Param("client_id"), bearerToken(c.Request())); err != nil {
+		return h.registrationError(c, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// registrationBody reads a JSON request body of bounded size.
+func registrationBody(c echo.Context) ([]byte, *provider.RegistrationError) {
+	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return nil, &provider.RegistrationError{Status: http.StatusBadRequest, Code: provider.ErrorInvalidClientMetadata,
+			Description: "The request body must be JSON (Content-Type: application/json)."}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxRegistrationBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var he *echo.HTTPError
+		if errors.As(err, &tooLarge) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
+			return nil, &provider.RegistrationError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
+				Description: "The request body is larger than 64 KiB."}
+		}
+		return nil, &provider.RegistrationError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Description: "The request body could not be read."}
+	}
+	return body, nil
+}
+
+// registrationError answers an RFC 7591 / 7592 error as JSON; failures
+// that are not the client's go to the error handler (503, 500).
+func (h *Handler) registrationError(c echo.Context, err error) error {
+	var re *provider.RegistrationError
+	if !errors.As(err, &re) {
+		return err
+	}
+	if re.Status == http.StatusUnauthorized {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
+	}
+	return c.JSON(re.Status, map[string]string{"error": re.Code, "error_description": re.Description})
+}

@@ -1,0 +1,454 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// This file is the admin API's authorization decision and its use cases
+// (creating and changing clients and users). handlers/admin.go does only
+// HTTP; the CLI shares the package-level functions.
+
+// ScopeAdmin is the scope an access token needs for the admin API. Only an
+// operator can give it to a client (registration refuses ReservedScopePrefix).
+const ScopeAdmin = ReservedScopePrefix + "admin"
+
+// RoleAdmin is the role a user needs for the admin API.
+const RoleAdmin = "admin"
+
+// RegisteredByAdmin is RegisteredBy of a client an operator created.
+const RegisteredByAdmin = "an administrator"
+
+// Admin API authorization failures. AuthorizeAdmin wraps them with the
+// reason (for the log); test with errors.Is.
+var (
+	// ErrAdminUnauthorized (401): no token, or one that is unknown,
+	// expired, revoked, not an access token, or whose user is gone or
+	// disabled.
+	ErrAdminUnauthorized = errors.New("admin: missing or invalid access token")
+	// ErrAdminForbidden (403): a valid access token that does not carry
+	// gatehouse:admin, or whose user is not an admin.
+	ErrAdminForbidden = errors.New("admin: the access token does not grant the admin API")
+)
+
+// AdminPrincipal is who an admin API request acts for.
+type AdminPrincipal struct {
+	// ClientID is the client the token was issued to.
+	ClientID string
+	// User is the admin user of a user's token; nil for a client's own
+	// (client_credentials) token.
+	User *storage.User
+}
+
+// String names the principal for audit logs.
+func (a *AdminPrincipal) String() string {
+	if a.User != nil {
+		return fmt.Sprintf("user %s via client %s", a.User.ID, a.ClientID)
+	}
+	return "client " + a.ClientID
+}
+
+// AuthorizeAdmin decides whether bearer (an access token) may use the admin
+// API. The token must be an active access token granted gatehouse:admin,
+// issued to a client that is still allowed that scope; a user's token
+// needs an existing, enabled user with role admin, while a client's own
+// token (client_credentials: the subject is the client) is enough by
+// itself. Failures wrap ErrAdminUnauthorized or ErrAdminForbidden;
+// storage failures come back as they are.
+func (p *Provider) AuthorizeAdmin(ctx context.Context, bearer string) (*AdminPrincipal, error) {
+	if bearer == "" || len(bearer) > 4096 {
+		return nil, fmt.Errorf("%w: no bearer token", ErrAdminUnauthorized)
+	}
+	use, ar, err := p.OAuth2.IntrospectToken(ctx, bearer, fosite.AccessToken, NewSession(), ScopeAdmin)
+	switch {
+	case errors.Is(err, storage.ErrUnavailable):
+		return nil, err
+	case err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidScope.ErrorField:
+		return nil, fmt.Errorf("%w: the token was not granted %s", ErrAdminForbidden, ScopeAdmin)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrAdminUnauthorized, fosite.ErrorToRFC6749Error(err).ErrorField)
+	case use != fosite.AccessToken:
+		// fosite also accepts a refresh token here; it is not a bearer
+		// credential.
+		return nil, fmt.Errorf("%w: not an access token", ErrAdminUnauthorized)
+	case !ar.GetGrantedScopes().Has(ScopeAdmin):
+		return nil, fmt.Errorf("%w: the token was not granted %s", ErrAdminForbidden, ScopeAdmin)
+	}
+	clientID := ar.GetClient().GetID()
+	subject := ar.GetSession().GetSubject()
+
+	// The client must still be allowed the scope: taking it away from a
+	// client shuts its tokens out at once.
+	client, err := p.store.ClientByID(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the client is gone", ErrAdminUnauthorized)
+	} else if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(client.Scopes, ScopeAdmin) {
+		return nil, fmt.Errorf("%w: client %s is no longer allowed %s", ErrAdminForbidden, clientID, ScopeAdmin)
+	}
+	if subject == clientID {
+		return &AdminPrincipal{ClientID: clientID}, nil
+	}
+	u, err := p.store.UserByID(ctx, subject)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, fmt.Errorf("%w: the token's user is gone or disabled", ErrAdminUnauthorized)
+	} else if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(u.Roles, RoleAdmin) {
+		return nil, fmt.Errorf("%w: user %s does not have the %s role", ErrAdminForbidden, u.ID, RoleAdmin)
+	}
+	return &AdminPrincipal{ClientID: clientID, User: u}, nil
+}
+
+// ManagementStore is the storage the admin use cases need; the provider's
+// Store and *bunstore.Store (for the CLI) have it.
+type ManagementStore interface {
+	storage.ClientStore
+	storage.UserStore
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// Paging of the admin listings.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 500
+)
+
+// listPage lists one page with list, returning the items and the id to
+// continue after ("" on the last page). An unknown after is a
+// ValidationError on field "after".
+func listPage[T any](ctx context.Context, page storage.Page, list func(context.Context, storage.Page) ([]T, error), id func(T) string) ([]T, string, error) {
+	if page.Limit <= 0 || page.Limit > MaxPageLimit {
+		page.Limit = DefaultPageLimit
+	}
+	want := page.Limit
+	page.Limit++ // one more tells whether there is a next page
+	items, err := list(ctx, page)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "", invalid("after", "names no item of this listing")
+	} else if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(items) > want {
+		items = items[:want]
+		next = id(items[want-1])
+	}
+	return items, next, nil
+}
+
+// ListClientsPage lists one page of clients, oldest first; next is the id
+// to pass as page.After for the following page ("" on the last).
+func ListClientsPage(ctx context.Context, st storage.ClientStore, page storage.Page) ([]*storage.Client, string, error) {
+	return listPage(ctx, page, st.ListClients, func(c *storage.Client) string { return c.ID })
+}
+
+// ListUsersPage lists one page of users, oldest first.
+func ListUsersPage(ctx context.Context, st storage.UserStore, page storage.Page) ([]*storage.User, string, error) {
+	return listPage(ctx, page, st.ListUsers, func(u *storage.User) string { return u.ID })
+}
+
+// UserView is a user as the admin API and the CLI show it: never the
+// password hash.
+type UserView struct {
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name"`
+	Roles         []string  `json:"roles"`
+	Disabled      bool      `json:"disabled"`
+	HasPassword   bool      `json:"has_password"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// UserViewOf describes u.
+func UserViewOf(u *storage.User) UserView {
+	return UserView{
+		ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Roles: nonNil(u.Roles),
+		Disabled: u.Disabled, HasPassword: u.PasswordHash != "", CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+// UserUpdate is a full replacement of what describes a user (not the
+// password, not the disabled flag).
+type UserUpdate struct {
+	Email         string
+	Name          string
+	EmailVerified bool
+	Roles         []string
+}
+
+// ApplyUserUpdate validates upd and applies it to u (unchanged on error).
+func ApplyUserUpdate(u *storage.User, upd UserUpdate, now time.Time) error {
+	ve := &ValidationError{}
+	email, name, roles := checkUserFields(ve, upd.Email, upd.Name, upd.Roles)
+	if err := ve.err(); err != nil {
+		return err
+	}
+	u.Email, u.Name, u.Roles, u.EmailVerified = email, name, roles, upd.EmailVerified
+	u.UpdatedAt = now.UTC()
+	return nil
+}
+
+// SetUserDisabled disables or enables a user. Disabling also signs the
+// user out of every browser, in the same transaction; their tokens stop
+// working at userinfo, refresh and the admin API.
+func SetUserDisabled(ctx context.Context, st ManagementStore, id string, disabled bool, now time.Time) (*storage.User, error) {
+	var u *storage.User
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if u, err = st.UserByID(ctx, id); err != nil {
+			return err
+		}
+		u.Disabled = disabled
+		u.UpdatedAt = now.UTC()
+		if err := st.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if disabled {
+			return st.DeleteLoginSessionsOfUser(ctx, u.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// SetUserPassword replaces a user's password (argon2id) and signs them out
+// of every browser.
+func SetUserPassword(ctx context.Context, st ManagementStore, id, password string, now time.Time) (*storage.User, error) {
+	ve := &ValidationError{}
+	checkPassword(ve, password)
+	if err := ve.err(); err != nil {
+		return nil, err
+	}
+	hash, err := secret.HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	var u *storage.User
+	err = st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if u, err = st.UserByID(ctx, id); err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+		u.UpdatedAt = now.UTC()
+		if err := st.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return st.DeleteLoginSessionsOfUser(ctx, u.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// RotateStoredClientSecret gives the stored client id a new secret and
+// returns the client with the secret to show once. The old secret stops
+// working at once.
+func RotateStoredClientSecret(ctx context.Context, st ManagementStore, hasher *secret.Hasher, id string, now time.Time) (*storage.Client, string, error) {
+	var c *storage.Client
+	var plain string
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if c, err = st.ClientByID(ctx, id); err != nil {
+			return err
+		}
+		if plain, err = RotateClientSecret(c, hasher); err != nil {
+			return err
+		}
+		c.UpdatedAt = now.UTC()
+		return st.UpdateClient(ctx, c)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, plain, nil
+}
+
+// UpdateStoredClient replaces the stored client id's registration with
+// spec (UpdateClientFromSpec).
+func UpdateStoredClient(ctx context.Context, st ManagementStore, id string, spec ClientSpec, now time.Time) (*storage.Client, error) {
+	var c *storage.Client
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if c, err = st.ClientByID(ctx, id); err != nil {
+			return err
+		}
+		if err := UpdateClientFromSpec(c, spec, now); err != nil {
+			return err
+		}
+		return st.UpdateClient(ctx, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Admin is the admin API's use cases, acting for a principal that
+// AuthorizeAdmin let in. Every change is logged with who made it. Errors:
+// *ValidationError (bad input), storage.ErrNotFound (unknown id),
+// storage.ErrConflict (e-mail taken), or storage failures.
+type Admin struct {
+	p *Provider
+}
+
+// Admin returns the admin use cases.
+func (p *Provider) Admin() *Admin { return &Admin{p: p} }
+
+func (a *Admin) audit(ctx context.Context, who *AdminPrincipal, msg string, args ...any) {
+	by := "unknown"
+	if who != nil {
+		by = who.String()
+	}
+	a.p.log.InfoContext(ctx, "admin: "+msg, append([]any{"by", by}, args...)...)
+}
+
+// CreateClient registers a client (RegisteredBy "an administrator" unless
+// spec says) and returns it with its secret, shown once.
+func (a *Admin) CreateClient(ctx context.Context, who *AdminPrincipal, spec ClientSpec) (*storage.Client, string, error) {
+	if spec.RegisteredBy == "" {
+		spec.RegisteredBy = RegisteredByAdmin
+	}
+	c, plain, err := BuildClient(spec, a.p.hasher, a.p.now())
+	if err != nil {
+		return nil, "", err
+	}
+	if err := a.p.store.CreateClient(ctx, c); err != nil {
+		return nil, "", err
+	}
+	a.audit(ctx, who, "client created", "client_id", c.ID)
+	return c, plain, nil
+}
+
+// ListClients lists a page of clients; next continues the listing.
+func (a *Admin) ListClients(ctx context.Context, page storage.Page) ([]*storage.Client, string, error) {
+	return ListClientsPage(ctx, a.p.store, page)
+}
+
+// Client returns one client.
+func (a *Admin) Client(ctx context.Context, id string) (*storage.Client, error) {
+	return a.p.store.ClientByID(ctx, id)
+}
+
+// UpdateClient replaces a client's registration (secret and id stay).
+func (a *Admin) UpdateClient(ctx context.Context, who *AdminPrincipal, id string, spec ClientSpec) (*storage.Client, error) {
+	c, err := UpdateStoredClient(ctx, a.p.store, id, spec, a.p.now())
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, who, "client updated", "client_id", id)
+	return c, nil
+}
+
+// DeleteClient removes a client with its tokens, codes and grants.
+func (a *Admin) DeleteClient(ctx context.Context, who *AdminPrincipal, id string) error {
+	if err := a.p.store.DeleteClient(ctx, id); err != nil {
+		return err
+	}
+	a.audit(ctx, who, "client deleted", "client_id", id)
+	return nil
+}
+
+// RotateClientSecret replaces a confidential client's secret.
+func (a *Admin) RotateClientSecret(ctx context.Context, who *AdminPrincipal, id string) (*storage.Client, string, error) {
+	c, plain, err := RotateStoredClientSecret(ctx, a.p.store, a.p.hasher, id, a.p.now())
+	if err != nil {
+		return nil, "", err
+	}
+	a.audit(ctx, who, "client secret rotated", "client_id", id)
+	return c, plain, nil
+}
+
+// CreateUser creates a user with a password (argon2id).
+func (a *Admin) CreateUser(ctx context.Context, who *AdminPrincipal, spec UserSpec) (*storage.User, error) {
+	u, err := BuildUser(spec, a.p.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.p.store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	a.audit(ctx, who, "user created", "user_id", u.ID)
+	return u, nil
+}
+
+// ListUsers lists a page of users; next continues the listing.
+func (a *Admin) ListUsers(ctx context.Context, page storage.Page) ([]*storage.User, string, error) {
+	return ListUsersPage(ctx, a.p.store, page)
+}
+
+// User returns one user.
+func (a *Admin) User(ctx context.Context, id string) (*storage.User, error) {
+	return a.p.store.UserByID(ctx, id)
+}
+
+// UpdateUser replaces a user's e-mail, name, e-mail verification and roles.
+func (a *Admin) UpdateUser(ctx context.Context, who *AdminPrincipal, id string, upd UserUpdate) (*storage.User, error) {
+	var u *storage.User
+	err := a.p.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if u, err = a.p.store.UserByID(ctx, id); err != nil {
+			return err
+		}
+		if err := ApplyUserUpdate(u, upd, a.p.now()); err != nil {
+			return err
+		}
+		return a.p.store.UpdateUser(ctx, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, who, "user updated", "user_id", id)
+	return u, nil
+}
+
+// SetUserDisabled disables (and signs out) or enables a user.
+func (a *Admin) SetUserDisabled(ctx context.Context, who *AdminPrincipal, id string, disabled bool) (*storage.User, error) {
+	u, err := SetUserDisabled(ctx, a.p.store, id, disabled, a.p.now())
+	if err != nil {
+		return nil, err
+	}
+	if disabled {
+		a.audit(ctx, who, "user disabled", "user_id", id)
+	} else {
+		a.audit(ctx, who, "user enabled", "user_id", id)
+	}
+	return u, nil
+}
+
+// DeleteUser removes a user with their sessions, grants and tokens.
+func (a *Admin) DeleteUser(ctx context.Context, who *AdminPrincipal, id string) error {
+	if err := a.p.store.DeleteUser(ctx, id); err != nil {
+		return err
+	}
+	a.audit(ctx, who, "user deleted", "user_id", id)
+	return nil
+}
+
+// SetUserPassword replaces a user's password and signs them out.
+func (a *Admin) SetUserPassword(ctx context.Context, who *AdminPrincipal, id, password string) (*storage.User, error) {
+	u, err := SetUserPassword(ctx, a.p.store, id, password, a.p.now())
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, who, "user password set", "user_id", id)
+	return u, nil
+}

@@ -1,0 +1,654 @@
+package provider
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// This file is dynamic client registration (RFC 7591), client
+// configuration management (RFC 7592) and the initial access tokens that
+// registration can require ("registration tokens").
+
+// Prefixes of the registration secrets gatehouse mints (see
+// secret.NewOpaque): initial access tokens made by an operator, and the
+// registration access token a registered client manages itself with.
+const (
+	PrefixRegistrationToken       = "gth_it_"
+	PrefixRegistrationAccessToken = "gth_rat_"
+)
+
+// Registration policies (config registration.policy).
+const (
+	RegistrationPolicyInitialAccessToken = "initial_access_token"
+	RegistrationPolicyOpen               = "open"
+	RegistrationPolicyOff                = "off"
+)
+
+// ReservedScopePrefix marks scopes that only an operator can give a
+// client: a dynamically registered client must never obtain, say,
+// gatehouse:admin by asking for it.
+const ReservedScopePrefix = "gatehouse:"
+
+// RegisteredByOpen is RegisteredBy of a client registered without an
+// initial access token.
+const RegisteredByOpen = "open registration"
+
+// MaxRegistrationTokenNameLen bounds a registration token's name.
+const MaxRegistrationTokenNameLen = 100
+
+// Registration token states, for listings.
+const (
+	RegistrationTokenActive  = "active"
+	RegistrationTokenExpired = "expired"
+	RegistrationTokenRevoked = "revoked"
+)
+
+// NewRegistrationToken makes an initial access token named name that
+// expires after expiresIn (0: never). It returns the record to store (with
+// the keyed hash only) and the token to show once.
+func NewRegistrationToken(name string, expiresIn time.Duration, ring *secret.Keyring, now time.Time) (*storage.RegistrationToken, string, error) {
+	name = strings.TrimSpace(name)
+	ve := &ValidationError{}
+	if name == "" || len(name) > MaxRegistrationTokenNameLen || !printable(name) {
+		ve.add("name", "required, at most %d printable characters", MaxRegistrationTokenNameLen)
+	}
+	if expiresIn < 0 {
+		ve.add("expires_in", "must not be negative")
+	}
+	if err := ve.err(); err != nil {
+		return nil, "", err
+	}
+	plain, err := secret.NewOpaque(PrefixRegistrationToken)
+	if err != nil {
+		return nil, "", err
+	}
+	now = now.UTC()
+	t := &storage.RegistrationToken{
+		ID:        uuid.NewString(),
+		Name:      name,
+		Hash:      RegistrationTokenHashes(ring, plain)[0],
+		CreatedAt: now,
+	}
+	if expiresIn > 0 {
+		t.ExpiresAt = now.Add(expiresIn)
+	}
+	return t, plain, nil
+}
+
+// RegistrationTokenHashes returns the storable hashes of a registration
+// token under the current system secret and then each old one:
+// "hs256:" + base64url(HMAC-SHA256(key, token)) with the client-secret
+// keys, the same construction as secret.Hasher. A token made before the
+// system secret was rotated is found under an old key.
+func RegistrationTokenHashes(ring *secret.Keyring, token string) []string {
+	keys := ring.Keys(secret.PurposeClientSecret)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte(token))
+		out[i] = "hs256:" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	return out
+}
+
+// FindRegistrationToken looks a presented registration token up by its
+// hash (current key first, then old ones). storage.ErrNotFound when it is
+// malformed or unknown; expired and revoked tokens are returned.
+func FindRegistrationToken(ctx context.Context, st storage.RegistrationTokenStore, ring *secret.Keyring, token string) (*storage.RegistrationToken, error) {
+	if !secret.CheckOpaque(PrefixRegistrationToken, token) {
+		return nil, storage.ErrNotFound
+	}
+	for _, h := range RegistrationTokenHashes(ring, token) {
+		t, err := st.RegistrationTokenByHash(ctx, h)
+		if err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, storage.ErrNotFound
+}
+
+// RegistrationTokenState is "active", "expired" or "revoked".
+func RegistrationTokenState(t *storage.RegistrationToken, now time.Time) string {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return RegistrationTokenRevoked
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return RegistrationTokenExpired
+	}
+	return RegistrationTokenActive
+}
+
+// ClientFields are the client metadata a registration request (RFC 7591
+// §2, with OpenID Connect Registration's post_logout_redirect_uris and
+// id_token_signed_response_alg) or the admin API sets.
+type ClientFields struct {
+	ClientName                         string          `json:"client_name"`
+	RedirectURIs                       []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs             []string        `json:"post_logout_redirect_uris"`
+	GrantTypes                         []string        `json:"grant_types"`
+	ResponseTypes                      []string        `json:"response_types"`
+	Scope                              string          `json:"scope"`
+	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
+	TokenEndpointAuthSigningAlg        string          `json:"token_endpoint_auth_signing_alg"`
+	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg"`
+	LogoURI                            string          `json:"logo_uri"`
+	ClientURI                          string          `json:"client_uri"`
+	PolicyURI                          string          `json:"policy_uri"`
+	TosURI                             string          `json:"tos_uri"`
+	Contacts                           []string        `json:"contacts"`
+	JWKS                               json.RawMessage `json:"jwks"`
+	JWKSURI                            string          `json:"jwks_uri"`
+	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
+	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+}
+
+// spec maps the fields to a ClientSpec as they are: token endpoint auth
+// method none means a public client.
+func (f *ClientFields) spec() ClientSpec {
+	jwks := strings.TrimSpace(string(f.JWKS))
+	if jwks == "null" {
+		jwks = ""
+	}
+	return ClientSpec{
+		Name:                               f.ClientName,
+		GrantTypes:                         f.GrantTypes,
+		ResponseTypes:                      f.ResponseTypes,
+		RedirectURIs:                       f.RedirectURIs,
+		PostLogoutRedirectURIs:             f.PostLogoutRedirectURIs,
+		Scopes:                             strings.Fields(f.Scope),
+		Public:                             f.TokenEndpointAuthMethod == AuthMethodNone,
+		TokenEndpointAuthMethod:            f.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg:        f.TokenEndpointAuthSigningAlg,
+		IDTokenSignedResponseAlg:           f.IDTokenSignedResponseAlg,
+		AllowedOrigins:                     f.AllowedCORSOrigins,
+		LogoURI:                            f.LogoURI,
+		ClientURI:                          f.ClientURI,
+		PolicyURI:                          f.PolicyURI,
+		TosURI:                             f.TosURI,
+		Contacts:                           f.Contacts,
+		JWKS:                               jwks,
+		JWKSURI:                            f.JWKSURI,
+		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
+	}
+}
+
+// ClientRequest is a client as the admin API takes it: RFC 7591 names
+// (token_endpoint_auth_method none = a public client) plus gatehouse's
+// audience, skip_consent and registered_by. Defaults are the operator's
+// (as in the CLI), not RFC 7591's.
+type ClientRequest struct {
+	ClientFields
+	Audience     []string `json:"audience"`
+	SkipConsent  bool     `json:"skip_consent"`
+	RegisteredBy string   `json:"registered_by"`
+}
+
+// Spec is the ClientSpec the request describes.
+func (r *ClientRequest) Spec() ClientSpec {
+	s := r.spec()
+	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
+	return s
+}
+
+// RegistrationRequest is the body of an RFC 7591 registration or an
+// RFC 7592 update. Members gatehouse does not know are ignored (RFC 7591
+// §2), and so are client_id and client_secret at registration.
+type RegistrationRequest struct {
+	ClientFields
+	// ClientID must name the client in an update (RFC 7592 §2.2).
+	ClientID string `json:"client_id"`
+	// ClientSecret, when an update sends it, must be the client's current
+	// secret: a client cannot choose its secret.
+	ClientSecret string `json:"client_secret"`
+}
+
+// registrationSpec applies RFC 7591's defaults and rules for what a
+// dynamically registered client may be: response_types code and grant
+// type authorization_code unless it says otherwise (refresh_token only
+// when asked for), token_endpoint_auth_method client_secret_basic, no
+// reserved scopes, consent always shown.
+func (r *RegistrationRequest) registrationSpec(registeredBy string) (ClientSpec, *ValidationError) {
+	ve := &ValidationError{}
+	spec := r.spec()
+	grants, rts := dedupe(spec.GrantTypes), dedupe(spec.ResponseTypes)
+	switch {
+	case len(grants) == 0 && len(rts) == 0:
+		grants, rts = []string{GrantAuthorizationCode}, []string{ResponseTypeCode}
+	case len(grants) == 0:
+		// RFC 7591's default; response types other than code are then
+		// reported as unsupported.
+		grants = []string{GrantAuthorizationCode}
+	case len(rts) == 0:
+		if slices.Contains(grants, GrantAuthorizationCode) {
+			rts = []string{ResponseTypeCode}
+		}
+	}
+	spec.GrantTypes, spec.ResponseTypes = grants, rts
+	if spec.TokenEndpointAuthMethod == "" {
+		spec.TokenEndpointAuthMethod = AuthMethodBasic
+	}
+	for _, s := range spec.Scopes {
+		if strings.HasPrefix(s, ReservedScopePrefix) {
+			ve.add("scope", "%q is reserved; an administrator must grant it", clip(s))
+		}
+	}
+	spec.Audience = nil
+	spec.SkipConsent = false
+	spec.RegisteredBy = registeredBy
+	return spec, ve
+}
+
+// ClientMetadata is a client as gatehouse shows it, in RFC 7591 / 7592
+// names plus gatehouse's own (audience, allowed_cors_origins,
+// skip_consent, registered_by). Secrets appear only when just issued.
+type ClientMetadata struct {
+	ClientID                string `json:"client_id"`
+	ClientSecret            string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64 `json:"client_secret_expires_at,omitempty"`
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
+
+	ClientName                         string          `json:"client_name"`
+	RedirectURIs                       []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs             []string        `json:"post_logout_redirect_uris"`
+	GrantTypes                         []string        `json:"grant_types"`
+	ResponseTypes                      []string        `json:"response_types"`
+	Scope                              string          `json:"scope"`
+	Audience                           []string        `json:"audience,omitempty"`
+	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
+	TokenEndpointAuthSigningAlg        string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg"`
+	LogoURI                            string          `json:"logo_uri,omitempty"`
+	ClientURI                          string          `json:"client_uri,omitempty"`
+	PolicyURI                          string          `json:"policy_uri,omitempty"`
+	TosURI                             string          `json:"tos_uri,omitempty"`
+	Contacts                           []string        `json:"contacts,omitempty"`
+	JWKS                               json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                            string          `json:"jwks_uri,omitempty"`
+	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
+	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+	SkipConsent                        bool            `json:"skip_consent"`
+	RegisteredBy                       string          `json:"registered_by,omitempty"`
+	UpdatedAt                          int64           `json:"updated_at,omitempty"`
+}
+
+// ClientMetadataOf describes c (without any secret). For a client that
+// authenticates with a secret, client_secret_expires_at is 0: secrets do
+// not expire.
+func ClientMetadataOf(c *storage.Client) ClientMetadata {
+	m := ClientMetadata{
+		ClientID:                           c.ID,
+		ClientIDIssuedAt:                   c.CreatedAt.Unix(),
+		ClientName:                         c.Name,
+		RedirectURIs:                       nonNil(c.RedirectURIs),
+		PostLogoutRedirectURIs:             nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes:                         nonNil(c.GrantTypes),
+		ResponseTypes:                      nonNil(c.ResponseTypes),
+		Scope:                              strings.Join(c.Scopes, " "),
+		Audience:                           c.Audience,
+		TokenEndpointAuthMethod:            c.GetTokenEndpointAuthMethod(),
+		IDTokenSignedResponseAlg:           c.IDTokenAlg(),
+		LogoURI:                            c.LogoURI,
+		ClientURI:                          c.ClientURI,
+		PolicyURI:                          c.PolicyURI,
+		TosURI:                             c.TosURI,
+		Contacts:                           c.Contacts,
+		JWKSURI:                            c.JWKSURI,
+		AllowedCORSOrigins:                 nonNil(c.AllowedOrigins),
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		SkipConsent:                        c.SkipConsent,
+		RegisteredBy:                       c.RegisteredBy,
+	}
+	if !c.UpdatedAt.IsZero() {
+		m.UpdatedAt = c.UpdatedAt.Unix()
+	}
+	if c.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT {
+		m.TokenEndpointAuthSigningAlg = c.GetTokenEndpointAuthSigningAlgorithm()
+	}
+	if c.JWKS != "" && json.Valid([]byte(c.JWKS)) {
+		m.JWKS = json.RawMessage(c.JWKS)
+	}
+	if usesSecret(c) {
+		never := int64(0) // RFC 7591: 0 = the secret does not expire
+		m.ClientSecretExpiresAt = &never
+	}
+	return m
+}
+
+// RegistrationError is an RFC 7591 / 7592 error response: Status with
+// {"error": Code, "error_description": Description}. A 401 is sent with
+// WWW-Authenticate: Bearer error="invalid_token".
+type RegistrationError struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *RegistrationError) Error() string {
+	return fmt.Sprintf("registration: %s: %s", e.Code, e.Description)
+}
+
+// Registration errors that are always the same.
+var (
+	// ErrRegistrationTokenInvalid: the initial access token is missing,
+	// unknown, expired or revoked.
+	ErrRegistrationTokenInvalid = &RegistrationError{
+		Status: http.StatusUnauthorized, Code: "invalid_token",
+		Description: "Registration requires a valid initial access token (Authorization: Bearer); it is missing, unknown, expired or revoked.",
+	}
+	// ErrRegistrationAccessDenied: the registration access token is
+	// missing or wrong, or the client was not registered dynamically. It
+	// does not reveal whether the client exists.
+	ErrRegistrationAccessDenied = &RegistrationError{
+		Status: http.StatusUnauthorized, Code: "invalid_token",
+		Description: "The registration access token is missing or invalid for this client.",
+	}
+	// ErrRegistrationDisabled: the policy is off.
+	ErrRegistrationDisabled = &RegistrationError{
+		Status: http.StatusNotFound, Code: "not_found",
+		Description: "Dynamic client registration is not enabled on this server.",
+	}
+)
+
+// metadataError turns validation problems into the RFC 7591 400 answer.
+func metadataError(ve *ValidationError) *RegistrationError {
+	return &RegistrationError{Status: http.StatusBadRequest, Code: ve.RegistrationErrorCode(), Description: Describe(ve)}
+}
+
+// Describe renders validation problems as one line fit for an OAuth
+// error_description (RFC 6749 allows only printable ASCII without '"' and
+// '\'), bounded in length.
+func Describe(ve *ValidationError) string {
+	parts := make([]string, len(ve.Problems))
+	for i, p := range ve.Problems {
+		parts[i] = p.Field + ": " + p.Message
+	}
+	s := strings.Join(parts, "; ")
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() >= 1000 {
+			b.WriteString("...")
+			break
+		}
+	}
+	return b.String()
+}
+
+// RegistrationPolicy returns the registration policy: "initial_access_token",
+// "open" or "off" (also when unset, as discovery does).
+func (p *Provider) RegistrationPolicy() string {
+	switch p.opts.RegistrationPolicy {
+	case RegistrationPolicyInitialAccessToken, RegistrationPolicyOpen:
+		return p.opts.RegistrationPolicy
+	}
+	return RegistrationPolicyOff
+}
+
+// RegistrationClientURI is the RFC 7592 client configuration endpoint of
+// a client.
+func (p *Provider) RegistrationClientURI(clientID string) string {
+	return p.opts.Issuer + PathRegister + "/" + clientID
+}
+
+// registrationChecks: a registered client's jwks_uri follows the outbound
+// policy when the fetcher tells it, and is refused when nothing can fetch
+// it.
+func (p *Provider) registrationChecks() checkOptions {
+	switch f := p.opts.JWKSFetcher.(type) {
+	case nil:
+		return checkOptions{jwksURIDisabled: true}
+	case interface{ AllowPrivateNetworks() bool }:
+		return checkOptions{jwksURIAllowPrivate: f.AllowPrivateNetworks()}
+	}
+	// The fetcher checks every location it fetches against the
+	// configuration; here only the form is checked.
+	return checkOptions{jwksURIAllowPrivate: true}
+}
+
+// authorizeRegistration applies the policy to a registration request's
+// bearer token and returns who registers (for RegisteredBy).
+func (p *Provider) authorizeRegistration(ctx context.Context, bearer string) (string, error) {
+	switch p.RegistrationPolicy() {
+	case RegistrationPolicyOpen:
+		return RegisteredByOpen, nil
+	case RegistrationPolicyInitialAccessToken:
+	default:
+		return "", ErrRegistrationDisabled
+	}
+	if bearer == "" {
+		return "", ErrRegistrationTokenInvalid
+	}
+	t, err := FindRegistrationToken(ctx, p.store, p.opts.Keyring, bearer)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.log.InfoContext(ctx, "registration refused: unknown initial access token")
+		return "", ErrRegistrationTokenInvalid
+	} else if err != nil {
+		return "", err
+	}
+	if state := RegistrationTokenState(t, p.now()); state != RegistrationTokenActive {
+		p.log.InfoContext(ctx, "registration refused: initial access token not active", "registration_token_id", t.ID, "state", state)
+		return "", ErrRegistrationTokenInvalid
+	}
+	return fmt.Sprintf("registration token %q", t.Name), nil
+}
+
+// DecodeRegistrationRequest parses the JSON body of a registration or an
+// update. Unknown members are ignored; a member of the wrong type, or a
+// body that is not a JSON object, is a 400 invalid_client_metadata naming
+// the member.
+func DecodeRegistrationRequest(body []byte) (*RegistrationRequest, error) {
+	var req RegistrationRequest
+	err := json.Unmarshal(body, &req)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return nil, metadataError(&ValidationError{Problems: []Problem{{Field: typeErr.Field, Message: "must be a JSON " + jsonTypeName(typeErr.Type.Kind().String())}}})
+	case errors.As(err, &typeErr):
+		return nil, &RegistrationError{Status: http.StatusBadRequest, Code: ErrorInvalidClientMetadata, Description: "The request body must be a JSON object."}
+	default:
+		return nil, &RegistrationError{Status: http.StatusBadRequest, Code: ErrorInvalidClientMetadata, Description: "The request body is not valid JSON."}
+	}
+	if len(req.JWKS) > 0 && string(req.JWKS) != "null" && !strings.HasPrefix(strings.TrimSpace(string(req.JWKS)), "{") {
+		return nil, metadataError(&ValidationError{Problems: []Problem{{Field: "jwks", Message: "must be a JSON object (a JWK Set)"}}})
+	}
+	if req.ClientName == "" {
+		req.ClientName = defaultClientName(&req.ClientFields)
+	}
+	return &req, nil
+}
+
+// jsonTypeName names a Go kind in JSON terms.
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "slice", "array":
+		return "array"
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "struct", "map":
+		return "object"
+	}
+	return "value of another type"
+}
+
+// defaultClientName stands in for a client_name the client did not send
+// (RFC 7591 makes it optional; the consent page needs a name): the host of
+// client_uri, else of the first redirect URI.
+func defaultClientName(f *ClientFields) string {
+	for _, raw := range append([]string{f.ClientURI}, f.RedirectURIs...) {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" && len(u.Hostname()) <= MaxClientNameLen {
+			return u.Hostname()
+		}
+	}
+	return ""
+}
+
+// Register handles an RFC 7591 registration: it applies the policy to the
+// bearer token (an initial access token, or none when registration is
+// open), validates the metadata, and stores the client with a generated
+// id, secret (unless public or private_key_jwt) and registration access
+// token. The response carries the secrets, shown this once. Errors are
+// *RegistrationError, or storage failures.
+func (p *Provider) Register(ctx context.Context, bearer string, body []byte) (*ClientMetadata, error) {
+	registeredBy, err := p.authorizeRegistration(ctx, bearer)
+	if err != nil {
+		return nil, err
+	}
+	req, err := DecodeRegistrationRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	spec, ve := req.registrationSpec(registeredBy)
+	c, plain, err := buildClient(spec, p.hasher, p.now(), p.registrationChecks())
+	if built, ok := errorsAsValidation(err); ok {
+		ve.Problems = append(ve.Problems, built.Problems...)
+	} else if err != nil {
+		return nil, err
+	}
+	if len(ve.Problems) > 0 {
+		return nil, metadataError(ve)
+	}
+	rat, err := secret.NewOpaque(PrefixRegistrationAccessToken)
+	if err != nil {
+		return nil, err
+	}
+	c.RegistrationAccessTokenHash = p.hasher.HashString(rat)
+	if err := p.store.CreateClient(ctx, c); err != nil {
+		return nil, fmt.Errorf("provider: store registered client: %w", err)
+	}
+	p.log.InfoContext(ctx, "client registered", "client_id", c.ID, "registered_by", registeredBy)
+	m := ClientMetadataOf(c)
+	m.ClientSecret = plain
+	m.RegistrationAccessToken = rat
+	m.RegistrationClientURI = p.RegistrationClientURI(c.ID)
+	return &m, nil
+}
+
+// registeredClient returns the dynamically registered client that
+// accessToken (its registration access token) manages. Any failure is
+// ErrRegistrationAccessDenied, whether or not the client exists.
+func (p *Provider) registeredClient(ctx context.Context, clientID, accessToken string) (*storage.Client, error) {
+	if clientID == "" || len(clientID) > 200 || !secret.CheckOpaque(PrefixRegistrationAccessToken, accessToken) {
+		return nil, ErrRegistrationAccessDenied
+	}
+	c, err := p.store.ClientByID(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		// The same work as a wrong token, so timing tells nothing.
+		_ = p.hasher.Compare(ctx, []byte(p.hasher.HashString("")), []byte(accessToken))
+		return nil, ErrRegistrationAccessDenied
+	} else if err != nil {
+		return nil, err
+	}
+	if c.RegistrationAccessTokenHash == "" ||
+		p.hasher.Compare(ctx, []byte(c.RegistrationAccessTokenHash), []byte(accessToken)) != nil {
+		return nil, ErrRegistrationAccessDenied
+	}
+	return c, nil
+}
+
+// registeredMetadata is the RFC 7592 client information response: the
+// metadata without the secret, with the configuration endpoint and the
+// registration access token the client used (which stays valid).
+func (p *Provider) registeredMetadata(c *storage.Client, accessToken string) *ClientMetadata {
+	m := ClientMetadataOf(c)
+	m.RegistrationAccessToken = accessToken
+	m.RegistrationClientURI = p.RegistrationClientURI(c.ID)
+	return &m
+}
+
+// RegisteredClient is an RFC 7592 read.
+func (p *Provider) RegisteredClient(ctx context.Context, clientID, accessToken string) (*ClientMetadata, error) {
+	c, err := p.registeredClient(ctx, clientID, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	return p.registeredMetadata(c, accessToken), nil
+}
+
+// UpdateRegisteredClient is an RFC 7592 update: the request replaces the
+// client's metadata (omitted fields take their defaults), validated as at
+// registration. client_id must be the client's; client_secret, if sent,
+// must be its current secret (it cannot be chosen). The secret, the
+// registration access token and who registered the client stay.
+func (p *Provider) UpdateRegisteredClient(ctx context.Context, clientID, accessToken string, body []byte) (*ClientMetadata, error) {
+	c, err := p.registeredClient(ctx, clientID, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	req, err := DecodeRegistrationRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	ve := &ValidationError{}
+	if req.ClientID != c.ID {
+		ve.add("client_id", "must be the id of the client being updated")
+	}
+	if req.ClientSecret != "" && (c.SecretHash == "" || p.hasher.Compare(ctx, []byte(c.SecretHash), []byte(req.ClientSecret)) != nil) {
+		ve.add("client_secret", "does not match the client's secret; a client cannot choose its secret")
+	}
+	spec, sve := req.registrationSpec(c.RegisteredBy)
+	ve.Problems = append(ve.Problems, sve.Problems...)
+	if len(ve.Problems) > 0 {
+		return nil, metadataError(ve)
+	}
+	if err := updateClientFromSpec(c, spec, p.now(), p.registrationChecks()); err != nil {
+		if uve, ok := errorsAsValidation(err); ok {
+			return nil, metadataError(uve)
+		}
+		return nil, err
+	}
+	if err := p.store.UpdateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrRegistrationAccessDenied
+		}
+		return nil, fmt.Errorf("provider: update registered client: %w", err)
+	}
+	p.log.InfoContext(ctx, "registered client updated", "client_id", c.ID)
+	return p.registeredMetadata(c, accessToken), nil
+}
+
+// DeleteRegisteredClient is an RFC 7592 delete: the client goes with all
+// its tokens, codes and consent grants, and its registration access token
+// with it.
+func (p *Provider) DeleteRegisteredClient(ctx context.Context, clientID, accessToken string) error {
+	c, err := p.registeredClient(ctx, clientID, accessToken)
+	if err != nil {
+		return err
+	}
+	if err := p.store.DeleteClient(ctx, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("provider: delete registered client: %w", err)
+	}
+	p.log.InfoContext(ctx, "registered client deleted itself", "client_id", c.ID)
+	return nil
+}
