@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -55,6 +58,7 @@ func (h *Handler) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		ctx := context.WithValue(c.Request().Context(), requestIDKey{}, id)
 		ctx = storage.WithRequestTime(ctx, h.now().UTC())
+		ctx = provider.WithRequestIP(ctx, c.RealIP())
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
@@ -179,6 +183,9 @@ func (h *Handler) oauthParams(next echo.HandlerFunc) echo.HandlerFunc {
 				return h.badParams(c, fmt.Sprintf("Parameter %q must not be repeated.", k))
 			}
 		}
+		if apiKeyInQuery(r) {
+			return h.badParams(c, "API keys must not be sent in URLs; send them in the body or the Authorization header.")
+		}
 		return next(c)
 	}
 }
@@ -208,4 +215,11 @@ func bearerToken(r *http.Request) string {
 		return r.PostForm.Get("access_token")
 	}
 	return ""
+}
+
+// apiKeyInQuery reports whether the URL carries an API key. URLs end up in
+// logs, proxies and browser history, so such a request is refused (and the
+// access log never records query strings).
+func apiKeyInQuery(r *http.Request) bool {
+	return strings.Contains(r.URL.RawQuery, apikey.Prefix) || strings.Contains(r.URL.RawQuery, url.QueryEscape(apikey.Prefix))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -141,6 +142,9 @@ func (h *Handler) introspect(c echo.Context) error {
 	if bearerToken(c.Request()) != "" {
 		return writeOAuthJSON(c, fosite.ErrInvalidClient.WithHint("Authenticate with the client's credentials (HTTP Basic), not a bearer token."))
 	}
+	if token := c.Request().PostForm.Get("token"); apikey.LooksLikeKey(token) {
+		return h.introspectAPIKey(c, token)
+	}
 	ir, err := h.p.OAuth2.NewIntrospectionRequest(ctx, c.Request(), provider.NewSession())
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
@@ -151,6 +155,25 @@ func (h *Handler) introspect(c echo.Context) error {
 	}
 	h.p.OAuth2.WriteIntrospectionResponse(ctx, c.Response(), ir)
 	return nil
+}
+
+// introspectAPIKey answers introspection of an API key itself, so a
+// resource server can accept keys directly. The caller authenticates as a
+// client, as for any introspection.
+func (h *Handler) introspectAPIKey(c echo.Context, key string) error {
+	ctx := c.Request().Context()
+	caller, err := h.p.AuthenticateClient(ctx, c.Request())
+	if errors.Is(err, storage.ErrUnavailable) {
+		return writeOAuthJSON(c, provider.ErrUnavailable)
+	}
+	if err != nil || caller.IsPublic() {
+		return writeOAuthJSON(c, fosite.ErrInvalidClient)
+	}
+	info, err := h.p.IntrospectAPIKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
 }
 
 // revoke is RFC 7009 revocation; revoking either token of a grant revokes

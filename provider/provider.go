@@ -25,6 +25,8 @@ import (
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -41,6 +43,7 @@ type Store interface {
 	storage.AuthFlowStore
 	storage.RegistrationTokenStore
 	storage.PushedRequestStore
+	storage.APIKeyStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -81,8 +84,14 @@ type Options struct {
 	// JWKSFetcher resolves clients' jwks_uri for private_key_jwt; nil
 	// refuses every fetch.
 	JWKSFetcher fosite.JWKSFetcherStrategy
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// APIKeyCacheTTL bounds how long a verified API key is trusted from
+	// memory (a revocation elsewhere reaches this instance within it);
+	// 0 means 10 s, negative disables the cache.
+	APIKeyCacheTTL time.Duration
+	// Audit receives audit events; nil records nothing.
+	Audit  *audit.Recorder
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Paths of the public endpoints, relative to the issuer.
@@ -112,6 +121,9 @@ type Provider struct {
 	now     func() time.Time
 	log     *slog.Logger
 	origins originCache
+	apikeys *apikey.Verifier
+	audit   *audit.Recorder
+	fosite  *fosite.Fosite
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -220,16 +232,11 @@ func New(opts Options) (*Provider, error) {
 		compose.PushedAuthorizeHandlerFactory,
 	)
 	store.oauth = oauth
-	// RFC 7523 §3.2: every bad client assertion is invalid_client (fosite
-	// answers some with 400 or even 500). Compose kept cfg, so setting the
-	// strategy now takes effect.
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
 	}
-	cfg.ClientAuthenticationStrategy = clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy)
-
-	return &Provider{
+	p := &Provider{
 		OAuth2:  oauth,
 		opts:    opts,
 		store:   opts.Store,
@@ -239,8 +246,25 @@ func New(opts Options) (*Provider, error) {
 		now:     opts.Now,
 		log:     opts.Logger,
 		origins: originCache{entries: map[string]originEntry{}},
-	}, nil
+		apikeys: apikey.NewVerifier(apikey.Options{
+			Store: opts.Store, Keyring: opts.Keyring, CacheTTL: opts.APIKeyCacheTTL, Now: opts.Now, Logger: opts.Logger,
+		}),
+		audit:  opts.Audit,
+		fosite: f,
+	}
+	store.apikeys = p.apikeys
+	// Client authentication: API keys first, then fosite's own methods,
+	// with every bad client assertion answered invalid_client (RFC 7523
+	// §3.2; fosite answers some with 400 or even 500). Compose kept cfg,
+	// so setting the strategy now takes effect.
+	cfg.ClientAuthenticationStrategy = p.authenticateAPIKeys(
+		clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy))
+	return p, nil
 }
+
+// Run does the provider's background work (recording when API keys were
+// last used) until ctx ends.
+func (p *Provider) Run(ctx context.Context) { p.apikeys.Run(ctx) }
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.opts.Issuer }

@@ -5,6 +5,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
 // Session is what fosite stores with every code and token: the ID token
@@ -14,9 +16,18 @@ type Session struct {
 	*openid.DefaultSession `json:"oidc"`
 	// ClientID is the client the session was issued to.
 	ClientID string `json:"client_id,omitempty"`
+	// APIKeyID is the API key that minted the token, if any; storage
+	// records it so that revoking the key revokes the token.
+	APIKeyID string `json:"api_key_id,omitempty"`
 }
 
-var _ openid.Session = (*Session)(nil)
+var (
+	_ openid.Session        = (*Session)(nil)
+	_ storage.APIKeySession = (*Session)(nil)
+)
+
+// GetAPIKeyID implements storage.APIKeySession.
+func (s *Session) GetAPIKeyID() string { return s.APIKeyID }
 
 // NewSession returns an empty session, the prototype fosite fills from
 // storage.

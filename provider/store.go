@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -27,6 +28,7 @@ type fositeStore struct {
 	issuer      string
 	now         func() time.Time
 	oauth       fosite.OAuth2Provider
+	apikeys     *apikey.Verifier
 }
 
 var _ fosite.PARStorage = (*fositeStore)(nil)
@@ -44,4 +46,29 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 		}
 	}
 	return req, err
+}
+
+// GetAccessTokenSession hides tokens whose API key has since been revoked
+// or has expired. Revoking a key also deletes its tokens; this check
+// covers a token inserted by a request that verified the key just before
+// the revocation.
+func (s *fositeStore) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.Store.GetAccessTokenSession(ctx, signature, session)
+	if err != nil || s.apikeys == nil {
+		return req, err
+	}
+	ks, ok := req.GetSession().(storage.APIKeySession)
+	if !ok || ks.GetAPIKeyID() == "" {
+		return req, nil
+	}
+	key, err := s.apikeys.Key(ctx, ks.GetAPIKeyID())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("api key of the token is gone: %w", storage.ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	if !key.RevokedAt.IsZero() || (!key.ExpiresAt.IsZero() && !s.now().Before(key.ExpiresAt)) {
+		return nil, fmt.Errorf("api key of the token is revoked or expired: %w", storage.ErrNotFound)
+	}
+	return req, nil
 }

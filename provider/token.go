@@ -32,6 +32,11 @@ func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 		}
 		sess.Subject = ar.GetClient().GetID()
 		sess.ClientID = ar.GetClient().GetID()
+		if c, ok := ar.GetClient().(*storage.Client); ok && c.APIKeyID != "" {
+			if err := p.prepareAPIKeyToken(ctx, ar, sess, c); err != nil {
+				return err
+			}
+		}
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		if sess.Subject == "" || sess.Claims == nil {
 			return nil
@@ -77,4 +82,27 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 // Client returns a registered client (storage.ErrNotFound if unknown).
 func (p *Provider) Client(ctx context.Context, id string) (*storage.Client, error) {
 	return p.store.ClientByID(ctx, id)
+}
+
+// prepareAPIKeyToken ties a client_credentials token to the API key that
+// authenticated the request: all the key's scopes when none were
+// requested, the key recorded in the session (revoking the key revokes the
+// token), and an expiry no later than the key's.
+func (p *Provider) prepareAPIKeyToken(ctx context.Context, ar fosite.AccessRequester, sess *Session, c *storage.Client) error {
+	sess.APIKeyID = c.APIKeyID
+	if len(ar.GetRequestedScopes()) == 0 {
+		for _, s := range c.Scopes {
+			ar.GrantScope(s)
+		}
+	}
+	key, err := p.apikeys.Key(ctx, c.APIKeyID)
+	if err != nil {
+		return err
+	}
+	if !key.ExpiresAt.IsZero() {
+		if exp := sess.GetExpiresAt(fosite.AccessToken); exp.IsZero() || key.ExpiresAt.Before(exp) {
+			sess.SetExpiresAt(fosite.AccessToken, key.ExpiresAt.UTC())
+		}
+	}
+	return nil
 }

@@ -124,8 +124,16 @@ type Client struct {
 	// RequirePushedAuthorizationRequests: authorization requests must come
 	// through PAR (RFC 9126).
 	RequirePushedAuthorizationRequests bool
-	CreatedAt                          time.Time
-	UpdatedAt                          time.Time
+	// OwnerID is the user who owns the client (may manage its API keys);
+	// empty when no person owns it.
+	OwnerID   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// APIKeyID is set only on the copy of a client that a request
+	// authenticated with an API key (never stored): the key's ID. Scopes
+	// on that copy are the key's.
+	APIKeyID string
 }
 
 var (
@@ -265,6 +273,55 @@ type SigningKey struct {
 	RetiredAt time.Time
 }
 
+// APIKey is an extra, independently revocable secret of a client: a
+// long-lived credential limited to its own scopes.
+type APIKey struct {
+	// ID is embedded in the key itself, so a key is found by primary key.
+	ID       string
+	ClientID string
+	Name     string
+	// Scopes are a subset of the client's.
+	Scopes []string
+	// SecretHash is the keyed hash of the key's secret part; the key is
+	// never stored.
+	SecretHash string
+	// CreatedBy says who made the key ("user:<id>", "client:<id>",
+	// "operator").
+	CreatedBy string
+	CreatedAt time.Time
+	// ExpiresAt is zero for a key that does not expire.
+	ExpiresAt time.Time
+	// LastUsedAt is zero until first use; updated at most about once a
+	// minute.
+	LastUsedAt time.Time
+	// RevokedAt is zero while the key is usable.
+	RevokedAt time.Time
+}
+
+// APIKeySession is implemented by fosite sessions that know which API key
+// minted their token; storage records it with the access token so that
+// revoking the key revokes its tokens.
+type APIKeySession interface {
+	GetAPIKeyID() string
+}
+
+// AuditEvent is one entry of the audit trail.
+type AuditEvent struct {
+	ID   string
+	Time time.Time
+	// Type is a dotted name such as "apikey.created" or
+	// "apikey.use_failed".
+	Type string
+	// Actor is who acted ("user:<id>", "client:<id>", "operator",
+	// "anonymous"); Subject is whom or what it concerned.
+	Actor    string
+	Subject  string
+	ClientID string
+	IP       string
+	// Details are extra key/value facts; never secrets.
+	Details map[string]string
+}
+
 // RegistrationToken is an initial access token for dynamic client
 // registration (RFC 7591 §3), made by an operator.
 type RegistrationToken struct {
@@ -310,13 +367,16 @@ type ClientStore interface {
 	// ListClients lists clients oldest first; ErrNotFound when page.After
 	// names no client.
 	ListClients(ctx context.Context, page Page) ([]*Client, error)
+	// ListClientsByOwner lists the clients a user owns, oldest first.
+	ListClientsByOwner(ctx context.Context, ownerID string) ([]*Client, error)
 	// ClientOriginAllowed reports whether any client lists origin among its
 	// AllowedOrigins (CORS preflights do not say which client is asking).
 	ClientOriginAllowed(ctx context.Context, origin string) (bool, error)
 	// UpdateClient replaces every field but ID and CreatedAt.
 	UpdateClient(ctx context.Context, c *Client) error
 	// DeleteClient removes the client with its tokens, codes, consent
-	// grants and pending flows; ErrNotFound for an unknown ID.
+	// grants, pending flows, pushed requests and API keys; ErrNotFound for
+	// an unknown ID.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -334,8 +394,9 @@ type UserStore interface {
 	// when the new e-mail is taken, ErrNotFound for an unknown ID.
 	UpdateUser(ctx context.Context, u *User) error
 	// DeleteUser removes the user with their login sessions, consent
-	// grants, pending flows and every code and token issued to them, in
-	// one transaction; ErrNotFound for an unknown ID.
+	// grants, pending flows and every code and token issued to them, and
+	// clears the owner of the clients they owned, in one transaction;
+	// ErrNotFound for an unknown ID.
 	DeleteUser(ctx context.Context, id string) error
 	// DeleteLoginSessionsOfUser signs the user out of every browser.
 	DeleteLoginSessionsOfUser(ctx context.Context, userID string) error
@@ -377,6 +438,33 @@ type RegistrationTokenStore interface {
 	ListRegistrationTokens(ctx context.Context) ([]*RegistrationToken, error)
 	// RevokeRegistrationToken sets RevokedAt; ErrNotFound for an unknown ID.
 	RevokeRegistrationToken(ctx context.Context, id string, at time.Time) error
+}
+
+// APIKeyStore keeps API keys.
+type APIKeyStore interface {
+	// CreateAPIKey returns ErrConflict for a duplicate ID and ErrNotFound
+	// for an unknown client.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKey returns ErrNotFound for an unknown ID; revoked and expired
+	// keys are returned (the caller decides).
+	APIKey(ctx context.Context, id string) (*APIKey, error)
+	// ListAPIKeys lists the keys of the given clients (all keys when
+	// clientIDs is empty), newest first.
+	ListAPIKeys(ctx context.Context, clientIDs []string) ([]*APIKey, error)
+	// RevokeAPIKey sets RevokedAt (keeping an earlier one) and, in the same
+	// transaction, deletes every access token the key minted. ErrNotFound
+	// for an unknown ID.
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	// TouchAPIKey records a use (LastUsedAt = at, only ever moving
+	// forward); ErrNotFound for an unknown ID.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// AuditStore keeps the audit trail.
+type AuditStore interface {
+	// AppendAuditEvents stores events in one statement (IDs set by the
+	// caller).
+	AppendAuditEvents(ctx context.Context, events []*AuditEvent) error
 }
 
 // PushedRequestStore keeps pushed authorization requests.
@@ -444,6 +532,8 @@ type Store interface {
 	KeyStore
 	RegistrationTokenStore
 	PushedRequestStore
+	APIKeyStore
+	AuditStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
@@ -128,6 +129,7 @@ type app struct {
 	provider *provider.Provider
 	handler  *handlers.Handler
 	metrics  *prometheus.Registry
+	audit    *audit.Recorder
 }
 
 // newApp builds the service on an open, migrated store.
@@ -147,6 +149,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	recorder := audit.NewRecorder(audit.Options{Store: store, Logger: log})
 	p, err := provider.New(provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   store,
@@ -168,6 +171,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
 			Logger:   log,
 		}),
+		Audit:  recorder,
 		Logger: log,
 	})
 	if err != nil {
@@ -195,7 +199,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg}, nil
+	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder}, nil
 }
 
 // serve runs the public and admin listeners, the key reloader and the
@@ -220,9 +224,20 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 			}
 		}()
 	}
-	wg.Add(2)
-	go func() { defer wg.Done(); a.keys.Run(ctx) }()
-	go func() { defer wg.Done(); a.janitor(ctx, 5*time.Minute) }()
+	// Background work outlives the listeners, so what the last requests
+	// record (audit events, key use) is still flushed.
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	var bgWG sync.WaitGroup
+	for _, run := range []func(context.Context){
+		a.keys.Run,
+		func(ctx context.Context) { a.janitor(ctx, 5*time.Minute) },
+		a.provider.Run,
+		a.audit.Run,
+	} {
+		bgWG.Add(1)
+		go func() { defer bgWG.Done(); run(bg) }()
+	}
 
 	a.log.Info("gatehouse is serving", "issuer", a.cfg.Issuer, "public", public.Addr().String(), "admin", admin.Addr().String(), "database", a.store.Dialect())
 	var err error
@@ -237,6 +252,8 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	_ = pub.Shutdown(shutdown)
 	_ = adm.Shutdown(shutdown)
 	wg.Wait()
+	stopBackground()
+	bgWG.Wait()
 	a.log.Info("gatehouse stopped")
 	return err
 }

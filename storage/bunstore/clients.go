@@ -83,6 +83,32 @@ func (s *Store) ListClients(ctx context.Context, page storage.Page) ([]*storage.
 	return out, nil
 }
 
+// ListClientsByOwner lists the clients the user owns, oldest first by
+// (created_at, id). An empty ownerID owns nothing: the result is empty and
+// no query is made.
+func (s *Store) ListClientsByOwner(ctx context.Context, ownerID string) ([]*storage.Client, error) {
+	if ownerID == "" {
+		return []*storage.Client{}, nil
+	}
+	var ms []clientModel
+	err := s.reader(ctx).NewSelect().Model(&ms).
+		Where("c.owner_id = ?", ownerID).
+		OrderExpr("c.created_at ASC, c.id ASC").
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("list clients by owner", err)
+	}
+	out := make([]*storage.Client, 0, len(ms))
+	for i := range ms {
+		c, err := ms[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // maxOriginLength bounds what ClientOriginAllowed looks up: a longer
 // Origin header is no client's origin, and it is not sent to the database.
 const maxOriginLength = 2048
@@ -142,12 +168,14 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 }
 
 // DeleteClient removes the client with its tokens, codes, consent grants,
-// pending flows and pushed requests, in one transaction. ErrNotFound for an unknown ID.
+// pending flows, pushed requests and API keys, in one transaction.
+// ErrNotFound for an unknown ID.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		// Every table whose rows belong to the client.
-		tables := append(slices.Clone(requestTables), "consent_grants", "auth_flows", "pushed_requests")
+		// (api_keys would also go by its foreign key's ON DELETE CASCADE.)
+		tables := append(slices.Clone(requestTables), "consent_grants", "auth_flows", "pushed_requests", "api_keys")
 		for _, table := range tables {
 			if _, err := db.NewRaw("DELETE FROM ? WHERE client_id = ?", bun.Ident(table), id).Exec(ctx); err != nil {
 				return mapErr("delete client rows of "+table, err)
@@ -175,9 +203,12 @@ func (s *Store) invalidateClient(ctx context.Context, id string) {
 }
 
 // copyClient returns a copy whose slices are not shared with c, so that a
-// caller editing the result cannot change the cached client.
+// caller editing the result cannot change the cached client. The copy never
+// carries an APIKeyID: that marks one request's client, never a stored
+// one.
 func copyClient(c *storage.Client) *storage.Client {
 	cp := *c
+	cp.APIKeyID = ""
 	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
 	cp.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	cp.GrantTypes = slices.Clone(c.GrantTypes)

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
 // Hooks for the external tests (package bunstore_test, which can import
@@ -43,4 +45,32 @@ func (s *Store) MigrateTo(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// AuditEvents reads the whole audit trail back, oldest first (by ID among
+// equal times); the contract has no query for it yet.
+func (s *Store) AuditEvents(ctx context.Context) ([]*storage.AuditEvent, error) {
+	var ms []auditEventModel
+	if err := s.reader(ctx).NewSelect().Model(&ms).OrderExpr("ae.time ASC, ae.id ASC").Scan(ctx); err != nil {
+		return nil, mapErr("list audit events", err)
+	}
+	out := make([]*storage.AuditEvent, 0, len(ms))
+	for i := range ms {
+		ev, err := ms[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// WithWriterQueryHook attaches hook to the writer pool (which is also the
+// reader pool on PostgreSQL). Call it before the store is used.
+func (s *Store) WithWriterQueryHook(hook bun.QueryHook) {
+	shared := s.rdb == s.wdb
+	s.wdb = s.wdb.WithQueryHook(hook)
+	if shared {
+		s.rdb = s.wdb
+	}
 }

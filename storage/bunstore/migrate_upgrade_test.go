@@ -4,26 +4,87 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/migrations"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
+	"github.com/gatehouse-dev/gatehouse/storage/conformance"
 )
 
 const (
 	migrationInit   = "20261127000001"
 	migrationIssue3 = "20261127000002"
+	migrationIssue4 = "20261127000003"
 )
 
+// migrateDown runs the down file of the migration version_name and
+// forgets that it was applied, as an operator rolling back would.
+func migrateDown(t *testing.T, s *bunstore.Store, dialect, version, name string) {
+	t.Helper()
+	ctx := context.Background()
+	fsys, err := migrations.FS(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := fs.ReadFile(fsys, version+"_"+name+".tx.down.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.WriterDB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, string(down)); err != nil {
+		_ = tx.Rollback()
+		t.Fatalf("down migration %s: %v", version, err)
+	}
+	if _, err := tx.NewRaw("DELETE FROM bun_migrations WHERE name = ?", version).Exec(ctx); err != nil {
+		_ = tx.Rollback()
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("commit the down migration %s: %v", version, err)
+	}
+}
+
+// wantNoTables fails if any of the tables exists.
+func wantNoTables(t *testing.T, s *bunstore.Store, tables ...string) {
+	t.Helper()
+	for _, table := range tables {
+		var n int
+		if err := s.WriterDB().NewRaw("SELECT count(*) FROM ?", bun.Ident(table)).Scan(context.Background(), &n); err == nil {
+			t.Errorf("table %s survived the down migration", table)
+		}
+	}
+}
+
+// wantNoColumns fails if any of the table.column pairs exists.
+func wantNoColumns(t *testing.T, s *bunstore.Store, columns ...string) {
+	t.Helper()
+	for _, tc := range columns {
+		table, column, _ := strings.Cut(tc, ".")
+		var n int
+		// Qualified, because SQLite reads an unknown double-quoted name
+		// alone as a string.
+		if err := s.WriterDB().NewRaw("SELECT count(?.?) FROM ?", bun.Ident(table), bun.Ident(column), bun.Ident(table)).
+			Scan(context.Background(), &n); err == nil {
+			t.Errorf("column %s survived the down migration", tc)
+		}
+	}
+}
+
 // A database created and filled by a binary that knew only the first
-// migration takes the second one, and what it held still loads, with the
-// new client fields at their defaults. The second migration's down file
-// undoes it, and it applies again after that.
+// migration takes the later ones, and what it held still loads, with the
+// new client fields at their defaults. The down files, newest first, undo
+// them, and they apply again after that.
 func TestMigrateFromTheFirstSchema(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
@@ -93,36 +154,11 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 			t.Fatalf("CreateRegistrationToken: %v", err)
 		}
 
-		// Down, then up again.
-		fsys, err := migrations.FS(dialect)
-		if err != nil {
-			t.Fatal(err)
-		}
-		down, err := fs.ReadFile(fsys, migrationIssue3+"_issue3.tx.down.sql")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.ExecContext(ctx, string(down)); err != nil {
-			_ = tx.Rollback()
-			t.Fatalf("down migration: %v", err)
-		}
-		if _, err := tx.NewRaw("DELETE FROM bun_migrations WHERE name = ?", migrationIssue3).Exec(ctx); err != nil {
-			_ = tx.Rollback()
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatalf("commit the down migration: %v", err)
-		}
-		for _, table := range []string{"pushed_requests", "registration_tokens"} {
-			var n int
-			if err := db.NewRaw("SELECT count(*) FROM ?", bun.Ident(table)).Scan(ctx, &n); err == nil {
-				t.Errorf("table %s survived the down migration", table)
-			}
-		}
+		// Down (the newest migration first), then up again.
+		migrateDown(t, s, dialect, migrationIssue4, "issue4")
+		migrateDown(t, s, dialect, migrationIssue3, "issue3")
+		wantNoTables(t, s, "api_keys", "audit_events", "pushed_requests", "registration_tokens")
+		wantNoColumns(t, s, "clients.owner_id", "oauth2_access.api_key_id", "clients.contacts")
 		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
 			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
 		}
@@ -148,7 +184,8 @@ func wantOldRows(t *testing.T, s *bunstore.Store) {
 	}
 	if c.LogoURI != "" || c.ClientURI != "" || c.PolicyURI != "" || c.TosURI != "" || c.Contacts != nil ||
 		c.JWKS != "" || c.JWKSURI != "" || c.TokenEndpointAuthSigningAlg != "" ||
-		c.RegistrationAccessTokenHash != "" || c.RegisteredBy != "" || c.RequirePushedAuthorizationRequests {
+		c.RegistrationAccessTokenHash != "" || c.RegisteredBy != "" || c.RequirePushedAuthorizationRequests ||
+		c.OwnerID != "" || c.APIKeyID != "" {
 		t.Errorf("old client's new fields are not at their defaults: %+v", c)
 	}
 	if ok, err := s.ClientOriginAllowed(ctx, "https://old.example"); err != nil || !ok {
@@ -168,5 +205,180 @@ func wantOldRows(t *testing.T, s *bunstore.Store) {
 	users, err := s.ListUsers(ctx, storage.Page{After: "old-user"})
 	if err != nil || len(users) != 0 {
 		t.Errorf("ListUsers after the only user = %d users, %v", len(users), err)
+	}
+}
+
+// A database created and filled by a binary that knew the first two
+// migrations takes the third: its clients have no owner, its access tokens
+// were minted by no API key (revoking a key leaves them alone), and API
+// keys, ownership and the audit trail work on it. The third migration's
+// down file undoes it, and it applies again after that.
+func TestMigrateFromTheIssue3Schema(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
+
+		if err := s.MigrateTo(ctx, migrationIssue3); err != nil {
+			t.Fatalf("apply the first two migrations: %v", err)
+		}
+		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 2 || known < 3 {
+			t.Fatalf("SchemaStatus after two migrations = %d, %d, %v", applied, known, err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
+		}
+
+		// Rows as the old binary wrote them.
+		created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+		db := s.WriterDB()
+		for _, id := range []string{"old-client", "old-other"} {
+			if _, err := db.NewRaw(`INSERT INTO clients
+				(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
+				 public, token_endpoint_auth_method, skip_consent, contacts, registered_by,
+				 require_pushed_authorization_requests, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				id, "old-hash", "Old client", `["https://old.example/cb"]`, `["client_credentials"]`,
+				`[]`, `["read"]`, `["https://old.example"]`, false, "client_secret_basic", true,
+				`["ops@old.example"]`, "an administrator", true, created, created,
+			).Exec(ctx); err != nil {
+				t.Fatalf("insert an old client: %v", err)
+			}
+		}
+		if _, err := db.NewRaw(`INSERT INTO users (id, email, name, roles, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			"old-user", "old@example.com", "Old user", `["admin"]`, created, created,
+		).Exec(ctx); err != nil {
+			t.Fatalf("insert an old user: %v", err)
+		}
+		expires := time.Now().Add(time.Hour).UTC()
+		if _, err := db.NewRaw(`INSERT INTO oauth2_access
+			(signature, request_id, client_id, subject, requested_at, expires_at, granted_scopes, form, session)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sha256Hex("old-at"), "old-req", "old-client", "", created, expires, `["read"]`, "grant_type=client_credentials",
+			[]byte(`{"subject":"","username":"old"}`),
+		).Exec(ctx); err != nil {
+			t.Fatalf("insert an old access token: %v", err)
+		}
+
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate to the current schema: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema after Migrate: %v", err)
+		}
+		wantIssue3Rows(t, s)
+
+		// Ownership on the migrated database.
+		if list, err := s.ListClientsByOwner(ctx, "old-user"); err != nil || len(list) != 0 {
+			t.Fatalf("ListClientsByOwner before any owner = %d clients, %v", len(list), err)
+		}
+		c, err := s.ClientByID(ctx, "old-client")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.OwnerID = "old-user"
+		if err := s.UpdateClient(ctx, c); err != nil {
+			t.Fatalf("UpdateClient with an owner: %v", err)
+		}
+		if list, err := s.ListClientsByOwner(ctx, "old-user"); err != nil || len(list) != 1 || list[0].ID != "old-client" {
+			t.Fatalf("ListClientsByOwner = %v, %v; want old-client", list, err)
+		}
+
+		// API keys: a key's tokens go with it, the old token stays.
+		key := &storage.APIKey{ID: "ak-1", ClientID: "old-client", Scopes: []string{"read"}, SecretHash: "h", CreatedBy: "user:old-user"}
+		if err := s.CreateAPIKey(ctx, key); err != nil {
+			t.Fatalf("CreateAPIKey: %v", err)
+		}
+		if err := s.TouchAPIKey(ctx, "ak-1", time.Now()); err != nil {
+			t.Fatalf("TouchAPIKey: %v", err)
+		}
+		req := &fosite.Request{ID: "new-req", Client: c, RequestedAt: time.Now(), Session: &keySession{KeyID: "ak-1"}}
+		if err := s.CreateAccessTokenSession(ctx, "new-at", req); err != nil {
+			t.Fatalf("CreateAccessTokenSession with a key: %v", err)
+		}
+		if err := s.RevokeAPIKey(ctx, "ak-1", time.Now()); err != nil {
+			t.Fatalf("RevokeAPIKey: %v", err)
+		}
+		if _, err := s.GetAccessTokenSession(ctx, "new-at", &keySession{}); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the revoked key's token: %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetAccessTokenSession(ctx, "old-at", &openid.DefaultSession{}); err != nil {
+			t.Errorf("the old token after revoking a key: %v", err)
+		}
+		if keys, err := s.ListAPIKeys(ctx, nil); err != nil || len(keys) != 1 || keys[0].RevokedAt.IsZero() || keys[0].LastUsedAt.IsZero() {
+			t.Errorf("ListAPIKeys = %+v, %v", keys, err)
+		}
+		if err := s.AppendAuditEvents(ctx, conformance.NewAuditEvents("ev-", 3, time.Now())); err != nil {
+			t.Fatalf("AppendAuditEvents: %v", err)
+		}
+
+		// Deleting the owner keeps the client.
+		if err := s.DeleteUser(ctx, "old-user"); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		if c, err := s.ClientByID(ctx, "old-client"); err != nil || c.OwnerID != "" {
+			t.Fatalf("client after its owner was deleted = %+v, %v", c, err)
+		}
+
+		// Down, then up again: the old rows are intact.
+		migrateDown(t, s, dialect, migrationIssue4, "issue4")
+		wantNoTables(t, s, "api_keys", "audit_events")
+		wantNoColumns(t, s, "clients.owner_id", "oauth2_access.api_key_id")
+		var n int
+		if err := db.NewRaw("SELECT count(*) FROM oauth2_access").Scan(ctx, &n); err != nil || n != 1 {
+			t.Errorf("access tokens after the down migration = %d, %v; want the old one", n, err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after the down migration: %v", err)
+		}
+		wantIssue3Rows(t, s)
+	})
+}
+
+// wantIssue3Rows checks the rows TestMigrateFromTheIssue3Schema inserted
+// through the second schema.
+func wantIssue3Rows(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, id := range []string{"old-client", "old-other"} {
+		c, err := s.ClientByID(ctx, id)
+		if err != nil {
+			t.Fatalf("ClientByID of an old client: %v", err)
+		}
+		if c.Name != "Old client" || c.SecretHash != "old-hash" || !c.SkipConsent || len(c.Contacts) != 1 ||
+			c.RegisteredBy != "an administrator" || !c.RequirePushedAuthorizationRequests || len(c.Scopes) != 1 {
+			t.Errorf("old client lost data: %+v", c)
+		}
+		if c.OwnerID != "" || c.APIKeyID != "" {
+			t.Errorf("old client has an owner or key: %+v", c)
+		}
+	}
+	if list, err := s.ListClients(ctx, storage.Page{}); err != nil || len(list) != 2 {
+		t.Errorf("ListClients = %d clients, %v", len(list), err)
+	}
+	if u, err := s.UserByID(ctx, "old-user"); err == nil && (u.Email != "old@example.com" || len(u.Roles) != 1) {
+		t.Errorf("old user lost data: %+v", u)
+	}
+	req, err := s.GetAccessTokenSession(ctx, "old-at", &openid.DefaultSession{})
+	if err != nil {
+		t.Fatalf("GetAccessTokenSession of the old token: %v", err)
+	}
+	if req.GetID() != "old-req" || req.GetClient().GetID() != "old-client" || len(req.GetGrantedScopes()) != 1 ||
+		req.GetSession().(*openid.DefaultSession).Username != "old" {
+		t.Errorf("old token lost data: %+v", req)
+	}
+	var keyIDs []string
+	if err := s.WriterDB().NewRaw("SELECT api_key_id FROM oauth2_access WHERE signature = ?", sha256Hex("old-at")).Scan(ctx, &keyIDs); err != nil {
+		t.Fatal(err)
+	}
+	if len(keyIDs) != 1 || keyIDs[0] != "" {
+		t.Errorf("api_key_id of the old token = %q, want ''", keyIDs)
 	}
 }

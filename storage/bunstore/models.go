@@ -42,10 +42,14 @@ type clientModel struct {
 	RegistrationAccessTokenHash        string    `bun:"registration_access_token_hash"`
 	RegisteredBy                       string    `bun:"registered_by"`
 	RequirePushedAuthorizationRequests bool      `bun:"require_pushed_authorization_requests"`
+	OwnerID                            string    `bun:"owner_id"`
 	CreatedAt                          time.Time `bun:"created_at"`
 	UpdatedAt                          time.Time `bun:"updated_at"`
 }
 
+// clientToModel converts c for storage. c.APIKeyID is transient (it marks
+// the copy of a client that a request authenticated with an API key) and
+// has no column.
 func clientToModel(c *storage.Client) *clientModel {
 	return &clientModel{
 		ID:                                 c.ID,
@@ -73,6 +77,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		RegistrationAccessTokenHash:        c.RegistrationAccessTokenHash,
 		RegisteredBy:                       c.RegisteredBy,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		OwnerID:                            c.OwnerID,
 		CreatedAt:                          dbTime(c.CreatedAt),
 		UpdatedAt:                          dbTime(c.UpdatedAt),
 	}
@@ -97,6 +102,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		RegistrationAccessTokenHash:        m.RegistrationAccessTokenHash,
 		RegisteredBy:                       m.RegisteredBy,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
+		OwnerID:                            m.OwnerID,
 		CreatedAt:                          m.CreatedAt.UTC(),
 		UpdatedAt:                          m.UpdatedAt.UTC(),
 	}
@@ -277,6 +283,15 @@ type refreshModel struct {
 	RotatedAt time.Time `bun:"rotated_at,nullzero"`
 }
 
+// accessModel is a row of oauth2_access: a request row plus the API key
+// that minted the token (empty for none). Reads go through requestModel,
+// which leaves api_key_id out.
+type accessModel struct {
+	bun.BaseModel `bun:"table:oauth2_access,alias:r"`
+	requestColumns
+	APIKeyID string `bun:"api_key_id"`
+}
+
 type registrationTokenModel struct {
 	bun.BaseModel `bun:"table:registration_tokens,alias:rt"`
 
@@ -319,6 +334,76 @@ func (m *pushedRequestModel) toDomain() *storage.PushedRequest {
 	}
 }
 
+type apiKeyModel struct {
+	bun.BaseModel `bun:"table:api_keys,alias:ak"`
+
+	ID         string    `bun:"id,pk"`
+	ClientID   string    `bun:"client_id"`
+	Name       string    `bun:"name"`
+	Scopes     string    `bun:"scopes"`
+	SecretHash string    `bun:"secret_hash"`
+	CreatedBy  string    `bun:"created_by"`
+	CreatedAt  time.Time `bun:"created_at"`
+	ExpiresAt  time.Time `bun:"expires_at,nullzero"`
+	LastUsedAt time.Time `bun:"last_used_at,nullzero"`
+	RevokedAt  time.Time `bun:"revoked_at,nullzero"`
+}
+
+func (m *apiKeyModel) toDomain() (*storage.APIKey, error) {
+	k := &storage.APIKey{
+		ID:         m.ID,
+		ClientID:   m.ClientID,
+		Name:       m.Name,
+		SecretHash: m.SecretHash,
+		CreatedBy:  m.CreatedBy,
+		CreatedAt:  m.CreatedAt.UTC(),
+		ExpiresAt:  utcOrZero(m.ExpiresAt),
+		LastUsedAt: utcOrZero(m.LastUsedAt),
+		RevokedAt:  utcOrZero(m.RevokedAt),
+	}
+	if err := decodeLists(listField{"scopes", m.Scopes, &k.Scopes}); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+type auditEventModel struct {
+	bun.BaseModel `bun:"table:audit_events,alias:ae"`
+
+	ID       string    `bun:"id,pk"`
+	Time     time.Time `bun:"time"`
+	Type     string    `bun:"type"`
+	Actor    string    `bun:"actor"`
+	Subject  string    `bun:"subject"`
+	ClientID string    `bun:"client_id"`
+	IP       string    `bun:"ip"`
+	// Details is a JSON object of strings.
+	Details string `bun:"details"`
+}
+
+// toDomain converts a stored event back (the tests read the trail; the
+// queries come later).
+func (m *auditEventModel) toDomain() (*storage.AuditEvent, error) {
+	ev := &storage.AuditEvent{
+		ID:       m.ID,
+		Time:     m.Time.UTC(),
+		Type:     m.Type,
+		Actor:    m.Actor,
+		Subject:  m.Subject,
+		ClientID: m.ClientID,
+		IP:       m.IP,
+	}
+	if m.Details != "" {
+		if err := json.Unmarshal([]byte(m.Details), &ev.Details); err != nil {
+			return nil, mapErr("decode column details", err)
+		}
+	}
+	if len(ev.Details) == 0 {
+		ev.Details = nil
+	}
+	return ev, nil
+}
+
 type jtiModel struct {
 	bun.BaseModel `bun:"table:oauth2_jti,alias:j"`
 
@@ -333,6 +418,17 @@ func encodeList(l []string) string {
 	}
 	// Marshalling a []string cannot fail.
 	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// encodeDetails stores key/value facts as a JSON object; nil and empty
+// both become "{}".
+func encodeDetails(d map[string]string) string {
+	if len(d) == 0 {
+		return "{}"
+	}
+	// Marshalling a map[string]string cannot fail (keys come out sorted).
+	b, _ := json.Marshal(d)
 	return string(b)
 }
 

@@ -89,8 +89,23 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string)
 
 // ---- access tokens -------------------------------------------------------
 
+// CreateAccessTokenSession stores the token's request. When the session
+// says which API key minted the token (storage.APIKeySession), the key's ID
+// is stored with it, so that RevokeAPIKey finds the token.
 func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
-	return s.insertRequest(ctx, "create access token", tableAccess, hashKey(signature), req, fosite.AccessToken)
+	const op = "create access token"
+	cols, err := s.newRequestColumns(hashKey(signature), req, fosite.AccessToken)
+	if err != nil {
+		return fmt.Errorf("bunstore: %s: %w", op, err)
+	}
+	m := &accessModel{requestColumns: cols}
+	if ks, ok := req.GetSession().(storage.APIKeySession); ok && !isNil(ks) {
+		m.APIKeyID = ks.GetAPIKeyID()
+	}
+	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
+		return mapErr(op, err)
+	}
+	return nil
 }
 
 // GetAccessTokenSession returns ErrNotFound for an unknown token. Expired

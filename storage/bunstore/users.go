@@ -93,8 +93,9 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 
 // DeleteUser removes the user with their login sessions, consent grants,
 // the flows they signed in to and every code and token whose subject they
-// are, in one transaction. ErrNotFound for an unknown ID, and then nothing
-// is deleted.
+// are, and clears the owner of the clients they owned (the clients stay),
+// in one transaction. ErrNotFound for an unknown ID, and then nothing is
+// changed.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	const op = "delete user"
 	if id == "" {
@@ -114,11 +115,23 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return mapErr(op+": rows of "+table, err)
 			}
 		}
+		// RETURNING names exactly the clients this statement changed, for
+		// the cache.
+		var owned []string
+		err := db.NewRaw("UPDATE ? SET owner_id = '', updated_at = ? WHERE owner_id = ? RETURNING id",
+			bun.Ident("clients"), s.now(), id,
+		).Scan(ctx, &owned)
+		if err != nil {
+			return mapErr(op+": clear client owner", err)
+		}
+		for _, clientID := range owned {
+			s.invalidateClient(ctx, clientID)
+		}
 		res, err := db.NewDelete().Model((*userModel)(nil)).Where("id = ?", id).Exec(ctx)
 		if err != nil {
 			return mapErr(op, err)
 		}
-		// No user: the error rolls the deletions above back.
+		// No user: the error rolls the changes above back.
 		return requireRow(op, res)
 	})
 }

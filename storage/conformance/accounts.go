@@ -246,6 +246,8 @@ func testUserDelete(e *env) {
 // subject stay (the deletion is one transaction).
 func testUserDeleteUnknown(e *env) {
 	c := e.createClient("c")
+	c.OwnerID = "ghost"
+	e.must(e.s.UpdateClient(e.ctx, c), "UpdateClient owner")
 	orphan := e.createGrantTokens(c, "ghost")
 	e.must(e.s.SaveConsentGrant(e.ctx, &storage.ConsentGrant{UserID: "ghost", ClientID: "c", Scopes: []string{"openid"}}), "SaveConsentGrant")
 	noUser := e.createGrantTokens(c, "")
@@ -257,6 +259,66 @@ func testUserDeleteUnknown(e *env) {
 	e.wantKept(noUser.errors(e), "tokens without a user")
 	_, err := e.s.ConsentGrant(e.ctx, "ghost", "c")
 	e.must(err, "consent of an unknown user")
+	got, err := e.s.ClientByID(e.ctx, "c")
+	e.must(err, "ClientByID")
+	e.wantEqual(got.OwnerID, "ghost", "owner of a client after DeleteUser of its unknown owner")
+}
+
+// The clients a deleted user owned stay, with their keys and tokens, and
+// no owner; those of others keep theirs.
+func testUserDeleteClearsOwnership(e *env) {
+	e.createUser("alice")
+	e.createUser("bob")
+	owned := map[string]string{"a1": "alice", "a2": "alice", "b1": "bob", "none": ""}
+	clients := map[string]*storage.Client{}
+	for id, owner := range owned {
+		c := newClient(id)
+		c.OwnerID = owner
+		e.must(e.s.CreateClient(e.ctx, c), "CreateClient "+id)
+		clients[id] = c
+		_, err := e.s.ClientByID(e.ctx, id) // warms any cache
+		e.must(err, "ClientByID "+id)
+	}
+	e.createAPIKey("ak-a1", "a1", e.clock.Now())
+	keyToken := e.createKeyToken(clients["a1"], "ak-a1")
+	secretToken := e.createSecretToken(clients["a1"])
+	before, err := e.s.ClientByID(e.ctx, "a1")
+	e.must(err, "ClientByID a1")
+
+	// No clock change: a cached client must not outlive the change.
+	e.must(e.s.DeleteUser(e.ctx, "alice"), "DeleteUser")
+
+	for id, owner := range owned {
+		if owner == "alice" {
+			owner = ""
+		}
+		got, err := e.s.ClientByID(e.ctx, id)
+		e.must(err, "ClientByID "+id+" after DeleteUser")
+		e.wantEqual(got.OwnerID, owner, "owner of "+id+" after DeleteUser")
+		want := newClient(id)
+		want.OwnerID = owner
+		e.wantClient(got, want, "client "+id+" after DeleteUser")
+	}
+	got, err := e.s.ClientByID(e.ctx, "a1")
+	e.must(err, "ClientByID a1")
+	e.wantTime(got.CreatedAt, before.CreatedAt, "CreatedAt of a client whose owner was deleted")
+	list, err := e.s.ListClientsByOwner(e.ctx, "alice")
+	e.must(err, "ListClientsByOwner of the deleted user")
+	if len(list) != 0 {
+		e.t.Errorf("the deleted user still owns %d clients", len(list))
+	}
+	list, err = e.s.ListClientsByOwner(e.ctx, "bob")
+	e.must(err, "ListClientsByOwner of the other user")
+	if len(list) != 1 || list[0].ID != "b1" {
+		e.t.Errorf("ListClientsByOwner(bob) = %v, want b1 only", list)
+	}
+	_, err = e.s.APIKey(e.ctx, "ak-a1")
+	e.must(err, "API key of a client whose owner was deleted")
+	for _, sig := range []string{keyToken, secretToken} {
+		_, err := e.s.GetAccessTokenSession(e.ctx, sig, &apiKeySession{})
+		e.must(err, "client token after its owner was deleted")
+	}
+	e.wantNotFound(e.s.DeleteUser(e.ctx, "alice"), "second DeleteUser")
 }
 
 func testDeleteLoginSessionsOfUser(e *env) {

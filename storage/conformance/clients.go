@@ -27,6 +27,9 @@ func clientTests() []test {
 		{"RegistrationMetadata", testClientRegistrationMetadata},
 		{"OriginAllowed", testClientOriginAllowed},
 		{"OriginAllowedManyClients", testClientOriginAllowedManyClients},
+		{"Owner", testClientOwner},
+		{"ListByOwner", testClientListByOwner},
+		{"APIKeyIDIsNeverStored", testClientAPIKeyIDNotStored},
 		{"Update", testClientUpdate},
 		{"ReturnsCopy", testClientReturnsCopy},
 		{"Delete", testClientDelete},
@@ -61,6 +64,9 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.RegistrationAccessTokenHash, want.RegistrationAccessTokenHash, what+" RegistrationAccessTokenHash")
 	e.wantEqual(got.RegisteredBy, want.RegisteredBy, what+" RegisteredBy")
 	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
+	e.wantEqual(got.OwnerID, want.OwnerID, what+" OwnerID")
+	// APIKeyID marks one request's copy of a client; it is never stored.
+	e.wantEqual(got.APIKeyID, "", what+" APIKeyID")
 }
 
 func testClientCreateAndGet(e *env) {
@@ -169,6 +175,7 @@ func testClientUpdate(e *env) {
 	changed.RegistrationAccessTokenHash = "rotated-hash"
 	changed.RegisteredBy = "an administrator"
 	changed.RequirePushedAuthorizationRequests = false
+	changed.OwnerID = "new-owner"
 	e.must(e.s.UpdateClient(e.ctx, changed), "UpdateClient")
 
 	after, err := e.s.ClientByID(e.ctx, "upd")
@@ -226,6 +233,8 @@ type clientRows struct {
 	client                           *storage.Client
 	code, access, refresh, pkce, oid string
 	flow, pushed                     string
+	// apiKey, and keyAccess an access token it minted.
+	apiKey, keyAccess string
 }
 
 func (e *env) createClientRows(clientID, userID string) clientRows {
@@ -239,6 +248,7 @@ func (e *env) createClientRows(clientID, userID string) clientRows {
 		oid:     randomID("rawcode-"),
 		flow:    randomID("flow-"),
 		pushed:  randomID("par-"),
+		apiKey:  randomID("ak-"),
 	}
 	req := e.newRequest(r.client, userID)
 	e.must(e.s.CreateAuthorizeCodeSession(e.ctx, r.code, req), "CreateAuthorizeCodeSession")
@@ -255,6 +265,8 @@ func (e *env) createClientRows(clientID, userID string) clientRows {
 		ID: r.pushed, ClientID: clientID, Form: "client_id=" + clientID + "&response_type=code",
 		ExpiresAt: e.clock.Now().Add(90 * time.Second),
 	}), "CreatePushedRequest")
+	e.createAPIKey(r.apiKey, clientID, e.clock.Now())
+	r.keyAccess = e.createKeyToken(r.client, r.apiKey)
 	return r
 }
 
@@ -269,6 +281,8 @@ func (e *env) rowErrors(r clientRows, userID string) map[string]error {
 	_, errs["consent"] = e.s.ConsentGrant(e.ctx, userID, r.client.ID)
 	_, errs["flow"] = e.s.AuthFlow(e.ctx, r.flow)
 	_, errs["pushed request"] = e.s.PushedRequest(e.ctx, r.pushed)
+	_, errs["api key"] = e.s.APIKey(e.ctx, r.apiKey)
+	_, errs["api key's access token"] = e.s.GetAccessTokenSession(e.ctx, r.keyAccess, &apiKeySession{})
 	return errs
 }
 
@@ -285,6 +299,17 @@ func testClientDeleteCascade(e *env) {
 	for name, err := range e.rowErrors(kept, "u1") {
 		e.must(err, "other client's "+name)
 	}
+	keys, err := e.s.ListAPIKeys(e.ctx, nil)
+	e.must(err, "ListAPIKeys")
+	e.wantEqual(apiKeyIDs(keys), []string{kept.apiKey}, "API keys left")
+	keys, err = e.s.ListAPIKeys(e.ctx, []string{"gone"})
+	e.must(err, "ListAPIKeys of the deleted client")
+	e.wantEqual(apiKeyIDs(keys), []string(nil), "API keys of the deleted client")
+
+	// The key's ID is free again, and needs the client back.
+	e.wantNotFound(e.s.CreateAPIKey(e.ctx, e.newAPIKey(gone.apiKey, "gone", e.clock.Now())), "CreateAPIKey for the deleted client")
+	e.createClient("gone")
+	e.createAPIKey(gone.apiKey, "gone", e.clock.Now())
 }
 
 func testClientListPaging(e *env) {
@@ -449,4 +474,155 @@ func testClientOriginAllowedManyClients(e *env) {
 	e.wantOrigins(false, "https://app-300.example", "https://app-1370.example", "https://app-.example",
 		"https://app-%.example", "https://app-_37.example", "https://app-1_.example", "https://shared.exampl",
 		"https://app-13", "app-13.example")
+}
+
+// The owner round-trips through create, update and every read, cached or
+// not, and can be cleared.
+func testClientOwner(e *env) {
+	owned := e.createClient("owned")
+	_, err := e.s.ClientByID(e.ctx, "owned") // warms any cache
+	e.must(err, "ClientByID")
+	got, err := e.s.ClientByID(e.ctx, "owned")
+	e.must(err, "ClientByID again")
+	e.wantEqual(got.OwnerID, "owner-of-owned", "OwnerID")
+	e.wantClient(got, owned, "owned client")
+
+	unowned := newClient("unowned")
+	unowned.OwnerID = ""
+	e.must(e.s.CreateClient(e.ctx, unowned), "CreateClient without owner")
+	got, err = e.s.ClientByID(e.ctx, "unowned")
+	e.must(err, "ClientByID without owner")
+	e.wantEqual(got.OwnerID, "", "OwnerID of a client without owner")
+
+	owned.OwnerID = "someone-else"
+	e.must(e.s.UpdateClient(e.ctx, owned), "UpdateClient new owner")
+	got, err = e.s.ClientByID(e.ctx, "owned")
+	e.must(err, "ClientByID after the owner changed")
+	e.wantEqual(got.OwnerID, "someone-else", "OwnerID after UpdateClient")
+	fc, err := e.s.GetClient(e.ctx, "owned")
+	e.must(err, "GetClient")
+	e.wantEqual(e.storageClient(fc).OwnerID, "someone-else", "GetClient OwnerID")
+
+	owned.OwnerID = ""
+	e.must(e.s.UpdateClient(e.ctx, owned), "UpdateClient clearing the owner")
+	got, err = e.s.ClientByID(e.ctx, "owned")
+	e.must(err, "ClientByID after the owner was cleared")
+	e.wantEqual(got.OwnerID, "", "OwnerID after clearing it")
+
+	list, err := e.s.ListClients(e.ctx, storage.Page{})
+	e.must(err, "ListClients")
+	for _, c := range list {
+		e.wantEqual(c.OwnerID, "", "listed OwnerID of "+c.ID)
+	}
+}
+
+func testClientListByOwner(e *env) {
+	list, err := e.s.ListClientsByOwner(e.ctx, "alice")
+	e.must(err, "ListClientsByOwner on an empty store")
+	if len(list) != 0 {
+		e.t.Fatalf("ListClientsByOwner on an empty store = %d clients", len(list))
+	}
+	now := e.clock.Now()
+	for _, c := range []struct {
+		id, owner string
+		age       time.Duration
+	}{
+		{"b", "alice", time.Minute},
+		{"d", "alice", 0},
+		{"c", "alice", 0}, // the same time as d: by ID
+		{"a", "alice", time.Hour},
+		{"e", "bob", 2 * time.Hour},
+		{"f", "", 3 * time.Hour},
+		{"g", "ALICE", 4 * time.Hour}, // owner IDs match exactly
+	} {
+		cl := newClient(c.id)
+		cl.OwnerID = c.owner
+		cl.CreatedAt = now.Add(-c.age)
+		e.must(e.s.CreateClient(e.ctx, cl), "CreateClient "+c.id)
+	}
+	ids := func(owner string) []string {
+		e.t.Helper()
+		list, err := e.s.ListClientsByOwner(e.ctx, owner)
+		e.must(err, "ListClientsByOwner "+owner)
+		if list == nil {
+			e.t.Errorf("ListClientsByOwner(%q) = nil, want a (possibly empty) list", owner)
+		}
+		var out []string
+		for _, c := range list {
+			want := newClient(c.ID)
+			want.OwnerID = owner
+			e.wantClient(c, want, "client listed by owner")
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	e.wantEqual(ids("alice"), []string{"a", "b", "c", "d"}, "alice's clients, oldest first")
+	e.wantEqual(ids("bob"), []string{"e"}, "bob's clients")
+	e.wantEqual(ids("ALICE"), []string{"g"}, "ALICE's clients")
+	e.wantEqual(ids("carol"), []string(nil), "clients of a user who owns none")
+	// Nobody owns the unowned clients.
+	e.wantEqual(ids(""), []string(nil), "clients listed for an empty owner")
+
+	// The listing follows changes.
+	e.must(e.s.DeleteClient(e.ctx, "b"), "DeleteClient")
+	moved := newClient("c")
+	moved.OwnerID = "bob"
+	e.must(e.s.UpdateClient(e.ctx, moved), "UpdateClient")
+	e.wantEqual(ids("alice"), []string{"a", "d"}, "alice's clients after the changes")
+	e.wantEqual(ids("bob"), []string{"e", "c"}, "bob's clients after the changes")
+}
+
+// Client.APIKeyID belongs to one request's copy of a client: it is never
+// stored, never loaded, and never leaks into a cached copy.
+func testClientAPIKeyIDNotStored(e *env) {
+	c := newClient("c")
+	c.APIKeyID = "ak-on-create"
+	e.must(e.s.CreateClient(e.ctx, c), "CreateClient with an APIKeyID")
+	for i := range 3 { // from the database, then from any cache
+		got, err := e.s.ClientByID(e.ctx, "c")
+		e.must(err, "ClientByID")
+		e.wantEqual(got.APIKeyID, "", fmt.Sprintf("APIKeyID of read %d", i))
+		// A caller marks its copy, as the provider does for a request
+		// authenticated with an API key.
+		got.APIKeyID = fmt.Sprintf("ak-marked-%d", i)
+		got.Scopes = []string{"key-scope"}
+	}
+	fc, err := e.s.GetClient(e.ctx, "c")
+	e.must(err, "GetClient")
+	e.wantEqual(e.storageClient(fc).APIKeyID, "", "APIKeyID from GetClient")
+	e.wantList(fc.GetScopes(), c.Scopes, "scopes after a caller edited its copy")
+
+	c.APIKeyID = "ak-on-update"
+	e.must(e.s.UpdateClient(e.ctx, c), "UpdateClient with an APIKeyID")
+	got, err := e.s.ClientByID(e.ctx, "c")
+	e.must(err, "ClientByID after the update")
+	e.wantEqual(got.APIKeyID, "", "APIKeyID after UpdateClient")
+
+	list, err := e.s.ListClients(e.ctx, storage.Page{})
+	e.must(err, "ListClients")
+	list2, err := e.s.ListClientsByOwner(e.ctx, c.OwnerID)
+	e.must(err, "ListClientsByOwner")
+	for _, l := range append(list, list2...) {
+		e.wantEqual(l.APIKeyID, "", "APIKeyID of a listed client")
+	}
+
+	// Nor does a token's client carry one, even when a key minted it.
+	e.createAPIKey("ak-1", "c", e.clock.Now())
+	sig := e.createKeyToken(c, "ak-1")
+	req, err := e.s.GetAccessTokenSession(e.ctx, sig, &apiKeySession{})
+	e.must(err, "GetAccessTokenSession")
+	e.wantEqual(e.storageClient(req.GetClient()).APIKeyID, "", "APIKeyID of a token's client")
+	if sess, ok := req.GetSession().(*apiKeySession); !ok || sess.APIKeyID != "ak-1" {
+		e.t.Errorf("token's session = %#v, want an *apiKeySession with APIKeyID ak-1", req.GetSession())
+	}
+}
+
+// storageClient returns the *storage.Client behind a fosite client.
+func (e *env) storageClient(fc fosite.Client) *storage.Client {
+	e.t.Helper()
+	c, ok := fc.(*storage.Client)
+	if !ok {
+		e.t.Fatalf("client is %T, want *storage.Client", fc)
+	}
+	return c
 }

@@ -53,6 +53,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"AuthFlows", authFlowTests()},
 		{"RegistrationTokens", registrationTokenTests()},
 		{"PushedRequests", pushedRequestTests()},
+		{"APIKeys", apiKeyTests()},
+		{"Audit", auditTests()},
 		{"SigningKeys", keyTests()},
 		{"OAuth2", oauth2Tests()},
 		{"Transactions", txTests()},
@@ -209,6 +211,7 @@ func newClient(id string) *storage.Client {
 		RegistrationAccessTokenHash:        "rat-hash-of-" + id,
 		RegisteredBy:                       `registration token "partners"`,
 		RequirePushedAuthorizationRequests: true,
+		OwnerID:                            "owner-of-" + id,
 	}
 }
 
@@ -278,6 +281,17 @@ func expireAt(req *fosite.Request, t time.Time) {
 }
 
 func newSession() *openid.DefaultSession { return &openid.DefaultSession{} }
+
+// apiKeySession is the session of a token minted with an API key, as the
+// provider's is: it tells storage the key (storage.APIKeySession).
+type apiKeySession struct {
+	openid.DefaultSession
+	APIKeyID string `json:"api_key_id"`
+}
+
+var _ storage.APIKeySession = (*apiKeySession)(nil)
+
+func (s *apiKeySession) GetAPIKeyID() string { return s.APIKeyID }
 
 // wantRequest checks that got is a full copy of want, session included.
 func (e *env) wantRequest(got fosite.Requester, want *fosite.Request, what string) {

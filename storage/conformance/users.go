@@ -20,6 +20,7 @@ func userTests() []test {
 		{"UpdateWithoutEmail", testUserUpdateWithoutEmail},
 		{"Delete", testUserDelete},
 		{"DeleteUnknownDeletesNothing", testUserDeleteUnknown},
+		{"DeleteKeepsOwnedClients", testUserDeleteClearsOwnership},
 	}
 }
 
