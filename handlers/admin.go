@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,32 +46,45 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id/disable", map[string]adminHandler{http.MethodPost: h.adminDisableUser}},
 		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
+		{"/admin/apikeys", map[string]adminHandler{http.MethodGet: h.adminListAPIKeys, http.MethodPost: h.adminCreateAPIKey}},
+		{"/admin/apikeys/:id", map[string]adminHandler{http.MethodGet: h.adminGetAPIKey, http.MethodDelete: h.adminRevokeAPIKey}},
 	}
-	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 	for _, r := range routes {
-		var allowed []string
+		methods := make(map[string]echo.HandlerFunc, len(r.methods))
 		for method, fn := range r.methods {
-			e.Add(method, r.path, h.admin(fn), noStore)
-			allowed = append(allowed, method)
+			methods[method] = h.admin(fn)
 		}
-		slices.Sort(allowed)
-		var others []string
-		for _, m := range all {
-			if !slices.Contains(allowed, m) {
-				others = append(others, m)
-			}
-		}
-		allow := strings.Join(allowed, ", ")
-		e.Match(others, r.path, func(c echo.Context) error {
-			c.Response().Header().Set(echo.HeaderAllow, allow)
-			return writeAdminProblem(c, http.StatusMethodNotAllowed, "This resource does not support "+c.Request().Method+".", nil)
-		}, noStore)
+		addProblemRoutes(e, r.path, methods)
 	}
 	notFound := func(c echo.Context) error {
 		return writeAdminProblem(c, http.StatusNotFound, "There is no such admin API resource.", nil)
 	}
 	e.RouteNotFound("/admin", notFound)
 	e.RouteNotFound("/admin/*", notFound)
+}
+
+// addProblemRoutes adds the methods of a JSON API resource (with
+// no-store), and answers every other method with a 405 problem document
+// naming the allowed ones.
+func addProblemRoutes(e *echo.Echo, path string, methods map[string]echo.HandlerFunc) {
+	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	var allowed []string
+	for method, fn := range methods {
+		e.Add(method, path, fn, noStore)
+		allowed = append(allowed, method)
+	}
+	slices.Sort(allowed)
+	var others []string
+	for _, m := range all {
+		if !slices.Contains(allowed, m) {
+			others = append(others, m)
+		}
+	}
+	allow := strings.Join(allowed, ", ")
+	e.Match(others, path, func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderAllow, allow)
+		return writeAdminProblem(c, http.StatusMethodNotAllowed, "This resource does not support "+c.Request().Method+".", nil)
+	}, noStore)
 }
 
 // admin authorizes the request, then runs fn; any error fn returns
@@ -130,12 +144,7 @@ func (e adminNotFoundError) Error() string { return "no such " + e.what }
 // adminProblem maps an error to its problem document. The server's own
 // failures are logged, never shown.
 func (h *Handler) adminProblem(c echo.Context, err error) error {
-	var (
-		ae  *adminError
-		ve  *provider.ValidationError
-		nf  adminNotFoundError
-		ctx = c.Request().Context()
-	)
+	ctx := c.Request().Context()
 	switch {
 	case errors.Is(err, provider.ErrAdminUnauthorized):
 		h.log.InfoContext(ctx, "admin api: unauthorized", "reason", err.Error())
@@ -149,10 +158,28 @@ func (h *Handler) adminProblem(c echo.Context, err error) error {
 		h.log.InfoContext(ctx, "admin api: forbidden", "reason", err.Error())
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="gatehouse-admin", error="insufficient_scope", scope="`+provider.ScopeAdmin+`"`)
 		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+provider.ScopeAdmin+" and belong to an admin user or to a client granted that scope.", nil)
+	}
+	return h.apiProblem(c, err, "admin api")
+}
+
+// apiProblem maps the errors every JSON API shares (bad input, unknown
+// ids, conflicts, storage trouble) to problem documents; what names the
+// API in the log.
+func (h *Handler) apiProblem(c echo.Context, err error, what string) error {
+	var (
+		ae  *adminError
+		ve  *provider.ValidationError
+		ke  *provider.APIKeyInputError
+		nf  adminNotFoundError
+		ctx = c.Request().Context()
+	)
+	switch {
 	case errors.As(err, &ae):
 		return writeAdminProblem(c, ae.status, ae.detail, ae.errs)
 	case errors.As(err, &ve):
 		return writeAdminProblem(c, http.StatusBadRequest, strings.ReplaceAll(ve.Error(), "\n", "; "), ve.Problems)
+	case errors.As(err, &ke):
+		return writeAdminProblem(c, http.StatusBadRequest, ke.Field+": "+ke.Message, []provider.Problem{{Field: ke.Field, Message: ke.Message}})
 	case errors.As(err, &nf):
 		return writeAdminProblem(c, http.StatusNotFound, "No "+nf.what+" has this id.", nil)
 	case errors.Is(err, storage.ErrNotFound):
@@ -160,10 +187,10 @@ func (h *Handler) adminProblem(c echo.Context, err error) error {
 	case errors.Is(err, storage.ErrConflict):
 		return writeAdminProblem(c, http.StatusConflict, "Another record already uses this value (for a user: the e-mail address).", nil)
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		h.log.WarnContext(ctx, "admin api: unavailable", "path", c.Path(), "err", err)
+		h.log.WarnContext(ctx, what+": unavailable", "path", c.Path(), "err", err)
 		return writeAdminProblem(c, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again shortly.", nil)
 	}
-	h.log.ErrorContext(ctx, "admin api request failed", "path", c.Path(), "err", err)
+	h.log.ErrorContext(ctx, what+" request failed", "path", c.Path(), "err", err)
 	return writeAdminProblem(c, http.StatusInternalServerError, "Something went wrong on our side.", nil)
 }
 
@@ -253,15 +280,15 @@ func (h *Handler) adminListClients(c echo.Context, _ *provider.AdminPrincipal) e
 	if err != nil {
 		return err
 	}
-	out := adminList[provider.ClientMetadata]{Items: make([]provider.ClientMetadata, 0, len(clients)), Next: next}
+	out := adminList[provider.ClientView]{Items: make([]provider.ClientView, 0, len(clients)), Next: next}
 	for _, cl := range clients {
-		out.Items = append(out.Items, provider.ClientMetadataOf(cl))
+		out.Items = append(out.Items, provider.ClientViewOf(cl, ""))
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
 func (h *Handler) adminCreateClient(c echo.Context, who *provider.AdminPrincipal) error {
-	var body provider.ClientRequest
+	var body provider.AdminClientRequest
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
@@ -269,10 +296,8 @@ func (h *Handler) adminCreateClient(c echo.Context, who *provider.AdminPrincipal
 	if err != nil {
 		return err
 	}
-	m := provider.ClientMetadataOf(cl)
-	m.ClientSecret = plain
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/clients/"+cl.ID)
-	return c.JSON(http.StatusCreated, m)
+	return c.JSON(http.StatusCreated, provider.ClientViewOf(cl, plain))
 }
 
 func (h *Handler) adminGetClient(c echo.Context, _ *provider.AdminPrincipal) error {
@@ -284,7 +309,7 @@ func (h *Handler) adminGetClient(c echo.Context, _ *provider.AdminPrincipal) err
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
-	return c.JSON(http.StatusOK, provider.ClientMetadataOf(cl))
+	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, ""))
 }
 
 func (h *Handler) adminUpdateClient(c echo.Context, who *provider.AdminPrincipal) error {
@@ -292,15 +317,15 @@ func (h *Handler) adminUpdateClient(c echo.Context, who *provider.AdminPrincipal
 	if err != nil {
 		return err
 	}
-	var body provider.ClientRequest
+	var body provider.AdminClientRequest
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
-	cl, err := h.p.Admin().UpdateClient(c.Request().Context(), who, cid, body.Spec())
+	cl, err := h.p.Admin().UpdateClientFromRequest(c.Request().Context(), who, cid, &body)
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
-	return c.JSON(http.StatusOK, provider.ClientMetadataOf(cl))
+	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, ""))
 }
 
 func (h *Handler) adminDeleteClient(c echo.Context, who *provider.AdminPrincipal) error {
@@ -323,9 +348,7 @@ func (h *Handler) adminRotateSecret(c echo.Context, who *provider.AdminPrincipal
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
-	m := provider.ClientMetadataOf(cl)
-	m.ClientSecret = plain
-	return c.JSON(http.StatusOK, m)
+	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, plain))
 }
 
 // --- users ---
@@ -452,6 +475,97 @@ func (h *Handler) adminSetPassword(c echo.Context, who *provider.AdminPrincipal)
 	}
 	if _, err := h.p.Admin().SetUserPassword(c.Request().Context(), who, uid, body.Password); err != nil {
 		return adminNotFoundAs(err, "user")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// --- API keys ---
+
+// apiKeyCreateBody is the body that creates an API key, in the admin API
+// and in self-service: scope is space-separated (default: all the
+// client's scopes), expires_in the key's lifetime in whole seconds (0 or
+// left out: the key does not expire).
+type apiKeyCreateBody struct {
+	ClientID  string `json:"client_id"`
+	Name      string `json:"name"`
+	Scope     string `json:"scope"`
+	ExpiresIn int64  `json:"expires_in"`
+}
+
+// spec checks the body's shape; the use case checks the rest.
+func (b *apiKeyCreateBody) spec() (provider.APIKeySpec, error) {
+	if b.ClientID == "" || len(b.ClientID) > 200 {
+		return provider.APIKeySpec{}, adminBadInput("client_id", "required")
+	}
+	maxSeconds := int64(provider.MaxAPIKeyLifetime / time.Second)
+	if b.ExpiresIn < 0 || b.ExpiresIn > maxSeconds {
+		return provider.APIKeySpec{}, adminBadInput("expires_in", fmt.Sprintf("must be a whole number of seconds from 0 (never) to %d", maxSeconds))
+	}
+	return provider.APIKeySpec{
+		ClientID: b.ClientID, Name: b.Name, Scopes: strings.Fields(b.Scope),
+		ExpiresIn: time.Duration(b.ExpiresIn) * time.Second,
+	}, nil
+}
+
+// apiKeyList is the shape of key listings (next is always "": keys are
+// few per client and listed whole).
+func (h *Handler) apiKeyList(keys []*storage.APIKey) adminList[provider.APIKeyView] {
+	now := h.now()
+	out := adminList[provider.APIKeyView]{Items: make([]provider.APIKeyView, 0, len(keys))}
+	for _, k := range keys {
+		out.Items = append(out.Items, provider.APIKeyViewOf(k, "", now))
+	}
+	return out
+}
+
+func (h *Handler) adminCreateAPIKey(c echo.Context, who *provider.AdminPrincipal) error {
+	var body apiKeyCreateBody
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	spec, err := body.spec()
+	if err != nil {
+		return err
+	}
+	k, plain, err := h.p.Admin().CreateAPIKey(c.Request().Context(), who, spec)
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/apikeys/"+k.ID)
+	return c.JSON(http.StatusCreated, provider.APIKeyViewOf(k, plain, h.now()))
+}
+
+func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.AdminPrincipal) error {
+	clientID := c.QueryParam("client_id")
+	if len(clientID) > 200 {
+		return adminNotFoundError{"client"}
+	}
+	keys, err := h.p.Admin().APIKeys(c.Request().Context(), clientID)
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	return c.JSON(http.StatusOK, h.apiKeyList(keys))
+}
+
+func (h *Handler) adminGetAPIKey(c echo.Context, _ *provider.AdminPrincipal) error {
+	id, err := adminID(c, "API key")
+	if err != nil {
+		return err
+	}
+	k, err := h.p.Admin().APIKey(c.Request().Context(), id)
+	if err != nil {
+		return adminNotFoundAs(err, "API key")
+	}
+	return c.JSON(http.StatusOK, provider.APIKeyViewOf(k, "", h.now()))
+}
+
+func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.AdminPrincipal) error {
+	id, err := adminID(c, "API key")
+	if err != nil {
+		return err
+	}
+	if err := h.p.Admin().RevokeAPIKey(c.Request().Context(), who, id); err != nil {
+		return adminNotFoundAs(err, "API key")
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -140,6 +140,11 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
+	e.GET(PathAccountKeys, h.accountKeys, h.pageHeaders, csrf)
+	e.POST(PathAccountKeys+"/revoke", h.accountRevokeKey, h.pageHeaders, csrf)
+
+	// Self-service API keys (bearer tokens with scope apikeys; JSON).
+	h.mountAPIKeys(e)
 
 	// Dynamic client registration (RFC 7591/7592), unless it is off.
 	h.mountRegistration(e)

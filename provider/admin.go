@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -54,6 +55,18 @@ func (a *AdminPrincipal) String() string {
 		return fmt.Sprintf("user %s via client %s", a.User.ID, a.ClientID)
 	}
 	return "client " + a.ClientID
+}
+
+// Actor names the principal in audit events and as CreatedBy:
+// "user:<id>" for an admin user's token, "client:<id>" for a client's own.
+func (a *AdminPrincipal) Actor() string {
+	if a == nil {
+		return "unknown"
+	}
+	if a.User != nil {
+		return UserActor(a.User)
+	}
+	return "client:" + a.ClientID
 }
 
 // AuthorizeAdmin decides whether bearer (an access token) may use the admin
@@ -157,6 +170,54 @@ func ListClientsPage(ctx context.Context, st storage.ClientStore, page storage.P
 // ListUsersPage lists one page of users, oldest first.
 func ListUsersPage(ctx context.Context, st storage.UserStore, page storage.Page) ([]*storage.User, string, error) {
 	return listPage(ctx, page, st.ListUsers, func(u *storage.User) string { return u.ID })
+}
+
+// ClientView is a client as the admin API and the CLI show it: its
+// metadata (RFC 7591 names, secrets only when just issued) and owner_id,
+// the id of the user who owns it ("" for none).
+type ClientView struct {
+	ClientMetadata
+	OwnerID string `json:"owner_id"`
+}
+
+// ClientViewOf describes c; plain is its secret when just issued, else "".
+func ClientViewOf(c *storage.Client, plain string) ClientView {
+	m := ClientMetadataOf(c)
+	m.ClientSecret = plain
+	return ClientView{ClientMetadata: m, OwnerID: c.OwnerID}
+}
+
+// AdminClientRequest is a client as the admin API takes it: ClientRequest
+// and owner_id, the id of an existing user who owns the client ("" for
+// none). In an update, leaving owner_id out keeps the current owner.
+type AdminClientRequest struct {
+	ClientRequest
+	OwnerID *string `json:"owner_id"`
+}
+
+// Spec is the ClientSpec the request describes (owner "" when left out).
+func (r *AdminClientRequest) Spec() ClientSpec {
+	s := r.ClientRequest.Spec()
+	if r.OwnerID != nil {
+		s.OwnerID = *r.OwnerID
+	}
+	return s
+}
+
+// CheckOwner reports a ValidationError on owner_id unless ownerID is ""
+// or names an existing user.
+func CheckOwner(ctx context.Context, st storage.UserStore, ownerID string) error {
+	if ownerID == "" {
+		return nil
+	}
+	if !validScopeToken(ownerID) {
+		return invalid("owner_id", "is not a user id")
+	}
+	_, err := st.UserByID(ctx, ownerID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return invalid("owner_id", "names no user")
+	}
+	return err
 }
 
 // UserView is a user as the admin API and the CLI show it: never the
@@ -283,13 +344,25 @@ func RotateStoredClientSecret(ctx context.Context, st ManagementStore, hasher *s
 }
 
 // UpdateStoredClient replaces the stored client id's registration with
-// spec (UpdateClientFromSpec).
+// spec (UpdateClientFromSpec). A new owner must be an existing user.
 func UpdateStoredClient(ctx context.Context, st ManagementStore, id string, spec ClientSpec, now time.Time) (*storage.Client, error) {
+	return updateStoredClient(ctx, st, id, func(*storage.Client) ClientSpec { return spec }, now)
+}
+
+// updateStoredClient is UpdateStoredClient with the spec made from the
+// stored client, in the transaction.
+func updateStoredClient(ctx context.Context, st ManagementStore, id string, specOf func(*storage.Client) ClientSpec, now time.Time) (*storage.Client, error) {
 	var c *storage.Client
 	err := st.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		if c, err = st.ClientByID(ctx, id); err != nil {
 			return err
+		}
+		spec := specOf(c)
+		if strings.TrimSpace(spec.OwnerID) != c.OwnerID {
+			if err := CheckOwner(ctx, st, strings.TrimSpace(spec.OwnerID)); err != nil {
+				return err
+			}
 		}
 		if err := UpdateClientFromSpec(c, spec, now); err != nil {
 			return err
@@ -331,6 +404,9 @@ func (a *Admin) CreateClient(ctx context.Context, who *AdminPrincipal, spec Clie
 	if err != nil {
 		return nil, "", err
 	}
+	if err := CheckOwner(ctx, a.p.store, c.OwnerID); err != nil {
+		return nil, "", err
+	}
 	if err := a.p.store.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
@@ -348,13 +424,32 @@ func (a *Admin) Client(ctx context.Context, id string) (*storage.Client, error) 
 	return a.p.store.ClientByID(ctx, id)
 }
 
-// UpdateClient replaces a client's registration (secret and id stay).
+// UpdateClient replaces a client's registration (secret and id stay),
+// owner included.
 func (a *Admin) UpdateClient(ctx context.Context, who *AdminPrincipal, id string, spec ClientSpec) (*storage.Client, error) {
 	c, err := UpdateStoredClient(ctx, a.p.store, id, spec, a.p.now())
 	if err != nil {
 		return nil, err
 	}
 	a.audit(ctx, who, "client updated", "client_id", id)
+	return c, nil
+}
+
+// UpdateClientFromRequest replaces a client's registration with an admin
+// API request: as UpdateClient, except that a request without owner_id
+// keeps the current owner.
+func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *AdminPrincipal, id string, req *AdminClientRequest) (*storage.Client, error) {
+	c, err := updateStoredClient(ctx, a.p.store, id, func(c *storage.Client) ClientSpec {
+		spec := req.Spec()
+		if req.OwnerID == nil {
+			spec.OwnerID = c.OwnerID
+		}
+		return spec
+	}, a.p.now())
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, who, "client updated", "client_id", id, "owner_id", c.OwnerID)
 	return c, nil
 }
 
@@ -451,4 +546,34 @@ func (a *Admin) SetUserPassword(ctx context.Context, who *AdminPrincipal, id, pa
 	}
 	a.audit(ctx, who, "user password set", "user_id", id)
 	return u, nil
+}
+
+// CreateAPIKey mints a key (CreatedBy: the principal) and returns it with
+// the key itself, shown once. An unknown client is storage.ErrNotFound,
+// bad input an *APIKeyInputError.
+func (a *Admin) CreateAPIKey(ctx context.Context, who *AdminPrincipal, spec APIKeySpec) (*storage.APIKey, string, error) {
+	spec.CreatedBy = who.Actor()
+	return a.p.APIKeyManager().Create(ctx, spec)
+}
+
+// APIKeys lists the keys of client clientID (storage.ErrNotFound if there
+// is no such client), or every key when it is "", newest first.
+func (a *Admin) APIKeys(ctx context.Context, clientID string) ([]*storage.APIKey, error) {
+	if clientID == "" {
+		return a.p.APIKeyManager().List(ctx, nil)
+	}
+	if _, err := a.p.store.ClientByID(ctx, clientID); err != nil {
+		return nil, err
+	}
+	return a.p.APIKeyManager().List(ctx, []string{clientID})
+}
+
+// APIKey returns one key.
+func (a *Admin) APIKey(ctx context.Context, id string) (*storage.APIKey, error) {
+	return a.p.APIKeyManager().Key(ctx, id)
+}
+
+// RevokeAPIKey revokes a key and every token it minted.
+func (a *Admin) RevokeAPIKey(ctx context.Context, who *AdminPrincipal, id string) error {
+	return a.p.APIKeyManager().Revoke(ctx, id, who.Actor())
 }

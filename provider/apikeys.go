@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -151,25 +153,127 @@ type APIKeySpec struct {
 // ErrAPIKeyInput wraps invalid API key specs (a 400 for the caller).
 var ErrAPIKeyInput = errors.New("invalid API key")
 
+// APIKeyInputError is an invalid API key spec: which field (name, scope,
+// expires_in, client_id) and what is wrong with it. It matches
+// ErrAPIKeyInput.
+type APIKeyInputError struct {
+	Field   string
+	Message string
+}
+
+func (e *APIKeyInputError) Error() string {
+	return ErrAPIKeyInput.Error() + ": " + e.Field + ": " + e.Message
+}
+
+// Is makes errors.Is(err, ErrAPIKeyInput) hold.
+func (e *APIKeyInputError) Is(target error) bool { return target == ErrAPIKeyInput }
+
+func apiKeyInput(field, format string, args ...any) error {
+	return &APIKeyInputError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// APIKeyManagerStore is the storage the key management use cases need.
+type APIKeyManagerStore interface {
+	ClientByID(ctx context.Context, id string) (*storage.Client, error)
+	storage.APIKeyStore
+}
+
+// APIKeyManagerOptions configure an APIKeyManager of its own (the CLI's).
+// Store and Keyring are required.
+type APIKeyManagerOptions struct {
+	Store   APIKeyManagerStore
+	Keyring *secret.Keyring
+	// Audit receives the created and revoked events; nil records nothing.
+	// Run it for as long as the manager is used, or events stay in memory.
+	Audit  *audit.Recorder
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// APIKeyManager holds the key management use cases (create, revoke, read)
+// that the CLI, the admin API, self-service and the account pages share.
+// The provider has one (APIKeyManager); the CLI makes its own on the store
+// and keyring (NewAPIKeyManager), without composing the whole provider.
+type APIKeyManager struct {
+	store    APIKeyManagerStore
+	verifier *apikey.Verifier
+	audit    *audit.Recorder
+	now      func() time.Time
+}
+
+// NewAPIKeyManager returns key management on its own. A key it revokes is
+// refused by a running server once that server's key cache expires
+// (Options.APIKeyCacheTTL, 10 s by default); the tokens the key minted
+// stop working at once.
+func NewAPIKeyManager(o APIKeyManagerOptions) (*APIKeyManager, error) {
+	if o.Store == nil || o.Keyring == nil {
+		return nil, errors.New("provider: NewAPIKeyManager needs a Store and a Keyring")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	// The verifier only hashes new keys and is never asked to verify one
+	// here: no cache.
+	v := apikey.NewVerifier(apikey.Options{Store: o.Store, Keyring: o.Keyring, CacheTTL: -1, Now: o.Now, Logger: o.Logger})
+	return &APIKeyManager{store: o.Store, verifier: v, audit: o.Audit, now: o.Now}, nil
+}
+
+// APIKeyManager returns the provider's key management, which shares the
+// verifier (a revocation here is refused by this instance at once).
+func (p *Provider) APIKeyManager() *APIKeyManager {
+	return &APIKeyManager{store: p.store, verifier: p.apikeys, audit: p.audit, now: p.now}
+}
+
 // CreateAPIKey mints a key for a confidential client and returns the key
 // row and the key itself, which is never shown again.
 func (p *Provider) CreateAPIKey(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
+	return p.APIKeyManager().Create(ctx, spec)
+}
+
+// RevokeAPIKey revokes a key and every access token it minted, at once.
+func (p *Provider) RevokeAPIKey(ctx context.Context, id, actor string) error {
+	return p.APIKeyManager().Revoke(ctx, id, actor)
+}
+
+// APIKey returns one key (storage.ErrNotFound if unknown).
+func (p *Provider) APIKey(ctx context.Context, id string) (*storage.APIKey, error) {
+	return p.APIKeyManager().Key(ctx, id)
+}
+
+// APIKeys lists the keys of the given clients (all keys when none given).
+func (p *Provider) APIKeys(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
+	return p.APIKeyManager().List(ctx, clientIDs)
+}
+
+// OwnedClients lists the clients a user owns.
+func (p *Provider) OwnedClients(ctx context.Context, userID string) ([]*storage.Client, error) {
+	return p.store.ListClientsByOwner(ctx, userID)
+}
+
+// Create mints a key for a confidential client that uses
+// client_credentials and returns the key row and the key itself, which is
+// never shown again. Bad input is an *APIKeyInputError; an unknown client
+// storage.ErrNotFound.
+func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
 	name := strings.TrimSpace(spec.Name)
 	if name == "" || len(name) > 100 {
-		return nil, "", fmt.Errorf("%w: name: required, at most 100 characters", ErrAPIKeyInput)
+		return nil, "", apiKeyInput("name", "required, at most 100 characters")
+	}
+	if !printable(name) {
+		return nil, "", apiKeyInput("name", "must be valid UTF-8 without control characters")
 	}
 	if spec.ExpiresIn < 0 || spec.ExpiresIn > MaxAPIKeyLifetime {
-		return nil, "", fmt.Errorf("%w: expires_in: must be between 0 (never) and %s", ErrAPIKeyInput, MaxAPIKeyLifetime)
+		return nil, "", apiKeyInput("expires_in", "must be between 0 (never) and %s", MaxAPIKeyLifetime)
 	}
-	client, err := p.store.ClientByID(ctx, spec.ClientID)
+	client, err := m.store.ClientByID(ctx, spec.ClientID)
 	if err != nil {
 		return nil, "", err
 	}
 	if client.Public {
-		return nil, "", fmt.Errorf("%w: client_id: a public client cannot have API keys", ErrAPIKeyInput)
+		return nil, "", apiKeyInput("client_id", "a public client cannot have API keys")
 	}
 	if !slices.Contains(client.GrantTypes, GrantClientCredentials) {
-		return nil, "", fmt.Errorf("%w: client_id: the client does not use client_credentials", ErrAPIKeyInput)
+		return nil, "", apiKeyInput("client_id", "the client does not use client_credentials")
 	}
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {
@@ -177,63 +281,114 @@ func (p *Provider) CreateAPIKey(ctx context.Context, spec APIKeySpec) (*storage.
 	}
 	for _, s := range scopes {
 		if !slices.Contains(client.Scopes, s) {
-			return nil, "", fmt.Errorf("%w: scope: %q is not one of the client's scopes", ErrAPIKeyInput, s)
+			return nil, "", apiKeyInput("scope", "%q is not one of the client's scopes", clip(s))
 		}
 	}
 	key, id, secretPart, err := apikey.Mint()
 	if err != nil {
 		return nil, "", err
 	}
-	now := p.now().UTC()
+	now := m.now().UTC()
 	k := &storage.APIKey{
 		ID: id, ClientID: client.ID, Name: name, Scopes: nonNil(scopes),
-		SecretHash: p.apikeys.Hash(secretPart), CreatedBy: spec.CreatedBy, CreatedAt: now,
+		SecretHash: m.verifier.Hash(secretPart), CreatedBy: spec.CreatedBy, CreatedAt: now,
 	}
 	if spec.ExpiresIn > 0 {
 		k.ExpiresAt = now.Add(spec.ExpiresIn)
 	}
-	if err := p.store.CreateAPIKey(ctx, k); err != nil {
+	if err := m.store.CreateAPIKey(ctx, k); err != nil {
 		return nil, "", err
 	}
-	p.audit.Record(ctx, audit.Event{
+	m.audit.Record(ctx, audit.Event{
 		Type: audit.APIKeyCreated, Actor: spec.CreatedBy, Subject: k.ID, ClientID: k.ClientID, IP: requestIP(ctx),
 		Details: map[string]string{"name": k.Name, "scope": strings.Join(k.Scopes, " ")},
 	})
 	return k, key, nil
 }
 
-// RevokeAPIKey revokes a key and every access token it minted, at once.
-func (p *Provider) RevokeAPIKey(ctx context.Context, id, actor string) error {
-	k, err := p.store.APIKey(ctx, id)
+// Revoke revokes a key and every access token it minted, at once
+// (storage.ErrNotFound for an unknown id). Revoking a revoked key keeps
+// its first revocation time.
+func (m *APIKeyManager) Revoke(ctx context.Context, id, actor string) error {
+	k, err := m.Key(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := p.store.RevokeAPIKey(ctx, id, p.now()); err != nil {
+	if err := m.store.RevokeAPIKey(ctx, id, m.now()); err != nil {
 		return err
 	}
-	p.apikeys.Invalidate(id)
-	p.audit.Record(ctx, audit.Event{
+	m.verifier.Invalidate(id)
+	m.audit.Record(ctx, audit.Event{
 		Type: audit.APIKeyRevoked, Actor: actor, Subject: id, ClientID: k.ClientID, IP: requestIP(ctx),
 	})
 	return nil
 }
 
-// APIKey returns one key (storage.ErrNotFound if unknown).
-func (p *Provider) APIKey(ctx context.Context, id string) (*storage.APIKey, error) {
+// Key returns one key (storage.ErrNotFound if unknown).
+func (m *APIKeyManager) Key(ctx context.Context, id string) (*storage.APIKey, error) {
 	if !apikey.ValidID(id) {
 		return nil, storage.ErrNotFound
 	}
-	return p.store.APIKey(ctx, id)
+	return m.store.APIKey(ctx, id)
 }
 
-// APIKeys lists the keys of the given clients (all keys when none given).
-func (p *Provider) APIKeys(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
-	return p.store.ListAPIKeys(ctx, clientIDs)
+// List lists the keys of the given clients (all keys when none given),
+// newest first.
+func (m *APIKeyManager) List(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
+	return m.store.ListAPIKeys(ctx, clientIDs)
 }
 
-// OwnedClients lists the clients a user owns.
-func (p *Provider) OwnedClients(ctx context.Context, userID string) ([]*storage.Client, error) {
-	return p.store.ListClientsByOwner(ctx, userID)
+// API key states, as APIKeyState names them.
+const (
+	APIKeyActive  = "active"
+	APIKeyExpired = "expired"
+	APIKeyRevoked = "revoked"
+)
+
+// APIKeyState is "active", "expired" or "revoked".
+func APIKeyState(k *storage.APIKey, now time.Time) string {
+	switch {
+	case !k.RevokedAt.IsZero():
+		return APIKeyRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return APIKeyExpired
+	}
+	return APIKeyActive
+}
+
+// APIKeyView is an API key as the CLI, the admin API and self-service
+// show it: never its hash, and the key itself only when just created.
+// Times are UTC; expires_at, last_used_at and revoked_at are null when the
+// key never expires, was never used, is not revoked.
+type APIKeyView struct {
+	ID         string     `json:"id"`
+	Key        string     `json:"key,omitempty"`
+	ClientID   string     `json:"client_id"`
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	State      string     `json:"state"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// APIKeyViewOf describes k; plain is the key when it was just created,
+// else "".
+func APIKeyViewOf(k *storage.APIKey, plain string, now time.Time) APIKeyView {
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	return APIKeyView{
+		ID: k.ID, Key: plain, ClientID: k.ClientID, Name: k.Name, Scopes: nonNil(k.Scopes),
+		State: APIKeyState(k, now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt.UTC(),
+		ExpiresAt: opt(k.ExpiresAt), LastUsedAt: opt(k.LastUsedAt), RevokedAt: opt(k.RevokedAt),
+	}
 }
 
 // APIKeyIntrospection is what introspecting an API key says (RFC 7662).
@@ -273,4 +428,227 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request) (fos
 		return nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
 	}
 	return p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+}
+
+// Self-service: people manage the API keys of the clients they own (or,
+// with role admin, of any client) with an access token carrying
+// ScopeAPIKeys, at /api/apikeys; and the account pages list and revoke the
+// keys of the clients they own.
+
+// Self-service authorization failures. AuthorizeKeyManager wraps them
+// with the reason (for the log); test with errors.Is.
+var (
+	// ErrKeyManagerUnauthorized (401): no token, or one that is unknown,
+	// expired, revoked, not an access token, or whose user or client is
+	// gone, or whose user is disabled.
+	ErrKeyManagerUnauthorized = errors.New("apikeys: missing or invalid access token")
+	// ErrKeyManagerForbidden (403): a valid access token that does not
+	// carry ScopeAPIKeys (or whose client is no longer allowed it), or
+	// that a client got for itself (client_credentials) rather than for a
+	// person.
+	ErrKeyManagerForbidden = errors.New("apikeys: the access token does not grant API key management")
+	// ErrNotClientManager (403): the person may not manage the keys of
+	// this client (they do not own it and are not an admin).
+	ErrNotClientManager = errors.New("apikeys: only the client's owner or an admin may manage its API keys")
+)
+
+// AuthorizeKeyManager decides whether bearer (an access token) may use
+// the self-service key API, and returns the person it acts for. The token
+// must be an active access token granted ScopeAPIKeys, issued to a client
+// still allowed that scope, for an existing, enabled user: a client's own
+// token (client_credentials, including one minted with an API key) is
+// refused, since keys belong to people's clients. Failures wrap
+// ErrKeyManagerUnauthorized or ErrKeyManagerForbidden; storage failures
+// come back as they are.
+func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*storage.User, error) {
+	if bearer == "" || len(bearer) > 4096 {
+		return nil, fmt.Errorf("%w: no bearer token", ErrKeyManagerUnauthorized)
+	}
+	use, ar, err := p.OAuth2.IntrospectToken(ctx, bearer, fosite.AccessToken, NewSession(), ScopeAPIKeys)
+	switch {
+	case errors.Is(err, storage.ErrUnavailable):
+		return nil, err
+	case err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidScope.ErrorField:
+		return nil, fmt.Errorf("%w: the token was not granted %s", ErrKeyManagerForbidden, ScopeAPIKeys)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrKeyManagerUnauthorized, fosite.ErrorToRFC6749Error(err).ErrorField)
+	case use != fosite.AccessToken:
+		// fosite also accepts a refresh token here; it is not a bearer
+		// credential.
+		return nil, fmt.Errorf("%w: not an access token", ErrKeyManagerUnauthorized)
+	case !ar.GetGrantedScopes().Has(ScopeAPIKeys):
+		return nil, fmt.Errorf("%w: the token was not granted %s", ErrKeyManagerForbidden, ScopeAPIKeys)
+	}
+	clientID := ar.GetClient().GetID()
+	subject := ar.GetSession().GetSubject()
+	client, err := p.store.ClientByID(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the client is gone", ErrKeyManagerUnauthorized)
+	} else if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(client.Scopes, ScopeAPIKeys) {
+		return nil, fmt.Errorf("%w: client %s is no longer allowed %s", ErrKeyManagerForbidden, clientID, ScopeAPIKeys)
+	}
+	if subject == "" || subject == clientID {
+		return nil, fmt.Errorf("%w: the token was issued to client %s itself, not to a person", ErrKeyManagerForbidden, clientID)
+	}
+	u, err := p.store.UserByID(ctx, subject)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, fmt.Errorf("%w: the token's user is gone or disabled", ErrKeyManagerUnauthorized)
+	} else if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// CanManageClient reports whether u may manage the API keys of c: u owns
+// c, or u has the admin role.
+func CanManageClient(u *storage.User, c *storage.Client) bool {
+	if u == nil || c == nil || u.Disabled {
+		return false
+	}
+	return (c.OwnerID != "" && c.OwnerID == u.ID) || slices.Contains(u.Roles, RoleAdmin)
+}
+
+// UserActor names a person in audit events and CreatedBy.
+func UserActor(u *storage.User) string { return "user:" + u.ID }
+
+// SelfServiceKeys is the key management a person may do for themselves;
+// AuthorizeKeyManager let them in. Errors: storage.ErrNotFound (an
+// unknown client or key, and also a key of a client the person may not
+// manage, so that its existence is not revealed), ErrNotClientManager (a
+// client the person may not manage, named by its id), *APIKeyInputError,
+// or storage failures.
+type SelfServiceKeys struct {
+	m    *APIKeyManager
+	p    *Provider
+	user *storage.User
+}
+
+// SelfServiceKeys returns the key management of u.
+func (p *Provider) SelfServiceKeys(u *storage.User) *SelfServiceKeys {
+	return &SelfServiceKeys{m: p.APIKeyManager(), p: p, user: u}
+}
+
+// client returns the client id if the person may manage its keys.
+func (s *SelfServiceKeys) client(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := s.p.store.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !CanManageClient(s.user, c) {
+		return nil, fmt.Errorf("%w (user %s, client %s)", ErrNotClientManager, s.user.ID, c.ID)
+	}
+	return c, nil
+}
+
+// List lists the keys of client clientID or, when it is "", of every
+// client the person owns (admins too: other clients' keys only by id),
+// newest first.
+func (s *SelfServiceKeys) List(ctx context.Context, clientID string) ([]*storage.APIKey, error) {
+	if clientID != "" {
+		if _, err := s.client(ctx, clientID); err != nil {
+			return nil, err
+		}
+		return s.m.List(ctx, []string{clientID})
+	}
+	owned, err := s.p.OwnedClients(ctx, s.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(owned) == 0 {
+		// List with no client ids would list every key.
+		return []*storage.APIKey{}, nil
+	}
+	ids := make([]string, len(owned))
+	for i, c := range owned {
+		ids[i] = c.ID
+	}
+	return s.m.List(ctx, ids)
+}
+
+// Get returns one key of a client the person may manage.
+func (s *SelfServiceKeys) Get(ctx context.Context, id string) (*storage.APIKey, error) {
+	k, err := s.m.Key(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.client(ctx, k.ClientID); errors.Is(err, ErrNotClientManager) {
+		return nil, fmt.Errorf("api key %s of a client user %s may not manage: %w", id, s.user.ID, storage.ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Create mints a key for a client the person may manage; CreatedBy is
+// the person.
+func (s *SelfServiceKeys) Create(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
+	if _, err := s.client(ctx, spec.ClientID); err != nil {
+		return nil, "", err
+	}
+	spec.CreatedBy = UserActor(s.user)
+	return s.m.Create(ctx, spec)
+}
+
+// Revoke revokes a key of a client the person may manage.
+func (s *SelfServiceKeys) Revoke(ctx context.Context, id string) error {
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	return s.m.Revoke(ctx, id, UserActor(s.user))
+}
+
+// OwnedAPIKey is a key of a client a person owns, with its client.
+type OwnedAPIKey struct {
+	Key    *storage.APIKey
+	Client *storage.Client
+}
+
+// OwnedAPIKeys lists the keys of the clients userID owns, newest first
+// (the account pages: ownership only, whatever the person's roles).
+func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIKey, error) {
+	owned, err := p.OwnedClients(ctx, userID)
+	if err != nil || len(owned) == 0 {
+		return nil, err
+	}
+	byID := make(map[string]*storage.Client, len(owned))
+	ids := make([]string, 0, len(owned))
+	for _, c := range owned {
+		byID[c.ID] = c
+		ids = append(ids, c.ID)
+	}
+	keys, err := p.APIKeys(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OwnedAPIKey, 0, len(keys))
+	for _, k := range keys {
+		if c, ok := byID[k.ClientID]; ok {
+			out = append(out, OwnedAPIKey{Key: k, Client: c})
+		}
+	}
+	return out, nil
+}
+
+// RevokeOwnedAPIKey revokes key id if it belongs to a client userID owns;
+// storage.ErrNotFound otherwise (unknown, or someone else's). It returns
+// the key as it was.
+func (p *Provider) RevokeOwnedAPIKey(ctx context.Context, userID, id string) (*storage.APIKey, error) {
+	m := p.APIKeyManager()
+	k, err := m.Key(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.store.ClientByID(ctx, k.ClientID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (userID == "" || c.OwnerID != userID)) {
+		return nil, fmt.Errorf("api key %s is not of a client user %s owns: %w", id, userID, storage.ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := m.Revoke(ctx, id, "user:"+userID); err != nil {
+		return nil, err
+	}
+	return k, nil
 }

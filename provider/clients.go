@@ -98,6 +98,12 @@ type ClientSpec struct {
 	// RegisteredBy says who registered the client (shown on the consent
 	// page), e.g. "an administrator".
 	RegisteredBy string
+	// OwnerID is the id of the user who owns the client (and may manage
+	// its API keys); empty for none. Only an operator (CLI, admin API)
+	// sets it: BuildClient and UpdateClientFromSpec take it as given (the
+	// caller checks that the user exists), while dynamic registration
+	// never gives a client an owner and an RFC 7592 update keeps it.
+	OwnerID string
 }
 
 // Problem is one thing wrong with a client or user description: the field
@@ -182,9 +188,13 @@ type checkOptions struct {
 	jwksURIAllowPrivate bool
 	// jwksURIDisabled refuses jwks_uri (no fetcher configured).
 	jwksURIDisabled bool
+	// ownerFromSpec takes the owner from the spec (an operator's
+	// registration); otherwise a new client has none and an update keeps
+	// the one it had.
+	ownerFromSpec bool
 }
 
-var operatorChecks = checkOptions{jwksURIAllowPrivate: true}
+var operatorChecks = checkOptions{jwksURIAllowPrivate: true, ownerFromSpec: true}
 
 // BuildClient validates spec, fills defaults, generates the client id and
 // (for clients that authenticate with a secret) the secret, and returns
@@ -198,6 +208,9 @@ func buildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time, opts che
 	c, ve := checkSpec(spec, opts)
 	if err := ve.err(); err != nil {
 		return nil, "", err
+	}
+	if !opts.ownerFromSpec {
+		c.OwnerID = ""
 	}
 	c.ID = uuid.NewString()
 	c.CreatedAt = now.UTC()
@@ -216,9 +229,10 @@ func buildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time, opts che
 // UpdateClientFromSpec replaces c's registration with spec, validated as
 // at creation. It keeps the client id, secret, creation time and
 // registration access token, and who registered the client unless spec
-// says otherwise. A client cannot change between public and confidential,
-// nor move to a secret-based method without a secret (rotate one first).
-// On error c is unchanged.
+// says otherwise; the owner becomes spec.OwnerID (SpecFromClient carries
+// the current one). A client cannot change between public and
+// confidential, nor move to a secret-based method without a secret
+// (rotate one first). On error c is unchanged.
 func UpdateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time) error {
 	return updateClientFromSpec(c, spec, now, operatorChecks)
 }
@@ -237,6 +251,9 @@ func updateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time, opt
 	n.RegistrationAccessTokenHash = c.RegistrationAccessTokenHash
 	if n.RegisteredBy == "" {
 		n.RegisteredBy = c.RegisteredBy
+	}
+	if !opts.ownerFromSpec {
+		n.OwnerID = c.OwnerID
 	}
 	n.UpdatedAt = now.UTC()
 	*c = *n
@@ -288,6 +305,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		TokenEndpointAuthSigningAlg:        alg,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		RegisteredBy:                       c.RegisteredBy,
+		OwnerID:                            c.OwnerID,
 	}
 }
 
@@ -503,6 +521,10 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	if utf8.RuneCountInString(registeredBy) > MaxRegisteredByLen || !printable(registeredBy) {
 		ve.add("registered_by", "at most %d printable characters", MaxRegisteredByLen)
 	}
+	ownerID := strings.TrimSpace(spec.OwnerID)
+	if ownerID != "" && !validScopeToken(ownerID) {
+		ve.add("owner_id", "is not a user id")
+	}
 
 	if len(ve.Problems) > 0 {
 		return nil, ve
@@ -529,6 +551,7 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 		JWKSURI:                            jwksURI,
 		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
 		RegisteredBy:                       registeredBy,
+		OwnerID:                            ownerID,
 	}
 	if method == AuthMethodPrivateKeyJWT {
 		c.TokenEndpointAuthSigningAlg = assertionAlg

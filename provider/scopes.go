@@ -27,6 +27,7 @@ var scopeDescriptions = map[string]string{
 	ScopeRoles:         "See your roles",
 	ScopeOfflineAccess: "Stay signed in when you are not using it (refresh tokens)",
 	ScopeOffline:       "Stay signed in when you are not using it (refresh tokens)",
+	ScopeAPIKeys:       "Manage the API keys of your apps",
 }
 
 // ScopeDescription returns a plain-words description of a scope, or "" for

@@ -1,6 +1,6 @@
 // Package templates holds gatehouse's browser pages (sign-in, consent, error,
-// sign-out confirmation and signed-out), embedded in the binary, and the one
-// stylesheet they use.
+// sign-out confirmation, signed-out and the account pages), embedded in the
+// binary, and the one stylesheet they use.
 //
 // The pages are written for a strict Content-Security-Policy: they contain no
 // JavaScript, no inline styles and no external resources, and they work as
@@ -25,14 +25,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -76,7 +76,7 @@ func Parse() (*Pages, error) {
 // Render executes the named page into w. It renders into a buffer first, so a
 // template error never leaves a half-written page (the caller gets the error and
 // can answer 500). Names: "login", "consent", "error", "logout", "logged_out",
-// "account_apps".
+// "account_apps", "account_keys".
 //
 // Render writes only the HTML body; the caller sets the headers
 // (Content-Type: text/html; charset=utf-8, CSP, and so on).
@@ -196,4 +196,32 @@ type AccountAppsData struct {
 	UserEmail string
 	Apps      []AppGrant
 	Message   string // e.g. "Access for X was revoked." (may be empty)
+}
+
+// AccountKey is one API key on the "account_keys" page. The times are
+// already formatted for people.
+type AccountKey struct {
+	ID         string // posted back as "key_id" to revoke
+	Name       string
+	ClientID   string
+	ClientName string
+	Scopes     []string
+	// State is "active", "expired" or "revoked"; only an active key has a
+	// revoke form.
+	State     string
+	CreatedAt string
+	LastUsed  string // "never" when the key was never used
+	Expires   string // "never" when the key does not expire
+	Revoked   string // when it was revoked; empty while it is not
+}
+
+// AccountKeysData is the data of the "account_keys" page: the API keys of
+// the apps the signed-in person owns, each active one with a revoke form
+// posted to /account/keys/revoke.
+type AccountKeysData struct {
+	Common
+	UserEmail string
+	Keys      []AccountKey
+	OwnsApps  bool   // whether the person owns any app (with or without keys)
+	Message   string // e.g. "The key X was revoked." (may be empty)
 }

@@ -71,6 +71,18 @@ func samples() map[string]any {
 				Scopes: []Scope{{"email", "Your e-mail address"}},
 			}},
 		},
+		"account_keys": AccountKeysData{
+			Common: common("API keys"), UserEmail: "ada@example.com", OwnsApps: true, Message: "The key old-ci was revoked.",
+			Keys: []AccountKey{{
+				ID: "key-1", Name: "ci", ClientID: "client-1", ClientName: "Reporting job",
+				Scopes: []string{"reports:read", "reports:write"}, State: "active",
+				CreatedAt: "2 Jan 2026 10:04 UTC", LastUsed: "never", Expires: "1 Feb 2026 10:04 UTC",
+			}, {
+				ID: "key-2", Name: "old-ci", ClientID: "client-1", ClientName: "Reporting job",
+				Scopes: []string{"reports:read"}, State: "revoked",
+				CreatedAt: "1 Jan 2026 09:00 UTC", LastUsed: "1 Jan 2026 09:30 UTC", Expires: "never", Revoked: "3 Jan 2026 08:00 UTC",
+			}},
+		},
 	}
 }
 
@@ -84,7 +96,7 @@ var logoImg = regexp.MustCompile(`<img class="app-logo[^"]*" src="https://[^"]*"
 
 func TestParse(t *testing.T) {
 	p := mustParse(t)
-	for _, name := range []string{"login", "consent", "error", "logout", "logged_out", "account_apps"} {
+	for _, name := range []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys"} {
 		if _, ok := p.pages[name]; !ok {
 			t.Errorf("page %q missing after Parse", name)
 		}
@@ -561,5 +573,49 @@ func TestAccountAppsRevokeForm(t *testing.T) {
 	login := render(t, p, "login", LoginData{Common: common("Sign in"), Next: "/account/apps"})
 	if !strings.Contains(login, `name="next" value="/account/apps"`) || strings.Contains(login, `name="flow"`) {
 		t.Errorf("account login form: %s", login)
+	}
+}
+
+func TestAccountKeysPage(t *testing.T) {
+	p := mustParse(t)
+	out := render(t, p, "account_keys", samples()["account_keys"])
+	// One revoke form: the active key's, with the CSRF token.
+	forms := formRe.FindAllString(out, -1)
+	if len(forms) != 1 {
+		t.Fatalf("want one revoke form (the active key), got %d:\n%s", len(forms), out)
+	}
+	if a := attrs(forms[0]); a["method"] != "post" || a["action"] != "/account/keys/revoke" {
+		t.Errorf("form = %v", a)
+	}
+	for _, want := range []string{
+		`<input type="hidden" name="_csrf" value="csrf-token-123">`,
+		`<input type="hidden" name="key_id" value="key-1">`,
+		"Revoke key", "Reporting job", `<span class="scope-name">reports:write</span>`,
+		"<dt>Last used</dt><dd>never</dd>", "<dd>1 Jan 2026 09:30 UTC</dd>", "<dt>Revoked</dt><dd>3 Jan 2026 08:00 UTC</dd>",
+		"The key old-ci was revoked.", "Signed in as <strong>ada@example.com</strong>",
+		`<a href="/account/apps">Apps with access</a>`, `<a href="/account/keys" aria-current="page">API keys</a>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("account keys page lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `name="key_id" value="key-2"`) {
+		t.Errorf("a revoked key has a revoke form")
+	}
+
+	// No keys: say why, no form.
+	none := render(t, p, "account_keys", AccountKeysData{Common: common("API keys"), OwnsApps: true})
+	if strings.Contains(none, "<form") || !strings.Contains(none, "Your apps have no API keys.") {
+		t.Errorf("owner without keys: %s", none)
+	}
+	noApps := render(t, p, "account_keys", AccountKeysData{Common: common("API keys")})
+	if strings.Contains(noApps, "<form") || !strings.Contains(noApps, "You do not own any app") {
+		t.Errorf("no apps: %s", noApps)
+	}
+
+	// The apps page links to the keys page.
+	apps := render(t, p, "account_apps", samples()["account_apps"])
+	if !strings.Contains(apps, `<a href="/account/keys">API keys</a>`) || !strings.Contains(apps, `<a href="/account/apps" aria-current="page">`) {
+		t.Errorf("account apps page does not link to the keys page:\n%s", apps)
 	}
 }

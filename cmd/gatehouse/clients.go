@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -26,16 +27,21 @@ func newClientsCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// toClientJSON is a client in RFC 7591 names (provider.ClientMetadata);
-// client_secret only when one was just issued.
-func toClientJSON(c *storage.Client, plainSecret string) provider.ClientMetadata {
-	m := provider.ClientMetadataOf(c)
-	m.ClientSecret = plainSecret
-	return m
+// toClientJSON is a client in RFC 7591 names with its owner_id
+// (provider.ClientView); client_secret only when one was just issued.
+func toClientJSON(c *storage.Client, plainSecret string) provider.ClientView {
+	return provider.ClientViewOf(c, plainSecret)
 }
 
 // withStore opens the configured, migrated database for a CLI command.
 func (g *globals) withStore(cmd *cobra.Command, needSecret bool, fn func(store *bunstore.Store, ring *secret.Keyring) error) error {
+	return g.withStoreLog(cmd, needSecret, func(store *bunstore.Store, ring *secret.Keyring, _ *slog.Logger) error {
+		return fn(store, ring)
+	})
+}
+
+// withStoreLog is withStore that also hands fn the command's logger.
+func (g *globals) withStoreLog(cmd *cobra.Command, needSecret bool, fn func(store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error) error {
 	ctx := cmd.Context()
 	cfg, err := g.loadConfig(needSecret)
 	if err != nil {
@@ -47,7 +53,8 @@ func (g *globals) withStore(cmd *cobra.Command, needSecret bool, fn func(store *
 			return usageError{err}
 		}
 	}
-	store, err := openStore(ctx, cfg, newLogger(cfg, g.stderr))
+	log := newLogger(cfg, g.stderr)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -55,7 +62,7 @@ func (g *globals) withStore(cmd *cobra.Command, needSecret bool, fn func(store *
 	if err := store.CheckSchema(ctx); err != nil {
 		return err
 	}
-	return fn(store, ring)
+	return fn(store, ring, log)
 }
 
 // clientFlags are the flags that describe a client, shared by create and
@@ -64,6 +71,7 @@ type clientFlags struct {
 	spec  provider.ClientSpec
 	scope string
 	jwks  string
+	owner string // e-mail address; resolveOwner turns it into spec.OwnerID
 }
 
 func (cf *clientFlags) register(cmd *cobra.Command) {
@@ -88,6 +96,28 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.spec.TosURI, "tos-uri", "", "https URL of the client's terms of service")
 	f.StringArrayVar(&cf.spec.Contacts, "contact", nil, "e-mail address of someone responsible for the client (repeatable)")
 	f.BoolVar(&cf.spec.RequirePushedAuthorizationRequests, "require-par", false, "authorization requests must be pushed first (PAR, RFC 9126)")
+	f.StringVar(&cf.owner, "owner", "", `e-mail address of the user who owns the client and may manage its API keys ("" for none)`)
+}
+
+// resolveOwner turns --owner (an e-mail address) into spec.OwnerID, when
+// it was given: "" means no owner, an unknown address is a usage error.
+func (cf *clientFlags) resolveOwner(cmd *cobra.Command, users storage.UserStore) error {
+	if !cmd.Flags().Changed("owner") {
+		return nil
+	}
+	email := strings.TrimSpace(cf.owner)
+	if email == "" {
+		cf.spec.OwnerID = ""
+		return nil
+	}
+	u, err := users.UserByEmail(cmd.Context(), email)
+	if errors.Is(err, storage.ErrNotFound) {
+		return usageError{fmt.Errorf("--owner: no user has the e-mail address %q", email)}
+	} else if err != nil {
+		return err
+	}
+	cf.spec.OwnerID = u.ID
+	return nil
 }
 
 // resolve finishes the parsed flags: the scope list and the key set.
@@ -156,6 +186,7 @@ func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
 		"tos-uri":                         func() { spec.TosURI = s.TosURI },
 		"contact":                         func() { spec.Contacts = s.Contacts },
 		"require-par":                     func() { spec.RequirePushedAuthorizationRequests = s.RequirePushedAuthorizationRequests },
+		"owner":                           func() { spec.OwnerID = s.OwnerID },
 	}
 }
 
@@ -189,9 +220,12 @@ func newClientsCreateCommand(g *globals) *cobra.Command {
 			if err := cf.resolve(g.stdin); err != nil {
 				return err
 			}
-			spec := cf.spec
-			spec.RegisteredBy = provider.RegisteredByAdmin
 			return g.withStore(cmd, true, func(store *bunstore.Store, ring *secret.Keyring) error {
+				if err := cf.resolveOwner(cmd, store); err != nil {
+					return err
+				}
+				spec := cf.spec
+				spec.RegisteredBy = provider.RegisteredByAdmin
 				c, plain, err := provider.BuildClient(spec, secret.NewHasher(ring), time.Now())
 				if err != nil {
 					return invalidClient(err)
@@ -230,7 +264,7 @@ func newClientsListCommand(g *globals) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					out := make([]provider.ClientMetadata, 0, len(clients))
+					out := make([]provider.ClientView, 0, len(clients))
 					for _, c := range clients {
 						out = append(out, toClientJSON(c, ""))
 					}
@@ -283,6 +317,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"skip_consent", fmt.Sprint(m.SkipConsent)},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"registered_by", m.RegisteredBy},
+		{"owner_id", c.OwnerID},
 		{"created_at", c.CreatedAt.UTC().Format(time.RFC3339)},
 		{"updated_at", c.UpdatedAt.UTC().Format(time.RFC3339)},
 	}
@@ -337,6 +372,9 @@ func newClientsUpdateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+				if err := cf.resolveOwner(cmd, store); err != nil {
+					return err
+				}
 				ctx := cmd.Context()
 				var updated *storage.Client
 				err := store.InTx(ctx, func(ctx context.Context) error {

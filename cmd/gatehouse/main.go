@@ -3,10 +3,12 @@
 //	gatehouse serve [--dev]
 //	gatehouse migrate
 //	gatehouse users create --email E --password-stdin [--name N] [--role R]... [--json]
-//	gatehouse clients create --name N [--grant-type G]... [--redirect-uri U]... [--scope "a b"] [--public] ... [--json]
+//	gatehouse clients create --name N [--grant-type G]... [--redirect-uri U]... [--scope "a b"] [--public] [--owner EMAIL] ... [--json]
 //	gatehouse clients list|get|update|rotate-secret|delete ...
 //	gatehouse users list|disable|enable ...
 //	gatehouse registration-tokens create|list|revoke ...
+//	gatehouse apikeys create --client ID --name N [--scope "a b"] [--expires-in 720h] [--json]
+//	gatehouse apikeys list [--client ID] [--json] | revoke ID
 //	gatehouse health [--url URL]
 //
 // Every command reads the same configuration: --config file.yaml and
@@ -73,6 +75,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newClientsCommand(g),
 		newHealthCommand(g),
 		newRegistrationTokensCommand(g),
+		newAPIKeysCommand(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}

@@ -1,0 +1,86 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// The account page of API keys lists the keys of the clients the
+// signed-in person owns, with when each was last used, and revokes them.
+// Like /account/apps it sits behind the browser session. Ownership alone
+// counts here: an admin manages other clients' keys through the APIs.
+
+// PathAccountKeys is the account page of API keys.
+const PathAccountKeys = "/account/keys"
+
+// accountKeys lists the keys of the person's apps.
+func (h *Handler) accountKeys(c echo.Context) error {
+	login, err := h.accountLogin(c)
+	if login == nil {
+		return err
+	}
+	return h.renderAccountKeys(c, login, http.StatusOK, "")
+}
+
+func (h *Handler) renderAccountKeys(c echo.Context, login *provider.Login, status int, message string) error {
+	ctx := c.Request().Context()
+	owned, err := h.p.OwnedClients(ctx, login.User.ID)
+	if err != nil {
+		return err
+	}
+	keys, err := h.p.OwnedAPIKeys(ctx, login.User.ID)
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	data := &templates.AccountKeysData{
+		Common: h.common(c, "API keys"), UserEmail: login.User.Email, Message: message, OwnsApps: len(owned) > 0,
+	}
+	for _, ok := range keys {
+		k := ok.Key
+		row := templates.AccountKey{
+			ID: k.ID, Name: k.Name, ClientID: ok.Client.ID, ClientName: ok.Client.Name, Scopes: k.Scopes,
+			State: provider.APIKeyState(k, now), CreatedAt: humanTime(k.CreatedAt),
+			LastUsed: "never", Expires: "never",
+		}
+		if !k.LastUsedAt.IsZero() {
+			row.LastUsed = humanTime(k.LastUsedAt)
+		}
+		if !k.ExpiresAt.IsZero() {
+			row.Expires = humanTime(k.ExpiresAt)
+		}
+		if !k.RevokedAt.IsZero() {
+			row.Revoked = humanTime(k.RevokedAt)
+		}
+		data.Keys = append(data.Keys, row)
+	}
+	return h.render(c, status, "account_keys", data)
+}
+
+// humanTime formats a time for the account pages.
+func humanTime(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+// accountRevokeKey revokes one key of the person's apps: the key and
+// every token it minted stop working at once. A key of someone else's app
+// is answered like an unknown one (404).
+func (h *Handler) accountRevokeKey(c echo.Context) error {
+	login, err := h.accountLogin(c)
+	if login == nil {
+		return err
+	}
+	k, err := h.p.RevokeOwnedAPIKey(c.Request().Context(), login.User.ID, c.FormValue("key_id"))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return h.renderAccountKeys(c, login, http.StatusNotFound, "There is no such key among the keys of your apps.")
+	case err != nil:
+		return err
+	}
+	return h.renderAccountKeys(c, login, http.StatusOK, "The key "+k.Name+" was revoked. It and every token made with it no longer work.")
+}

@@ -1,0 +1,146 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+)
+
+// Self-service API keys, on the public listener: people manage the API
+// keys of the clients they own (admins: of any client) with an access
+// token that carries scope apikeys (provider.AuthorizeKeyManager).
+//
+//	POST   /api/apikeys            {"client_id","name","scope","expires_in"} -> 201, the key shown once
+//	GET    /api/apikeys[?client_id=ID]  -> {"items":[...],"next":""}
+//	GET    /api/apikeys/:id        -> the key (never the key itself or its hash)
+//	DELETE /api/apikeys/:id        -> 204; the key and its tokens stop working at once
+//
+// expires_in is in whole seconds (0 or left out: never). Without
+// client_id, a listing covers the clients the person owns. Errors are RFC
+// 9457 problem documents, as in the admin API: 401 (WWW-Authenticate:
+// Bearer) without a valid token, 403 for a token without the scope or
+// not a person's, and for a client_id the person may not manage, 404 for
+// an unknown client or key. A key of a client the person may not manage is
+// answered 404 like an unknown one, so that key ids reveal nothing.
+
+// PathAPIKeys is the self-service key API.
+const PathAPIKeys = "/api/apikeys"
+
+// apiKeysHandler is a self-service route, called once the caller is
+// authorized.
+type apiKeysHandler func(c echo.Context, keys *provider.SelfServiceKeys) error
+
+// mountAPIKeys adds the self-service key API to e (the public listener).
+func (h *Handler) mountAPIKeys(e *echo.Echo) {
+	addProblemRoutes(e, PathAPIKeys, map[string]echo.HandlerFunc{
+		http.MethodGet:  h.keyManager(h.apiListKeys),
+		http.MethodPost: h.keyManager(h.apiCreateKey),
+	})
+	addProblemRoutes(e, PathAPIKeys+"/:id", map[string]echo.HandlerFunc{
+		http.MethodGet:    h.keyManager(h.apiGetKey),
+		http.MethodDelete: h.keyManager(h.apiRevokeKey),
+	})
+	notFound := func(c echo.Context) error {
+		return writeAdminProblem(c, http.StatusNotFound, "There is no such API resource.", nil)
+	}
+	e.RouteNotFound("/api", notFound)
+	e.RouteNotFound("/api/*", notFound)
+}
+
+// keyManager authorizes the request, then runs fn; any error becomes a
+// problem document. An API key in the URL is refused before anything
+// else (URLs end up in logs).
+func (h *Handler) keyManager(fn apiKeysHandler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if apiKeyInQuery(c.Request()) {
+			return writeAdminProblem(c, http.StatusBadRequest, "API keys must not be sent in URLs.", nil)
+		}
+		ctx := c.Request().Context()
+		u, err := h.p.AuthorizeKeyManager(ctx, bearerToken(c.Request()))
+		if err == nil {
+			err = fn(c, h.p.SelfServiceKeys(u))
+		}
+		if err != nil {
+			return h.keysProblem(c, err)
+		}
+		return nil
+	}
+}
+
+// keysProblem maps a self-service error to its problem document.
+func (h *Handler) keysProblem(c echo.Context, err error) error {
+	ctx := c.Request().Context()
+	switch {
+	case errors.Is(err, provider.ErrKeyManagerUnauthorized):
+		h.log.InfoContext(ctx, "api keys: unauthorized", "reason", err.Error())
+		hdr := `Bearer realm="gatehouse"`
+		if bearerToken(c.Request()) != "" {
+			hdr += `, error="invalid_token"`
+		}
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, hdr)
+		return writeAdminProblem(c, http.StatusUnauthorized, "A valid bearer access token with scope "+provider.ScopeAPIKeys+" is required.", nil)
+	case errors.Is(err, provider.ErrKeyManagerForbidden):
+		h.log.InfoContext(ctx, "api keys: forbidden", "reason", err.Error())
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="insufficient_scope", scope="`+provider.ScopeAPIKeys+`"`)
+		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+provider.ScopeAPIKeys+" and be issued to a person.", nil)
+	case errors.Is(err, provider.ErrNotClientManager):
+		h.log.InfoContext(ctx, "api keys: forbidden", "reason", err.Error())
+		return writeAdminProblem(c, http.StatusForbidden, "You may manage the API keys only of clients you own.", nil)
+	}
+	return h.apiProblem(c, err, "api keys")
+}
+
+func (h *Handler) apiCreateKey(c echo.Context, keys *provider.SelfServiceKeys) error {
+	var body apiKeyCreateBody
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	spec, err := body.spec()
+	if err != nil {
+		return err
+	}
+	k, plain, err := keys.Create(c.Request().Context(), spec)
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, PathAPIKeys+"/"+k.ID)
+	return c.JSON(http.StatusCreated, provider.APIKeyViewOf(k, plain, h.now()))
+}
+
+func (h *Handler) apiListKeys(c echo.Context, keys *provider.SelfServiceKeys) error {
+	clientID := c.QueryParam("client_id")
+	if len(clientID) > 200 {
+		return adminNotFoundError{"client"}
+	}
+	list, err := keys.List(c.Request().Context(), clientID)
+	if err != nil {
+		return adminNotFoundAs(err, "client")
+	}
+	return c.JSON(http.StatusOK, h.apiKeyList(list))
+}
+
+func (h *Handler) apiGetKey(c echo.Context, keys *provider.SelfServiceKeys) error {
+	id, err := adminID(c, "API key")
+	if err != nil {
+		return err
+	}
+	k, err := keys.Get(c.Request().Context(), id)
+	if err != nil {
+		return adminNotFoundAs(err, "API key")
+	}
+	return c.JSON(http.StatusOK, provider.APIKeyViewOf(k, "", h.now()))
+}
+
+func (h *Handler) apiRevokeKey(c echo.Context, keys *provider.SelfServiceKeys) error {
+	id, err := adminID(c, "API key")
+	if err != nil {
+		return err
+	}
+	if err := keys.Revoke(c.Request().Context(), id); err != nil {
+		return adminNotFoundAs(err, "API key")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
