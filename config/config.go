@@ -18,6 +18,10 @@
 //	google.client_id              GATEHOUSE_GOOGLE_CLIENT_ID
 //	google.client_secret          GATEHOUSE_GOOGLE_CLIENT_SECRET
 //	google.issuer                 GATEHOUSE_GOOGLE_ISSUER
+//	google.allow_signup           GATEHOUSE_GOOGLE_ALLOW_SIGNUP
+//	google.hosted_domain          GATEHOUSE_GOOGLE_HOSTED_DOMAIN
+//	google.allowed_domains        GATEHOUSE_GOOGLE_ALLOWED_DOMAINS
+//	login.password                GATEHOUSE_LOGIN_PASSWORD
 //	lifespans.access_token        GATEHOUSE_LIFESPANS_ACCESS_TOKEN
 //	lifespans.id_token            GATEHOUSE_LIFESPANS_ID_TOKEN
 //	lifespans.authorization_code  GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE
@@ -51,6 +55,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -82,9 +87,13 @@ type Config struct {
 	// Secret is the root key material (HKDF input) for keys encrypted at rest.
 	Secret string `yaml:"secret" env:"SECRET"`
 	// OldSecrets still decrypt data written under earlier secrets, for rotation.
-	OldSecrets []string  `yaml:"old_secrets" env:"OLD_SECRETS"`
-	Google     Google    `yaml:"google" envPrefix:"GOOGLE_"`
-	Lifespans  Lifespans `yaml:"lifespans" envPrefix:"LIFESPANS_"`
+	OldSecrets []string `yaml:"old_secrets" env:"OLD_SECRETS"`
+	Google     Google   `yaml:"google" envPrefix:"GOOGLE_"`
+	// Upstreams are further OpenID Connect identity providers people may
+	// sign in with (YAML only: a list does not fit environment variables).
+	Upstreams []Upstream `yaml:"upstreams" env:"-"`
+	Login     Login      `yaml:"login" envPrefix:"LOGIN_"`
+	Lifespans Lifespans  `yaml:"lifespans" envPrefix:"LIFESPANS_"`
 	// RefreshRetryWindow: a rotated refresh token presented again this soon
 	// after its rotation is a retry or a concurrent duplicate (invalid_grant,
 	// nothing revoked), not theft; after it, reuse revokes the grant. 0
@@ -106,6 +115,35 @@ type Google struct {
 	ClientID     string `yaml:"client_id" env:"CLIENT_ID"`
 	ClientSecret string `yaml:"client_secret" env:"CLIENT_SECRET"`
 	Issuer       string `yaml:"issuer" env:"ISSUER"`
+	// AllowSignup lets a first sign-in create an account; off, only people
+	// whose verified e-mail matches an existing account get in.
+	AllowSignup bool `yaml:"allow_signup" env:"ALLOW_SIGNUP"`
+	// HostedDomain restricts sign-in to one Google Workspace domain (hd).
+	HostedDomain string `yaml:"hosted_domain" env:"HOSTED_DOMAIN"`
+	// AllowedDomains restricts sign-in to verified e-mails of these domains.
+	AllowedDomains []string `yaml:"allowed_domains" env:"ALLOWED_DOMAINS"`
+}
+
+// Upstream is an OpenID Connect identity provider people may sign in with.
+type Upstream struct {
+	// ID names the upstream in URLs (/login/ID, /login/ID/callback):
+	// lowercase letters, digits and dashes.
+	ID             string   `yaml:"id"`
+	Name           string   `yaml:"name"`
+	Issuer         string   `yaml:"issuer"`
+	ClientID       string   `yaml:"client_id"`
+	ClientSecret   string   `yaml:"client_secret"`
+	Scopes         []string `yaml:"scopes"`
+	AllowedDomains []string `yaml:"allowed_domains"`
+	HostedDomain   string   `yaml:"hosted_domain"`
+	AllowSignup    bool     `yaml:"allow_signup"`
+}
+
+// Login configures how people sign in.
+type Login struct {
+	// Password enables e-mail and password sign-in; off, people sign in
+	// only through upstreams.
+	Password bool `yaml:"password" env:"PASSWORD"`
 }
 
 // Enabled reports whether upstream sign-in through Google is configured.
@@ -183,6 +221,8 @@ var (
 	logFormats = []string{"text", "json"}
 
 	registrationPolicies = []string{RegistrationInitialAccessToken, RegistrationOpen, RegistrationOff}
+
+	upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 )
 
 // Default returns the built-in configuration, suitable for local development.
@@ -192,6 +232,7 @@ func Default() Config {
 		Listen:      "127.0.0.1:8080",
 		AdminListen: "127.0.0.1:8081",
 		DSN:         "sqlite://./data/gatehouse.db",
+		Login:       Login{Password: true},
 		Google: Google{
 			Issuer: "https://accounts.google.com",
 		},
@@ -469,6 +510,30 @@ func (c Config) Validate() error {
 	if (c.Google.ClientID == "") != (c.Google.ClientSecret == "") {
 		p.add("google", "client_id and client_secret must be set together")
 	}
+	seen := map[string]bool{}
+	if c.Google.Enabled() {
+		seen["google"] = true
+	}
+	for i, u := range c.Upstreams {
+		key := fmt.Sprintf("upstreams[%d]", i)
+		switch {
+		case !upstreamID.MatchString(u.ID):
+			p.add(key+".id", "must be 1 to 32 lowercase letters, digits or dashes, got %q", u.ID)
+		case seen[u.ID]:
+			p.add(key+".id", "%q is used twice (the google settings take the id google)", u.ID)
+		}
+		seen[u.ID] = true
+		if strings.TrimSpace(u.Name) == "" {
+			p.add(key+".name", "is required (it labels the sign-in button)")
+		}
+		p.add(key+".issuer", "%s", checkURL(u.Issuer))
+		if u.ClientID == "" || u.ClientSecret == "" {
+			p.add(key, "client_id and client_secret are required")
+		}
+	}
+	if !c.Login.Password && len(seen) == 0 {
+		p.add("login.password", "false leaves no way to sign in: configure google or upstreams, or keep password sign-in")
+	}
 	if c.Google.Enabled() || c.Google.Issuer != "" {
 		p.add("google.issuer", "%s", checkURL(c.Google.Issuer))
 	}
@@ -589,6 +654,16 @@ func (c Config) Redacted() Config {
 	}
 	if c.Google.ClientSecret != "" {
 		c.Google.ClientSecret = redacted
+	}
+	if c.Upstreams != nil {
+		ups := make([]Upstream, len(c.Upstreams))
+		for i, u := range c.Upstreams {
+			if u.ClientSecret != "" {
+				u.ClientSecret = redacted
+			}
+			ups[i] = u
+		}
+		c.Upstreams = ups
 	}
 	if c.IsPostgres() {
 		c.DSN = redactDSN(c.DSN)

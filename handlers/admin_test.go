@@ -259,7 +259,7 @@ func TestAdminAPIUsers(t *testing.T) {
 
 	// Disable signs the user out.
 	user, _ := f.store.UserByID(ctx, id)
-	handle, _, err := f.p.StartLogin(ctx, user, time.Now())
+	handle, _, err := f.p.StartLogin(ctx, user, time.Now(), provider.MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

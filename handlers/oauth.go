@@ -57,7 +57,7 @@ func stepPath(s provider.Step) string {
 // completeAuthorization issues the code and redirects to the client.
 func (h *Handler) completeAuthorization(c echo.Context, ar fosite.AuthorizeRequester, login *provider.Login, flow string) error {
 	ctx := c.Request().Context()
-	resp, err := h.p.Complete(ctx, ar, login.User, login.Session.AuthTime, flow)
+	resp, err := h.p.Complete(ctx, ar, login, flow)
 	if errors.Is(err, provider.ErrFlowNotFound) {
 		return h.errorPage(c, http.StatusBadRequest, err.Error())
 	}

@@ -21,15 +21,16 @@ import (
 // browsers insist on Secure, Path=/ and no Domain (no subdomain can plant
 // or read them). Plain http (local development) cannot use the prefix.
 type cookieNames struct {
-	session string
-	csrf    string
+	session  string
+	csrf     string
+	upstream string // binds an upstream sign-in to the browser that started it
 }
 
 func newCookieNames(secure bool) cookieNames {
 	if secure {
-		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf"}
+		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream"}
 	}
-	return cookieNames{session: "gth_session", csrf: "gth_csrf"}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream"}
 }
 
 const csrfContextKey = "csrf"
@@ -142,18 +143,35 @@ func clientName(ar fosite.AuthorizeRequester) string {
 // a flow) of the account pages.
 func (h *Handler) loginPage(c echo.Context) error {
 	if c.FormValue("flow") == "" {
-		return h.render(c, http.StatusOK, "login", &templates.LoginData{
-			Common: h.common(c, "Sign in"), Next: accountNext(c.FormValue("next")),
-		})
+		next := accountNext(c.FormValue("next"))
+		return h.render(c, http.StatusOK, "login", h.loginData(c, &templates.LoginData{Next: next}))
 	}
 	_, _, ar, err := h.flowRequest(c)
 	if err != nil {
 		return h.flowError(c, ar, err)
 	}
 	allowFormRedirect(c, ar)
-	return h.render(c, http.StatusOK, "login", &templates.LoginData{
-		Common: h.common(c, "Sign in"), Flow: c.FormValue("flow"), ClientName: clientName(ar),
-	})
+	return h.render(c, http.StatusOK, "login", h.loginData(c, &templates.LoginData{
+		Flow: c.FormValue("flow"), ClientName: clientName(ar),
+	}))
+}
+
+// loginData completes the login page: title, CSRF token, the "Continue
+// with ..." buttons (carrying the flow or next), and whether the password
+// form is shown.
+func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.LoginData {
+	d.Common = h.common(c, "Sign in")
+	d.PasswordDisabled = !h.p.PasswordLogin()
+	for _, u := range h.p.Upstreams() {
+		q := url.Values{}
+		if d.Flow != "" {
+			q.Set("flow", d.Flow)
+		} else {
+			q.Set("next", d.Next)
+		}
+		d.Upstreams = append(d.Upstreams, templates.UpstreamButton{ID: u.ID, Name: u.Name, URL: "/login/" + u.ID + "?" + q.Encode()})
+	}
+	return d
 }
 
 // accountNext is where a sign-in without a flow continues: a path under
@@ -178,16 +196,10 @@ func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	if old, err := c.Cookie(h.cookies.session); err == nil {
-		if err := h.p.EndLogin(ctx, old.Value); err != nil {
-			return nil, err
-		}
-	}
-	cookie, login, err := h.p.StartLogin(ctx, u, h.now().UTC())
+	login, err := h.startSession(c, u, provider.MethodPassword)
 	if err != nil {
 		return nil, err
 	}
-	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
 	h.log.InfoContext(ctx, "login succeeded", "user_id", u.ID)
 	return login, nil
 }
@@ -196,9 +208,11 @@ func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
 // flow on (consent, or straight back to the client); without a flow it
 // continues to the account pages.
 func (h *Handler) loginSubmit(c echo.Context) error {
-	ctx := c.Request().Context()
+	if !h.p.PasswordLogin() {
+		return h.errorPage(c, http.StatusForbidden, "Sign-in with a password is turned off here. Use one of the other ways to sign in.")
+	}
 	failed := func(data *templates.LoginData) error {
-		data.Common = h.common(c, "Sign in")
+		data = h.loginData(c, data)
 		data.Email = truncate(c.FormValue("email"), 320)
 		data.Error = "Wrong e-mail or password."
 		return h.render(c, http.StatusUnauthorized, "login", data)
@@ -227,6 +241,13 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	if login == nil {
 		return failed(&templates.LoginData{Flow: handle, ClientName: clientName(ar)})
 	}
+	return h.continueFlow(c, handle, ar, login)
+}
+
+// continueFlow moves an authorization flow on after the person signed in
+// within it: to the consent page, or straight back to the client.
+func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.AuthorizeRequester, login *provider.Login) error {
+	ctx := c.Request().Context()
 	if err := h.p.SetFlowLogin(ctx, handle, login.User.ID, login.Session.AuthTime); err != nil {
 		return h.flowError(c, ar, err)
 	}
@@ -238,6 +259,23 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/consent?flow="+url.QueryEscape(handle))
 	}
 	return h.completeAuthorization(c, ar, login, handle)
+}
+
+// startSession signs the browser in as login's user, replacing any session
+// it had.
+func (h *Handler) startSession(c echo.Context, u *storage.User, method provider.LoginMethod) (*provider.Login, error) {
+	ctx := c.Request().Context()
+	if old, err := c.Cookie(h.cookies.session); err == nil {
+		if err := h.p.EndLogin(ctx, old.Value); err != nil {
+			return nil, err
+		}
+	}
+	cookie, login, err := h.p.StartLogin(ctx, u, h.now().UTC(), method)
+	if err != nil {
+		return nil, err
+	}
+	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
+	return login, nil
 }
 
 // flowLogin returns the browser's sign-in if it belongs to the flow: the

@@ -140,6 +140,12 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
+	e.GET("/account/identities", h.accountIdentities, h.pageHeaders, csrf)
+	e.POST("/account/identities/unlink", h.accountUnlink, h.pageHeaders, csrf)
+
+	// Sign-in through upstream identity providers.
+	e.GET("/login/:upstream", h.upstreamBegin, h.pageHeaders, csrf)
+	e.GET("/login/:upstream/callback", h.upstreamCallback, h.pageHeaders, csrf)
 	e.GET(PathAccountKeys, h.accountKeys, h.pageHeaders, csrf)
 	e.POST(PathAccountKeys+"/revoke", h.accountRevokeKey, h.pageHeaders, csrf)
 
@@ -201,7 +207,8 @@ func Server(handler http.Handler, logger *slog.Logger) *http.Server {
 // rather than to a program (JSON).
 func isPagePath(path string) bool {
 	switch {
-	case path == "/login", path == "/consent", path == provider.PathAuthorize, path == provider.PathLogout:
+	case path == "/login", path == "/consent", path == provider.PathAuthorize, path == provider.PathLogout,
+		strings.HasPrefix(path, "/login/"):
 		return true
 	case strings.HasPrefix(path, "/account"):
 		return true

@@ -87,7 +87,8 @@ func (f *regFixture) admUserTokens(t *testing.T, c *storage.Client, plain string
 	if err != nil {
 		t.Fatalf("authorize: %v", err)
 	}
-	resp, err := f.p.Complete(ctx, ar, u, time.Now(), "")
+	login := &Login{User: u, Session: &storage.LoginSession{UserID: u.ID, AuthTime: time.Now(), AMR: MethodPassword.AMR}}
+	resp, err := f.p.Complete(ctx, ar, login, "")
 	if err != nil {
 		t.Fatalf("complete: %v", err)
 	}
@@ -288,7 +289,7 @@ func testAdminUsers(t *testing.T, dialect string) {
 	}
 
 	// Disable signs the user out and blocks sign-in; enable lets them back.
-	handle, _, err := f.p.StartLogin(ctx, up, time.Now())
+	handle, _, err := f.p.StartLogin(ctx, up, time.Now(), MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func testAdminUsers(t *testing.T, dialect string) {
 	}
 
 	// Set password: the old one stops working, sessions end.
-	handle, _, _ = f.p.StartLogin(ctx, up, time.Now())
+	handle, _, _ = f.p.StartLogin(ctx, up, time.Now(), MethodPassword)
 	if _, err := a.SetUserPassword(ctx, who, u.ID, "short"); !isValidation(err, "password") {
 		t.Fatalf("short password: %v", err)
 	}

@@ -286,7 +286,7 @@ func (p *Provider) Deny(ctx context.Context, flowHandle string) error {
 // u and issues the authorization code. When flowHandle is set, the flow is
 // consumed in the same transaction, so a replayed form post cannot mint a
 // second code and a failure leaves the flow (and no code) behind.
-func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, u *storage.User, authTime time.Time, flowHandle string) (fosite.AuthorizeResponder, error) {
+func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, login *Login, flowHandle string) (fosite.AuthorizeResponder, error) {
 	client, ok := ar.GetClient().(*storage.Client)
 	if !ok {
 		return nil, fosite.ErrServerError.WithDebug("unexpected client type")
@@ -304,7 +304,7 @@ func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, u
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
 		req.RequestedAt = requestedAt
 	}
-	sess, err := p.userSession(client, u, ar.GetGrantedScopes(), authTime.UTC().Truncate(time.Second), requestedAt)
+	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,9 @@ func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, u
 // userSession builds the session a code (and the tokens it yields) carries.
 // Everything the ID token needs is set now (FOSITE.md §4.6): refreshes later
 // reuse this session, not the authorization request.
-func (p *Provider) userSession(client *storage.Client, u *storage.User, granted fosite.Arguments, authTime, requestedAt time.Time) (*Session, error) {
+func (p *Provider) userSession(client *storage.Client, login *Login, granted fosite.Arguments, requestedAt time.Time) (*Session, error) {
+	u := login.User
+	authTime := login.Session.AuthTime.UTC().Truncate(time.Second)
 	kid, err := p.keys.CurrentKID(client.IDTokenAlg())
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
@@ -349,6 +351,10 @@ func (p *Provider) userSession(client *storage.Client, u *storage.User, granted 
 		AuthTime:    authTime,
 		RequestedAt: requestedAt,
 		Extra:       UserClaims(u, granted),
+		// How the person signed in: "pwd", or "fed" through an upstream
+		// (whose id acr names).
+		AuthenticationMethodsReferences:     login.Session.AMR,
+		AuthenticationContextClassReference: login.Session.ACR,
 	}
 	sess.Headers.Extra["kid"] = kid
 	return sess, nil

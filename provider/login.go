@@ -52,9 +52,9 @@ type Login struct {
 	User    *storage.User
 }
 
-// StartLogin creates a browser session for u and returns the handle for the
-// cookie (only its hash is stored).
-func (p *Provider) StartLogin(ctx context.Context, u *storage.User, authTime time.Time) (string, *Login, error) {
+// StartLogin creates a browser session for u, signed in by method, and
+// returns the handle for the cookie (only its hash is stored).
+func (p *Provider) StartLogin(ctx context.Context, u *storage.User, authTime time.Time, method LoginMethod) (string, *Login, error) {
 	handle, err := secret.NewHandle()
 	if err != nil {
 		return "", nil, err
@@ -66,6 +66,8 @@ func (p *Provider) StartLogin(ctx context.Context, u *storage.User, authTime tim
 		AuthTime:  authTime.UTC().Truncate(time.Second),
 		ExpiresAt: now.Add(p.opts.Lifespans.LoginSession),
 		CreatedAt: now,
+		AMR:       method.AMR,
+		ACR:       method.ACR,
 	}
 	if err := p.store.CreateLoginSession(ctx, s); err != nil {
 		return "", nil, fmt.Errorf("provider: create login session: %w", err)

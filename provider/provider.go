@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
+	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -44,6 +45,7 @@ type Store interface {
 	storage.RegistrationTokenStore
 	storage.PushedRequestStore
 	storage.APIKeyStore
+	storage.FederationStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -89,9 +91,15 @@ type Options struct {
 	// 0 means 10 s, negative disables the cache.
 	APIKeyCacheTTL time.Duration
 	// Audit receives audit events; nil records nothing.
-	Audit  *audit.Recorder
-	Now    func() time.Time
-	Logger *slog.Logger
+	Audit *audit.Recorder
+	// Federation signs people in through upstream identity providers;
+	// nil when none is configured.
+	Federation *federation.Manager
+	// DisablePasswordLogin turns e-mail and password sign-in off (people
+	// then sign in only through upstreams).
+	DisablePasswordLogin bool
+	Now                  func() time.Time
+	Logger               *slog.Logger
 }
 
 // Paths of the public endpoints, relative to the issuer.
@@ -124,6 +132,7 @@ type Provider struct {
 	apikeys *apikey.Verifier
 	audit   *audit.Recorder
 	fosite  *fosite.Fosite
+	fed     *federation.Manager
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -251,6 +260,7 @@ func New(opts Options) (*Provider, error) {
 		}),
 		audit:  opts.Audit,
 		fosite: f,
+		fed:    opts.Federation,
 	}
 	store.apikeys = p.apikeys
 	// Client authentication: API keys first, then fosite's own methods,

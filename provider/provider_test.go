@@ -208,7 +208,7 @@ func TestNextStepAndChecks(t *testing.T) {
 	}
 	u, _ := BuildUser(UserSpec{Email: "carol@example.com", Password: "carols password"}, time.Now())
 	_ = f.store.CreateUser(ctx, u)
-	_, login, err := f.p.StartLogin(ctx, u, time.Now().Add(-time.Hour))
+	_, login, err := f.p.StartLogin(ctx, u, time.Now().Add(-time.Hour), MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

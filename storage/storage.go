@@ -222,6 +222,44 @@ type LoginSession struct {
 	AuthTime  time.Time
 	ExpiresAt time.Time
 	CreatedAt time.Time
+	// AMR lists how the user authenticated (OpenID Connect "amr": "pwd"
+	// for a password, "fed" for an upstream identity provider).
+	AMR []string
+	// ACR is the authentication context ("acr"); for an upstream login it
+	// names the upstream. Empty for a password login.
+	ACR string
+}
+
+// FederatedIdentity links an account at an upstream identity provider
+// (upstream id + the upstream's subject) to one gatehouse user.
+type FederatedIdentity struct {
+	UpstreamID string
+	Subject    string
+	UserID     string
+	// Email is what the upstream said at the last sign-in (for display).
+	Email       string
+	CreatedAt   time.Time
+	LastLoginAt time.Time
+}
+
+// UpstreamState is a sign-in through an upstream identity provider waiting
+// for the upstream's answer: its state, nonce and PKCE verifier, bound to
+// the browser that started it, used once.
+type UpstreamState struct {
+	// ID is the hex SHA-256 of the state parameter.
+	ID         string
+	UpstreamID string
+	// BrowserHash is the hex SHA-256 of a random cookie set on the browser
+	// that started the sign-in; the callback must present it.
+	BrowserHash string
+	// Nonce is the OpenID Connect nonce sent upstream.
+	Nonce string
+	// Sealed is the rest, sealed with the system secret: the PKCE verifier
+	// and where to continue (the authorization flow handle, or a local
+	// path).
+	Sealed    []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // ConsentGrant remembers the scopes a user allowed a client.
@@ -394,9 +432,9 @@ type UserStore interface {
 	// when the new e-mail is taken, ErrNotFound for an unknown ID.
 	UpdateUser(ctx context.Context, u *User) error
 	// DeleteUser removes the user with their login sessions, consent
-	// grants, pending flows and every code and token issued to them, and
-	// clears the owner of the clients they owned, in one transaction;
-	// ErrNotFound for an unknown ID.
+	// grants, pending flows, federated identities and every code and
+	// token issued to them, and clears the owner of the clients they
+	// owned, in one transaction; ErrNotFound for an unknown ID.
 	DeleteUser(ctx context.Context, id string) error
 	// DeleteLoginSessionsOfUser signs the user out of every browser.
 	DeleteLoginSessionsOfUser(ctx context.Context, userID string) error
@@ -409,6 +447,31 @@ type LoginSessionStore interface {
 	LoginSession(ctx context.Context, id string) (*LoginSession, error)
 	// DeleteLoginSession is idempotent.
 	DeleteLoginSession(ctx context.Context, id string) error
+}
+
+// FederationStore keeps upstream sign-ins and the identities they link.
+type FederationStore interface {
+	// CreateFederatedIdentity returns ErrConflict when (UpstreamID,
+	// Subject) is already linked, ErrNotFound for an unknown user.
+	CreateFederatedIdentity(ctx context.Context, fi *FederatedIdentity) error
+	// FederatedIdentity returns ErrNotFound when the upstream account is
+	// not linked.
+	FederatedIdentity(ctx context.Context, upstreamID, subject string) (*FederatedIdentity, error)
+	// FederatedIdentitiesOfUser lists a user's links, oldest first.
+	FederatedIdentitiesOfUser(ctx context.Context, userID string) ([]*FederatedIdentity, error)
+	// TouchFederatedIdentity records a sign-in (LastLoginAt, Email);
+	// ErrNotFound when the pair is not linked.
+	TouchFederatedIdentity(ctx context.Context, upstreamID, subject, email string, at time.Time) error
+	// DeleteFederatedIdentity unlinks; ErrNotFound when it was not linked
+	// to that user.
+	DeleteFederatedIdentity(ctx context.Context, userID, upstreamID, subject string) error
+
+	// CreateUpstreamState returns ErrConflict for a duplicate ID.
+	CreateUpstreamState(ctx context.Context, st *UpstreamState) error
+	// ConsumeUpstreamState returns and deletes a state in one step:
+	// exactly one caller gets it; unknown, expired or already consumed ->
+	// ErrNotFound.
+	ConsumeUpstreamState(ctx context.Context, id string) (*UpstreamState, error)
 }
 
 // ConsentStore keeps remembered consent.
@@ -502,8 +565,8 @@ type KeyStore interface {
 // Maintenance is what the janitor and the health checks need.
 type Maintenance interface {
 	// DeleteExpired removes rows that expired before now (tokens, codes,
-	// sessions, flows, pushed requests, assertion jtis), at most batch
-	// rows per table per call, and reports how many went.
+	// sessions, flows, pushed requests, upstream states, assertion jtis),
+	// at most batch rows per table per call, and reports how many went.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -534,6 +597,7 @@ type Store interface {
 	PushedRequestStore
 	APIKeyStore
 	AuditStore
+	FederationStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

@@ -25,14 +25,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -131,6 +131,17 @@ type LoginData struct {
 	ClientName string // the app the user is signing in to (may be empty)
 	Email      string // pre-filled e-mail after a failed attempt
 	Error      string // generic message such as "Wrong e-mail or password." (may be empty)
+	// Upstreams are the "Continue with ..." buttons (plain links), one per
+	// configured upstream identity provider.
+	Upstreams []UpstreamButton
+	// PasswordDisabled hides the e-mail and password form (a deployment
+	// that signs people in only through upstreams).
+	PasswordDisabled bool
+}
+
+// UpstreamButton is a "Continue with Name" link to URL.
+type UpstreamButton struct {
+	ID, Name, URL string
 }
 
 // Scope is one requested scope described for a person, e.g.
@@ -161,6 +172,10 @@ type ErrorData struct {
 	Status    int    // HTTP status, e.g. 400
 	Message   string // plain text explanation for a person, never HTML
 	RequestID string // shown small so a report can be matched to a log line (may be empty)
+	// BackURL, when set, is a link offered under the message (a local path
+	// such as the login page), labelled BackText.
+	BackURL  string
+	BackText string
 }
 
 // LogoutData is the data of the "logout" page: a "Do you want to sign out?"
@@ -224,4 +239,26 @@ type AccountKeysData struct {
 	Keys      []AccountKey
 	OwnsApps  bool   // whether the person owns any app (with or without keys)
 	Message   string // e.g. "The key X was revoked." (may be empty)
+}
+
+// LinkedIdentity is one upstream account linked to the person's account,
+// on the "account_identities" page.
+type LinkedIdentity struct {
+	UpstreamID   string // posted back as "upstream" to unlink
+	UpstreamName string // e.g. "Google"
+	Subject      string // posted back as "subject" to unlink
+	Email        string // what the upstream said last time (may be empty)
+	LinkedAt     string // formatted for display
+	LastLogin    string // formatted for display, or "never"
+	CanUnlink    bool   // false when it is the last way to sign in
+}
+
+// AccountIdentitiesData is the data of the "account_identities" page: the
+// upstream accounts (Google, ...) the person signs in with, each with an
+// unlink form posted to /account/identities/unlink.
+type AccountIdentitiesData struct {
+	Common
+	UserEmail  string
+	Identities []LinkedIdentity
+	Message    string // e.g. "Google was unlinked." (may be empty)
 }

@@ -63,6 +63,13 @@ func samples() map[string]any {
 			PostLogoutRedirectURI: "https://app.example.com/bye", State: "st-1", ClientID: "client-1",
 		},
 		"logged_out": LoggedOutData{Common: common("Signed out")},
+		"account_identities": AccountIdentitiesData{
+			Common: common("Sign-in methods"), UserEmail: "ada@example.com", Message: "Corp was unlinked.",
+			Identities: []LinkedIdentity{
+				{UpstreamID: "google", UpstreamName: "Google", Subject: "1234", Email: "ada@gmail.com", LinkedAt: "2 Jan 2026", LastLogin: "never", CanUnlink: true},
+				{UpstreamID: "corp", UpstreamName: "Corp", Subject: "ada", LinkedAt: "2 Jan 2026", LastLogin: "3 Jan 2026"},
+			},
+		},
 		"account_apps": AccountAppsData{
 			Common: common("Apps with access"), UserEmail: "ada@example.com", Message: "Access for Old App was revoked.",
 			Apps: []AppGrant{{
@@ -617,5 +624,30 @@ func TestAccountKeysPage(t *testing.T) {
 	apps := render(t, p, "account_apps", samples()["account_apps"])
 	if !strings.Contains(apps, `<a href="/account/keys">API keys</a>`) || !strings.Contains(apps, `<a href="/account/apps" aria-current="page">`) {
 		t.Errorf("account apps page does not link to the keys page:\n%s", apps)
+	}
+}
+
+func TestLoginUpstreamsAndErrorBack(t *testing.T) {
+	p := mustParse(t)
+	out := render(t, p, "login", LoginData{Common: common("Sign in"), Flow: "f1",
+		Upstreams: []UpstreamButton{{ID: "google", Name: "Google", URL: "/login/google?flow=f1"}}})
+	for _, want := range []string{`href="/login/google?flow=f1"`, "Continue with Google", `action="/login"`, `name="password"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("login with upstreams lacks %q", want)
+		}
+	}
+	only := render(t, p, "login", LoginData{Common: common("Sign in"), Flow: "f1", PasswordDisabled: true,
+		Upstreams: []UpstreamButton{{ID: "corp", Name: "Corp", URL: "/login/corp?flow=f1"}}})
+	if strings.Contains(only, `name="password"`) || !strings.Contains(only, "Continue with Corp") || strings.Contains(only, "divider") {
+		t.Errorf("upstream-only login page: %s", only)
+	}
+	errPage := render(t, p, "error", ErrorData{Common: common("Sign-in failed"), Status: 400, Message: "Nope.", BackURL: "/login?flow=f1", BackText: "Back to sign-in"})
+	if !strings.Contains(errPage, `href="/login?flow=f1"`) || !strings.Contains(errPage, "Back to sign-in") {
+		t.Errorf("error page back link: %s", errPage)
+	}
+	ids := render(t, p, "account_identities", samples()["account_identities"])
+	if strings.Count(ids, `action="/account/identities/unlink"`) != 1 || !strings.Contains(ids, "only way to sign in") ||
+		!strings.Contains(ids, `name="subject" value="1234"`) {
+		t.Errorf("identities page: %s", ids)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
+	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -130,6 +131,7 @@ type app struct {
 	handler  *handlers.Handler
 	metrics  *prometheus.Registry
 	audit    *audit.Recorder
+	fed      *federation.Manager
 }
 
 // newApp builds the service on an open, migrated store.
@@ -150,6 +152,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		return nil, err
 	}
 	recorder := audit.NewRecorder(audit.Options{Store: store, Logger: log})
+	fed, err := newFederation(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	p, err := provider.New(provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   store,
@@ -171,8 +177,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
 			Logger:   log,
 		}),
-		Audit:  recorder,
-		Logger: log,
+		Audit:                recorder,
+		Federation:           fed,
+		DisablePasswordLogin: !cfg.Login.Password,
+		Logger:               log,
 	})
 	if err != nil {
 		return nil, err
@@ -199,7 +207,30 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder}, nil
+	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder, fed: fed}, nil
+}
+
+// newFederation builds the upstream identity providers from the
+// configuration (the google settings, then the upstreams list); nil when
+// there are none. Unreachable upstreams do not stop the start: they are
+// retried in the background.
+func newFederation(ctx context.Context, cfg config.Config, log *slog.Logger) (*federation.Manager, error) {
+	var ups []federation.UpstreamConfig
+	if cfg.Google.Enabled() {
+		g := federation.Google(cfg.Google.ClientID, cfg.Google.ClientSecret, cfg.Google.Issuer)
+		g.AllowSignup, g.HostedDomain, g.AllowedDomains = cfg.Google.AllowSignup, cfg.Google.HostedDomain, cfg.Google.AllowedDomains
+		ups = append(ups, g)
+	}
+	for _, u := range cfg.Upstreams {
+		ups = append(ups, federation.UpstreamConfig{
+			ID: u.ID, Name: u.Name, Issuer: u.Issuer, ClientID: u.ClientID, ClientSecret: u.ClientSecret,
+			Scopes: u.Scopes, AllowedDomains: u.AllowedDomains, HostedDomain: u.HostedDomain, AllowSignup: u.AllowSignup,
+		})
+	}
+	if len(ups) == 0 {
+		return nil, nil
+	}
+	return federation.New(ctx, federation.Options{Upstreams: ups, RedirectBase: cfg.Issuer, Logger: log})
 }
 
 // serve runs the public and admin listeners, the key reloader and the
@@ -234,6 +265,11 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 		func(ctx context.Context) { a.janitor(ctx, 5*time.Minute) },
 		a.provider.Run,
 		a.audit.Run,
+		func(ctx context.Context) {
+			if a.fed != nil {
+				a.fed.Run(ctx)
+			}
+		},
 	} {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); run(bg) }()

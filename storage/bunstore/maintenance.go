@@ -25,6 +25,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{"login_sessions", "id"},
 		{"auth_flows", "id"},
 		{"pushed_requests", "id"},
+		{"upstream_states", "id"},
 		{tableCode, "signature"},
 		{tableAccess, "signature"},
 		{tableRefresh, "signature"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ const (
 	migrationInit   = "20261127000001"
 	migrationIssue3 = "20261127000002"
 	migrationIssue4 = "20261127000003"
+	migrationIssue5 = "20261127000004"
 )
 
 // migrateDown runs the down file of the migration version_name and
@@ -155,10 +157,13 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 		}
 
 		// Down (the newest migration first), then up again.
+		migrateDown(t, s, dialect, migrationIssue5, "issue5")
 		migrateDown(t, s, dialect, migrationIssue4, "issue4")
 		migrateDown(t, s, dialect, migrationIssue3, "issue3")
-		wantNoTables(t, s, "api_keys", "audit_events", "pushed_requests", "registration_tokens")
-		wantNoColumns(t, s, "clients.owner_id", "oauth2_access.api_key_id", "clients.contacts")
+		wantNoTables(t, s, "federated_identities", "upstream_states", "api_keys", "audit_events",
+			"pushed_requests", "registration_tokens")
+		wantNoColumns(t, s, "login_sessions.amr", "login_sessions.acr", "clients.owner_id", "oauth2_access.api_key_id",
+			"clients.contacts")
 		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
 			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
 		}
@@ -209,10 +214,11 @@ func wantOldRows(t *testing.T, s *bunstore.Store) {
 }
 
 // A database created and filled by a binary that knew the first two
-// migrations takes the third: its clients have no owner, its access tokens
-// were minted by no API key (revoking a key leaves them alone), and API
-// keys, ownership and the audit trail work on it. The third migration's
-// down file undoes it, and it applies again after that.
+// migrations takes the later ones: its clients have no owner, its access
+// tokens were minted by no API key (revoking a key leaves them alone), and
+// API keys, ownership and the audit trail work on it. The down files,
+// newest first, undo the later migrations, and they apply again after
+// that.
 func TestMigrateFromTheIssue3Schema(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
@@ -324,10 +330,12 @@ func TestMigrateFromTheIssue3Schema(t *testing.T) {
 			t.Fatalf("client after its owner was deleted = %+v, %v", c, err)
 		}
 
-		// Down, then up again: the old rows are intact.
+		// Down (the newest migration first), then up again: the old rows
+		// are intact.
+		migrateDown(t, s, dialect, migrationIssue5, "issue5")
 		migrateDown(t, s, dialect, migrationIssue4, "issue4")
-		wantNoTables(t, s, "api_keys", "audit_events")
-		wantNoColumns(t, s, "clients.owner_id", "oauth2_access.api_key_id")
+		wantNoTables(t, s, "federated_identities", "upstream_states", "api_keys", "audit_events")
+		wantNoColumns(t, s, "login_sessions.amr", "login_sessions.acr", "clients.owner_id", "oauth2_access.api_key_id")
 		var n int
 		if err := db.NewRaw("SELECT count(*) FROM oauth2_access").Scan(ctx, &n); err != nil || n != 1 {
 			t.Errorf("access tokens after the down migration = %d, %v; want the old one", n, err)
@@ -380,5 +388,181 @@ func wantIssue3Rows(t *testing.T, s *bunstore.Store) {
 	}
 	if len(keyIDs) != 1 || keyIDs[0] != "" {
 		t.Errorf("api_key_id of the old token = %q, want ''", keyIDs)
+	}
+}
+
+// A database created and filled by a binary that knew the first three
+// migrations takes the fourth: its login sessions were password logins
+// without recorded methods (no AMR, no ACR), and federated identities and
+// upstream states work on it, their foreign key included. The fourth
+// migration's down file undoes it, and it applies again after that.
+func TestMigrateFromTheIssue4Schema(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
+
+		if err := s.MigrateTo(ctx, migrationIssue4); err != nil {
+			t.Fatalf("apply the first three migrations: %v", err)
+		}
+		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 3 || known < 4 {
+			t.Fatalf("SchemaStatus after three migrations = %d, %d, %v", applied, known, err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
+		}
+
+		// Rows as the old binary wrote them.
+		created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+		expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+		db := s.WriterDB()
+		for _, id := range []string{"old-user", "old-other"} {
+			if _, err := db.NewRaw(`INSERT INTO users (id, email, name, roles, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?)`,
+				id, id+"@example.com", "Old user", `["admin"]`, created, created,
+			).Exec(ctx); err != nil {
+				t.Fatalf("insert an old user: %v", err)
+			}
+			if _, err := db.NewRaw(`INSERT INTO login_sessions (id, user_id, auth_time, expires_at, created_at)
+				VALUES (?, ?, ?, ?, ?)`,
+				"session-of-"+id, id, created, expires, created,
+			).Exec(ctx); err != nil {
+				t.Fatalf("insert an old login session: %v", err)
+			}
+		}
+
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate to the current schema: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema after Migrate: %v", err)
+		}
+		wantIssue4Rows(t, s, expires)
+		var stored []string
+		if err := db.NewRaw("SELECT amr || '|' || acr FROM login_sessions ORDER BY id").Scan(ctx, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(stored, []string{"[]|", "[]|"}) {
+			t.Errorf("amr|acr of the old sessions = %q, want the defaults []|", stored)
+		}
+
+		// Sessions with AMR and ACR on the migrated database.
+		now := time.Now()
+		fed := &storage.LoginSession{
+			ID: "fed-session", UserID: "old-user", AuthTime: now, ExpiresAt: now.Add(time.Hour),
+			AMR: []string{"fed"}, ACR: "corp",
+		}
+		if err := s.CreateLoginSession(ctx, fed); err != nil {
+			t.Fatalf("CreateLoginSession with AMR: %v", err)
+		}
+		if got, err := s.LoginSession(ctx, "fed-session"); err != nil || !reflect.DeepEqual(got.AMR, []string{"fed"}) || got.ACR != "corp" {
+			t.Fatalf("LoginSession with AMR = %+v, %v", got, err)
+		}
+
+		// Federated identities of the old users: created, touched, listed,
+		// refused for an unknown user, and deleted with their user.
+		for _, fi := range []*storage.FederatedIdentity{
+			{UpstreamID: "corp", Subject: "s-1", UserID: "old-user", Email: "a@corp.example"},
+			{UpstreamID: "corp", Subject: "s-2", UserID: "old-other"},
+			{UpstreamID: "google", Subject: "s-1", UserID: "old-other"},
+		} {
+			if err := s.CreateFederatedIdentity(ctx, fi); err != nil {
+				t.Fatalf("CreateFederatedIdentity %s/%s: %v", fi.UpstreamID, fi.Subject, err)
+			}
+		}
+		if err := s.CreateFederatedIdentity(ctx, &storage.FederatedIdentity{UpstreamID: "corp", Subject: "s-9", UserID: "ghost"}); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CreateFederatedIdentity for an unknown user: %v, want ErrNotFound", err)
+		}
+		if err := s.TouchFederatedIdentity(ctx, "corp", "s-1", "b@corp.example", now); err != nil {
+			t.Fatalf("TouchFederatedIdentity: %v", err)
+		}
+		if fi, err := s.FederatedIdentity(ctx, "corp", "s-1"); err != nil || fi.Email != "b@corp.example" || fi.LastLoginAt.IsZero() {
+			t.Fatalf("FederatedIdentity after the touch = %+v, %v", fi, err)
+		}
+		if list, err := s.FederatedIdentitiesOfUser(ctx, "old-other"); err != nil || len(list) != 2 {
+			t.Fatalf("FederatedIdentitiesOfUser(old-other) = %d identities, %v; want 2", len(list), err)
+		}
+		if err := s.DeleteUser(ctx, "old-other"); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		var n int
+		if err := db.NewRaw("SELECT count(*) FROM federated_identities WHERE user_id = ?", "old-other").Scan(ctx, &n); err != nil || n != 0 {
+			t.Errorf("identities of the deleted user = %d, %v; want 0", n, err)
+		}
+		if _, err := s.FederatedIdentity(ctx, "corp", "s-1"); err != nil {
+			t.Errorf("the other user's identity after DeleteUser: %v", err)
+		}
+
+		// Upstream states: consumed once, purged when expired.
+		st := &storage.UpstreamState{
+			ID: "state-1", UpstreamID: "corp", BrowserHash: "bh", Nonce: "n", Sealed: []byte{0, 1, 2, 0xff},
+			ExpiresAt: now.Add(10 * time.Minute),
+		}
+		if err := s.CreateUpstreamState(ctx, st); err != nil {
+			t.Fatalf("CreateUpstreamState: %v", err)
+		}
+		if got, err := s.ConsumeUpstreamState(ctx, "state-1"); err != nil || !reflect.DeepEqual(got.Sealed, st.Sealed) || got.BrowserHash != "bh" {
+			t.Fatalf("ConsumeUpstreamState = %+v, %v", got, err)
+		}
+		if _, err := s.ConsumeUpstreamState(ctx, "state-1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("second ConsumeUpstreamState: %v, want ErrNotFound", err)
+		}
+		if err := s.CreateUpstreamState(ctx, &storage.UpstreamState{ID: "state-2", UpstreamID: "corp", ExpiresAt: now.Add(-time.Minute)}); err != nil {
+			t.Fatalf("CreateUpstreamState expired: %v", err)
+		}
+		if n, err := s.DeleteExpired(ctx, now, 100); err != nil || n != 1 {
+			t.Errorf("DeleteExpired = %d, %v; want the expired state", n, err)
+		}
+
+		// Down, then up again: the old rows are intact, and the sessions
+		// made meanwhile lose their AMR and ACR with the columns.
+		migrateDown(t, s, dialect, migrationIssue5, "issue5")
+		wantNoTables(t, s, "federated_identities", "upstream_states")
+		wantNoColumns(t, s, "login_sessions.amr", "login_sessions.acr")
+		if err := db.NewRaw("SELECT count(*) FROM login_sessions").Scan(ctx, &n); err != nil || n != 2 {
+			t.Errorf("login sessions after the down migration = %d, %v; want old-user's two", n, err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after the down migration: %v", err)
+		}
+		wantIssue4Rows(t, s, expires)
+		if got, err := s.LoginSession(ctx, "fed-session"); err != nil || len(got.AMR) != 0 || got.ACR != "" {
+			t.Errorf("LoginSession made before the down migration = %+v, %v; want no AMR and ACR", got, err)
+		}
+	})
+}
+
+// wantIssue4Rows checks the rows TestMigrateFromTheIssue4Schema inserted
+// through the third schema that stay: old-user and their session, which
+// has no AMR and no ACR.
+func wantIssue4Rows(t *testing.T, s *bunstore.Store, expires time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	u, err := s.UserByID(ctx, "old-user")
+	if err != nil {
+		t.Fatalf("UserByID of an old user: %v", err)
+	}
+	if u.Email != "old-user@example.com" || len(u.Roles) != 1 {
+		t.Errorf("old user lost data: %+v", u)
+	}
+	ls, err := s.LoginSession(ctx, "session-of-old-user")
+	if err != nil {
+		t.Fatalf("LoginSession of an old session: %v", err)
+	}
+	if ls.UserID != "old-user" || !ls.AuthTime.Equal(created) || !ls.CreatedAt.Equal(created) || !ls.ExpiresAt.Equal(expires) {
+		t.Errorf("old session lost data: %+v", ls)
+	}
+	if ls.AMR != nil || ls.ACR != "" {
+		t.Errorf("old session's AMR and ACR = %q, %q; want none", ls.AMR, ls.ACR)
+	}
+	if list, err := s.FederatedIdentitiesOfUser(ctx, "old-user"); err != nil || len(list) != 0 {
+		t.Errorf("FederatedIdentitiesOfUser(old-user) = %d identities, %v; want none", len(list), err)
 	}
 }

@@ -162,15 +162,68 @@ type loginSessionModel struct {
 	AuthTime  time.Time `bun:"auth_time"`
 	ExpiresAt time.Time `bun:"expires_at"`
 	CreatedAt time.Time `bun:"created_at"`
+	AMR       string    `bun:"amr"`
+	ACR       string    `bun:"acr"`
 }
 
-func (m *loginSessionModel) toDomain() *storage.LoginSession {
-	return &storage.LoginSession{
+func (m *loginSessionModel) toDomain() (*storage.LoginSession, error) {
+	ls := &storage.LoginSession{
 		ID:        m.ID,
 		UserID:    m.UserID,
 		AuthTime:  m.AuthTime.UTC(),
 		ExpiresAt: m.ExpiresAt.UTC(),
 		CreatedAt: m.CreatedAt.UTC(),
+		ACR:       m.ACR,
+	}
+	if err := decodeLists(listField{"amr", m.AMR, &ls.AMR}); err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+type federatedIdentityModel struct {
+	bun.BaseModel `bun:"table:federated_identities,alias:fi"`
+
+	UpstreamID  string    `bun:"upstream_id,pk"`
+	Subject     string    `bun:"subject,pk"`
+	UserID      string    `bun:"user_id"`
+	Email       string    `bun:"email"`
+	CreatedAt   time.Time `bun:"created_at"`
+	LastLoginAt time.Time `bun:"last_login_at,nullzero"`
+}
+
+func (m *federatedIdentityModel) toDomain() *storage.FederatedIdentity {
+	return &storage.FederatedIdentity{
+		UpstreamID:  m.UpstreamID,
+		Subject:     m.Subject,
+		UserID:      m.UserID,
+		Email:       m.Email,
+		CreatedAt:   m.CreatedAt.UTC(),
+		LastLoginAt: utcOrZero(m.LastLoginAt),
+	}
+}
+
+type upstreamStateModel struct {
+	bun.BaseModel `bun:"table:upstream_states,alias:us"`
+
+	ID          string    `bun:"id,pk"`
+	UpstreamID  string    `bun:"upstream_id"`
+	BrowserHash string    `bun:"browser_hash"`
+	Nonce       string    `bun:"nonce"`
+	Sealed      []byte    `bun:"sealed"`
+	CreatedAt   time.Time `bun:"created_at"`
+	ExpiresAt   time.Time `bun:"expires_at"`
+}
+
+func (m *upstreamStateModel) toDomain() *storage.UpstreamState {
+	return &storage.UpstreamState{
+		ID:          m.ID,
+		UpstreamID:  m.UpstreamID,
+		BrowserHash: m.BrowserHash,
+		Nonce:       m.Nonce,
+		Sealed:      m.Sealed,
+		CreatedAt:   m.CreatedAt.UTC(),
+		ExpiresAt:   m.ExpiresAt.UTC(),
 	}
 }
 

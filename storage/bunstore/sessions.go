@@ -21,7 +21,8 @@ var (
 )
 
 // CreateLoginSession inserts a browser session; ErrConflict for a
-// duplicate ID, ErrNotFound when the user does not exist.
+// duplicate ID, ErrNotFound when the user does not exist. AMR is stored as
+// a JSON array (nil and empty as "[]", read back as nil).
 func (s *Store) CreateLoginSession(ctx context.Context, ls *storage.LoginSession) error {
 	if ls.ID == "" {
 		return errEmptySessionID
@@ -35,6 +36,8 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls *storage.LoginSession
 		AuthTime:  dbTime(ls.AuthTime),
 		ExpiresAt: dbTime(ls.ExpiresAt),
 		CreatedAt: dbTime(ls.CreatedAt),
+		AMR:       encodeList(ls.AMR),
+		ACR:       ls.ACR,
 	}
 	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
 		return mapErr("create login session", err)
@@ -52,7 +55,7 @@ func (s *Store) LoginSession(ctx context.Context, id string) (*storage.LoginSess
 	if err != nil {
 		return nil, mapErr("get login session", err)
 	}
-	return m.toDomain(), nil
+	return m.toDomain()
 }
 
 // DeleteLoginSession is idempotent.

@@ -92,10 +92,10 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 }
 
 // DeleteUser removes the user with their login sessions, consent grants,
-// the flows they signed in to and every code and token whose subject they
-// are, and clears the owner of the clients they owned (the clients stay),
-// in one transaction. ErrNotFound for an unknown ID, and then nothing is
-// changed.
+// the flows they signed in to, their federated identities and every code
+// and token whose subject they are, and clears the owner of the clients
+// they owned (the clients stay), in one transaction. ErrNotFound for an
+// unknown ID, and then nothing is changed.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	const op = "delete user"
 	if id == "" {
@@ -105,7 +105,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
-		for _, table := range []string{"login_sessions", "consent_grants", "auth_flows"} {
+		// (login_sessions and federated_identities would also go by their
+		// foreign keys' ON DELETE CASCADE.)
+		for _, table := range []string{"login_sessions", "consent_grants", "auth_flows", "federated_identities"} {
 			if _, err := db.NewRaw("DELETE FROM ? WHERE user_id = ?", bun.Ident(table), id).Exec(ctx); err != nil {
 				return mapErr(op+": rows of "+table, err)
 			}

@@ -71,20 +71,25 @@ func (e *env) wantKept(errs map[string]error, what string) {
 }
 
 // userRows are the rows that belong to a user: a login session, a flow
-// they signed in to, and per client a consent grant and a grant's tokens.
+// they signed in to, a federated identity, and per client a consent grant
+// and a grant's tokens.
 type userRows struct {
 	userID        string
 	session, flow string
-	grants        []grantTokens
+	// identity is the subject of the user's link at the upstream "idp".
+	identity string
+	grants   []grantTokens
 }
 
 func (e *env) createUserRows(userID string, clients ...*storage.Client) userRows {
 	e.t.Helper()
 	now := e.clock.Now()
-	r := userRows{userID: userID, session: randomID("ls-"), flow: randomID("flow-")}
+	r := userRows{userID: userID, session: randomID("ls-"), flow: randomID("flow-"), identity: randomID("sub-")}
 	e.must(e.s.CreateLoginSession(e.ctx, &storage.LoginSession{
 		ID: r.session, UserID: userID, AuthTime: now, ExpiresAt: now.Add(time.Hour),
+		AMR: []string{"fed"}, ACR: "idp",
 	}), "CreateLoginSession")
+	e.createFederatedIdentity("idp", r.identity, userID)
 	e.must(e.s.CreateAuthFlow(e.ctx, &storage.AuthFlow{
 		ID: r.flow, ClientID: clients[0].ID, Form: "client_id=" + clients[0].ID,
 		RequestedAt: now, ExpiresAt: now.Add(10 * time.Minute),
@@ -102,6 +107,7 @@ func (r userRows) errors(e *env) map[string]error {
 	_, errs["user"] = e.s.UserByID(e.ctx, r.userID)
 	_, errs["login session"] = e.s.LoginSession(e.ctx, r.session)
 	_, errs["flow"] = e.s.AuthFlow(e.ctx, r.flow)
+	_, errs["federated identity"] = e.s.FederatedIdentity(e.ctx, "idp", r.identity)
 	for _, g := range r.grants {
 		_, errs["consent to "+g.client.ID] = e.s.ConsentGrant(e.ctx, r.userID, g.client.ID)
 		for name, err := range g.errors(e) {
@@ -236,6 +242,8 @@ func testUserDelete(e *env) {
 	if len(grants) != 0 {
 		e.t.Errorf("deleted user still has %d consent grants", len(grants))
 	}
+	e.wantEqual(e.identitiesOf("gone"), []string(nil), "federated identities of the deleted user")
+	e.wantEqual(e.identitiesOf("kept"), []string{"idp/" + kept.identity}, "federated identities of the other user")
 
 	e.wantNotFound(e.s.DeleteUser(e.ctx, "gone"), "second DeleteUser")
 	// The ID and e-mail are free again.

@@ -18,6 +18,7 @@ func concurrencyTests() []test {
 		{"InvalidateAuthorizeCode", testConcurrentInvalidate},
 		{"DeleteAuthFlow", testConcurrentDeleteAuthFlow},
 		{"DeletePushedRequest", testConcurrentDeletePushedRequest},
+		{"ConsumeUpstreamState", testConcurrentConsumeUpstreamState},
 		{"Writers", testConcurrentWriters},
 	}
 }
@@ -105,6 +106,28 @@ func testConcurrentDeletePushedRequest(e *env) {
 	e.wantOneWinner(errs, "10 concurrent DeletePushedRequest", storage.ErrNotFound)
 	_, err := e.s.PushedRequest(e.ctx, r.ID)
 	e.wantNotFound(err, "PushedRequest after the race")
+}
+
+// Exactly one of concurrent callbacks with one state gets it, whole.
+func testConcurrentConsumeUpstreamState(e *env) {
+	st := e.createUpstreamState("google", 10*time.Minute)
+	const n = 10
+	got := make([]*storage.UpstreamState, n)
+	errs := parallel(n, func(i int) error {
+		var err error
+		got[i], err = e.s.ConsumeUpstreamState(e.ctx, st.ID)
+		return err
+	})
+	e.wantOneWinner(errs, "10 concurrent ConsumeUpstreamState", storage.ErrNotFound)
+	for i, err := range errs {
+		if err == nil {
+			e.wantUpstreamState(got[i], st, "the winner's state")
+		} else if got[i] != nil {
+			e.t.Errorf("a loser got a state: %+v", got[i])
+		}
+	}
+	_, err := e.s.ConsumeUpstreamState(e.ctx, st.ID)
+	e.wantNotFound(err, "ConsumeUpstreamState after the race")
 }
 
 // Many concurrent writers, some in transactions, all succeed: a backend

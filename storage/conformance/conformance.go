@@ -49,6 +49,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Clients", clientTests()},
 		{"Users", userTests()},
 		{"LoginSessions", loginSessionTests()},
+		{"FederatedIdentities", federatedIdentityTests()},
+		{"UpstreamStates", upstreamStateTests()},
 		{"Consent", consentTests()},
 		{"AuthFlows", authFlowTests()},
 		{"RegistrationTokens", registrationTokenTests()},

@@ -13,6 +13,7 @@ func maintenanceTests() []test {
 		{"DeleteExpired", testDeleteExpired},
 		{"DeleteExpiredInBatches", testDeleteExpiredBatches},
 		{"DeleteExpiredPushedRequestsInBatches", testDeleteExpiredPushedRequestBatches},
+		{"DeleteExpiredUpstreamStatesInBatches", testDeleteExpiredUpstreamStateBatches},
 		{"RotatedRefreshTokensStayUntilExpiry", testDeleteExpiredKeepsRotated},
 		{"Ping", func(e *env) { e.must(e.s.Ping(e.ctx), "Ping") }},
 	}
@@ -62,6 +63,11 @@ func testDeleteExpired(e *env) {
 	} {
 		e.must(e.s.CreatePushedRequest(e.ctx, r), "CreatePushedRequest")
 	}
+	stExpired, stLive := e.newUpstreamState("google", -time.Minute), e.newUpstreamState("google", time.Hour)
+	stExpired.CreatedAt = past.Add(-time.Minute)
+	for _, st := range []*storage.UpstreamState{stExpired, stLive} {
+		e.must(e.s.CreateUpstreamState(e.ctx, st), "CreateUpstreamState")
+	}
 	// The expired jti last: SetClientAssertionJWT may clear expired ones.
 	e.must(e.s.SetClientAssertionJWT(e.ctx, "jti-live", future), "SetClientAssertionJWT live")
 	e.must(e.s.SetClientAssertionJWT(e.ctx, "jti-expired", past), "SetClientAssertionJWT expired")
@@ -69,9 +75,9 @@ func testDeleteExpired(e *env) {
 	n, err := e.s.DeleteExpired(e.ctx, now, 100)
 	e.must(err, "DeleteExpired")
 	// One expired row in each of: code, access, refresh, pkce, oidc, login
-	// session, flow, pushed request, jti.
-	if n != 9 {
-		e.t.Errorf("DeleteExpired removed %d rows, want 9", n)
+	// session, flow, pushed request, upstream state, jti.
+	if n != 10 {
+		e.t.Errorf("DeleteExpired removed %d rows, want 10", n)
 	}
 
 	_, err = e.s.GetAuthorizeCodeSession(e.ctx, expired.code, newSession())
@@ -105,6 +111,13 @@ func testDeleteExpired(e *env) {
 	e.must(e.s.CreatePushedRequest(e.ctx, &storage.PushedRequest{ID: "par-expired", ClientID: c.ID, ExpiresAt: future}),
 		"CreatePushedRequest with the purged ID")
 	e.wantIs(e.s.ClientAssertionJWTValid(e.ctx, "jti-live"), "live jti", fosite.ErrJTIKnown)
+	// The expired state is gone too; the live one is still there (and
+	// consuming it is the last look at it).
+	stExpired.ExpiresAt = future
+	e.must(e.s.CreateUpstreamState(e.ctx, stExpired), "CreateUpstreamState with the purged ID")
+	got, err := e.s.ConsumeUpstreamState(e.ctx, stLive.ID)
+	e.must(err, "live upstream state")
+	e.wantUpstreamState(got, stLive, "live upstream state")
 
 	n, err = e.s.DeleteExpired(e.ctx, now, 100)
 	e.must(err, "DeleteExpired again")
@@ -175,4 +188,23 @@ func testDeleteExpiredPushedRequestBatches(e *env) {
 	e.clock.Advance(2 * time.Minute)
 	_, err := e.s.PushedRequest(e.ctx, live.ID)
 	e.must(err, "live pushed request")
+}
+
+func testDeleteExpiredUpstreamStateBatches(e *env) {
+	for range 3 {
+		e.createUpstreamState("google", time.Minute)
+	}
+	live := e.createUpstreamState("google", time.Hour)
+	now := e.clock.Now().Add(2 * time.Minute)
+	for i, want := range []int64{2, 1, 0} {
+		n, err := e.s.DeleteExpired(e.ctx, now, 2)
+		e.must(err, "DeleteExpired")
+		if n != want {
+			e.t.Errorf("DeleteExpired call %d removed %d rows, want %d", i+1, n, want)
+		}
+	}
+	e.clock.Advance(2 * time.Minute)
+	got, err := e.s.ConsumeUpstreamState(e.ctx, live.ID)
+	e.must(err, "live upstream state")
+	e.wantUpstreamState(got, live, "live upstream state")
 }

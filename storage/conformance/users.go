@@ -27,6 +27,7 @@ func userTests() []test {
 func loginSessionTests() []test {
 	return []test{
 		{"CreateGetDelete", testLoginSession},
+		{"AuthenticationMethods", testLoginSessionAMR},
 		{"Expiry", testLoginSessionExpiry},
 		{"UnknownUser", testLoginSessionUnknownUser},
 		{"DeleteAllOfUser", testDeleteLoginSessionsOfUser},
@@ -157,6 +158,48 @@ func testLoginSession(e *env) {
 	e.must(e.s.DeleteLoginSession(e.ctx, ls.ID), "DeleteLoginSession again")
 	_, err = e.s.LoginSession(e.ctx, "unknown")
 	e.wantNotFound(err, "unknown LoginSession")
+}
+
+// AMR and ACR come back as stored; a session created without them has
+// none.
+func testLoginSessionAMR(e *env) {
+	e.createUser("u")
+	now := e.clock.Now()
+	fed := &storage.LoginSession{
+		ID: randomID("ls-"), UserID: "u", AuthTime: now, ExpiresAt: now.Add(time.Hour),
+		AMR: []string{"fed", "mfa", `o"dd 'ünï' \`}, ACR: `upstream "corp" (O'Brien) 🔑`,
+	}
+	pwd := &storage.LoginSession{
+		ID: randomID("ls-"), UserID: "u", AuthTime: now, ExpiresAt: now.Add(time.Hour),
+		AMR: []string{"pwd"},
+	}
+	bare := &storage.LoginSession{ID: randomID("ls-"), UserID: "u", AuthTime: now, ExpiresAt: now.Add(time.Hour)}
+	empty := &storage.LoginSession{
+		ID: randomID("ls-"), UserID: "u", AuthTime: now, ExpiresAt: now.Add(time.Hour), AMR: []string{},
+	}
+	for _, ls := range []*storage.LoginSession{fed, pwd, bare, empty} {
+		e.must(e.s.CreateLoginSession(e.ctx, ls), "CreateLoginSession")
+	}
+
+	got, err := e.s.LoginSession(e.ctx, fed.ID)
+	e.must(err, "LoginSession fed")
+	e.wantEqual(got.AMR, fed.AMR, "AMR of an upstream login")
+	e.wantEqual(got.ACR, fed.ACR, "ACR of an upstream login")
+	e.wantEqual(got.UserID, "u", "UserID of an upstream login")
+
+	got, err = e.s.LoginSession(e.ctx, pwd.ID)
+	e.must(err, "LoginSession pwd")
+	e.wantEqual(got.AMR, []string{"pwd"}, "AMR of a password login")
+	e.wantEqual(got.ACR, "", "ACR of a password login")
+
+	for what, ls := range map[string]*storage.LoginSession{"without AMR": bare, "with an empty AMR": empty} {
+		got, err := e.s.LoginSession(e.ctx, ls.ID)
+		e.must(err, "LoginSession "+what)
+		if len(got.AMR) != 0 {
+			e.t.Errorf("AMR of a session %s = %q, want none", what, got.AMR)
+		}
+		e.wantEqual(got.ACR, "", "ACR of a session "+what)
+	}
 }
 
 func testLoginSessionExpiry(e *env) {
