@@ -126,9 +126,12 @@ type Client struct {
 	RequirePushedAuthorizationRequests bool
 	// OwnerID is the user who owns the client (may manage its API keys);
 	// empty when no person owns it.
-	OwnerID   string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	OwnerID string
+	// AccessTokenFormat is "jwt" (RFC 9068) or "opaque"; empty follows the
+	// server's default.
+	AccessTokenFormat string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 
 	// APIKeyID is set only on the copy of a client that a request
 	// authenticated with an API key (never stored): the key's ID. Scopes
@@ -300,7 +303,7 @@ type SigningKey struct {
 	KID       string
 	Algorithm string // "RS256" or "ES256"
 	State     string
-	// PrivateKey is the sealed private JWK.
+	// PrivateKey is the sealed PKCS#8 private key.
 	PrivateKey []byte
 	// PublicKey is the public JWK as JSON.
 	PublicKey []byte
@@ -309,6 +312,17 @@ type SigningKey struct {
 	ActivatedAt time.Time
 	// RetiredAt is when the key stopped signing; zero if not retired.
 	RetiredAt time.Time
+}
+
+// SystemKey is a random key of gatehouse's own, sealed under the system
+// secret (so rotating GATEHOUSE_SECRET only means re-sealing it). The
+// keyed hashes of client secrets, API keys and registration tokens use it.
+type SystemKey struct {
+	// Purpose names the key, e.g. "hash-pepper"; unique.
+	Purpose   string
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // APIKey is an extra, independently revocable secret of a client: a
@@ -557,9 +571,33 @@ type KeyStore interface {
 	// SigningKeys lists every key, newest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
 	// CreateSigningKey returns ErrConflict for a duplicate kid or a second
-	// current key of one algorithm, so instances starting together end up
-	// with one current key each.
+	// current (or second next) key of one algorithm, so instances starting
+	// or rotating together end up with one of each.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// PromoteSigningKey rotates one algorithm in one transaction: the key
+	// currentKID (state current) becomes retired (RetiredAt = at) and
+	// nextKID (state next) becomes current (ActivatedAt = at). If either
+	// is no longer in that state — another instance rotated first — nothing
+	// changes and ErrConflict is returned.
+	PromoteSigningKey(ctx context.Context, alg, currentKID, nextKID string, at time.Time) error
+	// DeleteSigningKey removes a retired key; ErrNotFound if it is not a
+	// retired key (current and next keys are never deleted).
+	DeleteSigningKey(ctx context.Context, kid string) error
+	// ResealSigningKey replaces the sealed private key of kid (re-encrypted
+	// under a new system secret); ErrNotFound for an unknown kid.
+	ResealSigningKey(ctx context.Context, kid string, sealed []byte) error
+}
+
+// SystemKeyStore keeps gatehouse's sealed system keys.
+type SystemKeyStore interface {
+	// SystemKey returns ErrNotFound when the purpose has no key yet.
+	SystemKey(ctx context.Context, purpose string) (*SystemKey, error)
+	// CreateSystemKey returns ErrConflict when the purpose has a key (an
+	// instance starting at the same time made it; read that one).
+	CreateSystemKey(ctx context.Context, k *SystemKey) error
+	// ResealSystemKey replaces the sealed bytes (UpdatedAt = now);
+	// ErrNotFound for an unknown purpose.
+	ResealSystemKey(ctx context.Context, purpose string, sealed []byte) error
 }
 
 // Maintenance is what the janitor and the health checks need.
@@ -598,6 +636,7 @@ type Store interface {
 	APIKeyStore
 	AuditStore
 	FederationStore
+	SystemKeyStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

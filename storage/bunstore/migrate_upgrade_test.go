@@ -25,6 +25,7 @@ const (
 	migrationIssue3 = "20261127000002"
 	migrationIssue4 = "20261127000003"
 	migrationIssue5 = "20261127000004"
+	migrationIssue6 = "20261127000005"
 )
 
 // migrateDown runs the down file of the migration version_name and
@@ -157,13 +158,14 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 		}
 
 		// Down (the newest migration first), then up again.
+		migrateDown(t, s, dialect, migrationIssue6, "issue6")
 		migrateDown(t, s, dialect, migrationIssue5, "issue5")
 		migrateDown(t, s, dialect, migrationIssue4, "issue4")
 		migrateDown(t, s, dialect, migrationIssue3, "issue3")
-		wantNoTables(t, s, "federated_identities", "upstream_states", "api_keys", "audit_events",
+		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states", "api_keys", "audit_events",
 			"pushed_requests", "registration_tokens")
-		wantNoColumns(t, s, "login_sessions.amr", "login_sessions.acr", "clients.owner_id", "oauth2_access.api_key_id",
-			"clients.contacts")
+		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr", "clients.owner_id",
+			"oauth2_access.api_key_id", "clients.contacts")
 		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
 			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
 		}
@@ -190,7 +192,7 @@ func wantOldRows(t *testing.T, s *bunstore.Store) {
 	if c.LogoURI != "" || c.ClientURI != "" || c.PolicyURI != "" || c.TosURI != "" || c.Contacts != nil ||
 		c.JWKS != "" || c.JWKSURI != "" || c.TokenEndpointAuthSigningAlg != "" ||
 		c.RegistrationAccessTokenHash != "" || c.RegisteredBy != "" || c.RequirePushedAuthorizationRequests ||
-		c.OwnerID != "" || c.APIKeyID != "" {
+		c.OwnerID != "" || c.APIKeyID != "" || c.AccessTokenFormat != "" {
 		t.Errorf("old client's new fields are not at their defaults: %+v", c)
 	}
 	if ok, err := s.ClientOriginAllowed(ctx, "https://old.example"); err != nil || !ok {
@@ -332,10 +334,12 @@ func TestMigrateFromTheIssue3Schema(t *testing.T) {
 
 		// Down (the newest migration first), then up again: the old rows
 		// are intact.
+		migrateDown(t, s, dialect, migrationIssue6, "issue6")
 		migrateDown(t, s, dialect, migrationIssue5, "issue5")
 		migrateDown(t, s, dialect, migrationIssue4, "issue4")
-		wantNoTables(t, s, "federated_identities", "upstream_states", "api_keys", "audit_events")
-		wantNoColumns(t, s, "login_sessions.amr", "login_sessions.acr", "clients.owner_id", "oauth2_access.api_key_id")
+		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states", "api_keys", "audit_events")
+		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr", "clients.owner_id",
+			"oauth2_access.api_key_id")
 		var n int
 		if err := db.NewRaw("SELECT count(*) FROM oauth2_access").Scan(ctx, &n); err != nil || n != 1 {
 			t.Errorf("access tokens after the down migration = %d, %v; want the old one", n, err)
@@ -364,8 +368,8 @@ func wantIssue3Rows(t *testing.T, s *bunstore.Store) {
 			c.RegisteredBy != "an administrator" || !c.RequirePushedAuthorizationRequests || len(c.Scopes) != 1 {
 			t.Errorf("old client lost data: %+v", c)
 		}
-		if c.OwnerID != "" || c.APIKeyID != "" {
-			t.Errorf("old client has an owner or key: %+v", c)
+		if c.OwnerID != "" || c.APIKeyID != "" || c.AccessTokenFormat != "" {
+			t.Errorf("old client has an owner, a key or an access token format: %+v", c)
 		}
 	}
 	if list, err := s.ListClients(ctx, storage.Page{}); err != nil || len(list) != 2 {
@@ -517,11 +521,13 @@ func TestMigrateFromTheIssue4Schema(t *testing.T) {
 			t.Errorf("DeleteExpired = %d, %v; want the expired state", n, err)
 		}
 
-		// Down, then up again: the old rows are intact, and the sessions
-		// made meanwhile lose their AMR and ACR with the columns.
+		// Down (the newest migration first), then up again: the old rows
+		// are intact, and the sessions made meanwhile lose their AMR and
+		// ACR with the columns.
+		migrateDown(t, s, dialect, migrationIssue6, "issue6")
 		migrateDown(t, s, dialect, migrationIssue5, "issue5")
-		wantNoTables(t, s, "federated_identities", "upstream_states")
-		wantNoColumns(t, s, "login_sessions.amr", "login_sessions.acr")
+		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states")
+		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr")
 		if err := db.NewRaw("SELECT count(*) FROM login_sessions").Scan(ctx, &n); err != nil || n != 2 {
 			t.Errorf("login sessions after the down migration = %d, %v; want old-user's two", n, err)
 		}
@@ -564,5 +570,253 @@ func wantIssue4Rows(t *testing.T, s *bunstore.Store, expires time.Time) {
 	}
 	if list, err := s.FederatedIdentitiesOfUser(ctx, "old-user"); err != nil || len(list) != 0 {
 		t.Errorf("FederatedIdentitiesOfUser(old-user) = %d identities, %v; want none", len(list), err)
+	}
+}
+
+// A database created and filled by a binary that knew the first four
+// migrations takes the fifth: its clients follow the server's default
+// access token format, its signing keys (that binary made only current
+// ones, retired later) keep loading and can be rotated, deleted and
+// resealed, and system keys work on it. The fifth migration's down file
+// undoes it, and it applies again after that. A database that was given a
+// second next key of one algorithm meanwhile (by hand: no binary does)
+// refuses the migration as a whole, until the extra key is gone.
+func TestMigrateFromTheIssue5Schema(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
+
+		if err := s.MigrateTo(ctx, migrationIssue5); err != nil {
+			t.Fatalf("apply the first four migrations: %v", err)
+		}
+		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 4 || known < 5 {
+			t.Fatalf("SchemaStatus after four migrations = %d, %d, %v", applied, known, err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
+		}
+
+		// Rows as the old binary wrote them.
+		db := s.WriterDB()
+		if _, err := db.NewRaw(`INSERT INTO clients
+			(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
+			 public, token_endpoint_auth_method, skip_consent, owner_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			"old-client", "old-hash", "Old client", `["https://old.example/cb"]`, `["authorization_code"]`,
+			`["code"]`, `["openid"]`, `[]`, false, "client_secret_basic", true, "old-user", issue5Created, issue5Created,
+		).Exec(ctx); err != nil {
+			t.Fatalf("insert an old client: %v", err)
+		}
+		for _, k := range issue5Keys() {
+			if _, err := db.NewRaw(`INSERT INTO signing_keys
+				(kid, algorithm, state, private_key, public_key, created_at, activated_at, retired_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				k.KID, k.Algorithm, k.State, k.PrivateKey, string(k.PublicKey), k.CreatedAt, k.ActivatedAt, nullTime(k.RetiredAt),
+			).Exec(ctx); err != nil {
+				t.Fatalf("insert an old signing key: %v", err)
+			}
+		}
+
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate to the current schema: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema after Migrate: %v", err)
+		}
+		wantIssue5Rows(t, s, issue5Keys())
+		var formats []string
+		if err := db.NewRaw("SELECT access_token_format FROM clients").Scan(ctx, &formats); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(formats, []string{""}) {
+			t.Errorf("access_token_format of the old client = %q, want the default ''", formats)
+		}
+
+		// The access token format on the migrated database.
+		c, err := s.ClientByID(ctx, "old-client")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.AccessTokenFormat = "opaque"
+		if err := s.UpdateClient(ctx, c); err != nil {
+			t.Fatalf("UpdateClient with an access token format: %v", err)
+		}
+		if got, err := s.ClientByID(ctx, "old-client"); err != nil || got.AccessTokenFormat != "opaque" || got.OwnerID != "old-user" {
+			t.Fatalf("client after the update = %+v, %v", got, err)
+		}
+
+		// The old keys rotate: one next key per algorithm, promoted once.
+		now := time.Now().UTC().Truncate(time.Second)
+		next := &storage.SigningKey{KID: "new-rs-next", Algorithm: "RS256", State: storage.KeyStateNext, PrivateKey: []byte("p"), PublicKey: []byte("{}")}
+		if err := s.CreateSigningKey(ctx, next); err != nil {
+			t.Fatalf("CreateSigningKey next: %v", err)
+		}
+		second := &storage.SigningKey{KID: "new-rs-next-2", Algorithm: "RS256", State: storage.KeyStateNext, PrivateKey: []byte("p"), PublicKey: []byte("{}")}
+		if err := s.CreateSigningKey(ctx, second); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("CreateSigningKey of a second next key: %v, want ErrConflict", err)
+		}
+		if err := s.PromoteSigningKey(ctx, "RS256", "old-rs-current", "new-rs-next", now); err != nil {
+			t.Fatalf("PromoteSigningKey of an old key: %v", err)
+		}
+		if err := s.PromoteSigningKey(ctx, "RS256", "old-rs-current", "new-rs-next", now); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("second PromoteSigningKey: %v, want ErrConflict", err)
+		}
+		if err := s.DeleteSigningKey(ctx, "old-rs-retired"); err != nil {
+			t.Errorf("DeleteSigningKey of an old retired key: %v", err)
+		}
+		if err := s.DeleteSigningKey(ctx, "old-es-current"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("DeleteSigningKey of an old current key: %v, want ErrNotFound", err)
+		}
+		if err := s.ResealSigningKey(ctx, "old-es-current", []byte("resealed\x00")); err != nil {
+			t.Errorf("ResealSigningKey of an old key: %v", err)
+		}
+		keys := map[string]*storage.SigningKey{}
+		list, err := s.SigningKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range list {
+			keys[k.KID] = k
+		}
+		if len(keys) != 3 || keys["old-rs-current"].State != storage.KeyStateRetired || !keys["old-rs-current"].RetiredAt.Equal(now) ||
+			keys["new-rs-next"].State != storage.KeyStateCurrent || !keys["new-rs-next"].ActivatedAt.Equal(now) ||
+			string(keys["old-es-current"].PrivateKey) != "resealed\x00" {
+			t.Errorf("keys after the rotation = %+v", list)
+		}
+
+		// System keys on the migrated database.
+		if _, err := s.SystemKey(ctx, "hash-pepper"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("SystemKey before any: %v, want ErrNotFound", err)
+		}
+		if err := s.CreateSystemKey(ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{0, 1, 0xff}}); err != nil {
+			t.Fatalf("CreateSystemKey: %v", err)
+		}
+		if err := s.CreateSystemKey(ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{2}}); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("second CreateSystemKey: %v, want ErrConflict", err)
+		}
+		if err := s.ResealSystemKey(ctx, "hash-pepper", []byte{3, 0}); err != nil {
+			t.Errorf("ResealSystemKey: %v", err)
+		}
+		if k, err := s.SystemKey(ctx, "hash-pepper"); err != nil || !reflect.DeepEqual(k.Sealed, []byte{3, 0}) {
+			t.Errorf("SystemKey after the reseal = %+v, %v", k, err)
+		}
+
+		// Down: the new table and column go, the keys stay (their states
+		// are what the older binary knows), and the index no longer holds.
+		migrateDown(t, s, dialect, migrationIssue6, "issue6")
+		wantNoTables(t, s, "system_keys")
+		wantNoColumns(t, s, "clients.access_token_format")
+		var n int
+		if err := db.NewRaw("SELECT count(*) FROM signing_keys").Scan(ctx, &n); err != nil || n != 3 {
+			t.Errorf("signing keys after the down migration = %d, %v; want 3", n, err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+		}
+		for _, kid := range []string{"by-hand-1", "by-hand-2"} {
+			if _, err := db.NewRaw(`INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, created_at)
+				VALUES (?, 'ES256', 'next', ?, '{}', ?)`, kid, []byte("p"), now,
+			).Exec(ctx); err != nil {
+				t.Fatalf("insert a next key by hand: %v", err)
+			}
+		}
+
+		// Two next keys of one algorithm: the unique index cannot be
+		// built, and nothing of the migration stays.
+		err = s.Migrate(ctx)
+		if !errors.Is(err, storage.ErrConflict) {
+			t.Fatalf("Migrate with two next ES256 keys: %v, want ErrConflict", err)
+		}
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema after the failed migration: %v, want ErrSchemaNotMigrated", err)
+		}
+		wantNoTables(t, s, "system_keys")
+		wantNoColumns(t, s, "clients.access_token_format")
+
+		if _, err := db.NewRaw("DELETE FROM signing_keys WHERE kid = 'by-hand-2'").Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after the down migration: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema after Migrate: %v", err)
+		}
+		// The format went with its column; the keys are all there.
+		if got, err := s.ClientByID(ctx, "old-client"); err != nil || got.AccessTokenFormat != "" || got.Name != "Old client" {
+			t.Errorf("old client after the down and up migrations = %+v, %v", got, err)
+		}
+		if list, err := s.SigningKeys(ctx); err != nil || len(list) != 4 {
+			t.Errorf("SigningKeys after the down and up migrations = %d keys, %v; want 4", len(list), err)
+		}
+		if _, err := s.SystemKey(ctx, "hash-pepper"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("SystemKey after the down and up migrations: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+var issue5Created = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// issue5Keys are the signing keys TestMigrateFromTheIssue5Schema inserts
+// through the fourth schema, newest first: a current key per algorithm
+// (ES256 a minute younger) and a retired RS256 key.
+func issue5Keys() []*storage.SigningKey {
+	key := func(kid, alg, state string, created, retired time.Time) *storage.SigningKey {
+		return &storage.SigningKey{
+			KID: kid, Algorithm: alg, State: state,
+			PrivateKey: []byte("sealed\x00" + kid + "\xff"),
+			PublicKey:  []byte(`{"kid":"` + kid + `"}`),
+			CreatedAt:  created, ActivatedAt: created, RetiredAt: retired,
+		}
+	}
+	return []*storage.SigningKey{
+		key("old-es-current", "ES256", storage.KeyStateCurrent, issue5Created.Add(-24*time.Hour+time.Minute), time.Time{}),
+		key("old-rs-current", "RS256", storage.KeyStateCurrent, issue5Created.Add(-24*time.Hour), time.Time{}),
+		key("old-rs-retired", "RS256", storage.KeyStateRetired, issue5Created.Add(-48*time.Hour), issue5Created.Add(-24*time.Hour)),
+	}
+}
+
+// nullTime is nil for the zero time, so that a raw INSERT stores NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// wantIssue5Rows checks the rows TestMigrateFromTheIssue5Schema inserted
+// through the fourth schema: the client, with the default access token
+// format, and the signing keys, unchanged and newest first.
+func wantIssue5Rows(t *testing.T, s *bunstore.Store, want []*storage.SigningKey) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.ClientByID(ctx, "old-client")
+	if err != nil {
+		t.Fatalf("ClientByID of an old client: %v", err)
+	}
+	if c.Name != "Old client" || c.SecretHash != "old-hash" || c.OwnerID != "old-user" || !c.SkipConsent || len(c.Scopes) != 1 {
+		t.Errorf("old client lost data: %+v", c)
+	}
+	if c.AccessTokenFormat != "" {
+		t.Errorf("old client's AccessTokenFormat = %q, want the default ''", c.AccessTokenFormat)
+	}
+	got, err := s.SigningKeys(ctx)
+	if err != nil {
+		t.Fatalf("SigningKeys: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("SigningKeys = %d keys, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.KID != w.KID || g.Algorithm != w.Algorithm || g.State != w.State ||
+			string(g.PrivateKey) != string(w.PrivateKey) || string(g.PublicKey) != string(w.PublicKey) ||
+			!g.CreatedAt.Equal(w.CreatedAt) || !g.ActivatedAt.Equal(w.ActivatedAt) || !g.RetiredAt.Equal(w.RetiredAt) {
+			t.Errorf("signing key %d = %+v, want %+v", i, g, w)
+		}
 	}
 }

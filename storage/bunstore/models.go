@@ -43,6 +43,7 @@ type clientModel struct {
 	RegisteredBy                       string    `bun:"registered_by"`
 	RequirePushedAuthorizationRequests bool      `bun:"require_pushed_authorization_requests"`
 	OwnerID                            string    `bun:"owner_id"`
+	AccessTokenFormat                  string    `bun:"access_token_format"`
 	CreatedAt                          time.Time `bun:"created_at"`
 	UpdatedAt                          time.Time `bun:"updated_at"`
 }
@@ -78,6 +79,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		RegisteredBy:                       c.RegisteredBy,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		OwnerID:                            c.OwnerID,
+		AccessTokenFormat:                  c.AccessTokenFormat,
 		CreatedAt:                          dbTime(c.CreatedAt),
 		UpdatedAt:                          dbTime(c.UpdatedAt),
 	}
@@ -103,6 +105,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		RegisteredBy:                       m.RegisteredBy,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 		OwnerID:                            m.OwnerID,
+		AccessTokenFormat:                  m.AccessTokenFormat,
 		CreatedAt:                          m.CreatedAt.UTC(),
 		UpdatedAt:                          m.UpdatedAt.UTC(),
 	}
@@ -297,6 +300,24 @@ func (m *signingKeyModel) toDomain() *storage.SigningKey {
 		CreatedAt:   m.CreatedAt.UTC(),
 		ActivatedAt: utcOrZero(m.ActivatedAt),
 		RetiredAt:   utcOrZero(m.RetiredAt),
+	}
+}
+
+type systemKeyModel struct {
+	bun.BaseModel `bun:"table:system_keys,alias:sys"`
+
+	Purpose   string    `bun:"purpose,pk"`
+	Sealed    []byte    `bun:"sealed"`
+	CreatedAt time.Time `bun:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at"`
+}
+
+func (m *systemKeyModel) toDomain() *storage.SystemKey {
+	return &storage.SystemKey{
+		Purpose:   m.Purpose,
+		Sealed:    m.Sealed,
+		CreatedAt: m.CreatedAt.UTC(),
+		UpdatedAt: m.UpdatedAt.UTC(),
 	}
 }
 

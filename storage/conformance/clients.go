@@ -28,6 +28,7 @@ func clientTests() []test {
 		{"OriginAllowed", testClientOriginAllowed},
 		{"OriginAllowedManyClients", testClientOriginAllowedManyClients},
 		{"Owner", testClientOwner},
+		{"AccessTokenFormat", testClientAccessTokenFormat},
 		{"ListByOwner", testClientListByOwner},
 		{"APIKeyIDIsNeverStored", testClientAPIKeyIDNotStored},
 		{"Update", testClientUpdate},
@@ -65,6 +66,7 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.RegisteredBy, want.RegisteredBy, what+" RegisteredBy")
 	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
 	e.wantEqual(got.OwnerID, want.OwnerID, what+" OwnerID")
+	e.wantEqual(got.AccessTokenFormat, want.AccessTokenFormat, what+" AccessTokenFormat")
 	// APIKeyID marks one request's copy of a client; it is never stored.
 	e.wantEqual(got.APIKeyID, "", what+" APIKeyID")
 }
@@ -176,6 +178,7 @@ func testClientUpdate(e *env) {
 	changed.RegisteredBy = "an administrator"
 	changed.RequirePushedAuthorizationRequests = false
 	changed.OwnerID = "new-owner"
+	changed.AccessTokenFormat = "opaque"
 	e.must(e.s.UpdateClient(e.ctx, changed), "UpdateClient")
 
 	after, err := e.s.ClientByID(e.ctx, "upd")
@@ -514,6 +517,53 @@ func testClientOwner(e *env) {
 	for _, c := range list {
 		e.wantEqual(c.OwnerID, "", "listed OwnerID of "+c.ID)
 	}
+}
+
+// The access token format ("jwt", "opaque" or "" for the server's
+// default) round-trips through create, update and every read, cached or
+// not.
+func testClientAccessTokenFormat(e *env) {
+	formats := map[string]string{"fmt-default": "", "fmt-jwt": "jwt", "fmt-opaque": "opaque"}
+	for id, format := range formats {
+		c := newClient(id)
+		c.OwnerID = "alice"
+		c.AccessTokenFormat = format
+		e.must(e.s.CreateClient(e.ctx, c), "CreateClient "+id)
+	}
+	want := func(stage string) {
+		e.t.Helper()
+		for id, format := range formats {
+			for i := range 2 { // from the database, then from any cache
+				got, err := e.s.ClientByID(e.ctx, id)
+				e.must(err, "ClientByID "+id)
+				e.wantEqual(got.AccessTokenFormat, format, fmt.Sprintf("%s: AccessTokenFormat of %s, read %d", stage, id, i))
+			}
+			fc, err := e.s.GetClient(e.ctx, id)
+			e.must(err, "GetClient "+id)
+			e.wantEqual(e.storageClient(fc).AccessTokenFormat, format, stage+": GetClient AccessTokenFormat of "+id)
+		}
+		list, err := e.s.ListClients(e.ctx, storage.Page{})
+		e.must(err, "ListClients")
+		owned, err := e.s.ListClientsByOwner(e.ctx, "alice")
+		e.must(err, "ListClientsByOwner")
+		if len(list) != len(formats) || len(owned) != len(formats) {
+			e.t.Fatalf("%s: listed %d and %d clients, want %d", stage, len(list), len(owned), len(formats))
+		}
+		for _, c := range append(list, owned...) {
+			e.wantEqual(c.AccessTokenFormat, formats[c.ID], stage+": listed AccessTokenFormat of "+c.ID)
+		}
+	}
+	want("created")
+
+	// Every change of format, the default included.
+	formats = map[string]string{"fmt-default": "opaque", "fmt-jwt": "", "fmt-opaque": "jwt"}
+	for id, format := range formats {
+		c, err := e.s.ClientByID(e.ctx, id)
+		e.must(err, "ClientByID "+id)
+		c.AccessTokenFormat = format
+		e.must(e.s.UpdateClient(e.ctx, c), "UpdateClient "+id)
+	}
+	want("updated")
 }
 
 func testClientListByOwner(e *env) {

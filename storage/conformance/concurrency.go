@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +21,10 @@ func concurrencyTests() []test {
 		{"DeleteAuthFlow", testConcurrentDeleteAuthFlow},
 		{"DeletePushedRequest", testConcurrentDeletePushedRequest},
 		{"ConsumeUpstreamState", testConcurrentConsumeUpstreamState},
+		{"PromoteSigningKey", testConcurrentPromote},
+		{"PromoteSigningKeyAfterCommit", testPromoteWaitsForCommit},
+		{"PromoteSigningKeyAfterRollback", testPromoteWaitsForRollback},
+		{"CreateSystemKey", testConcurrentCreateSystemKey},
 		{"Writers", testConcurrentWriters},
 	}
 }
@@ -158,6 +164,106 @@ func testConcurrentWriters(e *env) {
 	for i, err := range errs {
 		if err != nil {
 			e.t.Errorf("writer %d: %v", i, err)
+		}
+	}
+}
+
+// Instances rotating together promote the same pair: exactly one rotates,
+// the others get ErrConflict, and the keys end in the winner's state.
+func testConcurrentPromote(e *env) {
+	keys := e.rotationKeys()
+	const n = 10
+	ats := make([]time.Time, n)
+	for i := range ats {
+		ats[i] = e.clock.Now().Add(time.Duration(i+1) * time.Minute)
+	}
+	errs := parallel(n, func(i int) error {
+		return e.s.PromoteSigningKey(e.ctx, "RS256", "RS256-current", "RS256-next", ats[i])
+	})
+	e.wantOneWinner(errs, "10 concurrent PromoteSigningKey", storage.ErrConflict)
+	winner := -1
+	for i, err := range errs {
+		if err == nil {
+			winner = i
+		}
+	}
+	if winner < 0 {
+		return
+	}
+	keys[1].State, keys[1].RetiredAt = storage.KeyStateRetired, ats[winner]
+	keys[2].State, keys[2].ActivatedAt = storage.KeyStateCurrent, ats[winner]
+	e.wantKeys(keys, "after the concurrent promotions")
+}
+
+// promoteWhileInTx promotes RS256 in a transaction and, while it is open,
+// starts the same promotion outside it; it ends the transaction with end
+// and returns the other promotion's result, checking that it did not
+// succeed while the transaction was open.
+func (e *env) promoteWhileInTx(at, otherAt time.Time, end func(ctx context.Context) error) error {
+	e.t.Helper()
+	ctx, err := e.s.BeginTX(e.ctx)
+	e.must(err, "BeginTX")
+	e.must(e.s.PromoteSigningKey(ctx, "RS256", "RS256-current", "RS256-next", at), "PromoteSigningKey in a transaction")
+	other := make(chan error, 1)
+	go func() {
+		other <- e.s.PromoteSigningKey(e.ctx, "RS256", "RS256-current", "RS256-next", otherAt)
+	}()
+	// Give the other promotion time to reach the database (and wait there).
+	select {
+	case err := <-other:
+		// Refusing right away is acceptable; succeeding is not: the
+		// transaction holds the rotation.
+		if err == nil {
+			e.t.Error("a promotion succeeded while another one's transaction was open")
+		}
+		e.must(end(ctx), "ending the transaction")
+		return err
+	case <-time.After(200 * time.Millisecond):
+	}
+	e.must(end(ctx), "ending the transaction")
+	return <-other
+}
+
+// A promotion waiting for another one's transaction fails once it commits.
+func testPromoteWaitsForCommit(e *env) {
+	keys := e.rotationKeys()
+	at, otherAt := e.clock.Now().Add(time.Minute), e.clock.Now().Add(2*time.Minute)
+	err := e.promoteWhileInTx(at, otherAt, e.s.Commit)
+	e.wantIs(err, "PromoteSigningKey after the other transaction committed", storage.ErrConflict)
+	keys[1].State, keys[1].RetiredAt = storage.KeyStateRetired, at
+	keys[2].State, keys[2].ActivatedAt = storage.KeyStateCurrent, at
+	e.wantKeys(keys, "after the committed promotion")
+}
+
+// ... and succeeds once it rolls back.
+func testPromoteWaitsForRollback(e *env) {
+	keys := e.rotationKeys()
+	at, otherAt := e.clock.Now().Add(time.Minute), e.clock.Now().Add(2*time.Minute)
+	err := e.promoteWhileInTx(at, otherAt, e.s.Rollback)
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		e.t.Fatalf("PromoteSigningKey after the other transaction rolled back: %v", err)
+	}
+	if err == nil {
+		keys[1].State, keys[1].RetiredAt = storage.KeyStateRetired, otherAt
+		keys[2].State, keys[2].ActivatedAt = storage.KeyStateCurrent, otherAt
+	}
+	// Refused early (allowed above), the keys are as they were.
+	e.wantKeys(keys, "after the rolled-back promotion and the other one")
+}
+
+// Instances starting together each create the system key of a purpose:
+// one wins, and everyone then reads the winner's key.
+func testConcurrentCreateSystemKey(e *env) {
+	const n = 10
+	errs := parallel(n, func(i int) error {
+		return e.s.CreateSystemKey(e.ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{byte(i)}})
+	})
+	e.wantOneWinner(errs, "10 concurrent CreateSystemKey", storage.ErrConflict)
+	got, err := e.s.SystemKey(e.ctx, "hash-pepper")
+	e.must(err, "SystemKey")
+	for i, err := range errs {
+		if err == nil && (len(got.Sealed) != 1 || got.Sealed[0] != byte(i)) {
+			e.t.Errorf("stored key = %v, want the winner's [%d]", got.Sealed, i)
 		}
 	}
 }

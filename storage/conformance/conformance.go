@@ -58,6 +58,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"APIKeys", apiKeyTests()},
 		{"Audit", auditTests()},
 		{"SigningKeys", keyTests()},
+		{"SystemKeys", systemKeyTests()},
 		{"OAuth2", oauth2Tests()},
 		{"Transactions", txTests()},
 		{"Concurrency", concurrencyTests()},
@@ -214,6 +215,7 @@ func newClient(id string) *storage.Client {
 		RegisteredBy:                       `registration token "partners"`,
 		RequirePushedAuthorizationRequests: true,
 		OwnerID:                            "owner-of-" + id,
+		AccessTokenFormat:                  "jwt",
 	}
 }
 
