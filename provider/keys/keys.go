@@ -2,9 +2,26 @@
 // keeps the private halves sealed at rest, publishes the public halves as a
 // JWKS, and signs and verifies tokens choosing the key by algorithm and kid.
 //
-// Today every algorithm has one current key, created on first start. Keys
-// are reloaded from storage periodically, so several instances sharing one
-// database converge on the same set.
+// Every algorithm (RS256, ES256) has its own life cycle:
+//
+//	next     published in the JWKS, not yet signing
+//	current  signs (exactly one per algorithm)
+//	retired  published, verifies, no longer signs
+//	removed  deleted once nothing it signed can still be valid
+//
+// Maintain moves keys along on a schedule (see Options): a next key is
+// created JWKSCacheTTL+ReloadInterval ("prepublish") before the current key
+// is due for rotation, so every instance and every relying party's cached
+// JWKS knows it before it signs anything; it is promoted when the rotation
+// is due; a retired key is removed RetireRetention after it stopped signing.
+// Every step is a conditional write in storage (a second next key, a stale
+// promotion, a second delete are refused), so several instances on one
+// database running Maintain together rotate exactly once; each picks up
+// the result on its next reload.
+//
+// The private halves are sealed under the system secret; Reencrypt re-seals
+// them (and ReencryptSystemKeys gatehouse's other random keys) after
+// GATEHOUSE_SECRET is rotated.
 package keys
 
 import (
@@ -42,23 +59,103 @@ const (
 // Algorithms lists what this package can sign with, default first.
 var Algorithms = []string{RS256, ES256}
 
-// rsaBits is the modulus size of generated RSA keys.
-const rsaBits = 2048
+// Defaults of Options.
+const (
+	DefaultRotationInterval = 30 * 24 * time.Hour
+	DefaultJWKSCacheTTL     = time.Hour
+	DefaultRetireRetention  = 24 * time.Hour
+	DefaultReloadInterval   = time.Minute
+	DefaultRSABits          = 2048
+)
 
-// Store is the storage the manager needs.
+// Store is the storage the manager needs (storage.KeyStore).
 type Store interface {
+	// SigningKeys lists every key, newest first.
 	SigningKeys(ctx context.Context) ([]*storage.SigningKey, error)
+	// CreateSigningKey refuses a second current or next key of one
+	// algorithm with storage.ErrConflict.
 	CreateSigningKey(ctx context.Context, k *storage.SigningKey) error
+	// PromoteSigningKey retires currentKID and makes nextKID current, or
+	// returns storage.ErrConflict if either is no longer in that state.
+	PromoteSigningKey(ctx context.Context, alg, currentKID, nextKID string, at time.Time) error
+	// DeleteSigningKey removes a retired key (storage.ErrNotFound otherwise).
+	DeleteSigningKey(ctx context.Context, kid string) error
+	// ResealSigningKey replaces the sealed private key of kid.
+	ResealSigningKey(ctx context.Context, kid string, sealed []byte) error
 }
 
-// Options configure a Manager.
+// Options configure a Manager. Zero durations take the defaults.
 type Options struct {
 	Store   Store
 	Keyring *secret.Keyring
 	Now     func() time.Time
 	Logger  *slog.Logger
-	// ReloadInterval is how often Run re-reads the key set; default 1 minute.
+	// ReloadInterval is how often Run re-reads the key set and runs
+	// Maintain; default 1 minute. An instance may keep signing with a key
+	// up to this long after another instance retired it.
 	ReloadInterval time.Duration
+	// RotationInterval is how long a key signs before the next one takes
+	// over; default 30 days. It must exceed the pre-publication period
+	// (JWKSCacheTTL + ReloadInterval).
+	RotationInterval time.Duration
+	// JWKSCacheTTL is how long relying parties may cache the JWKS: the
+	// max-age of its Cache-Control (CacheMaxAge); default 1 hour. A next
+	// key is published JWKSCacheTTL + ReloadInterval before it signs.
+	JWKSCacheTTL time.Duration
+	// RetireRetention is how long a retired key stays published. It must
+	// cover the longest lifetime of anything the key signed (ID tokens,
+	// JWT access tokens) plus a margin for clock skew and for instances
+	// that have not reloaded yet (ReloadInterval); default 24 hours.
+	RetireRetention time.Duration
+	// RSABits is the modulus size of new RSA keys: 2048 (default) or 3072.
+	// Changing it affects keys created afterwards; the current key keeps
+	// its size until it is rotated.
+	RSABits int
+}
+
+// withDefaults fills in zero values and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if o.Store == nil {
+		return o, errors.New("keys: Options.Store is required")
+	}
+	if o.Keyring == nil {
+		return o, errors.New("keys: Options.Keyring is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"ReloadInterval", &o.ReloadInterval, DefaultReloadInterval},
+		{"RotationInterval", &o.RotationInterval, DefaultRotationInterval},
+		{"JWKSCacheTTL", &o.JWKSCacheTTL, DefaultJWKSCacheTTL},
+		{"RetireRetention", &o.RetireRetention, DefaultRetireRetention},
+	} {
+		switch {
+		case *d.v < 0:
+			return o, fmt.Errorf("keys: %s must not be negative (got %s)", d.name, *d.v)
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+	switch o.RSABits {
+	case 0:
+		o.RSABits = DefaultRSABits
+	case 2048, 3072:
+	default:
+		return o, fmt.Errorf("keys: RSA key size must be 2048 or 3072 bits, got %d", o.RSABits)
+	}
+	if pre := o.JWKSCacheTTL + o.ReloadInterval; o.RotationInterval <= pre {
+		return o, fmt.Errorf("keys: the rotation interval (%s) must be longer than the JWKS cache TTL plus the reload interval (%s), "+
+			"or a key would be replaced before relying parties could learn about it", o.RotationInterval, pre)
+	}
+	return o, nil
 }
 
 // key is one loaded signing key.
@@ -74,6 +171,10 @@ type key struct {
 type Manager struct {
 	opts Options
 
+	// prepublish is how long a next key is published before it signs:
+	// JWKSCacheTTL + ReloadInterval.
+	prepublish time.Duration
+
 	mu      sync.RWMutex
 	byKID   map[string]*key
 	current map[string]*key // by algorithm
@@ -83,19 +184,14 @@ type Manager struct {
 // ErrNoKey is returned when no usable key exists for a request.
 var ErrNoKey = errors.New("keys: no signing key")
 
-// New loads the key set and creates a current key for every algorithm that
-// has none.
+// New checks the options, loads the key set and creates a current key for
+// every algorithm that has none. It does not rotate: Run (or Maintain) does.
 func New(ctx context.Context, opts Options) (*Manager, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.ReloadInterval <= 0 {
-		opts.ReloadInterval = time.Minute
-	}
-	m := &Manager{opts: opts}
+	m := &Manager{opts: opts, prepublish: opts.JWKSCacheTTL + opts.ReloadInterval}
 	if err := m.ensure(ctx); err != nil {
 		return nil, err
 	}
@@ -116,18 +212,9 @@ func (m *Manager) ensure(ctx context.Context) error {
 		if ok {
 			continue
 		}
-		k, err := m.generate(alg)
-		if err != nil {
+		// On a conflict another instance won; its key is loaded below.
+		if _, err := m.create(ctx, alg, storage.KeyStateCurrent); err != nil {
 			return err
-		}
-		err = m.opts.Store.CreateSigningKey(ctx, k)
-		switch {
-		case err == nil:
-			m.opts.Logger.Info("created signing key", "kid", k.KID, "alg", alg)
-		case errors.Is(err, storage.ErrConflict):
-			// Another instance won; its key is loaded below.
-		default:
-			return fmt.Errorf("keys: store %s key: %w", alg, err)
 		}
 	}
 	if err := m.Reload(ctx); err != nil {
@@ -141,12 +228,35 @@ func (m *Manager) ensure(ctx context.Context) error {
 	return nil
 }
 
-func (m *Manager) generate(alg string) (*storage.SigningKey, error) {
+// create generates a key of alg in state (current or next) and stores it.
+// It returns nil and no error when storage refuses it as a second key of
+// that state (another instance made one at the same time).
+func (m *Manager) create(ctx context.Context, alg, state string) (*storage.SigningKey, error) {
+	k, err := m.generate(alg, state)
+	if err != nil {
+		return nil, err
+	}
+	err = m.opts.Store.CreateSigningKey(ctx, k)
+	switch {
+	case err == nil:
+		m.opts.Logger.Info("created signing key", "kid", k.KID, "alg", alg, "state", state)
+		return k, nil
+	case errors.Is(err, storage.ErrConflict):
+		m.opts.Logger.Debug("another instance created the signing key first", "alg", alg, "state", state)
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("keys: store %s %s key: %w", state, alg, err)
+	}
+}
+
+// generate makes a new key pair of alg in state (current or next), sealed
+// under the keyring's current secret.
+func (m *Manager) generate(alg, state string) (*storage.SigningKey, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
 	case RS256:
-		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
+		priv, err = rsa.GenerateKey(rand.Reader, m.opts.RSABits)
 	case ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
@@ -175,12 +285,20 @@ func (m *Manager) generate(alg string) (*storage.SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: encode public %s: %w", alg, err)
 	}
-	now := m.opts.Now().UTC()
-	return &storage.SigningKey{
-		KID: jwk.KeyID, Algorithm: alg, State: storage.KeyStateCurrent,
-		PrivateKey: sealed, PublicKey: pub, CreatedAt: now, ActivatedAt: now,
-	}, nil
+	now := m.now()
+	k := &storage.SigningKey{
+		KID: jwk.KeyID, Algorithm: alg, State: state,
+		PrivateKey: sealed, PublicKey: pub, CreatedAt: now,
+	}
+	if state == storage.KeyStateCurrent {
+		k.ActivatedAt = now
+	}
+	return k, nil
 }
+
+// now is the injected clock, in UTC, at the microsecond precision storage
+// keeps (so reported times match what is stored).
+func (m *Manager) now() time.Time { return m.opts.Now().UTC().Truncate(time.Microsecond) }
 
 // Reload re-reads the key set from storage. A key that cannot be opened
 // (wrong secret) fails the reload rather than being skipped silently.
@@ -254,22 +372,33 @@ func (m *Manager) open(r *storage.SigningKey) (*key, error) {
 	return &key{kid: r.KID, alg: r.Algorithm, state: r.State, signer: signer, public: signer.Public()}, nil
 }
 
-// Run reloads the key set every ReloadInterval until ctx ends. A failed
-// reload keeps the previous set and is logged.
+// Run runs Maintain (which ends with a reload) at once and then every
+// ReloadInterval until ctx ends. A failed pass keeps the previously loaded
+// set and is logged; the next tick tries again.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.opts.ReloadInterval)
 	defer t.Stop()
 	for {
+		if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
+			m.opts.Logger.Error("signing key maintenance failed; keeping the loaded set", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
-				m.opts.Logger.Error("reloading signing keys failed; keeping the loaded set", "err", err)
-			}
 		}
 	}
 }
+
+// CacheMaxAge is how long relying parties may cache the JWKS: serve it as
+// "Cache-Control: public, max-age=<seconds>". The rotation schedule
+// publishes every key at least this long (plus one reload interval) before
+// it signs.
+func (m *Manager) CacheMaxAge() time.Duration { return m.opts.JWKSCacheTTL }
+
+// Prepublish is how long a next key is published before it may sign:
+// JWKSCacheTTL + ReloadInterval.
+func (m *Manager) Prepublish() time.Duration { return m.prepublish }
 
 // JWKS returns the public key set as JSON.
 func (m *Manager) JWKS() []byte {

@@ -33,8 +33,29 @@ const (
 )
 
 // Keyring derives keys from the current system secret and any old ones.
+//
+// Keys of "pepper purposes" (WithPepper) come from a random system key
+// instead: keyed hashes of client secrets and API keys must survive a
+// rotation of the system secret, and a hash cannot be re-encrypted — so
+// they hang off a key that only needs re-sealing.
 type Keyring struct {
 	secrets [][]byte // current first
+	pepper  []byte
+	peppers map[string]bool
+}
+
+// PurposeHashPepper names the system key (see provider/keys.SystemKey)
+// that keyed hashes derive from.
+const PurposeHashPepper = "hash-pepper"
+
+// WithPepper returns a keyring whose keys for the given purposes derive
+// from pepper (a random system key) rather than the system secret.
+func (k *Keyring) WithPepper(pepper []byte, purposes ...string) *Keyring {
+	cp := &Keyring{secrets: k.secrets, pepper: append([]byte(nil), pepper...), peppers: map[string]bool{}}
+	for _, p := range purposes {
+		cp.peppers[p] = true
+	}
+	return cp
 }
 
 // NewKeyring checks the secrets and keeps them; current comes first.
@@ -54,6 +75,9 @@ func NewKeyring(current string, old []string) (*Keyring, error) {
 
 // Keys returns the 32-byte keys for purpose, current first.
 func (k *Keyring) Keys(purpose string) [][]byte {
+	if k.peppers[purpose] {
+		return [][]byte{derive(k.pepper, purpose)}
+	}
 	out := make([][]byte, len(k.secrets))
 	for i, s := range k.secrets {
 		out[i] = derive(s, purpose)
@@ -62,7 +86,12 @@ func (k *Keyring) Keys(purpose string) [][]byte {
 }
 
 // Key returns the current 32-byte key for purpose.
-func (k *Keyring) Key(purpose string) []byte { return derive(k.secrets[0], purpose) }
+func (k *Keyring) Key(purpose string) []byte {
+	if k.peppers[purpose] {
+		return derive(k.pepper, purpose)
+	}
+	return derive(k.secrets[0], purpose)
+}
 
 func derive(secret []byte, purpose string) []byte {
 	key, err := hkdf.Key(sha256.New, secret, nil, "gatehouse/"+purpose, 32)

@@ -144,3 +144,24 @@ func TestPassword(t *testing.T) {
 		t.Fatal("overlong password hashed")
 	}
 }
+
+func TestPepperSurvivesSecretRotation(t *testing.T) {
+	ctx := context.Background()
+	pepper := []byte("0123456789abcdef0123456789abcdef")
+	a, _ := NewKeyring(s1, nil)
+	ha := NewHasher(a.WithPepper(pepper, PurposeClientSecret))
+	hash := ha.HashString("gth_cs_x")
+	// A new system secret with nothing old listed: the pepper still matches.
+	b, _ := NewKeyring(s2, nil)
+	if err := NewHasher(b.WithPepper(pepper, PurposeClientSecret)).Compare(ctx, []byte(hash), []byte("gth_cs_x")); err != nil {
+		t.Fatalf("peppered hash after secret rotation: %v", err)
+	}
+	// Without the pepper (or with another) it does not.
+	if err := NewHasher(b).Compare(ctx, []byte(hash), []byte("gth_cs_x")); err == nil {
+		t.Fatal("verified without the pepper")
+	}
+	// Other purposes still follow the secret.
+	if bytes.Equal(a.WithPepper(pepper, PurposeClientSecret).Key(PurposeSigningKeys), b.WithPepper(pepper, PurposeClientSecret).Key(PurposeSigningKeys)) {
+		t.Fatal("a non-pepper purpose derived from the pepper")
+	}
+}
