@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -268,7 +269,9 @@ func (h *Handler) discovery(c echo.Context) error {
 // jwks serves the public signing keys.
 func (h *Handler) jwks(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, "*")
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	// Relying parties may cache the key set as long as the key schedule
+	// allows: a new key is published at least this long before it signs.
+	c.Response().Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(h.keys.CacheMaxAge().Seconds())))
 	return c.Blob(http.StatusOK, "application/jwk-set+json", h.keys.JWKS())
 }
 

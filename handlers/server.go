@@ -37,6 +37,8 @@ const (
 // JWKSSource publishes the signing keys.
 type JWKSSource interface {
 	JWKS() []byte
+	// CacheMaxAge is how long relying parties may cache the JWKS.
+	CacheMaxAge() time.Duration
 }
 
 // Options configure the handlers.

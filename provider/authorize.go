@@ -112,6 +112,9 @@ func (p *Provider) CheckAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
+	if _, err := resources(form, ar.GetClient()); err != nil {
+		return err
+	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
 	case challenge == "":
@@ -296,6 +299,10 @@ func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, l
 	}
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
+	}
+	// RFC 8707 resource indicators become the tokens' audience.
+	if err := grantResources(ar); err != nil {
+		return nil, err
 	}
 	// Whole seconds on both sides: the ID token carries seconds, and
 	// fosite compares auth_time with the request time for prompt=login

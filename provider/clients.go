@@ -95,6 +95,8 @@ type ClientSpec struct {
 	// private_key_jwt assertions (default RS256); only with that method.
 	TokenEndpointAuthSigningAlg        string
 	RequirePushedAuthorizationRequests bool
+	// AccessTokenFormat is "jwt", "opaque" or "" (the server's default).
+	AccessTokenFormat string
 	// RegisteredBy says who registered the client (shown on the consent
 	// page), e.g. "an administrator".
 	RegisteredBy string
@@ -304,6 +306,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		JWKSURI:                            c.JWKSURI,
 		TokenEndpointAuthSigningAlg:        alg,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		AccessTokenFormat:                  c.AccessTokenFormat,
 		RegisteredBy:                       c.RegisteredBy,
 		OwnerID:                            c.OwnerID,
 	}
@@ -485,6 +488,9 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	if alg != "" && !slices.Contains(keys.Algorithms, alg) {
 		ve.add("id_token_signed_response_alg", "%q is not supported (%s)", clip(alg), strings.Join(keys.Algorithms, ", "))
 	}
+	if f := spec.AccessTokenFormat; f != "" && f != FormatJWT && f != FormatOpaque {
+		ve.add("access_token_format", "%q is not supported (jwt, opaque)", clip(f))
+	}
 	origins := dedupe(spec.AllowedOrigins)
 	if len(spec.AllowedOrigins) > MaxAllowedOrigins {
 		ve.add("allowed_cors_origins", "at most %d origins", MaxAllowedOrigins)
@@ -550,6 +556,7 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 		JWKS:                               jwks,
 		JWKSURI:                            jwksURI,
 		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
+		AccessTokenFormat:                  spec.AccessTokenFormat,
 		RegisteredBy:                       registeredBy,
 		OwnerID:                            ownerID,
 	}

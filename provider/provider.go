@@ -95,6 +95,10 @@ type Options struct {
 	// Federation signs people in through upstream identity providers;
 	// nil when none is configured.
 	Federation *federation.Manager
+	// AccessTokenFormat is the default format of access tokens ("opaque"
+	// or "jwt"); AccessTokenAlg signs JWT access tokens ("RS256" default).
+	AccessTokenFormat string
+	AccessTokenAlg    string
 	// DisablePasswordLogin turns e-mail and password sign-in off (people
 	// then sign in only through upstreams).
 	DisablePasswordLogin bool
@@ -145,6 +149,12 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.AccessTokenFormat == "" {
+		opts.AccessTokenFormat = FormatOpaque
+	}
+	if opts.AccessTokenAlg == "" {
+		opts.AccessTokenAlg = keys.RS256
 	}
 	if opts.PARLifespan <= 0 {
 		opts.PARLifespan = parLifespanDefault
@@ -218,7 +228,13 @@ func New(opts Options) (*Provider, error) {
 
 	hmacStrategy := &hmac.HMACStrategy{Config: cfg}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               tokenStrategy{oauth2.NewHMACSHAStrategyUnPrefixed(hmacStrategy, cfg)},
+		CoreStrategy: tokenStrategy{
+			HMACSHAStrategyUnPrefixed: oauth2.NewHMACSHAStrategyUnPrefixed(hmacStrategy, cfg),
+			jwt: &jwtAccessTokens{
+				issuer: opts.Issuer, defaultFormat: opts.AccessTokenFormat, alg: opts.AccessTokenAlg,
+				lifespan: opts.Lifespans.AccessToken, signer: signer, kid: opts.Keys.CurrentKID,
+			},
+		},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
 	}

@@ -158,6 +158,7 @@ type ClientFields struct {
 	JWKSURI                            string          `json:"jwks_uri"`
 	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+	AccessTokenFormat                  string          `json:"access_token_format"`
 }
 
 // spec maps the fields to a ClientSpec as they are: token endpoint auth
@@ -187,6 +188,7 @@ func (f *ClientFields) spec() ClientSpec {
 		JWKS:                               jwks,
 		JWKSURI:                            f.JWKSURI,
 		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
+		AccessTokenFormat:                  f.AccessTokenFormat,
 	}
 }
 
@@ -286,6 +288,7 @@ type ClientMetadata struct {
 	JWKSURI                            string          `json:"jwks_uri,omitempty"`
 	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+	AccessTokenFormat                  string          `json:"access_token_format,omitempty"`
 	SkipConsent                        bool            `json:"skip_consent"`
 	RegisteredBy                       string          `json:"registered_by,omitempty"`
 	UpdatedAt                          int64           `json:"updated_at,omitempty"`
@@ -315,6 +318,7 @@ func ClientMetadataOf(c *storage.Client) ClientMetadata {
 		JWKSURI:                            c.JWKSURI,
 		AllowedCORSOrigins:                 nonNil(c.AllowedOrigins),
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		AccessTokenFormat:                  c.AccessTokenFormat,
 		SkipConsent:                        c.SkipConsent,
 		RegisteredBy:                       c.RegisteredBy,
 	}

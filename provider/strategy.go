@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -19,8 +20,12 @@ const (
 // tokenStrategy is fosite's HMAC-SHA512/256 token strategy with gatehouse's
 // prefixes. A token is prefix + random key + "." + HMAC signature; only the
 // signature reaches storage.
+//
+// Access tokens of clients that want JWTs (RFC 9068) are signed JWTs
+// instead; only their signature segment reaches storage.
 type tokenStrategy struct {
 	*oauth2.HMACSHAStrategyUnPrefixed
+	jwt *jwtAccessTokens
 }
 
 var _ oauth2.CoreStrategy = tokenStrategy{}
@@ -33,12 +38,38 @@ func withPrefix(prefix, token string) string {
 }
 
 func (s tokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	if s.jwt != nil && s.jwt.wants(r) {
+		return s.jwt.generate(ctx, r)
+	}
 	token, sig, err := s.HMACSHAStrategyUnPrefixed.GenerateAccessToken(ctx, r)
 	return withPrefix(PrefixAccessToken, token), sig, err
 }
 
 func (s tokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
+	if isJWT(token) {
+		if s.jwt == nil {
+			return fosite.ErrTokenSignatureMismatch
+		}
+		if err := s.jwt.validate(ctx, token); err != nil {
+			return err
+		}
+		// The record's expiry still applies (an API key's expiry shortens
+		// it below the JWT's own exp).
+		if exp := r.GetSession().GetExpiresAt(fosite.AccessToken); !exp.IsZero() && exp.Before(time.Now().UTC()) {
+			return fosite.ErrTokenExpired
+		}
+		return nil
+	}
 	return s.HMACSHAStrategyUnPrefixed.ValidateAccessToken(ctx, r, strings.TrimPrefix(token, PrefixAccessToken))
+}
+
+// AccessTokenSignature is what storage keys an access token by: the HMAC
+// signature of an opaque token, the signature segment of a JWT.
+func (s tokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
+	if isJWT(token) {
+		return token[strings.LastIndexByte(token, '.')+1:]
+	}
+	return s.HMACSHAStrategyUnPrefixed.AccessTokenSignature(ctx, token)
 }
 
 func (s tokenStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Requester) (string, string, error) {

@@ -30,6 +30,9 @@ func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 		for _, a := range ar.GetRequestedAudience() {
 			ar.GrantAudience(a)
 		}
+		if err := grantResources(ar); err != nil {
+			return err
+		}
 		sess.Subject = ar.GetClient().GetID()
 		sess.ClientID = ar.GetClient().GetID()
 		if c, ok := ar.GetClient().(*storage.Client); ok && c.APIKeyID != "" {
@@ -37,7 +40,15 @@ func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 				return err
 			}
 		}
-	case ar.GetGrantTypes().ExactOne("refresh_token"):
+	case ar.GetGrantTypes().ExactOne("refresh_token"), ar.GetGrantTypes().ExactOne("authorization_code"):
+		// A resource named here must still be one the client may use; the
+		// tokens keep the audience granted at authorization.
+		if _, err := resources(ar.GetRequestForm(), ar.GetClient()); err != nil {
+			return err
+		}
+		if !ar.GetGrantTypes().ExactOne("refresh_token") {
+			return nil
+		}
 		if sess.Subject == "" || sess.Claims == nil {
 			return nil
 		}

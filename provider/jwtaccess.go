@@ -1,0 +1,155 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// JWT access tokens (RFC 9068) and resource indicators (RFC 8707).
+//
+// A client that wants JWT access tokens (its access_token_format, or the
+// server default) gets a signed at+jwt that resource servers can verify
+// offline from the JWKS. The token is still recorded (by its signature), so
+// introspection and revocation work as for opaque tokens.
+
+// Access token formats.
+const (
+	FormatOpaque = "opaque"
+	FormatJWT    = "jwt"
+)
+
+// jwtAccessTokens makes and checks JWT access tokens.
+type jwtAccessTokens struct {
+	issuer        string
+	defaultFormat string
+	alg           string
+	lifespan      time.Duration
+	signer        jwt.Signer
+	kid           func(alg string) (string, error)
+}
+
+// wants reports whether r's client gets JWT access tokens.
+func (j *jwtAccessTokens) wants(r fosite.Requester) bool {
+	format := j.defaultFormat
+	if c, ok := r.GetClient().(*storage.Client); ok && c.AccessTokenFormat != "" {
+		format = c.AccessTokenFormat
+	}
+	return format == FormatJWT
+}
+
+// generate signs the access token of r with the RFC 9068 claims.
+func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (string, string, error) {
+	now := time.Now().UTC()
+	sess, _ := r.GetSession().(*Session)
+	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
+	if exp.IsZero() {
+		exp = now.Add(j.lifespan)
+	}
+	clientID := r.GetClient().GetID()
+	aud := []string(r.GetGrantedAudience())
+	if len(aud) == 0 {
+		// RFC 9068 requires an audience; without a resource indicator the
+		// token is for gatehouse itself (userinfo).
+		aud = []string{j.issuer}
+	}
+	claims := jwt.MapClaims{
+		"iss":       j.issuer,
+		"sub":       r.GetSession().GetSubject(),
+		"aud":       aud,
+		"client_id": clientID,
+		"scope":     strings.Join(r.GetGrantedScopes(), " "),
+		"jti":       uuid.NewString(),
+		"iat":       now.Unix(),
+		"exp":       exp.Unix(),
+	}
+	if sess != nil && sess.Claims != nil && !sess.Claims.AuthTime.IsZero() && sess.GetSubject() != clientID {
+		claims["auth_time"] = sess.Claims.AuthTime.Unix()
+	}
+	kid, err := j.kid(j.alg)
+	if err != nil {
+		return "", "", err
+	}
+	return j.signer.Generate(ctx, claims, &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt", "kid": kid}})
+}
+
+// validate checks a JWT access token's signature (by kid), type, issuer
+// and expiry; fosite has already found its record by signature.
+func (j *jwtAccessTokens) validate(ctx context.Context, token string) error {
+	tok, err := j.signer.Decode(ctx, token)
+	var ve *jwt.ValidationError
+	if errors.As(err, &ve) && ve.Has(jwt.ValidationErrorExpired) {
+		return fosite.ErrTokenExpired.WithWrap(err)
+	}
+	if err != nil {
+		return fosite.ErrTokenSignatureMismatch.WithWrap(err)
+	}
+	if typ, _ := tok.Header["typ"].(string); !strings.EqualFold(typ, "at+jwt") {
+		return fosite.ErrTokenSignatureMismatch.WithHint("not an at+jwt token")
+	}
+	if iss, _ := tok.Claims["iss"].(string); iss != j.issuer {
+		return fosite.ErrTokenSignatureMismatch.WithHint("issuer mismatch")
+	}
+	return nil
+}
+
+// isJWT tells a JWT (three segments) from gatehouse's opaque tokens (one
+// dot).
+func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// ErrInvalidTarget is RFC 8707's error for a resource the client may not
+// ask for.
+var ErrInvalidTarget = &fosite.RFC6749Error{
+	ErrorField:       "invalid_target",
+	DescriptionField: "The requested resource is invalid, unknown, or malformed.",
+	CodeField:        http.StatusBadRequest,
+}
+
+// maxResources bounds the resource parameters of one request.
+const maxResources = 10
+
+// resources validates the RFC 8707 resource parameters of a request
+// against what the client may use (its registered audiences) and returns
+// them.
+func resources(form url.Values, client fosite.Client) ([]string, error) {
+	values := form["resource"]
+	if len(values) > maxResources {
+		return nil, ErrInvalidTarget.WithHintf("At most %d resource parameters.", maxResources)
+	}
+	var out []string
+	for _, v := range values {
+		u, err := url.Parse(v)
+		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(v, "#") || len(v) > 2000 {
+			return nil, ErrInvalidTarget.WithHint("A resource must be an absolute URI without a fragment.")
+		}
+		if !slices.Contains(client.GetAudience(), v) {
+			return nil, ErrInvalidTarget.WithHintf("The client may not request resource %q.", v)
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// grantResources grants r the resources of its request (validated).
+func grantResources(r fosite.Requester) error {
+	res, err := resources(r.GetRequestForm(), r.GetClient())
+	if err != nil {
+		return err
+	}
+	for _, v := range res {
+		r.GrantAudience(v)
+	}
+	return nil
+}
