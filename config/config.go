@@ -22,6 +22,11 @@
 //	google.hosted_domain          GATEHOUSE_GOOGLE_HOSTED_DOMAIN
 //	google.allowed_domains        GATEHOUSE_GOOGLE_ALLOWED_DOMAINS
 //	login.password                GATEHOUSE_LOGIN_PASSWORD
+//	keys.rotation_interval        GATEHOUSE_KEYS_ROTATION_INTERVAL
+//	keys.jwks_cache_ttl           GATEHOUSE_KEYS_JWKS_CACHE_TTL
+//	keys.rsa_bits                 GATEHOUSE_KEYS_RSA_BITS
+//	access_tokens.format          GATEHOUSE_ACCESS_TOKENS_FORMAT
+//	access_tokens.signing_alg     GATEHOUSE_ACCESS_TOKENS_SIGNING_ALG
 //	lifespans.access_token        GATEHOUSE_LIFESPANS_ACCESS_TOKEN
 //	lifespans.id_token            GATEHOUSE_LIFESPANS_ID_TOKEN
 //	lifespans.authorization_code  GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE
@@ -93,7 +98,11 @@ type Config struct {
 	// sign in with (YAML only: a list does not fit environment variables).
 	Upstreams []Upstream `yaml:"upstreams" env:"-"`
 	Login     Login      `yaml:"login" envPrefix:"LOGIN_"`
-	Lifespans Lifespans  `yaml:"lifespans" envPrefix:"LIFESPANS_"`
+	// Keys configures the signing keys' life cycle.
+	Keys Keys `yaml:"keys" envPrefix:"KEYS_"`
+	// AccessTokens configures the format of access tokens.
+	AccessTokens AccessTokens `yaml:"access_tokens" envPrefix:"ACCESS_TOKENS_"`
+	Lifespans    Lifespans    `yaml:"lifespans" envPrefix:"LIFESPANS_"`
 	// RefreshRetryWindow: a rotated refresh token presented again this soon
 	// after its rotation is a retry or a concurrent duplicate (invalid_grant,
 	// nothing revoked), not theft; after it, reuse revokes the grant. 0
@@ -137,6 +146,24 @@ type Upstream struct {
 	AllowedDomains []string `yaml:"allowed_domains"`
 	HostedDomain   string   `yaml:"hosted_domain"`
 	AllowSignup    bool     `yaml:"allow_signup"`
+}
+
+// Keys configures the signing keys: each algorithm's key is replaced every
+// RotationInterval; the next key is published in the JWKS at least
+// JWKSCacheTTL (the JWKS Cache-Control max-age) before it signs.
+type Keys struct {
+	RotationInterval time.Duration `yaml:"rotation_interval" env:"ROTATION_INTERVAL"`
+	JWKSCacheTTL     time.Duration `yaml:"jwks_cache_ttl" env:"JWKS_CACHE_TTL"`
+	RSABits          int           `yaml:"rsa_bits" env:"RSA_BITS"`
+}
+
+// AccessTokens configures access tokens.
+type AccessTokens struct {
+	// Format is "opaque" (default) or "jwt" (RFC 9068); a client's own
+	// access_token_format overrides it.
+	Format string `yaml:"format" env:"FORMAT"`
+	// SigningAlg signs JWT access tokens: RS256 or ES256.
+	SigningAlg string `yaml:"signing_alg" env:"SIGNING_ALG"`
 }
 
 // Login configures how people sign in.
@@ -228,11 +255,13 @@ var (
 // Default returns the built-in configuration, suitable for local development.
 func Default() Config {
 	return Config{
-		Issuer:      "http://localhost:8080",
-		Listen:      "127.0.0.1:8080",
-		AdminListen: "127.0.0.1:8081",
-		DSN:         "sqlite://./data/gatehouse.db",
-		Login:       Login{Password: true},
+		Issuer:       "http://localhost:8080",
+		Listen:       "127.0.0.1:8080",
+		AdminListen:  "127.0.0.1:8081",
+		DSN:          "sqlite://./data/gatehouse.db",
+		Login:        Login{Password: true},
+		Keys:         Keys{RotationInterval: 30 * 24 * time.Hour, JWKSCacheTTL: time.Hour, RSABits: 2048},
+		AccessTokens: AccessTokens{Format: "opaque", SigningAlg: "RS256"},
 		Google: Google{
 			Issuer: "https://accounts.google.com",
 		},
@@ -560,6 +589,17 @@ func (c Config) Validate() error {
 	if l := c.PAR.Lifespan; l < 10*time.Second || l > 10*time.Minute {
 		p.add("par.lifespan", "must be between 10s and 10m, got %s", l)
 	}
+
+	if k := c.Keys; k.RotationInterval < time.Hour || k.RotationInterval > 5*365*24*time.Hour {
+		p.add("keys.rotation_interval", "must be between 1h and 5 years, got %s", k.RotationInterval)
+	} else if k.JWKSCacheTTL < time.Minute || k.JWKSCacheTTL > 24*time.Hour || 2*k.JWKSCacheTTL >= k.RotationInterval {
+		p.add("keys.jwks_cache_ttl", "must be between 1m and 24h and less than half of keys.rotation_interval, got %s", k.JWKSCacheTTL)
+	}
+	if b := c.Keys.RSABits; b != 2048 && b != 3072 {
+		p.add("keys.rsa_bits", "must be 2048 or 3072, got %d", b)
+	}
+	p.add("access_tokens.format", "%s", checkEnum(c.AccessTokens.Format, []string{"opaque", "jwt"}))
+	p.add("access_tokens.signing_alg", "%s", checkEnum(c.AccessTokens.SigningAlg, []string{"RS256", "ES256"}))
 
 	p.add("log.level", "%s", checkEnum(c.Log.Level, logLevels))
 	p.add("log.format", "%s", checkEnum(c.Log.Format, logFormats))

@@ -668,7 +668,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 27 {
+	if len(want) != 32 {
 		t.Errorf("%d settings; update the table in the package doc when adding one", len(want))
 	}
 }
@@ -752,5 +752,32 @@ upstreams:
 	none.Login.Password = false
 	if err := none.Validate(); err == nil || !strings.Contains(err.Error(), "login.password") {
 		t.Fatalf("no way to sign in: %v", err)
+	}
+}
+
+func TestKeysAndAccessTokens(t *testing.T) {
+	c, err := Load("", []string{"GATEHOUSE_KEYS_ROTATION_INTERVAL=720h", "GATEHOUSE_KEYS_RSA_BITS=3072", "GATEHOUSE_ACCESS_TOKENS_FORMAT=jwt", "GATEHOUSE_ACCESS_TOKENS_SIGNING_ALG=ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Dev = true
+	if err := c.Validate(); err != nil || c.Keys.RSABits != 3072 || c.AccessTokens.Format != "jwt" {
+		t.Fatalf("%+v %+v %v", c.Keys, c.AccessTokens, err)
+	}
+	bad := Default()
+	bad.Dev = true
+	bad.Keys = Keys{RotationInterval: time.Minute, JWKSCacheTTL: time.Hour, RSABits: 1024}
+	bad.AccessTokens = AccessTokens{Format: "macaroon", SigningAlg: "HS256"}
+	err = bad.Validate()
+	for _, want := range []string{"keys.rotation_interval", "keys.rsa_bits", "access_tokens.format", "access_tokens.signing_alg"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	ttl := Default()
+	ttl.Dev = true
+	ttl.Keys.JWKSCacheTTL = 20 * 24 * time.Hour
+	if err := ttl.Validate(); err == nil || !strings.Contains(err.Error(), "keys.jwks_cache_ttl") {
+		t.Fatalf("cache longer than half the rotation: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
@@ -147,7 +148,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
-	km, err := keys.New(ctx, keys.Options{Store: store, Keyring: ring, Logger: log})
+	if ring, err = withPepper(ctx, store, ring); err != nil {
+		return nil, err
+	}
+	km, err := keys.New(ctx, keysOptions(cfg, store, ring, log))
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +181,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
 			Logger:   log,
 		}),
+		AccessTokenFormat:    cfg.AccessTokens.Format,
+		AccessTokenAlg:       cfg.AccessTokens.SigningAlg,
 		Audit:                recorder,
 		Federation:           fed,
 		DisablePasswordLogin: !cfg.Login.Password,
@@ -208,6 +214,18 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		return nil, err
 	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder, fed: fed}, nil
+}
+
+// withPepper makes the keyed hashes of client secrets, API keys and
+// registration tokens derive from the sealed system key "hash-pepper"
+// (created on first use), so rotating GATEHOUSE_SECRET never invalidates
+// them.
+func withPepper(ctx context.Context, store *bunstore.Store, ring *secret.Keyring) (*secret.Keyring, error) {
+	pepper, err := keys.SystemKey(ctx, store, ring, secret.PurposeHashPepper)
+	if err != nil {
+		return nil, fmt.Errorf("load the hash key: %w", err)
+	}
+	return ring.WithPepper(pepper, secret.PurposeClientSecret, apikey.PurposeAPIKey), nil
 }
 
 // newFederation builds the upstream identity providers from the

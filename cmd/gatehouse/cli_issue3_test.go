@@ -72,6 +72,10 @@ func cliStore(t *testing.T) (*bunstore.Store, *secret.Keyring) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same hash key the server and the CLI use.
+	if ring, err = withPepper(context.Background(), st, ring); err != nil {
+		t.Fatal(err)
+	}
 	return st, ring
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -42,6 +43,14 @@ func (g *globals) withStore(cmd *cobra.Command, needSecret bool, fn func(store *
 
 // withStoreLog is withStore that also hands fn the command's logger.
 func (g *globals) withStoreLog(cmd *cobra.Command, needSecret bool, fn func(store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error) error {
+	return g.withEnv(cmd, needSecret, func(_ config.Config, store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error {
+		return fn(store, ring, log)
+	})
+}
+
+// withEnv is withStoreLog that also hands fn the loaded configuration.
+// ring, when needSecret, carries the hash key (withPepper).
+func (g *globals) withEnv(cmd *cobra.Command, needSecret bool, fn func(cfg config.Config, store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error) error {
 	ctx := cmd.Context()
 	cfg, err := g.loadConfig(needSecret)
 	if err != nil {
@@ -62,7 +71,12 @@ func (g *globals) withStoreLog(cmd *cobra.Command, needSecret bool, fn func(stor
 	if err := store.CheckSchema(ctx); err != nil {
 		return err
 	}
-	return fn(store, ring, log)
+	if ring != nil {
+		if ring, err = withPepper(ctx, store, ring); err != nil {
+			return err
+		}
+	}
+	return fn(cfg, store, ring, log)
 }
 
 // clientFlags are the flags that describe a client, shared by create and
@@ -96,6 +110,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.spec.TosURI, "tos-uri", "", "https URL of the client's terms of service")
 	f.StringArrayVar(&cf.spec.Contacts, "contact", nil, "e-mail address of someone responsible for the client (repeatable)")
 	f.BoolVar(&cf.spec.RequirePushedAuthorizationRequests, "require-par", false, "authorization requests must be pushed first (PAR, RFC 9126)")
+	f.StringVar(&cf.spec.AccessTokenFormat, "access-token-format", "", "jwt (RFC 9068) or opaque; empty follows access_tokens.format")
 	f.StringVar(&cf.owner, "owner", "", `e-mail address of the user who owns the client and may manage its API keys ("" for none)`)
 }
 
@@ -186,6 +201,7 @@ func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
 		"tos-uri":                         func() { spec.TosURI = s.TosURI },
 		"contact":                         func() { spec.Contacts = s.Contacts },
 		"require-par":                     func() { spec.RequirePushedAuthorizationRequests = s.RequirePushedAuthorizationRequests },
+		"access-token-format":             func() { spec.AccessTokenFormat = s.AccessTokenFormat },
 		"owner":                           func() { spec.OwnerID = s.OwnerID },
 	}
 }
@@ -316,6 +332,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"contacts", strings.Join(m.Contacts, " ")},
 		{"skip_consent", fmt.Sprint(m.SkipConsent)},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
+		{"access_token_format", m.AccessTokenFormat},
 		{"registered_by", m.RegisteredBy},
 		{"owner_id", c.OwnerID},
 		{"created_at", c.CreatedAt.UTC().Format(time.RFC3339)},

@@ -39,6 +39,8 @@ type testServer struct {
 	admin  string
 	app    *app
 	store  *bunstore.Store
+	// stop shuts the server down (idempotent; also run at cleanup).
+	stop func()
 }
 
 // forEachDialect runs fn as a subtest per available database.
@@ -101,18 +103,22 @@ func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Con
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.serve(ctx, pub, adm) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop within 15s")
-		}
-		lw.mu.Lock()
-		lw.on = false
-		lw.mu.Unlock()
-	})
-	s := &testServer{t: t, issuer: cfg.Issuer, admin: "http://" + adm.Addr().String(), app: a, store: store}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("server did not stop within 15s")
+			}
+			lw.mu.Lock()
+			lw.on = false
+			lw.mu.Unlock()
+		})
+	}
+	t.Cleanup(stop)
+	s := &testServer{t: t, issuer: cfg.Issuer, admin: "http://" + adm.Addr().String(), app: a, store: store, stop: stop}
 	waitHealthy(t, s.issuer+"/health/alive")
 	return s
 }

@@ -9,6 +9,7 @@
 //	gatehouse registration-tokens create|list|revoke ...
 //	gatehouse apikeys create --client ID --name N [--scope "a b"] [--expires-in 720h] [--json]
 //	gatehouse apikeys list [--client ID] [--json] | revoke ID
+//	gatehouse keys list|rotate|reencrypt
 //	gatehouse health [--url URL]
 //
 // Every command reads the same configuration: --config file.yaml and
@@ -76,6 +77,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newHealthCommand(g),
 		newRegistrationTokensCommand(g),
 		newAPIKeysCommand(g),
+		newKeysCommand(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}

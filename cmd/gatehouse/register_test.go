@@ -23,6 +23,9 @@ func (s *testServer) registrationToken(t *testing.T, name string, expiresIn time
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ring, err = withPepper(context.Background(), s.store, ring); err != nil {
+		t.Fatal(err)
+	}
 	rt, plain, err := provider.NewRegistrationToken(name, expiresIn, ring, madeAt)
 	if err != nil {
 		t.Fatal(err)
