@@ -257,6 +257,23 @@ func TestConflictAfterAFailedAttemptMeansWritten(t *testing.T) {
 	}
 }
 
+// TestShutdownAfterACommittedWrite: Run's context ends while a batch is
+// being written and the write had already committed; the final flush
+// meets the batch's own IDs and must count it as written, not dropped.
+func TestShutdownAfterACommittedWrite(t *testing.T) {
+	store := &fakeStore{commitThenBlock: true}
+	var logs logBuffer
+	r := audit.NewRecorder(audit.Options{Store: store, BatchSize: 2, Logger: logs.logger()})
+	audit.SetTimings(r, time.Second, 5*time.Second, time.Millisecond)
+	stop := running(t, r)
+	record(r, 2)
+	waitFor(t, "the first write", func() bool { return store.callCount() == 1 })
+	stop()
+	if r.Dropped() != 0 || store.callCount() != 2 || len(store.events()) != 2 {
+		t.Fatalf("dropped %d, %d calls, %d events stored: %s", r.Dropped(), store.callCount(), len(store.events()), logs.buf.String())
+	}
+}
+
 func TestShutdownFlushesEverything(t *testing.T) {
 	store := &fakeStore{}
 	r := audit.NewRecorder(audit.Options{Store: store, BatchSize: 10, FlushInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})

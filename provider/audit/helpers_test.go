@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -24,12 +25,32 @@ type fakeStore struct {
 	fail    func(call int) error
 	// block makes every call wait for its context to end.
 	block bool
+	// commitThenBlock makes the first call store its events, then wait
+	// for its context to end and report that: a write cancelled after
+	// its COMMIT.
+	commitThenBlock bool
 }
 
 func (s *fakeStore) AppendAuditEvents(ctx context.Context, events []*storage.AuditEvent) error {
 	s.mu.Lock()
 	s.calls++
 	call, block, fail := s.calls, s.block, s.fail
+	if s.commitThenBlock && call == 1 {
+		s.batches = append(s.batches, copyEvents(events))
+		s.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for _, b := range s.batches {
+		for _, old := range b {
+			for _, ev := range events {
+				if ev.ID == old.ID {
+					s.mu.Unlock()
+					return fmt.Errorf("append audit events: duplicate id %s: %w", ev.ID, storage.ErrConflict)
+				}
+			}
+		}
+	}
 	s.mu.Unlock()
 	if block {
 		<-ctx.Done()
@@ -40,14 +61,18 @@ func (s *fakeStore) AppendAuditEvents(ctx context.Context, events []*storage.Aud
 			return err
 		}
 	}
+	s.mu.Lock()
+	s.batches = append(s.batches, copyEvents(events))
+	s.mu.Unlock()
+	return nil
+}
+
+func copyEvents(events []*storage.AuditEvent) []storage.AuditEvent {
 	batch := make([]storage.AuditEvent, len(events))
 	for i, ev := range events {
 		batch[i] = *ev
 	}
-	s.mu.Lock()
-	s.batches = append(s.batches, batch)
-	s.mu.Unlock()
-	return nil
+	return batch
 }
 
 func (s *fakeStore) sizes() []int {

@@ -38,7 +38,7 @@ func (r *Recorder) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.shutdown(ctx, batch)
+			r.shutdown(ctx, batch, false)
 			return
 		case ev := <-r.queue:
 			batch = append(batch, ev)
@@ -51,9 +51,10 @@ func (r *Recorder) Run(ctx context.Context) {
 			timer.Stop()
 		case <-timer.C:
 		}
-		if !r.write(ctx, batch) {
+		if !r.write(ctx, batch, false) {
 			// ctx ended during the write: the final flush retries it.
-			r.shutdown(ctx, batch)
+			// The cut-off attempt may have committed all the same.
+			r.shutdown(ctx, batch, true)
 			return
 		}
 		batch = r.newBatch()
@@ -66,8 +67,9 @@ func (r *Recorder) newBatch() []*storage.AuditEvent {
 
 // shutdown writes batch and everything queued, under a fresh context
 // (ctx has ended) bounded by shutdownTimeout; what cannot be written in
-// time is dropped and counted.
-func (r *Recorder) shutdown(ctx context.Context, batch []*storage.AuditEvent) {
+// time is dropped and counted. tried says an attempt to write batch was
+// cut off, so it may already be stored.
+func (r *Recorder) shutdown(ctx context.Context, batch []*storage.AuditEvent, tried bool) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.shutdownTimeout)
 	defer cancel()
 	// From here on Record drops instead of queueing: nothing would read
@@ -86,7 +88,7 @@ func (r *Recorder) shutdown(ctx context.Context, batch []*storage.AuditEvent) {
 		if len(batch) == 0 {
 			return
 		}
-		if !r.write(fctx, batch) {
+		if !r.write(fctx, batch, tried) {
 			lost := len(batch)
 			for len(r.queue) > 0 {
 				<-r.queue
@@ -97,14 +99,15 @@ func (r *Recorder) shutdown(ctx context.Context, batch []*storage.AuditEvent) {
 				"events", lost, "err", fctx.Err())
 			return
 		}
-		batch = r.newBatch()
+		batch, tried = r.newBatch(), false
 	}
 }
 
 // write stores batch, retrying failures up to maxAttempts times. It
-// reports false when ctx ended first (the batch is then neither written
-// nor counted); a batch that fails every attempt is dropped and counted.
-func (r *Recorder) write(ctx context.Context, batch []*storage.AuditEvent) bool {
+// reports false when ctx ended first (the batch is then not counted, and
+// may or may not be stored); a batch that fails every attempt is dropped
+// and counted. tried says an earlier write of batch was cut off.
+func (r *Recorder) write(ctx context.Context, batch []*storage.AuditEvent, tried bool) bool {
 	delay := r.retryDelay
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, r.attemptTimeout)
@@ -113,9 +116,10 @@ func (r *Recorder) write(ctx context.Context, batch []*storage.AuditEvent) bool 
 		switch {
 		case err == nil:
 			return true
-		case errors.Is(err, storage.ErrConflict) && attempt > 1:
+		case errors.Is(err, storage.ErrConflict) && (attempt > 1 || tried):
 			// The batch is one statement: a conflict on a retry means an
-			// earlier attempt committed although it reported an error.
+			// earlier attempt committed although it reported an error
+			// (e.g. it was cancelled after COMMIT reached the database).
 			return true
 		case ctx.Err() != nil:
 			return false
