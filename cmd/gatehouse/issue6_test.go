@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -422,4 +423,35 @@ func fetchJWKS(t *testing.T, s *testServer) josev4.JSONWebKeySet {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// TestHashesFromBeforeThePepper: a database from before migration 5 holds
+// client secrets hashed under the system secret itself. They keep working
+// after the upgrade (while that secret is configured); new ones use the
+// hash key.
+func TestHashesFromBeforeThePepper(t *testing.T) {
+	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
+	const sec = "pre-pepper-secret-0123456789abcdef0123456789"
+	plain, err := secret.NewKeyring(sec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, oldSecret, err := provider.BuildClient(provider.ClientSpec{Name: "old", Scopes: []string{"api"}}, secret.NewHasher(plain), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateClient(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	s := startServerOn(t, store, func(c *config.Config) { c.Secret = sec })
+	if st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, old.ID, oldSecret); st != http.StatusOK {
+		t.Fatalf("a client secret hashed before the upgrade: %d %v", st, body)
+	}
+	fresh, freshSecret := s.client(provider.ClientSpec{Name: "new", Scopes: []string{"api"}})
+	if fresh.SecretHash == secret.NewHasher(plain).HashString(freshSecret) {
+		t.Fatal("a new client secret is hashed under the system secret, not the hash key")
+	}
+	if st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, old.ID, "gth_cs_wrong"); st != http.StatusUnauthorized {
+		t.Fatalf("a wrong secret: %d %v", st, body)
+	}
 }

@@ -73,14 +73,17 @@ func NewKeyring(current string, old []string) (*Keyring, error) {
 	return k, nil
 }
 
-// Keys returns the 32-byte keys for purpose, current first.
+// Keys returns the 32-byte keys for purpose, current first. For a pepper
+// purpose the pepper's key comes first, then the secrets' keys: hashes
+// made before the pepper existed (databases from before migration 5) keep
+// verifying for as long as their secret is configured.
 func (k *Keyring) Keys(purpose string) [][]byte {
+	out := make([][]byte, 0, len(k.secrets)+1)
 	if k.peppers[purpose] {
-		return [][]byte{derive(k.pepper, purpose)}
+		out = append(out, derive(k.pepper, purpose))
 	}
-	out := make([][]byte, len(k.secrets))
-	for i, s := range k.secrets {
-		out[i] = derive(s, purpose)
+	for _, s := range k.secrets {
+		out = append(out, derive(s, purpose))
 	}
 	return out
 }

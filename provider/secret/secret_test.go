@@ -160,6 +160,18 @@ func TestPepperSurvivesSecretRotation(t *testing.T) {
 	if err := NewHasher(b).Compare(ctx, []byte(hash), []byte("gth_cs_x")); err == nil {
 		t.Fatal("verified without the pepper")
 	}
+	// A hash made before the pepper existed verifies while its secret is
+	// configured; new hashes use the pepper.
+	before := NewHasher(a).HashString("gth_cs_y")
+	if err := NewHasher(a.WithPepper(pepper, PurposeClientSecret)).Compare(ctx, []byte(before), []byte("gth_cs_y")); err != nil {
+		t.Fatalf("a hash from before the pepper: %v", err)
+	}
+	if err := NewHasher(b.WithPepper(pepper, PurposeClientSecret)).Compare(ctx, []byte(before), []byte("gth_cs_y")); err == nil {
+		t.Fatal("a pre-pepper hash verified without its secret")
+	}
+	if ha.HashString("gth_cs_y") == before {
+		t.Fatal("new hashes do not use the pepper")
+	}
 	// Other purposes still follow the secret.
 	if bytes.Equal(a.WithPepper(pepper, PurposeClientSecret).Key(PurposeSigningKeys), b.WithPepper(pepper, PurposeClientSecret).Key(PurposeSigningKeys)) {
 		t.Fatal("a non-pepper purpose derived from the pepper")
