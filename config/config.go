@@ -22,6 +22,10 @@
 //	google.hosted_domain          GATEHOUSE_GOOGLE_HOSTED_DOMAIN
 //	google.allowed_domains        GATEHOUSE_GOOGLE_ALLOWED_DOMAINS
 //	login.password                GATEHOUSE_LOGIN_PASSWORD
+//	login.max_failures            GATEHOUSE_LOGIN_MAX_FAILURES
+//	login.lockout                 GATEHOUSE_LOGIN_LOCKOUT
+//	login.max_lockout             GATEHOUSE_LOGIN_MAX_LOCKOUT
+//	login.failure_reset           GATEHOUSE_LOGIN_FAILURE_RESET
 //	keys.rotation_interval        GATEHOUSE_KEYS_ROTATION_INTERVAL
 //	keys.jwks_cache_ttl           GATEHOUSE_KEYS_JWKS_CACHE_TTL
 //	keys.rsa_bits                 GATEHOUSE_KEYS_RSA_BITS
@@ -41,6 +45,15 @@
 //	log.level                     GATEHOUSE_LOG_LEVEL
 //	log.format                    GATEHOUSE_LOG_FORMAT
 //	database.max_open_conns       GATEHOUSE_DATABASE_MAX_OPEN_CONNS
+//	rate_limits.enabled           GATEHOUSE_RATE_LIMITS_ENABLED
+//	rate_limits.per_ip.rate       GATEHOUSE_RATE_LIMITS_PER_IP_RATE (also .burst, .period)
+//	rate_limits.per_client.rate   GATEHOUSE_RATE_LIMITS_PER_CLIENT_RATE (also .burst, .period)
+//	rate_limits.login_per_ip.rate GATEHOUSE_RATE_LIMITS_LOGIN_PER_IP_RATE (also .burst, .period)
+//	redis_url                     GATEHOUSE_REDIS_URL
+//	trusted_proxies               GATEHOUSE_TRUSTED_PROXIES
+//	audit.retention               GATEHOUSE_AUDIT_RETENTION
+//	janitor.interval              GATEHOUSE_JANITOR_INTERVAL
+//	debug.pprof                   GATEHOUSE_DEBUG_PPROF
 //
 // A variable overrides its setting only when it is set to a non-empty value, so
 // `GATEHOUSE_SECRET=` (what an unset ${VAR} becomes in docker-compose) leaves
@@ -113,6 +126,19 @@ type Config struct {
 	HTTPClient         HTTPClient    `yaml:"http_client" envPrefix:"HTTP_CLIENT_"`
 	Log                Log           `yaml:"log" envPrefix:"LOG_"`
 	Database           Database      `yaml:"database" envPrefix:"DATABASE_"`
+	// RateLimits throttle the OAuth endpoints and the password login.
+	RateLimits RateLimits `yaml:"rate_limits" envPrefix:"RATE_LIMITS_"`
+	// RedisURL (redis:// or rediss://), when set, makes the rate limits
+	// shared by every instance using it; unset, each instance limits on
+	// its own.
+	RedisURL string `yaml:"redis_url" env:"REDIS_URL"`
+	// TrustedProxies are the CIDR ranges of reverse proxies whose
+	// X-Forwarded-For header names the client; from anyone else the header
+	// is ignored and the client IP is the connection's.
+	TrustedProxies []string `yaml:"trusted_proxies" env:"TRUSTED_PROXIES"`
+	Audit          Audit    `yaml:"audit" envPrefix:"AUDIT_"`
+	Janitor        Janitor  `yaml:"janitor" envPrefix:"JANITOR_"`
+	Debug          Debug    `yaml:"debug" envPrefix:"DEBUG_"`
 	// Dev is set by `serve --dev` only; a file or variable must never be able to
 	// relax the production checks.
 	Dev bool `yaml:"-" env:"-"`
@@ -171,6 +197,53 @@ type Login struct {
 	// Password enables e-mail and password sign-in; off, people sign in
 	// only through upstreams.
 	Password bool `yaml:"password" env:"PASSWORD"`
+	// MaxFailures is how many failed password sign-ins in a row an account
+	// may have before it is locked for Lockout; each further failure
+	// doubles the lock, up to MaxLockout. A success or `gatehouse users
+	// unlock` clears the count; so does FailureReset without a failure.
+	MaxFailures  int           `yaml:"max_failures" env:"MAX_FAILURES"`
+	Lockout      time.Duration `yaml:"lockout" env:"LOCKOUT"`
+	MaxLockout   time.Duration `yaml:"max_lockout" env:"MAX_LOCKOUT"`
+	FailureReset time.Duration `yaml:"failure_reset" env:"FAILURE_RESET"`
+}
+
+// RateLimits configures the request limits. PerIP and PerClient apply to
+// the token, introspection, revocation, PAR and registration endpoints
+// (registration per IP only); LoginPerIP to password sign-in attempts.
+type RateLimits struct {
+	// Enabled is true by default; turning it off is logged as a warning.
+	Enabled    bool  `yaml:"enabled" env:"ENABLED"`
+	PerIP      Limit `yaml:"per_ip" envPrefix:"PER_IP_"`
+	PerClient  Limit `yaml:"per_client" envPrefix:"PER_CLIENT_"`
+	LoginPerIP Limit `yaml:"login_per_ip" envPrefix:"LOGIN_PER_IP_"`
+}
+
+// Limit allows Rate requests per Period on average and bursts of up to
+// Burst (a token bucket, as github.com/go-redis/redis_rate counts).
+type Limit struct {
+	Rate   int           `yaml:"rate" env:"RATE"`
+	Burst  int           `yaml:"burst" env:"BURST"`
+	Period time.Duration `yaml:"period" env:"PERIOD"`
+}
+
+// Audit configures the audit trail.
+type Audit struct {
+	// Retention is how long audit events are kept in the database; the
+	// janitor deletes older ones. 0 keeps them forever.
+	Retention time.Duration `yaml:"retention" env:"RETENTION"`
+}
+
+// Debug configures diagnostics.
+type Debug struct {
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener.
+	// Off by default: profiles reveal memory contents and cost CPU.
+	Pprof bool `yaml:"pprof" env:"PPROF"`
+}
+
+// Janitor configures the background deletion of expired rows.
+type Janitor struct {
+	// Interval is the time between two runs.
+	Interval time.Duration `yaml:"interval" env:"INTERVAL"`
 }
 
 // Enabled reports whether upstream sign-in through Google is configured.
@@ -255,11 +328,22 @@ var (
 // Default returns the built-in configuration, suitable for local development.
 func Default() Config {
 	return Config{
-		Issuer:       "http://localhost:8080",
-		Listen:       "127.0.0.1:8080",
-		AdminListen:  "127.0.0.1:8081",
-		DSN:          "sqlite://./data/gatehouse.db",
-		Login:        Login{Password: true},
+		Issuer:      "http://localhost:8080",
+		Listen:      "127.0.0.1:8080",
+		AdminListen: "127.0.0.1:8081",
+		DSN:         "sqlite://./data/gatehouse.db",
+		Login: Login{
+			Password: true, MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour,
+			FailureReset: 24 * time.Hour,
+		},
+		RateLimits: RateLimits{
+			Enabled:    true,
+			PerIP:      Limit{Rate: 200, Burst: 400, Period: time.Second},
+			PerClient:  Limit{Rate: 100, Burst: 200, Period: time.Second},
+			LoginPerIP: Limit{Rate: 20, Burst: 20, Period: time.Minute},
+		},
+		Audit:        Audit{Retention: 90 * 24 * time.Hour},
+		Janitor:      Janitor{Interval: 5 * time.Minute},
 		Keys:         Keys{RotationInterval: 30 * 24 * time.Hour, JWKSCacheTTL: time.Hour, RSABits: 2048},
 		AccessTokens: AccessTokens{Format: "opaque", SigningAlg: "RS256"},
 		Google: Google{
@@ -607,6 +691,44 @@ func (c Config) Validate() error {
 		p.add("database.max_open_conns", "must be between 1 and %d, got %d", MaxOpenConnsLimit, n)
 	}
 
+	if l := c.Login; l.MaxFailures < 1 || l.MaxFailures > 100 {
+		p.add("login.max_failures", "must be between 1 and 100, got %d", l.MaxFailures)
+	}
+	if l := c.Login; l.Lockout < time.Second || l.Lockout > 24*time.Hour {
+		p.add("login.lockout", "must be between 1s and 24h, got %s", l.Lockout)
+	} else if l.MaxLockout < l.Lockout || l.MaxLockout > 7*24*time.Hour {
+		p.add("login.max_lockout", "must be between login.lockout (%s) and 168h, got %s", l.Lockout, l.MaxLockout)
+	}
+	if l := c.Login; l.FailureReset < time.Minute {
+		p.add("login.failure_reset", "must be at least 1m, got %s", l.FailureReset)
+	}
+	for name, l := range map[string]Limit{
+		"rate_limits.per_ip": c.RateLimits.PerIP, "rate_limits.per_client": c.RateLimits.PerClient,
+		"rate_limits.login_per_ip": c.RateLimits.LoginPerIP,
+	} {
+		if l.Rate < 1 || l.Burst < 1 || l.Period < time.Millisecond {
+			p.add(name, "rate and burst must be at least 1 and period at least 1ms, got rate %d, burst %d, period %s", l.Rate, l.Burst, l.Period)
+		}
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			p.add("redis_url", "must be a redis:// or rediss:// URL with a host")
+		}
+	}
+	for i, cidr := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			if net.ParseIP(cidr) == nil {
+				p.add(fmt.Sprintf("trusted_proxies[%d]", i), "must be an IP address or a CIDR range, got %q", cidr)
+			}
+		}
+	}
+	if c.Audit.Retention < 0 {
+		p.add("audit.retention", "must not be negative (0 keeps events forever), got %s", c.Audit.Retention)
+	}
+	if i := c.Janitor.Interval; i < time.Second || i > 24*time.Hour {
+		p.add("janitor.interval", "must be between 1s and 24h, got %s", i)
+	}
+
 	return errors.Join(p...)
 }
 
@@ -707,6 +829,9 @@ func (c Config) Redacted() Config {
 	}
 	if c.IsPostgres() {
 		c.DSN = redactDSN(c.DSN)
+	}
+	if c.RedisURL != "" {
+		c.RedisURL = redactDSN(c.RedisURL)
 	}
 	return c
 }

@@ -130,8 +130,11 @@ type Client struct {
 	// AccessTokenFormat is "jwt" (RFC 9068) or "opaque"; empty follows the
 	// server's default.
 	AccessTokenFormat string
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// RefreshRetryWindow is the client's own refresh retry window; nil
+	// follows the server's.
+	RefreshRetryWindow *time.Duration
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 
 	// APIKeyID is set only on the copy of a client that a request
 	// authenticated with an API key (never stored): the key's ID. Scopes
@@ -544,6 +547,30 @@ type AuditStore interface {
 	AppendAuditEvents(ctx context.Context, events []*AuditEvent) error
 }
 
+// RefreshSuccessor is the token response that rotating a refresh token
+// produced, sealed under the system secret and kept for the client's retry
+// window, so the same refresh token presented again within it (a client
+// that lost the response, or raced itself) gets the same answer.
+type RefreshSuccessor struct {
+	// Signature is the spent refresh token's signature.
+	Signature string
+	ClientID  string
+	// Sealed is the JSON token response, sealed.
+	Sealed    []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RefreshSuccessorStore keeps the responses of recent refresh rotations.
+type RefreshSuccessorStore interface {
+	// CreateRefreshSuccessor stores s; ErrConflict if the signature has one
+	// already (a rotation happens once).
+	CreateRefreshSuccessor(ctx context.Context, s *RefreshSuccessor) error
+	// RefreshSuccessor returns ErrNotFound for an unknown or expired
+	// signature.
+	RefreshSuccessor(ctx context.Context, signature string) (*RefreshSuccessor, error)
+}
+
 // PushedRequestStore keeps pushed authorization requests.
 type PushedRequestStore interface {
 	CreatePushedRequest(ctx context.Context, r *PushedRequest) error
@@ -606,6 +633,10 @@ type Maintenance interface {
 	// sessions, flows, pushed requests, upstream states, assertion jtis),
 	// at most batch rows per table per call, and reports how many went.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
+	// WithJanitorLock runs fn unless another process runs the janitor on
+	// the same database (ran is false then), so many instances clean one
+	// at a time.
+	WithJanitorLock(ctx context.Context, fn func(ctx context.Context) error) (ran bool, err error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 }
@@ -635,8 +666,11 @@ type Store interface {
 	PushedRequestStore
 	APIKeyStore
 	AuditStore
+	AuditReader
 	FederationStore
 	SystemKeyStore
+	RefreshSuccessorStore
+	LoginThrottleStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

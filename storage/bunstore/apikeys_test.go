@@ -92,7 +92,7 @@ func TestAuditEventsRoundTrip(t *testing.T) {
 			t.Errorf("an empty batch reached the database (%d INSERTs in all)", n)
 		}
 
-		got, err := s.AuditEvents(ctx)
+		got, err := s.AllAuditEvents(ctx)
 		if err != nil {
 			t.Fatalf("AuditEvents: %v", err)
 		}
@@ -143,7 +143,7 @@ func TestAuditEventsRoundTrip(t *testing.T) {
 		if !errors.Is(err, storage.ErrConflict) {
 			t.Fatalf("batch with a stored ID: %v, want ErrConflict", err)
 		}
-		if got, err := s.AuditEvents(ctx); err != nil || len(got) != len(want)+2 {
+		if got, err := s.AllAuditEvents(ctx); err != nil || len(got) != len(want)+2 {
 			t.Errorf("after a failed batch: %d events, %v; want %d", len(got), err, len(want)+2)
 		}
 		if n := inserts.count() - before; n != 2 {

@@ -42,6 +42,12 @@ const (
 	classMissingReference
 	classSerialization
 	classUnavailable
+	// classBusy is SQLite's SQLITE_BUSY / SQLITE_LOCKED after busy_timeout:
+	// another process (or a checkpoint) held the lock too long. Nothing was
+	// written, and the request may be retried: the database is
+	// unavailable for now (503), and still a serialization failure for
+	// fosite's retry logic.
+	classBusy
 )
 
 // mapErr is the single translation from driver errors to the storage
@@ -71,6 +77,8 @@ func mapErr(op string, err error) error {
 		return fmt.Errorf("bunstore: %s: %w: %w", op, fosite.ErrSerializationFailure, err)
 	case classUnavailable:
 		return fmt.Errorf("bunstore: %s: %w: %w", op, storage.ErrUnavailable, err)
+	case classBusy:
+		return fmt.Errorf("bunstore: %s: %w: %w: %w", op, storage.ErrUnavailable, fosite.ErrSerializationFailure, err)
 	}
 	return fmt.Errorf("bunstore: %s: %w", op, err)
 }
@@ -79,18 +87,18 @@ func classify(err error) errorClass {
 	if errors.Is(err, sql.ErrNoRows) {
 		return classNotFound
 	}
+	// Failing to connect at all (refused, unknown host, bad password,
+	// missing database, or no answer within the connect timeout, which
+	// carries context.DeadlineExceeded) makes the database unavailable,
+	// whatever the server said. Only a caller that gave up is not.
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) && !errors.Is(err, context.Canceled) {
+		return classUnavailable
+	}
 	// A cancelled or timed-out request is the caller's doing; keep it
 	// recognisable as such rather than calling the database unavailable.
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return classOther
-	}
-
-	// Failing to connect at all (refused, unknown host, bad password,
-	// missing database) makes the database unavailable, whatever the
-	// server said.
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
-		return classUnavailable
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -110,6 +118,9 @@ func classify(err error) errorClass {
 		errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE),
 		errors.Is(err, driver.ErrBadConn),
+		// pgx's "conn closed": a pooled connection whose server went
+		// away (restart, failover) before this query was sent.
+		errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF):
@@ -133,10 +144,12 @@ func classifyPostgres(code string) errorClass {
 	case code == "40001", code == "40P01": // serialization_failure, deadlock_detected
 		return classSerialization
 	case strings.HasPrefix(code, "08"), // connection exception
-		code == "53300", // too_many_connections
-		code == "57P01", // admin_shutdown
-		code == "57P02", // crash_shutdown
-		code == "57P03": // cannot_connect_now
+		strings.HasPrefix(code, "53"), // insufficient resources: disk full, out of memory, too many connections
+		strings.HasPrefix(code, "58"), // system error: I/O error, undefined file
+		code == "57P01",               // admin_shutdown (pg_ctl stop -m fast)
+		code == "57P02",               // crash_shutdown (another backend crashed)
+		code == "57P03",               // cannot_connect_now (starting up, shutting down, in recovery)
+		code == "25006":               // read_only_sql_transaction: a write reached a standby during a failover
 		return classUnavailable
 	}
 	return classOther
@@ -153,7 +166,7 @@ func classifySQLite(code int) errorClass {
 	}
 	switch code & 0xff {
 	case sqliteBusy, sqliteLocked:
-		return classSerialization
+		return classBusy
 	case sqliteIOErr, sqliteCantOpen, sqliteFull, sqliteNoMem:
 		return classUnavailable
 	}

@@ -47,9 +47,9 @@ func (s *Store) MigrateTo(ctx context.Context, name string) error {
 	return nil
 }
 
-// AuditEvents reads the whole audit trail back, oldest first (by ID among
-// equal times); the contract has no query for it yet.
-func (s *Store) AuditEvents(ctx context.Context) ([]*storage.AuditEvent, error) {
+// AllAuditEvents reads the whole audit trail back, oldest first (by ID among
+// equal times), unbounded (AuditEvents returns a page, newest first).
+func (s *Store) AllAuditEvents(ctx context.Context) ([]*storage.AuditEvent, error) {
 	var ms []auditEventModel
 	if err := s.reader(ctx).NewSelect().Model(&ms).OrderExpr("ae.time ASC, ae.id ASC").Scan(ctx); err != nil {
 		return nil, mapErr("list audit events", err)

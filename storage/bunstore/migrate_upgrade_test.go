@@ -26,6 +26,7 @@ const (
 	migrationIssue4 = "20261127000003"
 	migrationIssue5 = "20261127000004"
 	migrationIssue6 = "20261127000005"
+	migrationIssue7 = "20261127000006"
 )
 
 // migrateDown runs the down file of the migration version_name and
@@ -819,4 +820,57 @@ func wantIssue5Rows(t *testing.T, s *bunstore.Store, want []*storage.SigningKey)
 			t.Errorf("signing key %d = %+v, want %+v", i, g, w)
 		}
 	}
+}
+
+// TestMigrateFromTheIssue6Schema: a client written by the issue 6 binary
+// follows the server's refresh retry window after the upgrade, the new
+// tables work, and the down migration removes them again.
+func TestMigrateFromTheIssue6Schema(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
+		if err := s.MigrateTo(ctx, migrationIssue6); err != nil {
+			t.Fatalf("apply the first five migrations: %v", err)
+		}
+		if _, err := s.WriterDB().NewRaw(`INSERT INTO clients
+			(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
+			 public, token_endpoint_auth_method, skip_consent, owner_id, access_token_format, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			"old-client", "old-hash", "Old client", `["https://old.example/cb"]`, `["authorization_code"]`,
+			`["code"]`, `["openid"]`, `[]`, false, "client_secret_basic", true, "", "jwt", issue5Created, issue5Created,
+		).Exec(ctx); err != nil {
+			t.Fatalf("insert an old client: %v", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema: %v", err)
+		}
+		c, err := s.ClientByID(ctx, "old-client")
+		if err != nil || c.RefreshRetryWindow != nil || c.AccessTokenFormat != "jwt" || c.Name != "Old client" {
+			t.Fatalf("old client after the upgrade = %+v, %v", c, err)
+		}
+		exp := time.Now().Add(time.Minute)
+		if err := s.CreateRefreshSuccessor(ctx, &storage.RefreshSuccessor{Signature: "sig", ClientID: "old-client", Sealed: []byte{1}, ExpiresAt: exp}); err != nil {
+			t.Fatalf("CreateRefreshSuccessor: %v", err)
+		}
+
+		migrateDown(t, s, dialect, migrationIssue7, "issue7")
+		wantNoTables(t, s, "refresh_successors", "login_throttles")
+		wantNoColumns(t, s, "clients.refresh_retry_window_ms")
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after the down migration: %v", err)
+		}
+		if _, err := s.RefreshSuccessor(ctx, "sig"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("RefreshSuccessor after down and up: %v, want ErrNotFound", err)
+		}
+	})
 }

@@ -17,35 +17,37 @@ import (
 type clientModel struct {
 	bun.BaseModel `bun:"table:clients,alias:c"`
 
-	ID                                 string    `bun:"id,pk"`
-	SecretHash                         string    `bun:"secret_hash"`
-	Name                               string    `bun:"name"`
-	RedirectURIs                       string    `bun:"redirect_uris"`
-	PostLogoutRedirectURIs             string    `bun:"post_logout_redirect_uris"`
-	GrantTypes                         string    `bun:"grant_types"`
-	ResponseTypes                      string    `bun:"response_types"`
-	Scopes                             string    `bun:"scopes"`
-	Audience                           string    `bun:"audience"`
-	AllowedOrigins                     string    `bun:"allowed_origins"`
-	Public                             bool      `bun:"public"`
-	TokenEndpointAuthMethod            string    `bun:"token_endpoint_auth_method"`
-	IDTokenSignedResponseAlg           string    `bun:"id_token_signed_response_alg"`
-	SkipConsent                        bool      `bun:"skip_consent"`
-	LogoURI                            string    `bun:"logo_uri"`
-	ClientURI                          string    `bun:"client_uri"`
-	PolicyURI                          string    `bun:"policy_uri"`
-	TosURI                             string    `bun:"tos_uri"`
-	Contacts                           string    `bun:"contacts"`
-	JWKS                               string    `bun:"jwks"`
-	JWKSURI                            string    `bun:"jwks_uri"`
-	TokenEndpointAuthSigningAlg        string    `bun:"token_endpoint_auth_signing_alg"`
-	RegistrationAccessTokenHash        string    `bun:"registration_access_token_hash"`
-	RegisteredBy                       string    `bun:"registered_by"`
-	RequirePushedAuthorizationRequests bool      `bun:"require_pushed_authorization_requests"`
-	OwnerID                            string    `bun:"owner_id"`
-	AccessTokenFormat                  string    `bun:"access_token_format"`
-	CreatedAt                          time.Time `bun:"created_at"`
-	UpdatedAt                          time.Time `bun:"updated_at"`
+	ID                                 string `bun:"id,pk"`
+	SecretHash                         string `bun:"secret_hash"`
+	Name                               string `bun:"name"`
+	RedirectURIs                       string `bun:"redirect_uris"`
+	PostLogoutRedirectURIs             string `bun:"post_logout_redirect_uris"`
+	GrantTypes                         string `bun:"grant_types"`
+	ResponseTypes                      string `bun:"response_types"`
+	Scopes                             string `bun:"scopes"`
+	Audience                           string `bun:"audience"`
+	AllowedOrigins                     string `bun:"allowed_origins"`
+	Public                             bool   `bun:"public"`
+	TokenEndpointAuthMethod            string `bun:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg           string `bun:"id_token_signed_response_alg"`
+	SkipConsent                        bool   `bun:"skip_consent"`
+	LogoURI                            string `bun:"logo_uri"`
+	ClientURI                          string `bun:"client_uri"`
+	PolicyURI                          string `bun:"policy_uri"`
+	TosURI                             string `bun:"tos_uri"`
+	Contacts                           string `bun:"contacts"`
+	JWKS                               string `bun:"jwks"`
+	JWKSURI                            string `bun:"jwks_uri"`
+	TokenEndpointAuthSigningAlg        string `bun:"token_endpoint_auth_signing_alg"`
+	RegistrationAccessTokenHash        string `bun:"registration_access_token_hash"`
+	RegisteredBy                       string `bun:"registered_by"`
+	RequirePushedAuthorizationRequests bool   `bun:"require_pushed_authorization_requests"`
+	OwnerID                            string `bun:"owner_id"`
+	AccessTokenFormat                  string `bun:"access_token_format"`
+	// RefreshRetryWindowMS is NULL when the client follows the server.
+	RefreshRetryWindowMS *int64    `bun:"refresh_retry_window_ms"`
+	CreatedAt            time.Time `bun:"created_at"`
+	UpdatedAt            time.Time `bun:"updated_at"`
 }
 
 // clientToModel converts c for storage. c.APIKeyID is transient (it marks
@@ -80,6 +82,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		OwnerID:                            c.OwnerID,
 		AccessTokenFormat:                  c.AccessTokenFormat,
+		RefreshRetryWindowMS:               durationMS(c.RefreshRetryWindow),
 		CreatedAt:                          dbTime(c.CreatedAt),
 		UpdatedAt:                          dbTime(c.UpdatedAt),
 	}
@@ -106,6 +109,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 		OwnerID:                            m.OwnerID,
 		AccessTokenFormat:                  m.AccessTokenFormat,
+		RefreshRetryWindow:                 msDuration(m.RefreshRetryWindowMS),
 		CreatedAt:                          m.CreatedAt.UTC(),
 		UpdatedAt:                          m.UpdatedAt.UTC(),
 	}
@@ -455,8 +459,7 @@ type auditEventModel struct {
 	Details string `bun:"details"`
 }
 
-// toDomain converts a stored event back (the tests read the trail; the
-// queries come later).
+// toDomain converts a stored event back (AuditEvents, and the tests).
 func (m *auditEventModel) toDomain() (*storage.AuditEvent, error) {
 	ev := &storage.AuditEvent{
 		ID:       m.ID,
@@ -534,4 +537,22 @@ func utcOrZero(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
+}
+
+// durationMS stores an optional duration as whole milliseconds (NULL when
+// unset).
+func durationMS(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	ms := d.Milliseconds()
+	return &ms
+}
+
+func msDuration(ms *int64) *time.Duration {
+	if ms == nil {
+		return nil
+	}
+	d := time.Duration(*ms) * time.Millisecond
+	return &d
 }

@@ -66,6 +66,11 @@ type Options struct {
 	MaxOpenConns int
 	// Logger receives migration progress. Default slog.Default().
 	Logger *slog.Logger
+	// SQLiteBusyTimeout is how long a SQLite write waits for a lock held
+	// by another process (or a checkpoint) before it fails with
+	// SQLITE_BUSY, which callers see as storage.ErrUnavailable. Default
+	// 10s; tests shorten it.
+	SQLiteBusyTimeout time.Duration
 }
 
 const (
@@ -74,6 +79,12 @@ const (
 	// sqliteBusyTimeout is how long SQLite waits for a lock held by another
 	// process (or a checkpoint) before it gives up with SQLITE_BUSY.
 	sqliteBusyTimeout = 10 * time.Second
+	// postgresConnectTimeout bounds opening a PostgreSQL connection when
+	// the DSN sets no connect_timeout. Without it a server that drops
+	// packets (rather than refusing) holds each request until its own
+	// deadline; with it, requests answer 503 after at most this long, and
+	// well within the request timeout.
+	postgresConnectTimeout = 5 * time.Second
 )
 
 func (o Options) withDefaults() Options {
@@ -88,6 +99,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.SQLiteBusyTimeout <= 0 {
+		o.SQLiteBusyTimeout = sqliteBusyTimeout
 	}
 	return o
 }
@@ -106,6 +120,9 @@ type Store struct {
 	// are kept out by an advisory lock (PostgreSQL) or the write lock of
 	// each migration transaction (SQLite).
 	migrateMu sync.Mutex
+	// janitorMu lets one janitor run at a time in this process (on
+	// SQLite the only lock; PostgreSQL adds an advisory lock).
+	janitorMu sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -172,9 +189,13 @@ func parseDSN(dsn string) (dialect, target string, err error) {
 // SQLite as a URI, so the characters that are special in a URI path are
 // escaped.
 func sqliteURI(path string, readOnly bool) string {
+	return sqliteURIWithBusyTimeout(path, readOnly, sqliteBusyTimeout)
+}
+
+func sqliteURIWithBusyTimeout(path string, readOnly bool, busyTimeout time.Duration) string {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(busyTimeout.Milliseconds(), 1)))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -203,7 +224,7 @@ func (s *Store) openSQLite(path string) error {
 			return fmt.Errorf("bunstore: create sqlite directory: %w", err)
 		}
 	}
-	writer, err := sql.Open(sqliteshim.ShimName, sqliteURI(path, false))
+	writer, err := sql.Open(sqliteshim.ShimName, sqliteURIWithBusyTimeout(path, false, s.opts.SQLiteBusyTimeout))
 	if err != nil {
 		return fmt.Errorf("bunstore: open sqlite writer: %w", err)
 	}
@@ -212,7 +233,7 @@ func (s *Store) openSQLite(path string) error {
 	writer.SetConnMaxIdleTime(0)
 	writer.SetConnMaxLifetime(0)
 
-	reader, err := sql.Open(sqliteshim.ShimName, sqliteURI(path, true))
+	reader, err := sql.Open(sqliteshim.ShimName, sqliteURIWithBusyTimeout(path, true, s.opts.SQLiteBusyTimeout))
 	if err != nil {
 		_ = writer.Close()
 		return fmt.Errorf("bunstore: open sqlite readers: %w", err)
@@ -238,6 +259,9 @@ func (s *Store) openPostgres(dsn string) error {
 	// one round trip; the default mode would prepare (and cache) every
 	// distinct text.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = postgresConnectTimeout
+	}
 	db := stdlib.OpenDB(*cfg)
 	// A new PostgreSQL connection costs several milliseconds: keep every
 	// connection of the pool open while idle.

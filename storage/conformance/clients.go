@@ -67,6 +67,10 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
 	e.wantEqual(got.OwnerID, want.OwnerID, what+" OwnerID")
 	e.wantEqual(got.AccessTokenFormat, want.AccessTokenFormat, what+" AccessTokenFormat")
+	if (got.RefreshRetryWindow == nil) != (want.RefreshRetryWindow == nil) ||
+		(got.RefreshRetryWindow != nil && *got.RefreshRetryWindow != *want.RefreshRetryWindow) {
+		e.t.Errorf("%s RefreshRetryWindow = %v, want %v", what, got.RefreshRetryWindow, want.RefreshRetryWindow)
+	}
 	// APIKeyID marks one request's copy of a client; it is never stored.
 	e.wantEqual(got.APIKeyID, "", what+" APIKeyID")
 }

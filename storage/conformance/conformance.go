@@ -56,6 +56,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"RegistrationTokens", registrationTokenTests()},
 		{"PushedRequests", pushedRequestTests()},
 		{"APIKeys", apiKeyTests()},
+		{"LoginThrottles", loginThrottleTests()},
 		{"Audit", auditTests()},
 		{"SigningKeys", keyTests()},
 		{"SystemKeys", systemKeyTests()},
@@ -63,6 +64,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Transactions", txTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Maintenance", maintenanceTests()},
+		{"RefreshSuccessors", refreshSuccessorTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -216,6 +218,7 @@ func newClient(id string) *storage.Client {
 		RequirePushedAuthorizationRequests: true,
 		OwnerID:                            "owner-of-" + id,
 		AccessTokenFormat:                  "jwt",
+		RefreshRetryWindow:                 new(2500 * time.Millisecond),
 	}
 }
 

@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/ory/fosite"
@@ -16,6 +18,7 @@ func maintenanceTests() []test {
 		{"DeleteExpiredUpstreamStatesInBatches", testDeleteExpiredUpstreamStateBatches},
 		{"RotatedRefreshTokensStayUntilExpiry", testDeleteExpiredKeepsRotated},
 		{"Ping", func(e *env) { e.must(e.s.Ping(e.ctx), "Ping") }},
+		{"JanitorLock", testJanitorLock},
 	}
 }
 
@@ -207,4 +210,45 @@ func testDeleteExpiredUpstreamStateBatches(e *env) {
 	got, err := e.s.ConsumeUpstreamState(e.ctx, live.ID)
 	e.must(err, "live upstream state")
 	e.wantUpstreamState(got, live, "live upstream state")
+}
+
+// testJanitorLock: fn runs under the lock, and while one caller holds it a
+// second one is told at once that a janitor is running (ran false) instead
+// of running alongside or queueing.
+func testJanitorLock(e *env) {
+	ran, err := e.s.WithJanitorLock(e.ctx, func(context.Context) error { return nil })
+	e.must(err, "WithJanitorLock")
+	if !ran {
+		e.t.Fatal("WithJanitorLock did not run fn with nobody holding the lock")
+	}
+	boom := errors.New("boom")
+	if _, err := e.s.WithJanitorLock(e.ctx, func(context.Context) error { return boom }); !errors.Is(err, boom) {
+		e.t.Errorf("WithJanitorLock error = %v, want fn's", err)
+	}
+
+	_, err = e.s.WithJanitorLock(e.ctx, func(ctx context.Context) error {
+		second := make(chan bool, 1)
+		go func() {
+			ran, err := e.s.WithJanitorLock(ctx, func(context.Context) error { return nil })
+			if err != nil {
+				e.t.Errorf("second WithJanitorLock: %v", err)
+			}
+			second <- ran
+		}()
+		select {
+		case ran := <-second:
+			if ran {
+				e.t.Error("a second janitor ran while the first held the lock")
+			}
+		case <-time.After(10 * time.Second):
+			e.t.Error("the second WithJanitorLock waited instead of returning")
+		}
+		return nil
+	})
+	e.must(err, "first WithJanitorLock")
+	ran, err = e.s.WithJanitorLock(e.ctx, func(context.Context) error { return nil })
+	e.must(err, "WithJanitorLock after release")
+	if !ran {
+		e.t.Error("the lock was not released")
+	}
 }
