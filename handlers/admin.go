@@ -45,9 +45,11 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id", map[string]adminHandler{http.MethodGet: h.adminGetUser, http.MethodPut: h.adminUpdateUser, http.MethodDelete: h.adminDeleteUser}},
 		{"/admin/users/:id/disable", map[string]adminHandler{http.MethodPost: h.adminDisableUser}},
 		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
+		{"/admin/users/:id/unlock", map[string]adminHandler{http.MethodPost: h.adminUnlockUser}},
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
 		{"/admin/apikeys", map[string]adminHandler{http.MethodGet: h.adminListAPIKeys, http.MethodPost: h.adminCreateAPIKey}},
 		{"/admin/apikeys/:id", map[string]adminHandler{http.MethodGet: h.adminGetAPIKey, http.MethodDelete: h.adminRevokeAPIKey}},
+		{"/admin/audit", map[string]adminHandler{http.MethodGet: h.adminListAuditEvents}},
 	}
 	for _, r := range routes {
 		methods := make(map[string]echo.HandlerFunc, len(r.methods))
@@ -464,6 +466,20 @@ func (h *Handler) adminSetDisabled(c echo.Context, who *provider.AdminPrincipal,
 	return c.JSON(http.StatusOK, provider.UserViewOf(u))
 }
 
+// adminUnlockUser lifts the lock that failed password sign-ins put on a
+// user and clears their count (as `gatehouse users unlock` does).
+func (h *Handler) adminUnlockUser(c echo.Context, who *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	u, res, err := h.p.Admin().UnlockLogin(c.Request().Context(), who, uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusOK, provider.LoginUnlockViewOf(u, res))
+}
+
 func (h *Handler) adminSetPassword(c echo.Context, who *provider.AdminPrincipal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
@@ -568,4 +584,51 @@ func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.AdminPrincipal
 		return adminNotFoundAs(err, "API key")
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// --- audit trail ---
+
+// adminAuditList is the shape of GET /admin/audit (as `gatehouse audit
+// --json` prints it): newest first; next continues as ?before=.
+type adminAuditList struct {
+	Events []provider.AuditEventView `json:"events"`
+	Next   string                    `json:"next"`
+}
+
+// adminListAuditEvents answers GET /admin/audit?since=&until=&type=
+// &subject=&actor=&client_id=&limit=&before=. since and until take a
+// duration before now (1h, 7d) or an RFC 3339 time; type an exact type or
+// a prefix ending in "."; limit 1 to storage.MaxAuditLimit (default
+// storage.DefaultAuditLimit).
+func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.AdminPrincipal) error {
+	var q storage.AuditQuery
+	now := h.now()
+	for _, p := range []struct {
+		name string
+		into *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		raw := c.QueryParam(p.name)
+		if raw == "" {
+			continue
+		}
+		t, err := provider.ParseAuditTime(raw, now)
+		if err != nil {
+			return adminBadInput(p.name, "must be a duration before now (1h, 7d) or an RFC 3339 time")
+		}
+		*p.into = t
+	}
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > storage.MaxAuditLimit {
+			return adminBadInput("limit", fmt.Sprintf("must be a whole number from 1 to %d", storage.MaxAuditLimit))
+		}
+		q.Limit = n
+	}
+	q.Type, q.Subject, q.Actor = c.QueryParam("type"), c.QueryParam("subject"), c.QueryParam("actor")
+	q.ClientID, q.Before = c.QueryParam("client_id"), c.QueryParam("before")
+	events, next, err := h.p.Admin().AuditEvents(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, adminAuditList{Events: provider.AuditEventViews(events), Next: next})
 }

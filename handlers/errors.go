@@ -91,6 +91,16 @@ func writeOAuthJSON(c echo.Context, err *fosite.RFC6749Error) error {
 // oauthError normalises an error from fosite or the provider and logs the
 // server's own failures.
 func (h *Handler) oauthError(ctx context.Context, err error, grantType string) error {
+	// The request ran out of time, waiting on a database that hangs
+	// rather than refuses (a partition, a frozen host): that is "retry
+	// later", as for an unreachable one. fosite would call it server_error,
+	// or invalid_client when the client lookup was what hung. Only the
+	// request's own deadline counts: an outbound fetch that timed out
+	// within it (a client's jwks_uri) keeps fosite's answer.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, storage.ErrUnavailable) {
+		h.log.ErrorContext(ctx, "oauth request timed out", "cause", err.Error())
+		return provider.ErrUnavailable.WithWrap(err)
+	}
 	err = provider.OAuthError(err, grantType)
 	if provider.IsServerError(err) {
 		rfc := fosite.ErrorToRFC6749Error(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -159,32 +160,126 @@ var singleValued = []string{
 	"ui_locales", "acr_values", "display", "access_token",
 }
 
+// maxParamNameLen bounds parameter names; no OAuth parameter or form field
+// of ours comes near it.
+const maxParamNameLen = 200
+
+// parseParams parses the query and the body (urlencoded or multipart) into
+// r.Form. A body over the size limit is answered 413 like one whose
+// Content-Length says so up front, not as a malformed request: without a
+// Content-Length (chunked), BodyLimit can only notice while the form is
+// read.
+func parseParams(r *http.Request) (tooLarge, bad error) {
+	// ParseForm first: for a body that is not multipart,
+	// ParseMultipartForm returns ErrNotMultipart and drops ParseForm's
+	// error (a malformed query or body, a body over the limit).
+	err := r.ParseForm()
+	if err == nil {
+		if err = r.ParseMultipartForm(1 << 20); errors.Is(err, http.ErrNotMultipart) {
+			err = nil
+		}
+	}
+	if err == nil {
+		return nil, nil
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+		return he, nil
+	}
+	return nil, err
+}
+
+// paramProblem checks every parameter name and value for what none of
+// them may contain, and returns a hint for the client ("" if all is well):
+// invalid UTF-8, and control characters — C0 (tab, CR and LF included:
+// RFC 6749's value syntaxes and our form fields allow none), DEL and C1
+// (U+0080–U+009F). Such bytes have no legitimate use in a parameter and
+// are how header, log and template injection attempts start.
+func paramProblem(form url.Values) string {
+	for k, vs := range form {
+		if len(k) > maxParamNameLen || !utf8.ValidString(k) || hasControl(k) {
+			return "A parameter name is too long, not valid UTF-8 or contains control characters."
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return fmt.Sprintf("Parameter '%s' is not valid UTF-8.", hintText(k))
+			}
+			if hasControl(v) {
+				return fmt.Sprintf("Parameter '%s' contains control characters.", hintText(k))
+			}
+		}
+	}
+	return ""
+}
+
+// hintText makes a client-chosen name fit for error_description, which
+// RFC 6749 §5.2 limits to printable ASCII without '"' and '\': other
+// characters become '?', and the name is clipped.
+func hintText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 64 {
+			b.WriteString("...")
+			break
+		}
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// hasControl reports whether s (valid UTF-8) holds a C0 or C1 control
+// character or DEL.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
+}
+
 // oauthParams parses the request's parameters the way fosite will and
-// rejects repeated single-valued parameters and invalid UTF-8 with a 4xx,
-// before fosite sees them.
+// rejects repeated single-valued parameters, invalid UTF-8 and control
+// characters with a 4xx, before fosite sees them.
 func (h *Handler) oauthParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if err := r.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
+		if tooLarge, err := parseParams(r); tooLarge != nil {
+			return tooLarge
+		} else if err != nil {
 			return h.badParams(c, "The request parameters or body could not be parsed.")
 		}
-		for k, vs := range r.Form {
-			if !utf8.ValidString(k) || len(k) > 200 {
-				return h.badParams(c, "A parameter name is not valid UTF-8 or is too long.")
-			}
-			for _, v := range vs {
-				if !utf8.ValidString(v) {
-					return h.badParams(c, fmt.Sprintf("Parameter %q is not valid UTF-8.", k))
-				}
-			}
+		if problem := paramProblem(r.Form); problem != "" {
+			return h.badParams(c, problem)
 		}
 		for _, k := range singleValued {
 			if len(r.Form[k]) > 1 {
-				return h.badParams(c, fmt.Sprintf("Parameter %q must not be repeated.", k))
+				return h.badParams(c, fmt.Sprintf("Parameter '%s' must not be repeated.", k))
 			}
 		}
 		if apiKeyInQuery(r) {
 			return h.badParams(c, "API keys must not be sent in URLs; send them in the body or the Authorization header.")
+		}
+		return next(c)
+	}
+}
+
+// formParams holds the fields of our own forms (login, consent) to the
+// rules of paramProblem, before the CSRF check and the handler read them:
+// a malformed form gets a 400 error page, an oversized one a 413.
+func (h *Handler) formParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if tooLarge, err := parseParams(r); tooLarge != nil {
+			return tooLarge
+		} else if err != nil {
+			return h.errorPage(c, http.StatusBadRequest, "The form could not be read. Go back and try again.")
+		}
+		if paramProblem(r.Form) != "" {
+			return h.errorPage(c, http.StatusBadRequest, "The form contains characters that are not allowed (control characters or invalid UTF-8). Go back and try again.")
 		}
 		return next(c)
 	}

@@ -101,14 +101,19 @@ func (h *Handler) token(c echo.Context) error {
 	if err == nil {
 		err = h.p.PrepareAccessRequest(ctx, ar)
 	}
-	if err != nil {
-		h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, h.oauthError(ctx, err, grant))
-		return nil
+	var resp fosite.AccessResponder
+	if err == nil {
+		resp, err = h.p.NewAccessResponse(ctx, ar)
 	}
-	resp, err := h.p.NewAccessResponse(ctx, ar)
 	if err != nil {
-		h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, h.oauthError(ctx, err, grant))
-		return nil
+		// A refresh token that was just rotated gets the rotation's
+		// response again (the retry window), not an error.
+		replay, ok := h.p.ReplayRefresh(ctx, ar, err)
+		if !ok {
+			h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, h.oauthError(ctx, err, grant))
+			return nil
+		}
+		resp = replay
 	}
 	h.p.OAuth2.WriteAccessResponse(ctx, c.Response(), ar, resp)
 	return nil

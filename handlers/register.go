@@ -22,11 +22,11 @@ func (h *Handler) mountRegistration(e *echo.Echo) {
 	if h.p.RegistrationPolicy() == provider.RegistrationPolicyOff {
 		return
 	}
-	e.POST(provider.PathRegister, h.register, noStore)
+	e.POST(provider.PathRegister, h.register, h.limitIP(rlRegister), noStore)
 	client := provider.PathRegister + "/:client_id"
-	e.GET(client, h.registrationRead, noStore)
-	e.PUT(client, h.registrationUpdate, noStore)
-	e.DELETE(client, h.registrationDelete, noStore)
+	e.GET(client, h.registrationRead, h.limitIP(rlRegister), noStore)
+	e.PUT(client, h.registrationUpdate, h.limitIP(rlRegister), noStore)
+	e.DELETE(client, h.registrationDelete, h.limitIP(rlRegister), noStore)
 }
 
 // register is the RFC 7591 registration endpoint.

@@ -11,8 +11,11 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
 	"time"
@@ -56,6 +59,17 @@ type Options struct {
 	// Metrics, when set, receives the HTTP metrics and is served on the
 	// admin listener at /metrics.
 	Metrics *prometheus.Registry
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener
+	// (profiles of up to 10 s: every request has a 15 s budget).
+	Pprof bool
+	// RateLimits throttle the OAuth endpoints and the password sign-in;
+	// the zero value turns them off.
+	RateLimits RateLimitOptions
+	// TrustedProxies are the IP addresses and CIDR ranges of reverse
+	// proxies. Only a connection from one of them may name the client in
+	// X-Forwarded-For (or, without it, X-Real-IP); otherwise the client IP
+	// is the connection's.
+	TrustedProxies []string
 }
 
 // Handler holds the dependencies of every route.
@@ -71,6 +85,9 @@ type Handler struct {
 	secure  bool // the issuer is https: Secure cookies, __Host- names, HSTS
 	cookies cookieNames
 	metrics *httpMetrics
+	pprof   bool
+	rl      *rateLimits // nil: no limits
+	realIP  echo.IPExtractor
 }
 
 // New checks the options and returns the handlers.
@@ -97,8 +114,17 @@ func New(opts Options) (*Handler, error) {
 		issuer: iss, secure: iss.Scheme == "https",
 	}
 	h.cookies = newCookieNames(h.secure)
+	h.pprof = opts.Pprof
 	if opts.Metrics != nil {
 		h.metrics = newHTTPMetrics(opts.Metrics)
+	}
+	if h.realIP, err = clientIPExtractor(opts.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if opts.RateLimits.Enabled {
+		if h.rl, err = newRateLimits(opts.RateLimits, opts.Logger, opts.Now); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }
@@ -119,13 +145,14 @@ func (h *Handler) Public() *echo.Echo {
 	// OAuth endpoints: fosite parses the form; oauthParams first rejects
 	// what fosite would silently accept (duplicates, bad UTF-8). Route-level
 	// middleware, not groups: an echo v4 group with an empty prefix also
-	// catches every unmatched path.
+	// catches every unmatched path. Rate limits: per IP before the body
+	// is parsed, per client after (the client id may be in the form).
 	e.GET(provider.PathAuthorize, h.authorize, h.oauthParams, h.pageHeaders)
 	e.POST(provider.PathAuthorize, h.authorize, h.oauthParams, h.pageHeaders)
-	e.POST(provider.PathToken, h.token, h.oauthParams, noStore)
-	e.POST(provider.PathIntrospect, h.introspect, h.oauthParams, noStore)
-	e.POST(provider.PathRevoke, h.revoke, h.oauthParams, noStore)
-	e.POST(provider.PathPAR, h.par, h.oauthParams, noStore)
+	e.POST(provider.PathToken, h.token, h.limitIP(rlToken), h.oauthParams, noStore, h.limitClient(rlToken))
+	e.POST(provider.PathIntrospect, h.introspect, h.limitIP(rlIntrospect), h.oauthParams, noStore, h.limitClient(rlIntrospect))
+	e.POST(provider.PathRevoke, h.revoke, h.limitIP(rlRevoke), h.oauthParams, noStore, h.limitClient(rlRevoke))
+	e.POST(provider.PathPAR, h.par, h.limitIP(rlPAR), h.oauthParams, noStore, h.limitClient(rlPAR))
 	e.GET(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	e.POST(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	for _, p := range []string{provider.PathToken, provider.PathRevoke, provider.PathUserinfo} {
@@ -135,9 +162,9 @@ func (h *Handler) Public() *echo.Echo {
 	// Pages: CSRF tokens on every form, strict headers.
 	csrf := h.csrf()
 	e.GET("/login", h.loginPage, h.pageHeaders, csrf)
-	e.POST("/login", h.loginSubmit, h.pageHeaders, csrf)
+	e.POST("/login", h.loginSubmit, h.pageHeaders, h.limitLogin, h.formParams, csrf)
 	e.GET("/consent", h.consentPage, h.pageHeaders, csrf)
-	e.POST("/consent", h.consentSubmit, h.pageHeaders, csrf)
+	e.POST("/consent", h.consentSubmit, h.pageHeaders, h.formParams, csrf)
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
@@ -169,6 +196,16 @@ func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 	if reg != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	}
+	if h.pprof {
+		// The profiler's index links to its own sub-paths; each is a
+		// plain net/http handler.
+		e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+		for name, fn := range map[string]http.HandlerFunc{
+			"cmdline": pprof.Cmdline, "profile": pprof.Profile, "symbol": pprof.Symbol, "trace": pprof.Trace,
+		} {
+			e.GET("/debug/pprof/"+name, echo.WrapHandler(fn))
+		}
+	}
 	h.mountAdminAPI(e)
 	return e
 }
@@ -178,9 +215,9 @@ func (h *Handler) newEcho() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = h.errorHandler
-	// Client IPs come from the connection; X-Forwarded-For is not trusted
-	// until trusted proxy ranges can be configured.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Client IPs come from the connection, or from X-Forwarded-For when
+	// the connection is from a trusted proxy (clientIPExtractor).
+	e.IPExtractor = h.realIP
 	e.Use(
 		h.recoverPanics,
 		h.requestContext,
@@ -189,6 +226,42 @@ func (h *Handler) newEcho() *echo.Echo {
 		h.accessLog,
 	)
 	return e
+}
+
+// clientIPExtractor finds the client IP of a request. Without trusted
+// proxies it is the connection's address: headers are the client's to
+// forge. With them, X-Forwarded-For is read from the right, skipping the
+// trusted proxies, and X-Real-IP is used when there is no
+// X-Forwarded-For. echo trusts loopback, link-local and private ranges by
+// default; that is switched off, so only the configured ranges count.
+func clientIPExtractor(trusted []string) (echo.IPExtractor, error) {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect(), nil
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, s := range trusted {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return nil, fmt.Errorf("handlers: trusted proxy %q is not an IP address or CIDR range", s)
+			}
+			bits := 8 * net.IPv6len
+			if v4 := ip.To4(); v4 != nil {
+				ip, bits = v4, 8*net.IPv4len
+			}
+			n = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+		}
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	xff := echo.ExtractIPFromXFFHeader(opts...)
+	realIP := echo.ExtractIPFromRealIPHeader(opts...)
+	return func(r *http.Request) string {
+		if len(r.Header[echo.HeaderXForwardedFor]) > 0 {
+			return xff(r)
+		}
+		return realIP(r)
+	}, nil
 }
 
 // Server wraps an echo instance in an http.Server with the timeouts every

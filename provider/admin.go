@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -251,6 +252,29 @@ type UserUpdate struct {
 	Roles         []string
 }
 
+// UserEvent is the audit event of a change of type typ (one of audit.User*)
+// to user userID by actor; the IP is the request's, when a request made
+// the change.
+func UserEvent(ctx context.Context, typ, actor, userID string) audit.Event {
+	return audit.Event{Type: typ, Actor: actor, Subject: audit.UserSubject(userID), IP: requestIP(ctx)}
+}
+
+// UserCreatedEvent is user.created for u (its e-mail and roles; never the
+// password).
+func UserCreatedEvent(ctx context.Context, actor string, u *storage.User) audit.Event {
+	ev := UserEvent(ctx, audit.UserCreated, actor, u.ID)
+	ev.Details = map[string]string{"email": u.Email, "roles": strings.Join(u.Roles, " ")}
+	return ev
+}
+
+// UserUpdatedEvent is user.updated from before to after, naming the fields
+// that changed (Details "changed", UserView names).
+func UserUpdatedEvent(ctx context.Context, actor string, before, after *storage.User) audit.Event {
+	ev := UserEvent(ctx, audit.UserUpdated, actor, after.ID)
+	ev.Details = map[string]string{"changed": strings.Join(changedFields(UserViewOf(before), UserViewOf(after)), " ")}
+	return ev
+}
+
 // ApplyUserUpdate validates upd and applies it to u (unchanged on error).
 func ApplyUserUpdate(u *storage.User, upd UserUpdate, now time.Time) error {
 	ve := &ValidationError{}
@@ -261,6 +285,15 @@ func ApplyUserUpdate(u *storage.User, upd UserUpdate, now time.Time) error {
 	u.Email, u.Name, u.Roles, u.EmailVerified = email, name, roles, upd.EmailVerified
 	u.UpdatedAt = now.UTC()
 	return nil
+}
+
+// UserDisabledType is the audit event type of disabling (true) or enabling
+// a user.
+func UserDisabledType(disabled bool) string {
+	if disabled {
+		return audit.UserDisabled
+	}
+	return audit.UserEnabled
 }
 
 // SetUserDisabled disables or enables a user. Disabling also signs the
@@ -346,18 +379,22 @@ func RotateStoredClientSecret(ctx context.Context, st ManagementStore, hasher *s
 // UpdateStoredClient replaces the stored client id's registration with
 // spec (UpdateClientFromSpec). A new owner must be an existing user.
 func UpdateStoredClient(ctx context.Context, st ManagementStore, id string, spec ClientSpec, now time.Time) (*storage.Client, error) {
-	return updateStoredClient(ctx, st, id, func(*storage.Client) ClientSpec { return spec }, now)
+	c, _, err := updateStoredClient(ctx, st, id, func(*storage.Client) ClientSpec { return spec }, now)
+	return c, err
 }
 
 // updateStoredClient is UpdateStoredClient with the spec made from the
-// stored client, in the transaction.
-func updateStoredClient(ctx context.Context, st ManagementStore, id string, specOf func(*storage.Client) ClientSpec, now time.Time) (*storage.Client, error) {
-	var c *storage.Client
+// stored client, in the transaction. It also returns the client as it
+// was, for the audit trail.
+func updateStoredClient(ctx context.Context, st ManagementStore, id string, specOf func(*storage.Client) ClientSpec, now time.Time) (*storage.Client, *storage.Client, error) {
+	var c, before *storage.Client
 	err := st.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		if c, err = st.ClientByID(ctx, id); err != nil {
 			return err
 		}
+		old := *c
+		before = &old
 		spec := specOf(c)
 		if strings.TrimSpace(spec.OwnerID) != c.OwnerID {
 			if err := CheckOwner(ctx, st, strings.TrimSpace(spec.OwnerID)); err != nil {
@@ -370,13 +407,14 @@ func updateStoredClient(ctx context.Context, st ManagementStore, id string, spec
 		return st.UpdateClient(ctx, c)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, before, nil
 }
 
 // Admin is the admin API's use cases, acting for a principal that
-// AuthorizeAdmin let in. Every change is logged with who made it. Errors:
+// AuthorizeAdmin let in. Every change is audited with who made it (the
+// principal's Actor) and the request's IP. Errors:
 // *ValidationError (bad input), storage.ErrNotFound (unknown id),
 // storage.ErrConflict (e-mail taken), or storage failures.
 type Admin struct {
@@ -386,12 +424,16 @@ type Admin struct {
 // Admin returns the admin use cases.
 func (p *Provider) Admin() *Admin { return &Admin{p: p} }
 
-func (a *Admin) audit(ctx context.Context, who *AdminPrincipal, msg string, args ...any) {
-	by := "unknown"
-	if who != nil {
-		by = who.String()
+// record audits ev, made by who (its Actor). A person acts through a
+// client (an admin console): Details "via_client" names it.
+func (a *Admin) record(ctx context.Context, who *AdminPrincipal, ev audit.Event) {
+	if who != nil && who.User != nil {
+		if ev.Details == nil {
+			ev.Details = map[string]string{}
+		}
+		ev.Details["via_client"] = who.ClientID
 	}
-	a.p.log.InfoContext(ctx, "admin: "+msg, append([]any{"by", by}, args...)...)
+	a.p.audit.Record(ctx, ev)
 }
 
 // CreateClient registers a client (RegisteredBy "an administrator" unless
@@ -410,7 +452,7 @@ func (a *Admin) CreateClient(ctx context.Context, who *AdminPrincipal, spec Clie
 	if err := a.p.store.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
-	a.audit(ctx, who, "client created", "client_id", c.ID)
+	a.record(ctx, who, ClientCreatedEvent(ctx, who.Actor(), c))
 	return c, plain, nil
 }
 
@@ -427,11 +469,11 @@ func (a *Admin) Client(ctx context.Context, id string) (*storage.Client, error) 
 // UpdateClient replaces a client's registration (secret and id stay),
 // owner included.
 func (a *Admin) UpdateClient(ctx context.Context, who *AdminPrincipal, id string, spec ClientSpec) (*storage.Client, error) {
-	c, err := UpdateStoredClient(ctx, a.p.store, id, spec, a.p.now())
+	c, before, err := updateStoredClient(ctx, a.p.store, id, func(*storage.Client) ClientSpec { return spec }, a.p.now())
 	if err != nil {
 		return nil, err
 	}
-	a.audit(ctx, who, "client updated", "client_id", id)
+	a.record(ctx, who, ClientUpdatedEvent(ctx, who.Actor(), before, c))
 	return c, nil
 }
 
@@ -439,7 +481,7 @@ func (a *Admin) UpdateClient(ctx context.Context, who *AdminPrincipal, id string
 // API request: as UpdateClient, except that a request without owner_id
 // keeps the current owner.
 func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *AdminPrincipal, id string, req *AdminClientRequest) (*storage.Client, error) {
-	c, err := updateStoredClient(ctx, a.p.store, id, func(c *storage.Client) ClientSpec {
+	c, before, err := updateStoredClient(ctx, a.p.store, id, func(c *storage.Client) ClientSpec {
 		spec := req.Spec()
 		if req.OwnerID == nil {
 			spec.OwnerID = c.OwnerID
@@ -449,7 +491,7 @@ func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *AdminPrincipal
 	if err != nil {
 		return nil, err
 	}
-	a.audit(ctx, who, "client updated", "client_id", id, "owner_id", c.OwnerID)
+	a.record(ctx, who, ClientUpdatedEvent(ctx, who.Actor(), before, c))
 	return c, nil
 }
 
@@ -458,7 +500,7 @@ func (a *Admin) DeleteClient(ctx context.Context, who *AdminPrincipal, id string
 	if err := a.p.store.DeleteClient(ctx, id); err != nil {
 		return err
 	}
-	a.audit(ctx, who, "client deleted", "client_id", id)
+	a.record(ctx, who, ClientEvent(ctx, audit.ClientDeleted, who.Actor(), id))
 	return nil
 }
 
@@ -468,7 +510,7 @@ func (a *Admin) RotateClientSecret(ctx context.Context, who *AdminPrincipal, id 
 	if err != nil {
 		return nil, "", err
 	}
-	a.audit(ctx, who, "client secret rotated", "client_id", id)
+	a.record(ctx, who, ClientEvent(ctx, audit.ClientSecretRotated, who.Actor(), id))
 	return c, plain, nil
 }
 
@@ -481,7 +523,7 @@ func (a *Admin) CreateUser(ctx context.Context, who *AdminPrincipal, spec UserSp
 	if err := a.p.store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
-	a.audit(ctx, who, "user created", "user_id", u.ID)
+	a.record(ctx, who, UserCreatedEvent(ctx, who.Actor(), u))
 	return u, nil
 }
 
@@ -497,12 +539,14 @@ func (a *Admin) User(ctx context.Context, id string) (*storage.User, error) {
 
 // UpdateUser replaces a user's e-mail, name, e-mail verification and roles.
 func (a *Admin) UpdateUser(ctx context.Context, who *AdminPrincipal, id string, upd UserUpdate) (*storage.User, error) {
-	var u *storage.User
+	var u, before *storage.User
 	err := a.p.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		if u, err = a.p.store.UserByID(ctx, id); err != nil {
 			return err
 		}
+		old := *u
+		before = &old
 		if err := ApplyUserUpdate(u, upd, a.p.now()); err != nil {
 			return err
 		}
@@ -511,7 +555,7 @@ func (a *Admin) UpdateUser(ctx context.Context, who *AdminPrincipal, id string, 
 	if err != nil {
 		return nil, err
 	}
-	a.audit(ctx, who, "user updated", "user_id", id)
+	a.record(ctx, who, UserUpdatedEvent(ctx, who.Actor(), before, u))
 	return u, nil
 }
 
@@ -521,11 +565,7 @@ func (a *Admin) SetUserDisabled(ctx context.Context, who *AdminPrincipal, id str
 	if err != nil {
 		return nil, err
 	}
-	if disabled {
-		a.audit(ctx, who, "user disabled", "user_id", id)
-	} else {
-		a.audit(ctx, who, "user enabled", "user_id", id)
-	}
+	a.record(ctx, who, UserEvent(ctx, UserDisabledType(disabled), who.Actor(), id))
 	return u, nil
 }
 
@@ -534,7 +574,7 @@ func (a *Admin) DeleteUser(ctx context.Context, who *AdminPrincipal, id string) 
 	if err := a.p.store.DeleteUser(ctx, id); err != nil {
 		return err
 	}
-	a.audit(ctx, who, "user deleted", "user_id", id)
+	a.record(ctx, who, UserEvent(ctx, audit.UserDeleted, who.Actor(), id))
 	return nil
 }
 
@@ -544,7 +584,7 @@ func (a *Admin) SetUserPassword(ctx context.Context, who *AdminPrincipal, id, pa
 	if err != nil {
 		return nil, err
 	}
-	a.audit(ctx, who, "user password set", "user_id", id)
+	a.record(ctx, who, UserEvent(ctx, audit.UserPasswordSet, who.Actor(), id))
 	return u, nil
 }
 

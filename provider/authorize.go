@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -186,7 +187,8 @@ func (p *Provider) consentCovers(ctx context.Context, userID, clientID string, s
 }
 
 // RememberConsent records that the user allowed the client these scopes,
-// adding to what was allowed before.
+// adding to what was allowed before, and audits it (consent.given with
+// the scopes allowed now).
 func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string, scopes []string) error {
 	now := p.now().UTC()
 	g, err := p.store.ConsentGrant(ctx, userID, clientID)
@@ -202,7 +204,14 @@ func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string,
 		}
 	}
 	g.UpdatedAt = now
-	return p.store.SaveConsentGrant(ctx, g)
+	if err := p.store.SaveConsentGrant(ctx, g); err != nil {
+		return err
+	}
+	p.audit.Record(ctx, audit.Event{
+		Type: audit.ConsentGiven, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
+		ClientID: clientID, IP: requestIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
+	})
+	return nil
 }
 
 // StartFlow stores an authorization request that needs the user and returns

@@ -1,8 +1,11 @@
 package provider
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -97,6 +101,9 @@ type ClientSpec struct {
 	RequirePushedAuthorizationRequests bool
 	// AccessTokenFormat is "jwt", "opaque" or "" (the server's default).
 	AccessTokenFormat string
+	// RefreshRetryWindow is the client's own refresh retry window (0 to
+	// MaxRefreshRetryWindow); nil follows the server's.
+	RefreshRetryWindow *time.Duration
 	// RegisteredBy says who registered the client (shown on the consent
 	// page), e.g. "an administrator".
 	RegisteredBy string
@@ -277,6 +284,78 @@ func RotateClientSecret(c *storage.Client, hasher *secret.Hasher) (string, error
 	return plain, nil
 }
 
+// ClientEvent is the audit event of a change of type typ (one of
+// audit.Client*) to client clientID by actor; the IP is the request's,
+// when a request made the change.
+func ClientEvent(ctx context.Context, typ, actor, clientID string) audit.Event {
+	return audit.Event{
+		Type: typ, Actor: actor, Subject: audit.ClientSubject(clientID), ClientID: clientID, IP: requestIP(ctx),
+	}
+}
+
+// ClientCreatedEvent is client.created for c, with what identifies it
+// (never its secret).
+func ClientCreatedEvent(ctx context.Context, actor string, c *storage.Client) audit.Event {
+	ev := ClientEvent(ctx, audit.ClientCreated, actor, c.ID)
+	ev.Details = map[string]string{
+		"name":                       c.Name,
+		"grant_types":                strings.Join(c.GrantTypes, " "),
+		"scope":                      strings.Join(c.Scopes, " "),
+		"token_endpoint_auth_method": c.GetTokenEndpointAuthMethod(),
+		"registered_by":              c.RegisteredBy,
+	}
+	if c.OwnerID != "" {
+		ev.Details["owner_id"] = c.OwnerID
+	}
+	return ev
+}
+
+// ClientUpdatedEvent is client.updated from before to after, naming the
+// fields that changed (Details "changed", RFC 7591 names).
+func ClientUpdatedEvent(ctx context.Context, actor string, before, after *storage.Client) audit.Event {
+	ev := ClientEvent(ctx, audit.ClientUpdated, actor, after.ID)
+	ev.Details = map[string]string{"changed": strings.Join(ClientChanges(before, after), " ")}
+	return ev
+}
+
+// ClientChanges lists the fields (as ClientView names them) in which
+// after differs from before, sorted; updated_at does not count, and
+// neither does the secret (rotating it is an event of its own).
+func ClientChanges(before, after *storage.Client) []string {
+	return changedFields(ClientViewOf(before, ""), ClientViewOf(after, ""))
+}
+
+// changedFields lists the JSON members (but updated_at) in which two views
+// of one thing differ, sorted: comparing what the API shows keeps the
+// names an operator knows, and new fields count without changes here.
+func changedFields(before, after any) []string {
+	b, a := viewFields(before), viewFields(after)
+	var out []string
+	for k, v := range a {
+		if k != "updated_at" && !bytes.Equal(b[k], v) {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok && k != "updated_at" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// viewFields splits a view into its JSON members.
+func viewFields(v any) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return out
+	}
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
 // SpecFromClient describes a stored client as the spec that would build
 // it, so an update can change some fields and keep the rest.
 func SpecFromClient(c *storage.Client) ClientSpec {
@@ -307,6 +386,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		TokenEndpointAuthSigningAlg:        alg,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  c.AccessTokenFormat,
+		RefreshRetryWindow:                 c.RefreshRetryWindow,
 		RegisteredBy:                       c.RegisteredBy,
 		OwnerID:                            c.OwnerID,
 	}
@@ -491,6 +571,9 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	if f := spec.AccessTokenFormat; f != "" && f != FormatJWT && f != FormatOpaque {
 		ve.add("access_token_format", "%q is not supported (jwt, opaque)", clip(f))
 	}
+	if w := spec.RefreshRetryWindow; w != nil && (*w < 0 || *w > MaxRefreshRetryWindow) {
+		ve.add("refresh_retry_window", "must be between 0 and %s, got %s", MaxRefreshRetryWindow, *w)
+	}
 	origins := dedupe(spec.AllowedOrigins)
 	if len(spec.AllowedOrigins) > MaxAllowedOrigins {
 		ve.add("allowed_cors_origins", "at most %d origins", MaxAllowedOrigins)
@@ -557,6 +640,7 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 		JWKSURI:                            jwksURI,
 		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  spec.AccessTokenFormat,
+		RefreshRetryWindow:                 spec.RefreshRetryWindow,
 		RegisteredBy:                       registeredBy,
 		OwnerID:                            ownerID,
 	}

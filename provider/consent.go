@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -39,11 +40,15 @@ func (p *Provider) AppGrants(ctx context.Context, userID string) ([]AppGrant, er
 // RevokeAppGrant withdraws a user's consent for a client: the grant and
 // every code, access token and refresh token the client holds for the user
 // go at once (one transaction). storage.ErrNotFound if there was no grant.
+// The user acts (consent.revoked).
 func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) error {
 	if err := p.store.DeleteConsentGrant(ctx, userID, clientID); err != nil {
 		return err
 	}
-	p.log.InfoContext(ctx, "consent revoked", "user_id", userID, "client_id", clientID)
+	p.audit.Record(ctx, audit.Event{
+		Type: audit.ConsentRevoked, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
+		ClientID: clientID, IP: requestIP(ctx),
+	})
 	return nil
 }
 

@@ -2,48 +2,281 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
 // ErrInvalidCredentials is the one answer for an unknown e-mail, a wrong
-// password and a disabled account, so sign-in reveals nothing about which
-// accounts exist.
+// password, a disabled account and a locked account, so sign-in reveals
+// nothing about which accounts exist or are locked.
 var ErrInvalidCredentials = errors.New("provider: invalid e-mail or password")
+
+// LoginLockoutOptions back off password guessing per account (the typed
+// e-mail, whether or not an account has it): after MaxFailures failures in
+// a row the account is locked for Lockout, each further failure doubles
+// the lock up to MaxLockout, and a failure more than FailureReset after
+// the previous one (and the end of its lock) counts as the first again. A
+// successful sign-in or an unlock clears the count. The state is in the
+// database, so it holds across instances.
+type LoginLockoutOptions struct {
+	MaxFailures  int
+	Lockout      time.Duration
+	MaxLockout   time.Duration
+	FailureReset time.Duration
+}
+
+// DefaultLoginLockout is what zero LoginLockoutOptions fields take (the
+// configuration's defaults).
+func DefaultLoginLockout() LoginLockoutOptions {
+	return LoginLockoutOptions{MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour, FailureReset: 24 * time.Hour}
+}
+
+func (o LoginLockoutOptions) withDefaults() LoginLockoutOptions {
+	d := DefaultLoginLockout()
+	if o.MaxFailures <= 0 {
+		o.MaxFailures = d.MaxFailures
+	}
+	if o.Lockout <= 0 {
+		o.Lockout = d.Lockout
+	}
+	if o.MaxLockout <= 0 {
+		o.MaxLockout = max(d.MaxLockout, o.Lockout)
+	}
+	if o.FailureReset <= 0 {
+		o.FailureReset = d.FailureReset
+	}
+	return o
+}
+
+func (o LoginLockoutOptions) policy() storage.LoginLockPolicy {
+	return storage.LoginLockPolicy{
+		MaxFailures: o.MaxFailures, Lockout: o.Lockout, MaxLockout: o.MaxLockout, FailureReset: o.FailureReset,
+	}
+}
+
+// LoginAccount is the key of an e-mail's failed sign-ins: the hex SHA-256
+// of the trimmed, lower-cased e-mail. Hashing keeps what was typed for an
+// account that does not exist out of the database.
+func LoginAccount(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(sum[:])
+}
+
+// loginSubject names the account of a sign-in in audit events: the user
+// when there is one, else a prefix of the account hash (never the typed
+// e-mail of an unknown account).
+func loginSubject(u *storage.User, account string) string {
+	if u != nil {
+		return audit.UserSubject(u.ID)
+	}
+	return "account:" + account[:16]
+}
 
 // Authenticate checks an e-mail and password. Unknown accounts are checked
 // against a dummy hash, so both failures cost the same argon2id time.
+// Failures are counted per account (unknown e-mails alike) and lock it
+// with back-off (LoginLockoutOptions); while it is locked the password is
+// not checked at all and the answer is ErrInvalidCredentials too, so a
+// locked account looks like a wrong password. Every attempt is audited.
+//
+// Attempts during a lock are not counted: counting them would let anyone
+// who knows an e-mail keep its owner locked out for ever, at the cost of
+// one request per lock period. Guessing is bounded all the same: at most
+// one counted guess per lock, and each lock twice as long as the last.
 func (p *Provider) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
 	email = strings.TrimSpace(email)
 	if email == "" || password == "" || len(email) > 320 || len(password) > secret.MaxPasswordLen {
+		// Not a guess (the form cannot send this): not counted.
+		subject := ""
+		if email != "" {
+			subject = loginSubject(nil, LoginAccount(email))
+		}
+		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{"reason": audit.LoginReasonInvalidInput})
 		return nil, ErrInvalidCredentials
+	}
+	account := LoginAccount(email)
+	now := p.now().UTC()
+	throttle, err := p.store.LoginThrottle(ctx, account)
+	if errors.Is(err, storage.ErrNotFound) {
+		throttle = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("provider: read failed sign-ins: %w", err)
 	}
 	u, err := p.store.UserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		_, _ = secret.VerifyPassword(secret.DummyPasswordHash(), password)
-		return nil, ErrInvalidCredentials
-	case err != nil:
+	if errors.Is(err, storage.ErrNotFound) {
+		u = nil
+	} else if err != nil {
 		return nil, err
 	}
-	hash := u.PasswordHash
-	if hash == "" {
-		hash = secret.DummyPasswordHash()
-	}
-	ok, err := secret.VerifyPassword(hash, password)
-	if err != nil {
-		p.log.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", err)
+	subject := loginSubject(u, account)
+
+	if throttle.Locked(now) {
+		// The password is not checked (a right guess must not be told
+		// apart), but the dummy hash costs what a check would.
+		_, _ = secret.VerifyPassword(secret.DummyPasswordHash(), password)
+		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{
+			"reason": audit.LoginReasonLocked, "locked_until": throttle.LockedUntil.UTC().Format(time.RFC3339),
+		})
 		return nil, ErrInvalidCredentials
 	}
-	if !ok || u.PasswordHash == "" || u.Disabled {
+
+	hash := secret.DummyPasswordHash()
+	if u != nil && u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	ok, verr := secret.VerifyPassword(hash, password)
+	reason := ""
+	switch {
+	case u == nil:
+		reason = audit.LoginReasonUnknownAccount
+	case u.PasswordHash == "":
+		reason = audit.LoginReasonNoPassword
+	case verr != nil:
+		p.log.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", verr)
+		reason = audit.LoginReasonNoPassword
+	case !ok:
+		reason = audit.LoginReasonWrongPassword
+	case u.Disabled:
+		reason = audit.LoginReasonDisabled
+	}
+	if reason != "" {
+		// Every failure counts alike, whatever its reason: an account
+		// that locks differently would tell which e-mails exist.
+		// The lock starts now, after the slow hash, not when the attempt
+		// came in: it must last its full length.
+		if err := p.loginFailed(ctx, account, subject, reason, p.now().UTC()); err != nil {
+			return nil, err
+		}
 		return nil, ErrInvalidCredentials
 	}
+
+	if throttle != nil {
+		if _, err := p.store.ClearLoginThrottle(ctx, account); err != nil {
+			// The person proved the password; a leftover count only brings
+			// a later lock closer, so the sign-in goes ahead.
+			p.log.ErrorContext(ctx, "clearing failed sign-ins after a successful one failed", "user_id", u.ID, "err", err)
+		}
+	}
+	p.audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: requestIP(ctx)})
 	return u, nil
+}
+
+// loginFailed counts a failed sign-in and audits it, and the lock it
+// caused. A failure that cannot be counted is an error (the caller
+// answers 503): a database that takes no writes must not allow unbounded
+// guessing behind a normal-looking "wrong password".
+func (p *Provider) loginFailed(ctx context.Context, account, subject, reason string, now time.Time) error {
+	th, counted, err := p.store.RecordLoginFailure(ctx, account, now, p.opts.LoginLockout.policy())
+	details := map[string]string{"reason": reason}
+	if err == nil {
+		details["failures"] = strconv.Itoa(th.Failures)
+	}
+	p.auditLogin(ctx, audit.LoginFailed, subject, details)
+	if err != nil {
+		return fmt.Errorf("provider: count failed sign-in: %w", err)
+	}
+	if counted && th.Locked(now) {
+		p.auditLogin(ctx, audit.LoginLocked, subject, map[string]string{
+			"locked_until": th.LockedUntil.UTC().Format(time.RFC3339), "failures": strconv.Itoa(th.Failures),
+		})
+	}
+	return nil
+}
+
+// auditLogin records a password sign-in event of someone not (yet)
+// signed in.
+func (p *Provider) auditLogin(ctx context.Context, typ, subject string, details map[string]string) {
+	p.audit.Record(ctx, audit.Event{Type: typ, Actor: "anonymous", Subject: subject, IP: requestIP(ctx), Details: details})
+}
+
+// LoginUnlock is what unlocking a user's password sign-in found.
+type LoginUnlock struct {
+	// WasLocked says the account was locked; LockedUntil is the lock that
+	// was lifted (zero when none) and Failures the count that was cleared.
+	WasLocked   bool
+	Failures    int
+	LockedUntil time.Time
+}
+
+// LoginUnlockView is an unlock as the CLI (--json) and the admin API
+// show it; locked_until is null when the account was not locked.
+type LoginUnlockView struct {
+	UserID      string     `json:"user_id"`
+	Email       string     `json:"email"`
+	WasLocked   bool       `json:"was_locked"`
+	Failures    int        `json:"failures"`
+	LockedUntil *time.Time `json:"locked_until"`
+}
+
+// LoginUnlockViewOf describes the unlock r of u.
+func LoginUnlockViewOf(u *storage.User, r *LoginUnlock) LoginUnlockView {
+	v := LoginUnlockView{UserID: u.ID, Email: u.Email, WasLocked: r.WasLocked, Failures: r.Failures}
+	if r.WasLocked {
+		t := r.LockedUntil.UTC()
+		v.LockedUntil = &t
+	}
+	return v
+}
+
+// UnlockLogin clears the failed password sign-ins of u, lifting a lock,
+// and records audit.LoginUnlocked by actor ("operator" from the CLI) on
+// rec (nil records nothing). The CLI's `users unlock` uses it.
+func UnlockLogin(ctx context.Context, st storage.LoginThrottleStore, rec *audit.Recorder, u *storage.User, actor string, now time.Time) (*LoginUnlock, error) {
+	res, ev, err := unlockLogin(ctx, st, u, actor, now)
+	if err != nil {
+		return nil, err
+	}
+	rec.Record(ctx, ev)
+	return res, nil
+}
+
+// UnlockLogin lifts the lock of the user id (ErrNotFound for an unknown
+// one) for the admin API, as UnlockLogin does for the CLI.
+func (a *Admin) UnlockLogin(ctx context.Context, who *AdminPrincipal, id string) (*storage.User, *LoginUnlock, error) {
+	u, err := a.p.store.UserByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, ev, err := unlockLogin(ctx, a.p.store, u, who.Actor(), a.p.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if who != nil {
+		ev.ClientID = who.ClientID
+	}
+	a.p.audit.Record(ctx, ev)
+	return u, res, nil
+}
+
+// unlockLogin clears u's failures and returns what it found, with the
+// audit event to record.
+func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.User, actor string, now time.Time) (*LoginUnlock, audit.Event, error) {
+	th, err := st.ClearLoginThrottle(ctx, LoginAccount(u.Email))
+	if err != nil {
+		return nil, audit.Event{}, fmt.Errorf("provider: unlock sign-in: %w", err)
+	}
+	out := &LoginUnlock{}
+	if th != nil {
+		out.Failures = th.Failures
+		out.WasLocked = th.Locked(now)
+		if out.WasLocked {
+			out.LockedUntil = th.LockedUntil
+		}
+	}
+	ev := audit.Event{
+		Type: audit.LoginUnlocked, Actor: actor, Subject: audit.UserSubject(u.ID), IP: requestIP(ctx),
+		Details: map[string]string{"was_locked": strconv.FormatBool(out.WasLocked), "failures": strconv.Itoa(out.Failures)},
+	}
+	return out, ev, nil
 }
 
 // Login is a browser's signed-in state with its user.

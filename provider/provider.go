@@ -46,6 +46,8 @@ type Store interface {
 	storage.PushedRequestStore
 	storage.APIKeyStore
 	storage.FederationStore
+	storage.LoginThrottleStore
+	storage.RefreshSuccessorStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -102,8 +104,11 @@ type Options struct {
 	// DisablePasswordLogin turns e-mail and password sign-in off (people
 	// then sign in only through upstreams).
 	DisablePasswordLogin bool
-	Now                  func() time.Time
-	Logger               *slog.Logger
+	// LoginLockout backs off and locks accounts after failed password
+	// sign-ins; zero fields take DefaultLoginLockout's.
+	LoginLockout LoginLockoutOptions
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Paths of the public endpoints, relative to the issuer.
@@ -137,6 +142,9 @@ type Provider struct {
 	audit   *audit.Recorder
 	fosite  *fosite.Fosite
 	fed     *federation.Manager
+	// core signs and names tokens (the retry window keys kept responses
+	// by the refresh token's signature).
+	core oauth2.CoreStrategy
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -156,6 +164,7 @@ func New(opts Options) (*Provider, error) {
 	if opts.AccessTokenAlg == "" {
 		opts.AccessTokenAlg = keys.RS256
 	}
+	opts.LoginLockout = opts.LoginLockout.withDefaults()
 	if opts.PARLifespan <= 0 {
 		opts.PARLifespan = parLifespanDefault
 	}
@@ -242,7 +251,7 @@ func New(opts Options) (*Provider, error) {
 	// Order matters: PKCE and OpenID Connect need the code that the
 	// explicit handler creates first.
 	store := &fositeStore{
-		Store: opts.Store, retryWindow: opts.RefreshRetryWindow, parLifespan: opts.PARLifespan,
+		Store: opts.Store, parLifespan: opts.PARLifespan,
 		issuer: opts.Issuer, now: opts.Now,
 	}
 	oauth := compose.Compose(cfg, store, strategy,
@@ -277,8 +286,10 @@ func New(opts Options) (*Provider, error) {
 		audit:  opts.Audit,
 		fosite: f,
 		fed:    opts.Federation,
+		core:   strategy.CoreStrategy,
 	}
 	store.apikeys = p.apikeys
+	store.p = p
 	// Client authentication: API keys first, then fosite's own methods,
 	// with every bad client assertion answered invalid_client (RFC 7523
 	// §3.2; fosite answers some with 400 or even 500). Compose kept cfg,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -90,6 +91,23 @@ func NewRegistrationToken(name string, expiresIn time.Duration, ring *secret.Key
 	return t, plain, nil
 }
 
+// RegistrationTokenEvent is the audit event of a change of type typ (one
+// of audit.RegistrationToken*) to registration token id by actor.
+func RegistrationTokenEvent(ctx context.Context, typ, actor, id string) audit.Event {
+	return audit.Event{Type: typ, Actor: actor, Subject: audit.RegistrationTokenSubject(id), IP: requestIP(ctx)}
+}
+
+// RegistrationTokenCreatedEvent is registration_token.created for t: its
+// name and expiry, never the token.
+func RegistrationTokenCreatedEvent(ctx context.Context, actor string, t *storage.RegistrationToken) audit.Event {
+	ev := RegistrationTokenEvent(ctx, audit.RegistrationTokenCreated, actor, t.ID)
+	ev.Details = map[string]string{"name": t.Name, "expires_at": "never"}
+	if !t.ExpiresAt.IsZero() {
+		ev.Details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return ev
+}
+
 // RegistrationTokenHashes returns the storable hashes of a registration
 // token under the current system secret and then each old one:
 // "hs256:" + base64url(HMAC-SHA256(key, token)) with the client-secret
@@ -159,6 +177,9 @@ type ClientFields struct {
 	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
 	AccessTokenFormat                  string          `json:"access_token_format"`
+	// RefreshRetryWindow is the client's refresh retry window in seconds;
+	// absent follows the server's.
+	RefreshRetryWindow *int64 `json:"refresh_retry_window"`
 }
 
 // spec maps the fields to a ClientSpec as they are: token endpoint auth
@@ -189,7 +210,19 @@ func (f *ClientFields) spec() ClientSpec {
 		JWKSURI:                            f.JWKSURI,
 		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  f.AccessTokenFormat,
+		RefreshRetryWindow:                 secondsDuration(f.RefreshRetryWindow),
 	}
+}
+
+// secondsDuration turns an optional number of seconds into a duration,
+// clamping huge values (which would overflow) to one that validation
+// still refuses.
+func secondsDuration(s *int64) *time.Duration {
+	if s == nil {
+		return nil
+	}
+	v := min(max(*s, -1), int64(24*time.Hour/time.Second))
+	return new(time.Duration(v) * time.Second)
 }
 
 // ClientRequest is a client as the admin API takes it: RFC 7591 names
@@ -289,6 +322,7 @@ type ClientMetadata struct {
 	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
 	AccessTokenFormat                  string          `json:"access_token_format,omitempty"`
+	RefreshRetryWindow                 *int64          `json:"refresh_retry_window,omitempty"`
 	SkipConsent                        bool            `json:"skip_consent"`
 	RegisteredBy                       string          `json:"registered_by,omitempty"`
 	UpdatedAt                          int64           `json:"updated_at,omitempty"`
@@ -321,6 +355,9 @@ func ClientMetadataOf(c *storage.Client) ClientMetadata {
 		AccessTokenFormat:                  c.AccessTokenFormat,
 		SkipConsent:                        c.SkipConsent,
 		RegisteredBy:                       c.RegisteredBy,
+	}
+	if w := c.RefreshRetryWindow; w != nil {
+		m.RefreshRetryWindow = new(int64(*w / time.Second))
 	}
 	if !c.UpdatedAt.IsZero() {
 		m.UpdatedAt = c.UpdatedAt.Unix()
@@ -439,30 +476,31 @@ func (p *Provider) registrationChecks() checkOptions {
 }
 
 // authorizeRegistration applies the policy to a registration request's
-// bearer token and returns who registers (for RegisteredBy).
-func (p *Provider) authorizeRegistration(ctx context.Context, bearer string) (string, error) {
+// bearer token and returns who registers (for RegisteredBy) and the id of
+// the initial access token used ("" under open registration).
+func (p *Provider) authorizeRegistration(ctx context.Context, bearer string) (string, string, error) {
 	switch p.RegistrationPolicy() {
 	case RegistrationPolicyOpen:
-		return RegisteredByOpen, nil
+		return RegisteredByOpen, "", nil
 	case RegistrationPolicyInitialAccessToken:
 	default:
-		return "", ErrRegistrationDisabled
+		return "", "", ErrRegistrationDisabled
 	}
 	if bearer == "" {
-		return "", ErrRegistrationTokenInvalid
+		return "", "", ErrRegistrationTokenInvalid
 	}
 	t, err := FindRegistrationToken(ctx, p.store, p.opts.Keyring, bearer)
 	if errors.Is(err, storage.ErrNotFound) {
 		p.log.InfoContext(ctx, "registration refused: unknown initial access token")
-		return "", ErrRegistrationTokenInvalid
+		return "", "", ErrRegistrationTokenInvalid
 	} else if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if state := RegistrationTokenState(t, p.now()); state != RegistrationTokenActive {
 		p.log.InfoContext(ctx, "registration refused: initial access token not active", "registration_token_id", t.ID, "state", state)
-		return "", ErrRegistrationTokenInvalid
+		return "", "", ErrRegistrationTokenInvalid
 	}
-	return fmt.Sprintf("registration token %q", t.Name), nil
+	return fmt.Sprintf("registration token %q", t.Name), t.ID, nil
 }
 
 // DecodeRegistrationRequest parses the JSON body of a registration or an
@@ -525,7 +563,7 @@ func defaultClientName(f *ClientFields) string {
 // token. The response carries the secrets, shown this once. Errors are
 // *RegistrationError, or storage failures.
 func (p *Provider) Register(ctx context.Context, bearer string, body []byte) (*ClientMetadata, error) {
-	registeredBy, err := p.authorizeRegistration(ctx, bearer)
+	registeredBy, tokenID, err := p.authorizeRegistration(ctx, bearer)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +589,11 @@ func (p *Provider) Register(ctx context.Context, bearer string, body []byte) (*C
 	if err := p.store.CreateClient(ctx, c); err != nil {
 		return nil, fmt.Errorf("provider: store registered client: %w", err)
 	}
-	p.log.InfoContext(ctx, "client registered", "client_id", c.ID, "registered_by", registeredBy)
+	ev := ClientCreatedEvent(ctx, audit.ActorRegistration, c)
+	if tokenID != "" {
+		ev.Details["registration_token_id"] = tokenID
+	}
+	p.audit.Record(ctx, ev)
 	m := ClientMetadataOf(c)
 	m.ClientSecret = plain
 	m.RegistrationAccessToken = rat
@@ -626,6 +668,7 @@ func (p *Provider) UpdateRegisteredClient(ctx context.Context, clientID, accessT
 	if len(ve.Problems) > 0 {
 		return nil, metadataError(ve)
 	}
+	before := *c
 	if err := updateClientFromSpec(c, spec, p.now(), p.registrationChecks()); err != nil {
 		if uve, ok := errorsAsValidation(err); ok {
 			return nil, metadataError(uve)
@@ -638,7 +681,7 @@ func (p *Provider) UpdateRegisteredClient(ctx context.Context, clientID, accessT
 		}
 		return nil, fmt.Errorf("provider: update registered client: %w", err)
 	}
-	p.log.InfoContext(ctx, "registered client updated", "client_id", c.ID)
+	p.audit.Record(ctx, ClientUpdatedEvent(ctx, audit.ClientSubject(c.ID), &before, c))
 	return p.registeredMetadata(c, accessToken), nil
 }
 
@@ -653,6 +696,6 @@ func (p *Provider) DeleteRegisteredClient(ctx context.Context, clientID, accessT
 	if err := p.store.DeleteClient(ctx, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("provider: delete registered client: %w", err)
 	}
-	p.log.InfoContext(ctx, "registered client deleted itself", "client_id", c.ID)
+	p.audit.Record(ctx, ClientEvent(ctx, audit.ClientDeleted, audit.ClientSubject(c.ID), c.ID))
 	return nil
 }

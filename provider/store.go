@@ -23,7 +23,8 @@ import (
 // fosite itself (oauth, set once Compose returns).
 type fositeStore struct {
 	Store
-	retryWindow time.Duration
+	// p decides each client's retry window and records reuse.
+	p           *Provider
 	parLifespan time.Duration
 	issuer      string
 	now         func() time.Time
@@ -36,14 +37,17 @@ var _ fosite.PARStorage = (*fositeStore)(nil)
 func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, err := s.Store.GetRefreshTokenSession(ctx, signature, session)
 	var inactive *storage.InactiveRefreshError
-	if errors.As(err, &inactive) && !inactive.RotatedAt.IsZero() {
+	if errors.As(err, &inactive) && !inactive.RotatedAt.IsZero() && req != nil {
 		arrived := storage.RequestTime(ctx)
 		if arrived.IsZero() {
 			arrived = s.now()
 		}
-		if !arrived.After(inactive.RotatedAt) || arrived.Sub(inactive.RotatedAt) < s.retryWindow {
+		if !arrived.After(inactive.RotatedAt) || arrived.Sub(inactive.RotatedAt) < s.p.refreshWindow(req.GetClient()) {
 			return nil, fmt.Errorf("refresh token rotated at %s: %w", inactive.RotatedAt.Format(time.RFC3339Nano), storage.ErrRefreshRace)
 		}
+		// fosite revokes the grant on this error: reuse after the window
+		// is what a stolen token looks like.
+		s.p.auditReuse(ctx, req, inactive.RotatedAt)
 	}
 	return req, err
 }

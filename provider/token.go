@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -66,18 +70,32 @@ func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 // NewAccessResponse issues the tokens. For the authorization code and
 // refresh grants everything fosite writes (code invalidation or refresh
 // rotation, the new tokens, the OpenID Connect session cleanup) happens in
-// one transaction, so a failure leaves nothing half-written. A
+// one transaction, so a failure leaves nothing half-written; a refresh
+// also keeps its response for the retry window in that transaction. A
 // client_credentials token is a single insert and needs no transaction.
+// Either way the tokens are committed before the caller sends them.
 func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error) {
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
-		return p.OAuth2.NewAccessResponse(ctx, ar)
+		resp, err := p.OAuth2.NewAccessResponse(ctx, ar)
+		if err == nil {
+			p.auditIssued(ctx, ar, false)
+		}
+		return resp, err
 	}
 	var resp fosite.AccessResponder
 	err := p.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		resp, err = p.OAuth2.NewAccessResponse(ctx, ar)
-		return err
+		if resp, err = p.OAuth2.NewAccessResponse(ctx, ar); err != nil {
+			return err
+		}
+		if ar.GetGrantTypes().ExactOne("refresh_token") {
+			return p.keepRefreshResponse(ctx, ar, resp)
+		}
+		return nil
 	})
+	if err == nil {
+		p.auditIssued(ctx, ar, false)
+	}
 	return resp, err
 }
 
@@ -85,8 +103,75 @@ func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessReques
 // grant's refresh and access tokens in two steps; the transaction makes
 // that one.
 func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
-	return p.store.InTx(ctx, func(ctx context.Context) error {
+	err := p.store.InTx(ctx, func(ctx context.Context) error {
 		return p.OAuth2.NewRevocationRequest(ctx, r)
+	})
+	if err == nil {
+		// fosite authenticated the client, so the id it claimed is its id
+		// (empty for a private_key_jwt client that sent no client_id).
+		clientID := truncateID(claimedClientID(r))
+		p.audit.Record(ctx, audit.Event{
+			Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, IP: requestIP(ctx),
+			Details: map[string]string{"token_type_hint": truncateID(r.PostForm.Get("token_type_hint"))},
+		})
+	}
+	return err
+}
+
+// claimedClientID is the client id a token-endpoint-style request names:
+// the HTTP Basic user name (form-encoded, RFC 6749 §2.3.1) or client_id.
+func claimedClientID(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if dec, err := url.QueryUnescape(id); err == nil {
+			return dec
+		}
+		return id
+	}
+	return r.PostForm.Get("client_id")
+}
+
+// auditIssued records that ar got tokens (never the tokens themselves).
+func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, replayed bool) {
+	if p.audit == nil {
+		return
+	}
+	clientID := ar.GetClient().GetID()
+	details := map[string]string{
+		"grant_type": strings.Join(ar.GetGrantTypes(), " "),
+		"scope":      strings.Join(ar.GetGrantedScopes(), " "),
+	}
+	if c, ok := ar.GetClient().(*storage.Client); ok && c.APIKeyID != "" {
+		details["api_key_id"] = c.APIKeyID
+	}
+	if replayed {
+		details["replayed"] = "true"
+	}
+	subject := "client:" + clientID
+	if s, ok := ar.GetSession().(*Session); ok && s.Subject != "" && s.Subject != clientID {
+		subject = "user:" + s.Subject
+	}
+	p.audit.Record(ctx, audit.Event{
+		Type: audit.TokenIssued, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
+		IP: requestIP(ctx), Details: details,
+	})
+}
+
+// auditReuse records a refresh token that came back after its retry
+// window: fosite is about to revoke its grant.
+func (p *Provider) auditReuse(ctx context.Context, req fosite.Requester, rotatedAt time.Time) {
+	clientID := ""
+	if req.GetClient() != nil {
+		clientID = req.GetClient().GetID()
+	}
+	subject := ""
+	if s, ok := req.GetSession().(*Session); ok && s.Subject != "" {
+		subject = "user:" + s.Subject
+	}
+	p.log.WarnContext(ctx, "a rotated refresh token was used again after its retry window; revoking its grant",
+		"client_id", clientID, "grant_id", req.GetID())
+	p.audit.Record(ctx, audit.Event{
+		Type: audit.RefreshReuseDetected, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
+		IP: requestIP(ctx), Details: map[string]string{"rotated_at": rotatedAt.UTC().Format(time.RFC3339Nano), "grant_id": req.GetID()},
 	})
 }
 

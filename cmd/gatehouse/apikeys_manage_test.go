@@ -24,6 +24,7 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -35,7 +36,7 @@ import (
 // startServerDSN is startServer that also returns the database's DSN, so
 // a test can read what the storage contract has no query for (the audit
 // trail).
-func startServerDSN(t *testing.T, dialect string) (*testServer, string) {
+func startServerDSN(t *testing.T, dialect string, mods ...func(*config.Config)) (*testServer, string) {
 	t.Helper()
 	dsn := bunstoretest.NewDSN(t, dialect)
 	ctx := context.Background()
@@ -47,15 +48,16 @@ func startServerDSN(t *testing.T, dialect string) (*testServer, string) {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return startServerOn(t, store), dsn
+	return startServerOn(t, store, mods...), dsn
 }
 
 // auditRow is one row of the audit_events table.
 type auditRow struct{ Type, Actor, Subject, ClientID string }
 
-// readAuditEvents reads the audit trail straight from the database of dsn
-// (a connection of its own, read-only on SQLite).
-func readAuditEvents(t *testing.T, dsn string) []auditRow {
+// openReadOnly opens the database of dsn beside the server's store (a
+// connection of its own, read-only on SQLite), for tests that look at
+// rows directly.
+func openReadOnly(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
 	var db *sql.DB
 	var err error
@@ -67,6 +69,14 @@ func readAuditEvents(t *testing.T, dsn string) []auditRow {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// readAuditEvents reads the audit trail straight from the database of dsn
+// (a connection of its own, read-only on SQLite).
+func readAuditEvents(t *testing.T, dsn string) []auditRow {
+	t.Helper()
+	db := openReadOnly(t, dsn)
 	defer db.Close()
 	rows, err := db.QueryContext(context.Background(), "SELECT type, actor, subject, client_id FROM audit_events ORDER BY time, id")
 	if err != nil {

@@ -133,6 +133,9 @@ type app struct {
 	metrics  *prometheus.Registry
 	audit    *audit.Recorder
 	fed      *federation.Manager
+	// closeRateLimits releases the rate limits' Redis client (a no-op
+	// without one); call it once the listeners have stopped.
+	closeRateLimits func() error
 }
 
 // newApp builds the service on an open, migrated store.
@@ -140,6 +143,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	// Weaker settings are allowed, but never silently.
 	if cfg.Registration.Policy == config.RegistrationOpen {
 		log.Warn("dynamic client registration is open: anyone can register a client (registration.policy=open)")
+	}
+	if cfg.Debug.Pprof {
+		log.Warn("the Go profiler is served on the admin listener at /debug/pprof/ (debug.pprof=true)")
 	}
 	if cfg.HTTPClient.AllowPrivateNetworks {
 		log.Warn("outbound requests may reach private and loopback addresses (http_client.allow_private_networks=true)")
@@ -151,11 +157,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if ring, err = withPepper(ctx, store, ring); err != nil {
 		return nil, err
 	}
-	km, err := keys.New(ctx, keysOptions(cfg, store, ring, log))
+	recorder := audit.NewRecorder(audit.Options{Store: store, Logger: log})
+	km, err := keys.New(ctx, keysOptions(cfg, store, ring, log, recorder, audit.ActorSystem))
 	if err != nil {
 		return nil, err
 	}
-	recorder := audit.NewRecorder(audit.Options{Store: store, Logger: log})
 	fed, err := newFederation(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -186,7 +192,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		Audit:                recorder,
 		Federation:           fed,
 		DisablePasswordLogin: !cfg.Login.Password,
-		Logger:               log,
+		LoginLockout: provider.LoginLockoutOptions{
+			MaxFailures: cfg.Login.MaxFailures, Lockout: cfg.Login.Lockout,
+			MaxLockout: cfg.Login.MaxLockout, FailureReset: cfg.Login.FailureReset,
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +207,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rateLimits, closeRateLimits, err := rateLimitOptions(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	h, err := handlers.New(handlers.Options{
 		Provider: p,
 		Pages:    pages,
@@ -207,13 +221,18 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			}
 			return store.CheckSchema(ctx)
 		},
-		Logger:  log,
-		Metrics: reg,
+		Logger:         log,
+		Metrics:        reg,
+		RateLimits:     rateLimits,
+		TrustedProxies: cfg.TrustedProxies,
+		Pprof:          cfg.Debug.Pprof,
 	})
 	if err != nil {
+		_ = closeRateLimits()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder, fed: fed}, nil
+	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder, fed: fed,
+		closeRateLimits: closeRateLimits}, nil
 }
 
 // withPepper makes the keyed hashes of client secrets, API keys and
@@ -280,7 +299,7 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	var bgWG sync.WaitGroup
 	for _, run := range []func(context.Context){
 		a.keys.Run,
-		func(ctx context.Context) { a.janitor(ctx, 5*time.Minute) },
+		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.log) },
 		a.provider.Run,
 		a.audit.Run,
 		func(ctx context.Context) {
@@ -306,38 +325,11 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	_ = pub.Shutdown(shutdown)
 	_ = adm.Shutdown(shutdown)
 	wg.Wait()
+	if a.closeRateLimits != nil {
+		_ = a.closeRateLimits()
+	}
 	stopBackground()
 	bgWG.Wait()
 	a.log.Info("gatehouse stopped")
 	return err
-}
-
-// janitor deletes expired rows in batches, so tables do not grow without
-// bound.
-func (a *app) janitor(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		const batch = 1000
-		for {
-			n, err := a.store.DeleteExpired(ctx, time.Now(), batch)
-			if err != nil {
-				if ctx.Err() == nil {
-					a.log.Warn("janitor: deleting expired rows failed", "err", err)
-				}
-				break
-			}
-			if n > 0 {
-				a.log.Debug("janitor: deleted expired rows", "rows", n)
-			}
-			if n < batch {
-				break
-			}
-		}
-	}
 }

@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
 )
 
@@ -215,4 +223,215 @@ func mustRequest(t *testing.T, method, u string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestControlCharactersRejected: invalid UTF-8 and control characters (C0
+// including tab, CR and LF; DEL; C1) in any OAuth parameter, name or
+// value, get a 400 (JSON on the API, an error page on the browser
+// endpoints, never a redirect), and so do the fields of the login and
+// consent forms. Other non-ASCII text passes.
+func TestControlCharactersRejected(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	s.user("gina@example.com", alicePassword)
+	worker, workerSecret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	app, appSecret := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+	bad := []string{"%00", "%09", "%0A", "%0D", "%1B", "%1F", "%7F", "%C2%80", "%C2%85", "%C2%9F", "%FF"}
+
+	post := func(path, body string) (int, map[string]interface{}) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(worker.ID, workerSecret)
+		status, out, _ := doJSON(t, req)
+		return status, out
+	}
+	for _, b := range bad {
+		for name, req := range map[string]struct{ path, body string }{
+			"token value":         {provider.PathToken, "grant_type=client_credentials&scope=api" + b},
+			"token name":          {provider.PathToken, "grant_type=client_credentials&x" + b + "y=1"},
+			"introspection value": {provider.PathIntrospect, "token=gth_at_x.y" + b},
+			"revocation value":    {provider.PathRevoke, "token=gth_at_x.y" + b + "&token_type_hint=access_token"},
+		} {
+			if status, out := post(req.path, req.body); status != http.StatusBadRequest || out["error"] != "invalid_request" {
+				t.Errorf("%s with %s: %d %v, want 400 invalid_request", name, b, status, out)
+			}
+		}
+	}
+	// Non-ASCII that is not a control character is fine (an unknown
+	// parameter is ignored).
+	if status, out := post(provider.PathToken, "grant_type=client_credentials&scope=api&note=caf%C3%A9%C2%A0%E2%80%94"); status != http.StatusOK {
+		t.Errorf("token with non-ASCII text: %d %v", status, out)
+	}
+
+	conf := s.oauthConfig(app, appSecret, "openid")
+	_, challenge := pkce()
+	b := s.newBrowser()
+	for _, c := range bad {
+		p := b.get(conf.AuthCodeURL("state-1234", challenge) + "&login_hint=x" + c)
+		if p.status != http.StatusBadRequest || p.location != "" || !strings.Contains(p.header.Get("Content-Type"), "text/html") {
+			t.Errorf("authorize with %s: %d location=%q, want a 400 error page", c, p.status, p.location)
+		}
+	}
+
+	// The login form: the fields reach the password check only when clean.
+	login := b.get(s.issuer + "/login")
+	for _, f := range []struct{ email, password string }{
+		{"gina@example.com\x00", alicePassword},
+		{"gina@example.com\r\nBcc: x@example.com", alicePassword},
+		{"gina@example.com", alicePassword + "\t"},
+		{"gina@example.com", alicePassword + "\u0085"},
+		{"gina@example.com", alicePassword + "\x7f"},
+		{"gina@example.com", "\xff" + alicePassword},
+	} {
+		if p := b.login(login, f.email, f.password); p.status != http.StatusBadRequest || !strings.Contains(p.header.Get("Content-Type"), "text/html") {
+			t.Errorf("login with %q / %q: %d, want a 400 page", f.email, f.password, p.status)
+		}
+	}
+	if p := b.login(login, "gina@example.com", "wrong password"); p.status != http.StatusUnauthorized {
+		t.Errorf("login with a clean wrong password: %d, want 401", p.status)
+	}
+
+	// The consent form.
+	p := b.get(conf.AuthCodeURL("state-1234", challenge))
+	p = b.login(p, "gina@example.com", alicePassword)
+	form := p.formValues()
+	if !p.isConsentPage() {
+		t.Fatalf("expected the consent page, got %d: %.300s", p.status, p.body)
+	}
+	for _, decision := range []string{"allow\r", "allow\n", "\u009fallow", "allow\x00"} {
+		form.Set("decision", decision)
+		if p := b.post(s.issuer+"/consent", form); p.status != http.StatusBadRequest || p.location != "" {
+			t.Errorf("consent with decision %q: %d location=%q, want a 400 page", decision, p.status, p.location)
+		}
+	}
+	form.Set("decision", "allow")
+	if cb := b.post(s.issuer+"/consent", form).callback(t); cb.Get("code") == "" {
+		t.Errorf("a clean consent did not complete: %v", cb)
+	}
+}
+
+// TestOversizedRequests: headers over the server's limit get 431, bodies
+// over the limit 413, with or without a Content-Length.
+func TestOversizedRequests(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	worker, workerSecret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+
+	req := mustRequest(t, http.MethodGet, s.issuer+"/health/alive")
+	req.Header.Set("X-Big", strings.Repeat("h", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("oversized header: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("oversized header: %d, want 431", resp.StatusCode)
+	}
+
+	big := "token=" + strings.Repeat("a", handlers.MaxBodyBytes)
+	for _, tc := range []struct {
+		name, path, contentType string
+		chunked                 bool
+	}{
+		{"introspection", provider.PathIntrospect, "application/json", false},
+		{"revocation", provider.PathRevoke, "application/json", false},
+		{"token, chunked", provider.PathToken, "application/json", true},
+		{"introspection, chunked", provider.PathIntrospect, "application/json", true},
+		{"login form", "/login", "text/html", false},
+		{"login form, chunked", "/login", "text/html", true},
+		{"consent form, chunked", "/consent", "text/html", true},
+	} {
+		var body io.Reader = strings.NewReader(big)
+		if tc.chunked {
+			body = io.MultiReader(body) // hides the length: sent chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, s.issuer+tc.path, body)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(worker.ID, workerSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.contentType) {
+			t.Errorf("%s: %d %q, want 413 %s", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), tc.contentType)
+		}
+	}
+}
+
+// TestSlowClientsCutOff: the listeners' http.Server cuts off a client that
+// sends its headers slowly (slowloris) after ReadHeaderTimeout, and one
+// that sends its body slowly after ReadTimeout. The defaults are checked
+// as configured; the behaviour with shortened timeouts, to keep the test
+// fast.
+func TestSlowClientsCutOff(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	srv := handlers.Server(s.app.handler.Public(), slog.New(slog.DiscardHandler))
+	if srv.ReadHeaderTimeout != 5*time.Second || srv.ReadTimeout != 10*time.Second || srv.MaxHeaderBytes != 32<<10 ||
+		srv.WriteTimeout <= handlers.RequestTimeout || srv.IdleTimeout <= 0 {
+		t.Errorf("server limits: header %v, read %v, write %v, idle %v, max header bytes %d",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	}
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 500*time.Millisecond, time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+
+	// cutOff sends start at once, then a byte of trickle every 100ms, and
+	// reports how long the server took to answer or hang up, and what it
+	// answered (0: nothing, it just closed).
+	cutOff := func(start, trickle string) (time.Duration, int) {
+		conn, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		began := time.Now()
+		if _, err := conn.Write([]byte(start)); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for i := 0; i < len(trickle); i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if _, err := conn.Write([]byte{trickle[i]}); err != nil {
+					return
+				}
+			}
+		}()
+		_ = conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		took := time.Since(began)
+		var ne net.Error
+		switch {
+		case err == nil:
+			resp.Body.Close()
+			return took, resp.StatusCode
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatalf("the server kept a slow client connected for %v", took)
+		}
+		return took, 0 // closed (EOF or reset)
+	}
+
+	took, status := cutOff("GET /health/alive HTTP/1.1\r\nHost: x\r\n", strings.Repeat("X-Slow: 1\r\n", 10))
+	if took > 3*time.Second || status != 0 && status < 400 {
+		t.Errorf("slow headers: %d after %v, want the connection cut off within 3s", status, took)
+	}
+	t.Logf("slow headers: cut off after %v (status %d)", took.Round(time.Millisecond), status)
+
+	body := "grant_type=client_credentials&scope=api"
+	took, status = cutOff("POST "+provider.PathToken+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n", body)
+	if took > 3*time.Second || status != 0 && status < 400 {
+		t.Errorf("slow body: %d after %v, want the request cut off within 3s", status, took)
+	}
+	t.Logf("slow body: cut off after %v (status %d)", took.Round(time.Millisecond), status)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -86,6 +87,9 @@ type clientFlags struct {
 	scope string
 	jwks  string
 	owner string // e-mail address; resolveOwner turns it into spec.OwnerID
+	// refreshWindow is --refresh-retry-window; only a given flag sets
+	// spec.RefreshRetryWindow (unset follows the server).
+	refreshWindow time.Duration
 }
 
 func (cf *clientFlags) register(cmd *cobra.Command) {
@@ -111,6 +115,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&cf.spec.Contacts, "contact", nil, "e-mail address of someone responsible for the client (repeatable)")
 	f.BoolVar(&cf.spec.RequirePushedAuthorizationRequests, "require-par", false, "authorization requests must be pushed first (PAR, RFC 9126)")
 	f.StringVar(&cf.spec.AccessTokenFormat, "access-token-format", "", "jwt (RFC 9068) or opaque; empty follows access_tokens.format")
+	f.DurationVar(&cf.refreshWindow, "refresh-retry-window", 0, "the client's own refresh retry window (0s to 60s; default: the server's refresh_retry_window)")
 	f.StringVar(&cf.owner, "owner", "", `e-mail address of the user who owns the client and may manage its API keys ("" for none)`)
 }
 
@@ -202,6 +207,7 @@ func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
 		"contact":                         func() { spec.Contacts = s.Contacts },
 		"require-par":                     func() { spec.RequirePushedAuthorizationRequests = s.RequirePushedAuthorizationRequests },
 		"access-token-format":             func() { spec.AccessTokenFormat = s.AccessTokenFormat },
+		"refresh-retry-window":            func() { spec.RefreshRetryWindow = new(cf.refreshWindow) },
 		"owner":                           func() { spec.OwnerID = s.OwnerID },
 	}
 }
@@ -236,12 +242,15 @@ func newClientsCreateCommand(g *globals) *cobra.Command {
 			if err := cf.resolve(g.stdin); err != nil {
 				return err
 			}
-			return g.withStore(cmd, true, func(store *bunstore.Store, ring *secret.Keyring) error {
+			return g.withAudit(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error {
 				if err := cf.resolveOwner(cmd, store); err != nil {
 					return err
 				}
 				spec := cf.spec
 				spec.RegisteredBy = provider.RegisteredByAdmin
+				if cmd.Flags().Changed("refresh-retry-window") {
+					spec.RefreshRetryWindow = new(cf.refreshWindow)
+				}
 				c, plain, err := provider.BuildClient(spec, secret.NewHasher(ring), time.Now())
 				if err != nil {
 					return invalidClient(err)
@@ -249,6 +258,7 @@ func newClientsCreateCommand(g *globals) *cobra.Command {
 				if err := store.CreateClient(cmd.Context(), c); err != nil {
 					return err
 				}
+				rec.Record(cmd.Context(), provider.ClientCreatedEvent(cmd.Context(), audit.ActorOperator, c))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toClientJSON(c, plain))
 				}
@@ -333,6 +343,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"skip_consent", fmt.Sprint(m.SkipConsent)},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"access_token_format", m.AccessTokenFormat},
+		{"refresh_retry_window", refreshWindowText(c.RefreshRetryWindow)},
 		{"registered_by", m.RegisteredBy},
 		{"owner_id", c.OwnerID},
 		{"created_at", c.CreatedAt.UTC().Format(time.RFC3339)},
@@ -388,17 +399,19 @@ func newClientsUpdateCommand(g *globals) *cobra.Command {
 			if err := cf.resolve(g.stdin); err != nil {
 				return err
 			}
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
 				if err := cf.resolveOwner(cmd, store); err != nil {
 					return err
 				}
 				ctx := cmd.Context()
-				var updated *storage.Client
+				var updated, before *storage.Client
 				err := store.InTx(ctx, func(ctx context.Context) error {
 					c, err := store.ClientByID(ctx, args[0])
 					if err != nil {
 						return noClient(args[0], err)
 					}
+					old := *c
+					before = &old
 					spec := provider.SpecFromClient(c)
 					cf.apply(cmd, &spec)
 					if err := provider.UpdateClientFromSpec(c, spec, time.Now()); err != nil {
@@ -410,6 +423,7 @@ func newClientsUpdateCommand(g *globals) *cobra.Command {
 				if err != nil {
 					return invalidClient(err)
 				}
+				rec.Record(ctx, provider.ClientUpdatedEvent(ctx, audit.ActorOperator, before, updated))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toClientJSON(updated, ""))
 				}
@@ -430,11 +444,12 @@ func newClientsRotateSecretCommand(g *globals) *cobra.Command {
 		Short: "Give a confidential client a new secret (printed once); the old one stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd, true, func(store *bunstore.Store, ring *secret.Keyring) error {
+			return g.withAudit(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error {
 				c, plain, err := provider.RotateStoredClientSecret(cmd.Context(), store, secret.NewHasher(ring), args[0], time.Now())
 				if err != nil {
 					return invalidClient(noClient(args[0], err))
 				}
+				rec.Record(cmd.Context(), provider.ClientEvent(cmd.Context(), audit.ClientSecretRotated, audit.ActorOperator, c.ID))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toClientJSON(c, plain))
 				}
@@ -455,14 +470,24 @@ func newClientsDeleteCommand(g *globals) *cobra.Command {
 		Short: "Delete a client with all its tokens, codes and consent grants",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
 				err := store.DeleteClient(cmd.Context(), args[0])
 				if err != nil {
 					return noClient(args[0], err)
 				}
+				rec.Record(cmd.Context(), provider.ClientEvent(cmd.Context(), audit.ClientDeleted, audit.ActorOperator, args[0]))
 				fmt.Fprintf(g.stdout, "deleted client %s\n", args[0])
 				return nil
 			})
 		},
 	}
+}
+
+// refreshWindowText shows a client's refresh retry window ("" when it
+// follows the server's).
+func refreshWindowText(w *time.Duration) string {
+	if w == nil {
+		return ""
+	}
+	return w.String()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -25,11 +26,14 @@ const keyRetentionMargin = time.Hour
 
 // keysOptions are the signing-key settings of cfg. serve (newApp) and the
 // keys commands should both use it, so they compute the same schedule.
-func keysOptions(cfg config.Config, store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) keys.Options {
+// Key changes are audited to rec as actor ("system" for serve's schedule,
+// "operator" for the CLI).
+func keysOptions(cfg config.Config, store *bunstore.Store, ring *secret.Keyring, log *slog.Logger, rec *audit.Recorder, actor string) keys.Options {
 	return keys.Options{
 		Store:            store,
 		Keyring:          ring,
 		Logger:           log,
+		OnEvent:          keyEvents(rec, actor),
 		RotationInterval: cfg.Keys.RotationInterval,
 		JWKSCacheTTL:     cfg.Keys.JWKSCacheTTL,
 		RSABits:          cfg.Keys.RSABits,
@@ -53,10 +57,12 @@ func newKeysCommand(g *globals) *cobra.Command {
 }
 
 // withKeys opens the database and loads the signing keys with the
-// configured schedule.
+// configured schedule; the changes the command makes are audited.
 func (g *globals) withKeys(cmd *cobra.Command, fn func(km *keys.Manager, store *bunstore.Store, ring *secret.Keyring) error) error {
 	return g.withEnv(cmd, true, func(cfg config.Config, store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error {
-		km, err := keys.New(cmd.Context(), keysOptions(cfg, store, ring, log))
+		rec, stop := startRecorder(cmd.Context(), store, log)
+		defer stop()
+		km, err := keys.New(cmd.Context(), keysOptions(cfg, store, ring, log, rec, audit.ActorOperator))
 		if err != nil {
 			return err
 		}

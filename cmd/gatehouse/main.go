@@ -10,6 +10,7 @@
 //	gatehouse apikeys create --client ID --name N [--scope "a b"] [--expires-in 720h] [--json]
 //	gatehouse apikeys list [--client ID] [--json] | revoke ID
 //	gatehouse keys list|rotate|reencrypt
+//	gatehouse audit [--since 1h] [--until T] [--type T] [--subject S] [--client ID] [--limit N] [--json]
 //	gatehouse health [--url URL]
 //
 // Every command reads the same configuration: --config file.yaml and
@@ -78,6 +79,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRegistrationTokensCommand(g),
 		newAPIKeysCommand(g),
 		newKeysCommand(g),
+		newAuditCommand(g),
+		newJanitorCommand(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -61,7 +62,7 @@ func newRegistrationTokensCreateCommand(g *globals) *cobra.Command {
 		Short: "Make an initial access token for client registration; it is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withStore(cmd, true, func(store *bunstore.Store, ring *secret.Keyring) error {
+			return g.withAudit(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error {
 				now := time.Now()
 				t, plain, err := provider.NewRegistrationToken(name, expiresIn, ring, now)
 				if err != nil {
@@ -70,6 +71,7 @@ func newRegistrationTokensCreateCommand(g *globals) *cobra.Command {
 				if err := store.CreateRegistrationToken(cmd.Context(), t); err != nil {
 					return err
 				}
+				rec.Record(cmd.Context(), provider.RegistrationTokenCreatedEvent(cmd.Context(), audit.ActorOperator, t))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toRegistrationTokenJSON(t, plain, now))
 				}
@@ -136,7 +138,7 @@ func newRegistrationTokensRevokeCommand(g *globals) *cobra.Command {
 		Short: "Revoke a registration token (clients registered with it stay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
 				err := store.RevokeRegistrationToken(cmd.Context(), args[0], time.Now().UTC())
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("no registration token with id %q", args[0])
@@ -144,6 +146,7 @@ func newRegistrationTokensRevokeCommand(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				rec.Record(cmd.Context(), provider.RegistrationTokenEvent(cmd.Context(), audit.RegistrationTokenRevoked, audit.ActorOperator, args[0]))
 				fmt.Fprintf(g.stdout, "revoked registration token %s\n", args[0])
 				return nil
 			})

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -21,7 +22,7 @@ import (
 func newUsersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage people who sign in"}
 	cmd.AddCommand(newUsersCreateCommand(g), newUsersListCommand(g),
-		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false))
+		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false), newUsersUnlockCommand(g))
 	return cmd
 }
 
@@ -45,13 +46,14 @@ func newUsersCreateCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
 				if err := store.CreateUser(cmd.Context(), u); err != nil {
 					if errors.Is(err, storage.ErrConflict) {
 						return fmt.Errorf("a user with e-mail %s already exists", u.Email)
 					}
 					return err
 				}
+				rec.Record(cmd.Context(), provider.UserCreatedEvent(cmd.Context(), audit.ActorOperator, u))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(provider.UserViewOf(u))
 				}
@@ -129,7 +131,7 @@ func newUsersSetDisabledCommand(g *globals, disable bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
+			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
 				ctx := cmd.Context()
 				u, err := findUser(ctx, store, args[0])
 				if err != nil {
@@ -138,6 +140,7 @@ func newUsersSetDisabledCommand(g *globals, disable bool) *cobra.Command {
 				if u, err = provider.SetUserDisabled(ctx, store, u.ID, disable, time.Now()); err != nil {
 					return err
 				}
+				rec.Record(ctx, provider.UserEvent(ctx, provider.UserDisabledType(disable), audit.ActorOperator, u.ID))
 				fmt.Fprintf(g.stdout, "%s user %s (%s)\n", done, u.Email, u.ID)
 				if disable {
 					fmt.Fprintln(g.stdout, "They are signed out of every browser; their tokens no longer refresh.")
@@ -146,4 +149,52 @@ func newUsersSetDisabledCommand(g *globals, disable bool) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newUsersUnlockCommand(g *globals) *cobra.Command {
+	var email string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "unlock",
+		Short: "Lift the lock that failed password sign-ins put on a user, and clear their count",
+		Long: "Lift the lock that failed password sign-ins put on a user (login.max_failures in a row lock\n" +
+			"the account for login.lockout, doubling with each further failure) and clear the count, on\n" +
+			"every instance at once. Prints whether the account was locked; records a login.unlocked\n" +
+			"audit event.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !strings.Contains(email, "@") {
+				return usageError{errors.New("--email must be an e-mail address")}
+			}
+			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
+				ctx := cmd.Context()
+				u, err := findUser(ctx, store, email)
+				if err != nil {
+					return err
+				}
+				res, err := provider.UnlockLogin(ctx, store, rec, u, audit.ActorOperator, time.Now())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(g.stdout).Encode(provider.LoginUnlockViewOf(u, res))
+				}
+				switch {
+				case res.WasLocked:
+					fmt.Fprintf(g.stdout, "unlocked user %s (%s): it was locked until %s after %d failed sign-ins\n",
+						u.Email, u.ID, res.LockedUntil.UTC().Format(time.RFC3339), res.Failures)
+				case res.Failures > 0:
+					fmt.Fprintf(g.stdout, "user %s (%s) was not locked; cleared %d failed sign-ins\n", u.Email, u.ID, res.Failures)
+				default:
+					fmt.Fprintf(g.stdout, "user %s (%s) was not locked\n", u.Email, u.ID)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&email, "email", "", "e-mail address of the user (required)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
 }

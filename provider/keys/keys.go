@@ -111,6 +111,43 @@ type Options struct {
 	// Changing it affects keys created afterwards; the current key keeps
 	// its size until it is rotated.
 	RSABits int
+	// OnEvent, when set, is told of every change this manager makes to the
+	// stored keys (for the audit trail). It runs on the caller's
+	// goroutine and must not block.
+	OnEvent func(ctx context.Context, e Event)
+}
+
+// Kinds of Event.
+const (
+	// EventCreated: a key was generated and stored (Event.State says
+	// whether it signs at once or is published as the next key).
+	EventCreated = "created"
+	// EventRotated: KID signs from now on; RetiredKID stopped signing.
+	EventRotated = "rotated"
+	// EventDeleted: a retired key was removed from the JWKS and storage.
+	EventDeleted = "deleted"
+	// EventResealed: KID's private key was re-encrypted under the current
+	// secret.
+	EventResealed = "resealed"
+)
+
+// Event is one change of the stored signing keys.
+type Event struct {
+	Kind      string
+	KID       string
+	Algorithm string
+	// State is the state of a created key (storage.KeyStateCurrent or
+	// KeyStateNext).
+	State string
+	// RetiredKID is the key a rotation retired.
+	RetiredKID string
+}
+
+// emit tells OnEvent of e.
+func (m *Manager) emit(ctx context.Context, e Event) {
+	if m.opts.OnEvent != nil {
+		m.opts.OnEvent(ctx, e)
+	}
 }
 
 // withDefaults fills in zero values and checks the rest.
@@ -240,6 +277,7 @@ func (m *Manager) create(ctx context.Context, alg, state string) (*storage.Signi
 	switch {
 	case err == nil:
 		m.opts.Logger.Info("created signing key", "kid", k.KID, "alg", alg, "state", state)
+		m.emit(ctx, Event{Kind: EventCreated, KID: k.KID, Algorithm: alg, State: state})
 		return k, nil
 	case errors.Is(err, storage.ErrConflict):
 		m.opts.Logger.Debug("another instance created the signing key first", "alg", alg, "state", state)

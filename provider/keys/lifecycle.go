@@ -147,6 +147,7 @@ func (m *Manager) maintain(ctx context.Context, alg string, ks algKeys, now time
 		switch {
 		case err == nil:
 			m.opts.Logger.Info("removed retired signing key", "kid", r.KID, "alg", alg, "retired_at", r.RetiredAt)
+			m.emit(ctx, Event{Kind: EventDeleted, KID: r.KID, Algorithm: alg})
 		case errors.Is(err, storage.ErrNotFound):
 			// Another instance removed it.
 		default:
@@ -164,6 +165,7 @@ func (m *Manager) promote(ctx context.Context, alg string, current, next *storag
 	case err == nil:
 		m.opts.Logger.Info("rotated signing key", "alg", alg, "current", next.KID, "retired", current.KID,
 			"published_at", next.CreatedAt, "remove_retired_at", at.Add(m.opts.RetireRetention))
+		m.emit(ctx, Event{Kind: EventRotated, KID: next.KID, Algorithm: alg, RetiredKID: current.KID})
 		return nil
 	case errors.Is(err, storage.ErrConflict):
 		m.opts.Logger.Debug("another instance rotated the signing key first", "alg", alg, "current", current.KID, "next", next.KID)

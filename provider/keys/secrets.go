@@ -35,6 +35,7 @@ func (m *Manager) Reencrypt(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			n++
+			m.emit(ctx, Event{Kind: EventResealed, KID: r.KID, Algorithm: r.Algorithm})
 		case errors.Is(err, storage.ErrNotFound):
 			// Removed since it was listed.
 		default:

@@ -1,0 +1,364 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
+)
+
+// memAudit keeps the events a recorder writes.
+type memAudit struct {
+	mu     sync.Mutex
+	events []storage.AuditEvent
+}
+
+func (m *memAudit) AppendAuditEvents(_ context.Context, events []*storage.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range events {
+		m.events = append(m.events, *e)
+	}
+	return nil
+}
+
+// loginFixture is a provider with a manual clock, small lockout settings
+// and an audit recorder whose events the test can read (flush first).
+type loginFixture struct {
+	p     *Provider
+	store *bunstore.Store
+	now   time.Time
+	mu    sync.Mutex
+	rec   *audit.Recorder
+	mem   *memAudit
+	stop  func()
+}
+
+var testLockout = LoginLockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxLockout: 4 * time.Minute, FailureReset: time.Hour}
+
+func newLoginFixture(t *testing.T, lockout LoginLockoutOptions) *loginFixture {
+	t.Helper()
+	f := &loginFixture{now: time.Now().UTC().Truncate(time.Second), mem: &memAudit{}}
+	f.store = bunstoretest.Open(t, "sqlite", bunstore.Options{Now: f.clock})
+	ring, err := secret.NewKeyring(testSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	km, err := keys.New(context.Background(), keys.Options{Store: f.store, Keyring: ring, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rec = audit.NewRecorder(audit.Options{Store: f.mem, Logger: log, Now: f.clock, FlushInterval: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.rec.Run(ctx)
+	}()
+	var once sync.Once
+	f.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(f.stop)
+	f.p, err = New(Options{
+		Issuer: "http://127.0.0.1:8080", Store: f.store, Keys: km, Keyring: ring,
+		Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
+			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
+		Audit: f.rec, LoginLockout: lockout, Now: f.clock, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *loginFixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *loginFixture) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+func (f *loginFixture) user(t *testing.T, email, password string, mod func(*storage.User)) *storage.User {
+	t.Helper()
+	u, err := BuildUser(UserSpec{Email: email, Password: "placeholder password"}, f.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if password == "" {
+		u.PasswordHash = ""
+	} else if u.PasswordHash, err = secret.HashPassword(password); err != nil {
+		t.Fatal(err)
+	}
+	if mod != nil {
+		mod(u)
+	}
+	if err := f.store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// events stops the recorder (which writes everything it holds) and
+// returns what it recorded.
+func (f *loginFixture) events() []storage.AuditEvent {
+	f.stop()
+	f.mem.mu.Lock()
+	defer f.mem.mu.Unlock()
+	return append([]storage.AuditEvent(nil), f.mem.events...)
+}
+
+func (f *loginFixture) throttle(t *testing.T, email string) *storage.LoginThrottle {
+	t.Helper()
+	th, err := f.store.LoginThrottle(context.Background(), LoginAccount(email))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
+}
+
+// eventSummary is "type reason" (or just the type) of each event.
+func eventSummary(events []storage.AuditEvent) []string {
+	var out []string
+	for _, e := range events {
+		s := e.Type
+		if r := e.Details["reason"]; r != "" {
+			s += " " + r
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func wantEvents(t *testing.T, got []storage.AuditEvent, want ...string) {
+	t.Helper()
+	if g := eventSummary(got); strings.Join(g, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit events:\n  %s\nwant:\n  %s", strings.Join(g, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func TestLoginAccount(t *testing.T) {
+	a := LoginAccount("alice@example.com")
+	if len(a) != 64 || strings.Trim(a, "0123456789abcdef") != "" {
+		t.Fatalf("LoginAccount = %q, want 64 hex digits", a)
+	}
+	if LoginAccount("  Alice@Example.COM\t") != a {
+		t.Fatal("LoginAccount depends on case or surrounding space")
+	}
+	if LoginAccount("bob@example.com") == a {
+		t.Fatal("two e-mails share an account key")
+	}
+}
+
+func TestLoginLockoutDefaults(t *testing.T) {
+	f := newLoginFixture(t, LoginLockoutOptions{})
+	if got, want := f.p.opts.LoginLockout, DefaultLoginLockout(); got != want {
+		t.Fatalf("zero options became %+v, want %+v", got, want)
+	}
+	f = newLoginFixture(t, LoginLockoutOptions{Lockout: 2 * time.Hour})
+	if got := f.p.opts.LoginLockout; got.MaxLockout != 2*time.Hour || got.MaxFailures != 5 {
+		t.Fatalf("a long Lockout without MaxLockout became %+v", got)
+	}
+}
+
+func TestAuthenticateLocksWithBackOff(t *testing.T) {
+	ctx := context.Background()
+	f := newLoginFixture(t, testLockout)
+	const email, password = "alice@example.com", "correct horse battery"
+	u := f.user(t, email, password, nil)
+	wrong := func(what string) {
+		t.Helper()
+		if _, err := f.p.Authenticate(ctx, email, "wrong password"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("%s: err = %v, want ErrInvalidCredentials", what, err)
+		}
+	}
+	right := func(what string, wantOK bool) {
+		t.Helper()
+		got, err := f.p.Authenticate(ctx, " Alice@Example.com ", password)
+		switch {
+		case wantOK && (err != nil || got == nil || got.ID != u.ID):
+			t.Fatalf("%s: Authenticate = %v, %v; want the user", what, got, err)
+		case !wantOK && !errors.Is(err, ErrInvalidCredentials):
+			t.Fatalf("%s: err = %v, want ErrInvalidCredentials", what, err)
+		}
+	}
+
+	// Failures below the limit, then a success, which clears them.
+	wrong("1st failure")
+	wrong("2nd failure")
+	if th := f.throttle(t, email); th == nil || th.Failures != 2 || !th.LockedUntil.IsZero() {
+		t.Fatalf("after 2 failures: %+v", th)
+	}
+	right("success below the limit", true)
+	if th := f.throttle(t, email); th != nil {
+		t.Fatalf("a success left %+v", th)
+	}
+
+	// MaxFailures in a row lock the account: the right password fails.
+	wrong("1st failure")
+	wrong("2nd failure")
+	wrong("3rd failure")
+	lockStart := f.clock()
+	th := f.throttle(t, email)
+	if th == nil || th.Failures != 3 || !th.LockedUntil.Equal(lockStart.Add(time.Minute)) {
+		t.Fatalf("after 3 failures: %+v, want locked until %v", th, lockStart.Add(time.Minute))
+	}
+	right("right password while locked", false)
+	// Attempts during the lock are not counted and do not extend it.
+	f.advance(30 * time.Second)
+	wrong("failure during the lock")
+	if th := f.throttle(t, email); th.Failures != 3 || !th.LockedUntil.Equal(lockStart.Add(time.Minute)) {
+		t.Fatalf("a failure during the lock changed it: %+v", th)
+	}
+
+	// After the lock the next failure locks again, twice as long.
+	f.advance(30 * time.Second)
+	wrong("failure after the lock")
+	if th := f.throttle(t, email); th.Failures != 4 || !th.LockedUntil.Equal(f.clock().Add(2*time.Minute)) {
+		t.Fatalf("second lock: %+v, want 4 failures locked until %v", th, f.clock().Add(2*time.Minute))
+	}
+	f.advance(2*time.Minute - time.Second)
+	right("one second before the second lock ends", false)
+	f.advance(time.Second)
+	right("after the second lock", true)
+	if th := f.throttle(t, email); th != nil {
+		t.Fatalf("a success left %+v", th)
+	}
+
+	events := f.events()
+	wantEvents(t, events,
+		"login.failed wrong_password", "login.failed wrong_password", "login.succeeded",
+		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",
+		"login.failed locked", "login.failed locked",
+		"login.failed wrong_password", "login.locked",
+		"login.failed locked", "login.succeeded",
+	)
+	for _, e := range events {
+		if e.Subject != "user:"+u.ID {
+			t.Errorf("%s subject = %q, want user:%s", e.Type, e.Subject, u.ID)
+		}
+		if e.Type == audit.LoginLocked && (e.Details["locked_until"] == "" || e.Details["failures"] == "") {
+			t.Errorf("login.locked details = %v", e.Details)
+		}
+	}
+	if got := events[6].Details["failures"]; got != "3" {
+		t.Errorf("first login.locked failures = %q, want 3", got)
+	}
+	if got := events[10].Details["failures"]; got != "4" {
+		t.Errorf("second login.locked failures = %q, want 4", got)
+	}
+}
+
+// An e-mail of no account fails, counts and locks exactly like one of an
+// account, and its events never carry what was typed.
+func TestAuthenticateUnknownAccountIsThrottledAlike(t *testing.T) {
+	ctx := context.Background()
+	f := newLoginFixture(t, testLockout)
+	const email = "nobody@example.com"
+	for range 4 {
+		if _, err := f.p.Authenticate(ctx, email, "some password"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("err = %v, want ErrInvalidCredentials", err)
+		}
+	}
+	if th := f.throttle(t, email); th == nil || th.Failures != 3 || !th.Locked(f.clock()) {
+		t.Fatalf("unknown account after 4 failures: %+v", th)
+	}
+	events := f.events()
+	wantEvents(t, events,
+		"login.failed unknown_account", "login.failed unknown_account", "login.failed unknown_account", "login.locked",
+		"login.failed locked")
+	wantSubject := "account:" + LoginAccount(email)[:16]
+	for _, e := range events {
+		if e.Subject != wantSubject || e.Actor != "anonymous" {
+			t.Errorf("%s actor %q subject %q, want anonymous and %q", e.Type, e.Actor, e.Subject, wantSubject)
+		}
+		for k, v := range e.Details {
+			if strings.Contains(v, "nobody") {
+				t.Errorf("%s detail %s carries the typed e-mail: %q", e.Type, k, v)
+			}
+		}
+	}
+}
+
+func TestAuthenticateFailureReasons(t *testing.T) {
+	ctx := context.Background()
+	f := newLoginFixture(t, testLockout)
+	const password = "correct horse battery"
+	f.user(t, "disabled@example.com", password, func(u *storage.User) { u.Disabled = true })
+	f.user(t, "federated@example.com", "", nil)
+	for _, tc := range []struct{ email, password string }{
+		{"disabled@example.com", password},
+		{"federated@example.com", password},
+		{"", password},
+		{"someone@example.com", ""},
+		{"someone@example.com", strings.Repeat("x", secret.MaxPasswordLen+1)},
+	} {
+		if u, err := f.p.Authenticate(ctx, tc.email, tc.password); !errors.Is(err, ErrInvalidCredentials) || u != nil {
+			t.Fatalf("Authenticate(%q) = %v, %v; want ErrInvalidCredentials", tc.email, u, err)
+		}
+	}
+	// A disabled account's right password counts as a failure too.
+	if th := f.throttle(t, "disabled@example.com"); th == nil || th.Failures != 1 {
+		t.Fatalf("disabled account: %+v", th)
+	}
+	// Malformed input is no guess: not counted.
+	if th := f.throttle(t, "someone@example.com"); th != nil {
+		t.Fatalf("malformed input counted: %+v", th)
+	}
+	events := f.events()
+	wantEvents(t, events, "login.failed disabled", "login.failed no_password",
+		"login.failed invalid_input", "login.failed invalid_input", "login.failed invalid_input")
+	if events[2].Subject != "" {
+		t.Errorf("empty e-mail subject = %q", events[2].Subject)
+	}
+}
+
+func TestUnlockLogin(t *testing.T) {
+	ctx := context.Background()
+	f := newLoginFixture(t, testLockout)
+	const email, password = "alice@example.com", "correct horse battery"
+	u := f.user(t, email, password, nil)
+
+	res, err := UnlockLogin(ctx, f.store, f.rec, u, "operator", f.clock())
+	if err != nil || res.WasLocked || res.Failures != 0 {
+		t.Fatalf("unlocking an account without failures: %+v, %v", res, err)
+	}
+	for range 3 {
+		_, _ = f.p.Authenticate(ctx, email, "wrong password")
+	}
+	if _, err := f.p.Authenticate(ctx, email, password); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("locked account signed in: %v", err)
+	}
+	res, err = UnlockLogin(ctx, f.store, f.rec, u, "operator", f.clock())
+	if err != nil || !res.WasLocked || res.Failures != 3 || !res.LockedUntil.Equal(f.clock().Add(time.Minute)) {
+		t.Fatalf("unlock: %+v, %v", res, err)
+	}
+	if got, err := f.p.Authenticate(ctx, email, password); err != nil || got.ID != u.ID {
+		t.Fatalf("after unlock: %v, %v", got, err)
+	}
+	events := f.events()
+	wantEvents(t, events, "login.unlocked",
+		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",
+		"login.failed locked", "login.unlocked", "login.succeeded")
+	unlocked := events[6]
+	if unlocked.Actor != "operator" || unlocked.Subject != "user:"+u.ID || unlocked.Details["was_locked"] != "true" {
+		t.Fatalf("login.unlocked = %+v", unlocked)
+	}
+}
