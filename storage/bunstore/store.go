@@ -80,7 +80,7 @@ const (
 	// process (or a checkpoint) before it gives up with SQLITE_BUSY.
 	sqliteBusyTimeout = 10 * time.Second
 	// postgresConnectTimeout bounds opening a PostgreSQL connection when
-	// the DSN sets no connect_timeout. Without it a server that drops
+	// neither the DSN's connect_timeout nor PGCONNECT_TIMEOUT sets one. Without it a server that drops
 	// packets (rather than refusing) holds each request until its own
 	// deadline; with it, requests answer 503 after at most this long, and
 	// well within the request timeout.
