@@ -52,6 +52,7 @@
 //	redis_url                     GATEHOUSE_REDIS_URL
 //	trusted_proxies               GATEHOUSE_TRUSTED_PROXIES
 //	audit.retention               GATEHOUSE_AUDIT_RETENTION
+//	audit.summary_interval        GATEHOUSE_AUDIT_SUMMARY_INTERVAL
 //	janitor.interval              GATEHOUSE_JANITOR_INTERVAL
 //	debug.pprof                   GATEHOUSE_DEBUG_PPROF
 //
@@ -231,6 +232,10 @@ type Audit struct {
 	// Retention is how long audit events are kept in the database; the
 	// janitor deletes older ones. 0 keeps them forever.
 	Retention time.Duration `yaml:"retention" env:"RETENTION"`
+	// SummaryInterval is how often client_credentials token issuance is
+	// written to the trail, as one event per client, API key and scope
+	// with a count (machine tokens are too many to record one by one).
+	SummaryInterval time.Duration `yaml:"summary_interval" env:"SUMMARY_INTERVAL"`
 }
 
 // Debug configures diagnostics.
@@ -342,7 +347,7 @@ func Default() Config {
 			PerClient:  Limit{Rate: 100, Burst: 200, Period: time.Second},
 			LoginPerIP: Limit{Rate: 20, Burst: 20, Period: time.Minute},
 		},
-		Audit:        Audit{Retention: 90 * 24 * time.Hour},
+		Audit:        Audit{Retention: 90 * 24 * time.Hour, SummaryInterval: 10 * time.Second},
 		Janitor:      Janitor{Interval: 5 * time.Minute},
 		Keys:         Keys{RotationInterval: 30 * 24 * time.Hour, JWKSCacheTTL: time.Hour, RSABits: 2048},
 		AccessTokens: AccessTokens{Format: "opaque", SigningAlg: "RS256"},
@@ -721,6 +726,9 @@ func (c Config) Validate() error {
 				p.add(fmt.Sprintf("trusted_proxies[%d]", i), "must be an IP address or a CIDR range, got %q", cidr)
 			}
 		}
+	}
+	if i := c.Audit.SummaryInterval; i < 100*time.Millisecond || i > time.Hour {
+		p.add("audit.summary_interval", "must be between 100ms and 1h, got %s", i)
 	}
 	if c.Audit.Retention < 0 {
 		p.add("audit.retention", "must not be negative (0 keeps events forever), got %s", c.Audit.Retention)

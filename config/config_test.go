@@ -668,7 +668,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 51 {
+	if len(want) != 52 {
 		t.Errorf("%d settings; update the table in the package doc when adding one", len(want))
 	}
 }

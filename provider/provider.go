@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	josev3 "github.com/go-jose/go-jose/v3"
@@ -92,6 +93,9 @@ type Options struct {
 	// memory (a revocation elsewhere reaches this instance within it);
 	// 0 means 10 s, negative disables the cache.
 	APIKeyCacheTTL time.Duration
+	// IssuedSummaryInterval is how often client_credentials issuance is
+	// summarized in the audit trail (DefaultIssuedSummaryInterval when 0).
+	IssuedSummaryInterval time.Duration
 	// Audit receives audit events; nil records nothing.
 	Audit *audit.Recorder
 	// Federation signs people in through upstream identity providers;
@@ -145,6 +149,10 @@ type Provider struct {
 	// core signs and names tokens (the retry window keys kept responses
 	// by the refresh token's signature).
 	core oauth2.CoreStrategy
+	// issued counts machine tokens for the audit summaries; issuedFull
+	// asks for an early summary when the counts are full.
+	issued     issuedSummary
+	issuedFull chan struct{}
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -165,6 +173,9 @@ func New(opts Options) (*Provider, error) {
 		opts.AccessTokenAlg = keys.RS256
 	}
 	opts.LoginLockout = opts.LoginLockout.withDefaults()
+	if opts.IssuedSummaryInterval <= 0 {
+		opts.IssuedSummaryInterval = DefaultIssuedSummaryInterval
+	}
 	if opts.PARLifespan <= 0 {
 		opts.PARLifespan = parLifespanDefault
 	}
@@ -266,6 +277,9 @@ func New(opts Options) (*Provider, error) {
 		compose.PushedAuthorizeHandlerFactory,
 	)
 	store.oauth = oauth
+	for i, h := range cfg.TokenEndpointHandlers {
+		cfg.TokenEndpointHandlers[i] = quietTokenHandler{h}
+	}
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
@@ -287,6 +301,8 @@ func New(opts Options) (*Provider, error) {
 		fosite: f,
 		fed:    opts.Federation,
 		core:   strategy.CoreStrategy,
+
+		issuedFull: make(chan struct{}, 1),
 	}
 	store.apikeys = p.apikeys
 	store.p = p
@@ -300,8 +316,15 @@ func New(opts Options) (*Provider, error) {
 }
 
 // Run does the provider's background work (recording when API keys were
-// last used) until ctx ends.
-func (p *Provider) Run(ctx context.Context) { p.apikeys.Run(ctx) }
+// last used, summarizing machine tokens in the audit trail) until ctx
+// ends, and then writes what is pending. Stop it before the audit
+// recorder, so that its last summary is written.
+func (p *Provider) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { p.apikeys.Run(ctx) })
+	wg.Go(func() { p.runIssuedSummaries(ctx) })
+	wg.Wait()
+}
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.opts.Issuer }

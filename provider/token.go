@@ -146,6 +146,18 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	if replayed {
 		details["replayed"] = "true"
 	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// Summarized (issued.go): one event per client, key and scope
+		// per interval instead of one per token.
+		k := issuedKey{clientID: clientID, apiKeyID: details["api_key_id"], scope: details["scope"]}
+		if p.issued.add(k, p.now(), requestIP(ctx)) {
+			select {
+			case p.issuedFull <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	subject := "client:" + clientID
 	if s, ok := ar.GetSession().(*Session); ok && s.Subject != "" && s.Subject != clientID {
 		subject = "user:" + s.Subject

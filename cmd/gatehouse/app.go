@@ -187,11 +187,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
 			Logger:   log,
 		}),
-		AccessTokenFormat:    cfg.AccessTokens.Format,
-		AccessTokenAlg:       cfg.AccessTokens.SigningAlg,
-		Audit:                recorder,
-		Federation:           fed,
-		DisablePasswordLogin: !cfg.Login.Password,
+		AccessTokenFormat:     cfg.AccessTokens.Format,
+		AccessTokenAlg:        cfg.AccessTokens.SigningAlg,
+		Audit:                 recorder,
+		Federation:            fed,
+		DisablePasswordLogin:  !cfg.Login.Password,
+		IssuedSummaryInterval: cfg.Audit.SummaryInterval,
 		LoginLockout: provider.LoginLockoutOptions{
 			MaxFailures: cfg.Login.MaxFailures, Lockout: cfg.Login.Lockout,
 			MaxLockout: cfg.Login.MaxLockout, FailureReset: cfg.Login.FailureReset,
@@ -293,15 +294,20 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 		}()
 	}
 	// Background work outlives the listeners, so what the last requests
-	// record (audit events, key use) is still flushed.
+	// record (audit events, key use) is still flushed. The audit recorder
+	// stops last: the others record events as they stop (the provider its
+	// last machine-token summary).
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
+	auditCtx, stopAudit := context.WithCancel(context.Background())
+	defer stopAudit()
+	auditDone := make(chan struct{})
+	go func() { defer close(auditDone); a.audit.Run(auditCtx) }()
 	var bgWG sync.WaitGroup
 	for _, run := range []func(context.Context){
 		a.keys.Run,
 		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.log) },
 		a.provider.Run,
-		a.audit.Run,
 		func(ctx context.Context) {
 			if a.fed != nil {
 				a.fed.Run(ctx)
@@ -330,6 +336,8 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	stopBackground()
 	bgWG.Wait()
+	stopAudit()
+	<-auditDone
 	a.log.Info("gatehouse stopped")
 	return err
 }

@@ -17,20 +17,27 @@ import (
 // TestAuditTokenEvents: issuing tokens (each grant, and a replayed
 // refresh), revoking one, and reusing a refresh token after its retry
 // window each leave their audit event, with the client and subject and
-// never a token.
+// never a token. Machine tokens are summarized: one event with a count.
 func TestAuditTokenEvents(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const window = 300 * time.Millisecond
-		s, dsn := startServerDSN(t, dialect, func(c *config.Config) { c.RefreshRetryWindow = window })
+		s, dsn := startServerDSN(t, dialect, func(c *config.Config) {
+			c.RefreshRetryWindow = window
+			c.Audit.SummaryInterval = 200 * time.Millisecond
+		})
 		u := s.user("grace@example.com", alicePassword)
 		app, appSecret := s.client(provider.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(app, appSecret, "openid", "offline_access")
 		tok := s.signIn(t, conf, "grace@example.com", alicePassword)
 
 		machine, machineSecret := s.client(provider.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-		cc, code := s.ccToken(t, machine.ID, machineSecret, "api")
-		if cc == "" {
-			t.Fatalf("client credentials: %s", code)
+		var cc string
+		for range 3 {
+			tok, code := s.ccToken(t, machine.ID, machineSecret, "api")
+			if tok == "" {
+				t.Fatalf("client credentials: %s", code)
+			}
+			cc = tok
 		}
 
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
@@ -84,6 +91,14 @@ func TestAuditTokenEvents(t *testing.T) {
 		// Code exchange, refresh, replayed refresh.
 		if grants != 3 || replays != 1 {
 			t.Fatalf("token.issued events of the app: %d (replayed %d), want 3 (1)", grants, replays)
+		}
+		// The three machine tokens: summarized in one event.
+		var details string
+		if err := db.QueryRow(query, machine.ID).Scan(&details); err != nil {
+			t.Fatalf("the machine's token.issued summary: %v", err)
+		}
+		if !containsAll(details, `"count":"3"`, `"grant_type":"client_credentials"`, `"scope":"api"`, `"first":`, `"last":`) {
+			t.Fatalf("machine token summary: %s", details)
 		}
 	})
 }
