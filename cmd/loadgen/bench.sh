@@ -11,8 +11,12 @@
 #   DB=postgres|sqlite      database (default postgres)
 #   DURATION=20s WARMUP=3s REPS=3 CONNS=1,16,64 PAUSE=2s
 #                           the issue's harness; loadgen bounds each
-#   SCENARIOS=cc_opaque,cc_jwt,cc_apikey,introspect,jwks,discovery
-#                           a subset to run (default: all)
+#   SCENARIOS=cc_opaque,cc_jwt,cc_apikey,introspect,jwks,discovery,authcode
+#                           a subset to run (default: these); also available:
+#                           authcode_consent (a third-party client: consent
+#                           given in the first flow, then remembered) and
+#                           authcode_session (the browser session kept, so
+#                           flows skip the login form)
 #   PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres
 #                           PostgreSQL with trust auth (loopback only)
 #   RESULTS=dir             where JSON, logs and summary.md go
@@ -23,7 +27,8 @@
 #                           except those this script sets below
 #
 # Everything runs on loopback and stops by itself: the server is killed and
-# the database dropped on exit, whatever the outcome.
+# the database dropped on exit, whatever the outcome. What soak.sh shares
+# with this script is in lib.sh.
 set -euo pipefail
 
 DB=${DB:-postgres}
@@ -32,120 +37,34 @@ WARMUP=${WARMUP:-3s}
 REPS=${REPS:-3}
 CONNS=${CONNS:-1,16,64}
 PAUSE=${PAUSE:-2s}
-SCENARIOS=${SCENARIOS:-cc_opaque,cc_jwt,cc_apikey,introspect,jwks,discovery}
+SCENARIOS=${SCENARIOS:-cc_opaque,cc_jwt,cc_apikey,introspect,jwks,discovery,authcode}
 PG_HOST=${PG_HOST:-127.0.0.1}
 PG_PORT=${PG_PORT:-5432}
 PG_USER=${PG_USER:-postgres}
 READY_TIMEOUT=${READY_TIMEOUT:-60s}
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
+lib_name=bench
+# shellcheck source=cmd/loadgen/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "$DB" in
-postgres | sqlite) ;;
-*) die "DB must be postgres or sqlite, not '$DB'" ;;
-esac
-case "$PG_HOST" in
-127.0.0.1 | localhost | ::1) ;;
-*) die "PG_HOST must be a loopback address (the benchmark measures this machine only), not '$PG_HOST'" ;;
-esac
+lib_check_settings
+authcode=false # whether a user and the sign-in clients are needed
 for s in ${SCENARIOS//,/ }; do
 	case "$s" in
 	cc_opaque | cc_jwt | cc_apikey | introspect | jwks | discovery) ;;
+	authcode | authcode_consent | authcode_session) authcode=true ;;
 	*) die "unknown scenario '$s' in SCENARIOS" ;;
 	esac
 done
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
-RESULTS=${RESULTS:-${TMPDIR:-/tmp}/gatehouse-bench-results/$(date -u +%Y%m%dT%H%M%SZ)-$DB}
-mkdir -p "$RESULTS"
-
-server_pid=""
-loadgen_pid=""
-dbname=""
+lib_init "${TMPDIR:-/tmp}/gatehouse-bench-results/$(date -u +%Y%m%dT%H%M%SZ)-$DB"
 files=()
-
-psql_admin() {
-	# -w: never prompt for a password; the connect timeout bounds a dead server.
-	PGCONNECT_TIMEOUT=5 psql -X -q -w -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [[ -n "$loadgen_pid" ]]; then
-		kill -TERM "$loadgen_pid" 2>/dev/null || true
-		wait "$loadgen_pid" 2>/dev/null || true
-	fi
-	if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		# Graceful shutdown first, bounded; then force.
-		for _ in $(seq 1 100); do
-			kill -0 "$server_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [[ -n "$dbname" ]]; then
-		psql_admin -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1 ||
-			echo "bench: could not drop database $dbname; drop it by hand" >&2
-	fi
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "bench: building gatehouse and the load generator" >&2
-go build -o "$work/gatehouse" ./cmd/gatehouse
-go build -o "$work/loadgen" ./cmd/loadgen
-go build -o "$work/benchtool" ./cmd/loadgen/benchtool
-gh="$work/gatehouse"
-tool="$work/benchtool"
+lib_build
 
 # ---- database ---------------------------------------------------------------
 
-if [[ "$DB" == postgres ]]; then
-	command -v psql >/dev/null || die "psql not found (DB=postgres needs the PostgreSQL client; or use DB=sqlite)"
-	pg_version=$(psql_admin -Atc 'SHOW server_version') || die "PostgreSQL on $PG_HOST:$PG_PORT (user $PG_USER) is not reachable"
-	dbname="gh_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-	psql_admin -c "CREATE DATABASE $dbname" >/dev/null
-	pg_url_host=$PG_HOST
-	[[ "$pg_url_host" == *:* ]] && pg_url_host="[$pg_url_host]" # IPv6 literal in a URL
-	export GATEHOUSE_DSN="postgres://$PG_USER@$pg_url_host:$PG_PORT/$dbname?sslmode=disable"
-	db_desc="PostgreSQL $pg_version on $PG_HOST:$PG_PORT (fresh database $dbname)"
-	aux=(-aux-comm postgres)
-else
-	export GATEHOUSE_DSN="sqlite://$work/bench.db"
-	db_desc="SQLite (embedded), file on $(df -PT "$work" | awk 'NR==2 {print $2}') at $work"
-	aux=()
-fi
-
-ports=$("$tool" freeport 2)
-read -r port admin_port <<<"$ports"
-[[ -n "$port" && -n "$admin_port" ]] || die "no free loopback ports"
-base="http://127.0.0.1:$port"
-
-GATEHOUSE_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-export GATEHOUSE_SECRET
-export GATEHOUSE_ISSUER="$base"
-export GATEHOUSE_LISTEN="127.0.0.1:$port"
-export GATEHOUSE_ADMIN_LISTEN="127.0.0.1:$admin_port"
-export GATEHOUSE_LOG_LEVEL=warn
-# Opaque by default; the second client asks for JWTs itself, signed ES256.
-export GATEHOUSE_ACCESS_TOKENS_FORMAT=opaque
-export GATEHOUSE_ACCESS_TOKENS_SIGNING_ALG=ES256
-# The whole load comes from one IP and, per scenario, one client: with the
-# default limits (200/s per IP, 100/s per client) the run would measure the
-# limiter's 429s, not the server. Hydra's figures were taken without limits.
-export GATEHOUSE_RATE_LIMITS_ENABLED=false
+lib_database
+lib_server_env
 
 # ---- machine ----------------------------------------------------------------
 
@@ -169,6 +88,10 @@ machine() {
 	local extra
 	extra=$(env | grep '^GATEHOUSE_' | grep -v -E 'SECRET|_DSN=|_ISSUER=|_LISTEN=|_ADMIN_LISTEN=|_LOG_LEVEL=|_RATE_LIMITS_ENABLED=|_ACCESS_TOKENS_' | sort | tr '\n' ' ' || true)
 	echo "- settings: access tokens opaque by default, JWT client signs ES256${extra:+; also $extra}"
+	if [[ $authcode == true ]]; then
+		echo "- authorization code flow: one user agent (cookie jar) per connection; a measured unit is a whole flow"
+		echo "  (authorize, login page, login POST with an argon2id password check, token with PKCE), see the steps lines"
+	fi
 }
 machine | tee "$RESULTS/machine.md"
 echo
@@ -185,17 +108,26 @@ jwt_id=$("$tool" field client_id <"$work/client-jwt.json")
 jwt_secret=$("$tool" field client_secret <"$work/client-jwt.json")
 "$gh" apikeys create --client "$client_id" --name bench --scope api --json >"$work/apikey.json"
 api_key=$("$tool" field key <"$work/apikey.json")
+if [[ $authcode == true ]]; then
+	# One user, signed in with the right password only: wrong ones would
+	# count towards locking the account. The redirect URI is never
+	# contacted (loadgen reads the code from the Location header).
+	bench_user=bench@example.com
+	redirect_uri=http://127.0.0.1:1/callback
+	(umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$work/user-password")
+	"$gh" users create --email "$bench_user" --password-stdin --email-verified <"$work/user-password" >&2
+	"$gh" clients create --name bench-web --redirect-uri "$redirect_uri" --skip-consent --json >"$work/client-web.json"
+	"$gh" clients create --name bench-third-party --redirect-uri "$redirect_uri" --json >"$work/client-third.json"
+	web_id=$("$tool" field client_id <"$work/client-web.json")
+	web_secret=$("$tool" field client_secret <"$work/client-web.json")
+	third_id=$("$tool" field client_id <"$work/client-third.json")
+	third_secret=$("$tool" field client_secret <"$work/client-third.json")
+fi
 # The secrets live only in $work (removed on exit), never in RESULTS or logs.
 
 # ---- server -----------------------------------------------------------------
 
-"$gh" serve >"$RESULTS/server.log" 2>&1 &
-server_pid=$!
-echo "bench: gatehouse pid $server_pid on $base (admin 127.0.0.1:$admin_port)" >&2
-if ! "$tool" wait -url "http://127.0.0.1:$admin_port/health/ready" -timeout "$READY_TIMEOUT" -pid "$server_pid"; then
-	tail -n 20 "$RESULTS/server.log" >&2 || true
-	die "gatehouse did not become ready"
-fi
+lib_start_server "$RESULTS/server.log"
 
 token_url="$base/oauth2/token"
 # A wrong setting must fail here, not produce a table of the wrong thing.
@@ -233,13 +165,15 @@ loadgen() {
 # token request inserts a row into each, so without this a scenario would
 # run against tables grown by the ones before it (hundreds of thousands of
 # rows, bigger indexes, autovacuum at work) and its place in the order
-# would decide its figure.
+# would decide its figure. The authorization code flow also writes a flow,
+# a code (with its PKCE and OIDC rows) and, per sign-in, a login session.
 reset_tokens() {
 	if [[ $DB == postgres ]]; then
-		PGCONNECT_TIMEOUT=5 psql -X -q -w -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$dbname" \
-			-c "TRUNCATE oauth2_access, oauth2_refresh, audit_events" -c "VACUUM ANALYZE" >/dev/null
+		psql_bench -c "TRUNCATE oauth2_access, oauth2_refresh, audit_events, auth_flows, oauth2_code, oauth2_pkce, oauth2_oidc, login_sessions" \
+			-c "VACUUM ANALYZE" >/dev/null
 	elif command -v sqlite3 >/dev/null; then
-		sqlite3 -cmd ".timeout 10000" "$work/bench.db" "DELETE FROM oauth2_access; DELETE FROM audit_events;" >/dev/null
+		sqlite3 -cmd ".timeout 10000" "$work/bench.db" "DELETE FROM oauth2_access; DELETE FROM audit_events;
+			DELETE FROM auth_flows; DELETE FROM oauth2_code; DELETE FROM oauth2_pkce; DELETE FROM oauth2_oidc; DELETE FROM login_sessions;" >/dev/null
 	else
 		echo "bench: sqlite3 not found: tables are not reset between scenarios" >&2
 	fi
@@ -269,6 +203,18 @@ for s in ${SCENARIOS//,/ }; do
 		;;
 	discovery)
 		loadgen discovery -scenarios get -get-url "$base/.well-known/openid-configuration"
+		;;
+	authcode | authcode_consent | authcode_session)
+		# Each connection is a browser running whole flows; by default
+		# every flow signs in afresh (the realistic sign-in cost,
+		# argon2id included). loadgen runs one flow first and fails
+		# early if the flow does not work.
+		ac_id=$web_id ac_secret=$web_secret fresh=true
+		[[ $s == authcode_consent ]] && ac_id=$third_id ac_secret=$third_secret
+		[[ $s == authcode_session ]] && fresh=false
+		loadgen "$s" -scenarios authcode -authorize-url "$base/oauth2/authorize" -token-url "$token_url" \
+			-redirect-uri "$redirect_uri" -client-id "$ac_id" -client-secret "$ac_secret" \
+			-username "$bench_user" -password-file "$work/user-password" -authcode-fresh-session="$fresh"
 		;;
 	esac
 done

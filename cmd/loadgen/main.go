@@ -4,6 +4,8 @@
 //	cc_token    POST token endpoint, grant_type=client_credentials
 //	introspect  POST introspection endpoint (RFC 7662) on a token it obtained first
 //	get         GET an arbitrary URL (e.g. /.well-known/jwks.json) as a trivial baseline
+//	authcode    a whole authorization code flow per measured unit: authorize ->
+//	            login form -> (consent) -> code -> token, one user agent per worker
 //
 // Every run is bounded in time and stops by itself. Only loopback targets are
 // accepted. Standard library only, so it builds offline:
@@ -12,30 +14,39 @@
 //
 // It is gatehouse's copy of the shared harness (../shared/bench/loadgen),
 // kept identical in behaviour and flags so that figures measured with either
-// compare. cmd/loadgen/bench.sh (make bench) drives it against gatehouse and
-// cmd/loadgen/benchtool turns its -json output into the README table.
+// compare; the authcode scenario and its flags are gatehouse's addition and
+// change nothing in the other scenarios. cmd/loadgen/bench.sh (make bench)
+// drives it against gatehouse and cmd/loadgen/benchtool turns its -json
+// output into the README table.
 //
 // stdout: one machine-readable summary line per (scenario, conns), e.g.
 //
 //	scenario=cc_token conns=64 reps=3 rps=1234.5 rps_min=.. rps_max=.. p50_ms=.. p99_ms=.. errors=0 ...
 //
-// stderr: progress, one "rep" line per repetition (same key=value format).
+// stderr: progress, one "rep" line per repetition (same key=value format);
+// for authcode also one "steps" line per repetition with the requests of each
+// step per flow.
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -69,12 +80,27 @@ type config struct {
 	auxComm        string
 	jsonOut        string
 	repsOnStdout   bool
+	// authcode scenario
+	authorizeURL  string
+	redirectURI   string
+	username      string
+	password      string
+	passwordFile  string
+	authcodeFresh bool
 }
 
 type scenario struct {
 	name  string
 	build func() (*http.Request, error)
 	check func(status int, body []byte) bool
+	// flow, when set, replaces build/check: the measured unit is then one
+	// whole multi-request flow run by worker w (its own user agent), and
+	// the flow counts its own errors in ct. It returns whether the flow
+	// succeeded.
+	flow func(w int, client *http.Client, ct *counters) bool
+	// maxReqs bounds the HTTP requests of one unit (1 without flow), so
+	// the time budget can allow for a unit in flight at the deadline.
+	maxReqs int
 }
 
 type repResult struct {
@@ -125,7 +151,13 @@ func parseFlags() config {
 	flag.StringVar(&c.introspectURL, "introspect-url", "", "introspection endpoint URL (enables the introspect scenario)")
 	flag.StringVar(&c.introspectAuth, "introspect-auth", "none", "auth for introspection: none | client (basic with the client id/secret) | basic:USER:PASS | bearer:TOKEN")
 	flag.StringVar(&c.getURL, "get-url", "", "URL for the trivial GET baseline scenario, e.g. http://127.0.0.1:4444/.well-known/jwks.json")
-	flag.StringVar(&scen, "scenarios", "", "comma-separated list among cc_token,introspect,get (default: every scenario whose URL is set)")
+	flag.StringVar(&c.authorizeURL, "authorize-url", "", "authorization endpoint URL (enables the authcode scenario; also needs -token-url, -client-id, -client-secret, -redirect-uri, -username and a password)")
+	flag.StringVar(&c.redirectURI, "redirect-uri", "", "authcode: the client's registered redirect URI; never contacted, the code is read from the Location header")
+	flag.StringVar(&c.username, "username", "", "authcode: the user's e-mail (login form input)")
+	flag.StringVar(&c.password, "password", "", "authcode: the user's password (visible in ps; prefer -password-file)")
+	flag.StringVar(&c.passwordFile, "password-file", "", "authcode: read the user's password from the first line of this file")
+	flag.BoolVar(&c.authcodeFresh, "authcode-fresh-session", true, "authcode: start every flow with an empty cookie jar, so each flow signs in with the password (false: keep the browser session, later flows skip the login form)")
+	flag.StringVar(&scen, "scenarios", "", "comma-separated list among cc_token,introspect,get,authcode (default: every scenario whose URL is set)")
 	flag.StringVar(&conns, "conns", "1,16,64", "comma-separated concurrency sweep (closed loop, one keep-alive connection per worker)")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of one run (max 10m)")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured warm-up before each run (same concurrency)")
@@ -160,6 +192,9 @@ func parseFlags() config {
 		if c.getURL != "" {
 			c.scenarios = append(c.scenarios, "get")
 		}
+		if c.authorizeURL != "" {
+			c.scenarios = append(c.scenarios, "authcode")
+		}
 	} else {
 		for _, s := range strings.Split(scen, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -168,7 +203,7 @@ func parseFlags() config {
 		}
 	}
 	if len(c.scenarios) == 0 {
-		fatalf("nothing to do: set -token-url, -introspect-url or -get-url")
+		fatalf("nothing to do: set -token-url, -introspect-url, -get-url or -authorize-url")
 	}
 	if c.duration <= 0 || c.duration > 10*time.Minute {
 		fatalf("-duration must be in (0, 10m]")
@@ -178,6 +213,17 @@ func parseFlags() config {
 	}
 	if c.warmup < 0 || c.warmup > time.Minute {
 		fatalf("-warmup must be in [0, 1m]")
+	}
+	if c.passwordFile != "" {
+		if c.password != "" {
+			fatalf("-password and -password-file are exclusive")
+		}
+		b, err := os.ReadFile(c.passwordFile)
+		if err != nil {
+			fatalf("-password-file: %v", err)
+		}
+		// First line, as `gatehouse users create --password-stdin` reads it.
+		c.password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
 	}
 	return c
 }
@@ -372,6 +418,12 @@ func buildScenarios(c config) ([]scenario, error) {
 					return st == 200 && (bytes.Contains(b, needleActive) || bytes.Contains(b, needleActive2))
 				}})
 			fmt.Fprintf(os.Stderr, "# introspect: token len=%d jwt=%v\n", len(tok), strings.Count(tok, ".") == 2 && !strings.HasPrefix(tok, "ory_"))
+		case "authcode":
+			sc, err := newAuthcode(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sc)
 		case "get":
 			if c.getURL == "" {
 				return nil, errors.New("get needs -get-url")
@@ -394,6 +446,488 @@ func buildScenarios(c config) ([]scenario, error) {
 		}
 	}
 	return out, nil
+}
+
+// ---- authcode: the authorization code flow ---------------------------------
+//
+// Each worker is one user agent (its own cookie jar) that runs whole flows
+// back to back; the measured unit is a flow, from the authorization request
+// to the token response. Redirects are followed by hand, not by net/http, so
+// that every request is counted under its step, none leaves the server's
+// origin, and the redirect URI (not served) is never contacted.
+
+// Steps: every HTTP request of a flow is one of these.
+const (
+	stepAuthorize     = iota // the authorization request
+	stepLoginPage            // GET of a page with the login form
+	stepLoginSubmit          // POST of the login form
+	stepConsentPage          // GET of a page with the consent form
+	stepConsentSubmit        // POST of decision=allow
+	stepRedirect             // GET of a same-server URL that redirected again
+	stepToken                // POST of the code exchange
+	numSteps
+)
+
+var stepNames = [numSteps]string{"authorize", "login_page", "login_submit", "consent_page", "consent_submit", "redirect", "token"}
+
+// maxFlowReqs bounds one flow: authorize, login page and POST, consent page
+// and POST, token is 6; the margin allows for a few extra redirects.
+const maxFlowReqs = 10
+
+const (
+	errKindTransport = iota
+	errKindStatus
+	errKindBody
+)
+
+// flowError is a failed flow, counted under kind like a failed request.
+type flowError struct {
+	kind int
+	msg  string
+}
+
+func flowErrf(kind int, f string, a ...any) *flowError {
+	return &flowError{kind: kind, msg: fmt.Sprintf(f, a...)}
+}
+
+type authcode struct {
+	c          config
+	authorize  *url.URL
+	redirect   *url.URL
+	tokenAuthz string // client_secret_basic header; empty with -auth post
+	fresh      bool
+
+	mu     sync.Mutex
+	agents map[int]*agent // by worker index
+}
+
+// agent is one user agent. It is kept across the warm-up, the measured run
+// and the repetitions, so that with -authcode-fresh-session=false only a
+// worker's first flow (in the warm-up, if any) signs in.
+type agent struct {
+	jar    http.CookieJar
+	dirty  bool // the last flow failed: start the next one from an empty jar
+	buf    bytes.Buffer
+	steps  [numSteps]int64
+	stepNS [numSteps]int64
+}
+
+func newAuthcode(c config) (scenario, error) {
+	if c.authorizeURL == "" || c.tokenURL == "" || c.clientID == "" || c.redirectURI == "" || c.username == "" || c.password == "" {
+		return scenario{}, errors.New("authcode needs -authorize-url, -token-url, -client-id, -client-secret, -redirect-uri, -username and -password or -password-file")
+	}
+	for _, u := range []string{c.authorizeURL, c.tokenURL} {
+		if err := requireLoopback(u); err != nil {
+			return scenario{}, err
+		}
+	}
+	az, err := url.Parse(c.authorizeURL)
+	if err != nil {
+		return scenario{}, err
+	}
+	// The redirect URI is only compared with Location headers, never
+	// contacted, so it need not be loopback; it must be absolute.
+	ru, err := url.Parse(c.redirectURI)
+	if err != nil || ru.Scheme == "" || ru.Host == "" {
+		return scenario{}, fmt.Errorf("-redirect-uri %q: must be an absolute URL", c.redirectURI)
+	}
+	a := &authcode{c: c, authorize: az, redirect: ru, fresh: c.authcodeFresh, agents: map[int]*agent{}}
+	switch c.authMethod {
+	case "basic":
+		a.tokenAuthz = basic(c.clientID, c.clientSecret)
+	case "post":
+	default:
+		return scenario{}, fmt.Errorf("bad -auth %q (basic|post)", c.authMethod)
+	}
+	// One flow first, so a wrong setting fails here with its reason
+	// instead of making a run of errors. With a client that asks for
+	// consent, this flow gives it; the workers then find it remembered.
+	probe := &agent{}
+	cl := newClient(1, c.reqTimeout)
+	defer cl.CloseIdleConnections()
+	if ferr := a.flow(probe, cl); ferr != nil {
+		return scenario{}, fmt.Errorf("authcode: a first flow failed: %s", ferr.msg)
+	}
+	var seq []string
+	for i, n := range probe.steps {
+		for j := int64(0); j < n; j++ {
+			seq = append(seq, stepNames[i])
+		}
+	}
+	fmt.Fprintf(os.Stderr, "# authcode: first flow ok, %d requests (%s); fresh_session=%v\n", len(seq), strings.Join(seq, ","), a.fresh)
+	return scenario{name: "authcode", flow: a.run, maxReqs: maxFlowReqs}, nil
+}
+
+func (a *authcode) agent(w int) *agent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ag := a.agents[w]
+	if ag == nil {
+		ag = &agent{}
+		a.agents[w] = ag
+	}
+	return ag
+}
+
+// run is the scenario's flow: one flow of worker w, its errors counted.
+func (a *authcode) run(w int, client *http.Client, ct *counters) bool {
+	ag := a.agent(w)
+	ferr := a.flow(ag, client)
+	if ferr == nil {
+		for i := range ag.steps {
+			ct.steps[i].Add(ag.steps[i])
+			ct.stepNS[i].Add(ag.stepNS[i])
+		}
+		return true
+	}
+	ag.dirty = true
+	switch ferr.kind {
+	case errKindTransport:
+		ct.errTransport.Add(1)
+	case errKindStatus:
+		ct.errStatus.Add(1)
+	default:
+		ct.errBody.Add(1)
+	}
+	ct.report("authcode: %s", ferr.msg)
+	if ferr.kind == errKindTransport {
+		time.Sleep(10 * time.Millisecond) // avoid spinning on refused connections
+	}
+	return false
+}
+
+func randToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (Go 1.24+: it aborts the program instead)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// noFollow makes net/http hand every redirect back to the flow.
+func noFollow(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// flow runs one authorization code flow with ag's cookies.
+func (a *authcode) flow(ag *agent, base *http.Client) *flowError {
+	if a.fresh || ag.dirty || ag.jar == nil {
+		ag.jar, _ = cookiejar.New(nil) // a new browser: no session, no CSRF cookie
+		ag.dirty = false
+	}
+	ag.steps, ag.stepNS = [numSteps]int64{}, [numSteps]int64{}
+	cl := &http.Client{Transport: base.Transport, Timeout: base.Timeout, Jar: ag.jar, CheckRedirect: noFollow}
+
+	verifier, state, nonce := randToken(32), randToken(16), randToken(16)
+	challenge := sha256.Sum256([]byte(verifier))
+	q := url.Values{}
+	q.Set("response_type", "code")
+	q.Set("client_id", a.c.clientID)
+	q.Set("redirect_uri", a.c.redirectURI)
+	q.Set("scope", "openid")
+	q.Set("state", state)
+	q.Set("nonce", nonce)
+	q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(challenge[:]))
+	q.Set("code_challenge_method", "S256")
+	u := *a.authorize
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += q.Encode()
+	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
+	if err != nil {
+		return flowErrf(errKindTransport, "build: %v", err)
+	}
+
+	step := stepAuthorize // the step of req when it is not a plain GET of a page
+	var loggedIn, consented bool
+	for n := 0; n < maxFlowReqs-1; n++ {
+		req.Header.Set("Accept", "text/html")
+		t0 := time.Now()
+		resp, err := cl.Do(req)
+		if err != nil {
+			return flowErrf(errKindTransport, "%s: %v", req.URL.Path, err)
+		}
+		ag.buf.Reset()
+		_, rerr := ag.buf.ReadFrom(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		lat := time.Since(t0).Nanoseconds()
+		if rerr != nil {
+			return flowErrf(errKindTransport, "%s: read body: %v", req.URL.Path, rerr)
+		}
+		record := func(s int) { ag.steps[s]++; ag.stepNS[s] += lat }
+		isGet := req.Method == http.MethodGet && step != stepAuthorize
+
+		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			if isGet {
+				step = stepRedirect
+			}
+			record(step)
+			loc := resp.Header.Get("Location")
+			if loc == "" {
+				return flowErrf(errKindStatus, "%s: %d without Location", req.URL.Path, resp.StatusCode)
+			}
+			next, err := req.URL.Parse(loc)
+			if err != nil {
+				return flowErrf(errKindBody, "%s: bad Location %q", req.URL.Path, loc)
+			}
+			if a.isRedirectURI(next) {
+				return a.exchange(cl, ag, next, state, verifier, nonce)
+			}
+			if !sameOrigin(next, a.authorize) {
+				// Only the server under test is ever contacted.
+				return flowErrf(errKindBody, "%s: redirected off the server to %s", req.URL.Path, next.Redacted())
+			}
+			if req, err = http.NewRequest(http.MethodGet, next.String(), nil); err != nil {
+				return flowErrf(errKindTransport, "build: %v", err)
+			}
+			step = stepRedirect // a GET: named by what it answers
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			record(step)
+			return flowErrf(errKindStatus, "%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, pageText(ag.buf.Bytes()))
+		}
+		// A page: it must carry the login or the consent form.
+		f, ok := pageForm(ag.buf.Bytes())
+		switch {
+		case !ok:
+			record(step)
+			return flowErrf(errKindBody, "%s %s: 200 without a login or consent form: %s", req.Method, req.URL.Path, pageText(ag.buf.Bytes()))
+		case f.pass != "":
+			if isGet {
+				step = stepLoginPage
+			}
+			record(step)
+			if loggedIn {
+				return flowErrf(errKindBody, "%s: the login form came back after signing in (wrong password? locked account?)", req.URL.Path)
+			}
+			loggedIn = true
+			f.values.Set(f.user, a.c.username)
+			f.values.Set(f.pass, a.c.password)
+			step = stepLoginSubmit
+		default:
+			if isGet {
+				step = stepConsentPage
+			}
+			record(step)
+			if consented {
+				return flowErrf(errKindBody, "%s: the consent form came back after allowing", req.URL.Path)
+			}
+			consented = true
+			f.values.Set(f.allowName, f.allowValue)
+			step = stepConsentSubmit
+		}
+		action, err := req.URL.Parse(f.action)
+		if err != nil || !sameOrigin(action, a.authorize) || !strings.EqualFold(f.method, "post") {
+			return flowErrf(errKindBody, "%s: the form's action %q (method %q) is not a POST to the server", req.URL.Path, f.action, f.method)
+		}
+		if req, err = http.NewRequest(http.MethodPost, action.String(), strings.NewReader(f.values.Encode())); err != nil {
+			return flowErrf(errKindTransport, "build: %v", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return flowErrf(errKindBody, "no redirect to the redirect URI after %d requests", maxFlowReqs-1)
+}
+
+// exchange checks the redirect to the client and trades the code for tokens.
+func (a *authcode) exchange(cl *http.Client, ag *agent, loc *url.URL, state, verifier, nonce string) *flowError {
+	q := loc.Query()
+	if e := q.Get("error"); e != "" {
+		return flowErrf(errKindStatus, "authorization error %s: %s", e, q.Get("error_description"))
+	}
+	if q.Get("state") != state {
+		return flowErrf(errKindBody, "the redirect's state does not match the request's")
+	}
+	code := q.Get("code")
+	if code == "" {
+		return flowErrf(errKindBody, "no code in the redirect")
+	}
+	v := url.Values{}
+	v.Set("grant_type", "authorization_code")
+	v.Set("code", code)
+	v.Set("redirect_uri", a.c.redirectURI)
+	v.Set("code_verifier", verifier)
+	if a.tokenAuthz == "" {
+		v.Set("client_id", a.c.clientID)
+		v.Set("client_secret", a.c.clientSecret)
+	}
+	req, err := postForm(a.c.tokenURL, []byte(v.Encode()), a.tokenAuthz)()
+	if err != nil {
+		return flowErrf(errKindTransport, "build: %v", err)
+	}
+	t0 := time.Now()
+	resp, err := cl.Do(req)
+	if err != nil {
+		return flowErrf(errKindTransport, "token: %v", err)
+	}
+	ag.buf.Reset()
+	_, rerr := ag.buf.ReadFrom(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	ag.steps[stepToken]++
+	ag.stepNS[stepToken] += time.Since(t0).Nanoseconds()
+	if rerr != nil {
+		return flowErrf(errKindTransport, "token: read body: %v", rerr)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return flowErrf(errKindStatus, "token: status %d: %s", resp.StatusCode, truncate(ag.buf.Bytes(), 200))
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
+	}
+	if err := json.Unmarshal(ag.buf.Bytes(), &tr); err != nil || tr.AccessToken == "" || tr.IDToken == "" {
+		return flowErrf(errKindBody, "token: no access_token and id_token: %s", truncate(ag.buf.Bytes(), 200))
+	}
+	// The ID token must be this flow's (its nonce); the signature is the
+	// client's business and not checked here.
+	parts := strings.Split(tr.IDToken, ".")
+	var claims struct {
+		Nonce string `json:"nonce"`
+	}
+	if len(parts) != 3 {
+		return flowErrf(errKindBody, "token: id_token is not a JWS")
+	}
+	if payload, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(payload, &claims) != nil || claims.Nonce != nonce {
+		return flowErrf(errKindBody, "token: the id_token's nonce is not the request's")
+	}
+	return nil
+}
+
+func (a *authcode) isRedirectURI(u *url.URL) bool {
+	p1, p2 := u.Path, a.redirect.Path
+	if p1 == "" {
+		p1 = "/"
+	}
+	if p2 == "" {
+		p2 = "/"
+	}
+	return strings.EqualFold(u.Scheme, a.redirect.Scheme) && strings.EqualFold(u.Host, a.redirect.Host) && p1 == p2
+}
+
+func sameOrigin(u, base *url.URL) bool {
+	return strings.EqualFold(u.Scheme, base.Scheme) && strings.EqualFold(u.Host, base.Host)
+}
+
+// htmlForm is what a flow needs of a page's form: where it posts, its
+// hidden fields, and either the login inputs or the consent "allow" control.
+type htmlForm struct {
+	action, method        string
+	values                url.Values // hidden inputs
+	user, pass            string     // names of the e-mail/username and password inputs
+	allowName, allowValue string     // the submit control whose value is "allow"
+}
+
+// A few regular expressions are enough for the server's own forms and keep
+// the program standard-library only (no HTML parser there).
+var (
+	reForm    = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form\s*>`)
+	reControl = regexp.MustCompile(`(?is)<(input|button)\b([^>]*)>`)
+	reAttr    = regexp.MustCompile(`(?s)([A-Za-z_:][-A-Za-z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>` + "`" + `]+)))?`)
+)
+
+var reMarkup = regexp.MustCompile(`(?is)<(head|script|style)\b.*?</(head|script|style)\s*>|<[^>]*>`)
+
+// pageText is the start of a page's visible text, for error samples: the
+// message of an error page, not its markup.
+func pageText(b []byte) string {
+	if !bytes.Contains(b[:min(len(b), 1024)], []byte("<")) {
+		return truncate(b, 200)
+	}
+	t := strings.Join(strings.Fields(html.UnescapeString(string(reMarkup.ReplaceAll(b, []byte(" "))))), " ")
+	return truncate([]byte(t), 200)
+}
+
+func attrs(b []byte) map[string]string {
+	m := map[string]string{}
+	for _, g := range reAttr.FindAllSubmatch(b, -1) {
+		name := strings.ToLower(string(g[1]))
+		if _, dup := m[name]; dup {
+			continue // HTML keeps the first
+		}
+		v := g[2]
+		if len(v) == 0 {
+			v = g[3]
+		}
+		if len(v) == 0 {
+			v = g[4]
+		}
+		m[name] = html.UnescapeString(string(v))
+	}
+	return m
+}
+
+// pageForm returns the page's login form (an e-mail or text input and a
+// password input), else its consent form (a submit control of value
+// "allow").
+func pageForm(page []byte) (htmlForm, bool) {
+	var consent *htmlForm
+	for _, fm := range reForm.FindAllSubmatch(page, -1) {
+		fa := attrs(fm[1])
+		f := htmlForm{action: fa["action"], method: fa["method"], values: url.Values{}}
+		for _, cm := range reControl.FindAllSubmatch(fm[2], -1) {
+			ca := attrs(cm[2])
+			name, typ := ca["name"], strings.ToLower(ca["type"])
+			if strings.EqualFold(string(cm[1]), "button") {
+				if typ == "" || typ == "submit" {
+					if name != "" && strings.EqualFold(ca["value"], "allow") {
+						f.allowName, f.allowValue = name, ca["value"]
+					}
+				}
+				continue
+			}
+			switch typ {
+			case "hidden":
+				if name != "" {
+					f.values.Add(name, ca["value"])
+				}
+			case "password":
+				f.pass = name
+			case "", "text", "email":
+				if f.user == "" {
+					f.user = name
+				}
+			case "submit":
+				if name != "" && strings.EqualFold(ca["value"], "allow") {
+					f.allowName, f.allowValue = name, ca["value"]
+				}
+			}
+		}
+		if f.pass != "" && f.user != "" {
+			return f, true
+		}
+		if f.allowName != "" && consent == nil {
+			f.pass = "" // no username input: not a login form, so post it as consent
+			consent = &f
+		}
+	}
+	if consent != nil {
+		return *consent, true
+	}
+	return htmlForm{}, false
+}
+
+// stepsLine is the "steps" stderr line of a flow repetition: requests per
+// flow of each step and their mean latency, over successful flows.
+func stepsLine(r repResult, ct *counters) string {
+	pairs := []any{"label", r.Label, "scenario", r.Scenario, "conns", r.Conns, "rep", r.Rep, "flows", r.Reqs}
+	var total int64
+	for i := range ct.steps {
+		total += ct.steps[i].Load()
+	}
+	per := func(n int64) float64 {
+		if r.Reqs == 0 {
+			return math.NaN()
+		}
+		return float64(n) / float64(r.Reqs)
+	}
+	pairs = append(pairs, "reqs_per_flow", per(total))
+	for i, name := range stepNames {
+		n := ct.steps[i].Load()
+		pairs = append(pairs, name, per(n))
+		if n > 0 {
+			pairs = append(pairs, name+"_ms", float64(ct.stepNS[i].Load())/float64(n)/1e6)
+		} else {
+			pairs = append(pairs, name+"_ms", "")
+		}
+	}
+	return "steps " + kv(pairs...)
 }
 
 // ---- /proc sampling -------------------------------------------------------
@@ -519,6 +1053,10 @@ func selfCPU() time.Duration {
 type counters struct {
 	errStatus, errTransport, errBody atomic.Int64
 	reported                         atomic.Int64
+	// Flow scenarios: requests of each step and their summed latency
+	// (ns), over successful flows only, so that their sum divided by the
+	// flows is exactly the requests one measured unit costs.
+	steps, stepNS [numSteps]atomic.Int64
 }
 
 func (ct *counters) report(format string, a ...any) {
@@ -541,6 +1079,13 @@ func drive(sc scenario, client *http.Client, conns int, dur time.Duration, ct *c
 			buf := bytes.NewBuffer(make([]byte, 0, 16<<10))
 			local := make([]int64, 0, 4096)
 			for time.Now().Before(deadline) {
+				if sc.flow != nil {
+					t0 := time.Now()
+					if sc.flow(w, client, ct) {
+						local = append(local, int64(time.Since(t0)))
+					}
+					continue
+				}
 				req, err := sc.build()
 				if err != nil {
 					ct.errTransport.Add(1)
@@ -677,6 +1222,9 @@ func runRep(c config, sc scenario, conns, rep int) repResult {
 	if c.auxComm != "" {
 		r.AuxCPU = 100 * (auxT1 - auxT0) / clkTck / wall
 	}
+	if sc.flow != nil {
+		fmt.Fprintln(os.Stderr, stepsLine(r, &ct))
+	}
 	if dt := sys1.total - sys0.total; dt > 0 {
 		r.SysCPU = 100 * (sys1.busy - sys0.busy) / dt
 		r.StealPct = 100 * (sys1.steal - sys0.steal) / dt
@@ -808,8 +1356,13 @@ func run(c config) error {
 		}
 		fmt.Fprintf(os.Stderr, "# server pid=%d comm=%s rss_mb_idle=%.1f\n", c.serverPID, procComm(c.serverPID), rssMB(c.serverPID))
 	}
-	// Hard stop in case something hangs: every run is bounded.
-	budget := time.Duration(len(scs)*len(c.conns)*c.reps) * (c.duration + c.warmup + c.pause + c.reqTimeout + 5*time.Second)
+	// Hard stop in case something hangs: every run is bounded. A flow in
+	// flight at the deadline may still send all its requests.
+	var budget time.Duration
+	for _, sc := range scs {
+		tail := c.reqTimeout * time.Duration(max(sc.maxReqs, 1))
+		budget += time.Duration(len(c.conns)*c.reps) * (c.duration + c.warmup + c.pause + tail + 5*time.Second)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	go func() {

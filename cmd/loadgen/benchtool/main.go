@@ -10,6 +10,8 @@
 //	                                            fetch one token and check its format
 //	benchtool table [-db postgres|sqlite] FILE.json...
 //	                                            print the markdown results table
+//	benchtool heapstats -url URL                print the Go runtime's heap figures from
+//	                                            a /debug/pprof/heap?debug=1 page (soak.sh)
 //
 // The table reads the JSON that loadgen writes with -json (one object per
 // repetition), takes the median over repetitions as loadgen's own summary
@@ -56,6 +58,8 @@ func main() {
 		err = checkToken(args)
 	case "table":
 		err = table(os.Stdout, args)
+	case "heapstats":
+		err = heapstats(args)
 	default:
 		usage()
 	}
@@ -67,7 +71,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: benchtool field NAME | freeport [N] | wait -url URL [-timeout D] [-pid PID] | "+
-		"check-token -token-url U -client-id ID -client-secret S -want opaque|ES256|RS256 | table [-db postgres|sqlite] FILE.json...")
+		"check-token -token-url U -client-id ID -client-secret S -want opaque|ES256|RS256 | table [-db postgres|sqlite] FILE.json... | heapstats -url URL")
 	os.Exit(2)
 }
 
@@ -234,6 +238,50 @@ func checkToken(args []string) error {
 	return nil
 }
 
+// heapstats prints, as key=value, the runtime.MemStats that the text form
+// of Go's heap profile ends with (/debug/pprof/heap?debug=1; add gc=1 to
+// read them after a collection): exact figures, where the profile's own
+// totals are sampled estimates.
+func heapstats(args []string) error {
+	fs := flag.NewFlagSet("heapstats", flag.ContinueOnError)
+	u := fs.String("url", "", "the heap profile's text URL (loopback)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := loopbackURL(*u); err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(*u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heapstats: %s: %s", resp.Status, bytes.TrimSpace(body[:min(len(body), 200)]))
+	}
+	stats := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		// "# HeapInuse = 12345"
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == "#" && f[2] == "=" {
+			if v, err := strconv.ParseFloat(f[3], 64); err == nil {
+				stats[f[1]] = v
+			}
+		}
+	}
+	if _, ok := stats["HeapInuse"]; !ok {
+		return errors.New("heapstats: no runtime.MemStats in the answer (not a ?debug=1 heap profile?)")
+	}
+	mb := func(k string) string { return strconv.FormatFloat(stats[k]/(1<<20), 'f', 1, 64) }
+	fmt.Printf("heap_inuse_mb=%s heap_alloc_mb=%s heap_objects=%.0f heap_sys_mb=%s heap_released_mb=%s sys_mb=%s num_gc=%.0f\n",
+		mb("HeapInuse"), mb("HeapAlloc"), stats["HeapObjects"], mb("HeapSys"), mb("HeapReleased"), mb("Sys"), stats["NumGC"])
+	return nil
+}
+
 // ---- table -----------------------------------------------------------------
 
 // rep is the part of loadgen's per-repetition JSON the table uses.
@@ -242,6 +290,7 @@ type rep struct {
 	Scenario     string  `json:"scenario"`
 	Conns        int     `json:"conns"`
 	RPS          float64 `json:"rps"`
+	P50          float64 `json:"p50_ms"`
 	P99          float64 `json:"p99_ms"`
 	ErrStatus    int64   `json:"err_status"`
 	ErrTransport int64   `json:"err_transport"`
@@ -263,6 +312,10 @@ type row struct {
 	targetAt   []int
 	vsSecret   bool // compare with cc_opaque of the same run, not Hydra
 	targetNote string
+	// flow: loadgen's unit is a whole authorization code flow, so the
+	// cells are flows/s with the p50 and p99 of a flow. Issue 8 sets no
+	// target for it and there is no Hydra figure.
+	flow bool
 }
 
 // hydraP99At64 is Hydra's p99 for opaque client_credentials at 64
@@ -282,28 +335,32 @@ var rows = []row{
 		hydra: map[int]float64{1: 672, 16: 999, 64: 987}, target: 20, targetAt: []int{1, 16, 64}},
 	{label: "discovery", title: "GET /.well-known/openid-configuration",
 		targetNote: "no Hydra figure (target 20x)"},
+	{label: "authcode", title: "authorization code flow, new sign-in each flow (flows/s)", flow: true},
+	{label: "authcode_consent", title: "authorization code flow, third-party client, consent remembered, new sign-in each flow (flows/s)", flow: true},
+	{label: "authcode_session", title: "authorization code flow, browser session reused (flows/s)", flow: true},
 }
 
 // cell is the summary of one (label, conns) over its repetitions.
 type cell struct {
-	rps, rpsMin, rpsMax, p99, other float64
-	rss                             float64
-	errs                            int64
-	n                               int
+	rps, rpsMin, rpsMax, p50, p99, other float64
+	rss                                  float64
+	errs                                 int64
+	n                                    int
 }
 
 func summarize(rs []rep) cell {
-	var rps, p99, other []float64
+	var rps, p50, p99, other []float64
 	c := cell{rss: -1}
 	for _, r := range rs {
 		rps = append(rps, r.RPS)
+		p50 = append(p50, r.P50)
 		p99 = append(p99, r.P99)
 		other = append(other, r.OtherCPU)
 		c.errs += r.ErrStatus + r.ErrTransport + r.ErrBody
 		c.rss = math.Max(c.rss, r.ServerRSSMB)
 	}
 	c.n = len(rs)
-	c.rps, c.p99, c.other = median(rps), median(p99), median(other)
+	c.rps, c.p50, c.p99, c.other = median(rps), median(p50), median(p99), median(other)
 	c.rpsMin, c.rpsMax = rps[0], rps[0]
 	for _, x := range rps {
 		c.rpsMin, c.rpsMax = math.Min(c.rpsMin, x), math.Max(c.rpsMax, x)
@@ -417,6 +474,9 @@ func table(w io.Writer, args []string) error {
 				continue
 			}
 			s := fmt.Sprintf("%s (%s)", thousands(c.rps), ms(c.p99))
+			if r.flow {
+				s = fmt.Sprintf("%s flows/s (p50 %s, p99 %s)", thousands(c.rps), ms(c.p50), ms(c.p99))
+			}
 			if c.errs > 0 {
 				s += " !"
 			}
@@ -447,6 +507,13 @@ func table(w io.Writer, args []string) error {
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Cells: median over repetitions of requests/s, with the median p99 latency. \"!\" marks a cell with errors (not comparable).")
+	for _, r := range order {
+		if r.flow {
+			fmt.Fprintln(w, "Authorization code rows: whole flows/s with the median p50 and p99 of a flow (ms); a flow is authorize, login page, login POST")
+			fmt.Fprintln(w, "(argon2id), token — 4 requests, 2 with the session reused; the \"steps\" lines of each scenario's log give the exact count and time per step.")
+			break
+		}
+	}
 	fmt.Fprintln(w, "rps spread: largest (max-min)/median between repetitions of one cell; other CPU %: CPU (% of one core) used by processes")
 	fmt.Fprintln(w, "other than gatehouse, the load generator and the database — noise; rerun when it is large.")
 	if *db != "postgres" {
@@ -464,6 +531,9 @@ func table(w io.Writer, args []string) error {
 
 // compare returns the ratio column and the target verdict of one row.
 func compare(r row, cs, secret map[int]cell, conns []int) (string, string) {
+	if r.flow {
+		return "no Hydra figure", "no target (report only)"
+	}
 	var ratios []string
 	at := map[int]float64{}
 	for _, n := range conns {
