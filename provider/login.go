@@ -122,7 +122,9 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 	if throttle.Locked(now) {
 		// The password is not checked (a right guess must not be told
 		// apart), but the dummy hash costs what a check would.
-		_, _ = secret.VerifyPassword(secret.DummyPasswordHash(), password)
+		if _, err := p.verifyPassword(ctx, secret.DummyPasswordHash(), password); errors.Is(err, errNoHashSlot) {
+			return nil, err
+		}
 		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{
 			"reason": audit.LoginReasonLocked, "locked_until": throttle.LockedUntil.UTC().Format(time.RFC3339),
 		})
@@ -133,7 +135,11 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 	if u != nil && u.PasswordHash != "" {
 		hash = u.PasswordHash
 	}
-	ok, verr := secret.VerifyPassword(hash, password)
+	ok, verr := p.verifyPassword(ctx, hash, password)
+	if errors.Is(verr, errNoHashSlot) {
+		// Not a verdict on the password: nothing is counted.
+		return nil, verr
+	}
 	reason := ""
 	switch {
 	case u == nil:
@@ -338,4 +344,24 @@ func (p *Provider) EndLogin(ctx context.Context, handle string) error {
 		return nil
 	}
 	return p.store.DeleteLoginSession(ctx, secret.HashHandle(handle))
+}
+
+// errNoHashSlot: the request ended while waiting for a password check; the
+// server is saturated with sign-ins (503, nothing counted).
+var errNoHashSlot = fmt.Errorf("provider: no free password check before the request ended: %w", storage.ErrUnavailable)
+
+// verifyPassword checks a password once a hashing slot is free. Each
+// argon2id check holds 19 MiB and ~20 ms of a core: without a bound, a
+// burst of sign-ins (or an attacker's, from many addresses) takes memory
+// in proportion to the concurrency — 64 at once is over a gigabyte. The
+// slots (hashSlots, two per core) bound that; the rest wait their turn
+// until their request's deadline.
+func (p *Provider) verifyPassword(ctx context.Context, phc, password string) (bool, error) {
+	select {
+	case p.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return false, errNoHashSlot
+	}
+	defer func() { <-p.hashSlots }()
+	return secret.VerifyPassword(phc, password)
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -153,6 +154,8 @@ type Provider struct {
 	// asks for an early summary when the counts are full.
 	issued     issuedSummary
 	issuedFull chan struct{}
+	// hashSlots bounds concurrent argon2id password checks (login.go).
+	hashSlots chan struct{}
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -303,6 +306,7 @@ func New(opts Options) (*Provider, error) {
 		core:   strategy.CoreStrategy,
 
 		issuedFull: make(chan struct{}, 1),
+		hashSlots:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
 	store.apikeys = p.apikeys
 	store.p = p
