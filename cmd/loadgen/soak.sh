@@ -129,12 +129,12 @@ profile() {
 # inuse FILE: the profile's in-use total (a sampled estimate), from the
 # header of its -top report.
 inuse() {
-	go tool pprof -top -sample_index=inuse_space "$1" 2>/dev/null | sed -n 's/.* of \(.*\) total.*/\1/p' | head -n 1
+	go tool pprof -top -sample_index=inuse_space "$1" 2>/dev/null | sed -n 's/.* of \(.*\) total.*/\1/p' | awk 'NR == 1'
 }
 
 # kvget LINE KEY: the value of KEY in a key=value line.
 kvget() {
-	tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1
+	tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | awk 'NR == 1'
 }
 
 t0=$SECONDS
@@ -192,7 +192,7 @@ after_line=$(tail -n 1 "$RESULTS/samples.txt")
 
 rss_max=$(sed -n 's/.* rss_mb=\([0-9.]*\) .*/\1/p' "$RESULTS/samples.txt" | sort -g | tail -n 1)
 # loadgen's own peak RSS (sampled every 250 ms) catches peaks between samples.
-lg_rss=$(sed -n 's/.*server_rss_mb_max=\([0-9.]*\) .*/\1/p' "$RESULTS/soak.txt" | head -n 1)
+lg_rss=$(sed -n 's/.*server_rss_mb_max=\([0-9.]*\) .*/\1/p' "$RESULTS/soak.txt" | awk 'NR == 1')
 db_size=""
 if [[ $DB == postgres ]]; then
 	db_size=$(psql_bench -Atc "SELECT pg_size_pretty(pg_database_size(current_database()))" 2>/dev/null || echo unknown)
@@ -229,7 +229,7 @@ delta() {
 	echo "(go tool pprof -top -sample_index=inuse_space -diff_base start.pb.gz end.pb.gz):"
 	echo
 	echo '```'
-	go tool pprof -top -sample_index=inuse_space -diff_base "$RESULTS/start.pb.gz" "$RESULTS/end.pb.gz" 2>/dev/null | sed -n '/^Showing nodes/,$p' | head -n 22
+	go tool pprof -top -sample_index=inuse_space -diff_base "$RESULTS/start.pb.gz" "$RESULTS/end.pb.gz" 2>/dev/null | sed -n '/^Showing nodes/,$p' | awk 'NR <= 22'
 	echo '```'
 } >"$RESULTS/soak.md"
 echo
