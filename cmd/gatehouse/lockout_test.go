@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
@@ -34,16 +31,7 @@ type loginAuditRow struct {
 // readLoginAudit reads the login.* audit events of the database of dsn.
 func readLoginAudit(t *testing.T, dsn string) []loginAuditRow {
 	t.Helper()
-	var db *sql.DB
-	var err error
-	if path, ok := strings.CutPrefix(dsn, "sqlite://"); ok {
-		db, err = sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
-	} else {
-		db, err = sql.Open("pgx", dsn)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openReadOnly(t, dsn)
 	defer db.Close()
 	rows, err := db.QueryContext(context.Background(),
 		"SELECT type, actor, subject, ip, details FROM audit_events WHERE type LIKE 'login.%' ORDER BY time, id")
