@@ -245,17 +245,20 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 }
 
 // continueFlow moves an authorization flow on after the person signed in
-// within it: to the consent page, or straight back to the client.
+// within it: to the consent page, or straight back to the client. Only the
+// consent page reads who signed in within the flow, so the flow records it
+// only on the way there; a flow completed at once is deleted instead (one
+// database round trip fewer per sign-in).
 func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.AuthorizeRequester, login *provider.Login) error {
 	ctx := c.Request().Context()
-	if err := h.p.SetFlowLogin(ctx, handle, login.User.ID, login.Session.AuthTime); err != nil {
-		return h.flowError(c, ar, err)
-	}
 	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{LoggedIn: true})
 	if err != nil {
 		return h.authorizeError(c, ar, err)
 	}
 	if step == provider.StepConsent {
+		if err := h.p.SetFlowLogin(ctx, handle, login.User.ID, login.Session.AuthTime); err != nil {
+			return h.flowError(c, ar, err)
+		}
 		return c.Redirect(http.StatusSeeOther, "/consent?flow="+url.QueryEscape(handle))
 	}
 	return h.completeAuthorization(c, ar, login, handle)
