@@ -187,7 +187,7 @@ func (h *Handler) introspectAPIKey(c echo.Context, key string) error {
 func (h *Handler) revoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	err := h.p.Revoke(ctx, c.Request())
-	if clientID := requestClientID(c.Request()); clientID != "" {
+	if clientID := provider.ClaimedClientID(c.Request()); clientID != "" {
 		if client, cerr := h.p.Client(ctx, clientID); cerr == nil {
 			h.allowOrigin(c, client)
 		}
@@ -250,17 +250,6 @@ func (h *Handler) preflight(c echo.Context) error {
 		hd.Set(echo.HeaderAccessControlMaxAge, "600")
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// requestClientID is the client a request names (Basic user or client_id).
-func requestClientID(r *http.Request) string {
-	if id, _, ok := r.BasicAuth(); ok {
-		if unescaped, err := url.QueryUnescape(id); err == nil {
-			return unescaped
-		}
-		return ""
-	}
-	return r.PostForm.Get("client_id")
 }
 
 // discovery serves the OpenID Connect discovery document (also as RFC 8414

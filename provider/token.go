@@ -109,7 +109,7 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 	if err == nil {
 		// fosite authenticated the client, so the id it claimed is its id
 		// (empty for a private_key_jwt client that sent no client_id).
-		clientID := truncateID(claimedClientID(r))
+		clientID := truncateID(ClaimedClientID(r))
 		p.audit.Record(ctx, audit.Event{
 			Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, IP: requestIP(ctx),
 			Details: map[string]string{"token_type_hint": truncateID(r.PostForm.Get("token_type_hint"))},
@@ -118,14 +118,16 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 	return err
 }
 
-// claimedClientID is the client id a token-endpoint-style request names:
-// the HTTP Basic user name (form-encoded, RFC 6749 §2.3.1) or client_id.
-func claimedClientID(r *http.Request) string {
+// ClaimedClientID is the client id a token-endpoint-style request names,
+// before anything is authenticated: the HTTP Basic user name
+// (form-encoded, RFC 6749 §2.3.1; "" when it does not decode) or the
+// client_id parameter. The form must have been parsed.
+func ClaimedClientID(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
-		if dec, err := url.QueryUnescape(id); err == nil {
-			return dec
+		if unescaped, err := url.QueryUnescape(id); err == nil {
+			return unescaped
 		}
-		return id
+		return ""
 	}
 	return r.PostForm.Get("client_id")
 }
