@@ -451,49 +451,8 @@ func (l *logCapture) reportOnFailure(t *testing.T, name string) {
 // lines, and the test looks for panics among them.
 func startServerLogged(t *testing.T, store *bunstore.Store, logs *logCapture, mods ...func(*config.Config)) *testServer {
 	t.Helper()
-	pub, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Issuer = "http://" + pub.Addr().String()
-	cfg.Listen, cfg.AdminListen = pub.Addr().String(), adm.Addr().String()
-	cfg.Secret = randomString(t, 32)
-	cfg.Log.Level = "warn"
-	for _, m := range mods {
-		m(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, newLogger(cfg, logs), store)
-	if err != nil {
-		cancel()
-		t.Fatalf("newApp: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, pub, adm) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				t.Error("server did not stop within 15s")
-			}
-		})
-	}
-	t.Cleanup(stop)
 	logs.reportOnFailure(t, "server")
-	s := &testServer{t: t, issuer: cfg.Issuer, admin: "http://" + adm.Addr().String(), app: a, store: store, stop: stop}
-	waitHealthy(t, s.issuer+"/health/alive")
-	return s
+	return startServerLoggingTo(t, store, logs, mods...)
 }
 
 // getStatus GETs u (showing a redirect rather than following it) and

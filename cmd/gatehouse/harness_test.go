@@ -74,6 +74,23 @@ func startServer(t *testing.T, dialect string, mods ...func(*config.Config)) *te
 
 func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Config)) *testServer {
 	t.Helper()
+	lw := &logWriter{t: t, on: true}
+	s := startServerLoggingTo(t, store, lw, mods...)
+	// After the stop, nothing may write to t (the test may have ended).
+	stop := s.stop
+	s.stop = func() {
+		stop()
+		lw.mu.Lock()
+		lw.on = false
+		lw.mu.Unlock()
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// startServerLoggingTo runs gatehouse on store with its log written to w.
+func startServerLoggingTo(t *testing.T, store *bunstore.Store, w io.Writer, mods ...func(*config.Config)) *testServer {
+	t.Helper()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -93,10 +110,8 @@ func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Con
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	lw := &logWriter{t: t, on: true}
-	log := newLogger(cfg, lw)
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, log, store)
+	a, err := newApp(ctx, cfg, newLogger(cfg, w), store)
 	if err != nil {
 		cancel()
 		t.Fatalf("newApp: %v", err)
@@ -112,9 +127,6 @@ func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Con
 			case <-time.After(15 * time.Second):
 				t.Error("server did not stop within 15s")
 			}
-			lw.mu.Lock()
-			lw.on = false
-			lw.mu.Unlock()
 		})
 	}
 	t.Cleanup(stop)
