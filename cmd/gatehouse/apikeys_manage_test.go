@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,15 +38,7 @@ import (
 func startServerDSN(t *testing.T, dialect string, mods ...func(*config.Config)) (*testServer, string) {
 	t.Helper()
 	dsn := bunstoretest.NewDSN(t, dialect)
-	ctx := context.Background()
-	store, err := bunstore.Open(ctx, dsn, bunstore.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, dsn, bunstore.Options{})
 	return startServerOn(t, store, mods...), dsn
 }
 

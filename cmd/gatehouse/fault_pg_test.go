@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -500,15 +499,7 @@ func waitStatus(t *testing.T, u string, want int, timeout time.Duration) bool {
 func TestPostgresRestartUnderLoad(t *testing.T) {
 	requireFaultEnv(t)
 	pg := startPrivatePostgres(t)
-	ctx := context.Background()
-	store, err := bunstore.Open(ctx, pg.dsn(), bunstore.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, pg.dsn(), bunstore.Options{})
 	logs := &logCapture{}
 	s := startServerLogged(t, store, logs, noRateLimits)
 	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})

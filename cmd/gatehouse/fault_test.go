@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -152,15 +151,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	proxy := newTCPProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	ctx := context.Background()
-	store, err := bunstore.Open(ctx, u.String(), bunstore.Options{ClientCacheTTL: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, u.String(), bunstore.Options{ClientCacheTTL: -1})
 	s := startServerOn(t, store)
 	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 	token := func() (int, map[string]interface{}) {
@@ -214,16 +205,8 @@ func TestDatabaseUnresponsive(t *testing.T) {
 	}
 	proxy := newTCPProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	ctx := context.Background()
 	// No client cache: every token request starts with a client lookup.
-	store, err := bunstore.Open(ctx, u.String(), bunstore.Options{ClientCacheTTL: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, u.String(), bunstore.Options{ClientCacheTTL: -1})
 	logs := &logCapture{}
 	s := startServerLogged(t, store, logs, noRateLimits)
 	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
@@ -288,14 +271,7 @@ func TestSQLiteWriteLockHeld(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	ctx := context.Background()
 	const busyTimeout = 300 * time.Millisecond
-	store, err := bunstore.Open(ctx, "sqlite://"+path, bunstore.Options{SQLiteBusyTimeout: busyTimeout, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, "sqlite://"+path, bunstore.Options{SQLiteBusyTimeout: busyTimeout})
 	logs := &logCapture{}
 	s := startServerLogged(t, store, logs, noRateLimits)
 	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -63,6 +64,25 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimRight(string(p), "\n"))
 	}
 	return len(p), nil
+}
+
+// openMigrated opens the database of dsn (quiet unless opts has a logger)
+// and migrates it; it is closed when the test ends.
+func openMigrated(t *testing.T, dsn string, opts bunstore.Options) *bunstore.Store {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx := context.Background()
+	store, err := bunstore.Open(ctx, dsn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 // startServer runs gatehouse on a fresh database of the dialect.

@@ -99,14 +99,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 		cliEnv(t)
 		dsn := bunstoretest.NewDSN(t, dialect)
 		t.Setenv("GATEHOUSE_DSN", dsn)
-		store, err := bunstore.Open(ctx, dsn, bunstore.Options{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
-		if err := store.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		store := openMigrated(t, dsn, bunstore.Options{})
 		const lockout = 2 * time.Second
 		s := startServerOn(t, store, func(c *config.Config) {
 			c.Login.MaxFailures = 3
