@@ -37,9 +37,12 @@ import (
 type testServer struct {
 	t      *testing.T
 	issuer string
-	admin  string
-	app    *app
-	store  *bunstore.Store
+	// addr is the public listener's own URL; it differs from issuer when a
+	// test puts a proxy in front (the issuer is then the proxy's).
+	addr  string
+	admin string
+	app   *app
+	store *bunstore.Store
 	// stop shuts the server down (idempotent; also run at cleanup).
 	stop func()
 }
@@ -150,8 +153,9 @@ func startServerLoggingTo(t *testing.T, store *bunstore.Store, w io.Writer, mods
 		})
 	}
 	t.Cleanup(stop)
-	s := &testServer{t: t, issuer: cfg.Issuer, admin: "http://" + adm.Addr().String(), app: a, store: store, stop: stop}
-	waitHealthy(t, s.issuer+"/health/alive")
+	s := &testServer{t: t, issuer: cfg.Issuer, addr: "http://" + pub.Addr().String(), admin: "http://" + adm.Addr().String(),
+		app: a, store: store, stop: stop}
+	waitHealthy(t, s.addr+"/health/alive")
 	return s
 }
 

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,7 @@ const (
 	DefaultJWKSCacheTTL     = time.Hour
 	DefaultRetireRetention  = 24 * time.Hour
 	DefaultReloadInterval   = time.Minute
+	DefaultCheckInterval    = 2 * time.Second
 	DefaultRSABits          = 2048
 )
 
@@ -94,6 +96,13 @@ type Options struct {
 	// Maintain; default 1 minute. An instance may keep signing with a key
 	// up to this long after another instance retired it.
 	ReloadInterval time.Duration
+	// CheckInterval is how often Run looks whether the stored key set
+	// changed (a rotation by another instance or by `gatehouse keys
+	// rotate`) and reloads it if so; default 2 s. It reads only the rows
+	// (a few per algorithm) and opens keys only when something changed,
+	// so an immediate rotation on one instance is published by every
+	// instance's JWKS within seconds rather than a ReloadInterval.
+	CheckInterval time.Duration
 	// RotationInterval is how long a key signs before the next one takes
 	// over; default 30 days. It must exceed the pre-publication period
 	// (JWKSCacheTTL + ReloadInterval).
@@ -170,6 +179,7 @@ func (o Options) withDefaults() (Options, error) {
 		def  time.Duration
 	}{
 		{"ReloadInterval", &o.ReloadInterval, DefaultReloadInterval},
+		{"CheckInterval", &o.CheckInterval, DefaultCheckInterval},
 		{"RotationInterval", &o.RotationInterval, DefaultRotationInterval},
 		{"JWKSCacheTTL", &o.JWKSCacheTTL, DefaultJWKSCacheTTL},
 		{"RetireRetention", &o.RetireRetention, DefaultRetireRetention},
@@ -216,6 +226,9 @@ type Manager struct {
 	byKID   map[string]*key
 	current map[string]*key // by algorithm
 	jwks    []byte
+	// loaded identifies the stored rows the set was loaded from (see
+	// rowsVersion), so the change check can tell a new set from the same.
+	loaded string
 }
 
 // ErrNoKey is returned when no usable key exists for a request.
@@ -345,6 +358,38 @@ func (m *Manager) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("keys: load: %w", err)
 	}
+	return m.load(rows)
+}
+
+// CheckForChanges reloads the key set if the stored rows differ from the
+// loaded ones; it reports whether they did.
+func (m *Manager) CheckForChanges(ctx context.Context) (bool, error) {
+	rows, err := m.opts.Store.SigningKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("keys: load: %w", err)
+	}
+	m.mu.RLock()
+	same := m.loaded == rowsVersion(rows)
+	m.mu.RUnlock()
+	if same {
+		return false, nil
+	}
+	return true, m.load(rows)
+}
+
+// rowsVersion identifies a stored key set by what the loaded set is built
+// from: every key's id and state (a re-sealed private key is the same key).
+func rowsVersion(rows []*storage.SigningKey) string {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.KID + "/" + r.State
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ",")
+}
+
+// load builds the key set from the stored rows and makes it the loaded one.
+func (m *Manager) load(rows []*storage.SigningKey) error {
 	byKID := make(map[string]*key, len(rows))
 	current := map[string]*key{}
 	set := josev4.JSONWebKeySet{Keys: []josev4.JSONWebKey{}}
@@ -377,7 +422,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		return fmt.Errorf("keys: encode jwks: %w", err)
 	}
 	m.mu.Lock()
-	m.byKID, m.current, m.jwks = byKID, current, jwks
+	m.byKID, m.current, m.jwks, m.loaded = byKID, current, jwks, rowsVersion(rows)
 	m.mu.Unlock()
 	return nil
 }
@@ -411,19 +456,34 @@ func (m *Manager) open(r *storage.SigningKey) (*key, error) {
 }
 
 // Run runs Maintain (which ends with a reload) at once and then every
-// ReloadInterval until ctx ends. A failed pass keeps the previously loaded
+// ReloadInterval until ctx ends, and between those looks for changes made
+// elsewhere every CheckInterval. A failed pass keeps the previously loaded
 // set and is logged; the next tick tries again.
 func (m *Manager) Run(ctx context.Context) {
-	t := time.NewTicker(m.opts.ReloadInterval)
-	defer t.Stop()
+	maintain := time.NewTicker(m.opts.ReloadInterval)
+	defer maintain.Stop()
+	check := time.NewTicker(m.opts.CheckInterval)
+	defer check.Stop()
 	for {
 		if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
 			m.opts.Logger.Error("signing key maintenance failed; keeping the loaded set", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-maintain.C:
+				break wait
+			case <-check.C:
+				changed, err := m.CheckForChanges(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					m.opts.Logger.Error("signing key check failed; keeping the loaded set", "err", err)
+				case changed:
+					m.opts.Logger.Info("the stored signing keys changed (another instance or the CLI); reloaded them")
+				}
+			}
 		}
 	}
 }

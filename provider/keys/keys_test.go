@@ -220,3 +220,45 @@ func mustKID(t *testing.T, m *Manager, alg string) string {
 	}
 	return kid
 }
+
+// A rotation made by another instance on the same database is picked up by
+// CheckForChanges: the new key is published and signs here too, and an
+// unchanged set is not reloaded.
+func TestCheckForChangesSeesOtherInstances(t *testing.T) {
+	for _, d := range bunstoretest.Dialects() {
+		t.Run(d, func(t *testing.T) {
+			ctx := context.Background()
+			store := bunstoretest.Open(t, d, bunstore.Options{})
+			a := newManager(t, store, testSecret)
+			b := newManager(t, store, testSecret)
+			if changed, err := a.CheckForChanges(ctx); err != nil || changed {
+				t.Fatalf("nothing changed yet: changed=%v err=%v", changed, err)
+			}
+			old := mustKID(t, a, ES256)
+			res, err := b.Rotate(ctx, ES256, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			newKID := mustKID(t, b, ES256)
+			if newKID == old {
+				t.Fatalf("rotation kept kid %s (%+v)", old, res)
+			}
+			if strings.Contains(string(a.JWKS()), newKID) || mustKID(t, a, ES256) != old {
+				t.Fatal("a knew of b's rotation before checking")
+			}
+			changed, err := a.CheckForChanges(ctx)
+			if err != nil || !changed {
+				t.Fatalf("after b rotated: changed=%v err=%v", changed, err)
+			}
+			if !strings.Contains(string(a.JWKS()), newKID) || !strings.Contains(string(a.JWKS()), old) {
+				t.Fatalf("a's JWKS must publish the new key and keep the retired one: %s", a.JWKS())
+			}
+			if got := mustKID(t, a, ES256); got != newKID {
+				t.Fatalf("a signs with %s, want b's new key %s", got, newKID)
+			}
+			if changed, err := a.CheckForChanges(ctx); err != nil || changed {
+				t.Fatalf("second check: changed=%v err=%v", changed, err)
+			}
+		})
+	}
+}

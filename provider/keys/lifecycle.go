@@ -239,7 +239,8 @@ var ErrUnknownAlgorithm = errors.New("keys: unknown algorithm")
 // one is created and promoted at once. Relying parties that cached the
 // JWKS before the new key was published reject tokens signed with it until
 // they refetch (up to JWKSCacheTTL), and other instances keep signing with
-// the old key until their next reload (up to ReloadInterval).
+// the old key (and publish a JWKS without the new one) until their next
+// change check (up to CheckInterval).
 //
 // storage.ErrConflict (wrapped) means another instance changed alg's keys
 // at the same moment; run it again.
