@@ -4,7 +4,9 @@
 // Default() < the YAML file (`--config file.yaml`) < GATEHOUSE_* environment
 // variables. The defaults run one instance locally for development
 // (http://localhost:8080, SQLite under ./data). Unknown keys in the file are
-// errors, so a typo is never silently ignored.
+// errors naming the nearest valid key, so a typo is never silently ignored;
+// unknown GATEHOUSE_* variables are reported by UnknownEnv (serve logs them:
+// other tools may share the prefix). Settings lists every key.
 //
 // Each environment variable is GATEHOUSE_ followed by the YAML key path,
 // upper-cased, with dots turned into underscores; lists are comma-separated:
@@ -446,7 +448,7 @@ func describeTypeErrors(path string, doc *yaml.Node, typeErr *yaml.TypeError) er
 			if k, ok := keyAt(keys, line, name); ok {
 				key = k.path
 			}
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, line, key))
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q%s", path, line, key, suggestPath(key)))
 			continue
 		}
 		k, ok := valueAt(keys, line)
@@ -543,6 +545,13 @@ func applyEnv(cfg *Config, environ []string) error {
 					return nil, fmt.Errorf("%s: invalid duration %q (use Go syntax such as \"15m\" or \"168h\")", current, v)
 				}
 				return d, nil
+			},
+			reflect.TypeFor[bool](): func(v string) (any, error) {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s: invalid boolean %q (use true or false)", current, v)
+				}
+				return b, nil
 			},
 			reflect.TypeFor[int](): func(v string) (any, error) {
 				n, err := strconv.Atoi(v)

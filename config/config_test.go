@@ -294,17 +294,27 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			file: "issuer: https://id.example.com\nlistn: 127.0.0.1:80\n",
-			want: []string{"$FILE:2", `unknown key "listn"`},
+			want: []string{"$FILE:2", `unknown key "listn" (did you mean "listen"?)`},
 		},
 		{
 			name: "unknown nested key names its path",
 			file: "lifespans:\n  access_token: 15m\n  acess_token: 20m\n",
-			want: []string{"$FILE:3", `unknown key "lifespans.acess_token"`},
+			want: []string{"$FILE:3", `unknown key "lifespans.acess_token" (did you mean "lifespans.access_token"?)`},
 		},
 		{
 			name: "unknown key in flow style",
 			file: "google: {client_id: a, clientsecret: b}\n",
-			want: []string{"$FILE:1", `unknown key "google.clientsecret"`},
+			want: []string{"$FILE:1", `unknown key "google.clientsecret" (did you mean "google.client_secret"?)`},
+		},
+		{
+			name: "a misspelt section is suggested by its full path",
+			file: "rate_limit:\n  enabled: false\n",
+			want: []string{"$FILE:1", `unknown key "rate_limit" (did you mean "rate_limits"?)`},
+		},
+		{
+			name: "a list item's misspelt key",
+			file: "upstreams:\n  - id: corp\n    isuer: https://corp.example.com\n",
+			want: []string{"$FILE:3", `unknown key "upstreams[0].isuer" (did you mean "upstreams[].issuer"?)`},
 		},
 		{
 			name: "dev cannot be set from a file",

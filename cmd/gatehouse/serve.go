@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
@@ -24,6 +26,10 @@ func newServeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			log := newLogger(cfg, g.stderr)
+			// A mistyped variable would leave its default in place unseen.
+			for _, msg := range config.UnknownEnv(os.Environ()) {
+				log.Warn(msg)
+			}
 			if cfg.Dev {
 				log.Warn("development mode: do not use --dev in production")
 			}
