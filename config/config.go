@@ -301,8 +301,10 @@ type HTTPClient struct {
 
 // Log configures the process logger.
 type Log struct {
-	Level  string `yaml:"level" env:"LEVEL"`   // debug, info, warn or error
-	Format string `yaml:"format" env:"FORMAT"` // text or json
+	Level string `yaml:"level" env:"LEVEL"` // debug, info, warn or error
+	// Format is auto (default: json, or text under `serve --dev`), text
+	// or json.
+	Format string `yaml:"format" env:"FORMAT"`
 }
 
 // Database tunes the connection pool.
@@ -325,7 +327,7 @@ const (
 
 var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"text", "json"}
+	logFormats = []string{"auto", "text", "json"}
 
 	registrationPolicies = []string{RegistrationInitialAccessToken, RegistrationOpen, RegistrationOff}
 
@@ -367,7 +369,7 @@ func Default() Config {
 		RefreshRetryWindow: 10 * time.Second,
 		Registration:       Registration{Policy: RegistrationInitialAccessToken},
 		PAR:                PAR{Lifespan: 90 * time.Second},
-		Log:                Log{Level: "info", Format: "text"},
+		Log:                Log{Level: "info", Format: "auto"},
 		Database:           Database{MaxOpenConns: 20},
 	}
 }

@@ -70,7 +70,7 @@ func TestDefault(t *testing.T) {
 		{"lifespans.login_session", c.Lifespans.LoginSession, 24 * time.Hour},
 		{"lifespans.consent", c.Lifespans.Consent, time.Duration(0)},
 		{"log.level", c.Log.Level, "info"},
-		{"log.format", c.Log.Format, "text"},
+		{"log.format", c.Log.Format, "auto"},
 		{"database.max_open_conns", c.Database.MaxOpenConns, 20},
 		{"dev", c.Dev, false},
 	}
@@ -417,7 +417,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"lifespans.authorization_code: must be at most 10m0s",
 		"lifespans.consent: must not be negative",
 		"log.level: must be one of debug, info, warn, error",
-		"log.format: must be one of text, json",
+		"log.format: must be one of auto, text, json",
 		"database.max_open_conns: must be between 1 and 1000, got 0",
 	}
 	got := problemsOf(err)

@@ -100,13 +100,14 @@ func devSecret(cfg config.Config, stderr io.Writer) (string, error) {
 }
 
 // newLogger builds the process logger from the configuration. Records
-// logged with a request's context carry its request_id.
+// logged with a request's context carry its request_id. Format auto is JSON
+// (what log collectors parse) except in development, where people read it.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
-	if cfg.Log.Format == "json" {
+	if cfg.Log.Format == "json" || cfg.Log.Format == "auto" && !cfg.Dev {
 		h = slog.NewJSONHandler(w, opts)
 	} else {
 		h = slog.NewTextHandler(w, opts)
