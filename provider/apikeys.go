@@ -202,9 +202,10 @@ type APIKeyManager struct {
 }
 
 // NewAPIKeyManager returns key management on its own. A key it revokes is
-// refused by a running server once that server's key cache expires
-// (Options.APIKeyCacheTTL, 10 s by default); the tokens the key minted
-// stop working at once.
+// refused by a running server at that server's next revocation check
+// (every 2 s, apikey.Options.RevocationCheckInterval); the tokens the key
+// minted stop working at once, and any the server minted in between are
+// deleted at the check after.
 func NewAPIKeyManager(o APIKeyManagerOptions) (*APIKeyManager, error) {
 	if o.Store == nil || o.Keyring == nil {
 		return nil, errors.New("provider: NewAPIKeyManager needs a Store and a Keyring")

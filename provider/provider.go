@@ -91,8 +91,9 @@ type Options struct {
 	// refuses every fetch.
 	JWKSFetcher fosite.JWKSFetcherStrategy
 	// APIKeyCacheTTL bounds how long a verified API key is trusted from
-	// memory (a revocation elsewhere reaches this instance within it);
-	// 0 means 10 s, negative disables the cache.
+	// memory; 0 means 10 s, negative disables the cache. A revocation
+	// elsewhere reaches this instance sooner, at its next revocation
+	// check (2 s).
 	APIKeyCacheTTL time.Duration
 	// IssuedSummaryInterval is how often client_credentials issuance is
 	// summarized in the audit trail (DefaultIssuedSummaryInterval when 0).

@@ -535,6 +535,10 @@ type APIKeyStore interface {
 	// transaction, deletes every access token the key minted. ErrNotFound
 	// for an unknown ID.
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	// APIKeysRevokedSince returns the ids of keys revoked at or after since
+	// (at most 1000, earliest first), so that instances caching key rows
+	// learn of revocations made by others.
+	APIKeysRevokedSince(ctx context.Context, since time.Time) ([]string, error)
 	// TouchAPIKey records a use (LastUsedAt = at, only ever moving
 	// forward); ErrNotFound for an unknown ID.
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error

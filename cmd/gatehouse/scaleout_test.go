@@ -63,8 +63,8 @@ func (lb *balancer) to(s *testServer) {
 // PostgreSQL database behind a balancer and moves every step of a user's
 // life to the other instance: sign-in and consent on A, code exchange on
 // B, refresh on A, revocation on B, introspection on A; a session and a
-// consent made on A hold on B; a key rotation on B is published and used
-// by A.
+// consent made on A hold on B; an API key revoked on B is refused by A
+// within seconds; a key rotation on B is published and used by A.
 func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
 		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
@@ -156,6 +156,41 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 			t.Fatalf("the %s token revoked on B is still active on A", name)
 		}
 	}
+
+	// An API key used on A (so A holds it in its cache), revoked on B:
+	// A refuses it within its revocation check, long before the cache
+	// would expire.
+	machine, _ := a.client(provider.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	_, apiKey, err := a.app.provider.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: machine.ID, Name: "ci", CreatedBy: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.to(a)
+	if tok, code := front.ccToken(t, machine.ID, apiKey, "api"); tok == "" {
+		t.Fatalf("API key on A: %s", code)
+	}
+	keyRow, err := a.app.provider.APIKeys(ctx, []string{machine.ID})
+	if err != nil || len(keyRow) != 1 {
+		t.Fatalf("API keys of the client: %v %v", keyRow, err)
+	}
+	if err := b.app.provider.RevokeAPIKey(ctx, keyRow[0].ID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for {
+		tok, code := front.ccToken(t, machine.ID, apiKey, "api")
+		if tok == "" {
+			if code != "invalid_client" {
+				t.Fatalf("the revoked API key on A: %s, want invalid_client", code)
+			}
+			break
+		}
+		if time.Since(revoked) > 4*time.Second {
+			t.Fatalf("A still issues tokens for an API key revoked on B %s ago", time.Since(revoked))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("A refused the API key revoked on B after %s", time.Since(revoked).Round(time.Millisecond))
 
 	// A key rotation on B: A publishes the new key and signs with it
 	// within its change check, without a restart.

@@ -94,6 +94,31 @@ func (s *fakeStore) TouchAPIKey(_ context.Context, id string, at time.Time) erro
 	return nil
 }
 
+func (s *fakeStore) APIKeysRevokedSince(_ context.Context, since time.Time) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, k := range s.keys {
+		if !k.RevokedAt.IsZero() && !k.RevokedAt.Before(since) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+func (s *fakeStore) RevokeAPIKey(_ context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return storage.ErrNotFound
+	}
+	if k.RevokedAt.IsZero() {
+		k.RevokedAt = at
+	}
+	return nil
+}
+
 func (s *fakeStore) put(k *storage.APIKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,5 +153,15 @@ func (s panicStore) APIKey(context.Context, string) (*storage.APIKey, error) {
 
 func (s panicStore) TouchAPIKey(context.Context, string, time.Time) error {
 	s.t.Error("TouchAPIKey called")
+	return storage.ErrUnavailable
+}
+
+func (s panicStore) APIKeysRevokedSince(context.Context, time.Time) ([]string, error) {
+	s.t.Error("APIKeysRevokedSince called")
+	return nil, storage.ErrUnavailable
+}
+
+func (s panicStore) RevokeAPIKey(context.Context, string, time.Time) error {
+	s.t.Error("RevokeAPIKey called")
 	return storage.ErrUnavailable
 }

@@ -74,11 +74,15 @@ func (u *useTracker) putBack(id string, at time.Time) {
 
 // Run writes recorded uses (LastUsedAt) to the store, at most once per
 // TouchInterval per key, until ctx ends; then it writes what is still
-// pending, however recent, within a few seconds, and returns. Failures are
-// logged. Without Run, uses are only kept in memory.
+// pending, however recent, within a few seconds, and returns. Between
+// writes it looks for keys revoked elsewhere (CheckRevocations). Failures
+// are logged. Without Run, uses are only kept in memory.
 func (v *Verifier) Run(ctx context.Context) {
 	t := time.NewTicker(v.tick)
+	checkFailing := false // log a failing check once, not every tick
 	defer t.Stop()
+	revocations := time.NewTicker(v.revocationCheck)
+	defer revocations.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,6 +95,18 @@ func (v *Verifier) Run(ctx context.Context) {
 		case <-t.C:
 			v.flush(ctx, false)
 			v.cache.sweep()
+		case <-revocations.C:
+			cctx, cancel := context.WithTimeout(ctx, touchTimeout)
+			err := v.CheckRevocations(cctx)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil && !checkFailing:
+				v.logger.Warn("could not look for API keys revoked by other instances; retrying", "err", err)
+				checkFailing = true
+			case err == nil && checkFailing:
+				v.logger.Info("looking for API keys revoked by other instances works again")
+				checkFailing = false
+			}
 		}
 	}
 }

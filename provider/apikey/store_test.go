@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -240,5 +244,101 @@ func TestRunRecordsLastUseWithStore(t *testing.T) {
 			fx.clock.Advance(41 * time.Second)
 			waitFor(t, func() bool { return lastUsed().Equal(t0.Add(20 * time.Second)) })
 		})
+	}
+}
+
+// Two verifiers on one database stand for two instances: a key revoked
+// through one is refused by the other at its next revocation check, well
+// before the cache TTL, and the tokens the other minted meanwhile are
+// deleted at the check after.
+func TestRevocationsByOtherInstancesWithStore(t *testing.T) {
+	for _, d := range bunstoretest.Dialects() {
+		t.Run(d, func(t *testing.T) {
+			fx := newDBFixture(t, d)
+			ring := keyring(t, secretA)
+			a := fx.verifier(ring, apikey.Options{CacheTTL: time.Hour})
+			b := fx.verifier(ring, apikey.Options{CacheTTL: time.Hour})
+			key, id := fx.createKey(a, nil)
+			other, _ := fx.createKey(a, nil)
+			for _, v := range []*apikey.Verifier{a, b} {
+				for _, k := range []string{key, other} {
+					if _, err := v.Verify(fx.ctx, "svc", k); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := a.CheckRevocations(fx.ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			// Revoked through b; a still holds the row in its cache and
+			// mints a token with it (it cannot know yet).
+			fx.clock.Advance(time.Second)
+			if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			b.Invalidate(id)
+			if _, err := a.Verify(fx.ctx, "svc", key); err != nil {
+				t.Fatalf("a's cached row: %v", err)
+			}
+			mintWithKey(t, fx, "late-token", id)
+
+			// a's check: refused at once, the other key still served from
+			// the cache.
+			fx.clock.Advance(2 * time.Second)
+			if err := a.CheckRevocations(fx.ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, err := a.Verify(fx.ctx, "svc", key)
+			wantReason(t, err, apikey.ReasonRevoked)
+			lookups := fx.store.lookups.Load()
+			if _, err := a.Verify(fx.ctx, "svc", other); err != nil || fx.store.lookups.Load() != lookups {
+				t.Fatalf("the other key: %v, lookups %d -> %d (want it cached)", err, lookups, fx.store.lookups.Load())
+			}
+			// The next check deletes what a minted in between; the
+			// revocation time stays the first one.
+			revokedAt := fx.clock.Now().Add(-2 * time.Second)
+			fx.clock.Advance(2 * time.Second)
+			if err := a.CheckRevocations(fx.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fx.store.GetAccessTokenSession(fx.ctx, "late-token", &keySession{}); !errors.Is(err, fosite.ErrNotFound) {
+				t.Fatalf("the token minted after the revocation: %v, want it deleted", err)
+			}
+			k, err := fx.store.Store.APIKey(fx.ctx, id)
+			if err != nil || !k.RevokedAt.Equal(revokedAt) {
+				t.Fatalf("revocation time %v (%v), want %v", k.RevokedAt, err, revokedAt)
+			}
+		})
+	}
+}
+
+// keySession is a token session that names the API key it was minted with
+// (storage.APIKeySession), as the provider's does.
+type keySession struct {
+	openid.DefaultSession
+	APIKeyID string `json:"api_key_id"`
+}
+
+func (s *keySession) GetAPIKeyID() string { return s.APIKeyID }
+
+// mintWithKey stores an access token of client "svc" minted with key id.
+func mintWithKey(t *testing.T, fx *dbFixture, signature, id string) {
+	t.Helper()
+	client, err := fx.store.GetClient(fx.ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := fosite.NewRequest()
+	req.ID = signature + "-request"
+	req.Client = client
+	req.RequestedAt = fx.clock.Now()
+	req.Session = &keySession{DefaultSession: openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}, APIKeyID: id}
+	req.Session.SetExpiresAt(fosite.AccessToken, fx.clock.Now().Add(time.Hour))
+	if err := fx.store.CreateAccessTokenSession(fx.ctx, signature, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.store.GetAccessTokenSession(fx.ctx, signature, &keySession{}); err != nil {
+		t.Fatalf("the token just minted: %v", err)
 	}
 }

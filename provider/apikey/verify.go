@@ -55,6 +55,11 @@ type Store interface {
 	APIKey(ctx context.Context, id string) (*storage.APIKey, error)
 	// TouchAPIKey moves LastUsedAt forward to at.
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+	// APIKeysRevokedSince lists keys revoked at or after since.
+	APIKeysRevokedSince(ctx context.Context, since time.Time) ([]string, error)
+	// RevokeAPIKey keeps the first revocation time and deletes the key's
+	// access tokens.
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 }
 
 var _ Store = storage.APIKeyStore(nil)
@@ -64,10 +69,14 @@ type Options struct {
 	Store   Store
 	Keyring *secret.Keyring
 	// CacheTTL bounds how long a key row read from the database is served
-	// from this process's memory, and so how long another instance may
-	// still accept a key this one revoked. Default 10s; negative disables
-	// the cache.
+	// from this process's memory. Default 10s; negative disables the
+	// cache. Revocations by other instances end a cached row sooner: see
+	// RevocationCheckInterval.
 	CacheTTL time.Duration
+	// RevocationCheckInterval is how often Run looks for keys revoked
+	// elsewhere (CheckRevocations), and so how long another instance may
+	// still accept a key this one revoked. Default 2s.
+	RevocationCheckInterval time.Duration
 	// TouchInterval is how often at most Run writes a key's last use.
 	// Default 1 minute.
 	TouchInterval time.Duration
@@ -79,6 +88,8 @@ type Options struct {
 const (
 	defaultCacheTTL      = 10 * time.Second
 	defaultTouchInterval = time.Minute
+
+	defaultRevocationCheckInterval = 2 * time.Second
 )
 
 // Verifier checks presented keys. Safe for concurrent use.
@@ -93,6 +104,10 @@ type Verifier struct {
 	tick          time.Duration // how often Run looks for uses to write
 	cache         *keyCache
 	uses          *useTracker
+	// revocationCheck is Options.RevocationCheckInterval; revocations is
+	// Run's state for CheckRevocations.
+	revocationCheck time.Duration
+	revocations     revocationWatch
 }
 
 // NewVerifier returns a verifier. It panics without a Store or Keyring
@@ -106,6 +121,9 @@ func NewVerifier(o Options) *Verifier {
 	}
 	if o.TouchInterval <= 0 {
 		o.TouchInterval = defaultTouchInterval
+	}
+	if o.RevocationCheckInterval <= 0 {
+		o.RevocationCheckInterval = defaultRevocationCheckInterval
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -122,6 +140,8 @@ func NewVerifier(o Options) *Verifier {
 		tick:          min(o.TouchInterval, maxTick),
 		cache:         newKeyCache(o.CacheTTL, o.Now),
 		uses:          newUseTracker(),
+
+		revocationCheck: o.RevocationCheckInterval,
 	}
 	v.compare = v.hasher.compare
 	return v

@@ -62,6 +62,21 @@ func (s *Store) APIKey(ctx context.Context, id string) (*storage.APIKey, error) 
 	return m.toDomain()
 }
 
+// APIKeysRevokedSince returns the ids of keys revoked at or after since,
+// earliest first, at most 1000. The table holds a few rows per client and is
+// scanned without an index.
+func (s *Store) APIKeysRevokedSince(ctx context.Context, since time.Time) ([]string, error) {
+	var ids []string
+	err := s.reader(ctx).NewSelect().Model((*apiKeyModel)(nil)).Column("ak.id").
+		Where("ak.revoked_at >= ?", dbTime(since)).
+		OrderExpr("ak.revoked_at, ak.id").Limit(1000).
+		Scan(ctx, &ids)
+	if err != nil {
+		return nil, mapErr("api keys revoked since", err)
+	}
+	return ids, nil
+}
+
 // ListAPIKeys lists the keys of the given clients, or every key when
 // clientIDs is empty, newest first by (created_at, id) descending.
 func (s *Store) ListAPIKeys(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {

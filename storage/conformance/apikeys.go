@@ -242,6 +242,19 @@ func testAPIKeyRevoke(e *env) {
 	for _, id := range []string{"ak-unknown", "", "AK-1"} {
 		e.wantNotFound(e.s.RevokeAPIKey(e.ctx, id, now), fmt.Sprintf("RevokeAPIKey(%q)", id))
 	}
+
+	// Other instances find the revocations: ak-1 at now-1s, ak-2 at now+1m;
+	// a key never revoked is not listed.
+	e.createAPIKey("ak-3", "c", now)
+	since := func(at time.Time) []string {
+		ids, err := e.s.APIKeysRevokedSince(e.ctx, at)
+		e.must(err, "APIKeysRevokedSince")
+		return ids
+	}
+	e.wantEqual(since(now.Add(-time.Hour)), []string{"ak-1", "ak-2"}, "revoked in the last hour, earliest first")
+	e.wantEqual(since(revokedAt), []string{"ak-1", "ak-2"}, "revoked at or after the first revocation")
+	e.wantEqual(since(revokedAt.Add(time.Microsecond)), []string{"ak-2"}, "revoked after the first revocation")
+	e.wantEqual(since(e.clock.Now().Add(time.Second)), []string(nil), "revoked in the future")
 }
 
 // Revoking a key deletes exactly the access tokens it minted: not those of
