@@ -307,6 +307,8 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	var bgWG sync.WaitGroup
 	for _, run := range []func(context.Context){
 		a.keys.Run,
+		// Clients changed by other instances leave this one's cache.
+		func(ctx context.Context) { a.store.WatchClients(ctx, 0, a.log) },
 		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.log) },
 		a.provider.Run,
 		func(ctx context.Context) {

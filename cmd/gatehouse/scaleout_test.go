@@ -64,7 +64,8 @@ func (lb *balancer) to(s *testServer) {
 // life to the other instance: sign-in and consent on A, code exchange on
 // B, refresh on A, revocation on B, introspection on A; a session and a
 // consent made on A hold on B; an API key revoked on B is refused by A
-// within seconds; a key rotation on B is published and used by A.
+// within seconds, and so is a client secret rotated on B; a key rotation on
+// B is published and used by A.
 func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
 		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
@@ -191,6 +192,32 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("A refused the API key revoked on B after %s", time.Since(revoked).Round(time.Millisecond))
+
+	// The app's secret rotated on B: A refuses the old one within its
+	// client check, not only after its cache expires.
+	if _, err := a.app.store.GetClient(ctx, app.ID); err != nil { // A has it cached
+		t.Fatal(err)
+	}
+	_, newSecret, err := provider.RotateStoredClientSecret(ctx, b.app.store, b.app.provider.Hasher(), app.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := time.Now()
+	for {
+		st, _, _ := postForm(t, lb.url+provider.PathIntrospect, url.Values{"token": {"x"}}, app.ID, appSecret)
+		if st == http.StatusUnauthorized {
+			break
+		}
+		if time.Since(rotated) > 4*time.Second {
+			t.Fatalf("A still takes the secret rotated away on B %s ago (status %d)", time.Since(rotated), st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st, _, _ := postForm(t, lb.url+provider.PathIntrospect, url.Values{"token": {"x"}}, app.ID, newSecret); st != http.StatusOK {
+		t.Fatalf("the new secret on A: %d", st)
+	}
+	appSecret = newSecret
+	conf.ClientSecret = newSecret
 
 	// A key rotation on B: A publishes the new key and signs with it
 	// within its change check, without a restart.

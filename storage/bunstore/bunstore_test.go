@@ -526,3 +526,71 @@ func TestSQLiteConcurrentWritersNoBusy(t *testing.T) {
 		t.Errorf("%d clients stored, want %d", len(list), writers*rounds)
 	}
 }
+
+// CheckClients drops exactly the cached clients another instance changed
+// or deleted, long before the TTL.
+func TestCheckClientsSeesOtherInstances(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		dsn := bunstoretest.NewDSN(t, dialect)
+		clock := conformance.NewClock(time.Now())
+		open := func() *bunstore.Store {
+			s, err := bunstore.Open(ctx, dsn, bunstore.Options{Now: clock.Now, ClientCacheTTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		a, b := open(), open()
+		if err := a.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"kept", "renamed", "deleted"} {
+			if err := a.CreateClient(ctx, &storage.Client{ID: id, Name: "old"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := func(id string) (string, error) {
+			c, err := a.ClientByID(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return c.Name, nil
+		}
+		for _, id := range []string{"kept", "renamed", "deleted"} {
+			if _, err := name(id); err != nil { // cached now
+				t.Fatal(err)
+			}
+		}
+		if n, err := a.CheckClients(ctx); err != nil || n != 0 {
+			t.Fatalf("nothing changed: dropped %d, %v", n, err)
+		}
+
+		clock.Advance(time.Second)
+		if err := b.UpdateClient(ctx, &storage.Client{ID: "renamed", Name: "new"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.DeleteClient(ctx, "deleted"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := name("renamed"); got != "old" {
+			t.Fatalf("before the check a serves its cache: %q", got)
+		}
+		if n, err := a.CheckClients(ctx); err != nil || n != 2 {
+			t.Fatalf("after b's changes: dropped %d, %v; want 2", n, err)
+		}
+		if got, err := name("renamed"); err != nil || got != "new" {
+			t.Fatalf("renamed: %q %v", got, err)
+		}
+		if _, err := name("deleted"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("deleted: %v, want ErrNotFound", err)
+		}
+		if got, err := name("kept"); err != nil || got != "old" {
+			t.Fatalf("kept: %q %v", got, err)
+		}
+		if n, err := a.CheckClients(ctx); err != nil || n != 0 {
+			t.Fatalf("second check: dropped %d, %v", n, err)
+		}
+	})
+}

@@ -222,7 +222,8 @@ func copyClient(c *storage.Client) *storage.Client {
 
 // clientCache keeps clients read from the database for a short TTL. Every
 // token request looks its client up, so this saves a query per request;
-// the TTL bounds how long a change made by another instance goes unseen.
+// WatchClients drops entries changed elsewhere within seconds, and the TTL
+// bounds staleness when it does not run.
 // Only clients that exist are cached, so unknown IDs cannot grow it.
 type clientCache struct {
 	ttl time.Duration // <= 0: disabled
@@ -277,6 +278,17 @@ func (cc *clientCache) put(c *storage.Client, gen uint64) {
 		return
 	}
 	cc.entries[c.ID] = cachedClient{client: copyClient(c), expires: cc.now().Add(cc.ttl)}
+}
+
+// versions returns the updated_at of every cached client, fresh or not.
+func (cc *clientCache) versions() map[string]time.Time {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	out := make(map[string]time.Time, len(cc.entries))
+	for id, e := range cc.entries {
+		out[id] = e.client.UpdatedAt
+	}
+	return out
 }
 
 func (cc *clientCache) invalidate(id string) {

@@ -57,8 +57,8 @@ type Options struct {
 	Now func() time.Time
 	// ClientCacheTTL bounds how long a client read from the database is
 	// served from this process's memory; changes made by other instances
-	// become visible after at most this long. Default 10s; negative
-	// disables the cache.
+	// become visible after at most this long, or sooner with WatchClients.
+	// Default 10s; negative disables the cache.
 	ClientCacheTTL time.Duration
 	// MaxOpenConns is the PostgreSQL pool size (at least 2: Migrate holds
 	// one connection for its lock while it migrates on another), or the
