@@ -34,6 +34,14 @@ type fixture struct {
 // https without TLS.
 func newFixture(t testing.TB, issuer string) *fixture {
 	t.Helper()
+	_, f := newHandlerFixture(t, issuer, nil)
+	return f
+}
+
+// newHandlerFixture is newFixture that also returns the Handler (for the
+// admin listener), with its options changed by mod when it is not nil.
+func newHandlerFixture(t testing.TB, issuer string, mod func(*Options)) (*Handler, *fixture) {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	ring, _ := secret.NewKeyring("handlers-test-secret-handlers-test-secret-0", nil)
@@ -53,11 +61,15 @@ func newFixture(t testing.TB, issuer string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{Provider: p, Pages: pages, Keys: km, Logger: quiet, Ready: func(context.Context) error { return nil }})
+	opts := Options{Provider: p, Pages: pages, Keys: km, Logger: quiet, Ready: func(context.Context) error { return nil }}
+	if mod != nil {
+		mod(&opts)
+	}
+	h, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{e: h.Public(), store: store, p: p, ring: ring, issuer: issuer}
+	return h, &fixture{e: h.Public(), store: store, p: p, ring: ring, issuer: issuer}
 }
 
 func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {

@@ -155,6 +155,7 @@ func (h *Handler) limitIP(group string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			key := h.rl.prefix + group + ":ip:" + ipKey(c.RealIP())
 			if ok, retry := h.rl.allow(c.Request().Context(), key, h.rl.perIP); !ok {
+				h.metrics.rejected(group, limitPerIP)
 				return tooManyRequestsJSON(c, retry)
 			}
 			return next(c)
@@ -177,6 +178,7 @@ func (h *Handler) limitClient(group string) echo.MiddlewareFunc {
 			if id := provider.ClaimedClientID(c.Request()); id != "" {
 				key := h.rl.prefix + group + ":client:" + clientKey(id)
 				if ok, retry := h.rl.allow(c.Request().Context(), key, h.rl.perClient); !ok {
+					h.metrics.rejected(group, limitPerClient)
 					return tooManyRequestsJSON(c, retry)
 				}
 			}
@@ -194,6 +196,7 @@ func (h *Handler) limitLogin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key := h.rl.prefix + rlLogin + ":ip:" + ipKey(c.RealIP())
 		if ok, retry := h.rl.allow(c.Request().Context(), key, h.rl.loginPerIP); !ok {
+			h.metrics.rejected(rlLogin, limitPerIP)
 			secs := setRetryAfter(c, retry)
 			return h.errorPage(c, http.StatusTooManyRequests,
 				fmt.Sprintf("Too many sign-in attempts from your network. Please wait %d seconds and try again.", secs))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
@@ -207,6 +208,7 @@ type rlFixture struct {
 	e   *echo.Echo
 	log *bytes.Buffer
 	mu  *sync.Mutex
+	reg *prometheus.Registry
 }
 
 type lockedWriter struct {
@@ -245,12 +247,13 @@ func newRLFixture(t *testing.T, rl RateLimitOptions, trusted ...string) *rlFixtu
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
 	h, err := New(Options{Provider: p, Pages: pages, Keys: km, Logger: log, Ready: func(context.Context) error { return nil },
-		RateLimits: rl, TrustedProxies: trusted})
+		RateLimits: rl, TrustedProxies: trusted, Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rlFixture{e: h.Public(), log: &buf, mu: mu}
+	return &rlFixture{e: h.Public(), log: &buf, mu: mu, reg: reg}
 }
 
 func (f *rlFixture) logged() string {

@@ -23,7 +23,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -56,8 +55,8 @@ type Options struct {
 	Now    func() time.Time
 	// Product is the name shown on the pages.
 	Product string
-	// Metrics, when set, receives the HTTP metrics and is served on the
-	// admin listener at /metrics.
+	// Metrics, when set, receives the HTTP request and rate-limit metrics
+	// (cmd serves it on the admin listener at /metrics through Admin).
 	Metrics *prometheus.Registry
 	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener
 	// (profiles of up to 10 s: every request has a 15 s budget).
@@ -194,7 +193,7 @@ func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 	e.GET("/health/alive", h.alive)
 	e.GET("/health/ready", h.readyz)
 	if reg != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+		e.GET("/metrics", echo.WrapHandler(metricsHandler(reg, h.log)))
 	}
 	if h.pprof {
 		// The profiler's index links to its own sub-paths; each is a

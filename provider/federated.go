@@ -172,6 +172,7 @@ func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, err
 			details = map[string]string{}
 		}
 		details["reason"] = reason
+		p.metrics.login(loginMethodFederated, outcomeFailed)
 		p.audit.Record(ctx, audit.Event{Type: AuditFederatedReject, Actor: "anonymous", Subject: "upstream:" + id, IP: requestIP(ctx), Details: details})
 		return r
 	}
@@ -227,6 +228,7 @@ func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, err
 		return nil, reject(reason, rejectionMessage(reason, p.UpstreamName(id)), &cont, map[string]string{"upstream_subject": truncateID(ident.Subject)})
 	}
 	typ := map[string]string{"login": AuditFederatedLogin, "linked": AuditFederatedLinked, "created": AuditFederatedCreated}[outcome]
+	p.metrics.login(loginMethodFederated, outcomeSucceeded)
 	p.audit.Record(ctx, audit.Event{
 		Type: typ, Actor: "user:" + user.ID, Subject: "upstream:" + id, IP: requestIP(ctx),
 		Details: map[string]string{"upstream_subject": truncateID(ident.Subject)},

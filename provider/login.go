@@ -100,6 +100,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 		if email != "" {
 			subject = loginSubject(nil, LoginAccount(email))
 		}
+		p.metrics.login(loginMethodPassword, outcomeFailed)
 		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{"reason": audit.LoginReasonInvalidInput})
 		return nil, ErrInvalidCredentials
 	}
@@ -125,6 +126,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 		if _, err := p.verifyPassword(ctx, secret.DummyPasswordHash(), password); errors.Is(err, errNoHashSlot) {
 			return nil, err
 		}
+		p.metrics.login(loginMethodPassword, outcomeLocked)
 		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{
 			"reason": audit.LoginReasonLocked, "locked_until": throttle.LockedUntil.UTC().Format(time.RFC3339),
 		})
@@ -172,6 +174,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 			p.log.ErrorContext(ctx, "clearing failed sign-ins after a successful one failed", "user_id", u.ID, "err", err)
 		}
 	}
+	p.metrics.login(loginMethodPassword, outcomeSucceeded)
 	p.audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: requestIP(ctx)})
 	return u, nil
 }
@@ -186,11 +189,13 @@ func (p *Provider) loginFailed(ctx context.Context, account, subject, reason str
 	if err == nil {
 		details["failures"] = strconv.Itoa(th.Failures)
 	}
+	p.metrics.login(loginMethodPassword, outcomeFailed)
 	p.auditLogin(ctx, audit.LoginFailed, subject, details)
 	if err != nil {
 		return fmt.Errorf("provider: count failed sign-in: %w", err)
 	}
 	if counted && th.Locked(now) {
+		p.metrics.loginLockouts.Inc()
 		p.auditLogin(ctx, audit.LoginLocked, subject, map[string]string{
 			"locked_until": th.LockedUntil.UTC().Format(time.RFC3339), "failures": strconv.Itoa(th.Failures),
 		})

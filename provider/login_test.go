@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -41,6 +43,7 @@ type loginFixture struct {
 	mu    sync.Mutex
 	rec   *audit.Recorder
 	mem   *memAudit
+	reg   *prometheus.Registry // the provider's metrics
 	stop  func()
 }
 
@@ -48,7 +51,7 @@ var testLockout = LoginLockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxL
 
 func newLoginFixture(t *testing.T, lockout LoginLockoutOptions) *loginFixture {
 	t.Helper()
-	f := &loginFixture{now: time.Now().UTC().Truncate(time.Second), mem: &memAudit{}}
+	f := &loginFixture{now: time.Now().UTC().Truncate(time.Second), mem: &memAudit{}, reg: prometheus.NewRegistry()}
 	f.store = bunstoretest.Open(t, "sqlite", bunstore.Options{Now: f.clock})
 	ring, err := secret.NewKeyring(testSecret, nil)
 	if err != nil {
@@ -73,7 +76,7 @@ func newLoginFixture(t *testing.T, lockout LoginLockoutOptions) *loginFixture {
 		Issuer: "http://127.0.0.1:8080", Store: f.store, Keys: km, Keyring: ring,
 		Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
 			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-		Audit: f.rec, LoginLockout: lockout, Now: f.clock, Logger: log,
+		Audit: f.rec, LoginLockout: lockout, Now: f.clock, Logger: log, Metrics: f.reg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
@@ -113,8 +114,11 @@ type Options struct {
 	// LoginLockout backs off and locks accounts after failed password
 	// sign-ins; zero fields take DefaultLoginLockout's.
 	LoginLockout LoginLockoutOptions
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Metrics, when set, receives the provider's counters (tokens issued
+	// and revoked, sign-in attempts, lockouts, refresh reuse).
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Paths of the public endpoints, relative to the issuer.
@@ -157,6 +161,7 @@ type Provider struct {
 	issuedFull chan struct{}
 	// hashSlots bounds concurrent argon2id password checks (login.go).
 	hashSlots chan struct{}
+	metrics   *metrics
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -188,6 +193,11 @@ func New(opts Options) (*Provider, error) {
 		if *d <= 0 {
 			return nil, errors.New("provider: every lifespan must be positive")
 		}
+	}
+
+	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return nil, err
 	}
 
 	hmacKeys := opts.Keyring.Keys(secret.PurposeTokenHMAC)
@@ -308,6 +318,7 @@ func New(opts Options) (*Provider, error) {
 
 		issuedFull: make(chan struct{}, 1),
 		hashSlots:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		metrics:    m,
 	}
 	store.apikeys = p.apikeys
 	store.p = p

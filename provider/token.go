@@ -78,6 +78,7 @@ func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessReques
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		resp, err := p.OAuth2.NewAccessResponse(ctx, ar)
 		if err == nil {
+			p.metrics.issued(ar)
 			p.auditIssued(ctx, ar, false)
 		}
 		return resp, err
@@ -94,6 +95,7 @@ func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessReques
 		return nil
 	})
 	if err == nil {
+		p.metrics.issued(ar)
 		p.auditIssued(ctx, ar, false)
 	}
 	return resp, err
@@ -107,6 +109,7 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 		return p.OAuth2.NewRevocationRequest(ctx, r)
 	})
 	if err == nil {
+		p.metrics.tokensRevoked.Inc()
 		// fosite authenticated the client, so the id it claimed is its id
 		// (empty for a private_key_jwt client that sent no client_id).
 		clientID := truncateID(ClaimedClientID(r))
@@ -181,6 +184,7 @@ func (p *Provider) auditReuse(ctx context.Context, req fosite.Requester, rotated
 	if s, ok := req.GetSession().(*Session); ok && s.Subject != "" {
 		subject = "user:" + s.Subject
 	}
+	p.metrics.refreshReuse.Inc()
 	p.log.WarnContext(ctx, "a rotated refresh token was used again after its retry window; revoking its grant",
 		"client_id", clientID, "grant_id", req.GetID())
 	p.audit.Record(ctx, audit.Event{

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
@@ -167,6 +166,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	reg := newMetricsRegistry(store)
 	p, err := provider.New(provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   store,
@@ -198,7 +198,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			MaxFailures: cfg.Login.MaxFailures, Lockout: cfg.Login.Lockout,
 			MaxLockout: cfg.Login.MaxLockout, FailureReset: cfg.Login.FailureReset,
 		},
-		Logger: log,
+		Metrics: reg,
+		Logger:  log,
 	})
 	if err != nil {
 		return nil, err
@@ -207,8 +208,6 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rateLimits, closeRateLimits, err := rateLimitOptions(ctx, cfg, log)
 	if err != nil {
 		return nil, err

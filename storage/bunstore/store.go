@@ -275,6 +275,19 @@ func (s *Store) openPostgres(dsn string) error {
 	return nil
 }
 
+// Pools returns the store's connection pools by name, for their
+// statistics (the metrics' db_name label): "primary" takes every write and
+// transaction, and on PostgreSQL every read too; SQLite has a second pool,
+// "reader", for reads outside a transaction. The store owns them: callers
+// must not close them or change their settings.
+func (s *Store) Pools() map[string]*sql.DB {
+	pools := map[string]*sql.DB{"primary": s.wdb.DB}
+	if s.rdb != s.wdb {
+		pools["reader"] = s.rdb.DB
+	}
+	return pools
+}
+
 // Dialect reports "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
 
