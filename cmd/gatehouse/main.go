@@ -81,6 +81,10 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newKeysCommand(g),
 		newAuditCommand(g),
 		newJanitorCommand(g),
+		newVersionCommand(g),
+		newPerformCommand(g),
+		newIntrospectCommand(g),
+		newRevokeCommand(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
