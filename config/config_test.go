@@ -312,6 +312,11 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"$FILE:1", `unknown key "rate_limit" (did you mean "rate_limits"?)`},
 		},
 		{
+			name: "a misspelt list",
+			file: "upstream:\n  - id: corp\n",
+			want: []string{"$FILE:1", `unknown key "upstream" (did you mean "upstreams"?)`},
+		},
+		{
 			name: "a list item's misspelt key",
 			file: "upstreams:\n  - id: corp\n    isuer: https://corp.example.com\n",
 			want: []string{"$FILE:3", `unknown key "upstreams[0].isuer" (did you mean "upstreams[].issuer"?)`},

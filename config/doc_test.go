@@ -16,60 +16,28 @@ import (
 // referencePath is the configuration reference, relative to this package.
 const referencePath = "../docs/configuration.md"
 
-// docSetting is one setting as the code defines it.
-type docSetting struct {
-	yaml  string // key path, e.g. rate_limits.per_ip.rate or upstreams[].id
-	env   string // GATEHOUSE_... or "" for YAML-only settings
-	value reflect.Value
-}
-
-// codeSettings walks Config and lists every leaf setting with its YAML key
-// path, its environment variable (as caarlos0/env computes it) and its
-// default value.
-func codeSettings(t *testing.T) []docSetting {
-	t.Helper()
+// settingsFromEnvLibrary checks Settings against caarlos0/env itself: every
+// variable Settings names is one the library reads, and the other way
+// round.
+func TestSettingsAgreeWithTheEnvLibrary(t *testing.T) {
 	params, err := env.GetFieldParamsWithOptions(&Config{}, env.Options{Prefix: EnvPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var envKeys []string
+	var fromLibrary, fromSettings []string
 	for _, p := range params {
-		envKeys = append(envKeys, p.Key)
+		fromLibrary = append(fromLibrary, p.Key)
 	}
-
-	durationType := reflect.TypeFor[time.Duration]()
-	var out []docSetting
-	var walk func(v reflect.Value, yamlPrefix, envPrefix string, fromEnv bool)
-	walk = func(v reflect.Value, yamlPrefix, envPrefix string, fromEnv bool) {
-		typ := v.Type()
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if name == "" || name == "-" {
-				continue // Dev: never from a file or the environment
-			}
-			path := yamlPrefix + name
-			envOK := fromEnv && f.Tag.Get("env") != "-"
-			switch {
-			case f.Type.Kind() == reflect.Struct && f.Type != durationType:
-				walk(v.Field(i), path+".", envPrefix+f.Tag.Get("envPrefix"), envOK)
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-				// A list of objects (upstreams): document its item's keys.
-				walk(reflect.New(f.Type.Elem()).Elem(), path+"[].", "", false)
-			default:
-				s := docSetting{yaml: path, value: v.Field(i)}
-				if envOK {
-					s.env = EnvPrefix + envPrefix + f.Tag.Get("env")
-					if !slices.Contains(envKeys, s.env) {
-						t.Fatalf("%s: computed variable %s is not one env reads (%q)", path, s.env, envKeys)
-					}
-				}
-				out = append(out, s)
-			}
+	for _, s := range Settings() {
+		if s.Env != "" {
+			fromSettings = append(fromSettings, s.Env)
 		}
 	}
-	walk(reflect.ValueOf(Default()), "", "", true)
-	return out
+	slices.Sort(fromLibrary)
+	slices.Sort(fromSettings)
+	if !slices.Equal(fromLibrary, fromSettings) {
+		t.Fatalf("variables:\n env reads %q\n Settings %q", fromLibrary, fromSettings)
+	}
 }
 
 // docRow is one row of a settings table in the reference.
@@ -112,7 +80,7 @@ func referenceRows(t *testing.T) (map[string]docRow, string) {
 // variable and its real default, and no row names a setting that does not
 // exist.
 func TestConfigurationReference(t *testing.T) {
-	settings := codeSettings(t)
+	settings := Settings()
 	rows, text := referenceRows(t)
 
 	// The walk must really have found the settings: a broken walk (or
@@ -126,27 +94,27 @@ func TestConfigurationReference(t *testing.T) {
 
 	known := map[string]bool{}
 	for _, s := range settings {
-		known[s.yaml] = true
-		r, ok := rows[s.yaml]
+		known[s.Path] = true
+		r, ok := rows[s.Path]
 		if !ok {
-			t.Errorf("%s: setting %s (%s) has no row; add one", referencePath, s.yaml, orYAMLOnly(s.env))
+			t.Errorf("%s: setting %s (%s) has no row; add one", referencePath, s.Path, orYAMLOnly(s.Env))
 			continue
 		}
-		if s.env != "" {
-			if r.env != "`"+s.env+"`" {
-				t.Errorf("%s:%d: %s: environment variable cell is %s, want `%s`", referencePath, r.line, s.yaml, r.env, s.env)
+		if s.Env != "" {
+			if r.env != "`"+s.Env+"`" {
+				t.Errorf("%s:%d: %s: environment variable cell is %s, want `%s`", referencePath, r.line, s.Path, r.env, s.Env)
 			}
 		} else if !strings.HasPrefix(r.env, "—") {
-			t.Errorf("%s:%d: %s is YAML only; its environment cell must start with —, got %s", referencePath, r.line, s.yaml, r.env)
+			t.Errorf("%s:%d: %s is YAML only; its environment cell must start with —, got %s", referencePath, r.line, s.Path, r.env)
 		}
 		if r.means == "" {
-			t.Errorf("%s:%d: %s: the meaning is empty", referencePath, r.line, s.yaml)
+			t.Errorf("%s:%d: %s: the meaning is empty", referencePath, r.line, s.Path)
 		}
-		if s.env != "" && !strings.Contains(text, "`"+s.env+"`") {
-			t.Errorf("%s: %s is not mentioned", referencePath, s.env)
+		if s.Env != "" && !strings.Contains(text, "`"+s.Env+"`") {
+			t.Errorf("%s: %s is not mentioned", referencePath, s.Env)
 		}
-		if err := checkDocDefault(s.value, r.def); err != nil {
-			t.Errorf("%s:%d: %s: default: %v", referencePath, r.line, s.yaml, err)
+		if err := checkDocDefault(reflect.ValueOf(s.Default), r.def); err != nil {
+			t.Errorf("%s:%d: %s: default: %v", referencePath, r.line, s.Path, err)
 		}
 	}
 	for key, r := range rows {

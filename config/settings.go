@@ -14,17 +14,22 @@ import (
 type Setting struct {
 	Path string
 	Env  string
+	// Default is the value Default() gives it (the zero value for the
+	// fields of list items).
+	Default any
 }
 
 // Settings lists every setting Load reads, in the order of the Config struct. It
 // is derived from the struct tags, so it cannot fall behind them; the
 // configuration reference and the typo suggestions are built on it.
 func Settings() []Setting {
-	return appendSettings(nil, reflect.TypeFor[Config](), "", EnvPrefix)
+	return appendSettings(nil, reflect.ValueOf(Default()), "", EnvPrefix)
 }
 
-func appendSettings(out []Setting, t reflect.Type, path, env string) []Setting {
-	for f := range t.Fields() {
+func appendSettings(out []Setting, v reflect.Value, path, env string) []Setting {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" || name == "" || !f.IsExported() {
 			continue
@@ -40,12 +45,12 @@ func appendSettings(out []Setting, t reflect.Type, path, env string) []Setting {
 			if prefix, ok := f.Tag.Lookup("envPrefix"); ok && env != "" {
 				sub = env + prefix
 			}
-			out = appendSettings(out, ft, p, sub)
+			out = appendSettings(out, v.Field(i), p, sub)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			out = append(out, Setting{Path: p})
-			out = appendSettings(out, ft.Elem(), p+"[]", "")
+			// A list of objects (upstreams): its items' keys, YAML only.
+			out = appendSettings(out, reflect.New(ft.Elem()).Elem(), p+"[]", "")
 		default:
-			k := Setting{Path: p}
+			k := Setting{Path: p, Default: v.Field(i).Interface()}
 			if tag := f.Tag.Get("env"); tag != "" && tag != "-" && env != "" {
 				k.Env = env + strings.Split(tag, ",")[0]
 			}
@@ -99,8 +104,11 @@ func suggestPath(unknown string) string {
 	var paths []string
 	for _, k := range Settings() {
 		for p := k.Path; ; {
-			if !slices.Contains(paths, p) {
-				paths = append(paths, p)
+			// "upstreams[]" is the section "upstreams" too.
+			for _, c := range []string{p, strings.TrimSuffix(p, "[]")} {
+				if !slices.Contains(paths, c) {
+					paths = append(paths, c)
+				}
 			}
 			i := strings.LastIndexByte(p, '.')
 			if i < 0 {
