@@ -76,7 +76,7 @@ func (h *Handler) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, e
 	ctx := c.Request().Context()
 	err = h.oauthError(ctx, err, "")
 	if provider.AuthorizeErrorRedirectable(ar) {
-		h.p.OAuth2.WriteAuthorizeError(ctx, c.Response(), ar, err)
+		h.p.WriteAuthorizeError(ctx, c.Response(), ar, err)
 		return nil
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)

@@ -366,7 +366,7 @@ func (h *Handler) consentSubmit(c echo.Context) error {
 			return h.flowError(c, ar, err)
 		}
 		h.log.InfoContext(ctx, "consent denied", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())
-		h.p.OAuth2.WriteAuthorizeError(ctx, c.Response(), ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		h.p.WriteAuthorizeError(ctx, c.Response(), ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return nil
 	default:
 		return h.errorPage(c, http.StatusBadRequest, "Choose Allow or Deny.")

@@ -287,7 +287,7 @@ func TestConsentDenyAndRemembered(t *testing.T) {
 		state := randomString(t, 16)
 		p := b.login(b.get(conf.AuthCodeURL(state, ch)), "bob@example.com", alicePassword)
 		cb := b.consent(p, "deny").callback(t)
-		if cb.Get("error") != "access_denied" || cb.Get("state") != state {
+		if cb.Get("error") != "access_denied" || cb.Get("state") != state || cb.Get("iss") != s.issuer { // RFC 9207: iss on errors too
 			t.Fatalf("deny: %v", cb)
 		}
 

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"runtime"
-	"runtime/debug"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -30,43 +27,21 @@ func newMetricsRegistry(store *bunstore.Store) *prometheus.Registry {
 	for name, db := range store.Pools() {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
-	version, revision := buildVersion()
+	// The same build facts as `gatehouse version`.
+	build := buildVersion()
+	revision := build.Revision
+	switch {
+	case revision == "":
+		revision = "unknown"
+	case build.Modified:
+		revision += "-dirty"
+	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "gatehouse_build_info",
 		Help:        "Always 1; the labels say which gatehouse build is running.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "go_version": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": revision, "go_version": build.Go},
 	})
 	info.Set(1)
 	reg.MustRegister(info)
 	return reg
-}
-
-// buildVersion reads the version and VCS revision the Go toolchain stamped
-// into the binary (there is no version variable set by -ldflags):
-// "go install ...@v1.2.3" stamps the module version, a build in a git
-// checkout the commit (with "-dirty" for uncommitted changes). What is
-// missing (a build from a source tarball, a test binary) reads "unknown"
-// or Go's "(devel)".
-func buildVersion() (version, revision string) {
-	version, revision = "unknown", "unknown"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return version, revision
-	}
-	if bi.Main.Version != "" {
-		version = bi.Main.Version
-	}
-	modified := false
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			revision = s.Value
-		case "vcs.modified":
-			modified = s.Value == "true"
-		}
-	}
-	if modified && revision != "unknown" {
-		revision += "-dirty"
-	}
-	return version, revision
 }

@@ -390,7 +390,7 @@ func readCallback(q url.Values, state, issuer string, issRequired bool) callback
 	}
 	// A server that advertises iss must send it with a code. (An error
 	// response without it is still shown: it carries nothing to misuse,
-	// and gatehouse's error redirects lack iss so far.)
+	// and other servers may leave it off errors.)
 	if iss == "" && issRequired {
 		return callbackResult{err: fmt.Errorf("the callback lacks the iss parameter the server promises (RFC 9207); nothing was exchanged")}
 	}
