@@ -216,3 +216,37 @@ func TestDownUndoesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationsOnlyAdd: an up migration never drops or renames a table or
+// a column, so instances of the previous release keep working on the new
+// schema during a rolling upgrade (their readiness tolerates a newer
+// schema on that promise). Indexes and constraints may change.
+func TestMigrationsOnlyAdd(t *testing.T) {
+	forbidden := regexp.MustCompile(`(?i)\b(DROP\s+(TABLE|COLUMN)|RENAME\s+(TO|COLUMN)|ALTER\s+COLUMN\s+\S+\s+TYPE)\b`)
+	checked := 0
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		fsys, err := FS(dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups, err := fs.Glob(fsys, "*.up.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range ups {
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(b), "\n") {
+				if code, _, _ := strings.Cut(line, "--"); forbidden.MatchString(code) {
+					t.Errorf("%s/%s:%d: %q: up migrations only add (the previous release must run on the new schema)", dialect, name, i+1, strings.TrimSpace(line))
+				}
+			}
+			checked++
+		}
+	}
+	if checked < 12 {
+		t.Fatalf("checked only %d up migrations", checked)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -212,6 +213,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	var newerSchemaSeen atomic.Bool
 	h, err := handlers.New(handlers.Options{
 		Provider: p,
 		Pages:    pages,
@@ -220,7 +222,18 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			if err := store.Ping(ctx); err != nil {
 				return err
 			}
-			return store.CheckSchema(ctx)
+			err := store.CheckSchema(ctx)
+			if errors.Is(err, bunstore.ErrSchemaTooNew) {
+				// A newer release migrated the database during a rolling
+				// upgrade: migrations only add (every release works on the
+				// next one's schema), so this instance keeps serving until
+				// it is replaced.
+				if !newerSchemaSeen.Swap(true) {
+					log.Warn("the database schema is newer than this binary (a rolling upgrade?); still serving", "detail", err.Error())
+				}
+				return nil
+			}
+			return err
 		},
 		Logger:         log,
 		Metrics:        reg,

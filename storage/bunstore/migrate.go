@@ -96,12 +96,14 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Missing migrations first: ErrSchemaTooNew alone means everything this
+	// binary needs is there (a rolling upgrade in progress).
+	if st.missing > 0 {
+		return fmt.Errorf("%w: %d of %d migrations applied", ErrSchemaNotMigrated, st.known-st.missing, st.known)
+	}
 	if len(st.unknown) > 0 {
 		return fmt.Errorf("%w: it has %d migration(s) this binary does not know (%s); upgrade gatehouse",
 			ErrSchemaTooNew, len(st.unknown), strings.Join(st.unknown, ", "))
-	}
-	if st.missing > 0 {
-		return fmt.Errorf("%w: %d of %d migrations applied", ErrSchemaNotMigrated, st.known-st.missing, st.known)
 	}
 	return nil
 }
