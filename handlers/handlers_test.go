@@ -23,6 +23,7 @@ import (
 
 type fixture struct {
 	e      *echo.Echo
+	h      *Handler
 	store  *bunstore.Store
 	p      *provider.Provider
 	ring   *secret.Keyring
@@ -31,16 +32,8 @@ type fixture struct {
 
 // newFixture builds the public handlers for issuer on a fresh SQLite store.
 // Requests go straight to echo (httptest recorders), so the issuer can be
-// https without TLS.
-func newFixture(t testing.TB, issuer string) *fixture {
-	t.Helper()
-	_, f := newHandlerFixture(t, issuer, nil)
-	return f
-}
-
-// newHandlerFixture is newFixture that also returns the Handler (for the
-// admin listener), with its options changed by mod when it is not nil.
-func newHandlerFixture(t testing.TB, issuer string, mod func(*Options)) (*Handler, *fixture) {
+// https without TLS. mods adjust the handlers' options.
+func newFixture(t testing.TB, issuer string, mods ...func(*Options)) *fixture {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
@@ -62,14 +55,14 @@ func newHandlerFixture(t testing.TB, issuer string, mod func(*Options)) (*Handle
 		t.Fatal(err)
 	}
 	opts := Options{Provider: p, Pages: pages, Keys: km, Logger: quiet, Ready: func(context.Context) error { return nil }}
-	if mod != nil {
-		mod(&opts)
+	for _, m := range mods {
+		m(&opts)
 	}
 	h, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, &fixture{e: h.Public(), store: store, p: p, ring: ring, issuer: issuer}
+	return &fixture{e: h.Public(), h: h, store: store, p: p, ring: ring, issuer: issuer}
 }
 
 func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {

@@ -117,7 +117,7 @@ func (c brokenCollector) Collect(ch chan<- prometheus.Metric) {
 func TestMetricsEndpointSurvivesFailingCollector(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(brokenCollector{prometheus.NewDesc("test_broken", "Always fails.", nil, nil)})
-	h, _ := newHandlerFixture(t, "http://127.0.0.1:8080", func(o *Options) { o.Metrics = reg })
+	h := newFixture(t, "http://127.0.0.1:8080", func(o *Options) { o.Metrics = reg }).h
 	admin := h.Admin(reg)
 	scrape := func() (int, string) {
 		rec := httptest.NewRecorder()

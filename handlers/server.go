@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -69,6 +70,10 @@ type Options struct {
 	// X-Forwarded-For (or, without it, X-Real-IP); otherwise the client IP
 	// is the connection's.
 	TrustedProxies []string
+	// TracerProvider, when set, gives every request a server span (see
+	// traceRequests). Nil adds no middleware at all: tracing off costs
+	// nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Handler holds the dependencies of every route.
@@ -87,6 +92,7 @@ type Handler struct {
 	pprof   bool
 	rl      *rateLimits // nil: no limits
 	realIP  echo.IPExtractor
+	tracer  trace.Tracer // nil: no spans
 }
 
 // New checks the options and returns the handlers.
@@ -119,6 +125,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if h.realIP, err = clientIPExtractor(opts.TrustedProxies); err != nil {
 		return nil, err
+	}
+	if opts.TracerProvider != nil {
+		h.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
 	if opts.RateLimits.Enabled {
 		if h.rl, err = newRateLimits(opts.RateLimits, opts.Logger, opts.Now); err != nil {
@@ -217,6 +226,9 @@ func (h *Handler) newEcho() *echo.Echo {
 	// Client IPs come from the connection, or from X-Forwarded-For when
 	// the connection is from a trusted proxy (clientIPExtractor).
 	e.IPExtractor = h.realIP
+	if h.tracer != nil {
+		e.Use(h.traceRequests)
+	}
 	e.Use(
 		h.recoverPanics,
 		h.requestContext,

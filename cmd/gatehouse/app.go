@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
@@ -137,10 +138,24 @@ type app struct {
 	// closeRateLimits releases the rate limits' Redis client (a no-op
 	// without one); call it once the listeners have stopped.
 	closeRateLimits func() error
+	// tracing exports the spans of requests and their queries; nil when
+	// tracing is off (see newTracing).
+	tracing *sdktrace.TracerProvider
 }
 
 // newApp builds the service on an open, migrated store.
-func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bunstore.Store) (*app, error) {
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bunstore.Store) (_ *app, err error) {
+	// Tracing first: the store's query hook must be in place before
+	// anything else uses the store (bun's hook list is not synchronised).
+	tp := newTracing(ctx, log)
+	if tp != nil {
+		store.TraceQueries(tp)
+		defer func() {
+			if err != nil {
+				shutdownTracing(tp, log)
+			}
+		}()
+	}
 	// Weaker settings are allowed, but never silently.
 	if cfg.Registration.Policy == config.RegistrationOpen {
 		log.Warn("dynamic client registration is open: anyone can register a client (registration.policy=open)")
@@ -214,7 +229,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		return nil, err
 	}
 	var newerSchemaSeen atomic.Bool
-	h, err := handlers.New(handlers.Options{
+	hopts := handlers.Options{
 		Provider: p,
 		Pages:    pages,
 		Keys:     km,
@@ -240,13 +255,19 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		RateLimits:     rateLimits,
 		TrustedProxies: cfg.TrustedProxies,
 		Pprof:          cfg.Debug.Pprof,
-	})
+	}
+	if tp != nil {
+		// Only a non-nil provider: a nil *TracerProvider in the interface
+		// would look like tracing on.
+		hopts.TracerProvider = tp
+	}
+	h, err := handlers.New(hopts)
 	if err != nil {
 		_ = closeRateLimits()
 		return nil, err
 	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder, fed: fed,
-		closeRateLimits: closeRateLimits}, nil
+		closeRateLimits: closeRateLimits, tracing: tp}, nil
 }
 
 // withPepper makes the keyed hashes of client secrets, API keys and
@@ -353,6 +374,11 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	bgWG.Wait()
 	stopAudit()
 	<-auditDone
+	// Last: the spans of the final requests and of the background work's
+	// last queries have ended by now.
+	if a.tracing != nil {
+		shutdownTracing(a.tracing, a.log)
+	}
 	a.log.Info("gatehouse stopped")
 	return err
 }

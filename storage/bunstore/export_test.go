@@ -74,3 +74,6 @@ func (s *Store) WithWriterQueryHook(hook bun.QueryHook) {
 		s.rdb = s.wdb
 	}
 }
+
+// DescribeQuery is what the tracing hook records of a statement.
+func DescribeQuery(query string) (op, table string) { return describeQuery(query) }
