@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/config"
@@ -16,29 +14,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
-// lockedBuffer is a log sink the server writes to while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestAccessLog: outside --dev the log is JSON, one line per request with
 // request id, route, status, latency and client id, and never a secret, a
 // token or a query string.
 func TestAccessLog(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncBuffer
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	s := startServerLoggingTo(t, store, &logs, func(c *config.Config) { c.Log.Level = "info" })
 	t.Cleanup(s.stop)
