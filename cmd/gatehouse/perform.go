@@ -225,7 +225,14 @@ func (af *authCodeFlags) run(cmd *cobra.Command, g *globals) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer func() {
+		// Let a page being written finish; then close whatever is left.
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
+	}()
 
 	fmt.Fprintf(g.stderr, "Open this URL in a browser%s:\n\n    %s\n\n", validFor, browserURL)
 	fmt.Fprintf(g.stderr, "Waiting up to %s for the browser to come back to %s ...\n", af.timeout, redirectURI)
@@ -340,10 +347,7 @@ func callbackHandler(state, issuer string, issRequired bool, results chan<- call
 	mux.HandleFunc("GET "+callbackPath, func(w http.ResponseWriter, r *http.Request) {
 		res := readCallback(r.URL.Query(), state, issuer, issRequired)
 		first := false
-		once.Do(func() {
-			first = true
-			results <- res
-		})
+		once.Do(func() { first = true })
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
@@ -358,6 +362,14 @@ func callbackHandler(state, issuer string, issRequired bool, results chan<- call
 		}
 		w.WriteHeader(status)
 		fmt.Fprintf(w, "<!doctype html><meta charset=\"utf-8\"><title>gatehouse</title><pre>%s</pre>\n", html.EscapeString(msg))
+		// The page is out before the command learns the result: on an
+		// error it returns at once and stops this server.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if first {
+			results <- res
+		}
 	})
 	return mux
 }
