@@ -104,28 +104,12 @@ func (h *Handler) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		attrs := []any{"method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path, "status", status,
 			"duration_ms", float64(dur.Microseconds()) / 1000, "ip", c.RealIP(), "bytes", c.Response().Size}
-		if id := loggedClientID(c.Request()); id != "" {
-			attrs = append(attrs, "client_id", id)
+		if id := claimedClient(c); id != "" { // a client id is no secret
+			attrs = append(attrs, "client_id", boundedLogValue(id))
 		}
 		h.log.Log(c.Request().Context(), level, "http request", attrs...)
 		return nil
 	}
-}
-
-// loggedClientID is the client a request named, for the access log: the
-// token-endpoint style (Basic user or client_id in the body) or client_id in
-// the query of authorize/logout requests. Only forms the handler parsed are
-// looked at; the log never reads a body itself. A client id is no secret.
-func loggedClientID(r *http.Request) string {
-	if r.PostForm != nil || r.Header.Get("Authorization") != "" {
-		if id := provider.ClaimedClientID(r); id != "" {
-			return boundedLogValue(id)
-		}
-	}
-	if r.URL.RawQuery == "" {
-		return ""
-	}
-	return boundedLogValue(r.URL.Query().Get("client_id"))
 }
 
 // boundedLogValue keeps attacker-chosen values from bloating the log.
@@ -291,8 +275,27 @@ func (h *Handler) oauthParams(next echo.HandlerFunc) echo.HandlerFunc {
 		if apiKeyInQuery(r) {
 			return h.badParams(c, "API keys must not be sent in URLs; send them in the body or the Authorization header.")
 		}
+		// Read once here for the per-client limit, CORS and the access log.
+		id := provider.ClaimedClientID(r)
+		if id == "" {
+			id = r.Form.Get("client_id") // authorize and logout carry it in the query
+		}
+		c.Set(claimedClientKey, id)
 		return next(c)
 	}
+}
+
+// claimedClientKey is the echo context key of the client id a request
+// names, set by oauthParams: the HTTP Basic user name or the client_id
+// parameter (provider.ClaimedClientID), else client_id in the query. Not
+// authenticated.
+const claimedClientKey = "gatehouse.claimed_client_id"
+
+// claimedClient is the client id the request names ("" when none, or when
+// oauthParams did not run).
+func claimedClient(c echo.Context) string {
+	id, _ := c.Get(claimedClientKey).(string)
+	return id
 }
 
 // formParams holds the fields of our own forms (login, consent) to the

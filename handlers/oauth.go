@@ -187,7 +187,7 @@ func (h *Handler) introspectAPIKey(c echo.Context, key string) error {
 func (h *Handler) revoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	err := h.p.Revoke(ctx, c.Request())
-	if clientID := provider.ClaimedClientID(c.Request()); clientID != "" {
+	if clientID := claimedClient(c); clientID != "" {
 		if client, cerr := h.p.Client(ctx, clientID); cerr == nil {
 			h.allowOrigin(c, client)
 		}

@@ -26,8 +26,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
-
-	"github.com/gatehouse-dev/gatehouse/provider"
 )
 
 // RateLimit allows Rate requests per Period on average, in bursts of up to
@@ -165,7 +163,7 @@ func (h *Handler) limitIP(group string) echo.MiddlewareFunc {
 
 // limitClient is route middleware holding each client to the per-client
 // limit of group. It goes after oauthParams, which has parsed the form.
-// The client is the one the request claims (see provider.ClaimedClientID), not yet
+// The client is the one the request claims (claimedClient), not yet
 // authenticated: checking the secret first would spend the work the limit
 // is there to save. A request naming no client is held to the per-IP limit
 // only.
@@ -175,7 +173,7 @@ func (h *Handler) limitClient(group string) echo.MiddlewareFunc {
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if id := provider.ClaimedClientID(c.Request()); id != "" {
+			if id := claimedClient(c); id != "" {
 				key := h.rl.prefix + group + ":client:" + clientKey(id)
 				if ok, retry := h.rl.allow(c.Request().Context(), key, h.rl.perClient); !ok {
 					h.metrics.rejected(group, limitPerClient)
