@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
 )
 
 func newIntrospectCommand(g *globals) *cobra.Command {
@@ -31,20 +32,8 @@ func newIntrospectCommand(g *globals) *cobra.Command {
 			}
 			// fosite's introspection takes HTTP Basic only.
 			rf.authMethod = authBasic
-			token, err := tokenArg(args[0], g.stdin)
-			if err != nil {
-				return err
-			}
-			hc := &http.Client{Timeout: rf.timeout}
-			d, err := discover(cmd.Context(), hc, rf.endpoint)
-			if err != nil {
-				return err
-			}
-			endpoint, err := need("introspection_endpoint", d.IntrospectionEndpoint)
-			if err != nil {
-				return err
-			}
-			body, err := rf.postForm(cmd.Context(), hc, "introspection endpoint", endpoint, url.Values{"token": {token}})
+			body, err := rf.postToken(cmd.Context(), g.stdin, args[0], "introspection_endpoint",
+				func(d *provider.Discovery) string { return d.IntrospectionEndpoint }, nil)
 			if err != nil {
 				return err
 			}
@@ -87,24 +76,12 @@ func newRevokeCommand(g *globals) *cobra.Command {
 			if hint != "" && hint != "access_token" && hint != "refresh_token" {
 				return usageError{errors.New("--token-type-hint must be access_token or refresh_token")}
 			}
-			token, err := tokenArg(args[0], g.stdin)
-			if err != nil {
-				return err
-			}
-			hc := &http.Client{Timeout: rf.timeout}
-			d, err := discover(cmd.Context(), hc, rf.endpoint)
-			if err != nil {
-				return err
-			}
-			endpoint, err := need("revocation_endpoint", d.RevocationEndpoint)
-			if err != nil {
-				return err
-			}
-			form := url.Values{"token": {token}}
+			var extra url.Values
 			if hint != "" {
-				form.Set("token_type_hint", hint)
+				extra = url.Values{"token_type_hint": {hint}}
 			}
-			if _, err := rf.postForm(cmd.Context(), hc, "revocation endpoint", endpoint, form); err != nil {
+			if _, err := rf.postToken(cmd.Context(), g.stdin, args[0], "revocation_endpoint",
+				func(d *provider.Discovery) string { return d.RevocationEndpoint }, extra); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout, "revoked")

@@ -218,6 +218,32 @@ func retrieveError(endpoint string, err error) error {
 	return newOAuthError(endpoint, status, re.Body)
 }
 
+// postToken sends the token of the command's TOKEN argument (arg; "-"
+// reads stdin), with extra, to the endpoint the discovery document names
+// under field (introspection_endpoint, revocation_endpoint), authenticated
+// as the client, and returns the body of a 2xx answer.
+func (rf *remoteFlags) postToken(ctx context.Context, stdin io.Reader, arg, field string, pick func(*provider.Discovery) string, extra url.Values) ([]byte, error) {
+	token, err := tokenArg(arg, stdin)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: rf.timeout}
+	d, err := discover(ctx, hc, rf.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err := need(field, pick(d))
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{"token": {token}}
+	for k, v := range extra {
+		form[k] = v
+	}
+	name := strings.ReplaceAll(strings.TrimSuffix(field, "_endpoint"), "_", " ") + " endpoint"
+	return rf.postForm(ctx, hc, name, endpoint, form)
+}
+
 // postForm sends an authenticated form to an endpoint and returns the
 // body of a 2xx answer; anything else is an oauthError.
 func (rf *remoteFlags) postForm(ctx context.Context, hc *http.Client, name, endpoint string, form url.Values) ([]byte, error) {
