@@ -464,6 +464,9 @@ func (m *Manager) Run(ctx context.Context) {
 	defer maintain.Stop()
 	check := time.NewTicker(m.opts.CheckInterval)
 	defer check.Stop()
+	// A failing check (database down) is logged once, not every
+	// CheckInterval; Maintain's own failures are logged each time.
+	checkFailing := false
 	for {
 		if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
 			m.opts.Logger.Error("signing key maintenance failed; keeping the loaded set", "err", err)
@@ -477,10 +480,18 @@ func (m *Manager) Run(ctx context.Context) {
 				break wait
 			case <-check.C:
 				changed, err := m.CheckForChanges(ctx)
-				switch {
-				case err != nil && ctx.Err() == nil:
-					m.opts.Logger.Error("signing key check failed; keeping the loaded set", "err", err)
-				case changed:
+				if err != nil {
+					if ctx.Err() == nil && !checkFailing {
+						m.opts.Logger.Error("signing key check failed; keeping the loaded set", "err", err)
+					}
+					checkFailing = true
+					continue
+				}
+				if checkFailing {
+					m.opts.Logger.Info("signing key check works again")
+					checkFailing = false
+				}
+				if changed {
 					m.opts.Logger.Info("the stored signing keys changed (another instance or the CLI); reloaded them")
 				}
 			}
