@@ -140,23 +140,33 @@ func FuzzLoginForm(f *testing.F) {
 		if mode&2 != 0 {
 			csrf = lf.csrfToken
 		}
-		form := url.Values{"email": {email}, "password": {password}, "_csrf": {csrf}}
-		if flow != "" {
-			form.Set("flow", flow)
+		post := func(email string) (string, *httptest.ResponseRecorder) {
+			form := url.Values{"email": {email}, "password": {password}, "_csrf": {csrf}}
+			if flow != "" {
+				form.Set("flow", flow)
+			}
+			body := form.Encode()
+			if extra != "" {
+				body += "&" + extra
+			}
+			req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.AddCookie(&http.Cookie{Name: lf.csrfCookie, Value: lf.csrfToken})
+			return body, lf.do(req)
 		}
-		body := form.Encode()
-		if extra != "" {
-			body += "&" + extra
-		}
-		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: lf.csrfCookie, Value: lf.csrfToken})
-		rec := lf.do(req)
+		body, rec := post(email)
 		if rec.Code >= 500 {
 			t.Fatalf("body %q: status %d: %s", body, rec.Code, rec.Body.String())
 		}
+		// An e-mail such as "<" or "</p>" is also a piece of the page's own
+		// markup, so finding it is not yet a reflection: the same request
+		// with the angle brackets replaced by "x" takes the same path and
+		// shows how often the markup alone contains it.
 		if strings.ContainsAny(email, "<>") && strings.Contains(rec.Body.String(), email) {
-			t.Fatalf("the e-mail %q is reflected unescaped", email)
+			_, neutral := post(strings.NewReplacer("<", "x", ">", "x").Replace(email))
+			if strings.Count(rec.Body.String(), email) > strings.Count(neutral.Body.String(), email) {
+				t.Fatalf("the e-mail %q is reflected unescaped", email)
+			}
 		}
 		if loc := rec.Header().Get("Location"); loc != "" && !strings.HasPrefix(loc, "https://app.example/cb") &&
 			!strings.HasPrefix(loc, "/consent?") && !strings.HasPrefix(loc, "/account") {
