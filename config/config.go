@@ -607,6 +607,11 @@ func (c Config) Validate() error {
 		// Endpoint URLs are built by appending paths, and the iss claim must
 		// match the issuer byte for byte (OIDC Discovery §4.3).
 		p.add("issuer", "must not end with a slash")
+	} else if u, _ := url.Parse(c.Issuer); u.Path != "" {
+		// The pages, forms, redirects and cookies use absolute paths at the
+		// root of the host (/login, /consent, /oauth2/...), so an issuer
+		// below a path would publish endpoints nobody serves.
+		p.add("issuer", "must be the root of its host name (e.g. https://id.example.com), not a path below it such as %q; serve gatehouse on its own host name", u.Path)
 	}
 
 	p.add("listen", "%s", checkHostPort(c.Listen))
