@@ -223,6 +223,8 @@ func TestDownUndoesUp(t *testing.T) {
 // schema on that promise). Indexes and constraints may change.
 func TestMigrationsOnlyAdd(t *testing.T) {
 	forbidden := regexp.MustCompile(`(?i)\b(DROP\s+(TABLE|COLUMN)|RENAME\s+(TO|COLUMN)|ALTER\s+COLUMN\s+\S+\s+TYPE)\b`)
+	addNotNull := regexp.MustCompile(`(?i)\bADD\s+COLUMN\b.*\bNOT\s+NULL\b`)
+	hasDefault := regexp.MustCompile(`(?i)\bDEFAULT\b`)
 	checked := 0
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		fsys, err := FS(dialect)
@@ -239,8 +241,13 @@ func TestMigrationsOnlyAdd(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, line := range strings.Split(string(b), "\n") {
-				if code, _, _ := strings.Cut(line, "--"); forbidden.MatchString(code) {
+				code, _, _ := strings.Cut(line, "--")
+				if forbidden.MatchString(code) {
 					t.Errorf("%s/%s:%d: %q: up migrations only add (the previous release must run on the new schema)", dialect, name, i+1, strings.TrimSpace(line))
+				}
+				// The previous release inserts rows without the new column.
+				if addNotNull.MatchString(code) && !hasDefault.MatchString(code) {
+					t.Errorf("%s/%s:%d: %q: a NOT NULL column added needs a DEFAULT (the previous release inserts rows without it)", dialect, name, i+1, strings.TrimSpace(line))
 				}
 			}
 			checked++

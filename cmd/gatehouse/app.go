@@ -124,6 +124,23 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*bunst
 	return st, nil
 }
 
+// checkSchema lets a command run on a database that has every migration
+// this binary knows. One that also has newer migrations is accepted with a
+// warning: during a rolling upgrade the new release migrates first, and an
+// instance of the old one that restarts meanwhile must still start. That
+// is safe because migrations only add (migrations.TestMigrationsOnlyAdd).
+func checkSchema(ctx context.Context, store *bunstore.Store, log *slog.Logger) error {
+	err := store.CheckSchema(ctx)
+	switch {
+	case errors.Is(err, bunstore.ErrSchemaTooNew):
+		log.WarnContext(ctx, "the database schema is newer than this binary (a rolling upgrade?); continuing, since migrations only add", "detail", err.Error())
+		return nil
+	case errors.Is(err, bunstore.ErrSchemaNotMigrated):
+		return fmt.Errorf("%w\n(run `gatehouse migrate` with the same configuration first)", err)
+	}
+	return err
+}
+
 // app is the running service: one object graph, built once.
 type app struct {
 	cfg      config.Config

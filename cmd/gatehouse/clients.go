@@ -69,7 +69,7 @@ func (g *globals) withEnv(cmd *cobra.Command, needSecret bool, fn func(cfg confi
 		return err
 	}
 	defer store.Close()
-	if err := store.CheckSchema(ctx); err != nil {
+	if err := checkSchema(ctx, store, log); err != nil {
 		return err
 	}
 	if ring != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/config"
-	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -42,10 +40,7 @@ func newServeCommand(g *globals) *cobra.Command {
 				if err := store.Migrate(ctx); err != nil {
 					return fmt.Errorf("migrate: %w", err)
 				}
-			} else if err := store.CheckSchema(ctx); err != nil {
-				if errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-					return fmt.Errorf("%w\n(run `gatehouse migrate` with the same configuration first)", err)
-				}
+			} else if err := checkSchema(ctx, store, log); err != nil {
 				return err
 			}
 			a, err := newApp(ctx, cfg, log, store)
