@@ -362,7 +362,7 @@ func (h *Handler) consentSubmit(c echo.Context) error {
 		h.log.InfoContext(ctx, "consent given", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())
 		return h.completeAuthorization(c, ar, login, handle)
 	case "deny":
-		if err := h.p.Deny(ctx, handle); err != nil {
+		if err := h.p.Deny(ctx, handle, login.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
 			return h.flowError(c, ar, err)
 		}
 		h.log.InfoContext(ctx, "consent denied", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())

@@ -285,13 +285,22 @@ func (p *Provider) ResumeFlow(ctx context.Context, f *storage.AuthFlow) (fosite.
 	return ar, nil
 }
 
-// Deny consumes the flow; the caller then sends access_denied to the client.
-func (p *Provider) Deny(ctx context.Context, flowHandle string) error {
+// Deny consumes the flow in which the user refused the client the scopes
+// and audits it (consent.denied); the caller then sends access_denied to
+// the client.
+func (p *Provider) Deny(ctx context.Context, flowHandle, userID, clientID string, scopes []string) error {
 	err := p.store.DeleteAuthFlow(ctx, secret.HashHandle(flowHandle))
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrFlowNotFound
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	p.audit.Record(ctx, audit.Event{
+		Type: audit.ConsentDenied, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
+		ClientID: clientID, IP: requestIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
+	})
+	return nil
 }
 
 // Complete grants the requested scopes and audience, builds the session for

@@ -145,17 +145,31 @@ func wantNoSecretsInTrail(t *testing.T, events []*storage.AuditEvent, secrets ..
 	}
 }
 
-// TestAuditConsent: allowing an app on the consent page records
+// TestAuditConsent: refusing an app on the consent page records
+// consent.denied with the scopes it asked for; allowing it records
 // consent.given with the scopes; revoking it on the account page records
-// consent.revoked. Both name the person, the client and the IP.
+// consent.revoked. All name the person, the client and the IP.
 func TestAuditConsent(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		u := s.user("ana@example.com", alicePassword)
 		c, secretValue := s.client(provider.ClientSpec{Name: "Photo Printer", RedirectURIs: []string{appRedirect}})
-		s.signIn(t, s.oauthConfig(c, secretValue, "openid", "email"), "ana@example.com", alicePassword)
-
 		user := audit.UserSubject(u.ID)
+
+		conf := s.oauthConfig(c, secretValue, "openid", "profile")
+		_, ch := pkce()
+		denier := s.newBrowser()
+		p := denier.login(denier.get(conf.AuthCodeURL(randomString(t, 16), ch)), "ana@example.com", alicePassword)
+		if cb := denier.consent(p, "deny").callback(t); cb.Get("error") != "access_denied" {
+			t.Fatalf("deny: %v", cb)
+		}
+		denied := awaitEvents(t, s.store, wantEvent{Type: audit.ConsentDenied, Actor: user, Subject: user, ClientID: c.ID,
+			Details: map[string]string{"scopes": "openid profile"}})[0]
+		if denied.IP != "127.0.0.1" {
+			t.Fatalf("consent.denied IP %q", denied.IP)
+		}
+
+		s.signIn(t, s.oauthConfig(c, secretValue, "openid", "email"), "ana@example.com", alicePassword)
 		given := awaitEvents(t, s.store, wantEvent{Type: audit.ConsentGiven, Actor: user, Subject: user, ClientID: c.ID,
 			Details: map[string]string{"scopes": "openid email"}})[0]
 		if given.IP != "127.0.0.1" {
@@ -163,7 +177,7 @@ func TestAuditConsent(t *testing.T) {
 		}
 
 		b := s.newBrowser()
-		p := b.login(b.get(s.issuer+provider.PathAccount), "ana@example.com", alicePassword)
+		p = b.login(b.get(s.issuer+provider.PathAccount), "ana@example.com", alicePassword)
 		p = b.post(s.issuer+provider.PathAccount+"/revoke", p.formValues())
 		if p.status != http.StatusOK || !strings.Contains(p.body, "was revoked") {
 			t.Fatalf("revoke: %d %.300s", p.status, p.body)

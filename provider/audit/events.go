@@ -11,6 +11,10 @@ const (
 	// ConsentRevoked: a user withdrew a client's grant, which revoked its
 	// tokens for the user.
 	ConsentRevoked = "consent.revoked"
+	// ConsentDenied: a user refused a client on the consent page (Details:
+	// scopes, the scopes the client asked for); the client got
+	// access_denied.
+	ConsentDenied = "consent.denied"
 
 	// ClientCreated, ClientUpdated, ClientDeleted and ClientSecretRotated
 	// are made by the CLI (Actor "operator"), the admin API (its
