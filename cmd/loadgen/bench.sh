@@ -22,6 +22,12 @@
 #   RESULTS=dir             where JSON, logs and summary.md go
 #                           (default: a new folder under ${TMPDIR:-/tmp}/gatehouse-bench-results)
 #   READY_TIMEOUT=60s       how long to wait for the server to be ready
+#   RATE_LIMITS=off|local|redis
+#                           off (default) as Hydra's figures were taken;
+#                           local/redis check the limits on every request with
+#                           budgets never reached, to measure the limiter's cost
+#   REDIS_URL=redis://127.0.0.1:6379/15
+#                           the (loopback) Redis for RATE_LIMITS=redis
 #   GATEHOUSE_*             passed through to gatehouse (e.g.
 #                           GATEHOUSE_DATABASE_MAX_OPEN_CONNS, GATEHOUSE_DEBUG_PPROF=true),
 #                           except those this script sets below
@@ -83,10 +89,17 @@ machine() {
 	fi
 	echo "- gatehouse: $rev"
 	echo "- harness: cmd/loadgen, closed loop, keep-alive, conns $CONNS, $DURATION runs after $WARMUP warm-up, median of $REPS"
-	echo "- rate limits: OFF (GATEHOUSE_RATE_LIMITS_ENABLED=false) — one IP and one client carry the whole load, so the"
-	echo "  per-IP/per-client limits would answer 429 and the run would measure the limiter, not the server"
+	case "${RATE_LIMITS:-off}" in
+	off)
+		echo "- rate limits: OFF (GATEHOUSE_RATE_LIMITS_ENABLED=false) — one IP and one client carry the whole load, so the"
+		echo "  per-IP/per-client limits would answer 429 and the run would measure the limiter, not the server"
+		;;
+	*)
+		echo "- rate limits: ON, checked on every request with budgets of 1,000,000/s (never reached), limiter: $RATE_LIMITS"
+		;;
+	esac
 	local extra
-	extra=$(env | grep '^GATEHOUSE_' | grep -v -E 'SECRET|_DSN=|_ISSUER=|_LISTEN=|_ADMIN_LISTEN=|_LOG_LEVEL=|_RATE_LIMITS_ENABLED=|_ACCESS_TOKENS_' | sort | tr '\n' ' ' || true)
+	extra=$(env | grep '^GATEHOUSE_' | grep -v -E 'SECRET|_DSN=|_ISSUER=|_LISTEN=|_ADMIN_LISTEN=|_LOG_LEVEL=|_RATE_LIMITS_|_REDIS_URL=|_ACCESS_TOKENS_' | sort | tr '\n' ' ' || true)
 	echo "- settings: access tokens opaque by default, JWT client signs ES256${extra:+; also $extra}"
 	if [[ $authcode == true ]]; then
 		echo "- authorization code flow: one user agent (cookie jar) per connection; a measured unit is a whole flow"

@@ -32,6 +32,16 @@ lib_check_settings() {
 	127.0.0.1 | localhost | ::1) ;;
 	*) die "PG_HOST must be a loopback address (the benchmark measures this machine only), not '$PG_HOST'" ;;
 	esac
+	case "${RATE_LIMITS:-off}" in
+	off | local) ;;
+	redis)
+		case "${REDIS_URL:-redis://127.0.0.1:6379/15}" in
+		redis://127.0.0.1[:/]* | redis://localhost[:/]* | "redis://[::1]"*) ;;
+		*) die "REDIS_URL must be a redis:// URL on a loopback address, not '$REDIS_URL'" ;;
+		esac
+		;;
+	*) die "RATE_LIMITS must be off, local or redis, not '$RATE_LIMITS'" ;;
+	esac
 }
 
 psql_admin() {
@@ -132,7 +142,20 @@ lib_server_env() {
 	# The whole load comes from one IP and, per scenario, one client: with the
 	# default limits (200/s per IP, 100/s per client) the run would measure the
 	# limiter's 429s, not the server. Hydra's figures were taken without limits.
-	export GATEHOUSE_RATE_LIMITS_ENABLED=false
+	# RATE_LIMITS=local|redis measures what checking them costs instead: the
+	# limiters run on every request with budgets nobody reaches (1,000,000/s),
+	# in process or in Redis (REDIS_URL, by default database 15 on loopback).
+	case "${RATE_LIMITS:-off}" in
+	off) export GATEHOUSE_RATE_LIMITS_ENABLED=false ;;
+	local | redis)
+		export GATEHOUSE_RATE_LIMITS_ENABLED=true
+		export GATEHOUSE_RATE_LIMITS_PER_IP_RATE=1000000 GATEHOUSE_RATE_LIMITS_PER_IP_BURST=1000000 GATEHOUSE_RATE_LIMITS_PER_IP_PERIOD=1s
+		export GATEHOUSE_RATE_LIMITS_PER_CLIENT_RATE=1000000 GATEHOUSE_RATE_LIMITS_PER_CLIENT_BURST=1000000 GATEHOUSE_RATE_LIMITS_PER_CLIENT_PERIOD=1s
+		if [[ $RATE_LIMITS == redis ]]; then
+			export GATEHOUSE_REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/15}"
+		fi
+		;;
+	esac
 }
 
 # lib_start_server LOG starts gatehouse and waits until it is ready.
