@@ -45,6 +45,9 @@ type RateLimiter interface {
 	// would be allowed again. An error means the count could not be
 	// made; the caller then serves the request (fails open).
 	Allow(ctx context.Context, key string, limit RateLimit) (ok bool, retryAfter time.Duration, err error)
+	// Refund gives one allowed request back to key's budget, for a request
+	// that turned out not to count. A budget never grows past its burst.
+	Refund(ctx context.Context, key string, limit RateLimit) error
 }
 
 // DefaultRateLimitKeyPrefix namespaces the limiter keys (in Redis: where
@@ -165,22 +168,33 @@ func (h *Handler) limitIP(group string) echo.MiddlewareFunc {
 // limit of group. It goes after oauthParams, which has parsed the form.
 // The client is the one the request claims (claimedClient), not yet
 // authenticated: checking the secret first would spend the work the limit
-// is there to save. A request naming no client is held to the per-IP limit
-// only.
+// is there to save. A request that then fails client authentication (401)
+// is refunded, so a stranger who names a client without its credentials
+// cannot spend that client's budget and lock it out; such requests are
+// held to the per-IP limit only, as are requests naming no client.
 func (h *Handler) limitClient(group string) echo.MiddlewareFunc {
 	if h.rl == nil {
 		return noLimit
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if id := claimedClient(c); id != "" {
-				key := h.rl.prefix + group + ":client:" + clientKey(id)
-				if ok, retry := h.rl.allow(c.Request().Context(), key, h.rl.perClient); !ok {
-					h.metrics.rejected(group, limitPerClient)
-					return tooManyRequestsJSON(c, retry)
-				}
+			id := claimedClient(c)
+			if id == "" {
+				return next(c)
 			}
-			return next(c)
+			ctx := c.Request().Context()
+			key := h.rl.prefix + group + ":client:" + clientKey(id)
+			if ok, retry := h.rl.allow(ctx, key, h.rl.perClient); !ok {
+				h.metrics.rejected(group, limitPerClient)
+				return tooManyRequestsJSON(c, retry)
+			}
+			err := next(c)
+			if c.Response().Status == http.StatusUnauthorized {
+				// A limiter that cannot refund has failed for Allow too,
+				// which logs it.
+				_ = h.rl.lim.Refund(ctx, key, h.rl.perClient)
+			}
+			return err
 		}
 	}
 }
@@ -334,6 +348,21 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string, limit RateLimit) (b
 	return false, time.Duration(missing / float64(rateOf(limit)) * float64(time.Second)), nil
 }
 
+// Refund implements RateLimiter. A key without a bucket has a full budget
+// already.
+func (l *MemoryLimiter) Refund(_ context.Context, key string, _ RateLimit) error {
+	now := l.now()
+	s := &l.shards[maphash.String(l.seed, key)%memShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.m[key]; b != nil {
+		// Taking -1 tokens adds one; the bucket caps itself at its burst
+		// when it next refills.
+		b.lim.AllowN(now, -1)
+	}
+	return nil
+}
+
 // makeRoom expires buckets before a new one is added. It looks at a few
 // entries only (Go's map iteration starts at a random place), so its cost
 // does not grow with the map: refilled buckets go (a fresh bucket would
@@ -437,4 +466,19 @@ func (l *RedisLimiter) Allow(ctx context.Context, key string, limit RateLimit) (
 		return true, 0, nil
 	}
 	return false, res.RetryAfter, nil
+}
+
+// Refund implements RateLimiter: redis_rate's GCRA script with a cost of
+// -1 moves the key's theoretical arrival time back by one request (never
+// before now, so never past the burst).
+func (l *RedisLimiter) Refund(ctx context.Context, key string, limit RateLimit) error {
+	if l.now().UnixNano() < l.pausedUntil.Load() {
+		return ErrLimiterPaused
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
+	defer cancel()
+	if _, err := l.lim.AllowN(ctx, key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: limit.Period}, -1); err != nil {
+		return fmt.Errorf("redis rate limiter: refund: %w", err)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -79,6 +80,58 @@ func TestMemoryLimiterBurstRefillAndRetryAfter(t *testing.T) {
 	}
 	if ok, _, _ := l.Allow(ctx, "k", limit); ok {
 		t.Fatal("allowed a second request on one refilled token")
+	}
+}
+
+// Refund gives back one request: a spent budget allows exactly one more,
+// a full one does not grow past its burst, and an unknown key is a no-op.
+func TestMemoryLimiterRefund(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := NewMemoryLimiter(MemoryLimiterOptions{Now: clock.now})
+	testRefund(t, l, "k", RateLimit{Rate: 1, Burst: 3, Period: time.Minute})
+	if err := l.Refund(context.Background(), "never-seen", RateLimit{Rate: 1, Burst: 3, Period: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != 1 {
+		t.Fatalf("refunding an unknown key created a bucket: %d keys", l.Len())
+	}
+}
+
+// testRefund runs the refund checks on a fresh key of l.
+func testRefund(t *testing.T, l RateLimiter, key string, limit RateLimit) {
+	t.Helper()
+	ctx := context.Background()
+	allowed := func() bool {
+		t.Helper()
+		ok, _, err := l.Allow(ctx, key, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	refund := func() {
+		t.Helper()
+		if err := l.Refund(ctx, key, limit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Refunds on a full budget: it still holds only its burst.
+	refund()
+	refund()
+	for i := range limit.Burst {
+		if !allowed() {
+			t.Fatalf("request %d of the burst refused", i+1)
+		}
+	}
+	if allowed() {
+		t.Fatal("refunds on a full budget let it grow past its burst")
+	}
+	refund()
+	if !allowed() {
+		t.Fatal("the refunded request was not given back")
+	}
+	if allowed() {
+		t.Fatal("one refund gave back more than one request")
 	}
 }
 
@@ -205,10 +258,31 @@ func TestClientIPExtractor(t *testing.T) {
 
 // rlFixture is the public handlers with rate limits.
 type rlFixture struct {
-	e   *echo.Echo
-	log *bytes.Buffer
-	mu  *sync.Mutex
-	reg *prometheus.Registry
+	e     *echo.Echo
+	log   *bytes.Buffer
+	mu    *sync.Mutex
+	reg   *prometheus.Registry
+	store *bunstore.Store
+	ring  *secret.Keyring
+}
+
+// newClient builds a client_credentials client with the given id (any
+// string, to exercise the key encoding); add it with addClient.
+func (f *rlFixture) newClient(t *testing.T, id string) (*storage.Client, string) {
+	t.Helper()
+	c, plain, err := provider.BuildClient(provider.ClientSpec{Name: id, GrantTypes: []string{"client_credentials"}}, secret.NewHasher(f.ring), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ID = id
+	return c, plain
+}
+
+func (f *rlFixture) addClient(t *testing.T, c *storage.Client) {
+	t.Helper()
+	if err := f.store.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type lockedWriter struct {
@@ -253,7 +327,7 @@ func newRLFixture(t *testing.T, rl RateLimitOptions, trusted ...string) *rlFixtu
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rlFixture{e: h.Public(), log: &buf, mu: mu, reg: reg}
+	return &rlFixture{e: h.Public(), log: &buf, mu: mu, reg: reg, store: store, ring: ring}
 }
 
 func (f *rlFixture) logged() string {
@@ -268,8 +342,9 @@ func fromIP(ip string) reqOpt { return func(r *http.Request) { r.RemoteAddr = ip
 func header(k, v string) reqOpt {
 	return func(r *http.Request) { r.Header.Set(k, v) }
 }
-func basic(id string) reqOpt {
-	return func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), "gth_ak_not-a-real-key") }
+func basic(id string) reqOpt { return basicSecret(id, "gth_ak_not-a-real-key") }
+func basicSecret(id, secret string) reqOpt {
+	return func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret)) }
 }
 
 func (f *rlFixture) post(path string, form url.Values, opts ...reqOpt) *httptest.ResponseRecorder {
@@ -312,17 +387,28 @@ func TestRateLimitMiddleware(t *testing.T) {
 
 	t.Run("per client", func(t *testing.T) {
 		f := newRLFixture(t, RateLimitOptions{Enabled: true, PerIP: generous, PerClient: tight, LoginPerIP: generous})
-		for i := range 3 {
-			if rec := f.post(provider.PathToken, cc, basic("app:1/ä")); rec.Code == http.StatusTooManyRequests {
-				t.Fatalf("request %d refused", i+1)
+		app, appSecret := f.newClient(t, "app:1/ä")
+		f.addClient(t, app)
+		other, otherSecret := f.newClient(t, "app-2")
+		f.addClient(t, other)
+		// Requests that fail client authentication are given back: they
+		// do not spend the named client's budget.
+		for i := range 5 {
+			if rec := f.post(provider.PathToken, cc, basic("app:1/ä")); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("wrong secret %d: %d, want 401: %s", i+1, rec.Code, rec.Body.String())
 			}
 		}
-		want429(t, "4th token request of one client", f.post(provider.PathToken, cc, basic("app:1/ä")), true)
+		for i := range 3 {
+			if rec := f.post(provider.PathToken, cc, basicSecret(app.ID, appSecret)); rec.Code != http.StatusOK {
+				t.Fatalf("request %d: %d %s", i+1, rec.Code, rec.Body.String())
+			}
+		}
+		want429(t, "4th token request of one client", f.post(provider.PathToken, cc, basicSecret(app.ID, appSecret)), true)
 		// The same client named in the form instead of Basic: same budget.
 		want429(t, "client_id in the form", f.post(provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"app:1/ä"}}), true)
 		// Another client from the same IP is still served.
-		if rec := f.post(provider.PathToken, cc, basic("app-2")); rec.Code == http.StatusTooManyRequests {
-			t.Fatal("another client refused")
+		if rec := f.post(provider.PathToken, cc, basicSecret(other.ID, otherSecret)); rec.Code != http.StatusOK {
+			t.Fatalf("another client: %d %s", rec.Code, rec.Body.String())
 		}
 		// Budgets are per endpoint: introspection has its own.
 		if rec := f.post(provider.PathIntrospect, url.Values{"token": {"x"}}, basic("app:1/ä")); rec.Code == http.StatusTooManyRequests {
@@ -425,6 +511,10 @@ func (failingLimiter) Allow(context.Context, string, RateLimit) (bool, time.Dura
 	return false, 0, errors.New("connection refused")
 }
 
+func (failingLimiter) Refund(context.Context, string, RateLimit) error {
+	return errors.New("connection refused")
+}
+
 // An unavailable limiter lets requests through and warns once, not per
 // request.
 func TestRateLimitFailsOpen(t *testing.T) {
@@ -516,6 +606,11 @@ func TestRedisLimiter(t *testing.T) {
 	}
 }
 
+func TestRedisLimiterRefund(t *testing.T) {
+	rdb := testRedis(t)
+	testRefund(t, NewRedisLimiter(rdb, RedisLimiterOptions{}), uniquePrefix(t)+"k", RateLimit{Rate: 1, Burst: 3, Period: time.Minute})
+}
+
 // The middleware on a Redis limiter: the whole path, as configured in
 // production.
 func TestRateLimitMiddlewareRedis(t *testing.T) {
@@ -525,14 +620,24 @@ func TestRateLimitMiddlewareRedis(t *testing.T) {
 	opts := RateLimitOptions{Enabled: true, PerIP: generous, PerClient: tight, LoginPerIP: generous,
 		Limiter: NewRedisLimiter(rdb, RedisLimiterOptions{}), KeyPrefix: uniquePrefix(t)}
 	f1, f2 := newRLFixture(t, opts), newRLFixture(t, opts)
+	// One client, known to both instances (each fixture has its own store).
+	app, appSecret := f1.newClient(t, "app")
+	f1.addClient(t, app)
+	f2.addClient(t, app)
 	cc := url.Values{"grant_type": {"client_credentials"}}
-	for _, f := range []*rlFixture{f1, f2} {
-		if rec := f.post(provider.PathToken, cc, basic("app")); rec.Code == http.StatusTooManyRequests {
-			t.Fatal("refused within the burst")
+	// A wrong secret on either instance is given back in Redis too.
+	for _, f := range []*rlFixture{f1, f2, f1} {
+		if rec := f.post(provider.PathToken, cc, basic("app")); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong secret: %d, want 401: %s", rec.Code, rec.Body.String())
 		}
 	}
-	want429(t, "third request across two instances", f1.post(provider.PathToken, cc, basic("app")), true)
-	want429(t, "fourth request across two instances", f2.post(provider.PathToken, cc, basic("app")), true)
+	for _, f := range []*rlFixture{f1, f2} {
+		if rec := f.post(provider.PathToken, cc, basicSecret(app.ID, appSecret)); rec.Code != http.StatusOK {
+			t.Fatalf("within the burst: %d %s", rec.Code, rec.Body.String())
+		}
+	}
+	want429(t, "third request across two instances", f1.post(provider.PathToken, cc, basicSecret(app.ID, appSecret)), true)
+	want429(t, "fourth request across two instances", f2.post(provider.PathToken, cc, basicSecret(app.ID, appSecret)), true)
 }
 
 func BenchmarkMemoryLimiterAllow(b *testing.B) {

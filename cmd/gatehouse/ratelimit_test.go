@@ -89,6 +89,25 @@ func TestRateLimitTokenEndpoint(t *testing.T) {
 				t.Fatalf("another client from the same IP: %d %v", status, body)
 			}
 		})
+		t.Run("strangers do not spend a client's budget", func(t *testing.T) {
+			// Anyone can name a client; only requests that authenticate as
+			// it count towards its limit, or a stranger with a wrong secret
+			// could lock it out from their own per-IP budget.
+			s := startServer(t, dialect, withLimits(generousLimit, tightLimit, generousLimit))
+			victim, victimSecret := s.client(provider.ClientSpec{Name: "victim"})
+			for i := range 3 * tightLimit.Burst {
+				if status, body, _ := tokenRequest(t, s, victim.ID, "wrong-secret"); status != http.StatusUnauthorized {
+					t.Fatalf("stranger's request %d: %d %v, want 401", i+1, status, body)
+				}
+			}
+			for i := range tightLimit.Burst {
+				if status, body, _ := tokenRequest(t, s, victim.ID, victimSecret); status != http.StatusOK {
+					t.Fatalf("the client's own token %d after the stranger's requests: %d %v", i+1, status, body)
+				}
+			}
+			status, body, h := tokenRequest(t, s, victim.ID, victimSecret)
+			wantTooMany(t, "the client past its own burst", status, body, h)
+		})
 		t.Run("per IP", func(t *testing.T) {
 			s := startServer(t, dialect, withLimits(tightLimit, generousLimit, generousLimit))
 			for i := range tightLimit.Burst {
