@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -111,7 +114,7 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 	if err == nil {
 		p.metrics.tokensRevoked.Inc()
 		// fosite authenticated the client, so the id it claimed is its id
-		// (empty for a private_key_jwt client that sent no client_id).
+		// (for private_key_jwt without client_id: the assertion's sub).
 		clientID := truncateID(ClaimedClientID(r))
 		p.audit.Record(ctx, audit.Event{
 			Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, IP: requestIP(ctx),
@@ -123,8 +126,10 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 
 // ClaimedClientID is the client id a token-endpoint-style request names,
 // before anything is authenticated: the HTTP Basic user name
-// (form-encoded, RFC 6749 §2.3.1; "" when it does not decode) or the
-// client_id parameter. The form must have been parsed.
+// (form-encoded, RFC 6749 §2.3.1; "" when it does not decode), the
+// client_id parameter, or else the sub of a private_key_jwt assertion
+// (RFC 7523 §3: the client id; client_id is optional there), read without
+// verifying it. The form must have been parsed.
 func ClaimedClientID(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
 		if unescaped, err := url.QueryUnescape(id); err == nil {
@@ -132,7 +137,40 @@ func ClaimedClientID(r *http.Request) string {
 		}
 		return ""
 	}
-	return r.PostForm.Get("client_id")
+	if id := r.PostForm.Get("client_id"); id != "" {
+		return id
+	}
+	if r.PostForm.Get("client_assertion_type") == clientjwks.JWTBearerAssertionType {
+		return assertionSubject(r.PostForm.Get("client_assertion"))
+	}
+	return ""
+}
+
+// maxAssertionLen bounds the client assertion that assertionSubject
+// decodes; a real one is well under 2 KiB.
+const maxAssertionLen = 8 << 10
+
+// assertionSubject is the sub claim of a compact JWS, unverified; "" when
+// it is not one.
+func assertionSubject(assertion string) string {
+	if len(assertion) > maxAssertionLen {
+		return ""
+	}
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Sub
 }
 
 // auditIssued records that ar got tokens (never the tokens themselves).

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -107,6 +108,28 @@ func TestRateLimitTokenEndpoint(t *testing.T) {
 			}
 			status, body, h := tokenRequest(t, s, victim.ID, victimSecret)
 			wantTooMany(t, "the client past its own burst", status, body, h)
+		})
+		t.Run("private_key_jwt without client_id", func(t *testing.T) {
+			// The client is named only by the assertion's sub: its own
+			// requests count towards its budget, forged ones do not.
+			s := startServer(t, dialect, withLimits(generousLimit, tightLimit, generousLimit))
+			tokenURL := s.issuer + provider.PathToken
+			good, stranger := s.inlineKeyClient(t)
+			forged := good
+			forged.key = stranger
+			for i := range 2 * tightLimit.Burst {
+				status, body := s.tokenWithAssertion(t, forged.sign(t, tokenURL))
+				wantAssertionRejected(t, fmt.Sprintf("forged assertion %d", i+1), status, body)
+			}
+			for i := range tightLimit.Burst {
+				status, body := s.tokenWithAssertion(t, good.sign(t, tokenURL))
+				wantAssertionToken(t, fmt.Sprintf("assertion %d within the burst", i+1), status, body)
+			}
+			status, body, h := postForm(t, tokenURL, url.Values{
+				"grant_type": {"client_credentials"}, "scope": {"api:read"},
+				"client_assertion_type": {clientjwks.JWTBearerAssertionType}, "client_assertion": {good.sign(t, tokenURL)},
+			}, "", "")
+			wantTooMany(t, "private_key_jwt client past its burst", status, body, h)
 		})
 		t.Run("per IP", func(t *testing.T) {
 			s := startServer(t, dialect, withLimits(tightLimit, generousLimit, generousLimit))
