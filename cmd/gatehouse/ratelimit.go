@@ -44,6 +44,8 @@ func rateLimitOptions(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		return opts, noop, fmt.Errorf("redis_url: %w", err)
 	}
 	tuneRedisForLimits(ro)
+	// go-redis's logger is process-wide; there is one service per process.
+	redis.SetLogger(redisLog{log})
 	rdb := redis.NewClient(ro)
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -55,6 +57,16 @@ func rateLimitOptions(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	}
 	opts.Limiter = handlers.NewRedisLimiter(rdb, handlers.RedisLimiterOptions{})
 	return opts, rdb.Close, nil
+}
+
+// redisLog takes go-redis's own messages — by default printed to stderr,
+// one per failed dial, about once a second while Redis is down — into the
+// service log at debug level: the limiter already reports those failures
+// as warnings, at most once a minute.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 // tuneRedisForLimits makes a Redis outage cheap for requests: the limiter

@@ -255,7 +255,7 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 
 func TestRateLimitOptionsFromConfig(t *testing.T) {
 	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := config.Default()
 
 	cfg.RateLimits.Enabled = false
@@ -291,5 +291,10 @@ func TestRateLimitOptionsFromConfig(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "redis does not answer") || strings.Contains(buf.String(), "hunter2") {
 		t.Fatalf("warning: %q", buf.String())
+	}
+	// go-redis's own message about the failed dial went to the service
+	// log at debug level (not to stderr, once a second).
+	if !strings.Contains(buf.String(), "level=DEBUG msg=\"redis client: ") {
+		t.Fatalf("go-redis's dial failure is not in the service log at debug level: %q", buf.String())
 	}
 }
