@@ -469,15 +469,20 @@ func (l *RedisLimiter) Allow(ctx context.Context, key string, limit RateLimit) (
 }
 
 // Refund implements RateLimiter: redis_rate's GCRA script with a cost of
-// -1 moves the key's theoretical arrival time back by one request (never
-// before now, so never past the burst).
+// -1 moves the key's theoretical arrival time back by one request. When
+// that would reach now (the budget is full again) the script leaves the
+// key unchanged instead, so the key is then reset: a full budget.
 func (l *RedisLimiter) Refund(ctx context.Context, key string, limit RateLimit) error {
 	if l.now().UnixNano() < l.pausedUntil.Load() {
 		return ErrLimiterPaused
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
 	defer cancel()
-	if _, err := l.lim.AllowN(ctx, key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: limit.Period}, -1); err != nil {
+	res, err := l.lim.AllowN(ctx, key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: limit.Period}, -1)
+	if err == nil && res.ResetAfter <= 0 {
+		err = l.lim.Reset(ctx, key)
+	}
+	if err != nil {
 		return fmt.Errorf("redis rate limiter: refund: %w", err)
 	}
 	return nil

@@ -118,6 +118,11 @@ func testRefund(t *testing.T, l RateLimiter, key string, limit RateLimit) {
 	// Refunds on a full budget: it still holds only its burst.
 	refund()
 	refund()
+	// A refund right after the first request (the budget is full again).
+	if !allowed() {
+		t.Fatal("first request refused")
+	}
+	refund()
 	for i := range limit.Burst {
 		if !allowed() {
 			t.Fatalf("request %d of the burst refused", i+1)
