@@ -23,10 +23,12 @@ const (
 	// migrationsTable is bun/migrate's default bookkeeping table.
 	migrationsTable = "bun_migrations"
 	// migrationLockKey is the PostgreSQL advisory lock taken around a
-	// migration run ("gatehous" in ASCII). An advisory lock belongs to a
-	// session, so it goes away with a process that dies holding it, which
-	// bun's table-based lock does not.
-	migrationLockKey int64 = 0x67617465686f7573
+	// migration run ("migr" in ASCII), paired with a hash of the schema
+	// (hashtext(current_schema())) so that deployments in different
+	// schemas of one database do not queue behind each other. An advisory
+	// lock belongs to a session, so it goes away with a process that dies
+	// holding it, which bun's table-based lock does not.
+	migrationLockKey int32 = 0x6d696772
 	// maxMigrateAttempts bounds the retries after another process applied
 	// a migration between this one's status read and its transaction.
 	maxMigrateAttempts = 3
@@ -235,14 +237,14 @@ func (s *Store) lockMigrations(ctx context.Context) (unlock func(), err error) {
 	if err != nil {
 		return nil, mapErr("migration lock: get connection", err)
 	}
-	if _, err := conn.NewRaw("SELECT pg_advisory_lock(?)", migrationLockKey).Exec(ctx); err != nil {
+	if _, err := conn.NewRaw("SELECT pg_advisory_lock(?, hashtext(current_schema()))", migrationLockKey).Exec(ctx); err != nil {
 		_ = conn.Close()
 		return nil, mapErr("migration lock", err)
 	}
 	return func() {
 		// Release even if ctx was cancelled meanwhile.
 		uctx := context.WithoutCancel(ctx)
-		if _, err := conn.NewRaw("SELECT pg_advisory_unlock(?)", migrationLockKey).Exec(uctx); err != nil {
+		if _, err := conn.NewRaw("SELECT pg_advisory_unlock(?, hashtext(current_schema()))", migrationLockKey).Exec(uctx); err != nil {
 			s.log.WarnContext(ctx, "releasing the migration lock failed; dropping its connection", "err", err)
 			// Never return a connection that may still hold the lock to
 			// the pool: ending its session releases the lock.
