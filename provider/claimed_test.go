@@ -35,6 +35,8 @@ func TestClaimedClientID(t *testing.T) {
 		{"assertion payload not base64url", nil, assertion("a.!!!.c"), ""},
 		{"assertion payload not JSON", nil, assertion("a." + enc([]byte("nope")) + ".c"), ""},
 		{"assertion sub not a string", nil, assertion(jws(`{"sub":7}`)), ""},
+		{"assertion sub with a newline", nil, assertion(jws(`{"sub":"app\nX-Forged: 1"}`)), ""},
+		{"assertion sub with a C1 control", nil, assertion(jws(`{"sub":"app\u0085"}`)), ""},
 		{"assertion too long", nil, assertion(jws(`{"sub":"app-3","pad":"` + strings.Repeat("x", maxAssertionLen) + `"}`)), ""},
 		{"nothing", nil, url.Values{}, ""},
 	}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ory/fosite"
 
@@ -168,6 +170,11 @@ func assertionSubject(assertion string) string {
 		Sub string `json:"sub"`
 	}
 	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	// Held to the rules of the form's own parameters: it is logged and
+	// used as a rate-limit key.
+	if !utf8.ValidString(claims.Sub) || strings.ContainsFunc(claims.Sub, unicode.IsControl) {
 		return ""
 	}
 	return claims.Sub
