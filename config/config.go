@@ -610,7 +610,9 @@ func (c Config) Validate() error {
 	} else if u, _ := url.Parse(c.Issuer); u.Path != "" {
 		// The pages, forms, redirects and cookies use absolute paths at the
 		// root of the host (/login, /consent, /oauth2/...), so an issuer
-		// below a path would publish endpoints nobody serves.
+		// below a path would publish endpoints nobody serves. Sharing an
+		// origin with other applications is not offered on purpose: script
+		// on any page of the origin could drive the sign-in pages.
 		p.add("issuer", "must be the root of its host name (e.g. https://id.example.com), not a path below it such as %q; serve gatehouse on its own host name", u.Path)
 	}
 
