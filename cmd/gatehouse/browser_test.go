@@ -137,13 +137,15 @@ func TestSinglePageAppInChromium(t *testing.T) {
 	)
 	var result string
 	// Back at the app, which exchanges the code and reads userinfo. The
-	// poll may start on the consent page while it navigates away ("target
-	// navigated"): it is then asked again, on the app's page.
+	// poll may start while the consent page navigates away, and then fails
+	// with a DevTools error (-32000: "Inspected target navigated or
+	// closed", "Cannot find context with specified id"); it is then asked
+	// again, on the page that replaced it, until the steps' deadline.
 	for err == nil {
 		result, err = chromedp.Run(stepCtx, chromedp.Poll[string](
 			`(() => { const t = document.getElementById("result")?.textContent; return t && t !== "working" ? t : null; })()`,
 			chromedp.WithPollingTimeout(30*time.Second)))
-		if err == nil || !strings.Contains(err.Error(), "navigated") || stepCtx.Err() != nil {
+		if err == nil || !strings.Contains(err.Error(), "(-32000)") || stepCtx.Err() != nil {
 			break
 		}
 		err = nil
