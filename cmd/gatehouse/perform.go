@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/secret"
 )
 
 func newPerformCommand(g *globals) *cobra.Command {
@@ -210,7 +209,14 @@ func (af *authCodeFlags) run(cmd *cobra.Command, g *globals) error {
 		Endpoint: oauth2.Endpoint{AuthURL: authURL, TokenURL: tokenURL, AuthStyle: af.authStyle()},
 	}
 	verifier := oauth2.GenerateVerifier()
-	state, nonce := randomToken(), randomToken()
+	state, err := secret.NewHandle()
+	if err != nil {
+		return err
+	}
+	nonce, err := secret.NewHandle()
+	if err != nil {
+		return err
+	}
 	browserURL := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
 	validFor := ""
 	if usePAR {
@@ -435,13 +441,6 @@ func verifyIDToken(ctx context.Context, d *provider.Discovery, clientID, raw, no
 		return nil, fmt.Errorf("the ID token's claims: %w", err)
 	}
 	return claims, nil
-}
-
-// randomToken is 256 bits for state and nonce.
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // never fails (crypto/rand panics rather)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // openBrowser starts the system's URL handler on u without a shell. u is
