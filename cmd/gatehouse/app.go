@@ -124,18 +124,29 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*bunst
 	return st, nil
 }
 
-// checkSchema lets a command run on a database that has every migration
-// this binary knows. One that also has newer migrations is accepted with a
-// warning: during a rolling upgrade the new release migrates first, and an
-// instance of the old one that restarts meanwhile must still start. That
-// is safe because migrations only add (migrations.TestMigrationsOnlyAdd).
-func checkSchema(ctx context.Context, store *bunstore.Store, log *slog.Logger) error {
+// usableSchema returns nil when the database has every migration this
+// binary knows. One that also has newer migrations is usable too, and
+// reported to newer: during a rolling upgrade the new release migrates
+// first, and the old one's instances keep serving — and start, when they
+// restart meanwhile. That is safe because migrations only add
+// (migrations.TestMigrationsOnlyAdd). Commands and readiness both decide
+// here.
+func usableSchema(ctx context.Context, store *bunstore.Store, newer func(error)) error {
 	err := store.CheckSchema(ctx)
-	switch {
-	case errors.Is(err, bunstore.ErrSchemaTooNew):
-		log.WarnContext(ctx, "the database schema is newer than this binary (a rolling upgrade?); continuing, since migrations only add", "detail", err.Error())
+	if errors.Is(err, bunstore.ErrSchemaTooNew) {
+		newer(err)
 		return nil
-	case errors.Is(err, bunstore.ErrSchemaNotMigrated):
+	}
+	return err
+}
+
+// checkSchema is usableSchema for a command: a newer schema is a warning,
+// a missing migration an error that says what to run.
+func checkSchema(ctx context.Context, store *bunstore.Store, log *slog.Logger) error {
+	err := usableSchema(ctx, store, func(err error) {
+		log.WarnContext(ctx, "the database schema is newer than this binary (a rolling upgrade?); continuing, since migrations only add", "detail", err.Error())
+	})
+	if errors.Is(err, bunstore.ErrSchemaNotMigrated) {
 		return fmt.Errorf("%w\n(run `gatehouse migrate` with the same configuration first)", err)
 	}
 	return err
@@ -254,18 +265,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			if err := store.Ping(ctx); err != nil {
 				return err
 			}
-			err := store.CheckSchema(ctx)
-			if errors.Is(err, bunstore.ErrSchemaTooNew) {
-				// A newer release migrated the database during a rolling
-				// upgrade: migrations only add (every release works on the
-				// next one's schema), so this instance keeps serving until
-				// it is replaced.
+			// Probed every few seconds: the newer schema is told once.
+			return usableSchema(ctx, store, func(err error) {
 				if !newerSchemaSeen.Swap(true) {
 					log.Warn("the database schema is newer than this binary (a rolling upgrade?); still serving", "detail", err.Error())
 				}
-				return nil
-			}
-			return err
+			})
 		},
 		Logger:         log,
 		Metrics:        reg,
