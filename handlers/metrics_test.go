@@ -12,36 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 )
-
-// counterValue is the value of the counter name with exactly the labels
-// want in reg; -1 when there is no such series.
-func counterValue(t *testing.T, reg prometheus.Gatherer, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(want) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if want[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return -1
-}
 
 // TestMetricsRateLimitRejections: every 429 of the rate limits is counted
 // once, under its endpoint group and the limit that was spent; requests
@@ -50,7 +23,7 @@ func TestMetricsRateLimitRejections(t *testing.T) {
 	generous := RateLimit{Rate: 1000, Burst: 1000, Period: time.Second}
 	tight := RateLimit{Rate: 1, Burst: 2, Period: time.Hour}
 	rejections := func(f *rlFixture, endpoint, limit string) float64 {
-		return counterValue(t, f.reg, "gatehouse_rate_limit_rejections_total", map[string]string{"endpoint": endpoint, "limit": limit})
+		return obstest.CounterValue(t, f.reg, "gatehouse_rate_limit_rejections_total", map[string]string{"endpoint": endpoint, "limit": limit})
 	}
 
 	f := newRLFixture(t, RateLimitOptions{Enabled: true, PerIP: generous, PerClient: tight, LoginPerIP: tight})

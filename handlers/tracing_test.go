@@ -14,34 +14,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 )
-
-func spanAttr(s sdktrace.ReadOnlySpan, key string) (string, bool) {
-	for _, a := range s.Attributes() {
-		if string(a.Key) == key {
-			return a.Value.Emit(), true
-		}
-	}
-	return "", false
-}
-
-// spanText is everything of a span that could hold a value.
-func spanText(s sdktrace.ReadOnlySpan) string {
-	var b strings.Builder
-	b.WriteString(s.Name())
-	for _, a := range s.Attributes() {
-		b.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
-	}
-	b.WriteString(" " + s.Status().Description)
-	for _, e := range s.Events() {
-		b.WriteString(" " + e.Name)
-		for _, a := range e.Attributes {
-			b.WriteString(" " + a.Value.Emit())
-		}
-	}
-	return b.String()
-}
 
 // Each request is a server span named by its method and route pattern,
 // with the status sent, continuing the caller's traceparent; paths, query
@@ -86,7 +61,7 @@ func TestTracingRequests(t *testing.T) {
 		t.Errorf("span is not in the caller's trace: trace %s parent %s", sp.SpanContext().TraceID(), sp.Parent().SpanID())
 	}
 	for k, want := range map[string]string{"http.request.method": "POST", "http.route": provider.PathToken, "http.response.status_code": "200"} {
-		if got, _ := spanAttr(sp, k); got != want {
+		if got, _ := obstest.SpanAttr(sp, k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
@@ -97,7 +72,7 @@ func TestTracingRequests(t *testing.T) {
 	if code != http.StatusUnauthorized || len(spans) != 1 {
 		t.Fatalf("bad secret: %d, %d spans", code, len(spans))
 	}
-	if got, _ := spanAttr(spans[0], "http.response.status_code"); got != "401" {
+	if got, _ := obstest.SpanAttr(spans[0], "http.response.status_code"); got != "401" {
 		t.Errorf("bad secret: status attribute %q, want 401", got)
 	}
 	if spans[0].Status().Code == codes.Error {
@@ -110,7 +85,7 @@ func TestTracingRequests(t *testing.T) {
 	if len(spans) != 1 {
 		t.Fatalf("GET token: %d spans", len(spans))
 	}
-	if got, _ := spanAttr(spans[0], "http.response.status_code"); got != strconv.Itoa(code) || code < 400 {
+	if got, _ := obstest.SpanAttr(spans[0], "http.response.status_code"); got != strconv.Itoa(code) || code < 400 {
 		t.Errorf("GET token: sent %d, recorded %q", code, got)
 	}
 
@@ -121,7 +96,7 @@ func TestTracingRequests(t *testing.T) {
 	if code != http.StatusInternalServerError || len(spans) != 1 {
 		t.Fatalf("panic: %d, %d spans", code, len(spans))
 	}
-	if got, _ := spanAttr(spans[0], "http.response.status_code"); got != "500" || spans[0].Status().Code != codes.Error {
+	if got, _ := obstest.SpanAttr(spans[0], "http.response.status_code"); got != "500" || spans[0].Status().Code != codes.Error {
 		t.Errorf("panic: status attribute %q, span status %v", got, spans[0].Status())
 	}
 
@@ -136,7 +111,7 @@ func TestTracingRequests(t *testing.T) {
 	if len(spans) != 1 {
 		t.Fatalf("unknown path: %d spans", len(spans))
 	}
-	if _, hasRoute := spanAttr(spans[0], "http.route"); spans[0].Name() != "GET" || hasRoute {
+	if _, hasRoute := obstest.SpanAttr(spans[0], "http.route"); spans[0].Name() != "GET" || hasRoute {
 		t.Errorf("unknown path: span %q %v", spans[0].Name(), spans[0].Attributes())
 	}
 
@@ -146,7 +121,7 @@ func TestTracingRequests(t *testing.T) {
 	}
 
 	for _, sp := range rec.Ended() {
-		txt := spanText(sp)
+		txt := obstest.SpanText(sp)
 		if strings.Contains(txt, marker) || strings.Contains(txt, clientSecret) || strings.Contains(txt, "gth_") ||
 			strings.Contains(strings.ToLower(txt), "basic ") {
 			t.Errorf("span carries request data: %s", txt)

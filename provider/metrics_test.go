@@ -6,39 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
-
-// metricValue is the value of the counter name with exactly the labels
-// want (name=value pairs) in reg; -1 when there is no such series.
-func metricValue(t *testing.T, reg prometheus.Gatherer, name string, want ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			if 2*len(m.GetLabel()) != len(want) {
-				continue
-			}
-			for i, l := range m.GetLabel() { // Gather sorts labels by name
-				if l.GetName() != want[2*i] || l.GetValue() != want[2*i+1] {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return -1
-}
 
 // TestMetricsLoginAttempts: each password sign-in attempt is counted once
 // under its outcome, and the counts agree with the audit trail (failed =
@@ -58,7 +29,7 @@ func TestMetricsLoginAttempts(t *testing.T) {
 		}
 	}
 	attempts := func(outcome string) float64 {
-		return metricValue(t, f.reg, "gatehouse_login_attempts_total", "method", loginMethodPassword, "outcome", outcome)
+		return obstest.CounterValue(t, f.reg, "gatehouse_login_attempts_total", map[string]string{"method": loginMethodPassword, "outcome": outcome})
 	}
 	for _, o := range []string{outcomeSucceeded, outcomeFailed, outcomeLocked} {
 		if got := attempts(o); got != 0 {
@@ -83,7 +54,7 @@ func TestMetricsLoginAttempts(t *testing.T) {
 			t.Errorf("login attempts %s = %v, want %v", o, got, n)
 		}
 	}
-	if got := metricValue(t, f.reg, "gatehouse_login_lockouts_total"); got != 1 {
+	if got := obstest.CounterValue(t, f.reg, "gatehouse_login_lockouts_total", nil); got != 1 {
 		t.Errorf("lockouts = %v, want 1", got)
 	}
 

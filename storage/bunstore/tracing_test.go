@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -49,38 +50,15 @@ func (l *statementLog) contains(s string) bool {
 	return false
 }
 
-// spanText is everything a span would export that could hold a value:
-// its name, attribute values, status description and events.
-func spanText(s sdktrace.ReadOnlySpan) string {
-	var b strings.Builder
-	b.WriteString(s.Name())
-	for _, a := range s.Attributes() {
-		b.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
-	}
-	b.WriteString(" " + s.Status().Description)
-	for _, e := range s.Events() {
-		b.WriteString(" " + e.Name)
-		for _, a := range e.Attributes {
-			b.WriteString(" " + a.Value.Emit())
-		}
-	}
-	return b.String()
-}
-
-func spanAttr(s sdktrace.ReadOnlySpan, key string) string {
-	for _, a := range s.Attributes() {
-		if string(a.Key) == key {
-			return a.Value.Emit()
-		}
-	}
-	return ""
-}
-
 // The query hook makes a span per query of a traced request, with the
 // operation and table, parented to the request's span (also inside a
 // transaction, whose queries bun runs under BEGIN's context), and nothing
 // of the values bun puts into the statements.
 func TestTracingQueries(t *testing.T) {
+	attr := func(s sdktrace.ReadOnlySpan, key string) string {
+		v, _ := obstest.SpanAttr(s, key)
+		return v
+	}
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{})
@@ -136,7 +114,7 @@ func TestTracingQueries(t *testing.T) {
 		byName := map[string][]sdktrace.ReadOnlySpan{}
 		wantSystem := map[string]string{"sqlite": "sqlite", "postgres": "postgresql"}[dialect]
 		for _, sp := range spans {
-			if txt := spanText(sp); strings.Contains(txt, "SECRETMARK") || strings.Contains(txt, "gth_") {
+			if txt := obstest.SpanText(sp); strings.Contains(txt, "SECRETMARK") || strings.Contains(txt, "gth_") {
 				t.Errorf("span carries a value of the statement: %s", txt)
 			}
 			if sp.Name() == "request" {
@@ -149,10 +127,10 @@ func TestTracingQueries(t *testing.T) {
 			if got := sp.Parent().SpanID(); got != root.SpanContext().SpanID() {
 				t.Errorf("%s: parent %s, want the request span %s", sp.Name(), got, root.SpanContext().SpanID())
 			}
-			if got := spanAttr(sp, "db.system.name"); got != wantSystem {
+			if got := attr(sp, "db.system.name"); got != wantSystem {
 				t.Errorf("%s: db.system.name %q, want %q", sp.Name(), got, wantSystem)
 			}
-			if op := spanAttr(sp, "db.operation.name"); op == "" || !strings.HasPrefix(sp.Name(), op) {
+			if op := attr(sp, "db.operation.name"); op == "" || !strings.HasPrefix(sp.Name(), op) {
 				t.Errorf("%s: db.operation.name %q", sp.Name(), op)
 			}
 		}
@@ -161,14 +139,14 @@ func TestTracingQueries(t *testing.T) {
 				t.Errorf("no span %q; spans: %v", name, names(spans))
 			}
 		}
-		if got := byName["INSERT oauth2_access"]; len(got) > 0 && spanAttr(got[0], "db.collection.name") != "oauth2_access" {
-			t.Errorf("db.collection.name = %q", spanAttr(got[0], "db.collection.name"))
+		if got := byName["INSERT oauth2_access"]; len(got) > 0 && attr(got[0], "db.collection.name") != "oauth2_access" {
+			t.Errorf("db.collection.name = %q", attr(got[0], "db.collection.name"))
 		}
 		var failed int
 		for _, sp := range byName["INSERT oauth2_access"] {
 			if sp.Status().Code == codes.Error {
 				failed++
-				if got := spanAttr(sp, "error.type"); got != "conflict" {
+				if got := attr(sp, "error.type"); got != "conflict" {
 					t.Errorf("failed insert: error.type %q, want conflict", got)
 				}
 			}
