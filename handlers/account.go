@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -32,11 +33,12 @@ func (h *Handler) accountApps(c echo.Context) error {
 	if login == nil {
 		return err
 	}
-	return h.renderAccountApps(c, login, "")
+	return h.renderAccountApps(c, login, "", nil)
 }
 
-func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, message string) error {
-	grants, err := h.p.AppGrants(c.Request().Context(), login.User.ID)
+func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, message string, revoked *provider.RevokedApp) error {
+	ctx := c.Request().Context()
+	grants, err := h.p.AppGrants(ctx, login.User.ID)
 	if err != nil {
 		return err
 	}
@@ -47,13 +49,31 @@ func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, messa
 		app := templates.AppGrant{
 			ClientID: g.Client.ID, ClientName: g.Client.Name, LogoURI: g.Client.LogoURI,
 			ClientURI: g.Client.ClientURI, GrantedAt: g.Grant.UpdatedAt.UTC().Format("2 Jan 2006"),
+			CreatedKeys: h.createdKeys(ctx, g.CreatedKeys),
 		}
 		for _, s := range g.Grant.Scopes {
 			app.Scopes = append(app.Scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
 		}
 		data.Apps = append(data.Apps, app)
 	}
+	if revoked != nil {
+		data.RevokedKeys = h.createdKeys(ctx, revoked.CreatedKeys)
+	}
 	return h.render(c, http.StatusOK, "account_apps", data)
+}
+
+// createdKeys describes the API keys an app made for the person, naming
+// the client each belongs to.
+func (h *Handler) createdKeys(ctx context.Context, keys []*storage.APIKey) []templates.CreatedKey {
+	out := make([]templates.CreatedKey, 0, len(keys))
+	for _, k := range keys {
+		name := k.ClientID
+		if c, err := h.p.Client(ctx, k.ClientID); err == nil && c.Name != "" {
+			name = c.Name
+		}
+		out = append(out, templates.CreatedKey{ID: k.ID, Name: k.Name, ClientName: name, CreatedAt: humanTime(k.CreatedAt)})
+	}
+	return out
 }
 
 // accountRevoke withdraws the consent given to one app: the grant and all
@@ -68,12 +88,12 @@ func (h *Handler) accountRevoke(c echo.Context) error {
 	if client, err := h.p.Client(c.Request().Context(), clientID); err == nil {
 		name = client.Name
 	}
-	err = h.p.RevokeAppGrant(c.Request().Context(), login.User.ID, clientID)
+	revoked, err := h.p.RevokeAppGrant(c.Request().Context(), login.User.ID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountApps(c, login, "That app had no access to revoke.")
+		return h.renderAccountApps(c, login, "That app had no access to revoke.", nil)
 	case err != nil:
 		return err
 	}
-	return h.renderAccountApps(c, login, "Access for "+name+" was revoked.")
+	return h.renderAccountApps(c, login, "Access for "+name+" was revoked.", revoked)
 }

@@ -47,6 +47,8 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
 		{"/admin/users/:id/unlock", map[string]adminHandler{http.MethodPost: h.adminUnlockUser}},
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
+		{"/admin/users/:id/grants", map[string]adminHandler{http.MethodGet: h.adminListUserGrants}},
+		{"/admin/users/:id/grants/:client_id", map[string]adminHandler{http.MethodDelete: h.adminRevokeUserGrant}},
 		{"/admin/apikeys", map[string]adminHandler{http.MethodGet: h.adminListAPIKeys, http.MethodPost: h.adminCreateAPIKey}},
 		{"/admin/apikeys/:id", map[string]adminHandler{http.MethodGet: h.adminGetAPIKey, http.MethodDelete: h.adminRevokeAPIKey}},
 		{"/admin/audit", map[string]adminHandler{http.MethodGet: h.adminListAuditEvents}},
@@ -478,6 +480,45 @@ func (h *Handler) adminUnlockUser(c echo.Context, who *provider.AdminPrincipal) 
 		return adminNotFoundAs(err, "user")
 	}
 	return c.JSON(http.StatusOK, provider.LoginUnlockViewOf(u, res))
+}
+
+// adminListUserGrants lists the apps a user has allowed, each with the API
+// keys it made for them that still work.
+func (h *Handler) adminListUserGrants(c echo.Context, _ *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	grants, err := h.p.Admin().UserGrants(c.Request().Context(), uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	now := h.now()
+	out := adminList[provider.AppGrantView]{Items: make([]provider.AppGrantView, 0, len(grants))}
+	for _, g := range grants {
+		out.Items = append(out.Items, provider.AppGrantViewOf(g, now))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// adminRevokeUserGrant withdraws a user's consent for an app (as the user
+// can at /account/apps): the app's tokens for them stop working at once,
+// and the answer lists the API keys the app made for them, which still
+// work until revoked.
+func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.AdminPrincipal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	clientID := c.Param("client_id")
+	if clientID == "" || len(clientID) > 200 {
+		return adminNotFoundError{"grant"}
+	}
+	revoked, err := h.p.Admin().RevokeUserGrant(c.Request().Context(), who, uid, clientID)
+	if err != nil {
+		return adminNotFoundAs(err, "user or grant")
+	}
+	return c.JSON(http.StatusOK, provider.RevokedAppViewOf(uid, revoked, h.now()))
 }
 
 func (h *Handler) adminSetPassword(c echo.Context, who *provider.AdminPrincipal) error {

@@ -35,7 +35,7 @@ func (f *dcrFixture) ccToken(t *testing.T, clientID, clientSecret, scope string)
 
 func (f *dcrFixture) adminClient(t *testing.T, scopes ...string) (*storage.Client, string) {
 	t.Helper()
-	c, plain, err := provider.BuildClient(provider.ClientSpec{Name: "robot", Scopes: scopes}, secret.NewHasher(f.ring), time.Now())
+	c, plain, err := provider.BuildClient(provider.ClientSpec{Name: "robot", Scopes: scopes, FirstParty: true}, secret.NewHasher(f.ring), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,11 @@ import (
 )
 
 // Self-service API keys, on the public listener: people manage the API
-// keys of the clients they own (admins: of any client) with an access
-// token that carries scope apikeys (provider.AuthorizeKeyManager).
+// keys of the clients they own with an access token that carries scope
+// apikeys, issued to a first-party app (provider.AuthorizeKeyManager).
+// Never the keys of a client allowed a management scope, whatever the
+// person's roles: an administrator makes those through the admin API or
+// the CLI.
 //
 //	POST   /api/apikeys            {"client_id","name","scope","expires_in"} -> 201, the key shown once
 //	GET    /api/apikeys[?client_id=ID]  -> {"items":[...],"next":""}
@@ -88,7 +91,7 @@ func (h *Handler) keysProblem(c echo.Context, err error) error {
 		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+provider.ScopeAPIKeys+" and be issued to a person.", nil)
 	case errors.Is(err, provider.ErrNotClientManager):
 		h.log.InfoContext(ctx, "api keys: forbidden", "reason", err.Error())
-		return writeAdminProblem(c, http.StatusForbidden, "You may manage the API keys only of clients you own.", nil)
+		return writeAdminProblem(c, http.StatusForbidden, "You may manage the API keys only of clients you own, and not of a client allowed a management scope (an administrator manages those).", nil)
 	}
 	return h.apiProblem(c, err, "api keys")
 }

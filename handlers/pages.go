@@ -331,7 +331,7 @@ func (h *Handler) consentPage(c echo.Context) error {
 
 func (h *Handler) consentData(c echo.Context, handle string, ar fosite.AuthorizeRequester, login *provider.Login) *templates.ConsentData {
 	var scopes []templates.Scope
-	for _, s := range ar.GetRequestedScopes() {
+	for _, s := range provider.ConsentScopes(ar.GetRequestedScopes()) {
 		scopes = append(scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
 	}
 	data := &templates.ConsentData{

@@ -53,8 +53,11 @@ var (
 	// column added to a table with rows needs) must agree.
 	addColumn  = regexp.MustCompile(`ALTER TABLE (\w+) ADD COLUMN (\w+) \w+( NOT NULL)?( DEFAULT [^;]+)?;`)
 	dropColumn = regexp.MustCompile(`ALTER TABLE (\w+) DROP COLUMN (\w+);`)
+	// A data migration: both dialects must change the same rows the same
+	// way, so its text (whitespace aside) must agree.
+	updateRows = regexp.MustCompile(`(?s)UPDATE (\w+) SET ([^;]*);`)
 
-	statementPatterns = []*regexp.Regexp{createTable, createIndex, dropTable, dropIndex, addColumn, dropColumn}
+	statementPatterns = []*regexp.Regexp{createTable, createIndex, dropTable, dropIndex, addColumn, dropColumn, updateRows}
 )
 
 // readMigration returns a migration file without its comment lines.
@@ -133,6 +136,10 @@ func schemaOf(t *testing.T, dialect, name string) map[string][]string {
 	}
 	for _, m := range dropColumn.FindAllStringSubmatch(sql, -1) {
 		out["drop column "+m[1]+"."+m[2]] = nil
+	}
+	for _, m := range updateRows.FindAllStringSubmatch(sql, -1) {
+		key := "update " + m[1]
+		out[key] = append(out[key], strings.Join(strings.Fields(m[2]), " "))
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s/%s: found no statements", dialect, name)

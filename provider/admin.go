@@ -20,7 +20,8 @@ import (
 // HTTP; the CLI shares the package-level functions.
 
 // ScopeAdmin is the scope an access token needs for the admin API. Only an
-// operator can give it to a client (registration refuses ReservedScopePrefix).
+// operator can give it, and only to a first-party client
+// (IsManagementScope).
 const ScopeAdmin = ReservedScopePrefix + "admin"
 
 // RoleAdmin is the role a user needs for the admin API.
@@ -72,7 +73,7 @@ func (a *AdminPrincipal) Actor() string {
 
 // AuthorizeAdmin decides whether bearer (an access token) may use the admin
 // API. The token must be an active access token granted gatehouse:admin,
-// issued to a client that is still allowed that scope; a user's token
+// issued to a first-party client that is still allowed that scope; a user's token
 // needs an existing, enabled user with role admin, while a client's own
 // token (client_credentials: the subject is the client) is enough by
 // itself. Failures wrap ErrAdminUnauthorized or ErrAdminForbidden;
@@ -107,8 +108,8 @@ func (p *Provider) AuthorizeAdmin(ctx context.Context, bearer string) (*AdminPri
 	} else if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(client.Scopes, ScopeAdmin) {
-		return nil, fmt.Errorf("%w: client %s is no longer allowed %s", ErrAdminForbidden, clientID, ScopeAdmin)
+	if !slices.Contains(trustedScopes(client).Scopes, ScopeAdmin) {
+		return nil, fmt.Errorf("%w: client %s is no longer allowed %s (or is not first-party)", ErrAdminForbidden, clientID, ScopeAdmin)
 	}
 	if subject == clientID {
 		return &AdminPrincipal{ClientID: clientID}, nil
@@ -174,18 +175,25 @@ func ListUsersPage(ctx context.Context, st storage.UserStore, page storage.Page)
 }
 
 // ClientView is a client as the admin API and the CLI show it: its
-// metadata (RFC 7591 names, secrets only when just issued) and owner_id,
-// the id of the user who owns it ("" for none).
+// metadata (RFC 7591 names, secrets only when just issued), owner_id (the
+// id of the user who owns it, "" for none) and what the operator trusts it
+// with: first_party, introspect_any_token and resources.
 type ClientView struct {
 	ClientMetadata
-	OwnerID string `json:"owner_id"`
+	OwnerID            string   `json:"owner_id"`
+	FirstParty         bool     `json:"first_party"`
+	IntrospectAnyToken bool     `json:"introspect_any_token"`
+	Resources          []string `json:"resources"`
 }
 
 // ClientViewOf describes c; plain is its secret when just issued, else "".
 func ClientViewOf(c *storage.Client, plain string) ClientView {
 	m := ClientMetadataOf(c)
 	m.ClientSecret = plain
-	return ClientView{ClientMetadata: m, OwnerID: c.OwnerID}
+	return ClientView{
+		ClientMetadata: m, OwnerID: c.OwnerID,
+		FirstParty: c.FirstParty, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
+	}
 }
 
 // AdminClientRequest is a client as the admin API takes it: ClientRequest

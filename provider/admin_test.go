@@ -104,9 +104,9 @@ func TestAuthorizeAdmin(t *testing.T) {
 	ctx := context.Background()
 	f := newRegFixture(t, RegistrationPolicyOff)
 	f.now = time.Now()
-	robot, robotSecret := f.admClient(t, ClientSpec{Name: "robot", Scopes: []string{ScopeAdmin, "api"}})
+	robot, robotSecret := f.admClient(t, ClientSpec{Name: "robot", Scopes: []string{ScopeAdmin, "api"}, FirstParty: true})
 	console, consoleSecret := f.admClient(t, ClientSpec{Name: "console", RedirectURIs: []string{"https://console.example/cb"},
-		Scopes: []string{ScopeOpenID, ScopeOfflineAccess, ScopeAdmin}})
+		Scopes: []string{ScopeOpenID, ScopeOfflineAccess, ScopeAdmin}, FirstParty: true})
 	admin := f.admUser(t, "admin@example.com", RoleAdmin)
 	plain := f.admUser(t, "plain@example.com", "editor")
 
@@ -148,8 +148,18 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if _, err := f.p.AuthorizeAdmin(ctx, adminAccess); !errors.Is(err, ErrAdminUnauthorized) {
 		t.Fatalf("disabled admin: %v", err)
 	}
-	// Taking the scope away from a client shuts out its tokens.
+	// A client that stops being first-party is shut out at once, even if
+	// its row still lists the scope (as one written before that rule).
 	robotToken := f.admClientToken(t, robot, robotSecret, ScopeAdmin)
+	robot.FirstParty = false
+	if err := f.store.UpdateClient(ctx, robot); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.AuthorizeAdmin(ctx, robotToken); !errors.Is(err, ErrAdminForbidden) {
+		t.Fatalf("client no longer first-party: %v", err)
+	}
+	// Taking the scope away from a client shuts out its tokens.
+	robot.FirstParty = true
 	robot.Scopes = []string{"api"}
 	if err := f.store.UpdateClient(ctx, robot); err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func (p *Provider) authenticateAPIKeys(next fosite.ClientAuthenticationStrategy)
 		// The client's copy, narrowed to what the key may do: fosite checks
 		// requested scopes against it (invalid_scope beyond the key's).
 		cp := *client
-		cp.Scopes = intersect(key.Scopes, client.Scopes)
+		cp.Scopes = intersect(key.Scopes, trustedScopes(client).Scopes)
 		cp.APIKeyID = key.ID
 		return &cp, nil
 	}
@@ -148,6 +148,19 @@ type APIKeySpec struct {
 	ExpiresIn time.Duration
 	// CreatedBy is who asks ("user:<id>", "client:<id>", "operator").
 	CreatedBy string
+	// Via is the app acting for the person of CreatedBy (self-service
+	// with a delegated token): the client and the grant (request id) of
+	// its token. Recorded with the key and in the audit trail, so that
+	// what an app did for someone can be found and undone.
+	Via *Delegation
+}
+
+// Delegation is an app acting for a person: the client a person's access
+// token was issued to, and the token's grant (its request id, shared by
+// every token of one sign-in's refresh chain).
+type Delegation struct {
+	ClientID string
+	GrantID  string
 }
 
 // ErrAPIKeyInput wraps invalid API key specs (a 400 for the caller).
@@ -276,12 +289,15 @@ func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.A
 	if !slices.Contains(client.GrantTypes, GrantClientCredentials) {
 		return nil, "", apiKeyInput("client_id", "the client does not use client_credentials")
 	}
+	// A client that is not first-party lists no management scope as far
+	// as its keys go (trustedScopes), whatever its row says.
+	allowed := trustedScopes(client).Scopes
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {
-		scopes = slices.Clone(client.Scopes)
+		scopes = slices.Clone(allowed)
 	}
 	for _, s := range scopes {
-		if !slices.Contains(client.Scopes, s) {
+		if !slices.Contains(allowed, s) {
 			return nil, "", apiKeyInput("scope", "%q is not one of the client's scopes", clip(s))
 		}
 	}
@@ -294,15 +310,25 @@ func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.A
 		ID: id, ClientID: client.ID, Name: name, Scopes: nonNil(scopes),
 		SecretHash: m.verifier.Hash(secretPart), CreatedBy: spec.CreatedBy, CreatedAt: now,
 	}
+	if spec.Via != nil {
+		k.CreatedVia = spec.Via.ClientID
+	}
 	if spec.ExpiresIn > 0 {
 		k.ExpiresAt = now.Add(spec.ExpiresIn)
 	}
 	if err := m.store.CreateAPIKey(ctx, k); err != nil {
 		return nil, "", err
 	}
+	details := map[string]string{"name": k.Name, "scope": strings.Join(k.Scopes, " ")}
+	if spec.Via != nil {
+		// The app that acted for the person, and with which grant: the
+		// event's ClientID stays the key's client.
+		details["via_client_id"] = spec.Via.ClientID
+		details["via_grant_id"] = spec.Via.GrantID
+	}
 	m.audit.Record(ctx, audit.Event{
 		Type: audit.APIKeyCreated, Actor: spec.CreatedBy, Subject: k.ID, ClientID: k.ClientID, IP: requestIP(ctx),
-		Details: map[string]string{"name": k.Name, "scope": strings.Join(k.Scopes, " ")},
+		Details: details,
 	})
 	return k, key, nil
 }
@@ -369,6 +395,7 @@ type APIKeyView struct {
 	Scopes     []string   `json:"scopes"`
 	State      string     `json:"state"`
 	CreatedBy  string     `json:"created_by"`
+	CreatedVia string     `json:"created_via,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
@@ -387,7 +414,7 @@ func APIKeyViewOf(k *storage.APIKey, plain string, now time.Time) APIKeyView {
 	}
 	return APIKeyView{
 		ID: k.ID, Key: plain, ClientID: k.ClientID, Name: k.Name, Scopes: nonNil(k.Scopes),
-		State: APIKeyState(k, now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt.UTC(),
+		State: APIKeyState(k, now), CreatedBy: k.CreatedBy, CreatedVia: k.CreatedVia, CreatedAt: k.CreatedAt.UTC(),
 		ExpiresAt: opt(k.ExpiresAt), LastUsedAt: opt(k.LastUsedAt), RevokedAt: opt(k.RevokedAt),
 	}
 }
@@ -431,10 +458,13 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request) (fos
 	return p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 }
 
-// Self-service: people manage the API keys of the clients they own (or,
-// with role admin, of any client) with an access token carrying
-// ScopeAPIKeys, at /api/apikeys; and the account pages list and revoke the
-// keys of the clients they own.
+// Self-service: people manage the API keys of the clients they own with
+// an access token carrying ScopeAPIKeys, at /api/apikeys; and the account
+// pages list and revoke the keys of the clients they own. Self-service
+// never covers a client allowed a management scope: a credential that can
+// reach the admin API is made by an administrator (CLI, admin API) only,
+// never through a token some app holds for a person — not even an admin's
+// (docs/security.md).
 
 // Self-service authorization failures. AuthorizeKeyManager wraps them
 // with the reason (for the log); test with errors.Is.
@@ -444,24 +474,32 @@ var (
 	// gone, or whose user is disabled.
 	ErrKeyManagerUnauthorized = errors.New("apikeys: missing or invalid access token")
 	// ErrKeyManagerForbidden (403): a valid access token that does not
-	// carry ScopeAPIKeys (or whose client is no longer allowed it), or
-	// that a client got for itself (client_credentials) rather than for a
-	// person.
+	// carry ScopeAPIKeys (or whose client is no longer allowed it, or is
+	// not first-party), or that a client got for itself
+	// (client_credentials) rather than for a person.
 	ErrKeyManagerForbidden = errors.New("apikeys: the access token does not grant API key management")
 	// ErrNotClientManager (403): the person may not manage the keys of
-	// this client (they do not own it and are not an admin).
-	ErrNotClientManager = errors.New("apikeys: only the client's owner or an admin may manage its API keys")
+	// this client: they do not own it, or it is allowed a management
+	// scope (an administrator manages those keys).
+	ErrNotClientManager = errors.New("apikeys: only the client's owner may manage its API keys, and never those of a client allowed a management scope")
 )
 
+// KeyManager is who a self-service key request acts for: a person,
+// through the app (Via) their access token was issued to.
+type KeyManager struct {
+	User *storage.User
+	Via  Delegation
+}
+
 // AuthorizeKeyManager decides whether bearer (an access token) may use
-// the self-service key API, and returns the person it acts for. The token
-// must be an active access token granted ScopeAPIKeys, issued to a client
-// still allowed that scope, for an existing, enabled user: a client's own
-// token (client_credentials, including one minted with an API key) is
-// refused, since keys belong to people's clients. Failures wrap
-// ErrKeyManagerUnauthorized or ErrKeyManagerForbidden; storage failures
-// come back as they are.
-func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*storage.User, error) {
+// the self-service key API, and returns the person it acts for and the
+// app acting. The token must be an active access token granted
+// ScopeAPIKeys, issued to a first-party client still allowed that scope,
+// for an existing, enabled user: a client's own token (client_credentials,
+// including one minted with an API key) is refused, since keys belong to
+// people's clients. Failures wrap ErrKeyManagerUnauthorized or
+// ErrKeyManagerForbidden; storage failures come back as they are.
+func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*KeyManager, error) {
 	if bearer == "" || len(bearer) > 4096 {
 		return nil, fmt.Errorf("%w: no bearer token", ErrKeyManagerUnauthorized)
 	}
@@ -488,8 +526,8 @@ func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*sto
 	} else if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(client.Scopes, ScopeAPIKeys) {
-		return nil, fmt.Errorf("%w: client %s is no longer allowed %s", ErrKeyManagerForbidden, clientID, ScopeAPIKeys)
+	if !slices.Contains(trustedScopes(client).Scopes, ScopeAPIKeys) {
+		return nil, fmt.Errorf("%w: client %s is no longer allowed %s (or is not first-party)", ErrKeyManagerForbidden, clientID, ScopeAPIKeys)
 	}
 	if subject == "" || subject == clientID {
 		return nil, fmt.Errorf("%w: the token was issued to client %s itself, not to a person", ErrKeyManagerForbidden, clientID)
@@ -500,36 +538,38 @@ func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*sto
 	} else if err != nil {
 		return nil, err
 	}
-	return u, nil
+	return &KeyManager{User: u, Via: Delegation{ClientID: clientID, GrantID: ar.GetID()}}, nil
 }
 
-// CanManageClient reports whether u may manage the API keys of c: u owns
-// c, or u has the admin role.
+// CanManageClient reports whether u may manage the API keys of c for
+// themselves: u owns c, and c is allowed no management scope. Roles do
+// not count: an admin manages other clients' keys through the admin API
+// or the CLI, where no app acts for them.
 func CanManageClient(u *storage.User, c *storage.Client) bool {
 	if u == nil || c == nil || u.Disabled {
 		return false
 	}
-	return (c.OwnerID != "" && c.OwnerID == u.ID) || slices.Contains(u.Roles, RoleAdmin)
+	return c.OwnerID != "" && c.OwnerID == u.ID && len(ManagementScopes(c.Scopes)) == 0
 }
 
 // UserActor names a person in audit events and CreatedBy.
 func UserActor(u *storage.User) string { return "user:" + u.ID }
 
-// SelfServiceKeys is the key management a person may do for themselves;
-// AuthorizeKeyManager let them in. Errors: storage.ErrNotFound (an
-// unknown client or key, and also a key of a client the person may not
-// manage, so that its existence is not revealed), ErrNotClientManager (a
-// client the person may not manage, named by its id), *APIKeyInputError,
-// or storage failures.
+// SelfServiceKeys is the key management a person may do for themselves,
+// through an app; AuthorizeKeyManager let them in. Errors:
+// storage.ErrNotFound (an unknown client or key, and also a key of a
+// client the person may not manage, so that its existence is not
+// revealed), ErrNotClientManager (a client the person may not manage,
+// named by its id), *APIKeyInputError, or storage failures.
 type SelfServiceKeys struct {
-	m    *APIKeyManager
-	p    *Provider
-	user *storage.User
+	m   *APIKeyManager
+	p   *Provider
+	who *KeyManager
 }
 
-// SelfServiceKeys returns the key management of u.
-func (p *Provider) SelfServiceKeys(u *storage.User) *SelfServiceKeys {
-	return &SelfServiceKeys{m: p.APIKeyManager(), p: p, user: u}
+// SelfServiceKeys returns the key management of who.
+func (p *Provider) SelfServiceKeys(who *KeyManager) *SelfServiceKeys {
+	return &SelfServiceKeys{m: p.APIKeyManager(), p: p, who: who}
 }
 
 // client returns the client id if the person may manage its keys.
@@ -538,15 +578,29 @@ func (s *SelfServiceKeys) client(ctx context.Context, id string) (*storage.Clien
 	if err != nil {
 		return nil, err
 	}
-	if !CanManageClient(s.user, c) {
-		return nil, fmt.Errorf("%w (user %s, client %s)", ErrNotClientManager, s.user.ID, c.ID)
+	if !CanManageClient(s.who.User, c) {
+		return nil, fmt.Errorf("%w (user %s, client %s)", ErrNotClientManager, s.who.User.ID, c.ID)
 	}
 	return c, nil
 }
 
+// managedClients lists the clients whose keys the person may manage.
+func (s *SelfServiceKeys) managedClients(ctx context.Context) ([]string, error) {
+	owned, err := s.p.OwnedClients(ctx, s.who.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range owned {
+		if CanManageClient(s.who.User, c) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids, nil
+}
+
 // List lists the keys of client clientID or, when it is "", of every
-// client the person owns (admins too: other clients' keys only by id),
-// newest first.
+// client the person may manage, newest first.
 func (s *SelfServiceKeys) List(ctx context.Context, clientID string) ([]*storage.APIKey, error) {
 	if clientID != "" {
 		if _, err := s.client(ctx, clientID); err != nil {
@@ -554,17 +608,13 @@ func (s *SelfServiceKeys) List(ctx context.Context, clientID string) ([]*storage
 		}
 		return s.m.List(ctx, []string{clientID})
 	}
-	owned, err := s.p.OwnedClients(ctx, s.user.ID)
+	ids, err := s.managedClients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(owned) == 0 {
+	if len(ids) == 0 {
 		// List with no client ids would list every key.
 		return []*storage.APIKey{}, nil
-	}
-	ids := make([]string, len(owned))
-	for i, c := range owned {
-		ids[i] = c.ID
 	}
 	return s.m.List(ctx, ids)
 }
@@ -576,7 +626,7 @@ func (s *SelfServiceKeys) Get(ctx context.Context, id string) (*storage.APIKey, 
 		return nil, err
 	}
 	if _, err := s.client(ctx, k.ClientID); errors.Is(err, ErrNotClientManager) {
-		return nil, fmt.Errorf("api key %s of a client user %s may not manage: %w", id, s.user.ID, storage.ErrNotFound)
+		return nil, fmt.Errorf("api key %s of a client user %s may not manage: %w", id, s.who.User.ID, storage.ErrNotFound)
 	} else if err != nil {
 		return nil, err
 	}
@@ -584,12 +634,14 @@ func (s *SelfServiceKeys) Get(ctx context.Context, id string) (*storage.APIKey, 
 }
 
 // Create mints a key for a client the person may manage; CreatedBy is
-// the person.
+// the person and the key records the app that acted (Via).
 func (s *SelfServiceKeys) Create(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
 	if _, err := s.client(ctx, spec.ClientID); err != nil {
 		return nil, "", err
 	}
-	spec.CreatedBy = UserActor(s.user)
+	spec.CreatedBy = UserActor(s.who.User)
+	via := s.who.Via
+	spec.Via = &via
 	return s.m.Create(ctx, spec)
 }
 
@@ -598,7 +650,7 @@ func (s *SelfServiceKeys) Revoke(ctx context.Context, id string) error {
 	if _, err := s.Get(ctx, id); err != nil {
 		return err
 	}
-	return s.m.Revoke(ctx, id, UserActor(s.user))
+	return s.m.Revoke(ctx, id, UserActor(s.who.User))
 }
 
 // OwnedAPIKey is a key of a client a person owns, with its client.
@@ -607,8 +659,9 @@ type OwnedAPIKey struct {
 	Client *storage.Client
 }
 
-// OwnedAPIKeys lists the keys of the clients userID owns, newest first
-// (the account pages: ownership only, whatever the person's roles).
+// OwnedAPIKeys lists the keys of the clients userID owns and may manage
+// (CanManageClient), newest first (the account pages: ownership only,
+// whatever the person's roles).
 func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIKey, error) {
 	owned, err := p.OwnedClients(ctx, userID)
 	if err != nil || len(owned) == 0 {
@@ -617,8 +670,15 @@ func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIK
 	byID := make(map[string]*storage.Client, len(owned))
 	ids := make([]string, 0, len(owned))
 	for _, c := range owned {
+		if len(ManagementScopes(c.Scopes)) > 0 {
+			continue
+		}
 		byID[c.ID] = c
 		ids = append(ids, c.ID)
+	}
+	if len(ids) == 0 {
+		// APIKeys with no client ids would list every key.
+		return nil, nil
 	}
 	keys, err := p.APIKeys(ctx, ids)
 	if err != nil {
@@ -633,9 +693,10 @@ func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIK
 	return out, nil
 }
 
-// RevokeOwnedAPIKey revokes key id if it belongs to a client userID owns;
-// storage.ErrNotFound otherwise (unknown, or someone else's). It returns
-// the key as it was.
+// RevokeOwnedAPIKey revokes key id if it belongs to a client userID owns
+// and may manage (CanManageClient); storage.ErrNotFound otherwise
+// (unknown, someone else's, or of a client allowed a management scope).
+// It returns the key as it was.
 func (p *Provider) RevokeOwnedAPIKey(ctx context.Context, userID, id string) (*storage.APIKey, error) {
 	m := p.APIKeyManager()
 	k, err := m.Key(ctx, id)
@@ -643,7 +704,7 @@ func (p *Provider) RevokeOwnedAPIKey(ctx context.Context, userID, id string) (*s
 		return nil, err
 	}
 	c, err := p.store.ClientByID(ctx, k.ClientID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && (userID == "" || c.OwnerID != userID)) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (userID == "" || c.OwnerID != userID || len(ManagementScopes(c.Scopes)) > 0)) {
 		return nil, fmt.Errorf("api key %s is not of a client user %s owns: %w", id, userID, storage.ErrNotFound)
 	} else if err != nil {
 		return nil, err

@@ -92,14 +92,15 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	f := newRegFixture(t, RegistrationPolicyOff)
 	f.now = time.Now()
 	console, consoleSecret := f.admClient(t, ClientSpec{Name: "console", RedirectURIs: []string{"https://console.example/cb"},
-		Scopes: []string{ScopeOpenID, ScopeOfflineAccess, ScopeAPIKeys}})
-	robot, robotSecret := f.admClient(t, ClientSpec{Name: "robot", Scopes: []string{ScopeAPIKeys, "api"}})
+		Scopes: []string{ScopeOpenID, ScopeOfflineAccess, ScopeAPIKeys}, FirstParty: true})
+	robot, robotSecret := f.admClient(t, ClientSpec{Name: "robot", Scopes: []string{ScopeAPIKeys, "api"}, FirstParty: true})
 	alice := f.admUser(t, "alice@example.com")
 	gone := f.admUser(t, "gone@example.com")
 
 	access, refresh := f.admUserTokens(t, console, consoleSecret, alice, "openid offline_access apikeys")
-	if u, err := f.p.AuthorizeKeyManager(ctx, access); err != nil || u.ID != alice.ID {
-		t.Fatalf("alice: %v %v", u, err)
+	who, err := f.p.AuthorizeKeyManager(ctx, access)
+	if err != nil || who.User.ID != alice.ID || who.Via.ClientID != console.ID || who.Via.GrantID == "" {
+		t.Fatalf("alice: %+v %v", who, err)
 	}
 	noScope, _ := f.admUserTokens(t, console, consoleSecret, alice, "openid")
 	goneToken, _ := f.admUserTokens(t, console, consoleSecret, gone, "openid apikeys")
@@ -133,6 +134,19 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	if _, err := SetUserDisabled(ctx, f.store, alice.ID, false, f.now); err != nil {
 		t.Fatal(err)
 	}
+	// A client that stops being first-party (its row may still list the
+	// scope, as one written before that rule did) is shut out at once.
+	notFirstParty, err := f.store.ClientByID(ctx, console.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notFirstParty.FirstParty = false
+	if err := f.store.UpdateClient(ctx, notFirstParty); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrKeyManagerForbidden) {
+		t.Fatalf("client no longer first-party: %v", err)
+	}
 	spec := SpecFromClient(console)
 	spec.Scopes = []string{ScopeOpenID, ScopeOfflineAccess}
 	if _, err := UpdateStoredClient(ctx, f.store, console.ID, spec, f.now); err != nil {
@@ -154,21 +168,34 @@ func TestSelfServiceKeys(t *testing.T) {
 	if _, _, err := f.p.CreateAPIKey(ctx, APIKeySpec{ClientID: unowned.ID, Name: "ops", CreatedBy: "operator"}); err != nil {
 		t.Fatal(err)
 	}
+	// alice owns a client allowed to manage gatehouse: its keys reach the
+	// admin API, so no app acting for her may make or see them.
+	powerful, _ := f.admClient(t, ClientSpec{Name: "ops robot", Scopes: []string{ScopeAdmin, "a"}, FirstParty: true, OwnerID: alice.ID})
+	if _, _, err := f.p.CreateAPIKey(ctx, APIKeySpec{ClientID: powerful.ID, Name: "ops", CreatedBy: "operator"}); err != nil {
+		t.Fatal(err)
+	}
 
-	if !CanManageClient(alice, job) || CanManageClient(bob, job) || !CanManageClient(admin, job) ||
-		CanManageClient(alice, unowned) || CanManageClient(nil, job) {
+	if !CanManageClient(alice, job) || CanManageClient(bob, job) || CanManageClient(admin, job) ||
+		CanManageClient(alice, unowned) || CanManageClient(nil, job) || CanManageClient(alice, powerful) {
 		t.Fatal("CanManageClient")
 	}
-	disabledAdmin := *admin
-	disabledAdmin.Disabled = true
-	if CanManageClient(&disabledAdmin, job) {
-		t.Fatal("a disabled admin may manage")
+	disabled := *alice
+	disabled.Disabled = true
+	if CanManageClient(&disabled, job) {
+		t.Fatal("a disabled owner may manage")
 	}
 
-	mine := f.p.SelfServiceKeys(alice)
+	via := Delegation{ClientID: "console", GrantID: "grant-1"}
+	mine := f.p.SelfServiceKeys(&KeyManager{User: alice, Via: via})
 	k, plain, err := mine.Create(ctx, APIKeySpec{ClientID: job.ID, Name: "ci", Scopes: []string{"a"}, CreatedBy: "spoofed"})
-	if err != nil || plain == "" || k.CreatedBy != "user:"+alice.ID {
+	if err != nil || plain == "" || k.CreatedBy != "user:"+alice.ID || k.CreatedVia != "console" {
 		t.Fatalf("create: %+v %v", k, err)
+	}
+	if _, _, err := mine.Create(ctx, APIKeySpec{ClientID: powerful.ID, Name: "escalate"}); !errors.Is(err, ErrNotClientManager) {
+		t.Fatalf("create a key of a client allowed gatehouse:admin: %v", err)
+	}
+	if _, err := mine.List(ctx, powerful.ID); !errors.Is(err, ErrNotClientManager) {
+		t.Fatalf("list the keys of a client allowed gatehouse:admin: %v", err)
 	}
 	if list, err := mine.List(ctx, ""); err != nil || len(list) != 1 || list[0].ID != k.ID {
 		t.Fatalf("alice's keys: %v %v", list, err)
@@ -182,7 +209,7 @@ func TestSelfServiceKeys(t *testing.T) {
 
 	// Bob owns nothing: an empty list (never everyone's keys), and
 	// alice's key is as unknown to him as a key that does not exist.
-	his := f.p.SelfServiceKeys(bob)
+	his := f.p.SelfServiceKeys(&KeyManager{User: bob, Via: via})
 	if list, err := his.List(ctx, ""); err != nil || len(list) != 0 {
 		t.Fatalf("bob's keys: %v %v", list, err)
 	}
@@ -199,18 +226,23 @@ func TestSelfServiceKeys(t *testing.T) {
 		t.Fatalf("bob revokes from the account page: %v", err)
 	}
 
-	// An admin manages any client by id; the account page is ownership
-	// only.
-	theirs := f.p.SelfServiceKeys(admin)
-	if list, err := theirs.List(ctx, unowned.ID); err != nil || len(list) != 1 {
-		t.Fatalf("admin lists: %v %v", list, err)
+	// An admin's role counts for nothing here: through an app, an admin
+	// manages only the clients they own (others' keys go through the admin
+	// API or the CLI, where no app acts for them).
+	theirs := f.p.SelfServiceKeys(&KeyManager{User: admin, Via: via})
+	if _, err := theirs.List(ctx, unowned.ID); !errors.Is(err, ErrNotClientManager) {
+		t.Fatalf("admin lists another client's keys: %v", err)
 	}
-	if got, err := theirs.Get(ctx, k.ID); err != nil || got.ID != k.ID {
-		t.Fatalf("admin gets: %v %v", got, err)
+	if _, err := theirs.Get(ctx, k.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("admin gets another client's key: %v", err)
+	}
+	if _, _, err := theirs.Create(ctx, APIKeySpec{ClientID: unowned.ID, Name: "x"}); !errors.Is(err, ErrNotClientManager) {
+		t.Fatalf("admin creates a key of another client: %v", err)
 	}
 	if owned, err := f.p.OwnedAPIKeys(ctx, admin.ID); err != nil || len(owned) != 0 {
 		t.Fatalf("admin's own keys: %v %v", owned, err)
 	}
+	// The account page leaves out the client allowed gatehouse:admin.
 	owned, err := f.p.OwnedAPIKeys(ctx, alice.ID)
 	if err != nil || len(owned) != 1 || owned[0].Client.ID != job.ID {
 		t.Fatalf("alice's own keys: %v %v", owned, err)

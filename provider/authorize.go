@@ -178,7 +178,7 @@ func (p *Provider) consentCovers(ctx context.Context, userID, clientID string, s
 	} else if err != nil {
 		return false, err
 	}
-	for _, s := range scopes {
+	for _, s := range ConsentScopes(scopes) {
 		if !slices.Contains(g.Scopes, s) {
 			return false, nil
 		}
@@ -188,8 +188,10 @@ func (p *Provider) consentCovers(ctx context.Context, userID, clientID string, s
 
 // RememberConsent records that the user allowed the client these scopes,
 // adding to what was allowed before, and audits it (consent.given with
-// the scopes allowed now).
+// the scopes allowed now). Management scopes are never part of a consent
+// (ConsentScopes).
 func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string, scopes []string) error {
+	scopes = ConsentScopes(scopes)
 	now := p.now().UTC()
 	g, err := p.store.ConsentGrant(ctx, userID, clientID)
 	switch {

@@ -81,7 +81,17 @@ type ClientSpec struct {
 	TokenEndpointAuthMethod  string
 	IDTokenSignedResponseAlg string
 	SkipConsent              bool
-	AllowedOrigins           []string
+	// FirstParty marks the operator's own client, the only kind that may
+	// be allowed management scopes (IsManagementScope). Operators only.
+	FirstParty bool
+	// IntrospectAnyToken lets the client introspect every client's tokens
+	// (RFC 7662 §4). Operators only.
+	IntrospectAnyToken bool
+	// Resources are the RFC 8707 resource indicators of the APIs the
+	// client serves: it may introspect access tokens issued for them.
+	// Operators only.
+	Resources      []string
+	AllowedOrigins []string
 	// LogoURI, ClientURI, PolicyURI and TosURI are https URLs shown on
 	// the consent page.
 	LogoURI   string
@@ -375,6 +385,9 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		TokenEndpointAuthMethod:            c.GetTokenEndpointAuthMethod(),
 		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
 		SkipConsent:                        c.SkipConsent,
+		FirstParty:                         c.FirstParty,
+		IntrospectAnyToken:                 c.IntrospectAnyToken,
+		Resources:                          slices.Clone(c.Resources),
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
 		LogoURI:                            c.LogoURI,
 		ClientURI:                          c.ClientURI,
@@ -550,8 +563,23 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 		}
 	}
 	for _, s := range scopes {
-		if !validScopeToken(s) {
+		switch {
+		case !validScopeToken(s):
 			ve.add("scope", "%q is not a valid scope token", clip(s))
+		case IsManagementScope(s) && !spec.FirstParty:
+			// Management power only ever goes to the operator's own apps
+			// (IsManagementScope), and only on purpose.
+			ve.add("scope", "%q manages gatehouse itself; only a first-party client may be allowed it (first_party)", clip(s))
+		}
+	}
+	resourceList := dedupe(spec.Resources)
+	if len(spec.Resources) > MaxClientAudiences {
+		ve.add("resources", "at most %d resources", MaxClientAudiences)
+	} else {
+		for _, r := range resourceList {
+			if err := checkResourceIndicator(r); err != nil {
+				ve.add("resources", "%v", err)
+			}
 		}
 	}
 	if len(spec.Audience) > MaxClientAudiences {
@@ -630,6 +658,9 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 		TokenEndpointAuthMethod:            method,
 		IDTokenSignedResponseAlg:           alg,
 		SkipConsent:                        spec.SkipConsent,
+		FirstParty:                         spec.FirstParty,
+		IntrospectAnyToken:                 spec.IntrospectAnyToken,
+		Resources:                          nonNil(resourceList),
 		AllowedOrigins:                     nonNil(origins),
 		LogoURI:                            spec.LogoURI,
 		ClientURI:                          spec.ClientURI,
@@ -764,6 +795,17 @@ func checkRedirectURI(raw string) error {
 		}
 	default:
 		return fmt.Errorf("%q: scheme must be https (or http on loopback)", clip(raw))
+	}
+	return nil
+}
+
+// checkResourceIndicator validates a resource a client serves as RFC 8707
+// §2 defines resource indicators: an absolute URI without a fragment.
+func checkResourceIndicator(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" || strings.Contains(raw, "#") ||
+		len(raw) > MaxURILen || !printable(raw) || strings.ContainsAny(raw, " <>\"'`") {
+		return fmt.Errorf("%q is not an absolute URI without a fragment (RFC 8707)", clip(raw))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,11 +11,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
-// AppGrant is a remembered consent with the client it was given to, for the
-// account page.
+// AppGrant is a remembered consent with the client it was given to, and
+// the API keys that client made for the person (through the self-service
+// API) that still work, for the account page and the admin API.
 type AppGrant struct {
-	Grant  *storage.ConsentGrant
-	Client *storage.Client
+	Grant       *storage.ConsentGrant
+	Client      *storage.Client
+	CreatedKeys []*storage.APIKey
 }
 
 // AppGrants lists the apps a user has allowed, most recent first. Grants of
@@ -32,24 +35,140 @@ func (p *Provider) AppGrants(ctx context.Context, userID string) ([]AppGrant, er
 		} else if err != nil {
 			return nil, err
 		}
-		out = append(out, AppGrant{Grant: g, Client: c})
+		keys, err := p.keysCreatedVia(ctx, userID, g.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, AppGrant{Grant: g, Client: c, CreatedKeys: keys})
 	}
 	return out, nil
+}
+
+// keysCreatedVia lists the usable API keys that client clientID made for
+// userID through the self-service API, newest first.
+func (p *Provider) keysCreatedVia(ctx context.Context, userID, clientID string) ([]*storage.APIKey, error) {
+	keys, err := p.store.APIKeysCreatedVia(ctx, audit.UserSubject(userID), clientID)
+	if err != nil {
+		return nil, err
+	}
+	now := p.now()
+	usable := keys[:0]
+	for _, k := range keys {
+		if APIKeyState(k, now) == APIKeyActive {
+			usable = append(usable, k)
+		}
+	}
+	return usable, nil
+}
+
+// AppGrantView is a person's consent for an app as the admin API shows
+// it, with the API keys the app made for them that still work.
+type AppGrantView struct {
+	ClientID       string       `json:"client_id"`
+	ClientName     string       `json:"client_name"`
+	Scopes         []string     `json:"scopes"`
+	GrantedAt      time.Time    `json:"granted_at"`
+	CreatedAPIKeys []APIKeyView `json:"created_api_keys"`
+}
+
+// AppGrantViewOf describes g at now.
+func AppGrantViewOf(g AppGrant, now time.Time) AppGrantView {
+	return AppGrantView{
+		ClientID: g.Client.ID, ClientName: g.Client.Name, Scopes: nonNil(g.Grant.Scopes),
+		GrantedAt: g.Grant.UpdatedAt.UTC(), CreatedAPIKeys: apiKeyViews(g.CreatedKeys, now),
+	}
+}
+
+// RevokedAppView is the admin API's answer to revoking a person's consent
+// for an app: the keys the app made for them that still work.
+type RevokedAppView struct {
+	UserID         string       `json:"user_id"`
+	ClientID       string       `json:"client_id"`
+	CreatedAPIKeys []APIKeyView `json:"created_api_keys"`
+}
+
+// RevokedAppViewOf describes r, a revocation of userID's grant, at now.
+func RevokedAppViewOf(userID string, r *RevokedApp, now time.Time) RevokedAppView {
+	return RevokedAppView{UserID: userID, ClientID: r.ClientID, CreatedAPIKeys: apiKeyViews(r.CreatedKeys, now)}
+}
+
+func apiKeyViews(keys []*storage.APIKey, now time.Time) []APIKeyView {
+	out := make([]APIKeyView, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, APIKeyViewOf(k, "", now))
+	}
+	return out
+}
+
+// RevokedApp is what withdrawing a person's consent for an app leaves for
+// review: the API keys the app made for the person that still work.
+// Revoking the grant does not revoke them — they are credentials of the
+// person's own clients, which they may have asked the app to make — but
+// they are what the app did on the person's behalf, so the person (or an
+// administrator) is shown them to decide.
+type RevokedApp struct {
+	ClientID    string
+	CreatedKeys []*storage.APIKey
 }
 
 // RevokeAppGrant withdraws a user's consent for a client: the grant and
 // every code, access token and refresh token the client holds for the user
 // go at once (one transaction). storage.ErrNotFound if there was no grant.
 // The user acts (consent.revoked).
-func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) error {
-	if err := p.store.DeleteConsentGrant(ctx, userID, clientID); err != nil {
-		return err
+func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) (*RevokedApp, error) {
+	return p.revokeAppGrant(ctx, audit.UserSubject(userID), "", userID, clientID)
+}
+
+// RevokeUserGrant withdraws a user's consent for a client as
+// RevokeAppGrant does, for an administrator (consent.revoked by who).
+func (a *Admin) RevokeUserGrant(ctx context.Context, who *AdminPrincipal, userID, clientID string) (*RevokedApp, error) {
+	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
+		return nil, err
 	}
-	p.audit.Record(ctx, audit.Event{
-		Type: audit.ConsentRevoked, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
+	via := ""
+	if who != nil && who.User != nil {
+		via = who.ClientID
+	}
+	return a.p.revokeAppGrant(ctx, who.Actor(), via, userID, clientID)
+}
+
+// UserGrants lists the apps a user has allowed, as AppGrants does.
+func (a *Admin) UserGrants(ctx context.Context, userID string) ([]AppGrant, error) {
+	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
+		return nil, err
+	}
+	return a.p.AppGrants(ctx, userID)
+}
+
+func (p *Provider) revokeAppGrant(ctx context.Context, actor, viaClient, userID, clientID string) (*RevokedApp, error) {
+	if err := p.store.DeleteConsentGrant(ctx, userID, clientID); err != nil {
+		return nil, err
+	}
+	keys, err := p.keysCreatedVia(ctx, userID, clientID)
+	if err != nil {
+		// The grant is gone either way; the list is advice.
+		p.log.ErrorContext(ctx, "listing the API keys a revoked app made failed", "client_id", clientID, "err", err)
+		keys = nil
+	}
+	ev := audit.Event{
+		Type: audit.ConsentRevoked, Actor: actor, Subject: audit.UserSubject(userID),
 		ClientID: clientID, IP: requestIP(ctx),
-	})
-	return nil
+	}
+	if len(keys) > 0 || viaClient != "" {
+		ev.Details = map[string]string{}
+		if viaClient != "" {
+			ev.Details["via_client"] = viaClient
+		}
+		if len(keys) > 0 {
+			ids := make([]string, len(keys))
+			for i, k := range keys {
+				ids[i] = k.ID
+			}
+			ev.Details["created_api_keys"] = strings.Join(ids, " ")
+		}
+	}
+	p.audit.Record(ctx, ev)
+	return &RevokedApp{ClientID: clientID, CreatedKeys: keys}, nil
 }
 
 // originCache remembers for a short while whether an origin is registered

@@ -40,11 +40,6 @@ const (
 	RegistrationPolicyOff                = "off"
 )
 
-// ReservedScopePrefix marks scopes that only an operator can give a
-// client: a dynamically registered client must never obtain, say,
-// gatehouse:admin by asking for it.
-const ReservedScopePrefix = "gatehouse:"
-
 // RegisteredByOpen is RegisteredBy of a client registered without an
 // initial access token.
 const RegisteredByOpen = "open registration"
@@ -227,19 +222,24 @@ func secondsDuration(s *int64) *time.Duration {
 
 // ClientRequest is a client as the admin API takes it: RFC 7591 names
 // (token_endpoint_auth_method none = a public client) plus gatehouse's
-// audience, skip_consent and registered_by. Defaults are the operator's
+// audience, skip_consent, first_party, introspect_any_token, resources and
+// registered_by. Defaults are the operator's
 // (as in the CLI), not RFC 7591's.
 type ClientRequest struct {
 	ClientFields
-	Audience     []string `json:"audience"`
-	SkipConsent  bool     `json:"skip_consent"`
-	RegisteredBy string   `json:"registered_by"`
+	Audience           []string `json:"audience"`
+	SkipConsent        bool     `json:"skip_consent"`
+	FirstParty         bool     `json:"first_party"`
+	IntrospectAnyToken bool     `json:"introspect_any_token"`
+	Resources          []string `json:"resources"`
+	RegisteredBy       string   `json:"registered_by"`
 }
 
 // Spec is the ClientSpec the request describes.
 func (r *ClientRequest) Spec() ClientSpec {
 	s := r.spec()
 	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
+	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
 	return s
 }
 
@@ -259,7 +259,8 @@ type RegistrationRequest struct {
 // dynamically registered client may be: response_types code and grant
 // type authorization_code unless it says otherwise (refresh_token only
 // when asked for), token_endpoint_auth_method client_secret_basic, no
-// reserved scopes, consent always shown.
+// management scopes, never first-party, no audience or resources of its
+// own to serve, consent always shown.
 func (r *RegistrationRequest) registrationSpec(registeredBy string) (ClientSpec, *ValidationError) {
 	ve := &ValidationError{}
 	spec := r.spec()
@@ -280,12 +281,23 @@ func (r *RegistrationRequest) registrationSpec(registeredBy string) (ClientSpec,
 	if spec.TokenEndpointAuthMethod == "" {
 		spec.TokenEndpointAuthMethod = AuthMethodBasic
 	}
+	// A registered client is someone else's app: it can never be allowed a
+	// scope that manages gatehouse (IsManagementScope), whoever registers
+	// it. The scope is named, and left out so that the check of the rest
+	// does not report it twice.
+	kept := spec.Scopes[:0:0]
 	for _, s := range spec.Scopes {
-		if strings.HasPrefix(s, ReservedScopePrefix) {
-			ve.add("scope", "%q is reserved; an administrator must grant it", clip(s))
+		if IsManagementScope(s) {
+			ve.add("scope", "%q manages gatehouse itself; only an administrator can give it to a first-party client", clip(s))
+			continue
 		}
+		kept = append(kept, s)
 	}
+	spec.Scopes = kept
 	spec.Audience = nil
+	spec.Resources = nil
+	spec.FirstParty = false
+	spec.IntrospectAnyToken = false
 	spec.SkipConsent = false
 	spec.RegisteredBy = registeredBy
 	return spec, ve

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"strings"
+
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -17,6 +19,62 @@ const (
 	ScopeOffline       = "offline"
 )
 
+// ReservedScopePrefix marks the scopes of gatehouse's own APIs
+// (gatehouse:admin, and any added later): management scopes, whatever
+// follows the prefix.
+const ReservedScopePrefix = "gatehouse:"
+
+// IsManagementScope reports whether a token with scope s could manage
+// gatehouse itself: its admin API (ReservedScopePrefix), or credentials
+// through the self-service key API (ScopeAPIKeys). Such power is never
+// granted by a person's consent (DESIGN.md, docs/security.md): only a
+// first-party client (storage.Client.FirstParty, set by an operator) may
+// be allowed these scopes, registration refuses them, the consent page
+// never lists them, and every other client asking for one gets
+// invalid_scope. A scope added later that manages gatehouse belongs here.
+func IsManagementScope(s string) bool {
+	return s == ScopeAPIKeys || strings.HasPrefix(s, ReservedScopePrefix)
+}
+
+// ManagementScopes returns the management scopes among scopes, in order.
+func ManagementScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if IsManagementScope(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ConsentScopes are the scopes of a request that a person decides on: all
+// but the management scopes, which consent never grants and the consent
+// page never lists. Only a first-party client can ask for those at all
+// (trustedScopes); they come with its sign-ins by the operator's decision,
+// and what they allow is checked against the person's own rights when
+// used (an admin role for the admin API, ownership for API keys).
+func ConsentScopes(requested []string) []string {
+	out := make([]string, 0, len(requested))
+	for _, s := range requested {
+		if !IsManagementScope(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// trustedScopes returns c, or for a client that is not first-party but
+// lists management scopes, a copy without them (the cached client is
+// shared and must not change).
+func trustedScopes(c *storage.Client) *storage.Client {
+	if c.FirstParty || len(ManagementScopes(c.Scopes)) == 0 {
+		return c
+	}
+	cp := *c
+	cp.Scopes = ConsentScopes(c.Scopes)
+	return &cp
+}
+
 // StandardScopes are advertised in discovery.
 var StandardScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeRoles, ScopeOfflineAccess}
 
@@ -27,7 +85,6 @@ var scopeDescriptions = map[string]string{
 	ScopeRoles:         "See your roles",
 	ScopeOfflineAccess: "Stay signed in when you are not using it (refresh tokens)",
 	ScopeOffline:       "Stay signed in when you are not using it (refresh tokens)",
-	ScopeAPIKeys:       "Manage the API keys of your apps",
 }
 
 // ScopeDescription returns a plain-words description of a scope, or "" for

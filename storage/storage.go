@@ -98,8 +98,21 @@ type Client struct {
 	TokenEndpointAuthMethod string
 	// IDTokenSignedResponseAlg is "RS256" (also when empty) or "ES256".
 	IDTokenSignedResponseAlg string
-	// SkipConsent marks a first-party client: no consent screen.
-	SkipConsent    bool
+	// SkipConsent: the consent page is never shown for this client.
+	SkipConsent bool
+	// FirstParty marks the operator's own client: only such a client may
+	// be allowed the scopes that manage gatehouse itself (apikeys,
+	// gatehouse:*). Only an operator sets it (CLI, admin API); dynamic
+	// registration never does.
+	FirstParty bool
+	// IntrospectAnyToken lets the client introspect tokens issued to any
+	// client (RFC 7662 §4); without it, only its own tokens and those
+	// issued for it (Resources). Only an operator sets it.
+	IntrospectAnyToken bool
+	// Resources are the RFC 8707 resource indicators of the APIs this
+	// client serves as a resource server: it may introspect access tokens
+	// whose audience names one of them. Only an operator sets them.
+	Resources      []string
 	AllowedOrigins []string
 	// LogoURI, ClientURI, PolicyURI and TosURI (RFC 7591) are shown on
 	// the consent page; https URLs or empty.
@@ -343,7 +356,11 @@ type APIKey struct {
 	// CreatedBy says who made the key ("user:<id>", "client:<id>",
 	// "operator").
 	CreatedBy string
-	CreatedAt time.Time
+	// CreatedVia is the client whose access token, delegated by the user
+	// of CreatedBy, created the key through the self-service API; empty
+	// when no app acted for the user.
+	CreatedVia string
+	CreatedAt  time.Time
 	// ExpiresAt is zero for a key that does not expire.
 	ExpiresAt time.Time
 	// LastUsedAt is zero until first use; updated at most about once a
@@ -531,6 +548,10 @@ type APIKeyStore interface {
 	// ListAPIKeys lists the keys of the given clients (all keys when
 	// clientIDs is empty), newest first.
 	ListAPIKeys(ctx context.Context, clientIDs []string) ([]*APIKey, error)
+	// APIKeysCreatedVia lists the keys that createdBy made through the
+	// app via (CreatedBy and CreatedVia both match; via must not be
+	// empty), of any client, newest first.
+	APIKeysCreatedVia(ctx context.Context, createdBy, via string) ([]*APIKey, error)
 	// RevokeAPIKey sets RevokedAt (keeping an earlier one) and, in the same
 	// transaction, deletes every access token the key minted. ErrNotFound
 	// for an unknown ID.

@@ -43,6 +43,17 @@ var funcs = template.FuncMap{
 	// statusText is http.StatusText, so the error page can say "Bad Request"
 	// next to 400. It returns "" for unknown codes.
 	"statusText": http.StatusText,
+	// createdKeyForms pairs the keys an app made with the page's CSRF
+	// token, for the "created_keys" list and its revoke forms.
+	"createdKeyForms": func(keys []CreatedKey, csrfToken string) createdKeyForms {
+		return createdKeyForms{Keys: keys, CSRFToken: csrfToken}
+	},
+}
+
+// createdKeyForms is the data of the "created_keys" block of account_apps.
+type createdKeyForms struct {
+	Keys      []CreatedKey
+	CSRFToken string
 }
 
 // Parse parses the embedded templates; call once at start.
@@ -201,6 +212,18 @@ type AppGrant struct {
 	ClientURI  string // https or empty
 	Scopes     []Scope
 	GrantedAt  string // already formatted for display
+	// CreatedKeys are the usable API keys the app made for the person.
+	CreatedKeys []CreatedKey
+}
+
+// CreatedKey is an API key an app made for the person (through the
+// self-service API), shown with a revoke form posted to
+// /account/keys/revoke.
+type CreatedKey struct {
+	ID         string // posted back as "key_id" to revoke
+	Name       string
+	ClientName string // the client the key belongs to
+	CreatedAt  string // already formatted for display
 }
 
 // AccountAppsData is the data of the "account_apps" page: the apps the
@@ -211,6 +234,9 @@ type AccountAppsData struct {
 	UserEmail string
 	Apps      []AppGrant
 	Message   string // e.g. "Access for X was revoked." (may be empty)
+	// RevokedKeys are the usable API keys the app whose access was just
+	// revoked had made for the person: they still work until revoked.
+	RevokedKeys []CreatedKey
 }
 
 // AccountKey is one API key on the "account_keys" page. The times are

@@ -43,9 +43,9 @@ func TestAdminAPIAuthorization(t *testing.T) {
 		s := startServer(t, dialect)
 		s.user("boss@example.com", alicePassword, "admin")
 		s.user("staff@example.com", alicePassword, "editor")
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}})
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})
 		console, consoleSecret := s.client(provider.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
-			Scopes: []string{"openid", "offline_access", provider.ScopeAdmin}, SkipConsent: true})
+			Scopes: []string{"openid", "offline_access", provider.ScopeAdmin}, SkipConsent: true, FirstParty: true})
 		clients := s.admin + "/admin/clients"
 
 		status, body, hdr := jsonRequest(t, http.MethodGet, clients, "", "")
@@ -91,7 +91,7 @@ func TestAdminAPIAuthorization(t *testing.T) {
 func TestAdminAPIRoundTrips(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}})
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)

@@ -197,7 +197,7 @@ func TestAuditConsent(t *testing.T) {
 func TestAuditAdminAPIChanges(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}})
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)
@@ -259,7 +259,7 @@ func TestAuditAdminAPIChanges(t *testing.T) {
 		// An admin person acts through the console client.
 		boss := s.user("boss@example.com", alicePassword, "admin")
 		console, consoleSecret := s.client(provider.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
-			Scopes: []string{"openid", provider.ScopeAdmin}, SkipConsent: true})
+			Scopes: []string{"openid", provider.ScopeAdmin}, SkipConsent: true, FirstParty: true})
 		bossToken := s.signIn(t, s.oauthConfig(console, consoleSecret, "openid", provider.ScopeAdmin), "boss@example.com", alicePassword)
 		status, cu, _ := jsonRequest(t, http.MethodPost, api+"/users", bossToken.AccessToken, `{"email":"carl@example.com","password":"`+password+`"}`)
 		if status != http.StatusCreated {
@@ -532,7 +532,7 @@ func TestAuditCLI(t *testing.T) {
 func TestAdminAuditEndpoint(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}})
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)

@@ -106,7 +106,10 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.jwks, "jwks", "", `the client's public keys for private_key_jwt: a JWK Set as JSON, or @FILE to read it from a file`)
 	f.StringVar(&cf.spec.JWKSURI, "jwks-uri", "", "https URL where the client publishes its public keys for private_key_jwt")
 	f.StringVar(&cf.spec.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "RS256 (default) or ES256")
-	f.BoolVar(&cf.spec.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
+	f.BoolVar(&cf.spec.SkipConsent, "skip-consent", false, "never show the consent page for this client")
+	f.BoolVar(&cf.spec.FirstParty, "first-party", false, "your own client: the only kind that may be allowed scopes that manage gatehouse (apikeys, gatehouse:*)")
+	f.BoolVar(&cf.spec.IntrospectAnyToken, "introspect-any-token", false, "may introspect tokens issued to any client (default: only its own and those issued for its --resource)")
+	f.StringArrayVar(&cf.spec.Resources, "resource", nil, "resource indicator (RFC 8707 URI) of an API this client serves: it may introspect tokens issued for it (repeatable)")
 	f.StringArrayVar(&cf.spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
 	f.StringVar(&cf.spec.LogoURI, "logo-uri", "", "https URL of the client's logo, shown on the consent page")
 	f.StringVar(&cf.spec.ClientURI, "client-uri", "", "https URL of the client's home page")
@@ -199,6 +202,9 @@ func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
 		"jwks-uri":                        func() { spec.JWKSURI = s.JWKSURI },
 		"id-token-signed-response-alg":    func() { spec.IDTokenSignedResponseAlg = s.IDTokenSignedResponseAlg },
 		"skip-consent":                    func() { spec.SkipConsent = s.SkipConsent },
+		"first-party":                     func() { spec.FirstParty = s.FirstParty },
+		"introspect-any-token":            func() { spec.IntrospectAnyToken = s.IntrospectAnyToken },
+		"resource":                        func() { spec.Resources = s.Resources },
 		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
 		"logo-uri":                        func() { spec.LogoURI = s.LogoURI },
 		"client-uri":                      func() { spec.ClientURI = s.ClientURI },
@@ -341,6 +347,9 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"tos_uri", m.TosURI},
 		{"contacts", strings.Join(m.Contacts, " ")},
 		{"skip_consent", fmt.Sprint(m.SkipConsent)},
+		{"first_party", fmt.Sprint(c.FirstParty)},
+		{"introspect_any_token", fmt.Sprint(c.IntrospectAnyToken)},
+		{"resources", strings.Join(c.Resources, " ")},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"access_token_format", m.AccessTokenFormat},
 		{"refresh_retry_window", refreshWindowText(c.RefreshRetryWindow)},

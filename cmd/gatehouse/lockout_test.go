@@ -241,7 +241,7 @@ func TestAdminAPIUnlock(t *testing.T) {
 			c.RateLimits.LoginPerIP = config.Limit{Rate: 1000, Burst: 1000, Period: time.Second}
 		})
 		bob := s.user("bob@example.com", alicePassword)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}})
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)

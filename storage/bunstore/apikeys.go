@@ -41,6 +41,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *storage.APIKey) error {
 		Scopes:     encodeList(k.Scopes),
 		SecretHash: k.SecretHash,
 		CreatedBy:  k.CreatedBy,
+		CreatedVia: k.CreatedVia,
 		CreatedAt:  dbTime(k.CreatedAt),
 		ExpiresAt:  dbTime(k.ExpiresAt),
 		LastUsedAt: dbTime(k.LastUsedAt),
@@ -80,13 +81,32 @@ func (s *Store) APIKeysRevokedSince(ctx context.Context, since time.Time) ([]str
 // ListAPIKeys lists the keys of the given clients, or every key when
 // clientIDs is empty, newest first by (created_at, id) descending.
 func (s *Store) ListAPIKeys(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
-	var ms []apiKeyModel
-	q := s.reader(ctx).NewSelect().Model(&ms).OrderExpr("ak.created_at DESC, ak.id DESC")
+	q := s.reader(ctx).NewSelect()
 	if len(clientIDs) > 0 {
 		q = q.Where("ak.client_id IN (?)", bun.List(clientIDs))
 	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, mapErr("list api keys", err)
+	return s.listAPIKeys(ctx, "list api keys", q)
+}
+
+// APIKeysCreatedVia lists the keys createdBy made through the app via,
+// newest first. The table holds a few rows per client and is scanned
+// without an index (this serves revoking one app's access, not a hot
+// path).
+func (s *Store) APIKeysCreatedVia(ctx context.Context, createdBy, via string) ([]*storage.APIKey, error) {
+	if via == "" {
+		// Keys no app made have an empty created_via: never list them all.
+		return []*storage.APIKey{}, nil
+	}
+	q := s.reader(ctx).NewSelect().Where("ak.created_by = ?", createdBy).Where("ak.created_via = ?", via)
+	return s.listAPIKeys(ctx, "api keys created via", q)
+}
+
+// listAPIKeys runs q (a select with its conditions) on api_keys, newest
+// first by (created_at, id) descending.
+func (s *Store) listAPIKeys(ctx context.Context, op string, q *bun.SelectQuery) ([]*storage.APIKey, error) {
+	var ms []apiKeyModel
+	if err := q.Model(&ms).OrderExpr("ak.created_at DESC, ak.id DESC").Scan(ctx); err != nil {
+		return nil, mapErr(op, err)
 	}
 	out := make([]*storage.APIKey, 0, len(ms))
 	for i := range ms {

@@ -27,6 +27,9 @@ const (
 	migrationIssue5 = "20261127000004"
 	migrationIssue6 = "20261127000005"
 	migrationIssue7 = "20261127000006"
+	// migrationClientTrust adds first_party, introspect_any_token and
+	// resources to clients and created_via to API keys.
+	migrationClientTrust = "20261207000001"
 )
 
 // migrateDown runs the down file of the migration version_name and
@@ -871,6 +874,62 @@ func TestMigrateFromTheIssue6Schema(t *testing.T) {
 		}
 		if _, err := s.RefreshSuccessor(ctx, "sig"); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("RefreshSuccessor after down and up: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestMigrateToClientTrust: clients an operator made that were already
+// allowed a management scope become first-party, so they keep working;
+// a dynamically registered client never does, whatever it was allowed;
+// and the down migration removes the new columns again.
+func TestMigrateToClientTrust(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
+		if err := s.MigrateTo(ctx, migrationIssue7); err != nil {
+			t.Fatalf("apply the migrations before client trust: %v", err)
+		}
+		for _, c := range []struct{ id, scopes, rat string }{
+			{"operator-admin", `["gatehouse:admin","api"]`, ""},
+			{"operator-keys", `["openid","apikeys"]`, ""},
+			{"operator-plain", `["openid","api"]`, ""},
+			{"registered-keys", `["openid","apikeys"]`, "rat-hash"},
+			{"registered-admin", `["gatehouse:admin"]`, "rat-hash"},
+		} {
+			if _, err := s.WriterDB().NewRaw(`INSERT INTO clients
+				(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
+				 public, token_endpoint_auth_method, skip_consent, registration_access_token_hash, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				c.id, "hash", c.id, `[]`, `["client_credentials"]`, `[]`, c.scopes, `[]`,
+				false, "client_secret_basic", false, c.rat, issue5Created, issue5Created,
+			).Exec(ctx); err != nil {
+				t.Fatalf("insert %s: %v", c.id, err)
+			}
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema: %v", err)
+		}
+		for id, want := range map[string]bool{
+			"operator-admin": true, "operator-keys": true, "operator-plain": false,
+			"registered-keys": false, "registered-admin": false,
+		} {
+			c, err := s.ClientByID(ctx, id)
+			if err != nil || c.FirstParty != want || c.IntrospectAnyToken || len(c.Resources) != 0 {
+				t.Errorf("%s after the upgrade: first_party %v (want %v), %+v, %v", id, c.FirstParty, want, c, err)
+			}
+		}
+
+		migrateDown(t, s, dialect, migrationClientTrust, "client_trust")
+		wantNoColumns(t, s, "clients.first_party", "clients.introspect_any_token", "clients.resources", "api_keys.created_via")
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after the down migration: %v", err)
 		}
 	})
 }

@@ -31,6 +31,9 @@ type clientModel struct {
 	TokenEndpointAuthMethod            string `bun:"token_endpoint_auth_method"`
 	IDTokenSignedResponseAlg           string `bun:"id_token_signed_response_alg"`
 	SkipConsent                        bool   `bun:"skip_consent"`
+	FirstParty                         bool   `bun:"first_party"`
+	IntrospectAnyToken                 bool   `bun:"introspect_any_token"`
+	Resources                          string `bun:"resources"`
 	LogoURI                            string `bun:"logo_uri"`
 	ClientURI                          string `bun:"client_uri"`
 	PolicyURI                          string `bun:"policy_uri"`
@@ -69,6 +72,9 @@ func clientToModel(c *storage.Client) *clientModel {
 		TokenEndpointAuthMethod:            c.TokenEndpointAuthMethod,
 		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
 		SkipConsent:                        c.SkipConsent,
+		FirstParty:                         c.FirstParty,
+		IntrospectAnyToken:                 c.IntrospectAnyToken,
+		Resources:                          encodeList(c.Resources),
 		LogoURI:                            c.LogoURI,
 		ClientURI:                          c.ClientURI,
 		PolicyURI:                          c.PolicyURI,
@@ -97,6 +103,8 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		TokenEndpointAuthMethod:            m.TokenEndpointAuthMethod,
 		IDTokenSignedResponseAlg:           m.IDTokenSignedResponseAlg,
 		SkipConsent:                        m.SkipConsent,
+		FirstParty:                         m.FirstParty,
+		IntrospectAnyToken:                 m.IntrospectAnyToken,
 		LogoURI:                            m.LogoURI,
 		ClientURI:                          m.ClientURI,
 		PolicyURI:                          m.PolicyURI,
@@ -120,6 +128,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		listField{"response_types", m.ResponseTypes, &c.ResponseTypes},
 		listField{"scopes", m.Scopes, &c.Scopes},
 		listField{"audience", m.Audience, &c.Audience},
+		listField{"resources", m.Resources, &c.Resources},
 		listField{"allowed_origins", m.AllowedOrigins, &c.AllowedOrigins},
 		listField{"contacts", m.Contacts, &c.Contacts},
 	)
@@ -421,6 +430,7 @@ type apiKeyModel struct {
 	Scopes     string    `bun:"scopes"`
 	SecretHash string    `bun:"secret_hash"`
 	CreatedBy  string    `bun:"created_by"`
+	CreatedVia string    `bun:"created_via"`
 	CreatedAt  time.Time `bun:"created_at"`
 	ExpiresAt  time.Time `bun:"expires_at,nullzero"`
 	LastUsedAt time.Time `bun:"last_used_at,nullzero"`
@@ -434,6 +444,7 @@ func (m *apiKeyModel) toDomain() (*storage.APIKey, error) {
 		Name:       m.Name,
 		SecretHash: m.SecretHash,
 		CreatedBy:  m.CreatedBy,
+		CreatedVia: m.CreatedVia,
 		CreatedAt:  m.CreatedAt.UTC(),
 		ExpiresAt:  utcOrZero(m.ExpiresAt),
 		LastUsedAt: utcOrZero(m.LastUsedAt),

@@ -20,6 +20,7 @@ func apiKeyTests() []test {
 		{"Conflict", testAPIKeyConflict},
 		{"UnknownClient", testAPIKeyUnknownClient},
 		{"ListNewestFirst", testAPIKeyList},
+		{"ListCreatedViaAnApp", testAPIKeysCreatedVia},
 		{"Revoke", testAPIKeyRevoke},
 		{"RevokeDeletesTheKeysTokens", testAPIKeyRevokeDeletesTokens},
 		{"RevokeIsOneTransaction", testAPIKeyRevokeInTx},
@@ -36,6 +37,7 @@ func (e *env) newAPIKey(id, clientID string, created time.Time) *storage.APIKey 
 		Scopes:     []string{"read:things", "write:things"},
 		SecretHash: "secret-hash-of-" + id,
 		CreatedBy:  "user:owner-of-" + clientID,
+		CreatedVia: "app-of-owner-of-" + clientID,
 		CreatedAt:  created,
 		ExpiresAt:  created.Add(90 * 24 * time.Hour),
 	}
@@ -85,6 +87,7 @@ func (e *env) wantAPIKey(got, want *storage.APIKey, what string) {
 	e.wantList(got.Scopes, want.Scopes, what+" Scopes")
 	e.wantEqual(got.SecretHash, want.SecretHash, what+" SecretHash")
 	e.wantEqual(got.CreatedBy, want.CreatedBy, what+" CreatedBy")
+	e.wantEqual(got.CreatedVia, want.CreatedVia, what+" CreatedVia")
 	e.wantTime(got.CreatedAt, want.CreatedAt, what+" CreatedAt")
 	e.wantTime(got.ExpiresAt, want.ExpiresAt, what+" ExpiresAt")
 	e.wantTime(got.LastUsedAt, want.LastUsedAt, what+" LastUsedAt")
@@ -213,6 +216,47 @@ func testAPIKeyList(e *env) {
 	e.wantEqual(list("c3", "c3"), []string{"k-e"}, "keys of c3, named twice")
 	e.wantEqual(list("c4"), []string(nil), "keys of a client without keys")
 	e.wantEqual(list("ghost", "C1", "c1'--"), []string(nil), "keys of unknown clients")
+}
+
+func testAPIKeysCreatedVia(e *env) {
+	for _, id := range []string{"c1", "c2"} {
+		e.createClient(id)
+	}
+	now := e.clock.Now()
+	want := map[string]*storage.APIKey{}
+	for _, k := range []struct {
+		id, client, by, via string
+		age                 time.Duration
+	}{
+		{"k-1", "c1", "user:alice", "app", time.Hour},
+		{"k-2", "c2", "user:alice", "app", 0},              // another client, the same app
+		{"k-3", "c1", "user:alice", "other-app", 0},        // another app
+		{"k-4", "c1", "user:bob", "app", 0},                // another person, the same app
+		{"k-5", "c1", "user:alice", "", 0},                 // no app (account page, operator)
+		{"k-6", "c2", "user:alice", "app", time.Minute},    // revoked: still listed
+		{"k-7", "c1", "user:alice'--", "app", time.Minute}, // quoting
+	} {
+		key := e.newAPIKey(k.id, k.client, now.Add(-k.age))
+		key.CreatedBy, key.CreatedVia = k.by, k.via
+		e.must(e.s.CreateAPIKey(e.ctx, key), "CreateAPIKey "+k.id)
+		want[k.id] = key
+	}
+	e.must(e.s.RevokeAPIKey(e.ctx, "k-6", now), "RevokeAPIKey")
+	want["k-6"].RevokedAt = now
+
+	via := func(by, app string) []string {
+		e.t.Helper()
+		keys, err := e.s.APIKeysCreatedVia(e.ctx, by, app)
+		e.must(err, fmt.Sprintf("APIKeysCreatedVia(%q, %q)", by, app))
+		for _, k := range keys {
+			e.wantAPIKey(k, want[k.ID], "listed key")
+		}
+		return apiKeyIDs(keys)
+	}
+	e.wantEqual(via("user:alice", "app"), []string{"k-2", "k-6", "k-1"}, "alice's keys made through app, newest first")
+	e.wantEqual(via("user:bob", "app"), []string{"k-4"}, "bob's keys made through app")
+	e.wantEqual(via("user:alice", ""), []string(nil), "keys made through no app")
+	e.wantEqual(via("user:carol", "app"), []string(nil), "keys of someone who made none")
 }
 
 func testAPIKeyRevoke(e *env) {

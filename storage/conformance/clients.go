@@ -54,6 +54,9 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.TokenEndpointAuthMethod, want.TokenEndpointAuthMethod, what+" TokenEndpointAuthMethod")
 	e.wantEqual(got.IDTokenSignedResponseAlg, want.IDTokenSignedResponseAlg, what+" IDTokenSignedResponseAlg")
 	e.wantEqual(got.SkipConsent, want.SkipConsent, what+" SkipConsent")
+	e.wantEqual(got.FirstParty, want.FirstParty, what+" FirstParty")
+	e.wantEqual(got.IntrospectAnyToken, want.IntrospectAnyToken, what+" IntrospectAnyToken")
+	e.wantList(got.Resources, want.Resources, what+" Resources")
 	e.wantEqual(got.LogoURI, want.LogoURI, what+" LogoURI")
 	e.wantEqual(got.ClientURI, want.ClientURI, what+" ClientURI")
 	e.wantEqual(got.PolicyURI, want.PolicyURI, what+" PolicyURI")
@@ -171,6 +174,9 @@ func testClientUpdate(e *env) {
 	changed.Scopes = []string{"openid"}
 	changed.Public = true
 	changed.SkipConsent = false
+	changed.FirstParty = false
+	changed.IntrospectAnyToken = false
+	changed.Resources = []string{"https://other-api.example"}
 	changed.AllowedOrigins = nil
 	changed.LogoURI = "https://other.example/logo.svg"
 	changed.ClientURI = ""
