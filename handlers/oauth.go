@@ -12,7 +12,6 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -110,7 +109,9 @@ func (h *Handler) token(c echo.Context) error {
 		// response again (the retry window), not an error.
 		replay, ok := h.p.ReplayRefresh(ctx, ar, err)
 		if !ok {
-			h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, h.oauthError(ctx, err, grant))
+			err = h.oauthError(ctx, err, grant)
+			challengeClient(c, err)
+			h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, err)
 			return nil
 		}
 		resp = replay
@@ -129,7 +130,9 @@ func (h *Handler) par(c echo.Context) error {
 		err = h.p.CheckPushedRequest(ar)
 	}
 	if err != nil {
-		h.p.OAuth2.WritePushedAuthorizeError(ctx, c.Response(), ar, h.oauthError(ctx, err, ""))
+		err = h.oauthError(ctx, err, "")
+		challengeClient(c, err)
+		h.p.OAuth2.WritePushedAuthorizeError(ctx, c.Response(), ar, err)
 		return nil
 	}
 	resp, err := h.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
@@ -141,45 +144,28 @@ func (h *Handler) par(c echo.Context) error {
 	return nil
 }
 
-// introspect is RFC 7662 introspection. The caller must authenticate as a
-// client (HTTP Basic); a bearer token is not enough.
+// introspect is RFC 7662 introspection: the caller authenticates as a
+// client (as at the token endpoint) and learns only about the tokens it is
+// entitled to (provider.Introspect).
 func (h *Handler) introspect(c echo.Context) error {
 	ctx := c.Request().Context()
-	if bearerToken(c.Request()) != "" {
-		return writeOAuthJSON(c, fosite.ErrInvalidClient.WithHint("Authenticate with the client's credentials (HTTP Basic), not a bearer token."))
-	}
-	if token := c.Request().PostForm.Get("token"); apikey.LooksLikeKey(token) {
-		return h.introspectAPIKey(c, token)
-	}
-	ir, err := h.p.OAuth2.NewIntrospectionRequest(ctx, c.Request(), provider.NewSession())
+	info, err := h.p.Introspect(ctx, c.Request())
 	if err != nil {
-		if errors.Is(err, storage.ErrUnavailable) {
-			return writeOAuthJSON(c, provider.ErrUnavailable)
-		}
-		h.p.OAuth2.WriteIntrospectionError(ctx, c.Response(), err)
-		return nil
-	}
-	h.p.OAuth2.WriteIntrospectionResponse(ctx, c.Response(), ir)
-	return nil
-}
-
-// introspectAPIKey answers introspection of an API key itself, so a
-// resource server can accept keys directly. The caller authenticates as a
-// client, as for any introspection.
-func (h *Handler) introspectAPIKey(c echo.Context, key string) error {
-	ctx := c.Request().Context()
-	caller, err := h.p.AuthenticateClient(ctx, c.Request())
-	if errors.Is(err, storage.ErrUnavailable) {
-		return writeOAuthJSON(c, provider.ErrUnavailable)
-	}
-	if err != nil || caller.IsPublic() {
-		return writeOAuthJSON(c, fosite.ErrInvalidClient)
-	}
-	info, err := h.p.IntrospectAPIKey(ctx, key)
-	if err != nil {
-		return err
+		rfc := fosite.ErrorToRFC6749Error(h.oauthError(ctx, err, ""))
+		challengeClient(c, rfc)
+		return writeOAuthJSON(c, rfc)
 	}
 	return c.JSON(http.StatusOK, info)
+}
+
+// challengeClient answers a failed client authentication as RFC 6749
+// §5.2 asks: 401 invalid_client with a WWW-Authenticate challenge for the
+// scheme clients authenticate with (HTTP Basic). Call it before writing
+// the error.
+func challengeClient(c echo.Context, err error) {
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="gatehouse"`)
+	}
 }
 
 // revoke is RFC 7009 revocation; revoking either token of a grant revokes
@@ -192,11 +178,18 @@ func (h *Handler) revoke(c echo.Context) error {
 			h.allowOrigin(c, client)
 		}
 	}
-	if err != nil {
-		err = h.oauthError(ctx, err, "")
+	if err == nil || errors.Is(err, fosite.ErrUnauthorizedClient) {
+		// RFC 7009 §2.2: an unknown token, or another client's (which
+		// must not be told from an unknown one), is answered 200.
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.NoContent(http.StatusOK)
 	}
-	h.p.OAuth2.WriteRevocationResponse(ctx, c.Response(), err)
-	return nil
+	// Every other error is said as it is. fosite's writer answers 200 to
+	// anything but invalid_request and invalid_client — a revocation the
+	// database did not take would look done (RFC 7009 §2.2.1: 503).
+	rfc := fosite.ErrorToRFC6749Error(h.oauthError(ctx, err, ""))
+	challengeClient(c, rfc)
+	return writeOAuthJSON(c, rfc)
 }
 
 // userinfo is the OpenID Connect UserInfo endpoint (GET and POST).

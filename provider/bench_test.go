@@ -202,16 +202,20 @@ func BenchmarkIntrospect(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, c := range []struct{ name, token string }{{"opaque", opaque}, {"jwt-ES256", signed}} {
+			// Each token introspected by its own client: the common case,
+			// decided without a query beyond the token's.
+			for _, c := range []struct{ name, token, client, secret string }{
+				{"opaque", opaque, f.client.ID, f.secret}, {"jwt-ES256", signed, jwtClient.ID, jwtSecret},
+			} {
 				b.Run(c.name, func(b *testing.B) {
 					form := url.Values{"token": {c.token}, "token_type_hint": {"access_token"}}
 					b.ReportAllocs()
 					for b.Loop() {
-						ir, err := f.p.OAuth2.NewIntrospectionRequest(ctx, post(PathIntrospect, form, f.client.ID, f.secret), NewSession())
+						in, err := f.p.Introspect(ctx, post(PathIntrospect, form, c.client, c.secret))
 						if err != nil {
 							b.Fatal(err)
 						}
-						if !ir.IsActive() {
+						if !in.IsActive() {
 							b.Fatal("token not active")
 						}
 					}

@@ -5,42 +5,50 @@ import "github.com/gatehouse-dev/gatehouse/provider/keys"
 // Discovery is the OpenID Connect discovery document, also served as the
 // RFC 8414 authorization server metadata. It lists exactly what works.
 type Discovery struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
-	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
-	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
-	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
-	ScopesSupported                            []string `json:"scopes_supported"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
-	ResponseModesSupported                     []string `json:"response_modes_supported"`
-	GrantTypesSupported                        []string `json:"grant_types_supported"`
-	SubjectTypesSupported                      []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
-	ClaimsSupported                            []string `json:"claims_supported"`
-	PromptValuesSupported                      []string `json:"prompt_values_supported"`
-	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
-	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
-	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
-	RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
-	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
-	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	Issuer                                             string   `json:"issuer"`
+	AuthorizationEndpoint                              string   `json:"authorization_endpoint"`
+	TokenEndpoint                                      string   `json:"token_endpoint"`
+	UserinfoEndpoint                                   string   `json:"userinfo_endpoint"`
+	JWKSURI                                            string   `json:"jwks_uri"`
+	IntrospectionEndpoint                              string   `json:"introspection_endpoint"`
+	RevocationEndpoint                                 string   `json:"revocation_endpoint"`
+	EndSessionEndpoint                                 string   `json:"end_session_endpoint"`
+	RegistrationEndpoint                               string   `json:"registration_endpoint,omitempty"`
+	PushedAuthorizationRequestEndpoint                 string   `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests                 bool     `json:"require_pushed_authorization_requests"`
+	ScopesSupported                                    []string `json:"scopes_supported"`
+	ResponseTypesSupported                             []string `json:"response_types_supported"`
+	ResponseModesSupported                             []string `json:"response_modes_supported"`
+	GrantTypesSupported                                []string `json:"grant_types_supported"`
+	SubjectTypesSupported                              []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported                   []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported                  []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported          []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethodsSupported             []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	CodeChallengeMethodsSupported                      []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                                    []string `json:"claims_supported"`
+	PromptValuesSupported                              []string `json:"prompt_values_supported"`
+	AuthorizationResponseISSParameterSupported         bool     `json:"authorization_response_iss_parameter_supported"`
+	ClaimsParameterSupported                           bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                          bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration                      bool     `json:"require_request_uri_registration"`
+	FrontchannelLogoutSupported                        bool     `json:"frontchannel_logout_supported"`
+	BackchannelLogoutSupported                         bool     `json:"backchannel_logout_supported"`
 }
 
 // ClientAuthMethods are the token endpoint authentication methods that
 // work (fosite's, minus client_secret_jwt, which it refuses).
 var ClientAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+
+// IntrospectionAuthMethods are the methods a caller of the introspection
+// endpoint authenticates with: those of the token endpoint for a
+// confidential client (RFC 7662 §2.1 requires authentication, so not
+// none).
+var IntrospectionAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 
 // ClientAssertionAlgs are the JWS algorithms accepted for private_key_jwt.
 var ClientAssertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
@@ -67,13 +75,16 @@ func (p *Provider) Discovery() Discovery {
 		IDTokenSigningAlgValuesSupported:           keys.Algorithms,
 		TokenEndpointAuthMethodsSupported:          ClientAuthMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: ClientAssertionAlgs,
-		// fosite's introspection authenticates callers with HTTP Basic only.
-		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic"},
-		RevocationEndpointAuthMethodsSupported:     ClientAuthMethods,
-		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            SupportedClaims,
-		PromptValuesSupported:                      []string{"none", "login", "consent"},
-		AuthorizationResponseISSParameterSupported: true,
+		// RFC 8414 §2: the same client authentication as at the token
+		// endpoint (Introspect, Revoke).
+		IntrospectionEndpointAuthMethodsSupported:          IntrospectionAuthMethods,
+		IntrospectionEndpointAuthSigningAlgValuesSupported: ClientAssertionAlgs,
+		RevocationEndpointAuthMethodsSupported:             ClientAuthMethods,
+		RevocationEndpointAuthSigningAlgValuesSupported:    ClientAssertionAlgs,
+		CodeChallengeMethodsSupported:                      []string{"S256"},
+		ClaimsSupported:                                    SupportedClaims,
+		PromptValuesSupported:                              []string{"none", "login", "consent"},
+		AuthorizationResponseISSParameterSupported:         true,
 	}
 	if p.RegistrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister

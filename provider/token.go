@@ -110,6 +110,11 @@ func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessReques
 // grant's refresh and access tokens in two steps; the transaction makes
 // that one.
 func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
+	if isBearerAuthorization(r) || ClaimedClientID(r) == "" {
+		// RFC 7009 §2.1: the client authenticates (a public one names
+		// itself); fosite would call a missing one invalid_request.
+		return fosite.ErrInvalidClient.WithHint("Client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for a public client.")
+	}
 	err := p.store.InTx(ctx, func(ctx context.Context) error {
 		return p.OAuth2.NewRevocationRequest(ctx, r)
 	})

@@ -21,7 +21,8 @@ func TestAPIKeysAsClientCredentials(t *testing.T) {
 		s := startServer(t, dialect)
 		ctx := context.Background()
 		c, secretValue := s.client(provider.ClientSpec{Name: "reports", Scopes: []string{"reports:read", "reports:write", "admin:x"}})
-		other, otherSecret := s.client(provider.ClientSpec{Name: "other", Scopes: []string{"reports:read"}})
+		// A resource server the operator lets introspect any token.
+		other, otherSecret := s.client(provider.ClientSpec{Name: "other", Scopes: []string{"reports:read"}, IntrospectAnyToken: true})
 		p := s.app.provider
 		key, plain, err := p.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: c.ID, Name: "ci", Scopes: []string{"reports:read", "reports:write"}, CreatedBy: "operator"})
 		if err != nil {

@@ -382,10 +382,18 @@ func doJSON(t *testing.T, req *http.Request) (int, map[string]interface{}, http.
 	return resp.StatusCode, out, resp.Header
 }
 
-// introspect asks whether a token is active.
+// introspect asks whether a token is active, authenticating as the
+// client does at the token endpoint (its secret in HTTP Basic, or in the
+// form for client_secret_post).
 func (s *testServer) introspect(t *testing.T, clientID, secret, token string) map[string]interface{} {
 	t.Helper()
-	status, out, _ := postForm(t, s.issuer+provider.PathIntrospect, url.Values{"token": {token}}, clientID, secret)
+	form, user, pass := url.Values{"token": {token}}, clientID, secret
+	if c, err := s.store.ClientByID(context.Background(), clientID); err == nil && c.TokenEndpointAuthMethod == provider.AuthMethodPost {
+		form.Set("client_id", clientID)
+		form.Set("client_secret", secret)
+		user, pass = "", ""
+	}
+	status, out, _ := postForm(t, s.issuer+provider.PathIntrospect, form, user, pass)
 	if status != http.StatusOK {
 		t.Fatalf("introspect: status %d %v", status, out)
 	}

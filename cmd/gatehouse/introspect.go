@@ -18,7 +18,9 @@ func newIntrospectCommand(g *globals) *cobra.Command {
 		Use:   "introspect TOKEN",
 		Short: "Ask a running gatehouse whether a token is active (RFC 7662)",
 		Long: "Ask a running gatehouse whether a token (access token, refresh token or API key) is active,\n" +
-			"authenticated as a confidential client (HTTP Basic, the only method introspection takes).\n" +
+			"authenticated as a confidential client, the way it authenticates at the token endpoint\n" +
+			"(--auth-method). The server answers only about tokens of that client, tokens issued for it\n" +
+			"(its --resource), or any token if the client was created with --introspect-any-token.\n" +
 			"TOKEN \"-\" reads the token from standard input, so it stays out of process lists.\n" +
 			"The secret comes from --client-secret or $" + envClientSecret + ".\n" +
 			"Exit status 0 for an active and an inactive token alike; the output says which.",
@@ -30,8 +32,6 @@ func newIntrospectCommand(g *globals) *cobra.Command {
 			if rf.clientSecret == "" {
 				return usageError{errors.New("introspection needs a confidential client: give its secret with $" + envClientSecret + " or --client-secret")}
 			}
-			// fosite's introspection takes HTTP Basic only.
-			rf.authMethod = authBasic
 			body, err := rf.postToken(cmd.Context(), g.stdin, args[0], "introspection_endpoint",
 				func(d *provider.Discovery) string { return d.IntrospectionEndpoint }, nil)
 			if err != nil {
@@ -53,7 +53,6 @@ func newIntrospectCommand(g *globals) *cobra.Command {
 		},
 	}
 	rf.register(cmd, defaultRequestTimeout, "time limit of each HTTP request")
-	_ = cmd.Flags().MarkHidden("auth-method") // introspection takes HTTP Basic only
 	cmd.Flags().BoolVar(&rf.asJSON, "json", false, "print the introspection response as it came (one JSON object)")
 	return cmd
 }

@@ -69,7 +69,8 @@ func TestJWTAccessTokens(t *testing.T) {
 		s.user("jane@example.com", alicePassword)
 		const api = "https://api.example/"
 		m2m, m2mSecret := s.client(provider.ClientSpec{Name: "jobs", Scopes: []string{"api:read"}, Audience: []string{api}, AccessTokenFormat: provider.FormatJWT})
-		other, otherSecret := s.client(provider.ClientSpec{Name: "other", Scopes: []string{"api:read"}})
+		// A resource server the operator lets introspect any token.
+		other, otherSecret := s.client(provider.ClientSpec{Name: "other", Scopes: []string{"api:read"}, IntrospectAnyToken: true})
 
 		st, body, hdr := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}, "resource": {api}}, m2m.ID, m2mSecret)
 		if st != http.StatusOK || hdr.Get("Cache-Control") != "no-store" {
@@ -251,7 +252,7 @@ func TestSecretRotation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("refresh token made under the old secret: %v", err)
 		}
-		if !s2.active(t, m2m.ID, m2mSecret, tok.AccessToken) {
+		if !s2.active(t, web.ID, webSecret, tok.AccessToken) {
 			t.Fatal("access token made under the old secret is inactive")
 		}
 		s2.stop()
@@ -267,13 +268,13 @@ func TestSecretRotation(t *testing.T) {
 		s3 := startServerOn(t, store, withSecret(secretB))
 		works(s3, "after re-encryption, old secret dropped")
 		// Tokens made under B (the refreshed pair) keep working too.
-		if !s3.active(t, m2m.ID, m2mSecret, next.AccessToken) {
+		if !s3.active(t, web.ID, webSecret, next.AccessToken) {
 			t.Fatal("a token made under the new secret is inactive")
 		}
 		// Opaque tokens made under A stop now: they were meant to expire
 		// before A was dropped (README: keep the old secret listed for the
 		// longest token lifetime).
-		if s3.active(t, m2m.ID, m2mSecret, tok.AccessToken) {
+		if s3.active(t, web.ID, webSecret, tok.AccessToken) {
 			t.Fatal("a token made under the dropped secret is still active")
 		}
 	})

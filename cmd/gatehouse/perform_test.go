@@ -298,7 +298,8 @@ func TestPerformAuthorizationCode(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		alice := s.user("alice@example.com", alicePassword)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot"}) // introspects the public client's token
+		// introspects the public client's token (which cannot introspect itself)
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", IntrospectAnyToken: true})
 		op, err := oidc.NewProvider(context.Background(), s.issuer)
 		if err != nil {
 			t.Fatal(err)
