@@ -298,9 +298,11 @@ func claimedClient(c echo.Context) string {
 	return id
 }
 
-// formParams holds the fields of our own forms (login, consent) to the
-// rules of paramProblem, before the CSRF check and the handler read them:
-// a malformed form gets a 400 error page, an oversized one a 413.
+// formParams holds the fields of our own forms to the rules of
+// paramProblem, before the CSRF check and the handler read them: a form
+// that cannot be read (malformed, or a body cut short by a client that
+// went away) gets a 400 error page, an oversized one a 413. csrf runs it
+// for every form POST.
 func (h *Handler) formParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()

@@ -167,12 +167,13 @@ func (h *Handler) Public() *echo.Echo {
 		e.OPTIONS(p, h.preflight)
 	}
 
-	// Pages: CSRF tokens on every form, strict headers.
+	// Pages: CSRF tokens on every form, strict headers. csrf also reads
+	// every form's body (formParams), so a POST route needs nothing more.
 	csrf := h.csrf()
 	e.GET("/login", h.loginPage, h.pageHeaders, csrf)
-	e.POST("/login", h.loginSubmit, h.pageHeaders, h.limitLogin, h.formParams, csrf)
+	e.POST("/login", h.loginSubmit, h.pageHeaders, h.limitLogin, csrf)
 	e.GET("/consent", h.consentPage, h.pageHeaders, csrf)
-	e.POST("/consent", h.consentSubmit, h.pageHeaders, h.formParams, csrf)
+	e.POST("/consent", h.consentSubmit, h.pageHeaders, csrf)
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)

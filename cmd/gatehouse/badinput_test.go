@@ -18,6 +18,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 // TestAuthorizeBadInput: what a broken or hostile authorization request
@@ -434,4 +436,68 @@ func TestSlowClientsCutOff(t *testing.T) {
 		t.Errorf("slow body: %d after %v, want the request cut off within 3s", status, took)
 	}
 	t.Logf("slow body: cut off after %v (status %d)", took.Round(time.Millisecond), status)
+}
+
+// noErrorLogged fails the test if the server logged at level ERROR.
+func noErrorLogged(t *testing.T, logs *logCapture) {
+	t.Helper()
+	for _, line := range strings.Split(logs.Tail(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) {
+			t.Errorf("the server logged an error: %s", line)
+		}
+	}
+}
+
+// TestFormBodyCutShort: a form POST whose body never fully arrives (the
+// client declares 53 bytes, sends 3 and shuts its side) is answered 400
+// with an error page by every form route — a client that goes away is not
+// a server error, and nothing is logged as one. The browser's cookies and
+// Sec-Fetch-Site: same-origin (with which echo's CSRF check lets a
+// browser's POST through without a token) get the request as far as it
+// can go.
+func TestFormBodyCutShort(t *testing.T) {
+	logs := &logCapture{}
+	s := startServerLogged(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}), logs, noRateLimits)
+	s.user("lee@example.com", alicePassword)
+	b := s.newBrowser()
+	b.login(b.get(s.issuer+"/login"), "lee@example.com", alicePassword)
+	issuer, _ := url.Parse(s.issuer)
+	var cookies []string
+	for _, ck := range b.client.Jar.Cookies(issuer) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+
+	for _, path := range []string{"/login", "/consent", provider.PathLogout, provider.PathAccount + "/revoke",
+		handlers.PathAccountKeys + "/revoke", "/account/identities/unlink"} {
+		for _, fetchSite := range []string{"same-origin", ""} {
+			conn, err := net.Dial("tcp", issuer.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := "POST " + path + " HTTP/1.1\r\nHost: " + issuer.Host + "\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
+				"Content-Length: 53\r\nCookie: " + strings.Join(cookies, "; ") + "\r\n"
+			if fetchSite != "" {
+				head += "Sec-Fetch-Site: " + fetchSite + "\r\n"
+			}
+			if _, err := conn.Write([]byte(head + "\r\n_cs")); err != nil {
+				t.Fatal(err)
+			}
+			// The server sees the end of the body at once, rather than
+			// after its 10 s read timeout.
+			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("%s (Sec-Fetch-Site %q): %v", path, fetchSite, err)
+			}
+			resp.Body.Close()
+			conn.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s (Sec-Fetch-Site %q): %d %q, want a 400 page", path, fetchSite, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+		}
+	}
+	noErrorLogged(t, logs)
 }
