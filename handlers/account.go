@@ -32,10 +32,10 @@ func (h *Handler) accountApps(c echo.Context) error {
 	if login == nil {
 		return err
 	}
-	return h.renderAccountApps(c, login, "")
+	return h.renderAccountApps(c, login, http.StatusOK, "")
 }
 
-func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, message string) error {
+func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, status int, message string) error {
 	grants, err := h.p.AppGrants(c.Request().Context(), login.User.ID)
 	if err != nil {
 		return err
@@ -53,8 +53,12 @@ func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, messa
 		}
 		data.Apps = append(data.Apps, app)
 	}
-	return h.render(c, http.StatusOK, "account_apps", data)
+	return h.render(c, status, "account_apps", data)
 }
+
+// noAppGrant answers (404) a revocation for an app the person has not
+// allowed.
+const noAppGrant = "That app had no access to revoke."
 
 // accountRevoke withdraws the consent given to one app: the grant and all
 // the app's tokens for this person go at once.
@@ -64,6 +68,9 @@ func (h *Handler) accountRevoke(c echo.Context) error {
 		return err
 	}
 	clientID := c.FormValue("client_id")
+	if !validID(clientID) {
+		return h.renderAccountApps(c, login, http.StatusNotFound, noAppGrant)
+	}
 	name := clientID
 	if client, err := h.p.Client(c.Request().Context(), clientID); err == nil {
 		name = client.Name
@@ -71,9 +78,9 @@ func (h *Handler) accountRevoke(c echo.Context) error {
 	err = h.p.RevokeAppGrant(c.Request().Context(), login.User.ID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountApps(c, login, "That app had no access to revoke.")
+		return h.renderAccountApps(c, login, http.StatusNotFound, noAppGrant)
 	case err != nil:
 		return err
 	}
-	return h.renderAccountApps(c, login, "Access for "+name+" was revoked.")
+	return h.renderAccountApps(c, login, http.StatusOK, "Access for "+name+" was revoked.")
 }

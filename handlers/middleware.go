@@ -242,6 +242,22 @@ func hintText(s string) string {
 	return b.String()
 }
 
+// maxIDLen bounds an id a route takes from its path, query or form
+// (clients, users and API keys have UUIDs).
+const maxIDLen = 200
+
+// validID reports whether s can be the id of a record of ours: not empty,
+// at most maxIDLen bytes, valid UTF-8 without control characters. Every
+// route that takes an id from its path, query or form checks it with
+// validID before the id goes anywhere near the database, and answers one
+// that fails as "no such record" (404) or, for a paging cursor or a body
+// field, as bad input (400) — in the route's own error format. PostgreSQL
+// refuses a NUL in text, and bun fails a query holding one: unchecked, such
+// an id is a 500.
+func validID(s string) bool {
+	return s != "" && len(s) <= maxIDLen && utf8.ValidString(s) && !hasControl(s)
+}
+
 // hasControl reports whether s (valid UTF-8) holds a C0 or C1 control
 // character or DEL.
 func hasControl(s string) bool {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -438,6 +439,20 @@ func TestSlowClientsCutOff(t *testing.T) {
 	t.Logf("slow body: cut off after %v (status %d)", took.Round(time.Millisecond), status)
 }
 
+// csrfCookie is the browser's CSRF token: the double-submit cookie's value,
+// which the forms carry as _csrf.
+func (b *browser) csrfCookie() string {
+	b.t.Helper()
+	u, _ := url.Parse(b.s.issuer)
+	for _, ck := range b.client.Jar.Cookies(u) {
+		if strings.HasSuffix(ck.Name, "gth_csrf") {
+			return ck.Value
+		}
+	}
+	b.t.Fatal("the browser has no CSRF cookie")
+	return ""
+}
+
 // noErrorLogged fails the test if the server logged at level ERROR.
 func noErrorLogged(t *testing.T, logs *logCapture) {
 	t.Helper()
@@ -446,6 +461,149 @@ func noErrorLogged(t *testing.T, logs *logCapture) {
 			t.Errorf("the server logged an error: %s", line)
 		}
 	}
+}
+
+// TestIDsWithNULRefused: an id holding a NUL byte (which PostgreSQL
+// refuses in text) is answered 400 or 404 in each route's own format —
+// problem details on /admin and /api, the RFC 7591 error on
+// /oauth2/register, an error page on /account, OAuth JSON on the OAuth
+// endpoints — never a 500, and nothing is logged as a server error.
+func TestIDsWithNULRefused(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		logs := &logCapture{}
+		s := startServerLogged(t, bunstoretest.Open(t, dialect, bunstore.Options{}), logs, noRateLimits)
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}})
+		admin, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		if errCode != "" {
+			t.Fatal(errCode)
+		}
+		const nul = "a%00b"
+
+		problem := func(what string, status int, body map[string]interface{}, hdr http.Header, want int) {
+			t.Helper()
+			if status != want || hdr.Get("Content-Type") != "application/problem+json" || body["status"] != float64(want) {
+				t.Errorf("%s: %d %q %v, want a %d problem document", what, status, hdr.Get("Content-Type"), body, want)
+			}
+		}
+		for _, tc := range []struct {
+			method, path, body string
+			want               int
+		}{
+			{http.MethodGet, "/admin/clients/" + nul, "", http.StatusNotFound},
+			{http.MethodPut, "/admin/clients/" + nul, `{"client_name":"x","grant_types":["client_credentials"]}`, http.StatusNotFound},
+			{http.MethodDelete, "/admin/clients/" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/admin/clients/" + nul + "/rotate-secret", "", http.StatusNotFound},
+			{http.MethodGet, "/admin/clients?after=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/users/" + nul, "", http.StatusNotFound},
+			{http.MethodPut, "/admin/users/" + nul, `{"email":"x@example.com"}`, http.StatusNotFound},
+			{http.MethodDelete, "/admin/users/" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/admin/users/" + nul + "/disable", "", http.StatusNotFound},
+			{http.MethodPost, "/admin/users/" + nul + "/enable", "", http.StatusNotFound},
+			{http.MethodPost, "/admin/users/" + nul + "/unlock", "", http.StatusNotFound},
+			{http.MethodPut, "/admin/users/" + nul + "/password", `{"password":"a long enough new password"}`, http.StatusNotFound},
+			{http.MethodGet, "/admin/users?after=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodDelete, "/admin/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodGet, "/admin/apikeys?client_id=" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/admin/apikeys", `{"client_id":"a\u0000b","name":"ci"}`, http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?client_id=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?subject=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?actor=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?before=" + nul, "", http.StatusBadRequest},
+		} {
+			status, body, hdr := jsonRequest(t, tc.method, s.admin+tc.path, admin, tc.body)
+			problem(tc.method+" "+tc.path, status, body, hdr, tc.want)
+		}
+
+		// Self-service keys, with a person's token.
+		s.user("kim@example.com", alicePassword)
+		console, consoleSecret := s.client(provider.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
+			Scopes: []string{"openid", provider.ScopeAPIKeys}, SkipConsent: true})
+		kim := s.signIn(t, s.oauthConfig(console, consoleSecret, "openid", provider.ScopeAPIKeys), "kim@example.com", alicePassword).AccessToken
+		for _, tc := range []struct {
+			method, path, body string
+			want               int
+		}{
+			{http.MethodGet, "/api/apikeys?client_id=" + nul, "", http.StatusNotFound},
+			{http.MethodGet, "/api/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodDelete, "/api/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/api/apikeys", `{"client_id":"a\u0000b","name":"ci"}`, http.StatusBadRequest},
+		} {
+			status, body, hdr := jsonRequest(t, tc.method, s.issuer+tc.path, kim, tc.body)
+			problem(tc.method+" "+tc.path, status, body, hdr, tc.want)
+		}
+
+		// Client configuration (RFC 7592) with a valid registration access
+		// token: an id that cannot exist is a wrong token for it.
+		_, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
+		status, reg, _ := jsonRequest(t, http.MethodPost, s.issuer+provider.PathRegister, iat,
+			`{"client_name":"Printer","redirect_uris":["`+appRedirect+`"]}`)
+		rat, _ := reg["registration_access_token"].(string)
+		if status != http.StatusCreated || rat == "" {
+			t.Fatalf("register: %d %v", status, reg)
+		}
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+			body := ""
+			if method == http.MethodPut {
+				body = `{"client_id":"a\u0000b","client_name":"Printer","redirect_uris":["` + appRedirect + `"]}`
+			}
+			status, out, hdr := jsonRequest(t, method, s.issuer+provider.PathRegister+"/"+nul, rat, body)
+			if status != http.StatusUnauthorized || out["error"] != "invalid_token" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s %s/%s: %d %v, want 401 invalid_token", method, provider.PathRegister, nul, status, out)
+			}
+		}
+
+		// The account pages, signed in, with the form's CSRF token.
+		b := s.newBrowser()
+		b.login(b.get(s.issuer+"/login"), "kim@example.com", alicePassword)
+		csrf := b.csrfCookie()
+		for path, form := range map[string]url.Values{
+			provider.PathAccount + "/revoke":     {"client_id": {"a\x00b"}},
+			handlers.PathAccountKeys + "/revoke": {"key_id": {"a\x00b"}},
+			"/account/identities/unlink":         {"upstream": {"a\x00b"}, "subject": {"a\x00b"}},
+		} {
+			form.Set("_csrf", csrf)
+			p := b.post(s.issuer+path, form)
+			if (p.status != http.StatusBadRequest && p.status != http.StatusNotFound) || !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+				t.Errorf("POST %s: %d %q, want a 400 or 404 page", path, p.status, p.header.Get("Content-Type"))
+			}
+		}
+
+		// The OAuth endpoints: client_id in the form, in HTTP Basic, and
+		// as the subject of a client assertion.
+		assertion := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(
+			`{"iss":"a\u0000b","sub":"a\u0000b","aud":"`+s.issuer+provider.PathToken+`","jti":"j1","exp":4102444800}`)) + ".c2ln"
+		for _, path := range []string{provider.PathToken, provider.PathIntrospect, provider.PathRevoke, provider.PathPAR} {
+			form := "grant_type=client_credentials&token=x&response_type=code&redirect_uri=" + url.QueryEscape(appRedirect)
+			for name, tc := range map[string]struct {
+				body, basicUser string
+				want            int
+				code            string
+			}{
+				"form":      {form + "&client_id=" + nul + "&client_secret=x", "", http.StatusBadRequest, "invalid_request"},
+				"basic":     {form, nul, http.StatusUnauthorized, "invalid_client"},
+				"assertion": {form + "&client_assertion_type=" + url.QueryEscape("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") + "&client_assertion=" + assertion, "", http.StatusUnauthorized, "invalid_client"},
+			} {
+				req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(tc.body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if tc.basicUser != "" {
+					req.SetBasicAuth(tc.basicUser, "x") // the user name is form-urlencoded (RFC 6749 §2.3.1)
+				}
+				status, out, _ := doJSON(t, req)
+				code := out["error"]
+				if path == provider.PathIntrospect && status == http.StatusUnauthorized {
+					code = tc.code // which 401 code introspection answers is not this test's concern
+				}
+				if status != tc.want || code != tc.code {
+					t.Errorf("%s with client_id in the %s: %d %v, want %d %s", path, name, status, out, tc.want, tc.code)
+				}
+			}
+		}
+		if p := b.get(s.issuer + provider.PathAuthorize + "?response_type=code&client_id=" + nul); p.status != http.StatusBadRequest {
+			t.Errorf("authorize with client_id %s: %d, want 400", nul, p.status)
+		}
+		noErrorLogged(t, logs)
+	})
 }
 
 // TestFormBodyCutShort: a form POST whose body never fully arrives (the
