@@ -203,6 +203,10 @@ func TestOtherEndpointsBadInput(t *testing.T) {
 	if status != http.StatusNotFound || out["error"] != "not_found" {
 		t.Errorf("unknown path: %d %v", status, out)
 	}
+	status, out, _ = doJSON(t, mustRequest(t, http.MethodGet, s.issuer+"/static/%ff"))
+	if status != http.StatusNotFound || out["error"] != "not_found" {
+		t.Errorf("undecodable static path: %d %v", status, out)
+	}
 	status, _, _ = doJSON(t, mustRequest(t, http.MethodDelete, s.issuer+provider.PathToken))
 	if status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE token: %d", status)
