@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -121,15 +122,26 @@ func boundedLogValue(s string) string {
 	return s
 }
 
-// securityHeaders go on every response.
+// securityHeaders go on every response, and the page headers on every
+// HTML one. It runs first (newEcho), so it covers the answers echo makes
+// before any route middleware runs — 404 and 405 from the router, 413
+// from the body limit — and the pages the error handler writes for them.
+// Whatever writes HTML (a page, the error handler, echo, fosite), the page
+// headers are added just before the status line goes out.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		hd := c.Response().Header()
+		res := c.Response()
+		hd := res.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		if h.secure {
 			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
+		res.Before(func() {
+			if mt, _, _ := mime.ParseMediaType(hd.Get(echo.HeaderContentType)); mt == "text/html" {
+				setPageHeaders(hd)
+			}
+		})
 		return next(c)
 	}
 }
@@ -139,17 +151,26 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // form-action to that redirect too).
 const basePageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-// pageHeaders go on HTML pages (and the authorize endpoint, which may show
-// an error page): no framing, no caching of pages with CSRF tokens.
+// pageHeaders go on every answer of the page routes (and the authorize
+// endpoint), redirects included: no framing, no caching of pages with
+// CSRF tokens or of redirects carrying codes. securityHeaders adds them
+// to any other HTML.
 func (h *Handler) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		hd := c.Response().Header()
-		hd.Set("Content-Security-Policy", basePageCSP)
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cache-Control", "no-store")
-		hd.Set("Pragma", "no-cache")
+		setPageHeaders(c.Response().Header())
 		return next(c)
 	}
+}
+
+// setPageHeaders sets the headers of a page. A policy already set is kept:
+// allowFormRedirect widens form-action for some pages.
+func setPageHeaders(hd http.Header) {
+	if hd.Get("Content-Security-Policy") == "" {
+		hd.Set("Content-Security-Policy", basePageCSP)
+	}
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Pragma", "no-cache")
 }
 
 // noStore marks token-bearing responses uncacheable (fosite sets it on

@@ -140,7 +140,6 @@ func New(opts Options) (*Handler, error) {
 // Public returns the echo instance of the public listener.
 func (h *Handler) Public() *echo.Echo {
 	e := h.newEcho()
-	e.Use(h.securityHeaders)
 
 	// Discovery, keys and health: public, cacheable, CORS for anyone.
 	e.GET("/.well-known/openid-configuration", h.discovery)
@@ -199,7 +198,6 @@ func (h *Handler) Public() *echo.Echo {
 // and the admin API.
 func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 	e := h.newEcho()
-	e.Use(h.securityHeaders)
 	e.GET("/health/alive", h.alive)
 	e.GET("/health/ready", h.readyz)
 	if reg != nil {
@@ -231,6 +229,7 @@ func (h *Handler) newEcho() *echo.Echo {
 		e.Use(h.traceRequests)
 	}
 	e.Use(
+		h.securityHeaders, // first: it also covers what the others answer (413)
 		h.recoverPanics,
 		h.requestContext,
 		middleware.BodyLimit("64K"),

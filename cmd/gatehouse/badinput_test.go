@@ -663,3 +663,65 @@ func TestFormBodyCutShort(t *testing.T) {
 	}
 	noErrorLogged(t, logs)
 }
+
+// TestHTMLPagesCarryPageHeaders: every HTML response carries the page
+// security headers (CSP with frame-ancestors 'none', X-Frame-Options,
+// nosniff, Referrer-Policy, Cache-Control no-store) — the pages of the
+// routes, the error pages of the error handler, and those of answers echo
+// makes before any route runs (405 from the router, 413 from the body
+// limit on the declared length).
+func TestHTMLPagesCarryPageHeaders(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	s.user("max@example.com", alicePassword)
+	b := s.newBrowser()
+	login := b.get(s.issuer + "/login")
+	form := login.formValues()
+	form.Set("email", "max@example.com")
+	form.Set("password", "wrong password")
+	big := url.Values{"email": {strings.Repeat("m", handlers.MaxBodyBytes)}}.Encode()
+
+	request := func(method, path, body string, chunked bool) *http.Request {
+		var r io.Reader
+		if body != "" {
+			r = strings.NewReader(body)
+			if chunked {
+				r = io.MultiReader(r) // hides the length: sent chunked
+			}
+		}
+		req, _ := http.NewRequest(method, s.issuer+path, r)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		return req
+	}
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want int
+	}{
+		{"login page", request(http.MethodGet, "/login", "", false), http.StatusOK},
+		{"wrong password", request(http.MethodPost, "/login", form.Encode(), false), http.StatusUnauthorized},
+		{"unknown flow", request(http.MethodGet, "/login?flow=nope", "", false), http.StatusBadRequest},
+		{"form without CSRF token", request(http.MethodPost, "/consent", "decision=allow", false), http.StatusForbidden},
+		{"unknown upstream", request(http.MethodGet, "/login/nope", "", false), http.StatusNotFound},
+		{"authorize error", request(http.MethodGet, provider.PathAuthorize+"?client_id=nope&response_type=code", "", false), http.StatusUnauthorized},
+		{"method not allowed", request(http.MethodPatch, "/login", "", false), http.StatusMethodNotAllowed},
+		{"method not allowed on an account page", request(http.MethodDelete, provider.PathAccount, "", false), http.StatusMethodNotAllowed},
+		{"body over the limit, declared", request(http.MethodPost, "/login", big, false), http.StatusRequestEntityTooLarge},
+		{"body over the limit, chunked", request(http.MethodPost, "/login", big, true), http.StatusRequestEntityTooLarge},
+	} {
+		p := b.do(tc.req)
+		h := p.header
+		if p.status != tc.want || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %d %q, want a %d page", tc.name, p.status, h.Get("Content-Type"), tc.want)
+			continue
+		}
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" ||
+			h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s (%d): page headers missing: CSP %q, X-Frame-Options %q, X-Content-Type-Options %q, Referrer-Policy %q, Cache-Control %q",
+				tc.name, p.status, h.Get("Content-Security-Policy"), h.Get("X-Frame-Options"), h.Get("X-Content-Type-Options"),
+				h.Get("Referrer-Policy"), h.Get("Cache-Control"))
+		}
+	}
+}
