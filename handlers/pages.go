@@ -36,7 +36,8 @@ func newCookieNames(secure bool) cookieNames {
 const csrfContextKey = "csrf"
 
 // csrf guards our forms: echo's double-submit CSRF middleware (hidden
-// input "_csrf", a cookie as strict as the session cookie). Every form
+// input "_csrf", read from the body only; a cookie as strict as the
+// session cookie). Every form
 // route has it, so it is also the one place where a form's body is read:
 // for a POST it first runs formParams, which answers a body that cannot
 // be read (cut short, malformed) with a 400 page and an oversized one with
@@ -64,7 +65,20 @@ func (h *Handler) csrf() echo.MiddlewareFunc {
 	})
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		checked := check(next)
-		submitted := h.formParams(checked)
+		submitted := h.formParams(func(c echo.Context) error {
+			// The token counts only from the body: echo's "form:" lookup
+			// reads r.Form, which holds the query too, and a token in a
+			// URL leaks into logs, Referer headers and history. r.Form's
+			// _csrf becomes the body's (none when the body has none), for
+			// the check and for the logout handler, which reads it as well.
+			r := c.Request()
+			if token, ok := r.PostForm["_csrf"]; ok {
+				r.Form["_csrf"] = token
+			} else {
+				delete(r.Form, "_csrf")
+			}
+			return checked(c)
+		})
 		return func(c echo.Context) error {
 			switch c.Request().Method {
 			case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:

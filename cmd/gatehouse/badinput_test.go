@@ -725,3 +725,46 @@ func TestHTMLPagesCarryPageHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestCSRFTokenOnlyFromBody: a form's CSRF token counts only from the body.
+// The right token in the query string and not in the body is refused
+// (403); the same token in the body is accepted. On the logout endpoint a
+// POST without a token in its body is an RP's request, which signs no one
+// out without confirmation, whatever the query says.
+func TestCSRFTokenOnlyFromBody(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	s.user("nia@example.com", alicePassword)
+	b := s.newBrowser()
+	form := b.get(s.issuer + "/login").formValues()
+	token := form.Get("_csrf")
+	if token == "" || token != b.csrfCookie() {
+		t.Fatalf("login form token %q, cookie %q", token, b.csrfCookie())
+	}
+	form.Del("_csrf")
+	form.Set("email", "nia@example.com")
+	form.Set("password", alicePassword)
+	query := "?" + url.Values{"_csrf": {token}}.Encode()
+
+	if p := b.post(s.issuer+"/login"+query, form); p.status != http.StatusForbidden {
+		t.Fatalf("sign-in with the token in the query: %d, want 403", p.status)
+	}
+	form.Set("_csrf", token)
+	if p := b.post(s.issuer+"/login", form); p.status != http.StatusOK || !strings.HasPrefix(p.url.Path, provider.PathAccount) {
+		t.Fatalf("sign-in with the token in the body: %d at %s, want the account page", p.status, p.url)
+	}
+
+	// Signed in: a revocation with the token in the query is refused too.
+	if p := b.post(s.issuer+provider.PathAccount+"/revoke"+query, url.Values{"client_id": {"some-app"}}); p.status != http.StatusForbidden {
+		t.Errorf("revoke with the token in the query: %d, want 403", p.status)
+	}
+	p := b.post(s.issuer+provider.PathLogout+query, url.Values{})
+	if p.status != http.StatusOK || strings.Contains(p.body, "signed out") {
+		t.Errorf("logout with the token in the query: %d %.300s, want the confirmation page", p.status, p.body)
+	}
+	if p := b.get(s.issuer + provider.PathAccount); p.status != http.StatusOK || p.url.Path != provider.PathAccount {
+		t.Fatalf("after a logout with the token in the query: %d at %s, want still signed in", p.status, p.url)
+	}
+	if p := b.post(s.issuer+provider.PathLogout, url.Values{"_csrf": {token}}); p.status != http.StatusOK || !strings.Contains(p.body, "signed out") {
+		t.Errorf("logout with the token in the body: %d %.300s, want signed out", p.status, p.body)
+	}
+}
