@@ -33,10 +33,10 @@ func (h *Handler) accountApps(c echo.Context) error {
 	if login == nil {
 		return err
 	}
-	return h.renderAccountApps(c, login, "", nil)
+	return h.renderAccountApps(c, login, http.StatusOK, "", nil)
 }
 
-func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, message string, revoked *provider.RevokedApp) error {
+func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, status int, message string, revoked *provider.RevokedApp) error {
 	ctx := c.Request().Context()
 	grants, err := h.p.AppGrants(ctx, login.User.ID)
 	if err != nil {
@@ -59,8 +59,12 @@ func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, messa
 	if revoked != nil {
 		data.RevokedKeys = h.createdKeys(ctx, revoked.CreatedKeys)
 	}
-	return h.render(c, http.StatusOK, "account_apps", data)
+	return h.render(c, status, "account_apps", data)
 }
+
+// noAppGrant answers (404) a revocation for an app the person has not
+// allowed.
+const noAppGrant = "That app had no access to revoke."
 
 // createdKeys describes the API keys an app made for the person, naming
 // the client each belongs to.
@@ -84,6 +88,9 @@ func (h *Handler) accountRevoke(c echo.Context) error {
 		return err
 	}
 	clientID := c.FormValue("client_id")
+	if !validID(clientID) {
+		return h.renderAccountApps(c, login, http.StatusNotFound, noAppGrant, nil)
+	}
 	name := clientID
 	if client, err := h.p.Client(c.Request().Context(), clientID); err == nil {
 		name = client.Name
@@ -91,9 +98,9 @@ func (h *Handler) accountRevoke(c echo.Context) error {
 	revoked, err := h.p.RevokeAppGrant(c.Request().Context(), login.User.ID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountApps(c, login, "That app had no access to revoke.", nil)
+		return h.renderAccountApps(c, login, http.StatusNotFound, noAppGrant, nil)
 	case err != nil:
 		return err
 	}
-	return h.renderAccountApps(c, login, "Access for "+name+" was revoked.", revoked)
+	return h.renderAccountApps(c, login, http.StatusOK, "Access for "+name+" was revoked.", revoked)
 }

@@ -67,6 +67,9 @@ func (h *Handler) renderAccountKeys(c echo.Context, login *provider.Login, statu
 // humanTime formats a time for the account pages.
 func humanTime(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
 
+// noOwnedKey answers a revocation of a key that is not among the person's.
+const noOwnedKey = "There is no such key among the keys of your apps."
+
 // accountRevokeKey revokes one key of the person's apps: the key and
 // every token it minted stop working at once. A key of someone else's app
 // is answered like an unknown one (404).
@@ -75,10 +78,14 @@ func (h *Handler) accountRevokeKey(c echo.Context) error {
 	if login == nil {
 		return err
 	}
-	k, err := h.p.RevokeOwnedAPIKey(c.Request().Context(), login.User.ID, c.FormValue("key_id"))
+	id := c.FormValue("key_id")
+	if !validID(id) {
+		return h.renderAccountKeys(c, login, http.StatusNotFound, noOwnedKey)
+	}
+	k, err := h.p.RevokeOwnedAPIKey(c.Request().Context(), login.User.ID, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountKeys(c, login, http.StatusNotFound, "There is no such key among the keys of your apps.")
+		return h.renderAccountKeys(c, login, http.StatusNotFound, noOwnedKey)
 	case err != nil:
 		return err
 	}

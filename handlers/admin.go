@@ -245,7 +245,7 @@ func adminPageParams(c echo.Context) (storage.Page, error) {
 		}
 		page.Limit = n
 	}
-	if len(page.After) > 200 {
+	if page.After != "" && !validID(page.After) {
 		return page, adminBadInput("after", "is not an id")
 	}
 	return page, nil
@@ -257,11 +257,22 @@ type adminList[T any] struct {
 	Next  string `json:"next"`
 }
 
-// adminID reads the :id path parameter (bounded; ids are UUIDs).
+// adminID reads the :id path parameter; one that cannot be an id names
+// nothing (404).
 func adminID(c echo.Context, what string) (string, error) {
 	v := c.Param("id")
-	if v == "" || len(v) > 200 {
+	if !validID(v) {
 		return "", adminNotFoundError{what}
+	}
+	return v, nil
+}
+
+// queryClientID reads the optional ?client_id= of a key listing; one that
+// cannot be an id names no client (404).
+func queryClientID(c echo.Context) (string, error) {
+	v := c.QueryParam("client_id")
+	if v != "" && !validID(v) {
+		return "", adminNotFoundError{"client"}
 	}
 	return v, nil
 }
@@ -511,7 +522,7 @@ func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.AdminPrinci
 		return err
 	}
 	clientID := c.Param("client_id")
-	if clientID == "" || len(clientID) > 200 {
+	if !validID(clientID) {
 		return adminNotFoundError{"grant"}
 	}
 	revoked, err := h.p.Admin().RevokeUserGrant(c.Request().Context(), who, uid, clientID)
@@ -551,8 +562,11 @@ type apiKeyCreateBody struct {
 
 // spec checks the body's shape; the use case checks the rest.
 func (b *apiKeyCreateBody) spec() (provider.APIKeySpec, error) {
-	if b.ClientID == "" || len(b.ClientID) > 200 {
+	if b.ClientID == "" {
 		return provider.APIKeySpec{}, adminBadInput("client_id", "required")
+	}
+	if !validID(b.ClientID) {
+		return provider.APIKeySpec{}, adminBadInput("client_id", "is not a client id")
 	}
 	maxSeconds := int64(provider.MaxAPIKeyLifetime / time.Second)
 	if b.ExpiresIn < 0 || b.ExpiresIn > maxSeconds {
@@ -593,9 +607,9 @@ func (h *Handler) adminCreateAPIKey(c echo.Context, who *provider.AdminPrincipal
 }
 
 func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.AdminPrincipal) error {
-	clientID := c.QueryParam("client_id")
-	if len(clientID) > 200 {
-		return adminNotFoundError{"client"}
+	clientID, err := queryClientID(c)
+	if err != nil {
+		return err
 	}
 	keys, err := h.p.Admin().APIKeys(c.Request().Context(), clientID)
 	if err != nil {

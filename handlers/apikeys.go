@@ -114,9 +114,9 @@ func (h *Handler) apiCreateKey(c echo.Context, keys *provider.SelfServiceKeys) e
 }
 
 func (h *Handler) apiListKeys(c echo.Context, keys *provider.SelfServiceKeys) error {
-	clientID := c.QueryParam("client_id")
-	if len(clientID) > 200 {
-		return adminNotFoundError{"client"}
+	clientID, err := queryClientID(c)
+	if err != nil {
+		return err
 	}
 	list, err := keys.List(c.Request().Context(), clientID)
 	if err != nil {

@@ -214,9 +214,14 @@ func TestStaticAndErrors(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") {
 		t.Fatalf("style.css: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	for _, path := range []string{"/static/", "/static/../templates.go", "/static/login.html"} {
-		if rec := f.do(httptest.NewRequest(http.MethodGet, path, nil)); rec.Code == http.StatusOK {
-			t.Errorf("%s served", path)
+	// Anything but a file's own name is a 404: other files, the folder,
+	// escapes, and names that cannot be decoded (the file server answered
+	// %ff with a 500 and "." with a redirect to a listing).
+	for _, path := range []string{"/static/", "/static/../templates.go", "/static/login.html", "/static/%ff",
+		"/static/style.css%ff", "/static/.", "/static/./style.css", "/static/%2e%2e/templates.go", "/static//style.css",
+		"/static/style.css/", "/static/a%00b", "/static/%c0%ae%c0%ae/templates.go"} {
+		if rec := f.do(httptest.NewRequest(http.MethodGet, path, nil)); rec.Code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, rec.Code)
 		}
 	}
 	// A panic in a handler becomes a 500, and the server keeps serving.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -121,15 +122,26 @@ func boundedLogValue(s string) string {
 	return s
 }
 
-// securityHeaders go on every response.
+// securityHeaders go on every response, and the page headers on every
+// HTML one. It runs first (newEcho), so it covers the answers echo makes
+// before any route middleware runs — 404 and 405 from the router, 413
+// from the body limit — and the pages the error handler writes for them.
+// Whatever writes HTML (a page, the error handler, echo, fosite), the page
+// headers are added just before the status line goes out.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		hd := c.Response().Header()
+		res := c.Response()
+		hd := res.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		if h.secure {
 			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
+		res.Before(func() {
+			if mt, _, _ := mime.ParseMediaType(hd.Get(echo.HeaderContentType)); mt == "text/html" {
+				setPageHeaders(hd)
+			}
+		})
 		return next(c)
 	}
 }
@@ -139,17 +151,26 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // form-action to that redirect too).
 const basePageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-// pageHeaders go on HTML pages (and the authorize endpoint, which may show
-// an error page): no framing, no caching of pages with CSRF tokens.
+// pageHeaders go on every answer of the page routes (and the authorize
+// endpoint), redirects included: no framing, no caching of pages with
+// CSRF tokens or of redirects carrying codes. securityHeaders adds them
+// to any other HTML.
 func (h *Handler) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		hd := c.Response().Header()
-		hd.Set("Content-Security-Policy", basePageCSP)
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cache-Control", "no-store")
-		hd.Set("Pragma", "no-cache")
+		setPageHeaders(c.Response().Header())
 		return next(c)
 	}
+}
+
+// setPageHeaders sets the headers of a page. A policy already set is kept:
+// allowFormRedirect widens form-action for some pages.
+func setPageHeaders(hd http.Header) {
+	if hd.Get("Content-Security-Policy") == "" {
+		hd.Set("Content-Security-Policy", basePageCSP)
+	}
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Pragma", "no-cache")
 }
 
 // noStore marks token-bearing responses uncacheable (fosite sets it on
@@ -242,6 +263,22 @@ func hintText(s string) string {
 	return b.String()
 }
 
+// maxIDLen bounds an id a route takes from its path, query or form
+// (clients, users and API keys have UUIDs).
+const maxIDLen = 200
+
+// validID reports whether s can be the id of a record of ours: not empty,
+// at most maxIDLen bytes, valid UTF-8 without control characters. Every
+// route that takes an id from its path, query or form checks it with
+// validID before the id goes anywhere near the database, and answers one
+// that fails as "no such record" (404) or, for a paging cursor or a body
+// field, as bad input (400) — in the route's own error format. PostgreSQL
+// refuses a NUL in text, and bun fails a query holding one: unchecked, such
+// an id is a 500.
+func validID(s string) bool {
+	return s != "" && len(s) <= maxIDLen && utf8.ValidString(s) && !hasControl(s)
+}
+
 // hasControl reports whether s (valid UTF-8) holds a C0 or C1 control
 // character or DEL.
 func hasControl(s string) bool {
@@ -298,9 +335,11 @@ func claimedClient(c echo.Context) string {
 	return id
 }
 
-// formParams holds the fields of our own forms (login, consent) to the
-// rules of paramProblem, before the CSRF check and the handler read them:
-// a malformed form gets a 400 error page, an oversized one a 413.
+// formParams holds the fields of our own forms to the rules of
+// paramProblem, before the CSRF check and the handler read them: a form
+// that cannot be read (malformed, or a body cut short by a client that
+// went away) gets a 400 error page, an oversized one a 413. csrf runs it
+// for every form POST.
 func (h *Handler) formParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
@@ -276,15 +277,20 @@ func (h *Handler) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// static serves the stylesheet.
+// static serves the stylesheet. Only a file's own name is served: a path
+// that is not a valid fs.FS name (invalid UTF-8 such as %ff, "..", empty
+// elements, a trailing slash) or names the folder itself is a 404 before
+// the file server sees it, which would answer some of them with a 500 or a
+// directory listing.
 func (h *Handler) static() echo.HandlerFunc {
-	fs := http.StripPrefix("/static/", http.FileServerFS(templates.Static()))
+	files := http.StripPrefix("/static/", http.FileServerFS(templates.Static()))
 	return func(c echo.Context) error {
-		if strings.HasSuffix(c.Request().URL.Path, "/") {
+		name := strings.TrimPrefix(c.Request().URL.Path, "/static/")
+		if !fs.ValidPath(name) || name == "." {
 			return echo.ErrNotFound
 		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
-		fs.ServeHTTP(c.Response(), c.Request())
+		files.ServeHTTP(c.Response(), c.Request())
 		return nil
 	}
 }

@@ -35,10 +35,16 @@ func newCookieNames(secure bool) cookieNames {
 
 const csrfContextKey = "csrf"
 
-// csrf is echo's double-submit CSRF middleware for our forms (hidden input
-// "_csrf"), with a cookie as strict as the session cookie.
+// csrf guards our forms: echo's double-submit CSRF middleware (hidden
+// input "_csrf", read from the body only; a cookie as strict as the
+// session cookie). Every form
+// route has it, so it is also the one place where a form's body is read:
+// for a POST it first runs formParams, which answers a body that cannot
+// be read (cut short, malformed) with a 400 page and an oversized one with
+// a 413 — before the handler, which would otherwise see empty fields and
+// carry on with a request whose client has gone.
 func (h *Handler) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+	check := middleware.CSRFWithConfig(middleware.CSRFConfig{
 		// An RP may POST its logout request (OpenID Connect RP-Initiated
 		// Logout §2); without our token it is treated like a GET, which
 		// never signs anyone out without proof (see logoutSubmit).
@@ -57,6 +63,30 @@ func (h *Handler) csrf() echo.MiddlewareFunc {
 			return h.errorPage(c, http.StatusForbidden, "The form has expired or did not come from this site. Go back, reload the page and try again.")
 		},
 	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		checked := check(next)
+		submitted := h.formParams(func(c echo.Context) error {
+			// The token counts only from the body: echo's "form:" lookup
+			// reads r.Form, which holds the query too, and a token in a
+			// URL leaks into logs, Referer headers and history. r.Form's
+			// _csrf becomes the body's (none when the body has none), for
+			// the check and for the logout handler, which reads it as well.
+			r := c.Request()
+			if token, ok := r.PostForm["_csrf"]; ok {
+				r.Form["_csrf"] = token
+			} else {
+				delete(r.Form, "_csrf")
+			}
+			return checked(c)
+		})
+		return func(c echo.Context) error {
+			switch c.Request().Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+				return checked(c) // no form body; echo checks no token
+			}
+			return submitted(c)
+		}
+	}
 }
 
 func (h *Handler) common(c echo.Context, title string) templates.Common {

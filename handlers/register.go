@@ -42,9 +42,24 @@ func (h *Handler) register(c echo.Context) error {
 	return c.JSON(http.StatusCreated, m)
 }
 
+// registrationClientID reads the :client_id path parameter of a client
+// configuration endpoint. One that cannot be an id names no client, which
+// RFC 7592 §2.1-2.3 answers like a wrong token: 401 invalid_token.
+func registrationClientID(c echo.Context) (string, error) {
+	id := c.Param("client_id")
+	if !validID(id) {
+		return "", provider.ErrRegistrationAccessDenied
+	}
+	return id, nil
+}
+
 // registrationRead is an RFC 7592 read.
 func (h *Handler) registrationRead(c echo.Context) error {
-	m, err := h.p.RegisteredClient(c.Request().Context(), c.Param("client_id"), bearerToken(c.Request()))
+	id, err := registrationClientID(c)
+	if err != nil {
+		return h.registrationError(c, err)
+	}
+	m, err := h.p.RegisteredClient(c.Request().Context(), id, bearerToken(c.Request()))
 	if err != nil {
 		return h.registrationError(c, err)
 	}
@@ -53,11 +68,15 @@ func (h *Handler) registrationRead(c echo.Context) error {
 
 // registrationUpdate is an RFC 7592 update (full replacement).
 func (h *Handler) registrationUpdate(c echo.Context) error {
+	id, err := registrationClientID(c)
+	if err != nil {
+		return h.registrationError(c, err)
+	}
 	body, rerr := registrationBody(c)
 	if rerr != nil {
 		return h.registrationError(c, rerr)
 	}
-	m, err := h.p.UpdateRegisteredClient(c.Request().Context(), c.Param("client_id"), bearerToken(c.Request()), body)
+	m, err := h.p.UpdateRegisteredClient(c.Request().Context(), id, bearerToken(c.Request()), body)
 	if err != nil {
 		return h.registrationError(c, err)
 	}
@@ -66,7 +85,11 @@ func (h *Handler) registrationUpdate(c echo.Context) error {
 
 // registrationDelete is an RFC 7592 delete.
 func (h *Handler) registrationDelete(c echo.Context) error {
-	if err := h.p.DeleteRegisteredClient(c.Request().Context(), c.Param("client_id"), bearerToken(c.Request())); err != nil {
+	id, err := registrationClientID(c)
+	if err != nil {
+		return h.registrationError(c, err)
+	}
+	if err := h.p.DeleteRegisteredClient(c.Request().Context(), id, bearerToken(c.Request())); err != nil {
 		return h.registrationError(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -140,7 +140,6 @@ func New(opts Options) (*Handler, error) {
 // Public returns the echo instance of the public listener.
 func (h *Handler) Public() *echo.Echo {
 	e := h.newEcho()
-	e.Use(h.securityHeaders)
 
 	// Discovery, keys and health: public, cacheable, CORS for anyone.
 	e.GET("/.well-known/openid-configuration", h.discovery)
@@ -167,12 +166,13 @@ func (h *Handler) Public() *echo.Echo {
 		e.OPTIONS(p, h.preflight)
 	}
 
-	// Pages: CSRF tokens on every form, strict headers.
+	// Pages: CSRF tokens on every form, strict headers. csrf also reads
+	// every form's body (formParams), so a POST route needs nothing more.
 	csrf := h.csrf()
 	e.GET("/login", h.loginPage, h.pageHeaders, csrf)
-	e.POST("/login", h.loginSubmit, h.pageHeaders, h.limitLogin, h.formParams, csrf)
+	e.POST("/login", h.loginSubmit, h.pageHeaders, h.limitLogin, csrf)
 	e.GET("/consent", h.consentPage, h.pageHeaders, csrf)
-	e.POST("/consent", h.consentSubmit, h.pageHeaders, h.formParams, csrf)
+	e.POST("/consent", h.consentSubmit, h.pageHeaders, csrf)
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
@@ -198,7 +198,6 @@ func (h *Handler) Public() *echo.Echo {
 // and the admin API.
 func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 	e := h.newEcho()
-	e.Use(h.securityHeaders)
 	e.GET("/health/alive", h.alive)
 	e.GET("/health/ready", h.readyz)
 	if reg != nil {
@@ -230,6 +229,7 @@ func (h *Handler) newEcho() *echo.Echo {
 		e.Use(h.traceRequests)
 	}
 	e.Use(
+		h.securityHeaders, // first: it also covers what the others answer (413)
 		h.recoverPanics,
 		h.requestContext,
 		middleware.BodyLimit("64K"),

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 // TestAuthorizeBadInput: what a broken or hostile authorization request
@@ -199,6 +202,10 @@ func TestOtherEndpointsBadInput(t *testing.T) {
 	status, out, _ := doJSON(t, mustRequest(t, http.MethodGet, s.issuer+"/no/such/path"))
 	if status != http.StatusNotFound || out["error"] != "not_found" {
 		t.Errorf("unknown path: %d %v", status, out)
+	}
+	status, out, _ = doJSON(t, mustRequest(t, http.MethodGet, s.issuer+"/static/%ff"))
+	if status != http.StatusNotFound || out["error"] != "not_found" {
+		t.Errorf("undecodable static path: %d %v", status, out)
 	}
 	status, _, _ = doJSON(t, mustRequest(t, http.MethodDelete, s.issuer+provider.PathToken))
 	if status != http.StatusMethodNotAllowed {
@@ -434,4 +441,330 @@ func TestSlowClientsCutOff(t *testing.T) {
 		t.Errorf("slow body: %d after %v, want the request cut off within 3s", status, took)
 	}
 	t.Logf("slow body: cut off after %v (status %d)", took.Round(time.Millisecond), status)
+}
+
+// csrfCookie is the browser's CSRF token: the double-submit cookie's value,
+// which the forms carry as _csrf.
+func (b *browser) csrfCookie() string {
+	b.t.Helper()
+	u, _ := url.Parse(b.s.issuer)
+	for _, ck := range b.client.Jar.Cookies(u) {
+		if strings.HasSuffix(ck.Name, "gth_csrf") {
+			return ck.Value
+		}
+	}
+	b.t.Fatal("the browser has no CSRF cookie")
+	return ""
+}
+
+// noErrorLogged fails the test if the server logged at level ERROR.
+func noErrorLogged(t *testing.T, logs *logCapture) {
+	t.Helper()
+	for _, line := range strings.Split(logs.Tail(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) {
+			t.Errorf("the server logged an error: %s", line)
+		}
+	}
+}
+
+// TestIDsWithNULRefused: an id holding a NUL byte (which PostgreSQL
+// refuses in text) is answered 400 or 404 in each route's own format —
+// problem details on /admin and /api, the RFC 7591 error on
+// /oauth2/register, an error page on /account, OAuth JSON on the OAuth
+// endpoints — never a 500, and nothing is logged as a server error.
+func TestIDsWithNULRefused(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		logs := &logCapture{}
+		s := startServerLogged(t, bunstoretest.Open(t, dialect, bunstore.Options{}), logs, noRateLimits)
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}})
+		admin, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		if errCode != "" {
+			t.Fatal(errCode)
+		}
+		const nul = "a%00b"
+
+		problem := func(what string, status int, body map[string]interface{}, hdr http.Header, want int) {
+			t.Helper()
+			if status != want || hdr.Get("Content-Type") != "application/problem+json" || body["status"] != float64(want) {
+				t.Errorf("%s: %d %q %v, want a %d problem document", what, status, hdr.Get("Content-Type"), body, want)
+			}
+		}
+		for _, tc := range []struct {
+			method, path, body string
+			want               int
+		}{
+			{http.MethodGet, "/admin/clients/" + nul, "", http.StatusNotFound},
+			{http.MethodPut, "/admin/clients/" + nul, `{"client_name":"x","grant_types":["client_credentials"]}`, http.StatusNotFound},
+			{http.MethodDelete, "/admin/clients/" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/admin/clients/" + nul + "/rotate-secret", "", http.StatusNotFound},
+			{http.MethodGet, "/admin/clients?after=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/users/" + nul, "", http.StatusNotFound},
+			{http.MethodPut, "/admin/users/" + nul, `{"email":"x@example.com"}`, http.StatusNotFound},
+			{http.MethodDelete, "/admin/users/" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/admin/users/" + nul + "/disable", "", http.StatusNotFound},
+			{http.MethodPost, "/admin/users/" + nul + "/enable", "", http.StatusNotFound},
+			{http.MethodPost, "/admin/users/" + nul + "/unlock", "", http.StatusNotFound},
+			{http.MethodPut, "/admin/users/" + nul + "/password", `{"password":"a long enough new password"}`, http.StatusNotFound},
+			{http.MethodGet, "/admin/users?after=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodDelete, "/admin/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodGet, "/admin/apikeys?client_id=" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/admin/apikeys", `{"client_id":"a\u0000b","name":"ci"}`, http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?client_id=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?subject=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?actor=" + nul, "", http.StatusBadRequest},
+			{http.MethodGet, "/admin/audit?before=" + nul, "", http.StatusBadRequest},
+		} {
+			status, body, hdr := jsonRequest(t, tc.method, s.admin+tc.path, admin, tc.body)
+			problem(tc.method+" "+tc.path, status, body, hdr, tc.want)
+		}
+
+		// Self-service keys, with a person's token.
+		s.user("kim@example.com", alicePassword)
+		console, consoleSecret := s.client(provider.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
+			Scopes: []string{"openid", provider.ScopeAPIKeys}, SkipConsent: true})
+		kim := s.signIn(t, s.oauthConfig(console, consoleSecret, "openid", provider.ScopeAPIKeys), "kim@example.com", alicePassword).AccessToken
+		for _, tc := range []struct {
+			method, path, body string
+			want               int
+		}{
+			{http.MethodGet, "/api/apikeys?client_id=" + nul, "", http.StatusNotFound},
+			{http.MethodGet, "/api/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodDelete, "/api/apikeys/" + nul, "", http.StatusNotFound},
+			{http.MethodPost, "/api/apikeys", `{"client_id":"a\u0000b","name":"ci"}`, http.StatusBadRequest},
+		} {
+			status, body, hdr := jsonRequest(t, tc.method, s.issuer+tc.path, kim, tc.body)
+			problem(tc.method+" "+tc.path, status, body, hdr, tc.want)
+		}
+
+		// Client configuration (RFC 7592) with a valid registration access
+		// token: an id that cannot exist is a wrong token for it.
+		_, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
+		status, reg, _ := jsonRequest(t, http.MethodPost, s.issuer+provider.PathRegister, iat,
+			`{"client_name":"Printer","redirect_uris":["`+appRedirect+`"]}`)
+		rat, _ := reg["registration_access_token"].(string)
+		if status != http.StatusCreated || rat == "" {
+			t.Fatalf("register: %d %v", status, reg)
+		}
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+			body := ""
+			if method == http.MethodPut {
+				body = `{"client_id":"a\u0000b","client_name":"Printer","redirect_uris":["` + appRedirect + `"]}`
+			}
+			status, out, hdr := jsonRequest(t, method, s.issuer+provider.PathRegister+"/"+nul, rat, body)
+			if status != http.StatusUnauthorized || out["error"] != "invalid_token" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s %s/%s: %d %v, want 401 invalid_token", method, provider.PathRegister, nul, status, out)
+			}
+		}
+
+		// The account pages, signed in, with the form's CSRF token.
+		b := s.newBrowser()
+		b.login(b.get(s.issuer+"/login"), "kim@example.com", alicePassword)
+		csrf := b.csrfCookie()
+		for path, form := range map[string]url.Values{
+			provider.PathAccount + "/revoke":     {"client_id": {"a\x00b"}},
+			handlers.PathAccountKeys + "/revoke": {"key_id": {"a\x00b"}},
+			"/account/identities/unlink":         {"upstream": {"a\x00b"}, "subject": {"a\x00b"}},
+		} {
+			form.Set("_csrf", csrf)
+			p := b.post(s.issuer+path, form)
+			if (p.status != http.StatusBadRequest && p.status != http.StatusNotFound) || !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+				t.Errorf("POST %s: %d %q, want a 400 or 404 page", path, p.status, p.header.Get("Content-Type"))
+			}
+		}
+
+		// The OAuth endpoints: client_id in the form, in HTTP Basic, and
+		// as the subject of a client assertion.
+		assertion := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(
+			`{"iss":"a\u0000b","sub":"a\u0000b","aud":"`+s.issuer+provider.PathToken+`","jti":"j1","exp":4102444800}`)) + ".c2ln"
+		for _, path := range []string{provider.PathToken, provider.PathIntrospect, provider.PathRevoke, provider.PathPAR} {
+			form := "grant_type=client_credentials&token=x&response_type=code&redirect_uri=" + url.QueryEscape(appRedirect)
+			for name, tc := range map[string]struct {
+				body, basicUser string
+				want            int
+				code            string
+			}{
+				"form":      {form + "&client_id=" + nul + "&client_secret=x", "", http.StatusBadRequest, "invalid_request"},
+				"basic":     {form, nul, http.StatusUnauthorized, "invalid_client"},
+				"assertion": {form + "&client_assertion_type=" + url.QueryEscape("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") + "&client_assertion=" + assertion, "", http.StatusUnauthorized, "invalid_client"},
+			} {
+				req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(tc.body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if tc.basicUser != "" {
+					req.SetBasicAuth(tc.basicUser, "x") // the user name is form-urlencoded (RFC 6749 §2.3.1)
+				}
+				status, out, _ := doJSON(t, req)
+				code := out["error"]
+				if path == provider.PathIntrospect && status == http.StatusUnauthorized {
+					code = tc.code // which 401 code introspection answers is not this test's concern
+				}
+				if status != tc.want || code != tc.code {
+					t.Errorf("%s with client_id in the %s: %d %v, want %d %s", path, name, status, out, tc.want, tc.code)
+				}
+			}
+		}
+		if p := b.get(s.issuer + provider.PathAuthorize + "?response_type=code&client_id=" + nul); p.status != http.StatusBadRequest {
+			t.Errorf("authorize with client_id %s: %d, want 400", nul, p.status)
+		}
+		noErrorLogged(t, logs)
+	})
+}
+
+// TestFormBodyCutShort: a form POST whose body never fully arrives (the
+// client declares 53 bytes, sends 3 and shuts its side) is answered 400
+// with an error page by every form route — a client that goes away is not
+// a server error, and nothing is logged as one. The browser's cookies and
+// Sec-Fetch-Site: same-origin (with which echo's CSRF check lets a
+// browser's POST through without a token) get the request as far as it
+// can go.
+func TestFormBodyCutShort(t *testing.T) {
+	logs := &logCapture{}
+	s := startServerLogged(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}), logs, noRateLimits)
+	s.user("lee@example.com", alicePassword)
+	b := s.newBrowser()
+	b.login(b.get(s.issuer+"/login"), "lee@example.com", alicePassword)
+	issuer, _ := url.Parse(s.issuer)
+	var cookies []string
+	for _, ck := range b.client.Jar.Cookies(issuer) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+
+	for _, path := range []string{"/login", "/consent", provider.PathLogout, provider.PathAccount + "/revoke",
+		handlers.PathAccountKeys + "/revoke", "/account/identities/unlink"} {
+		for _, fetchSite := range []string{"same-origin", ""} {
+			conn, err := net.Dial("tcp", issuer.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := "POST " + path + " HTTP/1.1\r\nHost: " + issuer.Host + "\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
+				"Content-Length: 53\r\nCookie: " + strings.Join(cookies, "; ") + "\r\n"
+			if fetchSite != "" {
+				head += "Sec-Fetch-Site: " + fetchSite + "\r\n"
+			}
+			if _, err := conn.Write([]byte(head + "\r\n_cs")); err != nil {
+				t.Fatal(err)
+			}
+			// The server sees the end of the body at once, rather than
+			// after its 10 s read timeout.
+			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("%s (Sec-Fetch-Site %q): %v", path, fetchSite, err)
+			}
+			resp.Body.Close()
+			conn.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s (Sec-Fetch-Site %q): %d %q, want a 400 page", path, fetchSite, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+		}
+	}
+	noErrorLogged(t, logs)
+}
+
+// TestHTMLPagesCarryPageHeaders: every HTML response carries the page
+// security headers (CSP with frame-ancestors 'none', X-Frame-Options,
+// nosniff, Referrer-Policy, Cache-Control no-store) — the pages of the
+// routes, the error pages of the error handler, and those of answers echo
+// makes before any route runs (405 from the router, 413 from the body
+// limit on the declared length).
+func TestHTMLPagesCarryPageHeaders(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	s.user("max@example.com", alicePassword)
+	b := s.newBrowser()
+	login := b.get(s.issuer + "/login")
+	form := login.formValues()
+	form.Set("email", "max@example.com")
+	form.Set("password", "wrong password")
+	big := url.Values{"email": {strings.Repeat("m", handlers.MaxBodyBytes)}}.Encode()
+
+	request := func(method, path, body string, chunked bool) *http.Request {
+		var r io.Reader
+		if body != "" {
+			r = strings.NewReader(body)
+			if chunked {
+				r = io.MultiReader(r) // hides the length: sent chunked
+			}
+		}
+		req, _ := http.NewRequest(method, s.issuer+path, r)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		return req
+	}
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want int
+	}{
+		{"login page", request(http.MethodGet, "/login", "", false), http.StatusOK},
+		{"wrong password", request(http.MethodPost, "/login", form.Encode(), false), http.StatusUnauthorized},
+		{"unknown flow", request(http.MethodGet, "/login?flow=nope", "", false), http.StatusBadRequest},
+		{"form without CSRF token", request(http.MethodPost, "/consent", "decision=allow", false), http.StatusForbidden},
+		{"unknown upstream", request(http.MethodGet, "/login/nope", "", false), http.StatusNotFound},
+		{"authorize error", request(http.MethodGet, provider.PathAuthorize+"?client_id=nope&response_type=code", "", false), http.StatusUnauthorized},
+		{"method not allowed", request(http.MethodPatch, "/login", "", false), http.StatusMethodNotAllowed},
+		{"method not allowed on an account page", request(http.MethodDelete, provider.PathAccount, "", false), http.StatusMethodNotAllowed},
+		{"body over the limit, declared", request(http.MethodPost, "/login", big, false), http.StatusRequestEntityTooLarge},
+		{"body over the limit, chunked", request(http.MethodPost, "/login", big, true), http.StatusRequestEntityTooLarge},
+	} {
+		p := b.do(tc.req)
+		h := p.header
+		if p.status != tc.want || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %d %q, want a %d page", tc.name, p.status, h.Get("Content-Type"), tc.want)
+			continue
+		}
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" ||
+			h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s (%d): page headers missing: CSP %q, X-Frame-Options %q, X-Content-Type-Options %q, Referrer-Policy %q, Cache-Control %q",
+				tc.name, p.status, h.Get("Content-Security-Policy"), h.Get("X-Frame-Options"), h.Get("X-Content-Type-Options"),
+				h.Get("Referrer-Policy"), h.Get("Cache-Control"))
+		}
+	}
+}
+
+// TestCSRFTokenOnlyFromBody: a form's CSRF token counts only from the body.
+// The right token in the query string and not in the body is refused
+// (403); the same token in the body is accepted. On the logout endpoint a
+// POST without a token in its body is an RP's request, which signs no one
+// out without confirmation, whatever the query says.
+func TestCSRFTokenOnlyFromBody(t *testing.T) {
+	s := startServer(t, "sqlite", noRateLimits)
+	s.user("nia@example.com", alicePassword)
+	b := s.newBrowser()
+	form := b.get(s.issuer + "/login").formValues()
+	token := form.Get("_csrf")
+	if token == "" || token != b.csrfCookie() {
+		t.Fatalf("login form token %q, cookie %q", token, b.csrfCookie())
+	}
+	form.Del("_csrf")
+	form.Set("email", "nia@example.com")
+	form.Set("password", alicePassword)
+	query := "?" + url.Values{"_csrf": {token}}.Encode()
+
+	if p := b.post(s.issuer+"/login"+query, form); p.status != http.StatusForbidden {
+		t.Fatalf("sign-in with the token in the query: %d, want 403", p.status)
+	}
+	form.Set("_csrf", token)
+	if p := b.post(s.issuer+"/login", form); p.status != http.StatusOK || !strings.HasPrefix(p.url.Path, provider.PathAccount) {
+		t.Fatalf("sign-in with the token in the body: %d at %s, want the account page", p.status, p.url)
+	}
+
+	// Signed in: a revocation with the token in the query is refused too.
+	if p := b.post(s.issuer+provider.PathAccount+"/revoke"+query, url.Values{"client_id": {"some-app"}}); p.status != http.StatusForbidden {
+		t.Errorf("revoke with the token in the query: %d, want 403", p.status)
+	}
+	p := b.post(s.issuer+provider.PathLogout+query, url.Values{})
+	if p.status != http.StatusOK || strings.Contains(p.body, "signed out") {
+		t.Errorf("logout with the token in the query: %d %.300s, want the confirmation page", p.status, p.body)
+	}
+	if p := b.get(s.issuer + provider.PathAccount); p.status != http.StatusOK || p.url.Path != provider.PathAccount {
+		t.Fatalf("after a logout with the token in the query: %d at %s, want still signed in", p.status, p.url)
+	}
+	if p := b.post(s.issuer+provider.PathLogout, url.Values{"_csrf": {token}}); p.status != http.StatusOK || !strings.Contains(p.body, "signed out") {
+		t.Errorf("logout with the token in the body: %d %.300s, want signed out", p.status, p.body)
+	}
 }

@@ -56,6 +56,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *storage.APIKey) error {
 // APIKey returns ErrNotFound for an unknown ID. Revoked and expired keys
 // are returned: the caller decides.
 func (s *Store) APIKey(ctx context.Context, id string) (*storage.APIKey, error) {
+	if namesNoRow(id) {
+		return nil, notFound("get api key")
+	}
 	m := new(apiKeyModel)
 	if err := s.reader(ctx).NewSelect().Model(m).Where("ak.id = ?", id).Scan(ctx); err != nil {
 		return nil, mapErr("get api key", err)

@@ -37,6 +37,9 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, err
 	if c, ok := s.clients.get(id); ok {
 		return c, nil
 	}
+	if namesNoRow(id) {
+		return nil, notFound("get client")
+	}
 	// The generation taken before the read tells put whether the client
 	// changed meanwhile; a stale read is then not cached.
 	gen := s.clients.generation()
@@ -171,6 +174,9 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 // pending flows, pushed requests and API keys, in one transaction.
 // ErrNotFound for an unknown ID.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if namesNoRow(id) {
+		return notFound("delete client")
+	}
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		// Every table whose rows belong to the client.

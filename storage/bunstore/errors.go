@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/fosite"
@@ -171,6 +172,17 @@ func classifySQLite(code int) errorClass {
 		return classUnavailable
 	}
 	return classOther
+}
+
+// namesNoRow reports whether key cannot be the key of any row, so a lookup
+// by it answers ErrNotFound without a query: PostgreSQL refuses a NUL and
+// invalid UTF-8 in text, and bun fails a query holding a NUL closed (a
+// syntax error on both databases), which would otherwise surface as a
+// server error. The HTTP routes refuse such ids first; this keeps any
+// other path to the lookups (fosite's client authentication, a future
+// route) from turning bad input into a 500.
+func namesNoRow(key string) bool {
+	return strings.IndexByte(key, 0) >= 0 || !utf8.ValidString(key)
 }
 
 // notFound builds the error of a lookup or conditional write that matched

@@ -23,6 +23,9 @@ func selectPage[M any](ctx context.Context, s *Store, op, table string, page sto
 	if page.Limit < 0 {
 		return nil, fmt.Errorf("bunstore: %s: negative page limit %d", op, page.Limit)
 	}
+	if namesNoRow(page.After) {
+		return nil, fmt.Errorf("bunstore: %s: page.After names no row: %w", op, storage.ErrNotFound)
+	}
 	var ms []M
 	db := s.reader(ctx)
 	q := db.NewSelect().Model(&ms).

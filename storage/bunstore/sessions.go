@@ -77,6 +77,9 @@ func (s *Store) DeleteLoginSessionsOfUser(ctx context.Context, userID string) er
 
 // ConsentGrant returns ErrNotFound when the user never consented.
 func (s *Store) ConsentGrant(ctx context.Context, userID, clientID string) (*storage.ConsentGrant, error) {
+	if namesNoRow(userID) || namesNoRow(clientID) {
+		return nil, notFound("get consent grant")
+	}
 	m := new(consentGrantModel)
 	err := s.reader(ctx).NewSelect().Model(m).
 		Where("cg.user_id = ?", userID).
@@ -143,6 +146,9 @@ func (s *Store) ListConsentGrants(ctx context.Context, userID string) ([]*storag
 // deleted.
 func (s *Store) DeleteConsentGrant(ctx context.Context, userID, clientID string) error {
 	const op = "delete consent grant"
+	if namesNoRow(userID) || namesNoRow(clientID) {
+		return notFound(op)
+	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		res, err := db.NewDelete().Model((*consentGrantModel)(nil)).

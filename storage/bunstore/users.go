@@ -35,6 +35,9 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // UserByID returns ErrNotFound for an unknown ID.
 func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	if namesNoRow(id) {
+		return nil, notFound("get user")
+	}
 	m := new(userModel)
 	if err := s.reader(ctx).NewSelect().Model(m).Where("u.id = ?", id).Scan(ctx); err != nil {
 		return nil, mapErr("get user", err)
@@ -98,7 +101,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 // unknown ID, and then nothing is changed.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	const op = "delete user"
-	if id == "" {
+	if id == "" || namesNoRow(id) {
 		// Tokens without a user (client credentials) have an empty
 		// subject: never touch them.
 		return notFound(op)

@@ -65,6 +65,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Concurrency", concurrencyTests()},
 		{"Maintenance", maintenanceTests()},
 		{"RefreshSuccessors", refreshSuccessorTests()},
+		{"UnstorableKeys", unstorableKeyTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
