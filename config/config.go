@@ -200,10 +200,13 @@ type Login struct {
 	// Password enables e-mail and password sign-in; off, people sign in
 	// only through upstreams.
 	Password bool `yaml:"password" env:"PASSWORD"`
-	// MaxFailures is how many failed password sign-ins in a row an account
-	// may have before it is locked for Lockout; each further failure
-	// doubles the lock, up to MaxLockout. A success or `gatehouse users
-	// unlock` clears the count; so does FailureReset without a failure.
+	// MaxFailures failed password sign-ins lock an account for Lockout
+	// for browsers it does not know (a known browser counts and locks by
+	// its own failures). After a lock the count starts over, and each
+	// lock in a row lasts twice as long as the one before, up to
+	// MaxLockout. A success, `gatehouse users unlock` or a password reset
+	// clears the count; FailureReset without a failure starts everything
+	// over.
 	MaxFailures  int           `yaml:"max_failures" env:"MAX_FAILURES"`
 	Lockout      time.Duration `yaml:"lockout" env:"LOCKOUT"`
 	MaxLockout   time.Duration `yaml:"max_lockout" env:"MAX_LOCKOUT"`

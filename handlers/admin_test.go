@@ -279,7 +279,7 @@ func TestAdminAPIUsers(t *testing.T) {
 	if rec, _ := call(t, f.adm, http.MethodPut, "/admin/users/"+id+"/password", tok, `{"password":"a new long password"}`); rec.Code != http.StatusNoContent {
 		t.Fatalf("set password: %d", rec.Code)
 	}
-	if _, err := f.p.Authenticate(ctx, "erin@example.org", "a new long password"); err != nil {
+	if _, err := f.p.Authenticate(ctx, "erin@example.org", "a new long password", ""); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	for _, p := range []string{"", "/disable", "/enable"} {

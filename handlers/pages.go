@@ -24,13 +24,14 @@ type cookieNames struct {
 	session  string
 	csrf     string
 	upstream string // binds an upstream sign-in to the browser that started it
+	device   string // the accounts this browser signed in to (provider.RememberDevice)
 }
 
 func newCookieNames(secure bool) cookieNames {
 	if secure {
-		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream"}
+		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device"}
 	}
-	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream"}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device"}
 }
 
 const csrfContextKey = "csrf"
@@ -135,6 +136,32 @@ func (h *Handler) setSessionCookie(c echo.Context, handle string, expires time.T
 	})
 }
 
+// deviceCookie returns the browser's device cookie, "" when it has none.
+func (h *Handler) deviceCookie(c echo.Context) string {
+	ck, err := c.Cookie(h.cookies.device)
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// rememberDevice makes the browser known to u's account: password
+// sign-ins from it are judged by its own failures only, so an attacker
+// who locks the account for unknown browsers does not lock it out. Like
+// the session cookie it is HttpOnly and SameSite=Lax (Secure and
+// __Host- on https); it outlives sign-outs on purpose.
+func (h *Handler) rememberDevice(c echo.Context, u *storage.User) error {
+	value, err := h.p.RememberDevice(h.deviceCookie(c), u)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: h.cookies.device, Value: value, Path: "/", Expires: h.now().Add(provider.DeviceCookieLifetime),
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
 func (h *Handler) clearSessionCookie(c echo.Context) {
 	c.SetCookie(&http.Cookie{
 		Name: h.cookies.session, Value: "", Path: "/", MaxAge: -1,
@@ -218,7 +245,7 @@ func accountNext(next string) string {
 // means the credentials were wrong.
 func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
 	ctx := c.Request().Context()
-	u, err := h.p.Authenticate(ctx, c.FormValue("email"), c.FormValue("password"))
+	u, err := h.p.Authenticate(ctx, c.FormValue("email"), c.FormValue("password"), h.deviceCookie(c))
 	if errors.Is(err, provider.ErrInvalidCredentials) {
 		h.log.InfoContext(ctx, "login failed", "reason", "invalid credentials", "ip", c.RealIP())
 		return nil, nil
@@ -295,7 +322,8 @@ func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.Authoriz
 }
 
 // startSession signs the browser in as login's user, replacing any session
-// it had.
+// it had, and makes it a known browser of the account (with a password or
+// through an upstream alike: either proves the person).
 func (h *Handler) startSession(c echo.Context, u *storage.User, method provider.LoginMethod) (*provider.Login, error) {
 	ctx := c.Request().Context()
 	if old, err := c.Cookie(h.cookies.session); err == nil {
@@ -308,6 +336,9 @@ func (h *Handler) startSession(c echo.Context, u *storage.User, method provider.
 		return nil, err
 	}
 	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
+	if err := h.rememberDevice(c, u); err != nil {
+		return nil, err
+	}
 	return login, nil
 }
 

@@ -131,6 +131,7 @@ func (p *Provider) AuthorizeAdmin(ctx context.Context, bearer string) (*AdminPri
 type ManagementStore interface {
 	storage.ClientStore
 	storage.UserStore
+	storage.LoginThrottleStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -330,8 +331,9 @@ func SetUserDisabled(ctx context.Context, st ManagementStore, id string, disable
 	return u, nil
 }
 
-// SetUserPassword replaces a user's password (argon2id) and signs them out
-// of every browser.
+// SetUserPassword replaces a user's password (argon2id), signs them out
+// of every browser and clears their failed sign-ins (of unknown browsers
+// and of each known one): a reset lifts any lock.
 func SetUserPassword(ctx context.Context, st ManagementStore, id, password string, now time.Time) (*storage.User, error) {
 	ve := &ValidationError{}
 	checkPassword(ve, password)
@@ -351,6 +353,9 @@ func SetUserPassword(ctx context.Context, st ManagementStore, id, password strin
 		u.PasswordHash = hash
 		u.UpdatedAt = now.UTC()
 		if err := st.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if _, _, err := st.ClearAccountLoginThrottles(ctx, LoginAccount(u.Email)); err != nil {
 			return err
 		}
 		return st.DeleteLoginSessionsOfUser(ctx, u.ID)

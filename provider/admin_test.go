@@ -309,13 +309,13 @@ func testAdminUsers(t *testing.T, dialect string) {
 	if l, err := f.p.CurrentLogin(ctx, handle); l != nil || err != nil {
 		t.Fatalf("still signed in after disable: %v %v", l, err)
 	}
-	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "first password"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "first password", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("disabled user signed in: %v", err)
 	}
 	if _, err := a.SetUserDisabled(ctx, who, u.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "first password"); err != nil {
+	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "first password", ""); err != nil {
 		t.Fatalf("enabled user: %v", err)
 	}
 	if _, err := a.SetUserDisabled(ctx, who, "no-such-user", true); !errors.Is(err, storage.ErrNotFound) {
@@ -330,10 +330,10 @@ func testAdminUsers(t *testing.T, dialect string) {
 	if _, err := a.SetUserPassword(ctx, who, u.ID, "second password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "first password"); err == nil {
+	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "first password", ""); err == nil {
 		t.Fatal("old password still works")
 	}
-	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "second password"); err != nil {
+	if _, err := f.p.Authenticate(ctx, "caroline@example.com", "second password", ""); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	if l, _ := f.p.CurrentLogin(ctx, handle); l != nil {

@@ -23,7 +23,7 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 		f.p.hashSlots <- struct{}{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err := f.p.Authenticate(ctx, "ivy@example.com", "ivy's long password")
+	_, err := f.p.Authenticate(ctx, "ivy@example.com", "ivy's long password", "")
 	cancel()
 	if !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("sign-in without a free slot: %v, want ErrUnavailable", err)
@@ -44,7 +44,7 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 			if i%2 == 1 {
 				password = "wrong"
 			}
-			_, err := f.p.Authenticate(context.Background(), "ivy@example.com", password)
+			_, err := f.p.Authenticate(context.Background(), "ivy@example.com", password, "")
 			if err != nil && !errors.Is(err, ErrInvalidCredentials) {
 				t.Errorf("sign-in: %v", err)
 			}

@@ -20,13 +20,18 @@ import (
 // nothing about which accounts exist or are locked.
 var ErrInvalidCredentials = errors.New("provider: invalid e-mail or password")
 
-// LoginLockoutOptions back off password guessing per account (the typed
-// e-mail, whether or not an account has it): after MaxFailures failures in
-// a row the account is locked for Lockout, each further failure doubles
-// the lock up to MaxLockout, and a failure more than FailureReset after
-// the previous one (and the end of its lock) counts as the first again. A
-// successful sign-in or an unlock clears the count. The state is in the
-// database, so it holds across instances.
+// LoginLockoutOptions back off password guessing. Failures are counted
+// per account (the typed e-mail, whether or not an account has it) for
+// browsers unknown to it, and per browser for a browser that has signed in
+// to the account before (a device cookie, see RememberDevice), so
+// guessing from elsewhere never locks the owner's own browsers out.
+// MaxFailures failures lock the record for Lockout; once the lock ends the
+// count starts over, and each lock in a row lasts twice as long as the one
+// before, up to MaxLockout. After FailureReset without a failure (and
+// after the end of the last lock) everything starts over. A successful
+// sign-in clears the record it was judged by; an unlock or a password
+// reset clears the account's record and all its browsers'. The state is in
+// the database, so it holds across instances.
 type LoginLockoutOptions struct {
 	MaxFailures  int
 	Lockout      time.Duration
@@ -81,18 +86,24 @@ func loginSubject(u *storage.User, account string) string {
 	return "account:" + account[:16]
 }
 
-// Authenticate checks an e-mail and password. Unknown accounts are checked
-// against a dummy hash, so both failures cost the same argon2id time.
-// Failures are counted per account (unknown e-mails alike) and lock it
-// with back-off (LoginLockoutOptions); while it is locked the password is
-// not checked at all and the answer is ErrInvalidCredentials too, so a
-// locked account looks like a wrong password. Every attempt is audited.
+// Authenticate checks an e-mail and password from a browser that
+// presented deviceCookie (its device cookie, "" for none). Unknown
+// accounts are checked against a dummy hash, so both failures cost the
+// same argon2id time. Every attempt is audited, with whether the browser
+// was known to the account.
 //
-// Attempts during a lock are not counted: counting them would let anyone
-// who knows an e-mail keep its owner locked out for ever, at the cost of
-// one request per lock period. Guessing is bounded all the same: at most
-// one counted guess per lock, and each lock twice as long as the last.
-func (p *Provider) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
+// A browser whose device cookie knows the account is judged by its own
+// failure record only; any other is judged by the account's record (see
+// LoginLockoutOptions). While the record is locked the password is not
+// checked at all and the answer is ErrInvalidCredentials too, so a locked
+// account looks like a wrong password.
+//
+// Attempts during a lock are not counted, and a lock takes MaxFailures
+// new failures after the last one ended: otherwise anyone who knows an
+// e-mail could keep its owner locked out with a request per lock period.
+// Guessing is bounded all the same: at most MaxFailures guesses per lock,
+// each lock in a row twice as long as the last.
+func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCookie string) (*storage.User, error) {
 	email = strings.TrimSpace(email)
 	if email == "" || password == "" || len(email) > 320 || len(password) > secret.MaxPasswordLen {
 		// Not a guess (the form cannot send this): not counted.
@@ -106,7 +117,12 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 	}
 	account := LoginAccount(email)
 	now := p.now().UTC()
-	throttle, err := p.store.LoginThrottle(ctx, account)
+	key := storage.LoginThrottleKey{Account: account, Device: p.knownDevice(deviceCookie, account, now)}
+	device := audit.LoginDeviceUnknown
+	if key.Device != "" {
+		device = audit.LoginDeviceKnown
+	}
+	throttle, err := p.store.LoginThrottle(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		throttle = nil
 	} else if err != nil {
@@ -128,7 +144,8 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 		}
 		p.metrics.login(loginMethodPassword, outcomeLocked)
 		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{
-			"reason": audit.LoginReasonLocked, "locked_until": throttle.LockedUntil.UTC().Format(time.RFC3339),
+			"reason": audit.LoginReasonLocked, "device": device,
+			"locked_until": throttle.LockedUntil.UTC().Format(time.RFC3339),
 		})
 		return nil, ErrInvalidCredentials
 	}
@@ -161,31 +178,41 @@ func (p *Provider) Authenticate(ctx context.Context, email, password string) (*s
 		// that locks differently would tell which e-mails exist.
 		// The lock starts now, after the slow hash, not when the attempt
 		// came in: it must last its full length.
-		if err := p.loginFailed(ctx, account, subject, reason, p.now().UTC()); err != nil {
+		if err := p.loginFailed(ctx, key, subject, reason, device, p.now().UTC()); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
 	}
 
+	// The success clears only the record it was judged by. A known
+	// browser's success leaves the account-wide record alone: that record
+	// is what an attacker guessing from unknown browsers has built, and
+	// clearing it whenever the owner signs in from their usual browser
+	// would hand the attacker a fresh set of guesses each time. A success
+	// from an unknown browser was judged by, and clears, the account-wide
+	// record: the person proved the password there.
 	if throttle != nil {
-		if _, err := p.store.ClearLoginThrottle(ctx, account); err != nil {
+		if _, err := p.store.ClearLoginThrottle(ctx, key); err != nil {
 			// The person proved the password; a leftover count only brings
 			// a later lock closer, so the sign-in goes ahead.
 			p.log.ErrorContext(ctx, "clearing failed sign-ins after a successful one failed", "user_id", u.ID, "err", err)
 		}
 	}
 	p.metrics.login(loginMethodPassword, outcomeSucceeded)
-	p.audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: requestIP(ctx)})
+	p.audit.Record(ctx, audit.Event{
+		Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: requestIP(ctx),
+		Details: map[string]string{"device": device},
+	})
 	return u, nil
 }
 
-// loginFailed counts a failed sign-in and audits it, and the lock it
-// caused. A failure that cannot be counted is an error (the caller
-// answers 503): a database that takes no writes must not allow unbounded
-// guessing behind a normal-looking "wrong password".
-func (p *Provider) loginFailed(ctx context.Context, account, subject, reason string, now time.Time) error {
-	th, counted, err := p.store.RecordLoginFailure(ctx, account, now, p.opts.LoginLockout.policy())
-	details := map[string]string{"reason": reason}
+// loginFailed counts a failed sign-in on the record of key and audits it,
+// and the lock it caused. A failure that cannot be counted is an error
+// (the caller answers 503): a database that takes no writes must not allow
+// unbounded guessing behind a normal-looking "wrong password".
+func (p *Provider) loginFailed(ctx context.Context, key storage.LoginThrottleKey, subject, reason, device string, now time.Time) error {
+	th, counted, err := p.store.RecordLoginFailure(ctx, key, now, p.opts.LoginLockout.policy())
+	details := map[string]string{"reason": reason, "device": device}
 	if err == nil {
 		details["failures"] = strconv.Itoa(th.Failures)
 	}
@@ -198,6 +225,7 @@ func (p *Provider) loginFailed(ctx context.Context, account, subject, reason str
 		p.metrics.loginLockouts.Inc()
 		p.auditLogin(ctx, audit.LoginLocked, subject, map[string]string{
 			"locked_until": th.LockedUntil.UTC().Format(time.RFC3339), "failures": strconv.Itoa(th.Failures),
+			"locks": strconv.Itoa(th.Locks), "device": device,
 		})
 	}
 	return nil
@@ -211,11 +239,14 @@ func (p *Provider) auditLogin(ctx context.Context, typ, subject string, details 
 
 // LoginUnlock is what unlocking a user's password sign-in found.
 type LoginUnlock struct {
-	// WasLocked says the account was locked; LockedUntil is the lock that
-	// was lifted (zero when none) and Failures the count that was cleared.
+	// WasLocked says the account was locked for unknown browsers;
+	// LockedUntil is the lock that was lifted (zero when none) and
+	// Failures the count that was cleared. Devices is how many known
+	// browsers' failure records were cleared too.
 	WasLocked   bool
 	Failures    int
 	LockedUntil time.Time
+	Devices     int
 }
 
 // LoginUnlockView is an unlock as the CLI (--json) and the admin API
@@ -226,11 +257,12 @@ type LoginUnlockView struct {
 	WasLocked   bool       `json:"was_locked"`
 	Failures    int        `json:"failures"`
 	LockedUntil *time.Time `json:"locked_until"`
+	Devices     int        `json:"devices"`
 }
 
 // LoginUnlockViewOf describes the unlock r of u.
 func LoginUnlockViewOf(u *storage.User, r *LoginUnlock) LoginUnlockView {
-	v := LoginUnlockView{UserID: u.ID, Email: u.Email, WasLocked: r.WasLocked, Failures: r.Failures}
+	v := LoginUnlockView{UserID: u.ID, Email: u.Email, WasLocked: r.WasLocked, Failures: r.Failures, Devices: r.Devices}
 	if r.WasLocked {
 		t := r.LockedUntil.UTC()
 		v.LockedUntil = &t
@@ -238,8 +270,8 @@ func LoginUnlockViewOf(u *storage.User, r *LoginUnlock) LoginUnlockView {
 	return v
 }
 
-// UnlockLogin clears the failed password sign-ins of u, lifting a lock,
-// and records audit.LoginUnlocked by actor ("operator" from the CLI) on
+// UnlockLogin clears the failed password sign-ins of u, of unknown
+// browsers and of each known one, lifting any lock, and records audit.LoginUnlocked by actor ("operator" from the CLI) on
 // rec (nil records nothing). The CLI's `users unlock` uses it.
 func UnlockLogin(ctx context.Context, st storage.LoginThrottleStore, rec *audit.Recorder, u *storage.User, actor string, now time.Time) (*LoginUnlock, error) {
 	res, ev, err := unlockLogin(ctx, st, u, actor, now)
@@ -271,11 +303,11 @@ func (a *Admin) UnlockLogin(ctx context.Context, who *AdminPrincipal, id string)
 // unlockLogin clears u's failures and returns what it found, with the
 // audit event to record.
 func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.User, actor string, now time.Time) (*LoginUnlock, audit.Event, error) {
-	th, err := st.ClearLoginThrottle(ctx, LoginAccount(u.Email))
+	th, devices, err := st.ClearAccountLoginThrottles(ctx, LoginAccount(u.Email))
 	if err != nil {
 		return nil, audit.Event{}, fmt.Errorf("provider: unlock sign-in: %w", err)
 	}
-	out := &LoginUnlock{}
+	out := &LoginUnlock{Devices: devices}
 	if th != nil {
 		out.Failures = th.Failures
 		out.WasLocked = th.Locked(now)
@@ -285,7 +317,10 @@ func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.
 	}
 	ev := audit.Event{
 		Type: audit.LoginUnlocked, Actor: actor, Subject: audit.UserSubject(u.ID), IP: requestIP(ctx),
-		Details: map[string]string{"was_locked": strconv.FormatBool(out.WasLocked), "failures": strconv.Itoa(out.Failures)},
+		Details: map[string]string{
+			"was_locked": strconv.FormatBool(out.WasLocked), "failures": strconv.Itoa(out.Failures),
+			"devices": strconv.Itoa(out.Devices),
+		},
 	}
 	return out, ev, nil
 }

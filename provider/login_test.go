@@ -45,6 +45,8 @@ type loginFixture struct {
 	mem   *memAudit
 	reg   *prometheus.Registry // the provider's metrics
 	stop  func()
+	// lockout is the provider's lockout settings.
+	lockout LoginLockoutOptions
 }
 
 var testLockout = LoginLockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxLockout: 4 * time.Minute, FailureReset: time.Hour}
@@ -53,15 +55,8 @@ func newLoginFixture(t *testing.T, lockout LoginLockoutOptions) *loginFixture {
 	t.Helper()
 	f := &loginFixture{now: time.Now().UTC().Truncate(time.Second), mem: &memAudit{}, reg: prometheus.NewRegistry()}
 	f.store = bunstoretest.Open(t, "sqlite", bunstore.Options{Now: f.clock})
-	ring, err := secret.NewKeyring(testSecret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.lockout = lockout
 	log := slog.New(slog.DiscardHandler)
-	km, err := keys.New(context.Background(), keys.Options{Store: f.store, Keyring: ring, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	f.rec = audit.NewRecorder(audit.Options{Store: f.mem, Logger: log, Now: f.clock, FlushInterval: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -72,16 +67,34 @@ func newLoginFixture(t *testing.T, lockout LoginLockoutOptions) *loginFixture {
 	var once sync.Once
 	f.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(f.stop)
-	f.p, err = New(Options{
+	f.p = f.newProvider(t, testSecret, nil, f.reg)
+	return f
+}
+
+// newProvider is another provider (another instance) on the fixture's
+// database, clock and audit recorder, with the system secret current and
+// the old ones; metrics go to reg.
+func (f *loginFixture) newProvider(t *testing.T, current string, old []string, reg *prometheus.Registry) *Provider {
+	t.Helper()
+	ring, err := secret.NewKeyring(current, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	km, err := keys.New(context.Background(), keys.Options{Store: f.store, Keyring: ring, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{
 		Issuer: "http://127.0.0.1:8080", Store: f.store, Keys: km, Keyring: ring,
 		Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
 			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-		Audit: f.rec, LoginLockout: lockout, Now: f.clock, Logger: log, Metrics: f.reg,
+		Audit: f.rec, LoginLockout: f.lockout, Now: f.clock, Logger: log, Metrics: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return p
 }
 
 func (f *loginFixture) clock() time.Time {
@@ -125,9 +138,16 @@ func (f *loginFixture) events() []storage.AuditEvent {
 	return append([]storage.AuditEvent(nil), f.mem.events...)
 }
 
+// throttle returns the account-wide failure record of email, nil when it
+// has none.
 func (f *loginFixture) throttle(t *testing.T, email string) *storage.LoginThrottle {
 	t.Helper()
-	th, err := f.store.LoginThrottle(context.Background(), LoginAccount(email))
+	return f.throttleOf(t, storage.LoginThrottleKey{Account: LoginAccount(email)})
+}
+
+func (f *loginFixture) throttleOf(t *testing.T, key storage.LoginThrottleKey) *storage.LoginThrottle {
+	t.Helper()
+	th, err := f.store.LoginThrottle(context.Background(), key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
@@ -188,13 +208,13 @@ func TestAuthenticateLocksWithBackOff(t *testing.T) {
 	u := f.user(t, email, password, nil)
 	wrong := func(what string) {
 		t.Helper()
-		if _, err := f.p.Authenticate(ctx, email, "wrong password"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.p.Authenticate(ctx, email, "wrong password", ""); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("%s: err = %v, want ErrInvalidCredentials", what, err)
 		}
 	}
 	right := func(what string, wantOK bool) {
 		t.Helper()
-		got, err := f.p.Authenticate(ctx, " Alice@Example.com ", password)
+		got, err := f.p.Authenticate(ctx, " Alice@Example.com ", password, "")
 		switch {
 		case wantOK && (err != nil || got == nil || got.ID != u.ID):
 			t.Fatalf("%s: Authenticate = %v, %v; want the user", what, got, err)
@@ -231,11 +251,17 @@ func TestAuthenticateLocksWithBackOff(t *testing.T) {
 		t.Fatalf("a failure during the lock changed it: %+v", th)
 	}
 
-	// After the lock the next failure locks again, twice as long.
+	// After the lock one failure does not lock again: the count starts
+	// over, and only MaxFailures new failures lock, twice as long.
 	f.advance(30 * time.Second)
-	wrong("failure after the lock")
-	if th := f.throttle(t, email); th.Failures != 4 || !th.LockedUntil.Equal(f.clock().Add(2*time.Minute)) {
-		t.Fatalf("second lock: %+v, want 4 failures locked until %v", th, f.clock().Add(2*time.Minute))
+	wrong("1st failure after the lock")
+	if th := f.throttle(t, email); th.Failures != 1 || th.Locks != 1 || th.Locked(f.clock()) {
+		t.Fatalf("one failure after the lock: %+v, want 1 failure, not locked", th)
+	}
+	wrong("2nd failure after the lock")
+	wrong("3rd failure after the lock")
+	if th := f.throttle(t, email); th.Failures != 3 || th.Locks != 2 || !th.LockedUntil.Equal(f.clock().Add(2*time.Minute)) {
+		t.Fatalf("second lock: %+v, want locked until %v", th, f.clock().Add(2*time.Minute))
 	}
 	f.advance(2*time.Minute - time.Second)
 	right("one second before the second lock ends", false)
@@ -250,22 +276,25 @@ func TestAuthenticateLocksWithBackOff(t *testing.T) {
 		"login.failed wrong_password", "login.failed wrong_password", "login.succeeded",
 		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",
 		"login.failed locked", "login.failed locked",
-		"login.failed wrong_password", "login.locked",
+		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",
 		"login.failed locked", "login.succeeded",
 	)
 	for _, e := range events {
 		if e.Subject != "user:"+u.ID {
 			t.Errorf("%s subject = %q, want user:%s", e.Type, e.Subject, u.ID)
 		}
-		if e.Type == audit.LoginLocked && (e.Details["locked_until"] == "" || e.Details["failures"] == "") {
+		if e.Details["device"] != audit.LoginDeviceUnknown {
+			t.Errorf("%s device = %q, want unknown", e.Type, e.Details["device"])
+		}
+		if e.Type == audit.LoginLocked && (e.Details["locked_until"] == "" || e.Details["failures"] != "3") {
 			t.Errorf("login.locked details = %v", e.Details)
 		}
 	}
-	if got := events[6].Details["failures"]; got != "3" {
-		t.Errorf("first login.locked failures = %q, want 3", got)
+	if got := events[6].Details["locks"]; got != "1" {
+		t.Errorf("first login.locked locks = %q, want 1", got)
 	}
-	if got := events[10].Details["failures"]; got != "4" {
-		t.Errorf("second login.locked failures = %q, want 4", got)
+	if got := events[12].Details["locks"]; got != "2" {
+		t.Errorf("second login.locked locks = %q, want 2", got)
 	}
 }
 
@@ -276,7 +305,7 @@ func TestAuthenticateUnknownAccountIsThrottledAlike(t *testing.T) {
 	f := newLoginFixture(t, testLockout)
 	const email = "nobody@example.com"
 	for range 4 {
-		if _, err := f.p.Authenticate(ctx, email, "some password"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.p.Authenticate(ctx, email, "some password", ""); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("err = %v, want ErrInvalidCredentials", err)
 		}
 	}
@@ -313,7 +342,7 @@ func TestAuthenticateFailureReasons(t *testing.T) {
 		{"someone@example.com", ""},
 		{"someone@example.com", strings.Repeat("x", secret.MaxPasswordLen+1)},
 	} {
-		if u, err := f.p.Authenticate(ctx, tc.email, tc.password); !errors.Is(err, ErrInvalidCredentials) || u != nil {
+		if u, err := f.p.Authenticate(ctx, tc.email, tc.password, ""); !errors.Is(err, ErrInvalidCredentials) || u != nil {
 			t.Fatalf("Authenticate(%q) = %v, %v; want ErrInvalidCredentials", tc.email, u, err)
 		}
 	}
@@ -344,16 +373,16 @@ func TestUnlockLogin(t *testing.T) {
 		t.Fatalf("unlocking an account without failures: %+v, %v", res, err)
 	}
 	for range 3 {
-		_, _ = f.p.Authenticate(ctx, email, "wrong password")
+		_, _ = f.p.Authenticate(ctx, email, "wrong password", "")
 	}
-	if _, err := f.p.Authenticate(ctx, email, password); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := f.p.Authenticate(ctx, email, password, ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("locked account signed in: %v", err)
 	}
 	res, err = UnlockLogin(ctx, f.store, f.rec, u, "operator", f.clock())
 	if err != nil || !res.WasLocked || res.Failures != 3 || !res.LockedUntil.Equal(f.clock().Add(time.Minute)) {
 		t.Fatalf("unlock: %+v, %v", res, err)
 	}
-	if got, err := f.p.Authenticate(ctx, email, password); err != nil || got.ID != u.ID {
+	if got, err := f.p.Authenticate(ctx, email, password, ""); err != nil || got.ID != u.ID {
 		t.Fatalf("after unlock: %v, %v", got, err)
 	}
 	events := f.events()

@@ -23,7 +23,7 @@ func TestMetricsLoginAttempts(t *testing.T) {
 	f.user(t, "disabled@example.com", password, func(u *storage.User) { u.Disabled = true })
 	attempt := func(email, password string, wantOK bool) {
 		t.Helper()
-		_, err := f.p.Authenticate(ctx, email, password)
+		_, err := f.p.Authenticate(ctx, email, password, "")
 		if wantOK != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidCredentials)) {
 			t.Fatalf("Authenticate(%q) = %v, want success %v", email, err, wantOK)
 		}

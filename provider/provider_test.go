@@ -170,11 +170,11 @@ func TestAuthenticate(t *testing.T) {
 	if err := f.store.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := f.p.Authenticate(ctx, " BOB@example.com ", "bobs password"); err != nil || got.ID != u.ID {
+	if got, err := f.p.Authenticate(ctx, " BOB@example.com ", "bobs password", ""); err != nil || got.ID != u.ID {
 		t.Fatalf("right password: %v", err)
 	}
 	for _, tc := range [][2]string{{"bob@example.com", "wrong"}, {"nobody@example.com", "bobs password"}, {"", ""}, {"bob@example.com", strings.Repeat("x", 2000)}} {
-		if _, err := f.p.Authenticate(ctx, tc[0], tc[1]); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.p.Authenticate(ctx, tc[0], tc[1], ""); !errors.Is(err, ErrInvalidCredentials) {
 			t.Errorf("%q: %v", tc[0], err)
 		}
 	}

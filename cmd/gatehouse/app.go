@@ -171,8 +171,16 @@ type app struct {
 	tracing *sdktrace.TracerProvider
 }
 
+// appOptions are what the service takes besides its configuration.
+type appOptions struct {
+	// now is the clock of sign-ins, sessions and rate limits (the
+	// provider's and the handlers'); nil is time.Now. Tests pass a clock
+	// they move, so that locks and back-offs take no real time.
+	now func() time.Time
+}
+
 // newApp builds the service on an open, migrated store.
-func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bunstore.Store) (_ *app, err error) {
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bunstore.Store, opts appOptions) (_ *app, err error) {
 	// Tracing first: the store's query hook must be in place before
 	// anything else uses the store (bun's hook list is not synchronised).
 	tp := newTracing(ctx, log)
@@ -244,6 +252,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		},
 		Metrics: reg,
 		Logger:  log,
+		Now:     opts.now,
 	})
 	if err != nil {
 		return nil, err
@@ -277,6 +286,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		RateLimits:     rateLimits,
 		TrustedProxies: cfg.TrustedProxies,
 		Pprof:          cfg.Debug.Pprof,
+		Now:            opts.now,
 	}
 	if tp != nil {
 		// Only a non-nil provider: a nil *TracerProvider in the interface

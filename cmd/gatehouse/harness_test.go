@@ -97,8 +97,15 @@ func startServer(t *testing.T, dialect string, mods ...func(*config.Config)) *te
 
 func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, store, appOptions{}, mods...)
+}
+
+// startServerWith runs gatehouse on store with opts (a test's clock),
+// logging to the test.
+func startServerWith(t *testing.T, store *bunstore.Store, opts appOptions, mods ...func(*config.Config)) *testServer {
+	t.Helper()
 	lw := &logWriter{t: t, on: true}
-	s := startServerLoggingTo(t, store, lw, mods...)
+	s := startServerLogging(t, store, lw, opts, mods...)
 	// After the stop, nothing may write to t (the test may have ended).
 	stop := s.stop
 	s.stop = func() {
@@ -113,6 +120,11 @@ func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Con
 
 // startServerLoggingTo runs gatehouse on store with its log written to w.
 func startServerLoggingTo(t *testing.T, store *bunstore.Store, w io.Writer, mods ...func(*config.Config)) *testServer {
+	t.Helper()
+	return startServerLogging(t, store, w, appOptions{}, mods...)
+}
+
+func startServerLogging(t *testing.T, store *bunstore.Store, w io.Writer, opts appOptions, mods ...func(*config.Config)) *testServer {
 	t.Helper()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -134,7 +146,7 @@ func startServerLoggingTo(t *testing.T, store *bunstore.Store, w io.Writer, mods
 		t.Fatalf("test config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, newLogger(cfg, w), store)
+	a, err := newApp(ctx, cfg, newLogger(cfg, w), store, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("newApp: %v", err)

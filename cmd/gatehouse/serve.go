@@ -43,7 +43,7 @@ func newServeCommand(g *globals) *cobra.Command {
 			} else if err := checkSchema(ctx, store, log); err != nil {
 				return err
 			}
-			a, err := newApp(ctx, cfg, log, store)
+			a, err := newApp(ctx, cfg, log, store, appOptions{})
 			if err != nil {
 				return err
 			}

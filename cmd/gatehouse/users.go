@@ -156,11 +156,11 @@ func newUsersUnlockCommand(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "unlock",
-		Short: "Lift the lock that failed password sign-ins put on a user, and clear their count",
-		Long: "Lift the lock that failed password sign-ins put on a user (login.max_failures in a row lock\n" +
-			"the account for login.lockout, doubling with each further failure) and clear the count, on\n" +
-			"every instance at once. Prints whether the account was locked; records a login.unlocked\n" +
-			"audit event.",
+		Short: "Lift the locks that failed password sign-ins put on a user, and clear their counts",
+		Long: "Lift the lock that failed password sign-ins put on a user (login.max_failures failures lock\n" +
+			"the account for browsers it does not know for login.lockout, each lock in a row twice as\n" +
+			"long) and clear the count, and those of the user's known browsers, on every instance at\n" +
+			"once. Prints whether the account was locked; records a login.unlocked audit event.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !strings.Contains(email, "@") {
@@ -187,6 +187,9 @@ func newUsersUnlockCommand(g *globals) *cobra.Command {
 					fmt.Fprintf(g.stdout, "user %s (%s) was not locked; cleared %d failed sign-ins\n", u.Email, u.ID, res.Failures)
 				default:
 					fmt.Fprintf(g.stdout, "user %s (%s) was not locked\n", u.Email, u.ID)
+				}
+				if res.Devices > 0 {
+					fmt.Fprintf(g.stdout, "cleared the failed sign-ins of %d known browsers\n", res.Devices)
 				}
 				return nil
 			})

@@ -11,12 +11,24 @@ const (
 	// LoginFailed: a password sign-in failed; Details["reason"] is one of
 	// the LoginReason* values.
 	LoginFailed = "login.failed"
-	// LoginLocked: a failure locked the account, or locked it again for
-	// longer; Details carry "locked_until" (RFC 3339) and "failures".
+	// LoginLocked: failures locked the account for unknown browsers, or
+	// one known browser; Details carry "locked_until" (RFC 3339),
+	// "failures" and "locks" (the locks in a row, this one included).
 	LoginLocked = "login.locked"
 	// LoginUnlocked: an operator or administrator cleared the account's
-	// failures (Actor "operator" from the CLI); Details["was_locked"].
+	// failures and those of its known browsers (Actor "operator" from the
+	// CLI); Details["was_locked"], "failures", "devices" (how many known
+	// browsers' records were cleared).
 	LoginUnlocked = "login.unlocked"
+)
+
+// Details["device"] of LoginSucceeded, LoginFailed and LoginLocked: whether
+// the browser was known to the account (it carried the account's signed
+// device cookie and was judged by its own failures only) or unknown
+// (judged by the account-wide record, which locks all unknown browsers).
+const (
+	LoginDeviceKnown   = "known"
+	LoginDeviceUnknown = "unknown"
 )
 
 // Reasons of LoginFailed.

@@ -30,6 +30,7 @@ const (
 	PurposeTokenHMAC    = "token-hmac"         // fosite's HMAC token strategy
 	PurposeClientSecret = "client-secret-hash" // keyed hash of client secrets
 	PurposeSigningKeys  = "signing-key-seal"   // sealing private JWKs at rest
+	PurposeDeviceCookie = "device-cookie"      // signing the cookie of a browser that signed in
 )
 
 // Keyring derives keys from the current system secret and any old ones.
@@ -103,6 +104,24 @@ func derive(secret []byte, purpose string) []byte {
 		panic(fmt.Sprintf("secret: hkdf: %v", err))
 	}
 	return key
+}
+
+// MAC returns HMAC-SHA256 of data under the current key for purpose.
+func (k *Keyring) MAC(purpose string, data []byte) []byte {
+	return keyedHash(k.Key(purpose), data)
+}
+
+// VerifyMAC reports whether mac is the MAC of data under the current or an
+// old key for purpose. Every key is tried and compared in constant time,
+// so timing reveals neither the MAC nor which key matched.
+func (k *Keyring) VerifyMAC(purpose string, data, mac []byte) bool {
+	match := false
+	for _, key := range k.Keys(purpose) {
+		if hmac.Equal(keyedHash(key, data), mac) {
+			match = true
+		}
+	}
+	return match
 }
 
 // ErrOpen means no key could open a sealed value (wrong secret, or

@@ -58,6 +58,34 @@ func TestSealOpenAcrossRotation(t *testing.T) {
 	}
 }
 
+func TestMACAcrossRotation(t *testing.T) {
+	old, _ := NewKeyring(s1, nil)
+	data := []byte("account and nonce")
+	mac := old.MAC(PurposeDeviceCookie, data)
+	if !old.VerifyMAC(PurposeDeviceCookie, data, mac) {
+		t.Fatal("a MAC does not verify")
+	}
+	rotated, _ := NewKeyring(s2, []string{s1})
+	if !rotated.VerifyMAC(PurposeDeviceCookie, data, mac) {
+		t.Fatal("a MAC made before the rotation does not verify with the old secret listed")
+	}
+	if bytes.Equal(rotated.MAC(PurposeDeviceCookie, data), mac) {
+		t.Fatal("a rotated keyring signs with the old secret")
+	}
+	other, _ := NewKeyring(s2, nil)
+	for what, ok := range map[string]bool{
+		"without the old secret": other.VerifyMAC(PurposeDeviceCookie, data, mac),
+		"under another purpose":  rotated.VerifyMAC(PurposeTokenHMAC, data, mac),
+		"of other data":          rotated.VerifyMAC(PurposeDeviceCookie, []byte("other"), mac),
+		"truncated":              rotated.VerifyMAC(PurposeDeviceCookie, data, mac[:16]),
+		"empty":                  rotated.VerifyMAC(PurposeDeviceCookie, data, nil),
+	} {
+		if ok {
+			t.Errorf("a MAC verified %s", what)
+		}
+	}
+}
+
 func TestHasher(t *testing.T) {
 	ctx := context.Background()
 	old, _ := NewKeyring(s1, nil)

@@ -30,6 +30,9 @@ const (
 	// migrationClientTrust adds first_party, introspect_any_token and
 	// resources to clients and created_via to API keys.
 	migrationClientTrust = "20261207000001"
+	// migrationLoginDevices adds lock counts and known browsers' records
+	// to login_throttles.
+	migrationLoginDevices = "20261207000002"
 )
 
 // migrateDown runs the down file of the migration version_name and
@@ -874,6 +877,75 @@ func TestMigrateFromTheIssue6Schema(t *testing.T) {
 		}
 		if _, err := s.RefreshSuccessor(ctx, "sig"); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("RefreshSuccessor after down and up: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// openMigratedTo opens a fresh database of dialect with the migrations up
+// to version applied; it is closed when the test ends.
+func openMigratedTo(t *testing.T, dialect, version string) *bunstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.MigrateTo(ctx, version); err != nil {
+		t.Fatalf("apply the migrations up to %s: %v", version, err)
+	}
+	return s
+}
+
+// TestMigrateAddsLoginDevices: a lock written by the issue 7 binary (the
+// release before login_devices) holds after the upgrade, with no earlier
+// locks counted; after it ends, one failure does not lock again; known
+// browsers' records live beside it and clear with it; the down migration
+// removes the columns again.
+func TestMigrateAddsLoginDevices(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s := openMigratedTo(t, dialect, migrationIssue7)
+		at := time.Now().UTC().Truncate(time.Second)
+		const account = "0123456789abcdef"
+		if _, err := s.WriterDB().NewRaw(`INSERT INTO login_throttles (account, failures, last_failure_at, locked_until)
+			VALUES (?, ?, ?, ?)`, account, 5, at, at.Add(time.Minute)).Exec(ctx); err != nil {
+			t.Fatalf("insert an old lock: %v", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema: %v", err)
+		}
+		key := storage.LoginThrottleKey{Account: account}
+		th, err := s.LoginThrottle(ctx, key)
+		if err != nil || th.Failures != 5 || th.Locks != 0 || !th.LockedUntil.Equal(at.Add(time.Minute)) {
+			t.Fatalf("the old lock after the upgrade = %+v, %v", th, err)
+		}
+		policy := storage.LoginLockPolicy{MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour, FailureReset: time.Hour}
+		th, counted, err := s.RecordLoginFailure(ctx, key, at.Add(time.Minute), policy)
+		if err != nil || !counted || th.Failures != 1 || th.Locked(at.Add(time.Minute)) {
+			t.Fatalf("a failure after the old lock = %+v, %v, %v; want the first of a new count", th, counted, err)
+		}
+		device := storage.LoginThrottleKey{Account: account, Device: "laptop"}
+		if _, _, err := s.RecordLoginFailure(ctx, device, at, policy); err != nil {
+			t.Fatalf("RecordLoginFailure of a browser: %v", err)
+		}
+		if th, devices, err := s.ClearAccountLoginThrottles(ctx, account); err != nil || th == nil || devices != 1 {
+			t.Fatalf("ClearAccountLoginThrottles = %+v, %d, %v", th, devices, err)
+		}
+
+		migrateDown(t, s, dialect, migrationLoginDevices, "login_devices")
+		wantNoColumns(t, s, "login_throttles.locks", "login_throttles.device_of")
+		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after the down migration: %v", err)
+		}
+		if _, _, err := s.RecordLoginFailure(ctx, device, at, policy); err != nil {
+			t.Fatalf("RecordLoginFailure of a browser after down and up: %v", err)
 		}
 	})
 }
