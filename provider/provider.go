@@ -24,6 +24,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -292,6 +293,9 @@ func New(opts Options) (*Provider, error) {
 	)
 	store.oauth = oauth
 	for i, h := range cfg.TokenEndpointHandlers {
+		if _, ok := h.(*pkce.Handler); ok {
+			h = pkceSpendsCode{TokenEndpointHandler: h, codes: strategy.CoreStrategy, store: store}
+		}
 		cfg.TokenEndpointHandlers[i] = quietTokenHandler{h}
 	}
 	f, ok := oauth.(*fosite.Fosite)
