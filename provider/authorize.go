@@ -112,6 +112,9 @@ func (p *Provider) CheckAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 }
 
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
+	if !redirectURIAllowed(ar) {
+		return errRedirectURIMismatch
+	}
 	form := ar.GetRequestForm()
 	if _, err := resources(form, ar.GetClient()); err != nil {
 		return err
@@ -386,8 +389,9 @@ func (p *Provider) userSession(client *storage.Client, login *Login, granted fos
 }
 
 // AuthorizeErrorRedirectable reports whether an authorization error may be
-// sent to the client's redirect URI (it is registered and matched); if not,
-// the user must see an error page instead.
+// sent to the client's redirect URI (it is registered and matched, by
+// fosite and by gatehouse's stricter matcher); if not, the user must see an
+// error page instead.
 func AuthorizeErrorRedirectable(ar fosite.AuthorizeRequester) bool {
-	return ar != nil && ar.IsRedirectURIValid()
+	return ar != nil && ar.IsRedirectURIValid() && redirectURIAllowed(ar)
 }
