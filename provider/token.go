@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -182,28 +180,13 @@ func ClaimedClientID(r *http.Request) string {
 	return ""
 }
 
-// maxAssertionLen bounds the client assertion that assertionSubject
-// decodes; a real one is well under 2 KiB.
-const maxAssertionLen = 8 << 10
-
 // assertionSubject is the sub claim of a compact JWS, unverified; "" when
 // it is not one.
 func assertionSubject(assertion string) string {
-	if len(assertion) > maxAssertionLen {
-		return ""
-	}
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var claims struct {
 		Sub string `json:"sub"`
 	}
-	if json.Unmarshal(payload, &claims) != nil {
+	if !clientjwks.DecodeUnverifiedClaims(assertion, &claims) {
 		return ""
 	}
 	// Held to the rules of the form's own parameters: it is logged and
