@@ -91,7 +91,7 @@ func (h *Handler) logout(c echo.Context) error {
 	if lr.hint != nil && lr.hint.Subject == login.User.ID {
 		return h.endSession(c, lr)
 	}
-	if lr.redirect != "" {
+	if lr.redirectTrusted() {
 		c.Response().Header().Set("Content-Security-Policy", basePageCSP+" "+originOf(lr.redirect))
 	}
 	data := lr.raw
@@ -124,11 +124,30 @@ func (h *Handler) endSession(c echo.Context, lr *logoutRequest) error {
 	return h.finishLogout(c, lr)
 }
 
+// finishLogout redirects to the post_logout_redirect_uri when the request
+// may be redirected, and otherwise shows the signed-out page, with a link
+// to that URI if there is one.
 func (h *Handler) finishLogout(c echo.Context, lr *logoutRequest) error {
-	if lr.redirect != "" {
+	if lr.redirectTrusted() {
 		return c.Redirect(http.StatusSeeOther, lr.redirect)
 	}
-	return h.render(c, http.StatusOK, "logged_out", &templates.LoggedOutData{Common: h.common(c, "Signed out")})
+	data := &templates.LoggedOutData{Common: h.common(c, "Signed out"), ReturnURL: lr.redirect}
+	if lr.redirect != "" {
+		data.ClientName = lr.client.Name
+	}
+	return h.render(c, http.StatusOK, "logged_out", data)
+}
+
+// redirectTrusted reports whether the browser may be sent to the
+// post_logout_redirect_uri without asking. Only a valid id_token_hint
+// shows that the request comes from the client whose URI it is: without
+// one, anybody can name a client_id and have gatehouse redirect a browser
+// to what that client registered, which for a self-registered client is
+// whatever its registrant chose (OpenID Connect RP-Initiated Logout §3:
+// no redirection without other means of confirming the target; RFC 9700
+// §4.11.2: no open redirector).
+func (lr *logoutRequest) redirectTrusted() bool {
+	return lr.redirect != "" && lr.hint != nil
 }
 
 func originOf(raw string) string {

@@ -28,22 +28,22 @@ func (h *Handler) authorize(c echo.Context) error {
 		err = h.p.CheckAuthorizeRequest(ar)
 	}
 	if err != nil {
-		return h.authorizeError(c, ar, err)
+		return h.authorizeRequestError(c, ar, err)
 	}
 	login, err := h.currentLogin(c)
 	if err != nil {
-		return h.authorizeError(c, ar, err)
+		return h.authorizeRequestError(c, ar, err)
 	}
 	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{})
 	if err != nil {
-		return h.authorizeError(c, ar, err)
+		return h.authorizeRequestError(c, ar, err)
 	}
 	if step == provider.StepDone {
 		return h.completeAuthorization(c, ar, login, "")
 	}
 	flow, err := h.p.StartFlow(ctx, ar)
 	if err != nil {
-		return h.authorizeError(c, ar, err)
+		return h.authorizeRequestError(c, ar, err)
 	}
 	return c.Redirect(http.StatusSeeOther, stepPath(step)+"?flow="+url.QueryEscape(flow))
 }
@@ -80,11 +80,43 @@ func (h *Handler) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, e
 		return nil
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
-	status := rfc.StatusCode()
-	if status < 400 {
-		status = http.StatusBadRequest
+	return h.errorPage(c, errorPageStatus(rfc), rfc.GetDescription())
+}
+
+// errorPageStatus is the status of the page that shows rfc: its own, or
+// 400 for an error that has none of the 4xx or 5xx kind.
+func errorPageStatus(rfc *fosite.RFC6749Error) int {
+	if status := rfc.StatusCode(); status >= 400 {
+		return status
 	}
-	return h.errorPage(c, status, rfc.GetDescription())
+	return http.StatusBadRequest
+}
+
+// authorizeRequestError answers an error found at the authorization
+// endpoint before the person did anything on our pages. A client an
+// operator created gets it at its redirect URI, as authorizeError sends
+// it; for a dynamically registered client the person sees the error with a
+// link back to the app instead (provider.AuthorizeErrorRedirectsAtOnce).
+func (h *Handler) authorizeRequestError(c echo.Context, ar fosite.AuthorizeRequester, err error) error {
+	if !provider.AuthorizeErrorRedirectable(ar) || provider.AuthorizeErrorRedirectsAtOnce(ar) {
+		return h.authorizeError(c, ar, err)
+	}
+	ctx := c.Request().Context()
+	err = h.oauthError(ctx, err, "")
+	rfc := fosite.ErrorToRFC6749Error(err)
+	status := errorPageStatus(rfc)
+	name := clientName(ar)
+	if name == "" {
+		name = "the app"
+	}
+	return h.render(c, status, "error", &templates.ErrorData{
+		Common:    h.common(c, "Something went wrong"),
+		Status:    status,
+		Message:   fmt.Sprintf("%s (%s)", rfc.GetDescription(), rfc.ErrorField),
+		RequestID: RequestID(ctx),
+		BackURL:   h.p.AuthorizeErrorURL(ctx, ar, err),
+		BackText:  "Return to " + name,
+	})
 }
 
 // token is the token endpoint.

@@ -18,6 +18,38 @@ func (p *Provider) WriteAuthorizeError(ctx context.Context, w http.ResponseWrite
 	p.OAuth2.WriteAuthorizeError(ctx, &issuerRedirect{ResponseWriter: w, issuer: p.opts.Issuer}, ar, err)
 }
 
+// AuthorizeErrorURL is where WriteAuthorizeError would send the browser
+// for err: the client's redirect URI with error, error_description, state
+// and iss; "" when ar's redirect URI may not receive errors
+// (AuthorizeErrorRedirectable). A page offers it as a link when the
+// browser is not sent there by itself.
+func (p *Provider) AuthorizeErrorURL(ctx context.Context, ar fosite.AuthorizeRequester, err error) string {
+	if !AuthorizeErrorRedirectable(ar) {
+		return ""
+	}
+	rec := &redirectRecorder{header: http.Header{}}
+	p.WriteAuthorizeError(ctx, rec, ar, err)
+	if rec.status < 300 || rec.status >= 400 {
+		return ""
+	}
+	return rec.header.Get("Location")
+}
+
+// redirectRecorder keeps the status and headers of a response and drops
+// its body.
+type redirectRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *redirectRecorder) Header() http.Header         { return r.header }
+func (r *redirectRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *redirectRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
 // issuerRedirect adds iss to the query of a redirect as its header is
 // written.
 type issuerRedirect struct {

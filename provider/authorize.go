@@ -112,6 +112,9 @@ func (p *Provider) CheckAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 }
 
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
+	if !redirectURIAllowed(ar) {
+		return errRedirectURIMismatch
+	}
 	form := ar.GetRequestForm()
 	if _, err := resources(form, ar.GetClient()); err != nil {
 		return err
@@ -387,9 +390,31 @@ func (p *Provider) userSession(client *storage.Client, login *Login, granted fos
 	return sess, nil
 }
 
+// AuthorizeErrorRedirectsAtOnce reports whether an error found at the
+// authorization endpoint, before the person did anything on one of
+// gatehouse's pages, may send the browser straight back to the client
+// (RFC 6749 §4.1.2.1): only for a client an operator created. A
+// dynamically registered client's redirect URI is whatever its registrant
+// chose, so redirecting there at once would let anyone who registers a
+// client use gatehouse as an open redirector (RFC 9700 §4.11.2); the
+// person gets a page with a link instead. Errors after the person acted
+// (access_denied on the consent page) redirect for every client.
+func AuthorizeErrorRedirectsAtOnce(ar fosite.AuthorizeRequester) bool {
+	c, ok := ar.GetClient().(*storage.Client)
+	return ok && !dynamicallyRegistered(c)
+}
+
+// dynamicallyRegistered reports whether c was registered through the
+// registration endpoint (RFC 7591), not created by an operator: only such
+// a client has a registration access token (RFC 7592).
+func dynamicallyRegistered(c *storage.Client) bool {
+	return c.RegistrationAccessTokenHash != ""
+}
+
 // AuthorizeErrorRedirectable reports whether an authorization error may be
-// sent to the client's redirect URI (it is registered and matched); if not,
-// the user must see an error page instead.
+// sent to the client's redirect URI (it is registered and matched, by
+// fosite and by gatehouse's stricter matcher); if not, the user must see an
+// error page instead.
 func AuthorizeErrorRedirectable(ar fosite.AuthorizeRequester) bool {
-	return ar != nil && ar.IsRedirectURIValid()
+	return ar != nil && ar.IsRedirectURIValid() && redirectURIAllowed(ar)
 }

@@ -37,7 +37,7 @@ func TestClaimedClientID(t *testing.T) {
 		{"assertion sub not a string", nil, assertion(jws(`{"sub":7}`)), ""},
 		{"assertion sub with a newline", nil, assertion(jws(`{"sub":"app\nX-Forged: 1"}`)), ""},
 		{"assertion sub with a C1 control", nil, assertion(jws(`{"sub":"app\u0085"}`)), ""},
-		{"assertion too long", nil, assertion(jws(`{"sub":"app-3","pad":"` + strings.Repeat("x", maxAssertionLen) + `"}`)), ""},
+		{"assertion too long", nil, assertion(jws(`{"sub":"app-3","pad":"` + strings.Repeat("x", 8<<10) + `"}`)), ""},
 		{"nothing", nil, url.Values{}, ""},
 	}
 	for _, tc := range tests {

@@ -787,6 +787,15 @@ func checkRedirectURI(raw string) error {
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials", clip(raw))
 	}
+	// Matching is by string (redirecturi.go): a URI that a browser would
+	// write differently could never match, so only the canonical forms of
+	// the scheme and port are accepted.
+	if !strings.HasPrefix(raw, u.Scheme+"://") {
+		return fmt.Errorf("%q: write the scheme in lower case", clip(raw))
+	}
+	if _, port, hasPort := splitPort(u.Host); hasPort && !validPort(port) {
+		return fmt.Errorf("%q: the port must be 1-65535 without leading zeros", clip(raw))
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":

@@ -59,11 +59,21 @@ func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, a
 // conditional delete lets exactly one of two concurrent uses through), so
 // a request_uri works once, and rebuilds the authorization request from its
 // stored parameters with fosite.
+//
+// A request_uri presented with another client_id than the pushing
+// client's is refused before it is consumed (RFC 9126 §4: the client_id
+// must match), so that whoever learnt it cannot spend it for the client
+// that pushed it. fosite makes that comparison itself only after it has
+// consumed the request, and it has no other hook, so the client_id is read
+// from the authorization request fosite puts in ctx.
 func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
 	id := secret.HashHandle(requestURI)
 	pr, err := s.Store.PushedRequest(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if presentedClientID(ctx) != pr.ClientID {
+		return nil, errors.New("provider: request_uri presented with another client_id than the pushing client's")
 	}
 	if err := s.Store.DeletePushedRequest(ctx, id); err != nil {
 		return nil, err
@@ -80,6 +90,16 @@ func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fos
 		return nil, errors.New("provider: pushed request client mismatch")
 	}
 	return ar, nil
+}
+
+// presentedClientID is the client_id of the authorization request that
+// fosite is resolving a request_uri for ("" when ctx carries none).
+func presentedClientID(ctx context.Context) string {
+	r, ok := ctx.Value(fosite.RequestContextKey).(*http.Request)
+	if !ok || r.Form == nil {
+		return ""
+	}
+	return r.Form.Get("client_id")
 }
 
 // DeletePARSession implements fosite.PARStorage; GetPARSession already

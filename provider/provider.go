@@ -24,6 +24,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -292,6 +293,9 @@ func New(opts Options) (*Provider, error) {
 	)
 	store.oauth = oauth
 	for i, h := range cfg.TokenEndpointHandlers {
+		if _, ok := h.(*pkce.Handler); ok {
+			h = pkceSpendsCode{TokenEndpointHandler: h, codes: strategy.CoreStrategy, store: store}
+		}
 		cfg.TokenEndpointHandlers[i] = quietTokenHandler{h}
 	}
 	f, ok := oauth.(*fosite.Fosite)
@@ -322,12 +326,14 @@ func New(opts Options) (*Provider, error) {
 	}
 	store.apikeys = p.apikeys
 	store.p = p
-	// Client authentication: API keys first, then fosite's own methods,
-	// with every bad client assertion answered invalid_client (RFC 7523
-	// §3.2; fosite answers some with 400 or even 500). Compose kept cfg,
-	// so setting the strategy now takes effect.
-	cfg.ClientAuthenticationStrategy = p.authenticateAPIKeys(
-		clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy))
+	// Client authentication, for every endpoint that authenticates
+	// clients: one method per request and short-lived assertions first,
+	// then API keys, then fosite's own methods, with every bad client
+	// assertion answered invalid_client (RFC 7523 §3.2; fosite answers
+	// some with 400 or even 500). Compose kept cfg, so setting the
+	// strategy now takes effect.
+	cfg.ClientAuthenticationStrategy = clientjwks.OneMethodShortAssertions(p.authenticateAPIKeys(
+		clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy)), p.now)
 	return p, nil
 }
 

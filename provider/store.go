@@ -65,6 +65,18 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 	return req, err
 }
 
+// DeletePKCERequestSession keeps the PKCE row. fosite deletes it while it
+// checks the code_verifier, before and outside the transaction that spends
+// the code; a concurrent exchange of the same code that came after that
+// delete would fail on the missing row before it could learn that the code
+// was spent, and so would not revoke what the winner got (Provider.
+// revokeCodeGrant). The row is no second key to anything: the code row
+// decides single use (a wrong verifier spends the code, pkceSpendsCode),
+// and the janitor deletes both when the code expires.
+func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error {
+	return nil
+}
+
 // GetAccessTokenSession hides tokens whose API key has since been revoked
 // or has expired. Revoking a key also deletes its tokens; this check
 // covers a token inserted by a request that verified the key just before

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -104,4 +105,28 @@ func (h quietTokenHandler) PopulateTokenEndpointResponse(ctx context.Context, r 
 		return fosite.ErrUnknownRequest
 	}
 	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, r, resp)
+}
+
+// pkceSpendsCode is fosite's PKCE check at the token endpoint, with a code
+// spent when its code_verifier is wrong (or missing): whoever holds a
+// stolen code gets one guess. fosite had that effect by deleting the PKCE
+// row before comparing; gatehouse keeps the row until the code expires
+// (fositeStore.DeletePKCERequestSession says why) and spends the code
+// itself. A storage failure spends nothing.
+type pkceSpendsCode struct {
+	fosite.TokenEndpointHandler
+	codes oauth2.AuthorizeCodeStrategy
+	store oauth2.AuthorizeCodeStorage
+}
+
+func (h pkceSpendsCode) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	err := h.TokenEndpointHandler.HandleTokenEndpointRequest(ctx, r)
+	if err == nil || errors.Is(err, fosite.ErrUnknownRequest) || IsServerError(err) {
+		return err
+	}
+	sig := h.codes.AuthorizeCodeSignature(ctx, r.GetRequestForm().Get("code"))
+	if spendErr := h.store.InvalidateAuthorizeCodeSession(ctx, sig); spendErr != nil && !errors.Is(spendErr, fosite.ErrInvalidatedAuthorizeCode) {
+		return spendErr
+	}
+	return err
 }

@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -99,11 +97,45 @@ func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessReques
 		}
 		return nil
 	})
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		p.revokeCodeGrant(ctx, ar)
+	}
 	if err == nil {
 		p.metrics.issued(ar)
 		p.auditIssued(ctx, ar, false)
 	}
 	return resp, err
+}
+
+// revokeCodeGrant revokes the grant (every access and refresh token of its
+// request id) of an authorization code whose exchange lost the race to a
+// concurrent exchange of the same code: RFC 6749 §4.1.2, a code used more
+// than once revokes the tokens issued from it.
+//
+// fosite revokes by itself only when it reads the code as spent before the
+// exchange starts. A loser that read it still unused learns otherwise
+// inside the exchange's transaction (the code is spent, or its conditional
+// UPDATE matches no row), and whatever it revoked there would be rolled
+// back. So it revokes here, after the rollback, when the winner's tokens
+// are committed: a code reads as spent only once the transaction that spent
+// it and stored the tokens has committed; on PostgreSQL the loser's UPDATE
+// waits on the winner's row lock until then, and SQLite runs write
+// transactions one at a time.
+func (p *Provider) revokeCodeGrant(ctx context.Context, ar fosite.AccessRequester) {
+	grantID := ar.GetID()
+	if grantID == "" {
+		return
+	}
+	err := p.store.InTx(ctx, func(ctx context.Context) error {
+		if err := p.store.RevokeRefreshToken(ctx, grantID); err != nil {
+			return err
+		}
+		return p.store.RevokeAccessToken(ctx, grantID)
+	})
+	if err != nil {
+		p.log.ErrorContext(ctx, "could not revoke the grant of an authorization code used twice",
+			"client_id", ar.GetClient().GetID(), "grant_id", grantID, "error", err)
+	}
 }
 
 // Revoke handles an RFC 7009 revocation request. fosite deletes the
@@ -153,28 +185,13 @@ func ClaimedClientID(r *http.Request) string {
 	return ""
 }
 
-// maxAssertionLen bounds the client assertion that assertionSubject
-// decodes; a real one is well under 2 KiB.
-const maxAssertionLen = 8 << 10
-
 // assertionSubject is the sub claim of a compact JWS, unverified; "" when
 // it is not one.
 func assertionSubject(assertion string) string {
-	if len(assertion) > maxAssertionLen {
-		return ""
-	}
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var claims struct {
 		Sub string `json:"sub"`
 	}
-	if json.Unmarshal(payload, &claims) != nil {
+	if !clientjwks.DecodeUnverifiedClaims(assertion, &claims) {
 		return ""
 	}
 	// Held to the rules of the form's own parameters: it is logged and

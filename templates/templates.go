@@ -184,7 +184,8 @@ type ErrorData struct {
 	Message   string // plain text explanation for a person, never HTML
 	RequestID string // shown small so a report can be matched to a log line (may be empty)
 	// BackURL, when set, is a link offered under the message (a local path
-	// such as the login page), labelled BackText.
+	// such as the login page, or a client's redirect URI carrying the
+	// error), labelled BackText.
 	BackURL  string
 	BackText string
 }
@@ -202,7 +203,14 @@ type LogoutData struct {
 }
 
 // LoggedOutData is the data of the "logged_out" page.
-type LoggedOutData struct{ Common }
+type LoggedOutData struct {
+	Common
+	// ReturnURL, when set, is the app's registered post-logout URI, offered
+	// as a link "Return to ClientName" (the browser is not sent there by
+	// itself).
+	ReturnURL  string
+	ClientName string
+}
 
 // AppGrant is one app a person has allowed, on the "account_apps" page.
 type AppGrant struct {

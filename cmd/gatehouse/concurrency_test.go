@@ -80,32 +80,48 @@ func TestParallelRefresh(t *testing.T) {
 	})
 }
 
-// TestParallelCodeExchange: 10 parallel exchanges of one code produce
-// exactly one success; the others get invalid_grant, never a 5xx.
+// TestParallelCodeExchange: rounds of 20 parallel exchanges of one code.
+// Every round exactly one exchange succeeds, the others get invalid_grant
+// (never a 5xx), and the winner's access and refresh tokens are revoked
+// afterwards (RFC 6749 §4.1.2: a code used twice revokes what it issued),
+// however the exchanges interleaved: a loser that read the code before the
+// winner spent it revokes as surely as a later replay.
 func TestParallelCodeExchange(t *testing.T) {
+	const rounds, n = 5, 20
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("dave@example.com", alicePassword)
 		c, secret := s.client(provider.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(c, secret, "openid", "offline_access")
 		b := s.newBrowser()
-		verifier, challenge := pkce()
-		cb := b.authorizeAndLogin(conf.AuthCodeURL(randomString(t, 16), challenge), "dave@example.com", alicePassword)
+		for round := range rounds {
+			verifier, challenge := pkce()
+			cb := b.authorizeAndLogin(conf.AuthCodeURL(randomString(t, 16), challenge), "dave@example.com", alicePassword)
 
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}}
-		statuses, codes, _ := race(t, 10, s.issuer+provider.PathToken, form, c.ID, secret)
-		wins := 0
-		for i, st := range statuses {
-			switch {
-			case st == http.StatusOK:
-				wins++
-			case st == http.StatusBadRequest && codes[i] == "invalid_grant":
-			default:
-				t.Fatalf("exchange %d: status %d error %q (all: %v)", i, st, codes[i], statuses)
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}}
+			statuses, codes, bodies := race(t, n, s.issuer+provider.PathToken, form, c.ID, secret)
+			var winner map[string]interface{}
+			for i, st := range statuses {
+				switch {
+				case st == http.StatusOK && winner == nil:
+					winner = bodies[i]
+				case st == http.StatusBadRequest && codes[i] == "invalid_grant":
+				default:
+					t.Fatalf("round %d, exchange %d: status %d error %q (all: %v %v)", round, i, st, codes[i], statuses, codes)
+				}
 			}
-		}
-		if wins != 1 {
-			t.Fatalf("%d exchanges succeeded, want exactly 1 (%v)", wins, statuses)
+			if winner == nil {
+				t.Fatalf("round %d: no exchange succeeded (%v %v)", round, statuses, codes)
+			}
+			for _, k := range []string{"access_token", "refresh_token"} {
+				tok, _ := winner[k].(string)
+				if tok == "" {
+					t.Fatalf("round %d: the winner got no %s: %v", round, k, winner)
+				}
+				if s.active(t, c.ID, secret, tok) {
+					t.Fatalf("round %d: the winner's %s is still active after %d losing exchanges of its code", round, k, n-1)
+				}
+			}
 		}
 	})
 }

@@ -40,6 +40,8 @@ type clientAssertion struct {
 	kid      string
 	aud      string        // default: the token endpoint
 	exp      time.Duration // default: 1 minute from now
+	iat      time.Duration // offset of iat from now; default: now
+	noIAT    bool          // leave iat out
 	hmacKey  []byte        // for alg HS256
 }
 
@@ -57,7 +59,10 @@ func (a clientAssertion) sign(t *testing.T, tokenURL string) string {
 	}
 	claims := josejwt.Claims{
 		Issuer: a.clientID, Subject: a.clientID, Audience: josejwt.Audience{aud},
-		ID: randomString(t, 16), IssuedAt: josejwt.NewNumericDate(now), Expiry: josejwt.NewNumericDate(now.Add(exp)),
+		ID: randomString(t, 16), IssuedAt: josejwt.NewNumericDate(now.Add(a.iat)), Expiry: josejwt.NewNumericDate(now.Add(exp)),
+	}
+	if a.noIAT {
+		claims.IssuedAt = nil
 	}
 	if a.alg == "none" {
 		// go-jose will not produce an unsigned JWS; build it by hand.
@@ -227,6 +232,67 @@ func TestPrivateKeyJWTFositeQuirks(t *testing.T) {
 		unknownKid.kid = "rsa-2"
 		status, body = s.tokenWithAssertion(t, unknownKid.sign(t, tokenURL))
 		wantAssertionRejected(t, "unknown kid", status, body, "rsa-2")
+	})
+}
+
+// TestPrivateKeyJWTAssertionBounds: an assertion lives at most
+// clientjwks.MaxAssertionLifetime (exp after iat, or after now without
+// iat), is not issued in the future, and is the request's only client
+// authentication (RFC 6749 §2.3). Each refusal is 401 invalid_client, at
+// every endpoint that authenticates clients.
+func TestPrivateKeyJWTAssertionBounds(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		tokenURL := s.issuer + provider.PathToken
+		good, _ := s.inlineKeyClient(t)
+		with := func(mod func(a *clientAssertion)) clientAssertion {
+			a := good
+			mod(&a)
+			return a
+		}
+
+		accepted := map[string]clientAssertion{
+			"the whole lifetime":             with(func(a *clientAssertion) { a.iat, a.exp = -time.Minute, clientjwks.MaxAssertionLifetime-time.Minute }),
+			"no iat, expiring within bounds": with(func(a *clientAssertion) { a.noIAT, a.exp = true, clientjwks.MaxAssertionLifetime-time.Minute }),
+		}
+		for name, a := range accepted {
+			status, body := s.tokenWithAssertion(t, a.sign(t, tokenURL))
+			wantAssertionToken(t, name, status, body)
+		}
+
+		yearLong := with(func(a *clientAssertion) { a.exp = 365 * 24 * time.Hour })
+		refused := map[string]clientAssertion{
+			"valid for a year":            yearLong,
+			"valid for a minute too long": with(func(a *clientAssertion) { a.iat, a.exp = -time.Minute, clientjwks.MaxAssertionLifetime }),
+			"no iat, expiring in an hour": with(func(a *clientAssertion) { a.noIAT, a.exp = true, time.Hour }),
+			"iat in the future":           with(func(a *clientAssertion) { a.iat, a.exp = 2*time.Minute, 3*time.Minute }),
+		}
+		for name, a := range refused {
+			status, body := s.tokenWithAssertion(t, a.sign(t, tokenURL))
+			wantAssertionRejected(t, name, status, body)
+		}
+
+		// The same client authentication guards PAR and revocation.
+		for _, path := range []string{provider.PathPAR, provider.PathRevoke} {
+			status, body, _ := postForm(t, s.issuer+path, url.Values{
+				"token": {"gth_at_x"}, "response_type": {"code"}, "client_id": {good.clientID},
+				"client_assertion_type": {clientjwks.JWTBearerAssertionType}, "client_assertion": {yearLong.sign(t, tokenURL)},
+			}, "", "")
+			wantAssertionRejected(t, "a year-long assertion at "+path, status, body)
+		}
+
+		// One authentication method per request: a valid assertion with a
+		// client_secret, or with HTTP Basic credentials, is refused.
+		status, body, _ := postForm(t, tokenURL, url.Values{
+			"grant_type": {"client_credentials"}, "scope": {"api:read"}, "client_id": {good.clientID}, "client_secret": {"gth_cs_anything"},
+			"client_assertion_type": {clientjwks.JWTBearerAssertionType}, "client_assertion": {good.sign(t, tokenURL)},
+		}, "", "")
+		wantAssertionRejected(t, "assertion with client_secret", status, body, "one client authentication method")
+		status, body, _ = postForm(t, tokenURL, url.Values{
+			"grant_type": {"client_credentials"}, "scope": {"api:read"},
+			"client_assertion_type": {clientjwks.JWTBearerAssertionType}, "client_assertion": {good.sign(t, tokenURL)},
+		}, good.clientID, "gth_cs_anything")
+		wantAssertionRejected(t, "assertion with HTTP Basic", status, body, "one client authentication method")
 	})
 }
 

@@ -3,6 +3,7 @@ package clientjwks
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -89,7 +90,11 @@ func (failingJTIStore) SetClientAssertionJWT(context.Context, string, time.Time)
 
 // TestAssertionErrorsAsInvalidClient pins what fosite v0.49.0 answers for
 // bad assertions, and what the wrapper makes of it.
-func TestAssertionErrorsAsInvalidClient(t *testing.T) {
+// fositeWithInlineKey returns a fosite whose client "c1" authenticates
+// with private_key_jwt against one inline RS256 key, kid "k1", and that
+// key's private half.
+func fositeWithInlineKey(t *testing.T) (*fosite.Fosite, fosite.Client, *rsa.PrivateKey) {
+	t.Helper()
 	r := rsaKey(t, 2048)
 	norm, err := Normalize(set(jwk(t, &r.PublicKey, map[string]any{"kid": "k1"})))
 	if err != nil {
@@ -101,6 +106,11 @@ func TestAssertionErrorsAsInvalidClient(t *testing.T) {
 	}
 	f, c := fositeWith(t, nil, "")
 	c.(*fosite.DefaultOpenIDConnectClient).JSONWebKeys = &keys
+	return f, c, r
+}
+
+func TestAssertionErrorsAsInvalidClient(t *testing.T) {
+	f, c, r := fositeWithInlineKey(t)
 	wrapped := AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy)
 
 	past := func(cl *josejwt.Claims) {
@@ -153,7 +163,7 @@ func TestAssertionErrorsAsInvalidClient(t *testing.T) {
 		t.Fatalf("missing assertion: %v", err)
 	}
 	broken := &fosite.Fosite{Store: failingJTIStore{f.Store.(*storage.MemoryStore)}, Config: f.Config}
-	_, err = runAuth(AssertionErrorsAsInvalidClient(broken.DefaultClientAuthenticationStrategy), signAssertion(t, c, r, "k1", nil))
+	_, err := runAuth(AssertionErrorsAsInvalidClient(broken.DefaultClientAuthenticationStrategy), signAssertion(t, c, r, "k1", nil))
 	if !errors.Is(err, errDBDown) {
 		t.Fatalf("storage failure: %v", err)
 	}

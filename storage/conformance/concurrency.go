@@ -18,6 +18,7 @@ func concurrencyTests() []test {
 		{"RotateRefreshToken", testConcurrentRotate},
 		{"RefreshGrantInTransactions", testConcurrentRefreshGrant},
 		{"InvalidateAuthorizeCode", testConcurrentInvalidate},
+		{"CodeExchangeLoserSeesWinnerCommitted", testCodeExchangeLoserSeesWinnerCommitted},
 		{"DeleteAuthFlow", testConcurrentDeleteAuthFlow},
 		{"DeletePushedRequest", testConcurrentDeletePushedRequest},
 		{"ConsumeUpstreamState", testConcurrentConsumeUpstreamState},
@@ -52,28 +53,11 @@ func testConcurrentRefreshGrant(e *env) {
 
 	const n = 10
 	newRTs := make([]string, n)
-	errs := parallel(n, func(i int) (err error) {
-		ctx, err := e.s.BeginTX(e.ctx)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err != nil {
-				_ = e.s.Rollback(ctx)
-			}
-		}()
-		if err := e.s.RotateRefreshToken(ctx, req.ID, oldRT); err != nil {
-			return err
-		}
-		at, rt := randomID("at-"), randomID("rt-")
-		if err := e.s.CreateAccessTokenSession(ctx, at, req); err != nil {
-			return fmt.Errorf("CreateAccessTokenSession: %w", err)
-		}
-		if err := e.s.CreateRefreshTokenSession(ctx, rt, at, req); err != nil {
-			return fmt.Errorf("CreateRefreshTokenSession: %w", err)
-		}
-		newRTs[i] = rt
-		return e.s.Commit(ctx)
+	errs := parallel(n, func(i int) error {
+		var at string
+		return e.issuePairInTx(req, &at, &newRTs[i], func(ctx context.Context) error {
+			return e.s.RotateRefreshToken(ctx, req.ID, oldRT)
+		})
 	})
 	e.wantOneWinner(errs, "10 concurrent refresh grants", fosite.ErrNotFound)
 	for i, err := range errs {
@@ -94,6 +78,68 @@ func testConcurrentInvalidate(e *env) {
 		return e.s.InvalidateAuthorizeCodeSession(e.ctx, sig)
 	})
 	e.wantOneWinner(errs, "10 concurrent InvalidateAuthorizeCodeSession", fosite.ErrInvalidatedAuthorizeCode)
+}
+
+// Each goroutine runs the code exchange's storage sequence in its own
+// transaction, as fosite's AuthorizeExplicitGrantHandler does, and a loser
+// revokes the grant after its rollback, as the provider does. A loser
+// learns that the code is spent only once the winner's transaction, with
+// its tokens, has committed, so the revocation always finds them: the
+// winner's tokens are gone, however the transactions interleaved.
+func testCodeExchangeLoserSeesWinnerCommitted(e *env) {
+	c := e.createClient("client")
+	req := e.newRequest(c, "alice")
+	code := randomID("code-")
+	e.must(e.s.CreateAuthorizeCodeSession(e.ctx, code, req), "CreateAuthorizeCodeSession")
+
+	const n = 10
+	ats, rts, revokeErrs := make([]string, n), make([]string, n), make([]error, n)
+	errs := parallel(n, func(i int) error {
+		err := e.issuePairInTx(req, &ats[i], &rts[i], func(ctx context.Context) error {
+			return e.s.InvalidateAuthorizeCodeSession(ctx, code)
+		})
+		if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+			revokeErrs[i] = errors.Join(e.s.RevokeRefreshToken(e.ctx, req.ID), e.s.RevokeAccessToken(e.ctx, req.ID))
+		}
+		return err
+	})
+	e.wantOneWinner(errs, "10 concurrent code exchanges", fosite.ErrInvalidatedAuthorizeCode)
+	for i, err := range errs {
+		e.must(revokeErrs[i], "revoking the grant after a lost exchange")
+		if err == nil {
+			_, err := e.s.GetAccessTokenSession(e.ctx, ats[i], newSession())
+			e.wantNotFound(err, "the winner's access token after the losers revoked the grant")
+			_, err = e.s.GetRefreshTokenSession(e.ctx, rts[i], newSession())
+			e.wantNotFound(err, "the winner's refresh token after the losers revoked the grant")
+		}
+	}
+}
+
+// issuePairInTx runs spend (the conditional update that wins or loses a
+// race) and stores a new token pair for req in one transaction, rolled
+// back on error, as fosite's grant handlers do; at and rt receive the
+// pair's signatures.
+func (e *env) issuePairInTx(req *fosite.Request, at, rt *string, spend func(ctx context.Context) error) (err error) {
+	ctx, err := e.s.BeginTX(e.ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = e.s.Rollback(ctx)
+		}
+	}()
+	if err := spend(ctx); err != nil {
+		return err
+	}
+	*at, *rt = randomID("at-"), randomID("rt-")
+	if err := e.s.CreateAccessTokenSession(ctx, *at, req); err != nil {
+		return fmt.Errorf("CreateAccessTokenSession: %w", err)
+	}
+	if err := e.s.CreateRefreshTokenSession(ctx, *rt, *at, req); err != nil {
+		return fmt.Errorf("CreateRefreshTokenSession: %w", err)
+	}
+	return e.s.Commit(ctx)
 }
 
 func testConcurrentDeleteAuthFlow(e *env) {
