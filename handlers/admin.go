@@ -190,6 +190,9 @@ func (h *Handler) apiProblem(c echo.Context, err error, what string) error {
 		return writeAdminProblem(c, http.StatusNotFound, "No such resource.", nil)
 	case errors.Is(err, storage.ErrConflict):
 		return writeAdminProblem(c, http.StatusConflict, "Another record already uses this value (for a user: the e-mail address).", nil)
+	case clientGone(ctx, err):
+		h.log.InfoContext(ctx, what+": the client went away before the answer", "path", c.Path())
+		return writeAdminProblem(c, http.StatusBadRequest, requestCancelled, nil)
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		h.log.WarnContext(ctx, what+": unavailable", "path", c.Path(), "err", err)
 		return writeAdminProblem(c, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again shortly.", nil)

@@ -33,10 +33,14 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 		if he.Internal != nil {
 			err = he.Internal
 		}
+	case clientGone(c.Request().Context(), err):
+		status, msg = http.StatusBadRequest, requestCancelled
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		status, msg = http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again shortly."
 	}
-	if status >= 500 {
+	if status == http.StatusBadRequest && msg == requestCancelled {
+		h.log.InfoContext(c.Request().Context(), "the client went away before the answer", "path", c.Request().URL.Path)
+	} else if status >= 500 {
 		h.log.ErrorContext(c.Request().Context(), "request failed", "path", c.Request().URL.Path, "status", status, "err", err)
 	}
 	if isPagePath(c.Path()) {
@@ -48,6 +52,18 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(status, map[string]string{"error": errorCode(status), "error_description": msg})
+}
+
+// requestCancelled is the answer (400, which nobody reads) to a request
+// whose client went away mid-way.
+const requestCancelled = "The request was cancelled by the client."
+
+// clientGone reports whether err is the request's own context being
+// cancelled: the client closed the connection (or gave up) while the
+// server worked. That is not a server error (nothing to alert on), and
+// neither a 5xx nor an error-level log.
+func clientGone(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
 }
 
 func errorCode(status int) string {
@@ -91,6 +107,11 @@ func writeOAuthJSON(c echo.Context, err *fosite.RFC6749Error) error {
 // oauthError normalises an error from fosite or the provider and logs the
 // server's own failures.
 func (h *Handler) oauthError(ctx context.Context, err error, grantType string) error {
+	// The client went away: not the server's failure, whatever fosite
+	// made of the cancelled query (it does not always keep the cause).
+	if clientGone(ctx, err) || errors.Is(ctx.Err(), context.Canceled) && fosite.ErrorToRFC6749Error(err).CodeField >= 500 {
+		return fosite.ErrInvalidRequest.WithHint(requestCancelled).WithWrap(err)
+	}
 	// The request ran out of time, waiting on a database that hangs
 	// rather than refuses (a partition, a frozen host): that is "retry
 	// later", as for an unreachable one. fosite would call it server_error,
