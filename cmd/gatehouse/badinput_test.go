@@ -476,7 +476,7 @@ func TestIDsWithNULRefused(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		logs := &logCapture{}
 		s := startServerLogged(t, bunstoretest.Open(t, dialect, bunstore.Options{}), logs, noRateLimits)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}})
+		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		admin, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)
@@ -522,7 +522,7 @@ func TestIDsWithNULRefused(t *testing.T) {
 		// Self-service keys, with a person's token.
 		s.user("kim@example.com", alicePassword)
 		console, consoleSecret := s.client(provider.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
-			Scopes: []string{"openid", provider.ScopeAPIKeys}, SkipConsent: true})
+			Scopes: []string{"openid", provider.ScopeAPIKeys}, SkipConsent: true, FirstParty: true})
 		kim := s.signIn(t, s.oauthConfig(console, consoleSecret, "openid", provider.ScopeAPIKeys), "kim@example.com", alicePassword).AccessToken
 		for _, tc := range []struct {
 			method, path, body string
