@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,29 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 )
-
-// syncBuffer is a log destination several goroutines may write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // formPost is a POST of form with the client's secret in HTTP Basic.
 func formPost(path string, form url.Values, clientID, secret string) *http.Request {
@@ -75,7 +56,7 @@ func TestRevocationTheDatabaseDidNotTakeIsNot200(t *testing.T) {
 // the connection while the server worked gets no 5xx and no error-level
 // log, whichever endpoint it was (the answer is never read).
 func TestAClientThatGoesAwayIsNotAServerError(t *testing.T) {
-	var logs syncBuffer
+	var logs obstest.LogBuffer
 	f := newFixture(t, "http://127.0.0.1:8080", func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

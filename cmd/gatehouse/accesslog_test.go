@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -18,7 +19,7 @@ import (
 // request id, route, status, latency and client id, and never a secret, a
 // token or a query string.
 func TestAccessLog(t *testing.T) {
-	var logs syncBuffer
+	var logs obstest.LogBuffer
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	s := startServerLoggingTo(t, store, &logs, func(c *config.Config) { c.Log.Level = "info" })
 	t.Cleanup(s.stop)

@@ -322,19 +322,25 @@ func TestAPIKeysSelfService(t *testing.T) {
 		status, body, hdr = jsonRequest(t, http.MethodGet, api, withRefresh.RefreshToken, "")
 		wantAdminProblem(t, "refresh token", status, body, hdr, http.StatusUnauthorized)
 
-		bob := f.userToken(t, f.bobEmail, "openid", provider.ScopeAPIKeys)
-		for name, tc := range map[string]struct {
-			method, path, body string
-			want               int
-		}{
-			"list the client's keys":  {http.MethodGet, "?client_id=" + f.job.ID, "", http.StatusForbidden},
-			"create a key":            {http.MethodPost, "", `{"client_id":"` + f.job.ID + `","name":"mine now"}`, http.StatusForbidden},
-			"get a key of the client": {http.MethodGet, "/" + id, "", http.StatusNotFound},
-			"revoke it":               {http.MethodDelete, "/" + id, "", http.StatusNotFound},
-		} {
-			status, body, hdr := jsonRequest(t, tc.method, api+tc.path, bob, tc.body)
-			wantAdminProblem(t, "bob: "+name, status, body, hdr, tc.want)
+		// strangerRefused checks that someone who does not own the client
+		// can neither see nor touch its keys.
+		strangerRefused := func(who, token string) {
+			t.Helper()
+			for name, tc := range map[string]struct {
+				method, path, body string
+				want               int
+			}{
+				"list the client's keys":  {http.MethodGet, "?client_id=" + f.job.ID, "", http.StatusForbidden},
+				"create a key":            {http.MethodPost, "", `{"client_id":"` + f.job.ID + `","name":"mine now"}`, http.StatusForbidden},
+				"get a key of the client": {http.MethodGet, "/" + id, "", http.StatusNotFound},
+				"revoke it":               {http.MethodDelete, "/" + id, "", http.StatusNotFound},
+			} {
+				status, body, hdr := jsonRequest(t, tc.method, api+tc.path, token, tc.body)
+				wantAdminProblem(t, who+": "+name, status, body, hdr, tc.want)
+			}
 		}
+		bob := f.userToken(t, f.bobEmail, "openid", provider.ScopeAPIKeys)
+		strangerRefused("bob", bob)
 		if status, list, _ := jsonRequest(t, http.MethodGet, api, bob, ""); status != http.StatusOK || len(items(t, list)) != 0 {
 			t.Fatalf("bob's own keys: %d %v", status, list)
 		}
@@ -345,19 +351,7 @@ func TestAPIKeysSelfService(t *testing.T) {
 		// An admin's role counts for nothing here: through an app, an admin
 		// manages only the clients they own, like anyone (the admin API and
 		// the CLI manage the rest, with no app acting for them).
-		carol := f.userToken(t, "carol@example.com", "openid", provider.ScopeAPIKeys)
-		for name, tc := range map[string]struct {
-			method, path, body string
-			want               int
-		}{
-			"list the client's keys":  {http.MethodGet, "?client_id=" + f.job.ID, "", http.StatusForbidden},
-			"create a key":            {http.MethodPost, "", `{"client_id":"` + f.job.ID + `","name":"made by an admin"}`, http.StatusForbidden},
-			"get a key of the client": {http.MethodGet, "/" + id, "", http.StatusNotFound},
-			"revoke it":               {http.MethodDelete, "/" + id, "", http.StatusNotFound},
-		} {
-			status, body, hdr := jsonRequest(t, tc.method, api+tc.path, carol, tc.body)
-			wantAdminProblem(t, "carol (admin): "+name, status, body, hdr, tc.want)
-		}
+		strangerRefused("carol (admin)", f.userToken(t, "carol@example.com", "openid", provider.ScopeAPIKeys))
 
 		// Revoke: the key and its token stop at once.
 		if status, _, _ := jsonRequest(t, http.MethodDelete, api+"/"+id, alice, ""); status != http.StatusNoContent {

@@ -24,6 +24,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -258,24 +259,6 @@ func otlpNames(spans []*tracepb.Span) []string {
 	return out
 }
 
-// syncBuffer is a log destination that tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // closedPort returns a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -293,7 +276,7 @@ func closedPort(t *testing.T) string {
 func TestTracingUnreachableCollector(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+closedPort(t))
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "20")
-	logs := &syncBuffer{}
+	logs := &obstest.LogBuffer{}
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	s := startServerLoggingTo(t, store, logs)
 	if s.app.tracing == nil {
@@ -420,7 +403,7 @@ func (failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) err
 // Export failures are logged at most once per interval, with the count
 // of those not logged, and the recovery once.
 func TestTracingExportErrorsLoggedOccasionally(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &obstest.LogBuffer{}
 	now := time.Unix(1000, 0)
 	fail := true
 	e := &reportingExporter{

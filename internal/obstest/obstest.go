@@ -1,5 +1,5 @@
-// Package obstest reads what the observability code recorded — spans and
-// Prometheus counters — for the tests of the packages that record them.
+// Package obstest reads what the observability code recorded — spans,
+// Prometheus counters and logs — for the tests of the packages that record them.
 package obstest
 
 import (

@@ -12,40 +12,22 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider/federation/fedtest"
 )
 
 const redirectBase = "https://gatehouse.test"
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	up   *fedtest.Server
 	m    *Manager
 	cfg  UpstreamConfig
-	logs *syncBuffer
+	logs *obstest.LogBuffer
 }
 
 type fixtureOpts struct {
@@ -66,7 +48,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if fo.config != nil {
 		fo.config(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &obstest.LogBuffer{}
 	opts := Options{
 		Upstreams:       []UpstreamConfig{cfg},
 		RedirectBase:    redirectBase,
@@ -630,7 +612,7 @@ func freeLoopbackAddr(t *testing.T) string {
 func TestUnreachableAtStartThenRun(t *testing.T) {
 	addr := freeLoopbackAddr(t)
 	issuer := "http://" + addr
-	logs := &syncBuffer{}
+	logs := &obstest.LogBuffer{}
 	cfg := UpstreamConfig{ID: "fake", Name: "Fake", Issuer: issuer, ClientID: fedtest.DefaultClientID, ClientSecret: fedtest.DefaultClientSecret}
 	m, err := New(context.Background(), Options{
 		Upstreams:    []UpstreamConfig{cfg},

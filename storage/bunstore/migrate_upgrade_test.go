@@ -957,14 +957,7 @@ func TestMigrateAddsLoginDevices(t *testing.T) {
 func TestMigrateToClientTrust(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		defer s.Close()
-		if err := s.MigrateTo(ctx, migrationIssue7); err != nil {
-			t.Fatalf("apply the migrations before client trust: %v", err)
-		}
+		s := openMigratedTo(t, dialect, migrationIssue7)
 		for _, c := range []struct{ id, scopes, rat string }{
 			{"operator-admin", `["gatehouse:admin","api"]`, ""},
 			{"operator-keys", `["openid","apikeys"]`, ""},
