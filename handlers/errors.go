@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -93,7 +94,7 @@ func (h *Handler) errorPage(c echo.Context, status int, msg string) error {
 		Common:    h.common(c, "Something went wrong"),
 		Status:    status,
 		Message:   msg,
-		RequestID: RequestID(c.Request().Context()),
+		RequestID: reqctx.ID(c.Request().Context()),
 	})
 }
 

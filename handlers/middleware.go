@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,49 +17,23 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
-	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
-type requestIDKey struct{}
-
-// RequestID returns the id of the request ctx belongs to ("" if none).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// LogHandler wraps a slog handler so every record logged with a request's
-// context carries its request_id.
-func LogHandler(next slog.Handler) slog.Handler { return ctxLogHandler{next} }
-
-type ctxLogHandler struct{ slog.Handler }
-
-func (h ctxLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h ctxLogHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return ctxLogHandler{h.Handler.WithAttrs(a)}
-}
-func (h ctxLogHandler) WithGroup(n string) slog.Handler { return ctxLogHandler{h.Handler.WithGroup(n)} }
-
 // requestContext gives each request an id (returned in X-Request-Id) and
-// records its arrival time, which storage uses to tell concurrent refreshes
-// of one token from reuse.
+// records it, the client IP and the arrival time in the request's context
+// (internal/reqctx): logs carry the id, audit events the IP, and the
+// refresh retry window tells concurrent refreshes of one token from reuse
+// by the arrival time.
 func (h *Handler) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		b := make([]byte, 12)
 		_, _ = rand.Read(b)
 		id := hex.EncodeToString(b)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		ctx := context.WithValue(c.Request().Context(), requestIDKey{}, id)
-		ctx = storage.WithRequestTime(ctx, h.now().UTC())
-		ctx = provider.WithRequestIP(ctx, c.RealIP())
+		ctx := reqctx.With(c.Request().Context(), reqctx.Request{ID: id, ClientIP: c.RealIP(), Arrived: h.now().UTC()})
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

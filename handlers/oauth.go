@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -113,7 +114,7 @@ func (h *Handler) authorizeRequestError(c echo.Context, ar fosite.AuthorizeReque
 		Common:    h.common(c, "Something went wrong"),
 		Status:    status,
 		Message:   fmt.Sprintf("%s (%s)", rfc.GetDescription(), rfc.ErrorField),
-		RequestID: RequestID(ctx),
+		RequestID: reqctx.ID(ctx),
 		BackURL:   h.p.AuthorizeErrorURL(ctx, ar, err),
 		BackText:  "Return to " + name,
 	})

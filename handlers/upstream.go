@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -117,7 +118,7 @@ func (h *Handler) upstreamCallback(c echo.Context) error {
 func (h *Handler) upstreamErrorPage(c echo.Context, status int, msg, flow, next string) error {
 	data := &templates.ErrorData{
 		Common: h.common(c, "Sign-in failed"), Status: status, Message: msg,
-		RequestID: RequestID(c.Request().Context()),
+		RequestID: reqctx.ID(c.Request().Context()),
 	}
 	switch {
 	case flow != "":

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -265,7 +266,7 @@ type UserUpdate struct {
 // to user userID by actor; the IP is the request's, when a request made
 // the change.
 func UserEvent(ctx context.Context, typ, actor, userID string) audit.Event {
-	return audit.Event{Type: typ, Actor: actor, Subject: audit.UserSubject(userID), IP: requestIP(ctx)}
+	return audit.Event{Type: typ, Actor: actor, Subject: audit.UserSubject(userID), IP: reqctx.ClientIP(ctx)}
 }
 
 // UserCreatedEvent is user.created for u (its e-mail and roles; never the

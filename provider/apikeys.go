@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -113,7 +114,7 @@ func (p *Provider) auditKeyFailure(ctx context.Context, r *http.Request, clientI
 	}
 	p.audit.Record(ctx, audit.Event{
 		Type: audit.APIKeyUseFailed, Actor: "anonymous", Subject: keyID, ClientID: truncateID(clientID),
-		IP: requestIP(ctx), Details: details,
+		IP: reqctx.ClientIP(ctx), Details: details,
 	})
 }
 
@@ -327,7 +328,7 @@ func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.A
 		details["via_grant_id"] = spec.Via.GrantID
 	}
 	m.audit.Record(ctx, audit.Event{
-		Type: audit.APIKeyCreated, Actor: spec.CreatedBy, Subject: k.ID, ClientID: k.ClientID, IP: requestIP(ctx),
+		Type: audit.APIKeyCreated, Actor: spec.CreatedBy, Subject: k.ID, ClientID: k.ClientID, IP: reqctx.ClientIP(ctx),
 		Details: details,
 	})
 	return k, key, nil
@@ -346,7 +347,7 @@ func (m *APIKeyManager) Revoke(ctx context.Context, id, actor string) error {
 	}
 	m.verifier.Invalidate(id)
 	m.audit.Record(ctx, audit.Event{
-		Type: audit.APIKeyRevoked, Actor: actor, Subject: id, ClientID: k.ClientID, IP: requestIP(ctx),
+		Type: audit.APIKeyRevoked, Actor: actor, Subject: id, ClientID: k.ClientID, IP: reqctx.ClientIP(ctx),
 	})
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -214,7 +215,7 @@ func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string,
 	}
 	p.audit.Record(ctx, audit.Event{
 		Type: audit.ConsentGiven, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
-		ClientID: clientID, IP: requestIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
+		ClientID: clientID, IP: reqctx.ClientIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
 	})
 	return nil
 }
@@ -303,7 +304,7 @@ func (p *Provider) Deny(ctx context.Context, flowHandle, userID, clientID string
 	}
 	p.audit.Record(ctx, audit.Event{
 		Type: audit.ConsentDenied, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
-		ClientID: clientID, IP: requestIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
+		ClientID: clientID, IP: reqctx.ClientIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
 	})
 	return nil
 }

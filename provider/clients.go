@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
@@ -299,7 +300,7 @@ func RotateClientSecret(c *storage.Client, hasher *secret.Hasher) (string, error
 // when a request made the change.
 func ClientEvent(ctx context.Context, typ, actor, clientID string) audit.Event {
 	return audit.Event{
-		Type: typ, Actor: actor, Subject: audit.ClientSubject(clientID), ClientID: clientID, IP: requestIP(ctx),
+		Type: typ, Actor: actor, Subject: audit.ClientSubject(clientID), ClientID: clientID, IP: reqctx.ClientIP(ctx),
 	}
 }
 

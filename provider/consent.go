@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -152,7 +153,7 @@ func (p *Provider) revokeAppGrant(ctx context.Context, actor, viaClient, userID,
 	}
 	ev := audit.Event{
 		Type: audit.ConsentRevoked, Actor: actor, Subject: audit.UserSubject(userID),
-		ClientID: clientID, IP: requestIP(ctx),
+		ClientID: clientID, IP: reqctx.ClientIP(ctx),
 	}
 	if len(keys) > 0 || viaClient != "" {
 		ev.Details = map[string]string{}

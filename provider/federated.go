@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -173,7 +174,7 @@ func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, err
 		}
 		details["reason"] = reason
 		p.metrics.login(loginMethodFederated, outcomeFailed)
-		p.audit.Record(ctx, audit.Event{Type: AuditFederatedReject, Actor: "anonymous", Subject: "upstream:" + id, IP: requestIP(ctx), Details: details})
+		p.audit.Record(ctx, audit.Event{Type: AuditFederatedReject, Actor: "anonymous", Subject: "upstream:" + id, IP: reqctx.ClientIP(ctx), Details: details})
 		return r
 	}
 	if p.fed == nil {
@@ -230,7 +231,7 @@ func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, err
 	typ := map[string]string{"login": AuditFederatedLogin, "linked": AuditFederatedLinked, "created": AuditFederatedCreated}[outcome]
 	p.metrics.login(loginMethodFederated, outcomeSucceeded)
 	p.audit.Record(ctx, audit.Event{
-		Type: typ, Actor: "user:" + user.ID, Subject: "upstream:" + id, IP: requestIP(ctx),
+		Type: typ, Actor: "user:" + user.ID, Subject: "upstream:" + id, IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{"upstream_subject": truncateID(ident.Subject)},
 	})
 	return &UpstreamResult{User: user, Flow: cont.Flow, Next: cont.Next, Outcome: outcome}, nil
@@ -400,7 +401,7 @@ func (p *Provider) UnlinkIdentity(ctx context.Context, u *storage.User, upstream
 		return err
 	}
 	p.audit.Record(ctx, audit.Event{
-		Type: AuditFederatedUnlink, Actor: "user:" + u.ID, Subject: "upstream:" + upstreamID, IP: requestIP(ctx),
+		Type: AuditFederatedUnlink, Actor: "user:" + u.ID, Subject: "upstream:" + upstreamID, IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{"upstream_subject": truncateID(subject)},
 	})
 	return nil

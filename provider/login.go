@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -200,7 +201,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 	}
 	p.metrics.login(loginMethodPassword, outcomeSucceeded)
 	p.audit.Record(ctx, audit.Event{
-		Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: requestIP(ctx),
+		Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{"device": device},
 	})
 	return u, nil
@@ -234,7 +235,7 @@ func (p *Provider) loginFailed(ctx context.Context, key storage.LoginThrottleKey
 // auditLogin records a password sign-in event of someone not (yet)
 // signed in.
 func (p *Provider) auditLogin(ctx context.Context, typ, subject string, details map[string]string) {
-	p.audit.Record(ctx, audit.Event{Type: typ, Actor: "anonymous", Subject: subject, IP: requestIP(ctx), Details: details})
+	p.audit.Record(ctx, audit.Event{Type: typ, Actor: "anonymous", Subject: subject, IP: reqctx.ClientIP(ctx), Details: details})
 }
 
 // LoginUnlock is what unlocking a user's password sign-in found.
@@ -316,7 +317,7 @@ func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.
 		}
 	}
 	ev := audit.Event{
-		Type: audit.LoginUnlocked, Actor: actor, Subject: audit.UserSubject(u.ID), IP: requestIP(ctx),
+		Type: audit.LoginUnlocked, Actor: actor, Subject: audit.UserSubject(u.ID), IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{
 			"was_locked": strconv.FormatBool(out.WasLocked), "failures": strconv.Itoa(out.Failures),
 			"devices": strconv.Itoa(out.Devices),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -89,7 +90,7 @@ func NewRegistrationToken(name string, expiresIn time.Duration, ring *secret.Key
 // RegistrationTokenEvent is the audit event of a change of type typ (one
 // of audit.RegistrationToken*) to registration token id by actor.
 func RegistrationTokenEvent(ctx context.Context, typ, actor, id string) audit.Event {
-	return audit.Event{Type: typ, Actor: actor, Subject: audit.RegistrationTokenSubject(id), IP: requestIP(ctx)}
+	return audit.Event{Type: typ, Actor: actor, Subject: audit.RegistrationTokenSubject(id), IP: reqctx.ClientIP(ctx)}
 }
 
 // RegistrationTokenCreatedEvent is registration_token.created for t: its

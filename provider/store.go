@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -51,7 +52,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 	req, err := s.Store.GetRefreshTokenSession(ctx, signature, session)
 	var inactive *storage.InactiveRefreshError
 	if errors.As(err, &inactive) && !inactive.RotatedAt.IsZero() && req != nil {
-		arrived := storage.RequestTime(ctx)
+		arrived := reqctx.Arrived(ctx)
 		if arrived.IsZero() {
 			arrived = s.now()
 		}

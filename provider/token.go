@@ -12,6 +12,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -156,7 +157,7 @@ func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
 		// (for private_key_jwt without client_id: the assertion's sub).
 		clientID := truncateID(ClaimedClientID(r))
 		p.audit.Record(ctx, audit.Event{
-			Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, IP: requestIP(ctx),
+			Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, IP: reqctx.ClientIP(ctx),
 			Details: map[string]string{"token_type_hint": truncateID(r.PostForm.Get("token_type_hint"))},
 		})
 	}
@@ -222,7 +223,7 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 		// Summarized (issued.go): one event per client, key and scope
 		// per interval instead of one per token.
 		k := issuedKey{clientID: clientID, apiKeyID: details["api_key_id"], scope: details["scope"]}
-		if p.issued.add(k, p.now(), requestIP(ctx)) {
+		if p.issued.add(k, p.now(), reqctx.ClientIP(ctx)) {
 			select {
 			case p.issuedFull <- struct{}{}:
 			default:
@@ -236,7 +237,7 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	}
 	p.audit.Record(ctx, audit.Event{
 		Type: audit.TokenIssued, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
-		IP: requestIP(ctx), Details: details,
+		IP: reqctx.ClientIP(ctx), Details: details,
 	})
 }
 
@@ -256,7 +257,7 @@ func (p *Provider) auditReuse(ctx context.Context, req fosite.Requester, rotated
 		"client_id", clientID, "grant_id", req.GetID())
 	p.audit.Record(ctx, audit.Event{
 		Type: audit.RefreshReuseDetected, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
-		IP: requestIP(ctx), Details: map[string]string{"rotated_at": rotatedAt.UTC().Format(time.RFC3339Nano), "grant_id": req.GetID()},
+		IP: reqctx.ClientIP(ctx), Details: map[string]string{"rotated_at": rotatedAt.UTC().Format(time.RFC3339Nano), "grant_id": req.GetID()},
 	})
 }
 

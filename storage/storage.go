@@ -66,19 +66,6 @@ func (e *InactiveRefreshError) Error() string {
 
 func (e *InactiveRefreshError) Is(target error) bool { return target == fosite.ErrInactiveToken }
 
-type requestTimeKey struct{}
-
-// WithRequestTime records when the HTTP request that ctx belongs to arrived.
-func WithRequestTime(ctx context.Context, t time.Time) context.Context {
-	return context.WithValue(ctx, requestTimeKey{}, t)
-}
-
-// RequestTime returns the time set by WithRequestTime, or the zero time.
-func RequestTime(ctx context.Context) time.Time {
-	t, _ := ctx.Value(requestTimeKey{}).(time.Time)
-	return t
-}
-
 // Client is an OAuth 2.0 client registration. *Client implements
 // fosite.Client and fosite.OpenIDConnectClient.
 type Client struct {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
@@ -113,7 +114,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(handlers.LogHandler(h))
+	return slog.New(reqctx.LogHandler(h))
 }
 
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*bunstore.Store, error) {

@@ -26,7 +26,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/config"
-	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -431,8 +430,6 @@ func oauthErrorCode(err error) string {
 	}
 	return fmt.Sprintf("not a RetrieveError: %v", err)
 }
-
-var _ = handlers.LogHandler
 
 // signIn runs the browser flow for conf and exchanges the code.
 func (s *testServer) signIn(t *testing.T, conf *oauth2.Config, email, password string) *oauth2.Token {

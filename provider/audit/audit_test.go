@@ -9,22 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
-
-type requestIDKey struct{}
-
-// requestIDHandler adds the request id from the context, as the server's
-// log handler does.
-type requestIDHandler struct{ slog.Handler }
-
-func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
-		rec.AddAttrs(slog.String("request_id", id))
-	}
-	return h.Handler.Handle(ctx, rec)
-}
 
 func TestRecordLogsAtOnce(t *testing.T) {
 	var logs logBuffer
@@ -32,9 +20,9 @@ func TestRecordLogsAtOnce(t *testing.T) {
 	c := newClock()
 	r := audit.NewRecorder(audit.Options{
 		Store: store, Now: c.Now,
-		Logger: slog.New(requestIDHandler{slog.NewJSONHandler(&logs, nil)}),
+		Logger: slog.New(reqctx.LogHandler(slog.NewJSONHandler(&logs, nil))),
 	})
-	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-1")
+	ctx := reqctx.With(context.Background(), reqctx.Request{ID: "req-1"})
 	details := map[string]string{"reason": "revoked", "endpoint": "/oauth2/token"}
 	r.Record(ctx, audit.Event{
 		Type: audit.APIKeyUseFailed, Actor: "anonymous", Subject: "key1", ClientID: "svc", IP: "192.0.2.1",
