@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
@@ -247,7 +246,7 @@ func (h *Handler) userinfo(c echo.Context) error {
 // the client that made the request may read the response.
 func (h *Handler) allowOrigin(c echo.Context, client fosite.Client) {
 	origin := c.Request().Header.Get(echo.HeaderOrigin)
-	sc, ok := client.(*storage.Client)
+	sc, ok := provider.StorageClient(client)
 	if origin == "" || !ok {
 		return
 	}

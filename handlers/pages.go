@@ -190,7 +190,7 @@ func (h *Handler) flowError(c echo.Context, ar fosite.AuthorizeRequester, err er
 }
 
 func clientName(ar fosite.AuthorizeRequester) string {
-	if c, ok := ar.GetClient().(*storage.Client); ok {
+	if c, ok := provider.StorageClient(ar.GetClient()); ok {
 		return c.Name
 	}
 	return ""
@@ -400,7 +400,7 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 		ClientName: clientName(ar), ClientID: ar.GetClient().GetID(),
 		UserEmail: login.User.Email, Scopes: scopes,
 	}
-	if sc, ok := ar.GetClient().(*storage.Client); ok {
+	if sc, ok := provider.StorageClient(ar.GetClient()); ok {
 		data.LogoURI, data.ClientURI, data.PolicyURI, data.TosURI = sc.LogoURI, sc.ClientURI, sc.PolicyURI, sc.TosURI
 		data.RegisteredBy = sc.RegisteredBy
 	}

@@ -71,12 +71,7 @@ func (p *Provider) authenticateAPIKeys(next fosite.ClientAuthenticationStrategy)
 		} else if err != nil {
 			return nil, err
 		}
-		// The client's copy, narrowed to what the key may do: fosite checks
-		// requested scopes against it (invalid_scope beyond the key's).
-		cp := *client
-		cp.Scopes = intersect(key.Scopes, trustedScopes(client).Scopes)
-		cp.APIKeyID = key.ID
-		return &cp, nil
+		return &keyClient{Client: client, keyID: key.ID, scopes: intersect(key.Scopes, trustedScopes(client).Scopes)}, nil
 	}
 }
 

@@ -77,7 +77,7 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 	if st.Consented {
 		return StepDone, nil
 	}
-	client, ok := ar.GetClient().(*storage.Client)
+	client, ok := StorageClient(ar.GetClient())
 	if !ok {
 		return 0, fosite.ErrServerError.WithDebug("unexpected client type")
 	}
@@ -314,7 +314,7 @@ func (p *Provider) Deny(ctx context.Context, flowHandle, userID, clientID string
 // consumed in the same transaction, so a replayed form post cannot mint a
 // second code and a failure leaves the flow (and no code) behind.
 func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, login *Login, flowHandle string) (fosite.AuthorizeResponder, error) {
-	client, ok := ar.GetClient().(*storage.Client)
+	client, ok := StorageClient(ar.GetClient())
 	if !ok {
 		return nil, fosite.ErrServerError.WithDebug("unexpected client type")
 	}
@@ -401,7 +401,7 @@ func (p *Provider) userSession(client *storage.Client, login *Login, granted fos
 // person gets a page with a link instead. Errors after the person acted
 // (access_denied on the consent page) redirect for every client.
 func AuthorizeErrorRedirectsAtOnce(ar fosite.AuthorizeRequester) bool {
-	c, ok := ar.GetClient().(*storage.Client)
+	c, ok := StorageClient(ar.GetClient())
 	return ok && !dynamicallyRegistered(c)
 }
 

@@ -102,7 +102,7 @@ func (p *Provider) introspectionCaller(ctx context.Context, r *http.Request) (*s
 	if err != nil {
 		return nil, ErrIntrospectionCaller.WithWrap(err)
 	}
-	sc, ok := c.(*storage.Client)
+	sc, ok := StorageClient(c)
 	if !ok || sc.IsPublic() {
 		return nil, ErrIntrospectionCaller
 	}

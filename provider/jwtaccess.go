@@ -12,8 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
-
-	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
 // JWT access tokens (RFC 9068) and resource indicators (RFC 8707).
@@ -42,7 +40,7 @@ type jwtAccessTokens struct {
 // wants reports whether r's client gets JWT access tokens.
 func (j *jwtAccessTokens) wants(r fosite.Requester) bool {
 	format := j.defaultFormat
-	if c, ok := r.GetClient().(*storage.Client); ok && c.AccessTokenFormat != "" {
+	if c, ok := StorageClient(r.GetClient()); ok && c.AccessTokenFormat != "" {
 		format = c.AccessTokenFormat
 	}
 	return format == FormatJWT

@@ -117,7 +117,7 @@ func (p *Provider) parRequired(c fosite.Client) bool {
 	if p.opts.PARRequired {
 		return true
 	}
-	sc, ok := c.(*storage.Client)
+	sc, ok := StorageClient(c)
 	return ok && sc.RequirePushedAuthorizationRequests
 }
 

@@ -41,7 +41,7 @@ const (
 
 // refreshWindow is the retry window of client c: its own, or the server's.
 func (p *Provider) refreshWindow(c fosite.Client) time.Duration {
-	if sc, ok := c.(*storage.Client); ok && sc.RefreshRetryWindow != nil {
+	if sc, ok := StorageClient(c); ok && sc.RefreshRetryWindow != nil {
 		return *sc.RefreshRetryWindow
 	}
 	return p.opts.RefreshRetryWindow

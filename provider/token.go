@@ -43,8 +43,8 @@ func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 		}
 		sess.Subject = ar.GetClient().GetID()
 		sess.ClientID = ar.GetClient().GetID()
-		if c, ok := ar.GetClient().(*storage.Client); ok && c.APIKeyID != "" {
-			if err := p.prepareAPIKeyToken(ctx, ar, sess, c); err != nil {
+		if kc, ok := ar.GetClient().(*keyClient); ok {
+			if err := p.prepareAPIKeyToken(ctx, ar, sess, kc); err != nil {
 				return err
 			}
 		}
@@ -213,8 +213,8 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 		"grant_type": strings.Join(ar.GetGrantTypes(), " "),
 		"scope":      strings.Join(ar.GetGrantedScopes(), " "),
 	}
-	if c, ok := ar.GetClient().(*storage.Client); ok && c.APIKeyID != "" {
-		details["api_key_id"] = c.APIKeyID
+	if keyID := apiKeyOf(ar.GetClient()); keyID != "" {
+		details["api_key_id"] = keyID
 	}
 	if replayed {
 		details["replayed"] = "true"
@@ -270,14 +270,14 @@ func (p *Provider) Client(ctx context.Context, id string) (*storage.Client, erro
 // authenticated the request: all the key's scopes when none were
 // requested, the key recorded in the session (revoking the key revokes the
 // token), and an expiry no later than the key's.
-func (p *Provider) prepareAPIKeyToken(ctx context.Context, ar fosite.AccessRequester, sess *Session, c *storage.Client) error {
-	sess.APIKeyID = c.APIKeyID
+func (p *Provider) prepareAPIKeyToken(ctx context.Context, ar fosite.AccessRequester, sess *Session, c *keyClient) error {
+	sess.APIKeyID = c.keyID
 	if len(ar.GetRequestedScopes()) == 0 {
-		for _, s := range c.Scopes {
+		for _, s := range c.scopes {
 			ar.GrantScope(s)
 		}
 	}
-	key, err := p.apikeys.Key(ctx, c.APIKeyID)
+	key, err := p.apikeys.Key(ctx, c.keyID)
 	if err != nil {
 		return err
 	}

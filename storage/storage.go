@@ -135,11 +135,6 @@ type Client struct {
 	RefreshRetryWindow *time.Duration
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
-
-	// APIKeyID is set only on the copy of a client that a request
-	// authenticated with an API key (never stored): the key's ID. Scopes
-	// on that copy are the key's.
-	APIKeyID string
 }
 
 var (

@@ -208,7 +208,7 @@ func (v *Verifier) Verify(ctx context.Context, clientID, presented string) (*sto
 // Key returns the row of key id through the same cache as Verify (a copy
 // the caller may change); storage.ErrNotFound for an unknown id. It checks
 // nothing: use it for a key a request has already been verified with
-// (Client.APIKeyID), never to authenticate.
+// (the API key a request authenticated with), never to authenticate.
 func (v *Verifier) Key(ctx context.Context, id string) (*storage.APIKey, error) {
 	if !ValidID(id) {
 		// Not a key id at all: spare the database.

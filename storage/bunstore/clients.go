@@ -209,12 +209,9 @@ func (s *Store) invalidateClient(ctx context.Context, id string) {
 }
 
 // copyClient returns a copy whose slices are not shared with c, so that a
-// caller editing the result cannot change the cached client. The copy never
-// carries an APIKeyID: that marks one request's client, never a stored
-// one.
+// caller editing the result cannot change the cached client.
 func copyClient(c *storage.Client) *storage.Client {
 	cp := *c
-	cp.APIKeyID = ""
 	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
 	cp.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	cp.GrantTypes = slices.Clone(c.GrantTypes)

@@ -199,7 +199,7 @@ func wantOldRows(t *testing.T, s *bunstore.Store) {
 	if c.LogoURI != "" || c.ClientURI != "" || c.PolicyURI != "" || c.TosURI != "" || c.Contacts != nil ||
 		c.JWKS != "" || c.JWKSURI != "" || c.TokenEndpointAuthSigningAlg != "" ||
 		c.RegistrationAccessTokenHash != "" || c.RegisteredBy != "" || c.RequirePushedAuthorizationRequests ||
-		c.OwnerID != "" || c.APIKeyID != "" || c.AccessTokenFormat != "" {
+		c.OwnerID != "" || c.AccessTokenFormat != "" {
 		t.Errorf("old client's new fields are not at their defaults: %+v", c)
 	}
 	if ok, err := s.ClientOriginAllowed(ctx, "https://old.example"); err != nil || !ok {
@@ -375,7 +375,7 @@ func wantIssue3Rows(t *testing.T, s *bunstore.Store) {
 			c.RegisteredBy != "an administrator" || !c.RequirePushedAuthorizationRequests || len(c.Scopes) != 1 {
 			t.Errorf("old client lost data: %+v", c)
 		}
-		if c.OwnerID != "" || c.APIKeyID != "" || c.AccessTokenFormat != "" {
+		if c.OwnerID != "" || c.AccessTokenFormat != "" {
 			t.Errorf("old client has an owner, a key or an access token format: %+v", c)
 		}
 	}

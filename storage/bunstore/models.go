@@ -53,9 +53,7 @@ type clientModel struct {
 	UpdatedAt            time.Time `bun:"updated_at"`
 }
 
-// clientToModel converts c for storage. c.APIKeyID is transient (it marks
-// the copy of a client that a request authenticated with an API key) and
-// has no column.
+// clientToModel converts c for storage.
 func clientToModel(c *storage.Client) *clientModel {
 	return &clientModel{
 		ID:                                 c.ID,
