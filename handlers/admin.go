@@ -30,7 +30,7 @@ import (
 const MaxAdminBodyBytes = 64 << 10
 
 // adminHandler is an admin API route, called once the caller is authorized.
-type adminHandler func(c echo.Context, who *provider.AdminPrincipal) error
+type adminHandler func(c echo.Context, who *provider.Principal) error
 
 // mountAdminAPI adds the admin API under /admin to e (the admin listener).
 func (h *Handler) mountAdminAPI(e *echo.Echo) {
@@ -101,7 +101,7 @@ func (h *Handler) admin(fn adminHandler) echo.HandlerFunc {
 			err = fn(c, who)
 		}
 		if err != nil {
-			return h.adminProblem(c, err)
+			return h.apiProblem(c, err, adminAPI)
 		}
 		return nil
 	}
@@ -145,39 +145,50 @@ type adminNotFoundError struct{ what string }
 
 func (e adminNotFoundError) Error() string { return "no such " + e.what }
 
-// adminProblem maps an error to its problem document. The server's own
-// failures are logged, never shown.
-func (h *Handler) adminProblem(c echo.Context, err error) error {
-	ctx := c.Request().Context()
+// bearerAPI describes one of gatehouse's own JSON APIs that take a bearer
+// access token: how it is named in logs and challenges, the scope it
+// needs, and who it serves (for the 403's detail).
+type bearerAPI struct {
+	name, realm, scope, serves string
+}
+
+var (
+	adminAPI = bearerAPI{name: "admin api", realm: "gatehouse-admin", scope: provider.ScopeAdmin,
+		serves: "belong to an admin user or to a client granted that scope"}
+	keysAPI = bearerAPI{name: "api keys", realm: "gatehouse", scope: provider.ScopeAPIKeys,
+		serves: "be issued to a person"}
+)
+
+// apiProblem is the one place where an error of a JSON API (the admin API,
+// the self-service key API) becomes its RFC 9457 problem document: a
+// missing or refused bearer token with its RFC 6750 challenge, bad input,
+// unknown ids, conflicts, storage trouble. The server's own failures are
+// logged, never shown.
+func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
+	var (
+		ae   *adminError
+		ve   *provider.ValidationError
+		ke   *provider.APIKeyInputError
+		nf   adminNotFoundError
+		ctx  = c.Request().Context()
+		what = api.name
+	)
 	switch {
-	case errors.Is(err, provider.ErrAdminUnauthorized):
-		h.log.InfoContext(ctx, "admin api: unauthorized", "reason", err.Error())
-		hdr := `Bearer realm="gatehouse-admin"`
+	case errors.Is(err, provider.ErrBearerUnauthorized):
+		h.log.InfoContext(ctx, what+": unauthorized", "reason", err.Error())
+		hdr := `Bearer realm="` + api.realm + `"`
 		if bearerToken(c.Request()) != "" {
 			hdr += `, error="invalid_token"`
 		}
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, hdr)
-		return writeAdminProblem(c, http.StatusUnauthorized, "A valid bearer access token with scope "+provider.ScopeAdmin+" is required.", nil)
-	case errors.Is(err, provider.ErrAdminForbidden):
-		h.log.InfoContext(ctx, "admin api: forbidden", "reason", err.Error())
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="gatehouse-admin", error="insufficient_scope", scope="`+provider.ScopeAdmin+`"`)
-		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+provider.ScopeAdmin+" and belong to an admin user or to a client granted that scope.", nil)
-	}
-	return h.apiProblem(c, err, "admin api")
-}
-
-// apiProblem maps the errors every JSON API shares (bad input, unknown
-// ids, conflicts, storage trouble) to problem documents; what names the
-// API in the log.
-func (h *Handler) apiProblem(c echo.Context, err error, what string) error {
-	var (
-		ae  *adminError
-		ve  *provider.ValidationError
-		ke  *provider.APIKeyInputError
-		nf  adminNotFoundError
-		ctx = c.Request().Context()
-	)
-	switch {
+		return writeAdminProblem(c, http.StatusUnauthorized, "A valid bearer access token with scope "+api.scope+" is required.", nil)
+	case errors.Is(err, provider.ErrBearerForbidden):
+		h.log.InfoContext(ctx, what+": forbidden", "reason", err.Error())
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+api.realm+`", error="insufficient_scope", scope="`+api.scope+`"`)
+		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+api.scope+" and "+api.serves+".", nil)
+	case errors.Is(err, provider.ErrNotClientManager):
+		h.log.InfoContext(ctx, what+": forbidden", "reason", err.Error())
+		return writeAdminProblem(c, http.StatusForbidden, "You may manage the API keys only of clients you own, and not of a client allowed a management scope (an administrator manages those).", nil)
 	case errors.As(err, &ae):
 		return writeAdminProblem(c, ae.status, ae.detail, ae.errs)
 	case errors.As(err, &ve):
@@ -289,7 +300,7 @@ func adminNotFoundAs(err error, what string) error {
 
 // --- clients ---
 
-func (h *Handler) adminListClients(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminListClients(c echo.Context, _ *provider.Principal) error {
 	page, err := adminPageParams(c)
 	if err != nil {
 		return err
@@ -305,7 +316,7 @@ func (h *Handler) adminListClients(c echo.Context, _ *provider.AdminPrincipal) e
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h *Handler) adminCreateClient(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminCreateClient(c echo.Context, who *provider.Principal) error {
 	var body provider.AdminClientRequest
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
@@ -318,7 +329,7 @@ func (h *Handler) adminCreateClient(c echo.Context, who *provider.AdminPrincipal
 	return c.JSON(http.StatusCreated, provider.ClientViewOf(cl, plain))
 }
 
-func (h *Handler) adminGetClient(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminGetClient(c echo.Context, _ *provider.Principal) error {
 	cid, err := adminID(c, "client")
 	if err != nil {
 		return err
@@ -330,7 +341,7 @@ func (h *Handler) adminGetClient(c echo.Context, _ *provider.AdminPrincipal) err
 	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, ""))
 }
 
-func (h *Handler) adminUpdateClient(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminUpdateClient(c echo.Context, who *provider.Principal) error {
 	cid, err := adminID(c, "client")
 	if err != nil {
 		return err
@@ -346,7 +357,7 @@ func (h *Handler) adminUpdateClient(c echo.Context, who *provider.AdminPrincipal
 	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, ""))
 }
 
-func (h *Handler) adminDeleteClient(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminDeleteClient(c echo.Context, who *provider.Principal) error {
 	cid, err := adminID(c, "client")
 	if err != nil {
 		return err
@@ -357,7 +368,7 @@ func (h *Handler) adminDeleteClient(c echo.Context, who *provider.AdminPrincipal
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (h *Handler) adminRotateSecret(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminRotateSecret(c echo.Context, who *provider.Principal) error {
 	cid, err := adminID(c, "client")
 	if err != nil {
 		return err
@@ -371,7 +382,7 @@ func (h *Handler) adminRotateSecret(c echo.Context, who *provider.AdminPrincipal
 
 // --- users ---
 
-func (h *Handler) adminListUsers(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminListUsers(c echo.Context, _ *provider.Principal) error {
 	page, err := adminPageParams(c)
 	if err != nil {
 		return err
@@ -406,7 +417,7 @@ type adminPasswordBody struct {
 	Password string `json:"password"`
 }
 
-func (h *Handler) adminCreateUser(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminCreateUser(c echo.Context, who *provider.Principal) error {
 	var body adminUserCreateBody
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
@@ -421,7 +432,7 @@ func (h *Handler) adminCreateUser(c echo.Context, who *provider.AdminPrincipal) 
 	return c.JSON(http.StatusCreated, provider.UserViewOf(u))
 }
 
-func (h *Handler) adminGetUser(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminGetUser(c echo.Context, _ *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -433,7 +444,7 @@ func (h *Handler) adminGetUser(c echo.Context, _ *provider.AdminPrincipal) error
 	return c.JSON(http.StatusOK, provider.UserViewOf(u))
 }
 
-func (h *Handler) adminUpdateUser(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminUpdateUser(c echo.Context, who *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -451,7 +462,7 @@ func (h *Handler) adminUpdateUser(c echo.Context, who *provider.AdminPrincipal) 
 	return c.JSON(http.StatusOK, provider.UserViewOf(u))
 }
 
-func (h *Handler) adminDeleteUser(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminDeleteUser(c echo.Context, who *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -462,15 +473,15 @@ func (h *Handler) adminDeleteUser(c echo.Context, who *provider.AdminPrincipal) 
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (h *Handler) adminDisableUser(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminDisableUser(c echo.Context, who *provider.Principal) error {
 	return h.adminSetDisabled(c, who, true)
 }
 
-func (h *Handler) adminEnableUser(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminEnableUser(c echo.Context, who *provider.Principal) error {
 	return h.adminSetDisabled(c, who, false)
 }
 
-func (h *Handler) adminSetDisabled(c echo.Context, who *provider.AdminPrincipal, disabled bool) error {
+func (h *Handler) adminSetDisabled(c echo.Context, who *provider.Principal, disabled bool) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -484,7 +495,7 @@ func (h *Handler) adminSetDisabled(c echo.Context, who *provider.AdminPrincipal,
 
 // adminUnlockUser lifts the lock that failed password sign-ins put on a
 // user and clears their count (as `gatehouse users unlock` does).
-func (h *Handler) adminUnlockUser(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminUnlockUser(c echo.Context, who *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -498,7 +509,7 @@ func (h *Handler) adminUnlockUser(c echo.Context, who *provider.AdminPrincipal) 
 
 // adminListUserGrants lists the apps a user has allowed, each with the API
 // keys it made for them that still work.
-func (h *Handler) adminListUserGrants(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminListUserGrants(c echo.Context, _ *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -519,7 +530,7 @@ func (h *Handler) adminListUserGrants(c echo.Context, _ *provider.AdminPrincipal
 // can at /account/apps): the app's tokens for them stop working at once,
 // and the answer lists the API keys the app made for them, which still
 // work until revoked.
-func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -535,7 +546,7 @@ func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.AdminPrinci
 	return c.JSON(http.StatusOK, provider.RevokedAppViewOf(uid, revoked, h.now()))
 }
 
-func (h *Handler) adminSetPassword(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminSetPassword(c echo.Context, who *provider.Principal) error {
 	uid, err := adminID(c, "user")
 	if err != nil {
 		return err
@@ -592,7 +603,7 @@ func (h *Handler) apiKeyList(keys []*storage.APIKey) adminList[provider.APIKeyVi
 	return out
 }
 
-func (h *Handler) adminCreateAPIKey(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminCreateAPIKey(c echo.Context, who *provider.Principal) error {
 	var body apiKeyCreateBody
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
@@ -609,7 +620,7 @@ func (h *Handler) adminCreateAPIKey(c echo.Context, who *provider.AdminPrincipal
 	return c.JSON(http.StatusCreated, provider.APIKeyViewOf(k, plain, h.now()))
 }
 
-func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.Principal) error {
 	clientID, err := queryClientID(c)
 	if err != nil {
 		return err
@@ -621,7 +632,7 @@ func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.AdminPrincipal) e
 	return c.JSON(http.StatusOK, h.apiKeyList(keys))
 }
 
-func (h *Handler) adminGetAPIKey(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminGetAPIKey(c echo.Context, _ *provider.Principal) error {
 	id, err := adminID(c, "API key")
 	if err != nil {
 		return err
@@ -633,7 +644,7 @@ func (h *Handler) adminGetAPIKey(c echo.Context, _ *provider.AdminPrincipal) err
 	return c.JSON(http.StatusOK, provider.APIKeyViewOf(k, "", h.now()))
 }
 
-func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.AdminPrincipal) error {
+func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.Principal) error {
 	id, err := adminID(c, "API key")
 	if err != nil {
 		return err
@@ -658,7 +669,7 @@ type adminAuditList struct {
 // duration before now (1h, 7d) or an RFC 3339 time; type an exact type or
 // a prefix ending in "."; limit 1 to storage.MaxAuditLimit (default
 // storage.DefaultAuditLimit).
-func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.AdminPrincipal) error {
+func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.Principal) error {
 	var q storage.AuditQuery
 	now := h.now()
 	for _, p := range []struct {

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -67,33 +66,10 @@ func (h *Handler) keyManager(fn apiKeysHandler) echo.HandlerFunc {
 			err = fn(c, h.p.SelfServiceKeys(u))
 		}
 		if err != nil {
-			return h.keysProblem(c, err)
+			return h.apiProblem(c, err, keysAPI)
 		}
 		return nil
 	}
-}
-
-// keysProblem maps a self-service error to its problem document.
-func (h *Handler) keysProblem(c echo.Context, err error) error {
-	ctx := c.Request().Context()
-	switch {
-	case errors.Is(err, provider.ErrKeyManagerUnauthorized):
-		h.log.InfoContext(ctx, "api keys: unauthorized", "reason", err.Error())
-		hdr := `Bearer realm="gatehouse"`
-		if bearerToken(c.Request()) != "" {
-			hdr += `, error="invalid_token"`
-		}
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, hdr)
-		return writeAdminProblem(c, http.StatusUnauthorized, "A valid bearer access token with scope "+provider.ScopeAPIKeys+" is required.", nil)
-	case errors.Is(err, provider.ErrKeyManagerForbidden):
-		h.log.InfoContext(ctx, "api keys: forbidden", "reason", err.Error())
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="insufficient_scope", scope="`+provider.ScopeAPIKeys+`"`)
-		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+provider.ScopeAPIKeys+" and be issued to a person.", nil)
-	case errors.Is(err, provider.ErrNotClientManager):
-		h.log.InfoContext(ctx, "api keys: forbidden", "reason", err.Error())
-		return writeAdminProblem(c, http.StatusForbidden, "You may manage the API keys only of clients you own, and not of a client allowed a management scope (an administrator manages those).", nil)
-	}
-	return h.apiProblem(c, err, "api keys")
 }
 
 func (h *Handler) apiCreateKey(c echo.Context, keys *provider.SelfServiceKeys) error {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
-
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -31,100 +29,19 @@ const RoleAdmin = "admin"
 // RegisteredByAdmin is RegisteredBy of a client an operator created.
 const RegisteredByAdmin = "an administrator"
 
-// Admin API authorization failures. AuthorizeAdmin wraps them with the
-// reason (for the log); test with errors.Is.
-var (
-	// ErrAdminUnauthorized (401): no token, or one that is unknown,
-	// expired, revoked, not an access token, or whose user is gone or
-	// disabled.
-	ErrAdminUnauthorized = errors.New("admin: missing or invalid access token")
-	// ErrAdminForbidden (403): a valid access token that does not carry
-	// gatehouse:admin, or whose user is not an admin.
-	ErrAdminForbidden = errors.New("admin: the access token does not grant the admin API")
-)
-
-// AdminPrincipal is who an admin API request acts for.
-type AdminPrincipal struct {
-	// ClientID is the client the token was issued to.
-	ClientID string
-	// User is the admin user of a user's token; nil for a client's own
-	// (client_credentials) token.
-	User *storage.User
-}
-
-// String names the principal for audit logs.
-func (a *AdminPrincipal) String() string {
-	if a.User != nil {
-		return fmt.Sprintf("user %s via client %s", a.User.ID, a.ClientID)
-	}
-	return "client " + a.ClientID
-}
-
-// Actor names the principal in audit events and as CreatedBy:
-// "user:<id>" for an admin user's token, "client:<id>" for a client's own.
-func (a *AdminPrincipal) Actor() string {
-	if a == nil {
-		return "unknown"
-	}
-	if a.User != nil {
-		return UserActor(a.User)
-	}
-	return "client:" + a.ClientID
-}
-
 // AuthorizeAdmin decides whether bearer (an access token) may use the admin
-// API. The token must be an active access token granted gatehouse:admin,
-// issued to a first-party client that is still allowed that scope; a user's token
-// needs an existing, enabled user with role admin, while a client's own
-// token (client_credentials: the subject is the client) is enough by
-// itself. Failures wrap ErrAdminUnauthorized or ErrAdminForbidden;
-// storage failures come back as they are.
-func (p *Provider) AuthorizeAdmin(ctx context.Context, bearer string) (*AdminPrincipal, error) {
-	if bearer == "" || len(bearer) > 4096 {
-		return nil, fmt.Errorf("%w: no bearer token", ErrAdminUnauthorized)
-	}
-	use, ar, err := p.OAuth2.IntrospectToken(ctx, bearer, fosite.AccessToken, NewSession(), ScopeAdmin)
-	switch {
-	case errors.Is(err, storage.ErrUnavailable):
-		return nil, err
-	case err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidScope.ErrorField:
-		return nil, fmt.Errorf("%w: the token was not granted %s", ErrAdminForbidden, ScopeAdmin)
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrAdminUnauthorized, fosite.ErrorToRFC6749Error(err).ErrorField)
-	case use != fosite.AccessToken:
-		// fosite also accepts a refresh token here; it is not a bearer
-		// credential.
-		return nil, fmt.Errorf("%w: not an access token", ErrAdminUnauthorized)
-	case !ar.GetGrantedScopes().Has(ScopeAdmin):
-		return nil, fmt.Errorf("%w: the token was not granted %s", ErrAdminForbidden, ScopeAdmin)
-	}
-	clientID := ar.GetClient().GetID()
-	subject := ar.GetSession().GetSubject()
-
-	// The client must still be allowed the scope: taking it away from a
-	// client shuts its tokens out at once.
-	client, err := p.store.ClientByID(ctx, clientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: the client is gone", ErrAdminUnauthorized)
-	} else if err != nil {
+// API (AuthorizeBearer with gatehouse:admin): a first-party client's own
+// token is enough by itself; a person's token needs the admin role.
+// Failures wrap ErrBearerUnauthorized or ErrBearerForbidden.
+func (p *Provider) AuthorizeAdmin(ctx context.Context, bearer string) (*Principal, error) {
+	who, err := p.AuthorizeBearer(ctx, bearer, ScopeAdmin)
+	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(trustedScopes(client).Scopes, ScopeAdmin) {
-		return nil, fmt.Errorf("%w: client %s is no longer allowed %s (or is not first-party)", ErrAdminForbidden, clientID, ScopeAdmin)
+	if who.User != nil && !slices.Contains(who.User.Roles, RoleAdmin) {
+		return nil, fmt.Errorf("%w: user %s does not have the %s role", ErrBearerForbidden, who.User.ID, RoleAdmin)
 	}
-	if subject == clientID {
-		return &AdminPrincipal{ClientID: clientID}, nil
-	}
-	u, err := p.store.UserByID(ctx, subject)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, fmt.Errorf("%w: the token's user is gone or disabled", ErrAdminUnauthorized)
-	} else if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(u.Roles, RoleAdmin) {
-		return nil, fmt.Errorf("%w: user %s does not have the %s role", ErrAdminForbidden, u.ID, RoleAdmin)
-	}
-	return &AdminPrincipal{ClientID: clientID, User: u}, nil
+	return who, nil
 }
 
 // ManagementStore is the storage the admin use cases need; the provider's
@@ -440,7 +357,7 @@ func (p *Provider) Admin() *Admin { return &Admin{p: p} }
 
 // record audits ev, made by who (its Actor). A person acts through a
 // client (an admin console): Details "via_client" names it.
-func (a *Admin) record(ctx context.Context, who *AdminPrincipal, ev audit.Event) {
+func (a *Admin) record(ctx context.Context, who *Principal, ev audit.Event) {
 	if who != nil && who.User != nil {
 		if ev.Details == nil {
 			ev.Details = map[string]string{}
@@ -452,7 +369,7 @@ func (a *Admin) record(ctx context.Context, who *AdminPrincipal, ev audit.Event)
 
 // CreateClient registers a client (RegisteredBy "an administrator" unless
 // spec says) and returns it with its secret, shown once.
-func (a *Admin) CreateClient(ctx context.Context, who *AdminPrincipal, spec ClientSpec) (*storage.Client, string, error) {
+func (a *Admin) CreateClient(ctx context.Context, who *Principal, spec ClientSpec) (*storage.Client, string, error) {
 	if spec.RegisteredBy == "" {
 		spec.RegisteredBy = RegisteredByAdmin
 	}
@@ -482,7 +399,7 @@ func (a *Admin) Client(ctx context.Context, id string) (*storage.Client, error) 
 
 // UpdateClient replaces a client's registration (secret and id stay),
 // owner included.
-func (a *Admin) UpdateClient(ctx context.Context, who *AdminPrincipal, id string, spec ClientSpec) (*storage.Client, error) {
+func (a *Admin) UpdateClient(ctx context.Context, who *Principal, id string, spec ClientSpec) (*storage.Client, error) {
 	c, before, err := updateStoredClient(ctx, a.p.store, id, func(*storage.Client) ClientSpec { return spec }, a.p.now())
 	if err != nil {
 		return nil, err
@@ -494,7 +411,7 @@ func (a *Admin) UpdateClient(ctx context.Context, who *AdminPrincipal, id string
 // UpdateClientFromRequest replaces a client's registration with an admin
 // API request: as UpdateClient, except that a request without owner_id
 // keeps the current owner.
-func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *AdminPrincipal, id string, req *AdminClientRequest) (*storage.Client, error) {
+func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *Principal, id string, req *AdminClientRequest) (*storage.Client, error) {
 	c, before, err := updateStoredClient(ctx, a.p.store, id, func(c *storage.Client) ClientSpec {
 		spec := req.Spec()
 		if req.OwnerID == nil {
@@ -510,7 +427,7 @@ func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *AdminPrincipal
 }
 
 // DeleteClient removes a client with its tokens, codes and grants.
-func (a *Admin) DeleteClient(ctx context.Context, who *AdminPrincipal, id string) error {
+func (a *Admin) DeleteClient(ctx context.Context, who *Principal, id string) error {
 	if err := a.p.store.DeleteClient(ctx, id); err != nil {
 		return err
 	}
@@ -519,7 +436,7 @@ func (a *Admin) DeleteClient(ctx context.Context, who *AdminPrincipal, id string
 }
 
 // RotateClientSecret replaces a confidential client's secret.
-func (a *Admin) RotateClientSecret(ctx context.Context, who *AdminPrincipal, id string) (*storage.Client, string, error) {
+func (a *Admin) RotateClientSecret(ctx context.Context, who *Principal, id string) (*storage.Client, string, error) {
 	c, plain, err := RotateStoredClientSecret(ctx, a.p.store, a.p.hasher, id, a.p.now())
 	if err != nil {
 		return nil, "", err
@@ -529,7 +446,7 @@ func (a *Admin) RotateClientSecret(ctx context.Context, who *AdminPrincipal, id 
 }
 
 // CreateUser creates a user with a password (argon2id).
-func (a *Admin) CreateUser(ctx context.Context, who *AdminPrincipal, spec UserSpec) (*storage.User, error) {
+func (a *Admin) CreateUser(ctx context.Context, who *Principal, spec UserSpec) (*storage.User, error) {
 	u, err := BuildUser(spec, a.p.now())
 	if err != nil {
 		return nil, err
@@ -552,7 +469,7 @@ func (a *Admin) User(ctx context.Context, id string) (*storage.User, error) {
 }
 
 // UpdateUser replaces a user's e-mail, name, e-mail verification and roles.
-func (a *Admin) UpdateUser(ctx context.Context, who *AdminPrincipal, id string, upd UserUpdate) (*storage.User, error) {
+func (a *Admin) UpdateUser(ctx context.Context, who *Principal, id string, upd UserUpdate) (*storage.User, error) {
 	var u, before *storage.User
 	err := a.p.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
@@ -574,7 +491,7 @@ func (a *Admin) UpdateUser(ctx context.Context, who *AdminPrincipal, id string, 
 }
 
 // SetUserDisabled disables (and signs out) or enables a user.
-func (a *Admin) SetUserDisabled(ctx context.Context, who *AdminPrincipal, id string, disabled bool) (*storage.User, error) {
+func (a *Admin) SetUserDisabled(ctx context.Context, who *Principal, id string, disabled bool) (*storage.User, error) {
 	u, err := SetUserDisabled(ctx, a.p.store, id, disabled, a.p.now())
 	if err != nil {
 		return nil, err
@@ -584,7 +501,7 @@ func (a *Admin) SetUserDisabled(ctx context.Context, who *AdminPrincipal, id str
 }
 
 // DeleteUser removes a user with their sessions, grants and tokens.
-func (a *Admin) DeleteUser(ctx context.Context, who *AdminPrincipal, id string) error {
+func (a *Admin) DeleteUser(ctx context.Context, who *Principal, id string) error {
 	if err := a.p.store.DeleteUser(ctx, id); err != nil {
 		return err
 	}
@@ -593,7 +510,7 @@ func (a *Admin) DeleteUser(ctx context.Context, who *AdminPrincipal, id string) 
 }
 
 // SetUserPassword replaces a user's password and signs them out.
-func (a *Admin) SetUserPassword(ctx context.Context, who *AdminPrincipal, id, password string) (*storage.User, error) {
+func (a *Admin) SetUserPassword(ctx context.Context, who *Principal, id, password string) (*storage.User, error) {
 	u, err := SetUserPassword(ctx, a.p.store, id, password, a.p.now())
 	if err != nil {
 		return nil, err
@@ -605,7 +522,7 @@ func (a *Admin) SetUserPassword(ctx context.Context, who *AdminPrincipal, id, pa
 // CreateAPIKey mints a key (CreatedBy: the principal) and returns it with
 // the key itself, shown once. An unknown client is storage.ErrNotFound,
 // bad input an *APIKeyInputError.
-func (a *Admin) CreateAPIKey(ctx context.Context, who *AdminPrincipal, spec APIKeySpec) (*storage.APIKey, string, error) {
+func (a *Admin) CreateAPIKey(ctx context.Context, who *Principal, spec APIKeySpec) (*storage.APIKey, string, error) {
 	spec.CreatedBy = who.Actor()
 	return a.p.APIKeyManager().Create(ctx, spec)
 }
@@ -628,6 +545,6 @@ func (a *Admin) APIKey(ctx context.Context, id string) (*storage.APIKey, error) 
 }
 
 // RevokeAPIKey revokes a key and every token it minted.
-func (a *Admin) RevokeAPIKey(ctx context.Context, who *AdminPrincipal, id string) error {
+func (a *Admin) RevokeAPIKey(ctx context.Context, who *Principal, id string) error {
 	return a.p.APIKeyManager().Revoke(ctx, id, who.Actor())
 }

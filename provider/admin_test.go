@@ -128,13 +128,13 @@ func TestAuthorizeAdmin(t *testing.T) {
 		token string
 		want  error
 	}{
-		"no token":                       {"", ErrAdminUnauthorized},
-		"garbage":                        {"gth_at_garbage.x", ErrAdminUnauthorized},
-		"overlong":                       {strings.Repeat("x", 5000), ErrAdminUnauthorized},
-		"refresh token":                  {adminRefresh, ErrAdminUnauthorized},
-		"client token without the scope": {f.admClientToken(t, robot, robotSecret, "api"), ErrAdminForbidden},
-		"user token without the scope":   {noScope, ErrAdminForbidden},
-		"non-admin user":                 {plainAccess, ErrAdminForbidden},
+		"no token":                       {"", ErrBearerUnauthorized},
+		"garbage":                        {"gth_at_garbage.x", ErrBearerUnauthorized},
+		"overlong":                       {strings.Repeat("x", 5000), ErrBearerUnauthorized},
+		"refresh token":                  {adminRefresh, ErrBearerUnauthorized},
+		"client token without the scope": {f.admClientToken(t, robot, robotSecret, "api"), ErrBearerForbidden},
+		"user token without the scope":   {noScope, ErrBearerForbidden},
+		"non-admin user":                 {plainAccess, ErrBearerForbidden},
 	} {
 		if _, err := f.p.AuthorizeAdmin(ctx, tc.token); !errors.Is(err, tc.want) {
 			t.Errorf("%s: want %v, got %v", name, tc.want, err)
@@ -145,7 +145,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if _, err := SetUserDisabled(ctx, f.store, admin.ID, true, f.now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.AuthorizeAdmin(ctx, adminAccess); !errors.Is(err, ErrAdminUnauthorized) {
+	if _, err := f.p.AuthorizeAdmin(ctx, adminAccess); !errors.Is(err, ErrBearerUnauthorized) {
 		t.Fatalf("disabled admin: %v", err)
 	}
 	// A client that stops being first-party is shut out at once, even if
@@ -155,7 +155,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if err := f.store.UpdateClient(ctx, robot); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.AuthorizeAdmin(ctx, robotToken); !errors.Is(err, ErrAdminForbidden) {
+	if _, err := f.p.AuthorizeAdmin(ctx, robotToken); !errors.Is(err, ErrBearerForbidden) {
 		t.Fatalf("client no longer first-party: %v", err)
 	}
 	// Taking the scope away from a client shuts out its tokens.
@@ -164,7 +164,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if err := f.store.UpdateClient(ctx, robot); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.AuthorizeAdmin(ctx, robotToken); !errors.Is(err, ErrAdminForbidden) {
+	if _, err := f.p.AuthorizeAdmin(ctx, robotToken); !errors.Is(err, ErrBearerForbidden) {
 		t.Fatalf("client no longer allowed the scope: %v", err)
 	}
 }
@@ -179,7 +179,7 @@ func testAdminClients(t *testing.T, dialect string) {
 	ctx := context.Background()
 	f := newRegFixtureOn(t, bunstoretest.Open(t, dialect, bunstore.Options{}), RegistrationPolicyOff, mustRing(t))
 	a := f.p.Admin()
-	who := &AdminPrincipal{ClientID: "test"}
+	who := &Principal{ClientID: "test"}
 
 	if _, _, err := a.CreateClient(ctx, who, ClientSpec{Name: "bad", RedirectURIs: []string{"http://evil.example/cb"}}); !isValidation(err, "redirect_uris") {
 		t.Fatalf("invalid create: %v", err)
@@ -258,7 +258,7 @@ func testAdminUsers(t *testing.T, dialect string) {
 	ctx := context.Background()
 	f := newRegFixtureOn(t, bunstoretest.Open(t, dialect, bunstore.Options{}), RegistrationPolicyOff, mustRing(t))
 	a := f.p.Admin()
-	who := &AdminPrincipal{ClientID: "test"}
+	who := &Principal{ClientID: "test"}
 
 	u, err := a.CreateUser(ctx, who, UserSpec{Email: "Carol@Example.com", Password: "first password", Name: "Carol", Roles: []string{"admin"}, EmailVerified: true})
 	if err != nil || u.Email != "carol@example.com" || !u.EmailVerified {

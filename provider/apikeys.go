@@ -462,79 +462,26 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request) (fos
 // never through a token some app holds for a person — not even an admin's
 // (docs/security.md).
 
-// Self-service authorization failures. AuthorizeKeyManager wraps them
-// with the reason (for the log); test with errors.Is.
-var (
-	// ErrKeyManagerUnauthorized (401): no token, or one that is unknown,
-	// expired, revoked, not an access token, or whose user or client is
-	// gone, or whose user is disabled.
-	ErrKeyManagerUnauthorized = errors.New("apikeys: missing or invalid access token")
-	// ErrKeyManagerForbidden (403): a valid access token that does not
-	// carry ScopeAPIKeys (or whose client is no longer allowed it, or is
-	// not first-party), or that a client got for itself
-	// (client_credentials) rather than for a person.
-	ErrKeyManagerForbidden = errors.New("apikeys: the access token does not grant API key management")
-	// ErrNotClientManager (403): the person may not manage the keys of
-	// this client: they do not own it, or it is allowed a management
-	// scope (an administrator manages those keys).
-	ErrNotClientManager = errors.New("apikeys: only the client's owner may manage its API keys, and never those of a client allowed a management scope")
-)
+// ErrNotClientManager (403): the person may not manage the keys of this
+// client: they do not own it, or it is allowed a management scope (an
+// administrator manages those).
+var ErrNotClientManager = errors.New("apikeys: only the client's owner may manage its API keys, and never those of a client allowed a management scope")
 
-// KeyManager is who a self-service key request acts for: a person,
-// through the app (Via) their access token was issued to.
-type KeyManager struct {
-	User *storage.User
-	Via  Delegation
-}
-
-// AuthorizeKeyManager decides whether bearer (an access token) may use
-// the self-service key API, and returns the person it acts for and the
-// app acting. The token must be an active access token granted
-// ScopeAPIKeys, issued to a first-party client still allowed that scope,
-// for an existing, enabled user: a client's own token (client_credentials,
-// including one minted with an API key) is refused, since keys belong to
-// people's clients. Failures wrap ErrKeyManagerUnauthorized or
-// ErrKeyManagerForbidden; storage failures come back as they are.
-func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*KeyManager, error) {
-	if bearer == "" || len(bearer) > 4096 {
-		return nil, fmt.Errorf("%w: no bearer token", ErrKeyManagerUnauthorized)
-	}
-	use, ar, err := p.OAuth2.IntrospectToken(ctx, bearer, fosite.AccessToken, NewSession(), ScopeAPIKeys)
-	switch {
-	case errors.Is(err, storage.ErrUnavailable):
-		return nil, err
-	case err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidScope.ErrorField:
-		return nil, fmt.Errorf("%w: the token was not granted %s", ErrKeyManagerForbidden, ScopeAPIKeys)
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrKeyManagerUnauthorized, fosite.ErrorToRFC6749Error(err).ErrorField)
-	case use != fosite.AccessToken:
-		// fosite also accepts a refresh token here; it is not a bearer
-		// credential.
-		return nil, fmt.Errorf("%w: not an access token", ErrKeyManagerUnauthorized)
-	case !ar.GetGrantedScopes().Has(ScopeAPIKeys):
-		return nil, fmt.Errorf("%w: the token was not granted %s", ErrKeyManagerForbidden, ScopeAPIKeys)
-	}
-	clientID := ar.GetClient().GetID()
-	subject := ar.GetSession().GetSubject()
-	client, err := p.store.ClientByID(ctx, clientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: the client is gone", ErrKeyManagerUnauthorized)
-	} else if err != nil {
+// AuthorizeKeyManager decides whether bearer (an access token) may use the
+// self-service key API (AuthorizeBearer with ScopeAPIKeys), and returns the
+// person it acts for and the app acting. A client's own token
+// (client_credentials, including one minted with an API key) is refused:
+// keys belong to people's clients. Failures wrap ErrBearerUnauthorized or
+// ErrBearerForbidden.
+func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*Principal, error) {
+	who, err := p.AuthorizeBearer(ctx, bearer, ScopeAPIKeys)
+	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(trustedScopes(client).Scopes, ScopeAPIKeys) {
-		return nil, fmt.Errorf("%w: client %s is no longer allowed %s (or is not first-party)", ErrKeyManagerForbidden, clientID, ScopeAPIKeys)
+	if who.User == nil {
+		return nil, fmt.Errorf("%w: the token was issued to client %s itself, not to a person", ErrBearerForbidden, who.ClientID)
 	}
-	if subject == "" || subject == clientID {
-		return nil, fmt.Errorf("%w: the token was issued to client %s itself, not to a person", ErrKeyManagerForbidden, clientID)
-	}
-	u, err := p.store.UserByID(ctx, subject)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, fmt.Errorf("%w: the token's user is gone or disabled", ErrKeyManagerUnauthorized)
-	} else if err != nil {
-		return nil, err
-	}
-	return &KeyManager{User: u, Via: Delegation{ClientID: clientID, GrantID: ar.GetID()}}, nil
+	return who, nil
 }
 
 // CanManageClient reports whether u may manage the API keys of c for
@@ -560,11 +507,12 @@ func UserActor(u *storage.User) string { return "user:" + u.ID }
 type SelfServiceKeys struct {
 	m   *APIKeyManager
 	p   *Provider
-	who *KeyManager
+	who *Principal
 }
 
-// SelfServiceKeys returns the key management of who.
-func (p *Provider) SelfServiceKeys(who *KeyManager) *SelfServiceKeys {
+// SelfServiceKeys returns the key management of who, a person acting
+// through an app (AuthorizeKeyManager).
+func (p *Provider) SelfServiceKeys(who *Principal) *SelfServiceKeys {
 	return &SelfServiceKeys{m: p.APIKeyManager(), p: p, who: who}
 }
 
@@ -636,7 +584,7 @@ func (s *SelfServiceKeys) Create(ctx context.Context, spec APIKeySpec) (*storage
 		return nil, "", err
 	}
 	spec.CreatedBy = UserActor(s.who.User)
-	via := s.who.Via
+	via := s.who.Delegation()
 	spec.Via = &via
 	return s.m.Create(ctx, spec)
 }

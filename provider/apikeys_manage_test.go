@@ -59,7 +59,7 @@ func TestClientOwner(t *testing.T) {
 	// The admin use cases check that the owner exists; a request without
 	// owner_id keeps the owner, "" clears it.
 	a := f.p.Admin()
-	who := &AdminPrincipal{ClientID: "ops"}
+	who := &Principal{ClientID: "ops"}
 	if _, _, err := a.CreateClient(ctx, who, ClientSpec{Name: "x", OwnerID: "no-such-user"}); !isValidation(err, "owner_id") {
 		t.Fatalf("unknown owner: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 
 	access, refresh := f.admUserTokens(t, console, consoleSecret, alice, "openid offline_access apikeys")
 	who, err := f.p.AuthorizeKeyManager(ctx, access)
-	if err != nil || who.User.ID != alice.ID || who.Via.ClientID != console.ID || who.Via.GrantID == "" {
+	if err != nil || who.User.ID != alice.ID || who.ClientID != console.ID || who.GrantID == "" {
 		t.Fatalf("alice: %+v %v", who, err)
 	}
 	noScope, _ := f.admUserTokens(t, console, consoleSecret, alice, "openid")
@@ -111,13 +111,13 @@ func TestAuthorizeKeyManager(t *testing.T) {
 		token string
 		want  error
 	}{
-		"no token":          {"", ErrKeyManagerUnauthorized},
-		"garbage":           {"gth_at_nope", ErrKeyManagerUnauthorized},
-		"refresh token":     {refresh, ErrKeyManagerUnauthorized},
-		"user gone":         {goneToken, ErrKeyManagerUnauthorized},
-		"no apikeys scope":  {noScope, ErrKeyManagerForbidden},
-		"client's own":      {f.admClientToken(t, robot, robotSecret, ScopeAPIKeys), ErrKeyManagerForbidden},
-		"client's, no such": {f.admClientToken(t, robot, robotSecret, "api"), ErrKeyManagerForbidden},
+		"no token":          {"", ErrBearerUnauthorized},
+		"garbage":           {"gth_at_nope", ErrBearerUnauthorized},
+		"refresh token":     {refresh, ErrBearerUnauthorized},
+		"user gone":         {goneToken, ErrBearerUnauthorized},
+		"no apikeys scope":  {noScope, ErrBearerForbidden},
+		"client's own":      {f.admClientToken(t, robot, robotSecret, ScopeAPIKeys), ErrBearerForbidden},
+		"client's, no such": {f.admClientToken(t, robot, robotSecret, "api"), ErrBearerForbidden},
 	} {
 		if _, err := f.p.AuthorizeKeyManager(ctx, tc.token); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
@@ -128,7 +128,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	if _, err := SetUserDisabled(ctx, f.store, alice.ID, true, f.now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrKeyManagerUnauthorized) {
+	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrBearerUnauthorized) {
 		t.Fatalf("disabled user: %v", err)
 	}
 	if _, err := SetUserDisabled(ctx, f.store, alice.ID, false, f.now); err != nil {
@@ -144,7 +144,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	if err := f.store.UpdateClient(ctx, notFirstParty); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrKeyManagerForbidden) {
+	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrBearerForbidden) {
 		t.Fatalf("client no longer first-party: %v", err)
 	}
 	spec := SpecFromClient(console)
@@ -152,7 +152,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	if _, err := UpdateStoredClient(ctx, f.store, console.ID, spec, f.now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrKeyManagerForbidden) {
+	if _, err := f.p.AuthorizeKeyManager(ctx, access); !errors.Is(err, ErrBearerForbidden) {
 		t.Fatalf("client without the scope: %v", err)
 	}
 }
@@ -186,7 +186,7 @@ func TestSelfServiceKeys(t *testing.T) {
 	}
 
 	via := Delegation{ClientID: "console", GrantID: "grant-1"}
-	mine := f.p.SelfServiceKeys(&KeyManager{User: alice, Via: via})
+	mine := f.p.SelfServiceKeys(&Principal{User: alice, ClientID: via.ClientID, GrantID: via.GrantID})
 	k, plain, err := mine.Create(ctx, APIKeySpec{ClientID: job.ID, Name: "ci", Scopes: []string{"a"}, CreatedBy: "spoofed"})
 	if err != nil || plain == "" || k.CreatedBy != "user:"+alice.ID || k.CreatedVia != "console" {
 		t.Fatalf("create: %+v %v", k, err)
@@ -209,7 +209,7 @@ func TestSelfServiceKeys(t *testing.T) {
 
 	// Bob owns nothing: an empty list (never everyone's keys), and
 	// alice's key is as unknown to him as a key that does not exist.
-	his := f.p.SelfServiceKeys(&KeyManager{User: bob, Via: via})
+	his := f.p.SelfServiceKeys(&Principal{User: bob, ClientID: via.ClientID, GrantID: via.GrantID})
 	if list, err := his.List(ctx, ""); err != nil || len(list) != 0 {
 		t.Fatalf("bob's keys: %v %v", list, err)
 	}
@@ -229,7 +229,7 @@ func TestSelfServiceKeys(t *testing.T) {
 	// An admin's role counts for nothing here: through an app, an admin
 	// manages only the clients they own (others' keys go through the admin
 	// API or the CLI, where no app acts for them).
-	theirs := f.p.SelfServiceKeys(&KeyManager{User: admin, Via: via})
+	theirs := f.p.SelfServiceKeys(&Principal{User: admin, ClientID: via.ClientID, GrantID: via.GrantID})
 	if _, err := theirs.List(ctx, unowned.ID); !errors.Is(err, ErrNotClientManager) {
 		t.Fatalf("admin lists another client's keys: %v", err)
 	}

@@ -122,7 +122,7 @@ func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) 
 
 // RevokeUserGrant withdraws a user's consent for a client as
 // RevokeAppGrant does, for an administrator (consent.revoked by who).
-func (a *Admin) RevokeUserGrant(ctx context.Context, who *AdminPrincipal, userID, clientID string) (*RevokedApp, error) {
+func (a *Admin) RevokeUserGrant(ctx context.Context, who *Principal, userID, clientID string) (*RevokedApp, error) {
 	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
 		return nil, err
 	}

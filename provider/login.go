@@ -285,7 +285,7 @@ func UnlockLogin(ctx context.Context, st storage.LoginThrottleStore, rec *audit.
 
 // UnlockLogin lifts the lock of the user id (ErrNotFound for an unknown
 // one) for the admin API, as UnlockLogin does for the CLI.
-func (a *Admin) UnlockLogin(ctx context.Context, who *AdminPrincipal, id string) (*storage.User, *LoginUnlock, error) {
+func (a *Admin) UnlockLogin(ctx context.Context, who *Principal, id string) (*storage.User, *LoginUnlock, error) {
 	u, err := a.p.store.UserByID(ctx, id)
 	if err != nil {
 		return nil, nil, err
