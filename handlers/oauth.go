@@ -23,10 +23,7 @@ import (
 // consent page.
 func (h *Handler) authorize(c echo.Context) error {
 	ctx := c.Request().Context()
-	ar, err := h.p.OAuth2.NewAuthorizeRequest(ctx, c.Request())
-	if err == nil {
-		err = h.p.CheckAuthorizeRequest(ar)
-	}
+	ar, err := h.p.NewAuthorizeRequest(ctx, c.Request())
 	if err != nil {
 		return h.authorizeRequestError(c, ar, err)
 	}

@@ -101,15 +101,34 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 	return StepDone, nil
 }
 
-// CheckAuthorizeRequest applies, before anyone signs in, the checks fosite
-// only makes when it issues the code: PKCE with S256 for every client, and
-// well-formed prompt and max_age. A user should not sign in only to see the
-// request fail. It also enforces PAR for the clients that must use it.
-func (p *Provider) CheckAuthorizeRequest(ar fosite.AuthorizeRequester) error {
-	if p.parRequired(ar.GetClient()) && !viaPAR(ar) {
-		return fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (PAR, RFC 9126).")
+// NewAuthorizeRequest is the authorization endpoint's request (GET or
+// POST): a pushed request's request_uri resolved (RFC 9126), validated by
+// fosite, and then held to the checks fosite only makes when it issues the
+// code — PKCE with S256 for every client, well-formed prompt and max_age,
+// the strict redirect URI match — so that a person never signs in only to
+// see the request fail; and PAR for the clients that must use it. On error
+// the request is returned when fosite got far enough to know where errors
+// may go.
+func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, error) {
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed.")
 	}
-	return checkAuthorizeParams(ar)
+	pushed := false
+	if uri := r.Form.Get("request_uri"); strings.HasPrefix(uri, PARRequestURIPrefix) {
+		rebuilt, err := p.pushedAuthorizeRequest(ctx, r.Form.Get("client_id"), uri)
+		if err != nil {
+			return nil, err
+		}
+		r, pushed = rebuilt, true
+	}
+	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		return ar, err
+	}
+	if p.parRequired(ar.GetClient()) && !pushed {
+		return ar, fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (PAR, RFC 9126).")
+	}
+	return ar, checkAuthorizeParams(ar)
 }
 
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {

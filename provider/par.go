@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -15,12 +14,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
-// Pushed authorization requests (RFC 9126). fosite's PAR handler stores the
-// validated request and, at the authorization endpoint, swaps the
-// request_uri for it. gatehouse keeps only the request's parameters (minus
-// client credentials) and rebuilds the request with fosite when the browser
-// arrives, so the stored form is the one source of truth and the request
-// is checked again with the client as it is then.
+// Pushed authorization requests (RFC 9126). fosite's PAR handler validates
+// the pushed request and stores it (CreatePARSession). gatehouse keeps only
+// the request's parameters (minus client credentials) and, when the
+// browser arrives with the request_uri, rebuilds the request from them and
+// has fosite validate it again with the client as it is then
+// (pushedAuthorizeRequest): the stored form is the one source of truth.
 
 // PARRequestURIPrefix starts every request_uri gatehouse issues.
 const PARRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
@@ -55,61 +54,48 @@ func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, a
 	})
 }
 
-// GetPARSession implements fosite.PARStorage. It consumes the request (the
-// conditional delete lets exactly one of two concurrent uses through), so
-// a request_uri works once, and rebuilds the authorization request from its
-// stored parameters with fosite.
-//
-// A request_uri presented with another client_id than the pushing
-// client's is refused before it is consumed (RFC 9126 §4: the client_id
-// must match), so that whoever learnt it cannot spend it for the client
-// that pushed it. fosite makes that comparison itself only after it has
-// consumed the request, and it has no other hook, so the client_id is read
-// from the authorization request fosite puts in ctx.
-func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+// GetPARSession implements fosite.PARStorage. fosite never calls it here:
+// the engine resolves a request_uri itself before fosite sees the
+// authorization request (pushedAuthorizeRequest), so the storage adapter
+// needs nothing of the engine.
+func (s *fositeStore) GetPARSession(context.Context, string) (fosite.AuthorizeRequester, error) {
+	return nil, fmt.Errorf("provider: pushed requests are resolved before fosite: %w", fosite.ErrNotFound)
+}
+
+// DeletePARSession implements fosite.PARStorage; pushedAuthorizeRequest
+// consumes the request.
+func (s *fositeStore) DeletePARSession(context.Context, string) error { return nil }
+
+// pushedAuthorizeRequest resolves the request_uri of a pushed request
+// (RFC 9126 §4) into the authorization request that was pushed: the stored
+// parameters, as a request fosite then validates again with the client as
+// it is now. Every other parameter the browser brought is ignored, as §4
+// says. The request is consumed (the conditional delete lets exactly one
+// of two concurrent uses through), so a request_uri works once; one
+// presented with another client_id than the pushing client's is refused
+// before it is consumed, so whoever learnt it cannot spend it for the
+// client that pushed it. Every failure is invalid_request_uri.
+func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, requestURI string) (*http.Request, error) {
 	id := secret.HashHandle(requestURI)
-	pr, err := s.Store.PushedRequest(ctx, id)
-	if err != nil {
+	pr, err := p.store.PushedRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidRequestURI.WithHint("The request_uri is unknown, expired or already used.")
+	} else if err != nil {
 		return nil, err
 	}
-	if presentedClientID(ctx) != pr.ClientID {
-		return nil, errors.New("provider: request_uri presented with another client_id than the pushing client's")
+	if clientID != pr.ClientID {
+		return nil, fosite.ErrInvalidRequestURI.WithHint("The request_uri was pushed by another client than client_id names.")
 	}
-	if err := s.Store.DeletePushedRequest(ctx, id); err != nil {
+	if err := p.store.DeletePushedRequest(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidRequestURI.WithHint("The request_uri is unknown, expired or already used.")
+	} else if err != nil {
 		return nil, err
 	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, s.issuer+PathAuthorize+"?"+pr.Form, nil)
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, p.opts.Issuer+PathAuthorize+"?"+pr.Form, nil)
 	if err != nil {
 		return nil, fmt.Errorf("provider: rebuild pushed request: %w", err)
 	}
-	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	if ar.GetClient().GetID() != pr.ClientID {
-		return nil, errors.New("provider: pushed request client mismatch")
-	}
-	return ar, nil
-}
-
-// presentedClientID is the client_id of the authorization request that
-// fosite is resolving a request_uri for ("" when ctx carries none).
-func presentedClientID(ctx context.Context) string {
-	r, ok := ctx.Value(fosite.RequestContextKey).(*http.Request)
-	if !ok || r.Form == nil {
-		return ""
-	}
-	return r.Form.Get("client_id")
-}
-
-// DeletePARSession implements fosite.PARStorage; GetPARSession already
-// consumed the request.
-func (s *fositeStore) DeletePARSession(context.Context, string) error { return nil }
-
-// viaPAR reports whether an authorization request came through PAR:
-// fosite only accepts a request_uri with our prefix if it resolved it.
-func viaPAR(ar fosite.AuthorizeRequester) bool {
-	return strings.HasPrefix(ar.GetRequestForm().Get("request_uri"), PARRequestURIPrefix)
+	return r, nil
 }
 
 // parRequired reports whether client must use PAR.

@@ -276,9 +276,13 @@ func New(opts Options) (*Provider, error) {
 
 	// Order matters: PKCE and OpenID Connect need the code that the
 	// explicit handler creates first.
+	verifier := apikey.NewVerifier(apikey.Options{
+		Store: opts.Store, Keyring: opts.Keyring, CacheTTL: opts.APIKeyCacheTTL, Now: opts.Now, Logger: opts.Logger,
+	})
 	store := &fositeStore{
-		Store: opts.Store, parLifespan: opts.PARLifespan,
-		issuer: opts.Issuer, now: opts.Now,
+		Store: opts.Store, parLifespan: opts.PARLifespan, now: opts.Now, apikeys: verifier,
+		retryWindow: opts.RefreshRetryWindow,
+		reuse:       &reuseRecorder{audit: opts.Audit, metrics: m, log: opts.Logger},
 	}
 	oauth := compose.Compose(cfg, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -291,7 +295,6 @@ func New(opts Options) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
-	store.oauth = oauth
 	for i, h := range cfg.TokenEndpointHandlers {
 		if _, ok := h.(*pkce.Handler); ok {
 			h = pkceSpendsCode{TokenEndpointHandler: h, codes: strategy.CoreStrategy, store: store}
@@ -312,20 +315,16 @@ func New(opts Options) (*Provider, error) {
 		now:     opts.Now,
 		log:     opts.Logger,
 		origins: originCache{entries: map[string]originEntry{}},
-		apikeys: apikey.NewVerifier(apikey.Options{
-			Store: opts.Store, Keyring: opts.Keyring, CacheTTL: opts.APIKeyCacheTTL, Now: opts.Now, Logger: opts.Logger,
-		}),
-		audit:  opts.Audit,
-		fosite: f,
-		fed:    opts.Federation,
-		core:   strategy.CoreStrategy,
+		apikeys: verifier,
+		audit:   opts.Audit,
+		fosite:  f,
+		fed:     opts.Federation,
+		core:    strategy.CoreStrategy,
 
 		issuedFull: make(chan struct{}, 1),
 		hashSlots:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		metrics:    m,
 	}
-	store.apikeys = p.apikeys
-	store.p = p
 	// Client authentication, for every endpoint that authenticates
 	// clients: one method per request and short-lived assertions first,
 	// then API keys, then fosite's own methods, with every bad client

@@ -41,10 +41,15 @@ const (
 
 // refreshWindow is the retry window of client c: its own, or the server's.
 func (p *Provider) refreshWindow(c fosite.Client) time.Duration {
+	return retryWindowOf(c, p.opts.RefreshRetryWindow)
+}
+
+// retryWindowOf is the retry window of client c: its own, or server.
+func retryWindowOf(c fosite.Client, server time.Duration) time.Duration {
 	if sc, ok := StorageClient(c); ok && sc.RefreshRetryWindow != nil {
 		return *sc.RefreshRetryWindow
 	}
-	return p.opts.RefreshRetryWindow
+	return server
 }
 
 // keepRefreshResponse stores resp for replays of ar's refresh token. It

@@ -20,16 +20,17 @@ import (
 // ErrRefreshRace (invalid_grant, nothing revoked) instead of the
 // ErrInactiveToken that makes fosite revoke the whole grant.
 //
-// It also implements fosite.PARStorage (par.go), which needs the composed
-// fosite itself (oauth, set once Compose returns).
+// It also implements fosite.PARStorage (par.go). It holds nothing of the
+// engine: the server's retry window, what records reuse, and the API key
+// verifier are given to it.
 type fositeStore struct {
 	Store
-	// p decides each client's retry window and records reuse.
-	p           *Provider
+	// retryWindow is the server's refresh retry window (a client's own
+	// overrides it: retryWindowOf).
+	retryWindow time.Duration
+	reuse       *reuseRecorder
 	parLifespan time.Duration
-	issuer      string
 	now         func() time.Time
-	oauth       fosite.OAuth2Provider
 	apikeys     *apikey.Verifier
 }
 
@@ -56,12 +57,12 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 		if arrived.IsZero() {
 			arrived = s.now()
 		}
-		if !arrived.After(inactive.RotatedAt) || arrived.Sub(inactive.RotatedAt) < s.p.refreshWindow(req.GetClient()) {
+		if !arrived.After(inactive.RotatedAt) || arrived.Sub(inactive.RotatedAt) < retryWindowOf(req.GetClient(), s.retryWindow) {
 			return nil, fmt.Errorf("refresh token rotated at %s: %w", inactive.RotatedAt.Format(time.RFC3339Nano), storage.ErrRefreshRace)
 		}
 		// fosite revokes the grant on this error: reuse after the window
 		// is what a stolen token looks like.
-		s.p.auditReuse(ctx, req, inactive.RotatedAt)
+		s.reuse.record(ctx, req, inactive.RotatedAt)
 	}
 	return req, err
 }

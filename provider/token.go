@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -241,9 +242,17 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	})
 }
 
-// auditReuse records a refresh token that came back after its retry
-// window: fosite is about to revoke its grant.
-func (p *Provider) auditReuse(ctx context.Context, req fosite.Requester, rotatedAt time.Time) {
+// reuseRecorder counts, logs and audits refresh-token reuse. The storage
+// adapter calls it when a rotated refresh token comes back after its retry
+// window, as fosite is about to revoke the grant.
+type reuseRecorder struct {
+	audit   *audit.Recorder
+	metrics *metrics
+	log     *slog.Logger
+}
+
+// record records the reuse of req's refresh token, rotated at rotatedAt.
+func (r *reuseRecorder) record(ctx context.Context, req fosite.Requester, rotatedAt time.Time) {
 	clientID := ""
 	if req.GetClient() != nil {
 		clientID = req.GetClient().GetID()
@@ -252,10 +261,10 @@ func (p *Provider) auditReuse(ctx context.Context, req fosite.Requester, rotated
 	if s, ok := req.GetSession().(*Session); ok && s.Subject != "" {
 		subject = "user:" + s.Subject
 	}
-	p.metrics.refreshReuse.Inc()
-	p.log.WarnContext(ctx, "a rotated refresh token was used again after its retry window; revoking its grant",
+	r.metrics.refreshReuse.Inc()
+	r.log.WarnContext(ctx, "a rotated refresh token was used again after its retry window; revoking its grant",
 		"client_id", clientID, "grant_id", req.GetID())
-	p.audit.Record(ctx, audit.Event{
+	r.audit.Record(ctx, audit.Event{
 		Type: audit.RefreshReuseDetected, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
 		IP: reqctx.ClientIP(ctx), Details: map[string]string{"rotated_at": rotatedAt.UTC().Format(time.RFC3339Nano), "grant_id": req.GetID()},
 	})
