@@ -50,6 +50,18 @@ func (l *statementLog) contains(s string) bool {
 	return false
 }
 
+// tracedStore opens a store whose queries are traced to rec (through tp)
+// and whose writer's statements are logged to stmts.
+func tracedStore(t *testing.T, dialect string) (*bunstore.Store, *tracetest.SpanRecorder, *sdktrace.TracerProvider, *statementLog) {
+	s := bunstoretest.Open(t, dialect, bunstore.Options{})
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	s.TraceQueries(tp)
+	stmts := &statementLog{}
+	s.WithWriterQueryHook(stmts)
+	return s, rec, tp, stmts
+}
+
 // The query hook makes a span per query of a traced request, with the
 // operation and table, parented to the request's span (also inside a
 // transaction, whose queries bun runs under BEGIN's context), and nothing
@@ -61,14 +73,8 @@ func TestTracingQueries(t *testing.T) {
 	}
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		s := bunstoretest.Open(t, dialect, bunstore.Options{})
-		rec := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-		s.TraceQueries(tp)
-		stmts := &statementLog{}
-		s.WithWriterQueryHook(stmts)
-
 		// Outside a request (background work): no spans.
+		s, rec, tp, stmts := tracedStore(t, dialect)
 		c := &storage.Client{ID: "c-trace", GrantTypes: []string{"client_credentials"}}
 		if err := s.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
@@ -209,12 +215,7 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 func TestTracingQueryShapes(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		s := bunstoretest.Open(t, dialect, bunstore.Options{})
-		rec := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-		s.TraceQueries(tp)
-		stmts := &statementLog{}
-		s.WithWriterQueryHook(stmts)
+		s, rec, tp, stmts := tracedStore(t, dialect)
 		c := &storage.Client{ID: "c-shapes", GrantTypes: []string{"authorization_code"}}
 		if err := s.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
