@@ -75,8 +75,5 @@ func (s *Store) WithWriterQueryHook(hook bun.QueryHook) {
 	}
 }
 
-// DescribeQuery is what the tracing hook records of a statement.
-func DescribeQuery(query string) (op, table string) { return describeQuery(query) }
-
 // MigrationLockKey is the first half of the migration advisory lock.
 const MigrationLockKey = migrationLockKey

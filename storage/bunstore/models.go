@@ -349,10 +349,22 @@ type requestColumns struct {
 	Session           []byte    `bun:"session"`
 }
 
-// requestModel is a row of oauth2_code, oauth2_access, oauth2_pkce or
-// oauth2_oidc; queries name the table with ModelTableExpr("? AS r", ...).
-type requestModel struct {
+// codeModel, pkceModel and oidcModel are rows of oauth2_code, oauth2_pkce
+// and oauth2_oidc (accessModel is oauth2_access's). Each table has its own
+// row type, so that bun knows the table of every query: the query spans
+// take it from bun (see TraceQueries).
+type codeModel struct {
 	bun.BaseModel `bun:"table:oauth2_code,alias:r"`
+	requestColumns
+}
+
+type pkceModel struct {
+	bun.BaseModel `bun:"table:oauth2_pkce,alias:r"`
+	requestColumns
+}
+
+type oidcModel struct {
+	bun.BaseModel `bun:"table:oauth2_oidc,alias:r"`
 	requestColumns
 }
 
@@ -369,8 +381,7 @@ type refreshModel struct {
 }
 
 // accessModel is a row of oauth2_access: a request row plus the API key
-// that minted the token (empty for none). Reads go through requestModel,
-// which leaves api_key_id out.
+// that minted the token (empty for none).
 type accessModel struct {
 	bun.BaseModel `bun:"table:oauth2_access,alias:r"`
 	requestColumns

@@ -318,22 +318,47 @@ func (s *Store) insertRequest(ctx context.Context, op, table, key string, req fo
 	if err != nil {
 		return fmt.Errorf("bunstore: %s: %w", op, err)
 	}
-	_, err = s.db(ctx).NewInsert().Model(&requestModel{requestColumns: cols}).
-		ModelTableExpr("? AS r", bun.Ident(table)).
-		Exec(ctx)
+	row, rowCols, err := newRequestRow(table)
+	if err != nil {
+		return fmt.Errorf("bunstore: %s: %w", op, err)
+	}
+	*rowCols = cols
+	_, err = s.db(ctx).NewInsert().Model(row).Exec(ctx)
 	return mapErr(op, err)
 }
 
 func (s *Store) selectRequest(ctx context.Context, op, table, key string) (requestColumns, error) {
-	m := new(requestModel)
-	err := s.reader(ctx).NewSelect().Model(m).
-		ModelTableExpr("? AS r", bun.Ident(table)).
+	row, cols, err := newRequestRow(table)
+	if err != nil {
+		return requestColumns{}, fmt.Errorf("bunstore: %s: %w", op, err)
+	}
+	err = s.reader(ctx).NewSelect().Model(row).
 		Where("r.signature = ?", key).
 		Scan(ctx)
 	if err != nil {
 		return requestColumns{}, mapErr(op, err)
 	}
-	return m.requestColumns, nil
+	return *cols, nil
+}
+
+// newRequestRow returns an empty row of table, one of the tables that
+// insertRequest and selectRequest serve, and its request columns.
+func newRequestRow(table string) (row any, cols *requestColumns, err error) {
+	switch table {
+	case tableCode:
+		m := new(codeModel)
+		return m, &m.requestColumns, nil
+	case tableAccess:
+		m := new(accessModel)
+		return m, &m.requestColumns, nil
+	case tablePKCE:
+		m := new(pkceModel)
+		return m, &m.requestColumns, nil
+	case tableOIDC:
+		m := new(oidcModel)
+		return m, &m.requestColumns, nil
+	}
+	return nil, nil, fmt.Errorf("no row type for table %s", table)
 }
 
 // getRequest loads a row; an inactive one comes back with the requester

@@ -3,6 +3,7 @@ package bunstore
 import (
 	"context"
 	"strings"
+	"unicode"
 
 	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel/attribute"
@@ -17,18 +18,24 @@ import (
 const tracerName = "github.com/gatehouse-dev/gatehouse/storage/bunstore"
 
 // TraceQueries makes every query that runs under a span (a traced
-// request) a client span of tp, named and described by the SQL operation
-// and the table only (see describeQuery). Queries of background work
-// (janitor, key reloads, audit flushes) run under no span and are not
-// traced: a trace per poll would bury the requests.
+// request) a client span of tp, named and described by the operation and
+// the table that bun knows of it (see describeQuery), never by the
+// statement. Queries of background work (janitor, key reloads, audit
+// flushes) run under no span and are not traced: a trace per poll would
+// bury the requests.
 //
 // Call it once, before the store is shared between goroutines: bun's list
 // of hooks is not synchronised. A store that is never given a provider runs
 // no hook at all (bun skips the hook machinery when the list is empty).
 //
-// github.com/uptrace/bun/extra/bunotel is not used: it always records
-// the statement (db.statement), and the statements bun runs have the
-// values in them — token signatures, hashes, e-mail addresses.
+// github.com/uptrace/bun/extra/bunotel is not used. Its statement
+// attribute has placeholders, not values, by default, and it asks bun for
+// the operation and table as this hook does; but it also sends the
+// driver's error message (which can quote a value), makes a root span of
+// every query of background work, hangs a transaction's queries from
+// BEGIN's ended span, names every NewRaw statement SELECT, uses the older
+// attribute names (db.operation, db.sql.table) and brings a metrics
+// dependency. Taking those out leaves this hook.
 func (s *Store) TraceQueries(tp trace.TracerProvider) {
 	system := semconv.DBSystemNameSQLite
 	if s.dialect == migrations.Postgres {
@@ -73,7 +80,7 @@ func (h *queryTracer) BeforeQuery(ctx context.Context, event *bun.QueryEvent) co
 	if !parent.SpanContext().IsValid() || !parent.IsRecording() {
 		return ctx
 	}
-	op, table := describeQuery(event.Query)
+	op, table := describeQuery(event)
 	name := op
 	attrs := []attribute.KeyValue{h.system, semconv.DBOperationName(op)}
 	if table != "" {
@@ -124,111 +131,58 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
-// sqlOperations are the statements describeQuery names; anything else is
-// OTHER.
-var sqlOperations = map[string]bool{
+// describeQuery returns the operation of a query (SELECT, INSERT, ...) and
+// its table ("" when bun does not know it), from what bun knows of the
+// query and never from its text: bun writes the values into the statement
+// it runs (token signatures, hashes, e-mail addresses).
+//
+// A query made with bun's builders (NewSelect, NewInsert, ...) gives its
+// operation, and its model gives the table. A raw statement (NewRaw, and
+// BEGIN, COMMIT, ROLLBACK) has no table for bun, which calls every NewRaw
+// a SELECT; its operation is its first word, as bun takes it for the
+// statements it runs without a builder, kept only when it is a SQL
+// command.
+func describeQuery(event *bun.QueryEvent) (op, table string) {
+	if _, raw := event.IQuery.(*bun.RawQuery); raw || event.IQuery == nil {
+		return statementCommand(event.Query), ""
+	}
+	return event.Operation(), tableName(event.IQuery)
+}
+
+// sqlCommands are the first words statementCommand keeps; anything else
+// is OTHER.
+var sqlCommands = map[string]bool{
 	"SELECT": true, "INSERT": true, "UPDATE": true, "DELETE": true, "MERGE": true, "VALUES": true,
 	"BEGIN": true, "COMMIT": true, "ROLLBACK": true, "SAVEPOINT": true, "RELEASE": true,
 	"CREATE": true, "ALTER": true, "DROP": true, "TRUNCATE": true, "PRAGMA": true, "VACUUM": true,
 	"ANALYZE": true, "LOCK": true, "SET": true, "SHOW": true, "EXPLAIN": true,
 }
 
-// sqlToken is a word, a (quoted) identifier, or punctuation of a
-// statement, at its parenthesis depth. String literals make no tokens.
-type sqlToken struct {
-	text   string
-	depth  int
-	quoted bool // a "quoted" identifier, never a keyword
+// statementCommand returns the first word of a raw statement if it is a
+// SQL command, else OTHER (a statement that starts with a comment, a
+// parenthesis or a value).
+func statementCommand(query string) string {
+	word := strings.TrimLeftFunc(query, unicode.IsSpace)
+	if i := strings.IndexFunc(word, unicode.IsSpace); i >= 0 {
+		word = word[:i]
+	}
+	if word = strings.ToUpper(word); sqlCommands[word] {
+		return word
+	}
+	return "OTHER"
 }
 
-// describeQuery returns the operation of a statement (SELECT, INSERT, ...)
-// and the table it reads or writes ("" when that is not a plain table
-// name). bun interpolates the values into the statement it runs, so the
-// statement itself never leaves the process: only identifiers that stand
-// where SQL puts a table name are taken from it, and string literals,
-// where every interpolated value is (numbers cannot form an identifier),
-// are skipped by the tokenizer.
-func describeQuery(query string) (op, table string) {
-	toks := tokenizeSQL(query, 512)
-	opAt := -1
-	for i, t := range toks {
-		if t.depth != 0 || t.quoted {
-			continue
-		}
-		w := strings.ToUpper(t.text)
-		if i == 0 && w != "WITH" && !sqlOperations[w] {
-			return "OTHER", ""
-		}
-		if sqlOperations[w] {
-			op, opAt = w, i
-			break
-		}
-	}
-	if opAt < 0 {
-		return "OTHER", ""
-	}
-	var after []string // the keywords that precede the table
-	switch op {
-	case "SELECT", "DELETE":
-		after = []string{"FROM"}
-	case "INSERT", "MERGE":
-		after = []string{"INTO"}
-	case "UPDATE":
-		return op, tableAt(toks, opAt+1, false)
-	case "CREATE", "ALTER", "DROP", "TRUNCATE":
-		after = []string{"TABLE"}
-	default:
-		return op, ""
-	}
-	// The statement's own clause (depth 0) first; then a nested one, as in
-	// SELECT EXISTS (SELECT ... FROM t).
-	for _, nested := range []bool{false, true} {
-		for i := opAt + 1; i < len(toks); i++ {
-			t := toks[i]
-			if t.quoted || (t.depth == 0) == nested || !containsFold(after, t.text) {
-				continue
-			}
-			if name := tableAt(toks, i+1, op == "SELECT" || op == "DELETE"); name != "" {
-				return op, name
-			}
-		}
-	}
-	return op, ""
-}
-
-// tableAt returns the table name at toks[i], skipping the modifiers that
-// may stand between the keyword and the name, or "" if there is none
-// there. fromClause refuses a name followed by "(" (a function, as in
-// FROM generate_series(...)); after INTO it is the column list.
-func tableAt(toks []sqlToken, i int, fromClause bool) string {
-	for ; i < len(toks); i++ {
-		w := strings.ToUpper(toks[i].text)
-		if !toks[i].quoted && (w == "ONLY" || w == "IF" || w == "NOT" || w == "EXISTS" || w == "OR" ||
-			w == "REPLACE" || w == "IGNORE" || w == "ABORT" || w == "FAIL" || w == "ROLLBACK") {
-			continue
-		}
-		break
-	}
-	if i >= len(toks) || toks[i].text == "(" {
-		return ""
-	}
-	if fromClause && i+1 < len(toks) && toks[i+1].text == "(" {
-		return ""
-	}
-	name := toks[i].text
-	if !toks[i].quoted && sqlKeywords[strings.ToUpper(name)] {
-		return ""
-	}
+// tableName returns the table bun gives for q when it is a plain table
+// name. bun takes it from the model's tag, or else formats the first
+// TableExpr, whose arguments could be values: a string value comes out as
+// a quoted literal and a number starts with a digit, neither of which is
+// a name, so only names pass (bun.Ident quotes them: "clients").
+func tableName(q bun.Query) string {
+	name := strings.ReplaceAll(q.GetTableName(), `"`, "")
 	if !isSQLName(name) {
 		return ""
 	}
 	return name
-}
-
-// sqlKeywords may follow FROM/INTO/UPDATE without being a table name.
-var sqlKeywords = map[string]bool{
-	"SELECT": true, "SET": true, "LATERAL": true, "VALUES": true, "DEFAULT": true, "WHERE": true,
-	"AS": true, "ON": true, "USING": true, "NULL": true, "TRUE": true, "FALSE": true,
 }
 
 // isSQLName reports whether s is a plain (optionally schema-qualified)
@@ -251,119 +205,4 @@ func isSQLName(s string) bool {
 		}
 	}
 	return true
-}
-
-func containsFold(list []string, s string) bool {
-	for _, w := range list {
-		if strings.EqualFold(w, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// tokenizeSQL splits a statement into at most limit tokens: words (joined
-// across "." for qualified names), quoted identifiers, and parentheses.
-// String literals ('...', a doubled quote inside), comments, numbers, operators
-// and placeholders make no tokens.
-func tokenizeSQL(q string, limit int) []sqlToken {
-	var toks []sqlToken
-	depth := 0
-	i := 0
-	// joinable is true right after a name, so that a following "." and
-	// name extend it (schema.table, "schema"."table").
-	joinable := false
-	add := func(text string, quoted bool) {
-		if joinable && len(toks) > 0 && strings.HasSuffix(toks[len(toks)-1].text, ".") {
-			last := &toks[len(toks)-1]
-			last.text += text
-			last.quoted = last.quoted || quoted
-		} else {
-			toks = append(toks, sqlToken{text: text, depth: depth, quoted: quoted})
-		}
-		joinable = true
-	}
-	for i < len(q) && len(toks) < limit {
-		c := q[i]
-		switch {
-		case c == '\'':
-			// A string literal: every interpolated value is one. A doubled
-			// quote is a quote inside it.
-			i++
-			for i < len(q) {
-				if q[i] == '\'' {
-					if i+1 < len(q) && q[i+1] == '\'' {
-						i += 2
-						continue
-					}
-					break
-				}
-				i++
-			}
-			i++
-			joinable = false
-		case c == '"' || c == '`':
-			end := i + 1
-			var b strings.Builder
-			for end < len(q) {
-				if q[end] == c {
-					if end+1 < len(q) && q[end+1] == c {
-						b.WriteByte(c)
-						end += 2
-						continue
-					}
-					break
-				}
-				b.WriteByte(q[end])
-				end++
-			}
-			add(b.String(), true)
-			i = end + 1
-		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
-			joinable = false
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			end := strings.Index(q[i+2:], "*/")
-			if end < 0 {
-				return toks
-			}
-			i += end + 4
-			joinable = false
-		case c == '.' && joinable && len(toks) > 0:
-			toks[len(toks)-1].text += "."
-			i++
-		case c == '(':
-			toks = append(toks, sqlToken{text: "(", depth: depth})
-			depth++
-			i++
-			joinable = false
-		case c == ')':
-			depth--
-			toks = append(toks, sqlToken{text: ")", depth: depth})
-			i++
-			joinable = false
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			end := i + 1
-			for end < len(q) && (q[end] == '_' || q[end] == '$' || q[end] >= 'a' && q[end] <= 'z' ||
-				q[end] >= 'A' && q[end] <= 'Z' || q[end] >= '0' && q[end] <= '9') {
-				end++
-			}
-			add(q[i:end], false)
-			i = end
-		case c >= '0' && c <= '9':
-			// A number (or a word's tail after a dot, which no table has).
-			for i < len(q) && (q[i] == '.' || q[i] == '_' || q[i] >= '0' && q[i] <= '9' ||
-				q[i] >= 'a' && q[i] <= 'z' || q[i] >= 'A' && q[i] <= 'Z') {
-				i++
-			}
-			joinable = false
-		default:
-			// Spaces, operators, commas, placeholders.
-			i++
-			joinable = false
-		}
-	}
-	return toks
 }
