@@ -12,23 +12,25 @@ import (
 type row struct {
 	label string
 	title string
-	// hydra is Ory Hydra v2.3.0's rps by conns, same machine and
-	// PostgreSQL, default settings (issue 8); nil when there is none.
+	// hydra is Ory Hydra v2.3.0's rps by conns in the baseline
+	// measurement (same machine and PostgreSQL, default settings); nil
+	// when there is none.
 	hydra map[int]float64
-	// target is the issue's bar as a minimum ratio (to Hydra, or for
+	// target is the performance target as a minimum ratio (to Hydra, or for
 	// the API key to the client-secret row) at the conns listed.
 	target     float64
 	targetAt   []int
 	vsSecret   bool // compare with cc_opaque of the same run, not Hydra
 	targetNote string
 	// flow: loadgen's unit is a whole authorization code flow, so the
-	// cells are flows/s with the p50 and p99 of a flow. Issue 8 sets no
-	// target for it and there is no Hydra figure.
+	// cells are flows/s with the p50 and p99 of a flow. There is no
+	// target for it and no Hydra figure.
 	flow bool
 }
 
 // hydraP99At64 is Hydra's p99 for opaque client_credentials at 64
-// connections (issue 8); the target is at most a fifth of it.
+// connections in the baseline measurement; the target is at most a fifth
+// of it.
 const hydraP99At64 = 580.0
 
 var rows = []row{

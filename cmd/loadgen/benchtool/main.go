@@ -15,8 +15,8 @@
 //
 // The table reads the JSON that loadgen writes with -json (one object per
 // repetition), takes the median over repetitions as loadgen's own summary
-// does, and compares with the figures of Ory Hydra v2.3.0 measured on the
-// same machine (issue 8).
+// does, and compares with the baseline: the figures of Ory Hydra v2.3.0
+// measured on the same machine with the same harness.
 //
 // Standard library only; every network call is bounded in time and goes to
 // loopback only.

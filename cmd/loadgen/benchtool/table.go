@@ -74,9 +74,9 @@ func median(xs []float64) float64 {
 
 // table prints one markdown table: a row per scenario, a column per
 // concurrency with "median rps (p99 ms)", then peak server RSS, the ratio
-// against Hydra (or the client-secret row) and whether the target is
-// met, and the noise: errors, spread between repetitions and CPU taken by
-// other processes.
+// against Hydra (or the client-secret row) and whether the performance
+// target is met, and the noise: errors, spread between repetitions and CPU
+// taken by other processes.
 func table(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("table", flag.ContinueOnError)
 	db := fs.String("db", "postgres", "database of the run (postgres or sqlite): Hydra's figures are PostgreSQL ones")
@@ -116,7 +116,7 @@ func table(w io.Writer, args []string) error {
 	}
 	sort.Ints(conns)
 
-	// Known scenarios in the order, then anything else by name.
+	// Known scenarios in the order of rows, then anything else by name.
 	var order []row
 	known := map[string]bool{}
 	for _, r := range rows {
@@ -229,7 +229,7 @@ func joinInts(xs []int, sep string) string {
 }
 
 // thousands formats a rate as an integer with thousands separators, as the
-// issue's table does.
+// baseline's table does.
 func thousands(x float64) string {
 	if math.IsNaN(x) {
 		return "nan"
