@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/cmd/loadgen/internal/stats"
 )
 
 type repResult struct {
@@ -127,20 +129,20 @@ func summaryLine(rs []repResult) string {
 	for _, r := range rs {
 		errs += r.errors()
 	}
-	rmin, rmax := minmax(rps)
-	p50min, p50max := minmax(p50)
-	p99min, p99max := minmax(p99)
-	_, rssMax := minmax(srss)
+	rmin, rmax := stats.MinMax(rps)
+	p50min, p50max := stats.MinMax(p50)
+	p99min, p99max := stats.MinMax(p99)
+	_, rssMax := stats.MinMax(srss)
 	spread := 0.0
-	if m := median(rps); m > 0 {
+	if m := stats.Median(rps); m > 0 {
 		spread = 100 * (rmax - rmin) / m
 	}
 	return kv("scenario", rs[0].Scenario, "conns", rs[0].Conns, "label", rs[0].Label, "reps", len(rs),
-		"rps", median(rps), "rps_min", rmin, "rps_max", rmax, "rps_spread_pct", spread,
-		"p50_ms", median(p50), "p50_ms_min", p50min, "p50_ms_max", p50max,
-		"p99_ms", median(p99), "p99_ms_min", p99min, "p99_ms_max", p99max,
+		"rps", stats.Median(rps), "rps_min", rmin, "rps_max", rmax, "rps_spread_pct", spread,
+		"p50_ms", stats.Median(p50), "p50_ms_min", p50min, "p50_ms_max", p50max,
+		"p99_ms", stats.Median(p99), "p99_ms_min", p99min, "p99_ms_max", p99max,
 		"errors", errs,
-		"server_cpu_pct", median(scpu), "server_rss_mb_max", rssMax, "aux_cpu_pct", median(acpu),
-		"loadgen_cpu_pct", median(lcpu), "sys_cpu_pct", median(syscpu), "steal_pct", median(steal),
-		"other_cpu_pct", median(other))
+		"server_cpu_pct", stats.Median(scpu), "server_rss_mb_max", rssMax, "aux_cpu_pct", stats.Median(acpu),
+		"loadgen_cpu_pct", stats.Median(lcpu), "sys_cpu_pct", stats.Median(syscpu), "steal_pct", stats.Median(steal),
+		"other_cpu_pct", stats.Median(other))
 }

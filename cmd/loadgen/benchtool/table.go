@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/cmd/loadgen/internal/stats"
 )
 
 // rep is the part of loadgen's per-repetition JSON the table uses.
@@ -51,25 +53,9 @@ func summarize(rs []rep) cell {
 		c.rss = math.Max(c.rss, r.ServerRSSMB)
 	}
 	c.n = len(rs)
-	c.rps, c.p50, c.p99, c.other = median(rps), median(p50), median(p99), median(other)
-	c.rpsMin, c.rpsMax = rps[0], rps[0]
-	for _, x := range rps {
-		c.rpsMin, c.rpsMax = math.Min(c.rpsMin, x), math.Max(c.rpsMax, x)
-	}
+	c.rps, c.p50, c.p99, c.other = stats.Median(rps), stats.Median(p50), stats.Median(p99), stats.Median(other)
+	c.rpsMin, c.rpsMax = stats.MinMax(rps)
 	return c
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // table prints one markdown table: a row per scenario, a column per

@@ -37,31 +37,3 @@ func TestPct(t *testing.T) {
 		t.Errorf("pct of no samples = %v, want NaN", got)
 	}
 }
-
-func TestMedianAndMinmax(t *testing.T) {
-	tests := []struct {
-		xs                 []float64
-		median, mini, maxi float64
-	}{
-		{[]float64{3}, 3, 3, 3},
-		{[]float64{5, 1, 3}, 3, 1, 5},
-		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
-	}
-	for _, tt := range tests {
-		in := append([]float64(nil), tt.xs...)
-		if got := median(tt.xs); got != tt.median {
-			t.Errorf("median(%v) = %v, want %v", tt.xs, got, tt.median)
-		}
-		if mn, mx := minmax(tt.xs); mn != tt.mini || mx != tt.maxi {
-			t.Errorf("minmax(%v) = %v, %v, want %v, %v", tt.xs, mn, mx, tt.mini, tt.maxi)
-		}
-		for i := range in {
-			if in[i] != tt.xs[i] {
-				t.Errorf("median reordered its input: %v", tt.xs)
-			}
-		}
-	}
-	if got := median(nil); !math.IsNaN(got) {
-		t.Errorf("median of nothing = %v, want NaN", got)
-	}
-}
