@@ -4,13 +4,14 @@
 # Builds gatehouse and the load generator, starts gatehouse on a fresh
 # database (PostgreSQL on 127.0.0.1:5432, or a SQLite file with DB=sqlite),
 # registers the clients and the API key the scenarios need, runs
-# cmd/loadgen over every scenario of issue 8 and prints one markdown table,
-# compared with Ory Hydra v2.3.0 measured on the same machine.
+# cmd/loadgen over every scenario of the performance targets and prints one
+# markdown table, compared with Ory Hydra v2.3.0 measured on the same
+# machine (the baseline).
 #
 # Settings (environment):
 #   DB=postgres|sqlite      database (default postgres)
 #   DURATION=20s WARMUP=3s REPS=3 CONNS=1,16,64 PAUSE=2s
-#                           the issue's harness; loadgen bounds each
+#                           the baseline's settings; loadgen bounds each
 #   SCENARIOS=cc_opaque,cc_jwt,cc_apikey,introspect,jwks,discovery,authcode
 #                           a subset to run (default: these); also available:
 #                           authcode_consent (a third-party client: consent

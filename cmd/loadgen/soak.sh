@@ -8,8 +8,8 @@
 # the end, both under load and after a forced GC so that they compare, and
 # samples RSS and the heap every RSS_EVERY. It prints RSS at start, end and
 # max, heap in use at start and end, and the allocation sites that grew
-# (go tool pprof -top -diff_base start.pb.gz end.pb.gz). Issue 8 asks for
-# no growth over a 10-minute soak.
+# (go tool pprof -top -diff_base start.pb.gz end.pb.gz). The memory target
+# is no growth over a 10-minute soak.
 #
 # Settings (environment):
 #   DB=postgres|sqlite      database (default postgres)

@@ -1,0 +1,176 @@
+// The scenarios cc_token, introspect and get (one request per measured
+// unit), and buildScenarios, which builds every scenario the flags name.
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+type scenario struct {
+	name  string
+	build func() (*http.Request, error)
+	check func(status int, body []byte) bool
+	// flow, when set, replaces build/check: the measured unit is then one
+	// whole multi-request flow run by worker w (its own user agent), and
+	// the flow counts its own errors in ct. It returns whether the flow
+	// succeeded.
+	flow func(w int, client *http.Client, ct *counters) bool
+	// maxReqs bounds the HTTP requests of one unit (1 without flow), so
+	// the time budget can allow for a unit in flight at the deadline.
+	maxReqs int
+}
+
+func tokenForm(c config) (body []byte, authz string) {
+	v := url.Values{}
+	v.Set("grant_type", "client_credentials")
+	if c.scope != "" {
+		v.Set("scope", c.scope)
+	}
+	if c.audience != "" {
+		v.Set("audience", c.audience)
+	}
+	if c.extraForm != "" {
+		extra, err := url.ParseQuery(c.extraForm)
+		if err != nil {
+			fatalf("bad -extra-form: %v", err)
+		}
+		for k, vs := range extra {
+			for _, x := range vs {
+				v.Add(k, x)
+			}
+		}
+	}
+	switch c.authMethod {
+	case "basic":
+		authz = basic(c.clientID, c.clientSecret)
+	case "post":
+		v.Set("client_id", c.clientID)
+		v.Set("client_secret", c.clientSecret)
+	default:
+		fatalf("bad -auth %q (basic|post)", c.authMethod)
+	}
+	return []byte(v.Encode()), authz
+}
+
+var (
+	needleAccessToken = []byte(`"access_token"`)
+	needleActive      = []byte(`"active":true`)
+	needleActive2     = []byte(`"active": true`)
+)
+
+func fetchToken(c config) (string, error) {
+	body, authz := tokenForm(c)
+	req, err := postForm(c.tokenURL, body, authz)()
+	if err != nil {
+		return "", err
+	}
+	cl := newClient(1, c.reqTimeout)
+	resp, err := cl.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("token endpoint answered %d: %s", resp.StatusCode, truncate(b, 300))
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(b, &tr); err != nil || tr.AccessToken == "" {
+		return "", fmt.Errorf("no access_token in token response: %s", truncate(b, 300))
+	}
+	return tr.AccessToken, nil
+}
+
+func buildScenarios(c config) ([]scenario, error) {
+	var out []scenario
+	for _, name := range c.scenarios {
+		switch name {
+		case "cc_token":
+			if c.tokenURL == "" || c.clientID == "" {
+				return nil, errors.New("cc_token needs -token-url, -client-id, -client-secret")
+			}
+			if err := requireLoopback(c.tokenURL); err != nil {
+				return nil, err
+			}
+			body, authz := tokenForm(c)
+			out = append(out, scenario{name: name, build: postForm(c.tokenURL, body, authz),
+				check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleAccessToken) }})
+		case "introspect":
+			if c.introspectURL == "" || c.tokenURL == "" {
+				return nil, errors.New("introspect needs -introspect-url and -token-url (a token is obtained first)")
+			}
+			if err := requireLoopback(c.introspectURL); err != nil {
+				return nil, err
+			}
+			if err := requireLoopback(c.tokenURL); err != nil {
+				return nil, err
+			}
+			tok, err := fetchToken(c)
+			if err != nil {
+				return nil, fmt.Errorf("introspect: obtaining a token: %w", err)
+			}
+			var authz string
+			switch {
+			case c.introspectAuth == "none" || c.introspectAuth == "":
+			case c.introspectAuth == "client":
+				authz = basic(c.clientID, c.clientSecret)
+			case strings.HasPrefix(c.introspectAuth, "basic:"):
+				up := strings.SplitN(strings.TrimPrefix(c.introspectAuth, "basic:"), ":", 2)
+				if len(up) != 2 {
+					return nil, errors.New("-introspect-auth basic:USER:PASS")
+				}
+				authz = basic(up[0], up[1])
+			case strings.HasPrefix(c.introspectAuth, "bearer:"):
+				authz = "Bearer " + strings.TrimPrefix(c.introspectAuth, "bearer:")
+			default:
+				return nil, fmt.Errorf("bad -introspect-auth %q", c.introspectAuth)
+			}
+			v := url.Values{}
+			v.Set("token", tok)
+			v.Set("token_type_hint", "access_token")
+			body := []byte(v.Encode())
+			out = append(out, scenario{name: name, build: postForm(c.introspectURL, body, authz),
+				check: func(st int, b []byte) bool {
+					return st == 200 && (bytes.Contains(b, needleActive) || bytes.Contains(b, needleActive2))
+				}})
+			fmt.Fprintf(os.Stderr, "# introspect: token len=%d jwt=%v\n", len(tok), strings.Count(tok, ".") == 2 && !strings.HasPrefix(tok, "ory_"))
+		case "authcode":
+			sc, err := newAuthcode(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sc)
+		case "get":
+			if c.getURL == "" {
+				return nil, errors.New("get needs -get-url")
+			}
+			if err := requireLoopback(c.getURL); err != nil {
+				return nil, err
+			}
+			u := c.getURL
+			out = append(out, scenario{name: name,
+				build: func() (*http.Request, error) {
+					req, err := http.NewRequest(http.MethodGet, u, nil)
+					if err == nil {
+						req.Header.Set("Accept", "application/json")
+					}
+					return req, err
+				},
+				check: func(st int, b []byte) bool { return st == 200 && len(b) > 0 }})
+		default:
+			return nil, fmt.Errorf("unknown scenario %q", name)
+		}
+	}
+	return out, nil
+}
