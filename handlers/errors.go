@@ -9,7 +9,6 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
-	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -103,37 +102,4 @@ func (h *Handler) errorPage(c echo.Context, status int, msg string) error {
 func writeOAuthJSON(c echo.Context, err *fosite.RFC6749Error) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(err.StatusCode(), map[string]string{"error": err.ErrorField, "error_description": err.GetDescription()})
-}
-
-// oauthError normalises an error from fosite or the provider and logs the
-// server's own failures.
-func (h *Handler) oauthError(ctx context.Context, err error, grantType string) error {
-	// The client went away: not the server's failure, whatever fosite
-	// made of the cancelled query (it does not always keep the cause).
-	if clientGone(ctx, err) || errors.Is(ctx.Err(), context.Canceled) && fosite.ErrorToRFC6749Error(err).CodeField >= 500 {
-		return fosite.ErrInvalidRequest.WithHint(requestCancelled).WithWrap(err)
-	}
-	// The request ran out of time, waiting on a database that hangs
-	// rather than refuses (a partition, a frozen host): that is "retry
-	// later", as for an unreachable one. fosite would call it server_error,
-	// or invalid_client when the client lookup was what hung. Only the
-	// request's own deadline counts: an outbound fetch that timed out
-	// within it (a client's jwks_uri) keeps fosite's answer.
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, storage.ErrUnavailable) {
-		h.log.ErrorContext(ctx, "oauth request timed out", "cause", err.Error())
-		return provider.ErrUnavailable.WithWrap(err)
-	}
-	err = provider.OAuthError(err, grantType)
-	if provider.IsServerError(err) {
-		rfc := fosite.ErrorToRFC6749Error(err)
-		attrs := []any{"error", rfc.ErrorField}
-		if cause := rfc.Cause(); cause != nil {
-			attrs = append(attrs, "cause", cause.Error())
-		}
-		if d := rfc.Debug(); d != "" {
-			attrs = append(attrs, "debug", d)
-		}
-		h.log.ErrorContext(ctx, "oauth request failed", attrs...)
-	}
-	return err
 }

@@ -71,7 +71,7 @@ func (h *Handler) completeAuthorization(c echo.Context, ar fosite.AuthorizeReque
 // unregistered or mismatched redirect URI is never redirected to.
 func (h *Handler) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, err error) error {
 	ctx := c.Request().Context()
-	err = h.oauthError(ctx, err, "")
+	err = h.p.OAuthError(ctx, err, "")
 	if provider.AuthorizeErrorRedirectable(ar) {
 		h.p.WriteAuthorizeError(ctx, c.Response(), ar, err)
 		return nil
@@ -99,7 +99,7 @@ func (h *Handler) authorizeRequestError(c echo.Context, ar fosite.AuthorizeReque
 		return h.authorizeError(c, ar, err)
 	}
 	ctx := c.Request().Context()
-	err = h.oauthError(ctx, err, "")
+	err = h.p.OAuthError(ctx, err, "")
 	rfc := fosite.ErrorToRFC6749Error(err)
 	status := errorPageStatus(rfc)
 	name := clientName(ar)
@@ -116,110 +116,46 @@ func (h *Handler) authorizeRequestError(c echo.Context, ar fosite.AuthorizeReque
 	})
 }
 
-// token is the token endpoint.
+// token, par, introspect and revoke are the engine's endpoints; each is
+// one call that writes its answer (CORS for browser apps is set before, by
+// clientCORS).
 func (h *Handler) token(c echo.Context) error {
-	ctx := c.Request().Context()
-	grant := c.Request().PostForm.Get("grant_type")
-	ar, err := h.p.OAuth2.NewAccessRequest(ctx, c.Request(), provider.NewSession())
-	// A browser app must be able to read errors too (invalid_grant means
-	// "sign in again"), so CORS goes on once the client is authenticated,
-	// whatever the outcome.
-	if ar != nil && ar.GetClient() != nil {
-		h.allowOrigin(c, ar.GetClient())
-	}
-	if err == nil {
-		err = h.p.PrepareAccessRequest(ctx, ar)
-	}
-	var resp fosite.AccessResponder
-	if err == nil {
-		resp, err = h.p.NewAccessResponse(ctx, ar)
-	}
-	if err != nil {
-		// A refresh token that was just rotated gets the rotation's
-		// response again (the retry window), not an error.
-		replay, ok := h.p.ReplayRefresh(ctx, ar, err)
-		if !ok {
-			err = h.oauthError(ctx, err, grant)
-			challengeClient(c, err)
-			h.p.OAuth2.WriteAccessError(ctx, c.Response(), ar, err)
-			return nil
-		}
-		resp = replay
-	}
-	h.p.OAuth2.WriteAccessResponse(ctx, c.Response(), ar, resp)
+	h.p.Token(c.Request().Context(), c.Response(), c.Request())
 	return nil
 }
 
-// par is the pushed authorization request endpoint (RFC 9126): the client
-// authenticates and sends the authorization request by POST, and gets a
-// one-time request_uri to send the browser with instead.
 func (h *Handler) par(c echo.Context) error {
-	ctx := c.Request().Context()
-	ar, err := h.p.OAuth2.NewPushedAuthorizeRequest(ctx, c.Request())
-	if err == nil {
-		err = h.p.CheckPushedRequest(ar)
-	}
-	if err != nil {
-		err = h.oauthError(ctx, err, "")
-		challengeClient(c, err)
-		h.p.OAuth2.WritePushedAuthorizeError(ctx, c.Response(), ar, err)
-		return nil
-	}
-	resp, err := h.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
-	if err != nil {
-		h.p.OAuth2.WritePushedAuthorizeError(ctx, c.Response(), ar, h.oauthError(ctx, err, ""))
-		return nil
-	}
-	h.p.OAuth2.WritePushedAuthorizeResponse(ctx, c.Response(), ar, resp)
+	h.p.PushedAuthorize(c.Request().Context(), c.Response(), c.Request())
 	return nil
 }
 
-// introspect is RFC 7662 introspection: the caller authenticates as a
-// client (as at the token endpoint) and learns only about the tokens it is
-// entitled to (provider.Introspect).
 func (h *Handler) introspect(c echo.Context) error {
-	ctx := c.Request().Context()
-	info, err := h.p.Introspect(ctx, c.Request())
-	if err != nil {
-		rfc := fosite.ErrorToRFC6749Error(h.oauthError(ctx, err, ""))
-		challengeClient(c, rfc)
-		return writeOAuthJSON(c, rfc)
-	}
-	return c.JSON(http.StatusOK, info)
+	h.p.Introspect(c.Request().Context(), c.Response(), c.Request())
+	return nil
 }
 
-// challengeClient answers a failed client authentication as RFC 6749
-// §5.2 asks: 401 invalid_client with a WWW-Authenticate challenge for the
-// scheme clients authenticate with (HTTP Basic). Call it before writing
-// the error.
-func challengeClient(c echo.Context, err error) {
-	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="gatehouse"`)
-	}
-}
-
-// revoke is RFC 7009 revocation; revoking either token of a grant revokes
-// both.
 func (h *Handler) revoke(c echo.Context) error {
-	ctx := c.Request().Context()
-	err := h.p.Revoke(ctx, c.Request())
-	if clientID := claimedClient(c); clientID != "" {
-		if client, cerr := h.p.Client(ctx, clientID); cerr == nil {
-			h.allowOrigin(c, client)
+	h.p.Revoke(c.Request().Context(), c.Response(), c.Request())
+	return nil
+}
+
+// clientCORS lets a browser app read the answer of the token and
+// revocation endpoints — errors too: invalid_grant means "sign in again" —
+// when its origin is registered on the client the request names. The
+// client is not authenticated yet: its registered origin may read even a
+// refusal, which tells it nothing it could not learn otherwise. A request
+// without Origin (every program but a browser) costs nothing.
+func (h *Handler) clientCORS(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Header.Get(echo.HeaderOrigin) != "" {
+			if id := claimedClient(c); id != "" {
+				if client, err := h.p.Client(c.Request().Context(), id); err == nil {
+					h.allowOrigin(c, client)
+				}
+			}
 		}
+		return next(c)
 	}
-	if err == nil || errors.Is(err, fosite.ErrUnauthorizedClient) {
-		// RFC 7009 §2.2: an unknown token, or another client's (which
-		// must not be told from an unknown one), is answered 200.
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.NoContent(http.StatusOK)
-	}
-	// Every other error is said as it is. fosite's writer answers 200 to
-	// anything but invalid_request and invalid_client — a revocation the
-	// database did not take would look done (RFC 7009 §2.2.1: 503).
-	rfc := fosite.ErrorToRFC6749Error(h.oauthError(ctx, err, ""))
-	challengeClient(c, rfc)
-	return writeOAuthJSON(c, rfc)
 }
 
 // userinfo is the OpenID Connect UserInfo endpoint (GET and POST).
@@ -227,7 +163,7 @@ func (h *Handler) userinfo(c echo.Context) error {
 	ctx := c.Request().Context()
 	info, err := h.p.UserInfo(ctx, bearerToken(c.Request()))
 	if err != nil {
-		rfc := fosite.ErrorToRFC6749Error(h.oauthError(ctx, err, ""))
+		rfc := fosite.ErrorToRFC6749Error(h.p.OAuthError(ctx, err, ""))
 		if rfc.StatusCode() == http.StatusUnauthorized || rfc.StatusCode() == http.StatusForbidden {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer error="`+rfc.ErrorField+`"`)
 		}

@@ -156,9 +156,9 @@ func (h *Handler) Public() *echo.Echo {
 	// is parsed, per client after (the client id may be in the form).
 	e.GET(provider.PathAuthorize, h.authorize, h.oauthParams, h.pageHeaders)
 	e.POST(provider.PathAuthorize, h.authorize, h.oauthParams, h.pageHeaders)
-	e.POST(provider.PathToken, h.token, h.limitIP(rlToken), h.oauthParams, noStore, h.limitClient(rlToken))
+	e.POST(provider.PathToken, h.token, h.limitIP(rlToken), h.oauthParams, noStore, h.limitClient(rlToken), h.clientCORS)
 	e.POST(provider.PathIntrospect, h.introspect, h.limitIP(rlIntrospect), h.oauthParams, noStore, h.limitClient(rlIntrospect))
-	e.POST(provider.PathRevoke, h.revoke, h.limitIP(rlRevoke), h.oauthParams, noStore, h.limitClient(rlRevoke))
+	e.POST(provider.PathRevoke, h.revoke, h.limitIP(rlRevoke), h.oauthParams, noStore, h.limitClient(rlRevoke), h.clientCORS)
 	e.POST(provider.PathPAR, h.par, h.limitIP(rlPAR), h.oauthParams, noStore, h.limitClient(rlPAR))
 	e.GET(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	e.POST(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)

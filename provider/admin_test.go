@@ -52,12 +52,12 @@ func (f *regFixture) admExchange(t *testing.T, c *storage.Client, plain string, 
 	r.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(plain))
 	ar, err := f.p.OAuth2.NewAccessRequest(ctx, r, NewSession())
 	if err == nil {
-		err = f.p.PrepareAccessRequest(ctx, ar)
+		err = f.p.prepareAccessRequest(ctx, ar)
 	}
 	if err != nil {
 		t.Fatalf("token request: %v", err)
 	}
-	resp, err := f.p.NewAccessResponse(ctx, ar)
+	resp, err := f.p.newAccessResponse(ctx, ar)
 	if err != nil {
 		t.Fatalf("token response: %v", err)
 	}

@@ -99,12 +99,12 @@ var ccForm = url.Values{"grant_type": {GrantClientCredentials}}
 func (f *benchFixture) mint(ctx context.Context, id, secret string) (string, error) {
 	ar, err := f.p.OAuth2.NewAccessRequest(ctx, post(PathToken, ccForm, id, secret), NewSession())
 	if err == nil {
-		err = f.p.PrepareAccessRequest(ctx, ar)
+		err = f.p.prepareAccessRequest(ctx, ar)
 	}
 	if err != nil {
 		return "", err
 	}
-	resp, err := f.p.NewAccessResponse(ctx, ar)
+	resp, err := f.p.newAccessResponse(ctx, ar)
 	if err != nil {
 		return "", err
 	}
@@ -211,7 +211,7 @@ func BenchmarkIntrospect(b *testing.B) {
 					form := url.Values{"token": {c.token}, "token_type_hint": {"access_token"}}
 					b.ReportAllocs()
 					for b.Loop() {
-						in, err := f.p.Introspect(ctx, post(PathIntrospect, form, c.client, c.secret))
+						in, err := f.p.introspect(ctx, post(PathIntrospect, form, c.client, c.secret))
 						if err != nil {
 							b.Fatal(err)
 						}

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -13,8 +15,8 @@ import (
 // errors clients see. fosite reports several storage outcomes as
 // server_error or as "please retry" although they are the client's
 // business: a second use of a code or refresh token that raced the first,
-// for instance. Handlers pass every fosite error through OAuthError before
-// writing it.
+// for instance. Every OAuth error goes through OAuthError before it is
+// written.
 
 // ErrUnavailable is the OAuth error for "the database is unreachable".
 var ErrUnavailable = &fosite.RFC6749Error{
@@ -23,9 +25,74 @@ var ErrUnavailable = &fosite.RFC6749Error{
 	CodeField:        http.StatusServiceUnavailable,
 }
 
-// OAuthError maps err (from fosite or from gatehouse) to the RFC 6749 error
-// to send. grantType is the token request's grant_type ("" elsewhere).
-func OAuthError(err error, grantType string) error {
+// ClientGoneHint is the description of the answer (which nobody reads) to
+// a request whose client went away mid-way.
+const ClientGoneHint = "The request was cancelled by the client."
+
+// OAuthError is the OAuth error to send for err, a failure of a request
+// whose context is ctx (grantType is the token request's grant_type, ""
+// elsewhere), and logs the server's own failures. A client that went away
+// is not a server failure; a request that ran out of time on a database
+// that hangs is "retry later", as for one that refuses.
+func (p *Provider) OAuthError(ctx context.Context, err error, grantType string) error {
+	// The client went away: not the server's failure, whatever fosite
+	// made of the cancelled query (it does not always keep the cause).
+	if errors.Is(ctx.Err(), context.Canceled) && (errors.Is(err, context.Canceled) || fosite.ErrorToRFC6749Error(err).CodeField >= 500) {
+		return fosite.ErrInvalidRequest.WithHint(ClientGoneHint).WithWrap(err)
+	}
+	// The request ran out of time, waiting on a database that hangs
+	// rather than refuses (a partition, a frozen host): that is "retry
+	// later", as for an unreachable one. fosite would call it server_error,
+	// or invalid_client when the client lookup was what hung. Only the
+	// request's own deadline counts: an outbound fetch that timed out
+	// within it (a client's jwks_uri) keeps fosite's answer.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, storage.ErrUnavailable) {
+		p.log.ErrorContext(ctx, "oauth request timed out", "cause", err.Error())
+		return ErrUnavailable.WithWrap(err)
+	}
+	err = oauthErrorOf(err, grantType)
+	if IsServerError(err) {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		attrs := []any{"error", rfc.ErrorField}
+		if cause := rfc.Cause(); cause != nil {
+			attrs = append(attrs, "cause", cause.Error())
+		}
+		if d := rfc.Debug(); d != "" {
+			attrs = append(attrs, "debug", d)
+		}
+		p.log.ErrorContext(ctx, "oauth request failed", attrs...)
+	}
+	return err
+}
+
+// challengeClient answers a failed client authentication as RFC 6749
+// §5.2 asks: 401 invalid_client with a WWW-Authenticate challenge for the
+// scheme clients authenticate with (HTTP Basic). Call it before writing
+// the error.
+func challengeClient(w http.ResponseWriter, err error) {
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	}
+}
+
+// writeJSON writes v as the JSON answer of an OAuth endpoint (never
+// cached: RFC 6749 §5.1).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes an RFC 6749 §5.2 error body.
+func writeError(w http.ResponseWriter, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	writeJSON(w, rfc.StatusCode(), map[string]string{"error": rfc.ErrorField, "error_description": rfc.GetDescription()})
+}
+
+// oauthErrorOf maps err (from fosite or from gatehouse) to the RFC 6749
+// error to send. grantType is the token request's grant_type ("" elsewhere).
+func oauthErrorOf(err error, grantType string) error {
 	if err == nil {
 		return nil
 	}

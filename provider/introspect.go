@@ -50,11 +50,25 @@ func (i Introspection) IsActive() bool { return i["active"] == true }
 var ErrIntrospectionCaller = fosite.ErrInvalidClient.WithHint(
 	"Authenticate as a confidential client (client_secret_basic, client_secret_post or private_key_jwt) to introspect tokens.")
 
-// Introspect answers an introspection request. A caller that fails to
+// Introspect is the introspection endpoint: it writes the answer of
+// introspect, or its error (401 with a challenge for a caller that failed
+// to authenticate).
+func (p *Provider) Introspect(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	info, err := p.introspect(ctx, r)
+	if err != nil {
+		err = p.OAuthError(ctx, err, "")
+		challengeClient(w, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// introspect answers an introspection request. A caller that fails to
 // authenticate is ErrIntrospectionCaller (or a storage failure, as it
 // is); a request without a token, or whose body does not parse, is
 // invalid_request.
-func (p *Provider) Introspect(ctx context.Context, r *http.Request) (Introspection, error) {
+func (p *Provider) introspect(ctx context.Context, r *http.Request) (Introspection, error) {
 	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 		return nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
 	}

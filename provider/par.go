@@ -98,6 +98,27 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 	return r, nil
 }
 
+// PushedAuthorize is the pushed authorization request endpoint (RFC 9126):
+// the client authenticates and sends the authorization request by POST,
+// and gets a one-time request_uri to send the browser with instead.
+func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	ar, err := p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = p.checkPushedRequest(ar)
+	}
+	var resp fosite.PushedAuthorizeResponder
+	if err == nil {
+		resp, err = p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+	}
+	if err != nil {
+		err = p.OAuthError(ctx, err, "")
+		challengeClient(w, err)
+		p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.OAuth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
 // parRequired reports whether client must use PAR.
 func (p *Provider) parRequired(c fosite.Client) bool {
 	if p.opts.PARRequired {
@@ -107,10 +128,10 @@ func (p *Provider) parRequired(c fosite.Client) bool {
 	return ok && sc.RequirePushedAuthorizationRequests
 }
 
-// CheckPushedRequest applies, at the PAR endpoint, the checks gatehouse
+// checkPushedRequest applies, at the PAR endpoint, the checks gatehouse
 // makes at the authorization endpoint (PKCE S256, prompt, max_age), so a
 // bad request fails when it is pushed.
-func (p *Provider) CheckPushedRequest(ar fosite.AuthorizeRequester) error {
+func (p *Provider) checkPushedRequest(ar fosite.AuthorizeRequester) error {
 	if ar.GetRequestForm().Get("request_uri") != "" {
 		return fosite.ErrInvalidRequest.WithHint("A pushed authorization request must not contain request_uri.")
 	}

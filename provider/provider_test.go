@@ -152,13 +152,13 @@ func TestOAuthErrorMapping(t *testing.T) {
 		{"other errors pass", fosite.ErrInvalidScope, "client_credentials", "invalid_scope", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := fosite.ErrorToRFC6749Error(OAuthError(tc.err, tc.grant))
+			got := fosite.ErrorToRFC6749Error(oauthErrorOf(tc.err, tc.grant))
 			if got.ErrorField != tc.want || got.CodeField != tc.code {
 				t.Fatalf("got %s %d, want %s %d", got.ErrorField, got.CodeField, tc.want, tc.code)
 			}
 		})
 	}
-	if OAuthError(nil, "") != nil {
+	if oauthErrorOf(nil, "") != nil {
 		t.Fatal("nil error mapped to an error")
 	}
 }

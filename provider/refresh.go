@@ -79,12 +79,12 @@ func (p *Provider) keepRefreshResponse(ctx context.Context, ar fosite.AccessRequ
 	})
 }
 
-// ReplayRefresh answers a refresh request that failed with err because its
+// replayRefresh answers a refresh request that failed with err because its
 // token had just been rotated (within the retry window, or by a concurrent
 // request of the same client): it returns the response of that rotation.
 // ok is false when err is anything else, or when no response was kept (the
 // window is over, or is 0 for the client); the caller then reports err.
-func (p *Provider) ReplayRefresh(ctx context.Context, ar fosite.AccessRequester, err error) (resp fosite.AccessResponder, ok bool) {
+func (p *Provider) replayRefresh(ctx context.Context, ar fosite.AccessRequester, err error) (resp fosite.AccessResponder, ok bool) {
 	if ar == nil || ar.GetClient() == nil || !ar.GetGrantTypes().ExactOne("refresh_token") || !isRefreshRace(err) {
 		return nil, false
 	}

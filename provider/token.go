@@ -19,14 +19,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
-// PrepareAccessRequest does what fosite leaves to the application between
+// prepareAccessRequest does what fosite leaves to the application between
 // NewAccessRequest and NewAccessResponse:
 //
 //   - client_credentials: grant the requested scopes and audience (fosite
 //     has checked them against the client) and make the client the subject;
 //   - refresh_token: reload the user, refuse a deleted or disabled account,
 //     and refresh the claims the new ID token carries.
-func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessRequester) error {
+func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessRequester) error {
 	sess, ok := ar.GetSession().(*Session)
 	if !ok {
 		return fosite.ErrServerError.WithDebug("unexpected session type")
@@ -72,14 +72,40 @@ func (p *Provider) PrepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 	return nil
 }
 
-// NewAccessResponse issues the tokens. For the authorization code and
+// Token is the token endpoint (RFC 6749 §3.2): it authenticates the client,
+// issues the tokens of the request's grant and writes the answer. A refresh
+// token that was just rotated gets the rotation's response again (the
+// retry window), not an error.
+func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	ar, err := p.OAuth2.NewAccessRequest(ctx, r, NewSession())
+	if err == nil {
+		err = p.prepareAccessRequest(ctx, ar)
+	}
+	var resp fosite.AccessResponder
+	if err == nil {
+		resp, err = p.newAccessResponse(ctx, ar)
+	}
+	if err != nil {
+		replay, ok := p.replayRefresh(ctx, ar, err)
+		if !ok {
+			err = p.OAuthError(ctx, err, r.PostForm.Get("grant_type"))
+			challengeClient(w, err)
+			p.OAuth2.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+		resp = replay
+	}
+	p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// newAccessResponse issues the tokens. For the authorization code and
 // refresh grants everything fosite writes (code invalidation or refresh
 // rotation, the new tokens, the OpenID Connect session cleanup) happens in
 // one transaction, so a failure leaves nothing half-written; a refresh
 // also keeps its response for the retry window in that transaction. A
 // client_credentials token is a single insert and needs no transaction.
 // Either way the tokens are committed before the caller sends them.
-func (p *Provider) NewAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error) {
+func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error) {
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		resp, err := p.OAuth2.NewAccessResponse(ctx, ar)
 		if err == nil {
@@ -140,10 +166,27 @@ func (p *Provider) revokeCodeGrant(ctx context.Context, ar fosite.AccessRequeste
 	}
 }
 
-// Revoke handles an RFC 7009 revocation request. fosite deletes the
-// grant's refresh and access tokens in two steps; the transaction makes
-// that one.
-func (p *Provider) Revoke(ctx context.Context, r *http.Request) error {
+// Revoke is the revocation endpoint (RFC 7009): revoking either token of a
+// grant revokes both. An unknown token, or another client's (which must
+// not be told from an unknown one, §2.2), is answered 200; every other
+// error is said as it is — fosite's writer answers 200 to anything but
+// invalid_request and invalid_client, so a revocation the database did not
+// take would look done (§2.2.1: 503).
+func (p *Provider) Revoke(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	err := p.revoke(ctx, r)
+	if err == nil || errors.Is(err, fosite.ErrUnauthorizedClient) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	err = p.OAuthError(ctx, err, "")
+	challengeClient(w, err)
+	writeError(w, err)
+}
+
+// revoke revokes the token of r. fosite deletes the grant's refresh and
+// access tokens in two steps; the transaction makes that one.
+func (p *Provider) revoke(ctx context.Context, r *http.Request) error {
 	if isBearerAuthorization(r) || ClaimedClientID(r) == "" {
 		// RFC 7009 §2.1: the client authenticates (a public one names
 		// itself); fosite would call a missing one invalid_request.

@@ -54,7 +54,7 @@ func (p *Provider) UserInfo(ctx context.Context, token string) (*UserInfo, error
 		// A client_credentials token has no user; a deleted user has none left.
 		return nil, ErrInvalidToken
 	} else if err != nil {
-		return nil, OAuthError(err, "")
+		return nil, oauthErrorOf(err, "")
 	}
 	claims := UserClaims(u, ar.GetGrantedScopes())
 	claims["sub"] = u.ID
