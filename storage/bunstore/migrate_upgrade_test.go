@@ -3,8 +3,14 @@ package bunstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +18,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/uptrace/bun"
+	bundialect "github.com/uptrace/bun/dialect"
 
 	"github.com/gatehouse-dev/gatehouse/migrations"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -997,4 +1004,182 @@ func TestMigrateToClientTrust(t *testing.T) {
 			t.Fatalf("Migrate after the down migration: %v", err)
 		}
 	})
+}
+
+// TestMigrationsAreKnownByVersion: a database records a migration by its
+// version alone, so the words after the version in a migration's file
+// name can change without a database noticing.
+//
+// bun/migrate (v1.3.0, migrate/migrations.go) splits a file name
+// <version>_<words>.tx.up.sql into Migration.Name, the version, and
+// Migration.Comment, the words, which is never stored (`bun:"-"`);
+// bun_migrations holds id, name (the version), group_id and migrated_at,
+// and the migrator (migrationsWithStatus, MarkApplied's upsert on name)
+// and this store (schemaState, checkNotApplied, recordApplied) match
+// applied migrations to files by that name. The words are only logged.
+//
+// testdata/bun_migrations_30dfc42.<dialect>.sql holds the bookkeeping rows
+// of a database that `gatehouse migrate` of commit 30dfc42 migrated, when
+// the files were named ..._issue3 to ..._issue7; their statements have not
+// changed since. The test builds the tables with those statements, puts
+// the recorded rows in place of its own bookkeeping, and checks that this
+// binary sees all of them as applied (nothing is re-applied or rewritten)
+// and, on a database whose two newest rows are gone (one that an older
+// release migrated), that it applies exactly the later migrations.
+func TestMigrationsAreKnownByVersion(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ms := knownMigrations(t, dialect)
+		recorded, err := os.ReadFile(filepath.Join("testdata", "bun_migrations_30dfc42."+dialect+".sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const recordedCount = 8 // the migrations commit 30dfc42 had
+		for _, n := range []int{recordedCount, recordedCount - 2} {
+			t.Run(fmt.Sprintf("%d applied", n), func(t *testing.T) {
+				ctx := context.Background()
+				s := openUnmigrated(t, dialect)
+				newest := ms[n-1].version
+				if err := s.MigrateTo(ctx, newest); err != nil {
+					t.Fatalf("apply the migrations up to %s: %v", newest, err)
+				}
+				db := s.WriterDB()
+				if _, err := db.ExecContext(ctx, "DELETE FROM bun_migrations"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.ExecContext(ctx, string(recorded)); err != nil {
+					t.Fatalf("insert the recorded rows: %v", err)
+				}
+				if _, err := db.NewRaw("DELETE FROM bun_migrations WHERE name > ?", newest).Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+				before := appliedMigrations(t, s)
+				if len(before) != n {
+					t.Fatalf("recorded rows up to %s = %q, want %d", newest, before, n)
+				}
+				schema := schemaObjects(t, s)
+
+				if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != n || known != len(ms) {
+					t.Fatalf("SchemaStatus = %d, %d, %v; want %d, %d", applied, known, err, n, len(ms))
+				}
+				err := s.CheckSchema(ctx)
+				if n == len(ms) && err != nil {
+					t.Fatalf("CheckSchema on the recorded rows: %v", err)
+				}
+				if n < len(ms) && !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+					t.Fatalf("CheckSchema on the recorded rows: %v, want ErrSchemaNotMigrated", err)
+				}
+				if err := s.Migrate(ctx); err != nil {
+					t.Fatalf("Migrate on the recorded rows: %v", err)
+				}
+				if err := s.CheckSchema(ctx); err != nil {
+					t.Fatalf("CheckSchema after Migrate: %v", err)
+				}
+				after := appliedMigrations(t, s)
+				if len(after) != len(ms) || !slices.Equal(after[:n], before) {
+					t.Fatalf("bookkeeping after Migrate = %q, want the recorded %q and then the later migrations", after, before)
+				}
+				for i, row := range after[n:] {
+					if _, name, _ := strings.Cut(row, " "); !strings.HasPrefix(name, ms[n+i].version+" ") {
+						t.Errorf("migration applied after the recorded ones: %q, want %s", row, ms[n+i].version)
+					}
+				}
+				if n == len(ms) && !slices.Equal(schemaObjects(t, s), schema) {
+					t.Errorf("Migrate changed the schema of a migrated database")
+				}
+			})
+		}
+	})
+}
+
+// migration is one version of the embedded migrations: the files
+// <version>_<name>.tx.up.sql and .tx.down.sql.
+type migration struct{ version, name string }
+
+var migrationFile = regexp.MustCompile(`^(\d+)_([0-9a-z_-]+)\.tx\.up\.sql$`)
+
+// knownMigrations lists the migrations of dialect, oldest first.
+func knownMigrations(t *testing.T, dialect string) []migration {
+	t.Helper()
+	fsys, err := migrations.FS(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, err := fs.Glob(fsys, "*.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []migration
+	for _, up := range ups {
+		m := migrationFile.FindStringSubmatch(up)
+		if m == nil {
+			t.Fatalf("migration file %s is not named <version>_<name>.tx.up.sql", up)
+		}
+		ms = append(ms, migration{version: m[1], name: m[2]})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return strings.Compare(a.version, b.version) })
+	return ms
+}
+
+// openUnmigrated opens a fresh, empty database of dialect; it is closed
+// when the test ends.
+func openUnmigrated(t *testing.T, dialect string) *bunstore.Store {
+	t.Helper()
+	s, err := bunstore.Open(context.Background(), bunstoretest.NewDSN(t, dialect),
+		bunstore.Options{ClientCacheTTL: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// appliedMigrations returns the rows of bun_migrations as "id name
+// group_id", by id.
+func appliedMigrations(t *testing.T, s *bunstore.Store) []string {
+	t.Helper()
+	var rows []struct {
+		ID      int64
+		Name    string
+		GroupID int64
+	}
+	if err := s.WriterDB().NewRaw("SELECT id, name, group_id FROM bun_migrations ORDER BY id").
+		Scan(context.Background(), &rows); err != nil {
+		t.Fatalf("read bun_migrations: %v", err)
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%d %s %d", r.ID, r.Name, r.GroupID))
+	}
+	return out
+}
+
+// schemaObjects lists the tables, columns and indexes of the store's
+// database, bun_migrations aside, as "table t", "column t.c" and "index i
+// on t", sorted.
+func schemaObjects(t *testing.T, s *bunstore.Store) []string {
+	t.Helper()
+	db := s.WriterDB()
+	var q string
+	switch db.Dialect().Name() {
+	case bundialect.SQLite:
+		q = `SELECT 'table ' || name FROM sqlite_master
+			WHERE type = 'table' AND name NOT LIKE 'sqlite%' AND name <> 'bun_migrations'
+		UNION ALL SELECT 'column ' || m.name || '.' || c.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c
+			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%' AND m.name <> 'bun_migrations'
+		UNION ALL SELECT 'index ' || name || ' on ' || tbl_name FROM sqlite_master
+			WHERE type = 'index' AND name NOT LIKE 'sqlite%' AND tbl_name <> 'bun_migrations'`
+	default:
+		q = `SELECT 'table ' || table_name FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'bun_migrations'
+		UNION ALL SELECT 'column ' || table_name || '.' || column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name <> 'bun_migrations'
+		UNION ALL SELECT 'index ' || indexname || ' on ' || tablename FROM pg_indexes
+			WHERE schemaname = current_schema() AND tablename <> 'bun_migrations'`
+	}
+	var objects []string
+	if err := db.NewRaw(q).Scan(context.Background(), &objects); err != nil {
+		t.Fatalf("read the schema: %v", err)
+	}
+	slices.Sort(objects)
+	return objects
 }
