@@ -172,10 +172,10 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 		}
 
 		// Down (the newest migration first), then up again.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		migrateDown(t, s, dialect, migrationIssue5, "issue5")
-		migrateDown(t, s, dialect, migrationIssue4, "issue4")
-		migrateDown(t, s, dialect, migrationIssue3, "issue3")
+		migrateDown(t, s, dialect, migrationIssue6, "token_format_key_rotation_system_keys")
+		migrateDown(t, s, dialect, migrationIssue5, "upstream_sign_in")
+		migrateDown(t, s, dialect, migrationIssue4, "client_owners_api_keys_audit")
+		migrateDown(t, s, dialect, migrationIssue3, "registration_and_par")
 		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states", "api_keys", "audit_events",
 			"pushed_requests", "registration_tokens")
 		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr", "clients.owner_id",
@@ -348,9 +348,9 @@ func TestMigrateFromTheIssue3Schema(t *testing.T) {
 
 		// Down (the newest migration first), then up again: the old rows
 		// are intact.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		migrateDown(t, s, dialect, migrationIssue5, "issue5")
-		migrateDown(t, s, dialect, migrationIssue4, "issue4")
+		migrateDown(t, s, dialect, migrationIssue6, "token_format_key_rotation_system_keys")
+		migrateDown(t, s, dialect, migrationIssue5, "upstream_sign_in")
+		migrateDown(t, s, dialect, migrationIssue4, "client_owners_api_keys_audit")
 		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states", "api_keys", "audit_events")
 		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr", "clients.owner_id",
 			"oauth2_access.api_key_id")
@@ -538,8 +538,8 @@ func TestMigrateFromTheIssue4Schema(t *testing.T) {
 		// Down (the newest migration first), then up again: the old rows
 		// are intact, and the sessions made meanwhile lose their AMR and
 		// ACR with the columns.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		migrateDown(t, s, dialect, migrationIssue5, "issue5")
+		migrateDown(t, s, dialect, migrationIssue6, "token_format_key_rotation_system_keys")
+		migrateDown(t, s, dialect, migrationIssue5, "upstream_sign_in")
 		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states")
 		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr")
 		if err := db.NewRaw("SELECT count(*) FROM login_sessions").Scan(ctx, &n); err != nil || n != 2 {
@@ -721,7 +721,7 @@ func TestMigrateFromTheIssue5Schema(t *testing.T) {
 
 		// Down: the new table and column go, the keys stay (their states
 		// are what the older binary knows), and the index no longer holds.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
+		migrateDown(t, s, dialect, migrationIssue6, "token_format_key_rotation_system_keys")
 		wantNoTables(t, s, "system_keys")
 		wantNoColumns(t, s, "clients.access_token_format")
 		var n int
@@ -873,7 +873,7 @@ func TestMigrateFromTheIssue6Schema(t *testing.T) {
 			t.Fatalf("CreateRefreshSuccessor: %v", err)
 		}
 
-		migrateDown(t, s, dialect, migrationIssue7, "issue7")
+		migrateDown(t, s, dialect, migrationIssue7, "refresh_retry_and_login_throttles")
 		wantNoTables(t, s, "refresh_successors", "login_throttles")
 		wantNoColumns(t, s, "clients.refresh_retry_window_ms")
 		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
