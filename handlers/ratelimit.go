@@ -1,6 +1,6 @@
 package handlers
 
-// Request rate limits (issue 7). Each limited route checks the client IP's
+// Request rate limits. Each limited route checks the client IP's
 // budget first and then, on the OAuth endpoints, the budget of the client
 // the request claims to be. The budgets are token buckets counted either in
 // this process (MemoryLimiter, golang.org/x/time/rate) or in Redis, shared

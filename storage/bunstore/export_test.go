@@ -22,31 +22,6 @@ func SQLiteURI(path string, readOnly bool) string { return sqliteURI(path, readO
 func (s *Store) WriterDB() *bun.DB { return s.wdb }
 func (s *Store) ReaderDB() *bun.DB { return s.rdb }
 
-// MigrateTo applies the known migrations up to and including the one
-// named (its version), as an older binary would have.
-func (s *Store) MigrateTo(ctx context.Context, name string) error {
-	m, err := s.migrator()
-	if err != nil {
-		return err
-	}
-	if err := m.Init(ctx); err != nil {
-		return err
-	}
-	ms, err := s.migrations()
-	if err != nil {
-		return err
-	}
-	for _, mig := range ms.Sorted() {
-		if mig.Name > name {
-			break
-		}
-		if err := m.RunMigration(ctx, mig.Name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // AllAuditEvents reads the whole audit trail back, oldest first (by ID among
 // equal times), unbounded (AuditEvents returns a page, newest first).
 func (s *Store) AllAuditEvents(ctx context.Context) ([]*storage.AuditEvent, error) {

@@ -47,6 +47,15 @@ var errAppliedMeanwhile = errors.New("bunstore: migration was applied concurrent
 // Each migration is recorded in the same transaction as its statements, so
 // a crash cannot leave a migration applied but unrecorded.
 func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	return s.migrate(ctx, ms)
+}
+
+// migrate applies the migrations of ms that the database lacks.
+func (s *Store) migrate(ctx context.Context, ms *migrate.Migrations) error {
 	s.migrateMu.Lock()
 	defer s.migrateMu.Unlock()
 
@@ -56,10 +65,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	defer unlock()
 
-	m, err := s.migrator()
-	if err != nil {
-		return err
-	}
+	m := s.migrator(ms)
 	if err := m.Init(ctx); err != nil {
 		return mapErr("create migrations table", err)
 	}
@@ -184,11 +190,7 @@ func (s *Store) migrations() (*migrate.Migrations, error) {
 	return ms, nil
 }
 
-func (s *Store) migrator() (*migrate.Migrator, error) {
-	ms, err := s.migrations()
-	if err != nil {
-		return nil, err
-	}
+func (s *Store) migrator(ms *migrate.Migrations) *migrate.Migrator {
 	return migrate.NewMigrator(s.wdb, ms,
 		migrate.WithTableName(migrationsTable),
 		// Record a migration only once it ran; recordApplied already did
@@ -198,7 +200,7 @@ func (s *Store) migrator() (*migrate.Migrator, error) {
 		migrate.WithUpsert(true),
 		migrate.BeforeMigration(s.checkNotApplied),
 		migrate.AfterMigration(s.recordApplied),
-	), nil
+	)
 }
 
 // checkNotApplied runs first in each migration's transaction (.tx.up.sql):

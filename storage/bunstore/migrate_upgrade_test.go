@@ -3,15 +3,21 @@ package bunstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
-	"github.com/uptrace/bun"
+	bundialect "github.com/uptrace/bun/dialect"
 
 	"github.com/gatehouse-dev/gatehouse/migrations"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -20,758 +26,614 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage/conformance"
 )
 
-const (
-	migrationInit   = "20261127000001"
-	migrationIssue3 = "20261127000002"
-	migrationIssue4 = "20261127000003"
-	migrationIssue5 = "20261127000004"
-	migrationIssue6 = "20261127000005"
-	migrationIssue7 = "20261127000006"
-	// migrationClientTrust adds first_party, introspect_any_token and
-	// resources to clients and created_via to API keys.
-	migrationClientTrust = "20261207000001"
-	// migrationLoginDevices adds lock counts and known browsers' records
-	// to login_throttles.
-	migrationLoginDevices = "20261207000002"
-)
+// The upgrade tests have the shape of hydra's migratest: every migration
+// has a fixture, testdata/<version>_<name>.sql, the rows a binary whose
+// newest migration it is writes, with bun's literals (UTC times as
+// '2006-01-02 15:04:05+00:00', TRUE and FALSE); rows whose literals differ
+// between the dialects (bun writes a blob as X'..' on SQLite and '\x..' on
+// PostgreSQL) go in testdata/<version>_<name>.<dialect>.sql, one for each
+// dialect. TestMigrationUpgrades applies the migrations one at a time,
+// each followed by its fixture, so that every migration runs on the rows
+// of every earlier release. A new migration adds its fixture and its
+// upgradeCase; from then on every later migration is tested on its rows
+// too.
 
-// migrateDown runs the down file of the migration version_name and
-// forgets that it was applied, as an operator rolling back would.
-func migrateDown(t *testing.T, s *bunstore.Store, dialect, version, name string) {
-	t.Helper()
-	ctx := context.Background()
-	fsys, err := migrations.FS(dialect)
-	if err != nil {
-		t.Fatal(err)
-	}
-	down, err := fs.ReadFile(fsys, version+"_"+name+".tx.down.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := s.WriterDB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.ExecContext(ctx, string(down)); err != nil {
-		_ = tx.Rollback()
-		t.Fatalf("down migration %s: %v", version, err)
-	}
-	if _, err := tx.NewRaw("DELETE FROM bun_migrations WHERE name = ?", version).Exec(ctx); err != nil {
-		_ = tx.Rollback()
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatalf("commit the down migration %s: %v", version, err)
-	}
+// An upgradeCase is one migration: what its up migration changes in the
+// schema, and what TestMigrationUpgrades checks of its fixture's rows at
+// each stage. Every check is optional.
+type upgradeCase struct {
+	version string
+	// changes is what the up migration changes in the schema, as
+	// schemaChanges describes it.
+	changes []string
+	// loaded runs once every migration is applied: the fixture's rows
+	// load through the store as written, with the later migrations'
+	// columns at their defaults and their data migrations applied.
+	loaded func(t *testing.T, s *bunstore.Store)
+	// used exercises what the later migrations added on those rows; it
+	// may change them.
+	used func(t *testing.T, s *bunstore.Store)
+	// downTo runs when the down migrations have taken the schema back to
+	// this version: what was written in it is still there.
+	downTo func(t *testing.T, s *bunstore.Store)
+	// redone runs when the migrations have been applied again after that.
+	redone func(t *testing.T, s *bunstore.Store)
 }
 
-// wantNoTables fails if any of the tables exists.
-func wantNoTables(t *testing.T, s *bunstore.Store, tables ...string) {
-	t.Helper()
-	for _, table := range tables {
-		var n int
-		if err := s.WriterDB().NewRaw("SELECT count(*) FROM ?", bun.Ident(table)).Scan(context.Background(), &n); err == nil {
-			t.Errorf("table %s survived the down migration", table)
-		}
-	}
+// upgradeCases are the migrations, oldest first.
+func upgradeCases() []upgradeCase {
+	return []upgradeCase{{
+		version: "20261127000001", // init
+		changes: []string{
+			"table auth_flows", "table clients", "table consent_grants", "table login_sessions", "table oauth2_access",
+			"table oauth2_code", "table oauth2_jti", "table oauth2_oidc", "table oauth2_pkce", "table oauth2_refresh",
+			"table signing_keys", "table users",
+		},
+		loaded: wantFirstClientAndUser,
+		used:   useFirstClient,
+		redone: wantFirstClientAndUser,
+	}, {
+		version: "20261127000002", // registration_and_par
+		changes: []string{
+			"column clients.client_uri", "column clients.contacts", "column clients.jwks", "column clients.jwks_uri",
+			"column clients.logo_uri", "column clients.policy_uri", "column clients.registered_by",
+			"column clients.registration_access_token_hash", "column clients.require_pushed_authorization_requests",
+			"column clients.token_endpoint_auth_signing_alg", "column clients.tos_uri",
+			"index clients_created_at_id_idx", "index oauth2_access_subject_idx", "index oauth2_refresh_subject_idx",
+			"index users_created_at_id_idx", "table pushed_requests", "table registration_tokens",
+		},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			wantRegisteredClients(t, s, true)
+			u, err := s.UserByID(context.Background(), "dcr-user")
+			if err != nil || u.Email != "dcr@example.com" || len(u.Roles) != 1 {
+				t.Errorf("dcr-user = %+v, %v; lost data", u, err)
+			}
+		},
+		used:   useRegisteredClients,
+		downTo: wantRegisteredRowsKept,
+		// The RFC 7591 metadata went with its columns.
+		redone: func(t *testing.T, s *bunstore.Store) {
+			wantRegisteredClients(t, s, false)
+			if _, err := s.UserByID(context.Background(), "dcr-user"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("dcr-user, deleted before the down migrations: %v, want ErrNotFound", err)
+			}
+		},
+	}, {
+		version: "20261127000003", // client_owners_api_keys_audit
+		changes: []string{
+			"column clients.owner_id", "column oauth2_access.api_key_id", "index clients_owner_id_idx",
+			"index oauth2_access_api_key_id_idx", "table api_keys", "table audit_events",
+		},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			wantPasswordSessions(t, s)
+			stored := rawStrings(t, s, "SELECT amr || '|' || acr FROM login_sessions WHERE user_id IN ('sessions-user', 'sessions-other') ORDER BY id")
+			if !slices.Equal(stored, []string{"[]|", "[]|"}) {
+				t.Errorf("amr|acr of the old sessions = %q, want the defaults []|", stored)
+			}
+		},
+		used:   useSessionsForUpstreamSignIn,
+		downTo: wantSessionsKept,
+		redone: func(t *testing.T, s *bunstore.Store) {
+			wantPasswordSessions(t, s)
+			// The session made since lost its AMR and ACR with the columns.
+			if got, err := s.LoginSession(context.Background(), "fed-session"); err != nil || len(got.AMR) != 0 || got.ACR != "" {
+				t.Errorf("LoginSession made before the down migrations = %+v, %v; want no AMR and ACR", got, err)
+			}
+		},
+	}, {
+		version: "20261127000004", // upstream_sign_in
+		changes: []string{
+			"column login_sessions.acr", "column login_sessions.amr", "table federated_identities",
+			"table upstream_states",
+		},
+		loaded: wantSigningKeys,
+		used:   useSigningKeys,
+		downTo: wantKeysKeptAndTwoNextKeysRefused,
+		redone: wantKeysAfterRedo,
+	}, {
+		version: "20261127000005", // token_format_key_rotation_system_keys
+		changes: []string{
+			"column clients.access_token_format", "index signing_keys_one_next_idx", "table system_keys",
+		},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			c, err := s.ClientByID(context.Background(), "jwt-client")
+			if err != nil || c.RefreshRetryWindow != nil || c.AccessTokenFormat != "jwt" || c.Name != "JWT client" {
+				t.Errorf("jwt-client after the upgrade = %+v, %v; want the server's retry window and JWTs", c, err)
+			}
+		},
+		used: func(t *testing.T, s *bunstore.Store) {
+			succ := &storage.RefreshSuccessor{Signature: "jwt-sig", ClientID: "jwt-client", Sealed: []byte{1}, ExpiresAt: time.Now().Add(time.Minute)}
+			if err := s.CreateRefreshSuccessor(context.Background(), succ); err != nil {
+				t.Fatalf("CreateRefreshSuccessor: %v", err)
+			}
+		},
+		downTo: func(t *testing.T, s *bunstore.Store) {
+			if got := rawStrings(t, s, "SELECT access_token_format FROM clients WHERE id = 'jwt-client'"); !slices.Equal(got, []string{"jwt"}) {
+				t.Errorf("access_token_format of jwt-client after the down migrations = %q, want jwt", got)
+			}
+		},
+		redone: func(t *testing.T, s *bunstore.Store) {
+			if _, err := s.RefreshSuccessor(context.Background(), "jwt-sig"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("RefreshSuccessor after the down and up migrations: %v, want ErrNotFound", err)
+			}
+		},
+	}, {
+		version: "20261127000006", // refresh_retry_and_login_throttles
+		changes: []string{
+			"column clients.refresh_retry_window_ms", "index audit_events_subject_idx", "table login_throttles",
+			"table refresh_successors",
+		},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			wantOldLock(t, s)
+			wantOperatorClientsFirstParty(t, s)
+		},
+		used: useOldLock,
+		redone: func(t *testing.T, s *bunstore.Store) {
+			if _, _, err := s.RecordLoginFailure(context.Background(), oldLockBrowser, oldLockAt, lockPolicy); err != nil {
+				t.Errorf("RecordLoginFailure of a browser after the down and up migrations: %v", err)
+			}
+		},
+	}, {
+		version: "20261207000001", // client_trust
+		changes: []string{
+			"column api_keys.created_via", "column clients.first_party", "column clients.introspect_any_token",
+			"column clients.resources",
+		},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			wantTrustedClient(t, s, true, []string{"https://api.example"}, 1)
+		},
+		// The down migration took what the client was trusted with; the
+		// data migration makes it first-party again (an operator client
+		// allowed a management scope).
+		redone: func(t *testing.T, s *bunstore.Store) { wantTrustedClient(t, s, false, nil, 0) },
+	}, {
+		version: "20261207000002", // login_devices
+		changes: []string{
+			"column login_throttles.device_of", "column login_throttles.locks", "index login_throttles_device_of_idx",
+		},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			th, err := s.LoginThrottle(ctx, storage.LoginThrottleKey{Account: "fedcba9876543210"})
+			if err != nil || th.Locks != 2 || th.Failures != 0 || th.Device != "" || !th.LockedUntil.IsZero() {
+				t.Errorf("account record = %+v, %v; want two locks and no failure", th, err)
+			}
+			th, err = s.LoginThrottle(ctx, storage.LoginThrottleKey{Account: "fedcba9876543210", Device: "phone"})
+			if err != nil || th.Failures != 1 || th.Account != "fedcba9876543210" || th.Device != "phone" {
+				t.Errorf("browser record = %+v, %v; want one failure of phone", th, err)
+			}
+		},
+	}}
 }
 
-// wantNoColumns fails if any of the table.column pairs exists.
-func wantNoColumns(t *testing.T, s *bunstore.Store, columns ...string) {
-	t.Helper()
-	for _, tc := range columns {
-		table, column, _ := strings.Cut(tc, ".")
-		var n int
-		// Qualified, because SQLite reads an unknown double-quoted name
-		// alone as a string.
-		if err := s.WriterDB().NewRaw("SELECT count(?.?) FROM ?", bun.Ident(table), bun.Ident(column), bun.Ident(table)).
-			Scan(context.Background(), &n); err == nil {
-			t.Errorf("column %s survived the down migration", tc)
-		}
-	}
-}
-
-// A database created and filled by a binary that knew only the first
-// migration takes the later ones, and what it held still loads, with the
-// new client fields at their defaults. The down files, newest first, undo
-// them, and they apply again after that.
-func TestMigrateFromTheFirstSchema(t *testing.T) {
+// TestMigrationUpgrades: a database that each release in turn migrated and
+// wrote to takes every later migration; its rows still load, with the new
+// columns at their defaults and the data migrations applied, and what the
+// later migrations added works on them. The down migrations, newest first,
+// each take the schema back to exactly what it was before its up
+// migration, keeping the rows written before it; the up migrations apply
+// again after that, and after the first migration's down migration too.
+func TestMigrationUpgrades(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
+		ms := knownMigrations(t, dialect)
+		cases := upgradeCases()
+		if len(cases) != len(ms) {
+			t.Fatalf("%d upgrade cases for %d migrations: every migration needs a case and a fixture", len(cases), len(ms))
 		}
-		defer s.Close()
+		for i, m := range ms {
+			if cases[i].version != m.version {
+				t.Fatalf("upgrade case %d is for %s, want %s (one per migration, oldest first)", i, cases[i].version, m)
+			}
+		}
+		wantFixturesOfKnownMigrations(t, ms)
 
-		if err := s.MigrateTo(ctx, migrationInit); err != nil {
-			t.Fatalf("apply the first migration: %v", err)
+		s := openUnmigrated(t, dialect)
+		// schemas[i] is the schema with the first i migrations applied.
+		schemas := [][]string{schemaObjects(t, s)}
+		for i, m := range ms {
+			if err := s.MigrateTo(ctx, m.version); err != nil {
+				t.Fatalf("apply %s on the rows of the releases before it: %v", m, err)
+			}
+			schemas = append(schemas, schemaObjects(t, s))
+			if got := schemaChanges(schemas[i], schemas[i+1]); !slices.Equal(got, cases[i].changes) {
+				t.Errorf("%s changes the schema by %q, want %q", m, got, cases[i].changes)
+			}
+			if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != i+1 || known != len(ms) {
+				t.Fatalf("SchemaStatus after %s = %d, %d, %v; want %d, %d", m, applied, known, err, i+1, len(ms))
+			}
+			want := bunstore.ErrSchemaNotMigrated
+			if i == len(ms)-1 {
+				want = nil
+			}
+			if err := s.CheckSchema(ctx); !errors.Is(err, want) {
+				t.Fatalf("CheckSchema after %s: %v, want %v", m, err, want)
+			}
+			if _, err := s.WriterDB().ExecContext(ctx, fixtureSQL(t, dialect, m)); err != nil {
+				t.Fatalf("insert the rows of %s: %v", m, err)
+			}
 		}
-		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 1 || known < 2 {
-			t.Fatalf("SchemaStatus after the first migration = %d, %d, %v", applied, known, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
-		}
-
-		// Rows as the old binary wrote them: only the columns it knew.
-		created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-		db := s.WriterDB()
-		if _, err := db.NewRaw(`INSERT INTO clients
-			(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
-			 public, token_endpoint_auth_method, skip_consent, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			"old-client", "old-hash", "Old client", `["https://old.example/cb"]`, `["authorization_code"]`,
-			`["code"]`, `["openid"]`, `["https://old.example"]`, false, "client_secret_post", true, created, created,
-		).Exec(ctx); err != nil {
-			t.Fatalf("insert an old client: %v", err)
-		}
-		if _, err := db.NewRaw(`INSERT INTO users (id, email, name, roles, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			"old-user", "old@example.com", "Old user", `["admin"]`, created, created,
-		).Exec(ctx); err != nil {
-			t.Fatalf("insert an old user: %v", err)
-		}
-
+		latest := schemas[len(ms)]
+		applied := appliedMigrations(t, s)
 		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate to the current schema: %v", err)
+			t.Fatalf("Migrate on a migrated database: %v", err)
 		}
 		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema after Migrate: %v", err)
+			t.Fatalf("CheckSchema: %v", err)
 		}
-		wantOldRows(t, s)
+		if !slices.Equal(appliedMigrations(t, s), applied) {
+			t.Errorf("Migrate on a migrated database applied %q, had %q", appliedMigrations(t, s), applied)
+		}
+		wantSchema(t, s, latest, "after Migrate on a migrated database")
 
-		// The new columns work on the migrated database.
-		c, err := s.ClientByID(ctx, "old-client")
-		if err != nil {
-			t.Fatal(err)
+		wantEveryClientAndUserListed(t, s)
+		for _, c := range cases {
+			if c.loaded != nil {
+				c.loaded(t, s)
+			}
 		}
-		c.Contacts = []string{"ops@old.example"}
-		c.RequirePushedAuthorizationRequests = true
-		c.RegisteredBy = "an administrator"
-		if err := s.UpdateClient(ctx, c); err != nil {
-			t.Fatalf("UpdateClient with the new fields: %v", err)
-		}
-		if got, err := s.ClientByID(ctx, "old-client"); err != nil || !got.RequirePushedAuthorizationRequests ||
-			len(got.Contacts) != 1 || got.RegisteredBy != "an administrator" {
-			t.Fatalf("client after the update = %+v, %v", got, err)
-		}
-		now := time.Now()
-		if err := s.CreatePushedRequest(ctx, &storage.PushedRequest{ID: "p", ClientID: "old-client", ExpiresAt: now.Add(time.Minute)}); err != nil {
-			t.Fatalf("CreatePushedRequest: %v", err)
-		}
-		if err := s.CreateRegistrationToken(ctx, &storage.RegistrationToken{ID: "r", Hash: "h"}); err != nil {
-			t.Fatalf("CreateRegistrationToken: %v", err)
+		for _, c := range cases {
+			if c.used != nil {
+				c.used(t, s)
+			}
 		}
 
-		// Down (the newest migration first), then up again.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		migrateDown(t, s, dialect, migrationIssue5, "issue5")
-		migrateDown(t, s, dialect, migrationIssue4, "issue4")
-		migrateDown(t, s, dialect, migrationIssue3, "issue3")
-		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states", "api_keys", "audit_events",
-			"pushed_requests", "registration_tokens")
-		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr", "clients.owner_id",
-			"oauth2_access.api_key_id", "clients.contacts")
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+		// Down (the newest migration first) to the first schema, then up.
+		for i := len(ms) - 1; i >= 1; i-- {
+			migrateDown(t, s, dialect, ms[i])
+			wantSchema(t, s, schemas[i], "after the down migration of "+ms[i].String())
+			if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+				t.Fatalf("CheckSchema after the down migration of %s: %v, want ErrSchemaNotMigrated", ms[i], err)
+			}
+			if c := cases[i-1]; c.downTo != nil {
+				c.downTo(t, s)
+			}
 		}
 		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
+			t.Fatalf("Migrate after the down migrations: %v", err)
 		}
-		wantOldRows(t, s)
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema after the down and up migrations: %v", err)
+		}
+		wantSchema(t, s, latest, "after the down and up migrations")
+		wantEveryClientAndUserListed(t, s)
+		for _, c := range cases {
+			if c.redone != nil {
+				c.redone(t, s)
+			}
+		}
+
+		// All the way down, the first migration too (the others were
+		// checked above): nothing is left.
+		for i := len(ms) - 1; i >= 0; i-- {
+			migrateDown(t, s, dialect, ms[i])
+		}
+		if len(schemas[0]) != 0 {
+			t.Errorf("schema before the first migration = %q, want none", schemas[0])
+		}
+		wantSchema(t, s, schemas[0], "after every down migration")
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate after every down migration: %v", err)
+		}
+		if err := s.CheckSchema(ctx); err != nil {
+			t.Fatalf("CheckSchema after every down migration and Migrate: %v", err)
+		}
+		wantSchema(t, s, latest, "after every down migration and Migrate")
 	})
 }
 
-// wantOldRows checks the rows TestMigrateFromTheFirstSchema inserted
-// through the first schema.
-func wantOldRows(t *testing.T, s *bunstore.Store) {
+// wantEveryClientAndUserListed: the listings load every client and user of
+// every release, oldest first, and page after a user of the first one.
+func wantEveryClientAndUserListed(t *testing.T, s *bunstore.Store) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := s.ClientByID(ctx, "old-client")
-	if err != nil {
-		t.Fatalf("ClientByID of an old client: %v", err)
+	clients, err := s.ListClients(ctx, storage.Page{})
+	if n := rawCount(t, s, "SELECT count(*) FROM clients"); err != nil || len(clients) != n {
+		t.Errorf("ListClients = %d clients, %v; the table has %d", len(clients), err, n)
 	}
-	if c.Name != "Old client" || c.SecretHash != "old-hash" || !c.SkipConsent ||
+	users, err := s.ListUsers(ctx, storage.Page{})
+	if n := rawCount(t, s, "SELECT count(*) FROM users"); err != nil || len(users) != n || n == 0 {
+		t.Fatalf("ListUsers = %d users, %v; the table has %d", len(users), err, n)
+	}
+	if users[0].ID != "first-user" {
+		t.Errorf("oldest user = %s, want first-user", users[0].ID)
+	}
+	if rest, err := s.ListUsers(ctx, storage.Page{After: "first-user"}); err != nil || len(rest) != len(users)-1 {
+		t.Errorf("ListUsers after first-user = %d users, %v; want %d", len(rest), err, len(users)-1)
+	}
+	if rest, err := s.ListUsers(ctx, storage.Page{After: users[len(users)-1].ID}); err != nil || len(rest) != 0 {
+		t.Errorf("ListUsers after the newest user = %d users, %v; want none", len(rest), err)
+	}
+}
+
+// wantFirstClientAndUser checks the rows of the first schema: they lost
+// nothing, and every client field added since is at its default.
+func wantFirstClientAndUser(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.ClientByID(ctx, "first-client")
+	if err != nil {
+		t.Fatalf("ClientByID(first-client): %v", err)
+	}
+	if c.Name != "First client" || c.SecretHash != "first-hash" || !c.SkipConsent ||
 		c.TokenEndpointAuthMethod != "client_secret_post" || len(c.RedirectURIs) != 1 || len(c.AllowedOrigins) != 1 {
-		t.Errorf("old client lost data: %+v", c)
+		t.Errorf("first-client lost data: %+v", c)
 	}
 	if c.LogoURI != "" || c.ClientURI != "" || c.PolicyURI != "" || c.TosURI != "" || c.Contacts != nil ||
 		c.JWKS != "" || c.JWKSURI != "" || c.TokenEndpointAuthSigningAlg != "" ||
 		c.RegistrationAccessTokenHash != "" || c.RegisteredBy != "" || c.RequirePushedAuthorizationRequests ||
-		c.OwnerID != "" || c.AccessTokenFormat != "" {
-		t.Errorf("old client's new fields are not at their defaults: %+v", c)
+		c.OwnerID != "" || c.AccessTokenFormat != "" || c.RefreshRetryWindow != nil ||
+		c.FirstParty || c.IntrospectAnyToken || len(c.Resources) != 0 {
+		t.Errorf("first-client's later fields are not at their defaults: %+v", c)
 	}
-	if ok, err := s.ClientOriginAllowed(ctx, "https://old.example"); err != nil || !ok {
-		t.Errorf("ClientOriginAllowed of the old client's origin = %v, %v", ok, err)
+	if ok, err := s.ClientOriginAllowed(ctx, "https://first.example"); err != nil || !ok {
+		t.Errorf("ClientOriginAllowed of first-client's origin = %v, %v", ok, err)
 	}
-	list, err := s.ListClients(ctx, storage.Page{})
-	if err != nil || len(list) != 1 {
-		t.Errorf("ListClients = %d clients, %v", len(list), err)
-	}
-	u, err := s.UserByID(ctx, "old-user")
+	u, err := s.UserByID(ctx, "first-user")
 	if err != nil {
-		t.Fatalf("UserByID of an old user: %v", err)
+		t.Fatalf("UserByID(first-user): %v", err)
 	}
-	if u.Email != "old@example.com" || u.Name != "Old user" || len(u.Roles) != 1 {
-		t.Errorf("old user lost data: %+v", u)
-	}
-	users, err := s.ListUsers(ctx, storage.Page{After: "old-user"})
-	if err != nil || len(users) != 0 {
-		t.Errorf("ListUsers after the only user = %d users, %v", len(users), err)
+	if u.Email != "first@example.com" || u.Name != "First user" || len(u.Roles) != 1 {
+		t.Errorf("first-user lost data: %+v", u)
 	}
 }
 
-// A database created and filled by a binary that knew the first two
-// migrations takes the later ones: its clients have no owner, its access
-// tokens were minted by no API key (revoking a key leaves them alone), and
-// API keys, ownership and the audit trail work on it. The down files,
-// newest first, undo the later migrations, and they apply again after
-// that.
-func TestMigrateFromTheIssue3Schema(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		defer s.Close()
-
-		if err := s.MigrateTo(ctx, migrationIssue3); err != nil {
-			t.Fatalf("apply the first two migrations: %v", err)
-		}
-		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 2 || known < 3 {
-			t.Fatalf("SchemaStatus after two migrations = %d, %d, %v", applied, known, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
-		}
-
-		// Rows as the old binary wrote them.
-		created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-		db := s.WriterDB()
-		for _, id := range []string{"old-client", "old-other"} {
-			if _, err := db.NewRaw(`INSERT INTO clients
-				(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
-				 public, token_endpoint_auth_method, skip_consent, contacts, registered_by,
-				 require_pushed_authorization_requests, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				id, "old-hash", "Old client", `["https://old.example/cb"]`, `["client_credentials"]`,
-				`[]`, `["read"]`, `["https://old.example"]`, false, "client_secret_basic", true,
-				`["ops@old.example"]`, "an administrator", true, created, created,
-			).Exec(ctx); err != nil {
-				t.Fatalf("insert an old client: %v", err)
-			}
-		}
-		if _, err := db.NewRaw(`INSERT INTO users (id, email, name, roles, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			"old-user", "old@example.com", "Old user", `["admin"]`, created, created,
-		).Exec(ctx); err != nil {
-			t.Fatalf("insert an old user: %v", err)
-		}
-		expires := time.Now().Add(time.Hour).UTC()
-		if _, err := db.NewRaw(`INSERT INTO oauth2_access
-			(signature, request_id, client_id, subject, requested_at, expires_at, granted_scopes, form, session)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sha256Hex("old-at"), "old-req", "old-client", "", created, expires, `["read"]`, "grant_type=client_credentials",
-			[]byte(`{"subject":"","username":"old"}`),
-		).Exec(ctx); err != nil {
-			t.Fatalf("insert an old access token: %v", err)
-		}
-
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate to the current schema: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema after Migrate: %v", err)
-		}
-		wantIssue3Rows(t, s)
-
-		// Ownership on the migrated database.
-		if list, err := s.ListClientsByOwner(ctx, "old-user"); err != nil || len(list) != 0 {
-			t.Fatalf("ListClientsByOwner before any owner = %d clients, %v", len(list), err)
-		}
-		c, err := s.ClientByID(ctx, "old-client")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.OwnerID = "old-user"
-		if err := s.UpdateClient(ctx, c); err != nil {
-			t.Fatalf("UpdateClient with an owner: %v", err)
-		}
-		if list, err := s.ListClientsByOwner(ctx, "old-user"); err != nil || len(list) != 1 || list[0].ID != "old-client" {
-			t.Fatalf("ListClientsByOwner = %v, %v; want old-client", list, err)
-		}
-
-		// API keys: a key's tokens go with it, the old token stays.
-		key := &storage.APIKey{ID: "ak-1", ClientID: "old-client", Scopes: []string{"read"}, SecretHash: "h", CreatedBy: "user:old-user"}
-		if err := s.CreateAPIKey(ctx, key); err != nil {
-			t.Fatalf("CreateAPIKey: %v", err)
-		}
-		if err := s.TouchAPIKey(ctx, "ak-1", time.Now()); err != nil {
-			t.Fatalf("TouchAPIKey: %v", err)
-		}
-		req := &fosite.Request{ID: "new-req", Client: c, RequestedAt: time.Now(), Session: &keySession{KeyID: "ak-1"}}
-		if err := s.CreateAccessTokenSession(ctx, "new-at", req); err != nil {
-			t.Fatalf("CreateAccessTokenSession with a key: %v", err)
-		}
-		if err := s.RevokeAPIKey(ctx, "ak-1", time.Now()); err != nil {
-			t.Fatalf("RevokeAPIKey: %v", err)
-		}
-		if _, err := s.GetAccessTokenSession(ctx, "new-at", &keySession{}); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("the revoked key's token: %v, want ErrNotFound", err)
-		}
-		if _, err := s.GetAccessTokenSession(ctx, "old-at", &openid.DefaultSession{}); err != nil {
-			t.Errorf("the old token after revoking a key: %v", err)
-		}
-		if keys, err := s.ListAPIKeys(ctx, nil); err != nil || len(keys) != 1 || keys[0].RevokedAt.IsZero() || keys[0].LastUsedAt.IsZero() {
-			t.Errorf("ListAPIKeys = %+v, %v", keys, err)
-		}
-		if err := s.AppendAuditEvents(ctx, conformance.NewAuditEvents("ev-", 3, time.Now())); err != nil {
-			t.Fatalf("AppendAuditEvents: %v", err)
-		}
-
-		// Deleting the owner keeps the client.
-		if err := s.DeleteUser(ctx, "old-user"); err != nil {
-			t.Fatalf("DeleteUser: %v", err)
-		}
-		if c, err := s.ClientByID(ctx, "old-client"); err != nil || c.OwnerID != "" {
-			t.Fatalf("client after its owner was deleted = %+v, %v", c, err)
-		}
-
-		// Down (the newest migration first), then up again: the old rows
-		// are intact.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		migrateDown(t, s, dialect, migrationIssue5, "issue5")
-		migrateDown(t, s, dialect, migrationIssue4, "issue4")
-		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states", "api_keys", "audit_events")
-		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr", "clients.owner_id",
-			"oauth2_access.api_key_id")
-		var n int
-		if err := db.NewRaw("SELECT count(*) FROM oauth2_access").Scan(ctx, &n); err != nil || n != 1 {
-			t.Errorf("access tokens after the down migration = %d, %v; want the old one", n, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
-		}
-		wantIssue3Rows(t, s)
-	})
-}
-
-// wantIssue3Rows checks the rows TestMigrateFromTheIssue3Schema inserted
-// through the second schema.
-func wantIssue3Rows(t *testing.T, s *bunstore.Store) {
+// useFirstClient sets the fields of the second migration on first-client,
+// and makes a pushed request and a registration token.
+func useFirstClient(t *testing.T, s *bunstore.Store) {
 	t.Helper()
 	ctx := context.Background()
-	for _, id := range []string{"old-client", "old-other"} {
-		c, err := s.ClientByID(ctx, id)
-		if err != nil {
-			t.Fatalf("ClientByID of an old client: %v", err)
-		}
-		if c.Name != "Old client" || c.SecretHash != "old-hash" || !c.SkipConsent || len(c.Contacts) != 1 ||
-			c.RegisteredBy != "an administrator" || !c.RequirePushedAuthorizationRequests || len(c.Scopes) != 1 {
-			t.Errorf("old client lost data: %+v", c)
-		}
-		if c.OwnerID != "" || c.AccessTokenFormat != "" {
-			t.Errorf("old client has an owner, a key or an access token format: %+v", c)
-		}
-	}
-	if list, err := s.ListClients(ctx, storage.Page{}); err != nil || len(list) != 2 {
-		t.Errorf("ListClients = %d clients, %v", len(list), err)
-	}
-	if u, err := s.UserByID(ctx, "old-user"); err == nil && (u.Email != "old@example.com" || len(u.Roles) != 1) {
-		t.Errorf("old user lost data: %+v", u)
-	}
-	req, err := s.GetAccessTokenSession(ctx, "old-at", &openid.DefaultSession{})
+	c, err := s.ClientByID(ctx, "first-client")
 	if err != nil {
-		t.Fatalf("GetAccessTokenSession of the old token: %v", err)
-	}
-	if req.GetID() != "old-req" || req.GetClient().GetID() != "old-client" || len(req.GetGrantedScopes()) != 1 ||
-		req.GetSession().(*openid.DefaultSession).Username != "old" {
-		t.Errorf("old token lost data: %+v", req)
-	}
-	var keyIDs []string
-	if err := s.WriterDB().NewRaw("SELECT api_key_id FROM oauth2_access WHERE signature = ?", sha256Hex("old-at")).Scan(ctx, &keyIDs); err != nil {
 		t.Fatal(err)
 	}
-	if len(keyIDs) != 1 || keyIDs[0] != "" {
-		t.Errorf("api_key_id of the old token = %q, want ''", keyIDs)
+	c.Contacts = []string{"ops@first.example"}
+	c.RequirePushedAuthorizationRequests = true
+	c.RegisteredBy = "an administrator"
+	if err := s.UpdateClient(ctx, c); err != nil {
+		t.Fatalf("UpdateClient with the new fields: %v", err)
+	}
+	if got, err := s.ClientByID(ctx, "first-client"); err != nil || !got.RequirePushedAuthorizationRequests ||
+		len(got.Contacts) != 1 || got.RegisteredBy != "an administrator" {
+		t.Fatalf("first-client after the update = %+v, %v", got, err)
+	}
+	now := time.Now()
+	if err := s.CreatePushedRequest(ctx, &storage.PushedRequest{ID: "p", ClientID: "first-client", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatalf("CreatePushedRequest: %v", err)
+	}
+	if err := s.CreateRegistrationToken(ctx, &storage.RegistrationToken{ID: "r", Hash: "h"}); err != nil {
+		t.Fatalf("CreateRegistrationToken: %v", err)
 	}
 }
 
-// A database created and filled by a binary that knew the first three
-// migrations takes the fourth: its login sessions were password logins
-// without recorded methods (no AMR, no ACR), and federated identities and
-// upstream states work on it, their foreign key included. The fourth
-// migration's down file undoes it, and it applies again after that.
-func TestMigrateFromTheIssue4Schema(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		defer s.Close()
-
-		if err := s.MigrateTo(ctx, migrationIssue4); err != nil {
-			t.Fatalf("apply the first three migrations: %v", err)
-		}
-		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 3 || known < 4 {
-			t.Fatalf("SchemaStatus after three migrations = %d, %d, %v", applied, known, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
-		}
-
-		// Rows as the old binary wrote them.
-		created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-		expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-		db := s.WriterDB()
-		for _, id := range []string{"old-user", "old-other"} {
-			if _, err := db.NewRaw(`INSERT INTO users (id, email, name, roles, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?)`,
-				id, id+"@example.com", "Old user", `["admin"]`, created, created,
-			).Exec(ctx); err != nil {
-				t.Fatalf("insert an old user: %v", err)
-			}
-			if _, err := db.NewRaw(`INSERT INTO login_sessions (id, user_id, auth_time, expires_at, created_at)
-				VALUES (?, ?, ?, ?, ?)`,
-				"session-of-"+id, id, created, expires, created,
-			).Exec(ctx); err != nil {
-				t.Fatalf("insert an old login session: %v", err)
-			}
-		}
-
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate to the current schema: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema after Migrate: %v", err)
-		}
-		wantIssue4Rows(t, s, expires)
-		var stored []string
-		if err := db.NewRaw("SELECT amr || '|' || acr FROM login_sessions ORDER BY id").Scan(ctx, &stored); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(stored, []string{"[]|", "[]|"}) {
-			t.Errorf("amr|acr of the old sessions = %q, want the defaults []|", stored)
-		}
-
-		// Sessions with AMR and ACR on the migrated database.
-		now := time.Now()
-		fed := &storage.LoginSession{
-			ID: "fed-session", UserID: "old-user", AuthTime: now, ExpiresAt: now.Add(time.Hour),
-			AMR: []string{"fed"}, ACR: "corp",
-		}
-		if err := s.CreateLoginSession(ctx, fed); err != nil {
-			t.Fatalf("CreateLoginSession with AMR: %v", err)
-		}
-		if got, err := s.LoginSession(ctx, "fed-session"); err != nil || !reflect.DeepEqual(got.AMR, []string{"fed"}) || got.ACR != "corp" {
-			t.Fatalf("LoginSession with AMR = %+v, %v", got, err)
-		}
-
-		// Federated identities of the old users: created, touched, listed,
-		// refused for an unknown user, and deleted with their user.
-		for _, fi := range []*storage.FederatedIdentity{
-			{UpstreamID: "corp", Subject: "s-1", UserID: "old-user", Email: "a@corp.example"},
-			{UpstreamID: "corp", Subject: "s-2", UserID: "old-other"},
-			{UpstreamID: "google", Subject: "s-1", UserID: "old-other"},
-		} {
-			if err := s.CreateFederatedIdentity(ctx, fi); err != nil {
-				t.Fatalf("CreateFederatedIdentity %s/%s: %v", fi.UpstreamID, fi.Subject, err)
-			}
-		}
-		if err := s.CreateFederatedIdentity(ctx, &storage.FederatedIdentity{UpstreamID: "corp", Subject: "s-9", UserID: "ghost"}); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("CreateFederatedIdentity for an unknown user: %v, want ErrNotFound", err)
-		}
-		if err := s.TouchFederatedIdentity(ctx, "corp", "s-1", "b@corp.example", now); err != nil {
-			t.Fatalf("TouchFederatedIdentity: %v", err)
-		}
-		if fi, err := s.FederatedIdentity(ctx, "corp", "s-1"); err != nil || fi.Email != "b@corp.example" || fi.LastLoginAt.IsZero() {
-			t.Fatalf("FederatedIdentity after the touch = %+v, %v", fi, err)
-		}
-		if list, err := s.FederatedIdentitiesOfUser(ctx, "old-other"); err != nil || len(list) != 2 {
-			t.Fatalf("FederatedIdentitiesOfUser(old-other) = %d identities, %v; want 2", len(list), err)
-		}
-		if err := s.DeleteUser(ctx, "old-other"); err != nil {
-			t.Fatalf("DeleteUser: %v", err)
-		}
-		var n int
-		if err := db.NewRaw("SELECT count(*) FROM federated_identities WHERE user_id = ?", "old-other").Scan(ctx, &n); err != nil || n != 0 {
-			t.Errorf("identities of the deleted user = %d, %v; want 0", n, err)
-		}
-		if _, err := s.FederatedIdentity(ctx, "corp", "s-1"); err != nil {
-			t.Errorf("the other user's identity after DeleteUser: %v", err)
-		}
-
-		// Upstream states: consumed once, purged when expired.
-		st := &storage.UpstreamState{
-			ID: "state-1", UpstreamID: "corp", BrowserHash: "bh", Nonce: "n", Sealed: []byte{0, 1, 2, 0xff},
-			ExpiresAt: now.Add(10 * time.Minute),
-		}
-		if err := s.CreateUpstreamState(ctx, st); err != nil {
-			t.Fatalf("CreateUpstreamState: %v", err)
-		}
-		if got, err := s.ConsumeUpstreamState(ctx, "state-1"); err != nil || !reflect.DeepEqual(got.Sealed, st.Sealed) || got.BrowserHash != "bh" {
-			t.Fatalf("ConsumeUpstreamState = %+v, %v", got, err)
-		}
-		if _, err := s.ConsumeUpstreamState(ctx, "state-1"); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("second ConsumeUpstreamState: %v, want ErrNotFound", err)
-		}
-		if err := s.CreateUpstreamState(ctx, &storage.UpstreamState{ID: "state-2", UpstreamID: "corp", ExpiresAt: now.Add(-time.Minute)}); err != nil {
-			t.Fatalf("CreateUpstreamState expired: %v", err)
-		}
-		if n, err := s.DeleteExpired(ctx, now, 100); err != nil || n != 1 {
-			t.Errorf("DeleteExpired = %d, %v; want the expired state", n, err)
-		}
-
-		// Down (the newest migration first), then up again: the old rows
-		// are intact, and the sessions made meanwhile lose their AMR and
-		// ACR with the columns.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		migrateDown(t, s, dialect, migrationIssue5, "issue5")
-		wantNoTables(t, s, "system_keys", "federated_identities", "upstream_states")
-		wantNoColumns(t, s, "clients.access_token_format", "login_sessions.amr", "login_sessions.acr")
-		if err := db.NewRaw("SELECT count(*) FROM login_sessions").Scan(ctx, &n); err != nil || n != 2 {
-			t.Errorf("login sessions after the down migration = %d, %v; want old-user's two", n, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
-		}
-		wantIssue4Rows(t, s, expires)
-		if got, err := s.LoginSession(ctx, "fed-session"); err != nil || len(got.AMR) != 0 || got.ACR != "" {
-			t.Errorf("LoginSession made before the down migration = %+v, %v; want no AMR and ACR", got, err)
-		}
-	})
-}
-
-// wantIssue4Rows checks the rows TestMigrateFromTheIssue4Schema inserted
-// through the third schema that stay: old-user and their session, which
-// has no AMR and no ACR.
-func wantIssue4Rows(t *testing.T, s *bunstore.Store, expires time.Time) {
+// wantRegisteredClients checks the rows of the second schema: the two
+// clients (with their RFC 7591 metadata and PAR required if metadata),
+// without an owner, a key or an access token format, and the access
+// token, which no API key minted.
+func wantRegisteredClients(t *testing.T, s *bunstore.Store, metadata bool) {
 	t.Helper()
 	ctx := context.Background()
-	created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	u, err := s.UserByID(ctx, "old-user")
+	for _, id := range []string{"dcr-client", "dcr-other"} {
+		c, err := s.ClientByID(ctx, id)
+		if err != nil {
+			t.Fatalf("ClientByID(%s): %v", id, err)
+		}
+		if c.Name != "Registered client" || c.SecretHash != "dcr-hash" || !c.SkipConsent || len(c.Scopes) != 1 {
+			t.Errorf("%s lost data: %+v", id, c)
+		}
+		if (len(c.Contacts) == 1) != metadata || (c.RegisteredBy == "an administrator") != metadata ||
+			c.RequirePushedAuthorizationRequests != metadata {
+			t.Errorf("%s: contacts, registered_by and PAR = %q, %q, %v; want them set: %v",
+				id, c.Contacts, c.RegisteredBy, c.RequirePushedAuthorizationRequests, metadata)
+		}
+		if c.OwnerID != "" || c.AccessTokenFormat != "" {
+			t.Errorf("%s has an owner, a key or an access token format: %+v", id, c)
+		}
+	}
+	req, err := s.GetAccessTokenSession(ctx, "dcr-at", &openid.DefaultSession{})
 	if err != nil {
-		t.Fatalf("UserByID of an old user: %v", err)
+		t.Fatalf("GetAccessTokenSession(dcr-at): %v", err)
 	}
-	if u.Email != "old-user@example.com" || len(u.Roles) != 1 {
-		t.Errorf("old user lost data: %+v", u)
+	if req.GetID() != "dcr-req" || req.GetClient().GetID() != "dcr-client" || len(req.GetGrantedScopes()) != 1 ||
+		req.GetSession().(*openid.DefaultSession).Username != "dcr" {
+		t.Errorf("dcr-at lost data: %+v", req)
 	}
-	ls, err := s.LoginSession(ctx, "session-of-old-user")
+	if got := rawStrings(t, s, "SELECT api_key_id FROM oauth2_access WHERE signature = '"+sha256Hex("dcr-at")+"'"); !slices.Equal(got, []string{""}) {
+		t.Errorf("api_key_id of dcr-at = %q, want ''", got)
+	}
+}
+
+// useRegisteredClients gives dcr-client an owner and an API key: the key's
+// token goes with the key, dcr-at stays; deleting the owner keeps the
+// client.
+func useRegisteredClients(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if list, err := s.ListClientsByOwner(ctx, "dcr-user"); err != nil || len(list) != 0 {
+		t.Fatalf("ListClientsByOwner before any owner = %d clients, %v", len(list), err)
+	}
+	c, err := s.ClientByID(ctx, "dcr-client")
 	if err != nil {
-		t.Fatalf("LoginSession of an old session: %v", err)
+		t.Fatal(err)
 	}
-	if ls.UserID != "old-user" || !ls.AuthTime.Equal(created) || !ls.CreatedAt.Equal(created) || !ls.ExpiresAt.Equal(expires) {
-		t.Errorf("old session lost data: %+v", ls)
+	c.OwnerID = "dcr-user"
+	if err := s.UpdateClient(ctx, c); err != nil {
+		t.Fatalf("UpdateClient with an owner: %v", err)
+	}
+	if list, err := s.ListClientsByOwner(ctx, "dcr-user"); err != nil || len(list) != 1 || list[0].ID != "dcr-client" {
+		t.Fatalf("ListClientsByOwner = %v, %v; want dcr-client", list, err)
+	}
+
+	key := &storage.APIKey{ID: "ak-1", ClientID: "dcr-client", Scopes: []string{"read"}, SecretHash: "h", CreatedBy: "user:dcr-user"}
+	if err := s.CreateAPIKey(ctx, key); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	if err := s.TouchAPIKey(ctx, "ak-1", time.Now()); err != nil {
+		t.Fatalf("TouchAPIKey: %v", err)
+	}
+	req := &fosite.Request{ID: "new-req", Client: c, RequestedAt: time.Now(), Session: &keySession{KeyID: "ak-1"}}
+	if err := s.CreateAccessTokenSession(ctx, "new-at", req); err != nil {
+		t.Fatalf("CreateAccessTokenSession with a key: %v", err)
+	}
+	if err := s.RevokeAPIKey(ctx, "ak-1", time.Now()); err != nil {
+		t.Fatalf("RevokeAPIKey: %v", err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "new-at", &keySession{}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the revoked key's token: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "dcr-at", &openid.DefaultSession{}); err != nil {
+		t.Errorf("dcr-at after revoking a key: %v", err)
+	}
+	if keys, err := s.ListAPIKeys(ctx, []string{"dcr-client"}); err != nil || len(keys) != 1 || keys[0].RevokedAt.IsZero() || keys[0].LastUsedAt.IsZero() {
+		t.Errorf("ListAPIKeys(dcr-client) = %+v, %v", keys, err)
+	}
+	if err := s.AppendAuditEvents(ctx, conformance.NewAuditEvents("ev-", 3, time.Now())); err != nil {
+		t.Fatalf("AppendAuditEvents: %v", err)
+	}
+
+	if err := s.DeleteUser(ctx, "dcr-user"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if c, err := s.ClientByID(ctx, "dcr-client"); err != nil || c.OwnerID != "" {
+		t.Fatalf("dcr-client after its owner was deleted = %+v, %v", c, err)
+	}
+}
+
+// wantRegisteredRowsKept: back in the second schema, the clients still
+// have their RFC 7591 metadata and require PAR, and dcr-client's only
+// access token is dcr-at (the API key's went with the key).
+func wantRegisteredRowsKept(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	const ids = "('dcr-client', 'dcr-other')"
+	metadata := rawStrings(t, s, "SELECT contacts || '|' || registered_by FROM clients WHERE id IN "+ids+" ORDER BY id")
+	if want := `["ops@dcr.example"]|an administrator`; !slices.Equal(metadata, []string{want, want}) {
+		t.Errorf("contacts|registered_by after the down migrations = %q, want %q twice", metadata, want)
+	}
+	if n := rawCount(t, s, "SELECT count(*) FROM clients WHERE id IN "+ids+" AND require_pushed_authorization_requests"); n != 2 {
+		t.Errorf("clients requiring PAR after the down migrations = %d, want 2", n)
+	}
+	if n := rawCount(t, s, "SELECT count(*) FROM oauth2_access WHERE client_id = 'dcr-client'"); n != 1 {
+		t.Errorf("access tokens of dcr-client after the down migrations = %d; want dcr-at alone", n)
+	}
+}
+
+// wantPasswordSessions checks the rows of the third schema that stay:
+// sessions-user and their session, a password login with no AMR and no
+// ACR, and no federated identity.
+func wantPasswordSessions(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	created := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	u, err := s.UserByID(ctx, "sessions-user")
+	if err != nil {
+		t.Fatalf("UserByID(sessions-user): %v", err)
+	}
+	if u.Email != "sessions-user@example.com" || len(u.Roles) != 1 {
+		t.Errorf("sessions-user lost data: %+v", u)
+	}
+	ls, err := s.LoginSession(ctx, "session-of-sessions-user")
+	if err != nil {
+		t.Fatalf("LoginSession(session-of-sessions-user): %v", err)
+	}
+	if ls.UserID != "sessions-user" || !ls.AuthTime.Equal(created) || !ls.CreatedAt.Equal(created) || !ls.ExpiresAt.Equal(fixtureExpiry) {
+		t.Errorf("session-of-sessions-user lost data: %+v", ls)
 	}
 	if ls.AMR != nil || ls.ACR != "" {
-		t.Errorf("old session's AMR and ACR = %q, %q; want none", ls.AMR, ls.ACR)
+		t.Errorf("session-of-sessions-user's AMR and ACR = %q, %q; want none", ls.AMR, ls.ACR)
 	}
-	if list, err := s.FederatedIdentitiesOfUser(ctx, "old-user"); err != nil || len(list) != 0 {
-		t.Errorf("FederatedIdentitiesOfUser(old-user) = %d identities, %v; want none", len(list), err)
+	if list, err := s.FederatedIdentitiesOfUser(ctx, "sessions-user"); err != nil || len(list) != 0 {
+		t.Errorf("FederatedIdentitiesOfUser(sessions-user) = %d identities, %v; want none", len(list), err)
 	}
 }
 
-// A database created and filled by a binary that knew the first four
-// migrations takes the fifth: its clients follow the server's default
-// access token format, its signing keys (that binary made only current
-// ones, retired later) keep loading and can be rotated, deleted and
-// resealed, and system keys work on it. The fifth migration's down file
-// undoes it, and it applies again after that. A database that was given a
-// second next key of one algorithm meanwhile (by hand: no binary does)
-// refuses the migration as a whole, until the extra key is gone.
-func TestMigrateFromTheIssue5Schema(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		defer s.Close()
+// fixtureExpiry is when the fixtures' sessions and tokens expire.
+var fixtureExpiry = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
 
-		if err := s.MigrateTo(ctx, migrationIssue5); err != nil {
-			t.Fatalf("apply the first four migrations: %v", err)
-		}
-		if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != 4 || known < 5 {
-			t.Fatalf("SchemaStatus after four migrations = %d, %d, %v", applied, known, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema: %v, want ErrSchemaNotMigrated", err)
-		}
+// useSessionsForUpstreamSignIn: sessions with AMR and ACR, federated
+// identities (their foreign key included) and upstream states work on the
+// old users.
+func useSessionsForUpstreamSignIn(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	fed := &storage.LoginSession{
+		ID: "fed-session", UserID: "sessions-user", AuthTime: now, ExpiresAt: now.Add(time.Hour),
+		AMR: []string{"fed"}, ACR: "corp",
+	}
+	if err := s.CreateLoginSession(ctx, fed); err != nil {
+		t.Fatalf("CreateLoginSession with AMR: %v", err)
+	}
+	if got, err := s.LoginSession(ctx, "fed-session"); err != nil || !reflect.DeepEqual(got.AMR, []string{"fed"}) || got.ACR != "corp" {
+		t.Fatalf("LoginSession with AMR = %+v, %v", got, err)
+	}
 
-		// Rows as the old binary wrote them.
-		db := s.WriterDB()
-		if _, err := db.NewRaw(`INSERT INTO clients
-			(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
-			 public, token_endpoint_auth_method, skip_consent, owner_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			"old-client", "old-hash", "Old client", `["https://old.example/cb"]`, `["authorization_code"]`,
-			`["code"]`, `["openid"]`, `[]`, false, "client_secret_basic", true, "old-user", issue5Created, issue5Created,
-		).Exec(ctx); err != nil {
-			t.Fatalf("insert an old client: %v", err)
+	// Federated identities: created, touched, listed, refused for an
+	// unknown user, and deleted with their user.
+	for _, fi := range []*storage.FederatedIdentity{
+		{UpstreamID: "corp", Subject: "s-1", UserID: "sessions-user", Email: "a@corp.example"},
+		{UpstreamID: "corp", Subject: "s-2", UserID: "sessions-other"},
+		{UpstreamID: "google", Subject: "s-1", UserID: "sessions-other"},
+	} {
+		if err := s.CreateFederatedIdentity(ctx, fi); err != nil {
+			t.Fatalf("CreateFederatedIdentity %s/%s: %v", fi.UpstreamID, fi.Subject, err)
 		}
-		for _, k := range issue5Keys() {
-			if _, err := db.NewRaw(`INSERT INTO signing_keys
-				(kid, algorithm, state, private_key, public_key, created_at, activated_at, retired_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				k.KID, k.Algorithm, k.State, k.PrivateKey, string(k.PublicKey), k.CreatedAt, k.ActivatedAt, nullTime(k.RetiredAt),
-			).Exec(ctx); err != nil {
-				t.Fatalf("insert an old signing key: %v", err)
-			}
-		}
+	}
+	if err := s.CreateFederatedIdentity(ctx, &storage.FederatedIdentity{UpstreamID: "corp", Subject: "s-9", UserID: "ghost"}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("CreateFederatedIdentity for an unknown user: %v, want ErrNotFound", err)
+	}
+	if err := s.TouchFederatedIdentity(ctx, "corp", "s-1", "b@corp.example", now); err != nil {
+		t.Fatalf("TouchFederatedIdentity: %v", err)
+	}
+	if fi, err := s.FederatedIdentity(ctx, "corp", "s-1"); err != nil || fi.Email != "b@corp.example" || fi.LastLoginAt.IsZero() {
+		t.Fatalf("FederatedIdentity after the touch = %+v, %v", fi, err)
+	}
+	if list, err := s.FederatedIdentitiesOfUser(ctx, "sessions-other"); err != nil || len(list) != 2 {
+		t.Fatalf("FederatedIdentitiesOfUser(sessions-other) = %d identities, %v; want 2", len(list), err)
+	}
+	if err := s.DeleteUser(ctx, "sessions-other"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if n := rawCount(t, s, "SELECT count(*) FROM federated_identities WHERE user_id = 'sessions-other'"); n != 0 {
+		t.Errorf("identities of the deleted user = %d; want 0", n)
+	}
+	if _, err := s.FederatedIdentity(ctx, "corp", "s-1"); err != nil {
+		t.Errorf("the other user's identity after DeleteUser: %v", err)
+	}
 
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate to the current schema: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema after Migrate: %v", err)
-		}
-		wantIssue5Rows(t, s, issue5Keys())
-		var formats []string
-		if err := db.NewRaw("SELECT access_token_format FROM clients").Scan(ctx, &formats); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(formats, []string{""}) {
-			t.Errorf("access_token_format of the old client = %q, want the default ''", formats)
-		}
-
-		// The access token format on the migrated database.
-		c, err := s.ClientByID(ctx, "old-client")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.AccessTokenFormat = "opaque"
-		if err := s.UpdateClient(ctx, c); err != nil {
-			t.Fatalf("UpdateClient with an access token format: %v", err)
-		}
-		if got, err := s.ClientByID(ctx, "old-client"); err != nil || got.AccessTokenFormat != "opaque" || got.OwnerID != "old-user" {
-			t.Fatalf("client after the update = %+v, %v", got, err)
-		}
-
-		// The old keys rotate: one next key per algorithm, promoted once.
-		now := time.Now().UTC().Truncate(time.Second)
-		next := &storage.SigningKey{KID: "new-rs-next", Algorithm: "RS256", State: storage.KeyStateNext, PrivateKey: []byte("p"), PublicKey: []byte("{}")}
-		if err := s.CreateSigningKey(ctx, next); err != nil {
-			t.Fatalf("CreateSigningKey next: %v", err)
-		}
-		second := &storage.SigningKey{KID: "new-rs-next-2", Algorithm: "RS256", State: storage.KeyStateNext, PrivateKey: []byte("p"), PublicKey: []byte("{}")}
-		if err := s.CreateSigningKey(ctx, second); !errors.Is(err, storage.ErrConflict) {
-			t.Errorf("CreateSigningKey of a second next key: %v, want ErrConflict", err)
-		}
-		if err := s.PromoteSigningKey(ctx, "RS256", "old-rs-current", "new-rs-next", now); err != nil {
-			t.Fatalf("PromoteSigningKey of an old key: %v", err)
-		}
-		if err := s.PromoteSigningKey(ctx, "RS256", "old-rs-current", "new-rs-next", now); !errors.Is(err, storage.ErrConflict) {
-			t.Errorf("second PromoteSigningKey: %v, want ErrConflict", err)
-		}
-		if err := s.DeleteSigningKey(ctx, "old-rs-retired"); err != nil {
-			t.Errorf("DeleteSigningKey of an old retired key: %v", err)
-		}
-		if err := s.DeleteSigningKey(ctx, "old-es-current"); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("DeleteSigningKey of an old current key: %v, want ErrNotFound", err)
-		}
-		if err := s.ResealSigningKey(ctx, "old-es-current", []byte("resealed\x00")); err != nil {
-			t.Errorf("ResealSigningKey of an old key: %v", err)
-		}
-		keys := map[string]*storage.SigningKey{}
-		list, err := s.SigningKeys(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range list {
-			keys[k.KID] = k
-		}
-		if len(keys) != 3 || keys["old-rs-current"].State != storage.KeyStateRetired || !keys["old-rs-current"].RetiredAt.Equal(now) ||
-			keys["new-rs-next"].State != storage.KeyStateCurrent || !keys["new-rs-next"].ActivatedAt.Equal(now) ||
-			string(keys["old-es-current"].PrivateKey) != "resealed\x00" {
-			t.Errorf("keys after the rotation = %+v", list)
-		}
-
-		// System keys on the migrated database.
-		if _, err := s.SystemKey(ctx, "hash-pepper"); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("SystemKey before any: %v, want ErrNotFound", err)
-		}
-		if err := s.CreateSystemKey(ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{0, 1, 0xff}}); err != nil {
-			t.Fatalf("CreateSystemKey: %v", err)
-		}
-		if err := s.CreateSystemKey(ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{2}}); !errors.Is(err, storage.ErrConflict) {
-			t.Errorf("second CreateSystemKey: %v, want ErrConflict", err)
-		}
-		if err := s.ResealSystemKey(ctx, "hash-pepper", []byte{3, 0}); err != nil {
-			t.Errorf("ResealSystemKey: %v", err)
-		}
-		if k, err := s.SystemKey(ctx, "hash-pepper"); err != nil || !reflect.DeepEqual(k.Sealed, []byte{3, 0}) {
-			t.Errorf("SystemKey after the reseal = %+v, %v", k, err)
-		}
-
-		// Down: the new table and column go, the keys stay (their states
-		// are what the older binary knows), and the index no longer holds.
-		migrateDown(t, s, dialect, migrationIssue6, "issue6")
-		wantNoTables(t, s, "system_keys")
-		wantNoColumns(t, s, "clients.access_token_format")
-		var n int
-		if err := db.NewRaw("SELECT count(*) FROM signing_keys").Scan(ctx, &n); err != nil || n != 3 {
-			t.Errorf("signing keys after the down migration = %d, %v; want 3", n, err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
-		}
-		for _, kid := range []string{"by-hand-1", "by-hand-2"} {
-			if _, err := db.NewRaw(`INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, created_at)
-				VALUES (?, 'ES256', 'next', ?, '{}', ?)`, kid, []byte("p"), now,
-			).Exec(ctx); err != nil {
-				t.Fatalf("insert a next key by hand: %v", err)
-			}
-		}
-
-		// Two next keys of one algorithm: the unique index cannot be
-		// built, and nothing of the migration stays.
-		err = s.Migrate(ctx)
-		if !errors.Is(err, storage.ErrConflict) {
-			t.Fatalf("Migrate with two next ES256 keys: %v, want ErrConflict", err)
-		}
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the failed migration: %v, want ErrSchemaNotMigrated", err)
-		}
-		wantNoTables(t, s, "system_keys")
-		wantNoColumns(t, s, "clients.access_token_format")
-
-		if _, err := db.NewRaw("DELETE FROM signing_keys WHERE kid = 'by-hand-2'").Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema after Migrate: %v", err)
-		}
-		// The format went with its column; the keys are all there.
-		if got, err := s.ClientByID(ctx, "old-client"); err != nil || got.AccessTokenFormat != "" || got.Name != "Old client" {
-			t.Errorf("old client after the down and up migrations = %+v, %v", got, err)
-		}
-		if list, err := s.SigningKeys(ctx); err != nil || len(list) != 4 {
-			t.Errorf("SigningKeys after the down and up migrations = %d keys, %v; want 4", len(list), err)
-		}
-		if _, err := s.SystemKey(ctx, "hash-pepper"); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("SystemKey after the down and up migrations: %v, want ErrNotFound", err)
-		}
-	})
+	// Upstream states: consumed once, purged when expired.
+	st := &storage.UpstreamState{
+		ID: "state-1", UpstreamID: "corp", BrowserHash: "bh", Nonce: "n", Sealed: []byte{0, 1, 2, 0xff},
+		ExpiresAt: now.Add(10 * time.Minute),
+	}
+	if err := s.CreateUpstreamState(ctx, st); err != nil {
+		t.Fatalf("CreateUpstreamState: %v", err)
+	}
+	if got, err := s.ConsumeUpstreamState(ctx, "state-1"); err != nil || !reflect.DeepEqual(got.Sealed, st.Sealed) || got.BrowserHash != "bh" {
+		t.Fatalf("ConsumeUpstreamState = %+v, %v", got, err)
+	}
+	if _, err := s.ConsumeUpstreamState(ctx, "state-1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("second ConsumeUpstreamState: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateUpstreamState(ctx, &storage.UpstreamState{ID: "state-2", UpstreamID: "corp", ExpiresAt: now.Add(-time.Minute)}); err != nil {
+		t.Fatalf("CreateUpstreamState expired: %v", err)
+	}
+	// Nothing else in the database has expired.
+	if n, err := s.DeleteExpired(ctx, now, 100); err != nil || n != 1 {
+		t.Errorf("DeleteExpired = %d, %v; want the expired state", n, err)
+	}
 }
 
-var issue5Created = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+// wantSessionsKept: back in the third schema, sessions-user's two
+// sessions are there (sessions-other's went with its user).
+func wantSessionsKept(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	if n := rawCount(t, s, "SELECT count(*) FROM login_sessions WHERE user_id IN ('sessions-user', 'sessions-other')"); n != 2 {
+		t.Errorf("login sessions after the down migrations = %d; want sessions-user's two", n)
+	}
+}
 
-// issue5Keys are the signing keys TestMigrateFromTheIssue5Schema inserts
-// through the fourth schema, newest first: a current key per algorithm
-// (ES256 a minute younger) and a retired RS256 key.
-func issue5Keys() []*storage.SigningKey {
+// oldKeys are the signing keys of the fourth schema's fixture, newest
+// first.
+func oldKeys() []*storage.SigningKey {
 	key := func(kid, alg, state string, created, retired time.Time) *storage.SigningKey {
 		return &storage.SigningKey{
 			KID: kid, Algorithm: alg, State: state,
@@ -780,37 +642,34 @@ func issue5Keys() []*storage.SigningKey {
 			CreatedAt:  created, ActivatedAt: created, RetiredAt: retired,
 		}
 	}
+	day := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	return []*storage.SigningKey{
-		key("old-es-current", "ES256", storage.KeyStateCurrent, issue5Created.Add(-24*time.Hour+time.Minute), time.Time{}),
-		key("old-rs-current", "RS256", storage.KeyStateCurrent, issue5Created.Add(-24*time.Hour), time.Time{}),
-		key("old-rs-retired", "RS256", storage.KeyStateRetired, issue5Created.Add(-48*time.Hour), issue5Created.Add(-24*time.Hour)),
+		key("old-es-current", "ES256", storage.KeyStateCurrent, day.Add(time.Minute), time.Time{}),
+		key("old-rs-current", "RS256", storage.KeyStateCurrent, day, time.Time{}),
+		key("old-rs-retired", "RS256", storage.KeyStateRetired, day.Add(-24*time.Hour), day),
 	}
 }
 
-// nullTime is nil for the zero time, so that a raw INSERT stores NULL.
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
-// wantIssue5Rows checks the rows TestMigrateFromTheIssue5Schema inserted
-// through the fourth schema: the client, with the default access token
-// format, and the signing keys, unchanged and newest first.
-func wantIssue5Rows(t *testing.T, s *bunstore.Store, want []*storage.SigningKey) {
+// wantSigningKeys checks the rows of the fourth schema: the client, with
+// the default access token format, and the signing keys (the only ones in
+// the database), unchanged and newest first.
+func wantSigningKeys(t *testing.T, s *bunstore.Store) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := s.ClientByID(ctx, "old-client")
+	c, err := s.ClientByID(ctx, "keys-client")
 	if err != nil {
-		t.Fatalf("ClientByID of an old client: %v", err)
+		t.Fatalf("ClientByID(keys-client): %v", err)
 	}
-	if c.Name != "Old client" || c.SecretHash != "old-hash" || c.OwnerID != "old-user" || !c.SkipConsent || len(c.Scopes) != 1 {
-		t.Errorf("old client lost data: %+v", c)
+	if c.Name != "Keys client" || c.SecretHash != "keys-hash" || c.OwnerID != "keys-owner" || !c.SkipConsent || len(c.Scopes) != 1 {
+		t.Errorf("keys-client lost data: %+v", c)
 	}
 	if c.AccessTokenFormat != "" {
-		t.Errorf("old client's AccessTokenFormat = %q, want the default ''", c.AccessTokenFormat)
+		t.Errorf("keys-client's AccessTokenFormat = %q, want the default ''", c.AccessTokenFormat)
 	}
+	if got := rawStrings(t, s, "SELECT access_token_format FROM clients WHERE id = 'keys-client'"); !slices.Equal(got, []string{""}) {
+		t.Errorf("access_token_format of keys-client = %q, want the default ''", got)
+	}
+	want := oldKeys()
 	got, err := s.SigningKeys(ctx)
 	if err != nil {
 		t.Fatalf("SigningKeys: %v", err)
@@ -828,173 +687,520 @@ func wantIssue5Rows(t *testing.T, s *bunstore.Store, want []*storage.SigningKey)
 	}
 }
 
-// TestMigrateFromTheIssue6Schema: a client written by the issue 6 binary
-// follows the server's refresh retry window after the upgrade, the new
-// tables work, and the down migration removes them again.
-func TestMigrateFromTheIssue6Schema(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		defer s.Close()
-		if err := s.MigrateTo(ctx, migrationIssue6); err != nil {
-			t.Fatalf("apply the first five migrations: %v", err)
-		}
-		if _, err := s.WriterDB().NewRaw(`INSERT INTO clients
-			(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
-			 public, token_endpoint_auth_method, skip_consent, owner_id, access_token_format, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			"old-client", "old-hash", "Old client", `["https://old.example/cb"]`, `["authorization_code"]`,
-			`["code"]`, `["openid"]`, `[]`, false, "client_secret_basic", true, "", "jwt", issue5Created, issue5Created,
-		).Exec(ctx); err != nil {
-			t.Fatalf("insert an old client: %v", err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema: %v", err)
-		}
-		c, err := s.ClientByID(ctx, "old-client")
-		if err != nil || c.RefreshRetryWindow != nil || c.AccessTokenFormat != "jwt" || c.Name != "Old client" {
-			t.Fatalf("old client after the upgrade = %+v, %v", c, err)
-		}
-		exp := time.Now().Add(time.Minute)
-		if err := s.CreateRefreshSuccessor(ctx, &storage.RefreshSuccessor{Signature: "sig", ClientID: "old-client", Sealed: []byte{1}, ExpiresAt: exp}); err != nil {
-			t.Fatalf("CreateRefreshSuccessor: %v", err)
-		}
+// useSigningKeys: the access token format can be set on keys-client; the
+// old keys rotate (one next key per algorithm, promoted once), are
+// deleted and resealed; system keys work.
+func useSigningKeys(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.ClientByID(ctx, "keys-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AccessTokenFormat = "opaque"
+	if err := s.UpdateClient(ctx, c); err != nil {
+		t.Fatalf("UpdateClient with an access token format: %v", err)
+	}
+	if got, err := s.ClientByID(ctx, "keys-client"); err != nil || got.AccessTokenFormat != "opaque" || got.OwnerID != "keys-owner" {
+		t.Fatalf("keys-client after the update = %+v, %v", got, err)
+	}
 
-		migrateDown(t, s, dialect, migrationIssue7, "issue7")
-		wantNoTables(t, s, "refresh_successors", "login_throttles")
-		wantNoColumns(t, s, "clients.refresh_retry_window_ms")
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
+	now := time.Now().UTC().Truncate(time.Second)
+	next := &storage.SigningKey{KID: "new-rs-next", Algorithm: "RS256", State: storage.KeyStateNext, PrivateKey: []byte("p"), PublicKey: []byte("{}")}
+	if err := s.CreateSigningKey(ctx, next); err != nil {
+		t.Fatalf("CreateSigningKey next: %v", err)
+	}
+	second := &storage.SigningKey{KID: "new-rs-next-2", Algorithm: "RS256", State: storage.KeyStateNext, PrivateKey: []byte("p"), PublicKey: []byte("{}")}
+	if err := s.CreateSigningKey(ctx, second); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("CreateSigningKey of a second next key: %v, want ErrConflict", err)
+	}
+	if err := s.PromoteSigningKey(ctx, "RS256", "old-rs-current", "new-rs-next", now); err != nil {
+		t.Fatalf("PromoteSigningKey of an old key: %v", err)
+	}
+	if err := s.PromoteSigningKey(ctx, "RS256", "old-rs-current", "new-rs-next", now); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("second PromoteSigningKey: %v, want ErrConflict", err)
+	}
+	if err := s.DeleteSigningKey(ctx, "old-rs-retired"); err != nil {
+		t.Errorf("DeleteSigningKey of an old retired key: %v", err)
+	}
+	if err := s.DeleteSigningKey(ctx, "old-es-current"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("DeleteSigningKey of an old current key: %v, want ErrNotFound", err)
+	}
+	if err := s.ResealSigningKey(ctx, "old-es-current", []byte("resealed\x00")); err != nil {
+		t.Errorf("ResealSigningKey of an old key: %v", err)
+	}
+	keys := map[string]*storage.SigningKey{}
+	list, err := s.SigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range list {
+		keys[k.KID] = k
+	}
+	if len(keys) != 3 || keys["old-rs-current"].State != storage.KeyStateRetired || !keys["old-rs-current"].RetiredAt.Equal(now) ||
+		keys["new-rs-next"].State != storage.KeyStateCurrent || !keys["new-rs-next"].ActivatedAt.Equal(now) ||
+		string(keys["old-es-current"].PrivateKey) != "resealed\x00" {
+		t.Errorf("keys after the rotation = %+v", list)
+	}
+
+	if _, err := s.SystemKey(ctx, "hash-pepper"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("SystemKey before any: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateSystemKey(ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{0, 1, 0xff}}); err != nil {
+		t.Fatalf("CreateSystemKey: %v", err)
+	}
+	if err := s.CreateSystemKey(ctx, &storage.SystemKey{Purpose: "hash-pepper", Sealed: []byte{2}}); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("second CreateSystemKey: %v, want ErrConflict", err)
+	}
+	if err := s.ResealSystemKey(ctx, "hash-pepper", []byte{3, 0}); err != nil {
+		t.Errorf("ResealSystemKey: %v", err)
+	}
+	if k, err := s.SystemKey(ctx, "hash-pepper"); err != nil || !reflect.DeepEqual(k.Sealed, []byte{3, 0}) {
+		t.Errorf("SystemKey after the reseal = %+v, %v", k, err)
+	}
+}
+
+// wantKeysKeptAndTwoNextKeysRefused: back in the fourth schema, the keys
+// are there (their states are what its binary knows). A database that was
+// given a second next key of one algorithm (by hand: no binary does)
+// refuses the fifth migration as a whole, the unique index being
+// impossible; the extra key is then deleted, so that the migrations apply
+// again.
+func wantKeysKeptAndTwoNextKeysRefused(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if n := rawCount(t, s, "SELECT count(*) FROM signing_keys"); n != 3 {
+		t.Errorf("signing keys after the down migrations = %d; want 3", n)
+	}
+	for _, kid := range []string{"by-hand-1", "by-hand-2"} {
+		if _, err := s.WriterDB().NewRaw(`INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, created_at)
+			VALUES (?, 'ES256', 'next', ?, '{}', ?)`, kid, []byte("p"), time.Now(),
+		).Exec(ctx); err != nil {
+			t.Fatalf("insert a next key by hand: %v", err)
 		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
+	}
+	schema := schemaObjects(t, s)
+	if err := s.Migrate(ctx); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("Migrate with two next ES256 keys: %v, want ErrConflict", err)
+	}
+	if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+		t.Fatalf("CheckSchema after the failed migration: %v, want ErrSchemaNotMigrated", err)
+	}
+	wantSchema(t, s, schema, "after the failed migration")
+	if _, err := s.WriterDB().NewRaw("DELETE FROM signing_keys WHERE kid = 'by-hand-2'").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantKeysAfterRedo: the access token format went with its column, the
+// keys are all there (by-hand-1 too), the system key went with its table.
+func wantKeysAfterRedo(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if got, err := s.ClientByID(ctx, "keys-client"); err != nil || got.AccessTokenFormat != "" || got.Name != "Keys client" {
+		t.Errorf("keys-client after the down and up migrations = %+v, %v", got, err)
+	}
+	if list, err := s.SigningKeys(ctx); err != nil || len(list) != 4 {
+		t.Errorf("SigningKeys after the down and up migrations = %d keys, %v; want 4", len(list), err)
+	}
+	if _, err := s.SystemKey(ctx, "hash-pepper"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("SystemKey after the down and up migrations: %v, want ErrNotFound", err)
+	}
+}
+
+// The lock of the sixth schema's fixture, and the browser that fails to
+// sign in to its account after it.
+var (
+	oldLock        = storage.LoginThrottleKey{Account: "0123456789abcdef"}
+	oldLockBrowser = storage.LoginThrottleKey{Account: "0123456789abcdef", Device: "laptop"}
+	oldLockAt      = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	lockPolicy     = storage.LoginLockPolicy{MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour, FailureReset: time.Hour}
+)
+
+// wantOldLock: the lock holds after the upgrade, with no earlier locks
+// counted.
+func wantOldLock(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	th, err := s.LoginThrottle(context.Background(), oldLock)
+	if err != nil || th.Failures != 5 || th.Locks != 0 || !th.LockedUntil.Equal(oldLockAt.Add(time.Minute)) {
+		t.Errorf("the old lock after the upgrade = %+v, %v", th, err)
+	}
+}
+
+// useOldLock: once the old lock ended, one failure does not lock again;
+// known browsers' records live beside it and clear with it.
+func useOldLock(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	th, counted, err := s.RecordLoginFailure(ctx, oldLock, oldLockAt.Add(time.Minute), lockPolicy)
+	if err != nil || !counted || th.Failures != 1 || th.Locked(oldLockAt.Add(time.Minute)) {
+		t.Fatalf("a failure after the old lock = %+v, %v, %v; want the first of a new count", th, counted, err)
+	}
+	if _, _, err := s.RecordLoginFailure(ctx, oldLockBrowser, oldLockAt, lockPolicy); err != nil {
+		t.Fatalf("RecordLoginFailure of a browser: %v", err)
+	}
+	if th, devices, err := s.ClearAccountLoginThrottles(ctx, oldLock.Account); err != nil || th == nil || devices != 1 {
+		t.Fatalf("ClearAccountLoginThrottles = %+v, %d, %v", th, devices, err)
+	}
+}
+
+// wantOperatorClientsFirstParty: clients an operator made that were
+// already allowed a management scope are first-party, so they keep
+// working; a registered client never is, whatever it was allowed.
+func wantOperatorClientsFirstParty(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	for id, want := range map[string]bool{
+		"operator-admin": true, "operator-keys": true, "operator-plain": false,
+		"registered-keys": false, "registered-admin": false,
+	} {
+		c, err := s.ClientByID(context.Background(), id)
+		if err != nil {
+			t.Errorf("ClientByID(%s): %v", id, err)
+			continue
 		}
-		if _, err := s.RefreshSuccessor(ctx, "sig"); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("RefreshSuccessor after down and up: %v, want ErrNotFound", err)
+		if c.FirstParty != want || c.IntrospectAnyToken || len(c.Resources) != 0 {
+			t.Errorf("%s: first_party %v (want %v), %+v", id, c.FirstParty, want, c)
+		}
+	}
+}
+
+// wantTrustedClient checks the rows of the seventh schema: trusted-client
+// is first-party, may introspect any token if introspectAny, serves
+// resources, and its key was made through an app if keysVia is 1.
+func wantTrustedClient(t *testing.T, s *bunstore.Store, introspectAny bool, resources []string, keysVia int) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.ClientByID(ctx, "trusted-client")
+	if err != nil || !c.FirstParty || c.IntrospectAnyToken != introspectAny || !slices.Equal(c.Resources, resources) {
+		t.Errorf("trusted-client = %+v, %v; want first-party, introspecting any token %v, resources %q", c, err, introspectAny, resources)
+	}
+	if keys, err := s.APIKeysCreatedVia(ctx, "user:someone", "console"); err != nil || len(keys) != keysVia {
+		t.Errorf("APIKeysCreatedVia(console) = %+v, %v; want %d", keys, err, keysVia)
+	}
+}
+
+// wantFixturesOfKnownMigrations: every fixture in testdata names a known
+// migration (a renamed migration takes its fixture along).
+func wantFixturesOfKnownMigrations(t *testing.T, ms []migration) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "[0-9]*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		base := strings.TrimSuffix(filepath.Base(f), ".sql")
+		base = strings.TrimSuffix(strings.TrimSuffix(base, "."+migrations.SQLite), "."+migrations.Postgres)
+		if !slices.ContainsFunc(ms, func(m migration) bool { return m.String() == base }) {
+			t.Errorf("fixture %s names no migration", f)
+		}
+	}
+}
+
+// fixtureSQL returns the fixture of m on dialect: testdata/<version>_<name>.sql,
+// the rows both dialects take as they are, then
+// testdata/<version>_<name>.<dialect>.sql, those whose literals differ.
+func fixtureSQL(t *testing.T, dialect string, m migration) string {
+	t.Helper()
+	base := filepath.Join("testdata", m.String())
+	read := func(name string) string {
+		b, err := os.ReadFile(name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	shared := read(base + ".sql")
+	own := map[string]string{}
+	for _, d := range []string{migrations.SQLite, migrations.Postgres} {
+		own[d] = read(base + "." + d + ".sql")
+	}
+	switch {
+	case (own[migrations.SQLite] == "") != (own[migrations.Postgres] == ""):
+		t.Fatalf("%s has a fixture for one dialect only", m)
+	case shared == "" && own[dialect] == "":
+		t.Fatalf("%s has no fixture: add %s.sql (and .%s.sql and .%s.sql for literals that differ) with rows as its binary writes them",
+			m, base, migrations.SQLite, migrations.Postgres)
+	}
+	return shared + own[dialect]
+}
+
+// migrateDown runs the down file of m and forgets that m was applied, in
+// one transaction, as an operator rolling back would.
+func migrateDown(t *testing.T, s *bunstore.Store, dialect string, m migration) {
+	t.Helper()
+	ctx := context.Background()
+	fsys, err := migrations.FS(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := fs.ReadFile(fsys, m.String()+".tx.down.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.WriterDB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, string(down)); err != nil {
+		_ = tx.Rollback()
+		t.Fatalf("down migration %s: %v", m, err)
+	}
+	if _, err := tx.NewRaw("DELETE FROM bun_migrations WHERE name = ?", m.version).Exec(ctx); err != nil {
+		_ = tx.Rollback()
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("commit the down migration %s: %v", m, err)
+	}
+}
+
+// wantSchema fails unless the store's schema is want.
+func wantSchema(t *testing.T, s *bunstore.Store, want []string, when string) {
+	t.Helper()
+	if got := schemaObjects(t, s); !slices.Equal(got, want) {
+		t.Errorf("schema %s differs from the expected one by %q (\"drop x\": x is missing)", when, schemaChanges(want, got))
+	}
+}
+
+// schemaChanges describes how schema after differs from before: "table t"
+// for a new table, "column t.c" and "index i" for a new column or index of
+// a table that was there before, each with "drop " in front when it went
+// instead; sorted.
+func schemaChanges(before, after []string) []string {
+	changes := append(objectsAdded(before, after, ""), objectsAdded(after, before, "drop ")...)
+	slices.Sort(changes)
+	return changes
+}
+
+// objectsAdded lists, with prefix in front, the objects of to that from
+// lacks, leaving out the columns and indexes of the tables from lacks.
+func objectsAdded(from, to []string, prefix string) []string {
+	had := map[string]bool{}
+	for _, o := range from {
+		had[o] = true
+	}
+	var out []string
+	for _, o := range to {
+		if had[o] {
+			continue
+		}
+		kind, rest, _ := strings.Cut(o, " ")
+		switch kind {
+		case "column":
+			if table, _, _ := strings.Cut(rest, "."); !had["table "+table] {
+				continue
+			}
+		case "index":
+			name, table, _ := strings.Cut(rest, " on ")
+			if !had["table "+table] {
+				continue
+			}
+			o = "index " + name
+		}
+		out = append(out, prefix+o)
+	}
+	return out
+}
+
+// rawCount runs a SELECT count(*) query.
+func rawCount(t *testing.T, s *bunstore.Store, query string) int {
+	t.Helper()
+	var n int
+	if err := s.WriterDB().NewRaw(query).Scan(context.Background(), &n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// rawStrings runs a query of one text column.
+func rawStrings(t *testing.T, s *bunstore.Store, query string) []string {
+	t.Helper()
+	var out []string
+	if err := s.WriterDB().NewRaw(query).Scan(context.Background(), &out); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return out
+}
+
+// TestMigrationsAreKnownByVersion: a database records a migration by its
+// version alone, so the words after the version in a migration's file
+// name can change without a database noticing.
+//
+// bun/migrate (v1.3.0, migrate/migrations.go) splits a file name
+// <version>_<words>.tx.up.sql into Migration.Name, the version, and
+// Migration.Comment, the words, which is never stored (`bun:"-"`);
+// bun_migrations holds id, name (the version), group_id and migrated_at,
+// and the migrator (migrationsWithStatus, MarkApplied's upsert on name)
+// and this store (schemaState, checkNotApplied, recordApplied) match
+// applied migrations to files by that name. The words are only logged.
+//
+// testdata/bun_migrations_30dfc42.<dialect>.sql holds the bookkeeping rows
+// of a database that `gatehouse migrate` of commit 30dfc42 migrated, when
+// the files were named ..._issue3 to ..._issue7; their statements have not
+// changed since. The test builds the tables with those statements, puts
+// the recorded rows in place of its own bookkeeping, and checks that this
+// binary sees all of them as applied (nothing is re-applied or rewritten)
+// and, on a database whose two newest rows are gone (one that an older
+// release migrated), that it applies exactly the later migrations.
+func TestMigrationsAreKnownByVersion(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ms := knownMigrations(t, dialect)
+		recorded, err := os.ReadFile(filepath.Join("testdata", "bun_migrations_30dfc42."+dialect+".sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const recordedCount = 8 // the migrations commit 30dfc42 had
+		for _, n := range []int{recordedCount, recordedCount - 2} {
+			t.Run(fmt.Sprintf("%d applied", n), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				s := openUnmigrated(t, dialect)
+				newest := ms[n-1].version
+				if err := s.MigrateTo(ctx, newest); err != nil {
+					t.Fatalf("apply the migrations up to %s: %v", newest, err)
+				}
+				db := s.WriterDB()
+				if _, err := db.ExecContext(ctx, "DELETE FROM bun_migrations"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.ExecContext(ctx, string(recorded)); err != nil {
+					t.Fatalf("insert the recorded rows: %v", err)
+				}
+				if _, err := db.NewRaw("DELETE FROM bun_migrations WHERE name > ?", newest).Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+				before := appliedMigrations(t, s)
+				if len(before) != n {
+					t.Fatalf("recorded rows up to %s = %q, want %d", newest, before, n)
+				}
+				schema := schemaObjects(t, s)
+
+				if applied, known, err := s.SchemaStatus(ctx); err != nil || applied != n || known != len(ms) {
+					t.Fatalf("SchemaStatus = %d, %d, %v; want %d, %d", applied, known, err, n, len(ms))
+				}
+				err := s.CheckSchema(ctx)
+				if n == len(ms) && err != nil {
+					t.Fatalf("CheckSchema on the recorded rows: %v", err)
+				}
+				if n < len(ms) && !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
+					t.Fatalf("CheckSchema on the recorded rows: %v, want ErrSchemaNotMigrated", err)
+				}
+				if err := s.Migrate(ctx); err != nil {
+					t.Fatalf("Migrate on the recorded rows: %v", err)
+				}
+				if err := s.CheckSchema(ctx); err != nil {
+					t.Fatalf("CheckSchema after Migrate: %v", err)
+				}
+				after := appliedMigrations(t, s)
+				if len(after) != len(ms) || !slices.Equal(after[:n], before) {
+					t.Fatalf("bookkeeping after Migrate = %q, want the recorded %q and then the later migrations", after, before)
+				}
+				for i, row := range after[n:] {
+					if _, name, _ := strings.Cut(row, " "); !strings.HasPrefix(name, ms[n+i].version+" ") {
+						t.Errorf("migration applied after the recorded ones: %q, want %s", row, ms[n+i].version)
+					}
+				}
+				if n == len(ms) && !slices.Equal(schemaObjects(t, s), schema) {
+					t.Errorf("Migrate changed the schema of a migrated database")
+				}
+			})
 		}
 	})
 }
 
-// openMigratedTo opens a fresh database of dialect with the migrations up
-// to version applied; it is closed when the test ends.
-func openMigratedTo(t *testing.T, dialect, version string) *bunstore.Store {
+// migration is one version of the embedded migrations: the files
+// <version>_<name>.tx.up.sql and .tx.down.sql.
+type migration struct{ version, name string }
+
+func (m migration) String() string { return m.version + "_" + m.name }
+
+var migrationFile = regexp.MustCompile(`^(\d+)_([0-9a-z_-]+)\.tx\.up\.sql$`)
+
+// knownMigrations lists the migrations of dialect, oldest first.
+func knownMigrations(t *testing.T, dialect string) []migration {
 	t.Helper()
-	ctx := context.Background()
-	s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
+	fsys, err := migrations.FS(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, err := fs.Glob(fsys, "*.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []migration
+	for _, up := range ups {
+		m := migrationFile.FindStringSubmatch(up)
+		if m == nil {
+			t.Fatalf("migration file %s is not named <version>_<name>.tx.up.sql", up)
+		}
+		ms = append(ms, migration{version: m[1], name: m[2]})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return strings.Compare(a.version, b.version) })
+	return ms
+}
+
+// openUnmigrated opens a fresh, empty database of dialect; it is closed
+// when the test ends.
+func openUnmigrated(t *testing.T, dialect string) *bunstore.Store {
+	t.Helper()
+	s, err := bunstore.Open(context.Background(), bunstoretest.NewDSN(t, dialect),
+		bunstore.Options{ClientCacheTTL: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.MigrateTo(ctx, version); err != nil {
-		t.Fatalf("apply the migrations up to %s: %v", version, err)
-	}
 	return s
 }
 
-// TestMigrateAddsLoginDevices: a lock written by the issue 7 binary (the
-// release before login_devices) holds after the upgrade, with no earlier
-// locks counted; after it ends, one failure does not lock again; known
-// browsers' records live beside it and clear with it; the down migration
-// removes the columns again.
-func TestMigrateAddsLoginDevices(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		s := openMigratedTo(t, dialect, migrationIssue7)
-		at := time.Now().UTC().Truncate(time.Second)
-		const account = "0123456789abcdef"
-		if _, err := s.WriterDB().NewRaw(`INSERT INTO login_throttles (account, failures, last_failure_at, locked_until)
-			VALUES (?, ?, ?, ?)`, account, 5, at, at.Add(time.Minute)).Exec(ctx); err != nil {
-			t.Fatalf("insert an old lock: %v", err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema: %v", err)
-		}
-		key := storage.LoginThrottleKey{Account: account}
-		th, err := s.LoginThrottle(ctx, key)
-		if err != nil || th.Failures != 5 || th.Locks != 0 || !th.LockedUntil.Equal(at.Add(time.Minute)) {
-			t.Fatalf("the old lock after the upgrade = %+v, %v", th, err)
-		}
-		policy := storage.LoginLockPolicy{MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour, FailureReset: time.Hour}
-		th, counted, err := s.RecordLoginFailure(ctx, key, at.Add(time.Minute), policy)
-		if err != nil || !counted || th.Failures != 1 || th.Locked(at.Add(time.Minute)) {
-			t.Fatalf("a failure after the old lock = %+v, %v, %v; want the first of a new count", th, counted, err)
-		}
-		device := storage.LoginThrottleKey{Account: account, Device: "laptop"}
-		if _, _, err := s.RecordLoginFailure(ctx, device, at, policy); err != nil {
-			t.Fatalf("RecordLoginFailure of a browser: %v", err)
-		}
-		if th, devices, err := s.ClearAccountLoginThrottles(ctx, account); err != nil || th == nil || devices != 1 {
-			t.Fatalf("ClearAccountLoginThrottles = %+v, %d, %v", th, devices, err)
-		}
-
-		migrateDown(t, s, dialect, migrationLoginDevices, "login_devices")
-		wantNoColumns(t, s, "login_throttles.locks", "login_throttles.device_of")
-		if err := s.CheckSchema(ctx); !errors.Is(err, bunstore.ErrSchemaNotMigrated) {
-			t.Fatalf("CheckSchema after the down migration: %v, want ErrSchemaNotMigrated", err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
-		}
-		if _, _, err := s.RecordLoginFailure(ctx, device, at, policy); err != nil {
-			t.Fatalf("RecordLoginFailure of a browser after down and up: %v", err)
-		}
-	})
+// appliedMigrations returns the rows of bun_migrations as "id name
+// group_id", by id.
+func appliedMigrations(t *testing.T, s *bunstore.Store) []string {
+	t.Helper()
+	var rows []struct {
+		ID      int64
+		Name    string
+		GroupID int64
+	}
+	if err := s.WriterDB().NewRaw("SELECT id, name, group_id FROM bun_migrations ORDER BY id").
+		Scan(context.Background(), &rows); err != nil {
+		t.Fatalf("read bun_migrations: %v", err)
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%d %s %d", r.ID, r.Name, r.GroupID))
+	}
+	return out
 }
 
-// TestMigrateToClientTrust: clients an operator made that were already
-// allowed a management scope become first-party, so they keep working;
-// a dynamically registered client never does, whatever it was allowed;
-// and the down migration removes the new columns again.
-func TestMigrateToClientTrust(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		s := openMigratedTo(t, dialect, migrationIssue7)
-		for _, c := range []struct{ id, scopes, rat string }{
-			{"operator-admin", `["gatehouse:admin","api"]`, ""},
-			{"operator-keys", `["openid","apikeys"]`, ""},
-			{"operator-plain", `["openid","api"]`, ""},
-			{"registered-keys", `["openid","apikeys"]`, "rat-hash"},
-			{"registered-admin", `["gatehouse:admin"]`, "rat-hash"},
-		} {
-			if _, err := s.WriterDB().NewRaw(`INSERT INTO clients
-				(id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, allowed_origins,
-				 public, token_endpoint_auth_method, skip_consent, registration_access_token_hash, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				c.id, "hash", c.id, `[]`, `["client_credentials"]`, `[]`, c.scopes, `[]`,
-				false, "client_secret_basic", false, c.rat, issue5Created, issue5Created,
-			).Exec(ctx); err != nil {
-				t.Fatalf("insert %s: %v", c.id, err)
-			}
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		if err := s.CheckSchema(ctx); err != nil {
-			t.Fatalf("CheckSchema: %v", err)
-		}
-		for id, want := range map[string]bool{
-			"operator-admin": true, "operator-keys": true, "operator-plain": false,
-			"registered-keys": false, "registered-admin": false,
-		} {
-			c, err := s.ClientByID(ctx, id)
-			if err != nil || c.FirstParty != want || c.IntrospectAnyToken || len(c.Resources) != 0 {
-				t.Errorf("%s after the upgrade: first_party %v (want %v), %+v, %v", id, c.FirstParty, want, c, err)
-			}
-		}
-
-		migrateDown(t, s, dialect, migrationClientTrust, "client_trust")
-		wantNoColumns(t, s, "clients.first_party", "clients.introspect_any_token", "clients.resources", "api_keys.created_via")
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate after the down migration: %v", err)
-		}
-	})
+// schemaObjects lists the tables, columns and indexes of the store's
+// database, bun/migrate's own tables aside, as "table t", "column t.c" and "index i
+// on t", sorted.
+func schemaObjects(t *testing.T, s *bunstore.Store) []string {
+	t.Helper()
+	db := s.WriterDB()
+	var q string
+	switch db.Dialect().Name() {
+	case bundialect.SQLite:
+		q = `SELECT 'table ' || name FROM sqlite_master
+			WHERE type = 'table' AND name NOT LIKE 'sqlite%' AND name NOT LIKE 'bun_migration%'
+		UNION ALL SELECT 'column ' || m.name || '.' || c.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c
+			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%' AND m.name NOT LIKE 'bun_migration%'
+		UNION ALL SELECT 'index ' || name || ' on ' || tbl_name FROM sqlite_master
+			WHERE type = 'index' AND name NOT LIKE 'sqlite%' AND tbl_name NOT LIKE 'bun_migration%'`
+	default:
+		// One scan of pg_class, which has no index on the schema alone.
+		q = `WITH t AS (SELECT c.oid, c.relname FROM pg_class AS c
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname NOT LIKE 'bun_migration%')
+		SELECT 'table ' || t.relname FROM t
+		UNION ALL SELECT 'column ' || t.relname || '.' || a.attname FROM t JOIN pg_attribute AS a ON a.attrelid = t.oid
+			WHERE a.attnum > 0 AND NOT a.attisdropped
+		UNION ALL SELECT 'index ' || i.relname || ' on ' || t.relname FROM t
+			JOIN pg_index AS x ON x.indrelid = t.oid JOIN pg_class AS i ON i.oid = x.indexrelid`
+	}
+	var objects []string
+	if err := db.NewRaw(q).Scan(context.Background(), &objects); err != nil {
+		t.Fatalf("read the schema: %v", err)
+	}
+	slices.Sort(objects)
+	return objects
 }
