@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -175,44 +175,23 @@ func (p *Provider) revokeAppGrant(ctx context.Context, actor, viaClient, userID,
 // originCache remembers for a short while whether an origin is registered
 // on any client: CORS preflights do not name the client, and a listing
 // query per preflight would be wasteful. Changes show within originTTL.
-type originCache struct {
-	mu      sync.Mutex
-	entries map[string]originEntry
-}
-
-type originEntry struct {
-	allowed bool
-	expires time.Time
-}
+// Both answers are cached, so it is bounded: origins are
+// attacker-controlled.
+type originCache = ttlcache.Cache[string, bool]
 
 const (
 	originTTL        = 30 * time.Second
 	originCacheLimit = 1000
 )
 
+func newOriginCache(now func() time.Time) *originCache {
+	return ttlcache.New[string](ttlcache.Options[bool]{TTL: originTTL, Now: now, MaxEntries: originCacheLimit})
+}
+
 // OriginAllowed reports whether origin is registered on any client.
 func (p *Provider) OriginAllowed(ctx context.Context, origin string) (bool, error) {
 	if origin == "" || len(origin) > 2048 {
 		return false, nil
 	}
-	now := p.now()
-	p.origins.mu.Lock()
-	e, ok := p.origins.entries[origin]
-	p.origins.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.allowed, nil
-	}
-	allowed, err := p.store.ClientOriginAllowed(ctx, origin)
-	if err != nil {
-		return false, err
-	}
-	p.origins.mu.Lock()
-	if len(p.origins.entries) >= originCacheLimit {
-		// Unknown origins are attacker-controlled: never let them grow the
-		// cache without bound.
-		clear(p.origins.entries)
-	}
-	p.origins.entries[origin] = originEntry{allowed: allowed, expires: now.Add(originTTL)}
-	p.origins.mu.Unlock()
-	return allowed, nil
+	return p.origins.GetOrLoad(origin, func() (bool, error) { return p.store.ClientOriginAllowed(ctx, origin) })
 }

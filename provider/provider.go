@@ -148,7 +148,7 @@ type Provider struct {
 	signer  jwt.Signer
 	now     func() time.Time
 	log     *slog.Logger
-	origins originCache
+	origins *originCache
 	apikeys *apikey.Verifier
 	audit   *audit.Recorder
 	fosite  *fosite.Fosite
@@ -314,7 +314,7 @@ func New(opts Options) (*Provider, error) {
 		signer:  signer,
 		now:     opts.Now,
 		log:     opts.Logger,
-		origins: originCache{entries: map[string]originEntry{}},
+		origins: newOriginCache(opts.Now),
 		apikeys: verifier,
 		audit:   opts.Audit,
 		fosite:  f,

@@ -94,7 +94,7 @@ func (v *Verifier) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			v.flush(ctx, false)
-			v.cache.sweep()
+			v.cache.Sweep()
 		case <-revocations.C:
 			cctx, cancel := context.WithTimeout(ctx, touchTimeout)
 			err := v.CheckRevocations(cctx)

@@ -55,7 +55,7 @@ func (v *Verifier) CheckRevocations(ctx context.Context) error {
 			continue
 		}
 		w.seen[id] = now
-		v.cache.invalidate(id)
+		v.cache.Invalidate(id)
 		w.purge = append(w.purge, id)
 	}
 	for id, at := range w.seen {

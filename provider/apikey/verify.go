@@ -220,20 +220,9 @@ func (v *Verifier) Key(ctx context.Context, id string) (*storage.APIKey, error) 
 // Invalidate drops a key from this process's cache; call it after revoking
 // or changing the key, so that this instance refuses a revoked key at once.
 // Other instances notice within CacheTTL.
-func (v *Verifier) Invalidate(id string) { v.cache.invalidate(id) }
+func (v *Verifier) Invalidate(id string) { v.cache.Invalidate(id) }
 
 // lookup returns the key row, from the cache when it is fresh.
 func (v *Verifier) lookup(ctx context.Context, id string) (*storage.APIKey, error) {
-	if k, ok := v.cache.get(id); ok {
-		return k, nil
-	}
-	// Taken before the read: an Invalidate during it keeps the (maybe
-	// stale) row out of the cache.
-	gen := v.cache.generation()
-	k, err := v.store.APIKey(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	v.cache.put(id, k, gen)
-	return k, nil
+	return v.cache.GetOrLoad(id, func() (*storage.APIKey, error) { return v.store.APIKey(ctx, id) })
 }

@@ -13,6 +13,7 @@ import (
 
 	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
 )
@@ -61,9 +62,11 @@ type Fetcher struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu       sync.Mutex
-	cache    map[string]*entry
-	inflight map[string]*call
+	mu    sync.Mutex
+	cache map[string]*entry
+	// fetches lets one fetch of a location serve every caller that asks
+	// for it while it runs.
+	fetches singleflight.Group
 }
 
 var _ fosite.JWKSFetcherStrategy = (*Fetcher)(nil)
@@ -73,13 +76,6 @@ type entry struct {
 	set       *josev3.JSONWebKeySet
 	err       error
 	fetchedAt time.Time
-}
-
-// call is a fetch in progress; done is closed when set/err are final.
-type call struct {
-	done chan struct{}
-	set  *josev3.JSONWebKeySet
-	err  error
 }
 
 // NewFetcher returns a Fetcher.
@@ -110,13 +106,12 @@ func NewFetcher(opts FetcherOptions) *Fetcher {
 		client = outbound.NewClient(opts.Outbound)
 	}
 	return &Fetcher{
-		opts:     opts,
-		client:   client,
-		timeout:  opts.Outbound.Timeout,
-		log:      opts.Logger,
-		now:      opts.Now,
-		cache:    map[string]*entry{},
-		inflight: map[string]*call{},
+		opts:    opts,
+		client:  client,
+		timeout: opts.Outbound.Timeout,
+		log:     opts.Logger,
+		now:     opts.Now,
+		cache:   map[string]*entry{},
 	}
 }
 
@@ -138,34 +133,35 @@ func (f *Fetcher) Resolve(ctx context.Context, location string, ignoreCache bool
 	if err := CheckURI(location, f.opts.Outbound.AllowPrivateNetworks); err != nil {
 		return nil, fosite.ErrInvalidClient.WithHintf("The client's jwks_uri is not acceptable: %s.", err).WithWrap(err).WithDebug(err.Error())
 	}
-	f.mu.Lock()
 	if e, ok := f.fresh(location, ignoreCache); ok {
-		f.mu.Unlock()
 		return e.set, e.err
 	}
-	c, ok := f.inflight[location]
-	if !ok {
-		c = &call{done: make(chan struct{})}
-		f.inflight[location] = c
-		// The fetch does not belong to this caller: if its request is
-		// cancelled, the others waiting for the same location still get
-		// the result, and the cache is filled. The timeout bounds it.
-		go f.run(context.WithoutCancel(ctx), location, c)
-	}
-	f.mu.Unlock()
-
+	// The fetch does not belong to this caller: if its request is
+	// cancelled, the others waiting for the same location still get the
+	// result, and the cache is filled. The timeout bounds it.
+	fetchCtx := context.WithoutCancel(ctx)
+	done := f.fetches.DoChan(location, func() (any, error) {
+		// A fetch that ended after this caller looked at the cache has
+		// filled it: use that rather than fetch again.
+		if e, ok := f.fresh(location, ignoreCache); ok {
+			return e, nil
+		}
+		return f.fetchAndStore(fetchCtx, location), nil
+	})
 	select {
-	case <-c.done:
-		return c.set, c.err
+	case r := <-done:
+		e := r.Val.(*entry)
+		return e.set, e.err
 	case <-ctx.Done():
 		return nil, fosite.ErrInvalidClient.WithHint("The request ended while the client's jwks_uri was being fetched.").WithWrap(ctx.Err()).WithDebug(ctx.Err().Error())
 	}
 }
 
-// fresh returns the cached outcome for location if it may be used. f.mu
-// must be held.
+// fresh returns the cached outcome for location if it may be used.
 func (f *Fetcher) fresh(location string, ignoreCache bool) (*entry, bool) {
+	f.mu.Lock()
 	e, ok := f.cache[location]
+	f.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
@@ -186,8 +182,8 @@ func (f *Fetcher) fresh(location string, ignoreCache bool) (*entry, bool) {
 	}
 }
 
-// run fetches location, records the outcome and releases the waiters.
-func (f *Fetcher) run(ctx context.Context, location string, c *call) {
+// fetchAndStore fetches location, caches the outcome and returns it.
+func (f *Fetcher) fetchAndStore(ctx context.Context, location string) *entry {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	set, err := f.fetch(ctx, location)
@@ -198,12 +194,11 @@ func (f *Fetcher) run(ctx context.Context, location string, c *call) {
 			WithHintf("Unable to get the client's JSON Web Key Set from its jwks_uri: %s.", describe(err)).
 			WithWrap(err).WithDebug(err.Error())
 	}
+	e := &entry{set: set, err: err, fetchedAt: f.now()}
 	f.mu.Lock()
-	f.store(location, &entry{set: set, err: err, fetchedAt: f.now()})
-	delete(f.inflight, location)
-	c.set, c.err = set, err
+	f.store(location, e)
 	f.mu.Unlock()
-	close(c.done)
+	return e
 }
 
 // store caches e, evicting to stay within MaxEntries: first entries that

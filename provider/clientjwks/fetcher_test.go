@@ -219,6 +219,50 @@ func TestFetcherSingleflight(t *testing.T) {
 	}
 }
 
+// TestFetcherLateCallerUsesTheFetchThatJustEnded: a caller that found the
+// cached set stale, and asks for a fetch just after another caller's fetch
+// ended, gets that fetch's set instead of fetching again. The late caller
+// is held by the clock, right after it read the stale entry.
+func TestFetcherLateCallerUsesTheFetchThatJustEnded(t *testing.T) {
+	r := rsaKey(t, 2048)
+	srv := newServer(t, serveBody(set(jwk(t, &r.PublicKey, kid(1)))))
+	var hold atomic.Bool
+	held, release := make(chan struct{}), make(chan struct{})
+	fx := newFixture(t, func(o *FetcherOptions) {
+		now := o.Now
+		o.Now = func() time.Time {
+			if hold.CompareAndSwap(true, false) {
+				close(held)
+				<-release
+			}
+			return now()
+		}
+	})
+	ctx := context.Background()
+	if _, err := fx.f.Resolve(ctx, srv.URL, false); err != nil {
+		t.Fatal(err)
+	}
+	fx.clock.Advance(DefaultTTL)
+
+	hold.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := fx.f.Resolve(ctx, srv.URL, false)
+		late <- err
+	}()
+	<-held
+	if _, err := fx.f.Resolve(ctx, srv.URL, false); err != nil || srv.hits.Load() != 2 {
+		t.Fatalf("the other caller: %v, hits %d", err, srv.hits.Load())
+	}
+	close(release)
+	if err := <-late; err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.hits.Load(); n != 2 {
+		t.Fatalf("%d fetches: the late caller fetched again", n)
+	}
+}
+
 func TestFetcherFailures(t *testing.T) {
 	r := rsaKey(t, 2048)
 	short := rsaKey(t, 1024)

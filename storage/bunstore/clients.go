@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/uptrace/bun"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -34,29 +34,29 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 // ClientByID returns a copy of the client (the caller may change it), from
 // the in-process cache when it is fresh.
 func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
-	if c, ok := s.clients.get(id); ok {
-		return c, nil
+	if s.txFrom(ctx) != nil {
+		// A read inside a transaction may see uncommitted changes: never
+		// cache it.
+		if c, ok := s.clients.Get(id); ok {
+			return c, nil
+		}
+		return s.readClient(ctx, id)
 	}
+	// An unknown id is an error, so it is not cached: ids nobody
+	// registered cannot grow the cache.
+	return s.clients.GetOrLoad(id, func() (*storage.Client, error) { return s.readClient(ctx, id) })
+}
+
+// readClient reads the client from the database.
+func (s *Store) readClient(ctx context.Context, id string) (*storage.Client, error) {
 	if namesNoRow(id) {
 		return nil, notFound("get client")
 	}
-	// The generation taken before the read tells put whether the client
-	// changed meanwhile; a stale read is then not cached.
-	gen := s.clients.generation()
 	m := new(clientModel)
 	if err := s.reader(ctx).NewSelect().Model(m).Where("c.id = ?", id).Scan(ctx); err != nil {
 		return nil, mapErr("get client", err)
 	}
-	c, err := m.toDomain()
-	if err != nil {
-		return nil, err
-	}
-	// A read inside a transaction may see uncommitted changes: never cache
-	// it.
-	if s.txFrom(ctx) == nil {
-		s.clients.put(c, gen) // stores its own copy
-	}
-	return c, nil
+	return m.toDomain()
 }
 
 // GetClient implements fosite.ClientManager.
@@ -204,8 +204,8 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // transaction, again once it commits: a concurrent reader outside the
 // transaction may cache the old row in between.
 func (s *Store) invalidateClient(ctx context.Context, id string) {
-	s.clients.invalidate(id)
-	s.afterCommit(ctx, func() { s.clients.invalidate(id) })
+	s.clients.Invalidate(id)
+	s.afterCommit(ctx, func() { s.clients.Invalidate(id) })
 }
 
 // copyClient returns a copy whose slices are not shared with c, so that a
@@ -223,80 +223,12 @@ func copyClient(c *storage.Client) *storage.Client {
 	return &cp
 }
 
-// clientCache keeps clients read from the database for a short TTL. Every
-// token request looks its client up, so this saves a query per request;
-// WatchClients drops entries changed elsewhere within seconds, and the TTL
-// bounds staleness when it does not run.
-// Only clients that exist are cached, so unknown IDs cannot grow it.
-type clientCache struct {
-	ttl time.Duration // <= 0: disabled
-	now func() time.Time
-
-	mu sync.Mutex
-	// gen counts invalidations; a read that started before one must not
-	// put its (possibly stale) result into the cache.
-	gen     uint64
-	entries map[string]cachedClient
-}
-
-type cachedClient struct {
-	client  *storage.Client
-	expires time.Time
-}
-
-func newClientCache(ttl time.Duration, now func() time.Time) *clientCache {
-	return &clientCache{ttl: ttl, now: now, entries: make(map[string]cachedClient)}
-}
-
-func (cc *clientCache) get(id string) (*storage.Client, bool) {
-	if cc.ttl <= 0 {
-		return nil, false
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.entries[id]
-	if !ok {
-		return nil, false
-	}
-	if !cc.now().Before(e.expires) {
-		delete(cc.entries, id)
-		return nil, false
-	}
-	return copyClient(e.client), true
-}
-
-func (cc *clientCache) generation() uint64 {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return cc.gen
-}
-
-func (cc *clientCache) put(c *storage.Client, gen uint64) {
-	if cc.ttl <= 0 {
-		return
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if gen != cc.gen {
-		return
-	}
-	cc.entries[c.ID] = cachedClient{client: copyClient(c), expires: cc.now().Add(cc.ttl)}
-}
-
-// versions returns the updated_at of every cached client, fresh or not.
-func (cc *clientCache) versions() map[string]time.Time {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	out := make(map[string]time.Time, len(cc.entries))
-	for id, e := range cc.entries {
-		out[id] = e.client.UpdatedAt
-	}
-	return out
-}
-
-func (cc *clientCache) invalidate(id string) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	cc.gen++
-	delete(cc.entries, id)
+// newClientCache returns the cache of clients read from the database, kept
+// for a short TTL. Every token request looks its client up, so this saves
+// a query per request; WatchClients drops entries changed elsewhere within
+// seconds, and the TTL bounds staleness when it does not run. Only clients
+// that exist are cached, so it needs no size bound. Cached clients are
+// copies, in and out.
+func newClientCache(ttl time.Duration, now func() time.Time) *ttlcache.Cache[string, *storage.Client] {
+	return ttlcache.New[string](ttlcache.Options[*storage.Client]{TTL: ttl, Now: now, Clone: copyClient})
 }

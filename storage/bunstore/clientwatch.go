@@ -20,10 +20,12 @@ const clientCheckBatch = 500
 // changed or deleted since it was cached: by another instance, by the CLI,
 // or by anyone else writing the database. It compares the updated_at of the
 // cached rows (UpdateClient sets it on every change) with the stored ones,
-// one query per 500 cached clients; only clients used within the cache TTL
-// are cached, so this stays small. It returns how many were dropped.
+// one query per 500 cached clients; only clients read within the cache TTL
+// are checked (expired entries are swept, not served), so this stays small.
+// It returns how many were dropped.
 func (s *Store) CheckClients(ctx context.Context) (int, error) {
-	cached := s.clients.versions()
+	s.clients.Sweep()
+	cached := s.clients.Fresh()
 	if len(cached) == 0 {
 		return 0, nil
 	}
@@ -46,9 +48,9 @@ func (s *Store) CheckClients(ctx context.Context) (int, error) {
 		}
 	}
 	dropped := 0
-	for id, at := range cached {
-		if cur, ok := stored[id]; !ok || !cur.Equal(at) {
-			s.clients.invalidate(id)
+	for id, c := range cached {
+		if at, ok := stored[id]; !ok || !at.Equal(c.UpdatedAt) {
+			s.clients.Invalidate(id)
 			dropped++
 		}
 	}

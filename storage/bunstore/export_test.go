@@ -50,5 +50,16 @@ func (s *Store) WithWriterQueryHook(hook bun.QueryHook) {
 	}
 }
 
+// WithReaderQueryHook attaches hook to the reader pool (which is also the
+// writer pool on PostgreSQL). Call it before the store is used
+// concurrently.
+func (s *Store) WithReaderQueryHook(hook bun.QueryHook) {
+	shared := s.rdb == s.wdb
+	s.rdb = s.rdb.WithQueryHook(hook)
+	if shared {
+		s.wdb = s.rdb
+	}
+}
+
 // MigrationLockKey is the first half of the migration advisory lock.
 const MigrationLockKey = migrationLockKey

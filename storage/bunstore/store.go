@@ -34,6 +34,7 @@ import (
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 	"github.com/gatehouse-dev/gatehouse/migrations"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -114,7 +115,7 @@ type Store struct {
 	wdb, rdb *bun.DB
 	opts     Options
 	log      *slog.Logger
-	clients  *clientCache
+	clients  *ttlcache.Cache[string, *storage.Client]
 
 	// migrateMu serialises Migrate calls of this process; other processes
 	// are kept out by an advisory lock (PostgreSQL) or the write lock of
