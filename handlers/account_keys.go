@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -47,7 +48,7 @@ func (h *Handler) renderAccountKeys(c echo.Context, login *provider.Login, statu
 		k := ok.Key
 		row := templates.AccountKey{
 			ID: k.ID, Name: k.Name, ClientID: ok.Client.ID, ClientName: ok.Client.Name, Scopes: k.Scopes,
-			State: provider.APIKeyState(k, now), CreatedAt: humanTime(k.CreatedAt),
+			State: apikey.State(k, now), CreatedAt: humanTime(k.CreatedAt),
 			LastUsed: "never", Expires: "never",
 		}
 		if !k.LastUsedAt.IsZero() {

@@ -18,11 +18,6 @@ import (
 // (creating and changing clients and users). handlers/admin.go does only
 // HTTP; the CLI shares the package-level functions.
 
-// ScopeAdmin is the scope an access token needs for the admin API. Only an
-// operator can give it, and only to a first-party client
-// (IsManagementScope).
-const ScopeAdmin = ReservedScopePrefix + "admin"
-
 // RoleAdmin is the role a user needs for the admin API.
 const RoleAdmin = "admin"
 

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
@@ -27,112 +23,8 @@ import (
 // token). This file holds the client authentication hook and the key
 // management use cases shared by the CLI, the admin API and self-service.
 
-// ScopeAPIKeys is the scope a person's access token needs to manage the API
-// keys of the clients they own (/api/apikeys).
-const ScopeAPIKeys = "apikeys"
-
 // MaxAPIKeyLifetime bounds expires_in of a new key.
 const MaxAPIKeyLifetime = 10 * 365 * 24 * time.Hour
-
-// authenticateAPIKeys wraps fosite's client authentication: a request whose
-// client secret (HTTP Basic or client_secret_post) is an API key is checked
-// here; everything else goes to next. Keys authenticate only
-// client_credentials token requests and revocation; everywhere else a key
-// is refused like a wrong secret.
-func (p *Provider) authenticateAPIKeys(next fosite.ClientAuthenticationStrategy) fosite.ClientAuthenticationStrategy {
-	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-		clientID, presented, ok := presentedSecret(r, form)
-		if !ok || !apikey.LooksLikeKey(presented) {
-			return next(ctx, r, form)
-		}
-		usable := r.URL.Path == PathRevoke ||
-			(r.URL.Path == PathToken && form.Get("grant_type") == GrantClientCredentials)
-		if !usable {
-			p.auditKeyFailure(ctx, r, clientID, "", "used outside client_credentials")
-			return nil, fosite.ErrInvalidClient.WithHint("API keys authenticate client_credentials token requests only.")
-		}
-		key, err := p.apikeys.Verify(ctx, clientID, presented)
-		if err != nil {
-			var f *apikey.Failure
-			switch {
-			case errors.As(err, &f):
-				p.auditKeyFailure(ctx, r, clientID, f.KeyID, f.Reason)
-			case errors.Is(err, apikey.ErrInvalid):
-				p.auditKeyFailure(ctx, r, clientID, "", "invalid")
-			default:
-				return nil, err // storage trouble: 503, not the client's fault
-			}
-			return nil, fosite.ErrInvalidClient
-		}
-		client, err := p.store.ClientByID(ctx, key.ClientID)
-		if errors.Is(err, storage.ErrNotFound) {
-			p.auditKeyFailure(ctx, r, clientID, key.ID, "client gone")
-			return nil, fosite.ErrInvalidClient
-		} else if err != nil {
-			return nil, err
-		}
-		return &keyClient{Client: client, keyID: key.ID, scopes: intersect(key.Scopes, trustedScopes(client).Scopes)}, nil
-	}
-}
-
-// presentedSecret extracts the client credentials the way fosite does:
-// HTTP Basic (URL-decoded) or client_id/client_secret in the body.
-func presentedSecret(r *http.Request, form url.Values) (clientID, secret string, ok bool) {
-	if id, sec, basic := r.BasicAuth(); basic {
-		id, err1 := url.QueryUnescape(id)
-		sec, err2 := url.QueryUnescape(sec)
-		if err1 != nil || err2 != nil {
-			return "", "", false
-		}
-		return id, sec, true
-	}
-	if sec := form.Get("client_secret"); sec != "" {
-		return form.Get("client_id"), sec, true
-	}
-	return "", "", false
-}
-
-func intersect(a, b []string) []string {
-	out := []string{}
-	for _, s := range a {
-		if slices.Contains(b, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (p *Provider) auditKeyFailure(ctx context.Context, r *http.Request, clientID, keyID, reason string) {
-	details := map[string]string{"reason": reason, "endpoint": r.URL.Path}
-	if keyID != "" {
-		details["key_id"] = keyID
-	}
-	p.audit.Record(ctx, audit.Event{
-		Type: audit.APIKeyUseFailed, Actor: "anonymous", Subject: keyID, ClientID: truncateID(clientID),
-		IP: reqctx.ClientIP(ctx), Details: details,
-	})
-}
-
-// truncateID bounds attacker-chosen identifiers before they are logged.
-func truncateID(s string) string {
-	if len(s) > 100 {
-		return s[:100]
-	}
-	return s
-}
-
-type requestIPKey struct{}
-
-// WithRequestIP records the client IP of the HTTP request ctx belongs to,
-// for audit events.
-func WithRequestIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, requestIPKey{}, ip)
-}
-
-func requestIP(ctx context.Context) string {
-	ip, _ := ctx.Value(requestIPKey{}).(string)
-	return ip
-}
 
 // APIKeySpec describes a new API key.
 type APIKeySpec struct {
@@ -149,14 +41,6 @@ type APIKeySpec struct {
 	// its token. Recorded with the key and in the audit trail, so that
 	// what an app did for someone can be found and undone.
 	Via *Delegation
-}
-
-// Delegation is an app acting for a person: the client a person's access
-// token was issued to, and the token's grant (its request id, shared by
-// every token of one sign-in's refresh chain).
-type Delegation struct {
-	ClientID string
-	GrantID  string
 }
 
 // ErrAPIKeyInput wraps invalid API key specs (a 400 for the caller).
@@ -361,24 +245,6 @@ func (m *APIKeyManager) List(ctx context.Context, clientIDs []string) ([]*storag
 	return m.store.ListAPIKeys(ctx, clientIDs)
 }
 
-// API key states, as APIKeyState names them.
-const (
-	APIKeyActive  = "active"
-	APIKeyExpired = "expired"
-	APIKeyRevoked = "revoked"
-)
-
-// APIKeyState is "active", "expired" or "revoked".
-func APIKeyState(k *storage.APIKey, now time.Time) string {
-	switch {
-	case !k.RevokedAt.IsZero():
-		return APIKeyRevoked
-	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
-		return APIKeyExpired
-	}
-	return APIKeyActive
-}
-
 // APIKeyView is an API key as the CLI, the admin API and self-service
 // show it: never its hash, and the key itself only when just created.
 // Times are UTC; expires_at, last_used_at and revoked_at are null when the
@@ -410,48 +276,9 @@ func APIKeyViewOf(k *storage.APIKey, plain string, now time.Time) APIKeyView {
 	}
 	return APIKeyView{
 		ID: k.ID, Key: plain, ClientID: k.ClientID, Name: k.Name, Scopes: nonNil(k.Scopes),
-		State: APIKeyState(k, now), CreatedBy: k.CreatedBy, CreatedVia: k.CreatedVia, CreatedAt: k.CreatedAt.UTC(),
+		State: apikey.State(k, now), CreatedBy: k.CreatedBy, CreatedVia: k.CreatedVia, CreatedAt: k.CreatedAt.UTC(),
 		ExpiresAt: opt(k.ExpiresAt), LastUsedAt: opt(k.LastUsedAt), RevokedAt: opt(k.RevokedAt),
 	}
-}
-
-// APIKeyIntrospection is what introspecting an API key says (RFC 7662).
-type APIKeyIntrospection struct {
-	Active    bool   `json:"active"`
-	ClientID  string `json:"client_id,omitempty"`
-	Scope     string `json:"scope,omitempty"`
-	Exp       int64  `json:"exp,omitempty"`
-	Iat       int64  `json:"iat,omitempty"`
-	TokenType string `json:"token_type,omitempty"`
-}
-
-// IntrospectAPIKey reports whether key is a usable API key, so a resource
-// server can accept keys directly. Any failure is simply inactive.
-func (p *Provider) IntrospectAPIKey(ctx context.Context, key string) (*APIKeyIntrospection, error) {
-	k, err := p.apikeys.Verify(ctx, "", key)
-	if err != nil {
-		if errors.Is(err, apikey.ErrInvalid) || errors.Is(err, apikey.ErrMalformed) {
-			return &APIKeyIntrospection{Active: false}, nil
-		}
-		return nil, err
-	}
-	out := &APIKeyIntrospection{
-		Active: true, ClientID: k.ClientID, Scope: strings.Join(k.Scopes, " "),
-		Iat: k.CreatedAt.Unix(), TokenType: "api_key",
-	}
-	if !k.ExpiresAt.IsZero() {
-		out.Exp = k.ExpiresAt.Unix()
-	}
-	return out, nil
-}
-
-// AuthenticateClient authenticates the client of a request as the token
-// endpoint would (secret, assertion, or API key).
-func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request) (fosite.Client, error) {
-	if err := r.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
-		return nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
-	}
-	return p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 }
 
 // Self-service: people manage the API keys of the clients they own with
@@ -494,9 +321,6 @@ func CanManageClient(u *storage.User, c *storage.Client) bool {
 	}
 	return c.OwnerID != "" && c.OwnerID == u.ID && len(ManagementScopes(c.Scopes)) == 0
 }
-
-// UserActor names a person in audit events and CreatedBy.
-func UserActor(u *storage.User) string { return "user:" + u.ID }
 
 // SelfServiceKeys is the key management a person may do for themselves,
 // through an app; AuthorizeKeyManager let them in. Errors:

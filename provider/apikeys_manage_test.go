@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -279,10 +280,10 @@ func TestAPIKeyManagerOnItsOwn(t *testing.T) {
 		t.Fatalf("introspect: %+v %v", in, err)
 	}
 	v := APIKeyViewOf(k, plain, f.now)
-	if v.Key != plain || v.State != APIKeyActive || v.ExpiresAt == nil || v.LastUsedAt != nil || v.RevokedAt != nil || v.CreatedBy != "operator" {
+	if v.Key != plain || v.State != apikey.StateActive || v.ExpiresAt == nil || v.LastUsedAt != nil || v.RevokedAt != nil || v.CreatedBy != "operator" {
 		t.Fatalf("view: %+v", v)
 	}
-	if APIKeyState(k, k.ExpiresAt) != APIKeyExpired {
+	if apikey.State(k, k.ExpiresAt) != apikey.StateExpired {
 		t.Fatal("state at expiry")
 	}
 
@@ -309,7 +310,7 @@ func TestAPIKeyManagerOnItsOwn(t *testing.T) {
 		t.Fatalf("revoke unknown: %v", err)
 	}
 	got, err := m.Key(ctx, k.ID)
-	if err != nil || APIKeyState(got, f.now) != APIKeyRevoked {
+	if err != nil || apikey.State(got, f.now) != apikey.StateRevoked {
 		t.Fatalf("revoked: %+v %v", got, err)
 	}
 }

@@ -3,9 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,92 +12,9 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
-	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
-	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
-
-// Step is what an authorization request needs next from the user.
-type Step int
-
-const (
-	// StepDone: nothing; the authorization can be completed.
-	StepDone Step = iota
-	// StepLogin: the user must sign in (again).
-	StepLogin
-	// StepConsent: the user must allow the client's scopes.
-	StepConsent
-)
-
-// FlowState is what already happened within one authorization flow.
-type FlowState struct {
-	// LoggedIn: the user signed in within this flow, which satisfies
-	// prompt=login and max_age.
-	LoggedIn bool
-	// Consented: the user allowed the request within this flow, which
-	// satisfies prompt=consent.
-	Consented bool
-}
-
-// NextStep decides what ar needs before a code can be issued. login is the
-// browser's current sign-in (nil if none). With prompt=none, a needed step
-// becomes the error to return to the client (login_required,
-// consent_required).
-func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, login *Login, st FlowState) (Step, error) {
-	form := ar.GetRequestForm()
-	prompts, err := parsePrompt(form.Get("prompt"))
-	if err != nil {
-		return 0, err
-	}
-	maxAge, hasMaxAge, err := parseMaxAge(form.Get("max_age"))
-	if err != nil {
-		return 0, err
-	}
-	none := slices.Contains(prompts, "none")
-
-	needLogin := login == nil
-	if login != nil && !st.LoggedIn {
-		if slices.Contains(prompts, "login") {
-			needLogin = true
-		}
-		if hasMaxAge && p.now().Sub(login.Session.AuthTime) > time.Duration(maxAge)*time.Second {
-			needLogin = true
-		}
-	}
-	if needLogin {
-		if none {
-			return 0, fosite.ErrLoginRequired.WithHint("The user is not signed in (or must sign in again) and prompt=none was requested.")
-		}
-		return StepLogin, nil
-	}
-
-	if st.Consented {
-		return StepDone, nil
-	}
-	client, ok := StorageClient(ar.GetClient())
-	if !ok {
-		return 0, fosite.ErrServerError.WithDebug("unexpected client type")
-	}
-	if client.SkipConsent {
-		return StepDone, nil
-	}
-	needConsent := slices.Contains(prompts, "consent")
-	if !needConsent {
-		covered, err := p.consentCovers(ctx, login.User.ID, client.ID, ar.GetRequestedScopes())
-		if err != nil {
-			return 0, err
-		}
-		needConsent = !covered
-	}
-	if needConsent {
-		if none {
-			return 0, fosite.ErrConsentRequired.WithHint("The user has not allowed this client these scopes and prompt=none was requested.")
-		}
-		return StepConsent, nil
-	}
-	return StepDone, nil
-}
 
 // NewAuthorizeRequest is the authorization endpoint's request (GET or
 // POST): a pushed request's request_uri resolved (RFC 9126), validated by
@@ -192,140 +107,6 @@ func parseMaxAge(v string) (int64, bool, error) {
 		return 0, false, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer number of seconds.")
 	}
 	return n, true, nil
-}
-
-func (p *Provider) consentCovers(ctx context.Context, userID, clientID string, scopes fosite.Arguments) (bool, error) {
-	g, err := p.store.ConsentGrant(ctx, userID, clientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	for _, s := range ConsentScopes(scopes) {
-		if !slices.Contains(g.Scopes, s) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// RememberConsent records that the user allowed the client these scopes,
-// adding to what was allowed before, and audits it (consent.given with
-// the scopes allowed now). Management scopes are never part of a consent
-// (ConsentScopes).
-func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string, scopes []string) error {
-	scopes = ConsentScopes(scopes)
-	now := p.now().UTC()
-	g, err := p.store.ConsentGrant(ctx, userID, clientID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		g = &storage.ConsentGrant{UserID: userID, ClientID: clientID, CreatedAt: now}
-	case err != nil:
-		return err
-	}
-	for _, s := range scopes {
-		if !slices.Contains(g.Scopes, s) {
-			g.Scopes = append(g.Scopes, s)
-		}
-	}
-	g.UpdatedAt = now
-	if err := p.store.SaveConsentGrant(ctx, g); err != nil {
-		return err
-	}
-	p.audit.Record(ctx, audit.Event{
-		Type: audit.ConsentGiven, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
-		ClientID: clientID, IP: reqctx.ClientIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
-	})
-	return nil
-}
-
-// StartFlow stores an authorization request that needs the user and returns
-// the handle that the login and consent pages carry.
-func (p *Provider) StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) (string, error) {
-	handle, err := secret.NewHandle()
-	if err != nil {
-		return "", err
-	}
-	requestedAt := ar.GetRequestedAt().UTC()
-	// A pushed request's parameters are already merged into the form; its
-	// request_uri was used up, so the flow resumes from the parameters.
-	form := url.Values{}
-	for k, v := range ar.GetRequestForm() {
-		if k != "request_uri" {
-			form[k] = v
-		}
-	}
-	f := &storage.AuthFlow{
-		ID:          secret.HashHandle(handle),
-		ClientID:    ar.GetClient().GetID(),
-		Form:        form.Encode(),
-		RequestedAt: requestedAt,
-		ExpiresAt:   p.now().UTC().Add(p.opts.Lifespans.AuthFlow),
-	}
-	if err := p.store.CreateAuthFlow(ctx, f); err != nil {
-		return "", fmt.Errorf("provider: store flow: %w", err)
-	}
-	return handle, nil
-}
-
-// ErrFlowNotFound means the flow handle is unknown, expired or used.
-var ErrFlowNotFound = errors.New("provider: this sign-in request has expired or was already completed")
-
-// Flow loads a flow by its handle.
-func (p *Provider) Flow(ctx context.Context, handle string) (*storage.AuthFlow, error) {
-	if handle == "" || len(handle) > 100 {
-		return nil, ErrFlowNotFound
-	}
-	f, err := p.store.AuthFlow(ctx, secret.HashHandle(handle))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrFlowNotFound
-	}
-	return f, err
-}
-
-// SetFlowLogin records that u signed in within the flow.
-func (p *Provider) SetFlowLogin(ctx context.Context, handle, userID string, authTime time.Time) error {
-	err := p.store.SetAuthFlowLogin(ctx, secret.HashHandle(handle), userID, authTime.UTC().Truncate(time.Second))
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrFlowNotFound
-	}
-	return err
-}
-
-// ResumeFlow rebuilds the authorization request of a flow. fosite checks it
-// again (the client may have changed meanwhile), and the request keeps its
-// original time, which prompt=login and max_age are measured against.
-func (p *Provider) ResumeFlow(ctx context.Context, f *storage.AuthFlow) (fosite.AuthorizeRequester, error) {
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, p.opts.Issuer+PathAuthorize+"?"+f.Form, nil)
-	if err != nil {
-		return nil, fmt.Errorf("provider: rebuild flow request: %w", err)
-	}
-	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
-	if err != nil {
-		return ar, err
-	}
-	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
-		req.RequestedAt = f.RequestedAt.UTC()
-	}
-	return ar, nil
-}
-
-// Deny consumes the flow in which the user refused the client the scopes
-// and audits it (consent.denied); the caller then sends access_denied to
-// the client.
-func (p *Provider) Deny(ctx context.Context, flowHandle, userID, clientID string, scopes []string) error {
-	err := p.store.DeleteAuthFlow(ctx, secret.HashHandle(flowHandle))
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrFlowNotFound
-	}
-	if err != nil {
-		return err
-	}
-	p.audit.Record(ctx, audit.Event{
-		Type: audit.ConsentDenied, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
-		ClientID: clientID, IP: reqctx.ClientIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
-	})
-	return nil
 }
 
 // Complete grants the requested scopes and audience, builds the session for

@@ -122,3 +122,14 @@ func (p *Provider) AuthorizeBearer(ctx context.Context, bearer, scope string) (*
 	who.User = u
 	return who, nil
 }
+
+// Delegation is an app acting for a person: the client a person's access
+// token was issued to, and the token's grant (its request id, shared by
+// every token of one sign-in's refresh chain).
+type Delegation struct {
+	ClientID string
+	GrantID  string
+}
+
+// UserActor names a person in audit events and CreatedBy.
+func UserActor(u *storage.User) string { return "user:" + u.ID }

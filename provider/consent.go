@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
-	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -55,50 +54,11 @@ func (p *Provider) keysCreatedVia(ctx context.Context, userID, clientID string) 
 	now := p.now()
 	usable := keys[:0]
 	for _, k := range keys {
-		if APIKeyState(k, now) == APIKeyActive {
+		if apikey.State(k, now) == apikey.StateActive {
 			usable = append(usable, k)
 		}
 	}
 	return usable, nil
-}
-
-// AppGrantView is a person's consent for an app as the admin API shows
-// it, with the API keys the app made for them that still work.
-type AppGrantView struct {
-	ClientID       string       `json:"client_id"`
-	ClientName     string       `json:"client_name"`
-	Scopes         []string     `json:"scopes"`
-	GrantedAt      time.Time    `json:"granted_at"`
-	CreatedAPIKeys []APIKeyView `json:"created_api_keys"`
-}
-
-// AppGrantViewOf describes g at now.
-func AppGrantViewOf(g AppGrant, now time.Time) AppGrantView {
-	return AppGrantView{
-		ClientID: g.Client.ID, ClientName: g.Client.Name, Scopes: nonNil(g.Grant.Scopes),
-		GrantedAt: g.Grant.UpdatedAt.UTC(), CreatedAPIKeys: apiKeyViews(g.CreatedKeys, now),
-	}
-}
-
-// RevokedAppView is the admin API's answer to revoking a person's consent
-// for an app: the keys the app made for them that still work.
-type RevokedAppView struct {
-	UserID         string       `json:"user_id"`
-	ClientID       string       `json:"client_id"`
-	CreatedAPIKeys []APIKeyView `json:"created_api_keys"`
-}
-
-// RevokedAppViewOf describes r, a revocation of userID's grant, at now.
-func RevokedAppViewOf(userID string, r *RevokedApp, now time.Time) RevokedAppView {
-	return RevokedAppView{UserID: userID, ClientID: r.ClientID, CreatedAPIKeys: apiKeyViews(r.CreatedKeys, now)}
-}
-
-func apiKeyViews(keys []*storage.APIKey, now time.Time) []APIKeyView {
-	out := make([]APIKeyView, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, APIKeyViewOf(k, "", now))
-	}
-	return out
 }
 
 // RevokedApp is what withdrawing a person's consent for an app leaves for
@@ -118,27 +78,6 @@ type RevokedApp struct {
 // The user acts (consent.revoked).
 func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) (*RevokedApp, error) {
 	return p.revokeAppGrant(ctx, audit.UserSubject(userID), "", userID, clientID)
-}
-
-// RevokeUserGrant withdraws a user's consent for a client as
-// RevokeAppGrant does, for an administrator (consent.revoked by who).
-func (a *Admin) RevokeUserGrant(ctx context.Context, who *Principal, userID, clientID string) (*RevokedApp, error) {
-	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
-		return nil, err
-	}
-	via := ""
-	if who != nil && who.User != nil {
-		via = who.ClientID
-	}
-	return a.p.revokeAppGrant(ctx, who.Actor(), via, userID, clientID)
-}
-
-// UserGrants lists the apps a user has allowed, as AppGrants does.
-func (a *Admin) UserGrants(ctx context.Context, userID string) ([]AppGrant, error) {
-	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
-		return nil, err
-	}
-	return a.p.AppGrants(ctx, userID)
 }
 
 func (p *Provider) revokeAppGrant(ctx context.Context, actor, viaClient, userID, clientID string) (*RevokedApp, error) {
@@ -170,28 +109,4 @@ func (p *Provider) revokeAppGrant(ctx context.Context, actor, viaClient, userID,
 	}
 	p.audit.Record(ctx, ev)
 	return &RevokedApp{ClientID: clientID, CreatedKeys: keys}, nil
-}
-
-// originCache remembers for a short while whether an origin is registered
-// on any client: CORS preflights do not name the client, and a listing
-// query per preflight would be wasteful. Changes show within originTTL.
-// Both answers are cached, so it is bounded: origins are
-// attacker-controlled.
-type originCache = ttlcache.Cache[string, bool]
-
-const (
-	originTTL        = 30 * time.Second
-	originCacheLimit = 1000
-)
-
-func newOriginCache(now func() time.Time) *originCache {
-	return ttlcache.New[string](ttlcache.Options[bool]{TTL: originTTL, Now: now, MaxEntries: originCacheLimit})
-}
-
-// OriginAllowed reports whether origin is registered on any client.
-func (p *Provider) OriginAllowed(ctx context.Context, origin string) (bool, error) {
-	if origin == "" || len(origin) > 2048 {
-		return false, nil
-	}
-	return p.origins.GetOrLoad(origin, func() (bool, error) { return p.store.ClientOriginAllowed(ctx, origin) })
 }

@@ -91,3 +91,25 @@ func (p *Provider) Discovery() Discovery {
 	}
 	return d
 }
+
+// Grant types a client may register.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// ResponseTypeCode is the only response type gatehouse serves.
+const ResponseTypeCode = "code"
+
+// Token endpoint authentication methods a client may register.
+const (
+	AuthMethodBasic         = "client_secret_basic"
+	AuthMethodPost          = "client_secret_post"
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+	AuthMethodNone          = "none"
+)
+
+// DefaultClientAssertionAlg is the private_key_jwt signing algorithm of a
+// client that names none (RFC 7591 leaves the default to the server).
+const DefaultClientAssertionAlg = "RS256"

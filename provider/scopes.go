@@ -114,3 +114,12 @@ func UserClaims(u *storage.User, granted fosite.Arguments) map[string]interface{
 	}
 	return claims
 }
+
+// ScopeAPIKeys is the scope a person's access token needs to manage the API
+// keys of the clients they own (/api/apikeys).
+const ScopeAPIKeys = "apikeys"
+
+// ScopeAdmin is the scope an access token needs for the admin API. Only an
+// operator can give it, and only to a first-party client
+// (IsManagementScope).
+const ScopeAdmin = ReservedScopePrefix + "admin"

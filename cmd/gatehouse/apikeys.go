@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -160,7 +161,7 @@ func newAPIKeysListCommand(g *globals) *cobra.Command {
 						lastUsed = k.LastUsedAt.UTC().Format(time.RFC3339)
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.ClientID, k.Name, strings.Join(k.Scopes, " "),
-						provider.APIKeyState(k, now), k.CreatedAt.UTC().Format(time.RFC3339), timeOrNever(k.ExpiresAt), lastUsed, revoked)
+						apikey.State(k, now), k.CreatedAt.UTC().Format(time.RFC3339), timeOrNever(k.ExpiresAt), lastUsed, revoked)
 				}
 				return tw.Flush()
 			})
