@@ -113,3 +113,20 @@ const (
 // DefaultClientAssertionAlg is the private_key_jwt signing algorithm of a
 // client that names none (RFC 7591 leaves the default to the server).
 const DefaultClientAssertionAlg = "RS256"
+
+// Registration policies (config registration.policy).
+const (
+	RegistrationPolicyInitialAccessToken = "initial_access_token"
+	RegistrationPolicyOpen               = "open"
+	RegistrationPolicyOff                = "off"
+)
+
+// RegistrationPolicy returns the registration policy: "initial_access_token",
+// "open" or "off" (also when unset, as discovery does).
+func (p *Provider) RegistrationPolicy() string {
+	switch p.opts.RegistrationPolicy {
+	case RegistrationPolicyInitialAccessToken, RegistrationPolicyOpen:
+		return p.opts.RegistrationPolicy
+	}
+	return RegistrationPolicyOff
+}

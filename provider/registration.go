@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -17,121 +16,15 @@ import (
 )
 
 // This file is dynamic client registration (RFC 7591), client
-// configuration management (RFC 7592) and the initial access tokens that
-// registration can require ("registration tokens").
+// configuration management (RFC 7592).
 
-// Prefixes of the registration secrets gatehouse mints (see
-// secret.NewOpaque): initial access tokens made by an operator, and the
-// registration access token a registered client manages itself with.
-const (
-	PrefixRegistrationToken       = "gth_it_"
-	PrefixRegistrationAccessToken = "gth_rat_"
-)
-
-// Registration policies (config registration.policy).
-const (
-	RegistrationPolicyInitialAccessToken = "initial_access_token"
-	RegistrationPolicyOpen               = "open"
-	RegistrationPolicyOff                = "off"
-)
+// PrefixRegistrationAccessToken starts the registration access token a
+// registered client manages itself with (see secret.NewOpaque).
+const PrefixRegistrationAccessToken = "gth_rat_"
 
 // RegisteredByOpen is RegisteredBy of a client registered without an
 // initial access token.
 const RegisteredByOpen = "open registration"
-
-// ClientFields are the client metadata a registration request (RFC 7591
-// §2, with OpenID Connect Registration's post_logout_redirect_uris and
-// id_token_signed_response_alg) or the admin API sets.
-type ClientFields struct {
-	ClientName                         string          `json:"client_name"`
-	RedirectURIs                       []string        `json:"redirect_uris"`
-	PostLogoutRedirectURIs             []string        `json:"post_logout_redirect_uris"`
-	GrantTypes                         []string        `json:"grant_types"`
-	ResponseTypes                      []string        `json:"response_types"`
-	Scope                              string          `json:"scope"`
-	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
-	TokenEndpointAuthSigningAlg        string          `json:"token_endpoint_auth_signing_alg"`
-	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg"`
-	LogoURI                            string          `json:"logo_uri"`
-	ClientURI                          string          `json:"client_uri"`
-	PolicyURI                          string          `json:"policy_uri"`
-	TosURI                             string          `json:"tos_uri"`
-	Contacts                           []string        `json:"contacts"`
-	JWKS                               json.RawMessage `json:"jwks"`
-	JWKSURI                            string          `json:"jwks_uri"`
-	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
-	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
-	AccessTokenFormat                  string          `json:"access_token_format"`
-	// RefreshRetryWindow is the client's refresh retry window in seconds;
-	// absent follows the server's.
-	RefreshRetryWindow *int64 `json:"refresh_retry_window"`
-}
-
-// spec maps the fields to a ClientSpec as they are: token endpoint auth
-// method none means a public client.
-func (f *ClientFields) spec() ClientSpec {
-	jwks := strings.TrimSpace(string(f.JWKS))
-	if jwks == "null" {
-		jwks = ""
-	}
-	return ClientSpec{
-		Name:                               f.ClientName,
-		GrantTypes:                         f.GrantTypes,
-		ResponseTypes:                      f.ResponseTypes,
-		RedirectURIs:                       f.RedirectURIs,
-		PostLogoutRedirectURIs:             f.PostLogoutRedirectURIs,
-		Scopes:                             strings.Fields(f.Scope),
-		Public:                             f.TokenEndpointAuthMethod == AuthMethodNone,
-		TokenEndpointAuthMethod:            f.TokenEndpointAuthMethod,
-		TokenEndpointAuthSigningAlg:        f.TokenEndpointAuthSigningAlg,
-		IDTokenSignedResponseAlg:           f.IDTokenSignedResponseAlg,
-		AllowedOrigins:                     f.AllowedCORSOrigins,
-		LogoURI:                            f.LogoURI,
-		ClientURI:                          f.ClientURI,
-		PolicyURI:                          f.PolicyURI,
-		TosURI:                             f.TosURI,
-		Contacts:                           f.Contacts,
-		JWKS:                               jwks,
-		JWKSURI:                            f.JWKSURI,
-		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
-		AccessTokenFormat:                  f.AccessTokenFormat,
-		RefreshRetryWindow:                 secondsDuration(f.RefreshRetryWindow),
-	}
-}
-
-// secondsDuration turns an optional number of seconds into a duration,
-// clamping huge values (which would overflow) to one that validation
-// still refuses.
-func secondsDuration(s *int64) *time.Duration {
-	if s == nil {
-		return nil
-	}
-	v := min(max(*s, -1), int64(24*time.Hour/time.Second))
-	return new(time.Duration(v) * time.Second)
-}
-
-// ClientRequest is a client as the admin API takes it: RFC 7591 names
-// (token_endpoint_auth_method none = a public client) plus gatehouse's
-// audience, skip_consent, first_party, introspect_any_token, resources and
-// registered_by. Defaults are the operator's
-// (as in the CLI), not RFC 7591's.
-type ClientRequest struct {
-	ClientFields
-	Audience           []string `json:"audience"`
-	SkipConsent        bool     `json:"skip_consent"`
-	FirstParty         bool     `json:"first_party"`
-	IntrospectAnyToken bool     `json:"introspect_any_token"`
-	Resources          []string `json:"resources"`
-	RegisteredBy       string   `json:"registered_by"`
-}
-
-// Spec is the ClientSpec the request describes.
-func (r *ClientRequest) Spec() ClientSpec {
-	s := r.spec()
-	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
-	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
-	return s
-}
 
 // RegistrationRequest is the body of an RFC 7591 registration or an
 // RFC 7592 update. Members gatehouse does not know are ignored (RFC 7591
@@ -191,90 +84,6 @@ func (r *RegistrationRequest) registrationSpec(registeredBy string) (ClientSpec,
 	spec.SkipConsent = false
 	spec.RegisteredBy = registeredBy
 	return spec, ve
-}
-
-// ClientMetadata is a client as gatehouse shows it, in RFC 7591 / 7592
-// names plus gatehouse's own (audience, allowed_cors_origins,
-// skip_consent, registered_by). Secrets appear only when just issued.
-type ClientMetadata struct {
-	ClientID                string `json:"client_id"`
-	ClientSecret            string `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64  `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64 `json:"client_secret_expires_at,omitempty"`
-	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
-	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
-
-	ClientName                         string          `json:"client_name"`
-	RedirectURIs                       []string        `json:"redirect_uris"`
-	PostLogoutRedirectURIs             []string        `json:"post_logout_redirect_uris"`
-	GrantTypes                         []string        `json:"grant_types"`
-	ResponseTypes                      []string        `json:"response_types"`
-	Scope                              string          `json:"scope"`
-	Audience                           []string        `json:"audience,omitempty"`
-	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
-	TokenEndpointAuthSigningAlg        string          `json:"token_endpoint_auth_signing_alg,omitempty"`
-	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg"`
-	LogoURI                            string          `json:"logo_uri,omitempty"`
-	ClientURI                          string          `json:"client_uri,omitempty"`
-	PolicyURI                          string          `json:"policy_uri,omitempty"`
-	TosURI                             string          `json:"tos_uri,omitempty"`
-	Contacts                           []string        `json:"contacts,omitempty"`
-	JWKS                               json.RawMessage `json:"jwks,omitempty"`
-	JWKSURI                            string          `json:"jwks_uri,omitempty"`
-	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
-	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
-	AccessTokenFormat                  string          `json:"access_token_format,omitempty"`
-	RefreshRetryWindow                 *int64          `json:"refresh_retry_window,omitempty"`
-	SkipConsent                        bool            `json:"skip_consent"`
-	RegisteredBy                       string          `json:"registered_by,omitempty"`
-	UpdatedAt                          int64           `json:"updated_at,omitempty"`
-}
-
-// ClientMetadataOf describes c (without any secret). For a client that
-// authenticates with a secret, client_secret_expires_at is 0: secrets do
-// not expire.
-func ClientMetadataOf(c *storage.Client) ClientMetadata {
-	m := ClientMetadata{
-		ClientID:                           c.ID,
-		ClientIDIssuedAt:                   c.CreatedAt.Unix(),
-		ClientName:                         c.Name,
-		RedirectURIs:                       nonNil(c.RedirectURIs),
-		PostLogoutRedirectURIs:             nonNil(c.PostLogoutRedirectURIs),
-		GrantTypes:                         nonNil(c.GrantTypes),
-		ResponseTypes:                      nonNil(c.ResponseTypes),
-		Scope:                              strings.Join(c.Scopes, " "),
-		Audience:                           c.Audience,
-		TokenEndpointAuthMethod:            c.GetTokenEndpointAuthMethod(),
-		IDTokenSignedResponseAlg:           c.IDTokenAlg(),
-		LogoURI:                            c.LogoURI,
-		ClientURI:                          c.ClientURI,
-		PolicyURI:                          c.PolicyURI,
-		TosURI:                             c.TosURI,
-		Contacts:                           c.Contacts,
-		JWKSURI:                            c.JWKSURI,
-		AllowedCORSOrigins:                 nonNil(c.AllowedOrigins),
-		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
-		AccessTokenFormat:                  c.AccessTokenFormat,
-		SkipConsent:                        c.SkipConsent,
-		RegisteredBy:                       c.RegisteredBy,
-	}
-	if w := c.RefreshRetryWindow; w != nil {
-		m.RefreshRetryWindow = new(int64(*w / time.Second))
-	}
-	if !c.UpdatedAt.IsZero() {
-		m.UpdatedAt = c.UpdatedAt.Unix()
-	}
-	if c.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT {
-		m.TokenEndpointAuthSigningAlg = c.GetTokenEndpointAuthSigningAlgorithm()
-	}
-	if c.JWKS != "" && json.Valid([]byte(c.JWKS)) {
-		m.JWKS = json.RawMessage(c.JWKS)
-	}
-	if usesSecret(c) {
-		never := int64(0) // RFC 7591: 0 = the secret does not expire
-		m.ClientSecretExpiresAt = &never
-	}
-	return m
 }
 
 // RegistrationError is an RFC 7591 / 7592 error response: Status with
@@ -344,16 +153,6 @@ func Describe(ve *ValidationError) string {
 		}
 	}
 	return b.String()
-}
-
-// RegistrationPolicy returns the registration policy: "initial_access_token",
-// "open" or "off" (also when unset, as discovery does).
-func (p *Provider) RegistrationPolicy() string {
-	switch p.opts.RegistrationPolicy {
-	case RegistrationPolicyInitialAccessToken, RegistrationPolicyOpen:
-		return p.opts.RegistrationPolicy
-	}
-	return RegistrationPolicyOff
 }
 
 // RegistrationClientURI is the RFC 7592 client configuration endpoint of

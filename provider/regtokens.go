@@ -17,6 +17,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
+// PrefixRegistrationToken starts the initial access tokens an operator
+// makes for dynamic client registration (see secret.NewOpaque).
+const PrefixRegistrationToken = "gth_it_"
+
 // MaxRegistrationTokenNameLen bounds a registration token's name.
 const MaxRegistrationTokenNameLen = 100
 
