@@ -32,11 +32,11 @@ func (h *Handler) accountKeys(c echo.Context) error {
 
 func (h *Handler) renderAccountKeys(c echo.Context, login *provider.Login, status int, message string) error {
 	ctx := c.Request().Context()
-	owned, err := h.p.OwnedClients(ctx, login.User.ID)
+	owned, err := h.adm.OwnedClients(ctx, login.User.ID)
 	if err != nil {
 		return err
 	}
-	keys, err := h.p.OwnedAPIKeys(ctx, login.User.ID)
+	keys, err := h.adm.OwnedAPIKeys(ctx, login.User.ID)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (h *Handler) accountRevokeKey(c echo.Context) error {
 	if !validID(id) {
 		return h.renderAccountKeys(c, login, http.StatusNotFound, noOwnedKey)
 	}
-	k, err := h.p.RevokeOwnedAPIKey(c.Request().Context(), login.User.ID, id)
+	k, err := h.adm.RevokeOwnedAPIKey(c.Request().Context(), login.User.ID, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return h.renderAccountKeys(c, login, http.StatusNotFound, noOwnedKey)

@@ -17,14 +17,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
 // The admin API: JSON over HTTP on the admin listener, for clients and
 // users. Every request needs a bearer access token that
-// provider.AuthorizeAdmin accepts; every error is an RFC 9457 problem
-// document. The use cases live in provider/admin.go; this file only maps
-// HTTP to them.
+// (*admin.Admin).Authorize accepts; every error is an RFC 9457 problem
+// document. The use cases live in package admin (provider/admin); this
+// file only maps HTTP to them.
 
 // MaxAdminBodyBytes bounds an admin API request body.
 const MaxAdminBodyBytes = 64 << 10
@@ -96,7 +97,7 @@ func addProblemRoutes(e *echo.Echo, path string, methods map[string]echo.Handler
 func (h *Handler) admin(fn adminHandler) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		who, err := h.p.AuthorizeAdmin(ctx, bearerToken(c.Request()))
+		who, err := h.adm.Authorize(ctx, bearerToken(c.Request()))
 		if err == nil {
 			err = fn(c, who)
 		}
@@ -110,14 +111,14 @@ func (h *Handler) admin(fn adminHandler) echo.HandlerFunc {
 // adminProblemDoc is an RFC 9457 problem document; errors lists the fields of an
 // invalid request (an extension member).
 type adminProblemDoc struct {
-	Type   string             `json:"type"`
-	Title  string             `json:"title"`
-	Status int                `json:"status"`
-	Detail string             `json:"detail,omitempty"`
-	Errors []provider.Problem `json:"errors,omitempty"`
+	Type   string          `json:"type"`
+	Title  string          `json:"title"`
+	Status int             `json:"status"`
+	Detail string          `json:"detail,omitempty"`
+	Errors []admin.Problem `json:"errors,omitempty"`
 }
 
-func writeAdminProblem(c echo.Context, status int, detail string, errs []provider.Problem) error {
+func writeAdminProblem(c echo.Context, status int, detail string, errs []admin.Problem) error {
 	var buf bytes.Buffer
 	// encoding/json escapes <, > and &: nothing is reflected as markup.
 	if err := json.NewEncoder(&buf).Encode(adminProblemDoc{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Errors: errs}); err != nil {
@@ -131,13 +132,13 @@ func writeAdminProblem(c echo.Context, status int, detail string, errs []provide
 type adminError struct {
 	status int
 	detail string
-	errs   []provider.Problem
+	errs   []admin.Problem
 }
 
 func (e *adminError) Error() string { return e.detail }
 
 func adminBadInput(field, msg string) *adminError {
-	return &adminError{status: http.StatusBadRequest, detail: field + ": " + msg, errs: []provider.Problem{{Field: field, Message: msg}}}
+	return &adminError{status: http.StatusBadRequest, detail: field + ": " + msg, errs: []admin.Problem{{Field: field, Message: msg}}}
 }
 
 // adminNotFoundError says which kind of resource does not exist.
@@ -167,8 +168,8 @@ var (
 func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
 	var (
 		ae   *adminError
-		ve   *provider.ValidationError
-		ke   *provider.APIKeyInputError
+		ve   *admin.ValidationError
+		ke   *admin.APIKeyInputError
 		nf   adminNotFoundError
 		ctx  = c.Request().Context()
 		what = api.name
@@ -186,7 +187,7 @@ func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
 		h.log.InfoContext(ctx, what+": forbidden", "reason", err.Error())
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+api.realm+`", error="insufficient_scope", scope="`+api.scope+`"`)
 		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+api.scope+" and "+api.serves+".", nil)
-	case errors.Is(err, provider.ErrNotClientManager):
+	case errors.Is(err, admin.ErrNotClientManager):
 		h.log.InfoContext(ctx, what+": forbidden", "reason", err.Error())
 		return writeAdminProblem(c, http.StatusForbidden, "You may manage the API keys only of clients you own, and not of a client allowed a management scope (an administrator manages those).", nil)
 	case errors.As(err, &ae):
@@ -194,7 +195,7 @@ func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
 	case errors.As(err, &ve):
 		return writeAdminProblem(c, http.StatusBadRequest, strings.ReplaceAll(ve.Error(), "\n", "; "), ve.Problems)
 	case errors.As(err, &ke):
-		return writeAdminProblem(c, http.StatusBadRequest, ke.Field+": "+ke.Message, []provider.Problem{{Field: ke.Field, Message: ke.Message}})
+		return writeAdminProblem(c, http.StatusBadRequest, ke.Field+": "+ke.Message, []admin.Problem{{Field: ke.Field, Message: ke.Message}})
 	case errors.As(err, &nf):
 		return writeAdminProblem(c, http.StatusNotFound, "No "+nf.what+" has this id.", nil)
 	case errors.Is(err, storage.ErrNotFound):
@@ -251,11 +252,11 @@ func decodeAdminBody(c echo.Context, v any) error {
 
 // adminPageParams reads ?limit= (default 50, at most 500) and ?after=<id>.
 func adminPageParams(c echo.Context) (storage.Page, error) {
-	page := storage.Page{Limit: provider.DefaultPageLimit, After: c.QueryParam("after")}
+	page := storage.Page{Limit: admin.DefaultPageLimit, After: c.QueryParam("after")}
 	if raw := c.QueryParam("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > provider.MaxPageLimit {
-			return page, adminBadInput("limit", fmt.Sprintf("must be a whole number from 1 to %d", provider.MaxPageLimit))
+		if err != nil || n < 1 || n > admin.MaxPageLimit {
+			return page, adminBadInput("limit", fmt.Sprintf("must be a whole number from 1 to %d", admin.MaxPageLimit))
 		}
 		page.Limit = n
 	}
@@ -305,28 +306,28 @@ func (h *Handler) adminListClients(c echo.Context, _ *provider.Principal) error 
 	if err != nil {
 		return err
 	}
-	clients, next, err := h.p.Admin().ListClients(c.Request().Context(), page)
+	clients, next, err := h.adm.ListClients(c.Request().Context(), page)
 	if err != nil {
 		return err
 	}
-	out := adminList[provider.ClientView]{Items: make([]provider.ClientView, 0, len(clients)), Next: next}
+	out := adminList[admin.ClientView]{Items: make([]admin.ClientView, 0, len(clients)), Next: next}
 	for _, cl := range clients {
-		out.Items = append(out.Items, provider.ClientViewOf(cl, ""))
+		out.Items = append(out.Items, admin.ClientViewOf(cl, ""))
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
 func (h *Handler) adminCreateClient(c echo.Context, who *provider.Principal) error {
-	var body provider.AdminClientRequest
+	var body admin.AdminClientRequest
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
-	cl, plain, err := h.p.Admin().CreateClient(c.Request().Context(), who, body.Spec())
+	cl, plain, err := h.adm.CreateClient(c.Request().Context(), who, body.Spec())
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/clients/"+cl.ID)
-	return c.JSON(http.StatusCreated, provider.ClientViewOf(cl, plain))
+	return c.JSON(http.StatusCreated, admin.ClientViewOf(cl, plain))
 }
 
 func (h *Handler) adminGetClient(c echo.Context, _ *provider.Principal) error {
@@ -334,11 +335,11 @@ func (h *Handler) adminGetClient(c echo.Context, _ *provider.Principal) error {
 	if err != nil {
 		return err
 	}
-	cl, err := h.p.Admin().Client(c.Request().Context(), cid)
+	cl, err := h.adm.Client(c.Request().Context(), cid)
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
-	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, ""))
+	return c.JSON(http.StatusOK, admin.ClientViewOf(cl, ""))
 }
 
 func (h *Handler) adminUpdateClient(c echo.Context, who *provider.Principal) error {
@@ -346,15 +347,15 @@ func (h *Handler) adminUpdateClient(c echo.Context, who *provider.Principal) err
 	if err != nil {
 		return err
 	}
-	var body provider.AdminClientRequest
+	var body admin.AdminClientRequest
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
-	cl, err := h.p.Admin().UpdateClientFromRequest(c.Request().Context(), who, cid, &body)
+	cl, err := h.adm.UpdateClientFromRequest(c.Request().Context(), who, cid, &body)
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
-	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, ""))
+	return c.JSON(http.StatusOK, admin.ClientViewOf(cl, ""))
 }
 
 func (h *Handler) adminDeleteClient(c echo.Context, who *provider.Principal) error {
@@ -362,7 +363,7 @@ func (h *Handler) adminDeleteClient(c echo.Context, who *provider.Principal) err
 	if err != nil {
 		return err
 	}
-	if err := h.p.Admin().DeleteClient(c.Request().Context(), who, cid); err != nil {
+	if err := h.adm.DeleteClient(c.Request().Context(), who, cid); err != nil {
 		return adminNotFoundAs(err, "client")
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -373,11 +374,11 @@ func (h *Handler) adminRotateSecret(c echo.Context, who *provider.Principal) err
 	if err != nil {
 		return err
 	}
-	cl, plain, err := h.p.Admin().RotateClientSecret(c.Request().Context(), who, cid)
+	cl, plain, err := h.adm.RotateClientSecret(c.Request().Context(), who, cid)
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
-	return c.JSON(http.StatusOK, provider.ClientViewOf(cl, plain))
+	return c.JSON(http.StatusOK, admin.ClientViewOf(cl, plain))
 }
 
 // --- users ---
@@ -387,13 +388,13 @@ func (h *Handler) adminListUsers(c echo.Context, _ *provider.Principal) error {
 	if err != nil {
 		return err
 	}
-	users, next, err := h.p.Admin().ListUsers(c.Request().Context(), page)
+	users, next, err := h.adm.ListUsers(c.Request().Context(), page)
 	if err != nil {
 		return err
 	}
-	out := adminList[provider.UserView]{Items: make([]provider.UserView, 0, len(users)), Next: next}
+	out := adminList[admin.UserView]{Items: make([]admin.UserView, 0, len(users)), Next: next}
 	for _, u := range users {
-		out.Items = append(out.Items, provider.UserViewOf(u))
+		out.Items = append(out.Items, admin.UserViewOf(u))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -422,14 +423,14 @@ func (h *Handler) adminCreateUser(c echo.Context, who *provider.Principal) error
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
-	u, err := h.p.Admin().CreateUser(c.Request().Context(), who, provider.UserSpec{
+	u, err := h.adm.CreateUser(c.Request().Context(), who, admin.UserSpec{
 		Email: body.Email, Password: body.Password, Name: body.Name, Roles: body.Roles, EmailVerified: body.EmailVerified,
 	})
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/users/"+u.ID)
-	return c.JSON(http.StatusCreated, provider.UserViewOf(u))
+	return c.JSON(http.StatusCreated, admin.UserViewOf(u))
 }
 
 func (h *Handler) adminGetUser(c echo.Context, _ *provider.Principal) error {
@@ -437,11 +438,11 @@ func (h *Handler) adminGetUser(c echo.Context, _ *provider.Principal) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.p.Admin().User(c.Request().Context(), uid)
+	u, err := h.adm.User(c.Request().Context(), uid)
 	if err != nil {
 		return adminNotFoundAs(err, "user")
 	}
-	return c.JSON(http.StatusOK, provider.UserViewOf(u))
+	return c.JSON(http.StatusOK, admin.UserViewOf(u))
 }
 
 func (h *Handler) adminUpdateUser(c echo.Context, who *provider.Principal) error {
@@ -453,13 +454,13 @@ func (h *Handler) adminUpdateUser(c echo.Context, who *provider.Principal) error
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
-	u, err := h.p.Admin().UpdateUser(c.Request().Context(), who, uid, provider.UserUpdate{
+	u, err := h.adm.UpdateUser(c.Request().Context(), who, uid, admin.UserUpdate{
 		Email: body.Email, Name: body.Name, EmailVerified: body.EmailVerified, Roles: body.Roles,
 	})
 	if err != nil {
 		return adminNotFoundAs(err, "user")
 	}
-	return c.JSON(http.StatusOK, provider.UserViewOf(u))
+	return c.JSON(http.StatusOK, admin.UserViewOf(u))
 }
 
 func (h *Handler) adminDeleteUser(c echo.Context, who *provider.Principal) error {
@@ -467,7 +468,7 @@ func (h *Handler) adminDeleteUser(c echo.Context, who *provider.Principal) error
 	if err != nil {
 		return err
 	}
-	if err := h.p.Admin().DeleteUser(c.Request().Context(), who, uid); err != nil {
+	if err := h.adm.DeleteUser(c.Request().Context(), who, uid); err != nil {
 		return adminNotFoundAs(err, "user")
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -486,11 +487,11 @@ func (h *Handler) adminSetDisabled(c echo.Context, who *provider.Principal, disa
 	if err != nil {
 		return err
 	}
-	u, err := h.p.Admin().SetUserDisabled(c.Request().Context(), who, uid, disabled)
+	u, err := h.adm.SetUserDisabled(c.Request().Context(), who, uid, disabled)
 	if err != nil {
 		return adminNotFoundAs(err, "user")
 	}
-	return c.JSON(http.StatusOK, provider.UserViewOf(u))
+	return c.JSON(http.StatusOK, admin.UserViewOf(u))
 }
 
 // adminUnlockUser lifts the lock that failed password sign-ins put on a
@@ -500,11 +501,11 @@ func (h *Handler) adminUnlockUser(c echo.Context, who *provider.Principal) error
 	if err != nil {
 		return err
 	}
-	u, res, err := h.p.Admin().UnlockLogin(c.Request().Context(), who, uid)
+	u, res, err := h.adm.UnlockLogin(c.Request().Context(), who, uid)
 	if err != nil {
 		return adminNotFoundAs(err, "user")
 	}
-	return c.JSON(http.StatusOK, provider.LoginUnlockViewOf(u, res))
+	return c.JSON(http.StatusOK, admin.LoginUnlockViewOf(u, res))
 }
 
 // adminListUserGrants lists the apps a user has allowed, each with the API
@@ -514,14 +515,14 @@ func (h *Handler) adminListUserGrants(c echo.Context, _ *provider.Principal) err
 	if err != nil {
 		return err
 	}
-	grants, err := h.p.Admin().UserGrants(c.Request().Context(), uid)
+	grants, err := h.adm.UserGrants(c.Request().Context(), uid)
 	if err != nil {
 		return adminNotFoundAs(err, "user")
 	}
 	now := h.now()
-	out := adminList[provider.AppGrantView]{Items: make([]provider.AppGrantView, 0, len(grants))}
+	out := adminList[admin.AppGrantView]{Items: make([]admin.AppGrantView, 0, len(grants))}
 	for _, g := range grants {
-		out.Items = append(out.Items, provider.AppGrantViewOf(g, now))
+		out.Items = append(out.Items, admin.AppGrantViewOf(g, now))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -539,11 +540,11 @@ func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.Principal) 
 	if !validID(clientID) {
 		return adminNotFoundError{"grant"}
 	}
-	revoked, err := h.p.Admin().RevokeUserGrant(c.Request().Context(), who, uid, clientID)
+	revoked, err := h.adm.RevokeUserGrant(c.Request().Context(), who, uid, clientID)
 	if err != nil {
 		return adminNotFoundAs(err, "user or grant")
 	}
-	return c.JSON(http.StatusOK, provider.RevokedAppViewOf(uid, revoked, h.now()))
+	return c.JSON(http.StatusOK, admin.RevokedAppViewOf(uid, revoked, h.now()))
 }
 
 func (h *Handler) adminSetPassword(c echo.Context, who *provider.Principal) error {
@@ -555,7 +556,7 @@ func (h *Handler) adminSetPassword(c echo.Context, who *provider.Principal) erro
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
 	}
-	if _, err := h.p.Admin().SetUserPassword(c.Request().Context(), who, uid, body.Password); err != nil {
+	if _, err := h.adm.SetUserPassword(c.Request().Context(), who, uid, body.Password); err != nil {
 		return adminNotFoundAs(err, "user")
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -575,18 +576,18 @@ type apiKeyCreateBody struct {
 }
 
 // spec checks the body's shape; the use case checks the rest.
-func (b *apiKeyCreateBody) spec() (provider.APIKeySpec, error) {
+func (b *apiKeyCreateBody) spec() (admin.APIKeySpec, error) {
 	if b.ClientID == "" {
-		return provider.APIKeySpec{}, adminBadInput("client_id", "required")
+		return admin.APIKeySpec{}, adminBadInput("client_id", "required")
 	}
 	if !validID(b.ClientID) {
-		return provider.APIKeySpec{}, adminBadInput("client_id", "is not a client id")
+		return admin.APIKeySpec{}, adminBadInput("client_id", "is not a client id")
 	}
-	maxSeconds := int64(provider.MaxAPIKeyLifetime / time.Second)
+	maxSeconds := int64(admin.MaxAPIKeyLifetime / time.Second)
 	if b.ExpiresIn < 0 || b.ExpiresIn > maxSeconds {
-		return provider.APIKeySpec{}, adminBadInput("expires_in", fmt.Sprintf("must be a whole number of seconds from 0 (never) to %d", maxSeconds))
+		return admin.APIKeySpec{}, adminBadInput("expires_in", fmt.Sprintf("must be a whole number of seconds from 0 (never) to %d", maxSeconds))
 	}
-	return provider.APIKeySpec{
+	return admin.APIKeySpec{
 		ClientID: b.ClientID, Name: b.Name, Scopes: strings.Fields(b.Scope),
 		ExpiresIn: time.Duration(b.ExpiresIn) * time.Second,
 	}, nil
@@ -594,11 +595,11 @@ func (b *apiKeyCreateBody) spec() (provider.APIKeySpec, error) {
 
 // apiKeyList is the shape of key listings (next is always "": keys are
 // few per client and listed whole).
-func (h *Handler) apiKeyList(keys []*storage.APIKey) adminList[provider.APIKeyView] {
+func (h *Handler) apiKeyList(keys []*storage.APIKey) adminList[admin.APIKeyView] {
 	now := h.now()
-	out := adminList[provider.APIKeyView]{Items: make([]provider.APIKeyView, 0, len(keys))}
+	out := adminList[admin.APIKeyView]{Items: make([]admin.APIKeyView, 0, len(keys))}
 	for _, k := range keys {
-		out.Items = append(out.Items, provider.APIKeyViewOf(k, "", now))
+		out.Items = append(out.Items, admin.APIKeyViewOf(k, "", now))
 	}
 	return out
 }
@@ -612,12 +613,12 @@ func (h *Handler) adminCreateAPIKey(c echo.Context, who *provider.Principal) err
 	if err != nil {
 		return err
 	}
-	k, plain, err := h.p.Admin().CreateAPIKey(c.Request().Context(), who, spec)
+	k, plain, err := h.adm.CreateAPIKey(c.Request().Context(), who, spec)
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/apikeys/"+k.ID)
-	return c.JSON(http.StatusCreated, provider.APIKeyViewOf(k, plain, h.now()))
+	return c.JSON(http.StatusCreated, admin.APIKeyViewOf(k, plain, h.now()))
 }
 
 func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.Principal) error {
@@ -625,7 +626,7 @@ func (h *Handler) adminListAPIKeys(c echo.Context, _ *provider.Principal) error 
 	if err != nil {
 		return err
 	}
-	keys, err := h.p.Admin().APIKeys(c.Request().Context(), clientID)
+	keys, err := h.adm.APIKeys(c.Request().Context(), clientID)
 	if err != nil {
 		return adminNotFoundAs(err, "client")
 	}
@@ -637,11 +638,11 @@ func (h *Handler) adminGetAPIKey(c echo.Context, _ *provider.Principal) error {
 	if err != nil {
 		return err
 	}
-	k, err := h.p.Admin().APIKey(c.Request().Context(), id)
+	k, err := h.adm.APIKey(c.Request().Context(), id)
 	if err != nil {
 		return adminNotFoundAs(err, "API key")
 	}
-	return c.JSON(http.StatusOK, provider.APIKeyViewOf(k, "", h.now()))
+	return c.JSON(http.StatusOK, admin.APIKeyViewOf(k, "", h.now()))
 }
 
 func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.Principal) error {
@@ -649,7 +650,7 @@ func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.Principal) err
 	if err != nil {
 		return err
 	}
-	if err := h.p.Admin().RevokeAPIKey(c.Request().Context(), who, id); err != nil {
+	if err := h.adm.RevokeAPIKey(c.Request().Context(), who, id); err != nil {
 		return adminNotFoundAs(err, "API key")
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -660,8 +661,8 @@ func (h *Handler) adminRevokeAPIKey(c echo.Context, who *provider.Principal) err
 // adminAuditList is the shape of GET /admin/audit (as `gatehouse audit
 // --json` prints it): newest first; next continues as ?before=.
 type adminAuditList struct {
-	Events []provider.AuditEventView `json:"events"`
-	Next   string                    `json:"next"`
+	Events []admin.AuditEventView `json:"events"`
+	Next   string                 `json:"next"`
 }
 
 // adminListAuditEvents answers GET /admin/audit?since=&until=&type=
@@ -680,7 +681,7 @@ func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.Principal) er
 		if raw == "" {
 			continue
 		}
-		t, err := provider.ParseAuditTime(raw, now)
+		t, err := admin.ParseAuditTime(raw, now)
 		if err != nil {
 			return adminBadInput(p.name, "must be a duration before now (1h, 7d) or an RFC 3339 time")
 		}
@@ -695,9 +696,9 @@ func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.Principal) er
 	}
 	q.Type, q.Subject, q.Actor = c.QueryParam("type"), c.QueryParam("subject"), c.QueryParam("actor")
 	q.ClientID, q.Before = c.QueryParam("client_id"), c.QueryParam("before")
-	events, next, err := h.p.Admin().AuditEvents(c.Request().Context(), q)
+	events, next, err := h.adm.AuditEvents(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, adminAuditList{Events: provider.AuditEventViews(events), Next: next})
+	return c.JSON(http.StatusOK, adminAuditList{Events: admin.AuditEventViews(events), Next: next})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -35,7 +36,7 @@ func (f *dcrFixture) ccToken(t *testing.T, clientID, clientSecret, scope string)
 
 func (f *dcrFixture) adminClient(t *testing.T, scopes ...string) (*storage.Client, string) {
 	t.Helper()
-	c, plain, err := provider.BuildClient(provider.ClientSpec{Name: "robot", Scopes: scopes, FirstParty: true}, secret.NewHasher(f.ring), time.Now())
+	c, plain, err := admin.BuildClient(admin.ClientSpec{Name: "robot", Scopes: scopes, FirstParty: true}, secret.NewHasher(f.ring), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestAdminAPIClients(t *testing.T) {
 
 	rec, created := call(t, f.adm, http.MethodPost, "/admin/clients", tok,
 		`{"client_name":"Worker","grant_types":["client_credentials"],"scope":"api:read api:write","audience":["https://api.example"]}`)
-	if rec.Code != http.StatusCreated || created["client_secret"] == nil || created["registered_by"] != provider.RegisteredByAdmin {
+	if rec.Code != http.StatusCreated || created["client_secret"] == nil || created["registered_by"] != admin.RegisteredByAdmin {
 		t.Fatalf("create: %d %v", rec.Code, created)
 	}
 	id := created["client_id"].(string)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // Self-service API keys, on the public listener: people manage the API
@@ -33,7 +33,7 @@ const PathAPIKeys = "/api/apikeys"
 
 // apiKeysHandler is a self-service route, called once the caller is
 // authorized.
-type apiKeysHandler func(c echo.Context, keys *provider.SelfServiceKeys) error
+type apiKeysHandler func(c echo.Context, keys *admin.SelfServiceKeys) error
 
 // mountAPIKeys adds the self-service key API to e (the public listener).
 func (h *Handler) mountAPIKeys(e *echo.Echo) {
@@ -61,9 +61,9 @@ func (h *Handler) keyManager(fn apiKeysHandler) echo.HandlerFunc {
 			return writeAdminProblem(c, http.StatusBadRequest, "API keys must not be sent in URLs.", nil)
 		}
 		ctx := c.Request().Context()
-		u, err := h.p.AuthorizeKeyManager(ctx, bearerToken(c.Request()))
+		u, err := h.adm.AuthorizeKeyManager(ctx, bearerToken(c.Request()))
 		if err == nil {
-			err = fn(c, h.p.SelfServiceKeys(u))
+			err = fn(c, h.adm.SelfServiceKeys(u))
 		}
 		if err != nil {
 			return h.apiProblem(c, err, keysAPI)
@@ -72,7 +72,7 @@ func (h *Handler) keyManager(fn apiKeysHandler) echo.HandlerFunc {
 	}
 }
 
-func (h *Handler) apiCreateKey(c echo.Context, keys *provider.SelfServiceKeys) error {
+func (h *Handler) apiCreateKey(c echo.Context, keys *admin.SelfServiceKeys) error {
 	var body apiKeyCreateBody
 	if err := decodeAdminBody(c, &body); err != nil {
 		return err
@@ -86,10 +86,10 @@ func (h *Handler) apiCreateKey(c echo.Context, keys *provider.SelfServiceKeys) e
 		return adminNotFoundAs(err, "client")
 	}
 	c.Response().Header().Set(echo.HeaderLocation, PathAPIKeys+"/"+k.ID)
-	return c.JSON(http.StatusCreated, provider.APIKeyViewOf(k, plain, h.now()))
+	return c.JSON(http.StatusCreated, admin.APIKeyViewOf(k, plain, h.now()))
 }
 
-func (h *Handler) apiListKeys(c echo.Context, keys *provider.SelfServiceKeys) error {
+func (h *Handler) apiListKeys(c echo.Context, keys *admin.SelfServiceKeys) error {
 	clientID, err := queryClientID(c)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func (h *Handler) apiListKeys(c echo.Context, keys *provider.SelfServiceKeys) er
 	return c.JSON(http.StatusOK, h.apiKeyList(list))
 }
 
-func (h *Handler) apiGetKey(c echo.Context, keys *provider.SelfServiceKeys) error {
+func (h *Handler) apiGetKey(c echo.Context, keys *admin.SelfServiceKeys) error {
 	id, err := adminID(c, "API key")
 	if err != nil {
 		return err
@@ -110,10 +110,10 @@ func (h *Handler) apiGetKey(c echo.Context, keys *provider.SelfServiceKeys) erro
 	if err != nil {
 		return adminNotFoundAs(err, "API key")
 	}
-	return c.JSON(http.StatusOK, provider.APIKeyViewOf(k, "", h.now()))
+	return c.JSON(http.StatusOK, admin.APIKeyViewOf(k, "", h.now()))
 }
 
-func (h *Handler) apiRevokeKey(c echo.Context, keys *provider.SelfServiceKeys) error {
+func (h *Handler) apiRevokeKey(c echo.Context, keys *admin.SelfServiceKeys) error {
 	id, err := adminID(c, "API key")
 	if err != nil {
 		return err

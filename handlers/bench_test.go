@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -80,7 +81,7 @@ func benchPost(path, body string, c *storage.Client, secret string) *http.Reques
 
 // benchClient registers a client_credentials client with scope "api".
 func (f *fixture) benchClient(b *testing.B, format string) (*storage.Client, string) {
-	return f.client(b, provider.ClientSpec{Name: "bench", GrantTypes: []string{provider.GrantClientCredentials},
+	return f.client(b, admin.ClientSpec{Name: "bench", GrantTypes: []string{provider.GrantClientCredentials},
 		Scopes: []string{"api"}, AccessTokenFormat: format})
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -49,7 +50,7 @@ func TestSignInSetsTheDeviceCookie(t *testing.T) {
 	f := newFixture(t, "https://id.example.com")
 	var users [2]string
 	for i, email := range []string{"dana@example.com", "eve@example.com"} {
-		u, err := provider.BuildUser(provider.UserSpec{Email: email, Password: "a long enough password"}, time.Now())
+		u, err := admin.BuildUser(admin.UserSpec{Email: email, Password: "a long enough password"}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // formPost is a POST of form with the client's secret in HTTP Basic.
@@ -41,7 +42,7 @@ func (f *fixture) accessToken(t *testing.T, clientID, secret string) string {
 // error but invalid_request and invalid_client).
 func TestRevocationTheDatabaseDidNotTakeIsNot200(t *testing.T) {
 	f := newFixture(t, "http://127.0.0.1:8080")
-	c, secret := f.client(t, provider.ClientSpec{Name: "job", Scopes: []string{"api"}})
+	c, secret := f.client(t, admin.ClientSpec{Name: "job", Scopes: []string{"api"}})
 	token := f.accessToken(t, c.ID, secret) // also caches the client
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func TestAClientThatGoesAwayIsNotAServerError(t *testing.T) {
 	f := newFixture(t, "http://127.0.0.1:8080", func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	c, secret := f.client(t, provider.ClientSpec{Name: "job", Scopes: []string{"api"}})
+	c, secret := f.client(t, admin.ClientSpec{Name: "job", Scopes: []string{"api"}})
 	token := f.accessToken(t, c.ID, secret)
 	gone := func(r *http.Request) *http.Request {
 		ctx, cancel := context.WithCancel(r.Context())

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // The endpoints that parse client input must never answer 5xx or panic,
@@ -18,7 +18,7 @@ import (
 
 func FuzzTokenEndpoint(f *testing.F) {
 	fx := newFixture(f, "http://127.0.0.1:8080")
-	c, secret := fx.client(f, provider.ClientSpec{Name: "job", Scopes: []string{"api"}})
+	c, secret := fx.client(f, admin.ClientSpec{Name: "job", Scopes: []string{"api"}})
 	for _, seed := range []string{
 		"grant_type=client_credentials&scope=api",
 		"grant_type=authorization_code&code=gth_ac_x.y&code_verifier=abc&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
@@ -44,7 +44,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 
 func FuzzAuthorizeEndpoint(f *testing.F) {
 	fx := newFixture(f, "http://127.0.0.1:8080")
-	c, _ := fx.client(f, provider.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
+	c, _ := fx.client(f, admin.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
 	base := "response_type=code&client_id=" + c.ID + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=state-1234"
 	for _, seed := range []string{
 		base + "&scope=openid&code_challenge=" + strings.Repeat("a", 43) + "&code_challenge_method=S256",
@@ -80,14 +80,14 @@ type loginFixture struct {
 
 func newLoginFixture(f *testing.F) *loginFixture {
 	fx := newFixture(f, "http://127.0.0.1:8080")
-	u, err := provider.BuildUser(provider.UserSpec{Email: "fuzz@example.com", Password: "fuzz-password-1"}, time.Now())
+	u, err := admin.BuildUser(admin.UserSpec{Email: "fuzz@example.com", Password: "fuzz-password-1"}, time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}
 	if err := fx.store.CreateUser(context.Background(), u); err != nil {
 		f.Fatal(err)
 	}
-	c, _ := fx.client(f, provider.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
+	c, _ := fx.client(f, admin.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
 	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example/cb"}, "scope": {"openid"},
 		"state": {"state-1234"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
 	rec := fx.do(httptest.NewRequest(http.MethodGet, "/oauth2/authorize?"+q.Encode(), nil))
@@ -180,7 +180,7 @@ func FuzzLoginForm(f *testing.F) {
 // 5xx; an authenticated introspection always answers {"active": bool}.
 func FuzzIntrospectionRevocation(f *testing.F) {
 	fx := newFixture(f, "http://127.0.0.1:8080")
-	c, secret := fx.client(f, provider.ClientSpec{Name: "rs", Scopes: []string{"api"}})
+	c, secret := fx.client(f, admin.ClientSpec{Name: "rs", Scopes: []string{"api"}})
 	req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=api"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.ID, secret)

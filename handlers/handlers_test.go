@@ -8,12 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/providertest"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -22,39 +23,50 @@ import (
 )
 
 type fixture struct {
-	e      *echo.Echo
+	e      *echo.Echo // the public listener
 	h      *Handler
 	store  *bunstore.Store
 	p      *provider.Provider
+	admin  *admin.Admin
 	ring   *secret.Keyring
 	issuer string
 }
 
-// newFixture builds the public handlers for issuer on a fresh SQLite store.
-// Requests go straight to echo (httptest recorders), so the issuer can be
-// https without TLS. mods adjust the handlers' options.
+// newFixture builds the handlers for issuer on a fresh SQLite store, wired
+// as the server wires them (registration off). Requests go straight to
+// echo (httptest recorders), so the issuer can be https without TLS. mods
+// adjust the handlers' options.
 func newFixture(t testing.TB, issuer string, mods ...func(*Options)) *fixture {
 	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
+	return newFixtureWith(t, issuer, provider.RegistrationPolicyOff, mods...)
+}
+
+// newFixtureWith is newFixture with a registration policy; mods also see
+// the engine's options (and can change them) through o.Provider only
+// after it is built.
+func newFixtureWith(t testing.TB, issuer, policy string, mods ...func(*Options)) *fixture {
+	t.Helper()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
-	ring, _ := secret.NewKeyring("handlers-test-secret-handlers-test-secret-0", nil)
-	km, err := keys.New(context.Background(), keys.Options{Store: store, Keyring: ring, Logger: quiet})
+	pf := providertest.NewOn(t, store, providertest.Ring(t), func(o *provider.Options) {
+		o.Issuer = issuer
+		o.RegistrationPolicy = policy
+	})
+	adm, err := admin.New(admin.Options{Store: store, Keyring: pf.Ring, APIKeys: pf.APIKeys, Bearer: pf.P, Grants: pf.P, Logger: pf.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := provider.New(provider.Options{
-		Issuer: issuer, Store: store, Keys: km, Keyring: ring, Logger: quiet,
-		Lifespans: provider.Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
+	var reg *registration.Registration
+	if provider.NormalRegistrationPolicy(policy) != provider.RegistrationPolicyOff {
+		if reg, err = registration.New(registration.Options{Store: store, Keyring: pf.Ring, Issuer: issuer, Policy: policy, Logger: pf.Logger}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pages, err := templates.Parse()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Provider: p, Pages: pages, Keys: km, Logger: quiet, Ready: func(context.Context) error { return nil }}
+	opts := Options{Provider: pf.P, Admin: adm, Registration: reg, Pages: pages, Keys: pf.Keys, Logger: pf.Logger,
+		Ready: func(context.Context) error { return nil }}
 	for _, m := range mods {
 		m(&opts)
 	}
@@ -62,7 +74,7 @@ func newFixture(t testing.TB, issuer string, mods ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{e: h.Public(), h: h, store: store, p: p, ring: ring, issuer: issuer}
+	return &fixture{e: h.Public(), h: h, store: store, p: pf.P, admin: adm, ring: pf.Ring, issuer: issuer}
 }
 
 func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {
@@ -71,13 +83,10 @@ func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
-func (f *fixture) client(t testing.TB, spec provider.ClientSpec) (*storage.Client, string) {
+func (f *fixture) client(t testing.TB, spec admin.ClientSpec) (*storage.Client, string) {
 	t.Helper()
-	c, plain, err := provider.BuildClient(spec, secret.NewHasher(f.ring), time.Now())
+	c, plain, err := f.admin.CreateClient(context.Background(), nil, spec)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.CreateClient(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	return c, plain
@@ -85,7 +94,7 @@ func (f *fixture) client(t testing.TB, spec provider.ClientSpec) (*storage.Clien
 
 func TestHTTPSIssuerHardensCookiesAndHeaders(t *testing.T) {
 	f := newFixture(t, "https://id.example.com")
-	c, _ := f.client(t, provider.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
+	c, _ := f.client(t, admin.ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}})
 	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example/cb"}, "scope": {"openid"},
 		"state": {"state-1234"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
 	rec := f.do(httptest.NewRequest(http.MethodGet, "/oauth2/authorize?"+q.Encode(), nil))
@@ -146,7 +155,7 @@ func TestHTTPIssuerCookiesWithoutPrefix(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	f := newFixture(t, "http://127.0.0.1:8080")
-	spa, _ := f.client(t, provider.ClientSpec{Name: "spa", Public: true, RedirectURIs: []string{"http://127.0.0.1:3000/cb"}, AllowedOrigins: []string{"http://127.0.0.1:3000"}})
+	spa, _ := f.client(t, admin.ClientSpec{Name: "spa", Public: true, RedirectURIs: []string{"http://127.0.0.1:3000/cb"}, AllowedOrigins: []string{"http://127.0.0.1:3000"}})
 
 	// Discovery and JWKS are public.
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {

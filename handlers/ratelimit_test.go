@@ -24,12 +24,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
-	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
-	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
 // fakeClock is a settable clock for the limiters.
@@ -275,7 +273,7 @@ type rlFixture struct {
 // string, to exercise the key encoding); add it with addClient.
 func (f *rlFixture) newClient(t *testing.T, id string) (*storage.Client, string) {
 	t.Helper()
-	c, plain, err := provider.BuildClient(provider.ClientSpec{Name: id, GrantTypes: []string{"client_credentials"}}, secret.NewHasher(f.ring), time.Now())
+	c, plain, err := admin.BuildClient(admin.ClientSpec{Name: id, GrantTypes: []string{"client_credentials"}}, secret.NewHasher(f.ring), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,33 +304,11 @@ func newRLFixture(t *testing.T, rl RateLimitOptions, trusted ...string) *rlFixtu
 	var buf bytes.Buffer
 	mu := &sync.Mutex{}
 	log := slog.New(slog.NewTextHandler(lockedWriter{mu, &buf}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	quiet := slog.New(slog.DiscardHandler)
-	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
-	ring, _ := secret.NewKeyring("handlers-test-secret-handlers-test-secret-0", nil)
-	km, err := keys.New(context.Background(), keys.Options{Store: store, Keyring: ring, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := provider.New(provider.Options{
-		Issuer: "http://127.0.0.1:8080", Store: store, Keys: km, Keyring: ring, Logger: quiet,
-		RegistrationPolicy: provider.RegistrationPolicyOpen,
-		Lifespans: provider.Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	h, err := New(Options{Provider: p, Pages: pages, Keys: km, Logger: log, Ready: func(context.Context) error { return nil },
-		RateLimits: rl, TrustedProxies: trusted, Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rlFixture{e: h.Public(), log: &buf, mu: mu, reg: reg, store: store, ring: ring}
+	f := newFixtureWith(t, "http://127.0.0.1:8080", provider.RegistrationPolicyOpen, func(o *Options) {
+		o.Logger, o.RateLimits, o.TrustedProxies, o.Metrics = log, rl, trusted, reg
+	})
+	return &rlFixture{e: f.e, log: &buf, mu: mu, reg: reg, store: f.store, ring: f.ring}
 }
 
 func (f *rlFixture) logged() string {

@@ -9,6 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 )
 
 // MaxRegistrationBodyBytes bounds a registration or update request.
@@ -19,7 +21,7 @@ const MaxRegistrationBodyBytes = 64 << 10
 // below it, unless the registration policy is off (then nothing is
 // mounted: 404).
 func (h *Handler) mountRegistration(e *echo.Echo) {
-	if h.p.RegistrationPolicy() == provider.RegistrationPolicyOff {
+	if h.reg == nil {
 		return
 	}
 	e.POST(provider.PathRegister, h.register, h.limitIP(rlRegister), noStore)
@@ -35,7 +37,7 @@ func (h *Handler) register(c echo.Context) error {
 	if rerr != nil {
 		return h.registrationError(c, rerr)
 	}
-	m, err := h.p.Register(c.Request().Context(), bearerToken(c.Request()), body)
+	m, err := h.reg.Register(c.Request().Context(), bearerToken(c.Request()), body)
 	if err != nil {
 		return h.registrationError(c, err)
 	}
@@ -48,7 +50,7 @@ func (h *Handler) register(c echo.Context) error {
 func registrationClientID(c echo.Context) (string, error) {
 	id := c.Param("client_id")
 	if !validID(id) {
-		return "", provider.ErrRegistrationAccessDenied
+		return "", registration.ErrAccessDenied
 	}
 	return id, nil
 }
@@ -59,7 +61,7 @@ func (h *Handler) registrationRead(c echo.Context) error {
 	if err != nil {
 		return h.registrationError(c, err)
 	}
-	m, err := h.p.RegisteredClient(c.Request().Context(), id, bearerToken(c.Request()))
+	m, err := h.reg.Client(c.Request().Context(), id, bearerToken(c.Request()))
 	if err != nil {
 		return h.registrationError(c, err)
 	}
@@ -76,7 +78,7 @@ func (h *Handler) registrationUpdate(c echo.Context) error {
 	if rerr != nil {
 		return h.registrationError(c, rerr)
 	}
-	m, err := h.p.UpdateRegisteredClient(c.Request().Context(), id, bearerToken(c.Request()), body)
+	m, err := h.reg.Update(c.Request().Context(), id, bearerToken(c.Request()), body)
 	if err != nil {
 		return h.registrationError(c, err)
 	}
@@ -89,17 +91,17 @@ func (h *Handler) registrationDelete(c echo.Context) error {
 	if err != nil {
 		return h.registrationError(c, err)
 	}
-	if err := h.p.DeleteRegisteredClient(c.Request().Context(), id, bearerToken(c.Request())); err != nil {
+	if err := h.reg.Delete(c.Request().Context(), id, bearerToken(c.Request())); err != nil {
 		return h.registrationError(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 // registrationBody reads a JSON request body of bounded size.
-func registrationBody(c echo.Context) ([]byte, *provider.RegistrationError) {
+func registrationBody(c echo.Context) ([]byte, *registration.Error) {
 	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationJSON {
-		return nil, &provider.RegistrationError{Status: http.StatusBadRequest, Code: provider.ErrorInvalidClientMetadata,
+		return nil, &registration.Error{Status: http.StatusBadRequest, Code: admin.ErrorInvalidClientMetadata,
 			Description: "The request body must be JSON (Content-Type: application/json)."}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxRegistrationBodyBytes))
@@ -107,10 +109,10 @@ func registrationBody(c echo.Context) ([]byte, *provider.RegistrationError) {
 		var tooLarge *http.MaxBytesError
 		var he *echo.HTTPError
 		if errors.As(err, &tooLarge) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
-			return nil, &provider.RegistrationError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
+			return nil, &registration.Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
 				Description: "The request body is larger than 64 KiB."}
 		}
-		return nil, &provider.RegistrationError{Status: http.StatusBadRequest, Code: "invalid_request",
+		return nil, &registration.Error{Status: http.StatusBadRequest, Code: "invalid_request",
 			Description: "The request body could not be read."}
 	}
 	return body, nil
@@ -119,7 +121,7 @@ func registrationBody(c echo.Context) ([]byte, *provider.RegistrationError) {
 // registrationError answers an RFC 7591 / 7592 error as JSON; failures
 // that are not the client's go to the error handler (503, 500).
 func (h *Handler) registrationError(c echo.Context, err error) error {
-	var re *provider.RegistrationError
+	var re *registration.Error
 	if !errors.As(err, &re) {
 		return err
 	}

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,66 +12,23 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
-	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
-	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
-	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
-// dcrFixture has the public and admin echo instances of a provider with a
-// registration policy, with registration and the admin API mounted (also
-// before server.go mounts them itself).
+// dcrFixture has the public and admin listeners of handlers with a
+// registration policy.
 type dcrFixture struct {
+	*fixture
 	pub, adm *echo.Echo
-	store    *bunstore.Store
-	p        *provider.Provider
-	ring     *secret.Keyring
 }
 
 func newDCRFixture(t *testing.T, policy string) *dcrFixture {
 	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
-	ring, _ := secret.NewKeyring("handlers-test-secret-handlers-test-secret-0", nil)
-	km, err := keys.New(context.Background(), keys.Options{Store: store, Keyring: ring, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := provider.New(provider.Options{
-		Issuer: "http://127.0.0.1:8080", Store: store, Keys: km, Keyring: ring, Logger: quiet, RegistrationPolicy: policy,
-		Lifespans: provider.Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Provider: p, Pages: pages, Keys: km, Logger: quiet, Ready: func(context.Context) error { return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &dcrFixture{pub: h.Public(), adm: h.Admin(nil), store: store, p: p, ring: ring}
-	if !hasRoute(f.pub, http.MethodPost, provider.PathRegister) {
-		h.mountRegistration(f.pub)
-	}
-	if !hasRoute(f.adm, http.MethodGet, "/admin/clients") {
-		h.mountAdminAPI(f.adm)
-	}
-	return f
-}
-
-func hasRoute(e *echo.Echo, method, path string) bool {
-	for _, r := range e.Routes() {
-		if r.Method == method && r.Path == path {
-			return true
-		}
-	}
-	return false
+	f := newFixtureWith(t, "http://127.0.0.1:8080", policy)
+	return &dcrFixture{fixture: f, pub: f.e, adm: f.h.Admin(nil)}
 }
 
 // call sends a request with an optional bearer token and JSON body and
@@ -102,7 +58,7 @@ func call(t *testing.T, e *echo.Echo, method, path, bearer, body string) (*httpt
 
 func (f *dcrFixture) registrationToken(t *testing.T, expiresIn time.Duration) string {
 	t.Helper()
-	rt, plain, err := provider.NewRegistrationToken("partners", expiresIn, f.ring, time.Now())
+	rt, plain, err := admin.NewRegistrationToken("partners", expiresIn, f.ring, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +85,7 @@ func TestRegistrationEndpoint(t *testing.T) {
 	}
 	id, _ := m["client_id"].(string)
 	rat, _ := m["registration_access_token"].(string)
-	if id == "" || !strings.HasPrefix(m["client_secret"].(string), secret.PrefixClientSecret) || !strings.HasPrefix(rat, provider.PrefixRegistrationAccessToken) ||
+	if id == "" || !strings.HasPrefix(m["client_secret"].(string), secret.PrefixClientSecret) || !strings.HasPrefix(rat, registration.PrefixAccessToken) ||
 		m["client_secret_expires_at"] != float64(0) || m["registration_client_uri"] != "http://127.0.0.1:8080/oauth2/register/"+id ||
 		m["token_endpoint_auth_method"] != "client_secret_basic" || m["logo_uri"] != "https://printer.example/l.png" {
 		t.Fatalf("registration response: %v", m)

@@ -26,6 +26,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
@@ -47,8 +49,12 @@ type JWKSSource interface {
 // Options configure the handlers.
 type Options struct {
 	Provider *provider.Provider
-	Pages    *templates.Pages
-	Keys     JWKSSource
+	// Admin serves the admin API and people's own API keys.
+	Admin *admin.Admin
+	// Registration serves RFC 7591/7592; nil when registration is off.
+	Registration *registration.Registration
+	Pages        *templates.Pages
+	Keys         JWKSSource
 	// Ready reports whether the service can take traffic (database
 	// reachable, schema current).
 	Ready  func(ctx context.Context) error
@@ -79,6 +85,8 @@ type Options struct {
 // Handler holds the dependencies of every route.
 type Handler struct {
 	p       *provider.Provider
+	adm     *admin.Admin
+	reg     *registration.Registration
 	pages   *templates.Pages
 	keys    JWKSSource
 	ready   func(ctx context.Context) error
@@ -97,8 +105,8 @@ type Handler struct {
 
 // New checks the options and returns the handlers.
 func New(opts Options) (*Handler, error) {
-	if opts.Provider == nil || opts.Pages == nil || opts.Keys == nil || opts.Ready == nil {
-		return nil, errors.New("handlers: Provider, Pages, Keys and Ready are required")
+	if opts.Provider == nil || opts.Admin == nil || opts.Pages == nil || opts.Keys == nil || opts.Ready == nil {
+		return nil, errors.New("handlers: Provider, Admin, Pages, Keys and Ready are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -114,7 +122,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		p: opts.Provider, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
+		p: opts.Provider, adm: opts.Admin, reg: opts.Registration, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
 		log: opts.Logger, now: opts.Now, product: opts.Product,
 		issuer: iss, secure: iss.Scheme == "https",
 	}

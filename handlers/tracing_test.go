@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // Each request is a server span named by its method and route pattern,
@@ -25,7 +26,7 @@ func TestTracingRequests(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	f := newFixture(t, "http://127.0.0.1:8080", func(o *Options) { o.TracerProvider = tp })
-	c, clientSecret := f.client(t, provider.ClientSpec{Name: "robot", Scopes: []string{"api"}})
+	c, clientSecret := f.client(t, admin.ClientSpec{Name: "robot", Scopes: []string{"api"}})
 
 	const marker = "SECRETMARK"
 	do := func(req *http.Request) (int, []sdktrace.ReadOnlySpan) {

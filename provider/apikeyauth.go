@@ -53,7 +53,7 @@ func (p *Provider) authenticateAPIKeys(next fosite.ClientAuthenticationStrategy)
 		} else if err != nil {
 			return nil, err
 		}
-		return &keyClient{Client: client, keyID: key.ID, scopes: intersect(key.Scopes, trustedScopes(client).Scopes)}, nil
+		return &keyClient{Client: client, keyID: key.ID, scopes: intersect(key.Scopes, TrustedScopes(client).Scopes)}, nil
 	}
 }
 

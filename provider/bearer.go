@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -53,10 +54,12 @@ func (a *Principal) String() string {
 }
 
 // Actor names the principal in audit events and as CreatedBy:
-// "user:<id>" for a person's token, "client:<id>" for a client's own.
+// "user:<id>" for a person's token, "client:<id>" for a client's own, and
+// "operator" for a nil principal: the operator at the command line, who
+// needs no token.
 func (a *Principal) Actor() string {
 	if a == nil {
-		return "unknown"
+		return audit.ActorOperator
 	}
 	if a.User != nil {
 		return UserActor(a.User)
@@ -71,7 +74,7 @@ func (a *Principal) Delegation() Delegation {
 
 // AuthorizeBearer decides whether bearer (an access token) may call an API
 // guarded by scope. The token must be an active access token granted
-// scope, issued to a client that may still hold it (trustedScopes: taking
+// scope, issued to a client that may still hold it (TrustedScopes: taking
 // the scope or the first-party mark away shuts its tokens out at once);
 // a person's token needs an existing, enabled user. Failures wrap
 // ErrBearerUnauthorized or ErrBearerForbidden; storage failures come back
@@ -103,7 +106,7 @@ func (p *Provider) AuthorizeBearer(ctx context.Context, bearer, scope string) (*
 	} else if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(trustedScopes(client).Scopes, scope) {
+	if !slices.Contains(TrustedScopes(client).Scopes, scope) {
 		return nil, fmt.Errorf("%w: client %s is no longer allowed %s (or is not first-party)", ErrBearerForbidden, clientID, scope)
 	}
 	who := &Principal{ClientID: clientID, GrantID: ar.GetID()}

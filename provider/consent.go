@@ -77,10 +77,13 @@ type RevokedApp struct {
 // go at once (one transaction). storage.ErrNotFound if there was no grant.
 // The user acts (consent.revoked).
 func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) (*RevokedApp, error) {
-	return p.revokeAppGrant(ctx, audit.UserSubject(userID), "", userID, clientID)
+	return p.RevokeAppGrantAs(ctx, audit.UserSubject(userID), "", userID, clientID)
 }
 
-func (p *Provider) revokeAppGrant(ctx context.Context, actor, viaClient, userID, clientID string) (*RevokedApp, error) {
+// RevokeAppGrantAs withdraws a user's consent for a client as
+// RevokeAppGrant does, by actor (an administrator, who may act through
+// viaClient) — for the admin API.
+func (p *Provider) RevokeAppGrantAs(ctx context.Context, actor, viaClient, userID, clientID string) (*RevokedApp, error) {
 	if err := p.store.DeleteConsentGrant(ctx, userID, clientID); err != nil {
 		return nil, err
 	}

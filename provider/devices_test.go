@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -178,56 +177,5 @@ func TestDeviceCookieKnowsOnlyItsAccounts(t *testing.T) {
 	f.advance(2 * time.Second)
 	if knows(f.p, bobs, bobAccount) {
 		t.Error("a cookie is known after its lifetime")
-	}
-}
-
-// An unlock and a password reset clear the account's record and those of
-// all its known browsers.
-func TestUnlockAndPasswordResetClearKnownDevices(t *testing.T) {
-	ctx := context.Background()
-	f := newLoginFixture(t, testLockout)
-	const email, password = "alice@example.com", "correct horse battery"
-	u := f.user(t, email, password, nil)
-	laptop, phone := f.rememberDevice(t, "", u), f.rememberDevice(t, "", u)
-	fail := func() {
-		t.Helper()
-		for _, cookie := range []string{"", "", "", laptop, phone} {
-			if _, err := f.p.Authenticate(ctx, email, "wrong password", cookie); !errors.Is(err, ErrInvalidCredentials) {
-				t.Fatal(err)
-			}
-		}
-	}
-	keys := []storage.LoginThrottleKey{{Account: LoginAccount(email)}}
-	for _, cookie := range []string{laptop, phone} {
-		keys = append(keys, storage.LoginThrottleKey{Account: LoginAccount(email), Device: f.p.knownDevice(cookie, LoginAccount(email), f.clock())})
-	}
-	wantCleared := func(what string) {
-		t.Helper()
-		for _, k := range keys {
-			if th := f.throttleOf(t, k); th != nil {
-				t.Errorf("%s left %+v", what, th)
-			}
-		}
-	}
-
-	fail()
-	res, err := UnlockLogin(ctx, f.store, f.rec, u, "operator", f.clock())
-	if err != nil || !res.WasLocked || res.Failures != 3 || res.Devices != 2 {
-		t.Fatalf("unlock: %+v, %v; want a lock of 3 failures and 2 browsers", res, err)
-	}
-	wantCleared("the unlock")
-
-	fail()
-	if _, err := SetUserPassword(ctx, f.store, u.ID, "a new long password", f.clock()); err != nil {
-		t.Fatal(err)
-	}
-	wantCleared("the password reset")
-	if _, err := f.p.Authenticate(ctx, email, "a new long password", ""); err != nil {
-		t.Fatalf("the new password from an unknown browser: %v", err)
-	}
-	for _, e := range f.events() {
-		if e.Type == audit.LoginUnlocked && e.Details["devices"] != "2" {
-			t.Errorf("login.unlocked details = %v, want devices 2", e.Details)
-		}
 	}
 }

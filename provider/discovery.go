@@ -124,9 +124,15 @@ const (
 // RegistrationPolicy returns the registration policy: "initial_access_token",
 // "open" or "off" (also when unset, as discovery does).
 func (p *Provider) RegistrationPolicy() string {
-	switch p.opts.RegistrationPolicy {
+	return NormalRegistrationPolicy(p.opts.RegistrationPolicy)
+}
+
+// NormalRegistrationPolicy is policy, or RegistrationPolicyOff for
+// anything but the two policies that register clients.
+func NormalRegistrationPolicy(policy string) string {
+	switch policy {
 	case RegistrationPolicyInitialAccessToken, RegistrationPolicyOpen:
-		return p.opts.RegistrationPolicy
+		return policy
 	}
 	return RegistrationPolicyOff
 }

@@ -14,7 +14,7 @@ import (
 // preflights name no client, so each answer would cost a query), and the
 // cache is bounded: random origins cannot grow it.
 func TestOriginAllowedCache(t *testing.T) {
-	f := newRegFixture(t, RegistrationPolicyOff)
+	f := newFixture(t)
 	ctx := context.Background()
 	const a, b = "https://a.example", "https://b.example"
 	c := &storage.Client{ID: "spa", Name: "spa", AllowedOrigins: []string{a}}
@@ -41,10 +41,10 @@ func TestOriginAllowedCache(t *testing.T) {
 	want("too long", "https://"+strings.Repeat("a", 2048)+".example", false)
 
 	setOrigins(b)
-	f.now = f.now.Add(originTTL - time.Second)
+	f.clock.Advance(originTTL - time.Second)
 	want("within the TTL, the cached yes", a, true)
 	want("within the TTL, the cached no", b, false)
-	f.now = f.now.Add(time.Second)
+	f.clock.Advance(time.Second)
 	want("after the TTL", a, false)
 	want("after the TTL", b, true)
 

@@ -92,6 +92,10 @@ type Options struct {
 	// JWKSFetcher resolves clients' jwks_uri for private_key_jwt; nil
 	// refuses every fetch.
 	JWKSFetcher fosite.JWKSFetcherStrategy
+	// APIKeys verifies API keys; nil makes one with APIKeyCacheTTL (give
+	// the administration the same one, so that a key revoked there is
+	// refused here at once).
+	APIKeys *apikey.Verifier
 	// APIKeyCacheTTL bounds how long a verified API key is trusted from
 	// memory; 0 means 10 s, negative disables the cache. A revocation
 	// elsewhere reaches this instance sooner, at its next revocation
@@ -276,9 +280,12 @@ func New(opts Options) (*Provider, error) {
 
 	// Order matters: PKCE and OpenID Connect need the code that the
 	// explicit handler creates first.
-	verifier := apikey.NewVerifier(apikey.Options{
-		Store: opts.Store, Keyring: opts.Keyring, CacheTTL: opts.APIKeyCacheTTL, Now: opts.Now, Logger: opts.Logger,
-	})
+	verifier := opts.APIKeys
+	if verifier == nil {
+		verifier = apikey.NewVerifier(apikey.Options{
+			Store: opts.Store, Keyring: opts.Keyring, CacheTTL: opts.APIKeyCacheTTL, Now: opts.Now, Logger: opts.Logger,
+		})
+	}
 	store := &fositeStore{
 		Store: opts.Store, parLifespan: opts.PARLifespan, now: opts.Now, apikeys: verifier,
 		retryWindow: opts.RefreshRetryWindow,

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
+
+	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
@@ -27,6 +30,7 @@ type fixture struct {
 	p     *Provider
 	store *bunstore.Store
 	ring  *secret.Keyring
+	clock *clocktest.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -40,8 +44,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := clocktest.New(time.Now().UTC())
 	p, err := New(Options{
-		Issuer: "http://127.0.0.1:8080", Store: store, Keys: km, Keyring: ring,
+		Issuer: "http://127.0.0.1:8080", Store: store, Keys: km, Keyring: ring, Now: clock.Now,
 		Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
 			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
 		RefreshRetryWindow: 10 * time.Second,
@@ -50,87 +55,57 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{p: p, store: store, ring: ring}
+	return &fixture{p: p, store: store, ring: ring, clock: clock}
 }
 
-func TestBuildClientValidation(t *testing.T) {
-	h := secret.NewHasher(mustRing(t))
-	for _, tc := range []struct {
-		name string
-		spec ClientSpec
-		errs []string // substrings of the joined error; none = valid
-	}{
-		{"machine client", ClientSpec{Name: "job", Scopes: []string{"api:read"}}, nil},
-		{"web app", ClientSpec{Name: "web", RedirectURIs: []string{"https://app.example/cb"}}, nil},
-		{"loopback http", ClientSpec{Name: "cli", Public: true, RedirectURIs: []string{"http://127.0.0.1:1234/cb", "http://[::1]/cb", "http://localhost/cb"}}, nil},
-		{"everything wrong at once", ClientSpec{
-			Name: "", GrantTypes: []string{"password", "refresh_token"}, RedirectURIs: []string{"http://app.example/cb", "https://a.example/*", "https://a.example/#frag", "custom://host/cb"},
-			Scopes: []string{"bad scope\""}, IDTokenSignedResponseAlg: "HS256", AllowedOrigins: []string{"https://a.example/path"},
-			TokenEndpointAuthMethod: "private_key_jwt",
-		}, []string{"name:", `"password" is not supported`, "refresh_token needs authorization_code", "non-loopback host", "wildcard", "fragment", "scheme must be https", "not a valid scope token", "HS256", "not an origin", "private_key_jwt"}},
-		{"public with client_credentials", ClientSpec{Name: "x", Public: true, GrantTypes: []string{GrantClientCredentials}}, []string{"public client cannot use client_credentials"}},
-		{"code without redirect", ClientSpec{Name: "x", GrantTypes: []string{GrantAuthorizationCode}}, []string{"needs at least one redirect URI"}},
-		{"public with a secret method", ClientSpec{Name: "x", Public: true, RedirectURIs: []string{"https://a.example/cb"}, TokenEndpointAuthMethod: AuthMethodBasic}, []string{"public client uses none"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, plain, err := BuildClient(tc.spec, h, time.Now())
-			if len(tc.errs) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if c.Public != (plain == "") || (!c.Public && !secret.CheckOpaque(secret.PrefixClientSecret, plain)) {
-					t.Fatalf("secret %q for public=%v", plain, c.Public)
-				}
-				if !c.Public && h.Compare(context.Background(), []byte(c.SecretHash), []byte(plain)) != nil {
-					t.Fatal("stored hash does not verify the secret")
-				}
-				if strings.Contains(c.SecretHash, plain) && plain != "" {
-					t.Fatal("secret stored in clear")
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("invalid spec accepted")
-			}
-			for _, want := range tc.errs {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error lacks %q:\n%v", want, err)
-				}
-			}
-		})
+// storedUser stores a person signing in with password ("" for none), as
+// the administration would have made them.
+func storedUser(t testing.TB, st storage.UserStore, email, password string) *storage.User {
+	t.Helper()
+	now := time.Now().UTC()
+	u := &storage.User{ID: uuid.NewString(), Email: email, Roles: []string{}, CreatedAt: now, UpdatedAt: now}
+	if password != "" {
+		var err error
+		if u.PasswordHash, err = secret.HashPassword(password); err != nil {
+			t.Fatal(err)
+		}
 	}
-}
-
-func TestBuildClientDefaults(t *testing.T) {
-	h := secret.NewHasher(mustRing(t))
-	web, _, _ := BuildClient(ClientSpec{Name: "web", RedirectURIs: []string{"https://a.example/cb"}}, h, time.Now())
-	if strings.Join(web.GrantTypes, ",") != "authorization_code,refresh_token" || strings.Join(web.Scopes, " ") != "openid profile email offline_access" ||
-		web.GetTokenEndpointAuthMethod() != AuthMethodBasic || strings.Join(web.ResponseTypes, ",") != "code" {
-		t.Fatalf("web defaults: %+v", web)
-	}
-	m2m, _, _ := BuildClient(ClientSpec{Name: "job"}, h, time.Now())
-	if strings.Join(m2m.GrantTypes, ",") != "client_credentials" || len(m2m.Scopes) != 0 || len(m2m.ResponseTypes) != 0 {
-		t.Fatalf("machine defaults: %+v", m2m)
-	}
-	spa, plain, _ := BuildClient(ClientSpec{Name: "spa", Public: true, RedirectURIs: []string{"https://a.example/cb"}}, h, time.Now())
-	if plain != "" || spa.SecretHash != "" || spa.GetTokenEndpointAuthMethod() != AuthMethodNone {
-		t.Fatalf("public defaults: %+v", spa)
-	}
-}
-
-func TestBuildUser(t *testing.T) {
-	u, err := BuildUser(UserSpec{Email: "Alice@Example.COM", Password: "long enough password", Roles: []string{"admin", "admin"}}, time.Now())
-	if err != nil {
+	if err := st.CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
-	if u.Email != "alice@example.com" || len(u.Roles) != 1 || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
-		t.Fatalf("user: %+v", u)
-	}
-	_, err = BuildUser(UserSpec{Email: "not an address", Password: "short", Roles: []string{"a b"}}, time.Now())
-	for _, want := range []string{"email:", "password:", "role:"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q: %v", want, err)
+	return u
+}
+
+// storedClient stores c with a new secret (returned) unless it is
+// public. The caller fills in what the administration would: grant and
+// response types, scopes, the auth method.
+func storedClient(t testing.TB, st storage.ClientStore, ring *secret.Keyring, c *storage.Client) string {
+	t.Helper()
+	var plain string
+	if !c.Public {
+		var err error
+		if plain, err = secret.NewOpaque(secret.PrefixClientSecret); err != nil {
+			t.Fatal(err)
 		}
+		c.SecretHash = secret.NewHasher(ring).HashString(plain)
+	}
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	c.CreatedAt, c.UpdatedAt = time.Now().UTC(), time.Now().UTC()
+	if err := st.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+// webClient is a confidential web app's row as the administration makes
+// it by default.
+func webClient(redirectURI string) *storage.Client {
+	return &storage.Client{
+		Name: "web", RedirectURIs: []string{redirectURI},
+		GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken}, ResponseTypes: []string{"code"},
+		Scopes: []string{ScopeOpenID, "profile", "email", ScopeOfflineAccess}, TokenEndpointAuthMethod: AuthMethodBasic,
 	}
 }
 
@@ -166,10 +141,7 @@ func TestOAuthErrorMapping(t *testing.T) {
 func TestAuthenticate(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	u, _ := BuildUser(UserSpec{Email: "bob@example.com", Password: "bobs password"}, time.Now())
-	if err := f.store.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	u := storedUser(t, f.store, "bob@example.com", "bobs password")
 	if got, err := f.p.Authenticate(ctx, " BOB@example.com ", "bobs password", ""); err != nil || got.ID != u.ID {
 		t.Fatalf("right password: %v", err)
 	}
@@ -207,13 +179,9 @@ func authorizeHTTPRequest(c *storage.Client, extra url.Values) *http.Request {
 func TestNextStepAndChecks(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	h := secret.NewHasher(f.ring)
-	c, _, _ := BuildClient(ClientSpec{Name: "web", RedirectURIs: []string{"https://a.example/cb"}}, h, time.Now())
-	if err := f.store.CreateClient(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := BuildUser(UserSpec{Email: "carol@example.com", Password: "carols password"}, time.Now())
-	_ = f.store.CreateUser(ctx, u)
+	c := webClient("https://a.example/cb")
+	storedClient(t, f.store, f.ring, c)
+	u := storedUser(t, f.store, "carol@example.com", "carols password")
 	_, login, err := f.p.StartLogin(ctx, u, time.Now().Add(-time.Hour), MethodPassword)
 	if err != nil {
 		t.Fatal(err)

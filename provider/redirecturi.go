@@ -89,6 +89,15 @@ func splitLoopbackURI(raw string) (host, port, rest string, ok bool) {
 	return host, port, rest, true
 }
 
+// CanonicalPort reports whether the port of a URL's authority (without
+// userinfo), if it has one, is written in its one canonical form
+// (validPort). Redirect URIs match as strings, so one registered with
+// another form could never match: registration refuses it.
+func CanonicalPort(authority string) bool {
+	_, port, hasPort := splitPort(authority)
+	return !hasPort || validPort(port)
+}
+
 // splitPort splits a URL's authority (without userinfo) into host and
 // port; hasPort reports a port separator, even with nothing after it.
 func splitPort(authority string) (host, port string, hasPort bool) {

@@ -50,7 +50,7 @@ func ManagementScopes(scopes []string) []string {
 // ConsentScopes are the scopes of a request that a person decides on: all
 // but the management scopes, which consent never grants and the consent
 // page never lists. Only a first-party client can ask for those at all
-// (trustedScopes); they come with its sign-ins by the operator's decision,
+// (TrustedScopes); they come with its sign-ins by the operator's decision,
 // and what they allow is checked against the person's own rights when
 // used (an admin role for the admin API, ownership for API keys).
 func ConsentScopes(requested []string) []string {
@@ -63,10 +63,10 @@ func ConsentScopes(requested []string) []string {
 	return out
 }
 
-// trustedScopes returns c, or for a client that is not first-party but
+// TrustedScopes returns c, or for a client that is not first-party but
 // lists management scopes, a copy without them (the cached client is
 // shared and must not change).
-func trustedScopes(c *storage.Client) *storage.Client {
+func TrustedScopes(c *storage.Client) *storage.Client {
 	if c.FirstParty || len(ManagementScopes(c.Scopes)) == 0 {
 		return c
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -23,7 +24,7 @@ func TestAccessLog(t *testing.T) {
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	s := startServerLoggingTo(t, store, &logs, func(c *config.Config) { c.Log.Level = "info" })
 	t.Cleanup(s.stop)
-	machine, secret := s.client(provider.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	machine, secret := s.client(admin.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
 	tok, code := s.ccToken(t, machine.ID, secret, "api")
 	if tok == "" {
 		t.Fatalf("token: %s", code)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // ccToken gets a client_credentials access token, or the OAuth error code.
@@ -43,8 +44,8 @@ func TestAdminAPIAuthorization(t *testing.T) {
 		s := startServer(t, dialect)
 		s.user("boss@example.com", alicePassword, "admin")
 		s.user("staff@example.com", alicePassword, "editor")
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})
-		console, consoleSecret := s.client(provider.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})
+		console, consoleSecret := s.client(admin.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
 			Scopes: []string{"openid", "offline_access", provider.ScopeAdmin}, SkipConsent: true, FirstParty: true})
 		clients := s.admin + "/admin/clients"
 
@@ -91,7 +92,7 @@ func TestAdminAPIAuthorization(t *testing.T) {
 func TestAdminAPIRoundTrips(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)
@@ -176,7 +177,7 @@ func TestAdminAPIRoundTrips(t *testing.T) {
 		}
 
 		// Disable: Dora's browser session ends and she cannot sign in.
-		app, appSecret := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		app, appSecret := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(app, appSecret, "openid")
 		b := s.newBrowser()
 		_, ch := pkce()

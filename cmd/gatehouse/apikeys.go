@@ -1,27 +1,20 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
-	"github.com/gatehouse-dev/gatehouse/provider/audit"
-	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
-
-// operatorActor is who the CLI acts as in audit events and CreatedBy.
-const operatorActor = "operator"
 
 // newAPIKeysCommand manages API keys: extra, independently revocable
 // secrets of confidential clients, limited to their own scopes.
@@ -34,43 +27,16 @@ func newAPIKeysCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// withAPIKeys opens the store and runs fn with the key management use
-// cases, whose audit events go to the log and the database: the recorder
-// runs for the command's lifetime and is stopped (which writes what it
-// still holds) before the store closes.
-func (g *globals) withAPIKeys(cmd *cobra.Command, fn func(m *provider.APIKeyManager, store *bunstore.Store) error) error {
-	return g.withStoreLog(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error {
-		rec := audit.NewRecorder(audit.Options{Store: store, Logger: log})
-		// Not the command's context: an interrupt must still let the
-		// recorder flush.
-		ctx, stop := context.WithCancel(context.WithoutCancel(cmd.Context()))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			rec.Run(ctx)
-		}()
-		defer func() {
-			stop()
-			<-done
-		}()
-		m, err := provider.NewAPIKeyManager(provider.APIKeyManagerOptions{Store: store, Keyring: ring, Audit: rec, Logger: log})
-		if err != nil {
-			return err
-		}
-		return fn(m, store)
-	})
-}
-
 // apiKeyUsage turns bad input into a usage error (exit 2).
 func apiKeyUsage(err error) error {
-	if errors.Is(err, provider.ErrAPIKeyInput) {
+	if errors.Is(err, admin.ErrAPIKeyInput) {
 		return usageError{err}
 	}
 	return err
 }
 
 func newAPIKeysCreateCommand(g *globals) *cobra.Command {
-	var spec provider.APIKeySpec
+	var spec admin.APIKeySpec
 	var scope string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -82,17 +48,16 @@ func newAPIKeysCreateCommand(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec.Scopes = strings.Fields(scope)
-			spec.CreatedBy = operatorActor
 			if spec.ExpiresIn < 0 {
 				return usageError{errors.New("--expires-in must not be negative (0: the key does not expire)")}
 			}
-			return g.withAPIKeys(cmd, func(m *provider.APIKeyManager, _ *bunstore.Store) error {
-				k, plain, err := m.Create(cmd.Context(), spec)
+			return g.withAdmin(cmd, true, func(a *admin.Admin, _ *bunstore.Store) error {
+				k, plain, err := a.CreateAPIKey(cmd.Context(), nil, spec)
 				if err != nil {
 					return apiKeyUsage(noClient(spec.ClientID, err))
 				}
 				if asJSON {
-					return json.NewEncoder(g.stdout).Encode(provider.APIKeyViewOf(k, plain, time.Now()))
+					return json.NewEncoder(g.stdout).Encode(admin.APIKeyViewOf(k, plain, time.Now()))
 				}
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(tw, "id:\t%s\n", k.ID)
@@ -128,24 +93,16 @@ func newAPIKeysListCommand(g *globals) *cobra.Command {
 		Short: "List API keys, newest first (never the keys themselves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withAPIKeys(cmd, func(m *provider.APIKeyManager, store *bunstore.Store) error {
-				ctx := cmd.Context()
-				var ids []string
-				if clientID != "" {
-					if _, err := store.ClientByID(ctx, clientID); err != nil {
-						return noClient(clientID, err)
-					}
-					ids = []string{clientID}
-				}
-				keys, err := m.List(ctx, ids)
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				keys, err := a.APIKeys(cmd.Context(), clientID)
 				if err != nil {
-					return err
+					return noClient(clientID, err)
 				}
 				now := time.Now()
 				if asJSON {
-					out := make([]provider.APIKeyView, 0, len(keys))
+					out := make([]admin.APIKeyView, 0, len(keys))
 					for _, k := range keys {
-						out = append(out, provider.APIKeyViewOf(k, "", now))
+						out = append(out, admin.APIKeyViewOf(k, "", now))
 					}
 					return json.NewEncoder(g.stdout).Encode(out)
 				}
@@ -180,8 +137,8 @@ func newAPIKeysRevokeCommand(g *globals) *cobra.Command {
 			"the key itself within its API key cache lifetime (10 s).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withAPIKeys(cmd, func(m *provider.APIKeyManager, _ *bunstore.Store) error {
-				err := m.Revoke(cmd.Context(), args[0], operatorActor)
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				err := a.RevokeAPIKey(cmd.Context(), nil, args[0])
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("no API key with id %q", args[0])
 				}

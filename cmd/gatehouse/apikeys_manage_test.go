@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -179,10 +180,10 @@ func newKeysFixture(t *testing.T, dialect string) *keysFixture {
 	f := &keysFixture{s: s, dsn: dsn, aliceEmail: "alice@example.com", bobEmail: "bob@example.com"}
 	f.alice = s.user(f.aliceEmail, alicePassword)
 	f.bob = s.user(f.bobEmail, alicePassword)
-	f.carol = s.user("carol@example.com", alicePassword, provider.RoleAdmin)
-	f.console, f.consoleSecret = s.client(provider.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
+	f.carol = s.user("carol@example.com", alicePassword, admin.RoleAdmin)
+	f.console, f.consoleSecret = s.client(admin.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
 		Scopes: []string{"openid", "offline_access", provider.ScopeAPIKeys}, FirstParty: true})
-	f.job, f.jobSecret = s.client(provider.ClientSpec{Name: "Reporting job", Scopes: []string{"reports:read", "reports:write"}, OwnerID: f.alice.ID})
+	f.job, f.jobSecret = s.client(admin.ClientSpec{Name: "Reporting job", Scopes: []string{"reports:read", "reports:write"}, OwnerID: f.alice.ID})
 	return f
 }
 
@@ -307,7 +308,7 @@ func TestAPIKeysSelfService(t *testing.T) {
 		if !strings.Contains(hdr.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
 			t.Fatalf("WWW-Authenticate: %q", hdr.Get("WWW-Authenticate"))
 		}
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAPIKeys}, FirstParty: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAPIKeys}, FirstParty: true})
 		robotToken, code := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAPIKeys)
 		if code != "" {
 			t.Fatal(code)
@@ -383,7 +384,7 @@ func TestAdminAPIKeys(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := newKeysFixture(t, dialect)
 		s := f.s
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, code := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if code != "" {
 			t.Fatal(code)
@@ -441,7 +442,7 @@ func TestAdminAPIKeys(t *testing.T) {
 			t.Fatalf("second key: %d", status)
 		}
 		// An admin user's token acts as that user.
-		admConsole, admSecret := s.client(provider.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
+		admConsole, admSecret := s.client(admin.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
 			Scopes: []string{"openid", provider.ScopeAdmin}, SkipConsent: true, FirstParty: true})
 		carol := s.signIn(t, s.oauthConfig(admConsole, admSecret, "openid", provider.ScopeAdmin), "carol@example.com", alicePassword).AccessToken
 		status, byCarol, _ := jsonRequest(t, http.MethodPost, api+"/apikeys", carol, `{"client_id":"`+f.job.ID+`","name":"by carol"}`)
@@ -531,13 +532,13 @@ func TestAccountKeysPage(t *testing.T) {
 		f := newKeysFixture(t, dialect)
 		s := f.s
 		ctx := context.Background()
-		p := s.app.provider
-		k, plain, err := p.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: f.job.ID, Name: "nightly export", Scopes: []string{"reports:read"}, CreatedBy: "operator"})
+		a := s.app.admin
+		k, plain, err := a.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: f.job.ID, Name: "nightly export", Scopes: []string{"reports:read"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, _ := s.client(provider.ClientSpec{Name: "Bob's job", Scopes: []string{"x"}, OwnerID: f.bob.ID})
-		bobKey, bobPlain, err := p.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: other.ID, Name: "bob's key", CreatedBy: "operator"})
+		other, _ := s.client(admin.ClientSpec{Name: "Bob's job", Scopes: []string{"x"}, OwnerID: f.bob.ID})
+		bobKey, bobPlain, err := a.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: other.ID, Name: "bob's key"})
 		if err != nil {
 			t.Fatal(err)
 		}

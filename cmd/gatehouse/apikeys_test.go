@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 )
 
@@ -20,11 +21,11 @@ func TestAPIKeysAsClientCredentials(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		ctx := context.Background()
-		c, secretValue := s.client(provider.ClientSpec{Name: "reports", Scopes: []string{"reports:read", "reports:write", "admin:x"}})
+		c, secretValue := s.client(admin.ClientSpec{Name: "reports", Scopes: []string{"reports:read", "reports:write", "admin:x"}})
 		// A resource server the operator lets introspect any token.
-		other, otherSecret := s.client(provider.ClientSpec{Name: "other", Scopes: []string{"reports:read"}, IntrospectAnyToken: true})
-		p := s.app.provider
-		key, plain, err := p.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: c.ID, Name: "ci", Scopes: []string{"reports:read", "reports:write"}, CreatedBy: "operator"})
+		other, otherSecret := s.client(admin.ClientSpec{Name: "other", Scopes: []string{"reports:read"}, IntrospectAnyToken: true})
+		a := s.app.admin
+		key, plain, err := a.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: c.ID, Name: "ci", Scopes: []string{"reports:read", "reports:write"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func TestAPIKeysAsClientCredentials(t *testing.T) {
 		// Every bad key: the same 401 invalid_client body.
 		tampered := []byte(plain)
 		tampered[len(apikey.Prefix)+30] ^= 1
-		otherKey, otherPlain, err := p.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: other.ID, Name: "o", CreatedBy: "operator"})
+		otherKey, otherPlain, err := a.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: other.ID, Name: "o"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +116,7 @@ func TestAPIKeysAsClientCredentials(t *testing.T) {
 
 		// Revocation: the key fails at once, its tokens go inactive, the
 		// client secret's token survives.
-		if err := p.RevokeAPIKey(ctx, key.ID, "operator"); err != nil {
+		if err := a.RevokeAPIKey(ctx, nil, key.ID); err != nil {
 			t.Fatal(err)
 		}
 		if st, body := token(cc, c.ID, plain); st != http.StatusUnauthorized || body["error"] != "invalid_client" {
@@ -132,7 +133,7 @@ func TestAPIKeysAsClientCredentials(t *testing.T) {
 		}
 
 		// Expiry: tokens never outlive the key.
-		short, shortPlain, err := p.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: c.ID, Name: "short", ExpiresIn: 2 * time.Second, CreatedBy: "operator"})
+		short, shortPlain, err := a.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: c.ID, Name: "short", ExpiresIn: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,12 +24,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -160,6 +162,7 @@ type app struct {
 	store    *bunstore.Store
 	keys     *keys.Manager
 	provider *provider.Provider
+	admin    *admin.Admin
 	handler  *handlers.Handler
 	metrics  *prometheus.Registry
 	audit    *audit.Recorder
@@ -220,6 +223,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		return nil, err
 	}
 	reg := newMetricsRegistry(store)
+	jwksFetcher := clientjwks.NewFetcher(clientjwks.FetcherOptions{
+		Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
+		Logger:   log,
+	})
+	// One verifier: a key revoked through the admin API is refused by this
+	// instance at once.
+	apiKeys := apikey.NewVerifier(apikey.Options{Store: store, Keyring: ring, Now: opts.now, Logger: log})
 	p, err := provider.New(provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   store,
@@ -233,14 +243,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			LoginSession:      cfg.Lifespans.LoginSession,
 			AuthFlow:          provider.DefaultAuthFlowLifespan,
 		},
-		RefreshRetryWindow: cfg.RefreshRetryWindow,
-		RegistrationPolicy: cfg.Registration.Policy,
-		PARRequired:        cfg.PAR.Required,
-		PARLifespan:        cfg.PAR.Lifespan,
-		JWKSFetcher: clientjwks.NewFetcher(clientjwks.FetcherOptions{
-			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
-			Logger:   log,
-		}),
+		RefreshRetryWindow:    cfg.RefreshRetryWindow,
+		RegistrationPolicy:    cfg.Registration.Policy,
+		PARRequired:           cfg.PAR.Required,
+		PARLifespan:           cfg.PAR.Lifespan,
+		JWKSFetcher:           jwksFetcher,
+		APIKeys:               apiKeys,
 		AccessTokenFormat:     cfg.AccessTokens.Format,
 		AccessTokenAlg:        cfg.AccessTokens.SigningAlg,
 		Audit:                 recorder,
@@ -258,6 +266,22 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	adm, err := admin.New(admin.Options{
+		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: p, Now: opts.now, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var dcr *registration.Registration
+	if provider.NormalRegistrationPolicy(cfg.Registration.Policy) != provider.RegistrationPolicyOff {
+		dcr, err = registration.New(registration.Options{
+			Store: store, Keyring: ring, Issuer: cfg.Issuer, Policy: cfg.Registration.Policy, JWKSFetcher: jwksFetcher,
+			Audit: recorder, Now: opts.now, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	pages, err := templates.Parse()
 	if err != nil {
 		return nil, err
@@ -268,9 +292,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	}
 	var newerSchemaSeen atomic.Bool
 	hopts := handlers.Options{
-		Provider: p,
-		Pages:    pages,
-		Keys:     km,
+		Provider:     p,
+		Admin:        adm,
+		Registration: dcr,
+		Pages:        pages,
+		Keys:         km,
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
 				return err
@@ -299,7 +325,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		_ = closeRateLimits()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, handler: h, metrics: reg, audit: recorder, fed: fed,
+	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, admin: adm, handler: h, metrics: reg, audit: recorder, fed: fed,
 		closeRateLimits: closeRateLimits, tracing: tp}, nil
 }
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -44,13 +44,19 @@ func startRecorder(ctx context.Context, store *bunstore.Store, log *slog.Logger)
 	}
 }
 
-// withAudit is withStore with an audit recorder for the command's changes
-// (Actor "operator").
-func (g *globals) withAudit(cmd *cobra.Command, needSecret bool, fn func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error) error {
+// withAdmin opens the store and runs fn with the administration the admin
+// API uses too (provider/admin), acting as the operator (a nil principal):
+// its audit events go to the log and the database (startRecorder). ring is
+// needed for anything that makes a secret (needSecret).
+func (g *globals) withAdmin(cmd *cobra.Command, needSecret bool, fn func(a *admin.Admin, store *bunstore.Store) error) error {
 	return g.withStoreLog(cmd, needSecret, func(store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error {
 		rec, stop := startRecorder(cmd.Context(), store, log)
 		defer stop()
-		return fn(store, ring, rec)
+		a, err := admin.New(admin.Options{Store: store, Keyring: ring, Audit: rec, Logger: log})
+		if err != nil {
+			return err
+		}
+		return fn(a, store)
 	})
 }
 
@@ -80,8 +86,8 @@ func keyEvents(rec *audit.Recorder, actor string) func(context.Context, keys.Eve
 // auditListJSON is what `gatehouse audit --json` prints (the admin API's
 // GET /admin/audit answers the same shape).
 type auditListJSON struct {
-	Events []provider.AuditEventView `json:"events"`
-	Next   string                    `json:"next"`
+	Events []admin.AuditEventView `json:"events"`
+	Next   string                 `json:"next"`
 }
 
 func newAuditCommand(g *globals) *cobra.Command {
@@ -105,22 +111,22 @@ func newAuditCommand(g *globals) *cobra.Command {
 				if f.value == "" {
 					continue
 				}
-				t, err := provider.ParseAuditTime(f.value, now)
+				t, err := admin.ParseAuditTime(f.value, now)
 				if err != nil {
 					return usageError{fmt.Errorf("--%s: %w", f.name, err)}
 				}
 				*f.into = t
 			}
-			if err := provider.CheckAuditQuery(q); err != nil {
+			if err := admin.CheckAuditQuery(q); err != nil {
 				return usageError{fmt.Errorf("invalid query:\n%w", indent(err))}
 			}
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
-				events, next, err := provider.QueryAuditEvents(cmd.Context(), store, q)
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				events, next, err := a.AuditEvents(cmd.Context(), q)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return json.NewEncoder(g.stdout).Encode(auditListJSON{Events: provider.AuditEventViews(events), Next: next})
+					return json.NewEncoder(g.stdout).Encode(auditListJSON{Events: admin.AuditEventViews(events), Next: next})
 				}
 				if err := printAuditEvents(g.stdout, events); err != nil {
 					return err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -153,7 +154,7 @@ func TestAuditConsent(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		u := s.user("ana@example.com", alicePassword)
-		c, secretValue := s.client(provider.ClientSpec{Name: "Photo Printer", RedirectURIs: []string{appRedirect}})
+		c, secretValue := s.client(admin.ClientSpec{Name: "Photo Printer", RedirectURIs: []string{appRedirect}})
 		user := audit.UserSubject(u.ID)
 
 		conf := s.oauthConfig(c, secretValue, "openid", "profile")
@@ -197,7 +198,7 @@ func TestAuditConsent(t *testing.T) {
 func TestAuditAdminAPIChanges(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)
@@ -235,7 +236,7 @@ func TestAuditAdminAPIChanges(t *testing.T) {
 		actor, client, user := "client:"+robot.ID, audit.ClientSubject(id), audit.UserSubject(uid)
 		found := awaitEvents(t, s.store,
 			wantEvent{Type: audit.ClientCreated, Actor: actor, Subject: client, ClientID: id, Details: map[string]string{
-				"name": "Reporting job", "grant_types": "client_credentials", "scope": "reports:read", "registered_by": provider.RegisteredByAdmin,
+				"name": "Reporting job", "grant_types": "client_credentials", "scope": "reports:read", "registered_by": admin.RegisteredByAdmin,
 			}},
 			wantEvent{Type: audit.ClientUpdated, Actor: actor, Subject: client, ClientID: id, Details: map[string]string{"changed": "client_name scope"}},
 			wantEvent{Type: audit.ClientSecretRotated, Actor: actor, Subject: client, ClientID: id},
@@ -258,7 +259,7 @@ func TestAuditAdminAPIChanges(t *testing.T) {
 
 		// An admin person acts through the console client.
 		boss := s.user("boss@example.com", alicePassword, "admin")
-		console, consoleSecret := s.client(provider.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
+		console, consoleSecret := s.client(admin.ClientSpec{Name: "Admin console", RedirectURIs: []string{appRedirect},
 			Scopes: []string{"openid", provider.ScopeAdmin}, SkipConsent: true, FirstParty: true})
 		bossToken := s.signIn(t, s.oauthConfig(console, consoleSecret, "openid", provider.ScopeAdmin), "boss@example.com", alicePassword)
 		status, cu, _ := jsonRequest(t, http.MethodPost, api+"/users", bossToken.AccessToken, `{"email":"carl@example.com","password":"`+password+`"}`)
@@ -355,7 +356,7 @@ func cliAudit(t *testing.T, args ...string) auditListJSON {
 	return out
 }
 
-func eventTypes(evs []provider.AuditEventView) []string {
+func eventTypes(evs []admin.AuditEventView) []string {
 	var out []string
 	for _, ev := range evs {
 		out = append(out, ev.Type)
@@ -414,7 +415,7 @@ func TestAuditCLI(t *testing.T) {
 			wantEvent{Type: audit.UserDisabled, Actor: op, Subject: user},
 			wantEvent{Type: audit.UserEnabled, Actor: op, Subject: user},
 			wantEvent{Type: audit.ClientCreated, Actor: op, Subject: client, ClientID: cid, Details: map[string]string{
-				"name": "Web", "scope": "a b", "owner_id": uid, "registered_by": provider.RegisteredByAdmin,
+				"name": "Web", "scope": "a b", "owner_id": uid, "registered_by": admin.RegisteredByAdmin,
 			}},
 			wantEvent{Type: audit.ClientUpdated, Actor: op, Subject: client, ClientID: cid, Details: map[string]string{"changed": "client_name scope"}},
 			wantEvent{Type: audit.ClientSecretRotated, Actor: op, Subject: client, ClientID: cid},
@@ -532,7 +533,7 @@ func TestAuditCLI(t *testing.T) {
 func TestAdminAuditEndpoint(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // TestAuditTokenEvents: issuing tokens (each grant, and a replayed
@@ -28,11 +29,11 @@ func TestAuditTokenEvents(t *testing.T) {
 			c.Audit.SummaryInterval = 200 * time.Millisecond
 		})
 		u := s.user("grace@example.com", alicePassword)
-		app, appSecret := s.client(provider.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		app, appSecret := s.client(admin.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(app, appSecret, "openid", "offline_access")
 		tok := s.signIn(t, conf, "grace@example.com", alicePassword)
 
-		machine, machineSecret := s.client(provider.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+		machine, machineSecret := s.client(admin.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
 		var cc string
 		for range 3 {
 			tok, code := s.ccToken(t, machine.ID, machineSecret, "api")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -30,7 +31,7 @@ func TestAuthorizeBadInput(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("erin@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(c, secret, "openid")
 		b := s.newBrowser()
 		_, challenge := pkce()
@@ -91,7 +92,7 @@ func TestTokenBadInput(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("frank@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(c, secret, "openid", "offline_access")
 		tokenURL := s.issuer + provider.PathToken
 
@@ -164,7 +165,7 @@ func TestTokenBadInput(t *testing.T) {
 // TestOtherEndpointsBadInput: userinfo, logout, unknown paths.
 func TestOtherEndpointsBadInput(t *testing.T) {
 	s := startServer(t, "sqlite")
-	c, _ := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{logoutReturn}})
+	c, _ := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{logoutReturn}})
 
 	for _, auth := range []string{"", "Bearer ", "Bearer gth_at_nope.nope", "Basic Zm9vOmJhcg=="} {
 		req, _ := http.NewRequest(http.MethodGet, s.issuer+provider.PathUserinfo, nil)
@@ -240,8 +241,8 @@ func mustRequest(t *testing.T, method, u string) *http.Request {
 func TestControlCharactersRejected(t *testing.T) {
 	s := startServer(t, "sqlite", noRateLimits)
 	s.user("gina@example.com", alicePassword)
-	worker, workerSecret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
-	app, appSecret := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+	worker, workerSecret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	app, appSecret := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 	bad := []string{"%00", "%09", "%0A", "%0D", "%1B", "%1F", "%7F", "%C2%80", "%C2%85", "%C2%9F", "%FF"}
 
 	post := func(path, body string) (int, map[string]interface{}) {
@@ -321,7 +322,7 @@ func TestControlCharactersRejected(t *testing.T) {
 // over the limit 413, with or without a Content-Length.
 func TestOversizedRequests(t *testing.T) {
 	s := startServer(t, "sqlite", noRateLimits)
-	worker, workerSecret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	worker, workerSecret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 
 	req := mustRequest(t, http.MethodGet, s.issuer+"/health/alive")
 	req.Header.Set("X-Big", strings.Repeat("h", 64<<10))
@@ -476,8 +477,8 @@ func TestIDsWithNULRefused(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		logs := &logCapture{}
 		s := startServerLogged(t, bunstoretest.Open(t, dialect, bunstore.Options{}), logs, noRateLimits)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
-		admin, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		adminToken, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)
 		}
@@ -515,13 +516,13 @@ func TestIDsWithNULRefused(t *testing.T) {
 			{http.MethodGet, "/admin/audit?actor=" + nul, "", http.StatusBadRequest},
 			{http.MethodGet, "/admin/audit?before=" + nul, "", http.StatusBadRequest},
 		} {
-			status, body, hdr := jsonRequest(t, tc.method, s.admin+tc.path, admin, tc.body)
+			status, body, hdr := jsonRequest(t, tc.method, s.admin+tc.path, adminToken, tc.body)
 			problem(tc.method+" "+tc.path, status, body, hdr, tc.want)
 		}
 
 		// Self-service keys, with a person's token.
 		s.user("kim@example.com", alicePassword)
-		console, consoleSecret := s.client(provider.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
+		console, consoleSecret := s.client(admin.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
 			Scopes: []string{"openid", provider.ScopeAPIKeys}, SkipConsent: true, FirstParty: true})
 		kim := s.signIn(t, s.oauthConfig(console, consoleSecret, "openid", provider.ScopeAPIKeys), "kim@example.com", alicePassword).AccessToken
 		for _, tc := range []struct {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // envRequireBrowser makes TestSinglePageAppInChromium fail instead of
@@ -92,7 +92,7 @@ func TestSinglePageAppInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	origin := "http://" + ln.Addr().String()
-	c, _ := s.client(provider.ClientSpec{Name: "Browser App", Public: true, RedirectURIs: []string{origin + "/cb"},
+	c, _ := s.client(admin.ClientSpec{Name: "Browser App", Public: true, RedirectURIs: []string{origin + "/cb"},
 		AllowedOrigins: []string{origin}, Scopes: []string{"openid", "email", "profile", "offline_access"}})
 	page := fmt.Sprintf(spaPage, s.issuer, c.ID)
 	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,7 +16,7 @@ import (
 
 	josev3 "github.com/go-jose/go-jose/v3"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -90,7 +90,7 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 	id := created["client_id"].(string)
 	firstSecret := created["client_secret"].(string)
 	if created["logo_uri"] != "https://app.example/logo.png" || created["require_pushed_authorization_requests"] != true ||
-		created["registered_by"] != provider.RegisteredByAdmin {
+		created["registered_by"] != admin.RegisteredByAdmin {
 		t.Fatalf("created: %v", created)
 	}
 
@@ -247,7 +247,7 @@ func TestCLIRegistrationTokens(t *testing.T) {
 	before := time.Now()
 	cliJSON(t, &tok, "", "registration-tokens", "create", "--name", "partners", "--json")
 	plain, _ := tok["token"].(string)
-	if !secret.CheckOpaque(provider.PrefixRegistrationToken, plain) || tok["state"] != "active" || tok["name"] != "partners" {
+	if !secret.CheckOpaque(admin.PrefixRegistrationToken, plain) || tok["state"] != "active" || tok["name"] != "partners" {
 		t.Fatalf("create: %v", tok)
 	}
 	exp, err := time.Parse(time.RFC3339Nano, tok["expires_at"].(string))
@@ -266,7 +266,7 @@ func TestCLIRegistrationTokens(t *testing.T) {
 
 	// The token is stored only as its keyed hash, and is found by it.
 	st, ring := cliStore(t)
-	found, err := provider.FindRegistrationToken(context.Background(), st, ring, plain)
+	found, err := admin.FindRegistrationToken(context.Background(), st, ring, plain)
 	if err != nil || found.ID != tok["id"] || strings.Contains(found.Hash, plain) {
 		t.Fatalf("stored token: %+v %v", found, err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -30,9 +30,9 @@ func newClientsCommand(g *globals) *cobra.Command {
 }
 
 // toClientJSON is a client in RFC 7591 names with its owner_id
-// (provider.ClientView); client_secret only when one was just issued.
-func toClientJSON(c *storage.Client, plainSecret string) provider.ClientView {
-	return provider.ClientViewOf(c, plainSecret)
+// (admin.ClientView); client_secret only when one was just issued.
+func toClientJSON(c *storage.Client, plainSecret string) admin.ClientView {
+	return admin.ClientViewOf(c, plainSecret)
 }
 
 // withStore opens the configured, migrated database for a CLI command.
@@ -83,7 +83,7 @@ func (g *globals) withEnv(cmd *cobra.Command, needSecret bool, fn func(cfg confi
 // clientFlags are the flags that describe a client, shared by create and
 // update.
 type clientFlags struct {
-	spec  provider.ClientSpec
+	spec  admin.ClientSpec
 	scope string
 	jwks  string
 	owner string // e-mail address; resolveOwner turns it into spec.OwnerID
@@ -165,7 +165,7 @@ func (cf *clientFlags) resolve(stdin io.Reader) error {
 
 // apply copies into spec the fields whose flags were given on the command
 // line, leaving the others as they are.
-func (cf *clientFlags) apply(cmd *cobra.Command, spec *provider.ClientSpec) {
+func (cf *clientFlags) apply(cmd *cobra.Command, spec *admin.ClientSpec) {
 	f := cmd.Flags()
 	for name, set := range cf.setters(spec) {
 		if f.Changed(name) {
@@ -186,7 +186,7 @@ func (cf *clientFlags) apply(cmd *cobra.Command, spec *provider.ClientSpec) {
 }
 
 // setters copy each flag's value into spec, by flag name.
-func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
+func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 	s := &cf.spec
 	return map[string]func(){
 		"name":                            func() { spec.Name = s.Name },
@@ -220,7 +220,7 @@ func (cf *clientFlags) setters(spec *provider.ClientSpec) map[string]func() {
 
 // changed reports whether any client flag was given.
 func (cf *clientFlags) changed(cmd *cobra.Command) bool {
-	for name := range cf.setters(&provider.ClientSpec{}) {
+	for name := range cf.setters(&admin.ClientSpec{}) {
 		if cmd.Flags().Changed(name) {
 			return true
 		}
@@ -230,7 +230,7 @@ func (cf *clientFlags) changed(cmd *cobra.Command) bool {
 
 // invalidClient presents validation problems, one per line.
 func invalidClient(err error) error {
-	var ve *provider.ValidationError
+	var ve *admin.ValidationError
 	if errors.As(err, &ve) {
 		return usageError{fmt.Errorf("invalid client:\n%w", indent(err))}
 	}
@@ -248,23 +248,18 @@ func newClientsCreateCommand(g *globals) *cobra.Command {
 			if err := cf.resolve(g.stdin); err != nil {
 				return err
 			}
-			return g.withAudit(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error {
+			return g.withAdmin(cmd, true, func(a *admin.Admin, store *bunstore.Store) error {
 				if err := cf.resolveOwner(cmd, store); err != nil {
 					return err
 				}
 				spec := cf.spec
-				spec.RegisteredBy = provider.RegisteredByAdmin
 				if cmd.Flags().Changed("refresh-retry-window") {
 					spec.RefreshRetryWindow = new(cf.refreshWindow)
 				}
-				c, plain, err := provider.BuildClient(spec, secret.NewHasher(ring), time.Now())
+				c, plain, err := a.CreateClient(cmd.Context(), nil, spec)
 				if err != nil {
 					return invalidClient(err)
 				}
-				if err := store.CreateClient(cmd.Context(), c); err != nil {
-					return err
-				}
-				rec.Record(cmd.Context(), provider.ClientCreatedEvent(cmd.Context(), audit.ActorOperator, c))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toClientJSON(c, plain))
 				}
@@ -290,13 +285,13 @@ func newClientsListCommand(g *globals) *cobra.Command {
 		Short: "List clients",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
-				clients, err := store.ListClients(cmd.Context(), storage.Page{})
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				clients, err := allPages(cmd.Context(), a.ListClients)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					out := make([]provider.ClientView, 0, len(clients))
+					out := make([]admin.ClientView, 0, len(clients))
 					for _, c := range clients {
 						out = append(out, toClientJSON(c, ""))
 					}
@@ -315,6 +310,23 @@ func newClientsListCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
+// allPages reads a paged admin listing whole.
+func allPages[T any](ctx context.Context, list func(context.Context, storage.Page) ([]T, string, error)) ([]T, error) {
+	var all []T
+	page := storage.Page{Limit: admin.MaxPageLimit}
+	for {
+		items, next, err := list(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		page.After = next
+	}
+}
+
 // noClient is the error for an unknown client id.
 func noClient(id string, err error) error {
 	if errors.Is(err, storage.ErrNotFound) {
@@ -326,7 +338,7 @@ func noClient(id string, err error) error {
 // printClient writes a client as "field: value" lines.
 func printClient(w io.Writer, c *storage.Client) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	m := provider.ClientMetadataOf(c)
+	m := admin.ClientMetadataOf(c)
 	rows := [][2]string{
 		{"client_id", m.ClientID},
 		{"client_name", m.ClientName},
@@ -376,8 +388,8 @@ func newClientsGetCommand(g *globals) *cobra.Command {
 		Short: "Show a client (never its secret)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
-				c, err := store.ClientByID(cmd.Context(), args[0])
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				c, err := a.Client(cmd.Context(), args[0])
 				if err != nil {
 					return noClient(args[0], err)
 				}
@@ -408,31 +420,14 @@ func newClientsUpdateCommand(g *globals) *cobra.Command {
 			if err := cf.resolve(g.stdin); err != nil {
 				return err
 			}
-			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
+			return g.withAdmin(cmd, false, func(a *admin.Admin, store *bunstore.Store) error {
 				if err := cf.resolveOwner(cmd, store); err != nil {
 					return err
 				}
-				ctx := cmd.Context()
-				var updated, before *storage.Client
-				err := store.InTx(ctx, func(ctx context.Context) error {
-					c, err := store.ClientByID(ctx, args[0])
-					if err != nil {
-						return noClient(args[0], err)
-					}
-					old := *c
-					before = &old
-					spec := provider.SpecFromClient(c)
-					cf.apply(cmd, &spec)
-					if err := provider.UpdateClientFromSpec(c, spec, time.Now()); err != nil {
-						return err
-					}
-					updated = c
-					return store.UpdateClient(ctx, c)
-				})
+				updated, err := a.ChangeClient(cmd.Context(), nil, args[0], func(spec *admin.ClientSpec) { cf.apply(cmd, spec) })
 				if err != nil {
-					return invalidClient(err)
+					return invalidClient(noClient(args[0], err))
 				}
-				rec.Record(ctx, provider.ClientUpdatedEvent(ctx, audit.ActorOperator, before, updated))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toClientJSON(updated, ""))
 				}
@@ -453,12 +448,11 @@ func newClientsRotateSecretCommand(g *globals) *cobra.Command {
 		Short: "Give a confidential client a new secret (printed once); the old one stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withAudit(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error {
-				c, plain, err := provider.RotateStoredClientSecret(cmd.Context(), store, secret.NewHasher(ring), args[0], time.Now())
+			return g.withAdmin(cmd, true, func(a *admin.Admin, _ *bunstore.Store) error {
+				c, plain, err := a.RotateClientSecret(cmd.Context(), nil, args[0])
 				if err != nil {
 					return invalidClient(noClient(args[0], err))
 				}
-				rec.Record(cmd.Context(), provider.ClientEvent(cmd.Context(), audit.ClientSecretRotated, audit.ActorOperator, c.ID))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toClientJSON(c, plain))
 				}
@@ -479,12 +473,10 @@ func newClientsDeleteCommand(g *globals) *cobra.Command {
 		Short: "Delete a client with all its tokens, codes and consent grants",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
-				err := store.DeleteClient(cmd.Context(), args[0])
-				if err != nil {
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				if err := a.DeleteClient(cmd.Context(), nil, args[0]); err != nil {
 					return noClient(args[0], err)
 				}
-				rec.Record(cmd.Context(), provider.ClientEvent(cmd.Context(), audit.ClientDeleted, audit.ActorOperator, args[0]))
 				fmt.Fprintf(g.stdout, "deleted client %s\n", args[0])
 				return nil
 			})

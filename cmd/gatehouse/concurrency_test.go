@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // race sends n copies of one token request at once and returns each
@@ -42,7 +43,7 @@ func TestParallelRefresh(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("carol@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "SPA backend", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: "SPA backend", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(c, secret, "openid", "offline_access")
 		tok := s.signIn(t, conf, "carol@example.com", alicePassword)
 
@@ -91,7 +92,7 @@ func TestParallelCodeExchange(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("dave@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(c, secret, "openid", "offline_access")
 		b := s.newBrowser()
 		for round := range rounds {

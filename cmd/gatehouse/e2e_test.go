@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 const (
@@ -58,7 +59,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 			{"public", true, "ES256"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				c, secret := s.client(provider.ClientSpec{
+				c, secret := s.client(admin.ClientSpec{
 					Name: "App " + tc.name, Public: tc.public, RedirectURIs: []string{appRedirect},
 					PostLogoutRedirectURIs: []string{logoutReturn}, IDTokenSignedResponseAlg: tc.alg,
 					Scopes: []string{"openid", "profile", "email", "roles", "offline_access"},
@@ -213,8 +214,8 @@ func TestClientCredentials(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		ctx := context.Background()
-		basic, basicSecret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api:read", "api:write"}})
-		post, postSecret := s.client(provider.ClientSpec{Name: "cron", Scopes: []string{"api:read"}, TokenEndpointAuthMethod: provider.AuthMethodPost})
+		basic, basicSecret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api:read", "api:write"}})
+		post, postSecret := s.client(admin.ClientSpec{Name: "cron", Scopes: []string{"api:read"}, TokenEndpointAuthMethod: provider.AuthMethodPost})
 
 		for _, tc := range []struct {
 			id, secret string
@@ -279,7 +280,7 @@ func TestConsentDenyAndRemembered(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("bob@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "Third party", RedirectURIs: []string{appRedirect}})
+		c, secret := s.client(admin.ClientSpec{Name: "Third party", RedirectURIs: []string{appRedirect}})
 		conf := s.oauthConfig(c, secret, "openid", "email")
 		b := s.newBrowser()
 
@@ -317,7 +318,7 @@ func TestConsentDenyAndRemembered(t *testing.T) {
 		}
 
 		// A first-party client never shows consent.
-		first, firstSecret := s.client(provider.ClientSpec{Name: "First party", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		first, firstSecret := s.client(admin.ClientSpec{Name: "First party", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		fconf := s.oauthConfig(first, firstSecret, "openid")
 		if cb := b.get(fconf.AuthCodeURL(randomString(t, 16), ch)).callback(t); cb.Get("code") == "" {
 			t.Fatalf("first-party client: %v", cb)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -502,7 +503,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	store := openMigrated(t, pg.dsn(), bunstore.Options{})
 	logs := &logCapture{}
 	s := startServerLogged(t, store, logs, noRateLimits)
-	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	c, secret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 
 	load := startTokenLoad(t, s.issuer+provider.PathToken, c.ID, secret, 4, 10*time.Millisecond)
 	if _, ok := load.waitForOK(time.Now(), recoveryBound); !ok {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -153,7 +154,7 @@ func TestDatabaseOutage(t *testing.T) {
 	u.Host = proxy.ln.Addr().String()
 	store := openMigrated(t, u.String(), bunstore.Options{ClientCacheTTL: -1})
 	s := startServerOn(t, store)
-	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	c, secret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 	token := func() (int, map[string]interface{}) {
 		st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
 		return st, body
@@ -209,7 +210,7 @@ func TestDatabaseUnresponsive(t *testing.T) {
 	store := openMigrated(t, u.String(), bunstore.Options{ClientCacheTTL: -1})
 	logs := &logCapture{}
 	s := startServerLogged(t, store, logs, noRateLimits)
-	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	c, secret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 	token := func() (int, map[string]interface{}, time.Duration) {
 		start := time.Now()
 		st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
@@ -274,7 +275,7 @@ func TestSQLiteWriteLockHeld(t *testing.T) {
 	store := openMigrated(t, "sqlite://"+path, bunstore.Options{SQLiteBusyTimeout: busyTimeout})
 	logs := &logCapture{}
 	s := startServerLogged(t, store, logs, noRateLimits)
-	c, secret := s.client(provider.ClientSpec{Name: "worker", Scopes: []string{"api"}})
+	c, secret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 	token := func() (int, map[string]interface{}, time.Duration) {
 		start := time.Now()
 		st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/config"
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/federation/fedtest"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -71,7 +71,7 @@ func TestUpstreamSignIn(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := startFedServer(t, dialect)
 		ctx := context.Background()
-		c, secretValue := f.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+		c, secretValue := f.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 		conf := f.oauthConfig(c, secretValue, "openid", "email", "profile")
 		op, err := oidc.NewProvider(ctx, f.issuer)
 		if err != nil {
@@ -194,7 +194,7 @@ func TestUpstreamSignInRejections(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := startFedServer(t, dialect, func(u *config.Upstream) { u.AllowedDomains = []string{"corp.example"} })
 		ctx := context.Background()
-		c, secretValue := f.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+		c, secretValue := f.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 		conf := f.oauthConfig(c, secretValue, "openid", "email")
 		f.user("eve@corp.example", alicePassword)
 
@@ -273,7 +273,7 @@ func TestUpstreamSignInRejections(t *testing.T) {
 		// Without a domain policy, an unverified e-mail still never links
 		// to the existing account with that address.
 		f3 := startFedServer(t, dialect)
-		c3, s3 := f3.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+		c3, s3 := f3.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 		victim := f3.user("victim@corp.example", alicePassword)
 		b = f3.newBrowser()
 		_, ch3 := pkce()
@@ -286,7 +286,7 @@ func TestUpstreamSignInRejections(t *testing.T) {
 
 		// With sign-up off, an unknown person is refused.
 		f2 := startFedServer(t, dialect, func(u *config.Upstream) { u.AllowSignup = false })
-		c2, s2 := f2.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+		c2, s2 := f2.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 		conf2 := f2.oauthConfig(c2, s2, "openid")
 		b = f2.newBrowser()
 		_, ch := pkce()
@@ -312,11 +312,11 @@ func TestUpstreamIsAnotherGatehouse(t *testing.T) {
 	var upSecret string
 	b := startServer(t, "sqlite", func(c *config.Config) {
 		bIssuer = c.Issuer
-		upClient, upSecret = a.client(provider.ClientSpec{Name: "Gatehouse B", RedirectURIs: []string{c.Issuer + "/login/gha/callback"}})
+		upClient, upSecret = a.client(admin.ClientSpec{Name: "Gatehouse B", RedirectURIs: []string{c.Issuer + "/login/gha/callback"}})
 		c.Upstreams = []config.Upstream{{ID: "gha", Name: "Gatehouse A", Issuer: a.issuer, ClientID: upClient.ID, ClientSecret: upSecret, AllowSignup: true}}
 	})
 	ctx := context.Background()
-	c, secretValue := b.client(provider.ClientSpec{Name: "App on B", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+	c, secretValue := b.client(admin.ClientSpec{Name: "App on B", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 	conf := b.oauthConfig(c, secretValue, "openid", "email")
 
 	// A browser that follows redirects within A and B and stops at the app.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -197,7 +198,7 @@ func randomString(t testing.TB, n int) string {
 // user creates a person with a password.
 func (s *testServer) user(email, password string, roles ...string) *storage.User {
 	s.t.Helper()
-	u, err := provider.BuildUser(provider.UserSpec{Email: email, Password: password, Name: "Test " + email, Roles: roles}, time.Now())
+	u, err := admin.BuildUser(admin.UserSpec{Email: email, Password: password, Name: "Test " + email, Roles: roles}, time.Now())
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -209,9 +210,9 @@ func (s *testServer) user(email, password string, roles ...string) *storage.User
 }
 
 // client registers a client and returns it with its secret.
-func (s *testServer) client(spec provider.ClientSpec) (*storage.Client, string) {
+func (s *testServer) client(spec admin.ClientSpec) (*storage.Client, string) {
 	s.t.Helper()
-	c, secret, err := provider.BuildClient(spec, s.app.provider.Hasher(), time.Now())
+	c, secret, err := admin.BuildClient(spec, s.app.provider.Hasher(), time.Now())
 	if err != nil {
 		s.t.Fatal(err)
 	}

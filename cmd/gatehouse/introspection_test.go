@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 )
 
@@ -73,7 +74,7 @@ func TestIntrospectionStaysWithinItsAudience(t *testing.T) {
 			t.Fatalf("register: %d %v", status, reg)
 		}
 		snoopID, snoopSecret := reg["client_id"].(string), reg["client_secret"].(string)
-		operatorsOwn, operatorsSecret := s.client(provider.ClientSpec{Name: "Another app", Scopes: []string{"x"}})
+		operatorsOwn, operatorsSecret := s.client(admin.ClientSpec{Name: "Another app", Scopes: []string{"x"}})
 
 		// Strangers learn nothing: the very answer of an unknown token.
 		form := func(token string) url.Values { return url.Values{"token": {token}} }
@@ -112,7 +113,7 @@ func TestIntrospectionStaysWithinItsAudience(t *testing.T) {
 		// A token for an API: its resource server learns about it (with the
 		// e-mail bob allowed this app), another API does not; a gateway the
 		// operator allows any token learns about it without the e-mail.
-		shop, shopSecret := s.client(provider.ClientSpec{Name: "Shop", RedirectURIs: []string{appRedirect}, SkipConsent: true,
+		shop, shopSecret := s.client(admin.ClientSpec{Name: "Shop", RedirectURIs: []string{appRedirect}, SkipConsent: true,
 			Scopes: []string{"openid", "email", "offline_access"}, Audience: []string{orders}, TokenEndpointAuthMethod: provider.AuthMethodPost})
 		shopConf := s.oauthConfig(shop, shopSecret, "openid", "email", "offline_access")
 		b := s.newBrowser()
@@ -135,8 +136,8 @@ func TestIntrospectionStaysWithinItsAudience(t *testing.T) {
 		if err := s.store.UpdateClient(ctx, ordersAPI); err != nil {
 			t.Fatal(err)
 		}
-		billingAPI, billingSecret := s.client(provider.ClientSpec{Name: "Billing API", Scopes: []string{"x"}, Resources: []string{billing}})
-		gateway, gatewaySecret := s.client(provider.ClientSpec{Name: "Gateway", Scopes: []string{"x"}, IntrospectAnyToken: true})
+		billingAPI, billingSecret := s.client(admin.ClientSpec{Name: "Billing API", Scopes: []string{"x"}, Resources: []string{billing}})
+		gateway, gatewaySecret := s.client(admin.ClientSpec{Name: "Gateway", Scopes: []string{"x"}, IntrospectAnyToken: true})
 
 		// orders-api authenticates with private_key_jwt.
 		assertion := func() url.Values {

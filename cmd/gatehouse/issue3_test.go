@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 )
 
@@ -29,7 +30,7 @@ func TestPushedAuthorizationRequests(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("par@example.com", alicePassword)
-		c, secretValue := s.client(provider.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}, TokenEndpointAuthMethod: provider.AuthMethodPost})
+		c, secretValue := s.client(admin.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}, TokenEndpointAuthMethod: provider.AuthMethodPost})
 		conf := s.oauthConfig(c, secretValue, "openid", "email")
 		verifier, _ := pkce()
 		challenge := oauth2.S256ChallengeFromVerifier(verifier)
@@ -92,7 +93,7 @@ func TestPushedAuthorizationRequests(t *testing.T) {
 		}
 
 		// A client that must use PAR cannot skip it.
-		strict, strictSecret := s.client(provider.ClientSpec{Name: "Strict", RedirectURIs: []string{appRedirect}})
+		strict, strictSecret := s.client(admin.ClientSpec{Name: "Strict", RedirectURIs: []string{appRedirect}})
 		strict.RequirePushedAuthorizationRequests = true
 		if err := s.store.UpdateClient(context.Background(), strict); err != nil {
 			t.Fatal(err)
@@ -124,7 +125,7 @@ func TestPushedAuthorizationRequests(t *testing.T) {
 // TestPARRequiredGlobally: with par.required every client must push.
 func TestPARRequiredGlobally(t *testing.T) {
 	s := startServer(t, "sqlite", func(c *config.Config) { c.PAR.Required = true })
-	c, secretValue := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
+	c, secretValue := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 	_, ch := pkce()
 	if cb := s.newBrowser().get(s.oauthConfig(c, secretValue, "openid").AuthCodeURL(randomString(t, 16), ch)).callback(t); cb.Get("error") != "invalid_request" {
 		t.Fatalf("authorized without PAR: %v", cb)
@@ -143,7 +144,7 @@ func TestCORSForSPAs(t *testing.T) {
 		s := startServer(t, dialect)
 		s.user("spa@example.com", alicePassword)
 		const origin = "http://127.0.0.1:3000"
-		c, _ := s.client(provider.ClientSpec{Name: "SPA", Public: true, RedirectURIs: []string{appRedirect}, AllowedOrigins: []string{origin}, SkipConsent: true})
+		c, _ := s.client(admin.ClientSpec{Name: "SPA", Public: true, RedirectURIs: []string{appRedirect}, AllowedOrigins: []string{origin}, SkipConsent: true})
 		conf := s.oauthConfig(c, "", "openid", "offline_access")
 		tok := s.signIn(t, conf, "spa@example.com", alicePassword)
 
@@ -181,7 +182,7 @@ func TestAccountAppsRevoke(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("gina@example.com", alicePassword)
-		c, secretValue := s.client(provider.ClientSpec{Name: "Photo Printer", RedirectURIs: []string{appRedirect}})
+		c, secretValue := s.client(admin.ClientSpec{Name: "Photo Printer", RedirectURIs: []string{appRedirect}})
 		c.LogoURI, c.ClientURI, c.PolicyURI, c.RegisteredBy = "https://printer.example/logo.png", "https://printer.example/", "https://printer.example/privacy", `registration token "partners"`
 		if err := s.store.UpdateClient(context.Background(), c); err != nil {
 			t.Fatal(err)

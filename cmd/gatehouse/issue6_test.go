@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -68,9 +69,9 @@ func TestJWTAccessTokens(t *testing.T) {
 		s := startServer(t, dialect)
 		s.user("jane@example.com", alicePassword)
 		const api = "https://api.example/"
-		m2m, m2mSecret := s.client(provider.ClientSpec{Name: "jobs", Scopes: []string{"api:read"}, Audience: []string{api}, AccessTokenFormat: provider.FormatJWT})
+		m2m, m2mSecret := s.client(admin.ClientSpec{Name: "jobs", Scopes: []string{"api:read"}, Audience: []string{api}, AccessTokenFormat: provider.FormatJWT})
 		// A resource server the operator lets introspect any token.
-		other, otherSecret := s.client(provider.ClientSpec{Name: "other", Scopes: []string{"api:read"}, IntrospectAnyToken: true})
+		other, otherSecret := s.client(admin.ClientSpec{Name: "other", Scopes: []string{"api:read"}, IntrospectAnyToken: true})
 
 		st, body, hdr := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}, "resource": {api}}, m2m.ID, m2mSecret)
 		if st != http.StatusOK || hdr.Get("Cache-Control") != "no-store" {
@@ -120,7 +121,7 @@ func TestJWTAccessTokens(t *testing.T) {
 
 		// A person's JWT: sub is the user, auth_time is there, and userinfo
 		// accepts it; the resource at authorize becomes the audience.
-		web, webSecret := s.client(provider.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, Audience: []string{api}, AccessTokenFormat: provider.FormatJWT, SkipConsent: true})
+		web, webSecret := s.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, Audience: []string{api}, AccessTokenFormat: provider.FormatJWT, SkipConsent: true})
 		conf := s.oauthConfig(web, webSecret, "openid", "email")
 		b := s.newBrowser()
 		verifier, challenge := pkce()
@@ -171,7 +172,7 @@ func TestJWTAccessTokens(t *testing.T) {
 // TestJWTAccessTokensGlobalES256: access_tokens.format jwt with ES256.
 func TestJWTAccessTokensGlobalES256(t *testing.T) {
 	s := startServer(t, "sqlite", func(c *config.Config) { c.AccessTokens.Format = "jwt"; c.AccessTokens.SigningAlg = "ES256" })
-	c, sec := s.client(provider.ClientSpec{Name: "jobs", Scopes: []string{"a"}})
+	c, sec := s.client(admin.ClientSpec{Name: "jobs", Scopes: []string{"a"}})
 	_, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, sec)
 	at, _ := body["access_token"].(string)
 	h, _ := verifyAccessJWT(t, s, at, josev4.ES256)
@@ -179,7 +180,7 @@ func TestJWTAccessTokensGlobalES256(t *testing.T) {
 		t.Fatalf("alg %s", h.Algorithm)
 	}
 	// A client may opt out.
-	c2, sec2 := s.client(provider.ClientSpec{Name: "legacy", Scopes: []string{"a"}, AccessTokenFormat: provider.FormatOpaque})
+	c2, sec2 := s.client(admin.ClientSpec{Name: "legacy", Scopes: []string{"a"}, AccessTokenFormat: provider.FormatOpaque})
 	_, body, _ = postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, c2.ID, sec2)
 	if at, _ := body["access_token"].(string); !strings.HasPrefix(at, provider.PrefixAccessToken) {
 		t.Fatalf("opted-out client got %q", at)
@@ -209,9 +210,9 @@ func TestSecretRotation(t *testing.T) {
 
 		s1 := startServerOn(t, store, withSecret(secretA))
 		s1.user("rot@example.com", alicePassword)
-		web, webSecret := s1.client(provider.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, SkipConsent: true})
-		m2m, m2mSecret := s1.client(provider.ClientSpec{Name: "jobs", Scopes: []string{"api"}})
-		_, apiKey, err := s1.app.provider.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: m2m.ID, Name: "k", CreatedBy: "operator"})
+		web, webSecret := s1.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		m2m, m2mSecret := s1.client(admin.ClientSpec{Name: "jobs", Scopes: []string{"api"}})
+		_, apiKey, err := s1.app.admin.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: m2m.ID, Name: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +331,7 @@ func TestCLIKeys(t *testing.T) {
 	}
 
 	s1 := startServerOn(t, store, jwtTokens)
-	c, sec := s1.client(provider.ClientSpec{Name: "jobs", Scopes: []string{"api"}})
+	c, sec := s1.client(admin.ClientSpec{Name: "jobs", Scopes: []string{"api"}})
 	old, oldKID := token(s1, c.ID, sec)
 	s1.stop()
 
@@ -437,7 +438,7 @@ func TestHashesFromBeforeThePepper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, oldSecret, err := provider.BuildClient(provider.ClientSpec{Name: "old", Scopes: []string{"api"}}, secret.NewHasher(plain), time.Now())
+	old, oldSecret, err := admin.BuildClient(admin.ClientSpec{Name: "old", Scopes: []string{"api"}}, secret.NewHasher(plain), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +449,7 @@ func TestHashesFromBeforeThePepper(t *testing.T) {
 	if st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, old.ID, oldSecret); st != http.StatusOK {
 		t.Fatalf("a client secret hashed before the upgrade: %d %v", st, body)
 	}
-	fresh, freshSecret := s.client(provider.ClientSpec{Name: "new", Scopes: []string{"api"}})
+	fresh, freshSecret := s.client(admin.ClientSpec{Name: "new", Scopes: []string{"api"}})
 	if fresh.SecretHash == secret.NewHasher(plain).HashString(freshSecret) {
 		t.Fatal("a new client secret is hashed under the system secret, not the hash key")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // TestJanitor: `gatehouse janitor` deletes expired tokens and audit events
@@ -19,7 +20,7 @@ func TestJanitor(t *testing.T) {
 			c.Lifespans.AccessToken = time.Second
 			c.RateLimits.Enabled = false // a burst of tokens from one client is the point
 		})
-		c, secret := s.client(provider.ClientSpec{Name: "Batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+		c, secret := s.client(admin.ClientSpec{Name: "Batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
 		const burst = 30
 		for range burst {
 			tok, code := s.ccToken(t, c.ID, secret, "api")

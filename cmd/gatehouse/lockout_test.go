@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -153,7 +154,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 		})
 		alice := s.user("alice@example.com", alicePassword)
 		const appRedirect = "http://127.0.0.1:9999/cb"
-		c, secret := s.client(provider.ClientSpec{
+		c, secret := s.client(admin.ClientSpec{
 			Name: "Lockout app", RedirectURIs: []string{appRedirect}, SkipConsent: true, Scopes: []string{"openid"},
 		})
 		conf := s.oauthConfig(c, secret, "openid")
@@ -275,7 +276,7 @@ func TestAdminAPIUnlockAndPasswordReset(t *testing.T) {
 			MaxFailures: 2, Lockout: time.Hour, MaxLockout: time.Hour, FailureReset: 24 * time.Hour,
 		})
 		bob := s.user("bob@example.com", alicePassword)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
 		tok, errCode := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
 		if errCode != "" {
 			t.Fatal(errCode)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // authorizeErrorCode is the OAuth error an authorization request ended
@@ -83,11 +84,11 @@ func TestManagementPowerIsNeverGrantedByConsent(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		s, dsn := startServerDSN(t, dialect) // registration: initial access token
-		root := s.user("root@example.com", alicePassword, provider.RoleAdmin)
+		root := s.user("root@example.com", alicePassword, admin.RoleAdmin)
 		alice := s.user("alice@example.com", alicePassword)
-		opsRobot, opsSecret := s.client(provider.ClientSpec{Name: "Ops robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
-		job, _ := s.client(provider.ClientSpec{Name: "Reporting job", Scopes: []string{"reports:read"}, OwnerID: alice.ID})
-		rootsRobot, _ := s.client(provider.ClientSpec{Name: "Root's robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true, OwnerID: root.ID})
+		opsRobot, opsSecret := s.client(admin.ClientSpec{Name: "Ops robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		job, _ := s.client(admin.ClientSpec{Name: "Reporting job", Scopes: []string{"reports:read"}, OwnerID: alice.ID})
+		rootsRobot, _ := s.client(admin.ClientSpec{Name: "Root's robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true, OwnerID: root.ID})
 		endpoint := s.issuer + provider.PathRegister
 		_, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
 
@@ -142,7 +143,7 @@ func TestManagementPowerIsNeverGrantedByConsent(t *testing.T) {
 		if code := authorizeErrorCode(t, b.get(evilConf.AuthCodeURL(randomString(t, 16), challenge))); code != "invalid_scope" {
 			t.Fatalf("third-party authorization request for apikeys: %s", code)
 		}
-		console, consoleSecret := s.client(provider.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
+		console, consoleSecret := s.client(admin.ClientSpec{Name: "Developer console", RedirectURIs: []string{appRedirect},
 			Scopes: []string{"openid", "offline_access", provider.ScopeAPIKeys, provider.ScopeAdmin}, FirstParty: true})
 		consoleConf := s.oauthConfig(console, consoleSecret, "openid", "offline_access", provider.ScopeAPIKeys)
 		verifier, challenge := pkce()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/federation/fedtest"
 )
 
@@ -102,11 +103,11 @@ func TestMetrics(t *testing.T) {
 		perClient := config.Limit{Rate: 1, Burst: 4, Period: time.Minute}
 		s := startServer(t, dialect, withLimits(generousLimit, perClient, generousLimit))
 		s.user("mia@example.com", alicePassword)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{"api"}})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"api"}})
 		// A 0 retry window makes the second use of a refresh token reuse
 		// at once.
 		noWindow := time.Duration(0)
-		app, appSecret := s.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true,
+		app, appSecret := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true,
 			Scopes: []string{"openid", "offline_access"}, RefreshRetryWindow: &noWindow})
 		conf := s.oauthConfig(app, appSecret, "openid", "offline_access")
 
@@ -246,7 +247,7 @@ func TestMetrics(t *testing.T) {
 // federated, apart from password sign-ins.
 func TestMetricsFederatedSignIn(t *testing.T) {
 	f := startFedServer(t, "sqlite")
-	c, secretValue := f.client(provider.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+	c, secretValue := f.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 	conf := f.oauthConfig(c, secretValue, "openid", "email")
 	f.up.SetIdentity(fedtest.Identity{Subject: "corp-ada", Email: "ada@corp.example", EmailVerified: true, Name: "Ada L"})
 	before := scrapeMetrics(t, f.testServer)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // The authorization server is no open redirector (RFC 9700 §4.11.2): it
@@ -44,7 +45,7 @@ func TestLogoutRedirectsOnlyWithIDTokenHint(t *testing.T) {
 		s.user("bye@example.com", alicePassword)
 		const name, returnURI = `Tom & Jerry's <Notes>`, "https://notes.example/bye?a=1&b=2"
 		const escapedName = `Tom &amp; Jerry&#39;s &lt;Notes&gt;`
-		c, secret := s.client(provider.ClientSpec{Name: name, RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{returnURI}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: name, RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{returnURI}, SkipConsent: true})
 		q := url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {returnURI}, "state": {"s-1"}}
 		wantLink := returnURI + "&state=s-1"
 
@@ -113,7 +114,7 @@ func TestAuthorizeErrorsOfRegisteredClients(t *testing.T) {
 		if status != http.StatusCreated || registered == "" {
 			t.Fatalf("registration: %d %v", status, reg)
 		}
-		operator, _ := s.client(provider.ClientSpec{Name: "Operator app", RedirectURIs: []string{redirect}, Scopes: []string{"openid", "email"}})
+		operator, _ := s.client(admin.ClientSpec{Name: "Operator app", RedirectURIs: []string{redirect}, Scopes: []string{"openid", "email"}})
 
 		challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
 		authorize := func(clientID string, q url.Values) string {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -39,8 +40,8 @@ func TestPushedRequestURIOfAnotherClient(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("par@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
-		other, _ := s.client(provider.ClientSpec{Name: "Other app", RedirectURIs: []string{"http://127.0.0.1:8/cb"}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		other, _ := s.client(admin.ClientSpec{Name: "Other app", RedirectURIs: []string{"http://127.0.0.1:8/cb"}, SkipConsent: true})
 		authURL, verifier, state := s.pushFor(t, c, secret)
 
 		b := s.newBrowser()
@@ -77,7 +78,7 @@ func TestPushedRequestURIOfAnotherClient(t *testing.T) {
 func TestPushedRequestURIConcurrentUse(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		c, secret := s.client(provider.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}})
+		c, secret := s.client(admin.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}})
 		for round := range 5 {
 			authURL, _, _ := s.pushFor(t, c, secret)
 			pages := make([]*page, 2)

@@ -23,6 +23,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // lineWriter collects what a command writes and passes each complete line
@@ -167,7 +168,7 @@ func fields(out string) map[string]string {
 func TestPerformClientCredentialsIntrospectRevoke(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{"reports:read", "reports:write"}})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"reports:read", "reports:write"}})
 		t.Setenv(envClientSecret, "")
 		t.Setenv(envAPIKey, "")
 		var ue usageError
@@ -241,7 +242,7 @@ func TestPerformClientCredentialsIntrospectRevoke(t *testing.T) {
 		}
 
 		// An API key in place of the secret, from the environment.
-		_, key, err := s.app.provider.CreateAPIKey(context.Background(), provider.APIKeySpec{ClientID: robot.ID, Name: "ci", Scopes: []string{"reports:read"}, CreatedBy: "operator"})
+		_, key, err := s.app.admin.CreateAPIKey(context.Background(), nil, admin.APIKeySpec{ClientID: robot.ID, Name: "ci", Scopes: []string{"reports:read"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +300,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		s := startServer(t, dialect)
 		alice := s.user("alice@example.com", alicePassword)
 		// introspects the public client's token (which cannot introspect itself)
-		robot, robotSecret := s.client(provider.ClientSpec{Name: "robot", IntrospectAnyToken: true})
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", IntrospectAnyToken: true})
 		op, err := oidc.NewProvider(context.Background(), s.issuer)
 		if err != nil {
 			t.Fatal(err)
@@ -310,7 +311,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		t.Run("confidential, pushed, any loopback port", func(t *testing.T) {
 			// Registered without a port: RFC 8252 §7.3 loopback matching
 			// lets --port 0 (a random port) through.
-			c, sec := s.client(provider.ClientSpec{Name: "CLI", RedirectURIs: []string{"http://127.0.0.1/callback"}})
+			c, sec := s.client(admin.ClientSpec{Name: "CLI", RedirectURIs: []string{"http://127.0.0.1/callback"}})
 			t.Setenv(envClientSecret, sec)
 			lc := startCommand(t, "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", c.ID, "--json")
 			authURL := lc.waitLine(authURLLine)[1]
@@ -358,7 +359,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		t.Run("public, in the URL, exact port", func(t *testing.T) {
 			port := freePort(t)
 			redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", port)
-			pub, _ := s.client(provider.ClientSpec{Name: "CLI (public)", Public: true, RedirectURIs: []string{redirect}})
+			pub, _ := s.client(admin.ClientSpec{Name: "CLI (public)", Public: true, RedirectURIs: []string{redirect}})
 			lc := startCommand(t, "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", pub.ID,
 				"--no-par", "--port", strconv.Itoa(port), "--scope", "openid profile")
 			authURL := lc.waitLine(authURLLine)[1]
@@ -391,7 +392,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 
 		t.Run("consent denied, public client pushed", func(t *testing.T) {
 			// A public client pushes its request too (no secret: client_id in the form).
-			c, _ := s.client(provider.ClientSpec{Name: "CLI denied", Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}})
+			c, _ := s.client(admin.ClientSpec{Name: "CLI denied", Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}})
 			lc := startCommand(t, "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", c.ID)
 			b := s.newBrowser()
 			authURL := lc.waitLine(authURLLine)[1]
@@ -410,7 +411,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		})
 
 		t.Run("state mismatch", func(t *testing.T) {
-			c, sec := s.client(provider.ClientSpec{Name: "CLI forged", RedirectURIs: []string{"http://127.0.0.1/callback"}})
+			c, sec := s.client(admin.ClientSpec{Name: "CLI forged", RedirectURIs: []string{"http://127.0.0.1/callback"}})
 			lc := startCommand(t, "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", c.ID, "--client-secret", sec)
 			cb := lc.waitLine(callbackLine)[1]
 			resp, err := http.Get(cb + "?code=gth_ac_forged&state=not-ours&iss=" + url.QueryEscape(s.issuer))
@@ -427,7 +428,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		})
 
 		t.Run("redirect URI not registered", func(t *testing.T) {
-			c, sec := s.client(provider.ClientSpec{Name: "Web only", RedirectURIs: []string{"https://app.example/cb"}})
+			c, sec := s.client(admin.ClientSpec{Name: "Web only", RedirectURIs: []string{"https://app.example/cb"}})
 			_, stderr, err := cli(t, "", "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", c.ID, "--client-secret", sec)
 			if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), "redirect_uri") ||
 				!strings.Contains(err.Error(), "register the redirect URI http://127.0.0.1/callback") || strings.Contains(stderr, "Open this URL") {
@@ -436,7 +437,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		})
 
 		t.Run("wrong secret", func(t *testing.T) {
-			c, _ := s.client(provider.ClientSpec{Name: "CLI wrong", RedirectURIs: []string{"http://127.0.0.1/callback"}})
+			c, _ := s.client(admin.ClientSpec{Name: "CLI wrong", RedirectURIs: []string{"http://127.0.0.1/callback"}})
 			const wrong = "gth_cs_wrong-wrong-wrong"
 			_, stderr, err := cli(t, "", "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", c.ID, "--client-secret", wrong)
 			if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), "invalid_client") || strings.Contains(err.Error()+stderr, wrong) {
@@ -445,7 +446,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 		})
 
 		t.Run("nobody comes back", func(t *testing.T) {
-			c, sec := s.client(provider.ClientSpec{Name: "CLI idle", RedirectURIs: []string{"http://127.0.0.1/callback"}})
+			c, sec := s.client(admin.ClientSpec{Name: "CLI idle", RedirectURIs: []string{"http://127.0.0.1/callback"}})
 			_, _, err := cli(t, "", "perform", "authorization-code", "--endpoint", s.issuer, "--client-id", c.ID, "--client-secret", sec, "--timeout", "200ms")
 			if err == nil || !strings.Contains(err.Error(), "no callback within 200ms") {
 				t.Fatalf("timeout: %v", err)

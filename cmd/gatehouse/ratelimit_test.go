@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -72,8 +73,8 @@ func TestRateLimitTokenEndpoint(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		t.Run("per client", func(t *testing.T) {
 			s := startServer(t, dialect, withLimits(generousLimit, tightLimit, generousLimit))
-			flood, floodSecret := s.client(provider.ClientSpec{Name: "flood"})
-			calm, calmSecret := s.client(provider.ClientSpec{Name: "calm"})
+			flood, floodSecret := s.client(admin.ClientSpec{Name: "flood"})
+			calm, calmSecret := s.client(admin.ClientSpec{Name: "calm"})
 			for i := range tightLimit.Burst {
 				if status, body, _ := tokenRequest(t, s, flood.ID, floodSecret); status != http.StatusOK {
 					t.Fatalf("token %d within the burst: %d %v", i+1, status, body)
@@ -95,7 +96,7 @@ func TestRateLimitTokenEndpoint(t *testing.T) {
 			// it count towards its limit, or a stranger with a wrong secret
 			// could lock it out from their own per-IP budget.
 			s := startServer(t, dialect, withLimits(generousLimit, tightLimit, generousLimit))
-			victim, victimSecret := s.client(provider.ClientSpec{Name: "victim"})
+			victim, victimSecret := s.client(admin.ClientSpec{Name: "victim"})
 			for i := range 3 * tightLimit.Burst {
 				if status, body, _ := tokenRequest(t, s, victim.ID, "wrong-secret"); status != http.StatusUnauthorized {
 					t.Fatalf("stranger's request %d: %d %v, want 401", i+1, status, body)
@@ -134,12 +135,12 @@ func TestRateLimitTokenEndpoint(t *testing.T) {
 		t.Run("per IP", func(t *testing.T) {
 			s := startServer(t, dialect, withLimits(tightLimit, generousLimit, generousLimit))
 			for i := range tightLimit.Burst {
-				c, secret := s.client(provider.ClientSpec{Name: fmt.Sprintf("app %d", i)})
+				c, secret := s.client(admin.ClientSpec{Name: fmt.Sprintf("app %d", i)})
 				if status, body, _ := tokenRequest(t, s, c.ID, secret); status != http.StatusOK {
 					t.Fatalf("token %d within the IP's burst: %d %v", i+1, status, body)
 				}
 			}
-			fresh, secret := s.client(provider.ClientSpec{Name: "fresh"})
+			fresh, secret := s.client(admin.ClientSpec{Name: "fresh"})
 			status, body, h := tokenRequest(t, s, fresh.ID, secret)
 			wantTooMany(t, "a fresh client from a spent IP", status, body, h)
 		})
@@ -228,7 +229,7 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 		t.Cleanup(func() { s.stop(); _ = s.app.closeRateLimits() })
 		servers[i] = s
 	}
-	c, clientSecret := servers[0].client(provider.ClientSpec{Name: "shared"})
+	c, clientSecret := servers[0].client(admin.ClientSpec{Name: "shared"})
 	for i := range burst {
 		if status, body, _ := tokenRequest(t, servers[i%2], c.ID, clientSecret); status != http.StatusOK {
 			t.Fatalf("request %d within the shared burst (instance %d): %d %v", i+1, i%2, status, body)

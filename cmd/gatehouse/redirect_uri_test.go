@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // TestLoopbackRedirectURIPort: a native app registered with a loopback
@@ -20,7 +20,7 @@ func TestLoopbackRedirectURIPort(t *testing.T) {
 		s := startServer(t, dialect)
 		s.user("native@example.com", alicePassword)
 		const registered = "http://127.0.0.1/callback"
-		c, _ := s.client(provider.ClientSpec{Name: "Desktop app", Public: true, RedirectURIs: []string{registered}, SkipConsent: true})
+		c, _ := s.client(admin.ClientSpec{Name: "Desktop app", Public: true, RedirectURIs: []string{registered}, SkipConsent: true})
 		conf := s.oauthConfig(c, "", "openid")
 		b := s.newBrowser()
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
 // dropResponses is a loopback proxy in front of target that forwards one
@@ -70,7 +71,7 @@ func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s, dsn := startServerDSN(t, dialect)
 		s.user("erin@example.com", alicePassword)
-		c, secret := s.client(provider.ClientSpec{Name: "Mobile app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		c, secret := s.client(admin.ClientSpec{Name: "Mobile app", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		conf := s.oauthConfig(c, secret, "openid", "offline_access")
 		tok := s.signIn(t, conf, "erin@example.com", alicePassword)
 
@@ -114,7 +115,7 @@ func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
 
 		// Another client cannot collect the kept response with a stolen
 		// token: it fails client authentication or the token's binding.
-		other, otherSecret := s.client(provider.ClientSpec{Name: "Other", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+		other, otherSecret := s.client(admin.ClientSpec{Name: "Other", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 		if st, body, _ := postForm(t, s.issuer+provider.PathToken, form, other.ID, otherSecret); st == http.StatusOK {
 			t.Fatalf("another client got the kept response: %v", body)
 		}
@@ -155,7 +156,7 @@ func TestRefreshRetryWindowPerClient(t *testing.T) {
 		s.user("frank@example.com", alicePassword)
 
 		none := time.Duration(0)
-		strict, strictSecret := s.client(provider.ClientSpec{Name: "Strict", RedirectURIs: []string{appRedirect}, SkipConsent: true, RefreshRetryWindow: &none})
+		strict, strictSecret := s.client(admin.ClientSpec{Name: "Strict", RedirectURIs: []string{appRedirect}, SkipConsent: true, RefreshRetryWindow: &none})
 		conf := s.oauthConfig(strict, strictSecret, "openid", "offline_access")
 		tok := s.signIn(t, conf, "frank@example.com", alicePassword)
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
@@ -171,7 +172,7 @@ func TestRefreshRetryWindowPerClient(t *testing.T) {
 		}
 
 		long := 5 * time.Second
-		lenient, lenientSecret := s.client(provider.ClientSpec{Name: "Lenient", RedirectURIs: []string{appRedirect}, SkipConsent: true, RefreshRetryWindow: &long})
+		lenient, lenientSecret := s.client(admin.ClientSpec{Name: "Lenient", RedirectURIs: []string{appRedirect}, SkipConsent: true, RefreshRetryWindow: &long})
 		conf = s.oauthConfig(lenient, lenientSecret, "openid", "offline_access")
 		tok = s.signIn(t, conf, "frank@example.com", alicePassword)
 		form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}

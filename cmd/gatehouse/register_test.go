@@ -11,6 +11,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -26,7 +28,7 @@ func (s *testServer) registrationToken(t *testing.T, name string, expiresIn time
 	if ring, err = withPepper(context.Background(), s.store, ring); err != nil {
 		t.Fatal(err)
 	}
-	rt, plain, err := provider.NewRegistrationToken(name, expiresIn, ring, madeAt)
+	rt, plain, err := admin.NewRegistrationToken(name, expiresIn, ring, madeAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 		clientSecret, _ := reg["client_secret"].(string)
 		rat, _ := reg["registration_access_token"].(string)
 		configURI, _ := reg["registration_client_uri"].(string)
-		if clientID == "" || !secret.CheckOpaque(secret.PrefixClientSecret, clientSecret) || !secret.CheckOpaque(provider.PrefixRegistrationAccessToken, rat) ||
+		if clientID == "" || !secret.CheckOpaque(secret.PrefixClientSecret, clientSecret) || !secret.CheckOpaque(registration.PrefixAccessToken, rat) ||
 			configURI != endpoint+"/"+clientID || reg["client_secret_expires_at"] != float64(0) || reg["client_id_issued_at"] == nil ||
 			reg["token_endpoint_auth_method"] != "client_secret_basic" || reg["skip_consent"] != false {
 			t.Fatalf("registration response: %v", reg)
@@ -209,7 +211,7 @@ func TestRegistrationPolicyOpenAndOff(t *testing.T) {
 			t.Fatalf("open registration: %d %v", status, reg)
 		}
 		c, err := open.store.ClientByID(context.Background(), reg["client_id"].(string))
-		if err != nil || c.RegisteredBy != provider.RegisteredByOpen {
+		if err != nil || c.RegisteredBy != registration.RegisteredByOpen {
 			t.Fatalf("open registration stored %+v %v", c, err)
 		}
 

@@ -9,9 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/audit"
-	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
@@ -41,7 +39,7 @@ type registrationTokenJSON struct {
 }
 
 func toRegistrationTokenJSON(t *storage.RegistrationToken, plain string, now time.Time) registrationTokenJSON {
-	out := registrationTokenJSON{ID: t.ID, Name: t.Name, Token: plain, State: provider.RegistrationTokenState(t, now), CreatedAt: t.CreatedAt.UTC()}
+	out := registrationTokenJSON{ID: t.ID, Name: t.Name, Token: plain, State: admin.RegistrationTokenState(t, now), CreatedAt: t.CreatedAt.UTC()}
 	if !t.ExpiresAt.IsZero() {
 		e := t.ExpiresAt.UTC()
 		out.ExpiresAt = &e
@@ -62,16 +60,15 @@ func newRegistrationTokensCreateCommand(g *globals) *cobra.Command {
 		Short: "Make an initial access token for client registration; it is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withAudit(cmd, true, func(store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder) error {
+			return g.withAdmin(cmd, true, func(a *admin.Admin, _ *bunstore.Store) error {
 				now := time.Now()
-				t, plain, err := provider.NewRegistrationToken(name, expiresIn, ring, now)
-				if err != nil {
+				t, plain, err := a.CreateRegistrationToken(cmd.Context(), nil, name, expiresIn)
+				var ve *admin.ValidationError
+				if errors.As(err, &ve) {
 					return usageError{err}
-				}
-				if err := store.CreateRegistrationToken(cmd.Context(), t); err != nil {
+				} else if err != nil {
 					return err
 				}
-				rec.Record(cmd.Context(), provider.RegistrationTokenCreatedEvent(cmd.Context(), audit.ActorOperator, t))
 				if asJSON {
 					return json.NewEncoder(g.stdout).Encode(toRegistrationTokenJSON(t, plain, now))
 				}
@@ -102,8 +99,8 @@ func newRegistrationTokensListCommand(g *globals) *cobra.Command {
 		Short: "List registration tokens (never the tokens themselves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
-				tokens, err := store.ListRegistrationTokens(cmd.Context())
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				tokens, err := a.RegistrationTokens(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -122,7 +119,7 @@ func newRegistrationTokensListCommand(g *globals) *cobra.Command {
 					if !t.ExpiresAt.IsZero() {
 						expires = t.ExpiresAt.UTC().Format(time.RFC3339)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, provider.RegistrationTokenState(t, now), t.CreatedAt.UTC().Format(time.RFC3339), expires)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, admin.RegistrationTokenState(t, now), t.CreatedAt.UTC().Format(time.RFC3339), expires)
 				}
 				return tw.Flush()
 			})
@@ -138,15 +135,14 @@ func newRegistrationTokensRevokeCommand(g *globals) *cobra.Command {
 		Short: "Revoke a registration token (clients registered with it stay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
-				err := store.RevokeRegistrationToken(cmd.Context(), args[0], time.Now().UTC())
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				err := a.RevokeRegistrationToken(cmd.Context(), nil, args[0])
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("no registration token with id %q", args[0])
 				}
 				if err != nil {
 					return err
 				}
-				rec.Record(cmd.Context(), provider.RegistrationTokenEvent(cmd.Context(), audit.RegistrationTokenRevoked, audit.ActorOperator, args[0]))
 				fmt.Fprintf(g.stdout, "revoked registration token %s\n", args[0])
 				return nil
 			})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -90,7 +91,7 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	front := a
 
 	u := a.user("ada@example.com", alicePassword)
-	app, appSecret := a.client(provider.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}})
+	app, appSecret := a.client(admin.ClientSpec{Name: "Web app", RedirectURIs: []string{appRedirect}})
 	conf := front.oauthConfig(app, appSecret, "openid", "offline_access")
 
 	// Sign-in and consent on A.
@@ -167,8 +168,8 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	// An API key used on A (so A holds it in its cache), revoked on B:
 	// A refuses it within its revocation check, long before the cache
 	// would expire.
-	machine, _ := a.client(provider.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-	_, apiKey, err := a.app.provider.CreateAPIKey(ctx, provider.APIKeySpec{ClientID: machine.ID, Name: "ci", CreatedBy: "operator"})
+	machine, _ := a.client(admin.ClientSpec{Name: "Cron", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	_, apiKey, err := a.app.admin.CreateAPIKey(ctx, nil, admin.APIKeySpec{ClientID: machine.ID, Name: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +177,11 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	if tok, code := front.ccToken(t, machine.ID, apiKey, "api"); tok == "" {
 		t.Fatalf("API key on A: %s", code)
 	}
-	keyRow, err := a.app.provider.APIKeys(ctx, []string{machine.ID})
+	keyRow, err := a.app.admin.APIKeys(ctx, machine.ID)
 	if err != nil || len(keyRow) != 1 {
 		t.Fatalf("API keys of the client: %v %v", keyRow, err)
 	}
-	if err := b.app.provider.RevokeAPIKey(ctx, keyRow[0].ID, "operator"); err != nil {
+	if err := b.app.admin.RevokeAPIKey(ctx, nil, keyRow[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	revoked := time.Now()
@@ -204,7 +205,7 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	if _, err := a.app.store.GetClient(ctx, app.ID); err != nil { // A has it cached
 		t.Fatal(err)
 	}
-	_, newSecret, err := provider.RotateStoredClientSecret(ctx, b.app.store, b.app.provider.Hasher(), app.ID, time.Now())
+	_, newSecret, err := b.app.admin.RotateClientSecret(ctx, nil, app.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -142,7 +143,7 @@ func TestTracingExportsSpans(t *testing.T) {
 		if s.app.tracing == nil {
 			t.Fatal("tracing is off with OTEL_EXPORTER_OTLP_ENDPOINT set")
 		}
-		c, secret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{"api"}})
+		c, secret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"api"}})
 		tok, errCode := s.ccToken(t, c.ID, secret, "api")
 		if tok == "" {
 			t.Fatalf("token: %s", errCode)
@@ -282,7 +283,7 @@ func TestTracingUnreachableCollector(t *testing.T) {
 	if s.app.tracing == nil {
 		t.Fatal("tracing is off")
 	}
-	c, secret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{"api"}})
+	c, secret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"api"}})
 	client := &http.Client{Timeout: 5 * time.Second}
 	token := func() {
 		t.Helper()
@@ -354,7 +355,7 @@ func TestTracingOff(t *testing.T) {
 	if s.app.tracing != nil {
 		t.Fatal("the server traces without an endpoint")
 	}
-	c, secret := s.client(provider.ClientSpec{Name: "robot", Scopes: []string{"api"}})
+	c, secret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"api"}})
 	if tok, errCode := s.ccToken(t, c.ID, secret, "api"); tok == "" {
 		t.Fatalf("token: %s", errCode)
 	}

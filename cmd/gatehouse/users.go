@@ -12,9 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
-	"github.com/gatehouse-dev/gatehouse/provider/audit"
-	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
@@ -27,7 +25,7 @@ func newUsersCommand(g *globals) *cobra.Command {
 }
 
 func newUsersCreateCommand(g *globals) *cobra.Command {
-	var spec provider.UserSpec
+	var spec admin.UserSpec
 	var passwordStdin, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -42,20 +40,19 @@ func newUsersCreateCommand(g *globals) *cobra.Command {
 				return usageError{errors.New("no password on standard input")}
 			}
 			spec.Password = strings.TrimRight(line, "\r\n")
-			u, err := provider.BuildUser(spec, time.Now())
-			if err != nil {
-				return usageError{err}
-			}
-			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
-				if err := store.CreateUser(cmd.Context(), u); err != nil {
-					if errors.Is(err, storage.ErrConflict) {
-						return fmt.Errorf("a user with e-mail %s already exists", u.Email)
-					}
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				u, err := a.CreateUser(cmd.Context(), nil, spec)
+				var ve *admin.ValidationError
+				switch {
+				case errors.As(err, &ve):
+					return usageError{err}
+				case errors.Is(err, storage.ErrConflict):
+					return fmt.Errorf("a user with e-mail %s already exists", strings.ToLower(strings.TrimSpace(spec.Email)))
+				case err != nil:
 					return err
 				}
-				rec.Record(cmd.Context(), provider.UserCreatedEvent(cmd.Context(), audit.ActorOperator, u))
 				if asJSON {
-					return json.NewEncoder(g.stdout).Encode(provider.UserViewOf(u))
+					return json.NewEncoder(g.stdout).Encode(admin.UserViewOf(u))
 				}
 				fmt.Fprintf(g.stdout, "created user %s (%s)\n", u.Email, u.ID)
 				return nil
@@ -80,15 +77,15 @@ func newUsersListCommand(g *globals) *cobra.Command {
 		Short: "List users (never their password hashes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withStore(cmd, false, func(store *bunstore.Store, _ *secret.Keyring) error {
-				users, err := store.ListUsers(cmd.Context(), storage.Page{})
+			return g.withAdmin(cmd, false, func(a *admin.Admin, _ *bunstore.Store) error {
+				users, err := allPages(cmd.Context(), a.ListUsers)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					out := make([]provider.UserView, 0, len(users))
+					out := make([]admin.UserView, 0, len(users))
 					for _, u := range users {
-						out = append(out, provider.UserViewOf(u))
+						out = append(out, admin.UserViewOf(u))
 					}
 					return json.NewEncoder(g.stdout).Encode(out)
 				}
@@ -131,16 +128,15 @@ func newUsersSetDisabledCommand(g *globals, disable bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
+			return g.withAdmin(cmd, false, func(a *admin.Admin, store *bunstore.Store) error {
 				ctx := cmd.Context()
 				u, err := findUser(ctx, store, args[0])
 				if err != nil {
 					return err
 				}
-				if u, err = provider.SetUserDisabled(ctx, store, u.ID, disable, time.Now()); err != nil {
+				if u, err = a.SetUserDisabled(ctx, nil, u.ID, disable); err != nil {
 					return err
 				}
-				rec.Record(ctx, provider.UserEvent(ctx, provider.UserDisabledType(disable), audit.ActorOperator, u.ID))
 				fmt.Fprintf(g.stdout, "%s user %s (%s)\n", done, u.Email, u.ID)
 				if disable {
 					fmt.Fprintln(g.stdout, "They are signed out of every browser; their tokens no longer refresh.")
@@ -166,18 +162,18 @@ func newUsersUnlockCommand(g *globals) *cobra.Command {
 			if !strings.Contains(email, "@") {
 				return usageError{errors.New("--email must be an e-mail address")}
 			}
-			return g.withAudit(cmd, false, func(store *bunstore.Store, _ *secret.Keyring, rec *audit.Recorder) error {
+			return g.withAdmin(cmd, false, func(a *admin.Admin, store *bunstore.Store) error {
 				ctx := cmd.Context()
 				u, err := findUser(ctx, store, email)
 				if err != nil {
 					return err
 				}
-				res, err := provider.UnlockLogin(ctx, store, rec, u, audit.ActorOperator, time.Now())
+				u, res, err := a.UnlockLogin(ctx, nil, u.ID)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return json.NewEncoder(g.stdout).Encode(provider.LoginUnlockViewOf(u, res))
+					return json.NewEncoder(g.stdout).Encode(admin.LoginUnlockViewOf(u, res))
 				}
 				switch {
 				case res.WasLocked:

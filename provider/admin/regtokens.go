@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -31,10 +32,10 @@ func NewRegistrationToken(name string, expiresIn time.Duration, ring *secret.Key
 	name = strings.TrimSpace(name)
 	ve := &ValidationError{}
 	if name == "" || len(name) > MaxRegistrationTokenNameLen || !printable(name) {
-		ve.add("name", "required, at most %d printable characters", MaxRegistrationTokenNameLen)
+		ve.Add("name", "required, at most %d printable characters", MaxRegistrationTokenNameLen)
 	}
 	if expiresIn < 0 {
-		ve.add("expires_in", "must not be negative")
+		ve.Add("expires_in", "must not be negative")
 	}
 	if err := ve.err(); err != nil {
 		return nil, "", err
@@ -125,3 +126,36 @@ const (
 	RegistrationTokenExpired = "expired"
 	RegistrationTokenRevoked = "revoked"
 )
+
+// CreateRegistrationToken makes an initial access token named name that
+// expires after expiresIn (0: never), and returns it with the token to
+// show once.
+func (a *Admin) CreateRegistrationToken(ctx context.Context, who *provider.Principal, name string, expiresIn time.Duration) (*storage.RegistrationToken, string, error) {
+	if a.ring == nil {
+		return nil, "", errNoKeyring
+	}
+	t, plain, err := NewRegistrationToken(name, expiresIn, a.ring, a.now())
+	if err != nil {
+		return nil, "", err
+	}
+	if err := a.store.CreateRegistrationToken(ctx, t); err != nil {
+		return nil, "", err
+	}
+	a.record(ctx, who, RegistrationTokenCreatedEvent(ctx, who.Actor(), t))
+	return t, plain, nil
+}
+
+// RegistrationTokens lists the initial access tokens, newest first.
+func (a *Admin) RegistrationTokens(ctx context.Context) ([]*storage.RegistrationToken, error) {
+	return a.store.ListRegistrationTokens(ctx)
+}
+
+// RevokeRegistrationToken revokes an initial access token (storage.ErrNotFound
+// for an unknown id); clients registered with it stay.
+func (a *Admin) RevokeRegistrationToken(ctx context.Context, who *provider.Principal, id string) error {
+	if err := a.store.RevokeRegistrationToken(ctx, id, a.now().UTC()); err != nil {
+		return err
+	}
+	a.record(ctx, who, RegistrationTokenEvent(ctx, audit.RegistrationTokenRevoked, who.Actor(), id))
+	return nil
+}

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"context"
@@ -85,21 +85,21 @@ func ParseAuditTime(s string, now time.Time) (time.Time, error) {
 func CheckAuditQuery(q storage.AuditQuery) error {
 	ve := &ValidationError{}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		ve.add("until", "must be after since")
+		ve.Add("until", "must be after since")
 	}
 	for _, f := range []struct{ field, value string }{
 		{"type", q.Type}, {"subject", q.Subject}, {"actor", q.Actor}, {"client_id", q.ClientID},
 	} {
 		if len(f.value) > maxAuditFilterLen || !printable(f.value) {
-			ve.add(f.field, "at most %d printable characters", maxAuditFilterLen)
+			ve.Add(f.field, "at most %d printable characters", maxAuditFilterLen)
 		}
 	}
 	if q.Limit < 0 || q.Limit > storage.MaxAuditLimit {
-		ve.add("limit", "must be a whole number from 1 to %d", storage.MaxAuditLimit)
+		ve.Add("limit", "must be a whole number from 1 to %d", storage.MaxAuditLimit)
 	}
 	if q.Before != "" {
 		if _, _, err := storage.ParseAuditCursor(q.Before); err != nil {
-			ve.add("before", "is not a cursor this listing returned")
+			ve.Add("before", "is not a cursor this listing returned")
 		}
 	}
 	return ve.err()
@@ -154,7 +154,7 @@ func (a *Admin) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*stora
 	// Asserted rather than required of every Store: the query serves only
 	// this listing, and the test fakes of the provider's Store need not
 	// grow it.
-	r, ok := a.p.store.(storage.AuditReader)
+	r, ok := a.store.(storage.AuditReader)
 	if !ok {
 		return nil, "", errNoAuditReader
 	}

@@ -1,22 +1,21 @@
-package provider
+package admin
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
-
-// This file is the admin API's authorization decision and its use cases
-// (creating and changing clients and users). handlers/admin.go does only
-// HTTP; the CLI shares the package-level functions.
 
 // RoleAdmin is the role a user needs for the admin API.
 const RoleAdmin = "admin"
@@ -24,28 +23,120 @@ const RoleAdmin = "admin"
 // RegisteredByAdmin is RegisteredBy of a client an operator created.
 const RegisteredByAdmin = "an administrator"
 
-// AuthorizeAdmin decides whether bearer (an access token) may use the admin
-// API (AuthorizeBearer with gatehouse:admin): a first-party client's own
-// token is enough by itself; a person's token needs the admin role.
-// Failures wrap ErrBearerUnauthorized or ErrBearerForbidden.
-func (p *Provider) AuthorizeAdmin(ctx context.Context, bearer string) (*Principal, error) {
-	who, err := p.AuthorizeBearer(ctx, bearer, ScopeAdmin)
+// Store is the storage the administration needs; *bunstore.Store has it.
+type Store interface {
+	storage.ClientStore
+	storage.UserStore
+	storage.LoginThrottleStore
+	storage.APIKeyStore
+	storage.RegistrationTokenStore
+	storage.AuditReader
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// BearerAuthorizer decides on the access token of a request to one of
+// gatehouse's own APIs (provider.Provider.AuthorizeBearer).
+type BearerAuthorizer interface {
+	AuthorizeBearer(ctx context.Context, bearer, scope string) (*provider.Principal, error)
+}
+
+// Grants are the apps people allowed, kept by the sign-in side.
+type Grants interface {
+	AppGrants(ctx context.Context, userID string) ([]provider.AppGrant, error)
+	RevokeAppGrantAs(ctx context.Context, actor, viaClient, userID, clientID string) (*provider.RevokedApp, error)
+}
+
+// errNoKeyring: an operation that hashes a new secret was asked of an
+// administration built without the system secret.
+var errNoKeyring = errors.New("admin: this needs the system secret")
+
+// Options configure the administration. Store is required; Keyring too
+// for anything that makes or checks a secret (clients with secrets, API
+// keys, registration tokens).
+type Options struct {
+	Store   Store
+	Keyring *secret.Keyring
+	// APIKeys is the server's key verifier, so that a key revoked here is
+	// refused by this instance at once; nil makes one of its own (the
+	// CLI: a running server refuses the key at its next revocation check,
+	// every 2 s).
+	APIKeys *apikey.Verifier
+	// Audit receives the events of every change; nil records nothing.
+	Audit *audit.Recorder
+	// Bearer decides on the access tokens of the admin API and the
+	// self-service key API; nil where no request comes with one (the CLI).
+	Bearer BearerAuthorizer
+	// Grants are the apps people allowed; nil where they are not managed
+	// (the CLI).
+	Grants Grants
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Admin holds the use cases of administration that the admin API and the
+// CLI share — clients, users, API keys, registration tokens, sign-in
+// locks, the apps people allowed, the audit trail — and the self-service
+// of people's own keys. Every change is audited with who made it: a
+// *provider.Principal (a nil one is the operator at the command line) and
+// the request's IP. Errors: *ValidationError or *APIKeyInputError (bad
+// input), storage.ErrNotFound (unknown id), storage.ErrConflict (e-mail
+// taken), or storage failures.
+type Admin struct {
+	store  Store
+	ring   *secret.Keyring
+	hasher *secret.Hasher
+	keys   *keyManager
+	audit  *audit.Recorder
+	bearer BearerAuthorizer
+	grants Grants
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// New returns the administration.
+func New(o Options) (*Admin, error) {
+	if o.Store == nil {
+		return nil, errors.New("admin: Store is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	verifier := o.APIKeys
+	var hasher *secret.Hasher
+	if o.Keyring != nil {
+		hasher = secret.NewHasher(o.Keyring)
+		if verifier == nil {
+			// Only hashes new keys and never verifies one here: no cache.
+			verifier = apikey.NewVerifier(apikey.Options{Store: o.Store, Keyring: o.Keyring, CacheTTL: -1, Now: o.Now, Logger: o.Logger})
+		}
+	}
+	return &Admin{
+		store: o.Store, ring: o.Keyring, hasher: hasher,
+		keys:  &keyManager{store: o.Store, verifier: verifier, audit: o.Audit, now: o.Now},
+		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, now: o.Now, log: o.Logger,
+	}, nil
+}
+
+// Authorize decides whether bearer (an access token) may use the admin
+// API (provider.AuthorizeBearer with gatehouse:admin): a first-party
+// client's own token is enough by itself; a person's token needs the admin
+// role. Failures wrap provider.ErrBearerUnauthorized or
+// provider.ErrBearerForbidden.
+func (a *Admin) Authorize(ctx context.Context, bearer string) (*provider.Principal, error) {
+	if a.bearer == nil {
+		return nil, fmt.Errorf("%w: no bearer APIs here", provider.ErrBearerUnauthorized)
+	}
+	who, err := a.bearer.AuthorizeBearer(ctx, bearer, provider.ScopeAdmin)
 	if err != nil {
 		return nil, err
 	}
 	if who.User != nil && !slices.Contains(who.User.Roles, RoleAdmin) {
-		return nil, fmt.Errorf("%w: user %s does not have the %s role", ErrBearerForbidden, who.User.ID, RoleAdmin)
+		return nil, fmt.Errorf("%w: user %s does not have the %s role", provider.ErrBearerForbidden, who.User.ID, RoleAdmin)
 	}
 	return who, nil
-}
-
-// ManagementStore is the storage the admin use cases need; the provider's
-// Store and *bunstore.Store (for the CLI) have it.
-type ManagementStore interface {
-	storage.ClientStore
-	storage.UserStore
-	storage.LoginThrottleStore
-	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // Paging of the admin listings.
@@ -218,10 +309,11 @@ func UserDisabledType(disabled bool) string {
 	return audit.UserEnabled
 }
 
-// SetUserDisabled disables or enables a user. Disabling also signs the
+// setUserDisabled disables or enables a user. Disabling also signs the
 // user out of every browser, in the same transaction; their tokens stop
 // working at userinfo, refresh and the admin API.
-func SetUserDisabled(ctx context.Context, st ManagementStore, id string, disabled bool, now time.Time) (*storage.User, error) {
+func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (*storage.User, error) {
+	st, now := a.store, a.now()
 	var u *storage.User
 	err := st.InTx(ctx, func(ctx context.Context) error {
 		var err error
@@ -244,10 +336,11 @@ func SetUserDisabled(ctx context.Context, st ManagementStore, id string, disable
 	return u, nil
 }
 
-// SetUserPassword replaces a user's password (argon2id), signs them out
+// setUserPassword replaces a user's password (argon2id), signs them out
 // of every browser and clears their failed sign-ins (of unknown browsers
 // and of each known one): a reset lifts any lock.
-func SetUserPassword(ctx context.Context, st ManagementStore, id, password string, now time.Time) (*storage.User, error) {
+func (a *Admin) setUserPassword(ctx context.Context, id, password string) (*storage.User, error) {
+	st, now := a.store, a.now()
 	ve := &ValidationError{}
 	checkPassword(ve, password)
 	if err := ve.err(); err != nil {
@@ -268,7 +361,7 @@ func SetUserPassword(ctx context.Context, st ManagementStore, id, password strin
 		if err := st.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		if _, _, err := st.ClearAccountLoginThrottles(ctx, LoginAccount(u.Email)); err != nil {
+		if _, _, err := st.ClearAccountLoginThrottles(ctx, provider.LoginAccount(u.Email)); err != nil {
 			return err
 		}
 		return st.DeleteLoginSessionsOfUser(ctx, u.ID)
@@ -279,10 +372,14 @@ func SetUserPassword(ctx context.Context, st ManagementStore, id, password strin
 	return u, nil
 }
 
-// RotateStoredClientSecret gives the stored client id a new secret and
+// rotateClientSecret gives the stored client id a new secret and
 // returns the client with the secret to show once. The old secret stops
 // working at once.
-func RotateStoredClientSecret(ctx context.Context, st ManagementStore, hasher *secret.Hasher, id string, now time.Time) (*storage.Client, string, error) {
+func (a *Admin) rotateClientSecret(ctx context.Context, id string) (*storage.Client, string, error) {
+	if a.hasher == nil {
+		return nil, "", errNoKeyring
+	}
+	st, hasher, now := a.store, a.hasher, a.now()
 	var c *storage.Client
 	var plain string
 	err := st.InTx(ctx, func(ctx context.Context) error {
@@ -302,17 +399,12 @@ func RotateStoredClientSecret(ctx context.Context, st ManagementStore, hasher *s
 	return c, plain, nil
 }
 
-// UpdateStoredClient replaces the stored client id's registration with
-// spec (UpdateClientFromSpec). A new owner must be an existing user.
-func UpdateStoredClient(ctx context.Context, st ManagementStore, id string, spec ClientSpec, now time.Time) (*storage.Client, error) {
-	c, _, err := updateStoredClient(ctx, st, id, func(*storage.Client) ClientSpec { return spec }, now)
-	return c, err
-}
-
-// updateStoredClient is UpdateStoredClient with the spec made from the
-// stored client, in the transaction. It also returns the client as it
+// updateStoredClient replaces the stored client id's registration with
+// the spec specOf makes from it, in one transaction (UpdateClientFromSpec);
+// a new owner must be an existing user. It also returns the client as it
 // was, for the audit trail.
-func updateStoredClient(ctx context.Context, st ManagementStore, id string, specOf func(*storage.Client) ClientSpec, now time.Time) (*storage.Client, *storage.Client, error) {
+func (a *Admin) updateStoredClient(ctx context.Context, id string, specOf func(*storage.Client) ClientSpec) (*storage.Client, *storage.Client, error) {
+	st, now := a.store, a.now()
 	var c, before *storage.Client
 	err := st.InTx(ctx, func(ctx context.Context) error {
 		var err error
@@ -338,44 +430,35 @@ func updateStoredClient(ctx context.Context, st ManagementStore, id string, spec
 	return c, before, nil
 }
 
-// Admin is the admin API's use cases, acting for a principal that
-// AuthorizeAdmin let in. Every change is audited with who made it (the
-// principal's Actor) and the request's IP. Errors:
-// *ValidationError (bad input), storage.ErrNotFound (unknown id),
-// storage.ErrConflict (e-mail taken), or storage failures.
-type Admin struct {
-	p *Provider
-}
-
-// Admin returns the admin use cases.
-func (p *Provider) Admin() *Admin { return &Admin{p: p} }
-
 // record audits ev, made by who (its Actor). A person acts through a
 // client (an admin console): Details "via_client" names it.
-func (a *Admin) record(ctx context.Context, who *Principal, ev audit.Event) {
+func (a *Admin) record(ctx context.Context, who *provider.Principal, ev audit.Event) {
 	if who != nil && who.User != nil {
 		if ev.Details == nil {
 			ev.Details = map[string]string{}
 		}
 		ev.Details["via_client"] = who.ClientID
 	}
-	a.p.audit.Record(ctx, ev)
+	a.audit.Record(ctx, ev)
 }
 
 // CreateClient registers a client (RegisteredBy "an administrator" unless
 // spec says) and returns it with its secret, shown once.
-func (a *Admin) CreateClient(ctx context.Context, who *Principal, spec ClientSpec) (*storage.Client, string, error) {
+func (a *Admin) CreateClient(ctx context.Context, who *provider.Principal, spec ClientSpec) (*storage.Client, string, error) {
 	if spec.RegisteredBy == "" {
 		spec.RegisteredBy = RegisteredByAdmin
 	}
-	c, plain, err := BuildClient(spec, a.p.hasher, a.p.now())
+	if a.hasher == nil {
+		return nil, "", errNoKeyring
+	}
+	c, plain, err := BuildClient(spec, a.hasher, a.now())
 	if err != nil {
 		return nil, "", err
 	}
-	if err := CheckOwner(ctx, a.p.store, c.OwnerID); err != nil {
+	if err := CheckOwner(ctx, a.store, c.OwnerID); err != nil {
 		return nil, "", err
 	}
-	if err := a.p.store.CreateClient(ctx, c); err != nil {
+	if err := a.store.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
 	a.record(ctx, who, ClientCreatedEvent(ctx, who.Actor(), c))
@@ -384,18 +467,35 @@ func (a *Admin) CreateClient(ctx context.Context, who *Principal, spec ClientSpe
 
 // ListClients lists a page of clients; next continues the listing.
 func (a *Admin) ListClients(ctx context.Context, page storage.Page) ([]*storage.Client, string, error) {
-	return ListClientsPage(ctx, a.p.store, page)
+	return ListClientsPage(ctx, a.store, page)
 }
 
 // Client returns one client.
 func (a *Admin) Client(ctx context.Context, id string) (*storage.Client, error) {
-	return a.p.store.ClientByID(ctx, id)
+	return a.store.ClientByID(ctx, id)
 }
 
 // UpdateClient replaces a client's registration (secret and id stay),
 // owner included.
-func (a *Admin) UpdateClient(ctx context.Context, who *Principal, id string, spec ClientSpec) (*storage.Client, error) {
-	c, before, err := updateStoredClient(ctx, a.p.store, id, func(*storage.Client) ClientSpec { return spec }, a.p.now())
+func (a *Admin) UpdateClient(ctx context.Context, who *provider.Principal, id string, spec ClientSpec) (*storage.Client, error) {
+	c, before, err := a.updateStoredClient(ctx, id, func(*storage.Client) ClientSpec { return spec })
+	if err != nil {
+		return nil, err
+	}
+	a.record(ctx, who, ClientUpdatedEvent(ctx, who.Actor(), before, c))
+	return c, nil
+}
+
+// ChangeClient changes a client's registration: change edits the spec of
+// the client as it is stored (SpecFromClient), in the transaction, and the
+// result is validated as at creation — the CLI's `clients update`, which
+// changes only the flags given.
+func (a *Admin) ChangeClient(ctx context.Context, who *provider.Principal, id string, change func(*ClientSpec)) (*storage.Client, error) {
+	c, before, err := a.updateStoredClient(ctx, id, func(c *storage.Client) ClientSpec {
+		spec := SpecFromClient(c)
+		change(&spec)
+		return spec
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -406,14 +506,14 @@ func (a *Admin) UpdateClient(ctx context.Context, who *Principal, id string, spe
 // UpdateClientFromRequest replaces a client's registration with an admin
 // API request: as UpdateClient, except that a request without owner_id
 // keeps the current owner.
-func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *Principal, id string, req *AdminClientRequest) (*storage.Client, error) {
-	c, before, err := updateStoredClient(ctx, a.p.store, id, func(c *storage.Client) ClientSpec {
+func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *provider.Principal, id string, req *AdminClientRequest) (*storage.Client, error) {
+	c, before, err := a.updateStoredClient(ctx, id, func(c *storage.Client) ClientSpec {
 		spec := req.Spec()
 		if req.OwnerID == nil {
 			spec.OwnerID = c.OwnerID
 		}
 		return spec
-	}, a.p.now())
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -422,8 +522,8 @@ func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *Principal, id 
 }
 
 // DeleteClient removes a client with its tokens, codes and grants.
-func (a *Admin) DeleteClient(ctx context.Context, who *Principal, id string) error {
-	if err := a.p.store.DeleteClient(ctx, id); err != nil {
+func (a *Admin) DeleteClient(ctx context.Context, who *provider.Principal, id string) error {
+	if err := a.store.DeleteClient(ctx, id); err != nil {
 		return err
 	}
 	a.record(ctx, who, ClientEvent(ctx, audit.ClientDeleted, who.Actor(), id))
@@ -431,8 +531,8 @@ func (a *Admin) DeleteClient(ctx context.Context, who *Principal, id string) err
 }
 
 // RotateClientSecret replaces a confidential client's secret.
-func (a *Admin) RotateClientSecret(ctx context.Context, who *Principal, id string) (*storage.Client, string, error) {
-	c, plain, err := RotateStoredClientSecret(ctx, a.p.store, a.p.hasher, id, a.p.now())
+func (a *Admin) RotateClientSecret(ctx context.Context, who *provider.Principal, id string) (*storage.Client, string, error) {
+	c, plain, err := a.rotateClientSecret(ctx, id)
 	if err != nil {
 		return nil, "", err
 	}
@@ -441,12 +541,12 @@ func (a *Admin) RotateClientSecret(ctx context.Context, who *Principal, id strin
 }
 
 // CreateUser creates a user with a password (argon2id).
-func (a *Admin) CreateUser(ctx context.Context, who *Principal, spec UserSpec) (*storage.User, error) {
-	u, err := BuildUser(spec, a.p.now())
+func (a *Admin) CreateUser(ctx context.Context, who *provider.Principal, spec UserSpec) (*storage.User, error) {
+	u, err := BuildUser(spec, a.now())
 	if err != nil {
 		return nil, err
 	}
-	if err := a.p.store.CreateUser(ctx, u); err != nil {
+	if err := a.store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
 	a.record(ctx, who, UserCreatedEvent(ctx, who.Actor(), u))
@@ -455,28 +555,28 @@ func (a *Admin) CreateUser(ctx context.Context, who *Principal, spec UserSpec) (
 
 // ListUsers lists a page of users; next continues the listing.
 func (a *Admin) ListUsers(ctx context.Context, page storage.Page) ([]*storage.User, string, error) {
-	return ListUsersPage(ctx, a.p.store, page)
+	return ListUsersPage(ctx, a.store, page)
 }
 
 // User returns one user.
 func (a *Admin) User(ctx context.Context, id string) (*storage.User, error) {
-	return a.p.store.UserByID(ctx, id)
+	return a.store.UserByID(ctx, id)
 }
 
 // UpdateUser replaces a user's e-mail, name, e-mail verification and roles.
-func (a *Admin) UpdateUser(ctx context.Context, who *Principal, id string, upd UserUpdate) (*storage.User, error) {
+func (a *Admin) UpdateUser(ctx context.Context, who *provider.Principal, id string, upd UserUpdate) (*storage.User, error) {
 	var u, before *storage.User
-	err := a.p.store.InTx(ctx, func(ctx context.Context) error {
+	err := a.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if u, err = a.p.store.UserByID(ctx, id); err != nil {
+		if u, err = a.store.UserByID(ctx, id); err != nil {
 			return err
 		}
 		old := *u
 		before = &old
-		if err := ApplyUserUpdate(u, upd, a.p.now()); err != nil {
+		if err := ApplyUserUpdate(u, upd, a.now()); err != nil {
 			return err
 		}
-		return a.p.store.UpdateUser(ctx, u)
+		return a.store.UpdateUser(ctx, u)
 	})
 	if err != nil {
 		return nil, err
@@ -486,8 +586,8 @@ func (a *Admin) UpdateUser(ctx context.Context, who *Principal, id string, upd U
 }
 
 // SetUserDisabled disables (and signs out) or enables a user.
-func (a *Admin) SetUserDisabled(ctx context.Context, who *Principal, id string, disabled bool) (*storage.User, error) {
-	u, err := SetUserDisabled(ctx, a.p.store, id, disabled, a.p.now())
+func (a *Admin) SetUserDisabled(ctx context.Context, who *provider.Principal, id string, disabled bool) (*storage.User, error) {
+	u, err := a.setUserDisabled(ctx, id, disabled)
 	if err != nil {
 		return nil, err
 	}
@@ -496,8 +596,8 @@ func (a *Admin) SetUserDisabled(ctx context.Context, who *Principal, id string, 
 }
 
 // DeleteUser removes a user with their sessions, grants and tokens.
-func (a *Admin) DeleteUser(ctx context.Context, who *Principal, id string) error {
-	if err := a.p.store.DeleteUser(ctx, id); err != nil {
+func (a *Admin) DeleteUser(ctx context.Context, who *provider.Principal, id string) error {
+	if err := a.store.DeleteUser(ctx, id); err != nil {
 		return err
 	}
 	a.record(ctx, who, UserEvent(ctx, audit.UserDeleted, who.Actor(), id))
@@ -505,8 +605,8 @@ func (a *Admin) DeleteUser(ctx context.Context, who *Principal, id string) error
 }
 
 // SetUserPassword replaces a user's password and signs them out.
-func (a *Admin) SetUserPassword(ctx context.Context, who *Principal, id, password string) (*storage.User, error) {
-	u, err := SetUserPassword(ctx, a.p.store, id, password, a.p.now())
+func (a *Admin) SetUserPassword(ctx context.Context, who *provider.Principal, id, password string) (*storage.User, error) {
+	u, err := a.setUserPassword(ctx, id, password)
 	if err != nil {
 		return nil, err
 	}
@@ -517,29 +617,29 @@ func (a *Admin) SetUserPassword(ctx context.Context, who *Principal, id, passwor
 // CreateAPIKey mints a key (CreatedBy: the principal) and returns it with
 // the key itself, shown once. An unknown client is storage.ErrNotFound,
 // bad input an *APIKeyInputError.
-func (a *Admin) CreateAPIKey(ctx context.Context, who *Principal, spec APIKeySpec) (*storage.APIKey, string, error) {
+func (a *Admin) CreateAPIKey(ctx context.Context, who *provider.Principal, spec APIKeySpec) (*storage.APIKey, string, error) {
 	spec.CreatedBy = who.Actor()
-	return a.p.APIKeyManager().Create(ctx, spec)
+	return a.keys.Create(ctx, spec)
 }
 
 // APIKeys lists the keys of client clientID (storage.ErrNotFound if there
 // is no such client), or every key when it is "", newest first.
 func (a *Admin) APIKeys(ctx context.Context, clientID string) ([]*storage.APIKey, error) {
 	if clientID == "" {
-		return a.p.APIKeyManager().List(ctx, nil)
+		return a.keys.List(ctx, nil)
 	}
-	if _, err := a.p.store.ClientByID(ctx, clientID); err != nil {
+	if _, err := a.store.ClientByID(ctx, clientID); err != nil {
 		return nil, err
 	}
-	return a.p.APIKeyManager().List(ctx, []string{clientID})
+	return a.keys.List(ctx, []string{clientID})
 }
 
 // APIKey returns one key.
 func (a *Admin) APIKey(ctx context.Context, id string) (*storage.APIKey, error) {
-	return a.p.APIKeyManager().Key(ctx, id)
+	return a.keys.Key(ctx, id)
 }
 
 // RevokeAPIKey revokes a key and every token it minted.
-func (a *Admin) RevokeAPIKey(ctx context.Context, who *Principal, id string) error {
-	return a.p.APIKeyManager().Revoke(ctx, id, who.Actor())
+func (a *Admin) RevokeAPIKey(ctx context.Context, who *provider.Principal, id string) error {
+	return a.keys.Revoke(ctx, id, who.Actor())
 }

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"net/mail"
@@ -54,19 +54,19 @@ func BuildUser(spec UserSpec, now time.Time) (*storage.User, error) {
 func checkUserFields(ve *ValidationError, email, name string, roles []string) (string, string, []string) {
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != strings.TrimSpace(email) || len(email) > 320 {
-		ve.add("email", "%q is not a valid address", clip(email))
+		ve.Add("email", "%q is not a valid address", clip(email))
 	}
 	name = strings.TrimSpace(name)
 	if utf8.RuneCountInString(name) > MaxUserNameLen || !printable(name) {
-		ve.add("name", "at most %d characters, no control characters", MaxUserNameLen)
+		ve.Add("name", "at most %d characters, no control characters", MaxUserNameLen)
 	}
 	roles = dedupe(roles)
 	if len(roles) > MaxUserRoles {
-		ve.add("role", "at most %d roles", MaxUserRoles)
+		ve.Add("role", "at most %d roles", MaxUserRoles)
 	} else {
 		for _, r := range roles {
 			if !validScopeToken(r) {
-				ve.add("role", "%q is not valid (no spaces or quotes)", clip(r))
+				ve.Add("role", "%q is not valid (no spaces or quotes)", clip(r))
 			}
 		}
 	}
@@ -78,6 +78,6 @@ func checkUserFields(ve *ValidationError, email, name string, roles []string) (s
 
 func checkPassword(ve *ValidationError, password string) {
 	if len(password) < MinPasswordLen || len(password) > secret.MaxPasswordLen {
-		ve.add("password", "must be %d to %d characters", MinPasswordLen, secret.MaxPasswordLen)
+		ve.Add("password", "must be %d to %d characters", MinPasswordLen, secret.MaxPasswordLen)
 	}
 }

@@ -1,18 +1,17 @@
-package provider
+package admin
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
-	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -40,7 +39,7 @@ type APIKeySpec struct {
 	// with a delegated token): the client and the grant (request id) of
 	// its token. Recorded with the key and in the audit trail, so that
 	// what an app did for someone can be found and undone.
-	Via *Delegation
+	Via *provider.Delegation
 }
 
 // ErrAPIKeyInput wraps invalid API key specs (a 400 for the caller).
@@ -65,90 +64,23 @@ func apiKeyInput(field, format string, args ...any) error {
 	return &APIKeyInputError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// APIKeyManagerStore is the storage the key management use cases need.
-type APIKeyManagerStore interface {
-	ClientByID(ctx context.Context, id string) (*storage.Client, error)
-	storage.APIKeyStore
-}
-
-// APIKeyManagerOptions configure an APIKeyManager of its own (the CLI's).
-// Store and Keyring are required.
-type APIKeyManagerOptions struct {
-	Store   APIKeyManagerStore
-	Keyring *secret.Keyring
-	// Audit receives the created and revoked events; nil records nothing.
-	// Run it for as long as the manager is used, or events stay in memory.
-	Audit  *audit.Recorder
-	Now    func() time.Time
-	Logger *slog.Logger
-}
-
-// APIKeyManager holds the key management use cases (create, revoke, read)
-// that the CLI, the admin API, self-service and the account pages share.
-// The provider has one (APIKeyManager); the CLI makes its own on the store
-// and keyring (NewAPIKeyManager), without composing the whole provider.
-type APIKeyManager struct {
-	store    APIKeyManagerStore
+// keyManager holds the key management use cases (create, revoke, read)
+// that the admin API, the CLI, self-service and the account pages share.
+type keyManager struct {
+	store    Store
 	verifier *apikey.Verifier
 	audit    *audit.Recorder
 	now      func() time.Time
-}
-
-// NewAPIKeyManager returns key management on its own. A key it revokes is
-// refused by a running server at that server's next revocation check
-// (every 2 s, apikey.Options.RevocationCheckInterval); the tokens the key
-// minted stop working at once, and any the server minted in between are
-// deleted at the check after.
-func NewAPIKeyManager(o APIKeyManagerOptions) (*APIKeyManager, error) {
-	if o.Store == nil || o.Keyring == nil {
-		return nil, errors.New("provider: NewAPIKeyManager needs a Store and a Keyring")
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	// The verifier only hashes new keys and is never asked to verify one
-	// here: no cache.
-	v := apikey.NewVerifier(apikey.Options{Store: o.Store, Keyring: o.Keyring, CacheTTL: -1, Now: o.Now, Logger: o.Logger})
-	return &APIKeyManager{store: o.Store, verifier: v, audit: o.Audit, now: o.Now}, nil
-}
-
-// APIKeyManager returns the provider's key management, which shares the
-// verifier (a revocation here is refused by this instance at once).
-func (p *Provider) APIKeyManager() *APIKeyManager {
-	return &APIKeyManager{store: p.store, verifier: p.apikeys, audit: p.audit, now: p.now}
-}
-
-// CreateAPIKey mints a key for a confidential client and returns the key
-// row and the key itself, which is never shown again.
-func (p *Provider) CreateAPIKey(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
-	return p.APIKeyManager().Create(ctx, spec)
-}
-
-// RevokeAPIKey revokes a key and every access token it minted, at once.
-func (p *Provider) RevokeAPIKey(ctx context.Context, id, actor string) error {
-	return p.APIKeyManager().Revoke(ctx, id, actor)
-}
-
-// APIKey returns one key (storage.ErrNotFound if unknown).
-func (p *Provider) APIKey(ctx context.Context, id string) (*storage.APIKey, error) {
-	return p.APIKeyManager().Key(ctx, id)
-}
-
-// APIKeys lists the keys of the given clients (all keys when none given).
-func (p *Provider) APIKeys(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
-	return p.APIKeyManager().List(ctx, clientIDs)
-}
-
-// OwnedClients lists the clients a user owns.
-func (p *Provider) OwnedClients(ctx context.Context, userID string) ([]*storage.Client, error) {
-	return p.store.ListClientsByOwner(ctx, userID)
 }
 
 // Create mints a key for a confidential client that uses
 // client_credentials and returns the key row and the key itself, which is
 // never shown again. Bad input is an *APIKeyInputError; an unknown client
 // storage.ErrNotFound.
-func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
+func (m *keyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.APIKey, string, error) {
+	if m.verifier == nil {
+		return nil, "", errNoKeyring
+	}
 	name := strings.TrimSpace(spec.Name)
 	if name == "" || len(name) > 100 {
 		return nil, "", apiKeyInput("name", "required, at most 100 characters")
@@ -166,12 +98,12 @@ func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.A
 	if client.Public {
 		return nil, "", apiKeyInput("client_id", "a public client cannot have API keys")
 	}
-	if !slices.Contains(client.GrantTypes, GrantClientCredentials) {
+	if !slices.Contains(client.GrantTypes, provider.GrantClientCredentials) {
 		return nil, "", apiKeyInput("client_id", "the client does not use client_credentials")
 	}
 	// A client that is not first-party lists no management scope as far
-	// as its keys go (trustedScopes), whatever its row says.
-	allowed := trustedScopes(client).Scopes
+	// as its keys go (provider.TrustedScopes), whatever its row says.
+	allowed := provider.TrustedScopes(client).Scopes
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {
 		scopes = slices.Clone(allowed)
@@ -216,7 +148,7 @@ func (m *APIKeyManager) Create(ctx context.Context, spec APIKeySpec) (*storage.A
 // Revoke revokes a key and every access token it minted, at once
 // (storage.ErrNotFound for an unknown id). Revoking a revoked key keeps
 // its first revocation time.
-func (m *APIKeyManager) Revoke(ctx context.Context, id, actor string) error {
+func (m *keyManager) Revoke(ctx context.Context, id, actor string) error {
 	k, err := m.Key(ctx, id)
 	if err != nil {
 		return err
@@ -224,7 +156,9 @@ func (m *APIKeyManager) Revoke(ctx context.Context, id, actor string) error {
 	if err := m.store.RevokeAPIKey(ctx, id, m.now()); err != nil {
 		return err
 	}
-	m.verifier.Invalidate(id)
+	if m.verifier != nil {
+		m.verifier.Invalidate(id)
+	}
 	m.audit.Record(ctx, audit.Event{
 		Type: audit.APIKeyRevoked, Actor: actor, Subject: id, ClientID: k.ClientID, IP: reqctx.ClientIP(ctx),
 	})
@@ -232,7 +166,7 @@ func (m *APIKeyManager) Revoke(ctx context.Context, id, actor string) error {
 }
 
 // Key returns one key (storage.ErrNotFound if unknown).
-func (m *APIKeyManager) Key(ctx context.Context, id string) (*storage.APIKey, error) {
+func (m *keyManager) Key(ctx context.Context, id string) (*storage.APIKey, error) {
 	if !apikey.ValidID(id) {
 		return nil, storage.ErrNotFound
 	}
@@ -241,7 +175,7 @@ func (m *APIKeyManager) Key(ctx context.Context, id string) (*storage.APIKey, er
 
 // List lists the keys of the given clients (all keys when none given),
 // newest first.
-func (m *APIKeyManager) List(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
+func (m *keyManager) List(ctx context.Context, clientIDs []string) ([]*storage.APIKey, error) {
 	return m.store.ListAPIKeys(ctx, clientIDs)
 }
 
@@ -282,7 +216,7 @@ func APIKeyViewOf(k *storage.APIKey, plain string, now time.Time) APIKeyView {
 }
 
 // Self-service: people manage the API keys of the clients they own with
-// an access token carrying ScopeAPIKeys, at /api/apikeys; and the account
+// an access token carrying provider.ScopeAPIKeys, at /api/apikeys; and the account
 // pages list and revoke the keys of the clients they own. Self-service
 // never covers a client allowed a management scope: a credential that can
 // reach the admin API is made by an administrator (CLI, admin API) only,
@@ -295,18 +229,21 @@ func APIKeyViewOf(k *storage.APIKey, plain string, now time.Time) APIKeyView {
 var ErrNotClientManager = errors.New("apikeys: only the client's owner may manage its API keys, and never those of a client allowed a management scope")
 
 // AuthorizeKeyManager decides whether bearer (an access token) may use the
-// self-service key API (AuthorizeBearer with ScopeAPIKeys), and returns the
+// self-service key API (AuthorizeBearer with provider.ScopeAPIKeys), and returns the
 // person it acts for and the app acting. A client's own token
 // (client_credentials, including one minted with an API key) is refused:
-// keys belong to people's clients. Failures wrap ErrBearerUnauthorized or
-// ErrBearerForbidden.
-func (p *Provider) AuthorizeKeyManager(ctx context.Context, bearer string) (*Principal, error) {
-	who, err := p.AuthorizeBearer(ctx, bearer, ScopeAPIKeys)
+// keys belong to people's clients. Failures wrap provider.ErrBearerUnauthorized or
+// provider.ErrBearerForbidden.
+func (a *Admin) AuthorizeKeyManager(ctx context.Context, bearer string) (*provider.Principal, error) {
+	if a.bearer == nil {
+		return nil, fmt.Errorf("%w: no bearer APIs here", provider.ErrBearerUnauthorized)
+	}
+	who, err := a.bearer.AuthorizeBearer(ctx, bearer, provider.ScopeAPIKeys)
 	if err != nil {
 		return nil, err
 	}
 	if who.User == nil {
-		return nil, fmt.Errorf("%w: the token was issued to client %s itself, not to a person", ErrBearerForbidden, who.ClientID)
+		return nil, fmt.Errorf("%w: the token was issued to client %s itself, not to a person", provider.ErrBearerForbidden, who.ClientID)
 	}
 	return who, nil
 }
@@ -319,7 +256,7 @@ func CanManageClient(u *storage.User, c *storage.Client) bool {
 	if u == nil || c == nil || u.Disabled {
 		return false
 	}
-	return c.OwnerID != "" && c.OwnerID == u.ID && len(ManagementScopes(c.Scopes)) == 0
+	return c.OwnerID != "" && c.OwnerID == u.ID && len(provider.ManagementScopes(c.Scopes)) == 0
 }
 
 // SelfServiceKeys is the key management a person may do for themselves,
@@ -329,20 +266,20 @@ func CanManageClient(u *storage.User, c *storage.Client) bool {
 // revealed), ErrNotClientManager (a client the person may not manage,
 // named by its id), *APIKeyInputError, or storage failures.
 type SelfServiceKeys struct {
-	m   *APIKeyManager
-	p   *Provider
-	who *Principal
+	m   *keyManager
+	a   *Admin
+	who *provider.Principal
 }
 
 // SelfServiceKeys returns the key management of who, a person acting
 // through an app (AuthorizeKeyManager).
-func (p *Provider) SelfServiceKeys(who *Principal) *SelfServiceKeys {
-	return &SelfServiceKeys{m: p.APIKeyManager(), p: p, who: who}
+func (a *Admin) SelfServiceKeys(who *provider.Principal) *SelfServiceKeys {
+	return &SelfServiceKeys{m: a.keys, a: a, who: who}
 }
 
 // client returns the client id if the person may manage its keys.
 func (s *SelfServiceKeys) client(ctx context.Context, id string) (*storage.Client, error) {
-	c, err := s.p.store.ClientByID(ctx, id)
+	c, err := s.a.store.ClientByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +291,7 @@ func (s *SelfServiceKeys) client(ctx context.Context, id string) (*storage.Clien
 
 // managedClients lists the clients whose keys the person may manage.
 func (s *SelfServiceKeys) managedClients(ctx context.Context) ([]string, error) {
-	owned, err := s.p.OwnedClients(ctx, s.who.User.ID)
+	owned, err := s.a.store.ListClientsByOwner(ctx, s.who.User.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +344,7 @@ func (s *SelfServiceKeys) Create(ctx context.Context, spec APIKeySpec) (*storage
 	if _, err := s.client(ctx, spec.ClientID); err != nil {
 		return nil, "", err
 	}
-	spec.CreatedBy = UserActor(s.who.User)
+	spec.CreatedBy = provider.UserActor(s.who.User)
 	via := s.who.Delegation()
 	spec.Via = &via
 	return s.m.Create(ctx, spec)
@@ -418,7 +355,12 @@ func (s *SelfServiceKeys) Revoke(ctx context.Context, id string) error {
 	if _, err := s.Get(ctx, id); err != nil {
 		return err
 	}
-	return s.m.Revoke(ctx, id, UserActor(s.who.User))
+	return s.m.Revoke(ctx, id, provider.UserActor(s.who.User))
+}
+
+// OwnedClients lists the clients a person owns.
+func (a *Admin) OwnedClients(ctx context.Context, userID string) ([]*storage.Client, error) {
+	return a.store.ListClientsByOwner(ctx, userID)
 }
 
 // OwnedAPIKey is a key of a client a person owns, with its client.
@@ -430,15 +372,15 @@ type OwnedAPIKey struct {
 // OwnedAPIKeys lists the keys of the clients userID owns and may manage
 // (CanManageClient), newest first (the account pages: ownership only,
 // whatever the person's roles).
-func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIKey, error) {
-	owned, err := p.OwnedClients(ctx, userID)
+func (a *Admin) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIKey, error) {
+	owned, err := a.store.ListClientsByOwner(ctx, userID)
 	if err != nil || len(owned) == 0 {
 		return nil, err
 	}
 	byID := make(map[string]*storage.Client, len(owned))
 	ids := make([]string, 0, len(owned))
 	for _, c := range owned {
-		if len(ManagementScopes(c.Scopes)) > 0 {
+		if len(provider.ManagementScopes(c.Scopes)) > 0 {
 			continue
 		}
 		byID[c.ID] = c
@@ -448,7 +390,7 @@ func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIK
 		// APIKeys with no client ids would list every key.
 		return nil, nil
 	}
-	keys, err := p.APIKeys(ctx, ids)
+	keys, err := a.keys.List(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -465,14 +407,14 @@ func (p *Provider) OwnedAPIKeys(ctx context.Context, userID string) ([]OwnedAPIK
 // and may manage (CanManageClient); storage.ErrNotFound otherwise
 // (unknown, someone else's, or of a client allowed a management scope).
 // It returns the key as it was.
-func (p *Provider) RevokeOwnedAPIKey(ctx context.Context, userID, id string) (*storage.APIKey, error) {
-	m := p.APIKeyManager()
+func (a *Admin) RevokeOwnedAPIKey(ctx context.Context, userID, id string) (*storage.APIKey, error) {
+	m := a.keys
 	k, err := m.Key(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.store.ClientByID(ctx, k.ClientID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && (userID == "" || c.OwnerID != userID || len(ManagementScopes(c.Scopes)) > 0)) {
+	c, err := a.store.ClientByID(ctx, k.ClientID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (userID == "" || c.OwnerID != userID || len(provider.ManagementScopes(c.Scopes)) > 0)) {
 		return nil, fmt.Errorf("api key %s is not of a client user %s owns: %w", id, userID, storage.ErrNotFound)
 	} else if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package provider
+package registration
 
 import (
 	"context"
@@ -12,8 +12,9 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/gatehouse-dev/gatehouse/provider/keys"
-	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/providertest"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -23,33 +24,22 @@ import (
 // store included). It must never panic, and it either refuses with an
 // RFC 7591 400 error whose description is safe to send, or registers a
 // client that keeps the rules of dynamic registration and passes the same
-// checks again when read back. withFetcher picks the provider that can
+// checks again when read back. withFetcher picks the registration that can
 // fetch a jwks_uri (public networks only) over the one that cannot.
 func FuzzRegistrationMetadata(f *testing.F) {
 	store := bunstoretest.Open(f, "sqlite", bunstore.Options{})
-	quiet := slog.New(slog.DiscardHandler)
-	ring, err := secret.NewKeyring(testSecret, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	km, err := keys.New(context.Background(), keys.Options{Store: store, Keyring: ring, Logger: quiet})
-	if err != nil {
-		f.Fatal(err)
-	}
-	newProvider := func(fetcher fosite.JWKSFetcherStrategy) *Provider {
-		p, err := New(Options{
-			Issuer: "https://id.example.com", Store: store, Keys: km, Keyring: ring, Logger: quiet,
-			Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-				RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-			RegistrationPolicy: RegistrationPolicyOpen,
-			JWKSFetcher:        fetcher,
+	ring := providertest.Ring(f)
+	newRegistration := func(fetcher fosite.JWKSFetcherStrategy) *Registration {
+		g, err := New(Options{
+			Store: store, Keyring: ring, Issuer: providertest.Issuer, Policy: provider.RegistrationPolicyOpen,
+			JWKSFetcher: fetcher, Logger: slog.New(slog.DiscardHandler),
 		})
 		if err != nil {
 			f.Fatal(err)
 		}
-		return p
+		return g
 	}
-	withoutFetcher, withFetcher := newProvider(nil), newProvider(privateFetcher(false))
+	withoutFetcher, withFetcher := newRegistration(nil), newRegistration(privateFetcher(false))
 
 	for _, seed := range []string{
 		`{"redirect_uris":["https://app.example/cb"],"client_name":"App"}`,
@@ -70,18 +60,18 @@ func FuzzRegistrationMetadata(f *testing.F) {
 		f.Add([]byte(seed), false)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, fetcher bool) {
-		p := withoutFetcher
+		g := withoutFetcher
 		if fetcher {
-			p = withFetcher
+			g = withFetcher
 		}
 		ctx := context.Background()
-		m, err := p.Register(ctx, "", body)
+		m, err := g.Register(ctx, "", body)
 		if err != nil {
-			var re *RegistrationError
+			var re *Error
 			if !errors.As(err, &re) {
 				t.Fatalf("body %q: not an RFC 7591 error (would be a 5xx): %v", body, err)
 			}
-			if re.Status != http.StatusBadRequest || (re.Code != ErrorInvalidClientMetadata && re.Code != ErrorInvalidRedirectURI) {
+			if re.Status != http.StatusBadRequest || (re.Code != admin.ErrorInvalidClientMetadata && re.Code != admin.ErrorInvalidRedirectURI) {
 				t.Fatalf("body %q: %d %s", body, re.Status, re.Code)
 			}
 			// RFC 6749 §5.2 error_description: printable ASCII without
@@ -91,18 +81,18 @@ func FuzzRegistrationMetadata(f *testing.F) {
 			}
 			return
 		}
-		if m.ClientID == "" || !strings.HasPrefix(m.RegistrationAccessToken, PrefixRegistrationAccessToken) {
+		if m.ClientID == "" || !strings.HasPrefix(m.RegistrationAccessToken, PrefixAccessToken) {
 			t.Fatalf("body %q: registered without id or registration access token: %+v", body, m)
 		}
 		if m.SkipConsent || len(m.Audience) > 0 || m.RegisteredBy != RegisteredByOpen {
 			t.Fatalf("body %q: a dynamically registered client got operator settings: %+v", body, m)
 		}
 		for _, s := range strings.Fields(m.Scope) {
-			if strings.HasPrefix(s, ReservedScopePrefix) {
+			if strings.HasPrefix(s, provider.ReservedScopePrefix) {
 				t.Fatalf("body %q: registered with reserved scope %q", body, s)
 			}
 		}
-		secretMethod := m.TokenEndpointAuthMethod == AuthMethodBasic || m.TokenEndpointAuthMethod == AuthMethodPost
+		secretMethod := m.TokenEndpointAuthMethod == provider.AuthMethodBasic || m.TokenEndpointAuthMethod == provider.AuthMethodPost
 		if secretMethod != (m.ClientSecret != "") {
 			t.Fatalf("body %q: auth method %s with secret %t", body, m.TokenEndpointAuthMethod, m.ClientSecret != "")
 		}
@@ -114,7 +104,7 @@ func FuzzRegistrationMetadata(f *testing.F) {
 		if err != nil {
 			t.Fatalf("body %q: read back: %v", body, err)
 		}
-		if _, _, err := buildClient(SpecFromClient(c), p.hasher, time.Now(), p.registrationChecks()); err != nil {
+		if _, _, err := admin.BuildClientWith(admin.SpecFromClient(c), g.hasher, time.Now(), g.checks); err != nil {
 			t.Fatalf("body %q: the stored client fails its own checks: %v", body, err)
 		}
 	})

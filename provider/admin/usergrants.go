@@ -1,9 +1,10 @@
-package provider
+package admin
 
 import (
 	"context"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -18,7 +19,7 @@ type AppGrantView struct {
 }
 
 // AppGrantViewOf describes g at now.
-func AppGrantViewOf(g AppGrant, now time.Time) AppGrantView {
+func AppGrantViewOf(g provider.AppGrant, now time.Time) AppGrantView {
 	return AppGrantView{
 		ClientID: g.Client.ID, ClientName: g.Client.Name, Scopes: nonNil(g.Grant.Scopes),
 		GrantedAt: g.Grant.UpdatedAt.UTC(), CreatedAPIKeys: apiKeyViews(g.CreatedKeys, now),
@@ -34,7 +35,7 @@ type RevokedAppView struct {
 }
 
 // RevokedAppViewOf describes r, a revocation of userID's grant, at now.
-func RevokedAppViewOf(userID string, r *RevokedApp, now time.Time) RevokedAppView {
+func RevokedAppViewOf(userID string, r *provider.RevokedApp, now time.Time) RevokedAppView {
 	return RevokedAppView{UserID: userID, ClientID: r.ClientID, CreatedAPIKeys: apiKeyViews(r.CreatedKeys, now)}
 }
 
@@ -48,21 +49,21 @@ func apiKeyViews(keys []*storage.APIKey, now time.Time) []APIKeyView {
 
 // RevokeUserGrant withdraws a user's consent for a client as
 // RevokeAppGrant does, for an administrator (consent.revoked by who).
-func (a *Admin) RevokeUserGrant(ctx context.Context, who *Principal, userID, clientID string) (*RevokedApp, error) {
-	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
+func (a *Admin) RevokeUserGrant(ctx context.Context, who *provider.Principal, userID, clientID string) (*provider.RevokedApp, error) {
+	if _, err := a.store.UserByID(ctx, userID); err != nil {
 		return nil, err
 	}
 	via := ""
 	if who != nil && who.User != nil {
 		via = who.ClientID
 	}
-	return a.p.revokeAppGrant(ctx, who.Actor(), via, userID, clientID)
+	return a.grants.RevokeAppGrantAs(ctx, who.Actor(), via, userID, clientID)
 }
 
 // UserGrants lists the apps a user has allowed, as AppGrants does.
-func (a *Admin) UserGrants(ctx context.Context, userID string) ([]AppGrant, error) {
-	if _, err := a.p.store.UserByID(ctx, userID); err != nil {
+func (a *Admin) UserGrants(ctx context.Context, userID string) ([]provider.AppGrant, error) {
+	if _, err := a.store.UserByID(ctx, userID); err != nil {
 		return nil, err
 	}
-	return a.p.AppGrants(ctx, userID)
+	return a.grants.AppGrants(ctx, userID)
 }

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -44,40 +45,28 @@ func LoginUnlockViewOf(u *storage.User, r *LoginUnlock) LoginUnlockView {
 	return v
 }
 
-// UnlockLogin clears the failed password sign-ins of u, of unknown
-// browsers and of each known one, lifting any lock, and records audit.LoginUnlocked by actor ("operator" from the CLI) on
-// rec (nil records nothing). The CLI's `users unlock` uses it.
-func UnlockLogin(ctx context.Context, st storage.LoginThrottleStore, rec *audit.Recorder, u *storage.User, actor string, now time.Time) (*LoginUnlock, error) {
-	res, ev, err := unlockLogin(ctx, st, u, actor, now)
-	if err != nil {
-		return nil, err
-	}
-	rec.Record(ctx, ev)
-	return res, nil
-}
-
 // UnlockLogin lifts the lock of the user id (ErrNotFound for an unknown
 // one) for the admin API, as UnlockLogin does for the CLI.
-func (a *Admin) UnlockLogin(ctx context.Context, who *Principal, id string) (*storage.User, *LoginUnlock, error) {
-	u, err := a.p.store.UserByID(ctx, id)
+func (a *Admin) UnlockLogin(ctx context.Context, who *provider.Principal, id string) (*storage.User, *LoginUnlock, error) {
+	u, err := a.store.UserByID(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	res, ev, err := unlockLogin(ctx, a.p.store, u, who.Actor(), a.p.now())
+	res, ev, err := unlockLogin(ctx, a.store, u, who.Actor(), a.now())
 	if err != nil {
 		return nil, nil, err
 	}
 	if who != nil {
 		ev.ClientID = who.ClientID
 	}
-	a.p.audit.Record(ctx, ev)
+	a.audit.Record(ctx, ev)
 	return u, res, nil
 }
 
 // unlockLogin clears u's failures and returns what it found, with the
 // audit event to record.
 func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.User, actor string, now time.Time) (*LoginUnlock, audit.Event, error) {
-	th, devices, err := st.ClearAccountLoginThrottles(ctx, LoginAccount(u.Email))
+	th, devices, err := st.ClearAccountLoginThrottles(ctx, provider.LoginAccount(u.Email))
 	if err != nil {
 		return nil, audit.Event{}, fmt.Errorf("provider: unlock sign-in: %w", err)
 	}

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/providertest"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -148,7 +150,7 @@ func TestQueryAuditEventsNext(t *testing.T) {
 
 func TestClientChanges(t *testing.T) {
 	now := time.Now()
-	c, _, err := BuildClient(ClientSpec{Name: "A", GrantTypes: []string{GrantClientCredentials}, Scopes: []string{"a"}}, secret.NewHasher(mustRing(t)), now)
+	c, _, err := BuildClient(ClientSpec{Name: "A", GrantTypes: []string{provider.GrantClientCredentials}, Scopes: []string{"a"}}, secret.NewHasher(providertest.Ring(t)), now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
@@ -61,7 +62,7 @@ type ClientSpec struct {
 	IDTokenSignedResponseAlg string
 	SkipConsent              bool
 	// FirstParty marks the operator's own client, the only kind that may
-	// be allowed management scopes (IsManagementScope). Operators only.
+	// be allowed management scopes (provider.IsManagementScope). Operators only.
 	FirstParty bool
 	// IntrospectAnyToken lets the client introspect every client's tokens
 	// (RFC 7662 §4). Operators only.
@@ -91,7 +92,7 @@ type ClientSpec struct {
 	// AccessTokenFormat is "jwt", "opaque" or "" (the server's default).
 	AccessTokenFormat string
 	// RefreshRetryWindow is the client's own refresh retry window (0 to
-	// MaxRefreshRetryWindow); nil follows the server's.
+	// provider.MaxRefreshRetryWindow); nil follows the server's.
 	RefreshRetryWindow *time.Duration
 	// RegisteredBy says who registered the client (shown on the consent
 	// page), e.g. "an administrator".
@@ -154,7 +155,8 @@ func (e *ValidationError) Fields() []string {
 	return out
 }
 
-func (e *ValidationError) add(field, format string, args ...any) {
+// Add records a problem with field.
+func (e *ValidationError) Add(field, format string, args ...any) {
 	e.Problems = append(e.Problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -169,52 +171,57 @@ func (e *ValidationError) err() error {
 // invalid is a ValidationError with one problem.
 func invalid(field, format string, args ...any) error {
 	ve := &ValidationError{}
-	ve.add(field, format, args...)
+	ve.Add(field, format, args...)
 	return ve
 }
 
 // DefaultUserScopes are given to clients that sign users in and name no
 // scopes of their own (offline_access only with the refresh_token grant).
-var DefaultUserScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
+var DefaultUserScopes = []string{provider.ScopeOpenID, provider.ScopeProfile, provider.ScopeEmail, provider.ScopeOfflineAccess}
 
-// checkOptions are the differences between an operator's registration and
-// a dynamic one.
-type checkOptions struct {
-	// jwksURIAllowPrivate admits a jwks_uri on a loopback or private
+// CheckOptions are the differences between an operator's registration of
+// a client and a client's own (RFC 7591, provider/registration).
+type CheckOptions struct {
+	// JWKSURIAllowPrivate admits a jwks_uri on a loopback or private
 	// host (clientjwks.CheckURI). An operator is trusted to name one; the
 	// outbound client still enforces the configuration at fetch time.
-	jwksURIAllowPrivate bool
-	// jwksURIDisabled refuses jwks_uri (no fetcher configured).
-	jwksURIDisabled bool
-	// ownerFromSpec takes the owner from the spec (an operator's
+	JWKSURIAllowPrivate bool
+	// JWKSURIDisabled refuses jwks_uri (no fetcher configured).
+	JWKSURIDisabled bool
+	// OwnerFromSpec takes the owner from the spec (an operator's
 	// registration); otherwise a new client has none and an update keeps
 	// the one it had.
-	ownerFromSpec bool
+	OwnerFromSpec bool
+	// SelfRegistered says the client registers itself: a management scope
+	// is refused as reserved for an administrator rather than for lack of
+	// the first-party mark, which such a client can never have.
+	SelfRegistered bool
 }
 
-var operatorChecks = checkOptions{jwksURIAllowPrivate: true, ownerFromSpec: true}
+var operatorChecks = CheckOptions{JWKSURIAllowPrivate: true, OwnerFromSpec: true}
 
 // BuildClient validates spec, fills defaults, generates the client id and
 // (for clients that authenticate with a secret) the secret, and returns
 // the client to store with the secret to show once. Every problem is
 // reported at once, as a *ValidationError.
 func BuildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time) (*storage.Client, string, error) {
-	return buildClient(spec, hasher, now, operatorChecks)
+	return BuildClientWith(spec, hasher, now, operatorChecks)
 }
 
-func buildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time, opts checkOptions) (*storage.Client, string, error) {
+// BuildClientWith is BuildClient under opts.
+func BuildClientWith(spec ClientSpec, hasher *secret.Hasher, now time.Time, opts CheckOptions) (*storage.Client, string, error) {
 	c, ve := checkSpec(spec, opts)
 	if err := ve.err(); err != nil {
 		return nil, "", err
 	}
-	if !opts.ownerFromSpec {
+	if !opts.OwnerFromSpec {
 		c.OwnerID = ""
 	}
 	c.ID = uuid.NewString()
 	c.CreatedAt = now.UTC()
 	c.UpdatedAt = now.UTC()
 	var plain string
-	if usesSecret(c) {
+	if UsesSecret(c) {
 		var err error
 		if plain, err = secret.NewOpaque(secret.PrefixClientSecret); err != nil {
 			return nil, "", err
@@ -232,15 +239,16 @@ func buildClient(spec ClientSpec, hasher *secret.Hasher, now time.Time, opts che
 // confidential, nor move to a secret-based method without a secret
 // (rotate one first). On error c is unchanged.
 func UpdateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time) error {
-	return updateClientFromSpec(c, spec, now, operatorChecks)
+	return UpdateClientWith(c, spec, now, operatorChecks)
 }
 
-func updateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time, opts checkOptions) error {
+// UpdateClientWith is UpdateClientFromSpec under opts.
+func UpdateClientWith(c *storage.Client, spec ClientSpec, now time.Time, opts CheckOptions) error {
 	n, ve := checkSpec(spec, opts)
 	if spec.Public != c.Public {
-		ve.add("token_endpoint_auth_method", "a client cannot change between public (none) and confidential; delete it and register a new one")
-	} else if n != nil && usesSecret(n) && c.SecretHash == "" {
-		ve.add("token_endpoint_auth_method", "%s needs a client secret and this client has none; rotate its secret first", n.TokenEndpointAuthMethod)
+		ve.Add("token_endpoint_auth_method", "a client cannot change between public (none) and confidential; delete it and register a new one")
+	} else if n != nil && UsesSecret(n) && c.SecretHash == "" {
+		ve.Add("token_endpoint_auth_method", "%s needs a client secret and this client has none; rotate its secret first", n.TokenEndpointAuthMethod)
 	}
 	if err := ve.err(); err != nil {
 		return err
@@ -250,7 +258,7 @@ func updateClientFromSpec(c *storage.Client, spec ClientSpec, now time.Time, opt
 	if n.RegisteredBy == "" {
 		n.RegisteredBy = c.RegisteredBy
 	}
-	if !opts.ownerFromSpec {
+	if !opts.OwnerFromSpec {
 		n.OwnerID = c.OwnerID
 	}
 	n.UpdatedAt = now.UTC()
@@ -349,7 +357,7 @@ func viewFields(v any) map[string]json.RawMessage {
 // it, so an update can change some fields and keep the rest.
 func SpecFromClient(c *storage.Client) ClientSpec {
 	alg := c.TokenEndpointAuthSigningAlg
-	if c.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
+	if c.TokenEndpointAuthMethod != provider.AuthMethodPrivateKeyJWT {
 		alg = ""
 	}
 	return ClientSpec{
@@ -384,93 +392,93 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 	}
 }
 
-// usesSecret reports whether c authenticates with a client secret.
-func usesSecret(c *storage.Client) bool {
-	return !c.Public && (c.TokenEndpointAuthMethod == AuthMethodBasic || c.TokenEndpointAuthMethod == AuthMethodPost)
+// UsesSecret reports whether c authenticates with a client secret.
+func UsesSecret(c *storage.Client) bool {
+	return !c.Public && (c.TokenEndpointAuthMethod == provider.AuthMethodBasic || c.TokenEndpointAuthMethod == provider.AuthMethodPost)
 }
 
 // checkSpec validates spec and returns the client it describes (without
 // id, secret or times). The client is nil when a problem makes it
 // meaningless; ve collects every problem.
-func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *ValidationError) {
+func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *ValidationError) {
 	ve := &ValidationError{}
 
 	name := strings.TrimSpace(spec.Name)
 	switch {
 	case name == "":
-		ve.add("client_name", "required")
+		ve.Add("client_name", "required")
 	case utf8.RuneCountInString(name) > MaxClientNameLen:
-		ve.add("client_name", "at most %d characters", MaxClientNameLen)
+		ve.Add("client_name", "at most %d characters", MaxClientNameLen)
 	case !printable(name):
-		ve.add("client_name", "must be valid UTF-8 without control characters")
+		ve.Add("client_name", "must be valid UTF-8 without control characters")
 	}
 
 	// Grant and response types.
 	grants := dedupe(spec.GrantTypes)
 	if len(spec.GrantTypes) > maxListedGrantTypes {
-		ve.add("grant_types", "at most %d entries", maxListedGrantTypes)
+		ve.Add("grant_types", "at most %d entries", maxListedGrantTypes)
 		grants = nil
 	}
 	if len(grants) == 0 && len(spec.GrantTypes) <= maxListedGrantTypes {
 		if len(spec.RedirectURIs) > 0 || spec.Public {
-			grants = []string{GrantAuthorizationCode, GrantRefreshToken}
+			grants = []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}
 		} else {
-			grants = []string{GrantClientCredentials}
+			grants = []string{provider.GrantClientCredentials}
 		}
 	}
 	grantsOK := true
 	for _, g := range grants {
-		if g != GrantAuthorizationCode && g != GrantRefreshToken && g != GrantClientCredentials {
-			ve.add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials)", clip(g))
+		if g != provider.GrantAuthorizationCode && g != provider.GrantRefreshToken && g != provider.GrantClientCredentials {
+			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials)", clip(g))
 			grantsOK = false
 		}
 	}
-	hasCode := slices.Contains(grants, GrantAuthorizationCode)
-	if slices.Contains(grants, GrantRefreshToken) && !hasCode {
-		ve.add("grant_types", "refresh_token needs authorization_code")
+	hasCode := slices.Contains(grants, provider.GrantAuthorizationCode)
+	if slices.Contains(grants, provider.GrantRefreshToken) && !hasCode {
+		ve.Add("grant_types", "refresh_token needs authorization_code")
 	}
-	if spec.Public && slices.Contains(grants, GrantClientCredentials) {
-		ve.add("grant_types", "a public client cannot use client_credentials (it has no secret)")
+	if spec.Public && slices.Contains(grants, provider.GrantClientCredentials) {
+		ve.Add("grant_types", "a public client cannot use client_credentials (it has no secret)")
 	}
 	responseTypes := []string{}
 	if hasCode {
-		responseTypes = []string{ResponseTypeCode}
+		responseTypes = []string{provider.ResponseTypeCode}
 	}
 	if len(spec.ResponseTypes) > maxListedResponseTypes {
-		ve.add("response_types", "at most %d entries", maxListedResponseTypes)
+		ve.Add("response_types", "at most %d entries", maxListedResponseTypes)
 	} else if rts := dedupe(spec.ResponseTypes); len(rts) > 0 {
 		for _, rt := range rts {
-			if rt != ResponseTypeCode {
-				ve.add("response_types", "%q is not supported (only code)", clip(rt))
+			if rt != provider.ResponseTypeCode {
+				ve.Add("response_types", "%q is not supported (only code)", clip(rt))
 			}
 		}
-		if slices.Contains(rts, ResponseTypeCode) && !hasCode {
-			ve.add("response_types", "code needs the authorization_code grant type")
+		if slices.Contains(rts, provider.ResponseTypeCode) && !hasCode {
+			ve.Add("response_types", "code needs the authorization_code grant type")
 		}
 	}
 
 	// Redirect URIs.
 	switch {
 	case hasCode && len(spec.RedirectURIs) == 0:
-		ve.add("redirect_uris", "authorization_code needs at least one redirect URI")
+		ve.Add("redirect_uris", "authorization_code needs at least one redirect URI")
 	case !hasCode && len(spec.RedirectURIs) > 0 && grantsOK:
-		ve.add("redirect_uris", "only clients with the authorization_code grant use redirect URIs")
+		ve.Add("redirect_uris", "only clients with the authorization_code grant use redirect URIs")
 	}
 	if len(spec.RedirectURIs) > MaxRedirectURIs {
-		ve.add("redirect_uris", "at most %d redirect URIs", MaxRedirectURIs)
+		ve.Add("redirect_uris", "at most %d redirect URIs", MaxRedirectURIs)
 	} else {
 		for _, u := range spec.RedirectURIs {
 			if err := checkRedirectURI(u); err != nil {
-				ve.add("redirect_uris", "%v", err)
+				ve.Add("redirect_uris", "%v", err)
 			}
 		}
 	}
 	if len(spec.PostLogoutRedirectURIs) > MaxPostLogoutURIs {
-		ve.add("post_logout_redirect_uris", "at most %d URIs", MaxPostLogoutURIs)
+		ve.Add("post_logout_redirect_uris", "at most %d URIs", MaxPostLogoutURIs)
 	} else {
 		for _, u := range spec.PostLogoutRedirectURIs {
 			if err := checkRedirectURI(u); err != nil {
-				ve.add("post_logout_redirect_uris", "%v", err)
+				ve.Add("post_logout_redirect_uris", "%v", err)
 			}
 		}
 	}
@@ -478,31 +486,31 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	// Client authentication and keys.
 	method := spec.TokenEndpointAuthMethod
 	switch {
-	case spec.Public && (method == "" || method == AuthMethodNone):
-		method = AuthMethodNone
+	case spec.Public && (method == "" || method == provider.AuthMethodNone):
+		method = provider.AuthMethodNone
 	case spec.Public:
-		ve.add("token_endpoint_auth_method", "a public client uses none, not %q", clip(method))
+		ve.Add("token_endpoint_auth_method", "a public client uses none, not %q", clip(method))
 	case method == "":
-		method = AuthMethodBasic
-	case method != AuthMethodBasic && method != AuthMethodPost && method != AuthMethodPrivateKeyJWT:
-		ve.add("token_endpoint_auth_method", "%q is not supported for a confidential client (client_secret_basic, client_secret_post, private_key_jwt)", clip(method))
+		method = provider.AuthMethodBasic
+	case method != provider.AuthMethodBasic && method != provider.AuthMethodPost && method != provider.AuthMethodPrivateKeyJWT:
+		ve.Add("token_endpoint_auth_method", "%q is not supported for a confidential client (client_secret_basic, client_secret_post, private_key_jwt)", clip(method))
 	}
 	jwks := strings.TrimSpace(spec.JWKS)
 	jwksURI := strings.TrimSpace(spec.JWKSURI)
 	switch {
 	case jwks != "" && jwksURI != "":
-		ve.add("jwks", "give jwks or jwks_uri, not both")
+		ve.Add("jwks", "give jwks or jwks_uri, not both")
 	case jwks != "":
 		norm, err := clientjwks.Normalize(jwks)
 		if err != nil {
-			ve.add("jwks", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
+			ve.Add("jwks", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
 		}
 		jwks = norm
 	case jwksURI != "":
-		if opts.jwksURIDisabled {
-			ve.add("jwks_uri", "fetching client keys is not enabled on this server; register the keys inline as jwks")
-		} else if err := clientjwks.CheckURI(jwksURI, opts.jwksURIAllowPrivate); err != nil {
-			ve.add("jwks_uri", "%s", strings.TrimPrefix(err.Error(), "jwks_uri "))
+		if opts.JWKSURIDisabled {
+			ve.Add("jwks_uri", "fetching client keys is not enabled on this server; register the keys inline as jwks")
+		} else if err := clientjwks.CheckURI(jwksURI, opts.JWKSURIAllowPrivate); err != nil {
+			ve.Add("jwks_uri", "%s", strings.TrimPrefix(err.Error(), "jwks_uri "))
 		}
 	}
 	// token_endpoint_auth_signing_alg is checked whenever it is given,
@@ -511,19 +519,19 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	assertionAlg := spec.TokenEndpointAuthSigningAlg
 	if assertionAlg != "" {
 		if err := clientjwks.CheckSigningAlg(assertionAlg); err != nil {
-			ve.add("token_endpoint_auth_signing_alg", "%v", err)
+			ve.Add("token_endpoint_auth_signing_alg", "%v", err)
 		}
 	}
-	if method == AuthMethodPrivateKeyJWT {
+	if method == provider.AuthMethodPrivateKeyJWT {
 		if jwks == "" && jwksURI == "" && !hasProblem(ve, "jwks") {
-			ve.add("token_endpoint_auth_method", "private_key_jwt needs the client's public keys: jwks or jwks_uri")
+			ve.Add("token_endpoint_auth_method", "private_key_jwt needs the client's public keys: jwks or jwks_uri")
 		}
 		if assertionAlg == "" {
 			assertionAlg = defaultAssertionAlg(jwks)
 		}
 		if jwks != "" && !hasProblem(ve, "token_endpoint_auth_signing_alg") {
 			if err := clientjwks.CheckKeysFor(jwks, assertionAlg); err != nil {
-				ve.add("jwks", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
+				ve.Add("jwks", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
 			}
 		}
 	}
@@ -531,12 +539,12 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	// Scopes and audience.
 	scopes := dedupe(spec.Scopes)
 	if len(spec.Scopes) > MaxClientScopes {
-		ve.add("scope", "at most %d scopes", MaxClientScopes)
+		ve.Add("scope", "at most %d scopes", MaxClientScopes)
 		scopes = nil
 	}
 	if len(scopes) == 0 && hasCode && len(spec.Scopes) <= MaxClientScopes {
 		for _, s := range DefaultUserScopes {
-			if s != ScopeOfflineAccess || slices.Contains(grants, GrantRefreshToken) {
+			if s != provider.ScopeOfflineAccess || slices.Contains(grants, provider.GrantRefreshToken) {
 				scopes = append(scopes, s)
 			}
 		}
@@ -544,50 +552,54 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 	for _, s := range scopes {
 		switch {
 		case !validScopeToken(s):
-			ve.add("scope", "%q is not a valid scope token", clip(s))
-		case IsManagementScope(s) && !spec.FirstParty:
+			ve.Add("scope", "%q is not a valid scope token", clip(s))
+		case provider.IsManagementScope(s) && opts.SelfRegistered:
+			// A registered client is someone else's app: it can never be
+			// allowed a scope that manages gatehouse, whoever registers it.
+			ve.Add("scope", "%q manages gatehouse itself; only an administrator can give it to a first-party client", clip(s))
+		case provider.IsManagementScope(s) && !spec.FirstParty:
 			// Management power only ever goes to the operator's own apps
-			// (IsManagementScope), and only on purpose.
-			ve.add("scope", "%q manages gatehouse itself; only a first-party client may be allowed it (first_party)", clip(s))
+			// (provider.IsManagementScope), and only on purpose.
+			ve.Add("scope", "%q manages gatehouse itself; only a first-party client may be allowed it (first_party)", clip(s))
 		}
 	}
 	resourceList := dedupe(spec.Resources)
 	if len(spec.Resources) > MaxClientAudiences {
-		ve.add("resources", "at most %d resources", MaxClientAudiences)
+		ve.Add("resources", "at most %d resources", MaxClientAudiences)
 	} else {
 		for _, r := range resourceList {
 			if err := checkResourceIndicator(r); err != nil {
-				ve.add("resources", "%v", err)
+				ve.Add("resources", "%v", err)
 			}
 		}
 	}
 	if len(spec.Audience) > MaxClientAudiences {
-		ve.add("audience", "at most %d audiences", MaxClientAudiences)
+		ve.Add("audience", "at most %d audiences", MaxClientAudiences)
 	} else {
 		for _, a := range spec.Audience {
 			if !validScopeToken(a) {
-				ve.add("audience", "%q is not valid (no spaces or quotes)", clip(a))
+				ve.Add("audience", "%q is not valid (no spaces or quotes)", clip(a))
 			}
 		}
 	}
 
 	alg := spec.IDTokenSignedResponseAlg
 	if alg != "" && !slices.Contains(keys.Algorithms, alg) {
-		ve.add("id_token_signed_response_alg", "%q is not supported (%s)", clip(alg), strings.Join(keys.Algorithms, ", "))
+		ve.Add("id_token_signed_response_alg", "%q is not supported (%s)", clip(alg), strings.Join(keys.Algorithms, ", "))
 	}
-	if f := spec.AccessTokenFormat; f != "" && f != FormatJWT && f != FormatOpaque {
-		ve.add("access_token_format", "%q is not supported (jwt, opaque)", clip(f))
+	if f := spec.AccessTokenFormat; f != "" && f != provider.FormatJWT && f != provider.FormatOpaque {
+		ve.Add("access_token_format", "%q is not supported (jwt, opaque)", clip(f))
 	}
-	if w := spec.RefreshRetryWindow; w != nil && (*w < 0 || *w > MaxRefreshRetryWindow) {
-		ve.add("refresh_retry_window", "must be between 0 and %s, got %s", MaxRefreshRetryWindow, *w)
+	if w := spec.RefreshRetryWindow; w != nil && (*w < 0 || *w > provider.MaxRefreshRetryWindow) {
+		ve.Add("refresh_retry_window", "must be between 0 and %s, got %s", provider.MaxRefreshRetryWindow, *w)
 	}
 	origins := dedupe(spec.AllowedOrigins)
 	if len(spec.AllowedOrigins) > MaxAllowedOrigins {
-		ve.add("allowed_cors_origins", "at most %d origins", MaxAllowedOrigins)
+		ve.Add("allowed_cors_origins", "at most %d origins", MaxAllowedOrigins)
 	} else {
 		for _, o := range origins {
 			if err := checkOrigin(o); err != nil {
-				ve.add("allowed_cors_origins", "%v", err)
+				ve.Add("allowed_cors_origins", "%v", err)
 			}
 		}
 	}
@@ -600,26 +612,26 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 			continue
 		}
 		if err := checkHTTPSURL(f.value); err != nil {
-			ve.add(f.field, "%v", err)
+			ve.Add(f.field, "%v", err)
 		}
 	}
 	contacts := dedupe(spec.Contacts)
 	if len(spec.Contacts) > MaxContacts {
-		ve.add("contacts", "at most %d addresses", MaxContacts)
+		ve.Add("contacts", "at most %d addresses", MaxContacts)
 	} else {
 		for _, c := range contacts {
 			if !validEmail(c) {
-				ve.add("contacts", "%q is not an e-mail address", clip(c))
+				ve.Add("contacts", "%q is not an e-mail address", clip(c))
 			}
 		}
 	}
 	registeredBy := strings.TrimSpace(spec.RegisteredBy)
 	if utf8.RuneCountInString(registeredBy) > MaxRegisteredByLen || !printable(registeredBy) {
-		ve.add("registered_by", "at most %d printable characters", MaxRegisteredByLen)
+		ve.Add("registered_by", "at most %d printable characters", MaxRegisteredByLen)
 	}
 	ownerID := strings.TrimSpace(spec.OwnerID)
 	if ownerID != "" && !validScopeToken(ownerID) {
-		ve.add("owner_id", "is not a user id")
+		ve.Add("owner_id", "is not a user id")
 	}
 
 	if len(ve.Problems) > 0 {
@@ -654,7 +666,7 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 		RegisteredBy:                       registeredBy,
 		OwnerID:                            ownerID,
 	}
-	if method == AuthMethodPrivateKeyJWT {
+	if method == provider.AuthMethodPrivateKeyJWT {
 		c.TokenEndpointAuthSigningAlg = assertionAlg
 	}
 	return c, ve
@@ -666,7 +678,7 @@ func checkSpec(spec ClientSpec, opts checkOptions) (*storage.Client, *Validation
 func defaultAssertionAlg(jwks string) string {
 	set := (&storage.Client{JWKS: jwks}).GetJSONWebKeys()
 	if set == nil || len(set.Keys) == 0 {
-		return DefaultClientAssertionAlg
+		return provider.DefaultClientAssertionAlg
 	}
 	k := set.Keys[0]
 	if k.Algorithm != "" {
@@ -682,7 +694,7 @@ func defaultAssertionAlg(jwks string) string {
 			return "ES512"
 		}
 	}
-	return DefaultClientAssertionAlg
+	return provider.DefaultClientAssertionAlg
 }
 
 func hasProblem(ve *ValidationError, field string) bool {
@@ -772,7 +784,7 @@ func checkRedirectURI(raw string) error {
 	if !strings.HasPrefix(raw, u.Scheme+"://") {
 		return fmt.Errorf("%q: write the scheme in lower case", clip(raw))
 	}
-	if _, port, hasPort := splitPort(u.Host); hasPort && !validPort(port) {
+	if !provider.CanonicalPort(u.Host) {
 		return fmt.Errorf("%q: the port must be 1-65535 without leading zeros", clip(raw))
 	}
 	switch u.Scheme {
@@ -891,9 +903,9 @@ type ClientFields struct {
 	RefreshRetryWindow *int64 `json:"refresh_retry_window"`
 }
 
-// spec maps the fields to a ClientSpec as they are: token endpoint auth
+// Spec maps the fields to a ClientSpec as they are: token endpoint auth
 // method none means a public client.
-func (f *ClientFields) spec() ClientSpec {
+func (f *ClientFields) Spec() ClientSpec {
 	jwks := strings.TrimSpace(string(f.JWKS))
 	if jwks == "null" {
 		jwks = ""
@@ -905,7 +917,7 @@ func (f *ClientFields) spec() ClientSpec {
 		RedirectURIs:                       f.RedirectURIs,
 		PostLogoutRedirectURIs:             f.PostLogoutRedirectURIs,
 		Scopes:                             strings.Fields(f.Scope),
-		Public:                             f.TokenEndpointAuthMethod == AuthMethodNone,
+		Public:                             f.TokenEndpointAuthMethod == provider.AuthMethodNone,
 		TokenEndpointAuthMethod:            f.TokenEndpointAuthMethod,
 		TokenEndpointAuthSigningAlg:        f.TokenEndpointAuthSigningAlg,
 		IDTokenSignedResponseAlg:           f.IDTokenSignedResponseAlg,
@@ -951,7 +963,7 @@ type ClientRequest struct {
 
 // Spec is the ClientSpec the request describes.
 func (r *ClientRequest) Spec() ClientSpec {
-	s := r.spec()
+	s := r.ClientFields.Spec()
 	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
 	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
 	return s
@@ -1028,13 +1040,13 @@ func ClientMetadataOf(c *storage.Client) ClientMetadata {
 	if !c.UpdatedAt.IsZero() {
 		m.UpdatedAt = c.UpdatedAt.Unix()
 	}
-	if c.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT {
+	if c.TokenEndpointAuthMethod == provider.AuthMethodPrivateKeyJWT {
 		m.TokenEndpointAuthSigningAlg = c.GetTokenEndpointAuthSigningAlgorithm()
 	}
 	if c.JWKS != "" && json.Valid([]byte(c.JWKS)) {
 		m.JWKS = json.RawMessage(c.JWKS)
 	}
-	if usesSecret(c) {
+	if UsesSecret(c) {
 		never := int64(0) // RFC 7591: 0 = the secret does not expire
 		m.ClientSecretExpiresAt = &never
 	}

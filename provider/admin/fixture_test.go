@@ -1,0 +1,63 @@
+package admin
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/providertest"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
+)
+
+// fixture is the engine on a real store with the administration over it,
+// wired as the server wires them.
+type fixture struct {
+	*providertest.Fixture
+	a *Admin
+	// log has what the administration and sign-in recorded.
+	log *providertest.AuditLog
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureOn(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}))
+}
+
+// newFixtureOn builds on store; mods adjust the engine's options.
+func newFixtureOn(t *testing.T, store *bunstore.Store, mods ...func(*provider.Options)) *fixture {
+	t.Helper()
+	var log *providertest.AuditLog
+	pf := providertest.NewOn(t, store, providertest.Ring(t), append([]func(*provider.Options){func(o *provider.Options) {
+		log = providertest.NewAuditLog(t, o.Now)
+		o.Audit = log.Recorder
+	}}, mods...)...)
+	a, err := New(Options{Store: store, Keyring: pf.Ring, APIKeys: pf.APIKeys, Audit: log.Recorder,
+		Bearer: pf.P, Grants: pf.P, Now: pf.Clock.Now, Logger: pf.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{Fixture: pf, a: a, log: log}
+}
+
+// client stores a client made by the administration and returns it with
+// its secret.
+func (f *fixture) client(t *testing.T, spec ClientSpec) (*storage.Client, string) {
+	t.Helper()
+	c, plain, err := f.a.CreateClient(context.Background(), nil, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, plain
+}
+
+// user stores a person with the password "correct horse battery".
+func (f *fixture) user(t *testing.T, email string, roles ...string) *storage.User {
+	t.Helper()
+	u, err := f.a.CreateUser(context.Background(), nil, UserSpec{Email: email, Password: "correct horse battery", Roles: roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
