@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -20,30 +21,30 @@ import (
 // accountLogin returns the browser's sign-in, or redirects to the login
 // page (and returns nil) when there is none.
 func (h *Handler) accountLogin(c echo.Context) (*provider.Login, error) {
-	login, err := h.currentLogin(c)
-	if err != nil || login != nil {
-		return login, err
+	signedIn, err := h.currentLogin(c)
+	if err != nil || signedIn != nil {
+		return signedIn, err
 	}
 	return nil, c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.Path))
 }
 
 // accountApps lists the apps the person has allowed.
 func (h *Handler) accountApps(c echo.Context) error {
-	login, err := h.accountLogin(c)
-	if login == nil {
+	signedIn, err := h.accountLogin(c)
+	if signedIn == nil {
 		return err
 	}
-	return h.renderAccountApps(c, login, http.StatusOK, "", nil)
+	return h.renderAccountApps(c, signedIn, http.StatusOK, "", nil)
 }
 
-func (h *Handler) renderAccountApps(c echo.Context, login *provider.Login, status int, message string, revoked *provider.RevokedApp) error {
+func (h *Handler) renderAccountApps(c echo.Context, signedIn *provider.Login, status int, message string, revoked *login.RevokedApp) error {
 	ctx := c.Request().Context()
-	grants, err := h.p.AppGrants(ctx, login.User.ID)
+	grants, err := h.login.AppGrants(ctx, signedIn.User.ID)
 	if err != nil {
 		return err
 	}
 	data := &templates.AccountAppsData{
-		Common: h.common(c, "Apps with access"), UserEmail: login.User.Email, Message: message,
+		Common: h.common(c, "Apps with access"), UserEmail: signedIn.User.Email, Message: message,
 	}
 	for _, g := range grants {
 		app := templates.AppGrant{
@@ -83,24 +84,24 @@ func (h *Handler) createdKeys(ctx context.Context, keys []*storage.APIKey) []tem
 // accountRevoke withdraws the consent given to one app: the grant and all
 // the app's tokens for this person go at once.
 func (h *Handler) accountRevoke(c echo.Context) error {
-	login, err := h.accountLogin(c)
-	if login == nil {
+	signedIn, err := h.accountLogin(c)
+	if signedIn == nil {
 		return err
 	}
 	clientID := c.FormValue("client_id")
 	if !validID(clientID) {
-		return h.renderAccountApps(c, login, http.StatusNotFound, noAppGrant, nil)
+		return h.renderAccountApps(c, signedIn, http.StatusNotFound, noAppGrant, nil)
 	}
 	name := clientID
 	if client, err := h.p.Client(c.Request().Context(), clientID); err == nil {
 		name = client.Name
 	}
-	revoked, err := h.p.RevokeAppGrant(c.Request().Context(), login.User.ID, clientID)
+	revoked, err := h.login.RevokeAppGrant(c.Request().Context(), signedIn.User.ID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountApps(c, login, http.StatusNotFound, noAppGrant, nil)
+		return h.renderAccountApps(c, signedIn, http.StatusNotFound, noAppGrant, nil)
 	case err != nil:
 		return err
 	}
-	return h.renderAccountApps(c, login, http.StatusOK, "Access for "+name+" was revoked.", revoked)
+	return h.renderAccountApps(c, signedIn, http.StatusOK, "Access for "+name+" was revoked.", revoked)
 }

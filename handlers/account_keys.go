@@ -23,26 +23,26 @@ const PathAccountKeys = "/account/keys"
 
 // accountKeys lists the keys of the person's apps.
 func (h *Handler) accountKeys(c echo.Context) error {
-	login, err := h.accountLogin(c)
-	if login == nil {
+	signedIn, err := h.accountLogin(c)
+	if signedIn == nil {
 		return err
 	}
-	return h.renderAccountKeys(c, login, http.StatusOK, "")
+	return h.renderAccountKeys(c, signedIn, http.StatusOK, "")
 }
 
-func (h *Handler) renderAccountKeys(c echo.Context, login *provider.Login, status int, message string) error {
+func (h *Handler) renderAccountKeys(c echo.Context, signedIn *provider.Login, status int, message string) error {
 	ctx := c.Request().Context()
-	owned, err := h.adm.OwnedClients(ctx, login.User.ID)
+	owned, err := h.adm.OwnedClients(ctx, signedIn.User.ID)
 	if err != nil {
 		return err
 	}
-	keys, err := h.adm.OwnedAPIKeys(ctx, login.User.ID)
+	keys, err := h.adm.OwnedAPIKeys(ctx, signedIn.User.ID)
 	if err != nil {
 		return err
 	}
 	now := h.now()
 	data := &templates.AccountKeysData{
-		Common: h.common(c, "API keys"), UserEmail: login.User.Email, Message: message, OwnsApps: len(owned) > 0,
+		Common: h.common(c, "API keys"), UserEmail: signedIn.User.Email, Message: message, OwnsApps: len(owned) > 0,
 	}
 	for _, ok := range keys {
 		k := ok.Key
@@ -75,20 +75,20 @@ const noOwnedKey = "There is no such key among the keys of your apps."
 // every token it minted stop working at once. A key of someone else's app
 // is answered like an unknown one (404).
 func (h *Handler) accountRevokeKey(c echo.Context) error {
-	login, err := h.accountLogin(c)
-	if login == nil {
+	signedIn, err := h.accountLogin(c)
+	if signedIn == nil {
 		return err
 	}
 	id := c.FormValue("key_id")
 	if !validID(id) {
-		return h.renderAccountKeys(c, login, http.StatusNotFound, noOwnedKey)
+		return h.renderAccountKeys(c, signedIn, http.StatusNotFound, noOwnedKey)
 	}
-	k, err := h.adm.RevokeOwnedAPIKey(c.Request().Context(), login.User.ID, id)
+	k, err := h.adm.RevokeOwnedAPIKey(c.Request().Context(), signedIn.User.ID, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountKeys(c, login, http.StatusNotFound, noOwnedKey)
+		return h.renderAccountKeys(c, signedIn, http.StatusNotFound, noOwnedKey)
 	case err != nil:
 		return err
 	}
-	return h.renderAccountKeys(c, login, http.StatusOK, "The key "+k.Name+" was revoked. It and every token made with it no longer work.")
+	return h.renderAccountKeys(c, signedIn, http.StatusOK, "The key "+k.Name+" was revoked. It and every token made with it no longer work.")
 }

@@ -260,7 +260,7 @@ func TestAdminAPIUsers(t *testing.T) {
 
 	// Disable signs the user out.
 	user, _ := f.store.UserByID(ctx, id)
-	handle, _, err := f.p.StartLogin(ctx, user, time.Now(), provider.MethodPassword)
+	handle, _, err := f.login.Start(ctx, user, time.Now(), provider.MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestAdminAPIUsers(t *testing.T) {
 	if rec.Code != http.StatusOK || got["disabled"] != true {
 		t.Fatalf("disable: %d %v", rec.Code, got)
 	}
-	if l, _ := f.p.CurrentLogin(ctx, handle); l != nil {
+	if l, _ := f.login.Current(ctx, handle); l != nil {
 		t.Fatal("still signed in after disable")
 	}
 	if rec, got := call(t, f.adm, http.MethodPost, "/admin/users/"+id+"/enable", tok, ""); rec.Code != http.StatusOK || got["disabled"] != false {
@@ -280,7 +280,7 @@ func TestAdminAPIUsers(t *testing.T) {
 	if rec, _ := call(t, f.adm, http.MethodPut, "/admin/users/"+id+"/password", tok, `{"password":"a new long password"}`); rec.Code != http.StatusNoContent {
 		t.Fatalf("set password: %d", rec.Code)
 	}
-	if _, err := f.p.Authenticate(ctx, "erin@example.org", "a new long password", ""); err != nil {
+	if _, err := f.login.Authenticate(ctx, "erin@example.org", "a new long password", ""); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	for _, p := range []string{"", "/disable", "/enable"} {

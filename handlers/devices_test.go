@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 )
 
 var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -69,8 +69,8 @@ func TestSignInSetsTheDeviceCookie(t *testing.T) {
 		device.Domain != "" || device.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("sign-in: %d, device cookie %+v", rec.Code, device)
 	}
-	if left := time.Until(device.Expires); left < provider.DeviceCookieLifetime-time.Minute || left > provider.DeviceCookieLifetime {
-		t.Errorf("device cookie expires in %s, want %s", left, provider.DeviceCookieLifetime)
+	if left := time.Until(device.Expires); left < login.DeviceCookieLifetime-time.Minute || left > login.DeviceCookieLifetime {
+		t.Errorf("device cookie expires in %s, want %s", left, login.DeviceCookieLifetime)
 	}
 	rec = f.signIn(t, users[1], "a long enough password", device)
 	both := responseCookie(rec, "__Host-gth_device")

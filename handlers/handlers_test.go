@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/providertest"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -27,6 +29,7 @@ type fixture struct {
 	h      *Handler
 	store  *bunstore.Store
 	p      *provider.Provider
+	login  *login.Service
 	admin  *admin.Admin
 	ring   *secret.Keyring
 	issuer string
@@ -51,7 +54,11 @@ func newFixtureWith(t testing.TB, issuer, policy string, mods ...func(*Options))
 		o.Issuer = issuer
 		o.RegistrationPolicy = policy
 	})
-	adm, err := admin.New(admin.Options{Store: store, Keyring: pf.Ring, APIKeys: pf.APIKeys, Bearer: pf.P, Grants: pf.P, Logger: pf.Logger})
+	signIn, err := login.New(login.Options{Store: store, Keyring: pf.Ring, SessionLifespan: time.Hour, FlowLifespan: time.Minute, Logger: pf.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := admin.New(admin.Options{Store: store, Keyring: pf.Ring, APIKeys: pf.APIKeys, Bearer: pf.P, Grants: signIn, Logger: pf.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +72,7 @@ func newFixtureWith(t testing.TB, issuer, policy string, mods ...func(*Options))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Provider: pf.P, Admin: adm, Registration: reg, Pages: pages, Keys: pf.Keys, Logger: pf.Logger,
+	opts := Options{Provider: pf.P, Login: signIn, Admin: adm, Registration: reg, Pages: pages, Keys: pf.Keys, Logger: pf.Logger,
 		Ready: func(context.Context) error { return nil }}
 	for _, m := range mods {
 		m(&opts)
@@ -74,7 +81,7 @@ func newFixtureWith(t testing.TB, issuer, policy string, mods ...func(*Options))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{e: h.Public(), h: h, store: store, p: pf.P, admin: adm, ring: pf.Ring, issuer: issuer}
+	return &fixture{e: h.Public(), h: h, store: store, p: pf.P, login: signIn, admin: adm, ring: pf.Ring, issuer: issuer}
 }
 
 func (f *fixture) do(req *http.Request) *httptest.ResponseRecorder {

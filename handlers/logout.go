@@ -81,14 +81,14 @@ func (h *Handler) logout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	login, err := h.currentLogin(c)
+	signedIn, err := h.currentLogin(c)
 	if err != nil {
 		return err
 	}
-	if login == nil {
+	if signedIn == nil {
 		return h.finishLogout(c, lr)
 	}
-	if lr.hint != nil && lr.hint.Subject == login.User.ID {
+	if lr.hint != nil && lr.hint.Subject == signedIn.User.ID {
 		return h.endSession(c, lr)
 	}
 	if lr.redirectTrusted() {
@@ -115,7 +115,7 @@ func (h *Handler) logoutSubmit(c echo.Context) error {
 
 func (h *Handler) endSession(c echo.Context, lr *logoutRequest) error {
 	if ck, err := c.Cookie(h.cookies.session); err == nil {
-		if err := h.p.EndLogin(c.Request().Context(), ck.Value); err != nil {
+		if err := h.login.End(c.Request().Context(), ck.Value); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
@@ -27,35 +28,35 @@ func (h *Handler) authorize(c echo.Context) error {
 	if err != nil {
 		return h.authorizeRequestError(c, ar, err)
 	}
-	login, err := h.currentLogin(c)
+	signedIn, err := h.currentLogin(c)
 	if err != nil {
 		return h.authorizeRequestError(c, ar, err)
 	}
-	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{})
+	step, err := h.login.NextStep(ctx, ar, signedIn, login.FlowState{})
 	if err != nil {
 		return h.authorizeRequestError(c, ar, err)
 	}
-	if step == provider.StepDone {
-		return h.completeAuthorization(c, ar, login, "")
+	if step == login.StepDone {
+		return h.completeAuthorization(c, ar, signedIn, "")
 	}
-	flow, err := h.p.StartFlow(ctx, ar)
+	flow, err := h.login.StartFlow(ctx, ar)
 	if err != nil {
 		return h.authorizeRequestError(c, ar, err)
 	}
 	return c.Redirect(http.StatusSeeOther, stepPath(step)+"?flow="+url.QueryEscape(flow))
 }
 
-func stepPath(s provider.Step) string {
-	if s == provider.StepConsent {
+func stepPath(s login.Step) string {
+	if s == login.StepConsent {
 		return "/consent"
 	}
 	return "/login"
 }
 
 // completeAuthorization issues the code and redirects to the client.
-func (h *Handler) completeAuthorization(c echo.Context, ar fosite.AuthorizeRequester, login *provider.Login, flow string) error {
+func (h *Handler) completeAuthorization(c echo.Context, ar fosite.AuthorizeRequester, signedIn *provider.Login, flow string) error {
 	ctx := c.Request().Context()
-	resp, err := h.p.Complete(ctx, ar, login, flow)
+	resp, err := h.p.Complete(ctx, ar, signedIn, flow)
 	if errors.Is(err, provider.ErrFlowNotFound) {
 		return h.errorPage(c, http.StatusBadRequest, err.Error())
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -126,7 +127,7 @@ func (h *Handler) currentLogin(c echo.Context) (*provider.Login, error) {
 	if err != nil {
 		return nil, nil
 	}
-	return h.p.CurrentLogin(c.Request().Context(), ck.Value)
+	return h.login.Current(c.Request().Context(), ck.Value)
 }
 
 func (h *Handler) setSessionCookie(c echo.Context, handle string, expires time.Time) {
@@ -151,12 +152,12 @@ func (h *Handler) deviceCookie(c echo.Context) string {
 // the session cookie it is HttpOnly and SameSite=Lax (Secure and
 // __Host- on https); it outlives sign-outs on purpose.
 func (h *Handler) rememberDevice(c echo.Context, u *storage.User) error {
-	value, err := h.p.RememberDevice(h.deviceCookie(c), u)
+	value, err := h.login.RememberDevice(h.deviceCookie(c), u)
 	if err != nil {
 		return err
 	}
 	c.SetCookie(&http.Cookie{
-		Name: h.cookies.device, Value: value, Path: "/", Expires: h.now().Add(provider.DeviceCookieLifetime),
+		Name: h.cookies.device, Value: value, Path: "/", Expires: h.now().Add(login.DeviceCookieLifetime),
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return nil
@@ -173,11 +174,11 @@ func (h *Handler) clearSessionCookie(c echo.Context) {
 // authorization request.
 func (h *Handler) flowRequest(c echo.Context) (string, *storage.AuthFlow, fosite.AuthorizeRequester, error) {
 	handle := c.FormValue("flow")
-	f, err := h.p.Flow(c.Request().Context(), handle)
+	f, err := h.login.Flow(c.Request().Context(), handle)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	ar, err := h.p.ResumeFlow(c.Request().Context(), f)
+	ar, err := h.p.ResumeAuthorizeRequest(c.Request().Context(), f)
 	return handle, f, ar, err
 }
 
@@ -218,8 +219,8 @@ func (h *Handler) loginPage(c echo.Context) error {
 // form is shown.
 func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.LoginData {
 	d.Common = h.common(c, "Sign in")
-	d.PasswordDisabled = !h.p.PasswordLogin()
-	for _, u := range h.p.Upstreams() {
+	d.PasswordDisabled = !h.login.PasswordLogin()
+	for _, u := range h.login.Upstreams() {
 		q := url.Values{}
 		if d.Flow != "" {
 			q.Set("flow", d.Flow)
@@ -245,27 +246,27 @@ func accountNext(next string) string {
 // means the credentials were wrong.
 func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
 	ctx := c.Request().Context()
-	u, err := h.p.Authenticate(ctx, c.FormValue("email"), c.FormValue("password"), h.deviceCookie(c))
-	if errors.Is(err, provider.ErrInvalidCredentials) {
+	u, err := h.login.Authenticate(ctx, c.FormValue("email"), c.FormValue("password"), h.deviceCookie(c))
+	if errors.Is(err, login.ErrInvalidCredentials) {
 		h.log.InfoContext(ctx, "login failed", "reason", "invalid credentials", "ip", c.RealIP())
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	login, err := h.startSession(c, u, provider.MethodPassword)
+	signedIn, err := h.startSession(c, u, provider.MethodPassword)
 	if err != nil {
 		return nil, err
 	}
 	h.log.InfoContext(ctx, "login succeeded", "user_id", u.ID)
-	return login, nil
+	return signedIn, nil
 }
 
 // loginSubmit checks the password, starts the browser session and moves the
 // flow on (consent, or straight back to the client); without a flow it
 // continues to the account pages.
 func (h *Handler) loginSubmit(c echo.Context) error {
-	if !h.p.PasswordLogin() {
+	if !h.login.PasswordLogin() {
 		return h.errorPage(c, http.StatusForbidden, "Sign-in with a password is turned off here. Use one of the other ways to sign in.")
 	}
 	failed := func(data *templates.LoginData) error {
@@ -276,11 +277,11 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	}
 	if c.FormValue("flow") == "" {
 		next := accountNext(c.FormValue("next"))
-		login, err := h.signIn(c)
+		signedIn, err := h.signIn(c)
 		if err != nil {
 			return err
 		}
-		if login == nil {
+		if signedIn == nil {
 			return failed(&templates.LoginData{Next: next})
 		}
 		return c.Redirect(http.StatusSeeOther, next)
@@ -291,14 +292,14 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 		return h.flowError(c, ar, err)
 	}
 	allowFormRedirect(c, ar)
-	login, err := h.signIn(c)
+	signedIn, err := h.signIn(c)
 	if err != nil {
 		return err
 	}
-	if login == nil {
+	if signedIn == nil {
 		return failed(&templates.LoginData{Flow: handle, ClientName: clientName(ar)})
 	}
-	return h.continueFlow(c, handle, ar, login)
+	return h.continueFlow(c, handle, ar, signedIn)
 }
 
 // continueFlow moves an authorization flow on after the person signed in
@@ -306,19 +307,19 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 // consent page reads who signed in within the flow, so the flow records it
 // only on the way there; a flow completed at once is deleted instead (one
 // database round trip fewer per sign-in).
-func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.AuthorizeRequester, login *provider.Login) error {
+func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.AuthorizeRequester, signedIn *provider.Login) error {
 	ctx := c.Request().Context()
-	step, err := h.p.NextStep(ctx, ar, login, provider.FlowState{LoggedIn: true})
+	step, err := h.login.NextStep(ctx, ar, signedIn, login.FlowState{LoggedIn: true})
 	if err != nil {
 		return h.authorizeError(c, ar, err)
 	}
-	if step == provider.StepConsent {
-		if err := h.p.SetFlowLogin(ctx, handle, login.User.ID, login.Session.AuthTime); err != nil {
+	if step == login.StepConsent {
+		if err := h.login.SetFlowLogin(ctx, handle, signedIn.User.ID, signedIn.Session.AuthTime); err != nil {
 			return h.flowError(c, ar, err)
 		}
 		return c.Redirect(http.StatusSeeOther, "/consent?flow="+url.QueryEscape(handle))
 	}
-	return h.completeAuthorization(c, ar, login, handle)
+	return h.completeAuthorization(c, ar, signedIn, handle)
 }
 
 // startSession signs the browser in as login's user, replacing any session
@@ -327,33 +328,33 @@ func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.Authoriz
 func (h *Handler) startSession(c echo.Context, u *storage.User, method provider.LoginMethod) (*provider.Login, error) {
 	ctx := c.Request().Context()
 	if old, err := c.Cookie(h.cookies.session); err == nil {
-		if err := h.p.EndLogin(ctx, old.Value); err != nil {
+		if err := h.login.End(ctx, old.Value); err != nil {
 			return nil, err
 		}
 	}
-	cookie, login, err := h.p.StartLogin(ctx, u, h.now().UTC(), method)
+	cookie, signedIn, err := h.login.Start(ctx, u, h.now().UTC(), method)
 	if err != nil {
 		return nil, err
 	}
-	h.setSessionCookie(c, cookie, login.Session.ExpiresAt)
+	h.setSessionCookie(c, cookie, signedIn.Session.ExpiresAt)
 	if err := h.rememberDevice(c, u); err != nil {
 		return nil, err
 	}
-	return login, nil
+	return signedIn, nil
 }
 
 // flowLogin returns the browser's sign-in if it belongs to the flow: the
 // user who signed in within the flow, or (for a flow that started signed
 // in) any current sign-in. Otherwise the user must sign in again.
 func (h *Handler) flowLogin(c echo.Context, f *storage.AuthFlow) (*provider.Login, error) {
-	login, err := h.currentLogin(c)
-	if err != nil || login == nil {
+	signedIn, err := h.currentLogin(c)
+	if err != nil || signedIn == nil {
 		return nil, err
 	}
-	if f.UserID != "" && f.UserID != login.User.ID {
+	if f.UserID != "" && f.UserID != signedIn.User.ID {
 		return nil, nil
 	}
-	return login, nil
+	return signedIn, nil
 }
 
 // consentFlow loads the flow a consent request names and checks that this
@@ -366,31 +367,31 @@ func (h *Handler) consentFlow(c echo.Context) (string, fosite.AuthorizeRequester
 	if err != nil {
 		return "", nil, nil, h.flowError(c, ar, err)
 	}
-	login, err := h.flowLogin(c, f)
+	signedIn, err := h.flowLogin(c, f)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	step, err := h.p.NextStep(c.Request().Context(), ar, login, provider.FlowState{LoggedIn: f.UserID != "", Consented: true})
+	step, err := h.login.NextStep(c.Request().Context(), ar, signedIn, login.FlowState{LoggedIn: f.UserID != "", Consented: true})
 	if err != nil {
 		return "", nil, nil, h.authorizeError(c, ar, err)
 	}
-	if login == nil || step == provider.StepLogin {
+	if signedIn == nil || step == login.StepLogin {
 		return "", nil, nil, c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
 	}
 	allowFormRedirect(c, ar)
-	return handle, ar, login, nil
+	return handle, ar, signedIn, nil
 }
 
 // consentPage asks the user to allow the client's scopes.
 func (h *Handler) consentPage(c echo.Context) error {
-	handle, ar, login, err := h.consentFlow(c)
-	if login == nil {
+	handle, ar, signedIn, err := h.consentFlow(c)
+	if signedIn == nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, "consent", h.consentData(c, handle, ar, login))
+	return h.render(c, http.StatusOK, "consent", h.consentData(c, handle, ar, signedIn))
 }
 
-func (h *Handler) consentData(c echo.Context, handle string, ar fosite.AuthorizeRequester, login *provider.Login) *templates.ConsentData {
+func (h *Handler) consentData(c echo.Context, handle string, ar fosite.AuthorizeRequester, signedIn *provider.Login) *templates.ConsentData {
 	var scopes []templates.Scope
 	for _, s := range provider.ConsentScopes(ar.GetRequestedScopes()) {
 		scopes = append(scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
@@ -398,7 +399,7 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 	data := &templates.ConsentData{
 		Common: h.common(c, "Allow access?"), Flow: handle,
 		ClientName: clientName(ar), ClientID: ar.GetClient().GetID(),
-		UserEmail: login.User.Email, Scopes: scopes,
+		UserEmail: signedIn.User.Email, Scopes: scopes,
 	}
 	if sc, ok := provider.StorageClient(ar.GetClient()); ok {
 		data.LogoURI, data.ClientURI, data.PolicyURI, data.TosURI = sc.LogoURI, sc.ClientURI, sc.PolicyURI, sc.TosURI
@@ -411,22 +412,22 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 // completes the authorization; Deny sends access_denied to the client.
 func (h *Handler) consentSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
-	handle, ar, login, err := h.consentFlow(c)
-	if login == nil {
+	handle, ar, signedIn, err := h.consentFlow(c)
+	if signedIn == nil {
 		return err
 	}
 	switch c.FormValue("decision") {
 	case "allow":
-		if err := h.p.RememberConsent(ctx, login.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
+		if err := h.login.RememberConsent(ctx, signedIn.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
 			return err
 		}
-		h.log.InfoContext(ctx, "consent given", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())
-		return h.completeAuthorization(c, ar, login, handle)
+		h.log.InfoContext(ctx, "consent given", "user_id", signedIn.User.ID, "client_id", ar.GetClient().GetID())
+		return h.completeAuthorization(c, ar, signedIn, handle)
 	case "deny":
-		if err := h.p.Deny(ctx, handle, login.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
+		if err := h.login.Deny(ctx, handle, signedIn.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
 			return h.flowError(c, ar, err)
 		}
-		h.log.InfoContext(ctx, "consent denied", "user_id", login.User.ID, "client_id", ar.GetClient().GetID())
+		h.log.InfoContext(ctx, "consent denied", "user_id", signedIn.User.ID, "client_id", ar.GetClient().GetID())
 		h.p.WriteAuthorizeError(ctx, c.Response(), ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return nil
 	default:

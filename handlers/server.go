@@ -27,6 +27,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -49,6 +50,8 @@ type JWKSSource interface {
 // Options configure the handlers.
 type Options struct {
 	Provider *provider.Provider
+	// Login signs people in and keeps what they allowed.
+	Login *login.Service
 	// Admin serves the admin API and people's own API keys.
 	Admin *admin.Admin
 	// Registration serves RFC 7591/7592; nil when registration is off.
@@ -85,6 +88,7 @@ type Options struct {
 // Handler holds the dependencies of every route.
 type Handler struct {
 	p       *provider.Provider
+	login   *login.Service
 	adm     *admin.Admin
 	reg     *registration.Registration
 	pages   *templates.Pages
@@ -105,8 +109,8 @@ type Handler struct {
 
 // New checks the options and returns the handlers.
 func New(opts Options) (*Handler, error) {
-	if opts.Provider == nil || opts.Admin == nil || opts.Pages == nil || opts.Keys == nil || opts.Ready == nil {
-		return nil, errors.New("handlers: Provider, Admin, Pages, Keys and Ready are required")
+	if opts.Provider == nil || opts.Login == nil || opts.Admin == nil || opts.Pages == nil || opts.Keys == nil || opts.Ready == nil {
+		return nil, errors.New("handlers: Provider, Login, Admin, Pages, Keys and Ready are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -122,7 +126,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		p: opts.Provider, adm: opts.Admin, reg: opts.Registration, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
+		p: opts.Provider, login: opts.Login, adm: opts.Admin, reg: opts.Registration, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
 		log: opts.Logger, now: opts.Now, product: opts.Product,
 		issuer: iss, secure: iss.Scheme == "https",
 	}

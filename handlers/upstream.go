@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -50,13 +51,13 @@ func (h *Handler) upstreamBegin(c echo.Context) error {
 	} else {
 		next = accountNext(c.QueryParam("next"))
 	}
-	authURL, browser, err := h.p.BeginUpstreamLogin(ctx, id, flow, next, opt)
+	authURL, browser, err := h.login.BeginUpstreamLogin(ctx, id, flow, next, opt)
 	switch {
-	case errors.Is(err, provider.ErrUnknownUpstream), errors.Is(err, federation.ErrUnknownUpstream):
+	case errors.Is(err, login.ErrUnknownUpstream), errors.Is(err, federation.ErrUnknownUpstream):
 		return h.errorPage(c, http.StatusNotFound, "There is no such way to sign in here.")
 	case errors.Is(err, federation.ErrUnavailable):
 		return h.upstreamErrorPage(c, http.StatusServiceUnavailable,
-			h.p.UpstreamName(id)+" cannot be reached right now. Try again in a moment, or sign in another way.", flow, next)
+			h.login.UpstreamName(id)+" cannot be reached right now. Try again in a moment, or sign in another way.", flow, next)
 	case err != nil:
 		return err
 	}
@@ -79,8 +80,8 @@ func (h *Handler) upstreamCallback(c echo.Context) error {
 	// The cookie has done its job whatever happens next.
 	c.SetCookie(&http.Cookie{Name: h.cookies.upstream, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
 
-	res, err := h.p.FinishUpstreamLogin(ctx, id, q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"), browser)
-	var rej *provider.SignInRejected
+	res, err := h.login.FinishUpstreamLogin(ctx, id, q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"), browser)
+	var rej *login.SignInRejected
 	switch {
 	case errors.As(err, &rej):
 		status := http.StatusBadRequest
@@ -88,13 +89,13 @@ func (h *Handler) upstreamCallback(c echo.Context) error {
 			status = http.StatusBadGateway
 		}
 		return h.upstreamErrorPage(c, status, rej.Message, rej.Flow, rej.Next)
-	case errors.Is(err, provider.ErrUnknownUpstream):
+	case errors.Is(err, login.ErrUnknownUpstream):
 		return h.errorPage(c, http.StatusNotFound, "There is no such way to sign in here.")
 	case err != nil:
 		return err
 	}
 
-	login, err := h.startSession(c, res.User, provider.MethodUpstream(id))
+	signedIn, err := h.startSession(c, res.User, provider.MethodUpstream(id))
 	if err != nil {
 		return err
 	}
@@ -102,15 +103,15 @@ func (h *Handler) upstreamCallback(c echo.Context) error {
 	if res.Flow == "" {
 		return c.Redirect(http.StatusSeeOther, accountNext(res.Next))
 	}
-	f, err := h.p.Flow(ctx, res.Flow)
+	f, err := h.login.Flow(ctx, res.Flow)
 	if err != nil {
 		return h.flowError(c, nil, err)
 	}
-	ar, err := h.p.ResumeFlow(ctx, f)
+	ar, err := h.p.ResumeAuthorizeRequest(ctx, f)
 	if err != nil {
 		return h.flowError(c, ar, err)
 	}
-	return h.continueFlow(c, res.Flow, ar, login)
+	return h.continueFlow(c, res.Flow, ar, signedIn)
 }
 
 // upstreamErrorPage explains a failed upstream sign-in with a way back to
@@ -122,7 +123,7 @@ func (h *Handler) upstreamErrorPage(c echo.Context, status int, msg, flow, next 
 	}
 	switch {
 	case flow != "":
-		if _, err := h.p.Flow(c.Request().Context(), flow); err == nil {
+		if _, err := h.login.Flow(c.Request().Context(), flow); err == nil {
 			data.BackURL, data.BackText = "/login?flow="+url.QueryEscape(flow), "Back to sign-in"
 		}
 	case next != "":
@@ -133,20 +134,20 @@ func (h *Handler) upstreamErrorPage(c echo.Context, status int, msg, flow, next 
 
 // accountIdentities lists the upstream accounts the person signs in with.
 func (h *Handler) accountIdentities(c echo.Context) error {
-	login, err := h.accountLogin(c)
-	if login == nil {
+	signedIn, err := h.accountLogin(c)
+	if signedIn == nil {
 		return err
 	}
-	return h.renderAccountIdentities(c, login, "")
+	return h.renderAccountIdentities(c, signedIn, "")
 }
 
-func (h *Handler) renderAccountIdentities(c echo.Context, login *provider.Login, message string) error {
-	ids, err := h.p.LinkedIdentities(c.Request().Context(), login.User.ID)
+func (h *Handler) renderAccountIdentities(c echo.Context, signedIn *provider.Login, message string) error {
+	ids, err := h.login.LinkedIdentities(c.Request().Context(), signedIn.User.ID)
 	if err != nil {
 		return err
 	}
-	data := &templates.AccountIdentitiesData{Common: h.common(c, "Sign-in methods"), UserEmail: login.User.Email, Message: message}
-	canUnlink := h.p.CanUnlink(login.User, len(ids))
+	data := &templates.AccountIdentitiesData{Common: h.common(c, "Sign-in methods"), UserEmail: signedIn.User.Email, Message: message}
+	canUnlink := h.login.CanUnlink(signedIn.User, len(ids))
 	for _, fi := range ids {
 		last := "never"
 		if !fi.LastLoginAt.IsZero() {
@@ -163,23 +164,23 @@ func (h *Handler) renderAccountIdentities(c echo.Context, login *provider.Login,
 // accountUnlink removes one linked upstream account, unless it is the
 // person's last way to sign in.
 func (h *Handler) accountUnlink(c echo.Context) error {
-	login, err := h.accountLogin(c)
-	if login == nil {
+	signedIn, err := h.accountLogin(c)
+	if signedIn == nil {
 		return err
 	}
 	upstream, subject := c.FormValue("upstream"), c.FormValue("subject")
-	err = h.p.UnlinkIdentity(c.Request().Context(), login.User, upstream, subject)
+	err = h.login.UnlinkIdentity(c.Request().Context(), signedIn.User, upstream, subject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.renderAccountIdentities(c, login, "That account is not linked to yours.")
-	case errors.Is(err, provider.ErrLastSignInMethod):
-		return h.renderAccountIdentities(c, login, "You cannot unlink your only way to sign in.")
+		return h.renderAccountIdentities(c, signedIn, "That account is not linked to yours.")
+	case errors.Is(err, login.ErrLastSignInMethod):
+		return h.renderAccountIdentities(c, signedIn, "You cannot unlink your only way to sign in.")
 	case err != nil:
 		return err
 	}
-	name := h.p.UpstreamName(upstream)
+	name := h.login.UpstreamName(upstream)
 	if name == "" {
 		name = upstream
 	}
-	return h.renderAccountIdentities(c, login, name+" was unlinked.")
+	return h.renderAccountIdentities(c, signedIn, name+" was unlinked.")
 }

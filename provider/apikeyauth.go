@@ -90,17 +90,9 @@ func (p *Provider) auditKeyFailure(ctx context.Context, r *http.Request, clientI
 		details["key_id"] = keyID
 	}
 	p.audit.Record(ctx, audit.Event{
-		Type: audit.APIKeyUseFailed, Actor: "anonymous", Subject: keyID, ClientID: truncateID(clientID),
+		Type: audit.APIKeyUseFailed, Actor: "anonymous", Subject: keyID, ClientID: audit.ClipID(clientID),
 		IP: reqctx.ClientIP(ctx), Details: details,
 	})
-}
-
-// truncateID bounds attacker-chosen identifiers before they are logged.
-func truncateID(s string) string {
-	if len(s) > 100 {
-		return s[:100]
-	}
-	return s
 }
 
 // APIKeyIntrospection is what introspecting an API key says (RFC 7662).

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -63,10 +64,10 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	case !isS256Challenge(challenge):
 		return fosite.ErrInvalidRequest.WithHint("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
 	}
-	if _, err := parsePrompt(form.Get("prompt")); err != nil {
+	if _, err := ParsePrompt(form.Get("prompt")); err != nil {
 		return err
 	}
-	_, _, err := parseMaxAge(form.Get("max_age"))
+	_, _, err := ParseMaxAge(form.Get("max_age"))
 	return err
 }
 
@@ -83,7 +84,9 @@ func isS256Challenge(s string) bool {
 	return true
 }
 
-func parsePrompt(v string) ([]string, error) {
+// ParsePrompt parses the prompt parameter (OpenID Connect Core §3.1.2.1):
+// none, login and consent; none alone.
+func ParsePrompt(v string) ([]string, error) {
 	prompts := strings.Fields(v)
 	for _, p := range prompts {
 		switch p {
@@ -98,7 +101,9 @@ func parsePrompt(v string) ([]string, error) {
 	return prompts, nil
 }
 
-func parseMaxAge(v string) (int64, bool, error) {
+// ParseMaxAge parses the max_age parameter (OpenID Connect Core
+// §3.1.2.1), seconds; ok is false when it is absent.
+func ParseMaxAge(v string) (seconds int64, ok bool, err error) {
 	if v == "" {
 		return 0, false, nil
 	}
@@ -218,4 +223,27 @@ func dynamicallyRegistered(c *storage.Client) bool {
 // error page instead.
 func AuthorizeErrorRedirectable(ar fosite.AuthorizeRequester) bool {
 	return ar != nil && ar.IsRedirectURIValid() && redirectURIAllowed(ar)
+}
+
+// ErrFlowNotFound means the flow handle is unknown, expired or used.
+var ErrFlowNotFound = errors.New("provider: this sign-in request has expired or was already completed")
+
+// ResumeAuthorizeRequest rebuilds the authorization request of a flow (a
+// request waiting for the person on the sign-in and consent pages; see
+// package login). fosite checks it again (the client may have changed
+// meanwhile), and the request keeps its original time, which prompt=login
+// and max_age are measured against.
+func (p *Provider) ResumeAuthorizeRequest(ctx context.Context, f *storage.AuthFlow) (fosite.AuthorizeRequester, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, p.opts.Issuer+PathAuthorize+"?"+f.Form, nil)
+	if err != nil {
+		return nil, fmt.Errorf("provider: rebuild flow request: %w", err)
+	}
+	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		return ar, err
+	}
+	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
+		req.RequestedAt = f.RequestedAt.UTC()
+	}
+	return ar, nil
 }

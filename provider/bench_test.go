@@ -55,7 +55,7 @@ func newBenchFixture(b *testing.B, dialect, alg string) *benchFixture {
 	p, err := New(Options{
 		Issuer: "http://127.0.0.1:8080", Store: store, Keys: km, Keyring: ring, Logger: quiet, APIKeys: verifier,
 		Lifespans: Lifespans{AccessToken: time.Hour, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
+			RefreshToken: time.Hour},
 		AccessTokenAlg: alg,
 	})
 	if err != nil {

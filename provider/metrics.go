@@ -7,24 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Prometheus counters of what the provider does. Each is counted where its
-// audit event is recorded, at once (client_credentials issuance too, which
-// the audit trail only summarizes every IssuedSummaryInterval). Label
-// values come from the fixed sets below, never from a request, so the
-// number of series stays bounded whatever clients send.
-
-// Values of the method and outcome labels of gatehouse_login_attempts_total.
-const (
-	loginMethodPassword  = "password"
-	loginMethodFederated = "federated"
-
-	outcomeSucceeded = "succeeded"
-	// outcomeFailed: a wrong password, unknown account, disabled account,
-	// invalid input, or a refused upstream sign-in.
-	outcomeFailed = "failed"
-	// outcomeLocked: the account was locked, so the password was not checked.
-	outcomeLocked = "locked"
-)
+// Prometheus counters of what the engine does (package login counts
+// sign-ins). Each is counted where its audit event is recorded, at once
+// (client_credentials issuance too, which the audit trail only summarizes
+// every IssuedSummaryInterval). Label values come from fixed sets, never
+// from a request, so the number of series stays bounded whatever clients
+// send.
 
 // grantTypes are the values of the grant_type label: the grants composed
 // in New. Anything else (not expected: fosite refuses other grants before
@@ -37,8 +25,6 @@ type metrics struct {
 	// the token path then increments without a label lookup.
 	issuedBy      map[string]prometheus.Counter
 	tokensRevoked prometheus.Counter
-	loginAttempts *prometheus.CounterVec
-	loginLockouts prometheus.Counter
 	refreshReuse  prometheus.Counter
 }
 
@@ -55,14 +41,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_tokens_revoked_total",
 			Help: "Revocation requests (RFC 7009) served; an unknown token counts too, as the RFC answers it alike.",
 		}),
-		loginAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_login_attempts_total",
-			Help: "Sign-in attempts by method (password, federated) and outcome (succeeded, failed, locked).",
-		}, []string{"method", "outcome"}),
-		loginLockouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gatehouse_login_lockouts_total",
-			Help: "Accounts locked (or locked again for longer) after failed password sign-ins.",
-		}),
 		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_refresh_reuse_detections_total",
 			Help: "Rotated refresh tokens presented again after their retry window; each revoked its grant.",
@@ -74,14 +52,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, g := range grantTypes {
 		m.issuedBy[g] = m.tokensIssued.WithLabelValues(g)
 	}
-	for _, o := range []string{outcomeSucceeded, outcomeFailed, outcomeLocked} {
-		m.loginAttempts.WithLabelValues(loginMethodPassword, o)
-	}
-	for _, o := range []string{outcomeSucceeded, outcomeFailed} {
-		m.loginAttempts.WithLabelValues(loginMethodFederated, o)
-	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.tokensIssued, m.tokensRevoked, m.loginAttempts, m.loginLockouts, m.refreshReuse} {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.tokensRevoked, m.refreshReuse} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("provider: register metrics: %w", err)
 			}
@@ -99,10 +71,4 @@ func (m *metrics) issued(ar fosite.AccessRequester) {
 		}
 	}
 	m.tokensIssued.WithLabelValues("other").Inc()
-}
-
-// login counts a sign-in attempt; method and outcome are the constants
-// above.
-func (m *metrics) login(method, outcome string) {
-	m.loginAttempts.WithLabelValues(method, outcome).Inc()
 }

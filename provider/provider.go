@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
 
@@ -32,7 +31,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
-	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -43,14 +41,9 @@ type Store interface {
 	storage.OAuth2Store
 	storage.ClientStore
 	storage.UserStore
-	storage.LoginSessionStore
-	storage.ConsentStore
 	storage.AuthFlowStore
-	storage.RegistrationTokenStore
 	storage.PushedRequestStore
 	storage.APIKeyStore
-	storage.FederationStore
-	storage.LoginThrottleStore
 	storage.RefreshSuccessorStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
@@ -61,15 +54,7 @@ type Lifespans struct {
 	IDToken           time.Duration
 	AuthorizationCode time.Duration
 	RefreshToken      time.Duration
-	LoginSession      time.Duration
-	// AuthFlow bounds how long a user may take on the login and consent
-	// pages before the authorization request must start over.
-	AuthFlow time.Duration
 }
-
-// DefaultAuthFlowLifespan is how long a user may take on the login and
-// consent pages before the authorization request must start over.
-const DefaultAuthFlowLifespan = 30 * time.Minute
 
 // Options configure a Provider.
 type Options struct {
@@ -106,21 +91,12 @@ type Options struct {
 	IssuedSummaryInterval time.Duration
 	// Audit receives audit events; nil records nothing.
 	Audit *audit.Recorder
-	// Federation signs people in through upstream identity providers;
-	// nil when none is configured.
-	Federation *federation.Manager
 	// AccessTokenFormat is the default format of access tokens ("opaque"
 	// or "jwt"); AccessTokenAlg signs JWT access tokens ("RS256" default).
 	AccessTokenFormat string
 	AccessTokenAlg    string
-	// DisablePasswordLogin turns e-mail and password sign-in off (people
-	// then sign in only through upstreams).
-	DisablePasswordLogin bool
-	// LoginLockout backs off and locks accounts after failed password
-	// sign-ins; zero fields take DefaultLoginLockout's.
-	LoginLockout LoginLockoutOptions
-	// Metrics, when set, receives the provider's counters (tokens issued
-	// and revoked, sign-in attempts, lockouts, refresh reuse).
+	// Metrics, when set, receives the engine's counters (tokens issued
+	// and revoked, refresh reuse).
 	Metrics prometheus.Registerer
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -156,7 +132,6 @@ type Provider struct {
 	apikeys *apikey.Verifier
 	audit   *audit.Recorder
 	fosite  *fosite.Fosite
-	fed     *federation.Manager
 	// core signs and names tokens (the retry window keys kept responses
 	// by the refresh token's signature).
 	core oauth2.CoreStrategy
@@ -164,9 +139,7 @@ type Provider struct {
 	// asks for an early summary when the counts are full.
 	issued     issuedSummary
 	issuedFull chan struct{}
-	// hashSlots bounds concurrent argon2id password checks (login.go).
-	hashSlots chan struct{}
-	metrics   *metrics
+	metrics    *metrics
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -186,7 +159,6 @@ func New(opts Options) (*Provider, error) {
 	if opts.AccessTokenAlg == "" {
 		opts.AccessTokenAlg = keys.RS256
 	}
-	opts.LoginLockout = opts.LoginLockout.withDefaults()
 	if opts.IssuedSummaryInterval <= 0 {
 		opts.IssuedSummaryInterval = DefaultIssuedSummaryInterval
 	}
@@ -194,7 +166,7 @@ func New(opts Options) (*Provider, error) {
 		opts.PARLifespan = parLifespanDefault
 	}
 	l := &opts.Lifespans
-	for _, d := range []*time.Duration{&l.AccessToken, &l.IDToken, &l.AuthorizationCode, &l.RefreshToken, &l.LoginSession, &l.AuthFlow} {
+	for _, d := range []*time.Duration{&l.AccessToken, &l.IDToken, &l.AuthorizationCode, &l.RefreshToken} {
 		if *d <= 0 {
 			return nil, errors.New("provider: every lifespan must be positive")
 		}
@@ -325,11 +297,9 @@ func New(opts Options) (*Provider, error) {
 		apikeys: verifier,
 		audit:   opts.Audit,
 		fosite:  f,
-		fed:     opts.Federation,
 		core:    strategy.CoreStrategy,
 
 		issuedFull: make(chan struct{}, 1),
-		hashSlots:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		metrics:    m,
 	}
 	// Client authentication, for every endpoint that authenticates

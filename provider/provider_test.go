@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 
 	"github.com/google/uuid"
@@ -48,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	p, err := New(Options{
 		Issuer: "http://127.0.0.1:8080", Store: store, Keys: km, Keyring: ring, Now: clock.Now,
 		Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
+			RefreshToken: time.Hour},
 		RefreshRetryWindow: 10 * time.Second,
 		Logger:             slog.New(slog.DiscardHandler),
 	})
@@ -138,29 +140,6 @@ func TestOAuthErrorMapping(t *testing.T) {
 	}
 }
 
-func TestAuthenticate(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	u := storedUser(t, f.store, "bob@example.com", "bobs password")
-	if got, err := f.p.Authenticate(ctx, " BOB@example.com ", "bobs password", ""); err != nil || got.ID != u.ID {
-		t.Fatalf("right password: %v", err)
-	}
-	for _, tc := range [][2]string{{"bob@example.com", "wrong"}, {"nobody@example.com", "bobs password"}, {"", ""}, {"bob@example.com", strings.Repeat("x", 2000)}} {
-		if _, err := f.p.Authenticate(ctx, tc[0], tc[1], ""); !errors.Is(err, ErrInvalidCredentials) {
-			t.Errorf("%q: %v", tc[0], err)
-		}
-	}
-}
-
-func authorizeRequest(t *testing.T, f *fixture, c *storage.Client, extra url.Values) fosite.AuthorizeRequester {
-	t.Helper()
-	ar, err := f.p.OAuth2.NewAuthorizeRequest(context.Background(), authorizeHTTPRequest(c, extra))
-	if err != nil {
-		t.Fatalf("authorize request: %v", err)
-	}
-	return ar
-}
-
 // authorizeHTTPRequest is a valid authorization request of c, with extra
 // parameters set.
 func authorizeHTTPRequest(c *storage.Client, extra url.Values) *http.Request {
@@ -176,58 +155,11 @@ func authorizeHTTPRequest(c *storage.Client, extra url.Values) *http.Request {
 	return r
 }
 
-func TestNextStepAndChecks(t *testing.T) {
+func TestAuthorizeRequestChecks(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	c := webClient("https://a.example/cb")
 	storedClient(t, f.store, f.ring, c)
-	u := storedUser(t, f.store, "carol@example.com", "carols password")
-	_, login, err := f.p.StartLogin(ctx, u, time.Now().Add(-time.Hour), MethodPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	step := func(extra url.Values, l *Login, st FlowState) (Step, error) {
-		return f.p.NextStep(ctx, authorizeRequest(t, f, c, extra), l, st)
-	}
-	if s, err := step(nil, nil, FlowState{}); s != StepLogin || err != nil {
-		t.Fatalf("no session: %v %v", s, err)
-	}
-	if _, err := step(url.Values{"prompt": {"none"}}, nil, FlowState{}); !errors.Is(err, fosite.ErrLoginRequired) {
-		t.Fatalf("prompt=none without session: %v", err)
-	}
-	if s, _ := step(nil, login, FlowState{}); s != StepConsent {
-		t.Fatalf("no consent yet: %v", s)
-	}
-	if _, err := step(url.Values{"prompt": {"none"}}, login, FlowState{}); !errors.Is(err, fosite.ErrConsentRequired) {
-		t.Fatalf("prompt=none without consent: %v", err)
-	}
-	if err := f.p.RememberConsent(ctx, u.ID, c.ID, []string{"openid", "email"}); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := step(nil, login, FlowState{}); s != StepDone {
-		t.Fatalf("remembered consent: %v", s)
-	}
-	if s, _ := step(url.Values{"scope": {"openid email profile"}}, login, FlowState{}); s != StepConsent {
-		t.Fatalf("new scope: %v", s)
-	}
-	if s, _ := step(url.Values{"prompt": {"login"}}, login, FlowState{}); s != StepLogin {
-		t.Fatalf("prompt=login: %v", s)
-	}
-	if s, _ := step(url.Values{"prompt": {"login"}}, login, FlowState{LoggedIn: true}); s != StepDone {
-		t.Fatalf("prompt=login after signing in: %v", s)
-	}
-	if s, _ := step(url.Values{"max_age": {"60"}}, login, FlowState{}); s != StepLogin {
-		t.Fatalf("max_age exceeded (signed in an hour ago): %v", s)
-	}
-	if s, _ := step(url.Values{"max_age": {"7200"}}, login, FlowState{}); s != StepDone {
-		t.Fatalf("max_age satisfied: %v", s)
-	}
-	for _, bad := range []url.Values{{"prompt": {"none login"}}, {"prompt": {"select_account"}}, {"max_age": {"-1"}}, {"max_age": {"soon"}}} {
-		if _, err := step(bad, login, FlowState{}); !errors.Is(err, fosite.ErrInvalidRequest) {
-			t.Errorf("%v: %v", bad, err)
-		}
-	}
 
 	check := func(extra url.Values) error {
 		_, err := f.p.NewAuthorizeRequest(ctx, authorizeHTTPRequest(c, extra))
@@ -242,6 +174,7 @@ func TestNextStepAndChecks(t *testing.T) {
 		{"code_challenge_method": {""}},
 		{"code_challenge": {"short"}},
 		{"code_challenge": {strings.Repeat("+", 43)}},
+		{"prompt": {"none login"}}, {"prompt": {"select_account"}}, {"max_age": {"-1"}}, {"max_age": {"soon"}},
 	} {
 		if err := check(bad); !errors.Is(err, fosite.ErrInvalidRequest) {
 			t.Errorf("%v: %v", bad, err)
@@ -288,4 +221,36 @@ func mustRing(t *testing.T) *secret.Keyring {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestMetricsRegistration: the engine's counters are registered on the
+// registry it is given, every series from the start, and a second engine
+// on the same registry is an error from New (the two would otherwise count
+// apart, one of them unseen), not a panic.
+func TestMetricsRegistration(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	opts := f.p.opts
+	opts.Metrics = reg
+	if _, err := New(opts); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+	}
+	for name, n := range map[string]int{
+		"gatehouse_tokens_issued_total": len(grantTypes), "gatehouse_tokens_revoked_total": 1, "gatehouse_refresh_reuse_detections_total": 1,
+	} {
+		if series[name] != n {
+			t.Errorf("%s has %d series, want %d", name, series[name], n)
+		}
+	}
+	if _, err := New(opts); err == nil {
+		t.Fatal("a second engine registered the same metrics")
+	}
 }

@@ -46,3 +46,26 @@ func (s *Session) Clone() fosite.Session {
 	}
 	return deepcopy.Copy(s).(*Session)
 }
+
+// MethodPassword is an e-mail and password sign-in (amr "pwd", RFC 8176
+// §2).
+var MethodPassword = LoginMethod{AMR: []string{"pwd"}}
+
+// LoginMethod is how a person signed in: the ID token's amr and acr
+// (OpenID Connect Core §2).
+type LoginMethod struct {
+	AMR []string
+	ACR string
+}
+
+// MethodUpstream is a sign-in through upstream id.
+func MethodUpstream(id string) LoginMethod {
+	return LoginMethod{AMR: []string{"fed"}, ACR: "urn:gatehouse:upstream:" + id}
+}
+
+// Login is a browser's signed-in state with its user, as package login
+// keeps it: who the engine issues a code for (Complete).
+type Login struct {
+	Session *storage.LoginSession
+	User    *storage.User
+}

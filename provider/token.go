@@ -199,10 +199,10 @@ func (p *Provider) revoke(ctx context.Context, r *http.Request) error {
 		p.metrics.tokensRevoked.Inc()
 		// fosite authenticated the client, so the id it claimed is its id
 		// (for private_key_jwt without client_id: the assertion's sub).
-		clientID := truncateID(ClaimedClientID(r))
+		clientID := audit.ClipID(ClaimedClientID(r))
 		p.audit.Record(ctx, audit.Event{
 			Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, IP: reqctx.ClientIP(ctx),
-			Details: map[string]string{"token_type_hint": truncateID(r.PostForm.Get("token_type_hint"))},
+			Details: map[string]string{"token_type_hint": audit.ClipID(r.PostForm.Get("token_type_hint"))},
 		})
 	}
 	return err

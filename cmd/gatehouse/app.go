@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -240,8 +241,6 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			IDToken:           cfg.Lifespans.IDToken,
 			AuthorizationCode: cfg.Lifespans.AuthorizationCode,
 			RefreshToken:      cfg.Lifespans.RefreshToken,
-			LoginSession:      cfg.Lifespans.LoginSession,
-			AuthFlow:          provider.DefaultAuthFlowLifespan,
 		},
 		RefreshRetryWindow:    cfg.RefreshRetryWindow,
 		RegistrationPolicy:    cfg.Registration.Policy,
@@ -252,22 +251,29 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		AccessTokenFormat:     cfg.AccessTokens.Format,
 		AccessTokenAlg:        cfg.AccessTokens.SigningAlg,
 		Audit:                 recorder,
-		Federation:            fed,
-		DisablePasswordLogin:  !cfg.Login.Password,
 		IssuedSummaryInterval: cfg.Audit.SummaryInterval,
-		LoginLockout: provider.LoginLockoutOptions{
+		Metrics:               reg,
+		Logger:                log,
+		Now:                   opts.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	signIn, err := login.New(login.Options{
+		Store: store, Keyring: ring,
+		SessionLifespan: cfg.Lifespans.LoginSession, FlowLifespan: login.DefaultFlowLifespan,
+		Federation: fed, DisablePasswordLogin: !cfg.Login.Password,
+		Lockout: login.LockoutOptions{
 			MaxFailures: cfg.Login.MaxFailures, Lockout: cfg.Login.Lockout,
 			MaxLockout: cfg.Login.MaxLockout, FailureReset: cfg.Login.FailureReset,
 		},
-		Metrics: reg,
-		Logger:  log,
-		Now:     opts.now,
+		Audit: recorder, Metrics: reg, Now: opts.now, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	adm, err := admin.New(admin.Options{
-		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: p, Now: opts.now, Logger: log,
+		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn, Now: opts.now, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -293,6 +299,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	var newerSchemaSeen atomic.Bool
 	hopts := handlers.Options{
 		Provider:     p,
+		Login:        signIn,
 		Admin:        adm,
 		Registration: dcr,
 		Pages:        pages,

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -115,7 +116,7 @@ func lockoutServer(t *testing.T, dsn string, clock *conformance.Clock, login con
 // accountThrottle returns the account-wide failure record of email.
 func accountThrottle(t *testing.T, store *bunstore.Store, email string) *storage.LoginThrottle {
 	t.Helper()
-	th, err := store.LoginThrottle(context.Background(), storage.LoginThrottleKey{Account: provider.LoginAccount(email)})
+	th, err := store.LoginThrottle(context.Background(), storage.LoginThrottleKey{Account: login.Account(email)})
 	if err != nil {
 		t.Fatalf("login throttle of %s: %v", email, err)
 	}
@@ -209,7 +210,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 			!res.LockedUntil.Equal(th.LockedUntil) || res.Devices == nil || *res.Devices != 0 {
 			t.Fatalf("users unlock: %+v, want locked until %v after 3 failures", res, th.LockedUntil)
 		}
-		if _, err := store.LoginThrottle(context.Background(), storage.LoginThrottleKey{Account: provider.LoginAccount(alice.Email)}); err == nil {
+		if _, err := store.LoginThrottle(context.Background(), storage.LoginThrottleKey{Account: login.Account(alice.Email)}); err == nil {
 			t.Fatal("the unlock left the failures")
 		}
 
@@ -316,7 +317,7 @@ func TestAdminAPIUnlockAndPasswordReset(t *testing.T) {
 		if status != http.StatusNoContent {
 			t.Fatalf("set password: %d", status)
 		}
-		if _, err := store.LoginThrottle(context.Background(), storage.LoginThrottleKey{Account: provider.LoginAccount(bob.Email)}); err == nil {
+		if _, err := store.LoginThrottle(context.Background(), storage.LoginThrottleKey{Account: login.Account(bob.Email)}); err == nil {
 			t.Fatal("the password reset left the failures")
 		}
 		if p = b.login(p, bob.Email, newPassword); p.status != http.StatusOK || p.isLoginPage() {

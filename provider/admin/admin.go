@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -42,8 +43,8 @@ type BearerAuthorizer interface {
 
 // Grants are the apps people allowed, kept by the sign-in side.
 type Grants interface {
-	AppGrants(ctx context.Context, userID string) ([]provider.AppGrant, error)
-	RevokeAppGrantAs(ctx context.Context, actor, viaClient, userID, clientID string) (*provider.RevokedApp, error)
+	AppGrants(ctx context.Context, userID string) ([]login.AppGrant, error)
+	RevokeAppGrantAs(ctx context.Context, actor, viaClient, userID, clientID string) (*login.RevokedApp, error)
 }
 
 // errNoKeyring: an operation that hashes a new secret was asked of an
@@ -361,7 +362,7 @@ func (a *Admin) setUserPassword(ctx context.Context, id, password string) (*stor
 		if err := st.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		if _, _, err := st.ClearAccountLoginThrottles(ctx, provider.LoginAccount(u.Email)); err != nil {
+		if _, _, err := st.ClearAccountLoginThrottles(ctx, login.Account(u.Email)); err != nil {
 			return err
 		}
 		return st.DeleteLoginSessionsOfUser(ctx, u.ID)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -213,23 +214,23 @@ func testAdminUsers(t *testing.T, dialect string) {
 	}
 
 	// Disable signs the user out and blocks sign-in; enable lets them back.
-	handle, _, err := f.P.StartLogin(ctx, up, time.Now(), provider.MethodPassword)
+	handle, _, err := f.signIn.Start(ctx, up, time.Now(), provider.MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.SetUserDisabled(ctx, who, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := f.P.CurrentLogin(ctx, handle); l != nil || err != nil {
+	if l, err := f.signIn.Current(ctx, handle); l != nil || err != nil {
 		t.Fatalf("still signed in after disable: %v %v", l, err)
 	}
-	if _, err := f.P.Authenticate(ctx, "caroline@example.com", "first password", ""); !errors.Is(err, provider.ErrInvalidCredentials) {
+	if _, err := f.signIn.Authenticate(ctx, "caroline@example.com", "first password", ""); !errors.Is(err, login.ErrInvalidCredentials) {
 		t.Fatalf("disabled user signed in: %v", err)
 	}
 	if _, err := a.SetUserDisabled(ctx, who, u.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.P.Authenticate(ctx, "caroline@example.com", "first password", ""); err != nil {
+	if _, err := f.signIn.Authenticate(ctx, "caroline@example.com", "first password", ""); err != nil {
 		t.Fatalf("enabled user: %v", err)
 	}
 	if _, err := a.SetUserDisabled(ctx, who, "no-such-user", true); !errors.Is(err, storage.ErrNotFound) {
@@ -237,20 +238,20 @@ func testAdminUsers(t *testing.T, dialect string) {
 	}
 
 	// Set password: the old one stops working, sessions end.
-	handle, _, _ = f.P.StartLogin(ctx, up, time.Now(), provider.MethodPassword)
+	handle, _, _ = f.signIn.Start(ctx, up, time.Now(), provider.MethodPassword)
 	if _, err := a.SetUserPassword(ctx, who, u.ID, "short"); !isValidation(err, "password") {
 		t.Fatalf("short password: %v", err)
 	}
 	if _, err := a.SetUserPassword(ctx, who, u.ID, "second password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.P.Authenticate(ctx, "caroline@example.com", "first password", ""); err == nil {
+	if _, err := f.signIn.Authenticate(ctx, "caroline@example.com", "first password", ""); err == nil {
 		t.Fatal("old password still works")
 	}
-	if _, err := f.P.Authenticate(ctx, "caroline@example.com", "second password", ""); err != nil {
+	if _, err := f.signIn.Authenticate(ctx, "caroline@example.com", "second password", ""); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
-	if l, _ := f.P.CurrentLogin(ctx, handle); l != nil {
+	if l, _ := f.signIn.Current(ctx, handle); l != nil {
 		t.Fatal("still signed in after a password change")
 	}
 

@@ -3,8 +3,10 @@ package admin
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/providertest"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -16,6 +18,8 @@ import (
 type fixture struct {
 	*providertest.Fixture
 	a *Admin
+	// signIn is sign-in on the same store.
+	signIn *login.Service
 	// log has what the administration and sign-in recorded.
 	log *providertest.AuditLog
 }
@@ -25,20 +29,29 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureOn(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}))
 }
 
-// newFixtureOn builds on store; mods adjust the engine's options.
-func newFixtureOn(t *testing.T, store *bunstore.Store, mods ...func(*provider.Options)) *fixture {
+// newFixtureOn builds on store; mods adjust sign-in's options.
+func newFixtureOn(t *testing.T, store *bunstore.Store, mods ...func(*login.Options)) *fixture {
 	t.Helper()
 	var log *providertest.AuditLog
-	pf := providertest.NewOn(t, store, providertest.Ring(t), append([]func(*provider.Options){func(o *provider.Options) {
+	pf := providertest.NewOn(t, store, providertest.Ring(t), func(o *provider.Options) {
 		log = providertest.NewAuditLog(t, o.Now)
 		o.Audit = log.Recorder
-	}}, mods...)...)
-	a, err := New(Options{Store: store, Keyring: pf.Ring, APIKeys: pf.APIKeys, Audit: log.Recorder,
-		Bearer: pf.P, Grants: pf.P, Now: pf.Clock.Now, Logger: pf.Logger})
+	})
+	lo := login.Options{Store: store, Keyring: pf.Ring, SessionLifespan: time.Hour, FlowLifespan: time.Minute,
+		Audit: log.Recorder, Now: pf.Clock.Now, Logger: pf.Logger}
+	for _, m := range mods {
+		m(&lo)
+	}
+	signIn, err := login.New(lo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{Fixture: pf, a: a, log: log}
+	a, err := New(Options{Store: store, Keyring: pf.Ring, APIKeys: pf.APIKeys, Audit: log.Recorder,
+		Bearer: pf.P, Grants: signIn, Now: pf.Clock.Now, Logger: pf.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{Fixture: pf, a: a, signIn: signIn, log: log}
 }
 
 // client stores a client made by the administration and returns it with

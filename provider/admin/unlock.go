@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -66,7 +67,7 @@ func (a *Admin) UnlockLogin(ctx context.Context, who *provider.Principal, id str
 // unlockLogin clears u's failures and returns what it found, with the
 // audit event to record.
 func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.User, actor string, now time.Time) (*LoginUnlock, audit.Event, error) {
-	th, devices, err := st.ClearAccountLoginThrottles(ctx, provider.LoginAccount(u.Email))
+	th, devices, err := st.ClearAccountLoginThrottles(ctx, login.Account(u.Email))
 	if err != nil {
 		return nil, audit.Event{}, fmt.Errorf("provider: unlock sign-in: %w", err)
 	}

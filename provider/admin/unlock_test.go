@@ -9,16 +9,17 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
-var testLockout = provider.LoginLockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxLockout: 4 * time.Minute, FailureReset: time.Hour}
+var testLockout = login.LockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxLockout: 4 * time.Minute, FailureReset: time.Hour}
 
 func newLockoutFixture(t *testing.T) *fixture {
 	t.Helper()
-	return newFixtureOn(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}), func(o *provider.Options) { o.LoginLockout = testLockout })
+	return newFixtureOn(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}), func(o *login.Options) { o.Lockout = testLockout })
 }
 
 // eventSummary is "type reason" (or just the type) of each event.
@@ -46,16 +47,16 @@ func TestUnlockLogin(t *testing.T) {
 		t.Fatalf("unlocking an account without failures: %+v, %v", res, err)
 	}
 	for range 3 {
-		_, _ = f.P.Authenticate(ctx, email, "wrong password", "")
+		_, _ = f.signIn.Authenticate(ctx, email, "wrong password", "")
 	}
-	if _, err := f.P.Authenticate(ctx, email, password, ""); !errors.Is(err, provider.ErrInvalidCredentials) {
+	if _, err := f.signIn.Authenticate(ctx, email, password, ""); !errors.Is(err, login.ErrInvalidCredentials) {
 		t.Fatalf("locked account signed in: %v", err)
 	}
 	_, res, err = f.a.UnlockLogin(ctx, operator, u.ID)
 	if err != nil || !res.WasLocked || res.Failures != 3 || !res.LockedUntil.Equal(f.Clock.Now().Add(time.Minute)) {
 		t.Fatalf("unlock: %+v, %v", res, err)
 	}
-	if got, err := f.P.Authenticate(ctx, email, password, ""); err != nil || got.ID != u.ID {
+	if got, err := f.signIn.Authenticate(ctx, email, password, ""); err != nil || got.ID != u.ID {
 		t.Fatalf("after unlock: %v, %v", got, err)
 	}
 	if _, _, err := f.a.UnlockLogin(ctx, operator, "no-such-user"); !errors.Is(err, storage.ErrNotFound) {
@@ -88,7 +89,7 @@ func TestUnlockAndPasswordResetClearKnownDevices(t *testing.T) {
 	u := f.user(t, email)
 	var browsers []string
 	for range 2 {
-		cookie, err := f.P.RememberDevice("", u)
+		cookie, err := f.signIn.RememberDevice("", u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func TestUnlockAndPasswordResetClearKnownDevices(t *testing.T) {
 	fail := func() {
 		t.Helper()
 		for _, cookie := range append([]string{"", "", ""}, browsers...) {
-			if _, err := f.P.Authenticate(ctx, email, "wrong password", cookie); !errors.Is(err, provider.ErrInvalidCredentials) {
+			if _, err := f.signIn.Authenticate(ctx, email, "wrong password", cookie); !errors.Is(err, login.ErrInvalidCredentials) {
 				t.Fatal(err)
 			}
 		}
@@ -119,7 +120,7 @@ func TestUnlockAndPasswordResetClearKnownDevices(t *testing.T) {
 	if _, res, _ = f.a.UnlockLogin(ctx, nil, u.ID); res.Failures != 0 || res.Devices != 0 {
 		t.Fatalf("the password reset left %+v", res)
 	}
-	if _, err := f.P.Authenticate(ctx, email, "a new long password", ""); err != nil {
+	if _, err := f.signIn.Authenticate(ctx, email, "a new long password", ""); err != nil {
 		t.Fatalf("the new password from an unknown browser: %v", err)
 	}
 	for _, e := range f.log.Events() {

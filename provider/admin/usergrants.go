@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -19,7 +20,7 @@ type AppGrantView struct {
 }
 
 // AppGrantViewOf describes g at now.
-func AppGrantViewOf(g provider.AppGrant, now time.Time) AppGrantView {
+func AppGrantViewOf(g login.AppGrant, now time.Time) AppGrantView {
 	return AppGrantView{
 		ClientID: g.Client.ID, ClientName: g.Client.Name, Scopes: nonNil(g.Grant.Scopes),
 		GrantedAt: g.Grant.UpdatedAt.UTC(), CreatedAPIKeys: apiKeyViews(g.CreatedKeys, now),
@@ -35,7 +36,7 @@ type RevokedAppView struct {
 }
 
 // RevokedAppViewOf describes r, a revocation of userID's grant, at now.
-func RevokedAppViewOf(userID string, r *provider.RevokedApp, now time.Time) RevokedAppView {
+func RevokedAppViewOf(userID string, r *login.RevokedApp, now time.Time) RevokedAppView {
 	return RevokedAppView{UserID: userID, ClientID: r.ClientID, CreatedAPIKeys: apiKeyViews(r.CreatedKeys, now)}
 }
 
@@ -49,7 +50,7 @@ func apiKeyViews(keys []*storage.APIKey, now time.Time) []APIKeyView {
 
 // RevokeUserGrant withdraws a user's consent for a client as
 // RevokeAppGrant does, for an administrator (consent.revoked by who).
-func (a *Admin) RevokeUserGrant(ctx context.Context, who *provider.Principal, userID, clientID string) (*provider.RevokedApp, error) {
+func (a *Admin) RevokeUserGrant(ctx context.Context, who *provider.Principal, userID, clientID string) (*login.RevokedApp, error) {
 	if _, err := a.store.UserByID(ctx, userID); err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func (a *Admin) RevokeUserGrant(ctx context.Context, who *provider.Principal, us
 }
 
 // UserGrants lists the apps a user has allowed, as AppGrants does.
-func (a *Admin) UserGrants(ctx context.Context, userID string) ([]provider.AppGrant, error) {
+func (a *Admin) UserGrants(ctx context.Context, userID string) ([]login.AppGrant, error) {
 	if _, err := a.store.UserByID(ctx, userID); err != nil {
 		return nil, err
 	}

@@ -222,6 +222,16 @@ func newID() string {
 	return id.String()
 }
 
+// ClipID bounds an identifier a request named (a client id, an upstream's
+// subject or error code) to the 100 bytes an event needs to tell it
+// apart: the trail keeps no more of what a client chose to send.
+func ClipID(s string) string {
+	if len(s) > 100 {
+		return s[:100]
+	}
+	return s
+}
+
 // clean makes a value safe to log and store: at most maxFieldLen bytes,
 // valid UTF-8 without NUL (PostgreSQL refuses both in text, which would
 // fail the whole batch), and never a gatehouse secret.

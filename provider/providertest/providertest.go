@@ -84,7 +84,7 @@ func NewOn(t testing.TB, store *bunstore.Store, ring *secret.Keyring, mods ...fu
 	opts := provider.Options{
 		Issuer: Issuer, Store: store, Keys: km, Keyring: ring, Logger: quiet, APIKeys: f.APIKeys,
 		Lifespans: provider.Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
+			RefreshToken: time.Hour},
 		RefreshRetryWindow: 10 * time.Second,
 		Now:                f.Clock.Now,
 	}

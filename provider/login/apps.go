@@ -1,4 +1,4 @@
-package provider
+package login
 
 import (
 	"context"
@@ -22,20 +22,20 @@ type AppGrant struct {
 
 // AppGrants lists the apps a user has allowed, most recent first. Grants of
 // clients that no longer exist are left out.
-func (p *Provider) AppGrants(ctx context.Context, userID string) ([]AppGrant, error) {
-	grants, err := p.store.ListConsentGrants(ctx, userID)
+func (s *Service) AppGrants(ctx context.Context, userID string) ([]AppGrant, error) {
+	grants, err := s.store.ListConsentGrants(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]AppGrant, 0, len(grants))
 	for _, g := range grants {
-		c, err := p.store.ClientByID(ctx, g.ClientID)
+		c, err := s.store.ClientByID(ctx, g.ClientID)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue
 		} else if err != nil {
 			return nil, err
 		}
-		keys, err := p.keysCreatedVia(ctx, userID, g.ClientID)
+		keys, err := s.keysCreatedVia(ctx, userID, g.ClientID)
 		if err != nil {
 			return nil, err
 		}
@@ -46,12 +46,12 @@ func (p *Provider) AppGrants(ctx context.Context, userID string) ([]AppGrant, er
 
 // keysCreatedVia lists the usable API keys that client clientID made for
 // userID through the self-service API, newest first.
-func (p *Provider) keysCreatedVia(ctx context.Context, userID, clientID string) ([]*storage.APIKey, error) {
-	keys, err := p.store.APIKeysCreatedVia(ctx, audit.UserSubject(userID), clientID)
+func (s *Service) keysCreatedVia(ctx context.Context, userID, clientID string) ([]*storage.APIKey, error) {
+	keys, err := s.store.APIKeysCreatedVia(ctx, audit.UserSubject(userID), clientID)
 	if err != nil {
 		return nil, err
 	}
-	now := p.now()
+	now := s.now()
 	usable := keys[:0]
 	for _, k := range keys {
 		if apikey.State(k, now) == apikey.StateActive {
@@ -76,21 +76,21 @@ type RevokedApp struct {
 // every code, access token and refresh token the client holds for the user
 // go at once (one transaction). storage.ErrNotFound if there was no grant.
 // The user acts (consent.revoked).
-func (p *Provider) RevokeAppGrant(ctx context.Context, userID, clientID string) (*RevokedApp, error) {
-	return p.RevokeAppGrantAs(ctx, audit.UserSubject(userID), "", userID, clientID)
+func (s *Service) RevokeAppGrant(ctx context.Context, userID, clientID string) (*RevokedApp, error) {
+	return s.RevokeAppGrantAs(ctx, audit.UserSubject(userID), "", userID, clientID)
 }
 
 // RevokeAppGrantAs withdraws a user's consent for a client as
 // RevokeAppGrant does, by actor (an administrator, who may act through
 // viaClient) — for the admin API.
-func (p *Provider) RevokeAppGrantAs(ctx context.Context, actor, viaClient, userID, clientID string) (*RevokedApp, error) {
-	if err := p.store.DeleteConsentGrant(ctx, userID, clientID); err != nil {
+func (s *Service) RevokeAppGrantAs(ctx context.Context, actor, viaClient, userID, clientID string) (*RevokedApp, error) {
+	if err := s.store.DeleteConsentGrant(ctx, userID, clientID); err != nil {
 		return nil, err
 	}
-	keys, err := p.keysCreatedVia(ctx, userID, clientID)
+	keys, err := s.keysCreatedVia(ctx, userID, clientID)
 	if err != nil {
 		// The grant is gone either way; the list is advice.
-		p.log.ErrorContext(ctx, "listing the API keys a revoked app made failed", "client_id", clientID, "err", err)
+		s.log.ErrorContext(ctx, "listing the API keys a revoked app made failed", "client_id", clientID, "err", err)
 		keys = nil
 	}
 	ev := audit.Event{
@@ -110,6 +110,6 @@ func (p *Provider) RevokeAppGrantAs(ctx context.Context, actor, viaClient, userI
 			ev.Details["created_api_keys"] = strings.Join(ids, " ")
 		}
 	}
-	p.audit.Record(ctx, ev)
+	s.audit.Record(ctx, ev)
 	return &RevokedApp{ClientID: clientID, CreatedKeys: keys}, nil
 }

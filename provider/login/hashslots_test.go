@@ -1,4 +1,4 @@
-package provider
+package login
 
 import (
 	"context"
@@ -19,11 +19,11 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 	f.user(t, "ivy@example.com", "ivy's long password", nil)
 
 	// Every slot taken: the sign-in waits, then gives up with its request.
-	for range cap(f.p.hashSlots) {
-		f.p.hashSlots <- struct{}{}
+	for range cap(f.s.hashSlots) {
+		f.s.hashSlots <- struct{}{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err := f.p.Authenticate(ctx, "ivy@example.com", "ivy's long password", "")
+	_, err := f.s.Authenticate(ctx, "ivy@example.com", "ivy's long password", "")
 	cancel()
 	if !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("sign-in without a free slot: %v, want ErrUnavailable", err)
@@ -31,27 +31,27 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 	if th := f.throttle(t, "ivy@example.com"); th != nil {
 		t.Fatalf("a sign-in that never checked the password was counted: %+v", th)
 	}
-	for range cap(f.p.hashSlots) {
-		<-f.p.hashSlots
+	for range cap(f.s.hashSlots) {
+		<-f.s.hashSlots
 	}
 
 	// Many at once: all get their turn (slots are given back, also by
 	// failed checks), and the slots are all free afterwards.
 	var wg sync.WaitGroup
-	for i := range 3 * cap(f.p.hashSlots) {
+	for i := range 3 * cap(f.s.hashSlots) {
 		wg.Go(func() {
 			password := "ivy's long password"
 			if i%2 == 1 {
 				password = "wrong"
 			}
-			_, err := f.p.Authenticate(context.Background(), "ivy@example.com", password, "")
+			_, err := f.s.Authenticate(context.Background(), "ivy@example.com", password, "")
 			if err != nil && !errors.Is(err, ErrInvalidCredentials) {
 				t.Errorf("sign-in: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	if n := len(f.p.hashSlots); n != 0 {
+	if n := len(f.s.hashSlots); n != 0 {
 		t.Fatalf("%d password check slots still taken", n)
 	}
 }

@@ -1,4 +1,4 @@
-package provider
+package login
 
 import (
 	"context"
@@ -23,23 +23,6 @@ import (
 // that to one of its own users and then continues the authorization flow
 // exactly as after a password sign-in, issuing its own codes and tokens.
 
-// Authentication methods, for the login session and the ID token.
-var (
-	// MethodPassword is an e-mail and password sign-in.
-	MethodPassword = LoginMethod{AMR: []string{"pwd"}}
-)
-
-// LoginMethod is how a person signed in: OpenID Connect amr and acr.
-type LoginMethod struct {
-	AMR []string
-	ACR string
-}
-
-// MethodUpstream is a sign-in through upstream id.
-func MethodUpstream(id string) LoginMethod {
-	return LoginMethod{AMR: []string{"fed"}, ACR: "urn:gatehouse:upstream:" + id}
-}
-
 // upstreamStateLifespan bounds how long a person may take at the upstream.
 const upstreamStateLifespan = 10 * time.Minute
 
@@ -56,23 +39,23 @@ const (
 )
 
 // PasswordLogin reports whether e-mail and password sign-in is on.
-func (p *Provider) PasswordLogin() bool { return !p.opts.DisablePasswordLogin }
+func (s *Service) PasswordLogin() bool { return !s.noPassword }
 
 // Upstreams lists the configured upstream identity providers, for the
 // login page (nil when none).
-func (p *Provider) Upstreams() []federation.Info {
-	if p.fed == nil {
+func (s *Service) Upstreams() []federation.Info {
+	if s.fed == nil {
 		return nil
 	}
-	return p.fed.Upstreams()
+	return s.fed.Upstreams()
 }
 
 // UpstreamName is the display name of an upstream ("" if unknown).
-func (p *Provider) UpstreamName(id string) string {
-	if p.fed == nil {
+func (s *Service) UpstreamName(id string) string {
+	if s.fed == nil {
 		return ""
 	}
-	info, ok := p.fed.Get(id)
+	info, ok := s.fed.Get(id)
 	if !ok {
 		return ""
 	}
@@ -88,17 +71,17 @@ type upstreamContinuation struct {
 }
 
 // ErrUnknownUpstream is returned for an upstream id that is not configured.
-var ErrUnknownUpstream = errors.New("provider: unknown upstream identity provider")
+var ErrUnknownUpstream = errors.New("login: unknown upstream identity provider")
 
 // BeginUpstreamLogin starts a sign-in through upstream id for an
 // authorization flow (flowHandle) or, without one, for a local path
 // (next). It returns the upstream's authorization URL and the value of the
 // cookie that binds the sign-in to this browser.
-func (p *Provider) BeginUpstreamLogin(ctx context.Context, id, flowHandle, next string, opt federation.AuthOptions) (authURL, browser string, err error) {
-	if p.fed == nil {
+func (s *Service) BeginUpstreamLogin(ctx context.Context, id, flowHandle, next string, opt federation.AuthOptions) (authURL, browser string, err error) {
+	if s.fed == nil {
 		return "", "", ErrUnknownUpstream
 	}
-	if _, ok := p.fed.Get(id); !ok {
+	if _, ok := s.fed.Get(id); !ok {
 		return "", "", ErrUnknownUpstream
 	}
 	state, err := secret.NewHandle()
@@ -117,16 +100,16 @@ func (p *Provider) BeginUpstreamLogin(ctx context.Context, id, flowHandle, next 
 	if err != nil {
 		return "", "", err
 	}
-	sealed, err := p.opts.Keyring.Seal(purposeUpstreamState, plain)
+	sealed, err := s.ring.Seal(purposeUpstreamState, plain)
 	if err != nil {
 		return "", "", err
 	}
-	authURL, err = p.fed.AuthCodeURL(id, state, nonce, cont.Verifier, opt)
+	authURL, err = s.fed.AuthCodeURL(id, state, nonce, cont.Verifier, opt)
 	if err != nil {
 		return "", "", err
 	}
-	now := p.now().UTC()
-	if err := p.store.CreateUpstreamState(ctx, &storage.UpstreamState{
+	now := s.now().UTC()
+	if err := s.store.CreateUpstreamState(ctx, &storage.UpstreamState{
 		ID: secret.HashHandle(state), UpstreamID: id, BrowserHash: secret.HashHandle(browser),
 		Nonce: nonce, Sealed: sealed, CreatedAt: now, ExpiresAt: now.Add(upstreamStateLifespan),
 	}); err != nil {
@@ -155,7 +138,7 @@ type SignInRejected struct {
 	Next string
 }
 
-func (e *SignInRejected) Error() string { return "provider: upstream sign-in refused: " + e.Reason }
+func (e *SignInRejected) Error() string { return "login: upstream sign-in refused: " + e.Reason }
 
 // FinishUpstreamLogin handles the upstream's callback: it consumes the
 // state (single use, bound to this browser and this upstream), exchanges
@@ -163,7 +146,7 @@ func (e *SignInRejected) Error() string { return "provider: upstream sign-in ref
 // user, linking or creating one as allowed. errCode is the upstream's
 // error parameter, if it sent one. Every refusal is a *SignInRejected and
 // is audited; nothing is created or linked then.
-func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, errCode, errDesc, browser string) (*UpstreamResult, error) {
+func (s *Service) FinishUpstreamLogin(ctx context.Context, id, state, code, errCode, errDesc, browser string) (*UpstreamResult, error) {
 	reject := func(reason, msg string, cont *upstreamContinuation, details map[string]string) error {
 		r := &SignInRejected{Reason: reason, Message: msg}
 		if cont != nil {
@@ -173,27 +156,27 @@ func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, err
 			details = map[string]string{}
 		}
 		details["reason"] = reason
-		p.metrics.login(loginMethodFederated, outcomeFailed)
-		p.audit.Record(ctx, audit.Event{Type: AuditFederatedReject, Actor: "anonymous", Subject: "upstream:" + id, IP: reqctx.ClientIP(ctx), Details: details})
+		s.metrics.login(methodFederated, outcomeFailed)
+		s.audit.Record(ctx, audit.Event{Type: AuditFederatedReject, Actor: "anonymous", Subject: "upstream:" + id, IP: reqctx.ClientIP(ctx), Details: details})
 		return r
 	}
-	if p.fed == nil {
+	if s.fed == nil {
 		return nil, ErrUnknownUpstream
 	}
-	if _, ok := p.fed.Get(id); !ok {
+	if _, ok := s.fed.Get(id); !ok {
 		return nil, ErrUnknownUpstream
 	}
 	if state == "" || len(state) > 200 {
 		return nil, reject("state_missing", "This sign-in link is incomplete. Start again from the application.", nil, nil)
 	}
-	st, err := p.store.ConsumeUpstreamState(ctx, secret.HashHandle(state))
+	st, err := s.store.ConsumeUpstreamState(ctx, secret.HashHandle(state))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, reject("state_unknown", "This sign-in has expired or was already used. Start again from the application.", nil, nil)
 	} else if err != nil {
 		return nil, err
 	}
 	var cont upstreamContinuation
-	plain, err := p.opts.Keyring.Open(purposeUpstreamState, st.Sealed)
+	plain, err := s.ring.Open(purposeUpstreamState, st.Sealed)
 	if err == nil {
 		err = json.Unmarshal(plain, &cont)
 	}
@@ -207,32 +190,32 @@ func (p *Provider) FinishUpstreamLogin(ctx context.Context, id, state, code, err
 		return nil, reject("state_other_browser", "This sign-in was started in another browser (or its cookie is gone). Start again.", &cont, nil)
 	case errCode != "":
 		rej := federation.RejectionFromCallbackError(errCode, errDesc)
-		return nil, reject(rej.Reason, rejectionMessage(rej.Reason, p.UpstreamName(id)), &cont, map[string]string{"upstream_error": truncateID(errCode)})
+		return nil, reject(rej.Reason, rejectionMessage(rej.Reason, s.UpstreamName(id)), &cont, map[string]string{"upstream_error": audit.ClipID(errCode)})
 	case code == "":
 		return nil, reject("code_missing", "The sign-in answer is incomplete. Start again.", &cont, nil)
 	}
 
-	ident, err := p.fed.Exchange(ctx, id, code, cont.Verifier, st.Nonce)
+	ident, err := s.fed.Exchange(ctx, id, code, cont.Verifier, st.Nonce)
 	if err != nil {
 		var rej *federation.Rejection
 		if errors.As(err, &rej) {
-			p.log.WarnContext(ctx, "upstream sign-in refused", "upstream", id, "reason", rej.Reason, "err", rej.Err)
-			return nil, reject(rej.Reason, rejectionMessage(rej.Reason, p.UpstreamName(id)), &cont, nil)
+			s.log.WarnContext(ctx, "upstream sign-in refused", "upstream", id, "reason", rej.Reason, "err", rej.Err)
+			return nil, reject(rej.Reason, rejectionMessage(rej.Reason, s.UpstreamName(id)), &cont, nil)
 		}
 		return nil, err
 	}
-	user, outcome, reason, err := p.resolveFederatedUser(ctx, ident)
+	user, outcome, reason, err := s.resolveFederatedUser(ctx, ident)
 	if err != nil {
 		return nil, err
 	}
 	if reason != "" {
-		return nil, reject(reason, rejectionMessage(reason, p.UpstreamName(id)), &cont, map[string]string{"upstream_subject": truncateID(ident.Subject)})
+		return nil, reject(reason, rejectionMessage(reason, s.UpstreamName(id)), &cont, map[string]string{"upstream_subject": audit.ClipID(ident.Subject)})
 	}
 	typ := map[string]string{"login": AuditFederatedLogin, "linked": AuditFederatedLinked, "created": AuditFederatedCreated}[outcome]
-	p.metrics.login(loginMethodFederated, outcomeSucceeded)
-	p.audit.Record(ctx, audit.Event{
+	s.metrics.login(methodFederated, outcomeSucceeded)
+	s.audit.Record(ctx, audit.Event{
 		Type: typ, Actor: "user:" + user.ID, Subject: "upstream:" + id, IP: reqctx.ClientIP(ctx),
-		Details: map[string]string{"upstream_subject": truncateID(ident.Subject)},
+		Details: map[string]string{"upstream_subject": audit.ClipID(ident.Subject)},
 	})
 	return &UpstreamResult{User: user, Flow: cont.Flow, Next: cont.Next, Outcome: outcome}, nil
 }
@@ -263,12 +246,12 @@ func rejectionMessage(reason, upstream string) string {
 // the one it is linked to; else the existing user with the same, verified
 // e-mail (linked now); else a new user when the upstream allows sign-up.
 // A refusal comes back as a reason with a nil error.
-func (p *Provider) resolveFederatedUser(ctx context.Context, ident *federation.Identity) (*storage.User, string, string, error) {
-	now := p.now().UTC()
-	fi, err := p.store.FederatedIdentity(ctx, ident.UpstreamID, ident.Subject)
+func (s *Service) resolveFederatedUser(ctx context.Context, ident *federation.Identity) (*storage.User, string, string, error) {
+	now := s.now().UTC()
+	fi, err := s.store.FederatedIdentity(ctx, ident.UpstreamID, ident.Subject)
 	switch {
 	case err == nil:
-		u, err := p.store.UserByID(ctx, fi.UserID)
+		u, err := s.store.UserByID(ctx, fi.UserID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, "", "no_account", nil
 		} else if err != nil {
@@ -277,7 +260,7 @@ func (p *Provider) resolveFederatedUser(ctx context.Context, ident *federation.I
 		if u.Disabled {
 			return nil, "", "user_disabled", nil
 		}
-		if err := p.store.TouchFederatedIdentity(ctx, ident.UpstreamID, ident.Subject, ident.Email, now); err != nil {
+		if err := s.store.TouchFederatedIdentity(ctx, ident.UpstreamID, ident.Subject, ident.Email, now); err != nil {
 			return nil, "", "", err
 		}
 		return u, "login", "", nil
@@ -289,7 +272,7 @@ func (p *Provider) resolveFederatedUser(ctx context.Context, ident *federation.I
 		UpstreamID: ident.UpstreamID, Subject: ident.Subject, Email: ident.Email, CreatedAt: now, LastLoginAt: now,
 	}
 	if ident.Email != "" {
-		existing, err := p.store.UserByEmail(ctx, ident.Email)
+		existing, err := s.store.UserByEmail(ctx, ident.Email)
 		switch {
 		case err == nil:
 			// Linking on an unverified e-mail would hand the account to
@@ -301,7 +284,7 @@ func (p *Provider) resolveFederatedUser(ctx context.Context, ident *federation.I
 				return nil, "", "user_disabled", nil
 			}
 			link.UserID = existing.ID
-			err := p.store.CreateFederatedIdentity(ctx, link)
+			err := s.store.CreateFederatedIdentity(ctx, link)
 			if errors.Is(err, storage.ErrConflict) {
 				// A concurrent sign-in of the same person linked it first.
 				return nil, "", "retry", nil
@@ -313,19 +296,19 @@ func (p *Provider) resolveFederatedUser(ctx context.Context, ident *federation.I
 			return nil, "", "", err
 		}
 	}
-	if !p.fed.AllowSignup(ident.UpstreamID) {
+	if !s.fed.AllowSignup(ident.UpstreamID) {
 		return nil, "", "no_account", nil
 	}
 	u := &storage.User{
 		ID: uuid.NewString(), Email: strings.ToLower(ident.Email), EmailVerified: ident.Email != "" && ident.EmailVerified,
 		Name: truncateName(ident.Name), Roles: []string{}, CreatedAt: now, UpdatedAt: now,
 	}
-	err = p.store.InTx(ctx, func(ctx context.Context) error {
-		if err := p.store.CreateUser(ctx, u); err != nil {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateUser(ctx, u); err != nil {
 			return err
 		}
 		link.UserID = u.ID
-		return p.store.CreateFederatedIdentity(ctx, link)
+		return s.store.CreateFederatedIdentity(ctx, link)
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		// Another sign-in of the same person won the race; the next try
@@ -353,14 +336,14 @@ type LinkedIdentity struct {
 }
 
 // LinkedIdentities lists a user's upstream identities.
-func (p *Provider) LinkedIdentities(ctx context.Context, userID string) ([]LinkedIdentity, error) {
-	ids, err := p.store.FederatedIdentitiesOfUser(ctx, userID)
+func (s *Service) LinkedIdentities(ctx context.Context, userID string) ([]LinkedIdentity, error) {
+	ids, err := s.store.FederatedIdentitiesOfUser(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]LinkedIdentity, 0, len(ids))
 	for _, fi := range ids {
-		name := p.UpstreamName(fi.UpstreamID)
+		name := s.UpstreamName(fi.UpstreamID)
 		if name == "" {
 			name = fi.UpstreamID
 		}
@@ -370,18 +353,18 @@ func (p *Provider) LinkedIdentities(ctx context.Context, userID string) ([]Linke
 }
 
 // ErrLastSignInMethod refuses to unlink the only way a user can sign in.
-var ErrLastSignInMethod = errors.New("provider: this is the only way to sign in to this account")
+var ErrLastSignInMethod = errors.New("login: this is the only way to sign in to this account")
 
 // CanUnlink reports whether a user keeps a way to sign in without one
 // identity: a password (while password sign-in is on) or another identity.
-func (p *Provider) CanUnlink(u *storage.User, linked int) bool {
-	return linked > 1 || (u.PasswordHash != "" && p.PasswordLogin())
+func (s *Service) CanUnlink(u *storage.User, linked int) bool {
+	return linked > 1 || (u.PasswordHash != "" && s.PasswordLogin())
 }
 
 // UnlinkIdentity removes one of the user's upstream identities, unless it
 // is their last way to sign in.
-func (p *Provider) UnlinkIdentity(ctx context.Context, u *storage.User, upstreamID, subject string) error {
-	ids, err := p.store.FederatedIdentitiesOfUser(ctx, u.ID)
+func (s *Service) UnlinkIdentity(ctx context.Context, u *storage.User, upstreamID, subject string) error {
+	ids, err := s.store.FederatedIdentitiesOfUser(ctx, u.ID)
 	if err != nil {
 		return err
 	}
@@ -394,15 +377,15 @@ func (p *Provider) UnlinkIdentity(ctx context.Context, u *storage.User, upstream
 	if !found {
 		return storage.ErrNotFound
 	}
-	if !p.CanUnlink(u, len(ids)) {
+	if !s.CanUnlink(u, len(ids)) {
 		return ErrLastSignInMethod
 	}
-	if err := p.store.DeleteFederatedIdentity(ctx, u.ID, upstreamID, subject); err != nil {
+	if err := s.store.DeleteFederatedIdentity(ctx, u.ID, upstreamID, subject); err != nil {
 		return err
 	}
-	p.audit.Record(ctx, audit.Event{
+	s.audit.Record(ctx, audit.Event{
 		Type: AuditFederatedUnlink, Actor: "user:" + u.ID, Subject: "upstream:" + upstreamID, IP: reqctx.ClientIP(ctx),
-		Details: map[string]string{"upstream_subject": truncateID(subject)},
+		Details: map[string]string{"upstream_subject": audit.ClipID(subject)},
 	})
 	return nil
 }

@@ -1,4 +1,4 @@
-package provider
+package login
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -17,7 +16,7 @@ import (
 // its new device cookie.
 func (f *loginFixture) rememberDevice(t *testing.T, cookie string, u *storage.User) string {
 	t.Helper()
-	got, err := f.p.RememberDevice(cookie, u)
+	got, err := f.s.RememberDevice(cookie, u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +32,13 @@ func TestAuthenticateKnownDeviceIgnoresTheAccountLock(t *testing.T) {
 	f := newLoginFixture(t, testLockout)
 	const email, password = "alice@example.com", "correct horse battery"
 	u := f.user(t, email, password, nil)
-	if _, err := f.p.Authenticate(ctx, email, password, ""); err != nil {
+	if _, err := f.s.Authenticate(ctx, email, password, ""); err != nil {
 		t.Fatal(err)
 	}
 	owner := f.rememberDevice(t, "", u)
 	attempt := func(cookie, pw string, wantOK bool, what string) {
 		t.Helper()
-		got, err := f.p.Authenticate(ctx, email, pw, cookie)
+		got, err := f.s.Authenticate(ctx, email, pw, cookie)
 		switch {
 		case wantOK && (err != nil || got == nil || got.ID != u.ID):
 			t.Fatalf("%s: Authenticate = %v, %v; want the user", what, got, err)
@@ -63,7 +62,7 @@ func TestAuthenticateKnownDeviceIgnoresTheAccountLock(t *testing.T) {
 
 	// The owner's browser is judged by its own failures: they lock it
 	// alone, and the right password waits for that lock like anyone's.
-	device := storage.LoginThrottleKey{Account: LoginAccount(email), Device: f.p.knownDevice(owner, LoginAccount(email), f.clock())}
+	device := storage.LoginThrottleKey{Account: Account(email), Device: f.s.knownDevice(owner, Account(email), f.clock())}
 	if device.Device == "" {
 		t.Fatal("the owner's cookie does not know the account")
 	}
@@ -101,27 +100,27 @@ func TestDeviceCookieKnowsOnlyItsAccounts(t *testing.T) {
 	f := newLoginFixture(t, testLockout)
 	alice := f.user(t, "alice@example.com", "alice's password", nil)
 	bob := f.user(t, "bob@example.com", "bob's password", nil)
-	aliceAccount, bobAccount := LoginAccount(alice.Email), LoginAccount(bob.Email)
-	knows := func(p *Provider, cookie, account string) bool {
-		return p.knownDevice(cookie, account, f.clock()) != ""
+	aliceAccount, bobAccount := Account(alice.Email), Account(bob.Email)
+	knows := func(s *Service, cookie, account string) bool {
+		return s.knownDevice(cookie, account, f.clock()) != ""
 	}
 
 	bobs := f.rememberDevice(t, "", bob)
-	if !knows(f.p, bobs, bobAccount) || knows(f.p, bobs, aliceAccount) {
+	if !knows(f.s, bobs, bobAccount) || knows(f.s, bobs, aliceAccount) {
 		t.Fatal("bob's cookie: want it to know bob's account only")
 	}
 	both := f.rememberDevice(t, bobs, alice)
-	if !knows(f.p, both, aliceAccount) || !knows(f.p, both, bobAccount) {
+	if !knows(f.s, both, aliceAccount) || !knows(f.s, both, bobAccount) {
 		t.Fatal("a browser that signed in to both accounts does not know both")
 	}
-	if f.p.knownDevice(both, bobAccount, f.clock()) != f.p.knownDevice(bobs, bobAccount, f.clock()) {
+	if f.s.knownDevice(both, bobAccount, f.clock()) != f.s.knownDevice(bobs, bobAccount, f.clock()) {
 		t.Error("signing in to alice changed the browser's device for bob")
 	}
 	again := f.rememberDevice(t, both, alice)
 	if strings.Count(again, ".") != 1 {
 		t.Errorf("signing in to alice again: %d entries, want 2", strings.Count(again, ".")+1)
 	}
-	if f.p.knownDevice(again, aliceAccount, f.clock()) == f.p.knownDevice(both, aliceAccount, f.clock()) {
+	if f.s.knownDevice(again, aliceAccount, f.clock()) == f.s.knownDevice(both, aliceAccount, f.clock()) {
 		t.Error("a new sign-in kept the browser's old device (its nonce must be new)")
 	}
 
@@ -133,23 +132,18 @@ func TestDeviceCookieKnowsOnlyItsAccounts(t *testing.T) {
 		"not base64": strings.Repeat("!", 118), "too long": strings.Repeat(bobs+".", 10),
 		"a short entry": bobs[:50],
 	} {
-		if knows(f.p, cookie, bobAccount) {
+		if knows(f.s, cookie, bobAccount) {
 			t.Errorf("a cookie of %s is known", what)
 		}
 	}
 
 	// Old secrets verify; a secret that was never configured does not.
-	rotated := f.newProvider(t, testSecret+"-rotated", []string{testSecret}, prometheus.NewRegistry())
+	rotated := f.newService(t, testSecret+"-rotated", []string{testSecret}, prometheus.NewRegistry())
 	if !knows(rotated, bobs, bobAccount) {
 		t.Error("a cookie made under the old secret is not known after the rotation")
 	}
-	// (knownDevice needs only the keyring; a whole provider could not open
-	// the store's signing keys without the old secret.)
-	strangerRing, err := secret.NewKeyring(testSecret+"-rotated", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if knows(&Provider{opts: Options{Keyring: strangerRing}}, bobs, bobAccount) {
+	stranger := f.newService(t, testSecret+"-rotated", nil, prometheus.NewRegistry())
+	if knows(stranger, bobs, bobAccount) {
 		t.Error("a cookie is known under a secret it was not made with")
 	}
 
@@ -164,18 +158,18 @@ func TestDeviceCookieKnowsOnlyItsAccounts(t *testing.T) {
 	if n := strings.Count(cookie, ".") + 1; n != maxDeviceAccounts {
 		t.Fatalf("cookie of 6 accounts has %d entries, want %d", n, maxDeviceAccounts)
 	}
-	if knows(f.p, cookie, LoginAccount(users[0].Email)) || !knows(f.p, cookie, LoginAccount(users[1].Email)) ||
-		!knows(f.p, cookie, LoginAccount(users[5].Email)) {
+	if knows(f.s, cookie, Account(users[0].Email)) || !knows(f.s, cookie, Account(users[1].Email)) ||
+		!knows(f.s, cookie, Account(users[5].Email)) {
 		t.Error("the cookie forgot another account than the oldest")
 	}
 
 	// An entry older than DeviceCookieLifetime is not known any more.
 	f.advance(DeviceCookieLifetime - time.Second)
-	if !knows(f.p, bobs, bobAccount) {
+	if !knows(f.s, bobs, bobAccount) {
 		t.Error("a cookie is forgotten before its lifetime")
 	}
 	f.advance(2 * time.Second)
-	if knows(f.p, bobs, bobAccount) {
+	if knows(f.s, bobs, bobAccount) {
 		t.Error("a cookie is known after its lifetime")
 	}
 }

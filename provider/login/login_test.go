@@ -1,114 +1,75 @@
-package provider
+package login
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
-	"github.com/gatehouse-dev/gatehouse/provider/keys"
+	"github.com/gatehouse-dev/gatehouse/provider/providertest"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
-// memAudit keeps the events a recorder writes.
-type memAudit struct {
-	mu     sync.Mutex
-	events []storage.AuditEvent
-}
+// testSecret is the system secret of the fixture's service.
+const testSecret = "login-test-secret-login-test-secret-login-01"
 
-func (m *memAudit) AppendAuditEvents(_ context.Context, events []*storage.AuditEvent) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, e := range events {
-		m.events = append(m.events, *e)
-	}
-	return nil
-}
-
-// loginFixture is a provider with a manual clock, small lockout settings
-// and an audit recorder whose events the test can read (flush first).
+// loginFixture is sign-in with a clock the test moves, small lockout
+// settings and an audit log the test can read.
 type loginFixture struct {
-	p     *Provider
+	s     *Service
 	store *bunstore.Store
-	now   time.Time
-	mu    sync.Mutex
-	rec   *audit.Recorder
-	mem   *memAudit
-	reg   *prometheus.Registry // the provider's metrics
-	stop  func()
-	// lockout is the provider's lockout settings.
-	lockout LoginLockoutOptions
+	ring  *secret.Keyring
+	clk   *clocktest.Clock
+	log   *providertest.AuditLog
+	reg   *prometheus.Registry // the service's metrics
+	// lockout is the service's lockout settings.
+	lockout LockoutOptions
 }
 
-var testLockout = LoginLockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxLockout: 4 * time.Minute, FailureReset: time.Hour}
+var testLockout = LockoutOptions{MaxFailures: 3, Lockout: time.Minute, MaxLockout: 4 * time.Minute, FailureReset: time.Hour}
 
-func newLoginFixture(t *testing.T, lockout LoginLockoutOptions) *loginFixture {
+func newLoginFixture(t *testing.T, lockout LockoutOptions) *loginFixture {
 	t.Helper()
-	f := &loginFixture{now: time.Now().UTC().Truncate(time.Second), mem: &memAudit{}, reg: prometheus.NewRegistry()}
+	f := &loginFixture{clk: clocktest.New(time.Now().UTC().Truncate(time.Second)), reg: prometheus.NewRegistry(), lockout: lockout}
 	f.store = bunstoretest.Open(t, "sqlite", bunstore.Options{Now: f.clock})
-	f.lockout = lockout
-	log := slog.New(slog.DiscardHandler)
-	f.rec = audit.NewRecorder(audit.Options{Store: f.mem, Logger: log, Now: f.clock, FlushInterval: 5 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.rec.Run(ctx)
-	}()
-	var once sync.Once
-	f.stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(f.stop)
-	f.p = f.newProvider(t, testSecret, nil, f.reg)
+	f.log = providertest.NewAuditLog(t, f.clock)
+	f.s = f.newService(t, testSecret, nil, f.reg)
+	f.ring = f.s.ring
 	return f
 }
 
-// newProvider is another provider (another instance) on the fixture's
-// database, clock and audit recorder, with the system secret current and
-// the old ones; metrics go to reg.
-func (f *loginFixture) newProvider(t *testing.T, current string, old []string, reg *prometheus.Registry) *Provider {
+// newService is another service (another instance) on the fixture's
+// database, clock and audit log, with the system secret current and the
+// old ones; metrics go to reg.
+func (f *loginFixture) newService(t *testing.T, current string, old []string, reg *prometheus.Registry) *Service {
 	t.Helper()
 	ring, err := secret.NewKeyring(current, old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	km, err := keys.New(context.Background(), keys.Options{Store: f.store, Keyring: ring, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Options{
-		Issuer: "http://127.0.0.1:8080", Store: f.store, Keys: km, Keyring: ring,
-		Lifespans: Lifespans{AccessToken: time.Minute, IDToken: time.Minute, AuthorizationCode: time.Minute,
-			RefreshToken: time.Hour, LoginSession: time.Hour, AuthFlow: time.Minute},
-		Audit: f.rec, LoginLockout: f.lockout, Now: f.clock, Logger: log, Metrics: reg,
+	s, err := New(Options{
+		Store: f.store, Keyring: ring, SessionLifespan: time.Hour, FlowLifespan: time.Minute,
+		Audit: f.log.Recorder, Lockout: f.lockout, Now: f.clock, Logger: slog.New(slog.DiscardHandler), Metrics: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return s
 }
 
-func (f *loginFixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
+func (f *loginFixture) clock() time.Time { return f.clk.Now() }
 
-func (f *loginFixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-}
+func (f *loginFixture) advance(d time.Duration) { f.clk.Advance(d) }
 
 func (f *loginFixture) user(t *testing.T, email, password string, mod func(*storage.User)) *storage.User {
 	t.Helper()
@@ -128,20 +89,14 @@ func (f *loginFixture) user(t *testing.T, email, password string, mod func(*stor
 	return u
 }
 
-// events stops the recorder (which writes everything it holds) and
-// returns what it recorded.
-func (f *loginFixture) events() []storage.AuditEvent {
-	f.stop()
-	f.mem.mu.Lock()
-	defer f.mem.mu.Unlock()
-	return append([]storage.AuditEvent(nil), f.mem.events...)
-}
+// events stops the audit log and returns what it recorded.
+func (f *loginFixture) events() []storage.AuditEvent { return f.log.Events() }
 
 // throttle returns the account-wide failure record of email, nil when it
 // has none.
 func (f *loginFixture) throttle(t *testing.T, email string) *storage.LoginThrottle {
 	t.Helper()
-	return f.throttleOf(t, storage.LoginThrottleKey{Account: LoginAccount(email)})
+	return f.throttleOf(t, storage.LoginThrottleKey{Account: Account(email)})
 }
 
 func (f *loginFixture) throttleOf(t *testing.T, key storage.LoginThrottleKey) *storage.LoginThrottle {
@@ -176,26 +131,40 @@ func wantEvents(t *testing.T, got []storage.AuditEvent, want ...string) {
 	}
 }
 
-func TestLoginAccount(t *testing.T) {
-	a := LoginAccount("alice@example.com")
+func TestAuthenticate(t *testing.T) {
+	f := newLoginFixture(t, testLockout)
+	ctx := context.Background()
+	u := f.user(t, "bob@example.com", "bobs password", nil)
+	if got, err := f.s.Authenticate(ctx, " BOB@example.com ", "bobs password", ""); err != nil || got.ID != u.ID {
+		t.Fatalf("right password: %v", err)
+	}
+	for _, tc := range [][2]string{{"bob@example.com", "wrong"}, {"nobody@example.com", "bobs password"}, {"", ""}, {"bob@example.com", strings.Repeat("x", 2000)}} {
+		if _, err := f.s.Authenticate(ctx, tc[0], tc[1], ""); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("%q: %v", tc[0], err)
+		}
+	}
+}
+
+func TestAccount(t *testing.T) {
+	a := Account("alice@example.com")
 	if len(a) != 64 || strings.Trim(a, "0123456789abcdef") != "" {
-		t.Fatalf("LoginAccount = %q, want 64 hex digits", a)
+		t.Fatalf("Account = %q, want 64 hex digits", a)
 	}
-	if LoginAccount("  Alice@Example.COM\t") != a {
-		t.Fatal("LoginAccount depends on case or surrounding space")
+	if Account("  Alice@Example.COM\t") != a {
+		t.Fatal("Account depends on case or surrounding space")
 	}
-	if LoginAccount("bob@example.com") == a {
+	if Account("bob@example.com") == a {
 		t.Fatal("two e-mails share an account key")
 	}
 }
 
 func TestLoginLockoutDefaults(t *testing.T) {
-	f := newLoginFixture(t, LoginLockoutOptions{})
-	if got, want := f.p.opts.LoginLockout, DefaultLoginLockout(); got != want {
+	f := newLoginFixture(t, LockoutOptions{})
+	if got, want := f.s.lockout, DefaultLockout(); got != want {
 		t.Fatalf("zero options became %+v, want %+v", got, want)
 	}
-	f = newLoginFixture(t, LoginLockoutOptions{Lockout: 2 * time.Hour})
-	if got := f.p.opts.LoginLockout; got.MaxLockout != 2*time.Hour || got.MaxFailures != 5 {
+	f = newLoginFixture(t, LockoutOptions{Lockout: 2 * time.Hour})
+	if got := f.s.lockout; got.MaxLockout != 2*time.Hour || got.MaxFailures != 5 {
 		t.Fatalf("a long Lockout without MaxLockout became %+v", got)
 	}
 }
@@ -207,13 +176,13 @@ func TestAuthenticateLocksWithBackOff(t *testing.T) {
 	u := f.user(t, email, password, nil)
 	wrong := func(what string) {
 		t.Helper()
-		if _, err := f.p.Authenticate(ctx, email, "wrong password", ""); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.s.Authenticate(ctx, email, "wrong password", ""); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("%s: err = %v, want ErrInvalidCredentials", what, err)
 		}
 	}
 	right := func(what string, wantOK bool) {
 		t.Helper()
-		got, err := f.p.Authenticate(ctx, " Alice@Example.com ", password, "")
+		got, err := f.s.Authenticate(ctx, " Alice@Example.com ", password, "")
 		switch {
 		case wantOK && (err != nil || got == nil || got.ID != u.ID):
 			t.Fatalf("%s: Authenticate = %v, %v; want the user", what, got, err)
@@ -304,7 +273,7 @@ func TestAuthenticateUnknownAccountIsThrottledAlike(t *testing.T) {
 	f := newLoginFixture(t, testLockout)
 	const email = "nobody@example.com"
 	for range 4 {
-		if _, err := f.p.Authenticate(ctx, email, "some password", ""); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.s.Authenticate(ctx, email, "some password", ""); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("err = %v, want ErrInvalidCredentials", err)
 		}
 	}
@@ -315,7 +284,7 @@ func TestAuthenticateUnknownAccountIsThrottledAlike(t *testing.T) {
 	wantEvents(t, events,
 		"login.failed unknown_account", "login.failed unknown_account", "login.failed unknown_account", "login.locked",
 		"login.failed locked")
-	wantSubject := "account:" + LoginAccount(email)[:16]
+	wantSubject := "account:" + Account(email)[:16]
 	for _, e := range events {
 		if e.Subject != wantSubject || e.Actor != "anonymous" {
 			t.Errorf("%s actor %q subject %q, want anonymous and %q", e.Type, e.Actor, e.Subject, wantSubject)
@@ -341,7 +310,7 @@ func TestAuthenticateFailureReasons(t *testing.T) {
 		{"someone@example.com", ""},
 		{"someone@example.com", strings.Repeat("x", secret.MaxPasswordLen+1)},
 	} {
-		if u, err := f.p.Authenticate(ctx, tc.email, tc.password, ""); !errors.Is(err, ErrInvalidCredentials) || u != nil {
+		if u, err := f.s.Authenticate(ctx, tc.email, tc.password, ""); !errors.Is(err, ErrInvalidCredentials) || u != nil {
 			t.Fatalf("Authenticate(%q) = %v, %v; want ErrInvalidCredentials", tc.email, u, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package provider
+package login
 
 import (
 	"crypto/rand"
@@ -28,7 +28,7 @@ import (
 //
 //	base64url(account (32 bytes) || nonce (16) || issued at (8, Unix seconds) || MAC (32))
 //
-// joined by ".", where account is the decoded LoginAccount of the e-mail
+// joined by ".", where account is the decoded Account of the e-mail
 // and MAC is HMAC-SHA256 under the system secret's PurposeDeviceCookie key
 // (old secrets still verify). The failure record of a known browser is
 // keyed by the SHA-256 of its nonce.
@@ -52,7 +52,7 @@ const (
 
 // deviceEntry is one verified entry of a device cookie.
 type deviceEntry struct {
-	account string // LoginAccount, hex
+	account string // Account, hex
 	device  string // the key of the browser's failure record
 	encoded string // the entry as it was in the cookie
 }
@@ -61,7 +61,7 @@ type deviceEntry struct {
 // order: those whose MAC verifies and that are not older than
 // DeviceCookieLifetime at now. Anything else is skipped, not an error: a
 // browser with a damaged or forged cookie is simply unknown.
-func (p *Provider) deviceEntries(cookie string, now time.Time) []deviceEntry {
+func (s *Service) deviceEntries(cookie string, now time.Time) []deviceEntry {
 	if cookie == "" || len(cookie) > maxDeviceCookieLen {
 		return nil
 	}
@@ -76,7 +76,7 @@ func (p *Provider) deviceEntries(cookie string, now time.Time) []deviceEntry {
 			continue
 		}
 		signed, mac := raw[:deviceSignedLen], raw[deviceSignedLen:]
-		if !p.opts.Keyring.VerifyMAC(secret.PurposeDeviceCookie, signed, mac) {
+		if !s.ring.VerifyMAC(secret.PurposeDeviceCookie, signed, mac) {
 			continue
 		}
 		issued := time.Unix(int64(binary.BigEndian.Uint64(signed[sha256.Size+deviceNonceLen:])), 0)
@@ -95,8 +95,8 @@ func (p *Provider) deviceEntries(cookie string, now time.Time) []deviceEntry {
 
 // knownDevice returns the device under which the browser's device cookie
 // knows account, or "" when it does not.
-func (p *Provider) knownDevice(cookie, account string, now time.Time) string {
-	for _, e := range p.deviceEntries(cookie, now) {
+func (s *Service) knownDevice(cookie, account string, now time.Time) string {
+	for _, e := range s.deviceEntries(cookie, now) {
 		if e.account == account {
 			return e.device
 		}
@@ -109,24 +109,24 @@ func (p *Provider) knownDevice(cookie, account string, now time.Time) string {
 // account (a new nonce, so each sign-in starts the browser's failure
 // record afresh) followed by the browser's other valid entries, at most
 // maxDeviceAccounts. Set it for DeviceCookieLifetime.
-func (p *Provider) RememberDevice(cookie string, u *storage.User) (string, error) {
-	now := p.now()
-	account, err := hex.DecodeString(LoginAccount(u.Email))
+func (s *Service) RememberDevice(cookie string, u *storage.User) (string, error) {
+	now := s.now()
+	account, err := hex.DecodeString(Account(u.Email))
 	if err != nil {
-		return "", fmt.Errorf("provider: device cookie: %w", err)
+		return "", fmt.Errorf("login: device cookie: %w", err)
 	}
 	signed := make([]byte, 0, deviceEntryLen)
 	signed = append(signed, account...)
 	nonce := make([]byte, deviceNonceLen)
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("provider: device cookie: random: %w", err)
+		return "", fmt.Errorf("login: device cookie: random: %w", err)
 	}
 	signed = append(signed, nonce...)
 	signed = binary.BigEndian.AppendUint64(signed, uint64(now.Unix()))
-	entry := append(signed, p.opts.Keyring.MAC(secret.PurposeDeviceCookie, signed)...)
+	entry := append(signed, s.ring.MAC(secret.PurposeDeviceCookie, signed)...)
 	entries := []string{base64.RawURLEncoding.EncodeToString(entry)}
-	for _, e := range p.deviceEntries(cookie, now) {
-		if e.account != LoginAccount(u.Email) && len(entries) < maxDeviceAccounts {
+	for _, e := range s.deviceEntries(cookie, now) {
+		if e.account != Account(u.Email) && len(entries) < maxDeviceAccounts {
 			entries = append(entries, e.encoded)
 		}
 	}

@@ -1,4 +1,4 @@
-package provider
+package login
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -19,9 +20,9 @@ import (
 // ErrInvalidCredentials is the one answer for an unknown e-mail, a wrong
 // password, a disabled account and a locked account, so sign-in reveals
 // nothing about which accounts exist or are locked.
-var ErrInvalidCredentials = errors.New("provider: invalid e-mail or password")
+var ErrInvalidCredentials = errors.New("login: invalid e-mail or password")
 
-// LoginLockoutOptions back off password guessing. Failures are counted
+// LockoutOptions back off password guessing. Failures are counted
 // per account (the typed e-mail, whether or not an account has it) for
 // browsers unknown to it, and per browser for a browser that has signed in
 // to the account before (a device cookie, see RememberDevice), so
@@ -33,21 +34,21 @@ var ErrInvalidCredentials = errors.New("provider: invalid e-mail or password")
 // sign-in clears the record it was judged by; an unlock or a password
 // reset clears the account's record and all its browsers'. The state is in
 // the database, so it holds across instances.
-type LoginLockoutOptions struct {
+type LockoutOptions struct {
 	MaxFailures  int
 	Lockout      time.Duration
 	MaxLockout   time.Duration
 	FailureReset time.Duration
 }
 
-// DefaultLoginLockout is what zero LoginLockoutOptions fields take (the
+// DefaultLockout is what zero LockoutOptions fields take (the
 // configuration's defaults).
-func DefaultLoginLockout() LoginLockoutOptions {
-	return LoginLockoutOptions{MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour, FailureReset: 24 * time.Hour}
+func DefaultLockout() LockoutOptions {
+	return LockoutOptions{MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour, FailureReset: 24 * time.Hour}
 }
 
-func (o LoginLockoutOptions) withDefaults() LoginLockoutOptions {
-	d := DefaultLoginLockout()
+func (o LockoutOptions) withDefaults() LockoutOptions {
+	d := DefaultLockout()
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = d.MaxFailures
 	}
@@ -63,16 +64,16 @@ func (o LoginLockoutOptions) withDefaults() LoginLockoutOptions {
 	return o
 }
 
-func (o LoginLockoutOptions) policy() storage.LoginLockPolicy {
+func (o LockoutOptions) policy() storage.LoginLockPolicy {
 	return storage.LoginLockPolicy{
 		MaxFailures: o.MaxFailures, Lockout: o.Lockout, MaxLockout: o.MaxLockout, FailureReset: o.FailureReset,
 	}
 }
 
-// LoginAccount is the key of an e-mail's failed sign-ins: the hex SHA-256
+// Account is the key of an e-mail's failed sign-ins: the hex SHA-256
 // of the trimmed, lower-cased e-mail. Hashing keeps what was typed for an
 // account that does not exist out of the database.
-func LoginAccount(email string) string {
+func Account(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 	return hex.EncodeToString(sum[:])
 }
@@ -95,7 +96,7 @@ func loginSubject(u *storage.User, account string) string {
 //
 // A browser whose device cookie knows the account is judged by its own
 // failure record only; any other is judged by the account's record (see
-// LoginLockoutOptions). While the record is locked the password is not
+// LockoutOptions). While the record is locked the password is not
 // checked at all and the answer is ErrInvalidCredentials too, so a locked
 // account looks like a wrong password.
 //
@@ -104,32 +105,32 @@ func loginSubject(u *storage.User, account string) string {
 // e-mail could keep its owner locked out with a request per lock period.
 // Guessing is bounded all the same: at most MaxFailures guesses per lock,
 // each lock in a row twice as long as the last.
-func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCookie string) (*storage.User, error) {
+func (s *Service) Authenticate(ctx context.Context, email, password, deviceCookie string) (*storage.User, error) {
 	email = strings.TrimSpace(email)
 	if email == "" || password == "" || len(email) > 320 || len(password) > secret.MaxPasswordLen {
 		// Not a guess (the form cannot send this): not counted.
 		subject := ""
 		if email != "" {
-			subject = loginSubject(nil, LoginAccount(email))
+			subject = loginSubject(nil, Account(email))
 		}
-		p.metrics.login(loginMethodPassword, outcomeFailed)
-		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{"reason": audit.LoginReasonInvalidInput})
+		s.metrics.login(methodPassword, outcomeFailed)
+		s.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{"reason": audit.LoginReasonInvalidInput})
 		return nil, ErrInvalidCredentials
 	}
-	account := LoginAccount(email)
-	now := p.now().UTC()
-	key := storage.LoginThrottleKey{Account: account, Device: p.knownDevice(deviceCookie, account, now)}
+	account := Account(email)
+	now := s.now().UTC()
+	key := storage.LoginThrottleKey{Account: account, Device: s.knownDevice(deviceCookie, account, now)}
 	device := audit.LoginDeviceUnknown
 	if key.Device != "" {
 		device = audit.LoginDeviceKnown
 	}
-	throttle, err := p.store.LoginThrottle(ctx, key)
+	throttle, err := s.store.LoginThrottle(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		throttle = nil
 	} else if err != nil {
-		return nil, fmt.Errorf("provider: read failed sign-ins: %w", err)
+		return nil, fmt.Errorf("login: read failed sign-ins: %w", err)
 	}
-	u, err := p.store.UserByEmail(ctx, email)
+	u, err := s.store.UserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		u = nil
 	} else if err != nil {
@@ -140,11 +141,11 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 	if throttle.Locked(now) {
 		// The password is not checked (a right guess must not be told
 		// apart), but the dummy hash costs what a check would.
-		if _, err := p.verifyPassword(ctx, secret.DummyPasswordHash(), password); errors.Is(err, errNoHashSlot) {
+		if _, err := s.verifyPassword(ctx, secret.DummyPasswordHash(), password); errors.Is(err, errNoHashSlot) {
 			return nil, err
 		}
-		p.metrics.login(loginMethodPassword, outcomeLocked)
-		p.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{
+		s.metrics.login(methodPassword, outcomeLocked)
+		s.auditLogin(ctx, audit.LoginFailed, subject, map[string]string{
 			"reason": audit.LoginReasonLocked, "device": device,
 			"locked_until": throttle.LockedUntil.UTC().Format(time.RFC3339),
 		})
@@ -155,7 +156,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 	if u != nil && u.PasswordHash != "" {
 		hash = u.PasswordHash
 	}
-	ok, verr := p.verifyPassword(ctx, hash, password)
+	ok, verr := s.verifyPassword(ctx, hash, password)
 	if errors.Is(verr, errNoHashSlot) {
 		// Not a verdict on the password: nothing is counted.
 		return nil, verr
@@ -167,7 +168,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 	case u.PasswordHash == "":
 		reason = audit.LoginReasonNoPassword
 	case verr != nil:
-		p.log.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", verr)
+		s.log.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", verr)
 		reason = audit.LoginReasonNoPassword
 	case !ok:
 		reason = audit.LoginReasonWrongPassword
@@ -179,7 +180,7 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 		// that locks differently would tell which e-mails exist.
 		// The lock starts now, after the slow hash, not when the attempt
 		// came in: it must last its full length.
-		if err := p.loginFailed(ctx, key, subject, reason, device, p.now().UTC()); err != nil {
+		if err := s.loginFailed(ctx, key, subject, reason, device, s.now().UTC()); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
@@ -193,14 +194,14 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 	// from an unknown browser was judged by, and clears, the account-wide
 	// record: the person proved the password there.
 	if throttle != nil {
-		if _, err := p.store.ClearLoginThrottle(ctx, key); err != nil {
+		if _, err := s.store.ClearLoginThrottle(ctx, key); err != nil {
 			// The person proved the password; a leftover count only brings
 			// a later lock closer, so the sign-in goes ahead.
-			p.log.ErrorContext(ctx, "clearing failed sign-ins after a successful one failed", "user_id", u.ID, "err", err)
+			s.log.ErrorContext(ctx, "clearing failed sign-ins after a successful one failed", "user_id", u.ID, "err", err)
 		}
 	}
-	p.metrics.login(loginMethodPassword, outcomeSucceeded)
-	p.audit.Record(ctx, audit.Event{
+	s.metrics.login(methodPassword, outcomeSucceeded)
+	s.audit.Record(ctx, audit.Event{
 		Type: audit.LoginSucceeded, Actor: subject, Subject: subject, IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{"device": device},
 	})
@@ -211,20 +212,20 @@ func (p *Provider) Authenticate(ctx context.Context, email, password, deviceCook
 // and the lock it caused. A failure that cannot be counted is an error
 // (the caller answers 503): a database that takes no writes must not allow
 // unbounded guessing behind a normal-looking "wrong password".
-func (p *Provider) loginFailed(ctx context.Context, key storage.LoginThrottleKey, subject, reason, device string, now time.Time) error {
-	th, counted, err := p.store.RecordLoginFailure(ctx, key, now, p.opts.LoginLockout.policy())
+func (s *Service) loginFailed(ctx context.Context, key storage.LoginThrottleKey, subject, reason, device string, now time.Time) error {
+	th, counted, err := s.store.RecordLoginFailure(ctx, key, now, s.lockout.policy())
 	details := map[string]string{"reason": reason, "device": device}
 	if err == nil {
 		details["failures"] = strconv.Itoa(th.Failures)
 	}
-	p.metrics.login(loginMethodPassword, outcomeFailed)
-	p.auditLogin(ctx, audit.LoginFailed, subject, details)
+	s.metrics.login(methodPassword, outcomeFailed)
+	s.auditLogin(ctx, audit.LoginFailed, subject, details)
 	if err != nil {
-		return fmt.Errorf("provider: count failed sign-in: %w", err)
+		return fmt.Errorf("login: count failed sign-in: %w", err)
 	}
 	if counted && th.Locked(now) {
-		p.metrics.loginLockouts.Inc()
-		p.auditLogin(ctx, audit.LoginLocked, subject, map[string]string{
+		s.metrics.lockouts.Inc()
+		s.auditLogin(ctx, audit.LoginLocked, subject, map[string]string{
 			"locked_until": th.LockedUntil.UTC().Format(time.RFC3339), "failures": strconv.Itoa(th.Failures),
 			"locks": strconv.Itoa(th.Locks), "device": device,
 		})
@@ -234,52 +235,46 @@ func (p *Provider) loginFailed(ctx context.Context, key storage.LoginThrottleKey
 
 // auditLogin records a password sign-in event of someone not (yet)
 // signed in.
-func (p *Provider) auditLogin(ctx context.Context, typ, subject string, details map[string]string) {
-	p.audit.Record(ctx, audit.Event{Type: typ, Actor: "anonymous", Subject: subject, IP: reqctx.ClientIP(ctx), Details: details})
+func (s *Service) auditLogin(ctx context.Context, typ, subject string, details map[string]string) {
+	s.audit.Record(ctx, audit.Event{Type: typ, Actor: "anonymous", Subject: subject, IP: reqctx.ClientIP(ctx), Details: details})
 }
 
-// Login is a browser's signed-in state with its user.
-type Login struct {
-	Session *storage.LoginSession
-	User    *storage.User
-}
-
-// StartLogin creates a browser session for u, signed in by method, and
+// Start creates a browser session for u, signed in by method, and
 // returns the handle for the cookie (only its hash is stored).
-func (p *Provider) StartLogin(ctx context.Context, u *storage.User, authTime time.Time, method LoginMethod) (string, *Login, error) {
+func (s *Service) Start(ctx context.Context, u *storage.User, authTime time.Time, method provider.LoginMethod) (string, *provider.Login, error) {
 	handle, err := secret.NewHandle()
 	if err != nil {
 		return "", nil, err
 	}
-	now := p.now().UTC()
-	s := &storage.LoginSession{
+	now := s.now().UTC()
+	sess := &storage.LoginSession{
 		ID:        secret.HashHandle(handle),
 		UserID:    u.ID,
 		AuthTime:  authTime.UTC().Truncate(time.Second),
-		ExpiresAt: now.Add(p.opts.Lifespans.LoginSession),
+		ExpiresAt: now.Add(s.sessionLifespan),
 		CreatedAt: now,
 		AMR:       method.AMR,
 		ACR:       method.ACR,
 	}
-	if err := p.store.CreateLoginSession(ctx, s); err != nil {
-		return "", nil, fmt.Errorf("provider: create login session: %w", err)
+	if err := s.store.CreateLoginSession(ctx, sess); err != nil {
+		return "", nil, fmt.Errorf("login: create login session: %w", err)
 	}
-	return handle, &Login{Session: s, User: u}, nil
+	return handle, &provider.Login{Session: sess, User: u}, nil
 }
 
-// CurrentLogin resolves a cookie handle. It returns (nil, nil) when the
+// Current resolves a cookie handle. It returns (nil, nil) when the
 // handle is empty, unknown, expired, or its user is gone or disabled.
-func (p *Provider) CurrentLogin(ctx context.Context, handle string) (*Login, error) {
+func (s *Service) Current(ctx context.Context, handle string) (*provider.Login, error) {
 	if handle == "" || len(handle) > 100 {
 		return nil, nil
 	}
-	s, err := p.store.LoginSession(ctx, secret.HashHandle(handle))
+	sess, err := s.store.LoginSession(ctx, secret.HashHandle(handle))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	u, err := p.store.UserByID(ctx, s.UserID)
+	u, err := s.store.UserByID(ctx, sess.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -288,20 +283,20 @@ func (p *Provider) CurrentLogin(ctx context.Context, handle string) (*Login, err
 	if u.Disabled {
 		return nil, nil
 	}
-	return &Login{Session: s, User: u}, nil
+	return &provider.Login{Session: sess, User: u}, nil
 }
 
-// EndLogin deletes the browser session behind a cookie handle.
-func (p *Provider) EndLogin(ctx context.Context, handle string) error {
+// End deletes the browser session behind a cookie handle.
+func (s *Service) End(ctx context.Context, handle string) error {
 	if handle == "" {
 		return nil
 	}
-	return p.store.DeleteLoginSession(ctx, secret.HashHandle(handle))
+	return s.store.DeleteLoginSession(ctx, secret.HashHandle(handle))
 }
 
 // errNoHashSlot: the request ended while waiting for a password check; the
 // server is saturated with sign-ins (503, nothing counted).
-var errNoHashSlot = fmt.Errorf("provider: no free password check before the request ended: %w", storage.ErrUnavailable)
+var errNoHashSlot = fmt.Errorf("login: no free password check before the request ended: %w", storage.ErrUnavailable)
 
 // verifyPassword checks a password once a hashing slot is free. Each
 // argon2id check holds 19 MiB and ~20 ms of a core: without a bound, a
@@ -309,12 +304,12 @@ var errNoHashSlot = fmt.Errorf("provider: no free password check before the requ
 // in proportion to the concurrency — 64 at once is over a gigabyte. The
 // slots (hashSlots, two per core) bound that; the rest wait their turn
 // until their request's deadline.
-func (p *Provider) verifyPassword(ctx context.Context, phc, password string) (bool, error) {
+func (s *Service) verifyPassword(ctx context.Context, phc, password string) (bool, error) {
 	select {
-	case p.hashSlots <- struct{}{}:
+	case s.hashSlots <- struct{}{}:
 	case <-ctx.Done():
 		return false, errNoHashSlot
 	}
-	defer func() { <-p.hashSlots }()
+	defer func() { <-s.hashSlots }()
 	return secret.VerifyPassword(phc, password)
 }

@@ -1,10 +1,9 @@
-package provider
+package login
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -35,13 +35,13 @@ type FlowState struct {
 // browser's current sign-in (nil if none). With prompt=none, a needed step
 // becomes the error to return to the client (login_required,
 // consent_required).
-func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, login *Login, st FlowState) (Step, error) {
+func (s *Service) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, login *provider.Login, st FlowState) (Step, error) {
 	form := ar.GetRequestForm()
-	prompts, err := parsePrompt(form.Get("prompt"))
+	prompts, err := provider.ParsePrompt(form.Get("prompt"))
 	if err != nil {
 		return 0, err
 	}
-	maxAge, hasMaxAge, err := parseMaxAge(form.Get("max_age"))
+	maxAge, hasMaxAge, err := provider.ParseMaxAge(form.Get("max_age"))
 	if err != nil {
 		return 0, err
 	}
@@ -52,7 +52,7 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 		if slices.Contains(prompts, "login") {
 			needLogin = true
 		}
-		if hasMaxAge && p.now().Sub(login.Session.AuthTime) > time.Duration(maxAge)*time.Second {
+		if hasMaxAge && s.now().Sub(login.Session.AuthTime) > time.Duration(maxAge)*time.Second {
 			needLogin = true
 		}
 	}
@@ -66,7 +66,7 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 	if st.Consented {
 		return StepDone, nil
 	}
-	client, ok := StorageClient(ar.GetClient())
+	client, ok := provider.StorageClient(ar.GetClient())
 	if !ok {
 		return 0, fosite.ErrServerError.WithDebug("unexpected client type")
 	}
@@ -75,7 +75,7 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 	}
 	needConsent := slices.Contains(prompts, "consent")
 	if !needConsent {
-		covered, err := p.consentCovers(ctx, login.User.ID, client.ID, ar.GetRequestedScopes())
+		covered, err := s.consentCovers(ctx, login.User.ID, client.ID, ar.GetRequestedScopes())
 		if err != nil {
 			return 0, err
 		}
@@ -90,15 +90,15 @@ func (p *Provider) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, l
 	return StepDone, nil
 }
 
-func (p *Provider) consentCovers(ctx context.Context, userID, clientID string, scopes fosite.Arguments) (bool, error) {
-	g, err := p.store.ConsentGrant(ctx, userID, clientID)
+func (s *Service) consentCovers(ctx context.Context, userID, clientID string, scopes fosite.Arguments) (bool, error) {
+	g, err := s.store.ConsentGrant(ctx, userID, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	} else if err != nil {
 		return false, err
 	}
-	for _, s := range ConsentScopes(scopes) {
-		if !slices.Contains(g.Scopes, s) {
+	for _, sc := range provider.ConsentScopes(scopes) {
+		if !slices.Contains(g.Scopes, sc) {
 			return false, nil
 		}
 	}
@@ -108,27 +108,27 @@ func (p *Provider) consentCovers(ctx context.Context, userID, clientID string, s
 // RememberConsent records that the user allowed the client these scopes,
 // adding to what was allowed before, and audits it (consent.given with
 // the scopes allowed now). Management scopes are never part of a consent
-// (ConsentScopes).
-func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string, scopes []string) error {
-	scopes = ConsentScopes(scopes)
-	now := p.now().UTC()
-	g, err := p.store.ConsentGrant(ctx, userID, clientID)
+// (provider.ConsentScopes).
+func (s *Service) RememberConsent(ctx context.Context, userID, clientID string, scopes []string) error {
+	scopes = provider.ConsentScopes(scopes)
+	now := s.now().UTC()
+	g, err := s.store.ConsentGrant(ctx, userID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		g = &storage.ConsentGrant{UserID: userID, ClientID: clientID, CreatedAt: now}
 	case err != nil:
 		return err
 	}
-	for _, s := range scopes {
-		if !slices.Contains(g.Scopes, s) {
-			g.Scopes = append(g.Scopes, s)
+	for _, sc := range scopes {
+		if !slices.Contains(g.Scopes, sc) {
+			g.Scopes = append(g.Scopes, sc)
 		}
 	}
 	g.UpdatedAt = now
-	if err := p.store.SaveConsentGrant(ctx, g); err != nil {
+	if err := s.store.SaveConsentGrant(ctx, g); err != nil {
 		return err
 	}
-	p.audit.Record(ctx, audit.Event{
+	s.audit.Record(ctx, audit.Event{
 		Type: audit.ConsentGiven, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
 		ClientID: clientID, IP: reqctx.ClientIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
 	})
@@ -137,7 +137,7 @@ func (p *Provider) RememberConsent(ctx context.Context, userID, clientID string,
 
 // StartFlow stores an authorization request that needs the user and returns
 // the handle that the login and consent pages carry.
-func (p *Provider) StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) (string, error) {
+func (s *Service) StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) (string, error) {
 	handle, err := secret.NewHandle()
 	if err != nil {
 		return "", err
@@ -156,68 +156,47 @@ func (p *Provider) StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) 
 		ClientID:    ar.GetClient().GetID(),
 		Form:        form.Encode(),
 		RequestedAt: requestedAt,
-		ExpiresAt:   p.now().UTC().Add(p.opts.Lifespans.AuthFlow),
+		ExpiresAt:   s.now().UTC().Add(s.flowLifespan),
 	}
-	if err := p.store.CreateAuthFlow(ctx, f); err != nil {
-		return "", fmt.Errorf("provider: store flow: %w", err)
+	if err := s.store.CreateAuthFlow(ctx, f); err != nil {
+		return "", fmt.Errorf("login: store flow: %w", err)
 	}
 	return handle, nil
 }
 
-// ErrFlowNotFound means the flow handle is unknown, expired or used.
-var ErrFlowNotFound = errors.New("provider: this sign-in request has expired or was already completed")
-
 // Flow loads a flow by its handle.
-func (p *Provider) Flow(ctx context.Context, handle string) (*storage.AuthFlow, error) {
+func (s *Service) Flow(ctx context.Context, handle string) (*storage.AuthFlow, error) {
 	if handle == "" || len(handle) > 100 {
-		return nil, ErrFlowNotFound
+		return nil, provider.ErrFlowNotFound
 	}
-	f, err := p.store.AuthFlow(ctx, secret.HashHandle(handle))
+	f, err := s.store.AuthFlow(ctx, secret.HashHandle(handle))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrFlowNotFound
+		return nil, provider.ErrFlowNotFound
 	}
 	return f, err
 }
 
 // SetFlowLogin records that u signed in within the flow.
-func (p *Provider) SetFlowLogin(ctx context.Context, handle, userID string, authTime time.Time) error {
-	err := p.store.SetAuthFlowLogin(ctx, secret.HashHandle(handle), userID, authTime.UTC().Truncate(time.Second))
+func (s *Service) SetFlowLogin(ctx context.Context, handle, userID string, authTime time.Time) error {
+	err := s.store.SetAuthFlowLogin(ctx, secret.HashHandle(handle), userID, authTime.UTC().Truncate(time.Second))
 	if errors.Is(err, storage.ErrNotFound) {
-		return ErrFlowNotFound
+		return provider.ErrFlowNotFound
 	}
 	return err
-}
-
-// ResumeFlow rebuilds the authorization request of a flow. fosite checks it
-// again (the client may have changed meanwhile), and the request keeps its
-// original time, which prompt=login and max_age are measured against.
-func (p *Provider) ResumeFlow(ctx context.Context, f *storage.AuthFlow) (fosite.AuthorizeRequester, error) {
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, p.opts.Issuer+PathAuthorize+"?"+f.Form, nil)
-	if err != nil {
-		return nil, fmt.Errorf("provider: rebuild flow request: %w", err)
-	}
-	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
-	if err != nil {
-		return ar, err
-	}
-	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
-		req.RequestedAt = f.RequestedAt.UTC()
-	}
-	return ar, nil
 }
 
 // Deny consumes the flow in which the user refused the client the scopes
 // and audits it (consent.denied); the caller then sends access_denied to
 // the client.
-func (p *Provider) Deny(ctx context.Context, flowHandle, userID, clientID string, scopes []string) error {
-	err := p.store.DeleteAuthFlow(ctx, secret.HashHandle(flowHandle))
+func (s *Service) Deny(ctx context.Context, flowHandle, userID, clientID string, scopes []string) error {
+	err := s.store.DeleteAuthFlow(ctx, secret.HashHandle(flowHandle))
 	if errors.Is(err, storage.ErrNotFound) {
-		return ErrFlowNotFound
+		return provider.ErrFlowNotFound
 	}
 	if err != nil {
 		return err
 	}
-	p.audit.Record(ctx, audit.Event{
+	s.audit.Record(ctx, audit.Event{
 		Type: audit.ConsentDenied, Actor: audit.UserSubject(userID), Subject: audit.UserSubject(userID),
 		ClientID: clientID, IP: reqctx.ClientIP(ctx), Details: map[string]string{"scopes": strings.Join(scopes, " ")},
 	})
