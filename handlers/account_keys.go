@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -8,10 +9,21 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
+
+// selfService is what people's own API keys (the account page and the
+// self-service key API) ask of the administration.
+type selfService interface {
+	AuthorizeKeyManager(ctx context.Context, bearer string) (*provider.Principal, error)
+	SelfServiceKeys(who *provider.Principal) *admin.SelfServiceKeys
+	OwnedClients(ctx context.Context, userID string) ([]*storage.Client, error)
+	OwnedAPIKeys(ctx context.Context, userID string) ([]admin.OwnedAPIKey, error)
+	RevokeOwnedAPIKey(ctx context.Context, userID, id string) (*storage.APIKey, error)
+}
 
 // The account page of API keys lists the keys of the clients the
 // signed-in person owns, with when each was last used, and revokes them.

@@ -18,8 +18,37 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
+
+// administration is what the admin API and people's own API keys ask of
+// the administration (admin.Admin).
+type administration interface {
+	Authorize(ctx context.Context, bearer string) (*provider.Principal, error)
+	CreateClient(ctx context.Context, who *provider.Principal, spec admin.ClientSpec) (*storage.Client, string, error)
+	ListClients(ctx context.Context, page storage.Page) ([]*storage.Client, string, error)
+	Client(ctx context.Context, id string) (*storage.Client, error)
+	UpdateClientFromRequest(ctx context.Context, who *provider.Principal, id string, req *admin.AdminClientRequest) (*storage.Client, error)
+	DeleteClient(ctx context.Context, who *provider.Principal, id string) error
+	RotateClientSecret(ctx context.Context, who *provider.Principal, id string) (*storage.Client, string, error)
+	CreateUser(ctx context.Context, who *provider.Principal, spec admin.UserSpec) (*storage.User, error)
+	ListUsers(ctx context.Context, page storage.Page) ([]*storage.User, string, error)
+	User(ctx context.Context, id string) (*storage.User, error)
+	UpdateUser(ctx context.Context, who *provider.Principal, id string, upd admin.UserUpdate) (*storage.User, error)
+	SetUserDisabled(ctx context.Context, who *provider.Principal, id string, disabled bool) (*storage.User, error)
+	SetUserPassword(ctx context.Context, who *provider.Principal, id, password string) (*storage.User, error)
+	DeleteUser(ctx context.Context, who *provider.Principal, id string) error
+	UnlockLogin(ctx context.Context, who *provider.Principal, id string) (*storage.User, *admin.LoginUnlock, error)
+	UserGrants(ctx context.Context, userID string) ([]login.AppGrant, error)
+	RevokeUserGrant(ctx context.Context, who *provider.Principal, userID, clientID string) (*login.RevokedApp, error)
+	CreateAPIKey(ctx context.Context, who *provider.Principal, spec admin.APIKeySpec) (*storage.APIKey, string, error)
+	APIKeys(ctx context.Context, clientID string) ([]*storage.APIKey, error)
+	APIKey(ctx context.Context, id string) (*storage.APIKey, error)
+	RevokeAPIKey(ctx context.Context, who *provider.Principal, id string) error
+	AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, string, error)
+	selfService
+}
 
 // The admin API: JSON over HTTP on the admin listener, for clients and
 // users. Every request needs a bearer access token that

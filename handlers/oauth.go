@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,8 +16,30 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
+
+// engine is what the handlers ask of the OAuth engine (provider.Provider):
+// one call per endpoint, and the authorization request's life between the
+// authorization endpoint and the sign-in pages.
+type engine interface {
+	NewAuthorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, error)
+	ResumeAuthorizeRequest(ctx context.Context, f *storage.AuthFlow) (fosite.AuthorizeRequester, error)
+	Complete(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, signedIn *provider.Login, flowHandle string) error
+	WriteAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error)
+	AuthorizeErrorURL(ctx context.Context, ar fosite.AuthorizeRequester, err error) string
+	OAuthError(ctx context.Context, err error, grantType string) error
+	Token(ctx context.Context, w http.ResponseWriter, r *http.Request)
+	PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request)
+	Introspect(ctx context.Context, w http.ResponseWriter, r *http.Request)
+	Revoke(ctx context.Context, w http.ResponseWriter, r *http.Request)
+	UserInfo(ctx context.Context, token string) (*provider.UserInfo, error)
+	VerifyIDTokenHint(ctx context.Context, hint string) (*provider.IDTokenHint, error)
+	Discovery() provider.Discovery
+	OriginAllowed(ctx context.Context, origin string) (bool, error)
+	Client(ctx context.Context, id string) (*storage.Client, error)
+}
 
 // authorize is the authorization endpoint (GET and POST). It validates the
 // request with fosite, then either completes it at once (signed in, consent
@@ -56,14 +79,13 @@ func stepPath(s login.Step) string {
 // completeAuthorization issues the code and redirects to the client.
 func (h *Handler) completeAuthorization(c echo.Context, ar fosite.AuthorizeRequester, signedIn *provider.Login, flow string) error {
 	ctx := c.Request().Context()
-	resp, err := h.p.Complete(ctx, ar, signedIn, flow)
+	err := h.p.Complete(ctx, c.Response(), ar, signedIn, flow)
 	if errors.Is(err, provider.ErrFlowNotFound) {
 		return h.errorPage(c, http.StatusBadRequest, err.Error())
 	}
 	if err != nil {
 		return h.authorizeError(c, ar, err)
 	}
-	h.p.OAuth2.WriteAuthorizeResponse(ctx, c.Response(), ar, resp)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,10 +14,40 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
+
+// signIn is what the sign-in, consent and account pages ask of sign-in
+// (login.Service).
+type signIn interface {
+	PasswordLogin() bool
+	Authenticate(ctx context.Context, email, password, deviceCookie string) (*storage.User, error)
+	RememberDevice(cookie string, u *storage.User) (string, error)
+	Start(ctx context.Context, u *storage.User, authTime time.Time, method provider.LoginMethod) (string, *provider.Login, error)
+	Current(ctx context.Context, handle string) (*provider.Login, error)
+	End(ctx context.Context, handle string) error
+
+	StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) (string, error)
+	Flow(ctx context.Context, handle string) (*storage.AuthFlow, error)
+	SetFlowLogin(ctx context.Context, handle, userID string, authTime time.Time) error
+	NextStep(ctx context.Context, ar fosite.AuthorizeRequester, signedIn *provider.Login, st login.FlowState) (login.Step, error)
+	RememberConsent(ctx context.Context, userID, clientID string, scopes []string) error
+	Deny(ctx context.Context, flowHandle, userID, clientID string, scopes []string) error
+
+	Upstreams() []federation.Info
+	UpstreamName(id string) string
+	BeginUpstreamLogin(ctx context.Context, id, flowHandle, next string, opt federation.AuthOptions) (authURL, browser string, err error)
+	FinishUpstreamLogin(ctx context.Context, id, state, code, errCode, errDesc, browser string) (*login.UpstreamResult, error)
+	LinkedIdentities(ctx context.Context, userID string) ([]login.LinkedIdentity, error)
+	CanUnlink(u *storage.User, linked int) bool
+	UnlinkIdentity(ctx context.Context, u *storage.User, upstreamID, subject string) error
+
+	AppGrants(ctx context.Context, userID string) ([]login.AppGrant, error)
+	RevokeAppGrant(ctx context.Context, userID, clientID string) (*login.RevokedApp, error)
+}
 
 // cookieNames: on https the names carry the __Host- prefix, which makes
 // browsers insist on Secure, Path=/ and no Domain (no subdomain can plant

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -12,6 +13,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 )
+
+// registrar is what the registration endpoints ask of RFC 7591/7592
+// registration (registration.Registration).
+type registrar interface {
+	Register(ctx context.Context, bearer string, body []byte) (*admin.ClientMetadata, error)
+	Client(ctx context.Context, clientID, accessToken string) (*admin.ClientMetadata, error)
+	Update(ctx context.Context, clientID, accessToken string, body []byte) (*admin.ClientMetadata, error)
+	Delete(ctx context.Context, clientID, accessToken string) error
+}
 
 // MaxRegistrationBodyBytes bounds a registration or update request.
 const MaxRegistrationBodyBytes = 64 << 10

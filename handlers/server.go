@@ -87,10 +87,10 @@ type Options struct {
 
 // Handler holds the dependencies of every route.
 type Handler struct {
-	p       *provider.Provider
-	login   *login.Service
-	adm     *admin.Admin
-	reg     *registration.Registration
+	p       engine
+	login   signIn
+	adm     administration
+	reg     registrar // nil: registration is off
 	pages   *templates.Pages
 	keys    JWKSSource
 	ready   func(ctx context.Context) error
@@ -126,9 +126,13 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		p: opts.Provider, login: opts.Login, adm: opts.Admin, reg: opts.Registration, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
+		p: opts.Provider, login: opts.Login, adm: opts.Admin, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
 		log: opts.Logger, now: opts.Now, product: opts.Product,
 		issuer: iss, secure: iss.Scheme == "https",
+	}
+	if opts.Registration != nil {
+		// Not a nil pointer in a non-nil interface: no routes when off.
+		h.reg = opts.Registration
 	}
 	h.cookies = newCookieNames(h.secure)
 	h.pprof = opts.Pprof

@@ -125,9 +125,9 @@ func (p *Provider) IntrospectAPIKey(ctx context.Context, key string) (*APIKeyInt
 	return out, nil
 }
 
-// AuthenticateClient authenticates the client of a request as the token
+// authenticateClient authenticates the client of a request as the token
 // endpoint would (secret, assertion, or API key).
-func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request) (fosite.Client, error) {
+func (p *Provider) authenticateClient(ctx context.Context, r *http.Request) (fosite.Client, error) {
 	if err := r.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
 		return nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
 	}

@@ -15,7 +15,7 @@ import (
 // fosite does not know the parameter. Only the query response mode exists
 // here, so the parameter goes into the Location's query.
 func (p *Provider) WriteAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
-	p.OAuth2.WriteAuthorizeError(ctx, &issuerRedirect{ResponseWriter: w, issuer: p.opts.Issuer}, ar, err)
+	p.oauth2.WriteAuthorizeError(ctx, &issuerRedirect{ResponseWriter: w, issuer: p.opts.Issuer}, ar, err)
 }
 
 // AuthorizeErrorURL is where WriteAuthorizeError would send the browser

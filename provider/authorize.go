@@ -37,7 +37,7 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 		}
 		r, pushed = rebuilt, true
 	}
-	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
+	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		return ar, err
 	}
@@ -115,13 +115,16 @@ func ParseMaxAge(v string) (seconds int64, ok bool, err error) {
 }
 
 // Complete grants the requested scopes and audience, builds the session for
-// u and issues the authorization code. When flowHandle is set, the flow is
-// consumed in the same transaction, so a replayed form post cannot mint a
-// second code and a failure leaves the flow (and no code) behind.
-func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, login *Login, flowHandle string) (fosite.AuthorizeResponder, error) {
+// the person signed in, issues the authorization code and redirects w to
+// the client with it (RFC 6749 §4.1.2). On an error nothing is written:
+// the caller shows it or sends it to the client (WriteAuthorizeError).
+// When flowHandle is set, the flow is consumed in the same transaction, so
+// a replayed form post cannot mint a second code and a failure leaves the
+// flow (and no code) behind.
+func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, login *Login, flowHandle string) error {
 	client, ok := StorageClient(ar.GetClient())
 	if !ok {
-		return nil, fosite.ErrServerError.WithDebug("unexpected client type")
+		return fosite.ErrServerError.WithDebug("unexpected client type")
 	}
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)
@@ -131,7 +134,7 @@ func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, l
 	}
 	// RFC 8707 resource indicators become the tokens' audience.
 	if err := grantResources(ar); err != nil {
-		return nil, err
+		return err
 	}
 	// Whole seconds on both sides: the ID token carries seconds, and
 	// fosite compares auth_time with the request time for prompt=login
@@ -142,7 +145,7 @@ func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, l
 	}
 	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var resp fosite.AuthorizeResponder
 	err = p.store.InTx(ctx, func(ctx context.Context) error {
@@ -155,15 +158,16 @@ func (p *Provider) Complete(ctx context.Context, ar fosite.AuthorizeRequester, l
 			}
 		}
 		var err error
-		resp, err = p.OAuth2.NewAuthorizeResponse(ctx, ar, sess)
+		resp, err = p.oauth2.NewAuthorizeResponse(ctx, ar, sess)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// RFC 9207: tell the client which issuer answered (mix-up defence).
 	resp.AddParameter("iss", p.opts.Issuer)
-	return resp, nil
+	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return nil
 }
 
 // userSession builds the session a code (and the tokens it yields) carries.
@@ -238,7 +242,7 @@ func (p *Provider) ResumeAuthorizeRequest(ctx context.Context, f *storage.AuthFl
 	if err != nil {
 		return nil, fmt.Errorf("provider: rebuild flow request: %w", err)
 	}
-	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
+	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		return ar, err
 	}

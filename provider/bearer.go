@@ -83,7 +83,7 @@ func (p *Provider) AuthorizeBearer(ctx context.Context, bearer, scope string) (*
 	if bearer == "" || len(bearer) > 4096 {
 		return nil, fmt.Errorf("%w: no bearer token", ErrBearerUnauthorized)
 	}
-	use, ar, err := p.OAuth2.IntrospectToken(ctx, bearer, fosite.AccessToken, NewSession(), scope)
+	use, ar, err := p.oauth2.IntrospectToken(ctx, bearer, fosite.AccessToken, NewSession(), scope)
 	switch {
 	case errors.Is(err, storage.ErrUnavailable):
 		return nil, err

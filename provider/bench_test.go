@@ -102,7 +102,7 @@ var ccForm = url.Values{"grant_type": {GrantClientCredentials}}
 // mint runs a client_credentials token request the way the token handler
 // does and returns the access token.
 func (f *benchFixture) mint(ctx context.Context, id, secret string) (string, error) {
-	ar, err := f.p.OAuth2.NewAccessRequest(ctx, post(PathToken, ccForm, id, secret), NewSession())
+	ar, err := f.p.oauth2.NewAccessRequest(ctx, post(PathToken, ccForm, id, secret), NewSession())
 	if err == nil {
 		err = f.p.prepareAccessRequest(ctx, ar)
 	}
@@ -129,7 +129,7 @@ func BenchmarkAuthenticateClient(b *testing.B) {
 				b.Run(c.name, func(b *testing.B) {
 					b.ReportAllocs()
 					for b.Loop() {
-						if _, err := f.p.AuthenticateClient(ctx, post(PathToken, ccForm, f.client.ID, c.secret)); err != nil {
+						if _, err := f.p.authenticateClient(ctx, post(PathToken, ccForm, f.client.ID, c.secret)); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -140,7 +140,7 @@ func BenchmarkAuthenticateClient(b *testing.B) {
 				// hash, no extra query): the same compare, refused.
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := f.p.AuthenticateClient(ctx, post(PathToken, ccForm, f.client.ID, "gth_cs_wrong")); err == nil {
+					if _, err := f.p.authenticateClient(ctx, post(PathToken, ccForm, f.client.ID, "gth_cs_wrong")); err == nil {
 						b.Fatal("wrong secret accepted")
 					}
 				}

@@ -86,7 +86,7 @@ func (p *Provider) Discovery() Discovery {
 		PromptValuesSupported:                              []string{"none", "login", "consent"},
 		AuthorizationResponseISSParameterSupported:         true,
 	}
-	if p.RegistrationPolicy() != RegistrationPolicyOff {
+	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister
 	}
 	return d
@@ -121,9 +121,9 @@ const (
 	RegistrationPolicyOff                = "off"
 )
 
-// RegistrationPolicy returns the registration policy: "initial_access_token",
+// registrationPolicy returns the registration policy: "initial_access_token",
 // "open" or "off" (also when unset, as discovery does).
-func (p *Provider) RegistrationPolicy() string {
+func (p *Provider) registrationPolicy() string {
 	return NormalRegistrationPolicy(p.opts.RegistrationPolicy)
 }
 

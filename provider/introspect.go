@@ -83,7 +83,7 @@ func (p *Provider) introspect(ctx context.Context, r *http.Request) (Introspecti
 	if apikey.LooksLikeKey(token) {
 		return p.introspectAPIKey(ctx, caller, token)
 	}
-	use, ar, err := p.OAuth2.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
+	use, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
 	if errors.Is(err, storage.ErrUnavailable) {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (p *Provider) introspectionCaller(ctx context.Context, r *http.Request) (*s
 	if isBearerAuthorization(r) || ClaimedClientID(r) == "" {
 		return nil, ErrIntrospectionCaller
 	}
-	c, err := p.AuthenticateClient(ctx, r)
+	c, err := p.authenticateClient(ctx, r)
 	if errors.Is(err, storage.ErrUnavailable) {
 		return nil, err
 	}

@@ -102,21 +102,21 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 // the client authenticates and sends the authorization request by POST,
 // and gets a one-time request_uri to send the browser with instead.
 func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	ar, err := p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
+	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = p.checkPushedRequest(ar)
 	}
 	var resp fosite.PushedAuthorizeResponder
 	if err == nil {
-		resp, err = p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+		resp, err = p.oauth2.NewPushedAuthorizeResponse(ctx, ar, NewSession())
 	}
 	if err != nil {
 		err = p.OAuthError(ctx, err, "")
 		challengeClient(w, err)
-		p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		p.oauth2.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	p.OAuth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+	p.oauth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // parRequired reports whether client must use PAR.

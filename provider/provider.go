@@ -118,8 +118,9 @@ const (
 
 // Provider is the composed OAuth 2.0 / OpenID Connect engine.
 type Provider struct {
-	// OAuth2 is fosite; handlers call its New*/Write* pairs directly.
-	OAuth2 fosite.OAuth2Provider
+	// oauth2 is fosite, composed in New; only the engine's endpoint
+	// methods call it.
+	oauth2 fosite.OAuth2Provider
 
 	opts    Options
 	store   Store
@@ -285,7 +286,7 @@ func New(opts Options) (*Provider, error) {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
 	}
 	p := &Provider{
-		OAuth2:  oauth,
+		oauth2:  oauth,
 		opts:    opts,
 		store:   opts.Store,
 		keys:    opts.Keys,
@@ -326,9 +327,6 @@ func (p *Provider) Run(ctx context.Context) {
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.opts.Issuer }
-
-// Lifespans returns the configured lifespans.
-func (p *Provider) Lifespans() Lifespans { return p.opts.Lifespans }
 
 // Hasher returns the client-secret hasher (the CLI hashes new secrets).
 func (p *Provider) Hasher() *secret.Hasher { return p.hasher }

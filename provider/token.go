@@ -77,7 +77,7 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 // token that was just rotated gets the rotation's response again (the
 // retry window), not an error.
 func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	ar, err := p.OAuth2.NewAccessRequest(ctx, r, NewSession())
+	ar, err := p.oauth2.NewAccessRequest(ctx, r, NewSession())
 	if err == nil {
 		err = p.prepareAccessRequest(ctx, ar)
 	}
@@ -90,12 +90,12 @@ func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Req
 		if !ok {
 			err = p.OAuthError(ctx, err, r.PostForm.Get("grant_type"))
 			challengeClient(w, err)
-			p.OAuth2.WriteAccessError(ctx, w, ar, err)
+			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
 		}
 		resp = replay
 	}
-	p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
+	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 }
 
 // newAccessResponse issues the tokens. For the authorization code and
@@ -107,7 +107,7 @@ func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Req
 // Either way the tokens are committed before the caller sends them.
 func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error) {
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
-		resp, err := p.OAuth2.NewAccessResponse(ctx, ar)
+		resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 		if err == nil {
 			p.metrics.issued(ar)
 			p.auditIssued(ctx, ar, false)
@@ -117,7 +117,7 @@ func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessReques
 	var resp fosite.AccessResponder
 	err := p.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if resp, err = p.OAuth2.NewAccessResponse(ctx, ar); err != nil {
+		if resp, err = p.oauth2.NewAccessResponse(ctx, ar); err != nil {
 			return err
 		}
 		if ar.GetGrantTypes().ExactOne("refresh_token") {
@@ -193,7 +193,7 @@ func (p *Provider) revoke(ctx context.Context, r *http.Request) error {
 		return fosite.ErrInvalidClient.WithHint("Client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for a public client.")
 	}
 	err := p.store.InTx(ctx, func(ctx context.Context) error {
-		return p.OAuth2.NewRevocationRequest(ctx, r)
+		return p.oauth2.NewRevocationRequest(ctx, r)
 	})
 	if err == nil {
 		p.metrics.tokensRevoked.Inc()

@@ -39,7 +39,7 @@ func (p *Provider) UserInfo(ctx context.Context, token string) (*UserInfo, error
 	if token == "" {
 		return nil, ErrInvalidToken
 	}
-	_, ar, err := p.OAuth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	_, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
 			return nil, ErrUnavailable.WithWrap(err)

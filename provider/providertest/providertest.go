@@ -142,12 +142,16 @@ func (f *Fixture) UserTokens(t testing.TB, c *storage.Client, secret string, u *
 		t.Fatalf("authorize: %v", err)
 	}
 	login := &provider.Login{User: u, Session: &storage.LoginSession{UserID: u.ID, AuthTime: f.Clock.Now(), AMR: provider.MethodPassword.AMR}}
-	resp, err := f.P.Complete(ctx, ar, login, "")
-	if err != nil {
+	w := httptest.NewRecorder()
+	if err := f.P.Complete(ctx, w, ar, login, ""); err != nil {
 		t.Fatalf("complete: %v", err)
 	}
+	back, err := url.Parse(w.Header().Get("Location"))
+	if err != nil || w.Code != http.StatusSeeOther {
+		t.Fatalf("complete: %d %q", w.Code, w.Header().Get("Location"))
+	}
 	out := f.Token(t, c.ID, secret, url.Values{
-		"grant_type": {"authorization_code"}, "code": {resp.GetParameters().Get("code")},
+		"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
 		"redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {verifier},
 	})
 	refresh, _ := out["refresh_token"].(string)
