@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-dev/gatehouse/provider/providertest"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -80,7 +81,7 @@ func TestAuthenticateKnownDeviceIgnoresTheAccountLock(t *testing.T) {
 	}
 
 	events := f.events()
-	wantEvents(t, events, "login.succeeded",
+	providertest.WantEvents(t, events, "login.succeeded",
 		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",
 		"login.failed locked", "login.succeeded",
 		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",

@@ -111,26 +111,6 @@ func (f *loginFixture) throttleOf(t *testing.T, key storage.LoginThrottleKey) *s
 	return th
 }
 
-// eventSummary is "type reason" (or just the type) of each event.
-func eventSummary(events []storage.AuditEvent) []string {
-	var out []string
-	for _, e := range events {
-		s := e.Type
-		if r := e.Details["reason"]; r != "" {
-			s += " " + r
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func wantEvents(t *testing.T, got []storage.AuditEvent, want ...string) {
-	t.Helper()
-	if g := eventSummary(got); strings.Join(g, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("audit events:\n  %s\nwant:\n  %s", strings.Join(g, "\n  "), strings.Join(want, "\n  "))
-	}
-}
-
 func TestAuthenticate(t *testing.T) {
 	f := newLoginFixture(t, testLockout)
 	ctx := context.Background()
@@ -240,7 +220,7 @@ func TestAuthenticateLocksWithBackOff(t *testing.T) {
 	}
 
 	events := f.events()
-	wantEvents(t, events,
+	providertest.WantEvents(t, events,
 		"login.failed wrong_password", "login.failed wrong_password", "login.succeeded",
 		"login.failed wrong_password", "login.failed wrong_password", "login.failed wrong_password", "login.locked",
 		"login.failed locked", "login.failed locked",
@@ -281,7 +261,7 @@ func TestAuthenticateUnknownAccountIsThrottledAlike(t *testing.T) {
 		t.Fatalf("unknown account after 4 failures: %+v", th)
 	}
 	events := f.events()
-	wantEvents(t, events,
+	providertest.WantEvents(t, events,
 		"login.failed unknown_account", "login.failed unknown_account", "login.failed unknown_account", "login.locked",
 		"login.failed locked")
 	wantSubject := "account:" + Account(email)[:16]
@@ -323,7 +303,7 @@ func TestAuthenticateFailureReasons(t *testing.T) {
 		t.Fatalf("malformed input counted: %+v", th)
 	}
 	events := f.events()
-	wantEvents(t, events, "login.failed disabled", "login.failed no_password",
+	providertest.WantEvents(t, events, "login.failed disabled", "login.failed no_password",
 		"login.failed invalid_input", "login.failed invalid_input", "login.failed invalid_input")
 	if events[2].Subject != "" {
 		t.Errorf("empty e-mail subject = %q", events[2].Subject)

@@ -216,3 +216,20 @@ func (l *AuditLog) Events() []storage.AuditEvent {
 	defer l.mu.Unlock()
 	return append([]storage.AuditEvent(nil), l.events...)
 }
+
+// WantEvents fails the test unless events are, in order, want: each
+// "type reason" (the reason detail), or just the type without one.
+func WantEvents(t testing.TB, events []storage.AuditEvent, want ...string) {
+	t.Helper()
+	var got []string
+	for _, e := range events {
+		s := e.Type
+		if r := e.Details["reason"]; r != "" {
+			s += " " + r
+		}
+		got = append(got, s)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
