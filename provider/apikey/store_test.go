@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -37,12 +38,12 @@ type dbFixture struct {
 	t     testing.TB
 	ctx   context.Context
 	store *countingStore
-	clock *clock
+	clock *clocktest.Clock
 }
 
 func newDBFixture(t testing.TB, dialect string) *dbFixture {
 	t.Helper()
-	c := newClock()
+	c := clocktest.New(testStart)
 	s := bunstoretest.Open(t, dialect, bunstore.Options{Now: c.Now})
 	fx := &dbFixture{t: t, ctx: context.Background(), store: &countingStore{Store: s}, clock: c}
 	for _, id := range []string{"svc", "other"} {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -17,7 +18,7 @@ import (
 func TestRecordLogsAtOnce(t *testing.T) {
 	var logs logBuffer
 	store := &fakeStore{}
-	c := newClock()
+	c := clocktest.New(testStart)
 	r := audit.NewRecorder(audit.Options{
 		Store: store, Now: c.Now,
 		Logger: slog.New(reqctx.LogHandler(slog.NewJSONHandler(&logs, nil))),
@@ -144,7 +145,7 @@ func TestBatchesByInterval(t *testing.T) {
 func TestFullQueueDropsAndWarnsRarely(t *testing.T) {
 	var logs logBuffer
 	store := &fakeStore{}
-	c := newClock()
+	c := clocktest.New(testStart)
 	r := audit.NewRecorder(audit.Options{Store: store, QueueSize: 2, Now: c.Now, Logger: logs.logger()})
 	// Run is not started: nothing empties the queue, and Record must not
 	// block.

@@ -15,6 +15,7 @@ import (
 	josev4 "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -37,26 +38,6 @@ const (
 
 var testStart = time.Date(2031, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// clock is an injected, manually advanced clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: testStart} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func testRing(t testing.TB) *secret.Keyring {
 	t.Helper()
 	ring, err := secret.NewKeyring(testSecret, nil)
@@ -66,7 +47,7 @@ func testRing(t testing.TB) *secret.Keyring {
 	return ring
 }
 
-func scheduleOptions(t testing.TB, store Store, clk *clock) Options {
+func scheduleOptions(t testing.TB, store Store, clk *clocktest.Clock) Options {
 	return Options{
 		Store: store, Keyring: testRing(t), Logger: quiet, Now: clk.Now,
 		ReloadInterval: testReload, JWKSCacheTTL: testCacheTTL,
@@ -74,7 +55,7 @@ func scheduleOptions(t testing.TB, store Store, clk *clock) Options {
 	}
 }
 
-func newScheduled(t testing.TB, store Store, clk *clock) *Manager {
+func newScheduled(t testing.TB, store Store, clk *clocktest.Clock) *Manager {
 	t.Helper()
 	m, err := New(context.Background(), scheduleOptions(t, store, clk))
 	if err != nil {
@@ -297,7 +278,7 @@ func TestLifecycleWalk(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			ctx := context.Background()
 			store := bunstoretest.Open(t, d, bunstore.Options{})
-			clk := newClock()
+			clk := clocktest.New(testStart)
 			m := newScheduled(t, store, clk)
 			obs := newObserved()
 			for _, alg := range Algorithms {
@@ -538,7 +519,7 @@ func TestTwoInstancesRotateOnce(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			ctx := context.Background()
 			store := bunstoretest.Open(t, d, bunstore.Options{})
-			clk := newClock()
+			clk := clocktest.New(testStart)
 			c := &counts{n: map[string]int{}}
 			sa := &countingStore{Store: store, counts: c, meet: make(chan *rendezvous, 1)}
 			sb := &countingStore{Store: store, counts: c, meet: make(chan *rendezvous, 1)}
@@ -651,7 +632,7 @@ func TestRotateByHand(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			ctx := context.Background()
 			store := bunstoretest.Open(t, d, bunstore.Options{})
-			clk := newClock()
+			clk := clocktest.New(testStart)
 			m := newScheduled(t, store, clk)
 			rs0 := mustKID(t, m, RS256)
 			early, _ := signIDToken(t, m, RS256, clk.Now(), "alice")
@@ -760,7 +741,7 @@ func TestRotateByHand(t *testing.T) {
 func TestMaintainCatchesUpAfterDowntime(t *testing.T) {
 	ctx := context.Background()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
-	clk := newClock()
+	clk := clocktest.New(testStart)
 	m := newScheduled(t, store, clk)
 	rs0 := mustKID(t, m, RS256)
 	if _, err := m.Rotate(ctx, RS256, true); err != nil { // rs0 retired now
@@ -833,7 +814,7 @@ func TestRotateThenMaintainPromotes(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			ctx := context.Background()
 			store := bunstoretest.Open(t, d, bunstore.Options{})
-			clk := newClock()
+			clk := clocktest.New(testStart)
 			m := newScheduled(t, store, clk)
 			old := mustKID(t, m, RS256)
 			res, err := m.Rotate(ctx, RS256, false)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -37,7 +38,7 @@ func TestReencrypt(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			ctx := context.Background()
 			store := bunstoretest.Open(t, d, bunstore.Options{})
-			clk := newClock()
+			clk := clocktest.New(testStart)
 			opts := scheduleOptions(t, store, clk)
 			m, err := New(ctx, opts)
 			if err != nil {
@@ -262,7 +263,7 @@ func TestOptionsChecked(t *testing.T) {
 	}
 
 	// Defaults: 30 days, 1 hour cache, 1 minute reload, 24 h retention.
-	clk := newClock()
+	clk := clocktest.New(testStart)
 	o := base
 	o.Now = clk.Now
 	m, err := New(context.Background(), o)
@@ -289,7 +290,7 @@ func TestOptionsChecked(t *testing.T) {
 // point, it publishes a next key without being asked.
 func TestRunMaintains(t *testing.T) {
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
-	clk := newClock()
+	clk := clocktest.New(testStart)
 	m := newScheduled(t, store, clk)
 	clk.Advance(testRotation)
 	ctx, cancel := context.WithCancel(context.Background())
