@@ -84,9 +84,10 @@ func TestAuthorizeAdmin(t *testing.T) {
 }
 
 func TestAdminClients(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { testAdminClients(t, d) })
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		testAdminClients(t, dialect)
+	})
 }
 
 func testAdminClients(t *testing.T, dialect string) {
@@ -163,9 +164,10 @@ func testAdminClients(t *testing.T, dialect string) {
 }
 
 func TestAdminUsers(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { testAdminUsers(t, d) })
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		testAdminUsers(t, dialect)
+	})
 }
 
 func testAdminUsers(t *testing.T, dialect string) {

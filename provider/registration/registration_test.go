@@ -84,9 +84,10 @@ const regBody = `{"client_name":"Photo Printer","redirect_uris":["https://printe
 	"software_statement":"ignored","extension_field":{"a":1}}`
 
 func TestRegisterWithInitialAccessToken(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { registerWithInitialAccessToken(t, d) })
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		registerWithInitialAccessToken(t, dialect)
+	})
 }
 
 func registerWithInitialAccessToken(t *testing.T, dialect string) {
@@ -246,9 +247,10 @@ func TestRegistrationOff(t *testing.T) {
 }
 
 func TestClientConfigurationEndpoint(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { clientConfigurationEndpoint(t, d) })
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		clientConfigurationEndpoint(t, dialect)
+	})
 }
 
 func clientConfigurationEndpoint(t *testing.T, dialect string) {
