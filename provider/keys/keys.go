@@ -31,7 +31,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -541,10 +540,4 @@ func (m *Manager) publicKey(kid string) (*key, bool) {
 	defer m.mu.RUnlock()
 	k, ok := m.byKID[kid]
 	return k, ok
-}
-
-// Fingerprint is a short digest of the JWKS, handy for ETags.
-func (m *Manager) Fingerprint() string {
-	sum := sha256.Sum256(m.JWKS())
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
