@@ -137,12 +137,11 @@ func testAdminClients(t *testing.T, dialect string) {
 		t.Fatalf("unknown after: %v", err)
 	}
 
-	spec := SpecFromClient(mustClient(t, f, ids[0]))
-	spec.Name = "renamed"
-	if c, err := a.UpdateClient(ctx, who, ids[0], spec); err != nil || c.Name != "renamed" {
+	rename := func(spec *ClientSpec) { spec.Name = "renamed" }
+	if c, err := a.ChangeClient(ctx, who, ids[0], rename); err != nil || c.Name != "renamed" {
 		t.Fatalf("update: %v", err)
 	}
-	if _, err := a.UpdateClient(ctx, who, "no-such-client", spec); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := a.ChangeClient(ctx, who, "no-such-client", rename); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("update unknown: %v", err)
 	}
 	before := mustClient(t, f, ids[1]).SecretHash
