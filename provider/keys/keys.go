@@ -504,10 +504,6 @@ func (m *Manager) Run(ctx context.Context) {
 // it signs.
 func (m *Manager) CacheMaxAge() time.Duration { return m.opts.JWKSCacheTTL }
 
-// Prepublish is how long a next key is published before it may sign:
-// JWKSCacheTTL + ReloadInterval.
-func (m *Manager) Prepublish() time.Duration { return m.prepublish }
-
 // JWKS returns the public key set as JSON.
 func (m *Manager) JWKS() []byte {
 	m.mu.RLock()

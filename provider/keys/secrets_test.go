@@ -267,8 +267,8 @@ func TestOptionsChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.CacheMaxAge() != time.Hour || m.Prepublish() != time.Hour+time.Minute {
-		t.Fatalf("CacheMaxAge %s, Prepublish %s", m.CacheMaxAge(), m.Prepublish())
+	if m.CacheMaxAge() != time.Hour || m.prepublish != time.Hour+time.Minute {
+		t.Fatalf("CacheMaxAge %s, prepublish %s", m.CacheMaxAge(), m.prepublish)
 	}
 	cur := findKey(t, m, mustKID(t, m, RS256))
 	if !cur.PlannedRetirement.Equal(testStart.Add(30 * 24 * time.Hour)) {
