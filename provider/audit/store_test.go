@@ -36,8 +36,8 @@ func TestEventsArriveInTheDatabase(t *testing.T) {
 			r.Record(ctx, e)
 		}
 		stop()
-		if r.Dropped() != 0 {
-			t.Fatalf("Dropped() = %d: %s", r.Dropped(), logs.buf.String())
+		if audit.Dropped(r) != 0 {
+			t.Fatalf("Dropped() = %d: %s", audit.Dropped(r), logs.buf.String())
 		}
 		var ids []string
 		for _, l := range logs.lines(t) {
