@@ -93,7 +93,7 @@ func TestRegisterWithInitialAccessToken(t *testing.T) {
 func registerWithInitialAccessToken(t *testing.T, dialect string) {
 	ctx := context.Background()
 	f := newRegFixtureOn(t, bunstoretest.Open(t, dialect, bunstore.Options{}), provider.RegistrationPolicyInitialAccessToken)
-	live, livePlain := f.token(t, "partners", time.Hour)
+	_, livePlain := f.token(t, "partners", time.Hour)
 	_, expiredPlain := f.token(t, "old", time.Minute)
 	revoked, revokedPlain := f.token(t, "revoked", 0)
 	if err := f.a.RevokeRegistrationToken(ctx, nil, revoked.ID); err != nil {
@@ -137,7 +137,6 @@ func registerWithInitialAccessToken(t *testing.T, dialect string) {
 	if secret.NewHasher(f.Ring).Compare(ctx, []byte(c.SecretHash), []byte(m.ClientSecret)) != nil {
 		t.Fatal("the secret returned does not verify")
 	}
-	_ = live
 }
 
 func TestRegisterMetadataRules(t *testing.T) {
