@@ -155,7 +155,11 @@ func TestDiscoveryAndSignIn(t *testing.T) {
 	if _, ok := f.m.Get("nope"); ok {
 		t.Error("Get(nope) found something")
 	}
-	if got, want := f.m.byID["fake"].redirectURI, redirectBase+"/login/fake/callback"; got != want {
+	up, ok := f.m.byID["fake"]
+	if !ok {
+		t.Fatal("upstream fake is not registered")
+	}
+	if got, want := up.redirectURI, redirectBase+"/login/fake/callback"; got != want {
 		t.Errorf("redirect URI = %q, want %q", got, want)
 	}
 
