@@ -55,6 +55,14 @@ func scheduleOptions(t testing.TB, store Store, clk *clocktest.Clock) Options {
 	}
 }
 
+// newScheduledOn is newScheduled on a new store of the dialect, with a
+// clock of its own.
+func newScheduledOn(t testing.TB, dialect string) (*Manager, *clocktest.Clock) {
+	t.Helper()
+	clk := clocktest.New(testStart)
+	return newScheduled(t, bunstoretest.Open(t, dialect, bunstore.Options{}), clk), clk
+}
+
 func newScheduled(t testing.TB, store Store, clk *clocktest.Clock) *Manager {
 	t.Helper()
 	m, err := New(context.Background(), scheduleOptions(t, store, clk))
@@ -277,9 +285,7 @@ func TestLifecycleWalk(t *testing.T) {
 	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		t.Parallel()
 		ctx := context.Background()
-		store := bunstoretest.Open(t, dialect, bunstore.Options{})
-		clk := clocktest.New(testStart)
-		m := newScheduled(t, store, clk)
+		m, clk := newScheduledOn(t, dialect)
 		obs := newObserved()
 		for _, alg := range Algorithms {
 			obs.initialKIDs = append(obs.initialKIDs, mustKID(t, m, alg))
@@ -629,9 +635,7 @@ func TestRotateByHand(t *testing.T) {
 	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		t.Parallel()
 		ctx := context.Background()
-		store := bunstoretest.Open(t, dialect, bunstore.Options{})
-		clk := clocktest.New(testStart)
-		m := newScheduled(t, store, clk)
+		m, clk := newScheduledOn(t, dialect)
 		rs0 := mustKID(t, m, RS256)
 		early, _ := signIDToken(t, m, RS256, clk.Now(), "alice")
 
@@ -810,9 +814,7 @@ func TestRotateThenMaintainPromotes(t *testing.T) {
 	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		t.Parallel()
 		ctx := context.Background()
-		store := bunstoretest.Open(t, dialect, bunstore.Options{})
-		clk := clocktest.New(testStart)
-		m := newScheduled(t, store, clk)
+		m, clk := newScheduledOn(t, dialect)
 		old := mustKID(t, m, RS256)
 		res, err := m.Rotate(ctx, RS256, false)
 		if err != nil {
