@@ -9,54 +9,9 @@
 // other tools may share the prefix). Settings lists every key.
 //
 // Each environment variable is GATEHOUSE_ followed by the YAML key path,
-// upper-cased, with dots turned into underscores; lists are comma-separated:
-//
-//	issuer                        GATEHOUSE_ISSUER
-//	listen                        GATEHOUSE_LISTEN
-//	admin_listen                  GATEHOUSE_ADMIN_LISTEN
-//	dsn                           GATEHOUSE_DSN
-//	secret                        GATEHOUSE_SECRET
-//	old_secrets                   GATEHOUSE_OLD_SECRETS
-//	google.client_id              GATEHOUSE_GOOGLE_CLIENT_ID
-//	google.client_secret          GATEHOUSE_GOOGLE_CLIENT_SECRET
-//	google.issuer                 GATEHOUSE_GOOGLE_ISSUER
-//	google.allow_signup           GATEHOUSE_GOOGLE_ALLOW_SIGNUP
-//	google.hosted_domain          GATEHOUSE_GOOGLE_HOSTED_DOMAIN
-//	google.allowed_domains        GATEHOUSE_GOOGLE_ALLOWED_DOMAINS
-//	login.password                GATEHOUSE_LOGIN_PASSWORD
-//	login.max_failures            GATEHOUSE_LOGIN_MAX_FAILURES
-//	login.lockout                 GATEHOUSE_LOGIN_LOCKOUT
-//	login.max_lockout             GATEHOUSE_LOGIN_MAX_LOCKOUT
-//	login.failure_reset           GATEHOUSE_LOGIN_FAILURE_RESET
-//	keys.rotation_interval        GATEHOUSE_KEYS_ROTATION_INTERVAL
-//	keys.jwks_cache_ttl           GATEHOUSE_KEYS_JWKS_CACHE_TTL
-//	keys.rsa_bits                 GATEHOUSE_KEYS_RSA_BITS
-//	access_tokens.format          GATEHOUSE_ACCESS_TOKENS_FORMAT
-//	access_tokens.signing_alg     GATEHOUSE_ACCESS_TOKENS_SIGNING_ALG
-//	lifespans.access_token        GATEHOUSE_LIFESPANS_ACCESS_TOKEN
-//	lifespans.id_token            GATEHOUSE_LIFESPANS_ID_TOKEN
-//	lifespans.authorization_code  GATEHOUSE_LIFESPANS_AUTHORIZATION_CODE
-//	lifespans.refresh_token       GATEHOUSE_LIFESPANS_REFRESH_TOKEN
-//	lifespans.login_session       GATEHOUSE_LIFESPANS_LOGIN_SESSION
-//	lifespans.consent             GATEHOUSE_LIFESPANS_CONSENT
-//	refresh_retry_window          GATEHOUSE_REFRESH_RETRY_WINDOW
-//	registration.policy           GATEHOUSE_REGISTRATION_POLICY
-//	par.required                  GATEHOUSE_PAR_REQUIRED
-//	par.lifespan                  GATEHOUSE_PAR_LIFESPAN
-//	http_client.allow_private_networks  GATEHOUSE_HTTP_CLIENT_ALLOW_PRIVATE_NETWORKS
-//	log.level                     GATEHOUSE_LOG_LEVEL
-//	log.format                    GATEHOUSE_LOG_FORMAT
-//	database.max_open_conns       GATEHOUSE_DATABASE_MAX_OPEN_CONNS
-//	rate_limits.enabled           GATEHOUSE_RATE_LIMITS_ENABLED
-//	rate_limits.per_ip.rate       GATEHOUSE_RATE_LIMITS_PER_IP_RATE (also .burst, .period)
-//	rate_limits.per_client.rate   GATEHOUSE_RATE_LIMITS_PER_CLIENT_RATE (also .burst, .period)
-//	rate_limits.login_per_ip.rate GATEHOUSE_RATE_LIMITS_LOGIN_PER_IP_RATE (also .burst, .period)
-//	redis_url                     GATEHOUSE_REDIS_URL
-//	trusted_proxies               GATEHOUSE_TRUSTED_PROXIES
-//	audit.retention               GATEHOUSE_AUDIT_RETENTION
-//	audit.summary_interval        GATEHOUSE_AUDIT_SUMMARY_INTERVAL
-//	janitor.interval              GATEHOUSE_JANITOR_INTERVAL
-//	debug.pprof                   GATEHOUSE_DEBUG_PPROF
+// upper-cased, with dots turned into underscores; lists are comma-separated.
+// docs/configuration.md lists every setting with its variable and default;
+// doc_test.go checks that table against Settings.
 //
 // A variable overrides its setting only when it is set to a non-empty value, so
 // `GATEHOUSE_SECRET=` (what an unset ${VAR} becomes in docker-compose) leaves

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -30,27 +31,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
-// fakeClock is a settable clock for the limiters.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestMemoryLimiterBurstRefillAndRetryAfter(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewMemoryLimiter(MemoryLimiterOptions{Now: clock.now})
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	l := NewMemoryLimiter(MemoryLimiterOptions{Now: clock.Now})
 	limit := RateLimit{Rate: 1, Burst: 3, Period: time.Minute}
 	ctx := context.Background()
 	for i := range 3 {
@@ -68,11 +51,11 @@ func TestMemoryLimiterBurstRefillAndRetryAfter(t *testing.T) {
 	if ok, _, _ := l.Allow(ctx, "other", limit); !ok {
 		t.Fatal("another key shares the budget")
 	}
-	clock.add(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	if ok, retry, _ := l.Allow(ctx, "k", limit); ok || retry < 29*time.Second || retry > 30*time.Second {
 		t.Fatalf("half-way: ok=%v retry=%s, want refused with about 30s", ok, retry)
 	}
-	clock.add(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	if ok, _, _ := l.Allow(ctx, "k", limit); !ok {
 		t.Fatal("refused after a token refilled")
 	}
@@ -84,14 +67,14 @@ func TestMemoryLimiterBurstRefillAndRetryAfter(t *testing.T) {
 // Refund gives back one request: a spent budget allows exactly one more,
 // a full one does not grow past its burst, and an unknown key is a no-op.
 func TestMemoryLimiterRefund(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewMemoryLimiter(MemoryLimiterOptions{Now: clock.now})
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	l := NewMemoryLimiter(MemoryLimiterOptions{Now: clock.Now})
 	testRefund(t, l, "k", RateLimit{Rate: 1, Burst: 3, Period: time.Minute})
 	if err := l.Refund(context.Background(), "never-seen", RateLimit{Rate: 1, Burst: 3, Period: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if l.Len() != 1 {
-		t.Fatalf("refunding an unknown key created a bucket: %d keys", l.Len())
+	if l.keptBudgets() != 1 {
+		t.Fatalf("refunding an unknown key created a bucket: %d keys", l.keptBudgets())
 	}
 }
 
@@ -141,24 +124,24 @@ func testRefund(t *testing.T, l RateLimiter, key string, limit RateLimit) {
 // A flood of distinct keys (spoofed or rotating IPs) must not grow memory
 // without bound.
 func TestMemoryLimiterIsBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
 	const maxKeys = 64 * 10
-	l := NewMemoryLimiter(MemoryLimiterOptions{MaxKeys: maxKeys, Now: clock.now})
+	l := NewMemoryLimiter(MemoryLimiterOptions{MaxKeys: maxKeys, Now: clock.Now})
 	limit := RateLimit{Rate: 1, Burst: 5, Period: time.Hour}
 	for i := range 20_000 {
 		if ok, _, _ := l.Allow(context.Background(), "ip:"+strconv.Itoa(i), limit); !ok {
 			t.Fatalf("fresh key %d refused", i)
 		}
 	}
-	if n := l.Len(); n > maxKeys {
+	if n := l.keptBudgets(); n > maxKeys {
 		t.Fatalf("%d keys kept, bound is %d", n, maxKeys)
 	}
 	// Refilled buckets expire as new keys arrive.
-	clock.add(10 * time.Hour)
+	clock.Advance(10 * time.Hour)
 	for i := range 5_000 {
 		l.Allow(context.Background(), "later:"+strconv.Itoa(i), limit)
 	}
-	if n := l.Len(); n > maxKeys {
+	if n := l.keptBudgets(); n > maxKeys {
 		t.Fatalf("%d keys kept, bound is %d", n, maxKeys)
 	}
 }
@@ -515,8 +498,8 @@ func TestRedisLimiterFailsOpenAndPauses(t *testing.T) {
 	// Nothing listens on port 1.
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
-	clock := &fakeClock{t: time.Now()}
-	l := NewRedisLimiter(rdb, RedisLimiterOptions{Now: clock.now, Pause: time.Second})
+	clock := clocktest.New(time.Now())
+	l := NewRedisLimiter(rdb, RedisLimiterOptions{Now: clock.Now, Pause: time.Second})
 	limit := RateLimit{Rate: 1, Burst: 1, Period: time.Hour}
 	ok, _, err := l.Allow(context.Background(), "k", limit)
 	if !ok || err == nil || errors.Is(err, ErrLimiterPaused) {
@@ -526,7 +509,7 @@ func TestRedisLimiterFailsOpenAndPauses(t *testing.T) {
 	if !ok || !errors.Is(err, ErrLimiterPaused) {
 		t.Fatalf("right after a failure: ok=%v err=%v, want allowed and paused", ok, err)
 	}
-	clock.add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	if _, _, err := l.Allow(context.Background(), "k", limit); err == nil || errors.Is(err, ErrLimiterPaused) {
 		t.Fatalf("after the pause Redis is asked again: err=%v", err)
 	}

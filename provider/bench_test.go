@@ -220,7 +220,7 @@ func BenchmarkIntrospect(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						if !in.IsActive() {
+						if in["active"] != true {
 							b.Fatal("token not active")
 						}
 					}

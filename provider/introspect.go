@@ -41,9 +41,6 @@ type Introspection map[string]any
 // that is not (or no longer) valid: nothing but "active": false.
 func Inactive() Introspection { return Introspection{"active": false} }
 
-// IsActive reports the "active" member.
-func (i Introspection) IsActive() bool { return i["active"] == true }
-
 // ErrIntrospectionCaller is the answer to an introspection request whose
 // caller did not authenticate as a confidential client: 401 invalid_client
 // (RFC 7662 §2.1 requires authorization; RFC 6749 §5.2).

@@ -8,27 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 )
 
-// clock is a settable Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
+// testStart is where the tests' clocks start.
+var testStart = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // step is one operation of a scenario on a cache of int values.
 type step struct {
@@ -136,7 +121,7 @@ func TestScenarios(t *testing.T) {
 			if tc.ttl == 0 && !tc.keepTTL {
 				tc.ttl = ttl
 			}
-			clk := newClock()
+			clk := clocktest.New(testStart)
 			c := New[string, int](Options[int]{TTL: tc.ttl, Now: clk.Now, MaxEntries: tc.max})
 			for i, s := range tc.steps {
 				switch s.do {
@@ -206,7 +191,7 @@ func TestGenerationGuard(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := New[string, int](Options[int]{TTL: time.Minute, Now: newClock().Now})
+			c := New[string, int](Options[int]{TTL: time.Minute, Now: clocktest.New(testStart).Now})
 			started, release := make(chan struct{}), make(chan struct{})
 			done := make(chan int)
 			go func() {
@@ -256,7 +241,7 @@ func TestInvalidateAfterLoad(t *testing.T) {
 
 // Clone keeps what callers hold apart from what the cache holds.
 func TestClone(t *testing.T) {
-	c := New[string, []string](Options[[]string]{TTL: time.Minute, Now: newClock().Now, Clone: slices.Clone[[]string]})
+	c := New[string, []string](Options[[]string]{TTL: time.Minute, Now: clocktest.New(testStart).Now, Clone: slices.Clone[[]string]})
 	loaded := []string{"read"}
 	got, err := c.GetOrLoad("a", func() ([]string, error) { return loaded, nil })
 	if err != nil || &got[0] != &loaded[0] {
@@ -279,7 +264,7 @@ func TestClone(t *testing.T) {
 }
 
 func TestFresh(t *testing.T) {
-	clk := newClock()
+	clk := clocktest.New(testStart)
 	c := New[string, int](Options[int]{TTL: 10 * time.Second, Now: clk.Now})
 	for i, k := range []string{"old", "new"} {
 		if _, err := c.GetOrLoad(k, func() (int, error) { return i, nil }); err != nil {

@@ -476,17 +476,6 @@ func (a *Admin) Client(ctx context.Context, id string) (*storage.Client, error) 
 	return a.store.ClientByID(ctx, id)
 }
 
-// UpdateClient replaces a client's registration (secret and id stay),
-// owner included.
-func (a *Admin) UpdateClient(ctx context.Context, who *provider.Principal, id string, spec ClientSpec) (*storage.Client, error) {
-	c, before, err := a.updateStoredClient(ctx, id, func(*storage.Client) ClientSpec { return spec })
-	if err != nil {
-		return nil, err
-	}
-	a.record(ctx, who, ClientUpdatedEvent(ctx, who.Actor(), before, c))
-	return c, nil
-}
-
 // ChangeClient changes a client's registration: change edits the spec of
 // the client as it is stored (SpecFromClient), in the transaction, and the
 // result is validated as at creation — the CLI's `clients update`, which
@@ -504,9 +493,9 @@ func (a *Admin) ChangeClient(ctx context.Context, who *provider.Principal, id st
 	return c, nil
 }
 
-// UpdateClientFromRequest replaces a client's registration with an admin
-// API request: as UpdateClient, except that a request without owner_id
-// keeps the current owner.
+// UpdateClientFromRequest replaces a client's registration (secret and id
+// stay) with an admin API request; a request without owner_id keeps the
+// current owner.
 func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *provider.Principal, id string, req *AdminClientRequest) (*storage.Client, error) {
 	c, before, err := a.updateStoredClient(ctx, id, func(c *storage.Client) ClientSpec {
 		spec := req.Spec()

@@ -85,9 +85,10 @@ func TestAuthorizeAdmin(t *testing.T) {
 }
 
 func TestAdminClients(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { testAdminClients(t, d) })
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		testAdminClients(t, dialect)
+	})
 }
 
 func testAdminClients(t *testing.T, dialect string) {
@@ -137,12 +138,11 @@ func testAdminClients(t *testing.T, dialect string) {
 		t.Fatalf("unknown after: %v", err)
 	}
 
-	spec := SpecFromClient(mustClient(t, f, ids[0]))
-	spec.Name = "renamed"
-	if c, err := a.UpdateClient(ctx, who, ids[0], spec); err != nil || c.Name != "renamed" {
+	rename := func(spec *ClientSpec) { spec.Name = "renamed" }
+	if c, err := a.ChangeClient(ctx, who, ids[0], rename); err != nil || c.Name != "renamed" {
 		t.Fatalf("update: %v", err)
 	}
-	if _, err := a.UpdateClient(ctx, who, "no-such-client", spec); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := a.ChangeClient(ctx, who, "no-such-client", rename); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("update unknown: %v", err)
 	}
 	before := mustClient(t, f, ids[1]).SecretHash
@@ -164,9 +164,10 @@ func testAdminClients(t *testing.T, dialect string) {
 }
 
 func TestAdminUsers(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { testAdminUsers(t, d) })
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		testAdminUsers(t, dialect)
+	})
 }
 
 func testAdminUsers(t *testing.T, dialect string) {

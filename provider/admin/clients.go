@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/mail"
@@ -867,13 +866,6 @@ const (
 	MaxUserNameLen = 200
 	MaxUserRoles   = 20
 )
-
-// errorsAsValidation reports whether err is a *ValidationError.
-func errorsAsValidation(err error) (*ValidationError, bool) {
-	var ve *ValidationError
-	ok := errors.As(err, &ve)
-	return ve, ok
-}
 
 // ClientFields are the client metadata a registration request (RFC 7591
 // §2, with OpenID Connect Registration's post_logout_redirect_uris and

@@ -34,32 +34,31 @@ func (s *holdingStore) APIKey(ctx context.Context, id string) (*storage.APIKey, 
 // is not cached: the next use of the key is refused, not served the old
 // row for a whole TTL.
 func TestVerifyRacingARevocationDoesNotCacheTheOldRow(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			fx := newDBFixture(t, d)
-			store := &holdingStore{countingStore: fx.store, read: make(chan struct{}), release: make(chan struct{})}
-			v := apikey.NewVerifier(apikey.Options{
-				Store: store, Keyring: keyring(t, secretA), Now: fx.clock.Now, CacheTTL: time.Hour,
-			})
-			key, id := fx.createKey(v, nil)
-			store.armed.Store(true)
-
-			racing := make(chan error, 1)
-			go func() {
-				_, err := v.Verify(fx.ctx, "svc", key)
-				racing <- err
-			}()
-			<-store.read
-			if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			v.Invalidate(id)
-			close(store.release)
-			if err := <-racing; err != nil {
-				t.Fatalf("the racing verification read the key before the revocation: %v", err)
-			}
-			_, err := v.Verify(fx.ctx, "svc", key)
-			wantReason(t, err, apikey.ReasonRevoked)
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fx := newDBFixture(t, dialect)
+		store := &holdingStore{countingStore: fx.store, read: make(chan struct{}), release: make(chan struct{})}
+		v := apikey.NewVerifier(apikey.Options{
+			Store: store, Keyring: keyring(t, secretA), Now: fx.clock.Now, CacheTTL: time.Hour,
 		})
-	}
+		key, id := fx.createKey(v, nil)
+		store.armed.Store(true)
+
+		racing := make(chan error, 1)
+		go func() {
+			_, err := v.Verify(fx.ctx, "svc", key)
+			racing <- err
+		}()
+		<-store.read
+		if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		v.Invalidate(id)
+		close(store.release)
+		if err := <-racing; err != nil {
+			t.Fatalf("the racing verification read the key before the revocation: %v", err)
+		}
+		_, err := v.Verify(fx.ctx, "svc", key)
+		wantReason(t, err, apikey.ReasonRevoked)
+	})
 }

@@ -25,25 +25,8 @@ func keyring(t testing.TB, current string, old ...string) *secret.Keyring {
 	return k
 }
 
-// clock is a controllable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// testStart is where the tests' clocks start.
+var testStart = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // withSecret returns key with its secret part replaced (and a fresh
 // checksum): a well-formed key with the right id and the wrong secret.

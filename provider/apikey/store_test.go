@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -37,12 +38,12 @@ type dbFixture struct {
 	t     testing.TB
 	ctx   context.Context
 	store *countingStore
-	clock *clock
+	clock *clocktest.Clock
 }
 
 func newDBFixture(t testing.TB, dialect string) *dbFixture {
 	t.Helper()
-	c := newClock()
+	c := clocktest.New(testStart)
 	s := bunstoretest.Open(t, dialect, bunstore.Options{Now: c.Now})
 	fx := &dbFixture{t: t, ctx: context.Background(), store: &countingStore{Store: s}, clock: c}
 	for _, id := range []string{"svc", "other"} {
@@ -91,160 +92,156 @@ func wantReason(t *testing.T, err error, reason string) {
 }
 
 func TestVerifyWithStore(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			fx := newDBFixture(t, d)
-			v := fx.verifier(keyring(t, secretA), apikey.Options{CacheTTL: -1})
-			compares := apikey.CountCompares(v)
-			good, goodID := fx.createKey(v, nil)
-			expiring, _ := fx.createKey(v, func(k *storage.APIKey) { k.ExpiresAt = fx.clock.Now().Add(time.Hour) })
-			revoked, revokedID := fx.createKey(v, nil)
-			if err := fx.store.RevokeAPIKey(fx.ctx, revokedID, fx.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			unknown, _, _ := mint(t)
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fx := newDBFixture(t, dialect)
+		v := fx.verifier(keyring(t, secretA), apikey.Options{CacheTTL: -1})
+		compares := apikey.CountCompares(v)
+		good, goodID := fx.createKey(v, nil)
+		expiring, _ := fx.createKey(v, func(k *storage.APIKey) { k.ExpiresAt = fx.clock.Now().Add(time.Hour) })
+		revoked, revokedID := fx.createKey(v, nil)
+		if err := fx.store.RevokeAPIKey(fx.ctx, revokedID, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		unknown, _, _ := mint(t)
 
-			k, err := v.Verify(fx.ctx, "svc", good)
-			if err != nil || k.ID != goodID || k.ClientID != "svc" || k.Name != "ci" || k.Scopes[0] != "read" {
-				t.Fatalf("good key: %+v, %v", k, err)
-			}
-			if _, err := v.Verify(fx.ctx, "", good); err != nil {
-				t.Fatalf("good key, any client: %v", err)
-			}
-			if _, err := v.Verify(fx.ctx, "svc", expiring); err != nil {
-				t.Fatalf("key before expiry: %v", err)
-			}
-			_, err = v.Verify(fx.ctx, "svc", unknown)
-			wantReason(t, err, apikey.ReasonUnknown)
-			_, err = v.Verify(fx.ctx, "svc", withSecret(good, strings.Repeat("x", 43)))
-			wantReason(t, err, apikey.ReasonWrongSecret)
-			_, err = v.Verify(fx.ctx, "other", good)
-			wantReason(t, err, apikey.ReasonOtherClient)
-			_, err = v.Verify(fx.ctx, "svc", revoked)
-			wantReason(t, err, apikey.ReasonRevoked)
-			_, err = v.Verify(fx.ctx, "svc", good[:77]+"!")
-			wantReason(t, err, apikey.ReasonMalformed)
-			fx.clock.Advance(time.Hour)
-			_, err = v.Verify(fx.ctx, "svc", expiring)
-			wantReason(t, err, apikey.ReasonExpired)
+		k, err := v.Verify(fx.ctx, "svc", good)
+		if err != nil || k.ID != goodID || k.ClientID != "svc" || k.Name != "ci" || k.Scopes[0] != "read" {
+			t.Fatalf("good key: %+v, %v", k, err)
+		}
+		if _, err := v.Verify(fx.ctx, "", good); err != nil {
+			t.Fatalf("good key, any client: %v", err)
+		}
+		if _, err := v.Verify(fx.ctx, "svc", expiring); err != nil {
+			t.Fatalf("key before expiry: %v", err)
+		}
+		_, err = v.Verify(fx.ctx, "svc", unknown)
+		wantReason(t, err, apikey.ReasonUnknown)
+		_, err = v.Verify(fx.ctx, "svc", withSecret(good, strings.Repeat("x", 43)))
+		wantReason(t, err, apikey.ReasonWrongSecret)
+		_, err = v.Verify(fx.ctx, "other", good)
+		wantReason(t, err, apikey.ReasonOtherClient)
+		_, err = v.Verify(fx.ctx, "svc", revoked)
+		wantReason(t, err, apikey.ReasonRevoked)
+		_, err = v.Verify(fx.ctx, "svc", good[:77]+"!")
+		wantReason(t, err, apikey.ReasonMalformed)
+		fx.clock.Advance(time.Hour)
+		_, err = v.Verify(fx.ctx, "svc", expiring)
+		wantReason(t, err, apikey.ReasonExpired)
 
-			// One comparison per verification that got past parsing.
-			if n := compares.Load(); n != 8 {
-				t.Fatalf("%d hash comparisons for 8 parsed keys", n)
-			}
-		})
-	}
+		// One comparison per verification that got past parsing.
+		if n := compares.Load(); n != 8 {
+			t.Fatalf("%d hash comparisons for 8 parsed keys", n)
+		}
+	})
 }
 
 func TestInvalidateWithStore(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			fx := newDBFixture(t, d)
-			v := fx.verifier(keyring(t, secretA), apikey.Options{CacheTTL: 10 * time.Second})
-			key, id := fx.createKey(v, nil)
-			for range 3 {
-				if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if n := fx.store.lookups.Load(); n != 1 {
-				t.Fatalf("%d lookups for three uses, want 1 (cached)", n)
-			}
-
-			// Revoked in the database by another instance: this one still
-			// serves its cached row until the TTL ends ...
-			if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fx := newDBFixture(t, dialect)
+		v := fx.verifier(keyring(t, secretA), apikey.Options{CacheTTL: 10 * time.Second})
+		key, id := fx.createKey(v, nil)
+		for range 3 {
 			if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
-				t.Fatalf("cached row not used: %v", err)
+				t.Fatal(err)
 			}
-			fx.clock.Advance(10 * time.Second)
-			_, err := v.Verify(fx.ctx, "svc", key)
-			wantReason(t, err, apikey.ReasonRevoked)
+		}
+		if n := fx.store.lookups.Load(); n != 1 {
+			t.Fatalf("%d lookups for three uses, want 1 (cached)", n)
+		}
 
-			// ... while Invalidate (after a revocation by this instance)
-			// takes effect at once.
-			key2, id2 := fx.createKey(v, nil)
-			if _, err := v.Verify(fx.ctx, "svc", key2); err != nil {
-				t.Fatal(err)
-			}
-			if err := fx.store.RevokeAPIKey(fx.ctx, id2, fx.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			v.Invalidate(id2)
-			_, err = v.Verify(fx.ctx, "svc", key2)
-			wantReason(t, err, apikey.ReasonRevoked)
-		})
-	}
+		// Revoked in the database by another instance: this one still
+		// serves its cached row until the TTL ends ...
+		if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
+			t.Fatalf("cached row not used: %v", err)
+		}
+		fx.clock.Advance(10 * time.Second)
+		_, err := v.Verify(fx.ctx, "svc", key)
+		wantReason(t, err, apikey.ReasonRevoked)
+
+		// ... while Invalidate (after a revocation by this instance)
+		// takes effect at once.
+		key2, id2 := fx.createKey(v, nil)
+		if _, err := v.Verify(fx.ctx, "svc", key2); err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.store.RevokeAPIKey(fx.ctx, id2, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		v.Invalidate(id2)
+		_, err = v.Verify(fx.ctx, "svc", key2)
+		wantReason(t, err, apikey.ReasonRevoked)
+	})
 }
 
 func TestVerifyAfterSecretRotationWithStore(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			fx := newDBFixture(t, d)
-			before := fx.verifier(keyring(t, secretA), apikey.Options{CacheTTL: -1})
-			oldKey, _ := fx.createKey(before, nil)
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fx := newDBFixture(t, dialect)
+		before := fx.verifier(keyring(t, secretA), apikey.Options{CacheTTL: -1})
+		oldKey, _ := fx.createKey(before, nil)
 
-			// GATEHOUSE_SECRET rotated, the old one listed as old: keys
-			// hashed before still work, new ones hash under the new secret.
-			after := fx.verifier(keyring(t, secretB, secretA), apikey.Options{CacheTTL: -1})
-			if _, err := after.Verify(fx.ctx, "svc", oldKey); err != nil {
-				t.Fatalf("key hashed under the old secret refused: %v", err)
-			}
-			newKey, _ := fx.createKey(after, nil)
-			if _, err := after.Verify(fx.ctx, "svc", newKey); err != nil {
-				t.Fatalf("new key refused: %v", err)
-			}
-			_, err := before.Verify(fx.ctx, "svc", newKey)
-			wantReason(t, err, apikey.ReasonWrongSecret)
+		// GATEHOUSE_SECRET rotated, the old one listed as old: keys
+		// hashed before still work, new ones hash under the new secret.
+		after := fx.verifier(keyring(t, secretB, secretA), apikey.Options{CacheTTL: -1})
+		if _, err := after.Verify(fx.ctx, "svc", oldKey); err != nil {
+			t.Fatalf("key hashed under the old secret refused: %v", err)
+		}
+		newKey, _ := fx.createKey(after, nil)
+		if _, err := after.Verify(fx.ctx, "svc", newKey); err != nil {
+			t.Fatalf("new key refused: %v", err)
+		}
+		_, err := before.Verify(fx.ctx, "svc", newKey)
+		wantReason(t, err, apikey.ReasonWrongSecret)
 
-			// Once the old secret is dropped, its keys stop working.
-			dropped := fx.verifier(keyring(t, secretB), apikey.Options{CacheTTL: -1})
-			_, err = dropped.Verify(fx.ctx, "svc", oldKey)
-			wantReason(t, err, apikey.ReasonWrongSecret)
-		})
-	}
+		// Once the old secret is dropped, its keys stop working.
+		dropped := fx.verifier(keyring(t, secretB), apikey.Options{CacheTTL: -1})
+		_, err = dropped.Verify(fx.ctx, "svc", oldKey)
+		wantReason(t, err, apikey.ReasonWrongSecret)
+	})
 }
 
 func TestRunRecordsLastUseWithStore(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			fx := newDBFixture(t, d)
-			v := fx.verifier(keyring(t, secretA), apikey.Options{TouchInterval: time.Minute})
-			apikey.SetTick(v, 5*time.Millisecond)
-			key, id := fx.createKey(v, nil)
-			ctx, cancel := context.WithCancel(fx.ctx)
-			done := make(chan struct{})
-			go func() { v.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fx := newDBFixture(t, dialect)
+		v := fx.verifier(keyring(t, secretA), apikey.Options{TouchInterval: time.Minute})
+		apikey.SetTick(v, 5*time.Millisecond)
+		key, id := fx.createKey(v, nil)
+		ctx, cancel := context.WithCancel(fx.ctx)
+		done := make(chan struct{})
+		go func() { v.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
 
-			lastUsed := func() time.Time {
-				k, err := fx.store.APIKey(fx.ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return k.LastUsedAt
-			}
-			if !lastUsed().IsZero() {
-				t.Fatal("LastUsedAt set before any use")
-			}
-			t0 := fx.clock.Now()
-			if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
+		lastUsed := func() time.Time {
+			k, err := fx.store.APIKey(fx.ctx, id)
+			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { return lastUsed().Equal(t0) })
+			return k.LastUsedAt
+		}
+		if !lastUsed().IsZero() {
+			t.Fatal("LastUsedAt set before any use")
+		}
+		t0 := fx.clock.Now()
+		if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return lastUsed().Equal(t0) })
 
-			// A later use inside the interval is written on the first tick
-			// after it.
-			fx.clock.Advance(20 * time.Second)
-			if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
-				t.Fatal(err)
-			}
-			fx.clock.Advance(41 * time.Second)
-			waitFor(t, func() bool { return lastUsed().Equal(t0.Add(20 * time.Second)) })
-		})
-	}
+		// A later use inside the interval is written on the first tick
+		// after it.
+		fx.clock.Advance(20 * time.Second)
+		if _, err := v.Verify(fx.ctx, "svc", key); err != nil {
+			t.Fatal(err)
+		}
+		fx.clock.Advance(41 * time.Second)
+		waitFor(t, func() bool { return lastUsed().Equal(t0.Add(20 * time.Second)) })
+	})
 }
 
 // Two verifiers on one database stand for two instances: a key revoked
@@ -252,65 +249,64 @@ func TestRunRecordsLastUseWithStore(t *testing.T) {
 // before the cache TTL, and the tokens the other minted meanwhile are
 // deleted at the check after.
 func TestRevocationsByOtherInstancesWithStore(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			fx := newDBFixture(t, d)
-			ring := keyring(t, secretA)
-			a := fx.verifier(ring, apikey.Options{CacheTTL: time.Hour})
-			b := fx.verifier(ring, apikey.Options{CacheTTL: time.Hour})
-			key, id := fx.createKey(a, nil)
-			other, _ := fx.createKey(a, nil)
-			for _, v := range []*apikey.Verifier{a, b} {
-				for _, k := range []string{key, other} {
-					if _, err := v.Verify(fx.ctx, "svc", k); err != nil {
-						t.Fatal(err)
-					}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fx := newDBFixture(t, dialect)
+		ring := keyring(t, secretA)
+		a := fx.verifier(ring, apikey.Options{CacheTTL: time.Hour})
+		b := fx.verifier(ring, apikey.Options{CacheTTL: time.Hour})
+		key, id := fx.createKey(a, nil)
+		other, _ := fx.createKey(a, nil)
+		for _, v := range []*apikey.Verifier{a, b} {
+			for _, k := range []string{key, other} {
+				if _, err := v.Verify(fx.ctx, "svc", k); err != nil {
+					t.Fatal(err)
 				}
 			}
-			if err := a.CheckRevocations(fx.ctx); err != nil {
-				t.Fatal(err)
-			}
+		}
+		if err := a.CheckRevocations(fx.ctx); err != nil {
+			t.Fatal(err)
+		}
 
-			// Revoked through b; a still holds the row in its cache and
-			// mints a token with it (it cannot know yet).
-			fx.clock.Advance(time.Second)
-			if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			b.Invalidate(id)
-			if _, err := a.Verify(fx.ctx, "svc", key); err != nil {
-				t.Fatalf("a's cached row: %v", err)
-			}
-			mintWithKey(t, fx, "late-token", id)
+		// Revoked through b; a still holds the row in its cache and
+		// mints a token with it (it cannot know yet).
+		fx.clock.Advance(time.Second)
+		if err := fx.store.RevokeAPIKey(fx.ctx, id, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		b.Invalidate(id)
+		if _, err := a.Verify(fx.ctx, "svc", key); err != nil {
+			t.Fatalf("a's cached row: %v", err)
+		}
+		mintWithKey(t, fx, "late-token", id)
 
-			// a's check: refused at once, the other key still served from
-			// the cache.
-			fx.clock.Advance(2 * time.Second)
-			if err := a.CheckRevocations(fx.ctx); err != nil {
-				t.Fatal(err)
-			}
-			_, err := a.Verify(fx.ctx, "svc", key)
-			wantReason(t, err, apikey.ReasonRevoked)
-			lookups := fx.store.lookups.Load()
-			if _, err := a.Verify(fx.ctx, "svc", other); err != nil || fx.store.lookups.Load() != lookups {
-				t.Fatalf("the other key: %v, lookups %d -> %d (want it cached)", err, lookups, fx.store.lookups.Load())
-			}
-			// The next check deletes what a minted in between; the
-			// revocation time stays the first one.
-			revokedAt := fx.clock.Now().Add(-2 * time.Second)
-			fx.clock.Advance(2 * time.Second)
-			if err := a.CheckRevocations(fx.ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := fx.store.GetAccessTokenSession(fx.ctx, "late-token", &keySession{}); !errors.Is(err, fosite.ErrNotFound) {
-				t.Fatalf("the token minted after the revocation: %v, want it deleted", err)
-			}
-			k, err := fx.store.Store.APIKey(fx.ctx, id)
-			if err != nil || !k.RevokedAt.Equal(revokedAt) {
-				t.Fatalf("revocation time %v (%v), want %v", k.RevokedAt, err, revokedAt)
-			}
-		})
-	}
+		// a's check: refused at once, the other key still served from
+		// the cache.
+		fx.clock.Advance(2 * time.Second)
+		if err := a.CheckRevocations(fx.ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := a.Verify(fx.ctx, "svc", key)
+		wantReason(t, err, apikey.ReasonRevoked)
+		lookups := fx.store.lookups.Load()
+		if _, err := a.Verify(fx.ctx, "svc", other); err != nil || fx.store.lookups.Load() != lookups {
+			t.Fatalf("the other key: %v, lookups %d -> %d (want it cached)", err, lookups, fx.store.lookups.Load())
+		}
+		// The next check deletes what a minted in between; the
+		// revocation time stays the first one.
+		revokedAt := fx.clock.Now().Add(-2 * time.Second)
+		fx.clock.Advance(2 * time.Second)
+		if err := a.CheckRevocations(fx.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.store.GetAccessTokenSession(fx.ctx, "late-token", &keySession{}); !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("the token minted after the revocation: %v, want it deleted", err)
+		}
+		k, err := fx.store.Store.APIKey(fx.ctx, id)
+		if err != nil || !k.RevokedAt.Equal(revokedAt) {
+			t.Fatalf("revocation time %v (%v), want %v", k.RevokedAt, err, revokedAt)
+		}
+	})
 }
 
 // keySession is a token session that names the API key it was minted with

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -39,13 +40,13 @@ func TestVerifyRefusesMalformedWithoutStore(t *testing.T) {
 type outcomeFixture struct {
 	v                                *apikey.Verifier
 	store                            *fakeStore
-	clock                            *clock
+	clock                            *clocktest.Clock
 	good, revoked, expiring, unknown string
 }
 
 func newOutcomeFixture(t *testing.T, opts apikey.Options) *outcomeFixture {
 	t.Helper()
-	fx := &outcomeFixture{store: newFakeStore(), clock: newClock()}
+	fx := &outcomeFixture{store: newFakeStore(), clock: clocktest.New(testStart)}
 	opts.Store, opts.Now = fx.store, fx.clock.Now
 	if opts.Keyring == nil {
 		opts.Keyring = keyring(t, secretA)

@@ -91,6 +91,9 @@ type Recorder struct {
 	attemptTimeout  time.Duration
 	retryDelay      time.Duration
 
+	// dropped counts the events that never reached the database (full
+	// queue, failed writes, or recorded after Run stopped); the warning
+	// reports it as dropped_total.
 	dropped  atomic.Uint64
 	lastWarn atomic.Int64 // UnixNano of the last "dropped" warning
 	// stopped is set once Run has made its final flush: later events could
@@ -135,7 +138,7 @@ func NewRecorder(o Options) *Recorder {
 // Record logs e at once (info, with audit=true; ctx goes to the logger, so
 // a handler can add the request id) and queues it for the database. It
 // never blocks: when the queue is full the event is dropped from the
-// database trail and counted (Dropped).
+// database trail and counted (the warning's dropped_total).
 func (r *Recorder) Record(ctx context.Context, e Event) {
 	if r == nil {
 		return
@@ -166,15 +169,6 @@ func (r *Recorder) Record(ctx context.Context, e Event) {
 	default:
 		r.drop(ctx, 1, "the queue is full")
 	}
-}
-
-// Dropped returns how many events never reached the database (full queue,
-// failed writes, or recorded after Run stopped).
-func (r *Recorder) Dropped() uint64 {
-	if r == nil {
-		return 0
-	}
-	return r.dropped.Load()
 }
 
 func (r *Recorder) log(ctx context.Context, ev *storage.AuditEvent) {

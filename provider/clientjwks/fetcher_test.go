@@ -19,28 +19,12 @@ import (
 	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
 )
 
-// clock is a settable Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// testStart is where the tests' clocks start.
+var testStart = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // logBuffer collects log output for assertions.
 type logBuffer struct {
@@ -86,14 +70,14 @@ func serveBody(body string) http.HandlerFunc {
 
 type fixture struct {
 	f     *Fetcher
-	clock *clock
+	clock *clocktest.Clock
 	logs  *logBuffer
 }
 
 // newFixture returns a Fetcher that may reach loopback (the test servers).
 func newFixture(t *testing.T, mod func(*FetcherOptions)) *fixture {
 	t.Helper()
-	fx := &fixture{clock: newClock(), logs: &logBuffer{}}
+	fx := &fixture{clock: clocktest.New(testStart), logs: &logBuffer{}}
 	opts := FetcherOptions{
 		Outbound: outbound.Options{AllowPrivateNetworks: true, Timeout: 2 * time.Second},
 		Logger:   slog.New(slog.NewTextHandler(fx.logs, nil)),

@@ -492,18 +492,6 @@ func (u *upstream) info() Info {
 	}
 }
 
-// RedirectURI returns the redirect URI registered for upstream id at the
-// upstream (RedirectBase/login/<id>/callback), or "" for an unknown id.
-func (m *Manager) RedirectURI(id string) string {
-	if m == nil {
-		return ""
-	}
-	if u, ok := m.byID[id]; ok {
-		return u.redirectURI
-	}
-	return ""
-}
-
 // lookup returns the upstream id and its discovery, or ErrUnknownUpstream
 // or ErrUnavailable.
 func (m *Manager) lookup(id string) (*upstream, *discovered, error) {

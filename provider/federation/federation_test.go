@@ -155,11 +155,12 @@ func TestDiscoveryAndSignIn(t *testing.T) {
 	if _, ok := f.m.Get("nope"); ok {
 		t.Error("Get(nope) found something")
 	}
-	if got, want := f.m.RedirectURI("fake"), redirectBase+"/login/fake/callback"; got != want {
-		t.Errorf("RedirectURI = %q, want %q", got, want)
+	up, ok := f.m.byID["fake"]
+	if !ok {
+		t.Fatal("upstream fake is not registered")
 	}
-	if got := f.m.RedirectURI("nope"); got != "" {
-		t.Errorf("RedirectURI(nope) = %q", got)
+	if got, want := up.redirectURI, redirectBase+"/login/fake/callback"; got != want {
+		t.Errorf("redirect URI = %q, want %q", got, want)
 	}
 
 	before := time.Now().Add(-time.Second)

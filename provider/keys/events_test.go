@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -40,7 +41,7 @@ func (l *eventLog) take() []Event {
 func TestOnEvent(t *testing.T) {
 	ctx := context.Background()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
-	clk := newClock()
+	clk := clocktest.New(testStart)
 	var log eventLog
 	opts := scheduleOptions(t, store, clk)
 	opts.OnEvent = log.add

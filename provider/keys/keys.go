@@ -31,7 +31,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -505,10 +504,6 @@ func (m *Manager) Run(ctx context.Context) {
 // it signs.
 func (m *Manager) CacheMaxAge() time.Duration { return m.opts.JWKSCacheTTL }
 
-// Prepublish is how long a next key is published before it may sign:
-// JWKSCacheTTL + ReloadInterval.
-func (m *Manager) Prepublish() time.Duration { return m.prepublish }
-
 // JWKS returns the public key set as JSON.
 func (m *Manager) JWKS() []byte {
 	m.mu.RLock()
@@ -541,10 +536,4 @@ func (m *Manager) publicKey(kid string) (*key, bool) {
 	defer m.mu.RUnlock()
 	k, ok := m.byKID[kid]
 	return k, ok
-}
-
-// Fingerprint is a short digest of the JWKS, handy for ETags.
-func (m *Manager) Fingerprint() string {
-	sum := sha256.Sum256(m.JWKS())
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }

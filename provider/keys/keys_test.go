@@ -71,45 +71,44 @@ func TestNewCreatesOneCurrentKeyPerAlgorithm(t *testing.T) {
 // Several instances starting together on one database end with one
 // current key per algorithm.
 func TestConcurrentStartsAgree(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			store := bunstoretest.Open(t, d, bunstore.Options{})
-			ring, _ := secret.NewKeyring(testSecret, nil)
-			var wg sync.WaitGroup
-			jwks := make([]string, 4)
-			for i := range jwks {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					m, err := New(context.Background(), Options{Store: store, Keyring: ring, Logger: quiet})
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					jwks[i] = string(m.JWKS())
-				}()
-			}
-			wg.Wait()
-			rows, err := store.SigningKeys(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			current := map[string]int{}
-			for _, r := range rows {
-				if r.State == storage.KeyStateCurrent {
-					current[r.Algorithm]++
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		store := bunstoretest.Open(t, dialect, bunstore.Options{})
+		ring, _ := secret.NewKeyring(testSecret, nil)
+		var wg sync.WaitGroup
+		jwks := make([]string, 4)
+		for i := range jwks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m, err := New(context.Background(), Options{Store: store, Keyring: ring, Logger: quiet})
+				if err != nil {
+					t.Error(err)
+					return
 				}
+				jwks[i] = string(m.JWKS())
+			}()
+		}
+		wg.Wait()
+		rows, err := store.SigningKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := map[string]int{}
+		for _, r := range rows {
+			if r.State == storage.KeyStateCurrent {
+				current[r.Algorithm]++
 			}
-			if current[RS256] != 1 || current[ES256] != 1 {
-				t.Fatalf("current keys per algorithm: %v", current)
+		}
+		if current[RS256] != 1 || current[ES256] != 1 {
+			t.Fatalf("current keys per algorithm: %v", current)
+		}
+		for _, j := range jwks[1:] {
+			if j != jwks[0] {
+				t.Fatal("instances disagree on the key set")
 			}
-			for _, j := range jwks[1:] {
-				if j != jwks[0] {
-					t.Fatal("instances disagree on the key set")
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestWrongSecretFailsLoudly(t *testing.T) {
@@ -225,40 +224,39 @@ func mustKID(t *testing.T, m *Manager, alg string) string {
 // CheckForChanges: the new key is published and signs here too, and an
 // unchanged set is not reloaded.
 func TestCheckForChangesSeesOtherInstances(t *testing.T) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			ctx := context.Background()
-			store := bunstoretest.Open(t, d, bunstore.Options{})
-			a := newManager(t, store, testSecret)
-			b := newManager(t, store, testSecret)
-			if changed, err := a.CheckForChanges(ctx); err != nil || changed {
-				t.Fatalf("nothing changed yet: changed=%v err=%v", changed, err)
-			}
-			old := mustKID(t, a, ES256)
-			res, err := b.Rotate(ctx, ES256, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			newKID := mustKID(t, b, ES256)
-			if newKID == old {
-				t.Fatalf("rotation kept kid %s (%+v)", old, res)
-			}
-			if strings.Contains(string(a.JWKS()), newKID) || mustKID(t, a, ES256) != old {
-				t.Fatal("a knew of b's rotation before checking")
-			}
-			changed, err := a.CheckForChanges(ctx)
-			if err != nil || !changed {
-				t.Fatalf("after b rotated: changed=%v err=%v", changed, err)
-			}
-			if !strings.Contains(string(a.JWKS()), newKID) || !strings.Contains(string(a.JWKS()), old) {
-				t.Fatalf("a's JWKS must publish the new key and keep the retired one: %s", a.JWKS())
-			}
-			if got := mustKID(t, a, ES256); got != newKID {
-				t.Fatalf("a signs with %s, want b's new key %s", got, newKID)
-			}
-			if changed, err := a.CheckForChanges(ctx); err != nil || changed {
-				t.Fatalf("second check: changed=%v err=%v", changed, err)
-			}
-		})
-	}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		ctx := context.Background()
+		store := bunstoretest.Open(t, dialect, bunstore.Options{})
+		a := newManager(t, store, testSecret)
+		b := newManager(t, store, testSecret)
+		if changed, err := a.CheckForChanges(ctx); err != nil || changed {
+			t.Fatalf("nothing changed yet: changed=%v err=%v", changed, err)
+		}
+		old := mustKID(t, a, ES256)
+		res, err := b.Rotate(ctx, ES256, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newKID := mustKID(t, b, ES256)
+		if newKID == old {
+			t.Fatalf("rotation kept kid %s (%+v)", old, res)
+		}
+		if strings.Contains(string(a.JWKS()), newKID) || mustKID(t, a, ES256) != old {
+			t.Fatal("a knew of b's rotation before checking")
+		}
+		changed, err := a.CheckForChanges(ctx)
+		if err != nil || !changed {
+			t.Fatalf("after b rotated: changed=%v err=%v", changed, err)
+		}
+		if !strings.Contains(string(a.JWKS()), newKID) || !strings.Contains(string(a.JWKS()), old) {
+			t.Fatalf("a's JWKS must publish the new key and keep the retired one: %s", a.JWKS())
+		}
+		if got := mustKID(t, a, ES256); got != newKID {
+			t.Fatalf("a signs with %s, want b's new key %s", got, newKID)
+		}
+		if changed, err := a.CheckForChanges(ctx); err != nil || changed {
+			t.Fatalf("second check: changed=%v err=%v", changed, err)
+		}
+	})
 }

@@ -63,7 +63,8 @@ func (c *insertCounter) count() int {
 // microsecond precision, details as given (empty ones as nil), and a zero
 // time set to now.
 func TestAuditEventsRoundTrip(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		clock := conformance.NewClock(time.Now())
 		s := bunstoretest.Open(t, dialect, bunstore.Options{Now: clock.Now})
@@ -163,7 +164,8 @@ func TestAuditEventsRoundTrip(t *testing.T) {
 // The API key that minted an access token is stored in its own column
 // (not only inside the session JSON); other sessions store ”.
 func TestAccessTokenRecordsAPIKey(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{})
 		c := &storage.Client{ID: "c"}

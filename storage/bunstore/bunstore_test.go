@@ -24,23 +24,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage/conformance"
 )
 
-// forEachDialect runs fn on both dialects, always: the PostgreSQL variant
-// skips itself (with the reason) when GATEHOUSE_TEST_POSTGRES_DSN is not
-// set.
-func forEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
-	for _, d := range []string{"sqlite", "postgres"} {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			fn(t, d)
-		})
-	}
-}
-
 func TestConformance(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		if dialect == "postgres" && os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
-			t.Skipf("%s is not set: skipping the PostgreSQL variant", bunstoretest.EnvPostgresDSN)
-		}
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		conformance.RunTests(t, func(t *testing.T, now func() time.Time) storage.Store {
 			return bunstoretest.Open(t, dialect, bunstore.Options{Now: now})
 		})
@@ -234,7 +220,8 @@ func TestUnavailable(t *testing.T) {
 			t.Fatalf("Open on a closed port: %v, want ErrUnavailable", err)
 		}
 	})
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		s, err := bunstore.Open(ctx, bunstoretest.NewDSN(t, dialect), bunstore.Options{ClientCacheTTL: -1})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -258,7 +245,8 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		dsn := bunstoretest.NewDSN(t, dialect)
 		s, err := bunstore.Open(ctx, dsn, bunstore.Options{})
@@ -313,7 +301,8 @@ func TestMigrate(t *testing.T) {
 // Several processes (here: stores) starting together all migrate; exactly
 // one applies the schema and nobody fails.
 func TestMigrateInParallel(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		dsn := bunstoretest.NewDSN(t, dialect)
 		const n = 4
@@ -350,7 +339,8 @@ func TestMigrateInParallel(t *testing.T) {
 // Tokens are never stored in clear: the OIDC row is keyed by the SHA-256
 // of the raw code, access rows by the SHA-256 of the signature.
 func TestTokenKeysAreHashed(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{})
 		c := &storage.Client{ID: "c", GrantTypes: []string{"authorization_code"}}
@@ -403,7 +393,8 @@ func TestTokenKeysAreHashed(t *testing.T) {
 
 // Another instance's change becomes visible once the cache entry expires.
 func TestClientCacheTTL(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		dsn := bunstoretest.NewDSN(t, dialect)
 		clock := conformance.NewClock(time.Now())
@@ -459,7 +450,8 @@ func TestClientCacheTTL(t *testing.T) {
 // A token whose client disappeared (deleted by another instance) is not
 // found.
 func TestTokenOfMissingClient(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{ClientCacheTTL: -1})
 		c := &storage.Client{ID: "c"}
@@ -530,7 +522,8 @@ func TestSQLiteConcurrentWritersNoBusy(t *testing.T) {
 // CheckClients drops exactly the cached clients another instance changed
 // or deleted, long before the TTL.
 func TestCheckClientsSeesOtherInstances(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		dsn := bunstoretest.NewDSN(t, dialect)
 		clock := conformance.NewClock(time.Now())

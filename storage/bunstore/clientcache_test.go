@@ -38,7 +38,8 @@ func (h *holdClientRead) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
 // returns the row it read, but does not cache it: the next read sees the
 // update, not the old row for a whole TTL.
 func TestClientReadRacingAnUpdateIsNotCached(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{ClientCacheTTL: time.Hour})
 		if err := s.CreateClient(ctx, &storage.Client{ID: "c", Name: "old"}); err != nil {
@@ -75,7 +76,8 @@ func TestClientReadRacingAnUpdateIsNotCached(t *testing.T) {
 // when the transaction commits: a request outside it that read (and
 // cached) the committed old row meanwhile does not keep it for a TTL.
 func TestClientChangedInATransactionIsDroppedAtCommit(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{ClientCacheTTL: time.Hour})
 		if err := s.CreateClient(ctx, &storage.Client{ID: "c", Name: "old"}); err != nil {
@@ -103,7 +105,8 @@ func TestClientChangedInATransactionIsDroppedAtCommit(t *testing.T) {
 // entry is swept, not looked up (it would be read again anyway), so the
 // check stays as small as the set of clients in use.
 func TestCheckClientsSweepsExpiredEntries(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		clock := conformance.NewClock(time.Now())
 		s := bunstoretest.Open(t, dialect, bunstore.Options{Now: clock.Now, ClientCacheTTL: 10 * time.Second})

@@ -15,7 +15,9 @@ func ParseDSN(dsn string) (dialect, target string, err error) { return parseDSN(
 
 func MapErr(op string, err error) error { return mapErr(op, err) }
 
-func SQLiteURI(path string, readOnly bool) string { return sqliteURI(path, readOnly) }
+func SQLiteURI(path string, readOnly bool) string {
+	return sqliteURI(path, readOnly, sqliteBusyTimeout)
+}
 
 // WriterDB and ReaderDB expose the pools for assertions on the stored
 // rows and connection settings.

@@ -31,7 +31,8 @@ import (
 // refresh, refresh-token reuse and code replay. It checks that the storage
 // contracts fit what fosite actually calls.
 func TestFositeFlows(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		f := newFositeFixture(t, dialect)
 		ctx := context.Background()
 

@@ -19,7 +19,8 @@ import (
 // committed: found retired, it updates nothing (ErrConflict, never a
 // second rotation). On SQLite it waits for the single writer connection.
 func TestPromoteSigningKeyWaitsForTheRowLock(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{})
 		for _, committed := range []bool{true, false} {
 			name := map[bool]string{true: "commit", false: "rollback"}[committed]

@@ -213,7 +213,8 @@ func upgradeCases() []upgradeCase {
 // migration, keeping the rows written before it; the up migrations apply
 // again after that, and after the first migration's down migration too.
 func TestMigrationUpgrades(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		ms := knownMigrations(t, dialect)
 		cases := upgradeCases()
@@ -1043,7 +1044,8 @@ func rawStrings(t *testing.T, s *bunstore.Store, query string) []string {
 // and, on a database whose two newest rows are gone (one that an older
 // release migrated), that it applies exactly the later migrations.
 func TestMigrationsAreKnownByVersion(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ms := knownMigrations(t, dialect)
 		recorded, err := os.ReadFile(filepath.Join("testdata", "bun_migrations_30dfc42."+dialect+".sql"))
 		if err != nil {

@@ -189,11 +189,7 @@ func parseDSN(dsn string) (dialect, target string, err error) {
 // sqliteURI builds a modernc.org/sqlite DSN. The "file:" form is handed to
 // SQLite as a URI, so the characters that are special in a URI path are
 // escaped.
-func sqliteURI(path string, readOnly bool) string {
-	return sqliteURIWithBusyTimeout(path, readOnly, sqliteBusyTimeout)
-}
-
-func sqliteURIWithBusyTimeout(path string, readOnly bool, busyTimeout time.Duration) string {
+func sqliteURI(path string, readOnly bool, busyTimeout time.Duration) string {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(busyTimeout.Milliseconds(), 1)))
@@ -225,7 +221,7 @@ func (s *Store) openSQLite(path string) error {
 			return fmt.Errorf("bunstore: create sqlite directory: %w", err)
 		}
 	}
-	writer, err := sql.Open(sqliteshim.ShimName, sqliteURIWithBusyTimeout(path, false, s.opts.SQLiteBusyTimeout))
+	writer, err := sql.Open(sqliteshim.ShimName, sqliteURI(path, false, s.opts.SQLiteBusyTimeout))
 	if err != nil {
 		return fmt.Errorf("bunstore: open sqlite writer: %w", err)
 	}
@@ -234,7 +230,7 @@ func (s *Store) openSQLite(path string) error {
 	writer.SetConnMaxIdleTime(0)
 	writer.SetConnMaxLifetime(0)
 
-	reader, err := sql.Open(sqliteshim.ShimName, sqliteURIWithBusyTimeout(path, true, s.opts.SQLiteBusyTimeout))
+	reader, err := sql.Open(sqliteshim.ShimName, sqliteURI(path, true, s.opts.SQLiteBusyTimeout))
 	if err != nil {
 		_ = writer.Close()
 		return fmt.Errorf("bunstore: open sqlite readers: %w", err)

@@ -71,7 +71,8 @@ func TestTracingQueries(t *testing.T) {
 		v, _ := obstest.SpanAttr(s, key)
 		return v
 	}
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		// Outside a request (background work): no spans.
 		s, rec, tp, stmts := tracedStore(t, dialect)
@@ -167,7 +168,8 @@ func TestTracingQueries(t *testing.T) {
 // sampled flag off, or a ratio sampler) gets no query spans, and its
 // transactions run as usual.
 func TestTracingUnsampledRequest(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		s := bunstoretest.Open(t, dialect, bunstore.Options{})
 		rec := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.NeverSample()))
@@ -213,7 +215,8 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 // its arguments, nor a statement that starts with a value, nor a driver
 // error that quotes one (PostgreSQL's invalid input syntax).
 func TestTracingQueryShapes(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
 		ctx := context.Background()
 		s, rec, tp, stmts := tracedStore(t, dialect)
 		c := &storage.Client{ID: "c-shapes", GrantTypes: []string{"authorization_code"}}

@@ -32,6 +32,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -100,30 +101,14 @@ type env struct {
 	s     storage.Store
 }
 
-// Clock is a manually advanced clock, safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is the tests' controllable clock, clocktest's; the name stays for
+// the callers that spell it conformance.Clock.
+type Clock = clocktest.Clock
 
 // NewClock starts a clock at start, in UTC and truncated to the second so
 // that stored and returned times compare exactly in every backend.
 func NewClock(start time.Time) *Clock {
-	return &Clock{now: start.UTC().Truncate(time.Second)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return clocktest.New(start.UTC().Truncate(time.Second))
 }
 
 // ---- assertions ----------------------------------------------------------

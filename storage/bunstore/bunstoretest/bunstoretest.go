@@ -4,12 +4,11 @@
 // schema per store, dropped when the test ends, so tests can run in
 // parallel and leave nothing behind).
 //
-//	for _, d := range bunstoretest.Dialects() {
-//		t.Run(d, func(t *testing.T) {
-//			s := bunstoretest.Open(t, d, bunstore.Options{})
-//			...
-//		})
-//	}
+//	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+//		t.Parallel() // each store has a database of its own
+//		s := bunstoretest.Open(t, dialect, bunstore.Options{})
+//		...
+//	})
 package bunstoretest
 
 import (
@@ -40,6 +39,16 @@ func Dialects() []string {
 		return []string{"sqlite", "postgres"}
 	}
 	return []string{"sqlite"}
+}
+
+// ForEachDialect runs fn as a subtest, named after the dialect, for each of
+// Dialects(). Whether the subtests run in parallel is fn's choice: it calls
+// t.Parallel() when it shares nothing with the other dialect's run.
+func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
+	t.Helper()
+	for _, d := range Dialects() {
+		t.Run(d, func(t *testing.T) { fn(t, d) })
+	}
 }
 
 // Open returns a migrated store on a database of its own. It is closed and
