@@ -214,15 +214,6 @@ func TestVerifyIDTokenHint(t *testing.T) {
 	}
 }
 
-func mustRing(t *testing.T) *secret.Keyring {
-	t.Helper()
-	r, err := secret.NewKeyring(testSecret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // TestMetricsRegistration: the engine's counters are registered on the
 // registry it is given, every series from the start, and a second engine
 // on the same registry is an error from New (the two would otherwise count
