@@ -60,24 +60,6 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{p: p, store: store, ring: ring, clock: clock}
 }
 
-// storedUser stores a person signing in with password ("" for none), as
-// the administration would have made them.
-func storedUser(t testing.TB, st storage.UserStore, email, password string) *storage.User {
-	t.Helper()
-	now := time.Now().UTC()
-	u := &storage.User{ID: uuid.NewString(), Email: email, Roles: []string{}, CreatedAt: now, UpdatedAt: now}
-	if password != "" {
-		var err error
-		if u.PasswordHash, err = secret.HashPassword(password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 // storedClient stores c with a new secret (returned) unless it is
 // public. The caller fills in what the administration would: grant and
 // response types, scopes, the auth method.
