@@ -221,8 +221,6 @@ type Lifespans struct {
 	AuthorizationCode time.Duration `yaml:"authorization_code" env:"AUTHORIZATION_CODE"`
 	RefreshToken      time.Duration `yaml:"refresh_token" env:"REFRESH_TOKEN"`
 	LoginSession      time.Duration `yaml:"login_session" env:"LOGIN_SESSION"`
-	// Consent is reserved; 0 means a consent is remembered until revoked.
-	Consent time.Duration `yaml:"consent" env:"CONSENT"`
 }
 
 // Registration policies for dynamic client registration (RFC 7591).
@@ -322,7 +320,6 @@ func Default() Config {
 			AuthorizationCode: 5 * time.Minute,
 			RefreshToken:      7 * 24 * time.Hour,
 			LoginSession:      24 * time.Hour,
-			Consent:           0,
 		},
 		RefreshRetryWindow: 10 * time.Second,
 		Registration:       Registration{Policy: RegistrationInitialAccessToken},
@@ -642,9 +639,6 @@ func (c Config) Validate() error {
 		p.add("lifespans.refresh_token", "must be at least lifespans.access_token (%s), got %s", l.AccessToken, l.RefreshToken)
 	}
 	p.add("lifespans.login_session", "%s", checkLifespan(l.LoginSession, 0))
-	if l.Consent < 0 {
-		p.add("lifespans.consent", "must not be negative (0 means until revoked), got %s", l.Consent)
-	}
 
 	if w := c.RefreshRetryWindow; w < 0 || w > MaxRefreshRetryWindow {
 		p.add("refresh_retry_window", "must be between 0 and %s, got %s", MaxRefreshRetryWindow, w)

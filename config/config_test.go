@@ -68,7 +68,6 @@ func TestDefault(t *testing.T) {
 		{"lifespans.authorization_code", c.Lifespans.AuthorizationCode, 5 * time.Minute},
 		{"lifespans.refresh_token", c.Lifespans.RefreshToken, 168 * time.Hour},
 		{"lifespans.login_session", c.Lifespans.LoginSession, 24 * time.Hour},
-		{"lifespans.consent", c.Lifespans.Consent, time.Duration(0)},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "auto"},
 		{"database.max_open_conns", c.Database.MaxOpenConns, 20},
@@ -183,7 +182,7 @@ database:
 				"GATEHOUSE_GOOGLE_CLIENT_ID=env-id",
 				"GATEHOUSE_GOOGLE_ISSUER=http://127.0.0.1:5556",
 				"GATEHOUSE_LIFESPANS_ACCESS_TOKEN=10m",
-				"GATEHOUSE_LIFESPANS_CONSENT=2160h",
+				"GATEHOUSE_LIFESPANS_LOGIN_SESSION=48h",
 				"GATEHOUSE_LOG_LEVEL=warn",
 				"GATEHOUSE_DATABASE_MAX_OPEN_CONNS=7",
 			},
@@ -196,7 +195,7 @@ database:
 				c.Google.ClientID = "env-id"
 				c.Google.Issuer = "http://127.0.0.1:5556"
 				c.Lifespans.AccessToken = 10 * time.Minute
-				c.Lifespans.Consent = 2160 * time.Hour
+				c.Lifespans.LoginSession = 48 * time.Hour
 				c.Log.Level = "warn"
 				c.Database.MaxOpenConns = 7
 				return c
@@ -343,8 +342,8 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name: "every file problem is reported",
-			file: "listn: x\nlifespans:\n  consent: forever\n",
-			want: []string{`unknown key "listn"`, "lifespans.consent"},
+			file: "listn: x\nlifespans:\n  login_session: forever\n",
+			want: []string{`unknown key "listn"`, "lifespans.login_session"},
 		},
 		{
 			name: "more than one document",
@@ -405,7 +404,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.OldSecrets = []string{secret32, "old"}
 	c.Google.ClientID = "id-without-secret"
 	c.Lifespans.AuthorizationCode = time.Hour
-	c.Lifespans.Consent = -time.Second
+	c.Lifespans.LoginSession = -time.Second
 	c.Log.Level = "verbose"
 	c.Log.Format = "xml"
 	c.Database.MaxOpenConns = 0
@@ -420,7 +419,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"old_secrets[1]: must be at least 32 bytes",
 		"google: client_id and client_secret must be set together",
 		"lifespans.authorization_code: must be at most 10m0s",
-		"lifespans.consent: must not be negative",
+		"lifespans.login_session: must be positive",
 		"log.level: must be one of debug, info, warn, error",
 		"log.format: must be one of auto, text, json",
 		"database.max_open_conns: must be between 1 and 1000, got 0",
@@ -549,7 +548,7 @@ func TestValidateRules(t *testing.T) {
 		{"refresh equal to access", func(c *Config) { c.Lifespans.RefreshToken = c.Lifespans.AccessToken }, ""},
 		{"zero refresh", func(c *Config) { c.Lifespans.RefreshToken = 0 }, "lifespans.refresh_token: must be positive"},
 		{"zero login session", func(c *Config) { c.Lifespans.LoginSession = 0 }, "lifespans.login_session: must be positive"},
-		{"consent remembered for a while", func(c *Config) { c.Lifespans.Consent = 90 * 24 * time.Hour }, ""},
+		{"login session of a month", func(c *Config) { c.Lifespans.LoginSession = 30 * 24 * time.Hour }, ""},
 		{"log level upper case", func(c *Config) { c.Log.Level = "INFO" }, "log.level: must be one of"},
 		{"log format json", func(c *Config) { c.Log.Format = "json" }, ""},
 		{"log format empty", func(c *Config) { c.Log.Format = "" }, "log.format: must be one of"},
@@ -684,13 +683,13 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 52 {
-		t.Errorf("%d settings; update the table in the package doc when adding one", len(want))
+	if len(want) != 51 {
+		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }
 
 func TestLoadErrorsAreJoined(t *testing.T) {
-	_, err := Load("", []string{"GATEHOUSE_LIFESPANS_ID_TOKEN=x", "GATEHOUSE_LIFESPANS_CONSENT=y"})
+	_, err := Load("", []string{"GATEHOUSE_LIFESPANS_ID_TOKEN=x", "GATEHOUSE_LIFESPANS_LOGIN_SESSION=y"})
 	if n := len(problemsOf(err)); n != 2 {
 		t.Errorf("got %d errors, want 2: %v", n, err)
 	}
