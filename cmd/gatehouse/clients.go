@@ -35,14 +35,8 @@ func toClientJSON(c *storage.Client, plainSecret string) admin.ClientView {
 	return admin.ClientViewOf(c, plainSecret)
 }
 
-// withStore opens the configured, migrated database for a CLI command.
-func (g *globals) withStore(cmd *cobra.Command, needSecret bool, fn func(store *bunstore.Store, ring *secret.Keyring) error) error {
-	return g.withStoreLog(cmd, needSecret, func(store *bunstore.Store, ring *secret.Keyring, _ *slog.Logger) error {
-		return fn(store, ring)
-	})
-}
-
-// withStoreLog is withStore that also hands fn the command's logger.
+// withStoreLog opens the configured, migrated database for a CLI command
+// and hands fn the command's logger.
 func (g *globals) withStoreLog(cmd *cobra.Command, needSecret bool, fn func(store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error) error {
 	return g.withEnv(cmd, needSecret, func(_ config.Config, store *bunstore.Store, ring *secret.Keyring, log *slog.Logger) error {
 		return fn(store, ring, log)
