@@ -16,6 +16,7 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
 // cli runs one gatehouse command in-process and returns its output.
@@ -37,6 +38,63 @@ func cliEnv(t *testing.T) string {
 	t.Setenv("GATEHOUSE_SECRET", "cli-test-secret-cli-test-secret-0123456789")
 	t.Setenv("GATEHOUSE_LOG_LEVEL", "error")
 	return dir
+}
+
+// cli3 is cli for the issue 3 commands: it also works before main.go adds
+// the registration-tokens command to the root.
+func cli3(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCommand(strings.NewReader(stdin), &out, &errOut)
+	found := false
+	for _, c := range root.Commands() {
+		found = found || c.Name() == "registration-tokens"
+	}
+	if !found {
+		root.AddCommand(newRegistrationTokensCommand(&globals{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut}))
+	}
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// cliJSON runs a command that prints one JSON value into v.
+func cliJSON(t *testing.T, v any, stdin string, args ...string) {
+	t.Helper()
+	out, stderr, err := cli3(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, stderr)
+	}
+	// A fresh value each time: Unmarshal into a used map keeps old keys.
+	switch p := v.(type) {
+	case *map[string]interface{}:
+		*p = nil
+	case *[]map[string]interface{}:
+		*p = nil
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v: not JSON: %q", args, out)
+	}
+}
+
+// cliStore opens the database the CLI environment points at, with the
+// keyring of its secret.
+func cliStore(t *testing.T) (*bunstore.Store, *secret.Keyring) {
+	t.Helper()
+	st, err := bunstore.Open(context.Background(), os.Getenv("GATEHOUSE_DSN"), bunstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ring, err := secret.NewKeyring(os.Getenv("GATEHOUSE_SECRET"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same hash key the server and the CLI use.
+	if ring, err = withPepper(context.Background(), st, ring); err != nil {
+		t.Fatal(err)
+	}
+	return st, ring
 }
 
 func TestCLIClientsAndUsers(t *testing.T) {
