@@ -20,7 +20,7 @@ import (
 
 func TestCLIClientsGetUpdateRotate(t *testing.T) {
 	cliEnv(t)
-	if _, _, err := cli3(t, "", "migrate"); err != nil {
+	if _, _, err := cli(t, "", "migrate"); err != nil {
 		t.Fatal(err)
 	}
 	var created map[string]interface{}
@@ -39,11 +39,11 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 	if got["client_id"] != id || got["client_secret"] != nil || got["scope"] != "openid email" {
 		t.Fatalf("get --json: %v", got)
 	}
-	out, _, err := cli3(t, "", "clients", "get", id)
+	out, _, err := cli(t, "", "clients", "get", id)
 	if err != nil || !strings.Contains(out, "client_name:") || !strings.Contains(out, "Web") || strings.Contains(out, "gth_cs_") || strings.Contains(out, "hs256:") {
 		t.Fatalf("get: %q %v", out, err)
 	}
-	if _, _, err := cli3(t, "", "clients", "get", "no-such-client"); err == nil || !strings.Contains(err.Error(), "no client") {
+	if _, _, err := cli(t, "", "clients", "get", "no-such-client"); err == nil || !strings.Contains(err.Error(), "no client") {
 		t.Fatalf("get unknown: %v", err)
 	}
 
@@ -54,7 +54,7 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 		updated["logo_uri"] != "https://app.example/logo.png" || updated["client_id"] != id || updated["client_secret"] != nil {
 		t.Fatalf("update: %v", updated)
 	}
-	if out, _, err := cli3(t, "", "clients", "update", id, "--logo-uri", ""); err != nil || !strings.Contains(out, "updated client") {
+	if out, _, err := cli(t, "", "clients", "update", id, "--logo-uri", ""); err != nil || !strings.Contains(out, "updated client") {
 		t.Fatalf("clear logo: %q %v", out, err)
 	}
 	cliJSON(t, &got, "", "clients", "get", id, "--json")
@@ -62,17 +62,17 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 		t.Fatalf("after clearing the logo: %v", got)
 	}
 	var ue usageError
-	if _, _, err := cli3(t, "", "clients", "update", id); !errors.As(err, &ue) {
+	if _, _, err := cli(t, "", "clients", "update", id); !errors.As(err, &ue) {
 		t.Fatalf("update without flags: %v", err)
 	}
-	if _, _, err := cli3(t, "", "clients", "update", id, "--redirect-uri", "http://evil.example/cb", "--tos-uri", "http://x.example"); !errors.As(err, &ue) ||
+	if _, _, err := cli(t, "", "clients", "update", id, "--redirect-uri", "http://evil.example/cb", "--tos-uri", "http://x.example"); !errors.As(err, &ue) ||
 		!strings.Contains(err.Error(), "redirect_uris") || !strings.Contains(err.Error(), "tos_uri") {
 		t.Fatalf("invalid update: %v", err)
 	}
-	if _, _, err := cli3(t, "", "clients", "update", id, "--public"); err == nil || !strings.Contains(err.Error(), "public") {
+	if _, _, err := cli(t, "", "clients", "update", id, "--public"); err == nil || !strings.Contains(err.Error(), "public") {
 		t.Fatalf("to public: %v", err)
 	}
-	if _, _, err := cli3(t, "", "clients", "update", "no-such-client", "--name", "x"); err == nil || !strings.Contains(err.Error(), "no client") {
+	if _, _, err := cli(t, "", "clients", "update", "no-such-client", "--name", "x"); err == nil || !strings.Contains(err.Error(), "no client") {
 		t.Fatalf("update unknown: %v", err)
 	}
 
@@ -92,12 +92,12 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 	if h.Compare(context.Background(), []byte(c.SecretHash), []byte(newSecret)) != nil || h.Compare(context.Background(), []byte(c.SecretHash), []byte(firstSecret)) == nil {
 		t.Fatal("after rotate-secret the new secret must verify and the old one must not")
 	}
-	if out, _, err := cli3(t, "", "clients", "rotate-secret", id); err != nil || !strings.Contains(out, "gth_cs_") {
+	if out, _, err := cli(t, "", "clients", "rotate-secret", id); err != nil || !strings.Contains(out, "gth_cs_") {
 		t.Fatalf("rotate-secret text: %q %v", out, err)
 	}
 	var spa map[string]interface{}
 	cliJSON(t, &spa, "", "clients", "create", "--name", "SPA", "--public", "--redirect-uri", "http://127.0.0.1:3000/cb", "--json")
-	if _, _, err := cli3(t, "", "clients", "rotate-secret", spa["client_id"].(string)); err == nil || !strings.Contains(err.Error(), "public") {
+	if _, _, err := cli(t, "", "clients", "rotate-secret", spa["client_id"].(string)); err == nil || !strings.Contains(err.Error(), "public") {
 		t.Fatalf("rotate a public client: %v", err)
 	}
 

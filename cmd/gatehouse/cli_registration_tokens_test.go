@@ -13,7 +13,7 @@ import (
 
 func TestCLIRegistrationTokens(t *testing.T) {
 	cliEnv(t)
-	if _, _, err := cli3(t, "", "migrate"); err != nil {
+	if _, _, err := cli(t, "", "migrate"); err != nil {
 		t.Fatal(err)
 	}
 	var tok map[string]interface{}
@@ -32,7 +32,7 @@ func TestCLIRegistrationTokens(t *testing.T) {
 	if forever["expires_at"] != nil {
 		t.Fatalf("--expires-in 0: %v", forever)
 	}
-	out, _, err := cli3(t, "", "registration-tokens", "create", "--name", "text", "--expires-in", "1h")
+	out, _, err := cli(t, "", "registration-tokens", "create", "--name", "text", "--expires-in", "1h")
 	if err != nil || !strings.Contains(out, "gth_it_") || !strings.Contains(out, "shown only now") {
 		t.Fatalf("create (text): %q %v", out, err)
 	}
@@ -49,31 +49,31 @@ func TestCLIRegistrationTokens(t *testing.T) {
 	if len(list) != 3 || list[0]["name"] != "partners" {
 		t.Fatalf("list: %v", list)
 	}
-	if out, _, _ := cli3(t, "", "registration-tokens", "list", "--json"); strings.Contains(out, "gth_it_") || strings.Contains(out, "hs256") {
+	if out, _, _ := cli(t, "", "registration-tokens", "list", "--json"); strings.Contains(out, "gth_it_") || strings.Contains(out, "hs256") {
 		t.Fatalf("list shows token material: %s", out)
 	}
-	if out, _, err := cli3(t, "", "registration-tokens", "revoke", tok["id"].(string)); err != nil || !strings.Contains(out, "revoked") {
+	if out, _, err := cli(t, "", "registration-tokens", "revoke", tok["id"].(string)); err != nil || !strings.Contains(out, "revoked") {
 		t.Fatalf("revoke: %q %v", out, err)
 	}
 	cliJSON(t, &list, "", "registration-tokens", "list", "--json")
 	if list[0]["state"] != "revoked" || list[0]["revoked_at"] == nil || list[1]["state"] != "active" {
 		t.Fatalf("after revoke: %v", list)
 	}
-	if out, _, err := cli3(t, "", "registration-tokens", "list"); err != nil || !strings.Contains(out, "revoked") || !strings.Contains(out, "never") {
+	if out, _, err := cli(t, "", "registration-tokens", "list"); err != nil || !strings.Contains(out, "revoked") || !strings.Contains(out, "never") {
 		t.Fatalf("list (table): %q %v", out, err)
 	}
-	if _, _, err := cli3(t, "", "registration-tokens", "revoke", "no-such-token"); err == nil || !strings.Contains(err.Error(), "no registration token") {
+	if _, _, err := cli(t, "", "registration-tokens", "revoke", "no-such-token"); err == nil || !strings.Contains(err.Error(), "no registration token") {
 		t.Fatalf("revoke unknown: %v", err)
 	}
 	var ue usageError
-	if _, _, err := cli3(t, "", "registration-tokens", "create"); err == nil {
+	if _, _, err := cli(t, "", "registration-tokens", "create"); err == nil {
 		t.Fatal("create without --name")
 	}
-	if _, _, err := cli3(t, "", "registration-tokens", "create", "--name", "x", "--expires-in", "-1h"); !errors.As(err, &ue) {
+	if _, _, err := cli(t, "", "registration-tokens", "create", "--name", "x", "--expires-in", "-1h"); !errors.As(err, &ue) {
 		t.Fatalf("negative lifetime: %v", err)
 	}
 	t.Setenv("GATEHOUSE_SECRET", "")
-	if _, _, err := cli3(t, "", "registration-tokens", "create", "--name", "x"); !errors.As(err, &ue) {
+	if _, _, err := cli(t, "", "registration-tokens", "create", "--name", "x"); !errors.As(err, &ue) {
 		t.Fatalf("create without a system secret: %v", err)
 	}
 }

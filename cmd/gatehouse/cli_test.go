@@ -40,28 +40,10 @@ func cliEnv(t *testing.T) string {
 	return dir
 }
 
-// cli3 is cli for the issue 3 commands: it also works before main.go adds
-// the registration-tokens command to the root.
-func cli3(t *testing.T, stdin string, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := newRootCommand(strings.NewReader(stdin), &out, &errOut)
-	found := false
-	for _, c := range root.Commands() {
-		found = found || c.Name() == "registration-tokens"
-	}
-	if !found {
-		root.AddCommand(newRegistrationTokensCommand(&globals{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut}))
-	}
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
-
 // cliJSON runs a command that prints one JSON value into v.
 func cliJSON(t *testing.T, v any, stdin string, args ...string) {
 	t.Helper()
-	out, stderr, err := cli3(t, stdin, args...)
+	out, stderr, err := cli(t, stdin, args...)
 	if err != nil {
 		t.Fatalf("%v: %v\n%s", args, err, stderr)
 	}

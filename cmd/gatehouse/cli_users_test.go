@@ -13,7 +13,7 @@ import (
 
 func TestCLIUsersListDisable(t *testing.T) {
 	cliEnv(t)
-	if _, _, err := cli3(t, "", "migrate"); err != nil {
+	if _, _, err := cli(t, "", "migrate"); err != nil {
 		t.Fatal(err)
 	}
 	var gina, hal map[string]interface{}
@@ -28,11 +28,11 @@ func TestCLIUsersListDisable(t *testing.T) {
 	if len(list) != 2 || list[0]["email"] != "gina@example.com" || list[1]["name"] != "Hal" {
 		t.Fatalf("list: %v", list)
 	}
-	out, _, err := cli3(t, "", "users", "list")
+	out, _, err := cli(t, "", "users", "list")
 	if err != nil || !strings.Contains(out, "hal@example.com") || strings.Contains(out, "argon2") {
 		t.Fatalf("list table: %q %v", out, err)
 	}
-	if out, _, _ := cli3(t, "", "users", "list", "--json"); strings.Contains(out, "argon2") || strings.Contains(out, "password") && !strings.Contains(out, "has_password") {
+	if out, _, _ := cli(t, "", "users", "list", "--json"); strings.Contains(out, "argon2") || strings.Contains(out, "password") && !strings.Contains(out, "has_password") {
 		t.Fatalf("list shows password material: %s", out)
 	}
 
@@ -44,7 +44,7 @@ func TestCLIUsersListDisable(t *testing.T) {
 	if err := st.CreateLoginSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := cli3(t, "", "users", "disable", "HAL@example.com"); err != nil || !strings.Contains(out, "disabled user hal@example.com") {
+	if out, _, err := cli(t, "", "users", "disable", "HAL@example.com"); err != nil || !strings.Contains(out, "disabled user hal@example.com") {
 		t.Fatalf("disable: %q %v", out, err)
 	}
 	if _, err := st.LoginSession(ctx, sess.ID); !errors.Is(err, storage.ErrNotFound) {
@@ -57,14 +57,14 @@ func TestCLIUsersListDisable(t *testing.T) {
 	if list[1]["disabled"] != true {
 		t.Fatalf("list after disable: %v", list)
 	}
-	if out, _, err := cli3(t, "", "users", "enable", halID); err != nil || !strings.Contains(out, "enabled") {
+	if out, _, err := cli(t, "", "users", "enable", halID); err != nil || !strings.Contains(out, "enabled") {
 		t.Fatalf("enable: %q %v", out, err)
 	}
 	if u, _ := st.UserByID(ctx, halID); u.Disabled {
 		t.Fatal("still disabled")
 	}
 	for _, ref := range []string{"nobody@example.com", "no-such-id"} {
-		if _, _, err := cli3(t, "", "users", "disable", ref); err == nil || !strings.Contains(err.Error(), "no user") {
+		if _, _, err := cli(t, "", "users", "disable", ref); err == nil || !strings.Contains(err.Error(), "no user") {
 			t.Fatalf("disable %s: %v", ref, err)
 		}
 	}

@@ -111,10 +111,10 @@ func TestSecretRotation(t *testing.T) {
 	})
 }
 
-// TestHashesFromBeforeThePepper: a database from before migration 5 holds
-// client secrets hashed under the system secret itself. They keep working
-// after the upgrade (while that secret is configured); new ones use the
-// hash key.
+// TestHashesFromBeforeThePepper: a database from before the hash key (the
+// sealed system key "hash-pepper", see withPepper) holds client secrets
+// hashed under the system secret itself. They keep working after the
+// upgrade (while that secret is configured); new ones use the hash key.
 func TestHashesFromBeforeThePepper(t *testing.T) {
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	const sec = "pre-pepper-secret-0123456789abcdef0123456789"
