@@ -374,7 +374,7 @@ func TestTracingSettings(t *testing.T) {
 	}
 	_, sp := tp.Tracer("test").Start(context.Background(), "probe")
 	sp.End()
-	shutdownTracing(tp, slog.New(slog.DiscardHandler))
+	shutdownTracing(tp, slog.New(slog.DiscardHandler), tracingShutdownTimeout)
 	if _, services, _ := col.received(); len(services) != 1 || services[0] != "gatehouse-eu" {
 		t.Errorf("service names %v, want [gatehouse-eu]", services)
 	}
@@ -388,7 +388,7 @@ func TestTracingSettings(t *testing.T) {
 	_, sp = tp.Tracer("test").Start(context.Background(), "probe")
 	sp.End()
 	start := time.Now()
-	shutdownTracing(tp, slog.New(slog.DiscardHandler))
+	shutdownTracing(tp, slog.New(slog.DiscardHandler), tracingShutdownTimeout)
 	if d := time.Since(start); d > tracingShutdownTimeout+2*time.Second {
 		t.Errorf("grpc shutdown took %v", d)
 	}
