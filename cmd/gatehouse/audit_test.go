@@ -79,29 +79,27 @@ func findEvents(events []*storage.AuditEvent, wants []wantEvent) []*storage.Audi
 	return out
 }
 
-// awaitEvents polls the trail (the server writes it in batches, about
-// once a second) until every wanted event is there, for up to 10 s, and
-// returns them in the order wanted.
+// awaitEvents waits until every wanted event is in the trail, for up to
+// 10 s (the server's recorder writes it in the background, in batches:
+// testAuditFlush), and returns them in the order wanted.
 func awaitEvents(t *testing.T, r storage.AuditReader, wants ...wantEvent) []*storage.AuditEvent {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		all := allAuditEvents(t, r)
-		found := findEvents(all, wants)
-		if !slices.Contains(found, nil) {
-			return found
-		}
-		if time.Now().After(deadline) {
-			var missing []wantEvent
-			for i, ev := range found {
-				if ev == nil {
-					missing = append(missing, wants[i])
-				}
-			}
-			t.Fatalf("audit events missing: %+v\nhave:\n%s", missing, describeEvents(all))
-		}
-		time.Sleep(100 * time.Millisecond)
+	var all, found []*storage.AuditEvent
+	if waitFor(10*time.Second, func() bool {
+		all = allAuditEvents(t, r)
+		found = findEvents(all, wants)
+		return !slices.Contains(found, nil)
+	}) {
+		return found
 	}
+	var missing []wantEvent
+	for i, ev := range found {
+		if ev == nil {
+			missing = append(missing, wants[i])
+		}
+	}
+	t.Fatalf("audit events missing: %+v\nhave:\n%s", missing, describeEvents(all))
+	return nil
 }
 
 // haveEvents checks that every wanted event is stored now (the CLI writes
@@ -369,7 +367,7 @@ func eventTypes(evs []admin.AuditEventView) []string {
 // `gatehouse audit` queries them: filters, paging, text and JSON, bad
 // input.
 func TestAuditCLI(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		if dialect != "sqlite" {
 			t.Setenv("GATEHOUSE_DSN", bunstoretest.NewDSN(t, dialect))

@@ -146,24 +146,23 @@ func (pc *procConfig) start(t *testing.T) *gatehouseProc {
 	})
 	client := &http.Client{Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ready := waitFor(30*time.Second, func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("gatehouse serve exited before it was ready: %v\n%s", p.err, pc.logs.Tail())
 		default:
 		}
-		if resp, err := client.Get("http://" + pc.admin + "/health/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		resp, err := client.Get("http://" + pc.admin + "/health/ready")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gatehouse serve not ready within 30s\n%s", pc.logs.Tail())
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("gatehouse serve not ready within 30s\n%s", pc.logs.Tail())
 	}
+	return p
 }
 
 // wait waits at most timeout for the process to exit and returns its exit
@@ -235,10 +234,9 @@ func TestProcessKillUnderLoad(t *testing.T) {
 			clientID, secret := pc.setup(t)
 			p := pc.start(t)
 			load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-			if _, ok := load.waitForOK(time.Now(), recoveryBound); !ok {
+			if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
 				t.Fatalf("no token before the kill: %s", loadSummary(load.snapshot()))
 			}
-			time.Sleep(1500 * time.Millisecond)
 
 			killed := time.Now()
 			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -248,7 +246,10 @@ func TestProcessKillUnderLoad(t *testing.T) {
 				t.Fatal("the killed process did not exit")
 			}
 			before := len(tokensOf(load.snapshot()))
-			time.Sleep(300 * time.Millisecond)
+			// The clients find the process gone before it comes back.
+			if _, ok := load.await(1, killed, recoveryBound, failedInTransport); !ok {
+				t.Fatalf("no request failed after the kill: %s", loadSummary(load.snapshot()))
+			}
 			restarted := time.Now()
 			pc.start(t)
 			up := time.Now()
@@ -256,7 +257,9 @@ func TestProcessKillUnderLoad(t *testing.T) {
 			if !ok {
 				t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(load.snapshot()))
 			}
-			time.Sleep(1500 * time.Millisecond)
+			if _, ok := load.await(loadRunning, up, recoveryBound, issued); !ok {
+				t.Fatalf("tokens stopped after the restart: %s", loadSummary(load.snapshot()))
+			}
 			load.stop()
 
 			results := load.snapshot()
@@ -279,9 +282,13 @@ func TestProcessKillUnderLoad(t *testing.T) {
 // awaited) between the two.
 type slowTokenRequest struct {
 	conn net.Conn
+	resp *bufio.Reader
 	rest string
 }
 
+// startSlowTokenRequest sends the headers, with Expect: 100-continue, and
+// returns once the server's 100 Continue says its handler is reading the
+// body (RFC 9110 §10.1.1); it then sends half of the body.
 func startSlowTokenRequest(t *testing.T, addr, clientID, secret string) *slowTokenRequest {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -292,12 +299,21 @@ func startSlowTokenRequest(t *testing.T, addr, clientID, secret string) *slowTok
 	body := "grant_type=client_credentials&scope=api"
 	auth := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret)))
 	head := "POST " + provider.PathToken + " HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Basic " + auth +
-		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n"
-	half := len(body) / 2
-	if _, err := conn.Write([]byte(head + body[:half])); err != nil {
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(body)) +
+		"\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
 		t.Fatal(err)
 	}
-	return &slowTokenRequest{conn: conn, rest: body[half:]}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp := bufio.NewReader(conn)
+	if cont, err := http.ReadResponse(resp, nil); err != nil || cont.StatusCode != http.StatusContinue {
+		t.Fatalf("a token request with Expect: 100-continue: %v %v", cont, err)
+	}
+	half := len(body) / 2
+	if _, err := conn.Write([]byte(body[:half])); err != nil {
+		t.Fatal(err)
+	}
+	return &slowTokenRequest{conn: conn, resp: resp, rest: body[half:]}
 }
 
 // finish sends the rest of the body and returns the access token of the
@@ -308,7 +324,7 @@ func (r *slowTokenRequest) finish(t *testing.T) string {
 	if _, err := r.conn.Write([]byte(r.rest)); err != nil {
 		t.Fatalf("an in-flight request could not send the rest of its body: %v", err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(r.conn), nil)
+	resp, err := http.ReadResponse(r.resp, nil)
 	if err != nil {
 		t.Fatalf("an in-flight request got no complete response: %v", err)
 	}
@@ -337,21 +353,29 @@ func TestProcessSIGTERMUnderLoad(t *testing.T) {
 			clientID, secret := pc.setup(t)
 			p := pc.start(t)
 			load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-			if _, ok := load.waitForOK(time.Now(), recoveryBound); !ok {
+			if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
 				t.Fatalf("no token before the signal: %s", loadSummary(load.snapshot()))
 			}
-			time.Sleep(time.Second)
 
 			var inFlight []*slowTokenRequest
 			for range 3 {
 				inFlight = append(inFlight, startSlowTokenRequest(t, pc.public, clientID, secret))
 			}
-			time.Sleep(300 * time.Millisecond) // the server has read their headers
 			signalled := time.Now()
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(500 * time.Millisecond) // shutting down, waiting for them
+			// Shutting down: the listener is closed, the in-flight requests
+			// are waited for.
+			if !waitFor(shutdownBound, func() bool {
+				c, err := net.DialTimeout("tcp", pc.public, time.Second)
+				if err == nil {
+					c.Close()
+				}
+				return err != nil
+			}) {
+				t.Fatalf("the public listener still accepts connections after SIGTERM")
+			}
 			var slowTokens []string
 			for _, r := range inFlight {
 				slowTokens = append(slowTokens, r.finish(t))

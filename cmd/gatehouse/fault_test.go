@@ -176,16 +176,11 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 
 	proxy.setDown(false)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st, body := token()
-		if st == http.StatusOK {
-			break
-		}
-		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the outage: %d %v", st, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !waitFor(15*time.Second, func() bool {
+		st, body = token()
+		return st != http.StatusServiceUnavailable
+	}) || st != http.StatusOK {
+		t.Fatalf("after the outage: %d %v", st, body)
 	}
 	if st, _, _ := doJSON(t, mustRequest(t, http.MethodGet, s.admin+"/health/ready")); st != http.StatusOK {
 		t.Fatalf("ready after the outage: %d", st)
@@ -248,16 +243,11 @@ func TestDatabaseUnresponsive(t *testing.T) {
 	}
 
 	proxy.setStalled(false)
-	deadline := time.Now().Add(recoveryBound)
-	for {
-		st, body, _ := token()
-		if st == http.StatusOK {
-			break
-		}
-		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the stall: %d %v", st, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !waitFor(recoveryBound, func() bool {
+		st, body, _ = token()
+		return st != http.StatusServiceUnavailable
+	}) || st != http.StatusOK {
+		t.Fatalf("after the stall: %d %v", st, body)
 	}
 	if p := logs.Panics(); len(p) > 0 {
 		t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
@@ -313,16 +303,12 @@ func TestSQLiteWriteLockHeld(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, body, _ := token()
-		if st == http.StatusOK {
-			break
-		}
-		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the lock was released: %d %v", st, body)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var body map[string]interface{}
+	if !waitFor(5*time.Second, func() bool {
+		st, body, _ = token()
+		return st != http.StatusServiceUnavailable
+	}) || st != http.StatusOK {
+		t.Fatalf("after the lock was released: %d %v", st, body)
 	}
 	if p := logs.Panics(); len(p) > 0 {
 		t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))

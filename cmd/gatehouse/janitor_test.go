@@ -15,7 +15,7 @@ import (
 // past the retention, and nothing that is still live: under a steady load
 // the tables stay bounded by what is live.
 func TestJanitor(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		s, dsn := startServerDSN(t, dialect, func(c *config.Config) {
 			c.Lifespans.AccessToken = time.Second
 			c.RateLimits.Enabled = false // a burst of tokens from one client is the point

@@ -70,32 +70,30 @@ func (r loginAuditRow) key() string {
 	return r.Type
 }
 
-// waitLoginAudit polls the audit trail (the server writes it in batches
-// about once a second) until it holds at least want[key] rows of each
-// key, for up to 10 s, and returns it.
+// waitLoginAudit waits until the audit trail holds at least want[key]
+// rows of each key, for up to 10 s (the server's recorder writes it in the
+// background, in batches: testAuditFlush), and returns it.
 func waitLoginAudit(t *testing.T, dsn string, want map[string]int) []loginAuditRow {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rows := readLoginAudit(t, dsn)
-		got := map[string]int{}
+	var rows []loginAuditRow
+	var got map[string]int
+	var missing []string
+	waitFor(10*time.Second, func() bool {
+		rows, got, missing = readLoginAudit(t, dsn), map[string]int{}, nil
 		for _, r := range rows {
 			got[r.key()]++
 		}
-		missing := []string{}
 		for k, n := range want {
 			if got[k] < n {
 				missing = append(missing, fmt.Sprintf("%s: %d of %d", k, got[k], n))
 			}
 		}
-		if len(missing) == 0 {
-			return rows
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("login audit events missing: %v\nhave: %v", missing, got)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return len(missing) == 0
+	})
+	if len(missing) > 0 {
+		t.Fatalf("login audit events missing: %v\nhave: %v", missing, got)
 	}
+	return rows
 }
 
 // lockoutServer starts gatehouse on a fresh database of dsn with a clock
@@ -138,7 +136,7 @@ func refusedLogin(t *testing.T, p *page, what string) *page {
 // owner out for ever), MaxFailures new ones do, for twice as long; the CLI
 // lifts the lock.
 func TestLoginLockoutAndUnlock(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		dsn := bunstoretest.NewDSN(t, dialect)
 		t.Setenv("GATEHOUSE_DSN", dsn)
