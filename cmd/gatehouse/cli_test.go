@@ -22,8 +22,14 @@ import (
 // cli runs one gatehouse command in-process and returns its output.
 func cli(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
+	return cliAt(t, time.Now, stdin, args...)
+}
+
+// cliAt is cli with now as the commands' clock.
+func cliAt(t *testing.T, now func() time.Time, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := newRootCommand(strings.NewReader(stdin), &out, &errOut)
+	cmd := newRootCommandOn(&globals{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, now: now})
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
@@ -43,7 +49,13 @@ func cliEnv(t *testing.T) string {
 // cliJSON runs a command that prints one JSON value into v.
 func cliJSON(t *testing.T, v any, stdin string, args ...string) {
 	t.Helper()
-	out, stderr, err := cli(t, stdin, args...)
+	cliJSONAt(t, time.Now, v, stdin, args...)
+}
+
+// cliJSONAt is cliJSON with now as the commands' clock.
+func cliJSONAt(t *testing.T, now func() time.Time, v any, stdin string, args ...string) {
+	t.Helper()
+	out, stderr, err := cliAt(t, now, stdin, args...)
 	if err != nil {
 		t.Fatalf("%v: %v\n%s", args, err, stderr)
 	}

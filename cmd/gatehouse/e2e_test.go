@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
@@ -30,7 +31,9 @@ const (
 func TestAuthorizationCodeFlow(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const retryWindow = 400 * time.Millisecond
-		s := startServer(t, dialect, func(c *config.Config) { c.RefreshRetryWindow = retryWindow })
+		// The retry window runs on the server's clock, which the test moves.
+		clock := clocktest.New(time.Now())
+		s, _ := startServerAt(t, dialect, clock, func(c *config.Config) { c.RefreshRetryWindow = retryWindow })
 		alice := s.user("alice@example.com", alicePassword, "admin")
 		ctx := context.Background()
 
@@ -174,7 +177,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 					t.Fatalf("a retry within the window revoked the grant: %v", err)
 				}
 				// ...after it, reuse is theft: the grant is revoked.
-				time.Sleep(retryWindow + 100*time.Millisecond)
+				clock.Advance(retryWindow + 100*time.Millisecond)
 				_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 				if code := oauthErrorCode(err); code != "invalid_grant" {
 					t.Fatalf("reused refresh token: want invalid_grant, got %s", code)

@@ -19,12 +19,12 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
-	"github.com/gatehouse-dev/gatehouse/storage/conformance"
 )
 
 // loginAuditRow is a login.* row of the audit trail with its details.
@@ -99,7 +99,7 @@ func waitLoginAudit(t *testing.T, dsn string, want map[string]int) []loginAuditR
 // lockoutServer starts gatehouse on a fresh database of dsn with a clock
 // the test moves (the server's and the database's), the given lockout settings, and a per-IP sign-in limit
 // far above what the tests send (the lock, not the limit, is under test).
-func lockoutServer(t *testing.T, dsn string, clock *conformance.Clock, login config.Login, mods ...func(*config.Config)) (*testServer, *bunstore.Store) {
+func lockoutServer(t *testing.T, dsn string, clock *clocktest.Clock, login config.Login, mods ...func(*config.Config)) (*testServer, *bunstore.Store) {
 	t.Helper()
 	store := openMigrated(t, dsn, bunstore.Options{Now: clock.Now})
 	s := startServerWith(t, store, appOptions{now: clock.Now}, append([]func(*config.Config){func(c *config.Config) {
@@ -145,7 +145,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 		// in the future), and the locks are long enough that the second
 		// still holds by the real time, by which the CLI judges "was
 		// locked".
-		clock := conformance.NewClock(time.Now().Add(-2 * time.Hour))
+		clock := clocktest.New(time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second))
 		const lockout = time.Hour
 		s, store := lockoutServer(t, dsn, clock, config.Login{
 			MaxFailures: 3, Lockout: lockout, MaxLockout: 4 * lockout, FailureReset: 24 * time.Hour,
@@ -269,7 +269,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 func TestAdminAPIUnlockAndPasswordReset(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := bunstoretest.NewDSN(t, dialect)
-		clock := conformance.NewClock(time.Now())
+		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 		s, store := lockoutServer(t, dsn, clock, config.Login{
 			MaxFailures: 2, Lockout: time.Hour, MaxLockout: time.Hour, FailureReset: 24 * time.Hour,
 		})
@@ -367,7 +367,7 @@ func (s *testServer) guessFrom(t *testing.T, xff, email, password string) {
 func TestLockoutCannotKeepTheOwnerOut(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := bunstoretest.NewDSN(t, dialect)
-		clock := conformance.NewClock(time.Now())
+		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 		login := config.Login{MaxFailures: 3, Lockout: 5 * time.Second, MaxLockout: 20 * time.Second, FailureReset: time.Minute}
 		s, store := lockoutServer(t, dsn, clock, login, func(c *config.Config) {
 			c.TrustedProxies = []string{"127.0.0.1"}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
@@ -152,7 +153,9 @@ func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
 func TestRefreshRetryWindowPerClient(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const serverWindow = 300 * time.Millisecond
-		s := startServer(t, dialect, func(c *config.Config) { c.RefreshRetryWindow = serverWindow })
+		// The retry windows run on the server's clock, which the test moves.
+		clock := clocktest.New(time.Now())
+		s, _ := startServerAt(t, dialect, clock, func(c *config.Config) { c.RefreshRetryWindow = serverWindow })
 		s.user("frank@example.com", alicePassword)
 
 		none := time.Duration(0)
@@ -164,6 +167,9 @@ func TestRefreshRetryWindowPerClient(t *testing.T) {
 		if st != http.StatusOK {
 			t.Fatalf("refresh: %d %v", st, fresh)
 		}
+		// Presented again a moment later (at the very instant of the
+		// rotation it would be a concurrent request).
+		clock.Advance(time.Second)
 		if st, body, _ := postForm(t, s.issuer+provider.PathToken, form, strict.ID, strictSecret); st != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("reuse with a 0 window: %d %v", st, body)
 		}
@@ -180,7 +186,7 @@ func TestRefreshRetryWindowPerClient(t *testing.T) {
 		if st != http.StatusOK {
 			t.Fatalf("refresh: %d %v", st, first)
 		}
-		time.Sleep(serverWindow + 200*time.Millisecond)
+		clock.Advance(serverWindow + 200*time.Millisecond)
 		st, again, _ := postForm(t, s.issuer+provider.PathToken, form, lenient.ID, lenientSecret)
 		if st != http.StatusOK || again["refresh_token"] != first["refresh_token"] {
 			t.Fatalf("retry within the client's longer window: %d %v", st, again)

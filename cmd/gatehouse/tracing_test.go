@@ -24,6 +24,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
@@ -305,13 +306,11 @@ func TestTracingUnreachableCollector(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			token()
 		}
-		// Wait for the batch to be exported (and fail) before the next
-		// round, so several exports fail.
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(logs.String(), warning) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		// Export the round's spans now (and fail) before the next round,
+		// so several exports fail.
+		if err := s.app.tracing.ForceFlush(context.Background()); err != nil {
+			t.Fatalf("export: %v", err)
 		}
-		time.Sleep(60 * time.Millisecond) // three batch delays
 	}
 	start := time.Now()
 	s.stop()
@@ -387,9 +386,12 @@ func TestTracingSettings(t *testing.T) {
 	}
 	_, sp = tp.Tracer("test").Start(context.Background(), "probe")
 	sp.End()
+	// The exporter retries an unreachable gRPC collector until the
+	// shutdown's deadline, shortened here (5 s in the server).
+	const timeout = 100 * time.Millisecond
 	start := time.Now()
-	shutdownTracing(tp, slog.New(slog.DiscardHandler), tracingShutdownTimeout)
-	if d := time.Since(start); d > tracingShutdownTimeout+2*time.Second {
+	shutdownTracing(tp, slog.New(slog.DiscardHandler), timeout)
+	if d := time.Since(start); d > timeout+2*time.Second {
 		t.Errorf("grpc shutdown took %v", d)
 	}
 }
@@ -405,11 +407,11 @@ func (failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) err
 // of those not logged, and the recovery once.
 func TestTracingExportErrorsLoggedOccasionally(t *testing.T) {
 	logs := &obstest.LogBuffer{}
-	now := time.Unix(1000, 0)
+	clock := clocktest.New(time.Unix(1000, 0))
 	fail := true
 	e := &reportingExporter{
 		log: slog.New(slog.NewTextHandler(logs, nil)), every: time.Minute,
-		now: func() time.Time { return now },
+		now: clock.Now,
 	}
 	inner := failingExporter{}
 	e.SpanExporter = switchExporter{fail: &fail, failing: inner}
@@ -417,9 +419,9 @@ func TestTracingExportErrorsLoggedOccasionally(t *testing.T) {
 		if err := e.ExportSpans(context.Background(), nil); err != nil {
 			t.Fatalf("the failure was passed on: %v", err)
 		}
-		now = now.Add(time.Second)
+		clock.Advance(time.Second)
 	}
-	now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	_ = e.ExportSpans(context.Background(), nil) // a minute later: a second line
 	fail = false
 	_ = e.ExportSpans(context.Background(), nil) // works again: one line
