@@ -16,6 +16,7 @@ import (
 // TestAccountAppsRevoke: the account page lists an allowed app with its
 // scopes; revoking it kills the grant's tokens and brings consent back.
 func TestAccountAppsRevoke(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("gina@example.com", alicePassword)

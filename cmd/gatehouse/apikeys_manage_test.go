@@ -188,6 +188,7 @@ func (f *keysFixture) userToken(t *testing.T, email string, scopes ...string) st
 // token endpoint and stop at once when revoked; other people (admins
 // too), tokens without the scope and clients' own tokens are refused.
 func TestAPIKeysSelfService(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := newKeysFixture(t, dialect)
 		s := f.s
@@ -370,6 +371,7 @@ func TestAPIKeysSelfService(t *testing.T) {
 // TestAdminAPIKeys: the admin API creates, lists, gets and revokes keys;
 // clients gain owner_id; every change reaches the audit trail.
 func TestAdminAPIKeys(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := newKeysFixture(t, dialect)
 		s := f.s
@@ -517,6 +519,7 @@ func TestAdminAPIKeys(t *testing.T) {
 // TestAccountKeysPage: the account page lists the keys of the person's
 // apps with when they were last used, and revokes them with the form.
 func TestAccountKeysPage(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := newKeysFixture(t, dialect)
 		s := f.s

@@ -19,6 +19,7 @@ import (
 // the key; revocation and expiry cut the key and its tokens at once; every
 // bad key is the same invalid_client.
 func TestAPIKeysAsClientCredentials(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		// Key expiry is judged on the server's clock, which the test moves.
 		clock := clocktest.New(time.Now())

@@ -149,6 +149,7 @@ func wantNoSecretsInTrail(t *testing.T, events []*storage.AuditEvent, secrets ..
 // consent.given with the scopes; revoking it on the account page records
 // consent.revoked. All name the person, the client and the IP.
 func TestAuditConsent(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		u := s.user("ana@example.com", alicePassword)
@@ -194,6 +195,7 @@ func TestAuditConsent(t *testing.T) {
 // "client:<id>"; an admin's: "user:<id>" via the console client) and the
 // request's IP, never with a secret or password.
 func TestAuditAdminAPIChanges(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
@@ -275,6 +277,7 @@ func TestAuditAdminAPIChanges(t *testing.T) {
 // "registration" with the initial access token's id; the client's own
 // RFC 7592 update and delete record it as the actor.
 func TestAuditRegistration(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		rt, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
@@ -312,6 +315,7 @@ func TestAuditRegistration(t *testing.T) {
 // TestAuditKeysOnServerStart: the server's first start creates the
 // signing keys, recorded as key.created by "system".
 func TestAuditKeysOnServerStart(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	var wants []wantEvent
 	for _, alg := range keys.Algorithms {
@@ -329,6 +333,7 @@ func TestAuditKeysOnServerStart(t *testing.T) {
 // the key as subject (key.deleted needs a retired key past its retention,
 // which the keys package's own test reaches with a fake clock).
 func TestAuditKeyEventTypes(t *testing.T) {
+	t.Parallel()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	rec, stop := startRecorder(context.Background(), store, slog.New(slog.DiscardHandler))
 	hook := keyEvents(rec, audit.ActorSystem)
@@ -529,6 +534,7 @@ func TestAuditCLI(t *testing.T) {
 // like the CLI, pages with next/before, answers 400 problem documents for
 // bad parameters.
 func TestAdminAuditEndpoint(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})

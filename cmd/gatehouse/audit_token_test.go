@@ -23,6 +23,7 @@ import (
 // window each leave their audit event, with the client and subject and
 // never a token. Machine tokens are summarized: one event with a count.
 func TestAuditTokenEvents(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const window = 300 * time.Millisecond
 		// The retry window runs on the server's clock, which the test moves.

@@ -83,6 +83,7 @@ async function callback() {
 // app's cross-origin token and userinfo calls. What the Go tests' cookie
 // jar cannot show: that a browser lets all of it happen.
 func TestSinglePageAppInChromium(t *testing.T) {
+	t.Parallel()
 	browser := chromiumPath(t)
 	s := startServer(t, "sqlite")
 	s.user("spa-user@example.com", alicePassword)

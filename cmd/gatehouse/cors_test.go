@@ -13,6 +13,7 @@ import (
 // TestCORSForSPAs: preflight and token requests from a registered origin
 // get CORS headers; from any other origin they get none.
 func TestCORSForSPAs(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("spa@example.com", alicePassword)

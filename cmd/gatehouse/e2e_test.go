@@ -29,6 +29,7 @@ const (
 // code + PKCE through the real login and consent pages, ID token checks,
 // userinfo, refresh rotation with reuse detection, and logout.
 func TestAuthorizationCodeFlow(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const retryWindow = 400 * time.Millisecond
 		// The retry window runs on the server's clock, which the test moves.
@@ -214,6 +215,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 // introspection before and after revocation, and the error for bad
 // credentials.
 func TestClientCredentials(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		ctx := context.Background()
@@ -280,6 +282,7 @@ func TestClientCredentials(t *testing.T) {
 // consent is remembered per user, client and scopes, and asked again for a
 // new scope; a first-party client never asks.
 func TestConsentDenyAndRemembered(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("bob@example.com", alicePassword)
@@ -337,6 +340,7 @@ func TestConsentDenyAndRemembered(t *testing.T) {
 
 // TestHealth: alive and ready answer on both listeners, metrics on admin.
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	for _, base := range []string{s.issuer, s.admin} {
 		for _, path := range []string{"/health/alive", "/health/ready"} {
@@ -371,6 +375,7 @@ func TestHealth(t *testing.T) {
 // database, instances of the older one stay ready (migrations only add);
 // a database missing one of this binary's migrations is not ready.
 func TestReadyDuringRollingUpgrade(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	ready := func() int {
 		t.Helper()

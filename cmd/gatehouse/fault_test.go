@@ -145,6 +145,7 @@ func (p *tcpProxy) closeAll() {
 // readiness answer 503 with a JSON error (never a 500 or a hang), and the
 // service recovers by itself when the database comes back.
 func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
 	dsn := bunstoretest.NewDSN(t, "postgres") // skips without PostgreSQL
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -193,6 +194,7 @@ func TestDatabaseOutage(t *testing.T) {
 // an open connection is bounded by the request timeout; opening a new
 // connection by the PostgreSQL connect timeout, well within it.
 func TestDatabaseUnresponsive(t *testing.T) {
+	t.Parallel()
 	requireFaultEnv(t)
 	dsn := bunstoretest.NewDSN(t, "postgres") // skips without PostgreSQL
 	u, err := url.Parse(dsn)
@@ -259,6 +261,7 @@ func TestDatabaseUnresponsive(t *testing.T) {
 // (SQLITE_BUSY mapped, never a 500), reads go on (WAL), and the service
 // recovers as soon as the lock is released.
 func TestSQLiteWriteLockHeld(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	ctx := context.Background()
 	const busyTimeout = 300 * time.Millisecond

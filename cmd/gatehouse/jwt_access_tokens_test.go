@@ -61,6 +61,7 @@ func verifyAccessJWT(t *testing.T, s *testServer, token string, alg josev4.Signa
 // verified with go-jose against the JWKS; resource indicators set the
 // audience; introspection and revocation still work.
 func TestJWTAccessTokens(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("jane@example.com", alicePassword)
@@ -167,6 +168,7 @@ func TestJWTAccessTokens(t *testing.T) {
 
 // TestJWTAccessTokensGlobalES256: access_tokens.format jwt with ES256.
 func TestJWTAccessTokensGlobalES256(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", func(c *config.Config) { c.AccessTokens.Format = "jwt"; c.AccessTokens.SigningAlg = "ES256" })
 	c, sec := s.client(admin.ClientSpec{Name: "jobs", Scopes: []string{"a"}})
 	_, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, sec)

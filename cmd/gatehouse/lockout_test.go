@@ -267,6 +267,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 // administrator's password reset (PUT /admin/users/{id}/password) lifts
 // one too.
 func TestAdminAPIUnlockAndPasswordReset(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := bunstoretest.NewDSN(t, dialect)
 		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
@@ -365,6 +366,7 @@ func (s *testServer) guessFrom(t *testing.T, xff, email, password string) {
 // unknown ones. Before device cookies the owner's second sign-in was
 // already refused.
 func TestLockoutCannotKeepTheOwnerOut(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := bunstoretest.NewDSN(t, dialect)
 		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))

@@ -79,6 +79,7 @@ func keyCreatedAuditDetails(t *testing.T, dsn, id string) map[string]string {
 }
 
 func TestManagementPowerIsNeverGrantedByConsent(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		s, dsn := startServerDSN(t, dialect) // registration: initial access token

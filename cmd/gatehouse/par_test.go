@@ -29,6 +29,7 @@ func (s *testServer) push(t *testing.T, form url.Values, user, pass string) (int
 // the code exchange; the request_uri works once, client credentials are not
 // stored, and a client that must use PAR cannot skip it.
 func TestPushedAuthorizationRequests(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("par@example.com", alicePassword)
@@ -126,6 +127,7 @@ func TestPushedAuthorizationRequests(t *testing.T) {
 
 // TestPARRequiredGlobally: with par.required every client must push.
 func TestPARRequiredGlobally(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", func(c *config.Config) { c.PAR.Required = true })
 	c, secretValue := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 	_, ch := pkce()
@@ -161,6 +163,7 @@ func (s *testServer) pushFor(t *testing.T, c *storage.Client, secret string) (au
 // one that pushed it) without being consumed, so the client that pushed it
 // still signs its user in with it; and it is not redirected anywhere.
 func TestPushedRequestURIOfAnotherClient(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("par@example.com", alicePassword)
@@ -200,6 +203,7 @@ func TestPushedRequestURIOfAnotherClient(t *testing.T) {
 // request_uri at the same moment, exactly one gets on to the login page;
 // the other gets a 400 page, never a 5xx.
 func TestPushedRequestURIConcurrentUse(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		c, secret := s.client(admin.ClientSpec{Name: "PAR app", RedirectURIs: []string{appRedirect}})

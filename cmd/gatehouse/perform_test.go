@@ -459,6 +459,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 // with this sign-in's state and, as the server promises (RFC 9207), its
 // issuer; an error response is reported as such.
 func TestPerformCallbackChecks(t *testing.T) {
+	t.Parallel()
 	const iss, evil = "https://id.example", "https://evil.example"
 	for _, tc := range []struct {
 		name string
@@ -502,6 +503,7 @@ func mustQuery(t *testing.T, raw string) url.Values {
 // TestVersionCommand: version reports the Go version, and the version
 // release builds set with -ldflags -X main.version wins.
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	out, _, err := cli(t, "", "version", "--json")
 	var v map[string]any
 	if err != nil || json.Unmarshal([]byte(out), &v) != nil {

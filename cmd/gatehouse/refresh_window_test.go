@@ -69,6 +69,7 @@ func dropResponses(t *testing.T, target string) string {
 // response carried; the grant stays usable, nothing is revoked, and the
 // kept response is stored sealed.
 func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s, dsn := startServerDSN(t, dialect)
 		s.user("erin@example.com", alicePassword)
@@ -151,6 +152,7 @@ func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
 // grant is revoked); a client with a window longer than the server's is
 // still answered after the server's window.
 func TestRefreshRetryWindowPerClient(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const serverWindow = 300 * time.Millisecond
 		// The retry windows run on the server's clock, which the test moves.

@@ -78,6 +78,7 @@ const propagationBound = 7 * time.Second
 // within seconds, and so is a client secret rotated on B; a key rotation on
 // B is published and used by A.
 func TestTwoInstancesBehaveAsOne(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
 		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
 	}

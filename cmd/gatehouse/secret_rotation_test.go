@@ -116,6 +116,7 @@ func TestSecretRotation(t *testing.T) {
 // hashed under the system secret itself. They keep working after the
 // upgrade (while that secret is configured); new ones use the hash key.
 func TestHashesFromBeforeThePepper(t *testing.T) {
+	t.Parallel()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	const sec = "pre-pepper-secret-0123456789abcdef0123456789"
 	plain, err := secret.NewKeyring(sec, nil)

@@ -406,6 +406,7 @@ func (failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) err
 // Export failures are logged at most once per interval, with the count
 // of those not logged, and the recovery once.
 func TestTracingExportErrorsLoggedOccasionally(t *testing.T) {
+	t.Parallel()
 	logs := &obstest.LogBuffer{}
 	clock := clocktest.New(time.Unix(1000, 0))
 	fail := true
