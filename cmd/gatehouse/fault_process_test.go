@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,8 +29,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
-// buildGatehouse compiles this command into a temporary directory (once
-// per test; the build cache makes the second build a link).
+// buildGatehouse returns this command compiled, built by the first test
+// that asks (even from the build cache, linking takes seconds) into a
+// directory TestMain removes when the tests are done.
 func buildGatehouse(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -39,14 +41,43 @@ func buildGatehouse(t *testing.T) string {
 	if err != nil {
 		skipOrFail(t, "the go command is needed to build gatehouse: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "gatehouse")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	// The test runs in the package directory: "." is ./cmd/gatehouse.
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	bin, out, err := gatehouseBinary.build(goTool)
+	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// gatehouseBinary is the command built once for the package's tests.
+var gatehouseBinary builtBinary
+
+// builtBinary builds the command once.
+type builtBinary struct {
+	once     sync.Once
+	dir, bin string
+	out      []byte
+	err      error
+}
+
+func (b *builtBinary) build(goTool string) (string, []byte, error) {
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "gatehouse-bin-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "gatehouse")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		// The test runs in the package directory: "." is ./cmd/gatehouse.
+		b.out, b.err = exec.CommandContext(ctx, goTool, "build", "-o", b.bin, ".").CombinedOutput()
+	})
+	return b.bin, b.out, b.err
+}
+
+// remove deletes the built command, if any.
+func (b *builtBinary) remove() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
 }
 
 // procConfig is how the test runs gatehouse: one binary, database,
