@@ -243,15 +243,6 @@ func checkLoad(t *testing.T, results []loadResult, from, to time.Time) {
 	}
 }
 
-// processDSN is a fresh database of the dialect: a file for SQLite, a
-// schema of the shared PostgreSQL (skipped without it).
-func processDSN(t *testing.T, dialect string) string {
-	if dialect == "postgres" {
-		return bunstoretest.NewDSN(t, "postgres")
-	}
-	return "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
-}
-
 // TestProcessKillUnderLoad: gatehouse is SIGKILLed in the middle of a
 // token load and started again on the same database while the load goes
 // on. Requests fail in transport only while no process is up; none gets a
@@ -259,53 +250,51 @@ func processDSN(t *testing.T, dialect string) string {
 // token handed out, before the kill or after, introspects active.
 func TestProcessKillUnderLoad(t *testing.T) {
 	bin := buildGatehouse(t)
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		t.Run(dialect, func(t *testing.T) {
-			pc := newProcConfig(t, bin, processDSN(t, dialect))
-			clientID, secret := pc.setup(t)
-			p := pc.start(t)
-			load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-			if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
-				t.Fatalf("no token before the kill: %s", loadSummary(load.snapshot()))
-			}
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+		pc := newProcConfig(t, bin, bunstoretest.NewDSN(t, dialect))
+		clientID, secret := pc.setup(t)
+		p := pc.start(t)
+		load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
+		if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
+			t.Fatalf("no token before the kill: %s", loadSummary(load.snapshot()))
+		}
 
-			killed := time.Now()
-			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := p.wait(10 * time.Second); !ok {
-				t.Fatal("the killed process did not exit")
-			}
-			before := len(tokensOf(load.snapshot()))
-			// The clients find the process gone before it comes back.
-			if _, ok := load.await(1, killed, recoveryBound, failedInTransport); !ok {
-				t.Fatalf("no request failed after the kill: %s", loadSummary(load.snapshot()))
-			}
-			restarted := time.Now()
-			pc.start(t)
-			up := time.Now()
-			first, ok := load.waitForOK(up, recoveryBound)
-			if !ok {
-				t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(load.snapshot()))
-			}
-			if _, ok := load.await(loadRunning, up, recoveryBound, issued); !ok {
-				t.Fatalf("tokens stopped after the restart: %s", loadSummary(load.snapshot()))
-			}
-			load.stop()
+		killed := time.Now()
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p.wait(10 * time.Second); !ok {
+			t.Fatal("the killed process did not exit")
+		}
+		before := len(tokensOf(load.snapshot()))
+		// The clients find the process gone before it comes back.
+		if _, ok := load.await(1, killed, recoveryBound, failedInTransport); !ok {
+			t.Fatalf("no request failed after the kill: %s", loadSummary(load.snapshot()))
+		}
+		restarted := time.Now()
+		pc.start(t)
+		up := time.Now()
+		first, ok := load.waitForOK(up, recoveryBound)
+		if !ok {
+			t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(load.snapshot()))
+		}
+		if _, ok := load.await(loadRunning, up, recoveryBound, issued); !ok {
+			t.Fatalf("tokens stopped after the restart: %s", loadSummary(load.snapshot()))
+		}
+		load.stop()
 
-			results := load.snapshot()
-			t.Logf("load: %s; %d tokens before the kill; the new process was ready %v after its start, first token %v later",
-				loadSummary(results), before, up.Sub(restarted).Round(time.Millisecond), first.Sub(up).Round(time.Millisecond))
-			if before == 0 {
-				t.Error("no token was handed out before the kill")
-			}
-			checkLoad(t, results, killed, up)
-			if p := pc.logs.Panics(); len(p) > 0 {
-				t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
-			}
-			requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, tokensOf(results))
-		})
-	}
+		results := load.snapshot()
+		t.Logf("load: %s; %d tokens before the kill; the new process was ready %v after its start, first token %v later",
+			loadSummary(results), before, up.Sub(restarted).Round(time.Millisecond), first.Sub(up).Round(time.Millisecond))
+		if before == 0 {
+			t.Error("no token was handed out before the kill")
+		}
+		checkLoad(t, results, killed, up)
+		if p := pc.logs.Panics(); len(p) > 0 {
+			t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
+		}
+		requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, tokensOf(results))
+	})
 }
 
 // slowTokenRequest is a token request sent over a raw connection in two
@@ -378,54 +367,52 @@ func (r *slowTokenRequest) finish(t *testing.T) string {
 func TestProcessSIGTERMUnderLoad(t *testing.T) {
 	const shutdownBound = 12 * time.Second // the server's own limit is 10 s
 	bin := buildGatehouse(t)
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		t.Run(dialect, func(t *testing.T) {
-			pc := newProcConfig(t, bin, processDSN(t, dialect))
-			clientID, secret := pc.setup(t)
-			p := pc.start(t)
-			load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-			if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
-				t.Fatalf("no token before the signal: %s", loadSummary(load.snapshot()))
-			}
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+		pc := newProcConfig(t, bin, bunstoretest.NewDSN(t, dialect))
+		clientID, secret := pc.setup(t)
+		p := pc.start(t)
+		load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
+		if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
+			t.Fatalf("no token before the signal: %s", loadSummary(load.snapshot()))
+		}
 
-			var inFlight []*slowTokenRequest
-			for range 3 {
-				inFlight = append(inFlight, startSlowTokenRequest(t, pc.public, clientID, secret))
+		var inFlight []*slowTokenRequest
+		for range 3 {
+			inFlight = append(inFlight, startSlowTokenRequest(t, pc.public, clientID, secret))
+		}
+		signalled := time.Now()
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		// Shutting down: the listener is closed, the in-flight requests
+		// are waited for.
+		if !waitFor(shutdownBound, func() bool {
+			c, err := net.DialTimeout("tcp", pc.public, time.Second)
+			if err == nil {
+				c.Close()
 			}
-			signalled := time.Now()
-			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			// Shutting down: the listener is closed, the in-flight requests
-			// are waited for.
-			if !waitFor(shutdownBound, func() bool {
-				c, err := net.DialTimeout("tcp", pc.public, time.Second)
-				if err == nil {
-					c.Close()
-				}
-				return err != nil
-			}) {
-				t.Fatalf("the public listener still accepts connections after SIGTERM")
-			}
-			var slowTokens []string
-			for _, r := range inFlight {
-				slowTokens = append(slowTokens, r.finish(t))
-			}
-			code, ok := p.wait(shutdownBound)
-			exited := time.Now()
-			if !ok || code != 0 {
-				t.Fatalf("after SIGTERM: exited %t with code %d within %v, want exit code 0\n%s", ok, code, shutdownBound, pc.logs.Tail())
-			}
-			load.stop()
-			results := load.snapshot()
-			t.Logf("load: %s; exited %v after SIGTERM", loadSummary(results), exited.Sub(signalled).Round(time.Millisecond))
-			checkLoad(t, results, signalled, time.Now())
-			if p := pc.logs.Panics(); len(p) > 0 {
-				t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
-			}
+			return err != nil
+		}) {
+			t.Fatalf("the public listener still accepts connections after SIGTERM")
+		}
+		var slowTokens []string
+		for _, r := range inFlight {
+			slowTokens = append(slowTokens, r.finish(t))
+		}
+		code, ok := p.wait(shutdownBound)
+		exited := time.Now()
+		if !ok || code != 0 {
+			t.Fatalf("after SIGTERM: exited %t with code %d within %v, want exit code 0\n%s", ok, code, shutdownBound, pc.logs.Tail())
+		}
+		load.stop()
+		results := load.snapshot()
+		t.Logf("load: %s; exited %v after SIGTERM", loadSummary(results), exited.Sub(signalled).Round(time.Millisecond))
+		checkLoad(t, results, signalled, time.Now())
+		if p := pc.logs.Panics(); len(p) > 0 {
+			t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
+		}
 
-			pc.start(t)
-			requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, append(tokensOf(results), slowTokens...))
-		})
-	}
+		pc.start(t)
+		requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, append(tokensOf(results), slowTokens...))
+	})
 }
