@@ -243,7 +243,13 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	}) {
 		t.Fatalf("A's JWKS does not publish B's new key %s after %s", newKID, propagationBound)
 	}
-	if kid, _ := a.app.keys.CurrentKID(keys.RS256); kid != newKID {
+	// B publishes the new key before it promotes it: A may have seen the
+	// one step and not yet the other.
+	var kid string
+	if !waitFor(propagationBound, func() bool {
+		kid, _ = a.app.keys.CurrentKID(keys.RS256)
+		return kid == newKID
+	}) {
 		t.Fatalf("A signs with %s, want B's new key %s", kid, newKID)
 	}
 	// A fresh sign-in through A gets an ID token under the new key that
