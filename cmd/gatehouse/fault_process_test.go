@@ -243,6 +243,29 @@ func checkLoad(t *testing.T, results []loadResult, from, to time.Time) {
 	}
 }
 
+// underLoad is gatehouse running as a process, with a client of its own
+// under a token load.
+type underLoad struct {
+	*procConfig
+	proc             *gatehouseProc
+	load             *tokenLoad
+	clientID, secret string
+}
+
+// startUnderLoad runs gatehouse on a fresh database of the dialect under a
+// token load, and returns once the load gets tokens.
+func startUnderLoad(t *testing.T, bin, dialect string) *underLoad {
+	t.Helper()
+	u := &underLoad{procConfig: newProcConfig(t, bin, bunstoretest.NewDSN(t, dialect))}
+	u.clientID, u.secret = u.setup(t)
+	u.proc = u.start(t)
+	u.load = startTokenLoad(t, u.issuer()+provider.PathToken, u.clientID, u.secret, 4, 10*time.Millisecond)
+	if _, ok := u.load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
+		t.Fatalf("no token before the fault: %s", loadSummary(u.load.snapshot()))
+	}
+	return u
+}
+
 // TestProcessKillUnderLoad: gatehouse is SIGKILLed in the middle of a
 // token load and started again on the same database while the load goes
 // on. Requests fail in transport only while no process is up; none gets a
@@ -251,49 +274,43 @@ func checkLoad(t *testing.T, results []loadResult, from, to time.Time) {
 func TestProcessKillUnderLoad(t *testing.T) {
 	bin := buildGatehouse(t)
 	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
-		pc := newProcConfig(t, bin, bunstoretest.NewDSN(t, dialect))
-		clientID, secret := pc.setup(t)
-		p := pc.start(t)
-		load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-		if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
-			t.Fatalf("no token before the kill: %s", loadSummary(load.snapshot()))
-		}
+		u := startUnderLoad(t, bin, dialect)
 
 		killed := time.Now()
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := u.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := p.wait(10 * time.Second); !ok {
+		if _, ok := u.proc.wait(10 * time.Second); !ok {
 			t.Fatal("the killed process did not exit")
 		}
-		before := len(tokensOf(load.snapshot()))
+		before := len(tokensOf(u.load.snapshot()))
 		// The clients find the process gone before it comes back.
-		if _, ok := load.await(1, killed, recoveryBound, failedInTransport); !ok {
-			t.Fatalf("no request failed after the kill: %s", loadSummary(load.snapshot()))
+		if _, ok := u.load.await(1, killed, recoveryBound, failedInTransport); !ok {
+			t.Fatalf("no request failed after the kill: %s", loadSummary(u.load.snapshot()))
 		}
 		restarted := time.Now()
-		pc.start(t)
+		u.start(t)
 		up := time.Now()
-		first, ok := load.waitForOK(up, recoveryBound)
+		first, ok := u.load.waitForOK(up, recoveryBound)
 		if !ok {
-			t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(load.snapshot()))
+			t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(u.load.snapshot()))
 		}
-		if _, ok := load.await(loadRunning, up, recoveryBound, issued); !ok {
-			t.Fatalf("tokens stopped after the restart: %s", loadSummary(load.snapshot()))
+		if _, ok := u.load.await(loadRunning, up, recoveryBound, issued); !ok {
+			t.Fatalf("tokens stopped after the restart: %s", loadSummary(u.load.snapshot()))
 		}
-		load.stop()
+		u.load.stop()
 
-		results := load.snapshot()
+		results := u.load.snapshot()
 		t.Logf("load: %s; %d tokens before the kill; the new process was ready %v after its start, first token %v later",
 			loadSummary(results), before, up.Sub(restarted).Round(time.Millisecond), first.Sub(up).Round(time.Millisecond))
 		if before == 0 {
 			t.Error("no token was handed out before the kill")
 		}
 		checkLoad(t, results, killed, up)
-		if p := pc.logs.Panics(); len(p) > 0 {
+		if p := u.logs.Panics(); len(p) > 0 {
 			t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
 		}
-		requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, tokensOf(results))
+		requireAllActive(t, u.issuer()+provider.PathIntrospect, u.clientID, u.secret, tokensOf(results))
 	})
 }
 
@@ -368,51 +385,45 @@ func TestProcessSIGTERMUnderLoad(t *testing.T) {
 	const shutdownBound = 12 * time.Second // the server's own limit is 10 s
 	bin := buildGatehouse(t)
 	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
-		pc := newProcConfig(t, bin, bunstoretest.NewDSN(t, dialect))
-		clientID, secret := pc.setup(t)
-		p := pc.start(t)
-		load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-		if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
-			t.Fatalf("no token before the signal: %s", loadSummary(load.snapshot()))
-		}
+		u := startUnderLoad(t, bin, dialect)
 
 		var inFlight []*slowTokenRequest
 		for range 3 {
-			inFlight = append(inFlight, startSlowTokenRequest(t, pc.public, clientID, secret))
+			inFlight = append(inFlight, startSlowTokenRequest(t, u.public, u.clientID, u.secret))
 		}
 		signalled := time.Now()
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := u.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		// Shutting down: the listener is closed, the in-flight requests
 		// are waited for.
 		if !waitFor(shutdownBound, func() bool {
-			c, err := net.DialTimeout("tcp", pc.public, time.Second)
+			c, err := net.DialTimeout("tcp", u.public, time.Second)
 			if err == nil {
 				c.Close()
 			}
 			return err != nil
 		}) {
-			t.Fatalf("the public listener still accepts connections after SIGTERM")
+			t.Fatal("the public listener still accepts connections after SIGTERM")
 		}
 		var slowTokens []string
 		for _, r := range inFlight {
 			slowTokens = append(slowTokens, r.finish(t))
 		}
-		code, ok := p.wait(shutdownBound)
+		code, ok := u.proc.wait(shutdownBound)
 		exited := time.Now()
 		if !ok || code != 0 {
-			t.Fatalf("after SIGTERM: exited %t with code %d within %v, want exit code 0\n%s", ok, code, shutdownBound, pc.logs.Tail())
+			t.Fatalf("after SIGTERM: exited %t with code %d within %v, want exit code 0\n%s", ok, code, shutdownBound, u.logs.Tail())
 		}
-		load.stop()
-		results := load.snapshot()
+		u.load.stop()
+		results := u.load.snapshot()
 		t.Logf("load: %s; exited %v after SIGTERM", loadSummary(results), exited.Sub(signalled).Round(time.Millisecond))
 		checkLoad(t, results, signalled, time.Now())
-		if p := pc.logs.Panics(); len(p) > 0 {
+		if p := u.logs.Panics(); len(p) > 0 {
 			t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
 		}
 
-		pc.start(t)
-		requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, append(tokensOf(results), slowTokens...))
+		u.start(t)
+		requireAllActive(t, u.issuer()+provider.PathIntrospect, u.clientID, u.secret, append(tokensOf(results), slowTokens...))
 	})
 }
