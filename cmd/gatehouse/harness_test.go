@@ -257,9 +257,9 @@ func waitHealthy(t *testing.T, u string) {
 // one pass) in the PHC form secret.HashPassword writes. A stored hash
 // carries its parameters, so the server checks it as it checks its own
 // (19 MiB, two passes), at a fraction of the cost: a sign-in costs a test
-// microseconds instead of ~25 ms of a core. What the server hashes itself
-// (users create, the admin API, a password reset) keeps the product's
-// strength.
+// well under a millisecond instead of ~25 ms of a core. What the server
+// hashes itself (users create, the admin API, a password reset) keeps the
+// product's strength.
 func testPasswordHash(t testing.TB, password string) string {
 	const memoryKiB, passes, lanes = 64, 1, 1
 	salt := []byte(randomString(t, 12))
