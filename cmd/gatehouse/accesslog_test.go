@@ -20,6 +20,7 @@ import (
 // request id, route, status, latency and client id, and never a secret, a
 // token or a query string.
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	var logs obstest.LogBuffer
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	s := startServerLoggingTo(t, store, &logs, func(c *config.Config) { c.Log.Level = "info" })

@@ -40,6 +40,7 @@ func wantAdminProblem(t *testing.T, what string, status int, body map[string]int
 // 403; a gatehouse:admin token of a user without the admin role 403; a
 // client's own token with the scope and an admin user's token are served.
 func TestAdminAPIAuthorization(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("boss@example.com", alicePassword, "admin")
@@ -90,6 +91,7 @@ func TestAdminAPIAuthorization(t *testing.T) {
 // including paging, secret rotation (checked at the token endpoint) and
 // disabling a user (signed out, cannot sign in).
 func TestAdminAPIRoundTrips(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})

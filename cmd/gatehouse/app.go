@@ -174,14 +174,38 @@ type app struct {
 	// tracing exports the spans of requests and their queries; nil when
 	// tracing is off (see newTracing).
 	tracing *sdktrace.TracerProvider
+	// now and background are appOptions' (now never nil).
+	now        func() time.Time
+	background backgroundIntervals
 }
 
 // appOptions are what the service takes besides its configuration.
 type appOptions struct {
-	// now is the clock of sign-ins, sessions and rate limits (the
-	// provider's and the handlers'); nil is time.Now. Tests pass a clock
-	// they move, so that locks and back-offs take no real time.
+	// now is the clock of sign-ins, sessions, rate limits, API keys,
+	// refresh retry windows, signing keys and the janitor (the provider's,
+	// the handlers' and the background work's); nil is time.Now. Tests
+	// pass a clock they move, so that locks, windows and expiry take no
+	// real time.
 	now func() time.Time
+	// background sets how often the background work runs; zero fields
+	// keep the defaults. Tests shorten it, so that what they wait for (an
+	// audit event written, a key's use recorded, another instance's change
+	// seen) happens within milliseconds.
+	background backgroundIntervals
+}
+
+// backgroundIntervals are the periods of the service's background loops.
+type backgroundIntervals struct {
+	// auditFlush is how long an audit event waits at most for its batch
+	// (audit.Options.FlushInterval, default 1 s).
+	auditFlush time.Duration
+	// apiKeyUse is how often at most an API key's last use is written
+	// (apikey.Options.TouchInterval, default 1 min).
+	apiKeyUse time.Duration
+	// changeCheck is how often this instance looks for what others
+	// changed: API keys revoked, clients changed, signing keys rotated
+	// (default 2 s each).
+	changeCheck time.Duration
 }
 
 // newApp builds the service on an open, migrated store.
@@ -193,7 +217,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		store.TraceQueries(tp)
 		defer func() {
 			if err != nil {
-				shutdownTracing(tp, log)
+				shutdownTracing(tp, log, tracingShutdownTimeout)
 			}
 		}()
 	}
@@ -214,8 +238,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if ring, err = withPepper(ctx, store, ring); err != nil {
 		return nil, err
 	}
-	recorder := audit.NewRecorder(audit.Options{Store: store, Logger: log})
-	km, err := keys.New(ctx, keysOptions(cfg, store, ring, log, recorder, audit.ActorSystem))
+	recorder := audit.NewRecorder(audit.Options{Store: store, Logger: log, FlushInterval: opts.background.auditFlush})
+	keyOpts := keysOptions(cfg, store, ring, log, recorder, audit.ActorSystem)
+	keyOpts.Now, keyOpts.CheckInterval = opts.now, opts.background.changeCheck
+	km, err := keys.New(ctx, keyOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +256,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	})
 	// One verifier: a key revoked through the admin API is refused by this
 	// instance at once.
-	apiKeys := apikey.NewVerifier(apikey.Options{Store: store, Keyring: ring, Now: opts.now, Logger: log})
+	apiKeys := apikey.NewVerifier(apikey.Options{
+		Store: store, Keyring: ring, Now: opts.now, Logger: log,
+		TouchInterval: opts.background.apiKeyUse, RevocationCheckInterval: opts.background.changeCheck,
+	})
 	p, err := provider.New(provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   store,
@@ -332,8 +361,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		_ = closeRateLimits()
 		return nil, err
 	}
+	now := opts.now
+	if now == nil {
+		now = time.Now
+	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, admin: adm, handler: h, metrics: reg, audit: recorder, fed: fed,
-		closeRateLimits: closeRateLimits, tracing: tp}, nil
+		closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
 }
 
 // withPepper makes the keyed hashes of client secrets, API keys and
@@ -407,8 +440,8 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	for _, run := range []func(context.Context){
 		a.keys.Run,
 		// Clients changed by other instances leave this one's cache.
-		func(ctx context.Context) { a.store.WatchClients(ctx, 0, a.log) },
-		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.log) },
+		func(ctx context.Context) { a.store.WatchClients(ctx, a.background.changeCheck, a.log) },
+		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.now, a.log) },
 		a.provider.Run,
 		func(ctx context.Context) {
 			if a.fed != nil {
@@ -443,7 +476,7 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	// Last: the spans of the final requests and of the background work's
 	// last queries have ended by now.
 	if a.tracing != nil {
-		shutdownTracing(a.tracing, a.log)
+		shutdownTracing(a.tracing, a.log, tracingShutdownTimeout)
 	}
 	a.log.Info("gatehouse stopped")
 	return err

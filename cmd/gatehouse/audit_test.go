@@ -79,29 +79,27 @@ func findEvents(events []*storage.AuditEvent, wants []wantEvent) []*storage.Audi
 	return out
 }
 
-// awaitEvents polls the trail (the server writes it in batches, about
-// once a second) until every wanted event is there, for up to 10 s, and
-// returns them in the order wanted.
+// awaitEvents waits until every wanted event is in the trail, for up to
+// 10 s (the server's recorder writes it in the background, in batches:
+// testAuditFlush), and returns them in the order wanted.
 func awaitEvents(t *testing.T, r storage.AuditReader, wants ...wantEvent) []*storage.AuditEvent {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		all := allAuditEvents(t, r)
-		found := findEvents(all, wants)
-		if !slices.Contains(found, nil) {
-			return found
-		}
-		if time.Now().After(deadline) {
-			var missing []wantEvent
-			for i, ev := range found {
-				if ev == nil {
-					missing = append(missing, wants[i])
-				}
-			}
-			t.Fatalf("audit events missing: %+v\nhave:\n%s", missing, describeEvents(all))
-		}
-		time.Sleep(100 * time.Millisecond)
+	var all, found []*storage.AuditEvent
+	if waitFor(10*time.Second, func() bool {
+		all = allAuditEvents(t, r)
+		found = findEvents(all, wants)
+		return !slices.Contains(found, nil)
+	}) {
+		return found
 	}
+	var missing []wantEvent
+	for i, ev := range found {
+		if ev == nil {
+			missing = append(missing, wants[i])
+		}
+	}
+	t.Fatalf("audit events missing: %+v\nhave:\n%s", missing, describeEvents(all))
+	return nil
 }
 
 // haveEvents checks that every wanted event is stored now (the CLI writes
@@ -151,6 +149,7 @@ func wantNoSecretsInTrail(t *testing.T, events []*storage.AuditEvent, secrets ..
 // consent.given with the scopes; revoking it on the account page records
 // consent.revoked. All name the person, the client and the IP.
 func TestAuditConsent(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		u := s.user("ana@example.com", alicePassword)
@@ -196,6 +195,7 @@ func TestAuditConsent(t *testing.T) {
 // "client:<id>"; an admin's: "user:<id>" via the console client) and the
 // request's IP, never with a secret or password.
 func TestAuditAdminAPIChanges(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
@@ -277,6 +277,7 @@ func TestAuditAdminAPIChanges(t *testing.T) {
 // "registration" with the initial access token's id; the client's own
 // RFC 7592 update and delete record it as the actor.
 func TestAuditRegistration(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		rt, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
@@ -314,6 +315,7 @@ func TestAuditRegistration(t *testing.T) {
 // TestAuditKeysOnServerStart: the server's first start creates the
 // signing keys, recorded as key.created by "system".
 func TestAuditKeysOnServerStart(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	var wants []wantEvent
 	for _, alg := range keys.Algorithms {
@@ -331,6 +333,7 @@ func TestAuditKeysOnServerStart(t *testing.T) {
 // the key as subject (key.deleted needs a retired key past its retention,
 // which the keys package's own test reaches with a fake clock).
 func TestAuditKeyEventTypes(t *testing.T) {
+	t.Parallel()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	rec, stop := startRecorder(context.Background(), store, slog.New(slog.DiscardHandler))
 	hook := keyEvents(rec, audit.ActorSystem)
@@ -369,7 +372,7 @@ func eventTypes(evs []admin.AuditEventView) []string {
 // `gatehouse audit` queries them: filters, paging, text and JSON, bad
 // input.
 func TestAuditCLI(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		if dialect != "sqlite" {
 			t.Setenv("GATEHOUSE_DSN", bunstoretest.NewDSN(t, dialect))
@@ -531,6 +534,7 @@ func TestAuditCLI(t *testing.T) {
 // like the CLI, pages with next/before, answers 400 problem documents for
 // bad parameters.
 func TestAdminAuditEndpoint(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin, "api"}, FirstParty: true})

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
@@ -22,9 +23,12 @@ import (
 // window each leave their audit event, with the client and subject and
 // never a token. Machine tokens are summarized: one event with a count.
 func TestAuditTokenEvents(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const window = 300 * time.Millisecond
-		s, dsn := startServerDSN(t, dialect, func(c *config.Config) {
+		// The retry window runs on the server's clock, which the test moves.
+		clock := clocktest.New(time.Now())
+		s, dsn := startServerAt(t, dialect, clock, func(c *config.Config) {
 			c.RefreshRetryWindow = window
 			c.Audit.SummaryInterval = 200 * time.Millisecond
 		})
@@ -49,7 +53,7 @@ func TestAuditTokenEvents(t *testing.T) {
 				t.Fatalf("refresh: %d %v", st, body)
 			}
 		}
-		time.Sleep(window + 100*time.Millisecond)
+		clock.Advance(window + 100*time.Millisecond)
 		if _, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); oauthErrorCode(err) != "invalid_grant" {
 			t.Fatalf("reuse after the window: %v", err)
 		}

@@ -28,6 +28,7 @@ import (
 // gets. Before the redirect URI is verified, an error page (never a
 // redirect); after, the RFC 6749 error on the redirect.
 func TestAuthorizeBadInput(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("erin@example.com", alicePassword)
@@ -89,6 +90,7 @@ func TestAuthorizeBadInput(t *testing.T) {
 // TestTokenBadInput: malformed, oversized, repeated and invalid token
 // requests get 4xx JSON, never a 500; a reused code revokes what it gave.
 func TestTokenBadInput(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("frank@example.com", alicePassword)
@@ -164,6 +166,7 @@ func TestTokenBadInput(t *testing.T) {
 
 // TestOtherEndpointsBadInput: userinfo, logout, unknown paths.
 func TestOtherEndpointsBadInput(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	c, _ := s.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{logoutReturn}})
 
@@ -239,6 +242,7 @@ func mustRequest(t *testing.T, method, u string) *http.Request {
 // endpoints, never a redirect), and so do the fields of the login and
 // consent forms. Other non-ASCII text passes.
 func TestControlCharactersRejected(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", noRateLimits)
 	s.user("gina@example.com", alicePassword)
 	worker, workerSecret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
@@ -321,6 +325,7 @@ func TestControlCharactersRejected(t *testing.T) {
 // TestOversizedRequests: headers over the server's limit get 431, bodies
 // over the limit 413, with or without a Content-Length.
 func TestOversizedRequests(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", noRateLimits)
 	worker, workerSecret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 
@@ -373,6 +378,7 @@ func TestOversizedRequests(t *testing.T) {
 // as configured; the behaviour with shortened timeouts, to keep the test
 // fast.
 func TestSlowClientsCutOff(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", noRateLimits)
 	srv := handlers.Server(s.app.handler.Public(), slog.New(slog.DiscardHandler))
 	if srv.ReadHeaderTimeout != 5*time.Second || srv.ReadTimeout != 10*time.Second || srv.MaxHeaderBytes != 32<<10 ||
@@ -474,6 +480,7 @@ func noErrorLogged(t *testing.T, logs *logCapture) {
 // /oauth2/register, an error page on /account, OAuth JSON on the OAuth
 // endpoints — never a 500, and nothing is logged as a server error.
 func TestIDsWithNULRefused(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		logs := &logCapture{}
 		s := startServerLogged(t, bunstoretest.Open(t, dialect, bunstore.Options{}), logs, noRateLimits)
@@ -619,6 +626,7 @@ func TestIDsWithNULRefused(t *testing.T) {
 // browser's POST through without a token) get the request as far as it
 // can go.
 func TestFormBodyCutShort(t *testing.T) {
+	t.Parallel()
 	logs := &logCapture{}
 	s := startServerLogged(t, bunstoretest.Open(t, "sqlite", bunstore.Options{}), logs, noRateLimits)
 	s.user("lee@example.com", alicePassword)
@@ -672,6 +680,7 @@ func TestFormBodyCutShort(t *testing.T) {
 // makes before any route runs (405 from the router, 413 from the body
 // limit on the declared length).
 func TestHTMLPagesCarryPageHeaders(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", noRateLimits)
 	s.user("max@example.com", alicePassword)
 	b := s.newBrowser()
@@ -733,6 +742,7 @@ func TestHTMLPagesCarryPageHeaders(t *testing.T) {
 // POST without a token in its body is an RP's request, which signs no one
 // out without confirmation, whatever the query says.
 func TestCSRFTokenOnlyFromBody(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", noRateLimits)
 	s.user("nia@example.com", alicePassword)
 	b := s.newBrowser()

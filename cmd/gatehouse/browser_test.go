@@ -41,14 +41,15 @@ func chromiumPath(t *testing.T) string {
 // authorization code flow with PKCE (S256 through WebCrypto), the code
 // exchanged and userinfo read with fetch — cross-origin, so the browser
 // enforces gatehouse's CORS answers, including the preflight of the
-// Authorization header. It writes what it got into #result.
+// Authorization header. It writes what it got into #result and marks the
+// page done (body[data-done]).
 const spaPage = `<!doctype html>
 <html><head><meta charset="utf-8"><title>SPA</title></head>
 <body><pre id="result">working</pre>
 <script>
 const issuer = %q, clientID = %q, redirectURI = location.origin + "/cb";
 const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-const show = (v) => { document.getElementById("result").textContent = JSON.stringify(v); };
+const show = (v) => { document.getElementById("result").textContent = JSON.stringify(v); document.body.dataset.done = "1"; };
 async function start() {
   const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
@@ -82,6 +83,7 @@ async function callback() {
 // app's cross-origin token and userinfo calls. What the Go tests' cookie
 // jar cannot show: that a browser lets all of it happen.
 func TestSinglePageAppInChromium(t *testing.T) {
+	t.Parallel()
 	browser := chromiumPath(t)
 	s := startServer(t, "sqlite")
 	s.user("spa-user@example.com", alicePassword)
@@ -136,20 +138,15 @@ func TestSinglePageAppInChromium(t *testing.T) {
 		chromedp.Click(allow),
 	)
 	var result string
-	// Back at the app, which exchanges the code and reads userinfo. The
-	// poll may start while the consent page navigates away, and then fails
-	// with a DevTools error (-32000: "Inspected target navigated or
-	// closed", "Cannot find context with specified id"); it is then asked
-	// again, on the page that replaced it, until the steps' deadline.
-	for err == nil {
-		result, err = chromedp.Run(stepCtx, chromedp.Poll[string](
-			`(() => { const t = document.getElementById("result")?.textContent; return t && t !== "working" ? t : null; })()`,
-			chromedp.WithPollingTimeout(30*time.Second)))
-		if err == nil || !strings.Contains(err.Error(), "(-32000)") || stepCtx.Err() != nil {
-			break
-		}
-		err = nil
-		time.Sleep(100 * time.Millisecond)
+	if err == nil {
+		// Back at the app, which exchanges the code, reads userinfo and
+		// marks its page done. A selector wait (unlike a script polled in
+		// the page) carries on across the navigation away from the
+		// consent page.
+		err = chromedp.Do(stepCtx, chromedp.WaitReady(chromedp.CSS("body[data-done]")))
+	}
+	if err == nil {
+		result, err = chromedp.Run(stepCtx, chromedp.TextContent(chromedp.CSS("#result")))
 	}
 	if err != nil {
 		where, _ := chromedp.Run(ctx, chromedp.Location())

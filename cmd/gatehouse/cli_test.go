@@ -16,13 +16,20 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
 // cli runs one gatehouse command in-process and returns its output.
 func cli(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
+	return cliAt(t, time.Now, stdin, args...)
+}
+
+// cliAt is cli with now as the commands' clock.
+func cliAt(t *testing.T, now func() time.Time, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := newRootCommand(strings.NewReader(stdin), &out, &errOut)
+	cmd := newRootCommandOn(&globals{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, now: now})
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
@@ -37,6 +44,51 @@ func cliEnv(t *testing.T) string {
 	t.Setenv("GATEHOUSE_SECRET", "cli-test-secret-cli-test-secret-0123456789")
 	t.Setenv("GATEHOUSE_LOG_LEVEL", "error")
 	return dir
+}
+
+// cliJSON runs a command that prints one JSON value into v.
+func cliJSON(t *testing.T, v any, stdin string, args ...string) {
+	t.Helper()
+	cliJSONAt(t, time.Now, v, stdin, args...)
+}
+
+// cliJSONAt is cliJSON with now as the commands' clock.
+func cliJSONAt(t *testing.T, now func() time.Time, v any, stdin string, args ...string) {
+	t.Helper()
+	out, stderr, err := cliAt(t, now, stdin, args...)
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, stderr)
+	}
+	// A fresh value each time: Unmarshal into a used map keeps old keys.
+	switch p := v.(type) {
+	case *map[string]interface{}:
+		*p = nil
+	case *[]map[string]interface{}:
+		*p = nil
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v: not JSON: %q", args, out)
+	}
+}
+
+// cliStore opens the database the CLI environment points at, with the
+// keyring of its secret.
+func cliStore(t *testing.T) (*bunstore.Store, *secret.Keyring) {
+	t.Helper()
+	st, err := bunstore.Open(context.Background(), os.Getenv("GATEHOUSE_DSN"), bunstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ring, err := secret.NewKeyring(os.Getenv("GATEHOUSE_SECRET"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same hash key the server and the CLI use.
+	if ring, err = withPepper(context.Background(), st, ring); err != nil {
+		t.Fatal(err)
+	}
+	return st, ring
 }
 
 func TestCLIClientsAndUsers(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 // migrate and gatehouse with health checks, the admin port on loopback only,
 // and Prometheus behind the "metrics" profile, scraping a file that exists.
 func TestComposeFile(t *testing.T) {
+	t.Parallel()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,7 @@ func race(t *testing.T, n int, tokenURL string, form url.Values, user, pass stri
 // winner's response to the others; no 5xx, no invalid_grant), and the
 // grant stays usable through that pair.
 func TestParallelRefresh(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("carol@example.com", alicePassword)
@@ -88,6 +89,7 @@ func TestParallelRefresh(t *testing.T) {
 // however the exchanges interleaved: a loser that read the code before the
 // winner spent it revokes as surely as a later replay.
 func TestParallelCodeExchange(t *testing.T) {
+	t.Parallel()
 	const rounds, n = 5, 20
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)

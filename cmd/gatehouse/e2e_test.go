@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
@@ -28,9 +29,12 @@ const (
 // code + PKCE through the real login and consent pages, ID token checks,
 // userinfo, refresh rotation with reuse detection, and logout.
 func TestAuthorizationCodeFlow(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const retryWindow = 400 * time.Millisecond
-		s := startServer(t, dialect, func(c *config.Config) { c.RefreshRetryWindow = retryWindow })
+		// The retry window runs on the server's clock, which the test moves.
+		clock := clocktest.New(time.Now())
+		s, _ := startServerAt(t, dialect, clock, func(c *config.Config) { c.RefreshRetryWindow = retryWindow })
 		alice := s.user("alice@example.com", alicePassword, "admin")
 		ctx := context.Background()
 
@@ -174,7 +178,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 					t.Fatalf("a retry within the window revoked the grant: %v", err)
 				}
 				// ...after it, reuse is theft: the grant is revoked.
-				time.Sleep(retryWindow + 100*time.Millisecond)
+				clock.Advance(retryWindow + 100*time.Millisecond)
 				_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 				if code := oauthErrorCode(err); code != "invalid_grant" {
 					t.Fatalf("reused refresh token: want invalid_grant, got %s", code)
@@ -211,6 +215,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 // introspection before and after revocation, and the error for bad
 // credentials.
 func TestClientCredentials(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		ctx := context.Background()
@@ -277,6 +282,7 @@ func TestClientCredentials(t *testing.T) {
 // consent is remembered per user, client and scopes, and asked again for a
 // new scope; a first-party client never asks.
 func TestConsentDenyAndRemembered(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("bob@example.com", alicePassword)
@@ -334,6 +340,7 @@ func TestConsentDenyAndRemembered(t *testing.T) {
 
 // TestHealth: alive and ready answer on both listeners, metrics on admin.
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	for _, base := range []string{s.issuer, s.admin} {
 		for _, path := range []string{"/health/alive", "/health/ready"} {
@@ -368,6 +375,7 @@ func TestHealth(t *testing.T) {
 // database, instances of the older one stay ready (migrations only add);
 // a database missing one of this binary's migrations is not ready.
 func TestReadyDuringRollingUpgrade(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite")
 	ready := func() int {
 		t.Helper()

@@ -277,22 +277,39 @@ func (l *tokenLoad) snapshot() []loadResult {
 	return append([]loadResult(nil), l.results...)
 }
 
+// await waits (at most timeout) until n requests sent at or after since
+// had an outcome that is, and returns when the nth answer arrived.
+func (l *tokenLoad) await(n int, since time.Time, timeout time.Duration, is func(loadResult) bool) (time.Time, bool) {
+	var nth time.Time
+	ok := waitFor(timeout, func() bool {
+		seen := 0
+		for _, r := range l.snapshot() {
+			if !r.start.Before(since) && is(r) {
+				if seen++; seen == n {
+					nth = r.end
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return nth, ok
+}
+
 // waitForOK waits (at most timeout) for a 200 to a request sent at or
 // after since, and returns when that response arrived.
 func (l *tokenLoad) waitForOK(since time.Time, timeout time.Duration) (time.Time, bool) {
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, r := range l.snapshot() {
-			if r.status == http.StatusOK && !r.start.Before(since) {
-				return r.end, true
-			}
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return l.await(1, since, timeout, issued)
 }
+
+// Outcomes of a load's request, for await.
+func issued(r loadResult) bool            { return r.status == http.StatusOK }
+func refused(r loadResult) bool           { return r.status == http.StatusServiceUnavailable }
+func failedInTransport(r loadResult) bool { return r.err != nil }
+
+// loadRunning is how many tokens a load hands out to show it runs: a
+// fault then finds requests in flight, and tokens to check afterwards.
+const loadRunning = 20
 
 // loadSummary counts the outcomes, for the log.
 func loadSummary(rs []loadResult) string {
@@ -477,16 +494,10 @@ func getStatus(t *testing.T, u string) (int, string, time.Duration) {
 // waitStatus polls u until it answers want, for at most timeout.
 func waitStatus(t *testing.T, u string, want int, timeout time.Duration) bool {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if st, _, _ := getStatus(t, u); st == want {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitFor(timeout, func() bool {
+		st, _, _ := getStatus(t, u)
+		return st == want
+	})
 }
 
 // TestPostgresRestartUnderLoad: PostgreSQL goes away under a steady token
@@ -506,10 +517,9 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	c, secret := s.client(admin.ClientSpec{Name: "worker", Scopes: []string{"api"}})
 
 	load := startTokenLoad(t, s.issuer+provider.PathToken, c.ID, secret, 4, 10*time.Millisecond)
-	if _, ok := load.waitForOK(time.Now(), recoveryBound); !ok {
+	if _, ok := load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
 		t.Fatalf("no token before any fault: %s", loadSummary(load.snapshot()))
 	}
-	time.Sleep(time.Second)
 
 	// down: pg_ctl stop returned; restart: pg_ctl start was run; up: it
 	// returned (PostgreSQL accepts connections, perhaps a little earlier);
@@ -522,7 +532,9 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	for _, mode := range []string{"fast", "immediate"} {
 		pg.stop(mode)
 		o := outage{mode: mode, down: time.Now()}
-		time.Sleep(500 * time.Millisecond)
+		if _, ok := load.await(1, o.down, recoveryBound, refused); !ok {
+			t.Fatalf("%s: no request refused after PostgreSQL stopped: %s", mode, loadSummary(load.snapshot()))
+		}
 
 		// Readiness and the pages say so too, quickly.
 		for _, probe := range []struct {
@@ -540,7 +552,10 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 				t.Errorf("%s during the %s outage: %d %q after %v, want a quick 503 %s", probe.name, mode, st, ct, took, probe.contentType)
 			}
 		}
-		time.Sleep(time.Second)
+		// The load keeps meeting the outage for a while.
+		if _, ok := load.await(loadRunning, o.down, recoveryBound, refused); !ok {
+			t.Fatalf("%s: the load was not refused while PostgreSQL was down: %s", mode, loadSummary(load.snapshot()))
+		}
 
 		o.restart = time.Now()
 		pg.start()
@@ -553,7 +568,9 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 			t.Fatalf("%s: not ready within %v of PostgreSQL being back", mode, recoveryBound)
 		}
 		outages = append(outages, o)
-		time.Sleep(time.Second)
+		if _, ok := load.await(loadRunning, o.up, recoveryBound, issued); !ok {
+			t.Fatalf("%s: tokens stopped after PostgreSQL was back: %s", mode, loadSummary(load.snapshot()))
+		}
 	}
 	load.stop()
 

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,8 +29,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
-// buildGatehouse compiles this command into a temporary directory (once
-// per test; the build cache makes the second build a link).
+// buildGatehouse returns this command compiled, built by the first test
+// that asks (even from the build cache, linking takes seconds) into a
+// directory TestMain removes when the tests are done.
 func buildGatehouse(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -39,14 +41,43 @@ func buildGatehouse(t *testing.T) string {
 	if err != nil {
 		skipOrFail(t, "the go command is needed to build gatehouse: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "gatehouse")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	// The test runs in the package directory: "." is ./cmd/gatehouse.
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	bin, out, err := gatehouseBinary.build(goTool)
+	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// gatehouseBinary is the command built once for the package's tests.
+var gatehouseBinary builtBinary
+
+// builtBinary builds the command once.
+type builtBinary struct {
+	once     sync.Once
+	dir, bin string
+	out      []byte
+	err      error
+}
+
+func (b *builtBinary) build(goTool string) (string, []byte, error) {
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "gatehouse-bin-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "gatehouse")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		// The test runs in the package directory: "." is ./cmd/gatehouse.
+		b.out, b.err = exec.CommandContext(ctx, goTool, "build", "-o", b.bin, ".").CombinedOutput()
+	})
+	return b.bin, b.out, b.err
+}
+
+// remove deletes the built command, if any.
+func (b *builtBinary) remove() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
 }
 
 // procConfig is how the test runs gatehouse: one binary, database,
@@ -146,24 +177,23 @@ func (pc *procConfig) start(t *testing.T) *gatehouseProc {
 	})
 	client := &http.Client{Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ready := waitFor(30*time.Second, func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("gatehouse serve exited before it was ready: %v\n%s", p.err, pc.logs.Tail())
 		default:
 		}
-		if resp, err := client.Get("http://" + pc.admin + "/health/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		resp, err := client.Get("http://" + pc.admin + "/health/ready")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gatehouse serve not ready within 30s\n%s", pc.logs.Tail())
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("gatehouse serve not ready within 30s\n%s", pc.logs.Tail())
 	}
+	return p
 }
 
 // wait waits at most timeout for the process to exit and returns its exit
@@ -213,13 +243,27 @@ func checkLoad(t *testing.T, results []loadResult, from, to time.Time) {
 	}
 }
 
-// processDSN is a fresh database of the dialect: a file for SQLite, a
-// schema of the shared PostgreSQL (skipped without it).
-func processDSN(t *testing.T, dialect string) string {
-	if dialect == "postgres" {
-		return bunstoretest.NewDSN(t, "postgres")
+// underLoad is gatehouse running as a process, with a client of its own
+// under a token load.
+type underLoad struct {
+	*procConfig
+	proc             *gatehouseProc
+	load             *tokenLoad
+	clientID, secret string
+}
+
+// startUnderLoad runs gatehouse on a fresh database of the dialect under a
+// token load, and returns once the load gets tokens.
+func startUnderLoad(t *testing.T, bin, dialect string) *underLoad {
+	t.Helper()
+	u := &underLoad{procConfig: newProcConfig(t, bin, bunstoretest.NewDSN(t, dialect))}
+	u.clientID, u.secret = u.setup(t)
+	u.proc = u.start(t)
+	u.load = startTokenLoad(t, u.issuer()+provider.PathToken, u.clientID, u.secret, 4, 10*time.Millisecond)
+	if _, ok := u.load.await(loadRunning, time.Now(), recoveryBound, issued); !ok {
+		t.Fatalf("no token before the fault: %s", loadSummary(u.load.snapshot()))
 	}
-	return "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	return u
 }
 
 // TestProcessKillUnderLoad: gatehouse is SIGKILLed in the middle of a
@@ -229,49 +273,45 @@ func processDSN(t *testing.T, dialect string) string {
 // token handed out, before the kill or after, introspects active.
 func TestProcessKillUnderLoad(t *testing.T) {
 	bin := buildGatehouse(t)
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		t.Run(dialect, func(t *testing.T) {
-			pc := newProcConfig(t, bin, processDSN(t, dialect))
-			clientID, secret := pc.setup(t)
-			p := pc.start(t)
-			load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-			if _, ok := load.waitForOK(time.Now(), recoveryBound); !ok {
-				t.Fatalf("no token before the kill: %s", loadSummary(load.snapshot()))
-			}
-			time.Sleep(1500 * time.Millisecond)
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+		u := startUnderLoad(t, bin, dialect)
 
-			killed := time.Now()
-			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := p.wait(10 * time.Second); !ok {
-				t.Fatal("the killed process did not exit")
-			}
-			before := len(tokensOf(load.snapshot()))
-			time.Sleep(300 * time.Millisecond)
-			restarted := time.Now()
-			pc.start(t)
-			up := time.Now()
-			first, ok := load.waitForOK(up, recoveryBound)
-			if !ok {
-				t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(load.snapshot()))
-			}
-			time.Sleep(1500 * time.Millisecond)
-			load.stop()
+		killed := time.Now()
+		if err := u.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := u.proc.wait(10 * time.Second); !ok {
+			t.Fatal("the killed process did not exit")
+		}
+		before := len(tokensOf(u.load.snapshot()))
+		// The clients find the process gone before it comes back.
+		if _, ok := u.load.await(1, killed, recoveryBound, failedInTransport); !ok {
+			t.Fatalf("no request failed after the kill: %s", loadSummary(u.load.snapshot()))
+		}
+		restarted := time.Now()
+		u.start(t)
+		up := time.Now()
+		first, ok := u.load.waitForOK(up, recoveryBound)
+		if !ok {
+			t.Fatalf("no token within %v of the new process being ready: %s", recoveryBound, loadSummary(u.load.snapshot()))
+		}
+		if _, ok := u.load.await(loadRunning, up, recoveryBound, issued); !ok {
+			t.Fatalf("tokens stopped after the restart: %s", loadSummary(u.load.snapshot()))
+		}
+		u.load.stop()
 
-			results := load.snapshot()
-			t.Logf("load: %s; %d tokens before the kill; the new process was ready %v after its start, first token %v later",
-				loadSummary(results), before, up.Sub(restarted).Round(time.Millisecond), first.Sub(up).Round(time.Millisecond))
-			if before == 0 {
-				t.Error("no token was handed out before the kill")
-			}
-			checkLoad(t, results, killed, up)
-			if p := pc.logs.Panics(); len(p) > 0 {
-				t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
-			}
-			requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, tokensOf(results))
-		})
-	}
+		results := u.load.snapshot()
+		t.Logf("load: %s; %d tokens before the kill; the new process was ready %v after its start, first token %v later",
+			loadSummary(results), before, up.Sub(restarted).Round(time.Millisecond), first.Sub(up).Round(time.Millisecond))
+		if before == 0 {
+			t.Error("no token was handed out before the kill")
+		}
+		checkLoad(t, results, killed, up)
+		if p := u.logs.Panics(); len(p) > 0 {
+			t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
+		}
+		requireAllActive(t, u.issuer()+provider.PathIntrospect, u.clientID, u.secret, tokensOf(results))
+	})
 }
 
 // slowTokenRequest is a token request sent over a raw connection in two
@@ -279,9 +319,13 @@ func TestProcessKillUnderLoad(t *testing.T) {
 // awaited) between the two.
 type slowTokenRequest struct {
 	conn net.Conn
+	resp *bufio.Reader
 	rest string
 }
 
+// startSlowTokenRequest sends the headers, with Expect: 100-continue, and
+// returns once the server's 100 Continue says its handler is reading the
+// body (RFC 9110 §10.1.1); it then sends half of the body.
 func startSlowTokenRequest(t *testing.T, addr, clientID, secret string) *slowTokenRequest {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -292,12 +336,21 @@ func startSlowTokenRequest(t *testing.T, addr, clientID, secret string) *slowTok
 	body := "grant_type=client_credentials&scope=api"
 	auth := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret)))
 	head := "POST " + provider.PathToken + " HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Basic " + auth +
-		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n"
-	half := len(body) / 2
-	if _, err := conn.Write([]byte(head + body[:half])); err != nil {
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(body)) +
+		"\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
 		t.Fatal(err)
 	}
-	return &slowTokenRequest{conn: conn, rest: body[half:]}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp := bufio.NewReader(conn)
+	if cont, err := http.ReadResponse(resp, nil); err != nil || cont.StatusCode != http.StatusContinue {
+		t.Fatalf("a token request with Expect: 100-continue: %v %v", cont, err)
+	}
+	half := len(body) / 2
+	if _, err := conn.Write([]byte(body[:half])); err != nil {
+		t.Fatal(err)
+	}
+	return &slowTokenRequest{conn: conn, resp: resp, rest: body[half:]}
 }
 
 // finish sends the rest of the body and returns the access token of the
@@ -308,7 +361,7 @@ func (r *slowTokenRequest) finish(t *testing.T) string {
 	if _, err := r.conn.Write([]byte(r.rest)); err != nil {
 		t.Fatalf("an in-flight request could not send the rest of its body: %v", err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(r.conn), nil)
+	resp, err := http.ReadResponse(r.resp, nil)
 	if err != nil {
 		t.Fatalf("an in-flight request got no complete response: %v", err)
 	}
@@ -331,46 +384,46 @@ func (r *slowTokenRequest) finish(t *testing.T) string {
 func TestProcessSIGTERMUnderLoad(t *testing.T) {
 	const shutdownBound = 12 * time.Second // the server's own limit is 10 s
 	bin := buildGatehouse(t)
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		t.Run(dialect, func(t *testing.T) {
-			pc := newProcConfig(t, bin, processDSN(t, dialect))
-			clientID, secret := pc.setup(t)
-			p := pc.start(t)
-			load := startTokenLoad(t, pc.issuer()+provider.PathToken, clientID, secret, 4, 10*time.Millisecond)
-			if _, ok := load.waitForOK(time.Now(), recoveryBound); !ok {
-				t.Fatalf("no token before the signal: %s", loadSummary(load.snapshot()))
-			}
-			time.Sleep(time.Second)
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+		u := startUnderLoad(t, bin, dialect)
 
-			var inFlight []*slowTokenRequest
-			for range 3 {
-				inFlight = append(inFlight, startSlowTokenRequest(t, pc.public, clientID, secret))
+		var inFlight []*slowTokenRequest
+		for range 3 {
+			inFlight = append(inFlight, startSlowTokenRequest(t, u.public, u.clientID, u.secret))
+		}
+		signalled := time.Now()
+		if err := u.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		// Shutting down: the listener is closed, the in-flight requests
+		// are waited for.
+		if !waitFor(shutdownBound, func() bool {
+			c, err := net.DialTimeout("tcp", u.public, time.Second)
+			if err == nil {
+				c.Close()
 			}
-			time.Sleep(300 * time.Millisecond) // the server has read their headers
-			signalled := time.Now()
-			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(500 * time.Millisecond) // shutting down, waiting for them
-			var slowTokens []string
-			for _, r := range inFlight {
-				slowTokens = append(slowTokens, r.finish(t))
-			}
-			code, ok := p.wait(shutdownBound)
-			exited := time.Now()
-			if !ok || code != 0 {
-				t.Fatalf("after SIGTERM: exited %t with code %d within %v, want exit code 0\n%s", ok, code, shutdownBound, pc.logs.Tail())
-			}
-			load.stop()
-			results := load.snapshot()
-			t.Logf("load: %s; exited %v after SIGTERM", loadSummary(results), exited.Sub(signalled).Round(time.Millisecond))
-			checkLoad(t, results, signalled, time.Now())
-			if p := pc.logs.Panics(); len(p) > 0 {
-				t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
-			}
+			return err != nil
+		}) {
+			t.Fatal("the public listener still accepts connections after SIGTERM")
+		}
+		var slowTokens []string
+		for _, r := range inFlight {
+			slowTokens = append(slowTokens, r.finish(t))
+		}
+		code, ok := u.proc.wait(shutdownBound)
+		exited := time.Now()
+		if !ok || code != 0 {
+			t.Fatalf("after SIGTERM: exited %t with code %d within %v, want exit code 0\n%s", ok, code, shutdownBound, u.logs.Tail())
+		}
+		u.load.stop()
+		results := u.load.snapshot()
+		t.Logf("load: %s; exited %v after SIGTERM", loadSummary(results), exited.Sub(signalled).Round(time.Millisecond))
+		checkLoad(t, results, signalled, time.Now())
+		if p := u.logs.Panics(); len(p) > 0 {
+			t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
+		}
 
-			pc.start(t)
-			requireAllActive(t, pc.issuer()+provider.PathIntrospect, clientID, secret, append(tokensOf(results), slowTokens...))
-		})
-	}
+		u.start(t)
+		requireAllActive(t, u.issuer()+provider.PathIntrospect, u.clientID, u.secret, append(tokensOf(results), slowTokens...))
+	})
 }

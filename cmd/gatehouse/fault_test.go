@@ -145,6 +145,7 @@ func (p *tcpProxy) closeAll() {
 // readiness answer 503 with a JSON error (never a 500 or a hang), and the
 // service recovers by itself when the database comes back.
 func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
 	dsn := bunstoretest.NewDSN(t, "postgres") // skips without PostgreSQL
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -176,16 +177,11 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 
 	proxy.setDown(false)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st, body := token()
-		if st == http.StatusOK {
-			break
-		}
-		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the outage: %d %v", st, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !waitFor(15*time.Second, func() bool {
+		st, body = token()
+		return st != http.StatusServiceUnavailable
+	}) || st != http.StatusOK {
+		t.Fatalf("after the outage: %d %v", st, body)
 	}
 	if st, _, _ := doJSON(t, mustRequest(t, http.MethodGet, s.admin+"/health/ready")); st != http.StatusOK {
 		t.Fatalf("ready after the outage: %d", st)
@@ -198,6 +194,7 @@ func TestDatabaseOutage(t *testing.T) {
 // an open connection is bounded by the request timeout; opening a new
 // connection by the PostgreSQL connect timeout, well within it.
 func TestDatabaseUnresponsive(t *testing.T) {
+	t.Parallel()
 	requireFaultEnv(t)
 	dsn := bunstoretest.NewDSN(t, "postgres") // skips without PostgreSQL
 	u, err := url.Parse(dsn)
@@ -248,16 +245,11 @@ func TestDatabaseUnresponsive(t *testing.T) {
 	}
 
 	proxy.setStalled(false)
-	deadline := time.Now().Add(recoveryBound)
-	for {
-		st, body, _ := token()
-		if st == http.StatusOK {
-			break
-		}
-		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the stall: %d %v", st, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !waitFor(recoveryBound, func() bool {
+		st, body, _ = token()
+		return st != http.StatusServiceUnavailable
+	}) || st != http.StatusOK {
+		t.Fatalf("after the stall: %d %v", st, body)
 	}
 	if p := logs.Panics(); len(p) > 0 {
 		t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))
@@ -269,6 +261,7 @@ func TestDatabaseUnresponsive(t *testing.T) {
 // (SQLITE_BUSY mapped, never a 500), reads go on (WAL), and the service
 // recovers as soon as the lock is released.
 func TestSQLiteWriteLockHeld(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	ctx := context.Background()
 	const busyTimeout = 300 * time.Millisecond
@@ -313,16 +306,12 @@ func TestSQLiteWriteLockHeld(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, body, _ := token()
-		if st == http.StatusOK {
-			break
-		}
-		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the lock was released: %d %v", st, body)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var body map[string]interface{}
+	if !waitFor(5*time.Second, func() bool {
+		st, body, _ = token()
+		return st != http.StatusServiceUnavailable
+	}) || st != http.StatusOK {
+		t.Fatalf("after the lock was released: %d %v", st, body)
 	}
 	if p := logs.Panics(); len(p) > 0 {
 		t.Errorf("the log mentions a panic:\n%s", strings.Join(p, "\n"))

@@ -68,6 +68,7 @@ func (f *fedServer) users(t *testing.T) int {
 // e-mail is linked, and the client gets gatehouse's own ID token for the
 // right user with amr fed.
 func TestUpstreamSignIn(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := startFedServer(t, dialect)
 		ctx := context.Background()
@@ -191,6 +192,7 @@ func csrfOf(t *testing.T, b *browser, issuer string) string {
 // TestUpstreamSignInRejections: every bad answer ends on an error page
 // with a way back to sign-in, and nothing is created or linked.
 func TestUpstreamSignInRejections(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		f := startFedServer(t, dialect, func(u *config.Upstream) { u.AllowedDomains = []string{"corp.example"} })
 		ctx := context.Background()
@@ -303,6 +305,7 @@ func TestUpstreamSignInRejections(t *testing.T) {
 // gatehouse A (a real OpenID Connect provider with its own login and
 // consent pages), then issues its own tokens for its own user.
 func TestUpstreamIsAnotherGatehouse(t *testing.T) {
+	t.Parallel()
 	// A lives on "localhost", B on "127.0.0.1": browsers share cookies
 	// between ports of one host, so the two must differ by name.
 	a := startServer(t, "sqlite", func(c *config.Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) })

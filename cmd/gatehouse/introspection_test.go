@@ -48,6 +48,7 @@ func rawIntrospect(t *testing.T, s *testServer, form url.Values, basicUser, basi
 }
 
 func TestIntrospectionStaysWithinItsAudience(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		const orders, billing = "https://orders.example/api", "https://billing.example/api"

@@ -98,8 +98,9 @@ func drain(ctx context.Context, deleteBatch func(ctx context.Context) (int64, er
 	return total, nil
 }
 
-// janitorLoop runs the janitor every interval until ctx ends.
-func janitorLoop(ctx context.Context, st janitorStore, cfg config.Config, log *slog.Logger) {
+// janitorLoop runs the janitor every interval until ctx ends; now is its
+// clock.
+func janitorLoop(ctx context.Context, st janitorStore, cfg config.Config, now func() time.Time, log *slog.Logger) {
 	t := time.NewTicker(cfg.Janitor.Interval)
 	defer t.Stop()
 	for {
@@ -108,7 +109,7 @@ func janitorLoop(ctx context.Context, st janitorStore, cfg config.Config, log *s
 			return
 		case <-t.C:
 		}
-		rep, err := runJanitor(ctx, st, cfg, time.Now())
+		rep, err := runJanitor(ctx, st, cfg, now())
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.WarnContext(ctx, "janitor: cleaning up failed; will retry at the next run", "err", err)
@@ -131,7 +132,7 @@ func newJanitorCommand(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withEnv(cmd, false, func(cfg config.Config, store *bunstore.Store, _ *secret.Keyring, _ *slog.Logger) error {
-				rep, err := runJanitor(cmd.Context(), store, cfg, time.Now())
+				rep, err := runJanitor(cmd.Context(), store, cfg, g.now())
 				if err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
@@ -15,9 +16,10 @@ import (
 // past the retention, and nothing that is still live: under a steady load
 // the tables stay bounded by what is live.
 func TestJanitor(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+		const lifespan = time.Second // of access tokens, and of audit events (below)
 		s, dsn := startServerDSN(t, dialect, func(c *config.Config) {
-			c.Lifespans.AccessToken = time.Second
+			c.Lifespans.AccessToken = lifespan
 			c.RateLimits.Enabled = false // a burst of tokens from one client is the point
 		})
 		c, secret := s.client(admin.ClientSpec{Name: "Batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
@@ -45,21 +47,22 @@ func TestJanitor(t *testing.T) {
 			}
 			return n
 		}
-		// The recorder writes token.issued events about once a second.
-		deadline := time.Now().Add(10 * time.Second)
-		for count("audit_events") < burst && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
+		// The recorder writes the events in the background (the report
+		// below says if they never came).
+		waitFor(10*time.Second, func() bool { return count("audit_events") >= burst })
 		if n := count("oauth2_access"); n != burst {
 			t.Fatalf("%d access tokens stored, want %d", n, burst)
 		}
-		time.Sleep(1100 * time.Millisecond) // the tokens expire; the events age
+		// The janitor runs a lifespan on (by its clock): the tokens have
+		// expired and the events have aged. A token issued after that
+		// point lives on.
+		clock := clocktest.New(time.Now().Add(lifespan))
 		live, _ := s.ccToken(t, c.ID, secret, "api")
 
 		t.Setenv("GATEHOUSE_DSN", dsn)
-		t.Setenv("GATEHOUSE_AUDIT_RETENTION", "1s")
+		t.Setenv("GATEHOUSE_AUDIT_RETENTION", lifespan.String())
 		var rep janitorReport
-		cliJSON(t, &rep, "", "janitor", "--json")
+		cliJSONAt(t, clock.Now, &rep, "", "janitor", "--json")
 		if !rep.Ran || rep.Expired < burst || rep.AuditEvents < burst {
 			t.Fatalf("janitor report %+v: want >= %d expired rows and audit events", rep, burst)
 		}
@@ -70,7 +73,7 @@ func TestJanitor(t *testing.T) {
 			t.Fatal("the janitor deleted a live token")
 		}
 		// A second run finds nothing old (newer audit events stay).
-		cliJSON(t, &rep, "", "janitor", "--json")
+		cliJSONAt(t, clock.Now, &rep, "", "janitor", "--json")
 		if !rep.Ran || rep.Expired != 0 {
 			t.Fatalf("second run %+v: want nothing expired", rep)
 		}

@@ -19,13 +19,13 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
-	"github.com/gatehouse-dev/gatehouse/storage/conformance"
 )
 
 // loginAuditRow is a login.* row of the audit trail with its details.
@@ -71,38 +71,36 @@ func (r loginAuditRow) key() string {
 	return r.Type
 }
 
-// waitLoginAudit polls the audit trail (the server writes it in batches
-// about once a second) until it holds at least want[key] rows of each
-// key, for up to 10 s, and returns it.
+// waitLoginAudit waits until the audit trail holds at least want[key]
+// rows of each key, for up to 10 s (the server's recorder writes it in the
+// background, in batches: testAuditFlush), and returns it.
 func waitLoginAudit(t *testing.T, dsn string, want map[string]int) []loginAuditRow {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rows := readLoginAudit(t, dsn)
-		got := map[string]int{}
+	var rows []loginAuditRow
+	var got map[string]int
+	var missing []string
+	waitFor(10*time.Second, func() bool {
+		rows, got, missing = readLoginAudit(t, dsn), map[string]int{}, nil
 		for _, r := range rows {
 			got[r.key()]++
 		}
-		missing := []string{}
 		for k, n := range want {
 			if got[k] < n {
 				missing = append(missing, fmt.Sprintf("%s: %d of %d", k, got[k], n))
 			}
 		}
-		if len(missing) == 0 {
-			return rows
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("login audit events missing: %v\nhave: %v", missing, got)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return len(missing) == 0
+	})
+	if len(missing) > 0 {
+		t.Fatalf("login audit events missing: %v\nhave: %v", missing, got)
 	}
+	return rows
 }
 
 // lockoutServer starts gatehouse on a fresh database of dsn with a clock
 // the test moves (the server's and the database's), the given lockout settings, and a per-IP sign-in limit
 // far above what the tests send (the lock, not the limit, is under test).
-func lockoutServer(t *testing.T, dsn string, clock *conformance.Clock, login config.Login, mods ...func(*config.Config)) (*testServer, *bunstore.Store) {
+func lockoutServer(t *testing.T, dsn string, clock *clocktest.Clock, login config.Login, mods ...func(*config.Config)) (*testServer, *bunstore.Store) {
 	t.Helper()
 	store := openMigrated(t, dsn, bunstore.Options{Now: clock.Now})
 	s := startServerWith(t, store, appOptions{now: clock.Now}, append([]func(*config.Config){func(c *config.Config) {
@@ -139,7 +137,7 @@ func refusedLogin(t *testing.T, p *page, what string) *page {
 // owner out for ever), MaxFailures new ones do, for twice as long; the CLI
 // lifts the lock.
 func TestLoginLockoutAndUnlock(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		dsn := bunstoretest.NewDSN(t, dialect)
 		t.Setenv("GATEHOUSE_DSN", dsn)
@@ -148,7 +146,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 		// in the future), and the locks are long enough that the second
 		// still holds by the real time, by which the CLI judges "was
 		// locked".
-		clock := conformance.NewClock(time.Now().Add(-2 * time.Hour))
+		clock := clocktest.New(time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second))
 		const lockout = time.Hour
 		s, store := lockoutServer(t, dsn, clock, config.Login{
 			MaxFailures: 3, Lockout: lockout, MaxLockout: 4 * lockout, FailureReset: 24 * time.Hour,
@@ -270,9 +268,10 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 // administrator's password reset (PUT /admin/users/{id}/password) lifts
 // one too.
 func TestAdminAPIUnlockAndPasswordReset(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := bunstoretest.NewDSN(t, dialect)
-		clock := conformance.NewClock(time.Now())
+		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 		s, store := lockoutServer(t, dsn, clock, config.Login{
 			MaxFailures: 2, Lockout: time.Hour, MaxLockout: time.Hour, FailureReset: 24 * time.Hour,
 		})
@@ -368,9 +367,10 @@ func (s *testServer) guessFrom(t *testing.T, xff, email, password string) {
 // unknown ones. Before device cookies the owner's second sign-in was
 // already refused.
 func TestLockoutCannotKeepTheOwnerOut(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := bunstoretest.NewDSN(t, dialect)
-		clock := conformance.NewClock(time.Now())
+		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 		login := config.Login{MaxFailures: 3, Lockout: 5 * time.Second, MaxLockout: 20 * time.Second, FailureReset: time.Minute}
 		s, store := lockoutServer(t, dsn, clock, login, func(c *config.Config) {
 			c.TrustedProxies = []string{"127.0.0.1"}

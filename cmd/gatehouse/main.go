@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -48,26 +49,33 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// globals are the flags every command shares.
+// globals are the flags every command shares, and what the commands run
+// with (streams, clock).
 type globals struct {
 	configPath string
 	dev        bool
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+	// now is the commands' clock (the janitor's); tests move it.
+	now func() time.Time
 }
 
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	return newRootCommandOn(&globals{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now})
+}
+
+// newRootCommandOn builds the commands on g.
+func newRootCommandOn(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "gatehouse is an OAuth 2.0 and OpenID Connect provider",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(g.stdin)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML configuration file (GATEHOUSE_* environment variables override it)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: SQLite under ./data and a generated secret stored there (never in production)")
 	root.AddCommand(

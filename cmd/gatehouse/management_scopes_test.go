@@ -43,18 +43,18 @@ func authorizeErrorCode(t *testing.T, p *page) string {
 	return "none"
 }
 
-// keyCreatedAuditDetails waits for and reads the details of the apikey.created event of
-// key id.
+// keyCreatedAuditDetails waits for and reads the details of the
+// apikey.created event of key id (the server's recorder writes the trail in
+// the background, in batches: testAuditFlush).
 func keyCreatedAuditDetails(t *testing.T, dsn, id string) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var found string
+	waitFor(10*time.Second, func() bool {
 		db := openReadOnly(t, dsn)
 		rows, err := db.QueryContext(context.Background(), "SELECT subject, details FROM audit_events WHERE type = 'apikey.created'")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var found string
 		for rows.Next() {
 			var subject, details string
 			if err := rows.Scan(&subject, &details); err != nil {
@@ -66,21 +66,20 @@ func keyCreatedAuditDetails(t *testing.T, dsn, id string) map[string]string {
 		}
 		rows.Close()
 		db.Close()
-		if found != "" {
-			out := map[string]string{}
-			if err := json.Unmarshal([]byte(found), &out); err != nil {
-				t.Fatalf("details %q: %v", found, err)
-			}
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no apikey.created event for %s", id)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return found != ""
+	})
+	if found == "" {
+		t.Fatalf("no apikey.created event for %s", id)
 	}
+	out := map[string]string{}
+	if err := json.Unmarshal([]byte(found), &out); err != nil {
+		t.Fatalf("details %q: %v", found, err)
+	}
+	return out
 }
 
 func TestManagementPowerIsNeverGrantedByConsent(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		s, dsn := startServerDSN(t, dialect) // registration: initial access token

@@ -97,6 +97,7 @@ func (s samples) find(name string) (key string, ok bool) {
 // along with the request histogram of the token route, the database pool
 // gauges and the build information.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		// A per-client budget of 4 token requests a minute: the machine
 		// client spends it, the app's 3 token requests stay within theirs.
@@ -246,6 +247,7 @@ func TestMetrics(t *testing.T) {
 // provider and a refused upstream callback are counted under method
 // federated, apart from password sign-ins.
 func TestMetricsFederatedSignIn(t *testing.T) {
+	t.Parallel()
 	f := startFedServer(t, "sqlite")
 	c, secretValue := f.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}, SkipConsent: true})
 	conf := f.oauthConfig(c, secretValue, "openid", "email")

@@ -40,6 +40,7 @@ func appLink(t *testing.T, p *page, want string) string {
 // client_id names (OpenID Connect RP-Initiated Logout §3); the signed-out
 // page links to it with the app's name. With one, it redirects as before.
 func TestLogoutRedirectsOnlyWithIDTokenHint(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("bye@example.com", alicePassword)
@@ -103,6 +104,7 @@ func TestLogoutRedirectsOnlyWithIDTokenHint(t *testing.T) {
 // RFC 6749 §4.1.2.1; and access_denied after the consent page redirects
 // for both.
 func TestAuthorizeErrorsOfRegisteredClients(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("dcr@example.com", alicePassword)

@@ -166,7 +166,7 @@ func fields(out string) map[string]string {
 // the environment as well as flags, API keys work in place of the secret,
 // and a wrong secret is a clear invalid_client that never echoes it.
 func TestPerformClientCredentialsIntrospectRevoke(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"reports:read", "reports:write"}})
 		t.Setenv(envClientSecret, "")
@@ -296,7 +296,7 @@ func TestPerformClientCredentialsIntrospectRevoke(t *testing.T) {
 // browser signs in and comes back to the command's loopback callback, and
 // the command prints tokens that work. Refusals end it with clear errors.
 func TestPerformAuthorizationCode(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		alice := s.user("alice@example.com", alicePassword)
 		// introspects the public client's token (which cannot introspect itself)
@@ -459,6 +459,7 @@ func TestPerformAuthorizationCode(t *testing.T) {
 // with this sign-in's state and, as the server promises (RFC 9207), its
 // issuer; an error response is reported as such.
 func TestPerformCallbackChecks(t *testing.T) {
+	t.Parallel()
 	const iss, evil = "https://id.example", "https://evil.example"
 	for _, tc := range []struct {
 		name string
@@ -502,6 +503,7 @@ func mustQuery(t *testing.T, raw string) url.Values {
 // TestVersionCommand: version reports the Go version, and the version
 // release builds set with -ldflags -X main.version wins.
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	out, _, err := cli(t, "", "version", "--json")
 	var v map[string]any
 	if err != nil || json.Unmarshal([]byte(out), &v) != nil {

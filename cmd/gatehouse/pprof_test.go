@@ -10,6 +10,7 @@ import (
 // TestPprof: the profiler is on the admin listener only when debug.pprof
 // is set, and never on the public one.
 func TestPprof(t *testing.T) {
+	t.Parallel()
 	status := func(u string) int {
 		t.Helper()
 		resp, err := http.Get(u)

@@ -175,6 +175,7 @@ func (s *testServer) inlineKeyClient(t *testing.T) (good clientAssertion, strang
 }
 
 func TestPrivateKeyJWTInlineKeys(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		tokenURL := s.issuer + provider.PathToken
@@ -211,6 +212,7 @@ func TestPrivateKeyJWTInlineKeys(t *testing.T) {
 // clientjwks.AssertionErrorsAsInvalidClient as fosite's
 // ClientAuthenticationStrategy.
 func TestPrivateKeyJWTFositeQuirks(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		tokenURL := s.issuer + provider.PathToken
@@ -241,6 +243,7 @@ func TestPrivateKeyJWTFositeQuirks(t *testing.T) {
 // authentication (RFC 6749 §2.3). Each refusal is 401 invalid_client, at
 // every endpoint that authenticates clients.
 func TestPrivateKeyJWTAssertionBounds(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		tokenURL := s.issuer + provider.PathToken
@@ -331,6 +334,7 @@ func clientJWKSServer(t *testing.T, jwks string, hits *atomic.Int64) *httptest.S
 // TestPrivateKeyJWTKeysAtURL needs the server to resolve jwks_uri with
 // clientjwks.Fetcher (provider.Options.JWKSFetcher).
 func TestPrivateKeyJWTKeysAtURL(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect, func(c *config.Config) { c.HTTPClient.AllowPrivateNetworks = true })
 		tokenURL := s.issuer + provider.PathToken

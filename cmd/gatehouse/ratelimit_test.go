@@ -70,6 +70,7 @@ func wantTooMany(t *testing.T, what string, status int, body map[string]interfac
 // Retry-After while another client from the same IP is still served; the
 // per-IP limit refuses an IP whatever client it names.
 func TestRateLimitTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		t.Run("per client", func(t *testing.T) {
 			s := startServer(t, dialect, withLimits(generousLimit, tightLimit, generousLimit))
@@ -150,6 +151,7 @@ func TestRateLimitTokenEndpoint(t *testing.T) {
 // TestRateLimitLogin: password sign-ins from one IP are throttled with a
 // 429 page and Retry-After, even with the right password.
 func TestRateLimitLogin(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "sqlite", withLimits(generousLimit, generousLimit, tightLimit))
 	s.user("bob@example.com", alicePassword)
 	b := s.newBrowser()
@@ -178,6 +180,7 @@ func TestRateLimitLogin(t *testing.T) {
 // TestRateLimitTrustedProxies: behind a trusted proxy the per-IP limit
 // keys on X-Forwarded-For; from anyone else the header changes nothing.
 func TestRateLimitTrustedProxies(t *testing.T) {
+	t.Parallel()
 	t.Run("trusted", func(t *testing.T) {
 		s := startServer(t, "sqlite", withLimits(tightLimit, generousLimit, generousLimit), func(c *config.Config) {
 			c.TrustedProxies = []string{"127.0.0.1/32"}
@@ -212,6 +215,7 @@ func TestRateLimitTrustedProxies(t *testing.T) {
 // per-client budget. Client ids are random, so runs sharing the Redis do
 // not collide.
 func TestRateLimitSharedThroughRedis(t *testing.T) {
+	t.Parallel()
 	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
 	if redisURL == "" {
 		t.Skip("GATEHOUSE_TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/0)")
@@ -255,6 +259,7 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 }
 
 func TestRateLimitOptionsFromConfig(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := config.Default()

@@ -16,6 +16,7 @@ import (
 // URI that differs in anything else — here userinfo and an invalid port —
 // gets an error page: no sign-in, no redirect.
 func TestLoopbackRedirectURIPort(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		s.user("native@example.com", alicePassword)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
@@ -68,6 +69,7 @@ func dropResponses(t *testing.T, target string) string {
 // response carried; the grant stays usable, nothing is revoked, and the
 // kept response is stored sealed.
 func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s, dsn := startServerDSN(t, dialect)
 		s.user("erin@example.com", alicePassword)
@@ -150,9 +152,12 @@ func TestRefreshRetryWindowDroppedResponse(t *testing.T) {
 // grant is revoked); a client with a window longer than the server's is
 // still answered after the server's window.
 func TestRefreshRetryWindowPerClient(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const serverWindow = 300 * time.Millisecond
-		s := startServer(t, dialect, func(c *config.Config) { c.RefreshRetryWindow = serverWindow })
+		// The retry windows run on the server's clock, which the test moves.
+		clock := clocktest.New(time.Now())
+		s, _ := startServerAt(t, dialect, clock, func(c *config.Config) { c.RefreshRetryWindow = serverWindow })
 		s.user("frank@example.com", alicePassword)
 
 		none := time.Duration(0)
@@ -164,6 +169,9 @@ func TestRefreshRetryWindowPerClient(t *testing.T) {
 		if st != http.StatusOK {
 			t.Fatalf("refresh: %d %v", st, fresh)
 		}
+		// Presented again a moment later (at the very instant of the
+		// rotation it would be a concurrent request).
+		clock.Advance(time.Second)
 		if st, body, _ := postForm(t, s.issuer+provider.PathToken, form, strict.ID, strictSecret); st != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("reuse with a 0 window: %d %v", st, body)
 		}
@@ -180,7 +188,7 @@ func TestRefreshRetryWindowPerClient(t *testing.T) {
 		if st != http.StatusOK {
 			t.Fatalf("refresh: %d %v", st, first)
 		}
-		time.Sleep(serverWindow + 200*time.Millisecond)
+		clock.Advance(serverWindow + 200*time.Millisecond)
 		st, again, _ := postForm(t, s.issuer+provider.PathToken, form, lenient.ID, lenientSecret)
 		if st != http.StatusOK || again["refresh_token"] != first["refresh_token"] {
 			t.Fatalf("retry within the client's longer window: %d %v", st, again)

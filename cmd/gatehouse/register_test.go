@@ -69,6 +69,7 @@ func (s *testServer) clientCount(t *testing.T) int {
 // PKCE through the real login and consent pages (consent shown once, then
 // remembered).
 func TestDynamicClientRegistration(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect) // default policy: initial_access_token
 		s.user("reg@example.com", alicePassword)
@@ -203,6 +204,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 // TestRegistrationPolicyOpenAndOff: open needs no token; off serves no
 // endpoint and advertises none.
 func TestRegistrationPolicyOpenAndOff(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		open := startServer(t, dialect, func(c *config.Config) { c.Registration.Policy = config.RegistrationOpen })
 		status, reg, _ := jsonRequest(t, http.MethodPost, open.issuer+provider.PathRegister, "",

@@ -116,10 +116,10 @@ func tracingResource(ctx context.Context, log *slog.Logger) *resource.Resource {
 	return res
 }
 
-// shutdownTracing flushes the spans still queued, for at most
-// tracingShutdownTimeout.
-func shutdownTracing(tp *sdktrace.TracerProvider, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), tracingShutdownTimeout)
+// shutdownTracing flushes the spans still queued, for at most timeout
+// (tracingShutdownTimeout; tests shorten it).
+func shutdownTracing(tp *sdktrace.TracerProvider, log *slog.Logger, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := tp.Shutdown(ctx); err != nil {
 		log.Warn("tracing: the last spans were not all exported", "err", err)

@@ -24,6 +24,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/internal/obstest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
@@ -135,7 +136,7 @@ func otlpSpanText(sp *tracepb.Span) string {
 // longer than the test, so it is the shutdown that flushes them), and
 // none of them carries the token, the client secret or any gth_ value.
 func TestTracingExportsSpans(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
+	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
 		col := newFakeCollector(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.srv.URL)
 		t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
@@ -305,13 +306,11 @@ func TestTracingUnreachableCollector(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			token()
 		}
-		// Wait for the batch to be exported (and fail) before the next
-		// round, so several exports fail.
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(logs.String(), warning) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		// Export the round's spans now (and fail) before the next round,
+		// so several exports fail.
+		if err := s.app.tracing.ForceFlush(context.Background()); err != nil {
+			t.Fatalf("export: %v", err)
 		}
-		time.Sleep(60 * time.Millisecond) // three batch delays
 	}
 	start := time.Now()
 	s.stop()
@@ -374,7 +373,7 @@ func TestTracingSettings(t *testing.T) {
 	}
 	_, sp := tp.Tracer("test").Start(context.Background(), "probe")
 	sp.End()
-	shutdownTracing(tp, slog.New(slog.DiscardHandler))
+	shutdownTracing(tp, slog.New(slog.DiscardHandler), tracingShutdownTimeout)
 	if _, services, _ := col.received(); len(services) != 1 || services[0] != "gatehouse-eu" {
 		t.Errorf("service names %v, want [gatehouse-eu]", services)
 	}
@@ -387,9 +386,12 @@ func TestTracingSettings(t *testing.T) {
 	}
 	_, sp = tp.Tracer("test").Start(context.Background(), "probe")
 	sp.End()
+	// The exporter retries an unreachable gRPC collector until the
+	// shutdown's deadline, shortened here (5 s in the server).
+	const timeout = 100 * time.Millisecond
 	start := time.Now()
-	shutdownTracing(tp, slog.New(slog.DiscardHandler))
-	if d := time.Since(start); d > tracingShutdownTimeout+2*time.Second {
+	shutdownTracing(tp, slog.New(slog.DiscardHandler), timeout)
+	if d := time.Since(start); d > timeout+2*time.Second {
 		t.Errorf("grpc shutdown took %v", d)
 	}
 }
@@ -404,12 +406,13 @@ func (failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) err
 // Export failures are logged at most once per interval, with the count
 // of those not logged, and the recovery once.
 func TestTracingExportErrorsLoggedOccasionally(t *testing.T) {
+	t.Parallel()
 	logs := &obstest.LogBuffer{}
-	now := time.Unix(1000, 0)
+	clock := clocktest.New(time.Unix(1000, 0))
 	fail := true
 	e := &reportingExporter{
 		log: slog.New(slog.NewTextHandler(logs, nil)), every: time.Minute,
-		now: func() time.Time { return now },
+		now: clock.Now,
 	}
 	inner := failingExporter{}
 	e.SpanExporter = switchExporter{fail: &fail, failing: inner}
@@ -417,9 +420,9 @@ func TestTracingExportErrorsLoggedOccasionally(t *testing.T) {
 		if err := e.ExportSpans(context.Background(), nil); err != nil {
 			t.Fatalf("the failure was passed on: %v", err)
 		}
-		now = now.Add(time.Second)
+		clock.Advance(time.Second)
 	}
-	now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	_ = e.ExportSpans(context.Background(), nil) // a minute later: a second line
 	fail = false
 	_ = e.ExportSpans(context.Background(), nil) // works again: one line
