@@ -125,7 +125,6 @@ type Provider struct {
 	opts    Options
 	store   Store
 	keys    *keys.Manager
-	hasher  *secret.Hasher
 	signer  jwt.Signer
 	now     func() time.Time
 	log     *slog.Logger
@@ -290,7 +289,6 @@ func New(opts Options) (*Provider, error) {
 		opts:    opts,
 		store:   opts.Store,
 		keys:    opts.Keys,
-		hasher:  hasher,
 		signer:  signer,
 		now:     opts.Now,
 		log:     opts.Logger,
@@ -327,9 +325,6 @@ func (p *Provider) Run(ctx context.Context) {
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.opts.Issuer }
-
-// Hasher returns the client-secret hasher (the CLI hashes new secrets).
-func (p *Provider) Hasher() *secret.Hasher { return p.hasher }
 
 // noJWKSFetcher refuses every jwks_uri: without a configured fetcher a
 // private_key_jwt client must register its keys inline.

@@ -291,14 +291,12 @@ func (s *testServer) user(email, password string, roles ...string) *storage.User
 	return u
 }
 
-// client registers a client and returns it with its secret.
+// client creates a client as an operator does and returns it with its
+// secret.
 func (s *testServer) client(spec admin.ClientSpec) (*storage.Client, string) {
 	s.t.Helper()
-	c, secret, err := admin.BuildClient(spec, s.app.provider.Hasher(), time.Now())
+	c, secret, err := s.app.admin.CreateClient(context.Background(), nil, spec)
 	if err != nil {
-		s.t.Fatal(err)
-	}
-	if err := s.store.CreateClient(context.Background(), c); err != nil {
 		s.t.Fatal(err)
 	}
 	return c, secret
