@@ -621,7 +621,7 @@ func TestAccountKeysPage(t *testing.T) {
 // TestCLIAPIKeys: apikeys create / list / revoke and clients --owner, on
 // each database; the audit events reach it before the command exits.
 func TestCLIAPIKeys(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		if dialect != "sqlite" {
 			t.Setenv("GATEHOUSE_DSN", bunstoretest.NewDSN(t, dialect))

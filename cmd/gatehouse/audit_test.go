@@ -372,7 +372,7 @@ func eventTypes(evs []admin.AuditEventView) []string {
 // `gatehouse audit` queries them: filters, paging, text and JSON, bad
 // input.
 func TestAuditCLI(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		if dialect != "sqlite" {
 			t.Setenv("GATEHOUSE_DSN", bunstoretest.NewDSN(t, dialect))

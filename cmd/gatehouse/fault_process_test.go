@@ -273,7 +273,7 @@ func startUnderLoad(t *testing.T, bin, dialect string) *underLoad {
 // token handed out, before the kill or after, introspects active.
 func TestProcessKillUnderLoad(t *testing.T) {
 	bin := buildGatehouse(t)
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		u := startUnderLoad(t, bin, dialect)
 
 		killed := time.Now()
@@ -384,7 +384,7 @@ func (r *slowTokenRequest) finish(t *testing.T) string {
 func TestProcessSIGTERMUnderLoad(t *testing.T) {
 	const shutdownBound = 12 * time.Second // the server's own limit is 10 s
 	bin := buildGatehouse(t)
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		u := startUnderLoad(t, bin, dialect)
 
 		var inFlight []*slowTokenRequest

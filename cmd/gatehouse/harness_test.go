@@ -53,22 +53,13 @@ type testServer struct {
 // forEachDialect runs fn as a parallel subtest per available database:
 // each gets a database and ports of its own. A test that sets environment
 // variables (t.Setenv) cannot run in parallel, and uses
-// forEachDialectInTurn.
+// bunstoretest.ForEachDialect, which runs them in turn.
 func forEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			fn(t, d)
-		})
-	}
-}
-
-// forEachDialectInTurn runs fn as a subtest per available database, one
-// after the other.
-func forEachDialectInTurn(t *testing.T, fn func(t *testing.T, dialect string)) {
-	for _, d := range bunstoretest.Dialects() {
-		t.Run(d, func(t *testing.T) { fn(t, d) })
-	}
+	t.Helper()
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		fn(t, dialect)
+	})
 }
 
 // waitFor polls cond until it holds, for at most within, and reports

@@ -10,13 +10,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 // TestJanitor: `gatehouse janitor` deletes expired tokens and audit events
 // past the retention, and nothing that is still live: under a steady load
 // the tables stay bounded by what is live.
 func TestJanitor(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		const lifespan = time.Second // of access tokens, and of audit events (below)
 		s, dsn := startServerDSN(t, dialect, func(c *config.Config) {
 			c.Lifespans.AccessToken = lifespan

@@ -137,7 +137,7 @@ func refusedLogin(t *testing.T, p *page, what string) *page {
 // owner out for ever), MaxFailures new ones do, for twice as long; the CLI
 // lifts the lock.
 func TestLoginLockoutAndUnlock(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
 		dsn := bunstoretest.NewDSN(t, dialect)
 		t.Setenv("GATEHOUSE_DSN", dsn)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 // lineWriter collects what a command writes and passes each complete line
@@ -166,7 +167,7 @@ func fields(out string) map[string]string {
 // the environment as well as flags, API keys work in place of the secret,
 // and a wrong secret is a clear invalid_client that never echoes it.
 func TestPerformClientCredentialsIntrospectRevoke(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{"reports:read", "reports:write"}})
 		t.Setenv(envClientSecret, "")
@@ -296,7 +297,7 @@ func TestPerformClientCredentialsIntrospectRevoke(t *testing.T) {
 // browser signs in and comes back to the command's loopback callback, and
 // the command prints tokens that work. Refusals end it with clear errors.
 func TestPerformAuthorizationCode(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		s := startServer(t, dialect)
 		alice := s.user("alice@example.com", alicePassword)
 		// introspects the public client's token (which cannot introspect itself)

@@ -21,7 +21,7 @@ import (
 // nobody is logged out and nothing breaks; after `keys reencrypt` the old
 // secret can go, and client secrets and API keys still work.
 func TestSecretRotation(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		dsn := bunstoretest.NewDSN(t, dialect)
 		store, err := bunstore.Open(ctx, dsn, bunstore.Options{})

@@ -136,7 +136,7 @@ func otlpSpanText(sp *tracepb.Span) string {
 // longer than the test, so it is the shutdown that flushes them), and
 // none of them carries the token, the client secret or any gth_ value.
 func TestTracingExportsSpans(t *testing.T) {
-	forEachDialectInTurn(t, func(t *testing.T, dialect string) {
+	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		col := newFakeCollector(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.srv.URL)
 		t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
