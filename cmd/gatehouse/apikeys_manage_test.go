@@ -162,7 +162,7 @@ type keysFixture struct {
 
 func newKeysFixture(t *testing.T, dialect string) *keysFixture {
 	t.Helper()
-	dsn := bunstoretest.NewDSN(t, dialect)
+	dsn := bunstoretest.NewMigratedDSN(t, dialect)
 	// A key's use is written within 20 ms (a minute in production), so the
 	// account page shows it at once.
 	s := startServerWith(t, openMigrated(t, dsn, bunstore.Options{}), appOptions{background: backgroundIntervals{apiKeyUse: 20 * time.Millisecond}})

@@ -127,7 +127,7 @@ func startServer(t *testing.T, dialect string, mods ...func(*config.Config)) *te
 // trail).
 func startServerDSN(t *testing.T, dialect string, mods ...func(*config.Config)) (*testServer, string) {
 	t.Helper()
-	dsn := bunstoretest.NewDSN(t, dialect)
+	dsn := bunstoretest.NewMigratedDSN(t, dialect)
 	store := openMigrated(t, dsn, bunstore.Options{})
 	return startServerOn(t, store, mods...), dsn
 }
@@ -138,7 +138,7 @@ func startServerDSN(t *testing.T, dialect string, mods ...func(*config.Config)) 
 // on real time).
 func startServerAt(t *testing.T, dialect string, clock *clocktest.Clock, mods ...func(*config.Config)) (*testServer, string) {
 	t.Helper()
-	dsn := bunstoretest.NewDSN(t, dialect)
+	dsn := bunstoretest.NewMigratedDSN(t, dialect)
 	store := openMigrated(t, dsn, bunstore.Options{Now: clock.Now})
 	return startServerWith(t, store, appOptions{now: clock.Now}, mods...), dsn
 }

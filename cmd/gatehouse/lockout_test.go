@@ -139,7 +139,7 @@ func refusedLogin(t *testing.T, p *page, what string) *page {
 func TestLoginLockoutAndUnlock(t *testing.T) {
 	bunstoretest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		cliEnv(t)
-		dsn := bunstoretest.NewDSN(t, dialect)
+		dsn := bunstoretest.NewMigratedDSN(t, dialect)
 		t.Setenv("GATEHOUSE_DSN", dsn)
 		// The clock starts two hours back, so that moving it by the locks
 		// never takes it past the real time (fosite refuses an auth_time
@@ -270,7 +270,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 func TestAdminAPIUnlockAndPasswordReset(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
-		dsn := bunstoretest.NewDSN(t, dialect)
+		dsn := bunstoretest.NewMigratedDSN(t, dialect)
 		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 		s, store := lockoutServer(t, dsn, clock, config.Login{
 			MaxFailures: 2, Lockout: time.Hour, MaxLockout: time.Hour, FailureReset: 24 * time.Hour,
@@ -369,7 +369,7 @@ func (s *testServer) guessFrom(t *testing.T, xff, email, password string) {
 func TestLockoutCannotKeepTheOwnerOut(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
-		dsn := bunstoretest.NewDSN(t, dialect)
+		dsn := bunstoretest.NewMigratedDSN(t, dialect)
 		clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 		login := config.Login{MaxFailures: 3, Lockout: 5 * time.Second, MaxLockout: 20 * time.Second, FailureReset: time.Minute}
 		s, store := lockoutServer(t, dsn, clock, login, func(c *config.Config) {
