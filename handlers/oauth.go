@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
-	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -99,8 +98,7 @@ func (h *Handler) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, e
 		h.p.WriteAuthorizeError(ctx, c.Response(), ar, err)
 		return nil
 	}
-	rfc := fosite.ErrorToRFC6749Error(err)
-	return h.errorPage(c, errorPageStatus(rfc), rfc.GetDescription())
+	return h.oauthErrorPage(c, ar, fosite.ErrorToRFC6749Error(err), "", "")
 }
 
 // errorPageStatus is the status of the page that shows rfc: its own, or
@@ -123,20 +121,11 @@ func (h *Handler) authorizeRequestError(c echo.Context, ar fosite.AuthorizeReque
 	}
 	ctx := c.Request().Context()
 	err = h.p.OAuthError(ctx, err, "")
-	rfc := fosite.ErrorToRFC6749Error(err)
-	status := errorPageStatus(rfc)
 	name := clientName(ar)
 	if name == "" {
 		name = "the app"
 	}
-	return h.render(c, status, "error", &templates.ErrorData{
-		Common:    h.common(c, "Something went wrong"),
-		Status:    status,
-		Message:   fmt.Sprintf("%s (%s)", rfc.GetDescription(), rfc.ErrorField),
-		RequestID: reqctx.ID(ctx),
-		BackURL:   h.p.AuthorizeErrorURL(ctx, ar, err),
-		BackText:  "Return to " + name,
-	})
+	return h.oauthErrorPage(c, ar, fosite.ErrorToRFC6749Error(err), h.p.AuthorizeErrorURL(ctx, ar, err), "Return to "+name)
 }
 
 // token, par, introspect and revoke are the engine's endpoints; each is

@@ -183,6 +183,13 @@ type ErrorData struct {
 	Status    int    // HTTP status, e.g. 400
 	Message   string // plain text explanation for a person, never HTML
 	RequestID string // shown small so a report can be matched to a log line (may be empty)
+	// Code is the OAuth error code (RFC 6749 §4.1.2.1), shown small so
+	// that a person can quote it to the app's developers; may be empty.
+	Code string
+	// Details are plain-text lines for developers (what the server
+	// received against what is registered), shown in a collapsed section.
+	// Never a secret.
+	Details []string
 	// BackURL, when set, is a link offered under the message (a local path
 	// such as the login page, or a client's redirect URI carrying the
 	// error), labelled BackText.

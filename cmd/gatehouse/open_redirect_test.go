@@ -140,7 +140,7 @@ func TestAuthorizeErrorsOfRegisteredClients(t *testing.T) {
 			if p.status != http.StatusBadRequest || p.location != "" {
 				t.Fatalf("%s, registered client: %d %q, want a 400 page", name, p.status, p.location)
 			}
-			if !strings.Contains(p.body, "("+tc.code+")") {
+			if !strings.Contains(p.body, "Error code: <code>"+tc.code+"</code>") {
 				t.Fatalf("%s, registered client: the page does not name %s: %.600s", name, tc.code, p.body)
 			}
 			link, err := url.Parse(appLink(t, p, "Return to Third &amp; Co &lt;Apps&gt;"))
