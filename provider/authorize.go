@@ -57,8 +57,9 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
+	case challenge == "" && method == "" && pkceOptional(ar.GetClient()):
 	case challenge == "":
-		return fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge and code_challenge_method=S256 (RFC 7636).")
+		return errPKCERequired
 	case method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not allowed.")
 	case !isS256Challenge(challenge):
@@ -69,6 +70,18 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	}
 	_, _, err := ParseMaxAge(form.Get("max_age"))
 	return err
+}
+
+// errPKCERequired answers an authorization request without PKCE from a
+// client that must use it (all but the confidential clients an operator
+// made PKCE-optional).
+var errPKCERequired = fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge and code_challenge_method=S256 (RFC 7636).")
+
+// pkceOptional reports whether c may obtain codes without PKCE: a
+// confidential client an operator allowed to (storage.Client.PKCEOptional).
+func pkceOptional(c fosite.Client) bool {
+	sc, ok := StorageClient(c)
+	return ok && sc.PKCEOptional && !sc.Public
 }
 
 func isS256Challenge(s string) bool {
@@ -125,6 +138,11 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	client, ok := StorageClient(ar.GetClient())
 	if !ok {
 		return fosite.ErrServerError.WithDebug("unexpected client type")
+	}
+	// The request was checked when it arrived; the client may have lost
+	// its PKCE exemption while the person signed in.
+	if ar.GetRequestForm().Get("code_challenge") == "" && !pkceOptional(client) {
+		return errPKCERequired
 	}
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)

@@ -200,20 +200,27 @@ func New(opts Options) (*Provider, error) {
 		UseLegacyErrorFormat:               false,
 		ScopeStrategy:                      fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:           fosite.ExactAudienceMatchingStrategy,
-		EnforcePKCE:                        true,
-		EnforcePKCEForPublicClients:        true,
-		EnablePKCEPlainChallengeMethod:     false,
-		AllowedPromptValues:                []string{"login", "none", "consent"},
-		TokenEntropy:                       32,
-		RedirectSecureChecker:              fosite.IsRedirectURISecureStrict,
-		RefreshTokenScopes:                 []string{ScopeOfflineAccess, ScopeOffline},
-		MinParameterEntropy:                fosite.MinParameterEntropy,
-		OmitRedirectScopeParam:             true,
-		SanitationWhiteList:                nil, // fosite's default: code, redirect_uri
-		JWTScopeClaimKey:                   jwt.JWTScopeFieldString,
-		GlobalSecret:                       hmacKeys[0],
-		RotatedGlobalSecrets:               hmacKeys[1:],
-		HMACHasher:                         sha512.New512_256,
+		// PKCE is asked of every client when the authorization request
+		// arrives (checkAuthorizeParams) and again when the code is
+		// issued (Complete), except of a confidential client an operator
+		// made PKCE-optional; fosite's global switch would refuse those
+		// too. A code issued with a challenge always needs its verifier,
+		// and a verifier for a code issued without one is refused (PKCE
+		// downgrade, RFC 9700 §2.1.1): fosite does both whatever the flag.
+		EnforcePKCE:                    false,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		AllowedPromptValues:            []string{"login", "none", "consent"},
+		TokenEntropy:                   32,
+		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
+		RefreshTokenScopes:             []string{ScopeOfflineAccess, ScopeOffline},
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		OmitRedirectScopeParam:         true,
+		SanitationWhiteList:            nil, // fosite's default: code, redirect_uri
+		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
+		GlobalSecret:                   hmacKeys[0],
+		RotatedGlobalSecrets:           hmacKeys[1:],
+		HMACHasher:                     sha512.New512_256,
 		// Nothing in this feature set fetches URLs (no jwks_uri clients, no
 		// request_uri); a client that refuses every dial makes that certain.
 		HTTPClient:                           noNetworkClient(),

@@ -92,6 +92,13 @@ type Client struct {
 	// gatehouse:*). Only an operator sets it (CLI, admin API); dynamic
 	// registration never does.
 	FirstParty bool
+	// PKCEOptional lets this confidential client obtain authorization
+	// codes without PKCE. gatehouse asks every client for PKCE (RFC 9700
+	// §2.1.1 recommends it for confidential clients too); an operator may
+	// turn that off for a confidential OpenID Connect client that cannot
+	// send it (the OpenID Foundation's certification suite, older server
+	// libraries). Never for a public client; never set by registration.
+	PKCEOptional bool
 	// IntrospectAnyToken lets the client introspect tokens issued to any
 	// client (RFC 7662 §4); without it, only its own tokens and those
 	// issued for it (Resources). Only an operator sets it.

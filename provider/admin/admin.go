@@ -183,11 +183,12 @@ func ListUsersPage(ctx context.Context, st storage.UserStore, page storage.Page)
 // ClientView is a client as the admin API and the CLI show it: its
 // metadata (RFC 7591 names, secrets only when just issued), owner_id (the
 // id of the user who owns it, "" for none) and what the operator trusts it
-// with: first_party, introspect_any_token and resources.
+// with: first_party, pkce_optional, introspect_any_token and resources.
 type ClientView struct {
 	ClientMetadata
 	OwnerID            string   `json:"owner_id"`
 	FirstParty         bool     `json:"first_party"`
+	PKCEOptional       bool     `json:"pkce_optional"`
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
 }
@@ -198,7 +199,7 @@ func ClientViewOf(c *storage.Client, plain string) ClientView {
 	m.ClientSecret = plain
 	return ClientView{
 		ClientMetadata: m, OwnerID: c.OwnerID,
-		FirstParty: c.FirstParty, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
+		FirstParty: c.FirstParty, PKCEOptional: c.PKCEOptional, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
 	}
 }
 
@@ -463,7 +464,18 @@ func (a *Admin) CreateClient(ctx context.Context, who *provider.Principal, spec 
 		return nil, "", err
 	}
 	a.record(ctx, who, ClientCreatedEvent(ctx, who.Actor(), c))
+	a.warnWeaker(ctx, nil, c)
 	return c, plain, nil
+}
+
+// warnWeaker logs a client setting that lowers a default protection when
+// an operator turns it on, so that it is never an unnoticed choice (the
+// audit event records the change as well).
+func (a *Admin) warnWeaker(ctx context.Context, before, after *storage.Client) {
+	if after.PKCEOptional && (before == nil || !before.PKCEOptional) {
+		a.log.WarnContext(ctx, "client may now obtain authorization codes without PKCE (RFC 9700 §2.1.1 recommends PKCE for every client)",
+			"client_id", after.ID)
+	}
 }
 
 // ListClients lists a page of clients; next continues the listing.
@@ -490,6 +502,7 @@ func (a *Admin) ChangeClient(ctx context.Context, who *provider.Principal, id st
 		return nil, err
 	}
 	a.record(ctx, who, ClientUpdatedEvent(ctx, who.Actor(), before, c))
+	a.warnWeaker(ctx, before, c)
 	return c, nil
 }
 
@@ -508,6 +521,7 @@ func (a *Admin) UpdateClientFromRequest(ctx context.Context, who *provider.Princ
 		return nil, err
 	}
 	a.record(ctx, who, ClientUpdatedEvent(ctx, who.Actor(), before, c))
+	a.warnWeaker(ctx, before, c)
 	return c, nil
 }
 

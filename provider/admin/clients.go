@@ -63,6 +63,10 @@ type ClientSpec struct {
 	// FirstParty marks the operator's own client, the only kind that may
 	// be allowed management scopes (provider.IsManagementScope). Operators only.
 	FirstParty bool
+	// PKCEOptional lets a confidential client obtain codes without PKCE
+	// (storage.Client.PKCEOptional). Operators only; logged as the weaker
+	// setting it is.
+	PKCEOptional bool
 	// IntrospectAnyToken lets the client introspect every client's tokens
 	// (RFC 7662 §4). Operators only.
 	IntrospectAnyToken bool
@@ -372,6 +376,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
 		SkipConsent:                        c.SkipConsent,
 		FirstParty:                         c.FirstParty,
+		PKCEOptional:                       c.PKCEOptional,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		Resources:                          slices.Clone(c.Resources),
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
@@ -438,6 +443,10 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	}
 	if spec.Public && slices.Contains(grants, provider.GrantClientCredentials) {
 		ve.Add("grant_types", "a public client cannot use client_credentials (it has no secret)")
+	}
+	if spec.PKCEOptional && spec.Public {
+		// RFC 9700 §2.1.1: public clients MUST use PKCE.
+		ve.Add("pkce_optional", "a public client must always use PKCE")
 	}
 	responseTypes := []string{}
 	if hasCode {
@@ -649,6 +658,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		IDTokenSignedResponseAlg:           alg,
 		SkipConsent:                        spec.SkipConsent,
 		FirstParty:                         spec.FirstParty,
+		PKCEOptional:                       spec.PKCEOptional,
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
 		Resources:                          nonNil(resourceList),
 		AllowedOrigins:                     nonNil(origins),
@@ -940,14 +950,15 @@ func secondsDuration(s *int64) *time.Duration {
 
 // ClientRequest is a client as the admin API takes it: RFC 7591 names
 // (token_endpoint_auth_method none = a public client) plus gatehouse's
-// audience, skip_consent, first_party, introspect_any_token, resources and
-// registered_by. Defaults are the operator's
+// audience, skip_consent, first_party, pkce_optional, introspect_any_token,
+// resources and registered_by. Defaults are the operator's
 // (as in the CLI), not RFC 7591's.
 type ClientRequest struct {
 	ClientFields
 	Audience           []string `json:"audience"`
 	SkipConsent        bool     `json:"skip_consent"`
 	FirstParty         bool     `json:"first_party"`
+	PKCEOptional       bool     `json:"pkce_optional"`
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
 	RegisteredBy       string   `json:"registered_by"`
@@ -958,6 +969,7 @@ func (r *ClientRequest) Spec() ClientSpec {
 	s := r.ClientFields.Spec()
 	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
 	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
+	s.PKCEOptional = r.PKCEOptional
 	return s
 }
 

@@ -143,6 +143,7 @@ func (r *Request) spec(registeredBy string) admin.ClientSpec {
 	spec.Audience = nil
 	spec.Resources = nil
 	spec.FirstParty = false
+	spec.PKCEOptional = false
 	spec.IntrospectAnyToken = false
 	spec.SkipConsent = false
 	spec.RegisteredBy = registeredBy

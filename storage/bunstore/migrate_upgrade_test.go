@@ -202,6 +202,19 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("browser record = %+v, %v; want one failure of phone", th, err)
 			}
 		},
+	}, {
+		version: "20261208000301", // client_pkce_optional
+		changes: []string{"column clients.pkce_optional"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			c, err := s.ClientByID(context.Background(), "legacy-oidc-client")
+			if err != nil || !c.PKCEOptional {
+				t.Errorf("legacy-oidc-client = %+v, %v; want PKCE optional", c, err)
+			}
+			c, err = s.ClientByID(context.Background(), "trusted-client")
+			if err != nil || c.PKCEOptional {
+				t.Errorf("a client from before the migration = %+v, %v; want PKCE required", c, err)
+			}
+		},
 	}}
 }
 

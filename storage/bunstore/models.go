@@ -32,6 +32,7 @@ type clientModel struct {
 	IDTokenSignedResponseAlg           string `bun:"id_token_signed_response_alg"`
 	SkipConsent                        bool   `bun:"skip_consent"`
 	FirstParty                         bool   `bun:"first_party"`
+	PKCEOptional                       bool   `bun:"pkce_optional"`
 	IntrospectAnyToken                 bool   `bun:"introspect_any_token"`
 	Resources                          string `bun:"resources"`
 	LogoURI                            string `bun:"logo_uri"`
@@ -71,6 +72,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
 		SkipConsent:                        c.SkipConsent,
 		FirstParty:                         c.FirstParty,
+		PKCEOptional:                       c.PKCEOptional,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		Resources:                          encodeList(c.Resources),
 		LogoURI:                            c.LogoURI,
@@ -102,6 +104,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		IDTokenSignedResponseAlg:           m.IDTokenSignedResponseAlg,
 		SkipConsent:                        m.SkipConsent,
 		FirstParty:                         m.FirstParty,
+		PKCEOptional:                       m.PKCEOptional,
 		IntrospectAnyToken:                 m.IntrospectAnyToken,
 		LogoURI:                            m.LogoURI,
 		ClientURI:                          m.ClientURI,

@@ -55,6 +55,7 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.IDTokenSignedResponseAlg, want.IDTokenSignedResponseAlg, what+" IDTokenSignedResponseAlg")
 	e.wantEqual(got.SkipConsent, want.SkipConsent, what+" SkipConsent")
 	e.wantEqual(got.FirstParty, want.FirstParty, what+" FirstParty")
+	e.wantEqual(got.PKCEOptional, want.PKCEOptional, what+" PKCEOptional")
 	e.wantEqual(got.IntrospectAnyToken, want.IntrospectAnyToken, what+" IntrospectAnyToken")
 	e.wantList(got.Resources, want.Resources, what+" Resources")
 	e.wantEqual(got.LogoURI, want.LogoURI, what+" LogoURI")
@@ -173,6 +174,7 @@ func testClientUpdate(e *env) {
 	changed.Public = true
 	changed.SkipConsent = false
 	changed.FirstParty = false
+	changed.PKCEOptional = false
 	changed.IntrospectAnyToken = false
 	changed.Resources = []string{"https://other-api.example"}
 	changed.AllowedOrigins = nil

@@ -191,6 +191,7 @@ func newClient(id string) *storage.Client {
 		IDTokenSignedResponseAlg:           "ES256",
 		SkipConsent:                        true,
 		FirstParty:                         true,
+		PKCEOptional:                       true,
 		IntrospectAnyToken:                 true,
 		Resources:                          []string{"https://app-api.example", "https://app-api.example/v2"},
 		AllowedOrigins:                     []string{"https://app.example"},
