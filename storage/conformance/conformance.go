@@ -202,6 +202,7 @@ func newClient(id string) *storage.Client {
 		JWKS:                               `{"keys":[{"kty":"oct","kid":"` + id + `","k":"c2VjcmV0"}]}`,
 		JWKSURI:                            "",
 		TokenEndpointAuthSigningAlg:        "ES256",
+		RequestObjectSigningAlg:            "PS384",
 		RegistrationAccessTokenHash:        "rat-hash-of-" + id,
 		RegisteredBy:                       `registration token "partners"`,
 		RequirePushedAuthorizationRequests: true,
