@@ -30,12 +30,32 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 		return nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed.")
 	}
 	pushed := false
-	if uri := r.Form.Get("request_uri"); strings.HasPrefix(uri, PARRequestURIPrefix) {
+	uri, object := r.Form.Get("request_uri"), r.Form.Get("request")
+	switch {
+	case uri != "" && object != "":
+		// RFC 9101 §5: one or the other.
+		return p.refusedAuthorizeRequest(ctx, errorRoutingForm(r.Form),
+			fosite.ErrInvalidRequest.WithHint("The request has both request and request_uri; send at most one."))
+	case strings.HasPrefix(uri, PARRequestURIPrefix):
 		rebuilt, err := p.pushedAuthorizeRequest(ctx, r.Form.Get("client_id"), uri)
 		if err != nil {
 			return nil, err
 		}
 		r, pushed = rebuilt, true
+	case uri != "":
+		// A request object by reference would make gatehouse fetch a URL
+		// the request names: that is refused, not fetched (RFC 9101 §10.4,
+		// OpenID Connect Core §6.2; discovery says
+		// request_uri_parameter_supported false). PAR's request_uri is the
+		// way to pass a request by reference.
+		return p.refusedAuthorizeRequest(ctx, errorRoutingForm(r.Form),
+			fosite.ErrRequestURINotSupported.WithHint("Request objects by reference (request_uri) are not supported; send the request object by value (request) or push the request (PAR, RFC 9126)."))
+	case object != "":
+		rebuilt, err := p.requestObjectAuthorizeRequest(ctx, r.Form)
+		if err != nil {
+			return p.refusedAuthorizeRequest(ctx, errorRoutingForm(r.Form), err)
+		}
+		r = rebuilt
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err != nil {
