@@ -87,6 +87,9 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	if _, err := ParsePrompt(form.Get("prompt")); err != nil {
 		return err
 	}
+	if _, err := ParseClaimsRequest(form.Get("claims")); err != nil {
+		return err
+	}
 	_, _, err := ParseMaxAge(form.Get("max_age"))
 	return err
 }
@@ -163,7 +166,14 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
 		req.RequestedAt = requestedAt
 	}
-	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt)
+	claimsReq, err := ParseClaimsRequest(ar.GetRequestForm().Get("claims"))
+	if err != nil {
+		return err
+	}
+	if err := checkEssentialACR(claimsReq, login.Session.ACR); err != nil {
+		return err
+	}
+	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt, claimsReq)
 	if err != nil {
 		return err
 	}
@@ -193,7 +203,7 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 // userSession builds the session a code (and the tokens it yields) carries.
 // Everything the ID token needs is set now (FOSITE.md §4.6): refreshes later
 // reuse this session, not the authorization request.
-func (p *Provider) userSession(client *storage.Client, login *Login, granted fosite.Arguments, requestedAt time.Time) (*Session, error) {
+func (p *Provider) userSession(client *storage.Client, login *Login, granted fosite.Arguments, requestedAt time.Time, claimsReq *ClaimsRequest) (*Session, error) {
 	u := login.User
 	authTime := login.Session.AuthTime.UTC().Truncate(time.Second)
 	kid, err := p.keys.CurrentKID(client.IDTokenAlg())
@@ -204,13 +214,19 @@ func (p *Provider) userSession(client *storage.Client, login *Login, granted fos
 	sess.Subject = u.ID
 	sess.Username = u.Email
 	sess.ClientID = client.ID
+	if claimsReq != nil {
+		// The claims parameter's names, as far as the client may receive
+		// them; consent covered them (RequestConsentScopes).
+		sess.IDTokenClaimNames = releasableClaims(claimsReq.IDToken, client)
+		sess.UserinfoClaimNames = releasableClaims(claimsReq.UserInfo, client)
+	}
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject:     u.ID,
 		Issuer:      p.opts.Issuer,
 		Audience:    []string{client.ID},
 		AuthTime:    authTime,
 		RequestedAt: requestedAt,
-		Extra:       UserClaims(u, granted),
+		Extra:       ReleasedClaims(u, granted, sess.IDTokenClaimNames),
 		// How the person signed in: "pwd", or "fed" through an upstream
 		// (whose id acr names).
 		AuthenticationMethodsReferences:     login.Session.AMR,

@@ -93,6 +93,7 @@ func (p *Provider) Discovery() Discovery {
 		RequestParameterSupported:              true,
 		RequestObjectSigningAlgValuesSupported: RequestObjectAlgs,
 		RequestURIParameterSupported:           false,
+		ClaimsParameterSupported:               true,
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister
