@@ -8,6 +8,8 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	josev4 "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -294,5 +298,44 @@ func TestRequestObjects(t *testing.T) {
 			p = s.newBrowser().get(s.authorizeURL(url.Values{"client_id": {c.ID}, "request": {ro}, "request_uri": {"https://client.example/request.jwt"}}))
 			wantRedirectError(t, "request and request_uri", p, "invalid_request", "")
 		})
+	})
+}
+
+// TestRequestObjectKeysAtURL: a request object verified with keys the
+// client publishes at its jwks_uri (the private_key_jwt fetcher), and one
+// from a client whose jwks_uri fails answered invalid_request_object at
+// the redirect URI.
+func TestRequestObjectKeysAtURL(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect, func(c *config.Config) { c.HTTPClient.AllowPrivateNetworks = true })
+		alice := s.user("jar-uri@example.com", alicePassword)
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hits atomic.Int64
+		srv := clientJWKSServer(t, publicJWKS(t, map[string]crypto.Signer{"ec-1": key}), &hits)
+		clientAt := func(path string) *storage.Client {
+			c, _ := s.client(admin.ClientSpec{
+				Name: "JAR at " + path, RedirectURIs: []string{appRedirect}, Scopes: []string{"openid"},
+				JWKSURI: srv.URL + "/" + path, RequestObjectSigningAlg: "ES256",
+			})
+			return c
+		}
+		good, broken := clientAt("jwks"), clientAt("500")
+
+		state := randomString(t, 16)
+		ro := signRequestObject(t, josev4.ES256, key, "ec-1",
+			requestObjectClaims(s, good, oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()), state, randomString(t, 16), "openid"))
+		cb := s.newBrowser().authorizeAndLogin(s.authorizeURL(url.Values{"client_id": {good.ID}, "request": {ro}}), alice.Email, alicePassword)
+		if cb.Get("state") != state || cb.Get("code") == "" || hits.Load() == 0 {
+			t.Fatalf("callback %v after %d fetches of the jwks_uri", cb, hits.Load())
+		}
+
+		ro = signRequestObject(t, josev4.ES256, key, "ec-1",
+			requestObjectClaims(s, broken, oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()), state, randomString(t, 16), "openid"))
+		p := s.newBrowser().get(s.authorizeURL(url.Values{"client_id": {broken.ID}, "request": {ro}}))
+		wantRedirectError(t, "jwks_uri answering 500", p, "invalid_request_object", "jwks_uri")
 	})
 }
