@@ -424,7 +424,7 @@ func (h *Handler) consentPage(c echo.Context) error {
 
 func (h *Handler) consentData(c echo.Context, handle string, ar fosite.AuthorizeRequester, signedIn *provider.Login) *templates.ConsentData {
 	var scopes []templates.Scope
-	for _, s := range provider.ConsentScopes(ar.GetRequestedScopes()) {
+	for _, s := range provider.RequestConsentScopes(ar) {
 		scopes = append(scopes, templates.Scope{Name: s, Description: provider.ScopeDescription(s)})
 	}
 	data := &templates.ConsentData{
@@ -449,7 +449,7 @@ func (h *Handler) consentSubmit(c echo.Context) error {
 	}
 	switch c.FormValue("decision") {
 	case "allow":
-		if err := h.login.RememberConsent(ctx, signedIn.User.ID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
+		if err := h.login.RememberConsent(ctx, signedIn.User.ID, ar.GetClient().GetID(), provider.RequestConsentScopes(ar)); err != nil {
 			return err
 		}
 		h.log.InfoContext(ctx, "consent given", "user_id", signedIn.User.ID, "client_id", ar.GetClient().GetID())

@@ -30,12 +30,32 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 		return nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed.")
 	}
 	pushed := false
-	if uri := r.Form.Get("request_uri"); strings.HasPrefix(uri, PARRequestURIPrefix) {
+	uri, object := r.Form.Get("request_uri"), r.Form.Get("request")
+	switch {
+	case uri != "" && object != "":
+		// RFC 9101 §5: one or the other.
+		return p.refusedAuthorizeRequest(ctx, errorRoutingForm(r.Form),
+			fosite.ErrInvalidRequest.WithHint("The request has both request and request_uri; send at most one."))
+	case strings.HasPrefix(uri, PARRequestURIPrefix):
 		rebuilt, err := p.pushedAuthorizeRequest(ctx, r.Form.Get("client_id"), uri)
 		if err != nil {
 			return nil, err
 		}
 		r, pushed = rebuilt, true
+	case uri != "":
+		// A request object by reference would make gatehouse fetch a URL
+		// the request names: that is refused, not fetched (RFC 9101 §10.4,
+		// OpenID Connect Core §6.2; discovery says
+		// request_uri_parameter_supported false). PAR's request_uri is the
+		// way to pass a request by reference.
+		return p.refusedAuthorizeRequest(ctx, errorRoutingForm(r.Form),
+			fosite.ErrRequestURINotSupported.WithHint("Request objects by reference (request_uri) are not supported; send the request object by value (request) or push the request (PAR, RFC 9126)."))
+	case object != "":
+		rebuilt, err := p.requestObjectAuthorizeRequest(ctx, r.Form)
+		if err != nil {
+			return p.refusedAuthorizeRequest(ctx, errorRoutingForm(r.Form), err)
+		}
+		r = rebuilt
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err != nil {
@@ -66,6 +86,9 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
 	}
 	if _, err := ParsePrompt(form.Get("prompt")); err != nil {
+		return err
+	}
+	if _, err := ParseClaimsRequest(form.Get("claims")); err != nil {
 		return err
 	}
 	_, _, err := ParseMaxAge(form.Get("max_age"))
@@ -161,7 +184,14 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
 		req.RequestedAt = requestedAt
 	}
-	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt)
+	claimsReq, err := ParseClaimsRequest(ar.GetRequestForm().Get("claims"))
+	if err != nil {
+		return err
+	}
+	if err := checkEssentialACR(claimsReq, login.Session.ACR); err != nil {
+		return err
+	}
+	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt, claimsReq)
 	if err != nil {
 		return err
 	}
@@ -191,7 +221,7 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 // userSession builds the session a code (and the tokens it yields) carries.
 // Everything the ID token needs is set now (FOSITE.md §4.6): refreshes later
 // reuse this session, not the authorization request.
-func (p *Provider) userSession(client *storage.Client, login *Login, granted fosite.Arguments, requestedAt time.Time) (*Session, error) {
+func (p *Provider) userSession(client *storage.Client, login *Login, granted fosite.Arguments, requestedAt time.Time, claimsReq *ClaimsRequest) (*Session, error) {
 	u := login.User
 	authTime := login.Session.AuthTime.UTC().Truncate(time.Second)
 	kid, err := p.keys.CurrentKID(client.IDTokenAlg())
@@ -202,13 +232,19 @@ func (p *Provider) userSession(client *storage.Client, login *Login, granted fos
 	sess.Subject = u.ID
 	sess.Username = u.Email
 	sess.ClientID = client.ID
+	if claimsReq != nil {
+		// The claims parameter's names, as far as the client may receive
+		// them; consent covered them (RequestConsentScopes).
+		sess.IDTokenClaimNames = releasableClaims(claimsReq.IDToken, client)
+		sess.UserinfoClaimNames = releasableClaims(claimsReq.UserInfo, client)
+	}
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject:     u.ID,
 		Issuer:      p.opts.Issuer,
 		Audience:    []string{client.ID},
 		AuthTime:    authTime,
 		RequestedAt: requestedAt,
-		Extra:       UserClaims(u, granted),
+		Extra:       ReleasedClaims(u, granted, sess.IDTokenClaimNames),
 		// How the person signed in: "pwd", or "fed" through an upstream
 		// (whose id acr names).
 		AuthenticationMethodsReferences:     login.Session.AMR,

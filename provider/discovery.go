@@ -34,10 +34,13 @@ type Discovery struct {
 	AuthorizationResponseISSParameterSupported         bool     `json:"authorization_response_iss_parameter_supported"`
 	ClaimsParameterSupported                           bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                          bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
-	RequireRequestURIRegistration                      bool     `json:"require_request_uri_registration"`
-	FrontchannelLogoutSupported                        bool     `json:"frontchannel_logout_supported"`
-	BackchannelLogoutSupported                         bool     `json:"backchannel_logout_supported"`
+	RequestObjectSigningAlgValuesSupported             []string `json:"request_object_signing_alg_values_supported"`
+	// RequestURIParameterSupported is always written: omitted, it would
+	// mean true (OpenID Connect Discovery §3).
+	RequestURIParameterSupported  bool `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration bool `json:"require_request_uri_registration"`
+	FrontchannelLogoutSupported   bool `json:"frontchannel_logout_supported"`
+	BackchannelLogoutSupported    bool `json:"backchannel_logout_supported"`
 }
 
 // ClientAuthMethods are the token endpoint authentication methods that
@@ -85,6 +88,12 @@ func (p *Provider) Discovery() Discovery {
 		ClaimsSupported:                                    SupportedClaims,
 		PromptValuesSupported:                              []string{"none", "login", "consent"},
 		AuthorizationResponseISSParameterSupported:         true,
+		// Request objects by value, at the authorization and PAR endpoints
+		// (requestobject.go); by reference only through PAR.
+		RequestParameterSupported:              true,
+		RequestObjectSigningAlgValuesSupported: RequestObjectAlgs,
+		RequestURIParameterSupported:           false,
+		ClaimsParameterSupported:               true,
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister

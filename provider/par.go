@@ -102,7 +102,11 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 // the client authenticates and sends the authorization request by POST,
 // and gets a one-time request_uri to send the browser with instead.
 func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	var ar fosite.AuthorizeRequester = fosite.NewAuthorizeRequest()
+	r, err := p.pushedRequestObject(ctx, r)
+	if err == nil {
+		ar, err = p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	}
 	if err == nil {
 		err = p.checkPushedRequest(ar)
 	}

@@ -132,6 +132,9 @@ type Provider struct {
 	apikeys *apikey.Verifier
 	audit   *audit.Recorder
 	fosite  *fosite.Fosite
+	// jwksFetcher resolves clients' jwks_uri (request objects use the
+	// keys private_key_jwt uses).
+	jwksFetcher fosite.JWKSFetcherStrategy
 	// core signs and names tokens (the retry window keys kept responses
 	// by the refresh token's signature).
 	core oauth2.CoreStrategy
@@ -304,6 +307,8 @@ func New(opts Options) (*Provider, error) {
 		audit:   opts.Audit,
 		fosite:  f,
 		core:    strategy.CoreStrategy,
+
+		jwksFetcher: cfg.JWKSFetcherStrategy,
 
 		issuedFull: make(chan struct{}, 1),
 		metrics:    m,

@@ -91,8 +91,10 @@ var scopeDescriptions = map[string]string{
 // a scope gatehouse does not know.
 func ScopeDescription(scope string) string { return scopeDescriptions[scope] }
 
-// SupportedClaims are advertised in discovery.
-var SupportedClaims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "email", "email_verified", "roles"}
+// SupportedClaims are advertised in discovery: the claims gatehouse's ID
+// tokens and userinfo answers can carry (acr only after an upstream
+// sign-in).
+var SupportedClaims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "amr", "name", "email", "email_verified", "roles"}
 
 // UserClaims returns the claims about u that the granted scopes release
 // (beyond sub, which is always present).

@@ -19,6 +19,12 @@ type Session struct {
 	// APIKeyID is the API key that minted the token, if any; storage
 	// records it so that revoking the key revokes the token.
 	APIKeyID string `json:"api_key_id,omitempty"`
+	// IDTokenClaimNames and UserinfoClaimNames are the claims the client
+	// asked for individually (claims parameter, OpenID Connect Core §5.5)
+	// in the ID token and at the userinfo endpoint; kept here so that
+	// refreshed ID tokens and userinfo keep honouring them.
+	IDTokenClaimNames  []string `json:"id_token_claims,omitempty"`
+	UserinfoClaimNames []string `json:"userinfo_claims,omitempty"`
 }
 
 var (

@@ -67,7 +67,7 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 		} else if err != nil {
 			return err
 		}
-		sess.Claims.Extra = UserClaims(u, ar.GetGrantedScopes())
+		sess.Claims.Extra = ReleasedClaims(u, ar.GetGrantedScopes(), sess.IDTokenClaimNames)
 	}
 	return nil
 }

@@ -56,7 +56,11 @@ func (p *Provider) UserInfo(ctx context.Context, token string) (*UserInfo, error
 	} else if err != nil {
 		return nil, oauthErrorOf(err, "")
 	}
-	claims := UserClaims(u, ar.GetGrantedScopes())
+	var named []string
+	if sess, ok := ar.GetSession().(*Session); ok {
+		named = sess.UserinfoClaimNames
+	}
+	claims := ReleasedClaims(u, ar.GetGrantedScopes(), named)
 	claims["sub"] = u.ID
 	return &UserInfo{Claims: claims, ClientID: ar.GetClient().GetID()}, nil
 }

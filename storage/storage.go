@@ -122,6 +122,10 @@ type Client struct {
 	// TokenEndpointAuthSigningAlg is the JWS algorithm of the client's
 	// private_key_jwt assertions ("RS256" when empty).
 	TokenEndpointAuthSigningAlg string
+	// RequestObjectSigningAlg is the JWS algorithm the client's request
+	// objects (RFC 9101) must be signed with; empty accepts any of the
+	// asymmetric algorithms the provider allows.
+	RequestObjectSigningAlg string
 	// RegistrationAccessTokenHash is the keyed hash of the RFC 7592
 	// registration access token; empty for clients an operator created.
 	RegistrationAccessTokenHash string
@@ -177,8 +181,10 @@ func (c *Client) GetJSONWebKeys() *josev3.JSONWebKeySet {
 // GetJSONWebKeysURI is where the client publishes its key set.
 func (c *Client) GetJSONWebKeysURI() string { return c.JWKSURI }
 
-// GetRequestObjectSigningAlgorithm pins RS256 so that an unsigned ("alg":
-// "none") request object is never accepted.
+// GetRequestObjectSigningAlgorithm pins RS256 for fosite, so that an
+// unsigned ("alg": "none") request object is never accepted should one
+// reach it. fosite never sees one: the provider verifies request objects
+// itself (RequestObjectSigningAlg) and hands fosite the parameters.
 func (c *Client) GetRequestObjectSigningAlgorithm() string { return "RS256" }
 
 func (c *Client) GetTokenEndpointAuthMethod() string {

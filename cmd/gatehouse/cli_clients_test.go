@@ -112,6 +112,17 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 	if keyed["client_secret"] != nil || keyed["jwks"] == nil || keyed["token_endpoint_auth_signing_alg"] != "ES256" {
 		t.Fatalf("private_key_jwt client: %v", keyed)
 	}
+	// Request objects pinned to ES256, which the key signs; RS256 it
+	// cannot, and HMAC is never accepted.
+	cliJSON(t, &keyed, "", "clients", "update", keyed["client_id"].(string), "--request-object-signing-alg", "ES256", "--json")
+	if keyed["request_object_signing_alg"] != "ES256" {
+		t.Fatalf("request_object_signing_alg: %v", keyed)
+	}
+	for _, alg := range []string{"RS256", "HS256", "none"} {
+		if _, _, err := cli(t, "", "clients", "update", keyed["client_id"].(string), "--request-object-signing-alg", alg); err == nil || !strings.Contains(err.Error(), "request_object_signing_alg") {
+			t.Fatalf("--request-object-signing-alg %s: %v", alg, err)
+		}
+	}
 	cliJSON(t, &keyed, "", "clients", "update", keyed["client_id"].(string), "--jwks-uri", "https://keys.example/jwks.json", "--json")
 	if keyed["jwks"] != nil || keyed["jwks_uri"] != "https://keys.example/jwks.json" {
 		t.Fatalf("moved to jwks_uri: %v", keyed)

@@ -97,6 +97,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&cf.spec.Public, "public", false, "public client (browser or native app): no secret, token_endpoint_auth_method none, PKCE")
 	f.StringVar(&cf.spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post or private_key_jwt; none for --public")
 	f.StringVar(&cf.spec.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "private_key_jwt assertion algorithm (RS256 default; RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512)")
+	f.StringVar(&cf.spec.RequestObjectSigningAlg, "request-object-signing-alg", "", "the only algorithm the client's signed request objects (RFC 9101) may use (default: any of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512)")
 	f.StringVar(&cf.jwks, "jwks", "", `the client's public keys for private_key_jwt: a JWK Set as JSON, or @FILE to read it from a file`)
 	f.StringVar(&cf.spec.JWKSURI, "jwks-uri", "", "https URL where the client publishes its public keys for private_key_jwt")
 	f.StringVar(&cf.spec.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "RS256 (default) or ES256")
@@ -193,6 +194,7 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"public":                          func() { spec.Public = s.Public },
 		"token-endpoint-auth-method":      func() { spec.TokenEndpointAuthMethod = s.TokenEndpointAuthMethod },
 		"token-endpoint-auth-signing-alg": func() { spec.TokenEndpointAuthSigningAlg = s.TokenEndpointAuthSigningAlg },
+		"request-object-signing-alg":      func() { spec.RequestObjectSigningAlg = s.RequestObjectSigningAlg },
 		"jwks":                            func() { spec.JWKS = s.JWKS },
 		"jwks-uri":                        func() { spec.JWKSURI = s.JWKSURI },
 		"id-token-signed-response-alg":    func() { spec.IDTokenSignedResponseAlg = s.IDTokenSignedResponseAlg },
@@ -348,6 +350,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"allowed_cors_origins", strings.Join(m.AllowedCORSOrigins, " ")},
 		{"id_token_signed_response_alg", m.IDTokenSignedResponseAlg},
 		{"token_endpoint_auth_signing_alg", m.TokenEndpointAuthSigningAlg},
+		{"request_object_signing_alg", m.RequestObjectSigningAlg},
 		{"jwks_uri", m.JWKSURI},
 		{"logo_uri", m.LogoURI},
 		{"client_uri", m.ClientURI},

@@ -90,7 +90,11 @@ type ClientSpec struct {
 	JWKSURI string
 	// TokenEndpointAuthSigningAlg is the algorithm of the client's
 	// private_key_jwt assertions (default RS256); only with that method.
-	TokenEndpointAuthSigningAlg        string
+	TokenEndpointAuthSigningAlg string
+	// RequestObjectSigningAlg pins the algorithm of the client's request
+	// objects (RFC 9101; OpenID Connect Registration §2); empty accepts
+	// any in provider.RequestObjectAlgs.
+	RequestObjectSigningAlg            string
 	RequirePushedAuthorizationRequests bool
 	// AccessTokenFormat is "jwt", "opaque" or "" (the server's default).
 	AccessTokenFormat string
@@ -388,6 +392,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		JWKS:                               c.JWKS,
 		JWKSURI:                            c.JWKSURI,
 		TokenEndpointAuthSigningAlg:        alg,
+		RequestObjectSigningAlg:            c.RequestObjectSigningAlg,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  c.AccessTokenFormat,
 		RefreshRetryWindow:                 c.RefreshRetryWindow,
@@ -544,6 +549,19 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		}
 	}
 
+	// request_object_signing_alg: one of the algorithms request objects
+	// may be signed with (never none or HMAC: provider.RequestObjectAlgs),
+	// and one an inline key set can verify.
+	if alg := spec.RequestObjectSigningAlg; alg != "" {
+		if !slices.Contains(provider.RequestObjectAlgs, alg) {
+			ve.Add("request_object_signing_alg", "%q is not supported (use one of %s)", alg, strings.Join(provider.RequestObjectAlgs, ", "))
+		} else if jwks != "" && !hasProblem(ve, "jwks") {
+			if err := clientjwks.CheckKeysFor(jwks, alg); err != nil {
+				ve.Add("request_object_signing_alg", "%s", strings.TrimPrefix(err.Error(), "jwks: "))
+			}
+		}
+	}
+
 	// Scopes and audience.
 	scopes := dedupe(spec.Scopes)
 	if len(spec.Scopes) > MaxClientScopes {
@@ -669,6 +687,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		Contacts:                           nonNil(contacts),
 		JWKS:                               jwks,
 		JWKSURI:                            jwksURI,
+		RequestObjectSigningAlg:            spec.RequestObjectSigningAlg,
 		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  spec.AccessTokenFormat,
 		RefreshRetryWindow:                 spec.RefreshRetryWindow,
@@ -889,6 +908,7 @@ type ClientFields struct {
 	Scope                              string          `json:"scope"`
 	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
 	TokenEndpointAuthSigningAlg        string          `json:"token_endpoint_auth_signing_alg"`
+	RequestObjectSigningAlg            string          `json:"request_object_signing_alg"`
 	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg"`
 	LogoURI                            string          `json:"logo_uri"`
 	ClientURI                          string          `json:"client_uri"`
@@ -922,6 +942,7 @@ func (f *ClientFields) Spec() ClientSpec {
 		Public:                             f.TokenEndpointAuthMethod == provider.AuthMethodNone,
 		TokenEndpointAuthMethod:            f.TokenEndpointAuthMethod,
 		TokenEndpointAuthSigningAlg:        f.TokenEndpointAuthSigningAlg,
+		RequestObjectSigningAlg:            f.RequestObjectSigningAlg,
 		IDTokenSignedResponseAlg:           f.IDTokenSignedResponseAlg,
 		AllowedOrigins:                     f.AllowedCORSOrigins,
 		LogoURI:                            f.LogoURI,
@@ -993,6 +1014,7 @@ type ClientMetadata struct {
 	Audience                           []string        `json:"audience,omitempty"`
 	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
 	TokenEndpointAuthSigningAlg        string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	RequestObjectSigningAlg            string          `json:"request_object_signing_alg,omitempty"`
 	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg"`
 	LogoURI                            string          `json:"logo_uri,omitempty"`
 	ClientURI                          string          `json:"client_uri,omitempty"`
@@ -1032,6 +1054,7 @@ func ClientMetadataOf(c *storage.Client) ClientMetadata {
 		TosURI:                             c.TosURI,
 		Contacts:                           c.Contacts,
 		JWKSURI:                            c.JWKSURI,
+		RequestObjectSigningAlg:            c.RequestObjectSigningAlg,
 		AllowedCORSOrigins:                 nonNil(c.AllowedOrigins),
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  c.AccessTokenFormat,

@@ -75,7 +75,7 @@ func (s *Service) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, lo
 	}
 	needConsent := slices.Contains(prompts, "consent")
 	if !needConsent {
-		covered, err := s.consentCovers(ctx, login.User.ID, client.ID, ar.GetRequestedScopes())
+		covered, err := s.consentCovers(ctx, login.User.ID, client.ID, provider.RequestConsentScopes(ar))
 		if err != nil {
 			return 0, err
 		}

@@ -171,6 +171,15 @@ func TestRegisterMetadataRules(t *testing.T) {
 	if err != nil || m.ClientName != "nameless.example" {
 		t.Fatalf("nameless: %+v %v", m, err)
 	}
+	// request_object_signing_alg (OpenID Connect Registration §2) is kept
+	// and shown.
+	m, err = reg(`{"client_name":"JAR","redirect_uris":["https://jar.example/cb"],"request_object_signing_alg":"PS256"}`)
+	if err != nil || m.RequestObjectSigningAlg != "PS256" {
+		t.Fatalf("request_object_signing_alg: %+v %v", m, err)
+	}
+	if c, _ := f.Store.ClientByID(ctx, m.ClientID); c.RequestObjectSigningAlg != "PS256" {
+		t.Fatalf("stored request_object_signing_alg %q", c.RequestObjectSigningAlg)
+	}
 	// jwks_uri is refused when nothing can fetch it (no JWKSFetcher).
 	before := f.clientCount(t)
 
@@ -194,6 +203,8 @@ func TestRegisterMetadataRules(t *testing.T) {
 		{"http logo", `{"client_name":"x","redirect_uris":["https://a.example/cb"],"logo_uri":"http://a.example/l.png"}`, admin.ErrorInvalidClientMetadata, "logo_uri"},
 		{"jwks and jwks_uri", `{"client_name":"x","grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[]},"jwks_uri":"https://a.example/k"}`, admin.ErrorInvalidClientMetadata, "jwks"},
 		{"jwks_uri without fetcher", `{"client_name":"x","grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/k"}`, admin.ErrorInvalidClientMetadata, "jwks_uri"},
+		{"request objects unsigned", `{"client_name":"x","redirect_uris":["https://a.example/cb"],"request_object_signing_alg":"none"}`, admin.ErrorInvalidClientMetadata, "request_object_signing_alg"},
+		{"request objects with HMAC", `{"client_name":"x","redirect_uris":["https://a.example/cb"],"request_object_signing_alg":"HS256"}`, admin.ErrorInvalidClientMetadata, "request_object_signing_alg"},
 		{"long name", `{"client_name":"` + strings.Repeat("n", 201) + `","grant_types":["client_credentials"]}`, admin.ErrorInvalidClientMetadata, "client_name"},
 	} {
 		_, err := reg(tc.body)

@@ -203,6 +203,16 @@ func upgradeCases() []upgradeCase {
 			}
 		},
 	}, {
+		version: "20261208000101", // request_object_signing_alg
+		changes: []string{"column clients.request_object_signing_alg"},
+		loaded:  func(t *testing.T, s *bunstore.Store) { wantRequestObjectAlg(t, s, "PS256") },
+		downTo: func(t *testing.T, s *bunstore.Store) {
+			if _, err := s.ClientByID(context.Background(), "jar-client"); err != nil {
+				t.Errorf("jar-client after the down migration: %v", err)
+			}
+		},
+		redone: func(t *testing.T, s *bunstore.Store) { wantRequestObjectAlg(t, s, "") },
+	}, {
 		version: "20261208000301", // client_pkce_optional
 		changes: []string{"column clients.pkce_optional"},
 		loaded: func(t *testing.T, s *bunstore.Store) {
@@ -1218,4 +1228,14 @@ func schemaObjects(t *testing.T, s *bunstore.Store) []string {
 	}
 	slices.Sort(objects)
 	return objects
+}
+
+// wantRequestObjectAlg checks the request object algorithm of the
+// fixture's jar-client.
+func wantRequestObjectAlg(t *testing.T, s *bunstore.Store, alg string) {
+	t.Helper()
+	c, err := s.ClientByID(context.Background(), "jar-client")
+	if err != nil || c.RequestObjectSigningAlg != alg {
+		t.Errorf("jar-client = %+v, %v; want request_object_signing_alg %q", c, err, alg)
+	}
 }

@@ -43,6 +43,7 @@ type clientModel struct {
 	JWKS                               string `bun:"jwks"`
 	JWKSURI                            string `bun:"jwks_uri"`
 	TokenEndpointAuthSigningAlg        string `bun:"token_endpoint_auth_signing_alg"`
+	RequestObjectSigningAlg            string `bun:"request_object_signing_alg"`
 	RegistrationAccessTokenHash        string `bun:"registration_access_token_hash"`
 	RegisteredBy                       string `bun:"registered_by"`
 	RequirePushedAuthorizationRequests bool   `bun:"require_pushed_authorization_requests"`
@@ -83,6 +84,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		JWKS:                               c.JWKS,
 		JWKSURI:                            c.JWKSURI,
 		TokenEndpointAuthSigningAlg:        c.TokenEndpointAuthSigningAlg,
+		RequestObjectSigningAlg:            c.RequestObjectSigningAlg,
 		RegistrationAccessTokenHash:        c.RegistrationAccessTokenHash,
 		RegisteredBy:                       c.RegisteredBy,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
@@ -113,6 +115,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		JWKS:                               m.JWKS,
 		JWKSURI:                            m.JWKSURI,
 		TokenEndpointAuthSigningAlg:        m.TokenEndpointAuthSigningAlg,
+		RequestObjectSigningAlg:            m.RequestObjectSigningAlg,
 		RegistrationAccessTokenHash:        m.RegistrationAccessTokenHash,
 		RegisteredBy:                       m.RegisteredBy,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,

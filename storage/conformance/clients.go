@@ -66,6 +66,7 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.JWKS, want.JWKS, what+" JWKS")
 	e.wantEqual(got.JWKSURI, want.JWKSURI, what+" JWKSURI")
 	e.wantEqual(got.TokenEndpointAuthSigningAlg, want.TokenEndpointAuthSigningAlg, what+" TokenEndpointAuthSigningAlg")
+	e.wantEqual(got.RequestObjectSigningAlg, want.RequestObjectSigningAlg, what+" RequestObjectSigningAlg")
 	e.wantEqual(got.RegistrationAccessTokenHash, want.RegistrationAccessTokenHash, what+" RegistrationAccessTokenHash")
 	e.wantEqual(got.RegisteredBy, want.RegisteredBy, what+" RegisteredBy")
 	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
@@ -184,6 +185,7 @@ func testClientUpdate(e *env) {
 	changed.JWKS = ""
 	changed.JWKSURI = "https://other.example/jwks.json"
 	changed.TokenEndpointAuthSigningAlg = "RS256"
+	changed.RequestObjectSigningAlg = ""
 	changed.RegistrationAccessTokenHash = "rotated-hash"
 	changed.RegisteredBy = "an administrator"
 	changed.RequirePushedAuthorizationRequests = false

@@ -203,6 +203,7 @@ func newClient(id string) *storage.Client {
 		JWKS:                               `{"keys":[{"kty":"oct","kid":"` + id + `","k":"c2VjcmV0"}]}`,
 		JWKSURI:                            "",
 		TokenEndpointAuthSigningAlg:        "ES256",
+		RequestObjectSigningAlg:            "PS384",
 		RegistrationAccessTokenHash:        "rat-hash-of-" + id,
 		RegisteredBy:                       `registration token "partners"`,
 		RequirePushedAuthorizationRequests: true,

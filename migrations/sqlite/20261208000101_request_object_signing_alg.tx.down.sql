@@ -1,0 +1,1 @@
+ALTER TABLE clients DROP COLUMN request_object_signing_alg;
