@@ -308,8 +308,27 @@ func New(opts Options) (*Provider, error) {
 	// some with 400 or even 500). Compose kept cfg, so setting the
 	// strategy now takes effect.
 	cfg.ClientAuthenticationStrategy = clientjwks.OneMethodShortAssertions(p.authenticateAPIKeys(
-		clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy)), p.now)
+		clientjwks.AssertionErrorsAsInvalidClient(clientjwks.AcceptedAudiences(f.DefaultClientAuthenticationStrategy, p.assertionAudiences))), p.now)
+	// fosite checks an assertion's aud against its config's token URLs:
+	// those AcceptedAudiences puts in the request's context.
+	f.Config = clientjwks.AudienceConfig{Config: cfg}
 	return p, nil
+}
+
+// assertionAudiences are the aud values a private_key_jwt client assertion
+// presented with r may carry: the issuer (RFC 7523 §3 and its rfc7523bis
+// update: aud identifies the authorization server), the token endpoint and
+// the PAR endpoint (RFC 9126 §2 makes the PAR endpoint accept all three,
+// and one assertion audience for every endpoint is what clients send),
+// and the URL of the endpoint r is made to (introspection, revocation).
+func (p *Provider) assertionAudiences(r *http.Request) []string {
+	iss := p.opts.Issuer
+	auds := []string{iss, iss + PathToken, iss + PathPAR}
+	switch r.URL.Path {
+	case PathIntrospect, PathRevoke:
+		auds = append(auds, iss+r.URL.Path)
+	}
+	return auds
 }
 
 // Run does the provider's background work (recording when API keys were
