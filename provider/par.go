@@ -103,6 +103,7 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 // and gets a one-time request_uri to send the browser with instead.
 func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	err = authorizeRequestResult(ar, err)
 	if err == nil {
 		err = p.checkPushedRequest(ar)
 	}

@@ -207,13 +207,16 @@ func New(opts Options) (*Provider, error) {
 		TokenEntropy:                       32,
 		RedirectSecureChecker:              fosite.IsRedirectURISecureStrict,
 		RefreshTokenScopes:                 []string{ScopeOfflineAccess, ScopeOffline},
-		MinParameterEntropy:                fosite.MinParameterEntropy,
-		OmitRedirectScopeParam:             true,
-		SanitationWhiteList:                nil, // fosite's default: code, redirect_uri
-		JWTScopeClaimKey:                   jwt.JWTScopeFieldString,
-		GlobalSecret:                       hmacKeys[0],
-		RotatedGlobalSecrets:               hmacKeys[1:],
-		HMACHasher:                         sha512.New512_256,
+		// state and nonce come back exactly as sent, whatever their
+		// length (0 would mean fosite's 8); a missing state is allowed by
+		// authorizeRequestResult (PKCE protects the flow, RFC 9700 §2.1.1).
+		MinParameterEntropy:    1,
+		OmitRedirectScopeParam: true,
+		SanitationWhiteList:    nil, // fosite's default: code, redirect_uri
+		JWTScopeClaimKey:       jwt.JWTScopeFieldString,
+		GlobalSecret:           hmacKeys[0],
+		RotatedGlobalSecrets:   hmacKeys[1:],
+		HMACHasher:             sha512.New512_256,
 		// Nothing in this feature set fetches URLs (no jwks_uri clients, no
 		// request_uri); a client that refuses every dial makes that certain.
 		HTTPClient:                           noNetworkClient(),
@@ -229,8 +232,12 @@ func New(opts Options) (*Provider, error) {
 		// ClientAuthenticationStrategy: set below, once fosite exists, to
 		// fosite's default (basic, post, none, private_key_jwt, each client's
 		// registered method enforced) with assertion errors normalised.
-		// MessageCatalog nil = English. FormPostHTMLTemplate and
-		// ResponseModeHandlerExtension nil: only the query response mode.
+		// MessageCatalog nil = English. ResponseModeHandlerExtension nil:
+		// query and form_post are fosite's own modes. The engine writes
+		// form_post pages itself (writeFormPost, with their CSP); fosite's
+		// template is replaced all the same, as its inline onload handler
+		// would be blocked by the pages' policy.
+		FormPostHTMLTemplate: formPostPage,
 	}
 	cfg.JWKSFetcherStrategy = opts.JWKSFetcher
 	if cfg.JWKSFetcherStrategy == nil {
