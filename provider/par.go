@@ -102,6 +102,10 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 // the client authenticates and sends the authorization request by POST,
 // and gets a one-time request_uri to send the browser with instead.
 func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if err := requireFormBody(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	err = authorizeRequestResult(ar, err)
 	if err == nil {

@@ -252,6 +252,7 @@ func New(opts Options) (*Provider, error) {
 				issuer: opts.Issuer, defaultFormat: opts.AccessTokenFormat, alg: opts.AccessTokenAlg,
 				lifespan: opts.Lifespans.AccessToken, signer: signer, kid: opts.Keys.CurrentKID,
 			},
+			now: opts.Now,
 		},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
@@ -309,13 +310,15 @@ func New(opts Options) (*Provider, error) {
 		metrics:    m,
 	}
 	// Client authentication, for every endpoint that authenticates
-	// clients: one method per request and short-lived assertions first,
+	// clients: some client authentication at all (invalid_client, not
+	// invalid_request, without), one method per request and short-lived
+	// assertions first,
 	// then API keys, then fosite's own methods, with every bad client
 	// assertion answered invalid_client (RFC 7523 §3.2; fosite answers
 	// some with 400 or even 500). Compose kept cfg, so setting the
 	// strategy now takes effect.
-	cfg.ClientAuthenticationStrategy = clientjwks.OneMethodShortAssertions(p.authenticateAPIKeys(
-		clientjwks.AssertionErrorsAsInvalidClient(clientjwks.AcceptedAudiences(f.DefaultClientAuthenticationStrategy, p.assertionAudiences))), p.now)
+	cfg.ClientAuthenticationStrategy = requireClientCredentials(clientjwks.OneMethodShortAssertions(p.authenticateAPIKeys(
+		clientjwks.AssertionErrorsAsInvalidClient(clientjwks.AcceptedAudiences(f.DefaultClientAuthenticationStrategy, p.assertionAudiences))), p.now))
 	// fosite checks an assertion's aud against its config's token URLs:
 	// those AcceptedAudiences puts in the request's context.
 	f.Config = clientjwks.AudienceConfig{Config: cfg}
