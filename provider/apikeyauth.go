@@ -133,3 +133,28 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request) (fos
 	}
 	return p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 }
+
+// errNoClientAuthentication answers a request that names no client at all.
+var errNoClientAuthentication = fosite.ErrInvalidClient.WithHint(
+	"Client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for a public client.")
+
+// requireClientCredentials wraps the whole client authentication: a
+// request without any client authentication (no HTTP Basic, no client_id,
+// no client_assertion), and one whose HTTP Basic credentials do not decode
+// (RFC 6749 §2.3.1: form-encoded), are invalid_client — 401 with a
+// challenge, RFC 6749 §5.2: "no client authentication included" — where
+// fosite says invalid_request (400).
+func requireClientCredentials(next fosite.ClientAuthenticationStrategy) fosite.ClientAuthenticationStrategy {
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		_, _, basic := r.BasicAuth()
+		if !basic && form.Get("client_id") == "" && form.Get("client_assertion") == "" && form.Get("client_assertion_type") == "" {
+			return nil, errNoClientAuthentication
+		}
+		c, err := next(ctx, r, form)
+		var rfc *fosite.RFC6749Error
+		if basic && errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField {
+			return nil, fosite.ErrInvalidClient.WithHint(rfc.HintField).WithWrap(err)
+		}
+		return c, err
+	}
+}

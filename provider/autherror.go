@@ -9,19 +9,31 @@ import (
 )
 
 // WriteAuthorizeError sends an authorization error to the client's verified
-// redirect URI, as fosite's WriteAuthorizeError does, with the iss
-// parameter added: RFC 9207 asks for it on error responses too (a client
-// defending against mix-up checks it before trusting any response), and
-// fosite does not know the parameter. Only the query response mode exists
-// here, so the parameter goes into the Location's query.
+// redirect URI, as fosite's WriteAuthorizeError does, in the request's
+// response mode (query or form_post), with the iss parameter added: RFC
+// 9207 asks for it on error responses too (a client defending against
+// mix-up checks it before trusting any response), and fosite does not know
+// the parameter. state is sent only when the request had one (RFC 6749
+// §4.1.2.1); fosite sends it empty otherwise.
 func (p *Provider) WriteAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	if ar != nil && ar.IsRedirectURIValid() && ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		rfc := fosite.ErrorToRFC6749Error(err).WithLegacyFormat(false).WithExposeDebug(false)
+		params := rfc.ToValues()
+		if ar.GetState() != "" {
+			params.Set("state", ar.GetState())
+		}
+		params.Set("iss", p.opts.Issuer)
+		writeFormPost(w, ar.GetRedirectURI(), params)
+		return
+	}
 	p.oauth2.WriteAuthorizeError(ctx, &issuerRedirect{ResponseWriter: w, issuer: p.opts.Issuer}, ar, err)
 }
 
 // AuthorizeErrorURL is where WriteAuthorizeError would send the browser
 // for err: the client's redirect URI with error, error_description, state
 // and iss; "" when ar's redirect URI may not receive errors
-// (AuthorizeErrorRedirectable). A page offers it as a link when the
+// (AuthorizeErrorRedirectable), or when the response mode is form_post (a
+// POST, which no link can make). A page offers it as a link when the
 // browser is not sent there by itself.
 func (p *Provider) AuthorizeErrorURL(ctx context.Context, ar fosite.AuthorizeRequester, err error) string {
 	if !AuthorizeErrorRedirectable(ar) {
@@ -50,8 +62,8 @@ func (r *redirectRecorder) WriteHeader(status int) {
 	}
 }
 
-// issuerRedirect adds iss to the query of a redirect as its header is
-// written.
+// issuerRedirect adds iss to the query of an error redirect as its header
+// is written, and drops an empty state (the request had none).
 type issuerRedirect struct {
 	http.ResponseWriter
 	issuer  string
@@ -64,6 +76,9 @@ func (w *issuerRedirect) WriteHeader(status int) {
 			q := loc.Query()
 			if q.Get("error") != "" && !q.Has("iss") {
 				q.Set("iss", w.issuer)
+				if q.Has("state") && q.Get("state") == "" {
+					q.Del("state")
+				}
 				loc.RawQuery = q.Encode()
 				w.Header().Set("Location", loc.String())
 			}

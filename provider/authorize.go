@@ -20,7 +20,8 @@ import (
 // NewAuthorizeRequest is the authorization endpoint's request (GET or
 // POST): a pushed request's request_uri resolved (RFC 9126), validated by
 // fosite, and then held to the checks fosite only makes when it issues the
-// code — PKCE with S256 for every client, well-formed prompt and max_age,
+// code — PKCE with S256 (from every client but those an operator made
+// PKCE-optional), well-formed prompt and max_age,
 // the strict redirect URI match — so that a person never signs in only to
 // see the request fail; and PAR for the clients that must use it. On error
 // the request is returned when fosite got far enough to know where errors
@@ -58,7 +59,7 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 		r = rebuilt
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
-	if err != nil {
+	if err = authorizeRequestResult(ar, err); err != nil {
 		return ar, err
 	}
 	if p.parRequired(ar.GetClient()) && !pushed {
@@ -66,6 +67,47 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 	}
 	return ar, checkAuthorizeParams(ar)
 }
+
+// authorizeRequestResult is the outcome of fosite's parsing of an
+// authorization request (err, and ar as far as fosite got), with two
+// decisions of gatehouse's own:
+//
+//   - state is optional. fosite refuses a state shorter than
+//     MinParameterEntropy, and so a missing one too; but PKCE, which
+//     gatehouse requires from every client, protects the code flow against
+//     CSRF (RFC 9700 §2.1.1; a PKCE-optional client is the operator's
+//     choice), and a client that sends state gets it back
+//     exactly as sent, whatever its length (MinParameterEntropy is 1).
+//     fosite checks state last, so a request refused only for that is
+//     otherwise complete.
+//   - response_mode=fragment is refused for the code flow with
+//     invalid_request (RFC 6749 §4.1.2.1: an unsupported parameter value),
+//     sent by query, the code flow's default mode: the client asked for a
+//     mode gatehouse knows but does not serve (fosite would answer
+//     unsupported_response_mode, not a registered error code, in the
+//     fragment). A mode nobody knows stays unsupported_response_mode, as
+//     fosite and node-oidc-provider answer it.
+func authorizeRequestResult(ar fosite.AuthorizeRequester, err error) error {
+	if ar == nil {
+		return err
+	}
+	if ar.GetResponseMode() == fosite.ResponseModeFragment {
+		if req, ok := ar.(*fosite.AuthorizeRequest); ok {
+			req.ResponseMode = fosite.ResponseModeQuery
+		}
+		if err == nil || errors.Is(err, fosite.ErrUnsupportedResponseMode) {
+			return errFragmentResponseMode
+		}
+	}
+	if errors.Is(err, fosite.ErrInvalidState) && ar.GetState() == "" {
+		return nil
+	}
+	return err
+}
+
+// errFragmentResponseMode refuses response_mode=fragment.
+var errFragmentResponseMode = fosite.ErrInvalidRequest.WithHint(
+	"response_mode 'fragment' is not supported for the authorization code flow; use 'query' (the default) or 'form_post'.")
 
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	if !redirectURIAllowed(ar) {
@@ -214,6 +256,19 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	}
 	// RFC 9207: tell the client which issuer answered (mix-up defence).
 	resp.AddParameter("iss", p.opts.Issuer)
+	// RFC 6749 §4.1.2: state only when the request had one. fosite adds
+	// it empty, and a client that sent none may refuse a response that
+	// has one (oauth4webapi does).
+	if ar.GetState() == "" {
+		resp.GetParameters().Del("state")
+	}
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		for k := range resp.GetHeader() {
+			w.Header().Set(k, resp.GetHeader().Get(k))
+		}
+		writeFormPost(w, ar.GetRedirectURI(), resp.GetParameters())
+		return nil
+	}
 	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 	return nil
 }
@@ -297,7 +352,7 @@ func (p *Provider) ResumeAuthorizeRequest(ctx context.Context, f *storage.AuthFl
 		return nil, fmt.Errorf("provider: rebuild flow request: %w", err)
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
-	if err != nil {
+	if err = authorizeRequestResult(ar, err); err != nil {
 		return ar, err
 	}
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok {

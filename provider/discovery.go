@@ -72,7 +72,7 @@ func (p *Provider) Discovery() Discovery {
 		RequirePushedAuthorizationRequests:         p.opts.PARRequired,
 		ScopesSupported:                            StandardScopes,
 		ResponseTypesSupported:                     []string{"code"},
-		ResponseModesSupported:                     []string{"query"},
+		ResponseModesSupported:                     ResponseModes,
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           keys.Algorithms,
@@ -107,6 +107,11 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 )
+
+// ResponseModes are the response modes every client may ask for
+// (storage.Client.GetResponseModes): query, the code flow's default, and
+// form_post (OAuth 2.0 Form Post Response Mode). Not fragment.
+var ResponseModes = []string{"query", "form_post"}
 
 // ResponseTypeCode is the only response type gatehouse serves.
 const ResponseTypeCode = "code"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -111,8 +112,59 @@ func oauthErrorOf(err error, grantType string) error {
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The refresh token was already used by a concurrent request.")
 	case grantType == "authorization_code" && isRetryOrServerError(err) && errors.Is(err, fosite.ErrSerializationFailure):
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The authorization code has already been used.")
+	case (grantType == "authorization_code" || grantType == "refresh_token") && errors.Is(err, fosite.ErrTokenExpired):
+		// fosite answers an expired code with invalid_token (401), a
+		// resource server's error; RFC 6749 §5.2 says invalid_grant. The
+		// hint (tokenStrategy) says which grant expired.
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHint(expiredHint(err, grantType))
 	}
 	return err
+}
+
+// expiredHint is the description of an expired code or refresh token.
+func expiredHint(err error, grantType string) string {
+	var rfc *fosite.RFC6749Error
+	for e := err; errors.As(e, &rfc); e = rfc.Unwrap() {
+		if rfc.ErrorField == fosite.ErrTokenExpired.ErrorField && rfc.HintField != "" && !strings.Contains(rfc.HintField, "' expired at '") {
+			return rfc.HintField
+		}
+	}
+	if grantType == "refresh_token" {
+		return "The refresh token has expired."
+	}
+	return "The authorization code has expired."
+}
+
+// ErrUnsupportedGrantType answers a token request whose grant_type no
+// composed handler serves (RFC 6749 §5.2); fosite says invalid_request
+// with a hint about redirect URIs.
+var ErrUnsupportedGrantType = fosite.ErrUnsupportedGrantType.WithHint(
+	"The grant_type is not supported by this server; see grant_types_supported in the discovery document.")
+
+// tokenRequestError says, for an error of the token request r, what
+// happened where fosite's answer does not:
+//
+//   - a grant_type that no handler serves is unsupported_grant_type
+//     (fosite returns no request and a bare invalid_request then);
+//   - a refresh token that storage does not know, but that this server
+//     issued (its HMAC signature checks out), was revoked or has expired
+//     and been purged — not "malformed";
+//
+// and then maps it as OAuthError does.
+func (p *Provider) tokenRequestError(ctx context.Context, r *http.Request, ar fosite.AccessRequester, err error) error {
+	grantType := r.PostForm.Get("grant_type")
+	switch {
+	case ar == nil && grantType != "" && errors.Is(err, fosite.ErrInvalidRequest):
+		err = ErrUnsupportedGrantType.WithWrap(err)
+	case grantType == "refresh_token" && errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, storage.ErrRefreshRace) &&
+		fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidGrant.ErrorField:
+		if p.core.ValidateRefreshToken(ctx, &fosite.Request{Session: NewSession()}, r.PostForm.Get("refresh_token")) == nil {
+			err = fosite.ErrInvalidGrant.WithWrap(err).WithHint("The refresh token was revoked, or has expired.")
+		} else {
+			err = fosite.ErrInvalidGrant.WithWrap(err).WithHint("The refresh token is not valid: it was not issued by this server.")
+		}
+	}
+	return p.OAuthError(ctx, err, grantType)
 }
 
 // isRetryOrServerError reports whether fosite answered with its generic

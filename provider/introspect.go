@@ -51,6 +51,10 @@ var ErrIntrospectionCaller = fosite.ErrInvalidClient.WithHint(
 // introspect, or its error (401 with a challenge for a caller that failed
 // to authenticate).
 func (p *Provider) Introspect(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if err := requireFormBody(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	info, err := p.introspect(ctx, r)
 	if err != nil {
 		err = p.OAuthError(ctx, err, "")

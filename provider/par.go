@@ -102,10 +102,15 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 // the client authenticates and sends the authorization request by POST,
 // and gets a one-time request_uri to send the browser with instead.
 func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if err := requireFormBody(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	var ar fosite.AuthorizeRequester = fosite.NewAuthorizeRequest()
 	r, err := p.pushedRequestObject(ctx, r)
 	if err == nil {
 		ar, err = p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+		err = authorizeRequestResult(ar, err)
 	}
 	if err == nil {
 		err = p.checkPushedRequest(ar)

@@ -217,13 +217,16 @@ func New(opts Options) (*Provider, error) {
 		TokenEntropy:                   32,
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		RefreshTokenScopes:             []string{ScopeOfflineAccess, ScopeOffline},
-		MinParameterEntropy:            fosite.MinParameterEntropy,
-		OmitRedirectScopeParam:         true,
-		SanitationWhiteList:            nil, // fosite's default: code, redirect_uri
-		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
-		GlobalSecret:                   hmacKeys[0],
-		RotatedGlobalSecrets:           hmacKeys[1:],
-		HMACHasher:                     sha512.New512_256,
+		// state and nonce come back exactly as sent, whatever their
+		// length (0 would mean fosite's 8); a missing state is allowed by
+		// authorizeRequestResult (PKCE protects the flow, RFC 9700 §2.1.1).
+		MinParameterEntropy:    1,
+		OmitRedirectScopeParam: true,
+		SanitationWhiteList:    nil, // fosite's default: code, redirect_uri
+		JWTScopeClaimKey:       jwt.JWTScopeFieldString,
+		GlobalSecret:           hmacKeys[0],
+		RotatedGlobalSecrets:   hmacKeys[1:],
+		HMACHasher:             sha512.New512_256,
 		// Nothing in this feature set fetches URLs (no jwks_uri clients, no
 		// request_uri); a client that refuses every dial makes that certain.
 		HTTPClient:                           noNetworkClient(),
@@ -239,8 +242,12 @@ func New(opts Options) (*Provider, error) {
 		// ClientAuthenticationStrategy: set below, once fosite exists, to
 		// fosite's default (basic, post, none, private_key_jwt, each client's
 		// registered method enforced) with assertion errors normalised.
-		// MessageCatalog nil = English. FormPostHTMLTemplate and
-		// ResponseModeHandlerExtension nil: only the query response mode.
+		// MessageCatalog nil = English. ResponseModeHandlerExtension nil:
+		// query and form_post are fosite's own modes. The engine writes
+		// form_post pages itself (writeFormPost, with their CSP); fosite's
+		// template is replaced all the same, as its inline onload handler
+		// would be blocked by the pages' policy.
+		FormPostHTMLTemplate: formPostPage,
 	}
 	cfg.JWKSFetcherStrategy = opts.JWKSFetcher
 	if cfg.JWKSFetcherStrategy == nil {
@@ -255,6 +262,7 @@ func New(opts Options) (*Provider, error) {
 				issuer: opts.Issuer, defaultFormat: opts.AccessTokenFormat, alg: opts.AccessTokenAlg,
 				lifespan: opts.Lifespans.AccessToken, signer: signer, kid: opts.Keys.CurrentKID,
 			},
+			now: opts.Now,
 		},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
@@ -314,14 +322,35 @@ func New(opts Options) (*Provider, error) {
 		metrics:    m,
 	}
 	// Client authentication, for every endpoint that authenticates
-	// clients: one method per request and short-lived assertions first,
+	// clients: some client authentication at all (invalid_client, not
+	// invalid_request, without), one method per request and short-lived
+	// assertions first,
 	// then API keys, then fosite's own methods, with every bad client
 	// assertion answered invalid_client (RFC 7523 §3.2; fosite answers
 	// some with 400 or even 500). Compose kept cfg, so setting the
 	// strategy now takes effect.
-	cfg.ClientAuthenticationStrategy = clientjwks.OneMethodShortAssertions(p.authenticateAPIKeys(
-		clientjwks.AssertionErrorsAsInvalidClient(f.DefaultClientAuthenticationStrategy)), p.now)
+	cfg.ClientAuthenticationStrategy = requireClientCredentials(clientjwks.OneMethodShortAssertions(p.authenticateAPIKeys(
+		clientjwks.AssertionErrorsAsInvalidClient(clientjwks.AcceptedAudiences(f.DefaultClientAuthenticationStrategy, p.assertionAudiences))), p.now))
+	// fosite checks an assertion's aud against its config's token URLs:
+	// those AcceptedAudiences puts in the request's context.
+	f.Config = clientjwks.AudienceConfig{Config: cfg}
 	return p, nil
+}
+
+// assertionAudiences are the aud values a private_key_jwt client assertion
+// presented with r may carry: the issuer (RFC 7523 §3 and its rfc7523bis
+// update: aud identifies the authorization server), the token endpoint and
+// the PAR endpoint (RFC 9126 §2 makes the PAR endpoint accept all three,
+// and one assertion audience for every endpoint is what clients send),
+// and the URL of the endpoint r is made to (introspection, revocation).
+func (p *Provider) assertionAudiences(r *http.Request) []string {
+	iss := p.opts.Issuer
+	auds := []string{iss, iss + PathToken, iss + PathPAR}
+	switch r.URL.Path {
+	case PathIntrospect, PathRevoke:
+		auds = append(auds, iss+r.URL.Path)
+	}
+	return auds
 }
 
 // Run does the provider's background work (recording when API keys were

@@ -24,9 +24,14 @@ const (
 //
 // Access tokens of clients that want JWTs (RFC 9068) are signed JWTs
 // instead; only their signature segment reaches storage.
+//
+// Codes and refresh tokens expire on the engine's clock (now), as
+// everything else the engine decides: fosite's own check, which follows,
+// reads the system clock.
 type tokenStrategy struct {
 	*oauth2.HMACSHAStrategyUnPrefixed
 	jwt *jwtAccessTokens
+	now func() time.Time
 }
 
 var _ oauth2.CoreStrategy = tokenStrategy{}
@@ -79,7 +84,20 @@ func (s tokenStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Reques
 }
 
 func (s tokenStrategy) ValidateRefreshToken(ctx context.Context, r fosite.Requester, token string) error {
+	if s.expired(r, fosite.RefreshToken) {
+		return fosite.ErrTokenExpired.WithHint("The refresh token has expired.")
+	}
 	return s.HMACSHAStrategyUnPrefixed.ValidateRefreshToken(ctx, r, strings.TrimPrefix(token, PrefixRefreshToken))
+}
+
+// expired reports whether the token of type tt of r has expired on the
+// engine's clock (a zero expiry never does).
+func (s tokenStrategy) expired(r fosite.Requester, tt fosite.TokenType) bool {
+	if s.now == nil || r.GetSession() == nil {
+		return false
+	}
+	exp := r.GetSession().GetExpiresAt(tt)
+	return !exp.IsZero() && exp.Before(s.now().UTC())
 }
 
 func (s tokenStrategy) GenerateAuthorizeCode(ctx context.Context, r fosite.Requester) (string, string, error) {
@@ -88,6 +106,9 @@ func (s tokenStrategy) GenerateAuthorizeCode(ctx context.Context, r fosite.Reque
 }
 
 func (s tokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requester, token string) error {
+	if s.expired(r, fosite.AuthorizeCode) {
+		return fosite.ErrTokenExpired.WithHint("The authorization code has expired.")
+	}
 	return s.HMACSHAStrategyUnPrefixed.ValidateAuthorizeCode(ctx, r, strings.TrimPrefix(token, PrefixAuthCode))
 }
 
@@ -127,6 +148,23 @@ func (h pkceSpendsCode) HandleTokenEndpointRequest(ctx context.Context, r fosite
 	sig := h.codes.AuthorizeCodeSignature(ctx, r.GetRequestForm().Get("code"))
 	if spendErr := h.store.InvalidateAuthorizeCodeSession(ctx, sig); spendErr != nil && !errors.Is(spendErr, fosite.ErrInvalidatedAuthorizeCode) {
 		return spendErr
+	}
+	return pkceError(r, err)
+}
+
+// pkceError says what went wrong with the code_verifier, where fosite's
+// PKCE handler says something else: a missing verifier is a missing
+// parameter (invalid_request, RFC 6749 §5.2), not one "shorter than 43
+// characters"; a verifier that does not match is invalid_grant (RFC 7636
+// §4.6), said in the parameters' own names.
+func pkceError(r fosite.AccessRequester, err error) error {
+	if r.GetRequestForm().Get("code_verifier") == "" {
+		return fosite.ErrInvalidRequest.WithWrap(err).
+			WithHint("The code_verifier parameter is missing: send the PKCE code verifier whose code_challenge the authorization request carried (RFC 7636 §4.5).")
+	}
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrInvalidGrant.ErrorField && strings.Contains(rfc.HintField, "did not match") {
+		return fosite.ErrInvalidGrant.WithWrap(err).
+			WithHint("The code_verifier does not match the code_challenge of the authorization request (RFC 7636 §4.6).")
 	}
 	return err
 }

@@ -77,6 +77,10 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 // token that was just rotated gets the rotation's response again (the
 // retry window), not an error.
 func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if err := requireFormBody(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, NewSession())
 	if err == nil {
 		err = p.prepareAccessRequest(ctx, ar)
@@ -88,7 +92,7 @@ func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		replay, ok := p.replayRefresh(ctx, ar, err)
 		if !ok {
-			err = p.OAuthError(ctx, err, r.PostForm.Get("grant_type"))
+			err = p.tokenRequestError(ctx, r, ar, err)
 			challengeClient(w, err)
 			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
@@ -173,6 +177,10 @@ func (p *Provider) revokeCodeGrant(ctx context.Context, ar fosite.AccessRequeste
 // invalid_request and invalid_client, so a revocation the database did not
 // take would look done (§2.2.1: 503).
 func (p *Provider) Revoke(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if err := requireFormBody(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	err := p.revoke(ctx, r)
 	if err == nil || errors.Is(err, fosite.ErrUnauthorizedClient) {
 		w.Header().Set("Cache-Control", "no-store")

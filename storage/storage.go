@@ -151,6 +151,7 @@ type Client struct {
 var (
 	_ fosite.Client              = (*Client)(nil)
 	_ fosite.OpenIDConnectClient = (*Client)(nil)
+	_ fosite.ResponseModeClient  = (*Client)(nil)
 )
 
 func (c *Client) GetID() string                      { return c.ID }
@@ -202,6 +203,14 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
 		return "RS256"
 	}
 	return c.TokenEndpointAuthSigningAlg
+}
+
+// GetResponseModes implements fosite.ResponseModeClient: every client may
+// ask for the response modes gatehouse serves for the code flow, query
+// (its default) and form_post (OAuth 2.0 Form Post Response Mode). fosite
+// refuses response_mode=fragment, which a code response does not need.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
 }
 
 // IDTokenAlg is the algorithm ID tokens for this client are signed with.

@@ -24,6 +24,7 @@ import (
 
 	josev4 "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
@@ -39,6 +40,7 @@ type clientAssertion struct {
 	alg      josev4.SignatureAlgorithm
 	kid      string
 	aud      string        // default: the token endpoint
+	auds     []string      // aud as an array (overrides aud)
 	exp      time.Duration // default: 1 minute from now
 	iat      time.Duration // offset of iat from now; default: now
 	noIAT    bool          // leave iat out
@@ -63,6 +65,9 @@ func (a clientAssertion) sign(t *testing.T, tokenURL string) string {
 	}
 	if a.noIAT {
 		claims.IssuedAt = nil
+	}
+	if a.auds != nil {
+		claims.Audience = a.auds
 	}
 	if a.alg == "none" {
 		// go-jose will not produce an unsigned JWS; build it by hand.
@@ -374,5 +379,92 @@ func TestPrivateKeyJWTKeysAtURL(t *testing.T) {
 		wantAssertionRejected(t, "huge jwks_uri response", status, body, "larger than")
 		status, body = s.tokenWithAssertion(t, sign("pkjwt-uri-500", "ec-1"))
 		wantAssertionRejected(t, "jwks_uri answering 500", status, body, "HTTP 500")
+	})
+}
+
+// TestClientAssertionAudiences: a private_key_jwt assertion's aud may name
+// the issuer (RFC 7523 §3 and its rfc7523bis update; openid-client v6 and
+// oauth4webapi send it), the token endpoint or the PAR endpoint (RFC 9126
+// §2 requires the PAR endpoint to accept all three), and the endpoint it
+// is presented at; as a string or an array. Every endpoint that
+// authenticates clients accepts them; any other aud is 401 invalid_client.
+func TestClientAssertionAudiences(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if err := s.store.CreateClient(context.Background(), &storage.Client{
+			ID: "pkjwt-aud", Name: "Audiences",
+			GrantTypes: []string{"client_credentials", "authorization_code"}, ResponseTypes: []string{"code"},
+			RedirectURIs: []string{appRedirect}, Scopes: []string{"api:read", "openid"},
+			TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "RS256",
+			JWKS: publicJWKS(t, map[string]crypto.Signer{"k": key}), CreatedAt: now, UpdatedAt: now,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		iss := s.issuer
+		endpoints := map[string]url.Values{
+			provider.PathToken: {"grant_type": {"client_credentials"}, "scope": {"api:read"}},
+			provider.PathPAR: {
+				"response_type": {"code"}, "client_id": {"pkjwt-aud"}, "redirect_uri": {appRedirect}, "scope": {"openid"}, "state": {"state-of-the-app"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+			},
+			provider.PathIntrospect: {"token": {"gth_at_unknown"}},
+			provider.PathRevoke:     {"token": {"gth_at_unknown"}},
+		}
+		okStatus := map[string]int{provider.PathToken: 200, provider.PathPAR: 201, provider.PathIntrospect: 200, provider.PathRevoke: 200}
+		for path, form := range endpoints {
+			accepted := map[string][]string{
+				"issuer":                          {iss},
+				"token endpoint":                  {iss + provider.PathToken},
+				"PAR endpoint":                    {iss + provider.PathPAR},
+				"array naming the issuer":         {"https://elsewhere.example", iss},
+				"array naming the token endpoint": {iss + provider.PathToken, "https://elsewhere.example"},
+			}
+			refused := map[string][]string{
+				"another server":           {"https://elsewhere.example"},
+				"the issuer with a slash":  {iss + "/"},
+				"array naming no endpoint": {"https://elsewhere.example", iss + "/userinfo"},
+				"the userinfo endpoint":    {iss + provider.PathUserinfo},
+			}
+			switch path {
+			case provider.PathIntrospect, provider.PathRevoke:
+				accepted["this endpoint"] = []string{iss + path}
+			}
+			// An endpoint's own URL is no audience for the others.
+			if path != provider.PathIntrospect {
+				refused["the introspection endpoint"] = []string{iss + provider.PathIntrospect}
+			}
+			assertionFor := func(auds []string) string {
+				a := clientAssertion{clientID: "pkjwt-aud", key: key, alg: josev4.RS256, kid: "k", aud: auds[0]}
+				if len(auds) > 1 {
+					a.auds = auds
+				}
+				return a.sign(t, "")
+			}
+			send := func(auds []string) (int, map[string]interface{}, http.Header) {
+				f := url.Values{"client_assertion_type": {clientjwks.JWTBearerAssertionType}, "client_assertion": {assertionFor(auds)}}
+				for k, v := range form {
+					f[k] = v
+				}
+				return postForm(t, iss+path, f, "", "")
+			}
+			for name, auds := range accepted {
+				status, body, _ := send(auds)
+				if status != okStatus[path] {
+					t.Errorf("%s, aud %s: got %d %v, want %d", path, name, status, body, okStatus[path])
+				}
+			}
+			for name, auds := range refused {
+				status, body, _ := send(auds)
+				if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+					t.Errorf("%s, aud %s: got %d %v, want 401 invalid_client", path, name, status, body)
+				}
+			}
+		}
 	})
 }
