@@ -56,8 +56,9 @@ func TestPKCEOptionalOnlyWhereAnOperatorSaysSo(t *testing.T) {
 		// A code issued with a challenge needs its verifier, exempt or not.
 		_, challenge := pkce()
 		code = signInWith(legacyConf, challenge).callback(t).Get("code")
-		if _, err := legacyConf.Exchange(ctx, code); oauthErrorCode(err) != "invalid_grant" {
-			t.Fatalf("code with a challenge, exchanged without its verifier: %v, want invalid_grant", err)
+		if _, err := legacyConf.Exchange(ctx, code); oauthErrorCode(err) != "invalid_request" {
+			// A missing parameter: invalid_request (RFC 6749 §5.2).
+			t.Fatalf("code with a challenge, exchanged without its verifier: %v, want invalid_request", err)
 		}
 
 		// Every other client must send PKCE.
