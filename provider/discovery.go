@@ -37,7 +37,9 @@ type Discovery struct {
 	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
 	RequireRequestURIRegistration                      bool     `json:"require_request_uri_registration"`
 	FrontchannelLogoutSupported                        bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported                 bool     `json:"frontchannel_logout_session_supported"`
 	BackchannelLogoutSupported                         bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported                  bool     `json:"backchannel_logout_session_supported"`
 }
 
 // ClientAuthMethods are the token endpoint authentication methods that
@@ -85,6 +87,14 @@ func (p *Provider) Discovery() Discovery {
 		ClaimsSupported:                                    SupportedClaims,
 		PromptValuesSupported:                              []string{"none", "login", "consent"},
 		AuthorizationResponseISSParameterSupported:         true,
+		// Front-Channel Logout 1.0 §3 and Back-Channel Logout 1.0 §2.1:
+		// the signed-out page loads each app's frontchannel_logout_uri (with
+		// iss and sid), and each app's backchannel_logout_uri gets a logout
+		// token with sid; ID tokens carry sid.
+		FrontchannelLogoutSupported:        true,
+		FrontchannelLogoutSessionSupported: true,
+		BackchannelLogoutSupported:         true,
+		BackchannelLogoutSessionSupported:  true,
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister

@@ -34,6 +34,11 @@ type LogoutStore interface {
 	// LoginSessionClients lists the ids of the clients that got a code in
 	// the session, in the order they first did.
 	LoginSessionClients(ctx context.Context, sessionID string) ([]string, error)
+	// EndLoginSession deletes the session (expired or not) and returns the
+	// ids of its clients (as LoginSessionClients) in one step: of callers
+	// ending it at once exactly one gets them, every other ErrNotFound, so
+	// its clients are told once.
+	EndLoginSession(ctx context.Context, id string) ([]string, error)
 	// LoginSessionsOfUser lists the user's unexpired sessions, newest
 	// first.
 	LoginSessionsOfUser(ctx context.Context, userID string) ([]*LoginSession, error)

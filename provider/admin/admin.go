@@ -28,6 +28,7 @@ const RegisteredByAdmin = "an administrator"
 type Store interface {
 	storage.ClientStore
 	storage.UserStore
+	storage.LogoutStore
 	storage.LoginThrottleStore
 	storage.APIKeyStore
 	storage.RegistrationTokenStore
@@ -70,8 +71,12 @@ type Options struct {
 	// Grants are the apps people allowed; nil where they are not managed
 	// (the CLI).
 	Grants Grants
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Sessions lists and ends people's login sessions; nil makes one on
+	// Store (the CLI: the server's deliverer sends the notifications at
+	// its next look at the queue).
+	Sessions *login.Sessions
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Admin holds the use cases of administration that the admin API and the
@@ -83,15 +88,16 @@ type Options struct {
 // input), storage.ErrNotFound (unknown id), storage.ErrConflict (e-mail
 // taken), or storage failures.
 type Admin struct {
-	store  Store
-	ring   *secret.Keyring
-	hasher *secret.Hasher
-	keys   *keyManager
-	audit  *audit.Recorder
-	bearer BearerAuthorizer
-	grants Grants
-	now    func() time.Time
-	log    *slog.Logger
+	store    Store
+	ring     *secret.Keyring
+	hasher   *secret.Hasher
+	keys     *keyManager
+	audit    *audit.Recorder
+	bearer   BearerAuthorizer
+	grants   Grants
+	sessions *login.Sessions
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // New returns the administration.
@@ -114,10 +120,17 @@ func New(o Options) (*Admin, error) {
 			verifier = apikey.NewVerifier(apikey.Options{Store: o.Store, Keyring: o.Keyring, CacheTTL: -1, Now: o.Now, Logger: o.Logger})
 		}
 	}
+	sessions := o.Sessions
+	if sessions == nil {
+		var err error
+		if sessions, err = login.NewSessions(login.SessionsOptions{Store: o.Store, Audit: o.Audit, Now: o.Now, Logger: o.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	return &Admin{
 		store: o.Store, ring: o.Keyring, hasher: hasher,
 		keys:  &keyManager{store: o.Store, verifier: verifier, audit: o.Audit, now: o.Now},
-		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, now: o.Now, log: o.Logger,
+		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, sessions: sessions, now: o.Now, log: o.Logger,
 	}, nil
 }
 

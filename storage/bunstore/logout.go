@@ -90,6 +90,33 @@ func (s *Store) LoginSessionClients(ctx context.Context, sessionID string) ([]st
 	return ids, nil
 }
 
+// EndLoginSession reads the session's clients and deletes it in one
+// transaction; the DELETE's row count picks the one caller that ended it
+// (on PostgreSQL a concurrent DELETE waits for the first to commit and
+// then finds no row).
+func (s *Store) EndLoginSession(ctx context.Context, id string) ([]string, error) {
+	const op = "end login session"
+	if namesNoRow(id) {
+		return nil, notFound(op)
+	}
+	var ids []string
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if ids, err = s.LoginSessionClients(ctx, id); err != nil {
+			return err
+		}
+		res, err := s.db(ctx).NewDelete().Model((*loginSessionModel)(nil)).Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return mapErr(op, err)
+		}
+		return requireRow(op, res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // LoginSessionsOfUser lists the user's unexpired sessions, newest first
 // (by id among equal times), through the index on user_id.
 func (s *Store) LoginSessionsOfUser(ctx context.Context, userID string) ([]*storage.LoginSession, error) {

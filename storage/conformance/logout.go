@@ -16,6 +16,7 @@ func logoutTests() []test {
 		{"SessionClients", testLoginSessionClients},
 		{"SessionClientsGoWithSessionAndClient", testLoginSessionClientsCascade},
 		{"SessionsOfUser", testLoginSessionsOfUser},
+		{"EndSessionOnce", testEndLoginSession},
 		{"DeliveriesClaimRescheduleDelete", testLogoutDeliveries},
 		{"DeliveryLeaseRunsOut", testLogoutDeliveryLease},
 		{"ConcurrentClaimsTakeEachDeliveryOnce", testLogoutDeliveryConcurrentClaims},
@@ -283,4 +284,44 @@ func testLogoutDeliveriesCascade(e *env) {
 	got, err := e.s.ClaimLogoutDeliveries(e.ctx, e.clock.Now(), time.Minute, 10)
 	e.must(err, "ClaimLogoutDeliveries")
 	e.wantList(deliveryIDs(got), []string{"d2"}, "deliveries after a client was deleted")
+}
+
+// Ending a session returns its clients to exactly one of the callers
+// ending it at once; the others, and any later caller, get ErrNotFound.
+func testEndLoginSession(e *env) {
+	e.createUser("u")
+	e.createClient("c1")
+	e.createClient("c2")
+	now := e.clock.Now()
+	e.createSession("ls", "u", "sid", now)
+	for _, c := range []string{"c1", "c2"} {
+		e.must(e.s.AddLoginSessionClient(e.ctx, "ls", c, now), "AddLoginSessionClient "+c)
+	}
+	var mu sync.Mutex
+	var got [][]string
+	errs := parallel(6, func(int) error {
+		ids, err := e.s.EndLoginSession(e.ctx, "ls")
+		if err == nil {
+			mu.Lock()
+			got = append(got, ids)
+			mu.Unlock()
+		}
+		return err
+	})
+	e.wantOneWinner(errs, "concurrent EndLoginSession", storage.ErrNotFound)
+	if len(got) == 1 {
+		e.wantList(got[0], []string{"c1", "c2"}, "clients of the ended session")
+	}
+	_, err := e.s.LoginSession(e.ctx, "ls")
+	e.wantNotFound(err, "LoginSession after EndLoginSession")
+	_, err = e.s.EndLoginSession(e.ctx, "ls")
+	e.wantNotFound(err, "EndLoginSession again")
+	_, err = e.s.EndLoginSession(e.ctx, "ghost")
+	e.wantNotFound(err, "EndLoginSession of an unknown session")
+
+	// A session without clients ends too.
+	e.createSession("bare", "u", "sid-bare", now)
+	ids, err := e.s.EndLoginSession(e.ctx, "bare")
+	e.must(err, "EndLoginSession without clients")
+	e.wantList(ids, nil, "clients of a session without any")
 }
