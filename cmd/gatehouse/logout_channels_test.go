@@ -441,6 +441,13 @@ func TestLogoutChannelsAdmin(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("sids told = %q, want %q", got, want)
 		}
+
+		// Disabling the user signs them out everywhere, and the apps are told.
+		_, sid3 := signInWith(t, s, s.newBrowser(), app, alice.Email, alicePassword)
+		if status, out, _ := jsonRequest(t, http.MethodPost, s.admin+"/admin/users/"+alice.ID+"/disable", tok, ""); status != http.StatusOK {
+			t.Fatalf("disable: %d %v", status, out)
+		}
+		wantLogoutToken(t, s, rp.await(t), app, alice.ID, sid3)
 	})
 }
 

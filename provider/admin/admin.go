@@ -323,10 +323,11 @@ func UserDisabledType(disabled bool) string {
 	return audit.UserEnabled
 }
 
-// setUserDisabled disables or enables a user. Disabling also signs the
-// user out of every browser, in the same transaction; their tokens stop
+// setUserDisabled disables or enables a user for actor. Disabling also
+// signs the user out of every browser, in the same transaction, and the
+// apps of those sessions are told (back-channel logout); their tokens stop
 // working at userinfo, refresh and the admin API.
-func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (*storage.User, error) {
+func (a *Admin) setUserDisabled(ctx context.Context, actor, id string, disabled bool) (*storage.User, error) {
 	st, now := a.store, a.now()
 	var u *storage.User
 	err := st.InTx(ctx, func(ctx context.Context) error {
@@ -340,7 +341,8 @@ func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (
 			return err
 		}
 		if disabled {
-			return st.DeleteLoginSessionsOfUser(ctx, u.ID)
+			_, err := a.sessions.EndAll(ctx, u.ID, actor, audit.SessionEndedByAdmin)
+			return err
 		}
 		return nil
 	})
@@ -350,10 +352,11 @@ func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (
 	return u, nil
 }
 
-// setUserPassword replaces a user's password (argon2id), signs them out
-// of every browser and clears their failed sign-ins (of unknown browsers
-// and of each known one): a reset lifts any lock.
-func (a *Admin) setUserPassword(ctx context.Context, id, password string) (*storage.User, error) {
+// setUserPassword replaces a user's password (argon2id) for actor, signs
+// them out of every browser (telling the apps, as setUserDisabled) and
+// clears their failed sign-ins (of unknown browsers and of each known
+// one): a reset lifts any lock.
+func (a *Admin) setUserPassword(ctx context.Context, actor, id, password string) (*storage.User, error) {
 	st, now := a.store, a.now()
 	ve := &ValidationError{}
 	checkPassword(ve, password)
@@ -378,7 +381,8 @@ func (a *Admin) setUserPassword(ctx context.Context, id, password string) (*stor
 		if _, _, err := st.ClearAccountLoginThrottles(ctx, login.Account(u.Email)); err != nil {
 			return err
 		}
-		return st.DeleteLoginSessionsOfUser(ctx, u.ID)
+		_, err = a.sessions.EndAll(ctx, u.ID, actor, audit.SessionEndedByAdmin)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -590,7 +594,7 @@ func (a *Admin) UpdateUser(ctx context.Context, who *provider.Principal, id stri
 
 // SetUserDisabled disables (and signs out) or enables a user.
 func (a *Admin) SetUserDisabled(ctx context.Context, who *provider.Principal, id string, disabled bool) (*storage.User, error) {
-	u, err := a.setUserDisabled(ctx, id, disabled)
+	u, err := a.setUserDisabled(ctx, who.Actor(), id, disabled)
 	if err != nil {
 		return nil, err
 	}
@@ -609,7 +613,7 @@ func (a *Admin) DeleteUser(ctx context.Context, who *provider.Principal, id stri
 
 // SetUserPassword replaces a user's password and signs them out.
 func (a *Admin) SetUserPassword(ctx context.Context, who *provider.Principal, id, password string) (*storage.User, error) {
-	u, err := a.setUserPassword(ctx, id, password)
+	u, err := a.setUserPassword(ctx, who.Actor(), id, password)
 	if err != nil {
 		return nil, err
 	}

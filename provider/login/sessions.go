@@ -23,6 +23,7 @@ type SessionStore interface {
 	LoginSessionClients(ctx context.Context, sessionID string) ([]string, error)
 	EndLoginSession(ctx context.Context, id string) ([]string, error)
 	EnqueueLogoutDeliveries(ctx context.Context, ds []*storage.LogoutDelivery) error
+	DeleteLoginSessionsOfUser(ctx context.Context, userID string) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -141,22 +142,71 @@ func (s *Sessions) FindBySID(ctx context.Context, userID, sid string) (*storage.
 // a backchannel_logout_uri. storage.ErrNotFound when the session had
 // already ended (someone else ended it first, and told its apps).
 func (s *Sessions) End(ctx context.Context, ls *storage.LoginSession, actor, reason string) (*EndedSession, error) {
-	ended := &EndedSession{Session: ls}
+	var ended *EndedSession
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		ids, err := s.store.EndLoginSession(ctx, ls.ID)
-		if err != nil {
-			return err
-		}
-		if ended.Clients, err = s.clients(ctx, ids); err != nil {
-			return err
-		}
-		ds := backchannel.NewDeliveries(ended.Clients, ls.UserID, ls.SID, s.now().UTC())
-		ended.Backchannel = len(ds)
-		return s.store.EnqueueLogoutDeliveries(ctx, ds)
+		var err error
+		ended, err = s.end(ctx, ls)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.told(ctx, actor, reason, ended)
+	return ended, nil
+}
+
+// EndAll ends every session of the user as End does each, in one
+// transaction (the caller's when ctx carries one: disabling a user or
+// resetting a password signs them out in the same transaction), and
+// deletes their expired sessions too.
+func (s *Sessions) EndAll(ctx context.Context, userID, actor, reason string) ([]*EndedSession, error) {
+	var ended []*EndedSession
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		all, err := s.store.LoginSessionsOfUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		for _, ls := range all {
+			e, err := s.end(ctx, ls)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // ended meanwhile, by someone who told its apps
+			}
+			if err != nil {
+				return err
+			}
+			ended = append(ended, e)
+		}
+		return s.store.DeleteLoginSessionsOfUser(ctx, userID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ended {
+		s.told(ctx, actor, reason, e)
+	}
+	return ended, nil
+}
+
+// end deletes ls and queues its notifications, in the transaction of ctx.
+func (s *Sessions) end(ctx context.Context, ls *storage.LoginSession) (*EndedSession, error) {
+	ended := &EndedSession{Session: ls}
+	ids, err := s.store.EndLoginSession(ctx, ls.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ended.Clients, err = s.clients(ctx, ids); err != nil {
+		return nil, err
+	}
+	ds := backchannel.NewDeliveries(ended.Clients, ls.UserID, ls.SID, s.now().UTC())
+	ended.Backchannel = len(ds)
+	if err := s.store.EnqueueLogoutDeliveries(ctx, ds); err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// told wakes the deliverer and audits an ended session.
+func (s *Sessions) told(ctx context.Context, actor, reason string, ended *EndedSession) {
 	if ended.Backchannel > 0 {
 		s.queued()
 	}
@@ -165,13 +215,12 @@ func (s *Sessions) End(ctx context.Context, ls *storage.LoginSession, actor, rea
 		ids = append(ids, c.ID)
 	}
 	s.audit.Record(ctx, audit.Event{
-		Type: audit.SessionEnded, Actor: actor, Subject: audit.UserSubject(ls.UserID), IP: reqctx.ClientIP(ctx),
+		Type: audit.SessionEnded, Actor: actor, Subject: audit.UserSubject(ended.Session.UserID), IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{
-			"sid": ls.SID, "reason": reason, "clients": strings.Join(ids, " "),
+			"sid": ended.Session.SID, "reason": reason, "clients": strings.Join(ids, " "),
 			"backchannel": strconv.Itoa(ended.Backchannel),
 		},
 	})
-	return ended, nil
 }
 
 // clients loads the clients of ids, leaving out those deleted meanwhile.
