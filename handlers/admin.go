@@ -42,6 +42,9 @@ type administration interface {
 	UnlockLogin(ctx context.Context, who *provider.Principal, id string) (*storage.User, *admin.LoginUnlock, error)
 	UserGrants(ctx context.Context, userID string) ([]login.AppGrant, error)
 	RevokeUserGrant(ctx context.Context, who *provider.Principal, userID, clientID string) (*login.RevokedApp, error)
+	UserSessions(ctx context.Context, userID string) ([]login.SessionView, error)
+	EndUserSession(ctx context.Context, who *provider.Principal, userID, sid string) (*login.EndedSession, error)
+	EndUserSessions(ctx context.Context, who *provider.Principal, userID string) ([]*login.EndedSession, error)
 	CreateAPIKey(ctx context.Context, who *provider.Principal, spec admin.APIKeySpec) (*storage.APIKey, string, error)
 	APIKeys(ctx context.Context, clientID string) ([]*storage.APIKey, error)
 	APIKey(ctx context.Context, id string) (*storage.APIKey, error)
@@ -79,6 +82,8 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
 		{"/admin/users/:id/grants", map[string]adminHandler{http.MethodGet: h.adminListUserGrants}},
 		{"/admin/users/:id/grants/:client_id", map[string]adminHandler{http.MethodDelete: h.adminRevokeUserGrant}},
+		{"/admin/users/:id/sessions", map[string]adminHandler{http.MethodGet: h.adminListUserSessions, http.MethodDelete: h.adminEndUserSessions}},
+		{"/admin/users/:id/sessions/:sid", map[string]adminHandler{http.MethodDelete: h.adminEndUserSession}},
 		{"/admin/apikeys", map[string]adminHandler{http.MethodGet: h.adminListAPIKeys, http.MethodPost: h.adminCreateAPIKey}},
 		{"/admin/apikeys/:id", map[string]adminHandler{http.MethodGet: h.adminGetAPIKey, http.MethodDelete: h.adminRevokeAPIKey}},
 		{"/admin/audit", map[string]adminHandler{http.MethodGet: h.adminListAuditEvents}},
@@ -574,6 +579,59 @@ func (h *Handler) adminRevokeUserGrant(c echo.Context, who *provider.Principal) 
 		return adminNotFoundAs(err, "user or grant")
 	}
 	return c.JSON(http.StatusOK, admin.RevokedAppViewOf(uid, revoked, h.now()))
+}
+
+// adminListUserSessions lists a user's login sessions, each with the apps
+// that got tokens in it.
+func (h *Handler) adminListUserSessions(c echo.Context, _ *provider.Principal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	views, err := h.adm.UserSessions(c.Request().Context(), uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	out := adminList[admin.SessionView]{Items: make([]admin.SessionView, 0, len(views))}
+	for _, v := range views {
+		out.Items = append(out.Items, admin.SessionViewOf(v))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// adminEndUserSession ends one of a user's login sessions (by its sid):
+// its apps are told through the back channel.
+func (h *Handler) adminEndUserSession(c echo.Context, who *provider.Principal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	sid := c.Param("sid")
+	if !validID(sid) {
+		return adminNotFoundError{"session"}
+	}
+	ended, err := h.adm.EndUserSession(c.Request().Context(), who, uid, sid)
+	if err != nil {
+		return adminNotFoundAs(err, "user or session")
+	}
+	return c.JSON(http.StatusOK, admin.EndedSessionViewOf(ended))
+}
+
+// adminEndUserSessions ends every login session of a user.
+func (h *Handler) adminEndUserSessions(c echo.Context, who *provider.Principal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	ended, err := h.adm.EndUserSessions(c.Request().Context(), who, uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	out := adminList[admin.EndedSessionView]{Items: make([]admin.EndedSessionView, 0, len(ended))}
+	for _, e := range ended {
+		out.Items = append(out.Items, admin.EndedSessionViewOf(e))
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (h *Handler) adminSetPassword(c echo.Context, who *provider.Principal) error {

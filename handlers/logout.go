@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -86,7 +88,7 @@ func (h *Handler) logout(c echo.Context) error {
 		return err
 	}
 	if signedIn == nil {
-		return h.finishLogout(c, lr)
+		return h.finishLogout(c, lr, nil)
 	}
 	if lr.hint != nil && lr.hint.Subject == signedIn.User.ID {
 		return h.endSession(c, lr)
@@ -113,29 +115,77 @@ func (h *Handler) logoutSubmit(c echo.Context) error {
 	return h.endSession(c, lr)
 }
 
+// endSession ends the browser's login session, which queues the
+// back-channel notifications of its apps, and signs the browser out of
+// them through the front channel too.
 func (h *Handler) endSession(c echo.Context, lr *logoutRequest) error {
+	var ended *login.EndedSession
 	if ck, err := c.Cookie(h.cookies.session); err == nil {
-		if err := h.login.End(c.Request().Context(), ck.Value); err != nil {
+		if ended, err = h.login.End(c.Request().Context(), ck.Value); err != nil {
 			return err
 		}
 	}
 	h.clearSessionCookie(c)
 	h.log.InfoContext(c.Request().Context(), "logout")
-	return h.finishLogout(c, lr)
+	return h.finishLogout(c, lr, ended)
 }
 
 // finishLogout redirects to the post_logout_redirect_uri when the request
-// may be redirected, and otherwise shows the signed-out page, with a link
-// to that URI if there is one.
-func (h *Handler) finishLogout(c echo.Context, lr *logoutRequest) error {
-	if lr.redirectTrusted() {
+// may be redirected and no app needs its front-channel logout page loaded,
+// and otherwise shows the signed-out page: it loads those pages in
+// iframes (Front-Channel Logout 1.0 §3) and links to the
+// post_logout_redirect_uri if there is one (no script sends the browser
+// on by itself).
+func (h *Handler) finishLogout(c echo.Context, lr *logoutRequest, ended *login.EndedSession) error {
+	frames, origins := h.frontchannelFrames(ended)
+	if lr.redirectTrusted() && len(frames) == 0 {
 		return c.Redirect(http.StatusSeeOther, lr.redirect)
 	}
-	data := &templates.LoggedOutData{Common: h.common(c, "Signed out"), ReturnURL: lr.redirect}
+	data := &templates.LoggedOutData{Common: h.common(c, "Signed out"), ReturnURL: lr.redirect, LogoutFrames: frames}
 	if lr.redirect != "" {
 		data.ClientName = lr.client.Name
 	}
+	if len(origins) > 0 {
+		// The page's policy frames exactly the apps' logout origins.
+		c.Response().Header().Set("Content-Security-Policy", basePageCSP+"; frame-src "+strings.Join(origins, " "))
+	}
 	return h.render(c, http.StatusOK, "logged_out", data)
+}
+
+// frontchannelFrames are the front-channel logout URIs of the apps of an
+// ended session (with iss and sid for those that asked, Front-Channel
+// Logout §2 and §3), and their origins, each once.
+func (h *Handler) frontchannelFrames(ended *login.EndedSession) ([]templates.LogoutFrame, []string) {
+	if ended == nil {
+		return nil, nil
+	}
+	var frames []templates.LogoutFrame
+	var origins []string
+	for _, c := range ended.Clients {
+		if c.FrontchannelLogoutURI == "" {
+			continue
+		}
+		u, err := url.Parse(c.FrontchannelLogoutURI)
+		origin := originOf(c.FrontchannelLogoutURI)
+		// Registration validated the URI; one that no longer parses, or
+		// whose origin could break out of the policy, is left out.
+		if err != nil || origin == "" || strings.ContainsAny(origin, " ;,'\"") {
+			continue
+		}
+		if c.FrontchannelLogoutSessionRequired {
+			q := u.Query()
+			q.Set("iss", h.issuer.String())
+			if ended.Session.SID != "" {
+				q.Set("sid", ended.Session.SID)
+			}
+			u.RawQuery = q.Encode()
+		}
+		frames = append(frames, templates.LogoutFrame{URL: u.String(), ClientName: c.Name})
+		if !slices.Contains(origins, origin) {
+			origins = append(origins, origin)
+		}
+	}
+	return frames, origins
 }
 
 // redirectTrusted reports whether the browser may be sent to the

@@ -33,7 +33,9 @@ func (h *Handler) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		_, _ = rand.Read(b)
 		id := hex.EncodeToString(b)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		ctx := reqctx.With(c.Request().Context(), reqctx.Request{ID: id, ClientIP: c.RealIP(), Arrived: h.now().UTC()})
+		ctx := reqctx.With(c.Request().Context(), reqctx.Request{
+			ID: id, ClientIP: c.RealIP(), Arrived: h.now().UTC(), UserAgent: c.Request().UserAgent(),
+		})
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

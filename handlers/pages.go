@@ -28,7 +28,8 @@ type signIn interface {
 	RememberDevice(cookie string, u *storage.User) (string, error)
 	Start(ctx context.Context, u *storage.User, authTime time.Time, method provider.LoginMethod) (string, *provider.Login, error)
 	Current(ctx context.Context, handle string) (*provider.Login, error)
-	End(ctx context.Context, handle string) error
+	End(ctx context.Context, handle string) (*login.EndedSession, error)
+	Sessions() *login.Sessions
 
 	StartFlow(ctx context.Context, ar fosite.AuthorizeRequester) (string, error)
 	Flow(ctx context.Context, handle string) (*storage.AuthFlow, error)
@@ -359,7 +360,8 @@ func (h *Handler) continueFlow(c echo.Context, handle string, ar fosite.Authoriz
 func (h *Handler) startSession(c echo.Context, u *storage.User, method provider.LoginMethod) (*provider.Login, error) {
 	ctx := c.Request().Context()
 	if old, err := c.Cookie(h.cookies.session); err == nil {
-		if err := h.login.End(ctx, old.Value); err != nil {
+		// The old session ends, and its apps are told (back-channel).
+		if _, err := h.login.End(ctx, old.Value); err != nil {
 			return nil, err
 		}
 	}

@@ -193,6 +193,8 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
+	e.GET(PathAccountSessions, h.accountSessions, h.pageHeaders, csrf)
+	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)
 	e.GET("/account/identities", h.accountIdentities, h.pageHeaders, csrf)
 	e.POST("/account/identities/unlink", h.accountUnlink, h.pageHeaders, csrf)
 

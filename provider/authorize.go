@@ -248,8 +248,10 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 			}
 		}
 		var err error
-		resp, err = p.oauth2.NewAuthorizeResponse(ctx, ar, sess)
-		return err
+		if resp, err = p.oauth2.NewAuthorizeResponse(ctx, ar, sess); err != nil {
+			return err
+		}
+		return p.recordSessionClient(ctx, login, client.ID)
 	})
 	if err != nil {
 		return err
@@ -305,8 +307,36 @@ func (p *Provider) userSession(client *storage.Client, login *Login, granted fos
 		AuthenticationMethodsReferences:     login.Session.AMR,
 		AuthenticationContextClassReference: login.Session.ACR,
 	}
+	// The login session's id for logout (Front-Channel Logout §3,
+	// Back-Channel Logout §2.1); the refreshed ID tokens keep it.
+	if sid := login.Session.SID; sid != "" {
+		sess.Claims.Extra["sid"] = sid
+	}
 	sess.Headers.Extra["kid"] = kid
 	return sess, nil
+}
+
+// sessionClientRecorder remembers which clients got a code in which login
+// session, so that ending the session reaches them (back- and
+// front-channel logout).
+type sessionClientRecorder interface {
+	AddLoginSessionClient(ctx context.Context, sessionID, clientID string, at time.Time) error
+}
+
+// recordSessionClient notes, in the transaction that issues the code, that
+// the client got one in the browser's login session. Only the
+// authorization code path writes this: tokens without a person (client
+// credentials) belong to no session. A session ended meanwhile issues no
+// code: its clients have been told it ended.
+func (p *Provider) recordSessionClient(ctx context.Context, login *Login, clientID string) error {
+	if login.Session == nil || login.Session.ID == "" {
+		return nil
+	}
+	err := p.store.AddLoginSessionClient(ctx, login.Session.ID, clientID, p.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrLoginRequired.WithHint("The sign-in session has ended; sign in again.")
+	}
+	return err
 }
 
 // AuthorizeErrorRedirectsAtOnce reports whether an error found at the

@@ -37,10 +37,12 @@ type Discovery struct {
 	RequestObjectSigningAlgValuesSupported             []string `json:"request_object_signing_alg_values_supported"`
 	// RequestURIParameterSupported is always written: omitted, it would
 	// mean true (OpenID Connect Discovery §3).
-	RequestURIParameterSupported  bool `json:"request_uri_parameter_supported"`
-	RequireRequestURIRegistration bool `json:"require_request_uri_registration"`
-	FrontchannelLogoutSupported   bool `json:"frontchannel_logout_supported"`
-	BackchannelLogoutSupported    bool `json:"backchannel_logout_supported"`
+	RequestURIParameterSupported       bool `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration      bool `json:"require_request_uri_registration"`
+	FrontchannelLogoutSupported        bool `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
+	BackchannelLogoutSupported         bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported  bool `json:"backchannel_logout_session_supported"`
 }
 
 // ClientAuthMethods are the token endpoint authentication methods that
@@ -94,6 +96,14 @@ func (p *Provider) Discovery() Discovery {
 		RequestObjectSigningAlgValuesSupported: RequestObjectAlgs,
 		RequestURIParameterSupported:           false,
 		ClaimsParameterSupported:               true,
+		// Front-Channel Logout 1.0 §3 and Back-Channel Logout 1.0 §2.1:
+		// the signed-out page loads each app's frontchannel_logout_uri (with
+		// iss and sid), and each app's backchannel_logout_uri gets a logout
+		// token with sid; ID tokens carry sid.
+		FrontchannelLogoutSupported:        true,
+		FrontchannelLogoutSessionSupported: true,
+		BackchannelLogoutSupported:         true,
+		BackchannelLogoutSessionSupported:  true,
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister

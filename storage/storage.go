@@ -144,8 +144,19 @@ type Client struct {
 	// RefreshRetryWindow is the client's own refresh retry window; nil
 	// follows the server's.
 	RefreshRetryWindow *time.Duration
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// BackchannelLogoutURI is where a logout token is POSTed when a login
+	// session in which the client got tokens ends (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2); empty for none.
+	// BackchannelLogoutSessionRequired: the client needs the sid claim.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// FrontchannelLogoutURI is loaded in an iframe of the signed-out page
+	// (OpenID Connect Front-Channel Logout 1.0 §2); empty for none.
+	// FrontchannelLogoutSessionRequired adds the iss and sid parameters.
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	CreatedAt                         time.Time
+	UpdatedAt                         time.Time
 }
 
 var (
@@ -251,6 +262,16 @@ type LoginSession struct {
 	// ACR is the authentication context ("acr"); for an upstream login it
 	// names the upstream. Empty for a password login.
 	ACR string
+	// SID is the session's "sid" (OpenID Connect Front-Channel and
+	// Back-Channel Logout): random, unique, unrelated to the cookie, so a
+	// relying party that learns it learns nothing that signs in. Empty for
+	// a session started before gatehouse kept one.
+	SID string
+	// UserAgent and IP describe the browser that signed in (for the person
+	// and the administrator to recognise the session); either may be
+	// empty.
+	UserAgent string
+	IP        string
 }
 
 // FederatedIdentity links an account at an upstream identity provider
@@ -480,6 +501,7 @@ type UserStore interface {
 
 // LoginSessionStore keeps browser sessions.
 type LoginSessionStore interface {
+	// CreateLoginSession returns ErrConflict for a duplicate ID or SID.
 	CreateLoginSession(ctx context.Context, s *LoginSession) error
 	// LoginSession returns ErrNotFound for an unknown or expired session.
 	LoginSession(ctx context.Context, id string) (*LoginSession, error)
@@ -688,6 +710,7 @@ type Store interface {
 	ClientStore
 	UserStore
 	LoginSessionStore
+	LogoutStore
 	ConsentStore
 	AuthFlowStore
 	KeyStore

@@ -25,14 +25,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -217,6 +217,38 @@ type LoggedOutData struct {
 	// itself).
 	ReturnURL  string
 	ClientName string
+	// LogoutFrames are the apps' front-channel logout URIs, each loaded in
+	// an invisible iframe (OpenID Connect Front-Channel Logout 1.0 §3);
+	// the page's Content-Security-Policy allows exactly their origins.
+	LogoutFrames []LogoutFrame
+}
+
+// LogoutFrame is one app's frontchannel_logout_uri, with iss and sid when
+// the app asked for them.
+type LogoutFrame struct {
+	URL        string
+	ClientName string
+}
+
+// AccountSession is one sign-in session on the "account_sessions" page.
+// The times are already formatted for people.
+type AccountSession struct {
+	SID       string // posted back as "sid" to end it; empty: cannot be ended alone
+	UserAgent string // may be empty
+	IP        string // may be empty
+	SignedIn  string
+	Current   bool     // the session of this browser
+	Apps      []string // names of the apps that got tokens in it
+}
+
+// AccountSessionsData is the data of the "account_sessions" page: the
+// person's sign-in sessions, each with a form posted to
+// /account/sessions/end.
+type AccountSessionsData struct {
+	Common
+	UserEmail string
+	Sessions  []AccountSession
+	Message   string // e.g. "The session was ended." (may be empty)
 }
 
 // AppGrant is one app a person has allowed, on the "account_apps" page.

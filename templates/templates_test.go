@@ -78,6 +78,14 @@ func samples() map[string]any {
 				Scopes: []Scope{{"email", "Your e-mail address"}},
 			}},
 		},
+		"account_sessions": AccountSessionsData{
+			Common: common("Where you are signed in"), UserEmail: "ada@example.com", Message: "The session was ended.",
+			Sessions: []AccountSession{
+				{SID: "sid-1", UserAgent: "Firefox on Linux", IP: "192.0.2.7", SignedIn: "2 Jan 2026 10:04 UTC", Current: true, Apps: []string{"Example App", "Wiki"}},
+				{SID: "sid-2", SignedIn: "1 Jan 2026 09:00 UTC"},
+				{UserAgent: "Old browser", SignedIn: "1 Jan 2026 08:00 UTC"},
+			},
+		},
 		"account_keys": AccountKeysData{
 			Common: common("API keys"), UserEmail: "ada@example.com", OwnsApps: true, Message: "The key old-ci was revoked.",
 			Keys: []AccountKey{{
@@ -448,6 +456,53 @@ func TestErrorAndLoggedOut(t *testing.T) {
 	out = render(t, p, "logged_out", samples()["logged_out"])
 	if !strings.Contains(out, "You are signed out.") {
 		t.Errorf("logged_out lacks the message:\n%s", out)
+	}
+}
+
+// The signed-out page loads each app's front-channel logout URI in an
+// iframe, with the URL escaped as an attribute, and names the apps.
+func TestLoggedOutFrontChannelFrames(t *testing.T) {
+	p := mustParse(t)
+	out := render(t, p, "logged_out", LoggedOutData{
+		Common: common("Signed out"), ReturnURL: "https://app.example.com/bye", ClientName: "Example App",
+		LogoutFrames: []LogoutFrame{
+			{URL: "https://app.example.com/fc?iss=https%3A%2F%2Fid.example&sid=abc", ClientName: "Example App"},
+			{URL: "https://wiki.example/logout\"><script>", ClientName: ""},
+		},
+	})
+	for _, want := range []string{
+		`<iframe class="logout-frame" src="https://app.example.com/fc?iss=https%3A%2F%2Fid.example&amp;sid=abc" width="0" height="0" title="Signing out of Example App"></iframe>`,
+		`title="Signing out of an app"`,
+		`href="https://app.example.com/bye"`,
+		"Signing you out of Example App, an app as well.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logged_out lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "<iframe") != 2 || strings.Contains(out, "<script") {
+		t.Errorf("logged_out frames are wrong:\n%s", out)
+	}
+	if hasInlineHandler(out) {
+		t.Errorf("logged_out has an inline handler:\n%s", out)
+	}
+}
+
+func TestAccountSessionsPage(t *testing.T) {
+	p := mustParse(t)
+	out := render(t, p, "account_sessions", samples()["account_sessions"])
+	for _, want := range []string{
+		`action="/account/sessions/end"`, `name="sid" value="sid-1"`, `name="sid" value="sid-2"`,
+		"Firefox on Linux", "from 192.0.2.7", "(this browser)", "Sign out here", "End this session",
+		"Apps signed in through it: Example App, Wiki", "Unknown browser", `aria-current="page">Sessions`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("account_sessions lacks %q:\n%s", want, out)
+		}
+	}
+	// A session without a sid (started before sids were kept) has no form.
+	if n := strings.Count(out, `action="/account/sessions/end"`); n != 2 {
+		t.Errorf("%d end forms, want 2", n)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
+	"github.com/gatehouse-dev/gatehouse/provider/backchannel"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
@@ -168,6 +169,8 @@ type app struct {
 	metrics  *prometheus.Registry
 	audit    *audit.Recorder
 	fed      *federation.Manager
+	// logout delivers the back-channel logout notifications.
+	logout *backchannel.Deliverer
 	// closeRateLimits releases the rate limits' Redis client (a no-op
 	// without one); call it once the listeners have stopped.
 	closeRateLimits func() error
@@ -206,6 +209,9 @@ type backgroundIntervals struct {
 	// changed: API keys revoked, clients changed, signing keys rotated
 	// (default 2 s each).
 	changeCheck time.Duration
+	// logoutDelivery is how often the back-channel logout queue is looked
+	// at besides when a session ends (backchannel.DefaultInterval).
+	logoutDelivery time.Duration
 }
 
 // newApp builds the service on an open, migrated store.
@@ -288,6 +294,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	// Back-channel logout notifications wait in the database; this
+	// instance delivers its share.
+	logout, err := backchannel.New(backchannel.Options{
+		Store: store, Signer: km.Signer(), Keys: km, Issuer: cfg.Issuer,
+		AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks, Interval: opts.background.logoutDelivery,
+		Audit: recorder, Now: opts.now, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	signIn, err := login.New(login.Options{
 		Store: store, Keyring: ring,
 		SessionLifespan: cfg.Lifespans.LoginSession, FlowLifespan: login.DefaultFlowLifespan,
@@ -296,13 +312,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			MaxFailures: cfg.Login.MaxFailures, Lockout: cfg.Login.Lockout,
 			MaxLockout: cfg.Login.MaxLockout, FailureReset: cfg.Login.FailureReset,
 		},
-		Audit: recorder, Metrics: reg, Now: opts.now, Logger: log,
+		Audit: recorder, Metrics: reg, LogoutQueued: logout.Wake, Now: opts.now, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	adm, err := admin.New(admin.Options{
-		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn, Now: opts.now, Logger: log,
+		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,
+		Sessions: signIn.Sessions(), Now: opts.now, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -366,7 +383,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		now = time.Now
 	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, admin: adm, handler: h, metrics: reg, audit: recorder, fed: fed,
-		closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
+		logout: logout, closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
 }
 
 // withPepper makes the keyed hashes of client secrets, API keys and
@@ -443,6 +460,7 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 		func(ctx context.Context) { a.store.WatchClients(ctx, a.background.changeCheck, a.log) },
 		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.now, a.log) },
 		a.provider.Run,
+		a.logout.Run,
 		func(ctx context.Context) {
 			if a.fed != nil {
 				a.fed.Run(ctx)

@@ -116,6 +116,10 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.spec.AccessTokenFormat, "access-token-format", "", "jwt (RFC 9068) or opaque; empty follows access_tokens.format")
 	f.DurationVar(&cf.refreshWindow, "refresh-retry-window", 0, "the client's own refresh retry window (0s to 60s; default: the server's refresh_retry_window)")
 	f.StringVar(&cf.owner, "owner", "", `e-mail address of the user who owns the client and may manage its API keys ("" for none)`)
+	f.StringVar(&cf.spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "where a logout token is POSTed when a session in which the client got tokens ends (https, or http on loopback)")
+	f.BoolVar(&cf.spec.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false, "the client needs the sid claim in logout tokens")
+	f.StringVar(&cf.spec.FrontchannelLogoutURI, "frontchannel-logout-uri", "", "page the signed-out page loads in an iframe (same origin as a redirect URI)")
+	f.BoolVar(&cf.spec.FrontchannelLogoutSessionRequired, "frontchannel-logout-session-required", false, "add iss and sid to the front-channel logout URI")
 }
 
 // resolveOwner turns --owner (an e-mail address) into spec.OwnerID, when
@@ -213,6 +217,14 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"access-token-format":             func() { spec.AccessTokenFormat = s.AccessTokenFormat },
 		"refresh-retry-window":            func() { spec.RefreshRetryWindow = new(cf.refreshWindow) },
 		"owner":                           func() { spec.OwnerID = s.OwnerID },
+		"backchannel-logout-uri":          func() { spec.BackchannelLogoutURI = s.BackchannelLogoutURI },
+		"backchannel-logout-session-required": func() {
+			spec.BackchannelLogoutSessionRequired = s.BackchannelLogoutSessionRequired
+		},
+		"frontchannel-logout-uri": func() { spec.FrontchannelLogoutURI = s.FrontchannelLogoutURI },
+		"frontchannel-logout-session-required": func() {
+			spec.FrontchannelLogoutSessionRequired = s.FrontchannelLogoutSessionRequired
+		},
 	}
 }
 
@@ -366,6 +378,10 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"access_token_format", m.AccessTokenFormat},
 		{"refresh_retry_window", refreshWindowText(c.RefreshRetryWindow)},
 		{"registered_by", m.RegisteredBy},
+		{"backchannel_logout_uri", m.BackchannelLogoutURI},
+		{"backchannel_logout_session_required", fmt.Sprint(m.BackchannelLogoutSessionRequired)},
+		{"frontchannel_logout_uri", m.FrontchannelLogoutURI},
+		{"frontchannel_logout_session_required", fmt.Sprint(m.FrontchannelLogoutSessionRequired)},
 		{"owner_id", c.OwnerID},
 		{"created_at", c.CreatedAt.UTC().Format(time.RFC3339)},
 		{"updated_at", c.UpdatedAt.UTC().Format(time.RFC3339)},

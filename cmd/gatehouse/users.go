@@ -20,7 +20,8 @@ import (
 func newUsersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage people who sign in"}
 	cmd.AddCommand(newUsersCreateCommand(g), newUsersListCommand(g),
-		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false), newUsersUnlockCommand(g))
+		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false), newUsersUnlockCommand(g),
+		newUsersSessionsCommand(g), newUsersEndSessionCommand(g))
 	return cmd
 }
 

@@ -21,6 +21,9 @@ type Request struct {
 	ClientIP string
 	// Arrived is when the request arrived.
 	Arrived time.Time
+	// UserAgent is the request's User-Agent header, as sent (a sign-in
+	// records it so that the person can recognise the session).
+	UserAgent string
 }
 
 type key struct{}
@@ -44,6 +47,9 @@ func ClientIP(ctx context.Context) string { return From(ctx).ClientIP }
 
 // Arrived is when the request ctx belongs to arrived (zero if unknown).
 func Arrived(ctx context.Context) time.Time { return From(ctx).Arrived }
+
+// UserAgent is the User-Agent of the request ctx belongs to ("" if none).
+func UserAgent(ctx context.Context) string { return From(ctx).UserAgent }
 
 // LogHandler wraps a slog handler so that every record logged with a
 // request's context carries its request_id.

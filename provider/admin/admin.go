@@ -28,6 +28,7 @@ const RegisteredByAdmin = "an administrator"
 type Store interface {
 	storage.ClientStore
 	storage.UserStore
+	storage.LogoutStore
 	storage.LoginThrottleStore
 	storage.APIKeyStore
 	storage.RegistrationTokenStore
@@ -70,8 +71,12 @@ type Options struct {
 	// Grants are the apps people allowed; nil where they are not managed
 	// (the CLI).
 	Grants Grants
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Sessions lists and ends people's login sessions; nil makes one on
+	// Store (the CLI: the server's deliverer sends the notifications at
+	// its next look at the queue).
+	Sessions *login.Sessions
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Admin holds the use cases of administration that the admin API and the
@@ -83,15 +88,16 @@ type Options struct {
 // input), storage.ErrNotFound (unknown id), storage.ErrConflict (e-mail
 // taken), or storage failures.
 type Admin struct {
-	store  Store
-	ring   *secret.Keyring
-	hasher *secret.Hasher
-	keys   *keyManager
-	audit  *audit.Recorder
-	bearer BearerAuthorizer
-	grants Grants
-	now    func() time.Time
-	log    *slog.Logger
+	store    Store
+	ring     *secret.Keyring
+	hasher   *secret.Hasher
+	keys     *keyManager
+	audit    *audit.Recorder
+	bearer   BearerAuthorizer
+	grants   Grants
+	sessions *login.Sessions
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // New returns the administration.
@@ -114,10 +120,17 @@ func New(o Options) (*Admin, error) {
 			verifier = apikey.NewVerifier(apikey.Options{Store: o.Store, Keyring: o.Keyring, CacheTTL: -1, Now: o.Now, Logger: o.Logger})
 		}
 	}
+	sessions := o.Sessions
+	if sessions == nil {
+		var err error
+		if sessions, err = login.NewSessions(login.SessionsOptions{Store: o.Store, Audit: o.Audit, Now: o.Now, Logger: o.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	return &Admin{
 		store: o.Store, ring: o.Keyring, hasher: hasher,
 		keys:  &keyManager{store: o.Store, verifier: verifier, audit: o.Audit, now: o.Now},
-		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, now: o.Now, log: o.Logger,
+		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, sessions: sessions, now: o.Now, log: o.Logger,
 	}, nil
 }
 
@@ -311,10 +324,11 @@ func UserDisabledType(disabled bool) string {
 	return audit.UserEnabled
 }
 
-// setUserDisabled disables or enables a user. Disabling also signs the
-// user out of every browser, in the same transaction; their tokens stop
+// setUserDisabled disables or enables a user for actor. Disabling also
+// signs the user out of every browser, in the same transaction, and the
+// apps of those sessions are told (back-channel logout); their tokens stop
 // working at userinfo, refresh and the admin API.
-func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (*storage.User, error) {
+func (a *Admin) setUserDisabled(ctx context.Context, actor, id string, disabled bool) (*storage.User, error) {
 	st, now := a.store, a.now()
 	var u *storage.User
 	err := st.InTx(ctx, func(ctx context.Context) error {
@@ -328,7 +342,8 @@ func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (
 			return err
 		}
 		if disabled {
-			return st.DeleteLoginSessionsOfUser(ctx, u.ID)
+			_, err := a.sessions.EndAll(ctx, u.ID, actor, audit.SessionEndedByAdmin)
+			return err
 		}
 		return nil
 	})
@@ -338,10 +353,11 @@ func (a *Admin) setUserDisabled(ctx context.Context, id string, disabled bool) (
 	return u, nil
 }
 
-// setUserPassword replaces a user's password (argon2id), signs them out
-// of every browser and clears their failed sign-ins (of unknown browsers
-// and of each known one): a reset lifts any lock.
-func (a *Admin) setUserPassword(ctx context.Context, id, password string) (*storage.User, error) {
+// setUserPassword replaces a user's password (argon2id) for actor, signs
+// them out of every browser (telling the apps, as setUserDisabled) and
+// clears their failed sign-ins (of unknown browsers and of each known
+// one): a reset lifts any lock.
+func (a *Admin) setUserPassword(ctx context.Context, actor, id, password string) (*storage.User, error) {
 	st, now := a.store, a.now()
 	ve := &ValidationError{}
 	checkPassword(ve, password)
@@ -366,7 +382,8 @@ func (a *Admin) setUserPassword(ctx context.Context, id, password string) (*stor
 		if _, _, err := st.ClearAccountLoginThrottles(ctx, login.Account(u.Email)); err != nil {
 			return err
 		}
-		return st.DeleteLoginSessionsOfUser(ctx, u.ID)
+		_, err = a.sessions.EndAll(ctx, u.ID, actor, audit.SessionEndedByAdmin)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -591,7 +608,7 @@ func (a *Admin) UpdateUser(ctx context.Context, who *provider.Principal, id stri
 
 // SetUserDisabled disables (and signs out) or enables a user.
 func (a *Admin) SetUserDisabled(ctx context.Context, who *provider.Principal, id string, disabled bool) (*storage.User, error) {
-	u, err := a.setUserDisabled(ctx, id, disabled)
+	u, err := a.setUserDisabled(ctx, who.Actor(), id, disabled)
 	if err != nil {
 		return nil, err
 	}
@@ -610,7 +627,7 @@ func (a *Admin) DeleteUser(ctx context.Context, who *provider.Principal, id stri
 
 // SetUserPassword replaces a user's password and signs them out.
 func (a *Admin) SetUserPassword(ctx context.Context, who *provider.Principal, id, password string) (*storage.User, error) {
-	u, err := a.setUserPassword(ctx, id, password)
+	u, err := a.setUserPassword(ctx, who.Actor(), id, password)
 	if err != nil {
 		return nil, err
 	}

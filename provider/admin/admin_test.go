@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -57,7 +58,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	}
 
 	// A disabled admin's token stops working at once.
-	if _, err := f.a.setUserDisabled(ctx, admin.ID, true); err != nil {
+	if _, err := f.a.setUserDisabled(ctx, audit.ActorOperator, admin.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.a.Authorize(ctx, adminAccess); !errors.Is(err, provider.ErrBearerUnauthorized) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -105,13 +106,13 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	}
 
 	// Disabled users and clients that lose the scope are shut out at once.
-	if _, err := f.a.setUserDisabled(ctx, alice.ID, true); err != nil {
+	if _, err := f.a.setUserDisabled(ctx, audit.ActorOperator, alice.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.a.AuthorizeKeyManager(ctx, access); !errors.Is(err, provider.ErrBearerUnauthorized) {
 		t.Fatalf("disabled user: %v", err)
 	}
-	if _, err := f.a.setUserDisabled(ctx, alice.ID, false); err != nil {
+	if _, err := f.a.setUserDisabled(ctx, audit.ActorOperator, alice.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	// A client that stops being first-party (its row may still list the

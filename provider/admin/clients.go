@@ -101,6 +101,14 @@ type ClientSpec struct {
 	// RefreshRetryWindow is the client's own refresh retry window (0 to
 	// provider.MaxRefreshRetryWindow); nil follows the server's.
 	RefreshRetryWindow *time.Duration
+	// BackchannelLogoutURI and FrontchannelLogoutURI are where the client
+	// is told that a login session in which it got tokens ended
+	// (Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2); the
+	// SessionRequired flags ask for the sid (and iss).
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
 	// RegisteredBy says who registered the client (shown on the consent
 	// page), e.g. "an administrator".
 	RegisteredBy string
@@ -396,6 +404,10 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  c.AccessTokenFormat,
 		RefreshRetryWindow:                 c.RefreshRetryWindow,
+		BackchannelLogoutURI:               c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
 		RegisteredBy:                       c.RegisteredBy,
 		OwnerID:                            c.OwnerID,
 	}
@@ -495,6 +507,8 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 			}
 		}
 	}
+
+	checkLogoutURIs(ve, spec, hasCode)
 
 	// Client authentication and keys.
 	method := spec.TokenEndpointAuthMethod
@@ -691,6 +705,10 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  spec.AccessTokenFormat,
 		RefreshRetryWindow:                 spec.RefreshRetryWindow,
+		BackchannelLogoutURI:               spec.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   spec.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:              spec.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  spec.FrontchannelLogoutSessionRequired,
 		RegisteredBy:                       registeredBy,
 		OwnerID:                            ownerID,
 	}
@@ -698,6 +716,49 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		c.TokenEndpointAuthSigningAlg = assertionAlg
 	}
 	return c, ve
+}
+
+// checkLogoutURIs validates the logout endpoints. Both are absolute URLs
+// without a fragment (Back-Channel Logout §2.2, Front-Channel Logout §2),
+// https — or http on a loopback host, as redirect URIs (checkRedirectURI).
+// The front-channel URI must share scheme, host and port with a registered
+// redirect URI (Front-Channel Logout §2). Only a client that signs people
+// in (authorization_code) has login sessions to be told about.
+func checkLogoutURIs(ve *ValidationError, spec ClientSpec, hasCode bool) {
+	for _, f := range []struct{ field, value string }{
+		{"backchannel_logout_uri", spec.BackchannelLogoutURI}, {"frontchannel_logout_uri", spec.FrontchannelLogoutURI},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if !hasCode {
+			ve.Add(f.field, "only clients with the authorization_code grant sign people in and are told when they sign out")
+			continue
+		}
+		if err := checkRedirectURI(f.value); err != nil {
+			ve.Add(f.field, "%v", err)
+		}
+	}
+	fc := spec.FrontchannelLogoutURI
+	if fc == "" || !hasCode || hasProblem(ve, "frontchannel_logout_uri") {
+		return
+	}
+	origin := uriOrigin(fc)
+	for _, r := range spec.RedirectURIs {
+		if uriOrigin(r) == origin {
+			return
+		}
+	}
+	ve.Add("frontchannel_logout_uri", "%q must have the scheme, host and port of one of the redirect URIs", clip(fc))
+}
+
+// uriOrigin is scheme://host[:port] of raw ("" if it does not parse).
+func uriOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // defaultAssertionAlg is the private_key_jwt algorithm of a client that
@@ -923,6 +984,12 @@ type ClientFields struct {
 	// RefreshRetryWindow is the client's refresh retry window in seconds;
 	// absent follows the server's.
 	RefreshRetryWindow *int64 `json:"refresh_retry_window"`
+	// The logout endpoints (Back-Channel Logout 1.0 §2.2, Front-Channel
+	// Logout 1.0 §2), by the names those specifications register.
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required"`
 }
 
 // Spec maps the fields to a ClientSpec as they are: token endpoint auth
@@ -955,6 +1022,10 @@ func (f *ClientFields) Spec() ClientSpec {
 		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
 		AccessTokenFormat:                  f.AccessTokenFormat,
 		RefreshRetryWindow:                 secondsDuration(f.RefreshRetryWindow),
+		BackchannelLogoutURI:               f.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   f.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:              f.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  f.FrontchannelLogoutSessionRequired,
 	}
 }
 
@@ -1030,6 +1101,10 @@ type ClientMetadata struct {
 	SkipConsent                        bool            `json:"skip_consent"`
 	RegisteredBy                       string          `json:"registered_by,omitempty"`
 	UpdatedAt                          int64           `json:"updated_at,omitempty"`
+	BackchannelLogoutURI               string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired   bool            `json:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI              string          `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired  bool            `json:"frontchannel_logout_session_required"`
 }
 
 // ClientMetadataOf describes c (without any secret). For a client that
@@ -1060,6 +1135,10 @@ func ClientMetadataOf(c *storage.Client) ClientMetadata {
 		AccessTokenFormat:                  c.AccessTokenFormat,
 		SkipConsent:                        c.SkipConsent,
 		RegisteredBy:                       c.RegisteredBy,
+		BackchannelLogoutURI:               c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
 	}
 	if w := c.RefreshRetryWindow; w != nil {
 		m.RefreshRetryWindow = new(int64(*w / time.Second))

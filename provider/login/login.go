@@ -246,6 +246,13 @@ func (s *Service) Start(ctx context.Context, u *storage.User, authTime time.Time
 	if err != nil {
 		return "", nil, err
 	}
+	// The sid is drawn apart from the cookie: relying parties see it (ID
+	// and logout tokens, front-channel URLs), and it must lead nowhere
+	// near the cookie or its hash (the session's key).
+	sid, err := secret.NewHandle()
+	if err != nil {
+		return "", nil, err
+	}
 	now := s.now().UTC()
 	sess := &storage.LoginSession{
 		ID:        secret.HashHandle(handle),
@@ -255,6 +262,9 @@ func (s *Service) Start(ctx context.Context, u *storage.User, authTime time.Time
 		CreatedAt: now,
 		AMR:       method.AMR,
 		ACR:       method.ACR,
+		SID:       sid,
+		UserAgent: userAgent(reqctx.UserAgent(ctx)),
+		IP:        reqctx.ClientIP(ctx),
 	}
 	if err := s.store.CreateLoginSession(ctx, sess); err != nil {
 		return "", nil, fmt.Errorf("login: create login session: %w", err)
@@ -286,12 +296,46 @@ func (s *Service) Current(ctx context.Context, handle string) (*provider.Login, 
 	return &provider.Login{Session: sess, User: u}, nil
 }
 
-// End deletes the browser session behind a cookie handle.
-func (s *Service) End(ctx context.Context, handle string) error {
-	if handle == "" {
-		return nil
+// End ends the browser session behind a cookie handle (its person signs
+// out there) and tells the apps that got tokens in it (Sessions.End). It
+// returns the ended session, or nil when there was none to end (unknown,
+// expired, or ended meanwhile).
+func (s *Service) End(ctx context.Context, handle string) (*EndedSession, error) {
+	if handle == "" || len(handle) > 100 {
+		return nil, nil
 	}
-	return s.store.DeleteLoginSession(ctx, secret.HashHandle(handle))
+	id := secret.HashHandle(handle)
+	ls, err := s.store.LoginSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Expired: nobody is signed in there any more; the row goes.
+		return nil, s.store.DeleteLoginSession(ctx, id)
+	} else if err != nil {
+		return nil, err
+	}
+	ended, err := s.sessions.End(ctx, ls, audit.UserSubject(ls.UserID), audit.SessionEndedByLogout)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return ended, err
+}
+
+// maxUserAgentLen bounds the User-Agent kept with a session: it is the
+// browser's to choose.
+const maxUserAgentLen = 300
+
+// userAgent is ua made fit to keep and show: valid UTF-8 without control
+// characters, at most maxUserAgentLen bytes.
+func userAgent(ua string) string {
+	ua = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(ua, ""))
+	if len(ua) > maxUserAgentLen {
+		ua = strings.ToValidUTF8(ua[:maxUserAgentLen], "")
+	}
+	return ua
 }
 
 // errNoHashSlot: the request ended while waiting for a password check; the

@@ -26,6 +26,7 @@ type Store interface {
 	storage.ClientStore
 	storage.UserStore
 	storage.LoginSessionStore
+	storage.LogoutStore
 	storage.LoginThrottleStore
 	storage.ConsentStore
 	storage.AuthFlowStore
@@ -63,8 +64,11 @@ type Options struct {
 	// Metrics, when set, receives the sign-in counters (attempts and
 	// lockouts).
 	Metrics prometheus.Registerer
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// LogoutQueued is called when ending a session queued back-channel
+	// logout notifications (SessionsOptions.LogoutQueued).
+	LogoutQueued func()
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Service signs people in. Safe for concurrent use.
@@ -78,6 +82,7 @@ type Service struct {
 	flowLifespan    time.Duration
 	audit           *audit.Recorder
 	metrics         *metrics
+	sessions        *Sessions
 	now             func() time.Time
 	log             *slog.Logger
 	// hashSlots bounds concurrent argon2id password checks
@@ -103,10 +108,19 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	sessions, err := NewSessions(SessionsOptions{
+		Store: o.Store, Audit: o.Audit, LogoutQueued: o.LogoutQueued, Now: o.Now, Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		store: o.Store, ring: o.Keyring, fed: o.Federation, noPassword: o.DisablePasswordLogin,
 		lockout: o.Lockout.withDefaults(), sessionLifespan: o.SessionLifespan, flowLifespan: o.FlowLifespan,
-		audit: o.Audit, metrics: m, now: o.Now, log: o.Logger,
+		audit: o.Audit, metrics: m, sessions: sessions, now: o.Now, log: o.Logger,
 		hashSlots: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}, nil
 }
+
+// Sessions lists and ends people's login sessions.
+func (s *Service) Sessions() *Sessions { return s.sessions }

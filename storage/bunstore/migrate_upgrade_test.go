@@ -206,7 +206,27 @@ func upgradeCases() []upgradeCase {
 		version: "20261208000101", // request_object_signing_alg
 		changes: []string{"column clients.request_object_signing_alg"},
 		loaded:  func(t *testing.T, s *bunstore.Store) { wantRequestObjectAlg(t, s, "PS256") },
-		redone: func(t *testing.T, s *bunstore.Store) { wantRequestObjectAlg(t, s, "") },
+		redone:  func(t *testing.T, s *bunstore.Store) { wantRequestObjectAlg(t, s, "") },
+	}, {
+		version: "20261208000201", // logout_channels
+		changes: []string{
+			"column clients.backchannel_logout_session_required", "column clients.backchannel_logout_uri",
+			"column clients.frontchannel_logout_session_required", "column clients.frontchannel_logout_uri",
+			"column login_sessions.ip", "column login_sessions.sid", "column login_sessions.user_agent",
+			"index login_sessions_sid_idx", "table login_session_clients", "table logout_deliveries",
+		},
+		loaded: wantLogoutRows,
+		// Sessions of earlier releases have no sid and no clients.
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			ls, err := s.LoginSession(ctx, "session-of-sessions-user")
+			if err != nil || ls.SID != "" || ls.UserAgent != "" || ls.IP != "" {
+				t.Errorf("older session = %+v, %v; want no sid, user agent or IP", ls, err)
+			}
+			if err := s.AddLoginSessionClient(ctx, "session-of-sessions-user", "logout-client", time.Now()); err != nil {
+				t.Errorf("AddLoginSessionClient on an older session: %v", err)
+			}
+		},
 	}, {
 		version: "20261208000301", // client_pkce_optional
 		changes: []string{"column clients.pkce_optional"},
@@ -221,6 +241,30 @@ func upgradeCases() []upgradeCase {
 			}
 		},
 	}}
+}
+
+// wantLogoutRows: the logout fixture's rows load as written.
+func wantLogoutRows(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.ClientByID(ctx, "logout-client")
+	if err != nil || c.BackchannelLogoutURI != "https://rp.example/bc" || !c.BackchannelLogoutSessionRequired ||
+		c.FrontchannelLogoutURI != "https://rp.example/fc" || !c.FrontchannelLogoutSessionRequired {
+		t.Errorf("logout-client = %+v, %v; want both logout endpoints, sessions required", c, err)
+	}
+	ls, err := s.LoginSession(ctx, "logout-session")
+	if err != nil || ls.SID != "logout-sid" || ls.UserAgent != "Test browser" || ls.IP != "192.0.2.7" {
+		t.Errorf("logout-session = %+v, %v; want its sid and browser", ls, err)
+	}
+	if ids, err := s.LoginSessionClients(ctx, "logout-session"); err != nil || !slices.Equal(ids, []string{"logout-client"}) {
+		t.Errorf("LoginSessionClients(logout-session) = %q, %v; want logout-client", ids, err)
+	}
+	at := time.Date(2026, 12, 8, 10, 1, 0, 0, time.UTC)
+	ds, err := s.ClaimLogoutDeliveries(ctx, at, time.Nanosecond, 10)
+	if err != nil || len(ds) != 1 || ds[0].ID != "logout-delivery" || ds[0].Attempts != 2 || ds[0].SID != "logout-sid" ||
+		ds[0].LastError != "503 Service Unavailable" {
+		t.Errorf("ClaimLogoutDeliveries = %+v, %v; want logout-delivery's second attempt", ds, err)
+	}
 }
 
 // TestMigrationUpgrades: a database that each release in turn migrated and

@@ -50,9 +50,13 @@ type clientModel struct {
 	OwnerID                            string `bun:"owner_id"`
 	AccessTokenFormat                  string `bun:"access_token_format"`
 	// RefreshRetryWindowMS is NULL when the client follows the server.
-	RefreshRetryWindowMS *int64    `bun:"refresh_retry_window_ms"`
-	CreatedAt            time.Time `bun:"created_at"`
-	UpdatedAt            time.Time `bun:"updated_at"`
+	RefreshRetryWindowMS              *int64    `bun:"refresh_retry_window_ms"`
+	BackchannelLogoutURI              string    `bun:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired  bool      `bun:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI             string    `bun:"frontchannel_logout_uri"`
+	FrontchannelLogoutSessionRequired bool      `bun:"frontchannel_logout_session_required"`
+	CreatedAt                         time.Time `bun:"created_at"`
+	UpdatedAt                         time.Time `bun:"updated_at"`
 }
 
 // clientToModel converts c for storage.
@@ -91,6 +95,10 @@ func clientToModel(c *storage.Client) *clientModel {
 		OwnerID:                            c.OwnerID,
 		AccessTokenFormat:                  c.AccessTokenFormat,
 		RefreshRetryWindowMS:               durationMS(c.RefreshRetryWindow),
+		BackchannelLogoutURI:               c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
 		CreatedAt:                          dbTime(c.CreatedAt),
 		UpdatedAt:                          dbTime(c.UpdatedAt),
 	}
@@ -122,6 +130,10 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		OwnerID:                            m.OwnerID,
 		AccessTokenFormat:                  m.AccessTokenFormat,
 		RefreshRetryWindow:                 msDuration(m.RefreshRetryWindowMS),
+		BackchannelLogoutURI:               m.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   m.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:              m.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired:  m.FrontchannelLogoutSessionRequired,
 		CreatedAt:                          m.CreatedAt.UTC(),
 		UpdatedAt:                          m.UpdatedAt.UTC(),
 	}
@@ -184,6 +196,11 @@ type loginSessionModel struct {
 	CreatedAt time.Time `bun:"created_at"`
 	AMR       string    `bun:"amr"`
 	ACR       string    `bun:"acr"`
+	// SID is NULL for a session started before sids were kept (the
+	// unique index allows any number of NULLs).
+	SID       string `bun:"sid,nullzero"`
+	UserAgent string `bun:"user_agent"`
+	IP        string `bun:"ip"`
 }
 
 func (m *loginSessionModel) toDomain() (*storage.LoginSession, error) {
@@ -194,6 +211,9 @@ func (m *loginSessionModel) toDomain() (*storage.LoginSession, error) {
 		ExpiresAt: m.ExpiresAt.UTC(),
 		CreatedAt: m.CreatedAt.UTC(),
 		ACR:       m.ACR,
+		SID:       m.SID,
+		UserAgent: m.UserAgent,
+		IP:        m.IP,
 	}
 	if err := decodeLists(listField{"amr", m.AMR, &ls.AMR}); err != nil {
 		return nil, err

@@ -38,6 +38,9 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls *storage.LoginSession
 		CreatedAt: dbTime(ls.CreatedAt),
 		AMR:       encodeList(ls.AMR),
 		ACR:       ls.ACR,
+		SID:       ls.SID,
+		UserAgent: ls.UserAgent,
+		IP:        ls.IP,
 	}
 	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
 		return mapErr("create login session", err)

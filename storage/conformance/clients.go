@@ -72,6 +72,10 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
 	e.wantEqual(got.OwnerID, want.OwnerID, what+" OwnerID")
 	e.wantEqual(got.AccessTokenFormat, want.AccessTokenFormat, what+" AccessTokenFormat")
+	e.wantEqual(got.BackchannelLogoutURI, want.BackchannelLogoutURI, what+" BackchannelLogoutURI")
+	e.wantEqual(got.BackchannelLogoutSessionRequired, want.BackchannelLogoutSessionRequired, what+" BackchannelLogoutSessionRequired")
+	e.wantEqual(got.FrontchannelLogoutURI, want.FrontchannelLogoutURI, what+" FrontchannelLogoutURI")
+	e.wantEqual(got.FrontchannelLogoutSessionRequired, want.FrontchannelLogoutSessionRequired, what+" FrontchannelLogoutSessionRequired")
 	if (got.RefreshRetryWindow == nil) != (want.RefreshRetryWindow == nil) ||
 		(got.RefreshRetryWindow != nil && *got.RefreshRetryWindow != *want.RefreshRetryWindow) {
 		e.t.Errorf("%s RefreshRetryWindow = %v, want %v", what, got.RefreshRetryWindow, want.RefreshRetryWindow)

@@ -50,6 +50,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Clients", clientTests()},
 		{"Users", userTests()},
 		{"LoginSessions", loginSessionTests()},
+		{"Logout", logoutTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
 		{"Consent", consentTests()},
@@ -210,6 +211,10 @@ func newClient(id string) *storage.Client {
 		OwnerID:                            "owner-of-" + id,
 		AccessTokenFormat:                  "jwt",
 		RefreshRetryWindow:                 new(2500 * time.Millisecond),
+		BackchannelLogoutURI:               "https://app.example/logout/backchannel?tenant=1",
+		BackchannelLogoutSessionRequired:   true,
+		FrontchannelLogoutURI:              "https://app.example/logout/frontchannel",
+		FrontchannelLogoutSessionRequired:  true,
 	}
 }
 

@@ -1,0 +1,10 @@
+DROP TABLE IF EXISTS logout_deliveries;
+DROP TABLE IF EXISTS login_session_clients;
+DROP INDEX IF EXISTS login_sessions_sid_idx;
+ALTER TABLE login_sessions DROP COLUMN ip;
+ALTER TABLE login_sessions DROP COLUMN user_agent;
+ALTER TABLE login_sessions DROP COLUMN sid;
+ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;
+ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;
+ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;
+ALTER TABLE clients DROP COLUMN backchannel_logout_uri;

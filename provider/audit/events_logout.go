@@ -1,0 +1,38 @@
+package audit
+
+// Login session and logout events. SessionEnded names the user in
+// Subject; the back-channel events name the client in ClientID and the
+// user in Subject. Details carry the session's "sid" (never the cookie or
+// its hash) and small facts.
+const (
+	// SessionEnded: a login session ended (Details: sid, reason — one of
+	// the SessionEndedBy* values — and clients, the space-separated ids of
+	// the apps that got tokens in it, and backchannel, how many
+	// notifications were queued). Actor is the user, the administrator or
+	// "operator".
+	SessionEnded = "session.ended"
+
+	// LogoutBackchannelDelivered: a client's backchannel_logout_uri
+	// accepted the logout token (Details: attempts, status).
+	LogoutBackchannelDelivered = "logout.backchannel.delivered"
+	// LogoutBackchannelFailed: an attempt failed and will be retried
+	// (Details: attempts, error, next_attempt_at).
+	LogoutBackchannelFailed = "logout.backchannel.failed"
+	// LogoutBackchannelAbandoned: gatehouse gave up on a notification
+	// (Details: attempts, error, reason — refused, too_many_attempts,
+	// too_old or client_gone).
+	LogoutBackchannelAbandoned = "logout.backchannel.abandoned"
+)
+
+// Reasons of SessionEnded.
+const (
+	// SessionEndedByLogout: RP-initiated logout or the person's own
+	// sign-out (the browser was there: front-channel logout ran too).
+	SessionEndedByLogout = "logout"
+	// SessionEndedByUser: the person ended the session on the account
+	// page.
+	SessionEndedByUser = "account"
+	// SessionEndedByAdmin: an administrator (admin API) or an operator
+	// (CLI) ended it.
+	SessionEndedByAdmin = "admin"
+)
