@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -48,6 +49,10 @@ type testServer struct {
 	store *bunstore.Store
 	// stop shuts the server down (idempotent; also run at cleanup).
 	stop func()
+	// transport reaches the public listener: it trusts the test
+	// certificate of a server that speaks TLS (startTLSServer); nil for
+	// plain HTTP.
+	transport http.RoundTripper
 }
 
 // forEachDialect runs fn as a parallel subtest per available database:
@@ -152,8 +157,15 @@ func startServerOn(t *testing.T, store *bunstore.Store, mods ...func(*config.Con
 // intervals of its background work), logging to the test.
 func startServerWith(t *testing.T, store *bunstore.Store, opts appOptions, mods ...func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerWithCert(t, store, opts, nil, mods...)
+}
+
+// startServerWithCert is startServerWith with the public listener speaking
+// TLS with cert when it is set.
+func startServerWithCert(t *testing.T, store *bunstore.Store, opts appOptions, cert *testCert, mods ...func(*config.Config)) *testServer {
+	t.Helper()
 	lw := &logWriter{t: t, on: true}
-	s := startServerLogging(t, store, lw, opts, mods...)
+	s := startServerListening(t, store, lw, opts, cert, mods...)
 	// After the stop, nothing may write to t (the test may have ended).
 	stop := s.stop
 	s.stop = func() {
@@ -179,6 +191,13 @@ const testAuditFlush = 10 * time.Millisecond
 
 func startServerLogging(t *testing.T, store *bunstore.Store, w io.Writer, opts appOptions, mods ...func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerListening(t, store, w, opts, nil, mods...)
+}
+
+// startServerListening is startServerLogging with the public listener
+// speaking TLS with cert when it is set (the issuer is then https).
+func startServerListening(t *testing.T, store *bunstore.Store, w io.Writer, opts appOptions, cert *testCert, mods ...func(*config.Config)) *testServer {
+	t.Helper()
 	if opts.background.auditFlush == 0 {
 		opts.background.auditFlush = testAuditFlush
 	}
@@ -191,7 +210,13 @@ func startServerLogging(t *testing.T, store *bunstore.Store, w io.Writer, opts a
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.Issuer = "http://" + pub.Addr().String()
+	scheme := "http://"
+	var transport http.RoundTripper
+	if cert != nil {
+		pub = tls.NewListener(pub, cert.server)
+		scheme, transport = "https://", cert.transport()
+	}
+	cfg.Issuer = scheme + pub.Addr().String()
 	cfg.Listen, cfg.AdminListen = pub.Addr().String(), adm.Addr().String()
 	cfg.Secret = randomString(t, 32)
 	cfg.Log.Level = "warn"
@@ -221,9 +246,9 @@ func startServerLogging(t *testing.T, store *bunstore.Store, w io.Writer, opts a
 		})
 	}
 	t.Cleanup(stop)
-	s := &testServer{t: t, issuer: cfg.Issuer, addr: "http://" + pub.Addr().String(), admin: "http://" + adm.Addr().String(),
-		app: a, store: store, stop: stop}
-	waitHealthy(t, s.addr+"/health/alive")
+	s := &testServer{t: t, issuer: cfg.Issuer, addr: scheme + pub.Addr().String(), admin: "http://" + adm.Addr().String(),
+		app: a, store: store, stop: stop, transport: transport}
+	waitHealthyVia(t, &http.Client{Transport: transport}, s.addr+"/health/alive")
 	return s
 }
 
@@ -231,8 +256,13 @@ func startServerLogging(t *testing.T, store *bunstore.Store, w io.Writer, opts a
 // goroutine of its own.
 func waitHealthy(t *testing.T, u string) {
 	t.Helper()
+	waitHealthyVia(t, http.DefaultClient, u)
+}
+
+func waitHealthyVia(t *testing.T, client *http.Client, u string) {
+	t.Helper()
 	healthy := waitFor(10*time.Second, func() bool {
-		resp, err := http.Get(u)
+		resp, err := client.Get(u)
 		if err != nil {
 			return false
 		}
@@ -324,8 +354,9 @@ func (s *testServer) newBrowser() *browser {
 	}
 	issuer, _ := url.Parse(s.issuer)
 	return &browser{t: s.t, s: s, client: &http.Client{
-		Jar:     jar,
-		Timeout: 20 * time.Second,
+		Jar:       jar,
+		Transport: s.transport,
+		Timeout:   20 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host != issuer.Host {
 				return http.ErrUseLastResponse

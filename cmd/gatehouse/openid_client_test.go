@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	josev4 "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+)
+
+// envRequireNode makes TestOpenIDClientLibrary fail instead of skipping
+// when Node.js or the relying party's packages are missing; CI sets it
+// (and installs the packages from the lockfile).
+const envRequireNode = "GATEHOUSE_TEST_REQUIRE_NODE"
+
+// openIDClientDir holds the relying party (rp.mjs) and its pinned
+// packages (package-lock.json).
+const openIDClientDir = "testdata/openid-client"
+
+// TestOpenIDClientLibrary: a relying party built on openid-client v6 (the
+// most used OpenID Connect client for JavaScript), in its default
+// configuration, signs a person in through gatehouse: discovery, PAR,
+// private_key_jwt with the library's default assertion audience (the
+// issuer), the code flow with PKCE and neither state nor nonce, the ID
+// token checked by the library, refresh, userinfo, and RP-initiated
+// logout, which ends the person's session.
+func TestOpenIDClientLibrary(t *testing.T) {
+	t.Parallel()
+	node := nodeRelyingParty(t)
+	cert := newTestCert(t)
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startTLSServer(t, dialect, cert)
+		user := s.user("nora@example.com", alicePassword)
+
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid := randomString(t, 8)
+		public, _ := json.Marshal(josev4.JSONWebKeySet{Keys: []josev4.JSONWebKey{{Key: &key.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
+		private, _ := json.Marshal(josev4.JSONWebKey{Key: key, KeyID: kid, Algorithm: "ES256"})
+		const redirect, afterLogout = "https://rp.example/callback", "https://rp.example/signed-out"
+		c, _ := s.client(admin.ClientSpec{
+			Name: "Node app", RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{afterLogout},
+			GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken},
+			Scopes:     []string{"openid", "email", "profile", "offline_access"}, SkipConsent: true,
+			TokenEndpointAuthMethod: provider.AuthMethodPrivateKeyJWT, TokenEndpointAuthSigningAlg: "ES256", JWKS: string(public),
+		})
+
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "rp.mjs")
+		cmd.Dir = openIDClientDir
+		cmd.Env = append(os.Environ(),
+			"NODE_EXTRA_CA_CERTS="+cert.pemFile, "ISSUER="+s.issuer, "CLIENT_ID="+c.ID, "CLIENT_JWK="+string(private),
+			"REDIRECT_URI="+redirect, "POST_LOGOUT_REDIRECT_URI="+afterLogout)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Wait() }()
+		lines := bufio.NewScanner(stdout)
+		next := func() map[string]json.RawMessage {
+			t.Helper()
+			if !lines.Scan() {
+				t.Fatalf("the relying party stopped: %v; stderr: %s", lines.Err(), stderr.String())
+			}
+			var msg map[string]json.RawMessage
+			if err := json.Unmarshal(lines.Bytes(), &msg); err != nil {
+				t.Fatalf("the relying party said %q: %v", lines.Text(), err)
+			}
+			if e, ok := msg["error"]; ok {
+				t.Fatalf("the relying party failed: %s", e)
+			}
+			return msg
+		}
+
+		var authorize string
+		_ = json.Unmarshal(next()["authorize"], &authorize)
+		if !strings.HasPrefix(authorize, s.issuer+provider.PathAuthorize+"?") || !strings.Contains(authorize, "request_uri=") ||
+			strings.Contains(authorize, "state=") {
+			t.Fatalf("authorization URL %q: want a pushed request without state", authorize)
+		}
+		b := s.newBrowser()
+		p := b.login(b.get(authorize), user.Email, alicePassword)
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirect+"?") {
+			t.Fatalf("sign-in: %d %q: %.300s", p.status, p.location, p.body)
+		}
+		if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
+			t.Fatal(err)
+		}
+
+		var got struct {
+			Subject          string `json:"sub"`
+			Issuer           string `json:"iss"`
+			Email            string `json:"id_token_email"`
+			RefreshedIDToken bool   `json:"refreshed_id_token"`
+			UserinfoSub      string `json:"userinfo_sub"`
+			UserinfoEmail    string `json:"userinfo_email"`
+			Logout           string `json:"logout"`
+		}
+		if err := json.Unmarshal(next()["result"], &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Subject != user.ID || got.Issuer != s.issuer || got.Email != user.Email || !got.RefreshedIDToken ||
+			got.UserinfoSub != user.ID || got.UserinfoEmail != user.Email {
+			t.Fatalf("the relying party saw %+v, want sub %s, iss %s, email %s", got, user.ID, s.issuer, user.Email)
+		}
+
+		if !strings.HasPrefix(got.Logout, s.issuer+provider.PathLogout+"?") {
+			t.Fatalf("end-session URL %q", got.Logout)
+		}
+		p = b.get(got.Logout)
+		if p.status != http.StatusSeeOther && p.status != http.StatusFound || !strings.HasPrefix(p.location, afterLogout) {
+			t.Fatalf("logout: %d %q: %.300s", p.status, p.location, p.body)
+		}
+		if p = b.get(s.issuer + "/account/apps"); !p.isLoginPage() {
+			t.Fatalf("after logout the session is still alive: %d %s", p.status, p.url)
+		}
+	})
+}
+
+// nodeRelyingParty returns the path of node, with the relying party's
+// packages installed; it skips the test outside CI when either is
+// missing, and fails it under envRequireNode.
+func nodeRelyingParty(t *testing.T) string {
+	t.Helper()
+	missing := func(why string) {
+		t.Helper()
+		if os.Getenv(envRequireNode) != "" {
+			t.Fatalf("%s (%s is set)", why, envRequireNode)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("Node.js is not installed: the openid-client relying party cannot run")
+	}
+	if _, err := os.Stat(filepath.Join(openIDClientDir, "node_modules", "openid-client", "package.json")); err != nil {
+		missing("the relying party's packages are not installed: run npm ci --prefix cmd/gatehouse/" + openIDClientDir)
+	}
+	return node
+}
