@@ -133,9 +133,9 @@ func (h *Handler) endSession(c echo.Context, lr *logoutRequest) error {
 // finishLogout redirects to the post_logout_redirect_uri when the request
 // may be redirected and no app needs its front-channel logout page loaded,
 // and otherwise shows the signed-out page: it loads those pages in
-// iframes (Front-Channel Logout 1.0 §3) and links to the
-// post_logout_redirect_uri if there is one (no script sends the browser
-// on by itself).
+// iframes (Front-Channel Logout 1.0 §3) and then continues to the
+// post_logout_redirect_uri if there is one, by its one hash-allowed
+// script, with a link for a browser that runs none.
 func (h *Handler) finishLogout(c echo.Context, lr *logoutRequest, ended *login.EndedSession) error {
 	frames, origins := h.frontchannelFrames(ended)
 	if lr.redirectTrusted() && len(frames) == 0 {
@@ -147,7 +147,11 @@ func (h *Handler) finishLogout(c echo.Context, lr *logoutRequest, ended *login.E
 	}
 	if len(origins) > 0 {
 		// The page's policy frames exactly the apps' logout origins.
-		c.Response().Header().Set("Content-Security-Policy", basePageCSP+"; frame-src "+strings.Join(origins, " "))
+		csp := basePageCSP + "; frame-src " + strings.Join(origins, " ")
+		if lr.redirect != "" {
+			csp += "; script-src " + templates.ContinueAfterLogoutFramesHash
+		}
+		c.Response().Header().Set("Content-Security-Policy", csp)
 	}
 	return h.render(c, http.StatusOK, "logged_out", data)
 }

@@ -16,7 +16,9 @@ package templates
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io"
@@ -40,6 +42,9 @@ type Pages struct {
 }
 
 var funcs = template.FuncMap{
+	// continueAfterLogoutFrames is the signed-out page's one script
+	// (ContinueAfterLogoutFramesHash allows it).
+	"continueAfterLogoutFrames": func() template.JS { return template.JS(continueAfterLogoutFrames) },
 	// statusText is http.StatusText, so the error page can say "Bad Request"
 	// next to 400. It returns "" for unknown codes.
 	"statusText": http.StatusText,
@@ -210,11 +215,34 @@ type LogoutData struct {
 }
 
 // LoggedOutData is the data of the "logged_out" page.
+// continueAfterLogoutFrames sends the browser on to the "Return to the
+// app" link once every front-channel logout iframe has loaded, or after 3
+// seconds whatever they do (Front-Channel Logout 1.0 §4: the OP
+// continues to the post_logout_redirect_uri after the apps' pages are
+// loaded). It is constant, so a hash allows it.
+const continueAfterLogoutFrames = `(function () {
+  var link = document.getElementById("return-to-app");
+  if (!link) return;
+  var frames = document.querySelectorAll("iframe.logout-frame");
+  var left = frames.length, gone = false;
+  function go() { if (!gone) { gone = true; window.location.replace(link.href); } }
+  frames.forEach(function (f) { f.addEventListener("load", function () { if (--left === 0) go(); }); });
+  if (left === 0) go();
+  setTimeout(go, 3000);
+})();`
+
+// ContinueAfterLogoutFramesHash is the CSP hash source of the signed-out
+// page's script, for its Content-Security-Policy (script-src).
+var ContinueAfterLogoutFramesHash = func() string {
+	sum := sha256.Sum256([]byte(continueAfterLogoutFrames))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
 type LoggedOutData struct {
 	Common
 	// ReturnURL, when set, is the app's registered post-logout URI, offered
-	// as a link "Return to ClientName" (the browser is not sent there by
-	// itself).
+	// as a link "Return to ClientName"; with LogoutFrames, the page's
+	// script follows it once they have loaded.
 	ReturnURL  string
 	ClientName string
 	// LogoutFrames are the apps' front-channel logout URIs, each loaded in

@@ -77,6 +77,32 @@ async function callback() {
 (location.pathname === "/cb" ? callback() : start()).catch((e) => show({error: String(e)}));
 </script></body></html>`
 
+// startChromium starts the headless Chromium at path for the test (closed
+// at its end) and returns the browser's context. Run the steps under a
+// deadline derived from it: the context that starts the browser must not
+// carry one, or the browser would stop with it.
+func startChromium(t *testing.T, path string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // as root in a container
+		// No connections of the browser's own: this machine has no network.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
 // TestSinglePageAppInChromium signs a person in to a single-page app in a
 // real browser (headless Chromium): the login and consent pages with
 // their CSP, cookies and form posts, the redirect back to the app, and the
@@ -104,25 +130,7 @@ func TestSinglePageAppInChromium(t *testing.T) {
 	go app.Serve(ln)
 	t.Cleanup(func() { app.Close() })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox, // as root in a container
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-
-	// The first Run starts the browser; it must not carry the deadline
-	// (that would stop the browser with it), the steps do.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
+	ctx := startChromium(t, browser)
 	stepCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	allow := chromedp.CSS(`button[name="decision"][value="allow"]`)

@@ -25,7 +25,7 @@ import (
 // and fails unless the link text is want (as HTML, escaped).
 func appLink(t *testing.T, p *page, want string) string {
 	t.Helper()
-	m := regexp.MustCompile(`<a class="btn btn-secondary" href="([^"]*)">([^<]*)</a>`).FindStringSubmatch(p.body)
+	m := regexp.MustCompile(`<a class="btn btn-secondary" href="([^"]*)"[^>]*>([^<]*)</a>`).FindStringSubmatch(p.body)
 	if m == nil {
 		t.Fatalf("no link back to the app on the page: %d %.600s", p.status, p.body)
 	}
