@@ -256,7 +256,7 @@ func New(opts Options) (*Provider, error) {
 				lifespan: opts.Lifespans.AccessToken, signer: signer, kid: opts.Keys.CurrentKID,
 			},
 		},
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idTokenSigner{signer}, Config: cfg},
 		Signer:                     signer,
 	}
 
