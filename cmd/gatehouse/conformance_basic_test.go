@@ -21,7 +21,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
-	"github.com/gatehouse-dev/gatehouse/provider"
 )
 
 func TestOIDCCBasicPlan(t *testing.T) {
@@ -74,7 +73,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 		// generic error checks, or an error page (screenshot).
 		module("oidcc-response-type-missing", func(t *testing.T) {
 			req := o.authRequest(t, c, "openid", "response_type", "")
-			p := s.newBrowser().get(s.authorizeURL(req))
+			p := s.newBrowser().get(o.authorizeURL(req))
 			if code := o.checkErrorCallback(t, p, req); code != "invalid_request" && code != "unsupported_response_type" {
 				t.Errorf("error %q, want invalid_request or unsupported_response_type", code)
 			}
@@ -194,7 +193,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 				q = append(q, url.QueryEscape(k)+"="+url.QueryEscape(req.Get(k)))
 			}
 			b := s.newBrowser()
-			p := b.get(s.issuer + provider.PathAuthorize + "?" + strings.Join(q, "&"))
+			p := b.get(o.endpoint("authorization_endpoint") + "?" + strings.Join(q, "&"))
 			p = b.login(p, o.user.Email, alicePassword)
 			if p.isConsentPage() {
 				p = b.consent(p, "allow")
@@ -214,7 +213,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 			module("oidcc-display-"+d, func(t *testing.T) {
 				b := s.newBrowser()
 				req := o.authRequest(t, c, "openid", "display", d)
-				if p := b.get(s.authorizeURL(req)); !p.isLoginPage() {
+				if p := b.get(o.authorizeURL(req)); !p.isLoginPage() {
 					t.Fatalf("display=%s: got %d, want the login page", d, p.status)
 				}
 				o.codeFlow(t, b, c, req)
@@ -231,7 +230,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 			first := o.codeFlow(t, b, c, o.authRequest(t, c, "openid"))
 			clock.Set(time.Now().Add(time.Second))
 			req := o.authRequest(t, c, "openid", "prompt", "login")
-			if p := b.get(s.authorizeURL(req)); !p.isLoginPage() {
+			if p := b.get(o.authorizeURL(req)); !p.isLoginPage() {
 				t.Fatalf("prompt=login: got %d %q, want the login page", p.status, p.location)
 			}
 			second := o.codeFlow(t, b, c, req)
@@ -246,7 +245,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 		// and the state unchanged.
 		module("oidcc-prompt-none-not-logged-in", func(t *testing.T) {
 			req := o.authRequest(t, c, "openid", "prompt", "none", "state", suiteValue(t, 128))
-			p := s.newBrowser().get(s.authorizeURL(req))
+			p := s.newBrowser().get(o.authorizeURL(req))
 			if code := o.checkErrorCallback(t, p, req); !slices.Contains([]string{"interaction_required", "login_required", "account_selection_required", "consent_required"}, code) {
 				t.Errorf("prompt=none without a session: %q", code)
 			}
@@ -261,7 +260,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 			b := s.newBrowser()
 			f1 := o.codeFlow(t, b, c, first)
 			req := second(f1)
-			p := b.get(s.authorizeURL(req))
+			p := b.get(o.authorizeURL(req))
 			if p.isLoginPage() || p.isConsentPage() {
 				t.Fatalf("second authorization showed a page (%d %s)", p.status, p.url)
 			}
@@ -293,7 +292,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 			first := o.codeFlow(t, b, c, o.authRequest(t, c, "openid"))
 			clock.Set(time.Now().Add(2 * time.Second))
 			req := o.authRequest(t, c, "openid", "max_age", "1")
-			if p := b.get(s.authorizeURL(req)); !p.isLoginPage() {
+			if p := b.get(o.authorizeURL(req)); !p.isLoginPage() {
 				t.Fatalf("max_age=1 two seconds after signing in: got %d %q, want the login page", p.status, p.location)
 			}
 			second := o.codeFlow(t, b, c, req)
@@ -340,7 +339,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 		module("oidcc-login-hint", func(t *testing.T) {
 			b := s.newBrowser()
 			req := o.authRequest(t, c, "openid", "login_hint", o.user.Email)
-			p := b.get(s.authorizeURL(req))
+			p := b.get(o.authorizeURL(req))
 			if !p.isLoginPage() {
 				t.Fatalf("login_hint: got %d, want the login page", p.status)
 			}
@@ -412,7 +411,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 		// tokens at once; so the test does not wait.
 		module("oidcc-codereuse-30seconds", func(t *testing.T) {
 			token := codeReuse(t)
-			req, _ := http.NewRequest(http.MethodGet, s.issuer+provider.PathUserinfo, nil)
+			req, _ := http.NewRequest(http.MethodGet, o.endpoint("userinfo_endpoint"), nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			if status, body, _ := doJSON(t, req); status < 400 || status > 499 {
 				t.Errorf("the first access token after the code's reuse: %d %v, want a 4xx", status, body)
@@ -425,7 +424,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 		// that URI nor to the registered one.
 		module("oidcc-ensure-registered-redirect-uri", func(t *testing.T) {
 			req := o.authRequest(t, c, "openid", "redirect_uri", suiteRedirect+"/"+suiteValue(t, 14)[:10])
-			p := s.newBrowser().get(s.authorizeURL(req))
+			p := s.newBrowser().get(o.authorizeURL(req))
 			if p.location != "" || p.status < 400 || !strings.Contains(strings.ToLower(p.body), "redirect") {
 				t.Fatalf("unregistered redirect_uri: %d %q: %.300s; want an error page about the redirect URI", p.status, p.location, p.body)
 			}
@@ -436,7 +435,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 		module("oidcc-ensure-post-request-succeeds", func(t *testing.T) {
 			req := o.authRequest(t, c, "openid")
 			b := s.newBrowser()
-			p := b.post(s.issuer+provider.PathAuthorize, req)
+			p := b.post(o.endpoint("authorization_endpoint"), req)
 			if p.isLoginPage() {
 				p = b.login(p, o.user.Email, alicePassword)
 			}
@@ -462,7 +461,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 					o.meta["request_object_signing_alg_values_supported"], o.meta["request_uri_parameter_supported"])
 			}
 			req := o.authRequest(t, c, "openid", "request_uri", suiteBaseURL+"/requesturi/"+suiteValue(t, 16))
-			if code := o.checkErrorCallback(t, s.newBrowser().get(s.authorizeURL(req)), req); code != "request_uri_not_supported" {
+			if code := o.checkErrorCallback(t, s.newBrowser().get(o.authorizeURL(req)), req); code != "request_uri_not_supported" {
 				t.Errorf("request_uri: %q, want request_uri_not_supported", code)
 			}
 		})
@@ -489,7 +488,7 @@ func TestOIDCCBasicPlan(t *testing.T) {
 			if redirectInQuery != "" {
 				query.Set("redirect_uri", redirectInQuery)
 			}
-			if code := o.checkErrorCallback(t, s.newBrowser().get(s.authorizeURL(query)), inner); code != "invalid_request_object" {
+			if code := o.checkErrorCallback(t, s.newBrowser().get(o.authorizeURL(query)), inner); code != "invalid_request_object" {
 				t.Errorf("unsigned request object: %q, want invalid_request_object", code)
 			}
 		}
@@ -535,10 +534,10 @@ func TestOIDCCBasicPlan(t *testing.T) {
 			if !slices.Contains(strs("scopes_supported"), "offline_access") || !slices.Contains(strs("grant_types_supported"), "refresh_token") {
 				t.Fatalf("discovery lacks offline_access or the refresh_token grant")
 			}
-			refresh := func(t *testing.T, c suiteClient, nonce int, withScope bool) string {
+			refresh := func(t *testing.T, c suiteClient, nonce int, withScope bool) (string, idToken) {
 				b := s.newBrowser()
 				req := o.authRequest(t, c, "openid offline_access", "prompt", "consent", "nonce", suiteValue(t, nonce))
-				p := b.login(b.get(s.authorizeURL(req)), o.user.Email, alicePassword)
+				p := b.login(b.get(o.authorizeURL(req)), o.user.Email, alicePassword)
 				if !p.isConsentPage() {
 					t.Fatalf("prompt=consent with offline_access: got %d, want the consent page", p.status)
 				}
@@ -576,10 +575,15 @@ func TestOIDCCBasicPlan(t *testing.T) {
 				if next := second.str("refresh_token"); next != "" {
 					rt = next
 				}
-				return rt
+				return rt, idt1
 			}
-			refresh(t, c, 16, true)
-			rt2 := refresh(t, o.client2, 43, false)
+			_, idt1 := refresh(t, c, 16, true)
+			rt2, idt2 := refresh(t, o.client2, 43, false)
+			// subject_types_supported is public: both clients know the
+			// person by the same sub.
+			if idt1.Subject != idt2.Subject {
+				t.Errorf("sub %q for client, %q for client2; discovery says public", idt1.Subject, idt2.Subject)
+			}
 			wrong := o.token(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}, "scope": {"openid offline_access"}})
 			if wrong.status != http.StatusBadRequest || wrong.str("error") != "invalid_grant" {
 				t.Errorf("client2's refresh token used by client 1: %d %v, want 400 invalid_grant", wrong.status, wrong.body)

@@ -22,8 +22,6 @@ import (
 	"time"
 
 	josev4 "github.com/go-jose/go-jose/v4"
-
-	"github.com/gatehouse-dev/gatehouse/provider"
 )
 
 // endSessionState is CreateRandomEndSessionState: 50 letters, 10 digits
@@ -52,7 +50,7 @@ func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 		s := startServer(t, dialect, allowManySignIns)
 		o := newSuiteOP(t, s)
 		c := o.client
-		endSession := s.issuer + provider.PathLogout
+		endSession := o.endpoint("end_session_endpoint")
 
 		// signedIn is the module's first authorization: a signed-in browser
 		// and its ID token.
@@ -78,14 +76,14 @@ func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 		signedOut := func(t *testing.T, b *browser) {
 			t.Helper()
 			req := o.authRequest(t, c, "openid", "prompt", "none", "state", suiteValue(t, 128))
-			if code := o.checkErrorCallback(t, b.get(s.authorizeURL(req)), req); !slices.Contains([]string{"interaction_required", "login_required", "account_selection_required", "consent_required"}, code) {
+			if code := o.checkErrorCallback(t, b.get(o.authorizeURL(req)), req); !slices.Contains([]string{"interaction_required", "login_required", "account_selection_required", "consent_required"}, code) {
 				t.Errorf("prompt=none after logout: %q", code)
 			}
 		}
 		stillSignedIn := func(t *testing.T, b *browser) {
 			t.Helper()
 			req := o.authRequest(t, c, "openid", "prompt", "none")
-			o.checkSuccessCallback(t, b.get(s.authorizeURL(req)).callback(t), req)
+			o.checkSuccessCallback(t, b.get(o.authorizeURL(req)).callback(t), req)
 		}
 		// refused is what the modules that send something wrong expect:
 		// no redirect (to the post_logout_redirect_uri or anywhere) but an

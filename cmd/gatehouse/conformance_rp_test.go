@@ -105,6 +105,31 @@ func newSuiteOP(t *testing.T, s *testServer) *suiteOP {
 	}
 }
 
+// endpoint is a URL of the discovery document (the suite calls only
+// what discovery names).
+func (o *suiteOP) endpoint(name string) string {
+	u, _ := o.meta[name].(string)
+	return u
+}
+
+// authorizeURL is the discovered authorization endpoint with req.
+func (o *suiteOP) authorizeURL(req url.Values) string {
+	return o.endpoint("authorization_endpoint") + "?" + req.Encode()
+}
+
+// checkIss is ValidateIssIfPresentInAuthorizationResponse, stricter: the
+// discovery document says authorization_response_iss_parameter_supported,
+// so iss must be there (RFC 9207 §2.4), and be the issuer.
+func (o *suiteOP) checkIss(t *testing.T, cb url.Values) {
+	t.Helper()
+	if o.meta["authorization_response_iss_parameter_supported"] == true && !cb.Has("iss") {
+		t.Errorf("callback %v without iss, though discovery says authorization_response_iss_parameter_supported", cb)
+	}
+	if iss := cb.Get("iss"); cb.Has("iss") && iss != o.s.issuer {
+		t.Errorf("callback iss %q, want %q", iss, o.s.issuer)
+	}
+}
+
 // suiteValue is a state or nonce as the suite makes one longer than 10
 // characters (CreateRandomStateValue, CreateRandomNonceValue):
 // alphanumerics and then "-._~", every URL-safe character.
@@ -147,7 +172,7 @@ func (o *suiteOP) authRequest(t *testing.T, c suiteClient, scope string, extra .
 // browser does) and returns the callback.
 func (o *suiteOP) signIn(t *testing.T, b *browser, req url.Values) url.Values {
 	t.Helper()
-	return b.authorizeAndLogin(o.s.authorizeURL(req), o.user.Email, alicePassword)
+	return b.authorizeAndLogin(o.authorizeURL(req), o.user.Email, alicePassword)
 }
 
 // checkSuccessCallback is onAuthorizationCallbackResponse for a success:
@@ -159,9 +184,7 @@ func (o *suiteOP) signIn(t *testing.T, b *browser, req url.Values) url.Values {
 // EnsureMinimumAuthorizationCodeEntropy, oidcc-server).
 func (o *suiteOP) checkSuccessCallback(t *testing.T, cb, req url.Values) string {
 	t.Helper()
-	if iss := cb.Get("iss"); iss != "" && iss != o.s.issuer {
-		t.Errorf("callback iss %q, want %q", iss, o.s.issuer)
-	}
+	o.checkIss(t, cb)
 	if cb.Get("error") != "" {
 		t.Fatalf("callback error %q: %s", cb.Get("error"), cb.Get("error_description"))
 	}
@@ -192,9 +215,7 @@ func (o *suiteOP) checkErrorCallback(t *testing.T, p *page, req url.Values) stri
 	if cb.Get("state") != req.Get("state") {
 		t.Errorf("error callback state %q, want %q", cb.Get("state"), req.Get("state"))
 	}
-	if iss := cb.Get("iss"); iss != "" && iss != o.s.issuer {
-		t.Errorf("error callback iss %q, want %q", iss, o.s.issuer)
-	}
+	o.checkIss(t, cb)
 	if cb.Get("error") == "" || cb.Has("code") {
 		t.Errorf("error callback %v: want an error and no code", cb)
 	}
@@ -234,7 +255,7 @@ func (o *suiteOP) token(t *testing.T, c suiteClient, form url.Values) tokenRespo
 		form.Set("client_secret", c.secret)
 		user, pass = "", ""
 	}
-	status, body, header := postForm(t, o.s.issuer+provider.PathToken, form, user, pass)
+	status, body, header := postForm(t, o.endpoint("token_endpoint"), form, user, pass)
 	return tokenResponse{status: status, header: header, body: body}
 }
 
@@ -408,10 +429,10 @@ func (o *suiteOP) userinfo(t *testing.T, method, token string, inBody bool) map[
 	t.Helper()
 	var req *http.Request
 	if inBody {
-		req, _ = http.NewRequest(http.MethodPost, o.s.issuer+provider.PathUserinfo, strings.NewReader(url.Values{"access_token": {token}}.Encode()))
+		req, _ = http.NewRequest(http.MethodPost, o.endpoint("userinfo_endpoint"), strings.NewReader(url.Values{"access_token": {token}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
-		req, _ = http.NewRequest(method, o.s.issuer+provider.PathUserinfo, nil)
+		req, _ = http.NewRequest(method, o.endpoint("userinfo_endpoint"), nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", "application/json")
