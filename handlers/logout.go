@@ -57,7 +57,10 @@ func (h *Handler) parseLogout(c echo.Context) (*logoutRequest, error) {
 		lr.raw.ClientName = client.Name
 	}
 	if uri := lr.raw.PostLogoutRedirectURI; uri != "" {
-		if lr.client == nil || !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {
+		if lr.client == nil {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "A post_logout_redirect_uri needs the id_token_hint (or client_id) of the client that registered it.")
+		}
+		if !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {
 			return nil, echo.NewHTTPError(http.StatusBadRequest, "The post_logout_redirect_uri is not registered for this client.")
 		}
 		u, err := url.Parse(uri)

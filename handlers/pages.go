@@ -242,8 +242,21 @@ func (h *Handler) loginPage(c echo.Context) error {
 	}
 	allowFormRedirect(c, ar)
 	return h.render(c, http.StatusOK, "login", h.loginData(c, &templates.LoginData{
-		Flow: c.FormValue("flow"), ClientName: clientName(ar),
+		Flow: c.FormValue("flow"), ClientName: clientName(ar), Email: loginHint(ar),
 	}))
+}
+
+// loginHint is the login_hint of an authorization request (OpenID Connect
+// Core §3.1.2.1: the identifier the person might sign in with) when it
+// can be an e-mail address, the identifier gatehouse signs people in
+// with: it fills in the e-mail field, which the person can still change.
+// Any other hint (a phone number, a subject) is ignored.
+func loginHint(ar fosite.AuthorizeRequester) string {
+	h := strings.TrimSpace(ar.GetRequestForm().Get("login_hint"))
+	if len(h) > 254 || strings.Count(h, "@") != 1 || strings.ContainsAny(h, " \t\r\n") {
+		return ""
+	}
+	return h
 }
 
 // loginData completes the login page: title, CSRF token, the "Continue

@@ -265,7 +265,7 @@ func New(opts Options) (*Provider, error) {
 			},
 			now: opts.Now,
 		},
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idTokenSigner{signer}, Config: cfg},
 		Signer:                     signer,
 	}
 

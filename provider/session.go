@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"context"
+
 	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
@@ -74,4 +76,21 @@ func MethodUpstream(id string) LoginMethod {
 type Login struct {
 	Session *storage.LoginSession
 	User    *storage.User
+}
+
+// idTokenSigner signs ID tokens without fosite's "rat" (requested at)
+// claim. fosite needs the request time in the claims it checks prompt and
+// max_age against (jwt.IDTokenClaims.RequestedAt, which Complete sets)
+// and writes it into every ID token as "rat", a claim no specification
+// defines: OpenID Connect Core §2 lists what an ID token holds, and the
+// OpenID Foundation's conformance suite flags anything else
+// (EnsureIdTokenDoesNotContainNonRequestedClaims, docs/conformance.md).
+// The relying party learns nothing from it that it needs; it is dropped
+// when the token is signed.
+type idTokenSigner struct{ jwt.Signer }
+
+// Generate signs claims without "rat".
+func (s idTokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	delete(claims, "rat")
+	return s.Signer.Generate(ctx, claims, header)
 }
