@@ -103,6 +103,24 @@ func startChromium(t *testing.T, path string) context.Context {
 	return ctx
 }
 
+// listenApp opens a loopback port for an app of the test: another origin
+// than gatehouse's, known before the app is (its client needs it).
+func listenApp(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, "http://" + ln.Addr().String()
+}
+
+// serveApp serves h on ln until the test ends.
+func serveApp(t *testing.T, ln net.Listener, h http.HandlerFunc) {
+	app := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go app.Serve(ln)
+	t.Cleanup(func() { app.Close() })
+}
+
 // TestSinglePageAppInChromium signs a person in to a single-page app in a
 // real browser (headless Chromium): the login and consent pages with
 // their CSP, cookies and form posts, the redirect back to the app, and the
@@ -115,26 +133,20 @@ func TestSinglePageAppInChromium(t *testing.T) {
 	s.user("spa-user@example.com", alicePassword)
 
 	// The app on its own origin (another port).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := "http://" + ln.Addr().String()
+	ln, origin := listenApp(t)
 	c, _ := s.client(admin.ClientSpec{Name: "Browser App", Public: true, RedirectURIs: []string{origin + "/cb"},
 		AllowedOrigins: []string{origin}, Scopes: []string{"openid", "email", "profile", "offline_access"}})
 	page := fmt.Sprintf(spaPage, s.issuer, c.ID)
-	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveApp(t, ln, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, page)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go app.Serve(ln)
-	t.Cleanup(func() { app.Close() })
+	})
 
 	ctx := startChromium(t, browser)
 	stepCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	allow := chromedp.CSS(`button[name="decision"][value="allow"]`)
-	err = chromedp.Do(stepCtx,
+	err := chromedp.Do(stepCtx,
 		chromedp.Navigate(origin+"/"),
 		// The app sends the browser to gatehouse's login page.
 		chromedp.WaitVisible(chromedp.CSS("#email")),

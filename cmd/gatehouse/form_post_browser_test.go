@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"testing"
@@ -27,17 +26,13 @@ func TestFormPostInChromium(t *testing.T) {
 	s := startServer(t, "sqlite")
 	s.user("form-post@example.com", alicePassword)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := "http://" + ln.Addr().String()
+	ln, origin := listenApp(t)
 	c, secret := s.client(admin.ClientSpec{Name: "Form post app", RedirectURIs: []string{origin + "/cb"}, Scopes: []string{"openid"}})
 	conf := s.oauthConfig(c, secret, "openid")
 
 	// The app: its callback takes the POST and records what came.
 	received := make(chan url.Values, 1)
-	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveApp(t, ln, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/cb" && r.Method == http.MethodPost && r.ParseForm() == nil {
 			select {
 			case received <- r.PostForm:
@@ -46,9 +41,7 @@ func TestFormPostInChromium(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><html><body data-done="1"><p id="method">%s</p></body></html>`, r.Method)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go app.Serve(ln)
-	t.Cleanup(func() { app.Close() })
+	})
 
 	ctx := startChromium(t, browser)
 	stepCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -58,7 +51,7 @@ func TestFormPostInChromium(t *testing.T) {
 	state := `st "<&>" é`
 	authURL := conf.AuthCodeURL(state, challenge, oauth2.SetAuthURLParam("response_mode", "form_post"))
 	allow := chromedp.CSS(`button[name="decision"][value="allow"]`)
-	err = chromedp.Do(stepCtx,
+	err := chromedp.Do(stepCtx,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(chromedp.CSS("#email")),
 		chromedp.SendKeys(chromedp.CSS("#email"), "form-post@example.com"),

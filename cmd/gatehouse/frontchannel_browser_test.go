@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,11 +30,7 @@ func TestFrontChannelLogoutInChromium(t *testing.T) {
 	s := startServer(t, "sqlite")
 	user := s.user("front-channel@example.com", alicePassword)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := "http://" + ln.Addr().String()
+	ln, origin := listenApp(t)
 	c, secret := s.client(admin.ClientSpec{
 		Name: "Front-channel app", RedirectURIs: []string{origin + "/cb"}, PostLogoutRedirectURIs: []string{origin + "/bye"},
 		Scopes: []string{"openid"}, SkipConsent: true,
@@ -45,7 +40,7 @@ func TestFrontChannelLogoutInChromium(t *testing.T) {
 
 	// The app records its callback and its front-channel logout request.
 	callbacks, frontChannel := make(chan url.Values, 1), make(chan url.Values, 1)
-	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveApp(t, ln, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/cb":
 			select {
@@ -60,9 +55,7 @@ func TestFrontChannelLogoutInChromium(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><html><body data-page="%s"></body></html>`, r.URL.Path)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go app.Serve(ln)
-	t.Cleanup(func() { app.Close() })
+	})
 
 	ctx := startChromium(t, browser)
 	stepCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -74,7 +67,7 @@ func TestFrontChannelLogoutInChromium(t *testing.T) {
 	}
 
 	verifier, challenge := pkce()
-	err = chromedp.Do(stepCtx,
+	err := chromedp.Do(stepCtx,
 		chromedp.Navigate(conf.AuthCodeURL("", challenge)),
 		chromedp.WaitVisible(chromedp.CSS("#email")),
 		chromedp.SendKeys(chromedp.CSS("#email"), user.Email),
