@@ -44,6 +44,58 @@ func endSessionState(t *testing.T) string {
 	return strings.NewReplacer("+", "~", ";", "~", " ", "~").Replace(s)
 }
 
+// logoutRequest is CreateEndSessionEndpointRequest after the module's
+// first authorization f: id_token_hint, post_logout_redirect_uri and
+// state, changed by the module (a pair with an empty value removes the
+// parameter).
+func (o *suiteOP) logoutRequest(t *testing.T, f flow, changes ...string) url.Values {
+	t.Helper()
+	v := url.Values{"id_token_hint": {f.tokens.str("id_token")}, "post_logout_redirect_uri": {o.postLogoutRedirect}, "state": {endSessionState(t)}}
+	for i := 0; i+1 < len(changes); i += 2 {
+		if changes[i+1] == "" {
+			v.Del(changes[i])
+		} else {
+			v.Set(changes[i], changes[i+1])
+		}
+	}
+	return v
+}
+
+// checkSignedOut is a logout module's last step (performAuthorizationFlow
+// once more, with AddPromptNoneToAuthorizationEndpointRequest): prompt=none
+// in browser b now fails with an error asking for the person
+// (CheckErrorFromAuthorizationEndpointIsOneThatRequiredAUserInterface),
+// with the 128-character state back.
+func (o *suiteOP) checkSignedOut(t *testing.T, b *browser) {
+	t.Helper()
+	req := o.authRequest(t, o.client, "openid", "prompt", "none", "state", suiteValue(t, 128))
+	if code := o.checkErrorCallback(t, b.get(o.authorizeURL(req)), req); !slices.Contains([]string{"interaction_required", "login_required", "account_selection_required", "consent_required"}, code) {
+		t.Errorf("prompt=none after logout: %q", code)
+	}
+}
+
+// checkPostLogoutRedirect is CheckPostLogoutState (or
+// CheckNoPostLogoutState) and CheckForUnexpectedParametersInPostLogoutRedirect:
+// target, where the browser goes after the logout, is the registered
+// post_logout_redirect_uri with exactly the state sent, or no query
+// without one.
+func (o *suiteOP) checkPostLogoutRedirect(t *testing.T, target, state string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme+"://"+u.Host+u.Path != o.postLogoutRedirect || u.Fragment != "" {
+		t.Fatalf("the browser goes to %q, want %s", target, o.postLogoutRedirect)
+	}
+	q := u.Query()
+	if q.Get("state") != state || (state == "" && (q.Has("state") || u.RawQuery != "")) {
+		t.Errorf("post logout redirect %q: state %q, want %q", target, q.Get("state"), state)
+	}
+	for k := range q {
+		if k != "state" {
+			t.Errorf("post logout redirect has unexpected parameter %q", k)
+		}
+	}
+}
+
 func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, dialect string) {
@@ -58,28 +110,7 @@ func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 			b := s.newBrowser()
 			return b, o.codeFlow(t, b, c, o.authRequest(t, c, "openid", "state", suiteValue(t, 128)))
 		}
-		// logoutRequest is CreateEndSessionEndpointRequest, changed by the
-		// module (a pair with an empty value removes the parameter).
-		logoutRequest := func(t *testing.T, f flow, changes ...string) url.Values {
-			v := url.Values{"id_token_hint": {f.tokens.str("id_token")}, "post_logout_redirect_uri": {suitePostLogoutRedirect}, "state": {endSessionState(t)}}
-			for i := 0; i+1 < len(changes); i += 2 {
-				if changes[i+1] == "" {
-					v.Del(changes[i])
-				} else {
-					v.Set(changes[i], changes[i+1])
-				}
-			}
-			return v
-		}
-		// signedOut is the module's last step: prompt=none now fails with
-		// an error asking for the person, and the 128-character state back.
-		signedOut := func(t *testing.T, b *browser) {
-			t.Helper()
-			req := o.authRequest(t, c, "openid", "prompt", "none", "state", suiteValue(t, 128))
-			if code := o.checkErrorCallback(t, b.get(o.authorizeURL(req)), req); !slices.Contains([]string{"interaction_required", "login_required", "account_selection_required", "consent_required"}, code) {
-				t.Errorf("prompt=none after logout: %q", code)
-			}
-		}
+		logoutRequest, signedOut := o.logoutRequest, o.checkSignedOut
 		stillSignedIn := func(t *testing.T, b *browser) {
 			t.Helper()
 			req := o.authRequest(t, c, "openid", "prompt", "none")
@@ -116,28 +147,14 @@ func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 			}
 			signedOut(t, b)
 		}
-		// backToClient is CheckPostLogoutState (or CheckNoPostLogoutState)
-		// and CheckForUnexpectedParametersInPostLogoutRedirect: a redirect
-		// to the registered URI with exactly the state sent, or no query
-		// without one.
+		// backToClient: a redirect to the post_logout_redirect_uri with the
+		// state (checkPostLogoutRedirect).
 		backToClient := func(t *testing.T, p *page, state string) {
 			t.Helper()
 			if p.status != http.StatusSeeOther && p.status != http.StatusFound {
 				t.Fatalf("got %d %.300s, want a redirect to the post_logout_redirect_uri", p.status, p.body)
 			}
-			u, err := url.Parse(p.location)
-			if err != nil || u.Scheme+"://"+u.Host+u.Path != suitePostLogoutRedirect {
-				t.Fatalf("redirect to %q, want %s", p.location, suitePostLogoutRedirect)
-			}
-			q := u.Query()
-			if q.Get("state") != state || (state == "" && q.Has("state")) {
-				t.Errorf("state %q, want %q", q.Get("state"), state)
-			}
-			for k := range q {
-				if k != "state" {
-					t.Errorf("post logout redirect has unexpected parameter %q", k)
-				}
-			}
+			o.checkPostLogoutRedirect(t, p.location, state)
 		}
 
 		// OIDCCRpInitiatedLogout: all three parameters: back to the
@@ -200,9 +217,6 @@ func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 			b, f := signedIn(t)
 			p := b.get(endSession + "?" + logoutRequest(t, f, "state", "").Encode())
 			backToClient(t, p, "")
-			if strings.Contains(p.location, "?") {
-				t.Errorf("redirect %q has a query", p.location)
-			}
 			signedOut(t, b)
 		})
 
@@ -218,7 +232,7 @@ func TestOIDCCRPInitiatedLogoutPlan(t *testing.T) {
 		// §3).
 		t.Run("oidcc-rp-initiated-logout-query-added-to-post-logout-redirect-uri", func(t *testing.T) {
 			b, f := signedIn(t)
-			refused(t, b, logoutRequest(t, f, "post_logout_redirect_uri", suitePostLogoutRedirect+"?foo=bar"), "not registered")
+			refused(t, b, logoutRequest(t, f, "post_logout_redirect_uri", o.postLogoutRedirect+"?foo=bar"), "not registered")
 		})
 
 		// OIDCCRpInitiatedLogoutBadIdTokenHint: an "ID token" the suite

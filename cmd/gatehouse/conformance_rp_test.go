@@ -22,6 +22,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -35,15 +36,17 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
-// The suite's URIs for a test plan whose alias is "gatehouse"
-// (CreateRedirectUri, CreatePostLogoutRedirectUri: base_url + /callback,
-// base_url + /post_logout_redirect). The browser stops at a redirect
-// leaving the server, so nothing needs to answer there.
-const (
-	suiteBaseURL            = "https://localhost.emobix.co.uk:8443/test/a/gatehouse"
-	suiteRedirect           = suiteBaseURL + "/callback"
-	suitePostLogoutRedirect = suiteBaseURL + "/post_logout_redirect"
-)
+// suiteBaseURL is the suite's base URL for a test plan whose alias is
+// "gatehouse" (a local suite); its URIs are base_url + /callback and
+// base_url + /post_logout_redirect (suiteOP.redirect,
+// suiteOP.postLogoutRedirect). The browser stops at a redirect leaving the
+// server, so nothing needs to answer there; the logout channel plans,
+// whose back-channel URI gatehouse calls, put the base on a loopback
+// server of the test (newSuiteRP).
+const suiteBaseURL = "https://localhost.emobix.co.uk:8443/test/a/gatehouse"
+
+// formTag is the opening tag of a page's form.
+var formTag = regexp.MustCompile(`<form [^>]*>`)
 
 // suiteScopes are the scopes the suite's clients are registered with
 // (docs/conformance.md); the suite asks for openid, profile, email and
@@ -58,7 +61,8 @@ type suiteClient struct {
 
 // suiteOP is gatehouse as the suite sees it: the discovery document and
 // the three static clients of the suite's configuration (client,
-// client2 for the refresh token module, client_secret_post).
+// client2 for the refresh token module, client_secret_post), registered
+// with the URIs under the plan's base URL.
 type suiteOP struct {
 	s       *testServer
 	op      *oidc.Provider
@@ -67,6 +71,15 @@ type suiteOP struct {
 	client2 suiteClient // config "client2": client_secret_basic
 	post    suiteClient // config "client_secret_post"
 	user    *storage.User
+	// redirect and postLogoutRedirect are the suite's URIs
+	// (CreateRedirectUri, CreatePostLogoutRedirectUri): base_url +
+	// /callback and base_url + /post_logout_redirect.
+	redirect, postLogoutRedirect string
+	// responseMode is the plan's ResponseMode variant: "" (default, the
+	// query for the code flow) or "form_post" (AbstractFormPostTestPlan:
+	// SetAuthorizationEndpointRequestResponseModeToFormPost in every
+	// authorization request).
+	responseMode string
 }
 
 // allowManySignIns lets one test sign in more often than a person would
@@ -80,6 +93,14 @@ func allowManySignIns(c *config.Config) {
 // discovery as the suite does (GetDynamicServerConfiguration).
 func newSuiteOP(t *testing.T, s *testServer) *suiteOP {
 	t.Helper()
+	return newSuiteOPAt(t, s, suiteBaseURL, nil)
+}
+
+// newSuiteOPAt is newSuiteOP for a suite whose base URL is base, with
+// configure adding to each client's registration what a plan asks for
+// (its logout URIs).
+func newSuiteOPAt(t *testing.T, s *testServer, base string, configure func(*admin.ClientSpec)) *suiteOP {
+	t.Helper()
 	ctx := context.Background()
 	op, err := oidc.NewProvider(ctx, s.issuer)
 	if err != nil {
@@ -89,15 +110,20 @@ func newSuiteOP(t *testing.T, s *testServer) *suiteOP {
 	if err := op.Claims(&meta); err != nil {
 		t.Fatal(err)
 	}
+	redirect, postLogoutRedirect := base+"/callback", base+"/post_logout_redirect"
 	register := func(name, method string) suiteClient {
-		c, secret := s.client(admin.ClientSpec{
-			Name: name, RedirectURIs: []string{suiteRedirect}, PostLogoutRedirectURIs: []string{suitePostLogoutRedirect},
+		spec := admin.ClientSpec{
+			Name: name, RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{postLogoutRedirect},
 			Scopes: suiteScopes, TokenEndpointAuthMethod: method, PKCEOptional: true,
-		})
+		}
+		if configure != nil {
+			configure(&spec)
+		}
+		c, secret := s.client(spec)
 		return suiteClient{Client: c, secret: secret}
 	}
 	return &suiteOP{
-		s: s, op: op, meta: meta,
+		s: s, op: op, meta: meta, redirect: redirect, postLogoutRedirect: postLogoutRedirect,
 		client:  register("OpenID conformance suite", provider.AuthMethodBasic),
 		client2: register("OpenID conformance suite (client2)", provider.AuthMethodBasic),
 		post:    register("OpenID conformance suite (client_secret_post)", provider.AuthMethodPost),
@@ -149,13 +175,17 @@ func suiteValue(t *testing.T, n int) string {
 
 // authRequest is the suite's authorization request
 // (CreateAuthorizationRequestSteps): client_id, redirect_uri, scope,
-// state, nonce and response_type=code; extra pairs are added or, with an
-// empty value, removed.
+// state, nonce, response_type=code and, in a form post plan,
+// response_mode=form_post; extra pairs are added or, with an empty value,
+// removed.
 func (o *suiteOP) authRequest(t *testing.T, c suiteClient, scope string, extra ...string) url.Values {
 	t.Helper()
 	v := url.Values{
-		"client_id": {c.ID}, "redirect_uri": {suiteRedirect}, "scope": {scope},
+		"client_id": {c.ID}, "redirect_uri": {o.redirect}, "scope": {scope},
 		"state": {suiteValue(t, 16)}, "nonce": {suiteValue(t, 16)}, "response_type": {"code"},
+	}
+	if o.responseMode != "" {
+		v.Set("response_mode", o.responseMode)
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		if extra[i+1] == "" {
@@ -172,7 +202,63 @@ func (o *suiteOP) authRequest(t *testing.T, c suiteClient, scope string, extra .
 // browser does) and returns the callback.
 func (o *suiteOP) signIn(t *testing.T, b *browser, req url.Values) url.Values {
 	t.Helper()
-	return b.authorizeAndLogin(o.authorizeURL(req), o.user.Email, alicePassword)
+	p := b.get(o.authorizeURL(req))
+	if p.isLoginPage() {
+		p = b.login(p, o.user.Email, alicePassword)
+	}
+	if p.isConsentPage() {
+		p = b.consent(p, "allow")
+	}
+	return o.callback(t, p, req)
+}
+
+// callback is what the suite's callback endpoint receives when the
+// browser leaves gatehouse at p, the answer to req, and returns the
+// authorization response's parameters, success or error.
+//
+// In the query (the code flow's default) the browser is redirected to
+// the redirect_uri with the parameters in the query
+// (callback_query_params).
+//
+// With response_mode=form_post the page is a form the browser posts to the
+// redirect_uri, and the suite's processCallback then checks
+// CheckCallbackHttpMethodIsPost, CheckCallbackContentTypeIsFormUrlEncoded
+// (OAuth 2.0 Form Post Response Mode §2), RejectAuthCodeInUrlQuery and
+// RejectErrorInUrlQuery, and reads the body (callback_body_form_params).
+// The Go browser runs no script, so the test reads the form as the browser
+// submits it (HTML's form submission: method post, no enctype, so
+// application/x-www-form-urlencoded; the hidden inputs are the body; the
+// action is the URL); wantFormPost checks the page itself (its CSP allows
+// the one script that submits it). form_post_browser_test.go submits such
+// a page in Chromium.
+func (o *suiteOP) callback(t *testing.T, p *page, req url.Values) url.Values {
+	t.Helper()
+	redirect := req.Get("redirect_uri")
+	if req.Get("response_mode") == "form_post" {
+		params := wantFormPost(t, "form_post response", p, redirect)
+		form := formTag.FindString(p.body)
+		// CheckCallbackHttpMethodIsPost, CheckCallbackContentTypeIsFormUrlEncoded.
+		if !strings.Contains(form, `method="post"`) || strings.Contains(form, "enctype=") {
+			t.Errorf("form_post form %s: want method post, urlencoded", form)
+		}
+		// RejectAuthCodeInUrlQuery, RejectErrorInUrlQuery: the posted URL
+		// (the action, the redirect URI) carries neither.
+		if u, err := url.Parse(htmlUnescape(formAction.FindStringSubmatch(p.body)[1])); err != nil || u.Query().Has("code") || u.Query().Has("error") {
+			t.Errorf("form_post action %q carries the response in its query", u)
+		}
+		if p.location != "" {
+			t.Errorf("form_post answered with a redirect to %s", p.location)
+		}
+		return params
+	}
+	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
+		t.Fatalf("want a redirect to %s, got %d at %s: %.500s", redirect, p.status, p.url, p.body)
+	}
+	u, err := url.Parse(p.location)
+	if err != nil || u.Scheme+"://"+u.Host+u.Path != redirect || u.Fragment != "" {
+		t.Fatalf("redirect to %q, want %s with the response in the query", p.location, redirect)
+	}
+	return u.Query()
 }
 
 // checkSuccessCallback is onAuthorizationCallbackResponse for a success:
@@ -202,16 +288,13 @@ func (o *suiteOP) checkSuccessCallback(t *testing.T, cb, req url.Values) string 
 }
 
 // checkErrorCallback is performGenericAuthorizationEndpointErrorResponseValidation:
-// a redirect to the client with the state sent, iss when present, an
-// error, no code, only the parameters an error response has, and an
-// error_description (when present) of the characters RFC 6749 §4.1.2.1
-// allows. It returns the error code.
+// an answer to the client (in req's response mode: callback) with the
+// state sent, iss when present, an error, no code, only the parameters an
+// error response has, and an error_description (when present) of the
+// characters RFC 6749 §4.1.2.1 allows. It returns the error code.
 func (o *suiteOP) checkErrorCallback(t *testing.T, p *page, req url.Values) string {
 	t.Helper()
-	if p.status != http.StatusSeeOther && p.status != http.StatusFound || !strings.HasPrefix(p.location, req.Get("redirect_uri")) {
-		t.Fatalf("want a redirect to %s with an error, got %d %q: %.300s", req.Get("redirect_uri"), p.status, p.location, p.body)
-	}
-	cb := p.callback(t)
+	cb := o.callback(t, p, req)
 	if cb.Get("state") != req.Get("state") {
 		t.Errorf("error callback state %q, want %q", cb.Get("state"), req.Get("state"))
 	}
@@ -266,7 +349,7 @@ func (o *suiteOP) token(t *testing.T, c suiteClient, form url.Values) tokenRespo
 // (CheckTokenEndpointCacheHeaders).
 func (o *suiteOP) exchange(t *testing.T, c suiteClient, code string, extra ...string) tokenResponse {
 	t.Helper()
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {suiteRedirect}}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {o.redirect}}
 	for i := 0; i+1 < len(extra); i += 2 {
 		form.Set(extra[i], extra[i+1])
 	}
