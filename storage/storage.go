@@ -99,6 +99,9 @@ type Client struct {
 	// send it (the OpenID Foundation's certification suite, older server
 	// libraries). Never for a public client; never set by registration.
 	PKCEOptional bool
+	// RequireMFA makes every sign-in to this client ask for a second
+	// factor (a session signed in with one is stepped up). Operators only.
+	RequireMFA bool
 	// IntrospectAnyToken lets the client introspect tokens issued to any
 	// client (RFC 7662 §4); without it, only its own tokens and those
 	// issued for it (Resources). Only an operator sets it.
@@ -723,6 +726,7 @@ type Store interface {
 	SystemKeyStore
 	RefreshSuccessorStore
 	LoginThrottleStore
+	SecondFactorStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

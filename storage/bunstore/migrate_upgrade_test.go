@@ -240,6 +240,36 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("a client from before the migration = %+v, %v; want PKCE required", c, err)
 			}
 		},
+	}, {
+		version: "20261209000201", // second_factors
+		changes: []string{"column clients.require_mfa", "table recovery_codes", "table user_totp"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			tt, err := s.UserTOTP(ctx, "mfa-user")
+			if err != nil || tt.LastStep != 59000000 || tt.ConfirmedAt.IsZero() || string(tt.Secret) != "\x00\x01\x02\x03" {
+				t.Errorf("mfa-user's authenticator = %+v, %v", tt, err)
+			}
+			if n, err := s.RecoveryCodesLeft(ctx, "mfa-user"); err != nil || n != 1 {
+				t.Errorf("mfa-user's recovery codes left = %d, %v; want 1", n, err)
+			}
+			c, err := s.ClientByID(ctx, "mfa-client")
+			if err != nil || !c.RequireMFA {
+				t.Errorf("mfa-client = %+v, %v; want require_mfa", c, err)
+			}
+			c, err = s.ClientByID(ctx, "legacy-oidc-client")
+			if err != nil || c.RequireMFA {
+				t.Errorf("a client from before the migration = %+v, %v; want no require_mfa", c, err)
+			}
+		},
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			if ok, err := s.UseRecoveryCode(ctx, "mfa-user", "hash-used", time.Now()); err != nil || ok {
+				t.Errorf("using a used recovery code = %v, %v; want false", ok, err)
+			}
+			if ok, err := s.AdvanceTOTPStep(ctx, "mfa-user", 59000001); err != nil || !ok {
+				t.Errorf("the next step = %v, %v; want accepted", ok, err)
+			}
+		},
 	}}
 }
 

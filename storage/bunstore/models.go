@@ -33,6 +33,7 @@ type clientModel struct {
 	SkipConsent                        bool   `bun:"skip_consent"`
 	FirstParty                         bool   `bun:"first_party"`
 	PKCEOptional                       bool   `bun:"pkce_optional"`
+	RequireMFA                         bool   `bun:"require_mfa"`
 	IntrospectAnyToken                 bool   `bun:"introspect_any_token"`
 	Resources                          string `bun:"resources"`
 	LogoURI                            string `bun:"logo_uri"`
@@ -78,6 +79,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		SkipConsent:                        c.SkipConsent,
 		FirstParty:                         c.FirstParty,
 		PKCEOptional:                       c.PKCEOptional,
+		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		Resources:                          encodeList(c.Resources),
 		LogoURI:                            c.LogoURI,
@@ -115,6 +117,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		SkipConsent:                        m.SkipConsent,
 		FirstParty:                         m.FirstParty,
 		PKCEOptional:                       m.PKCEOptional,
+		RequireMFA:                         m.RequireMFA,
 		IntrospectAnyToken:                 m.IntrospectAnyToken,
 		LogoURI:                            m.LogoURI,
 		ClientURI:                          m.ClientURI,

@@ -59,6 +59,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"PushedRequests", pushedRequestTests()},
 		{"APIKeys", apiKeyTests()},
 		{"LoginThrottles", loginThrottleTests()},
+		{"SecondFactors", secondFactorTests()},
 		{"Audit", auditTests()},
 		{"SigningKeys", keyTests()},
 		{"SystemKeys", systemKeyTests()},
