@@ -166,6 +166,12 @@ type Login struct {
 	Lockout      time.Duration `yaml:"lockout" env:"LOCKOUT"`
 	MaxLockout   time.Duration `yaml:"max_lockout" env:"MAX_LOCKOUT"`
 	FailureReset time.Duration `yaml:"failure_reset" env:"FAILURE_RESET"`
+	// RequireMFA asks everyone for a second factor at sign-in; a person
+	// without one sets one up before continuing. RequireMFAAdmins asks it
+	// of people with the admin role only. (A person who set one up is
+	// always asked; a client's require_mfa and acr_values ask too.)
+	RequireMFA       bool `yaml:"require_mfa" env:"REQUIRE_MFA"`
+	RequireMFAAdmins bool `yaml:"require_mfa_admins" env:"REQUIRE_MFA_ADMINS"`
 }
 
 // RateLimits configures the request limits. PerIP and PerClient apply to

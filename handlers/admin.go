@@ -40,6 +40,7 @@ type administration interface {
 	SetUserPassword(ctx context.Context, who *provider.Principal, id, password string) (*storage.User, error)
 	DeleteUser(ctx context.Context, who *provider.Principal, id string) error
 	UnlockLogin(ctx context.Context, who *provider.Principal, id string) (*storage.User, *admin.LoginUnlock, error)
+	ResetSecondFactors(ctx context.Context, who *provider.Principal, id string) (*storage.User, *admin.SecondFactorReset, error)
 	UserGrants(ctx context.Context, userID string) ([]login.AppGrant, error)
 	RevokeUserGrant(ctx context.Context, who *provider.Principal, userID, clientID string) (*login.RevokedApp, error)
 	UserSessions(ctx context.Context, userID string) ([]login.SessionView, error)
@@ -79,6 +80,7 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id/disable", map[string]adminHandler{http.MethodPost: h.adminDisableUser}},
 		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
 		{"/admin/users/:id/unlock", map[string]adminHandler{http.MethodPost: h.adminUnlockUser}},
+		{"/admin/users/:id/reset-mfa", map[string]adminHandler{http.MethodPost: h.adminResetUserMFA}},
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
 		{"/admin/users/:id/grants", map[string]adminHandler{http.MethodGet: h.adminListUserGrants}},
 		{"/admin/users/:id/grants/:client_id", map[string]adminHandler{http.MethodDelete: h.adminRevokeUserGrant}},
@@ -540,6 +542,20 @@ func (h *Handler) adminUnlockUser(c echo.Context, who *provider.Principal) error
 		return adminNotFoundAs(err, "user")
 	}
 	return c.JSON(http.StatusOK, admin.LoginUnlockViewOf(u, res))
+}
+
+// adminResetUserMFA removes a user's second factors and ends their
+// sessions (as `gatehouse users reset-mfa` does).
+func (h *Handler) adminResetUserMFA(c echo.Context, who *provider.Principal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	u, res, err := h.adm.ResetSecondFactors(c.Request().Context(), who, uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusOK, admin.SecondFactorResetViewOf(u, res))
 }
 
 // adminListUserGrants lists the apps a user has allowed, each with the API

@@ -72,6 +72,9 @@ func stepPath(s login.Step) string {
 	if s == login.StepConsent {
 		return "/consent"
 	}
+	if s == login.StepSecondFactor {
+		return PathSecondFactor
+	}
 	return "/login"
 }
 

@@ -46,6 +46,19 @@ type signIn interface {
 	CanUnlink(u *storage.User, linked int) bool
 	UnlinkIdentity(ctx context.Context, u *storage.User, upstreamID, subject string) error
 
+	SecondFactorRequired(ctx context.Context, u *storage.User, ar fosite.AuthorizeRequester) (bool, error)
+	SecondFactorMethods(ctx context.Context, userID string) ([]string, error)
+	SecondFactorStatus(ctx context.Context, userID string) (*login.SecondFactorStatus, error)
+	HasSecondFactor(ctx context.Context, userID string) (bool, error)
+	VerifySecondFactor(ctx context.Context, u *storage.User, method, code, deviceCookie string) error
+	BeginTOTPEnrolment(ctx context.Context, u *storage.User, resume bool) (*login.TOTPEnrolment, error)
+	ConfirmTOTP(ctx context.Context, u *storage.User, code, deviceCookie string) ([]string, error)
+	RegenerateRecoveryCodes(ctx context.Context, u *storage.User) ([]string, error)
+	RemoveTOTP(ctx context.Context, u *storage.User, code, password, deviceCookie string) error
+	StepUp(ctx context.Context, l *provider.Login, amr string) error
+	SealPendingSignIn(u *storage.User, method provider.LoginMethod) (string, time.Time, error)
+	OpenPendingSignIn(ctx context.Context, value string) (*login.PendingSignIn, *storage.User, error)
+
 	AppGrants(ctx context.Context, userID string) ([]login.AppGrant, error)
 	RevokeAppGrant(ctx context.Context, userID, clientID string) (*login.RevokedApp, error)
 }
@@ -58,13 +71,14 @@ type cookieNames struct {
 	csrf     string
 	upstream string // binds an upstream sign-in to the browser that started it
 	device   string // the accounts this browser signed in to (provider.RememberDevice)
+	pending  string // a first factor waiting for the second (login.SealPendingSignIn)
 }
 
 func newCookieNames(secure bool) cookieNames {
 	if secure {
-		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device"}
+		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device", pending: "__Host-gth_mfa"}
 	}
-	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device"}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device", pending: "gth_mfa"}
 }
 
 const csrfContextKey = "csrf"
@@ -286,10 +300,9 @@ func accountNext(next string) string {
 	return provider.PathAccount
 }
 
-// signIn checks the posted e-mail and password and starts a browser
-// session, replacing any this browser had. A nil login with a nil error
-// means the credentials were wrong.
-func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
+// signIn checks the posted e-mail and password. A nil user with a nil
+// error means the credentials were wrong.
+func (h *Handler) signIn(c echo.Context) (*storage.User, error) {
 	ctx := c.Request().Context()
 	u, err := h.login.Authenticate(ctx, c.FormValue("email"), c.FormValue("password"), h.deviceCookie(c))
 	if errors.Is(err, login.ErrInvalidCredentials) {
@@ -299,12 +312,8 @@ func (h *Handler) signIn(c echo.Context) (*provider.Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	signedIn, err := h.startSession(c, u, provider.MethodPassword)
-	if err != nil {
-		return nil, err
-	}
 	h.log.InfoContext(ctx, "login succeeded", "user_id", u.ID)
-	return signedIn, nil
+	return u, nil
 }
 
 // loginSubmit checks the password, starts the browser session and moves the
@@ -322,14 +331,14 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	}
 	if c.FormValue("flow") == "" {
 		next := accountNext(c.FormValue("next"))
-		signedIn, err := h.signIn(c)
+		u, err := h.signIn(c)
 		if err != nil {
 			return err
 		}
-		if signedIn == nil {
+		if u == nil {
 			return failed(&templates.LoginData{Next: next})
 		}
-		return c.Redirect(http.StatusSeeOther, next)
+		return h.firstFactorDone(c, u, provider.MethodPassword, "", nil, next)
 	}
 
 	handle, _, ar, err := h.flowRequest(c)
@@ -337,14 +346,14 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 		return h.flowError(c, ar, err)
 	}
 	allowFormRedirect(c, ar)
-	signedIn, err := h.signIn(c)
+	u, err := h.signIn(c)
 	if err != nil {
 		return err
 	}
-	if signedIn == nil {
+	if u == nil {
 		return failed(&templates.LoginData{Flow: handle, ClientName: clientName(ar)})
 	}
-	return h.continueFlow(c, handle, ar, signedIn)
+	return h.firstFactorDone(c, u, provider.MethodPassword, handle, ar, "")
 }
 
 // continueFlow moves an authorization flow on after the person signed in
@@ -423,6 +432,10 @@ func (h *Handler) consentFlow(c echo.Context) (string, fosite.AuthorizeRequester
 	}
 	if signedIn == nil || step == login.StepLogin {
 		return "", nil, nil, c.Redirect(http.StatusSeeOther, "/login?flow="+url.QueryEscape(handle))
+	}
+	if step == login.StepSecondFactor {
+		// Consent only once the sign-in has every factor it needs.
+		return "", nil, nil, c.Redirect(http.StatusSeeOther, PathSecondFactor+"?flow="+url.QueryEscape(handle))
 	}
 	allowFormRedirect(c, ar)
 	return handle, ar, signedIn, nil

@@ -187,6 +187,10 @@ func (h *Handler) Public() *echo.Echo {
 	csrf := h.csrf()
 	e.GET("/login", h.loginPage, h.pageHeaders, csrf)
 	e.POST("/login", h.loginSubmit, h.pageHeaders, h.limitLogin, csrf)
+	// The second factor: its POST is guessing a code, held to the login
+	// rate limit per IP (and to the account's lockout, in login).
+	e.GET(PathSecondFactor, h.secondFactorPage, h.pageHeaders, csrf)
+	e.POST(PathSecondFactor, h.secondFactorSubmit, h.pageHeaders, h.limitLogin, csrf)
 	e.GET("/consent", h.consentPage, h.pageHeaders, csrf)
 	e.POST("/consent", h.consentSubmit, h.pageHeaders, csrf)
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
@@ -201,6 +205,11 @@ func (h *Handler) Public() *echo.Echo {
 	// Sign-in through upstream identity providers.
 	e.GET("/login/:upstream", h.upstreamBegin, h.pageHeaders, csrf)
 	e.GET("/login/:upstream/callback", h.upstreamCallback, h.pageHeaders, csrf)
+	e.GET(PathAccountSecurity, h.accountSecurity, h.pageHeaders, csrf)
+	e.POST(PathAccountSecurity+"/totp", h.accountTOTPBegin, h.pageHeaders, csrf)
+	e.POST(PathAccountSecurity+"/totp/confirm", h.accountTOTPConfirm, h.pageHeaders, h.limitLogin, csrf)
+	e.POST(PathAccountSecurity+"/totp/remove", h.accountTOTPRemove, h.pageHeaders, h.limitLogin, csrf)
+	e.POST(PathAccountSecurity+"/recovery-codes", h.accountRecoveryCodes, h.pageHeaders, csrf)
 	e.GET(PathAccountKeys, h.accountKeys, h.pageHeaders, csrf)
 	e.POST(PathAccountKeys+"/revoke", h.accountRevokeKey, h.pageHeaders, csrf)
 

@@ -95,13 +95,9 @@ func (h *Handler) upstreamCallback(c echo.Context) error {
 		return err
 	}
 
-	signedIn, err := h.startSession(c, res.User, provider.MethodUpstream(id))
-	if err != nil {
-		return err
-	}
 	h.log.InfoContext(ctx, "login succeeded", "user_id", res.User.ID, "upstream", id, "outcome", res.Outcome)
 	if res.Flow == "" {
-		return c.Redirect(http.StatusSeeOther, accountNext(res.Next))
+		return h.firstFactorDone(c, res.User, provider.MethodUpstream(id), "", nil, accountNext(res.Next))
 	}
 	f, err := h.login.Flow(ctx, res.Flow)
 	if err != nil {
@@ -111,7 +107,7 @@ func (h *Handler) upstreamCallback(c echo.Context) error {
 	if err != nil {
 		return h.flowError(c, ar, err)
 	}
-	return h.continueFlow(c, res.Flow, ar, signedIn)
+	return h.firstFactorDone(c, res.User, provider.MethodUpstream(id), res.Flow, ar, "")
 }
 
 // upstreamErrorPage explains a failed upstream sign-in with a way back to

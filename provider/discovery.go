@@ -31,6 +31,7 @@ type Discovery struct {
 	CodeChallengeMethodsSupported                      []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                                    []string `json:"claims_supported"`
 	PromptValuesSupported                              []string `json:"prompt_values_supported"`
+	ACRValuesSupported                                 []string `json:"acr_values_supported"`
 	AuthorizationResponseISSParameterSupported         bool     `json:"authorization_response_iss_parameter_supported"`
 	ClaimsParameterSupported                           bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                          bool     `json:"request_parameter_supported"`
@@ -89,7 +90,10 @@ func (p *Provider) Discovery() Discovery {
 		CodeChallengeMethodsSupported:                      []string{"S256"},
 		ClaimsSupported:                                    SupportedClaims,
 		PromptValuesSupported:                              []string{"none", "login", "consent"},
-		AuthorizationResponseISSParameterSupported:         true,
+		// OpenID Connect Discovery §3: the acr values a client may ask for
+		// (acr_values, or an essential acr claim) and gets in ID tokens.
+		ACRValuesSupported:                         []string{ACRMultiFactor},
+		AuthorizationResponseISSParameterSupported: true,
 		// Request objects by value, at the authorization and PAR endpoints
 		// (requestobject.go); by reference only through PAR.
 		RequestParameterSupported:              true,

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"slices"
 
 	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
@@ -70,6 +71,36 @@ type LoginMethod struct {
 func MethodUpstream(id string) LoginMethod {
 	return LoginMethod{AMR: []string{"fed"}, ACR: "urn:gatehouse:upstream:" + id}
 }
+
+// ACRMultiFactor is the authentication context class (OpenID Connect Core
+// §2 "acr") of a sign-in with two factors: a first one (password, upstream)
+// and a second one (a TOTP code, a recovery code). A client asks for it
+// with acr_values (§3.1.2.1) or an essential acr claim (§5.5.1.1); the
+// ID token then carries it, with amr "mfa" (RFC 8176 §2).
+const ACRMultiFactor = "urn:gatehouse:acr:mfa"
+
+// The amr values (RFC 8176 §2) a second factor adds.
+const (
+	AMROTP         = "otp" // a one-time password: TOTP (RFC 6238) or a recovery code
+	AMRMultiFactor = "mfa"
+)
+
+// WithSecondFactor is how a person is signed in after adding a second
+// factor (amr, e.g. AMROTP) to m: m's amr plus it and "mfa", and
+// ACRMultiFactor.
+func (m LoginMethod) WithSecondFactor(amr string) LoginMethod {
+	out := LoginMethod{ACR: ACRMultiFactor}
+	for _, v := range append(append([]string{}, m.AMR...), amr, AMRMultiFactor) {
+		if !slices.Contains(out.AMR, v) {
+			out.AMR = append(out.AMR, v)
+		}
+	}
+	return out
+}
+
+// MultiFactor reports whether a session signed in with amr has two
+// factors.
+func MultiFactor(amr []string) bool { return slices.Contains(amr, AMRMultiFactor) }
 
 // Login is a browser's signed-in state with its user, as package login
 // keeps it: who the engine issues a code for (Complete).

@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -63,7 +63,7 @@ type createdKeyForms struct {
 
 // Parse parses the embedded templates; call once at start.
 func Parse() (*Pages, error) {
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFiles, "layout.html")
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFiles, "layout.html", "factors.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: parse layout: %w", err)
 	}
@@ -277,6 +277,46 @@ type AccountSessionsData struct {
 	UserEmail string
 	Sessions  []AccountSession
 	Message   string // e.g. "The session was ended." (may be empty)
+}
+
+// SecondFactorData is the data of the "second_factor" page: the second
+// step of a sign-in (or a step-up), posted to /login/second-factor. One of
+// three views: the person's methods (Methods, in order; the page renders
+// "totp" and "recovery_code" — a further method such as "passkey" adds
+// its own branch), setting up an authenticator first (Enrol), or the
+// recovery codes of an authenticator just set up (RecoveryCodes, with a
+// Continue link).
+type SecondFactorData struct {
+	Common
+	Flow          string
+	Next          string
+	ClientName    string
+	Methods       []string
+	Enrol         *TOTPEnrolment
+	RecoveryCodes []string
+	ContinueURL   string
+	Error         string
+}
+
+// TOTPEnrolment is an authenticator being set up: its QR code (a data:
+// URI of a PNG, which the pages' img-src allows) and its secret.
+type TOTPEnrolment struct {
+	QRCode template.URL
+	Secret string
+}
+
+// AccountSecurityData is the data of the "account_security" page.
+type AccountSecurityData struct {
+	Common
+	UserEmail         string
+	Message           string
+	Error             string
+	TOTP              bool
+	TOTPSince         string
+	RecoveryCodesLeft int
+	Enrol             *TOTPEnrolment
+	// RecoveryCodes are shown once, right after they were made.
+	RecoveryCodes []string
 }
 
 // AppGrant is one app a person has allowed, on the "account_apps" page.

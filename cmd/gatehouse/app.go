@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,6 +313,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			MaxFailures: cfg.Login.MaxFailures, Lockout: cfg.Login.Lockout,
 			MaxLockout: cfg.Login.MaxLockout, FailureReset: cfg.Login.FailureReset,
 		},
+		SecondFactor: login.SecondFactorOptions{
+			RequireAll: cfg.Login.RequireMFA, RequireAdmins: cfg.Login.RequireMFAAdmins, Issuer: authenticatorIssuer(cfg.Issuer),
+		},
 		Audit: recorder, Metrics: reg, LogoutQueued: logout.Wake, Now: opts.now, Logger: log,
 	})
 	if err != nil {
@@ -498,4 +502,14 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	a.log.Info("gatehouse stopped")
 	return err
+}
+
+// authenticatorIssuer names this deployment in authenticator apps (the
+// otpauth URI's issuer): the issuer's host name, which tells one
+// deployment's entry from another's.
+func authenticatorIssuer(issuer string) string {
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "gatehouse"
 }

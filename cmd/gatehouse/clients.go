@@ -103,6 +103,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.spec.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "RS256 (default) or ES256")
 	f.BoolVar(&cf.spec.SkipConsent, "skip-consent", false, "never show the consent page for this client")
 	f.BoolVar(&cf.spec.FirstParty, "first-party", false, "your own client: the only kind that may be allowed scopes that manage gatehouse (apikeys, gatehouse:*)")
+	f.BoolVar(&cf.spec.RequireMFA, "require-mfa", false, "ask every sign-in to this client for a second factor (a signed-in person without one steps up)")
 	f.BoolVar(&cf.spec.PKCEOptional, "pkce-optional", false, "let this confidential client get authorization codes without PKCE (weaker: only for clients that cannot send it)")
 	f.BoolVar(&cf.spec.IntrospectAnyToken, "introspect-any-token", false, "may introspect tokens issued to any client (default: only its own and those issued for its --resource)")
 	f.StringArrayVar(&cf.spec.Resources, "resource", nil, "resource indicator (RFC 8707 URI) of an API this client serves: it may introspect tokens issued for it (repeatable)")
@@ -205,6 +206,7 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"skip-consent":                    func() { spec.SkipConsent = s.SkipConsent },
 		"first-party":                     func() { spec.FirstParty = s.FirstParty },
 		"pkce-optional":                   func() { spec.PKCEOptional = s.PKCEOptional },
+		"require-mfa":                     func() { spec.RequireMFA = s.RequireMFA },
 		"introspect-any-token":            func() { spec.IntrospectAnyToken = s.IntrospectAnyToken },
 		"resource":                        func() { spec.Resources = s.Resources },
 		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
@@ -372,6 +374,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"skip_consent", fmt.Sprint(m.SkipConsent)},
 		{"first_party", fmt.Sprint(c.FirstParty)},
 		{"pkce_optional", fmt.Sprint(c.PKCEOptional)},
+		{"require_mfa", fmt.Sprint(c.RequireMFA)},
 		{"introspect_any_token", fmt.Sprint(c.IntrospectAnyToken)},
 		{"resources", strings.Join(c.Resources, " ")},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},

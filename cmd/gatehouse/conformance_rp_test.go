@@ -31,6 +31,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -202,9 +203,21 @@ func (o *suiteOP) authRequest(t *testing.T, c suiteClient, scope string, extra .
 // browser does) and returns the callback.
 func (o *suiteOP) signIn(t *testing.T, b *browser, req url.Values) url.Values {
 	t.Helper()
+	return o.signInAs(t, b, req, o.user.Email)
+}
+
+// signInAs is signIn as the person with email. A request that needs a
+// second factor from a person without one (acr_values) sets up an
+// authenticator on the way, as the person would; then the person has one,
+// so the plans use a person of their own for it.
+func (o *suiteOP) signInAs(t *testing.T, b *browser, req url.Values, email string) url.Values {
+	t.Helper()
 	p := b.get(o.authorizeURL(req))
 	if p.isLoginPage() {
-		p = b.login(p, o.user.Email, alicePassword)
+		p = b.login(p, email, alicePassword)
+	}
+	if p.isSecondFactorPage("enrol") {
+		_, p = enrolOnSecondFactorPage(t, b, p, clocktest.New(time.Now()))
 	}
 	if p.isConsentPage() {
 		p = b.consent(p, "allow")

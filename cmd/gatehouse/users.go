@@ -20,7 +20,7 @@ import (
 func newUsersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage people who sign in"}
 	cmd.AddCommand(newUsersCreateCommand(g), newUsersListCommand(g),
-		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false), newUsersUnlockCommand(g),
+		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false), newUsersUnlockCommand(g), newUsersResetMFACommand(g),
 		newUsersSessionsCommand(g), newUsersEndSessionCommand(g))
 	return cmd
 }
@@ -146,6 +146,51 @@ func newUsersSetDisabledCommand(g *globals, disable bool) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newUsersResetMFACommand(g *globals) *cobra.Command {
+	var email string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "reset-mfa",
+		Short: "Remove a user's second factors (authenticator app, recovery codes) and end their sessions",
+		Long: "Remove a user's second factors, for a person who lost their authenticator and their\n" +
+			"recovery codes, and end all their sessions (their apps are told). Their next sign-in\n" +
+			"asks for the password only, or sets up a new authenticator where one is required.\n" +
+			"Records an mfa.reset audit event.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !strings.Contains(email, "@") {
+				return usageError{errors.New("--email must be an e-mail address")}
+			}
+			return g.withAdmin(cmd, false, func(a *admin.Admin, store *bunstore.Store) error {
+				ctx := cmd.Context()
+				u, err := findUser(ctx, store, email)
+				if err != nil {
+					return err
+				}
+				u, res, err := a.ResetSecondFactors(ctx, nil, u.ID)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(g.stdout).Encode(admin.SecondFactorResetViewOf(u, res))
+				}
+				if res.Removed {
+					fmt.Fprintf(g.stdout, "removed the second factors of user %s (%s)", u.Email, u.ID)
+				} else {
+					fmt.Fprintf(g.stdout, "user %s (%s) had no second factor", u.Email, u.ID)
+				}
+				fmt.Fprintf(g.stdout, "; ended %d sessions\n", res.SessionsEnded)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&email, "email", "", "e-mail address of the user (required)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
 }
 
 func newUsersUnlockCommand(g *globals) *cobra.Command {

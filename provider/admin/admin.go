@@ -30,6 +30,7 @@ type Store interface {
 	storage.UserStore
 	storage.LogoutStore
 	storage.LoginThrottleStore
+	storage.SecondFactorStore
 	storage.APIKeyStore
 	storage.RegistrationTokenStore
 	storage.AuditReader
@@ -202,6 +203,7 @@ type ClientView struct {
 	OwnerID            string   `json:"owner_id"`
 	FirstParty         bool     `json:"first_party"`
 	PKCEOptional       bool     `json:"pkce_optional"`
+	RequireMFA         bool     `json:"require_mfa"`
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
 }
@@ -212,7 +214,7 @@ func ClientViewOf(c *storage.Client, plain string) ClientView {
 	m.ClientSecret = plain
 	return ClientView{
 		ClientMetadata: m, OwnerID: c.OwnerID,
-		FirstParty: c.FirstParty, PKCEOptional: c.PKCEOptional, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
+		FirstParty: c.FirstParty, PKCEOptional: c.PKCEOptional, RequireMFA: c.RequireMFA, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
 	}
 }
 

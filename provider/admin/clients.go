@@ -67,6 +67,9 @@ type ClientSpec struct {
 	// (storage.Client.PKCEOptional). Operators only; logged as the weaker
 	// setting it is.
 	PKCEOptional bool
+	// RequireMFA makes every sign-in to the client ask for a second factor
+	// (storage.Client.RequireMFA). Operators only.
+	RequireMFA bool
 	// IntrospectAnyToken lets the client introspect every client's tokens
 	// (RFC 7662 §4). Operators only.
 	IntrospectAnyToken bool
@@ -389,6 +392,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		SkipConsent:                        c.SkipConsent,
 		FirstParty:                         c.FirstParty,
 		PKCEOptional:                       c.PKCEOptional,
+		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		Resources:                          slices.Clone(c.Resources),
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
@@ -691,6 +695,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		SkipConsent:                        spec.SkipConsent,
 		FirstParty:                         spec.FirstParty,
 		PKCEOptional:                       spec.PKCEOptional,
+		RequireMFA:                         spec.RequireMFA,
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
 		Resources:                          nonNil(resourceList),
 		AllowedOrigins:                     nonNil(origins),
@@ -1051,6 +1056,7 @@ type ClientRequest struct {
 	SkipConsent        bool     `json:"skip_consent"`
 	FirstParty         bool     `json:"first_party"`
 	PKCEOptional       bool     `json:"pkce_optional"`
+	RequireMFA         bool     `json:"require_mfa"`
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
 	RegisteredBy       string   `json:"registered_by"`
@@ -1061,7 +1067,7 @@ func (r *ClientRequest) Spec() ClientSpec {
 	s := r.ClientFields.Spec()
 	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
 	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
-	s.PKCEOptional = r.PKCEOptional
+	s.PKCEOptional, s.RequireMFA = r.PKCEOptional, r.RequireMFA
 	return s
 }
 

@@ -63,6 +63,21 @@ func (s *Service) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, lo
 		return StepLogin, nil
 	}
 
+	// A second factor, when this sign-in needs one and the session has
+	// none yet: a step-up, which keeps the session (RFC 8176 amr "mfa").
+	if !provider.MultiFactor(login.Session.AMR) {
+		need, err := s.SecondFactorRequired(ctx, login.User, ar)
+		if err != nil {
+			return 0, err
+		}
+		if need {
+			if none {
+				return 0, fosite.ErrLoginRequired.WithHint("The sign-in needs a second factor and prompt=none was requested.")
+			}
+			return StepSecondFactor, nil
+		}
+	}
+
 	if st.Consented {
 		return StepDone, nil
 	}
@@ -210,4 +225,7 @@ const (
 	StepLogin
 	// StepConsent: the user must allow the client's scopes.
 	StepConsent
+	// StepSecondFactor: the user signed in with one factor and must give a
+	// second (or enrol one).
+	StepSecondFactor
 )

@@ -193,7 +193,18 @@ func (s *Service) Authenticate(ctx context.Context, email, password, deviceCooki
 	// would hand the attacker a fresh set of guesses each time. A success
 	// from an unknown browser was judged by, and clears, the account-wide
 	// record: the person proved the password there.
+	//
+	// A person with a second factor has proved only half: the record is
+	// cleared when the second factor is right too (VerifySecondFactor),
+	// or a password holder could guess codes forever, clearing the count
+	// with the password between every few guesses.
+	hasSecond := false
 	if throttle != nil {
+		if hasSecond, err = s.HasSecondFactor(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	if throttle != nil && !hasSecond {
 		if _, err := s.store.ClearLoginThrottle(ctx, key); err != nil {
 			// The person proved the password; a leftover count only brings
 			// a later lock closer, so the sign-in goes ahead.

@@ -28,6 +28,7 @@ type Store interface {
 	storage.LoginSessionStore
 	storage.LogoutStore
 	storage.LoginThrottleStore
+	storage.SecondFactorStore
 	storage.ConsentStore
 	storage.AuthFlowStore
 	storage.FederationStore
@@ -59,6 +60,10 @@ type Options struct {
 	// Lockout backs off and locks accounts after failed password
 	// sign-ins; zero fields take DefaultLockout's.
 	Lockout LockoutOptions
+	// SecondFactor says when sign-in asks for a second factor besides
+	// the person's own choice, and names the service in authenticator
+	// apps.
+	SecondFactor SecondFactorOptions
 	// Audit receives sign-in events; nil records nothing.
 	Audit *audit.Recorder
 	// Metrics, when set, receives the sign-in counters (attempts and
@@ -78,6 +83,7 @@ type Service struct {
 	fed             *federation.Manager
 	noPassword      bool
 	lockout         LockoutOptions
+	mfa             SecondFactorOptions
 	sessionLifespan time.Duration
 	flowLifespan    time.Duration
 	audit           *audit.Recorder
@@ -116,7 +122,7 @@ func New(o Options) (*Service, error) {
 	}
 	return &Service{
 		store: o.Store, ring: o.Keyring, fed: o.Federation, noPassword: o.DisablePasswordLogin,
-		lockout: o.Lockout.withDefaults(), sessionLifespan: o.SessionLifespan, flowLifespan: o.FlowLifespan,
+		lockout: o.Lockout.withDefaults(), mfa: o.SecondFactor, sessionLifespan: o.SessionLifespan, flowLifespan: o.FlowLifespan,
 		audit: o.Audit, metrics: m, sessions: sessions, now: o.Now, log: o.Logger,
 		hashSlots: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}, nil
