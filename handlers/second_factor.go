@@ -40,6 +40,11 @@ func (h *Handler) firstFactorDone(c echo.Context, u *storage.User, method provid
 		if err != nil {
 			return err
 		}
+		// A first factor left waiting earlier (another person, another
+		// tab) must not stand in for this session at a later step-up.
+		if _, err := c.Cookie(h.cookies.pending); err == nil {
+			h.clearPendingCookie(c)
+		}
 		if flowHandle == "" {
 			return c.Redirect(http.StatusSeeOther, next)
 		}

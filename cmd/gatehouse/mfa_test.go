@@ -237,8 +237,13 @@ func TestSecondFactorTOTP(t *testing.T) {
 		// Guessing codes locks the account as guessing passwords does:
 		// MaxFailures wrong codes, then even the right code and the right
 		// password are refused.
+		// The password's success in between does not clear the count: only
+		// the second factor's does.
 		b7, p, _ := signIn("brute force")
 		for i := range 3 {
+			if i == 2 {
+				b7, p, _ = signIn("brute force, the password again")
+			}
 			wrong := totpCode(t, key, clock.Now().Add(time.Duration(i+10)*time.Hour))
 			p = refusedSecondFactor(t, b7.secondFactor(p, "totp", wrong), "a wrong code")
 		}
@@ -347,6 +352,18 @@ func TestSecondFactorStepUp(t *testing.T) {
 		verifier, challenge = pkce()
 		tok = exchange(plainConf, x.get(plainConf.AuthCodeURL("st", challenge)), verifier)
 		wantAMR(t, idTokenClaims(t, tok), []string{"pwd", "otp", "mfa"}, provider.ACRMultiFactor)
+
+		// A first factor left waiting (Bob's) does not stand in for a later
+		// session (Carol's) at a step-up.
+		w := s.newBrowser()
+		if p := w.login(w.get(s.issuer+"/login"), bob.Email, alicePassword); !p.isSecondFactorPage("totp") {
+			t.Fatalf("bob's password: %d %s", p.status, p.url)
+		}
+		w.login(w.get(s.issuer+"/login"), carol.Email, alicePassword)
+		_, challenge = pkce()
+		if p := w.get(strictConf.AuthCodeURL("st", challenge)); !p.isSecondFactorPage("enrol") || p.isSecondFactorPage("totp") {
+			t.Fatalf("step-up of carol's session after bob's first factor: %d %s %.300s", p.status, p.url, p.body)
+		}
 
 		// Carol has no second factor: acr_values asking for one makes her
 		// set one up, without her password again, in the same session.

@@ -4,9 +4,9 @@ package audit
 // second factor is LoginFailed with reason LoginReasonWrongSecondFactor
 // (it counts towards the same lockout as a wrong password).
 const (
-	// MFASucceeded: a second factor was accepted at sign-in or step-up;
-	// Details["method"] is "totp" or "recovery_code", Details["step_up"]
-	// "true" when it upgraded a session.
+	// MFASucceeded: a second factor was accepted (at sign-in, at a
+	// step-up, or removing the authenticator); Details["method"] is "totp"
+	// or "recovery_code", Details["device"] as for LoginSucceeded.
 	MFASucceeded = "mfa.succeeded"
 	// MFAEnrolled: the person confirmed a TOTP authenticator.
 	MFAEnrolled = "mfa.enrolled"
