@@ -387,6 +387,9 @@ func TestSecondFactorStepUp(t *testing.T) {
 		if errCode != "" {
 			t.Fatal(errCode)
 		}
+		if status, got, _ := jsonRequest(t, http.MethodGet, s.admin+"/admin/clients/"+strict.ID, adminTok, ""); status != http.StatusOK || got["require_mfa"] != true {
+			t.Fatalf("admin API client: %d %v", status, got)
+		}
 		status, got, _ := jsonRequest(t, http.MethodPost, s.admin+"/admin/users/"+bob.ID+"/reset-mfa", adminTok, "")
 		if status != http.StatusOK || got["removed"] != true || got["sessions_ended"] != float64(2) {
 			t.Fatalf("reset-mfa: %d %v", status, got)
@@ -462,6 +465,22 @@ func TestResetMFACLI(t *testing.T) {
 			t.Fatalf("erin's session after the reset: %d %s", p.status, p.url)
 		}
 		waitAuditEvents(t, dsn, auditRow{Type: "mfa.reset", Actor: "operator", Subject: "user:" + erin.ID})
+
+		// The operator's client setting: --require-mfa on create and update
+		// (on a database of the CLI's own secret).
+		t.Setenv("GATEHOUSE_DSN", bunstoretest.NewDSN(t, dialect))
+		if _, _, err := cli(t, "", "migrate"); err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]any
+		cliJSON(t, &c, "", "clients", "create", "--name", "Strict", "--redirect-uri", "http://127.0.0.1:9999/cb", "--require-mfa", "--json")
+		if c["require_mfa"] != true {
+			t.Fatalf("clients create --require-mfa: %v", c)
+		}
+		cliJSON(t, &c, "", "clients", "update", c["client_id"].(string), "--require-mfa=false", "--json")
+		if c["require_mfa"] != false {
+			t.Fatalf("clients update --require-mfa=false: %v", c)
+		}
 	})
 }
 
