@@ -711,6 +711,7 @@ type Store interface {
 	UserStore
 	LoginSessionStore
 	LogoutStore
+	MailOutboxStore
 	ConsentStore
 	AuthFlowStore
 	KeyStore

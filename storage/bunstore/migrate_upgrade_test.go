@@ -240,7 +240,29 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("a client from before the migration = %+v, %v; want PKCE required", c, err)
 			}
 		},
+	}, {
+		version: "20261209000101", // mail_outbox
+		changes: []string{"table mail_outbox"},
+		loaded:  wantMailOutboxRows,
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			got, err := s.ClaimMail(ctx, time.Date(2026, 12, 9, 10, 2, 0, 0, time.UTC), time.Minute, 10)
+			if err != nil || len(got) != 1 || got[0].ID != "waiting-mail" || got[0].Attempts != 2 {
+				t.Errorf("ClaimMail = %+v, %v; want the waiting message, second attempt", got, err)
+			}
+		},
 	}}
+}
+
+// wantMailOutboxRows: the outbox fixture's rows load as written: the dead
+// letter listed, the waiting message not.
+func wantMailOutboxRows(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	dead, err := s.DeadMail(context.Background(), 10)
+	if err != nil || len(dead) != 1 || dead[0].ID != "dead-mail" || dead[0].To != "gone@example.com" ||
+		dead[0].LastError != "550 no such user" || dead[0].Attempts != 3 {
+		t.Errorf("DeadMail = %+v, %v; want the fixture's dead letter", dead, err)
+	}
 }
 
 // wantLogoutRows: the logout fixture's rows load as written.

@@ -51,6 +51,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Users", userTests()},
 		{"LoginSessions", loginSessionTests()},
 		{"Logout", logoutTests()},
+		{"MailOutbox", mailTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
 		{"Consent", consentTests()},

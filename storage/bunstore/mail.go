@@ -1,0 +1,176 @@
+package bunstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+	bundialect "github.com/uptrace/bun/dialect"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// The outbox of e-mail (mail_outbox): the same queue shape as
+// logout_deliveries, plus dead letters kept for the administrator.
+
+type mailMessageModel struct {
+	bun.BaseModel `bun:"table:mail_outbox,alias:mo"`
+
+	ID            string    `bun:"id,pk"`
+	Recipient     string    `bun:"recipient"`
+	Subject       string    `bun:"subject"`
+	Body          []byte    `bun:"body"`
+	Attempts      int       `bun:"attempts"`
+	CreatedAt     time.Time `bun:"created_at"`
+	NextAttemptAt time.Time `bun:"next_attempt_at"`
+	LeaseUntil    time.Time `bun:"lease_until,nullzero"`
+	LastError     string    `bun:"last_error"`
+	DeadAt        time.Time `bun:"dead_at,nullzero"`
+}
+
+func (m *mailMessageModel) toDomain() *storage.MailMessage {
+	out := &storage.MailMessage{
+		ID: m.ID, To: m.Recipient, Subject: m.Subject, Body: m.Body, Attempts: m.Attempts,
+		CreatedAt: m.CreatedAt.UTC(), NextAttemptAt: m.NextAttemptAt.UTC(), LastError: m.LastError,
+	}
+	if !m.DeadAt.IsZero() {
+		out.DeadAt = m.DeadAt.UTC()
+	}
+	return out
+}
+
+const mailMessageColumns = "id, recipient, subject, body, attempts, created_at, next_attempt_at, lease_until, last_error, dead_at"
+
+var errEmptyMailID = errors.New("bunstore: enqueue mail: empty ID")
+
+// EnqueueMail inserts the message.
+func (s *Store) EnqueueMail(ctx context.Context, msg *storage.MailMessage) error {
+	if msg.ID == "" {
+		return errEmptyMailID
+	}
+	created, next := msg.CreatedAt, msg.NextAttemptAt
+	if created.IsZero() {
+		created = s.now()
+	}
+	if next.IsZero() {
+		next = created
+	}
+	m := &mailMessageModel{
+		ID: msg.ID, Recipient: msg.To, Subject: msg.Subject, Body: msg.Body, Attempts: msg.Attempts,
+		CreatedAt: dbTime(created), NextAttemptAt: dbTime(next), LastError: clipError(msg.LastError),
+	}
+	if _, err := s.db(ctx).NewInsert().Model(m).Exec(ctx); err != nil {
+		return mapErr("enqueue mail", err)
+	}
+	return nil
+}
+
+// ClaimMail takes due, unheld, living rows in one UPDATE ... RETURNING,
+// as ClaimLogoutDeliveries does (FOR UPDATE SKIP LOCKED on PostgreSQL, so
+// that instances claiming at once take different rows; the lease
+// condition repeated outside for a row re-checked after a concurrent
+// claim committed).
+func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*storage.MailMessage, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	at := dbTime(now)
+	until := dbTime(now.Add(lease))
+	lock := ""
+	if s.wdb.Dialect().Name() == bundialect.PG {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var ms []mailMessageModel
+	err := s.db(ctx).NewRaw(`UPDATE mail_outbox SET lease_until = ?, attempts = attempts + 1
+WHERE id IN (
+	SELECT id FROM mail_outbox
+	WHERE dead_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+	ORDER BY next_attempt_at, id
+	LIMIT ?`+lock+`)
+AND dead_at IS NULL AND (lease_until IS NULL OR lease_until <= ?)
+RETURNING `+mailMessageColumns,
+		until, at, at, limit, at,
+	).Scan(ctx, &ms)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, mapErr("claim mail", err)
+	}
+	out := make([]*storage.MailMessage, 0, len(ms))
+	for i := range ms {
+		out = append(out, ms[i].toDomain())
+	}
+	return out, nil
+}
+
+// RescheduleMail releases a living row for another attempt at next.
+func (s *Store) RescheduleMail(ctx context.Context, id string, next time.Time, lastError string) error {
+	const op = "reschedule mail"
+	if namesNoRow(id) {
+		return notFound(op)
+	}
+	res, err := s.db(ctx).NewUpdate().Model((*mailMessageModel)(nil)).
+		Set("next_attempt_at = ?", dbTime(next)).
+		Set("lease_until = NULL").
+		Set("last_error = ?", clipError(lastError)).
+		Where("id = ?", id).
+		Where("dead_at IS NULL").
+		Exec(ctx)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	return requireRow(op, res)
+}
+
+// BuryMail turns a living row into a dead letter and drops its body: what
+// is no longer going to be sent need not keep its links.
+func (s *Store) BuryMail(ctx context.Context, id string, at time.Time, lastError string) error {
+	const op = "bury mail"
+	if namesNoRow(id) {
+		return notFound(op)
+	}
+	res, err := s.db(ctx).NewUpdate().Model((*mailMessageModel)(nil)).
+		Set("dead_at = ?", dbTime(at)).
+		Set("body = NULL").
+		Set("lease_until = NULL").
+		Set("last_error = ?", clipError(lastError)).
+		Where("id = ?", id).
+		Where("dead_at IS NULL").
+		Exec(ctx)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	return requireRow(op, res)
+}
+
+// DeleteMail is idempotent.
+func (s *Store) DeleteMail(ctx context.Context, id string) error {
+	if namesNoRow(id) {
+		return nil
+	}
+	if _, err := s.db(ctx).NewDelete().Model((*mailMessageModel)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return mapErr("delete mail", err)
+	}
+	return nil
+}
+
+// DeadMail lists dead letters, newest death first (then by id).
+func (s *Store) DeadMail(ctx context.Context, limit int) ([]*storage.MailMessage, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var ms []mailMessageModel
+	err := s.reader(ctx).NewSelect().Model(&ms).
+		Where("mo.dead_at IS NOT NULL").
+		OrderExpr("mo.dead_at DESC, mo.id ASC").
+		Limit(int64(limit)).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("list dead mail", err)
+	}
+	out := make([]*storage.MailMessage, 0, len(ms))
+	for i := range ms {
+		out = append(out, ms[i].toDomain())
+	}
+	return out, nil
+}

@@ -1,0 +1,170 @@
+package conformance
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+func mailTests() []test {
+	return []test{
+		{"EnqueueClaimRescheduleDelete", testMailOutbox},
+		{"LeaseRunsOut", testMailLease},
+		{"DeadLettersKeepNoBody", testMailDeadLetters},
+		{"ConcurrentClaimsTakeEachMessageOnce", testMailConcurrentClaims},
+	}
+}
+
+func mailIDs(ms []*storage.MailMessage) []string {
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func testMailOutbox(e *env) {
+	now := e.clock.Now()
+	body := []byte{0, 1, 2, 0xff, 'x'}
+	e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: "m1", To: "ann@example.com", Subject: "Reset ünïcode", Body: body}), "EnqueueMail m1")
+	e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: "m2", To: "bob@example.com", Subject: "s", Body: body, NextAttemptAt: now.Add(time.Second)}), "EnqueueMail m2")
+	e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: "m3", To: "cy@example.com", Subject: "s", Body: body, NextAttemptAt: now.Add(time.Hour)}), "EnqueueMail m3")
+	e.wantIs(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: "m1", To: "x@example.com", Subject: "s"}), "a duplicate message", storage.ErrConflict)
+
+	got, err := e.s.ClaimMail(e.ctx, now, time.Minute, 10)
+	e.must(err, "ClaimMail")
+	e.wantList(mailIDs(got), []string{"m1"}, "due messages")
+	if len(got) == 1 {
+		m := got[0]
+		e.wantEqual(m.To, "ann@example.com", "To")
+		e.wantEqual(m.Subject, "Reset ünïcode", "Subject")
+		if !bytes.Equal(m.Body, body) {
+			e.t.Errorf("Body = %x, want %x", m.Body, body)
+		}
+		e.wantEqual(m.Attempts, 1, "Attempts after the first claim")
+		e.wantTime(m.CreatedAt, now, "CreatedAt")
+		e.wantTime(m.NextAttemptAt, now, "NextAttemptAt of a message enqueued without one")
+		e.wantEqual(m.DeadAt.IsZero(), true, "DeadAt of a living message is zero")
+	}
+	got, err = e.s.ClaimMail(e.ctx, now.Add(2*time.Second), time.Minute, 10)
+	e.must(err, "ClaimMail while m1 is held")
+	e.wantList(mailIDs(got), []string{"m2"}, "due messages while m1 is held")
+
+	e.must(e.s.RescheduleMail(e.ctx, "m1", now.Add(10*time.Second), "421 try later"), "RescheduleMail")
+	got, err = e.s.ClaimMail(e.ctx, now.Add(5*time.Second), time.Minute, 10)
+	e.must(err, "ClaimMail before m1 is due again")
+	e.wantList(mailIDs(got), nil, "messages before m1 is due again")
+	got, err = e.s.ClaimMail(e.ctx, now.Add(10*time.Second), time.Minute, 10)
+	e.must(err, "ClaimMail when m1 is due again")
+	e.wantList(mailIDs(got), []string{"m1"}, "messages when m1 is due again")
+	if len(got) == 1 {
+		e.wantEqual(got[0].Attempts, 2, "Attempts after the second claim")
+		e.wantEqual(got[0].LastError, "421 try later", "LastError")
+	}
+	e.must(e.s.RescheduleMail(e.ctx, "m1", now, strings1000()), "RescheduleMail with a long reason")
+	e.must(e.s.DeleteMail(e.ctx, "m1"), "DeleteMail")
+	e.must(e.s.DeleteMail(e.ctx, "m1"), "DeleteMail again")
+	e.wantNotFound(e.s.RescheduleMail(e.ctx, "m1", now, ""), "RescheduleMail of a deleted message")
+	e.wantNotFound(e.s.BuryMail(e.ctx, "m1", now, ""), "BuryMail of a deleted message")
+	got, err = e.s.ClaimMail(e.ctx, now.Add(2*time.Hour), time.Minute, 0)
+	e.must(err, "ClaimMail with limit 0")
+	e.wantList(mailIDs(got), nil, "messages with limit 0")
+}
+
+func testMailLease(e *env) {
+	now := e.clock.Now()
+	e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: "m", To: "a@example.com", Subject: "s", Body: []byte("b")}), "EnqueueMail")
+	got, err := e.s.ClaimMail(e.ctx, now, time.Minute, 1)
+	e.must(err, "first claim")
+	e.wantList(mailIDs(got), []string{"m"}, "first claim")
+	got, err = e.s.ClaimMail(e.ctx, now.Add(59*time.Second), time.Minute, 1)
+	e.must(err, "claim within the lease")
+	e.wantList(mailIDs(got), nil, "claim within the lease")
+	got, err = e.s.ClaimMail(e.ctx, now.Add(time.Minute), time.Minute, 1)
+	e.must(err, "claim after the lease")
+	e.wantList(mailIDs(got), []string{"m"}, "claim after the lease")
+}
+
+// A buried message is never claimed again, keeps its recipient, subject,
+// attempts and reason, loses its body, and is listed newest death first.
+func testMailDeadLetters(e *env) {
+	now := e.clock.Now()
+	for _, id := range []string{"a", "b", "c"} {
+		e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: id, To: id + "@example.com", Subject: "subject " + id, Body: []byte("secret link")}), "EnqueueMail "+id)
+	}
+	_, err := e.s.ClaimMail(e.ctx, now, time.Minute, 10)
+	e.must(err, "ClaimMail")
+	e.must(e.s.BuryMail(e.ctx, "a", now.Add(time.Second), "550 no such user"), "BuryMail a")
+	e.must(e.s.BuryMail(e.ctx, "b", now.Add(2*time.Second), "554 rejected"), "BuryMail b")
+	e.wantNotFound(e.s.BuryMail(e.ctx, "b", now.Add(3*time.Second), "again"), "BuryMail of a dead letter")
+	e.wantNotFound(e.s.RescheduleMail(e.ctx, "b", now, ""), "RescheduleMail of a dead letter")
+
+	got, err := e.s.ClaimMail(e.ctx, now.Add(time.Hour), time.Minute, 10)
+	e.must(err, "ClaimMail after the burials")
+	e.wantList(mailIDs(got), []string{"c"}, "living messages")
+
+	dead, err := e.s.DeadMail(e.ctx, 10)
+	e.must(err, "DeadMail")
+	e.wantList(mailIDs(dead), []string{"b", "a"}, "dead letters, newest first")
+	if len(dead) == 2 {
+		d := dead[1]
+		e.wantEqual(d.To, "a@example.com", "To of a dead letter")
+		e.wantEqual(d.Subject, "subject a", "Subject of a dead letter")
+		e.wantEqual(d.LastError, "550 no such user", "LastError of a dead letter")
+		e.wantEqual(d.Attempts, 1, "Attempts of a dead letter")
+		e.wantTime(d.DeadAt, now.Add(time.Second), "DeadAt")
+		e.wantEqual(len(d.Body), 0, "body bytes kept in a dead letter")
+	}
+	dead, err = e.s.DeadMail(e.ctx, 1)
+	e.must(err, "DeadMail limit 1")
+	e.wantList(mailIDs(dead), []string{"b"}, "dead letters, limit 1")
+	e.must(e.s.DeleteMail(e.ctx, "b"), "DeleteMail of a dead letter")
+	dead, err = e.s.DeadMail(e.ctx, 10)
+	e.must(err, "DeadMail after a deletion")
+	e.wantList(mailIDs(dead), []string{"a"}, "dead letters after a deletion")
+}
+
+func testMailConcurrentClaims(e *env) {
+	now := e.clock.Now()
+	const n = 30
+	for i := range n {
+		e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: fmt.Sprintf("m%02d", i), To: "a@example.com", Subject: "s"}), "EnqueueMail")
+	}
+	var mu sync.Mutex
+	var claimed []string
+	errs := parallel(8, func(int) error {
+		for {
+			got, err := e.s.ClaimMail(e.ctx, now, time.Minute, 3)
+			if err != nil {
+				return err
+			}
+			if len(got) == 0 {
+				return nil
+			}
+			mu.Lock()
+			claimed = append(claimed, mailIDs(got)...)
+			mu.Unlock()
+		}
+	})
+	for _, err := range errs {
+		// SQLite may answer a writer queueing too long as busy: a retry,
+		// never a double claim.
+		if err != nil && !errors.Is(err, storage.ErrUnavailable) {
+			e.t.Errorf("concurrent claim: %v", err)
+		}
+	}
+	slices.Sort(claimed)
+	for i := 1; i < len(claimed); i++ {
+		if claimed[i] == claimed[i-1] {
+			e.t.Errorf("message %s was claimed twice", claimed[i])
+		}
+	}
+	if len(claimed) != n && !slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		e.t.Errorf("%d messages claimed, want %d", len(claimed), n)
+	}
+}

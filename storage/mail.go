@@ -1,0 +1,52 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// MailMessage is an e-mail in the outbox: waiting to be sent, or given up
+// on (a dead letter, DeadAt set).
+type MailMessage struct {
+	ID string
+	// To is the recipient's address and Subject the message's subject:
+	// readable, so that an administrator can see what was not delivered.
+	To      string
+	Subject string
+	// Body is the message sealed by the sender (it carries single-use
+	// links); the store keeps it as bytes and drops it when the message
+	// dies.
+	Body []byte
+	// Attempts counts the deliveries tried so far (claims included).
+	Attempts      int
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	// LastError says why the last attempt failed ("" before any).
+	LastError string
+	// DeadAt is when delivery was given up (zero while the message waits).
+	DeadAt time.Time
+}
+
+// MailOutboxStore is the durable queue of outgoing e-mail.
+type MailOutboxStore interface {
+	// EnqueueMail stores a message (ID set by the caller).
+	EnqueueMail(ctx context.Context, m *MailMessage) error
+	// ClaimMail takes up to limit living messages due at now
+	// (NextAttemptAt <= now) that no one holds, holds them until
+	// now+lease and counts the attempt, so of instances claiming at once
+	// each message goes to one; a holder that dies lets go when its lease
+	// ends. Oldest due first.
+	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*MailMessage, error)
+	// RescheduleMail releases a claimed message for another attempt at
+	// next; ErrNotFound when it is gone.
+	RescheduleMail(ctx context.Context, id string, next time.Time, lastError string) error
+	// BuryMail gives up on a message at at: it becomes a dead letter,
+	// without its body, that ClaimMail never returns; ErrNotFound when it
+	// is gone.
+	BuryMail(ctx context.Context, id string, at time.Time, lastError string) error
+	// DeleteMail removes a message, sent or dead; idempotent.
+	DeleteMail(ctx context.Context, id string) error
+	// DeadMail lists up to limit dead letters, most recently given up
+	// first (bodies nil).
+	DeadMail(ctx context.Context, limit int) ([]*MailMessage, error)
+}
