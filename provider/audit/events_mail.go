@@ -1,0 +1,16 @@
+package audit
+
+// E-mail delivery events (provider/mail). Actor is the system; Details
+// carry the message id, the outbox attempt count and, for failures, the
+// mail server's answer. Never the body: it carries single-use links.
+const (
+	// MailSent: the mail server accepted a message.
+	MailSent = "mail.sent"
+	// MailFailed: an attempt failed and will be retried (Details:
+	// next_attempt_at).
+	MailFailed = "mail.failed"
+	// MailDead: gatehouse gave up on a message (Details: reason — rejected,
+	// too_many_attempts or too_old); it stays as a dead letter the
+	// administrator lists.
+	MailDead = "mail.dead"
+)
