@@ -50,6 +50,7 @@ type administration interface {
 	APIKey(ctx context.Context, id string) (*storage.APIKey, error)
 	RevokeAPIKey(ctx context.Context, who *provider.Principal, id string) error
 	AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, string, error)
+	DeadMail(ctx context.Context, limit int) ([]admin.DeadMailView, error)
 	selfService
 }
 
@@ -87,6 +88,7 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/apikeys", map[string]adminHandler{http.MethodGet: h.adminListAPIKeys, http.MethodPost: h.adminCreateAPIKey}},
 		{"/admin/apikeys/:id", map[string]adminHandler{http.MethodGet: h.adminGetAPIKey, http.MethodDelete: h.adminRevokeAPIKey}},
 		{"/admin/audit", map[string]adminHandler{http.MethodGet: h.adminListAuditEvents}},
+		{"/admin/mail/dead", map[string]adminHandler{http.MethodGet: h.adminListDeadMail}},
 	}
 	for _, r := range routes {
 		methods := make(map[string]echo.HandlerFunc, len(r.methods))
@@ -788,4 +790,27 @@ func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.Principal) er
 		return err
 	}
 	return c.JSON(http.StatusOK, adminAuditList{Events: admin.AuditEventViews(events), Next: next})
+}
+
+// --- e-mail ---
+
+// adminListDeadMail answers GET /admin/mail/dead?limit=: the e-mail
+// gatehouse gave up sending, most recent first (as `gatehouse mail dead
+// --json` prints it).
+func (h *Handler) adminListDeadMail(c echo.Context, _ *provider.Principal) error {
+	limit := admin.MaxDeadMail
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > admin.MaxDeadMail {
+			return adminBadInput("limit", fmt.Sprintf("must be a whole number from 1 to %d", admin.MaxDeadMail))
+		}
+		limit = n
+	}
+	items, err := h.adm.DeadMail(c.Request().Context(), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, struct {
+		Items []admin.DeadMailView `json:"items"`
+	}{items})
 }

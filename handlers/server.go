@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/provider/mail"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -79,6 +80,10 @@ type Options struct {
 	// X-Forwarded-For (or, without it, X-Real-IP); otherwise the client IP
 	// is the connection's.
 	TrustedProxies []string
+	// DevMail, set only under `serve --dev` without a mail server, lists
+	// the e-mail gatehouse would have sent, at GET /admin/dev/mail on the
+	// admin listener, so a developer can open its links.
+	DevMail func() []mail.Message
 	// TracerProvider, when set, gives every request a server span (see
 	// traceRequests). Nil adds no middleware at all: tracing off costs
 	// nothing.
@@ -105,6 +110,7 @@ type Handler struct {
 	rl      *rateLimits // nil: no limits
 	realIP  echo.IPExtractor
 	tracer  trace.Tracer // nil: no spans
+	devMail func() []mail.Message
 }
 
 // New checks the options and returns the handlers.
@@ -136,6 +142,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.cookies = newCookieNames(h.secure)
 	h.pprof = opts.Pprof
+	h.devMail = opts.DevMail
 	if opts.Metrics != nil {
 		h.metrics = newHTTPMetrics(opts.Metrics)
 	}
@@ -230,6 +237,9 @@ func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 		} {
 			e.GET("/debug/pprof/"+name, echo.WrapHandler(fn))
 		}
+	}
+	if h.devMail != nil {
+		e.GET("/admin/dev/mail", h.devMailPage, noStore)
 	}
 	h.mountAdminAPI(e)
 	return e

@@ -33,6 +33,8 @@ type Store interface {
 	storage.APIKeyStore
 	storage.RegistrationTokenStore
 	storage.AuditReader
+	// DeadMail lists the e-mail gatehouse gave up sending.
+	DeadMail(ctx context.Context, limit int) ([]*storage.MailMessage, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 

@@ -1,0 +1,49 @@
+package admin
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/storage"
+)
+
+// MaxDeadMail is the most dead letters one listing returns.
+const MaxDeadMail = 500
+
+// DeadMailView is a message gatehouse gave up sending, as the CLI (--json)
+// and the admin API show it: who it was for, what it was, and the mail
+// server's last answer. The body is not kept (it carried single-use
+// links); the person can ask again.
+type DeadMailView struct {
+	ID        string    `json:"id"`
+	To        string    `json:"to"`
+	Subject   string    `json:"subject"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error"`
+	CreatedAt time.Time `json:"created_at"`
+	DeadAt    time.Time `json:"dead_at"`
+}
+
+// DeadMail lists up to limit dead letters (1 to MaxDeadMail; anything
+// else is MaxDeadMail), most recently given up first.
+func (a *Admin) DeadMail(ctx context.Context, limit int) ([]DeadMailView, error) {
+	if limit < 1 || limit > MaxDeadMail {
+		limit = MaxDeadMail
+	}
+	ms, err := a.store.DeadMail(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadMailView, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, deadMailViewOf(m))
+	}
+	return out, nil
+}
+
+func deadMailViewOf(m *storage.MailMessage) DeadMailView {
+	return DeadMailView{
+		ID: m.ID, To: m.To, Subject: m.Subject, Attempts: m.Attempts, LastError: m.LastError,
+		CreatedAt: m.CreatedAt.UTC(), DeadAt: m.DeadAt.UTC(),
+	}
+}
