@@ -86,9 +86,9 @@ type Config struct {
 	// SMTP is the mail server e-mail (password reset, verification,
 	// sign-up) goes through; without a host gatehouse sends none (under
 	// `serve --dev` it prints them to the log instead).
-	SMTP SMTP `yaml:"smtp" envPrefix:"SMTP_"`
-	Log                Log           `yaml:"log" envPrefix:"LOG_"`
-	Database           Database      `yaml:"database" envPrefix:"DATABASE_"`
+	SMTP     SMTP     `yaml:"smtp" envPrefix:"SMTP_"`
+	Log      Log      `yaml:"log" envPrefix:"LOG_"`
+	Database Database `yaml:"database" envPrefix:"DATABASE_"`
 	// RateLimits throttle the OAuth endpoints and the password login.
 	RateLimits RateLimits `yaml:"rate_limits" envPrefix:"RATE_LIMITS_"`
 	// RedisURL (redis:// or rediss://), when set, makes the rate limits
