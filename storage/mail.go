@@ -50,3 +50,32 @@ type MailOutboxStore interface {
 	// first (bodies nil).
 	DeadMail(ctx context.Context, limit int) ([]*MailMessage, error)
 }
+
+// PasswordReset is a password reset link waiting to be used: at most one
+// per person.
+type PasswordReset struct {
+	UserID string
+	// TokenHash is the keyed hash of the link's token (never the token).
+	TokenHash string
+	// PasswordMAC is a MAC of the person's password hash when the link was
+	// made: a password changed since (by any path) makes the link useless.
+	PasswordMAC []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// PasswordResetStore keeps the password reset links.
+type PasswordResetStore interface {
+	// PutPasswordReset stores r, replacing the person's earlier link (a
+	// newer link invalidates the older). ErrNotFound for an unknown user.
+	PutPasswordReset(ctx context.Context, r *PasswordReset) error
+	// PasswordResetByHash returns the unexpired link with that token
+	// hash; ErrNotFound otherwise.
+	PasswordResetByHash(ctx context.Context, tokenHash string) (*PasswordReset, error)
+	// TakePasswordReset deletes and returns the unexpired link with that
+	// token hash in one step: of callers taking it at once exactly one
+	// gets it, every other ErrNotFound.
+	TakePasswordReset(ctx context.Context, tokenHash string) (*PasswordReset, error)
+	// DeletePasswordResets removes the user's link, if any.
+	DeletePasswordResets(ctx context.Context, userID string) error
+}

@@ -712,6 +712,7 @@ type Store interface {
 	LoginSessionStore
 	LogoutStore
 	MailOutboxStore
+	PasswordResetStore
 	ConsentStore
 	AuthFlowStore
 	KeyStore

@@ -174,3 +174,93 @@ func (s *Store) DeadMail(ctx context.Context, limit int) ([]*storage.MailMessage
 	}
 	return out, nil
 }
+
+type passwordResetModel struct {
+	bun.BaseModel `bun:"table:password_resets,alias:pr"`
+
+	UserID      string    `bun:"user_id,pk"`
+	TokenHash   string    `bun:"token_hash"`
+	PasswordMAC []byte    `bun:"password_mac"`
+	CreatedAt   time.Time `bun:"created_at"`
+	ExpiresAt   time.Time `bun:"expires_at"`
+}
+
+func (m *passwordResetModel) toDomain() *storage.PasswordReset {
+	return &storage.PasswordReset{
+		UserID: m.UserID, TokenHash: m.TokenHash, PasswordMAC: m.PasswordMAC,
+		CreatedAt: m.CreatedAt.UTC(), ExpiresAt: m.ExpiresAt.UTC(),
+	}
+}
+
+// PutPasswordReset upserts the user's one row (the same SQL in both
+// dialects); the foreign key turns an unknown user into ErrNotFound.
+func (s *Store) PutPasswordReset(ctx context.Context, r *storage.PasswordReset) error {
+	const op = "put password reset"
+	if namesNoRow(r.UserID) || r.TokenHash == "" {
+		return notFound(op)
+	}
+	created := r.CreatedAt
+	if created.IsZero() {
+		created = s.now()
+	}
+	m := &passwordResetModel{
+		UserID: r.UserID, TokenHash: r.TokenHash, PasswordMAC: r.PasswordMAC,
+		CreatedAt: dbTime(created), ExpiresAt: dbTime(r.ExpiresAt),
+	}
+	_, err := s.db(ctx).NewInsert().Model(m).
+		On("CONFLICT (user_id) DO UPDATE").
+		Set("token_hash = EXCLUDED.token_hash").
+		Set("password_mac = EXCLUDED.password_mac").
+		Set("created_at = EXCLUDED.created_at").
+		Set("expires_at = EXCLUDED.expires_at").
+		Exec(ctx)
+	return mapErr(op, err)
+}
+
+// PasswordResetByHash finds an unexpired link by the unique token hash.
+func (s *Store) PasswordResetByHash(ctx context.Context, tokenHash string) (*storage.PasswordReset, error) {
+	const op = "password reset"
+	if tokenHash == "" {
+		return nil, notFound(op)
+	}
+	var m passwordResetModel
+	err := s.reader(ctx).NewSelect().Model(&m).
+		Where("pr.token_hash = ?", tokenHash).
+		Where("pr.expires_at > ?", dbTime(s.now())).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return m.toDomain(), nil
+}
+
+// TakePasswordReset deletes the row and returns it (DELETE ... RETURNING in
+// both dialects): the row count picks the one caller that used the link.
+func (s *Store) TakePasswordReset(ctx context.Context, tokenHash string) (*storage.PasswordReset, error) {
+	const op = "take password reset"
+	if tokenHash == "" {
+		return nil, notFound(op)
+	}
+	var ms []passwordResetModel
+	err := s.db(ctx).NewDelete().Model(&ms).
+		Where("token_hash = ?", tokenHash).
+		Where("expires_at > ?", dbTime(s.now())).
+		Returning("user_id, token_hash, password_mac, created_at, expires_at").
+		Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, mapErr(op, err)
+	}
+	if len(ms) == 0 {
+		return nil, notFound(op)
+	}
+	return ms[0].toDomain(), nil
+}
+
+// DeletePasswordResets is idempotent.
+func (s *Store) DeletePasswordResets(ctx context.Context, userID string) error {
+	if namesNoRow(userID) {
+		return nil
+	}
+	_, err := s.db(ctx).NewDelete().Model((*passwordResetModel)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	return mapErr("delete password resets", err)
+}

@@ -241,14 +241,18 @@ func upgradeCases() []upgradeCase {
 			}
 		},
 	}, {
-		version: "20261209000101", // mail_outbox
-		changes: []string{"table mail_outbox"},
+		version: "20261209000101", // mail_outbox_password_resets
+		changes: []string{"table mail_outbox", "table password_resets"},
 		loaded:  wantMailOutboxRows,
 		used: func(t *testing.T, s *bunstore.Store) {
 			ctx := context.Background()
 			got, err := s.ClaimMail(ctx, time.Date(2026, 12, 9, 10, 2, 0, 0, time.UTC), time.Minute, 10)
 			if err != nil || len(got) != 1 || got[0].ID != "waiting-mail" || got[0].Attempts != 2 {
 				t.Errorf("ClaimMail = %+v, %v; want the waiting message, second attempt", got, err)
+			}
+			r, err := s.PasswordResetByHash(ctx, "reset-hash")
+			if err != nil || r.UserID != "first-user" {
+				t.Errorf("PasswordResetByHash = %+v, %v; want the fixture's link", r, err)
 			}
 		},
 	}}

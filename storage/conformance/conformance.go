@@ -52,6 +52,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"LoginSessions", loginSessionTests()},
 		{"Logout", logoutTests()},
 		{"MailOutbox", mailTests()},
+		{"PasswordResets", passwordResetTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
 		{"Consent", consentTests()},

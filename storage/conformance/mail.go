@@ -168,3 +168,102 @@ func testMailConcurrentClaims(e *env) {
 		e.t.Errorf("%d messages claimed, want %d", len(claimed), n)
 	}
 }
+
+func passwordResetTests() []test {
+	return []test{
+		{"PutReplacesTheOlderLink", testPasswordResetReplace},
+		{"TakeOnceAndExpiry", testPasswordResetTake},
+		{"ConcurrentTakesOneWinner", testPasswordResetConcurrentTake},
+		{"GoesWithTheUser", testPasswordResetCascade},
+	}
+}
+
+func (e *env) putReset(user, hash string, expires time.Time) {
+	e.t.Helper()
+	e.must(e.s.PutPasswordReset(e.ctx, &storage.PasswordReset{
+		UserID: user, TokenHash: hash, PasswordMAC: []byte("mac-" + hash), ExpiresAt: expires,
+	}), "PutPasswordReset "+hash)
+}
+
+func testPasswordResetReplace(e *env) {
+	e.createUser("u")
+	e.createUser("v")
+	now := e.clock.Now()
+	e.putReset("u", "h1", now.Add(30*time.Minute))
+	got, err := e.s.PasswordResetByHash(e.ctx, "h1")
+	e.must(err, "PasswordResetByHash")
+	e.wantEqual(got.UserID, "u", "UserID")
+	e.wantEqual(string(got.PasswordMAC), "mac-h1", "PasswordMAC")
+	e.wantTime(got.CreatedAt, now, "CreatedAt")
+	e.wantTime(got.ExpiresAt, now.Add(30*time.Minute), "ExpiresAt")
+
+	e.putReset("u", "h2", now.Add(30*time.Minute))
+	_, err = e.s.PasswordResetByHash(e.ctx, "h1")
+	e.wantNotFound(err, "the older link after a newer one")
+	_, err = e.s.PasswordResetByHash(e.ctx, "h2")
+	e.must(err, "the newer link")
+	e.wantIs(e.s.PutPasswordReset(e.ctx, &storage.PasswordReset{UserID: "v", TokenHash: "h2", PasswordMAC: []byte("x"), ExpiresAt: now.Add(time.Hour)}),
+		"another user's link with the same hash", storage.ErrConflict)
+	e.wantNotFound(e.s.PutPasswordReset(e.ctx, &storage.PasswordReset{UserID: "ghost", TokenHash: "h3", PasswordMAC: []byte("x"), ExpiresAt: now.Add(time.Hour)}),
+		"a link for an unknown user")
+	e.must(e.s.DeletePasswordResets(e.ctx, "u"), "DeletePasswordResets")
+	e.must(e.s.DeletePasswordResets(e.ctx, "u"), "DeletePasswordResets again")
+	_, err = e.s.PasswordResetByHash(e.ctx, "h2")
+	e.wantNotFound(err, "a deleted link")
+}
+
+func testPasswordResetTake(e *env) {
+	e.createUser("u")
+	now := e.clock.Now()
+	e.putReset("u", "h", now.Add(30*time.Minute))
+	got, err := e.s.TakePasswordReset(e.ctx, "h")
+	e.must(err, "TakePasswordReset")
+	e.wantEqual(got.UserID, "u", "UserID of the taken link")
+	_, err = e.s.TakePasswordReset(e.ctx, "h")
+	e.wantNotFound(err, "a link taken twice")
+	_, err = e.s.TakePasswordReset(e.ctx, "")
+	e.wantNotFound(err, "an empty hash")
+
+	e.putReset("u", "old", now.Add(30*time.Minute))
+	e.clock.Advance(30 * time.Minute)
+	_, err = e.s.PasswordResetByHash(e.ctx, "old")
+	e.wantNotFound(err, "an expired link")
+	_, err = e.s.TakePasswordReset(e.ctx, "old")
+	e.wantNotFound(err, "taking an expired link")
+}
+
+func testPasswordResetConcurrentTake(e *env) {
+	e.createUser("u")
+	e.putReset("u", "h", e.clock.Now().Add(time.Hour))
+	var mu sync.Mutex
+	wins := 0
+	errs := parallel(8, func(int) error {
+		_, err := e.s.TakePasswordReset(e.ctx, "h")
+		if err == nil {
+			mu.Lock()
+			wins++
+			mu.Unlock()
+			return nil
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, storage.ErrUnavailable) {
+			e.t.Errorf("concurrent take: %v", err)
+		}
+	}
+	if wins != 1 {
+		e.t.Errorf("%d callers took the link, want exactly one", wins)
+	}
+}
+
+func testPasswordResetCascade(e *env) {
+	e.createUser("u")
+	e.putReset("u", "h", e.clock.Now().Add(time.Hour))
+	e.must(e.s.DeleteUser(e.ctx, "u"), "DeleteUser")
+	_, err := e.s.PasswordResetByHash(e.ctx, "h")
+	e.wantNotFound(err, "the link of a deleted user")
+}

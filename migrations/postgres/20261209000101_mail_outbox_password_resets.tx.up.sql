@@ -20,3 +20,15 @@ CREATE TABLE mail_outbox (
 );
 CREATE INDEX mail_outbox_next_attempt_at_idx ON mail_outbox (next_attempt_at);
 CREATE INDEX mail_outbox_dead_at_idx ON mail_outbox (dead_at);
+
+-- Password reset links: at most one per person (a newer link replaces the
+-- older), found by the keyed hash of the link's token; password_mac is a
+-- MAC of the password hash the person had when the link was made, so a
+-- password changed by any path since makes the link useless.
+CREATE TABLE password_resets (
+    user_id      TEXT        PRIMARY KEY NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash   TEXT        NOT NULL UNIQUE,
+    password_mac BYTEA       NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL
+);
