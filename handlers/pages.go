@@ -265,6 +265,7 @@ func loginHint(ar fosite.AuthorizeRequester) string {
 func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.LoginData {
 	d.Common = h.common(c, "Sign in")
 	d.PasswordDisabled = !h.login.PasswordLogin()
+	d.ForgotPassword = h.reset != nil
 	for _, u := range h.login.Upstreams() {
 		q := url.Values{}
 		if d.Flow != "" {

@@ -84,6 +84,9 @@ type Options struct {
 	// the e-mail gatehouse would have sent, at GET /admin/dev/mail on the
 	// admin listener, so a developer can open its links.
 	DevMail func() []mail.Message
+	// PasswordReset serves "forgot password" (/password/forgot,
+	// /password/reset); nil when gatehouse sends no e-mail.
+	PasswordReset *login.PasswordReset
 	// TracerProvider, when set, gives every request a server span (see
 	// traceRequests). Nil adds no middleware at all: tracing off costs
 	// nothing.
@@ -111,6 +114,7 @@ type Handler struct {
 	realIP  echo.IPExtractor
 	tracer  trace.Tracer // nil: no spans
 	devMail func() []mail.Message
+	reset   passwordResetter // nil: no password reset
 }
 
 // New checks the options and returns the handlers.
@@ -143,6 +147,9 @@ func New(opts Options) (*Handler, error) {
 	h.cookies = newCookieNames(h.secure)
 	h.pprof = opts.Pprof
 	h.devMail = opts.DevMail
+	if opts.PasswordReset != nil {
+		h.reset = opts.PasswordReset
+	}
 	if opts.Metrics != nil {
 		h.metrics = newHTTPMetrics(opts.Metrics)
 	}
@@ -202,6 +209,7 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
 	e.GET(PathAccountSessions, h.accountSessions, h.pageHeaders, csrf)
 	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)
+	h.mountPasswordReset(e, csrf)
 	e.GET("/account/identities", h.accountIdentities, h.pageHeaders, csrf)
 	e.POST("/account/identities/unlink", h.accountUnlink, h.pageHeaders, csrf)
 
@@ -324,7 +332,7 @@ func isPagePath(path string) bool {
 	case path == "/login", path == "/consent", path == provider.PathAuthorize, path == provider.PathLogout,
 		strings.HasPrefix(path, "/login/"):
 		return true
-	case strings.HasPrefix(path, "/account"):
+	case strings.HasPrefix(path, "/account"), strings.HasPrefix(path, "/password/"):
 		return true
 	}
 	return false

@@ -328,6 +328,21 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	// Password reset needs e-mail and password sign-in.
+	var reset *login.PasswordReset
+	if outbox != nil && cfg.Login.Password {
+		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
+		if err != nil {
+			return nil, err
+		}
+		reset, err = login.NewPasswordReset(login.PasswordResetOptions{
+			Store: store, Keyring: ring, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: signIn.Sessions(),
+			Audit: recorder, Now: opts.now, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	adm, err := admin.New(admin.Options{
 		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,
 		Sessions: signIn.Sessions(), Now: opts.now, Logger: log,
@@ -382,6 +397,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if devMail != nil {
 		hopts.DevMail = devMail.Recent
 	}
+	hopts.PasswordReset = reset
 	if tp != nil {
 		// Only a non-nil provider: a nil *TracerProvider in the interface
 		// would look like tracing on.

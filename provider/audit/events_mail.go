@@ -14,3 +14,14 @@ const (
 	// administrator lists.
 	MailDead = "mail.dead"
 )
+
+// Password reset events. Subject is the user (never the typed address of
+// an unknown account).
+const (
+	// PasswordResetSent: a reset link was made and handed to the outbox
+	// for the person (Actor system).
+	PasswordResetSent = "password_reset.sent"
+	// PasswordResetCompleted: the person set a new password through a
+	// link; their other sessions ended and sign-in failures were cleared.
+	PasswordResetCompleted = "password_reset.completed"
+)

@@ -102,10 +102,18 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// A Composer builds a deferred message (Defer) when it is sent, from the
+// recipient and the data stored with it; send false drops it unsent (the
+// address has no account, say). An error is temporary: the message is
+// tried again later.
+type Composer func(ctx context.Context, to string, data map[string]string) (m Message, send bool, err error)
+
 // Outbox queues messages and delivers them. Safe for concurrent use.
 type Outbox struct {
-	o    Options
-	wake chan struct{}
+	o         Options
+	wake      chan struct{}
+	mu        sync.RWMutex
+	composers map[string]Composer
 }
 
 // New returns an outbox as o configures it.
@@ -140,23 +148,49 @@ func New(o Options) (*Outbox, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Outbox{o: o, wake: make(chan struct{}, 1)}, nil
+	return &Outbox{o: o, wake: make(chan struct{}, 1), composers: map[string]Composer{}}, nil
 }
 
-// sealedBody is what the outbox row's body holds, sealed.
+// Register makes c build the deferred messages of kind.
+func (x *Outbox) Register(kind string, c Composer) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.composers[kind] = c
+}
+
+// sealedBody is what the outbox row's body holds, sealed: a rendered
+// message, or the kind and data of a deferred one.
 type sealedBody struct {
-	Text string `json:"text"`
-	HTML string `json:"html"`
+	Text string            `json:"text,omitempty"`
+	HTML string            `json:"html,omitempty"`
+	Kind string            `json:"kind,omitempty"`
+	Data map[string]string `json:"data,omitempty"`
 }
 
 // Queue stores m for delivery and wakes the loop; it never talks to the
 // mail server, so a request that sends mail takes one INSERT. It returns
 // the message's id.
 func (x *Outbox) Queue(ctx context.Context, m Message) (string, error) {
-	if m.To == "" || m.Subject == "" {
+	return x.enqueue(ctx, m.To, m.Subject, sealedBody{Text: m.Text, HTML: m.HTML})
+}
+
+// Defer stores a message of kind for to, to be built by kind's Composer
+// when it is sent; subject names it in the outbox (dead letters). A
+// request thus does the same work — one INSERT — whatever the composer
+// will decide, which is what keeps "is there an account for this
+// address?" out of the request's timing.
+func (x *Outbox) Defer(ctx context.Context, kind, to, subject string, data map[string]string) (string, error) {
+	if kind == "" {
+		return "", errors.New("mail: a deferred message needs a kind")
+	}
+	return x.enqueue(ctx, to, subject, sealedBody{Kind: kind, Data: data})
+}
+
+func (x *Outbox) enqueue(ctx context.Context, to, subject string, body sealedBody) (string, error) {
+	if to == "" || subject == "" {
 		return "", errors.New("mail: a message needs a recipient and a subject")
 	}
-	plain, err := json.Marshal(sealedBody{Text: m.Text, HTML: m.HTML})
+	plain, err := json.Marshal(body)
 	if err != nil {
 		return "", err
 	}
@@ -169,7 +203,7 @@ func (x *Outbox) Queue(ctx context.Context, m Message) (string, error) {
 	now := x.o.Now()
 	id := uuid.NewString()
 	if err := x.o.Store.EnqueueMail(ctx, &storage.MailMessage{
-		ID: id, To: m.To, Subject: m.Subject, Body: sealed, CreatedAt: now, NextAttemptAt: now,
+		ID: id, To: to, Subject: subject, Body: sealed, CreatedAt: now, NextAttemptAt: now,
 	}); err != nil {
 		return "", err
 	}
@@ -233,6 +267,15 @@ func (x *Outbox) deliver(ctx context.Context, row *storage.MailMessage) {
 		Actor:   audit.ActorSystem,
 		Details: map[string]string{"message": row.ID, "attempts": strconv.Itoa(row.Attempts)},
 	}
+	if errors.Is(err, errDropped) {
+		// Nothing to send (no account for the address): gone without a
+		// trace in the audit trail, which must not list addresses people
+		// typed.
+		if derr := x.o.Store.DeleteMail(ctx, row.ID); derr != nil {
+			x.o.Logger.WarnContext(ctx, "mail: removing a dropped message failed", "message", row.ID, "err", derr)
+		}
+		return
+	}
 	if err == nil {
 		ev.Type = audit.MailSent
 		if derr := x.o.Store.DeleteMail(ctx, row.ID); derr != nil {
@@ -290,11 +333,31 @@ func (x *Outbox) send(ctx context.Context, row *storage.MailMessage, now time.Ti
 	if err := json.Unmarshal(plain, &b); err != nil {
 		return fmt.Errorf("decode the message: %w", err), true
 	}
+	m := Message{To: row.To, Subject: row.Subject, Text: b.Text, HTML: b.HTML}
+	if b.Kind != "" {
+		x.mu.RLock()
+		compose := x.composers[b.Kind]
+		x.mu.RUnlock()
+		if compose == nil {
+			return fmt.Errorf("no composer for messages of kind %q", b.Kind), false
+		}
+		var send bool
+		if m, send, err = compose(ctx, row.To, b.Data); err != nil {
+			return fmt.Errorf("compose the message: %w", err), false
+		}
+		if !send {
+			return errDropped, false
+		}
+		m.To = row.To
+	}
 	ctx, cancel := context.WithTimeout(ctx, x.o.Timeout)
 	defer cancel()
-	err = x.o.Sender.Send(ctx, Message{To: row.To, Subject: row.Subject, Text: b.Text, HTML: b.HTML})
+	err = x.o.Sender.Send(ctx, m)
 	return err, errors.Is(err, ErrRejected)
 }
+
+// errDropped: a composer decided the message is not to be sent.
+var errDropped = errors.New("mail: dropped by its composer")
 
 // DeadLetters lists up to limit dead letters (at most MaxDeadLetters),
 // most recent first.
