@@ -32,7 +32,7 @@ func withSMTP(srv *smtptest.Server) func(*config.Config) {
 	}
 }
 
-var resetLink = regexp.MustCompile(`https?://[^\s]+/password/reset\?token=[A-Za-z0-9_\-]+`)
+var resetLink = regexp.MustCompile(`https?://[^\s"<>]+/password/reset\?token=[A-Za-z0-9_\-]+`)
 
 // linkIn returns the reset link of a message.
 func linkIn(t *testing.T, m smtptest.Message) string {
@@ -346,5 +346,37 @@ func TestCLIListsDeadMail(t *testing.T) {
 	out, _, err = cli(t, "", "mail", "dead")
 	if err != nil || !strings.Contains(out, "gone@example.com") || !strings.Contains(out, "550 5.1.1") {
 		t.Fatalf("mail dead = %q, %v", out, err)
+	}
+}
+
+// TestDevModeListsMail: under --dev without a mail server the e-mail is
+// not sent but listed on the admin listener, its link clickable, and the
+// reset completes from it; without --dev the list does not exist.
+func TestDevModeListsMail(t *testing.T) {
+	s := startServer(t, "sqlite", func(c *config.Config) { c.Dev = true })
+	s.user("dev@example.com", "password-123")
+	b := s.newBrowser()
+	b.askReset("dev@example.com")
+	var link string
+	if !waitFor(mailWait, func() bool {
+		p := b.get(s.admin + "/admin/dev/mail")
+		if p.status != http.StatusOK {
+			t.Fatalf("GET /admin/dev/mail: %d", p.status)
+		}
+		link = resetLink.FindString(p.body)
+		return link != "" && strings.Contains(p.body, `<a href="`+strings.ReplaceAll(link, "&", "&amp;")+`">`)
+	}) {
+		t.Fatal("the dev mail list shows no reset link")
+	}
+	if p := b.setPassword(b.get(htmlUnescape(link)), "password-456", "password-456"); p.status != http.StatusOK {
+		t.Fatalf("reset from the dev mail list: %d %.300s", p.status, p.body)
+	}
+
+	prod := startServer(t, "sqlite")
+	if p := prod.newBrowser().get(prod.admin + "/admin/dev/mail"); p.status != http.StatusNotFound {
+		t.Errorf("GET /admin/dev/mail without --dev: %d", p.status)
+	}
+	if p := prod.newBrowser().get(prod.issuer + "/login"); strings.Contains(p.body, "/password/forgot") {
+		t.Error("the login page offers a reset without e-mail")
 	}
 }
