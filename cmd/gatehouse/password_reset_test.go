@@ -88,6 +88,10 @@ func TestPasswordResetByEmail(t *testing.T) {
 		srv := smtptest.Start(t)
 		s := startServer(t, dialect, withSMTP(srv))
 		u := s.user("ann@example.com", "old-password-1")
+		u.EmailVerified = false
+		if err := s.store.UpdateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
 
 		other := s.newBrowser()
 		if p := other.login(other.get(s.issuer+"/login"), "ann@example.com", "old-password-1"); !other.signedIn() {
@@ -146,6 +150,9 @@ func TestPasswordResetByEmail(t *testing.T) {
 		}
 		if ok, _ := secret.VerifyPassword(got.PasswordHash, "new-password-1"); !ok || !strings.HasPrefix(got.PasswordHash, "$argon2id$") {
 			t.Fatalf("stored hash %q does not take the new password", got.PasswordHash)
+		}
+		if !got.EmailVerified {
+			t.Error("a completed reset did not mark the address verified (the link reached it)")
 		}
 		// The lock was lifted and the new password signs in, from a
 		// browser the account has never seen; the old one does not.

@@ -252,6 +252,8 @@ func (r *PasswordReset) Complete(ctx context.Context, token, password string) (*
 			return ErrResetLink
 		}
 		u.PasswordHash = hash
+		// The link came to this address: it is the person's.
+		u.EmailVerified = true
 		u.UpdatedAt = r.o.Now().UTC()
 		if err := r.o.Store.UpdateUser(ctx, u); err != nil {
 			return err
