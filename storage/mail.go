@@ -79,3 +79,29 @@ type PasswordResetStore interface {
 	// DeletePasswordResets removes the user's link, if any.
 	DeletePasswordResets(ctx context.Context, userID string) error
 }
+
+// EmailVerification is an e-mail verification link waiting to be used: at
+// most one per person.
+type EmailVerification struct {
+	UserID string
+	// TokenHash is the keyed hash of the link's token (never the token).
+	TokenHash string
+	// Email is the address the link was sent to; it verifies only that.
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// EmailVerificationStore keeps the e-mail verification links.
+type EmailVerificationStore interface {
+	// PutEmailVerification stores v, replacing the person's earlier link.
+	// ErrNotFound for an unknown user.
+	PutEmailVerification(ctx context.Context, v *EmailVerification) error
+	// EmailVerificationByHash returns the unexpired link with that token
+	// hash; ErrNotFound otherwise.
+	EmailVerificationByHash(ctx context.Context, tokenHash string) (*EmailVerification, error)
+	// TakeEmailVerification deletes and returns the unexpired link with
+	// that token hash in one step (one caller gets it, every other
+	// ErrNotFound).
+	TakeEmailVerification(ctx context.Context, tokenHash string) (*EmailVerification, error)
+}

@@ -713,6 +713,7 @@ type Store interface {
 	LogoutStore
 	MailOutboxStore
 	PasswordResetStore
+	EmailVerificationStore
 	ConsentStore
 	AuthFlowStore
 	KeyStore

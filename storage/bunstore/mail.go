@@ -264,3 +264,80 @@ func (s *Store) DeletePasswordResets(ctx context.Context, userID string) error {
 	_, err := s.db(ctx).NewDelete().Model((*passwordResetModel)(nil)).Where("user_id = ?", userID).Exec(ctx)
 	return mapErr("delete password resets", err)
 }
+
+type emailVerificationModel struct {
+	bun.BaseModel `bun:"table:email_verifications,alias:ev"`
+
+	UserID    string    `bun:"user_id,pk"`
+	TokenHash string    `bun:"token_hash"`
+	Email     string    `bun:"email"`
+	CreatedAt time.Time `bun:"created_at"`
+	ExpiresAt time.Time `bun:"expires_at"`
+}
+
+func (m *emailVerificationModel) toDomain() *storage.EmailVerification {
+	return &storage.EmailVerification{
+		UserID: m.UserID, TokenHash: m.TokenHash, Email: m.Email, CreatedAt: m.CreatedAt.UTC(), ExpiresAt: m.ExpiresAt.UTC(),
+	}
+}
+
+// PutEmailVerification upserts the user's one row.
+func (s *Store) PutEmailVerification(ctx context.Context, v *storage.EmailVerification) error {
+	const op = "put email verification"
+	if namesNoRow(v.UserID) || v.TokenHash == "" {
+		return notFound(op)
+	}
+	created := v.CreatedAt
+	if created.IsZero() {
+		created = s.now()
+	}
+	m := &emailVerificationModel{
+		UserID: v.UserID, TokenHash: v.TokenHash, Email: v.Email, CreatedAt: dbTime(created), ExpiresAt: dbTime(v.ExpiresAt),
+	}
+	_, err := s.db(ctx).NewInsert().Model(m).
+		On("CONFLICT (user_id) DO UPDATE").
+		Set("token_hash = EXCLUDED.token_hash").
+		Set("email = EXCLUDED.email").
+		Set("created_at = EXCLUDED.created_at").
+		Set("expires_at = EXCLUDED.expires_at").
+		Exec(ctx)
+	return mapErr(op, err)
+}
+
+// EmailVerificationByHash finds an unexpired link by its token hash.
+func (s *Store) EmailVerificationByHash(ctx context.Context, tokenHash string) (*storage.EmailVerification, error) {
+	const op = "email verification"
+	if tokenHash == "" {
+		return nil, notFound(op)
+	}
+	var m emailVerificationModel
+	err := s.reader(ctx).NewSelect().Model(&m).
+		Where("ev.token_hash = ?", tokenHash).
+		Where("ev.expires_at > ?", dbTime(s.now())).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return m.toDomain(), nil
+}
+
+// TakeEmailVerification deletes the row and returns it.
+func (s *Store) TakeEmailVerification(ctx context.Context, tokenHash string) (*storage.EmailVerification, error) {
+	const op = "take email verification"
+	if tokenHash == "" {
+		return nil, notFound(op)
+	}
+	var ms []emailVerificationModel
+	err := s.db(ctx).NewDelete().Model(&ms).
+		Where("token_hash = ?", tokenHash).
+		Where("expires_at > ?", dbTime(s.now())).
+		Returning("user_id, token_hash, email, created_at, expires_at").
+		Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, mapErr(op, err)
+	}
+	if len(ms) == 0 {
+		return nil, notFound(op)
+	}
+	return ms[0].toDomain(), nil
+}

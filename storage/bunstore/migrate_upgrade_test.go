@@ -255,6 +255,15 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("PasswordResetByHash = %+v, %v; want the fixture's link", r, err)
 			}
 		},
+	}, {
+		version: "20261209000102", // email_verifications
+		changes: []string{"table email_verifications"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			v, err := s.EmailVerificationByHash(context.Background(), "verify-hash")
+			if err != nil || v.UserID != "first-user" || v.Email != "first@example.com" {
+				t.Errorf("EmailVerificationByHash = %+v, %v; want the fixture's link", v, err)
+			}
+		},
 	}}
 }
 

@@ -53,6 +53,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Logout", logoutTests()},
 		{"MailOutbox", mailTests()},
 		{"PasswordResets", passwordResetTests()},
+		{"EmailVerifications", emailVerificationTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
 		{"Consent", consentTests()},

@@ -267,3 +267,46 @@ func testPasswordResetCascade(e *env) {
 	_, err := e.s.PasswordResetByHash(e.ctx, "h")
 	e.wantNotFound(err, "the link of a deleted user")
 }
+
+func emailVerificationTests() []test {
+	return []test{
+		{"PutReplaceTakeExpire", testEmailVerification},
+	}
+}
+
+func testEmailVerification(e *env) {
+	e.createUser("u")
+	now := e.clock.Now()
+	put := func(hash, email string) {
+		e.t.Helper()
+		e.must(e.s.PutEmailVerification(e.ctx, &storage.EmailVerification{
+			UserID: "u", TokenHash: hash, Email: email, ExpiresAt: now.Add(24 * time.Hour),
+		}), "PutEmailVerification "+hash)
+	}
+	put("h1", "u@example.com")
+	got, err := e.s.EmailVerificationByHash(e.ctx, "h1")
+	e.must(err, "EmailVerificationByHash")
+	e.wantEqual(got.UserID, "u", "UserID")
+	e.wantEqual(got.Email, "u@example.com", "Email")
+	e.wantTime(got.ExpiresAt, now.Add(24*time.Hour), "ExpiresAt")
+	put("h2", "new@example.com")
+	_, err = e.s.EmailVerificationByHash(e.ctx, "h1")
+	e.wantNotFound(err, "the older link after a newer one")
+	e.wantNotFound(e.s.PutEmailVerification(e.ctx, &storage.EmailVerification{UserID: "ghost", TokenHash: "h3", ExpiresAt: now.Add(time.Hour)}),
+		"a link for an unknown user")
+	got, err = e.s.TakeEmailVerification(e.ctx, "h2")
+	e.must(err, "TakeEmailVerification")
+	e.wantEqual(got.Email, "new@example.com", "Email of the taken link")
+	_, err = e.s.TakeEmailVerification(e.ctx, "h2")
+	e.wantNotFound(err, "a link taken twice")
+	put("h4", "u@example.com")
+	e.clock.Advance(24 * time.Hour)
+	_, err = e.s.EmailVerificationByHash(e.ctx, "h4")
+	e.wantNotFound(err, "an expired link")
+	_, err = e.s.TakeEmailVerification(e.ctx, "h4")
+	e.wantNotFound(err, "taking an expired link")
+	e.clock.Advance(-24 * time.Hour)
+	e.must(e.s.DeleteUser(e.ctx, "u"), "DeleteUser")
+	_, err = e.s.EmailVerificationByHash(e.ctx, "h4")
+	e.wantNotFound(err, "the link of a deleted user")
+}
