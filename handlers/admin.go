@@ -51,6 +51,7 @@ type administration interface {
 	RevokeAPIKey(ctx context.Context, who *provider.Principal, id string) error
 	AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, string, error)
 	DeadMail(ctx context.Context, limit int) ([]admin.DeadMailView, error)
+	SendVerification(ctx context.Context, who *provider.Principal, id string) (*storage.User, error)
 	selfService
 }
 
@@ -80,6 +81,7 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id/disable", map[string]adminHandler{http.MethodPost: h.adminDisableUser}},
 		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
 		{"/admin/users/:id/unlock", map[string]adminHandler{http.MethodPost: h.adminUnlockUser}},
+		{"/admin/users/:id/send-verification", map[string]adminHandler{http.MethodPost: h.adminSendVerification}},
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
 		{"/admin/users/:id/grants", map[string]adminHandler{http.MethodGet: h.adminListUserGrants}},
 		{"/admin/users/:id/grants/:client_id", map[string]adminHandler{http.MethodDelete: h.adminRevokeUserGrant}},
@@ -813,4 +815,20 @@ func (h *Handler) adminListDeadMail(c echo.Context, _ *provider.Principal) error
 	return c.JSON(http.StatusOK, struct {
 		Items []admin.DeadMailView `json:"items"`
 	}{items})
+}
+
+// adminSendVerification has a verification link e-mailed to the user
+// (as `gatehouse users send-verification` does): 202, the message is
+// queued; 400 when the address is verified already or gatehouse sends no
+// e-mail.
+func (h *Handler) adminSendVerification(c echo.Context, who *provider.Principal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	u, err := h.adm.SendVerification(c.Request().Context(), who, uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusAccepted, admin.UserViewOf(u))
 }

@@ -87,6 +87,9 @@ type Options struct {
 	// PasswordReset serves "forgot password" (/password/forgot,
 	// /password/reset); nil when gatehouse sends no e-mail.
 	PasswordReset *login.PasswordReset
+	// EmailVerification serves the verification links (/email/verify);
+	// nil when gatehouse sends no e-mail.
+	EmailVerification *login.EmailVerification
 	// TracerProvider, when set, gives every request a server span (see
 	// traceRequests). Nil adds no middleware at all: tracing off costs
 	// nothing.
@@ -115,6 +118,7 @@ type Handler struct {
 	tracer  trace.Tracer // nil: no spans
 	devMail func() []mail.Message
 	reset   passwordResetter // nil: no password reset
+	verify  emailVerifier    // nil: no e-mail verification
 }
 
 // New checks the options and returns the handlers.
@@ -149,6 +153,9 @@ func New(opts Options) (*Handler, error) {
 	h.devMail = opts.DevMail
 	if opts.PasswordReset != nil {
 		h.reset = opts.PasswordReset
+	}
+	if opts.EmailVerification != nil {
+		h.verify = opts.EmailVerification
 	}
 	if opts.Metrics != nil {
 		h.metrics = newHTTPMetrics(opts.Metrics)
@@ -210,6 +217,7 @@ func (h *Handler) Public() *echo.Echo {
 	e.GET(PathAccountSessions, h.accountSessions, h.pageHeaders, csrf)
 	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)
 	h.mountPasswordReset(e, csrf)
+	h.mountVerifyEmail(e, csrf)
 	e.GET("/account/identities", h.accountIdentities, h.pageHeaders, csrf)
 	e.POST("/account/identities/unlink", h.accountUnlink, h.pageHeaders, csrf)
 
@@ -332,7 +340,7 @@ func isPagePath(path string) bool {
 	case path == "/login", path == "/consent", path == provider.PathAuthorize, path == provider.PathLogout,
 		strings.HasPrefix(path, "/login/"):
 		return true
-	case strings.HasPrefix(path, "/account"), strings.HasPrefix(path, "/password/"):
+	case strings.HasPrefix(path, "/account"), strings.HasPrefix(path, "/password/"), path == login.PathVerifyEmail:
 		return true
 	}
 	return false

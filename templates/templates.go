@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html password_forgot.html password_reset.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html password_forgot.html password_reset.html email_verify.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "password_forgot", "password_reset"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "password_forgot", "password_reset", "email_verify"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -164,6 +164,16 @@ type PasswordForgotData struct {
 	Common
 	Sent  bool
 	Email string
+}
+
+// EmailVerifyData is the data of the "email_verify" page: the button that
+// confirms the link's Token, or that the link does not work (Invalid), or
+// that the address is verified (Done).
+type EmailVerifyData struct {
+	Common
+	Token   string
+	Invalid bool
+	Done    bool
 }
 
 // PasswordResetData is the data of the "password_reset" page: the new

@@ -328,16 +328,26 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
-	// Password reset needs e-mail and password sign-in.
+	// Password reset needs e-mail and password sign-in; verification
+	// e-mail only.
 	var reset *login.PasswordReset
-	if outbox != nil && cfg.Login.Password {
+	var verify *login.EmailVerification
+	if outbox != nil {
 		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
 		if err != nil {
 			return nil, err
 		}
-		reset, err = login.NewPasswordReset(login.PasswordResetOptions{
-			Store: store, Keyring: ring, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: signIn.Sessions(),
-			Audit: recorder, Now: opts.now, Logger: log,
+		if cfg.Login.Password {
+			reset, err = login.NewPasswordReset(login.PasswordResetOptions{
+				Store: store, Keyring: ring, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: signIn.Sessions(),
+				Audit: recorder, Now: opts.now, Logger: log,
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		verify, err = login.NewEmailVerification(login.EmailVerificationOptions{
+			Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Audit: recorder, Now: opts.now, Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -345,7 +355,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	}
 	adm, err := admin.New(admin.Options{
 		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,
-		Sessions: signIn.Sessions(), Now: opts.now, Logger: log,
+		Sessions: signIn.Sessions(), Verifier: verifierOrNil(verify), Now: opts.now, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -397,7 +407,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if devMail != nil {
 		hopts.DevMail = devMail.Recent
 	}
-	hopts.PasswordReset = reset
+	hopts.PasswordReset, hopts.EmailVerification = reset, verify
 	if tp != nil {
 		// Only a non-nil provider: a nil *TracerProvider in the interface
 		// would look like tracing on.
@@ -414,6 +424,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, admin: adm, handler: h, metrics: reg, audit: recorder, fed: fed,
 		logout: logout, mail: outbox, closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
+}
+
+// verifierOrNil keeps a nil *login.EmailVerification a nil interface.
+func verifierOrNil(v *login.EmailVerification) admin.Verifier {
+	if v == nil {
+		return nil
+	}
+	return v
 }
 
 // newOutbox builds the e-mail outbox on the configured mail server; under

@@ -77,6 +77,9 @@ type Options struct {
 	// Store (the CLI: the server's deliverer sends the notifications at
 	// its next look at the queue).
 	Sessions *login.Sessions
+	// Verifier sends e-mail verification links; nil where gatehouse sends
+	// no e-mail.
+	Verifier Verifier
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -98,6 +101,7 @@ type Admin struct {
 	bearer   BearerAuthorizer
 	grants   Grants
 	sessions *login.Sessions
+	verifier Verifier
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -132,7 +136,7 @@ func New(o Options) (*Admin, error) {
 	return &Admin{
 		store: o.Store, ring: o.Keyring, hasher: hasher,
 		keys:  &keyManager{store: o.Store, verifier: verifier, audit: o.Audit, now: o.Now},
-		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, sessions: sessions, now: o.Now, log: o.Logger,
+		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, sessions: sessions, verifier: o.Verifier, now: o.Now, log: o.Logger,
 	}, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -46,4 +48,34 @@ func deadMailViewOf(m *storage.MailMessage) DeadMailView {
 		ID: m.ID, To: m.To, Subject: m.Subject, Attempts: m.Attempts, LastError: m.LastError,
 		CreatedAt: m.CreatedAt.UTC(), DeadAt: m.DeadAt.UTC(),
 	}
+}
+
+// Verifier sends e-mail verification links (login.EmailVerification).
+type Verifier interface {
+	Send(ctx context.Context, u *storage.User) error
+}
+
+// SendVerification queues a verification link to the user id's address
+// (storage.ErrNotFound for an unknown user); a *ValidationError when the
+// address is verified already or gatehouse sends no e-mail.
+func (a *Admin) SendVerification(ctx context.Context, who *provider.Principal, id string) (*storage.User, error) {
+	u, err := a.store.UserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ve := &ValidationError{}
+	switch {
+	case a.verifier == nil:
+		ve.Add("email", "gatehouse sends no e-mail: set smtp.host")
+	case u.EmailVerified:
+		ve.Add("email", "%s is verified already", u.Email)
+	}
+	if err := ve.err(); err != nil {
+		return nil, err
+	}
+	if err := a.verifier.Send(ctx, u); err != nil {
+		return nil, err
+	}
+	a.record(ctx, who, UserEvent(ctx, audit.UserVerificationRequested, who.Actor(), u.ID))
+	return u, nil
 }

@@ -25,3 +25,13 @@ const (
 	// link; their other sessions ended and sign-in failures were cleared.
 	PasswordResetCompleted = "password_reset.completed"
 )
+
+// E-mail verification events; Subject is the user.
+const (
+	// EmailVerificationSent: a verification link was made and handed to
+	// the outbox (Actor system).
+	EmailVerificationSent = "email.verification_sent"
+	// EmailVerified: the person confirmed their address through a link
+	// (Details: email).
+	EmailVerified = "email.verified"
+)

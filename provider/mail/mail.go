@@ -77,11 +77,13 @@ type Store interface {
 
 var _ Store = storage.MailOutboxStore(nil)
 
-// Options configure an Outbox. Store, Keyring and Sender are required.
+// Options configure an Outbox. Store and Keyring are required.
 type Options struct {
 	Store   Store
 	Keyring *secret.Keyring
-	Sender  Sender
+	// Sender sends; nil makes an outbox that only queues (the CLI: the
+	// servers send), whose Run and RunOnce do nothing.
+	Sender Sender
 	// Timeout bounds one delivery (DefaultTimeout).
 	Timeout time.Duration
 	// Interval is how often the queue is looked at without a Wake
@@ -118,8 +120,8 @@ type Outbox struct {
 
 // New returns an outbox as o configures it.
 func New(o Options) (*Outbox, error) {
-	if o.Store == nil || o.Keyring == nil || o.Sender == nil {
-		return nil, errors.New("mail: Store, Keyring and Sender are required")
+	if o.Store == nil || o.Keyring == nil {
+		return nil, errors.New("mail: Store and Keyring are required")
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -221,6 +223,9 @@ func (x *Outbox) Wake() {
 
 // Run delivers until ctx ends: at every Interval, and whenever woken.
 func (x *Outbox) Run(ctx context.Context) {
+	if x.o.Sender == nil {
+		return
+	}
 	t := time.NewTicker(x.o.Interval)
 	defer t.Stop()
 	for {
@@ -248,6 +253,9 @@ func (x *Outbox) Run(ctx context.Context) {
 // RunOnce claims the messages due now (up to a batch), sends them and
 // records each outcome; it returns how many it claimed.
 func (x *Outbox) RunOnce(ctx context.Context) (int, error) {
+	if x.o.Sender == nil {
+		return 0, nil
+	}
 	ms, err := x.o.Store.ClaimMail(ctx, x.o.Now(), x.o.Lease, x.o.Batch)
 	if err != nil {
 		return 0, err

@@ -20,6 +20,7 @@ var templateFS embed.FS
 // Message names.
 const (
 	PasswordReset = "password_reset"
+	VerifyEmail   = "verify_email"
 )
 
 // Data fills a message: Product is set by Render; Email is the
@@ -46,7 +47,7 @@ func NewTemplates(product string) (*Templates, error) {
 		product = "gatehouse"
 	}
 	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{PasswordReset} {
+	for _, name := range []string{PasswordReset, VerifyEmail} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
 		if err != nil {
 			return nil, err
