@@ -36,6 +36,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{tablePKCE, "signature"},
 		{tableOIDC, "signature"},
 		{tableJTI, "id"},
+		{"password_resets", "user_id"},
+		{"email_verifications", "user_id"},
 	}
 	cutoff := dbTime(now)
 	var total int64

@@ -175,6 +175,7 @@ func passwordResetTests() []test {
 		{"TakeOnceAndExpiry", testPasswordResetTake},
 		{"ConcurrentTakesOneWinner", testPasswordResetConcurrentTake},
 		{"GoesWithTheUser", testPasswordResetCascade},
+		{"JanitorDeletesExpiredLinks", testExpiredLinksDeleted},
 	}
 }
 
@@ -309,4 +310,24 @@ func testEmailVerification(e *env) {
 	e.must(e.s.DeleteUser(e.ctx, "u"), "DeleteUser")
 	_, err = e.s.EmailVerificationByHash(e.ctx, "h4")
 	e.wantNotFound(err, "the link of a deleted user")
+}
+
+// Expired reset and verification links go with the janitor's sweep; the
+// live ones stay.
+func testExpiredLinksDeleted(e *env) {
+	e.createUser("u")
+	e.createUser("v")
+	now := e.clock.Now()
+	e.putReset("u", "old", now.Add(time.Minute))
+	e.putReset("v", "live", now.Add(time.Hour))
+	e.must(e.s.PutEmailVerification(e.ctx, &storage.EmailVerification{UserID: "u", TokenHash: "vold", Email: "u@example.com", ExpiresAt: now.Add(time.Minute)}), "PutEmailVerification")
+	_, err := e.s.DeleteExpired(e.ctx, now.Add(2*time.Minute), 100)
+	e.must(err, "DeleteExpired")
+	e.clock.Advance(-time.Hour) // look at the rows as if unexpired
+	_, err = e.s.PasswordResetByHash(e.ctx, "old")
+	e.wantNotFound(err, "an expired reset link after the sweep")
+	_, err = e.s.EmailVerificationByHash(e.ctx, "vold")
+	e.wantNotFound(err, "an expired verification link after the sweep")
+	_, err = e.s.PasswordResetByHash(e.ctx, "live")
+	e.must(err, "a live reset link after the sweep")
 }
