@@ -86,7 +86,9 @@ type Config struct {
 	// SMTP is the mail server e-mail (password reset, verification,
 	// sign-up) goes through; without a host gatehouse sends none (under
 	// `serve --dev` it prints them to the log instead).
-	SMTP     SMTP     `yaml:"smtp" envPrefix:"SMTP_"`
+	SMTP SMTP `yaml:"smtp" envPrefix:"SMTP_"`
+	// Signup lets people create their own accounts (needs e-mail).
+	Signup   Signup   `yaml:"signup" envPrefix:"SIGNUP_"`
 	Log      Log      `yaml:"log" envPrefix:"LOG_"`
 	Database Database `yaml:"database" envPrefix:"DATABASE_"`
 	// RateLimits throttle the OAuth endpoints and the password login.
@@ -284,6 +286,15 @@ type SMTP struct {
 	TLS string `yaml:"tls" env:"TLS"`
 	// Timeout bounds the connection and each SMTP command.
 	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+}
+
+// Signup configures self-service sign-up.
+type Signup struct {
+	// Enabled turns it on (off by default): /signup and prompt=create.
+	Enabled bool `yaml:"enabled" env:"ENABLED"`
+	// AllowedDomains, when set, limits sign-up to addresses of these
+	// domains.
+	AllowedDomains []string `yaml:"allowed_domains" env:"ALLOWED_DOMAINS"`
 }
 
 // Enabled says whether e-mail is sent through a mail server.
@@ -696,6 +707,19 @@ func (c Config) Validate() error {
 	p.add("access_tokens.signing_alg", "%s", checkEnum(c.AccessTokens.SigningAlg, []string{"RS256", "ES256"}))
 
 	c.validateSMTP(&p)
+	if c.Signup.Enabled {
+		switch {
+		case !c.SMTP.Enabled() && !c.Dev:
+			p.add("signup.enabled", "needs e-mail: set smtp.host (sign-up confirms the address by e-mail)")
+		case !c.Login.Password:
+			p.add("signup.enabled", "needs password sign-in (login.password)")
+		}
+	}
+	for i, d := range c.Signup.AllowedDomains {
+		if d == "" || strings.ContainsAny(d, "@ /") || d != strings.ToLower(d) {
+			p.add(fmt.Sprintf("signup.allowed_domains[%d]", i), "must be a lower-case domain name such as example.com, got %q", d)
+		}
+	}
 
 	p.add("log.level", "%s", checkEnum(c.Log.Level, logLevels))
 	p.add("log.format", "%s", checkEnum(c.Log.Format, logFormats))

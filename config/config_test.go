@@ -556,6 +556,15 @@ func TestValidateRules(t *testing.T) {
 		{"max conns over limit", func(c *Config) { c.Database.MaxOpenConns = 1001 }, "database.max_open_conns: must be between 1 and 1000"},
 		{"google configured", func(c *Config) { c.Google.ClientID, c.Google.ClientSecret = "id", "secret" }, ""},
 		{"smtp off", func(c *Config) { c.SMTP = Default().SMTP }, ""},
+		{"signup without e-mail", func(c *Config) { c.Signup.Enabled = true }, "signup.enabled: needs e-mail"},
+		{"signup with e-mail", func(c *Config) {
+			c.Signup.Enabled, c.SMTP.Host, c.SMTP.From = true, "smtp.example.com", "a@b.example"
+		}, ""},
+		{"signup without passwords", func(c *Config) {
+			c.Signup.Enabled, c.SMTP.Host, c.SMTP.From, c.Login.Password = true, "smtp.example.com", "a@b.example", false
+			c.Google.ClientID, c.Google.ClientSecret = "id", "secret"
+		}, "signup.enabled: needs password sign-in"},
+		{"signup domain with @", func(c *Config) { c.Signup.AllowedDomains = []string{"@example.com"} }, "signup.allowed_domains[0]: must be a lower-case domain"},
 		{"smtp configured", func(c *Config) { c.SMTP.Host, c.SMTP.From = "smtp.example.com", "noreply@id.example.com" }, ""},
 		{"smtp with auth", func(c *Config) {
 			c.SMTP.Host, c.SMTP.From, c.SMTP.Username, c.SMTP.Password = "smtp.example.com", "noreply@id.example.com", "u", "p"
@@ -710,7 +719,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 59 {
+	if len(want) != 61 {
 		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }

@@ -88,7 +88,7 @@ func (p *Provider) Discovery() Discovery {
 		RevocationEndpointAuthSigningAlgValuesSupported:    ClientAssertionAlgs,
 		CodeChallengeMethodsSupported:                      []string{"S256"},
 		ClaimsSupported:                                    SupportedClaims,
-		PromptValuesSupported:                              []string{"none", "login", "consent"},
+		PromptValuesSupported:                              promptValues(p.opts.Signup),
 		AuthorizationResponseISSParameterSupported:         true,
 		// Request objects by value, at the authorization and PAR endpoints
 		// (requestobject.go); by reference only through PAR.

@@ -105,3 +105,26 @@ type EmailVerificationStore interface {
 	// ErrNotFound).
 	TakeEmailVerification(ctx context.Context, tokenHash string) (*EmailVerification, error)
 }
+
+// Signup is a self-service sign-up waiting for its e-mailed link.
+type Signup struct {
+	TokenHash    string
+	Email        string
+	Name         string
+	PasswordHash string
+	// Flow is the authorization flow the person came from ("" for none).
+	Flow      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// SignupStore keeps the pending sign-ups.
+type SignupStore interface {
+	// PutSignup stores s.
+	PutSignup(ctx context.Context, s *Signup) error
+	// SignupByHash returns the unexpired sign-up with that token hash;
+	// ErrNotFound otherwise.
+	SignupByHash(ctx context.Context, tokenHash string) (*Signup, error)
+	// TakeSignup deletes and returns it in one step (one caller gets it).
+	TakeSignup(ctx context.Context, tokenHash string) (*Signup, error)
+}

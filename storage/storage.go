@@ -714,6 +714,7 @@ type Store interface {
 	MailOutboxStore
 	PasswordResetStore
 	EmailVerificationStore
+	SignupStore
 	ConsentStore
 	AuthFlowStore
 	KeyStore

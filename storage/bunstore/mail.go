@@ -341,3 +341,77 @@ func (s *Store) TakeEmailVerification(ctx context.Context, tokenHash string) (*s
 	}
 	return ms[0].toDomain(), nil
 }
+
+type signupModel struct {
+	bun.BaseModel `bun:"table:signups,alias:su"`
+
+	TokenHash    string    `bun:"token_hash,pk"`
+	Email        string    `bun:"email"`
+	Name         string    `bun:"name"`
+	PasswordHash string    `bun:"password_hash"`
+	Flow         string    `bun:"flow"`
+	CreatedAt    time.Time `bun:"created_at"`
+	ExpiresAt    time.Time `bun:"expires_at"`
+}
+
+func (m *signupModel) toDomain() *storage.Signup {
+	return &storage.Signup{
+		TokenHash: m.TokenHash, Email: m.Email, Name: m.Name, PasswordHash: m.PasswordHash, Flow: m.Flow,
+		CreatedAt: m.CreatedAt.UTC(), ExpiresAt: m.ExpiresAt.UTC(),
+	}
+}
+
+// PutSignup inserts a pending sign-up.
+func (s *Store) PutSignup(ctx context.Context, su *storage.Signup) error {
+	if su.TokenHash == "" {
+		return errors.New("bunstore: put signup: empty token hash")
+	}
+	created := su.CreatedAt
+	if created.IsZero() {
+		created = s.now()
+	}
+	m := &signupModel{
+		TokenHash: su.TokenHash, Email: su.Email, Name: su.Name, PasswordHash: su.PasswordHash, Flow: su.Flow,
+		CreatedAt: dbTime(created), ExpiresAt: dbTime(su.ExpiresAt),
+	}
+	_, err := s.db(ctx).NewInsert().Model(m).Exec(ctx)
+	return mapErr("put signup", err)
+}
+
+// SignupByHash finds an unexpired sign-up.
+func (s *Store) SignupByHash(ctx context.Context, tokenHash string) (*storage.Signup, error) {
+	const op = "signup"
+	if tokenHash == "" {
+		return nil, notFound(op)
+	}
+	var m signupModel
+	err := s.reader(ctx).NewSelect().Model(&m).
+		Where("su.token_hash = ?", tokenHash).
+		Where("su.expires_at > ?", dbTime(s.now())).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return m.toDomain(), nil
+}
+
+// TakeSignup deletes the row and returns it.
+func (s *Store) TakeSignup(ctx context.Context, tokenHash string) (*storage.Signup, error) {
+	const op = "take signup"
+	if tokenHash == "" {
+		return nil, notFound(op)
+	}
+	var ms []signupModel
+	err := s.db(ctx).NewDelete().Model(&ms).
+		Where("token_hash = ?", tokenHash).
+		Where("expires_at > ?", dbTime(s.now())).
+		Returning("token_hash, email, name, password_hash, flow, created_at, expires_at").
+		Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, mapErr(op, err)
+	}
+	if len(ms) == 0 {
+		return nil, notFound(op)
+	}
+	return ms[0].toDomain(), nil
+}

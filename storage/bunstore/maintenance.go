@@ -38,6 +38,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{tableJTI, "id"},
 		{"password_resets", "user_id"},
 		{"email_verifications", "user_id"},
+		{"signups", "token_hash"},
 	}
 	cutoff := dbTime(now)
 	var total int64

@@ -264,6 +264,15 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("EmailVerificationByHash = %+v, %v; want the fixture's link", v, err)
 			}
 		},
+	}, {
+		version: "20261209000103", // signups
+		changes: []string{"table signups"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			su, err := s.SignupByHash(context.Background(), "signup-hash")
+			if err != nil || su.Email != "newcomer@example.com" || su.Name != "New Comer" {
+				t.Errorf("SignupByHash = %+v, %v; want the fixture's sign-up", su, err)
+			}
+		},
 	}}
 }
 

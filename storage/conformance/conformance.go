@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"MailOutbox", mailTests()},
 		{"PasswordResets", passwordResetTests()},
 		{"EmailVerifications", emailVerificationTests()},
+		{"Signups", signupTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
 		{"Consent", consentTests()},

@@ -331,3 +331,40 @@ func testExpiredLinksDeleted(e *env) {
 	_, err = e.s.PasswordResetByHash(e.ctx, "live")
 	e.must(err, "a live reset link after the sweep")
 }
+
+func signupTests() []test {
+	return []test{{"PutTakeExpire", testSignups}}
+}
+
+func testSignups(e *env) {
+	now := e.clock.Now()
+	put := func(hash string, expires time.Time) {
+		e.t.Helper()
+		e.must(e.s.PutSignup(e.ctx, &storage.Signup{
+			TokenHash: hash, Email: "new@example.com", Name: "Néw", PasswordHash: "$argon2id$x", Flow: "flow-1", ExpiresAt: expires,
+		}), "PutSignup "+hash)
+	}
+	put("s1", now.Add(24*time.Hour))
+	got, err := e.s.SignupByHash(e.ctx, "s1")
+	e.must(err, "SignupByHash")
+	e.wantEqual(got.Email, "new@example.com", "Email")
+	e.wantEqual(got.Name, "Néw", "Name")
+	e.wantEqual(got.PasswordHash, "$argon2id$x", "PasswordHash")
+	e.wantEqual(got.Flow, "flow-1", "Flow")
+	e.wantTime(got.ExpiresAt, now.Add(24*time.Hour), "ExpiresAt")
+	e.wantIs(e.s.PutSignup(e.ctx, &storage.Signup{TokenHash: "s1", Email: "x@example.com", PasswordHash: "h", ExpiresAt: now}), "a duplicate hash", storage.ErrConflict)
+	got, err = e.s.TakeSignup(e.ctx, "s1")
+	e.must(err, "TakeSignup")
+	e.wantEqual(got.Email, "new@example.com", "Email of the taken sign-up")
+	_, err = e.s.TakeSignup(e.ctx, "s1")
+	e.wantNotFound(err, "a sign-up taken twice")
+	put("s2", now.Add(time.Minute))
+	_, err = e.s.DeleteExpired(e.ctx, now.Add(2*time.Minute), 100)
+	e.must(err, "DeleteExpired")
+	_, err = e.s.SignupByHash(e.ctx, "s2")
+	e.wantNotFound(err, "an expired sign-up after the sweep")
+	put("s3", now.Add(time.Minute))
+	e.clock.Advance(time.Minute)
+	_, err = e.s.TakeSignup(e.ctx, "s3")
+	e.wantNotFound(err, "taking an expired sign-up")
+}
