@@ -266,6 +266,7 @@ func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.L
 	d.Common = h.common(c, "Sign in")
 	d.PasswordDisabled = !h.login.PasswordLogin()
 	d.ForgotPassword = h.reset != nil
+	d.Signup = h.signup != nil
 	for _, u := range h.login.Upstreams() {
 		q := url.Values{}
 		if d.Flow != "" {

@@ -90,6 +90,8 @@ type Options struct {
 	// EmailVerification serves the verification links (/email/verify);
 	// nil when gatehouse sends no e-mail.
 	EmailVerification *login.EmailVerification
+	// Signup serves self-service sign-up (/signup); nil when it is off.
+	Signup *login.Signup
 	// TracerProvider, when set, gives every request a server span (see
 	// traceRequests). Nil adds no middleware at all: tracing off costs
 	// nothing.
@@ -119,6 +121,7 @@ type Handler struct {
 	devMail func() []mail.Message
 	reset   passwordResetter // nil: no password reset
 	verify  emailVerifier    // nil: no e-mail verification
+	signup  signUp           // nil: sign-up is off
 }
 
 // New checks the options and returns the handlers.
@@ -156,6 +159,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if opts.EmailVerification != nil {
 		h.verify = opts.EmailVerification
+	}
+	if opts.Signup != nil {
+		h.signup = opts.Signup
 	}
 	if opts.Metrics != nil {
 		h.metrics = newHTTPMetrics(opts.Metrics)
@@ -218,6 +224,7 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)
 	h.mountPasswordReset(e, csrf)
 	h.mountVerifyEmail(e, csrf)
+	h.mountSignup(e, csrf)
 	e.GET("/account/identities", h.accountIdentities, h.pageHeaders, csrf)
 	e.POST("/account/identities/unlink", h.accountUnlink, h.pageHeaders, csrf)
 
@@ -340,7 +347,8 @@ func isPagePath(path string) bool {
 	case path == "/login", path == "/consent", path == provider.PathAuthorize, path == provider.PathLogout,
 		strings.HasPrefix(path, "/login/"):
 		return true
-	case strings.HasPrefix(path, "/account"), strings.HasPrefix(path, "/password/"), path == login.PathVerifyEmail:
+	case strings.HasPrefix(path, "/account"), strings.HasPrefix(path, "/password/"), path == login.PathVerifyEmail,
+		path == login.PathSignup, path == login.PathSignupComplete:
 		return true
 	}
 	return false

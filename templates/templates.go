@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html password_forgot.html password_reset.html email_verify.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "password_forgot", "password_reset", "email_verify"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -155,6 +155,27 @@ type LoginData struct {
 	PasswordDisabled bool
 	// ForgotPassword shows the "Forgot password?" link (e-mail is set up).
 	ForgotPassword bool
+	// Signup shows the "Create an account" link (sign-up is on).
+	Signup bool
+}
+
+// SignupData is the data of the "signup" page: the form (kept filled in
+// after an Error, never the password), or (Sent) the answer, the same
+// whether or not the address has an account.
+type SignupData struct {
+	Common
+	Flow, Email, Name, Error string
+	MinLength                int
+	Sent                     bool
+}
+
+// SignupCompleteData is the data of the "signup_complete" page: the button
+// that makes the account of the link's Token, or that the link does not
+// work (Invalid).
+type SignupCompleteData struct {
+	Common
+	Token, Flow string
+	Invalid     bool
 }
 
 // PasswordForgotData is the data of the "password_forgot" page: the form

@@ -284,7 +284,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			AuthorizationCode: cfg.Lifespans.AuthorizationCode,
 			RefreshToken:      cfg.Lifespans.RefreshToken,
 		},
-		RefreshRetryWindow:    cfg.RefreshRetryWindow,
+		RefreshRetryWindow: cfg.RefreshRetryWindow,
+		// config.Validate makes sign-up need e-mail and password sign-in,
+		// so login.Signup below exists exactly when this is on.
+		Signup:                cfg.Signup.Enabled,
 		RegistrationPolicy:    cfg.Registration.Policy,
 		PARRequired:           cfg.PAR.Required,
 		PARLifespan:           cfg.PAR.Lifespan,
@@ -332,6 +335,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	// e-mail only.
 	var reset *login.PasswordReset
 	var verify *login.EmailVerification
+	var signup *login.Signup
 	if outbox != nil {
 		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
 		if err != nil {
@@ -351,6 +355,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		})
 		if err != nil {
 			return nil, err
+		}
+		if cfg.Signup.Enabled {
+			signup, err = login.NewSignup(login.SignupOptions{
+				Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, AllowedDomains: cfg.Signup.AllowedDomains,
+				Audit: recorder, Now: opts.now, Logger: log,
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	adm, err := admin.New(admin.Options{
@@ -407,7 +420,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if devMail != nil {
 		hopts.DevMail = devMail.Recent
 	}
-	hopts.PasswordReset, hopts.EmailVerification = reset, verify
+	hopts.PasswordReset, hopts.EmailVerification, hopts.Signup = reset, verify, signup
 	if tp != nil {
 		// Only a non-nil provider: a nil *TracerProvider in the interface
 		// would look like tracing on.

@@ -35,3 +35,16 @@ const (
 	// (Details: email).
 	EmailVerified = "email.verified"
 )
+
+// Self-service sign-up events.
+const (
+	// SignupRequested: a sign-up link was e-mailed (Actor system; Subject
+	// empty: no account exists yet).
+	SignupRequested = "signup.link_sent"
+	// SignupExisting: someone tried to sign up with the address of an
+	// account; its owner was told by e-mail (Subject the user).
+	SignupExisting = "signup.existing_account"
+	// SignupCompleted: the person opened the link and the account was
+	// made (Subject the new user).
+	SignupCompleted = "signup.completed"
+)

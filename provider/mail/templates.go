@@ -21,6 +21,8 @@ var templateFS embed.FS
 const (
 	PasswordReset = "password_reset"
 	VerifyEmail   = "verify_email"
+	SignupConfirm = "signup_confirm"
+	SignupExists  = "signup_exists"
 )
 
 // Data fills a message: Product is set by Render; Email is the
@@ -47,7 +49,7 @@ func NewTemplates(product string) (*Templates, error) {
 		product = "gatehouse"
 	}
 	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{PasswordReset, VerifyEmail} {
+	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
 		if err != nil {
 			return nil, err
