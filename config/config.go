@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"reflect"
@@ -82,8 +83,14 @@ type Config struct {
 	Registration       Registration  `yaml:"registration" envPrefix:"REGISTRATION_"`
 	PAR                PAR           `yaml:"par" envPrefix:"PAR_"`
 	HTTPClient         HTTPClient    `yaml:"http_client" envPrefix:"HTTP_CLIENT_"`
-	Log                Log           `yaml:"log" envPrefix:"LOG_"`
-	Database           Database      `yaml:"database" envPrefix:"DATABASE_"`
+	// SMTP is the mail server e-mail (password reset, verification,
+	// sign-up) goes through; without a host gatehouse sends none (under
+	// `serve --dev` it prints them to the log instead).
+	SMTP SMTP `yaml:"smtp" envPrefix:"SMTP_"`
+	// Signup lets people create their own accounts (needs e-mail).
+	Signup   Signup   `yaml:"signup" envPrefix:"SIGNUP_"`
+	Log      Log      `yaml:"log" envPrefix:"LOG_"`
+	Database Database `yaml:"database" envPrefix:"DATABASE_"`
 	// RateLimits throttle the OAuth endpoints and the password login.
 	RateLimits RateLimits `yaml:"rate_limits" envPrefix:"RATE_LIMITS_"`
 	// RedisURL (redis:// or rediss://), when set, makes the rate limits
@@ -261,6 +268,44 @@ type HTTPClient struct {
 	AllowPrivateNetworks bool `yaml:"allow_private_networks" env:"ALLOW_PRIVATE_NETWORKS"`
 }
 
+// SMTP TLS modes.
+const (
+	SMTPTLSStartTLS = "starttls"
+	SMTPTLSImplicit = "implicit"
+	SMTPTLSNone     = "none"
+)
+
+// SMTP configures the mail server.
+type SMTP struct {
+	// Host enables e-mail; Port defaults to 587 (submission, RFC 6409).
+	Host string `yaml:"host" env:"HOST"`
+	Port int    `yaml:"port" env:"PORT"`
+	// From is the sender address; FromName its display name, also the
+	// product name in the messages.
+	From     string `yaml:"from" env:"FROM"`
+	FromName string `yaml:"from_name" env:"FROM_NAME"`
+	Username string `yaml:"username" env:"USERNAME"`
+	// Password is a secret: prefer GATEHOUSE_SMTP_PASSWORD to the file.
+	Password string `yaml:"password" env:"PASSWORD"`
+	// TLS is starttls (required, the default), implicit (port 465) or
+	// none (loopback hosts only: a local relay).
+	TLS string `yaml:"tls" env:"TLS"`
+	// Timeout bounds the connection and each SMTP command.
+	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+}
+
+// Signup configures self-service sign-up.
+type Signup struct {
+	// Enabled turns it on (off by default): /signup and prompt=create.
+	Enabled bool `yaml:"enabled" env:"ENABLED"`
+	// AllowedDomains, when set, limits sign-up to addresses of these
+	// domains.
+	AllowedDomains []string `yaml:"allowed_domains" env:"ALLOWED_DOMAINS"`
+}
+
+// Enabled says whether e-mail is sent through a mail server.
+func (s SMTP) Enabled() bool { return s.Host != "" }
+
 // Log configures the process logger.
 type Log struct {
 	Level string `yaml:"level" env:"LEVEL"` // debug, info, warn or error
@@ -331,6 +376,7 @@ func Default() Config {
 		Registration:       Registration{Policy: RegistrationInitialAccessToken},
 		PAR:                PAR{Lifespan: 90 * time.Second},
 		Log:                Log{Level: "info", Format: "auto"},
+		SMTP:               SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
 		Database:           Database{MaxOpenConns: 20},
 	}
 }
@@ -666,6 +712,21 @@ func (c Config) Validate() error {
 	p.add("access_tokens.format", "%s", checkEnum(c.AccessTokens.Format, []string{"opaque", "jwt"}))
 	p.add("access_tokens.signing_alg", "%s", checkEnum(c.AccessTokens.SigningAlg, []string{"RS256", "ES256"}))
 
+	c.validateSMTP(&p)
+	if c.Signup.Enabled {
+		switch {
+		case !c.SMTP.Enabled() && !c.Dev:
+			p.add("signup.enabled", "needs e-mail: set smtp.host (sign-up confirms the address by e-mail)")
+		case !c.Login.Password:
+			p.add("signup.enabled", "needs password sign-in (login.password)")
+		}
+	}
+	for i, d := range c.Signup.AllowedDomains {
+		if d == "" || strings.ContainsAny(d, "@ /") || d != strings.ToLower(d) {
+			p.add(fmt.Sprintf("signup.allowed_domains[%d]", i), "must be a lower-case domain name such as example.com, got %q", d)
+		}
+	}
+
 	p.add("log.level", "%s", checkEnum(c.Log.Level, logLevels))
 	p.add("log.format", "%s", checkEnum(c.Log.Format, logFormats))
 	if n := c.Database.MaxOpenConns; n < 1 || n > MaxOpenConnsLimit {
@@ -801,6 +862,9 @@ func (c Config) Redacted() Config {
 	if c.Google.ClientSecret != "" {
 		c.Google.ClientSecret = redacted
 	}
+	if c.SMTP.Password != "" {
+		c.SMTP.Password = redacted
+	}
 	if c.Upstreams != nil {
 		ups := make([]Upstream, len(c.Upstreams))
 		for i, u := range c.Upstreams {
@@ -856,4 +920,42 @@ func (c Config) SQLitePath() (path string, ok bool) {
 // IsPostgres reports whether the DSN names a PostgreSQL database.
 func (c Config) IsPostgres() bool {
 	return strings.HasPrefix(c.DSN, "postgres://") || strings.HasPrefix(c.DSN, "postgresql://")
+}
+
+// validateSMTP checks the mail server settings; with no host the others
+// must be unset or at their defaults (a half-configured server would
+// silently send nothing).
+func (c Config) validateSMTP(p *problems) {
+	s := c.SMTP
+	if !s.Enabled() {
+		if s.From != "" || s.Username != "" || s.Password != "" {
+			p.add("smtp.host", "is required when smtp.from, smtp.username or smtp.password is set")
+		}
+		return
+	}
+	if strings.ContainsAny(s.Host, " /:@") {
+		p.add("smtp.host", "must be a host name or IP address without port, got %q", s.Host)
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		p.add("smtp.port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	if a, err := mail.ParseAddress(s.From); s.From == "" || err != nil || a.Name != "" {
+		p.add("smtp.from", "must be a bare e-mail address such as noreply@id.example.com (the display name is smtp.from_name), got %q", s.From)
+	}
+	if strings.ContainsAny(s.FromName, "\r\n") || len(s.FromName) > 100 {
+		p.add("smtp.from_name", "must be one line of at most 100 bytes")
+	}
+	if (s.Username == "") != (s.Password == "") {
+		p.add("smtp.username", "smtp.username and smtp.password must be set together")
+	}
+	if msg := checkEnum(s.TLS, []string{SMTPTLSStartTLS, SMTPTLSImplicit, SMTPTLSNone}); msg != "" {
+		p.add("smtp.tls", "%s", msg)
+	} else if s.TLS == SMTPTLSNone && !isLoopback(s.Host) {
+		// The messages carry single-use links and the password goes in
+		// AUTH: in clear only to a relay on this machine.
+		p.add("smtp.tls", "none is allowed only for a loopback host (localhost, 127.0.0.0/8, ::1), got %q", s.Host)
+	}
+	if s.Timeout < time.Second || s.Timeout > 5*time.Minute {
+		p.add("smtp.timeout", "must be between 1s and 5m, got %s", s.Timeout)
+	}
 }

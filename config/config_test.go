@@ -555,6 +555,38 @@ func TestValidateRules(t *testing.T) {
 		{"max conns at limit", func(c *Config) { c.Database.MaxOpenConns = 1000 }, ""},
 		{"max conns over limit", func(c *Config) { c.Database.MaxOpenConns = 1001 }, "database.max_open_conns: must be between 1 and 1000"},
 		{"google configured", func(c *Config) { c.Google.ClientID, c.Google.ClientSecret = "id", "secret" }, ""},
+		{"smtp off", func(c *Config) { c.SMTP = Default().SMTP }, ""},
+		{"signup without e-mail", func(c *Config) { c.Signup.Enabled = true }, "signup.enabled: needs e-mail"},
+		{"signup with e-mail", func(c *Config) {
+			c.Signup.Enabled, c.SMTP.Host, c.SMTP.From = true, "smtp.example.com", "a@b.example"
+		}, ""},
+		{"signup without passwords", func(c *Config) {
+			c.Signup.Enabled, c.SMTP.Host, c.SMTP.From, c.Login.Password = true, "smtp.example.com", "a@b.example", false
+			c.Google.ClientID, c.Google.ClientSecret = "id", "secret"
+		}, "signup.enabled: needs password sign-in"},
+		{"signup domain with @", func(c *Config) { c.Signup.AllowedDomains = []string{"@example.com"} }, "signup.allowed_domains[0]: must be a lower-case domain"},
+		{"smtp configured", func(c *Config) { c.SMTP.Host, c.SMTP.From = "smtp.example.com", "noreply@id.example.com" }, ""},
+		{"smtp with auth", func(c *Config) {
+			c.SMTP.Host, c.SMTP.From, c.SMTP.Username, c.SMTP.Password = "smtp.example.com", "noreply@id.example.com", "u", "p"
+		}, ""},
+		{"smtp password without host", func(c *Config) { c.SMTP.Password = "p" }, "smtp.host: is required when"},
+		{"smtp without from", func(c *Config) { c.SMTP.Host = "smtp.example.com" }, "smtp.from: must be a bare e-mail address"},
+		{"smtp from with a name", func(c *Config) { c.SMTP.Host, c.SMTP.From = "smtp.example.com", "ID <noreply@id.example.com>" }, "smtp.from: must be a bare"},
+		{"smtp host with port", func(c *Config) { c.SMTP.Host, c.SMTP.From = "smtp.example.com:587", "a@b.example" }, "smtp.host: must be a host name"},
+		{"smtp bad port", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.Port = "smtp.example.com", "a@b.example", 0 }, "smtp.port: must be between 1 and 65535"},
+		{"smtp user without password", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.Username = "smtp.example.com", "a@b.example", "u" }, "smtp.username: smtp.username and smtp.password must be set together"},
+		{"smtp unknown tls", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.TLS = "smtp.example.com", "a@b.example", "ssl" }, "smtp.tls: must be one of"},
+		{"smtp in clear to a remote host", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.TLS = "smtp.example.com", "a@b.example", "none" }, "smtp.tls: none is allowed only for a loopback host"},
+		{"smtp in clear to loopback", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.TLS = "127.0.0.1", "a@b.example", "none" }, ""},
+		{"smtp implicit tls", func(c *Config) {
+			c.SMTP.Host, c.SMTP.From, c.SMTP.TLS, c.SMTP.Port = "smtp.example.com", "a@b.example", "implicit", 465
+		}, ""},
+		{"smtp timeout too short", func(c *Config) {
+			c.SMTP.Host, c.SMTP.From, c.SMTP.Timeout = "smtp.example.com", "a@b.example", time.Millisecond
+		}, "smtp.timeout: must be between 1s and 5m"},
+		{"smtp from_name on two lines", func(c *Config) {
+			c.SMTP.Host, c.SMTP.From, c.SMTP.FromName = "smtp.example.com", "a@b.example", "a\r\nBcc: x@y"
+		}, "smtp.from_name: must be one line"},
 		{"google secret without id", func(c *Config) { c.Google.ClientSecret = "secret" }, "google: client_id and client_secret must be set together"},
 		{"google issuer over http on loopback", func(c *Config) { c.Google.Issuer = "http://127.0.0.1:5556/dex" }, ""},
 		{"google issuer with trailing slash", func(c *Config) { c.Google.Issuer = "https://tenant.auth0.com/" }, ""},
@@ -581,6 +613,7 @@ func TestRedacted(t *testing.T) {
 	c.OldSecrets = []string{secret48, secret32}
 	c.Google.ClientID = "google-id"
 	c.Google.ClientSecret = "google-secret"
+	c.SMTP.Password = "smtp-password"
 	c.DSN = "postgres://gatehouse:hunter2@db:5432/gatehouse?sslmode=require&sslpassword=keypass"
 
 	r := c.Redacted()
@@ -589,6 +622,9 @@ func TestRedacted(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r.OldSecrets, []string{"REDACTED", "REDACTED"}) {
 		t.Errorf("OldSecrets = %q", r.OldSecrets)
+	}
+	if r.SMTP.Password != "REDACTED" {
+		t.Errorf("SMTP.Password = %q", r.SMTP.Password)
 	}
 	if r.Google.ClientSecret != "REDACTED" || r.Google.ClientID != "google-id" {
 		t.Errorf("Google = %+v", r.Google)
@@ -683,7 +719,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 53 {
+	if len(want) != 63 {
 		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }

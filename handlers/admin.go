@@ -51,6 +51,8 @@ type administration interface {
 	APIKey(ctx context.Context, id string) (*storage.APIKey, error)
 	RevokeAPIKey(ctx context.Context, who *provider.Principal, id string) error
 	AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, string, error)
+	DeadMail(ctx context.Context, limit int) ([]admin.DeadMailView, error)
+	SendVerification(ctx context.Context, who *provider.Principal, id string) (*storage.User, error)
 	selfService
 }
 
@@ -81,6 +83,7 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/users/:id/enable", map[string]adminHandler{http.MethodPost: h.adminEnableUser}},
 		{"/admin/users/:id/unlock", map[string]adminHandler{http.MethodPost: h.adminUnlockUser}},
 		{"/admin/users/:id/reset-mfa", map[string]adminHandler{http.MethodPost: h.adminResetUserMFA}},
+		{"/admin/users/:id/send-verification", map[string]adminHandler{http.MethodPost: h.adminSendVerification}},
 		{"/admin/users/:id/password", map[string]adminHandler{http.MethodPut: h.adminSetPassword}},
 		{"/admin/users/:id/grants", map[string]adminHandler{http.MethodGet: h.adminListUserGrants}},
 		{"/admin/users/:id/grants/:client_id", map[string]adminHandler{http.MethodDelete: h.adminRevokeUserGrant}},
@@ -89,6 +92,7 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/apikeys", map[string]adminHandler{http.MethodGet: h.adminListAPIKeys, http.MethodPost: h.adminCreateAPIKey}},
 		{"/admin/apikeys/:id", map[string]adminHandler{http.MethodGet: h.adminGetAPIKey, http.MethodDelete: h.adminRevokeAPIKey}},
 		{"/admin/audit", map[string]adminHandler{http.MethodGet: h.adminListAuditEvents}},
+		{"/admin/mail/dead", map[string]adminHandler{http.MethodGet: h.adminListDeadMail}},
 	}
 	for _, r := range routes {
 		methods := make(map[string]echo.HandlerFunc, len(r.methods))
@@ -804,4 +808,43 @@ func (h *Handler) adminListAuditEvents(c echo.Context, _ *provider.Principal) er
 		return err
 	}
 	return c.JSON(http.StatusOK, adminAuditList{Events: admin.AuditEventViews(events), Next: next})
+}
+
+// --- e-mail ---
+
+// adminListDeadMail answers GET /admin/mail/dead?limit=: the e-mail
+// gatehouse gave up sending, most recent first (as `gatehouse mail dead
+// --json` prints it).
+func (h *Handler) adminListDeadMail(c echo.Context, _ *provider.Principal) error {
+	limit := admin.MaxDeadMail
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > admin.MaxDeadMail {
+			return adminBadInput("limit", fmt.Sprintf("must be a whole number from 1 to %d", admin.MaxDeadMail))
+		}
+		limit = n
+	}
+	items, err := h.adm.DeadMail(c.Request().Context(), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, struct {
+		Items []admin.DeadMailView `json:"items"`
+	}{items})
+}
+
+// adminSendVerification has a verification link e-mailed to the user
+// (as `gatehouse users send-verification` does): 202, the message is
+// queued; 400 when the address is verified already or gatehouse sends no
+// e-mail.
+func (h *Handler) adminSendVerification(c echo.Context, who *provider.Principal) error {
+	uid, err := adminID(c, "user")
+	if err != nil {
+		return err
+	}
+	u, err := h.adm.SendVerification(c.Request().Context(), who, uid)
+	if err != nil {
+		return adminNotFoundAs(err, "user")
+	}
+	return c.JSON(http.StatusAccepted, admin.UserViewOf(u))
 }

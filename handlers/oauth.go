@@ -69,6 +69,9 @@ func (h *Handler) authorize(c echo.Context) error {
 }
 
 func stepPath(s login.Step) string {
+	if s == login.StepSignup {
+		return login.PathSignup
+	}
 	if s == login.StepConsent {
 		return "/consent"
 	}

@@ -279,6 +279,8 @@ func loginHint(ar fosite.AuthorizeRequester) string {
 func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.LoginData {
 	d.Common = h.common(c, "Sign in")
 	d.PasswordDisabled = !h.login.PasswordLogin()
+	d.ForgotPassword = h.reset != nil
+	d.Signup = h.signup != nil
 	for _, u := range h.login.Upstreams() {
 		q := url.Values{}
 		if d.Flow != "" {

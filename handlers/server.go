@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/provider/mail"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -79,6 +80,18 @@ type Options struct {
 	// X-Forwarded-For (or, without it, X-Real-IP); otherwise the client IP
 	// is the connection's.
 	TrustedProxies []string
+	// DevMail, set only under `serve --dev` without a mail server, lists
+	// the e-mail gatehouse would have sent, at GET /admin/dev/mail on the
+	// admin listener, so a developer can open its links.
+	DevMail func() []mail.Message
+	// PasswordReset serves "forgot password" (/password/forgot,
+	// /password/reset); nil when gatehouse sends no e-mail.
+	PasswordReset *login.PasswordReset
+	// EmailVerification serves the verification links (/email/verify);
+	// nil when gatehouse sends no e-mail.
+	EmailVerification *login.EmailVerification
+	// Signup serves self-service sign-up (/signup); nil when it is off.
+	Signup *login.Signup
 	// TracerProvider, when set, gives every request a server span (see
 	// traceRequests). Nil adds no middleware at all: tracing off costs
 	// nothing.
@@ -105,6 +118,10 @@ type Handler struct {
 	rl      *rateLimits // nil: no limits
 	realIP  echo.IPExtractor
 	tracer  trace.Tracer // nil: no spans
+	devMail func() []mail.Message
+	reset   passwordResetter // nil: no password reset
+	verify  emailVerifier    // nil: no e-mail verification
+	signup  signUp           // nil: sign-up is off
 }
 
 // New checks the options and returns the handlers.
@@ -136,6 +153,16 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.cookies = newCookieNames(h.secure)
 	h.pprof = opts.Pprof
+	h.devMail = opts.DevMail
+	if opts.PasswordReset != nil {
+		h.reset = opts.PasswordReset
+	}
+	if opts.EmailVerification != nil {
+		h.verify = opts.EmailVerification
+	}
+	if opts.Signup != nil {
+		h.signup = opts.Signup
+	}
 	if opts.Metrics != nil {
 		h.metrics = newHTTPMetrics(opts.Metrics)
 	}
@@ -199,6 +226,9 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
 	e.GET(PathAccountSessions, h.accountSessions, h.pageHeaders, csrf)
 	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)
+	h.mountPasswordReset(e, csrf)
+	h.mountVerifyEmail(e, csrf)
+	h.mountSignup(e, csrf)
 	e.GET("/account/identities", h.accountIdentities, h.pageHeaders, csrf)
 	e.POST("/account/identities/unlink", h.accountUnlink, h.pageHeaders, csrf)
 
@@ -239,6 +269,9 @@ func (h *Handler) Admin(reg *prometheus.Registry) *echo.Echo {
 		} {
 			e.GET("/debug/pprof/"+name, echo.WrapHandler(fn))
 		}
+	}
+	if h.devMail != nil {
+		e.GET("/admin/dev/mail", h.devMailPage, noStore)
 	}
 	h.mountAdminAPI(e)
 	return e
@@ -323,7 +356,8 @@ func isPagePath(path string) bool {
 	case path == "/login", path == "/consent", path == provider.PathAuthorize, path == provider.PathLogout,
 		strings.HasPrefix(path, "/login/"):
 		return true
-	case strings.HasPrefix(path, "/account"):
+	case strings.HasPrefix(path, "/account"), strings.HasPrefix(path, "/password/"), path == login.PathVerifyEmail,
+		path == login.PathSignup, path == login.PathSignupComplete:
 		return true
 	}
 	return false

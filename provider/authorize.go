@@ -65,7 +65,7 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 	if p.parRequired(ar.GetClient()) && !pushed {
 		return ar, fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (PAR, RFC 9126).")
 	}
-	return ar, checkAuthorizeParams(ar)
+	return ar, checkAuthorizeParams(ar, p.opts.Signup)
 }
 
 // authorizeRequestResult is the outcome of fosite's parsing of an
@@ -109,7 +109,7 @@ func authorizeRequestResult(ar fosite.AuthorizeRequester, err error) error {
 var errFragmentResponseMode = fosite.ErrInvalidRequest.WithHint(
 	"response_mode 'fragment' is not supported for the authorization code flow; use 'query' (the default) or 'form_post'.")
 
-func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
+func checkAuthorizeParams(ar fosite.AuthorizeRequester, signup bool) error {
 	if !redirectURIAllowed(ar) {
 		return errRedirectURIMismatch
 	}
@@ -127,13 +127,19 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	case !isS256Challenge(challenge):
 		return fosite.ErrInvalidRequest.WithHint("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
 	}
-	if _, err := ParsePrompt(form.Get("prompt")); err != nil {
+	prompts, err := ParsePrompt(form.Get("prompt"))
+	if err != nil {
 		return err
+	}
+	if slices.Contains(prompts, "create") && !signup {
+		// Initiating User Registration 1.0 §4: a value the OP does not
+		// advertise in prompt_values_supported.
+		return fosite.ErrInvalidRequest.WithHint("prompt=create is not supported: self-service sign-up is off.")
 	}
 	if _, err := ParseClaimsRequest(form.Get("claims")); err != nil {
 		return err
 	}
-	_, _, err := ParseMaxAge(form.Get("max_age"))
+	_, _, err = ParseMaxAge(form.Get("max_age"))
 	return err
 }
 
@@ -168,9 +174,11 @@ func ParsePrompt(v string) ([]string, error) {
 	prompts := strings.Fields(v)
 	for _, p := range prompts {
 		switch p {
-		case "none", "login", "consent":
+		case "none", "login", "consent", "create":
+			// create: OpenID Connect Initiating User Registration 1.0 §4;
+			// checkAuthorizeParams refuses it when sign-up is off.
 		default:
-			return nil, fosite.ErrInvalidRequest.WithHintf("Unsupported prompt value %q; supported: none, login, consent.", p)
+			return nil, fosite.ErrInvalidRequest.WithHintf("Unsupported prompt value %q; supported: none, login, consent (and create when sign-up is on).", p)
 		}
 	}
 	if slices.Contains(prompts, "none") && len(prompts) > 1 {

@@ -89,7 +89,7 @@ func (p *Provider) Discovery() Discovery {
 		RevocationEndpointAuthSigningAlgValuesSupported:    ClientAssertionAlgs,
 		CodeChallengeMethodsSupported:                      []string{"S256"},
 		ClaimsSupported:                                    SupportedClaims,
-		PromptValuesSupported:                              []string{"none", "login", "consent"},
+		PromptValuesSupported:                              promptValues(p.opts.Signup),
 		// OpenID Connect Discovery §3: the acr values a client may ask for
 		// (acr_values, or an essential acr claim) and gets in ID tokens.
 		ACRValuesSupported:                         []string{ACRMultiFactor},

@@ -144,7 +144,7 @@ func (p *Provider) checkPushedRequest(ar fosite.AuthorizeRequester) error {
 	if ar.GetRequestForm().Get("request_uri") != "" {
 		return fosite.ErrInvalidRequest.WithHint("A pushed authorization request must not contain request_uri.")
 	}
-	return checkAuthorizeParams(ar)
+	return checkAuthorizeParams(ar, p.opts.Signup)
 }
 
 // parLifespanDefault applies when Options.PARLifespan is unset.

@@ -68,6 +68,10 @@ type Options struct {
 	// RefreshRetryWindow: a rotated refresh token presented again within
 	// this long is answered invalid_grant without revoking the grant.
 	RefreshRetryWindow time.Duration
+	// Signup: people may create their own accounts, and prompt=create
+	// (OpenID Connect Initiating User Registration 1.0) is accepted and
+	// advertised.
+	Signup bool
 	// RegistrationPolicy is config.Registration.Policy:
 	// "initial_access_token", "open" or "off".
 	RegistrationPolicy string
@@ -214,7 +218,7 @@ func New(opts Options) (*Provider, error) {
 		EnforcePKCE:                    false,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
-		AllowedPromptValues:            []string{"login", "none", "consent"},
+		AllowedPromptValues:            promptValues(opts.Signup),
 		TokenEntropy:                   32,
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		RefreshTokenScopes:             []string{ScopeOfflineAccess, ScopeOffline},
@@ -390,4 +394,14 @@ func noNetworkClient() *retryablehttp.Client {
 		},
 	}
 	return c
+}
+
+// promptValues are the prompt values gatehouse supports: create only with
+// sign-up on (Initiating User Registration 1.0 §3: advertised in
+// prompt_values_supported exactly when it works).
+func promptValues(signup bool) []string {
+	if signup {
+		return []string{"none", "login", "consent", "create"}
+	}
+	return []string{"none", "login", "consent"}
 }

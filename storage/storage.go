@@ -714,6 +714,10 @@ type Store interface {
 	UserStore
 	LoginSessionStore
 	LogoutStore
+	MailOutboxStore
+	PasswordResetStore
+	EmailVerificationStore
+	SignupStore
 	ConsentStore
 	AuthFlowStore
 	KeyStore

@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -153,6 +153,60 @@ type LoginData struct {
 	// PasswordDisabled hides the e-mail and password form (a deployment
 	// that signs people in only through upstreams).
 	PasswordDisabled bool
+	// ForgotPassword shows the "Forgot password?" link (e-mail is set up).
+	ForgotPassword bool
+	// Signup shows the "Create an account" link (sign-up is on).
+	Signup bool
+}
+
+// SignupData is the data of the "signup" page: the form (kept filled in
+// after an Error, never the password), or (Sent) the answer, the same
+// whether or not the address has an account.
+type SignupData struct {
+	Common
+	Flow, Email, Name, Error string
+	MinLength                int
+	Sent                     bool
+}
+
+// SignupCompleteData is the data of the "signup_complete" page: the button
+// that makes the account of the link's Token, or that the link does not
+// work (Invalid).
+type SignupCompleteData struct {
+	Common
+	Token, Flow string
+	Invalid     bool
+}
+
+// PasswordForgotData is the data of the "password_forgot" page: the form
+// asking for a reset link, or (Sent) the answer, the same whether or not
+// the address has an account.
+type PasswordForgotData struct {
+	Common
+	Sent  bool
+	Email string
+}
+
+// EmailVerifyData is the data of the "email_verify" page: the button that
+// confirms the link's Token, or that the link does not work (Invalid), or
+// that the address is verified (Done).
+type EmailVerifyData struct {
+	Common
+	Token   string
+	Invalid bool
+	Done    bool
+}
+
+// PasswordResetData is the data of the "password_reset" page: the new
+// password form for the link's Token, or that the link does not work
+// (Invalid), or that the password was changed (Done).
+type PasswordResetData struct {
+	Common
+	Token     string
+	Error     string
+	MinLength int
+	Invalid   bool
+	Done      bool
 }
 
 // UpstreamButton is a "Continue with Name" link to URL.

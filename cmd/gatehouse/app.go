@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/federation"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/provider/mail"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -172,6 +173,9 @@ type app struct {
 	fed      *federation.Manager
 	// logout delivers the back-channel logout notifications.
 	logout *backchannel.Deliverer
+	// mail sends the e-mail outbox; nil when no e-mail is sent (no
+	// smtp.host outside --dev).
+	mail *mail.Outbox
 	// closeRateLimits releases the rate limits' Redis client (a no-op
 	// without one); call it once the listeners have stopped.
 	closeRateLimits func() error
@@ -213,6 +217,9 @@ type backgroundIntervals struct {
 	// logoutDelivery is how often the back-channel logout queue is looked
 	// at besides when a session ends (backchannel.DefaultInterval).
 	logoutDelivery time.Duration
+	// mailDelivery is how often the e-mail outbox is looked at besides
+	// when a message is queued (mail.DefaultInterval).
+	mailDelivery time.Duration
 }
 
 // newApp builds the service on an open, migrated store.
@@ -278,7 +285,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			AuthorizationCode: cfg.Lifespans.AuthorizationCode,
 			RefreshToken:      cfg.Lifespans.RefreshToken,
 		},
-		RefreshRetryWindow:    cfg.RefreshRetryWindow,
+		RefreshRetryWindow: cfg.RefreshRetryWindow,
+		// config.Validate makes sign-up need e-mail and password sign-in,
+		// so login.Signup below exists exactly when this is on.
+		Signup:                cfg.Signup.Enabled,
 		RegistrationPolicy:    cfg.Registration.Policy,
 		PARRequired:           cfg.PAR.Required,
 		PARLifespan:           cfg.PAR.Lifespan,
@@ -305,6 +315,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	outbox, devMail, err := newOutbox(cfg, store, ring, recorder, opts, log)
+	if err != nil {
+		return nil, err
+	}
 	signIn, err := login.New(login.Options{
 		Store: store, Keyring: ring,
 		SessionLifespan: cfg.Lifespans.LoginSession, FlowLifespan: login.DefaultFlowLifespan,
@@ -321,9 +335,44 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	// Password reset needs e-mail and password sign-in; verification
+	// e-mail only.
+	var reset *login.PasswordReset
+	var verify *login.EmailVerification
+	var signup *login.Signup
+	if outbox != nil {
+		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Login.Password {
+			reset, err = login.NewPasswordReset(login.PasswordResetOptions{
+				Store: store, Keyring: ring, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: signIn.Sessions(),
+				Audit: recorder, Now: opts.now, Logger: log,
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		verify, err = login.NewEmailVerification(login.EmailVerificationOptions{
+			Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Audit: recorder, Now: opts.now, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Signup.Enabled {
+			signup, err = login.NewSignup(login.SignupOptions{
+				Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, AllowedDomains: cfg.Signup.AllowedDomains,
+				Audit: recorder, Now: opts.now, Logger: log,
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
 	adm, err := admin.New(admin.Options{
 		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,
-		Sessions: signIn.Sessions(), Now: opts.now, Logger: log,
+		Sessions: signIn.Sessions(), Verifier: verifierOrNil(verify), Now: opts.now, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -372,6 +421,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		Pprof:          cfg.Debug.Pprof,
 		Now:            opts.now,
 	}
+	if devMail != nil {
+		hopts.DevMail = devMail.Recent
+	}
+	hopts.PasswordReset, hopts.EmailVerification, hopts.Signup = reset, verify, signup
 	if tp != nil {
 		// Only a non-nil provider: a nil *TracerProvider in the interface
 		// would look like tracing on.
@@ -387,7 +440,45 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		now = time.Now
 	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, admin: adm, handler: h, metrics: reg, audit: recorder, fed: fed,
-		logout: logout, closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
+		logout: logout, mail: outbox, closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
+}
+
+// verifierOrNil keeps a nil *login.EmailVerification a nil interface.
+func verifierOrNil(v *login.EmailVerification) admin.Verifier {
+	if v == nil {
+		return nil
+	}
+	return v
+}
+
+// newOutbox builds the e-mail outbox on the configured mail server; under
+// --dev without one, on the log (devMail, listed on the admin listener);
+// otherwise nil: no e-mail is sent.
+func newOutbox(cfg config.Config, store *bunstore.Store, ring *secret.Keyring, rec *audit.Recorder, opts appOptions, log *slog.Logger) (*mail.Outbox, *mail.Log, error) {
+	var sender mail.Sender
+	var devMail *mail.Log
+	switch {
+	case cfg.SMTP.Enabled():
+		s, err := mail.NewSMTP(mail.SMTPOptions{
+			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, From: cfg.SMTP.From, FromName: cfg.SMTP.FromName,
+			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		sender = s
+	case cfg.Dev:
+		log.Warn("development mode without smtp.host: e-mail is printed to the log and listed at /admin/dev/mail on the admin listener, not sent")
+		devMail = &mail.Log{Logger: log}
+		sender = devMail
+	default:
+		return nil, nil, nil
+	}
+	outbox, err := mail.New(mail.Options{
+		Store: store, Keyring: ring, Sender: sender, Timeout: cfg.SMTP.Timeout, Interval: opts.background.mailDelivery,
+		Audit: rec, Now: opts.now, Logger: log,
+	})
+	return outbox, devMail, err
 }
 
 // withPepper makes the keyed hashes of client secrets, API keys and
@@ -465,6 +556,11 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 		func(ctx context.Context) { janitorLoop(ctx, a.store, a.cfg, a.now, a.log) },
 		a.provider.Run,
 		a.logout.Run,
+		func(ctx context.Context) {
+			if a.mail != nil {
+				a.mail.Run(ctx)
+			}
+		},
 		func(ctx context.Context) {
 			if a.fed != nil {
 				a.fed.Run(ctx)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -199,6 +200,11 @@ func TestUpstreamSignInRejections(t *testing.T) {
 		c, secretValue := f.client(admin.ClientSpec{Name: "App", RedirectURIs: []string{appRedirect}})
 		conf := f.oauthConfig(c, secretValue, "openid", "email")
 		f.user("eve@corp.example", alicePassword)
+		unverified := f.user("sam@corp.example", alicePassword)
+		unverified.EmailVerified = false
+		if err := f.store.UpdateUser(ctx, unverified); err != nil {
+			t.Fatal(err)
+		}
 
 		// start returns the upstream authorize URL of a fresh sign-in.
 		start := func(b *browser) string {
@@ -240,11 +246,24 @@ func TestUpstreamSignInRejections(t *testing.T) {
 			rejected(tc.name, b.get(f.up.Authorize(t, start(b))), true)
 		}
 
-		// The upstream says no.
+		// An account whose own address is not verified is never linked,
+		// even to an upstream that verified that address.
 		b := f.newBrowser()
+		f.up.SetIdentity(fedtest.Identity{Subject: "x10", Email: "sam@corp.example", EmailVerified: true})
+		p := b.get(f.up.Authorize(t, start(b)))
+		rejected("an account with an unverified address", p, true)
+		if !strings.Contains(p.body, "has not been verified") {
+			t.Errorf("unverified account page: %.300s", p.body)
+		}
+		if _, err := f.store.FederatedIdentity(ctx, "corp", "x10"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the upstream identity was linked to an unverified account: %v", err)
+		}
+
+		// The upstream says no.
+		b = f.newBrowser()
 		f.up.DenyNext()
 		f.up.SetIdentity(fedtest.Identity{Subject: "x9", Email: "x9@corp.example", EmailVerified: true})
-		p := b.get(f.up.Authorize(t, start(b)))
+		p = b.get(f.up.Authorize(t, start(b)))
 		rejected("access denied", p, true)
 		if !strings.Contains(p.body, "did not allow") {
 			t.Errorf("access denied page: %.300s", p.body)

@@ -88,6 +88,7 @@ func newRootCommandOn(g *globals) *cobra.Command {
 		newAPIKeysCommand(g),
 		newKeysCommand(g),
 		newAuditCommand(g),
+		newMailCommand(g),
 		newJanitorCommand(g),
 		newVersionCommand(g),
 		newPerformCommand(g),

@@ -21,7 +21,7 @@ func newUsersCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage people who sign in"}
 	cmd.AddCommand(newUsersCreateCommand(g), newUsersListCommand(g),
 		newUsersSetDisabledCommand(g, true), newUsersSetDisabledCommand(g, false), newUsersUnlockCommand(g), newUsersResetMFACommand(g),
-		newUsersSessionsCommand(g), newUsersEndSessionCommand(g))
+		newUsersSessionsCommand(g), newUsersEndSessionCommand(g), newUsersSendVerificationCommand(g))
 	return cmd
 }
 

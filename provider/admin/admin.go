@@ -34,6 +34,8 @@ type Store interface {
 	storage.APIKeyStore
 	storage.RegistrationTokenStore
 	storage.AuditReader
+	// DeadMail lists the e-mail gatehouse gave up sending.
+	DeadMail(ctx context.Context, limit int) ([]*storage.MailMessage, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -76,6 +78,9 @@ type Options struct {
 	// Store (the CLI: the server's deliverer sends the notifications at
 	// its next look at the queue).
 	Sessions *login.Sessions
+	// Verifier sends e-mail verification links; nil where gatehouse sends
+	// no e-mail.
+	Verifier Verifier
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -97,6 +102,7 @@ type Admin struct {
 	bearer   BearerAuthorizer
 	grants   Grants
 	sessions *login.Sessions
+	verifier Verifier
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -131,7 +137,7 @@ func New(o Options) (*Admin, error) {
 	return &Admin{
 		store: o.Store, ring: o.Keyring, hasher: hasher,
 		keys:  &keyManager{store: o.Store, verifier: verifier, audit: o.Audit, now: o.Now},
-		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, sessions: sessions, now: o.Now, log: o.Logger,
+		audit: o.Audit, bearer: o.Bearer, grants: o.Grants, sessions: sessions, verifier: o.Verifier, now: o.Now, log: o.Logger,
 	}, nil
 }
 

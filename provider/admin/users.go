@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -22,7 +23,7 @@ type UserSpec struct {
 }
 
 // MinPasswordLen is the shortest password accepted (NIST SP 800-63B).
-const MinPasswordLen = 8
+const MinPasswordLen = login.MinPasswordLen
 
 // BuildUser validates spec and returns the user to store, with the
 // password hashed (argon2id). Problems come as a *ValidationError.

@@ -40,6 +40,9 @@ const (
 	UserEnabled     = "user.enabled"
 	UserDeleted     = "user.deleted"
 	UserPasswordSet = "user.password_set"
+	// UserVerificationRequested: an administrator or operator had an
+	// e-mail verification link sent to the user.
+	UserVerificationRequested = "user.verification_requested"
 
 	// Initial access tokens for dynamic client registration (Details:
 	// name; never the token).

@@ -35,4 +35,7 @@ const (
 	// SessionEndedByAdmin: an administrator (admin API) or an operator
 	// (CLI) ended it.
 	SessionEndedByAdmin = "admin"
+	// SessionEndedByPasswordReset: the person set a new password through
+	// a reset link, which signs them out everywhere.
+	SessionEndedByPasswordReset = "password_reset"
 )

@@ -60,6 +60,11 @@ func (s *Service) NextStep(ctx context.Context, ar fosite.AuthorizeRequester, lo
 		if none {
 			return 0, fosite.ErrLoginRequired.WithHint("The user is not signed in (or must sign in again) and prompt=none was requested.")
 		}
+		if slices.Contains(prompts, "create") {
+			// Initiating User Registration 1.0 §4: the app asked for the
+			// account creation page (accepted only with sign-up on).
+			return StepSignup, nil
+		}
 		return StepLogin, nil
 	}
 
@@ -228,4 +233,7 @@ const (
 	// StepSecondFactor: the user signed in with one factor and must give a
 	// second (or enrol one).
 	StepSecondFactor
+	// StepSignup: the app asked for the sign-up page (prompt=create); the
+	// person may still sign in from there.
+	StepSignup
 )

@@ -224,6 +224,9 @@ func rejectionMessage(reason, upstream string) string {
 	switch reason {
 	case "email_not_verified":
 		return upstream + " has not verified your e-mail address, so it cannot be used to sign in here."
+	case "account_email_not_verified":
+		return "An account here uses your e-mail address, but that address has not been verified, so " + upstream +
+			" cannot sign in to it. Sign in with its password (or reset the password by e-mail) first."
 	case "no_account":
 		return "There is no account for you here, and new accounts cannot be created through " + upstream + "."
 	case "user_disabled":
@@ -279,6 +282,13 @@ func (s *Service) resolveFederatedUser(ctx context.Context, ident *federation.Id
 			// whoever typed that address at the upstream.
 			if !ident.EmailVerified {
 				return nil, "", "email_not_verified", nil
+			}
+			// Nor on an account whose own address was never verified:
+			// whoever created it (a sign-up with someone else's address)
+			// would get the upstream person's sign-in ("pre-account
+			// takeover", Sudhodanan & Paverd, USENIX Security 2022).
+			if !existing.EmailVerified {
+				return nil, "", "account_email_not_verified", nil
 			}
 			if existing.Disabled {
 				return nil, "", "user_disabled", nil

@@ -36,6 +36,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{tablePKCE, "signature"},
 		{tableOIDC, "signature"},
 		{tableJTI, "id"},
+		{"password_resets", "user_id"},
+		{"email_verifications", "user_id"},
+		{"signups", "token_hash"},
 	}
 	cutoff := dbTime(now)
 	var total int64

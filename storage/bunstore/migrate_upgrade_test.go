@@ -241,6 +241,39 @@ func upgradeCases() []upgradeCase {
 			}
 		},
 	}, {
+		version: "20261209000101", // mail_outbox_password_resets
+		changes: []string{"table mail_outbox", "table password_resets"},
+		loaded:  wantMailOutboxRows,
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			got, err := s.ClaimMail(ctx, time.Date(2026, 12, 9, 10, 2, 0, 0, time.UTC), time.Minute, 10)
+			if err != nil || len(got) != 1 || got[0].ID != "waiting-mail" || got[0].Attempts != 2 {
+				t.Errorf("ClaimMail = %+v, %v; want the waiting message, second attempt", got, err)
+			}
+			r, err := s.PasswordResetByHash(ctx, "reset-hash")
+			if err != nil || r.UserID != "first-user" {
+				t.Errorf("PasswordResetByHash = %+v, %v; want the fixture's link", r, err)
+			}
+		},
+	}, {
+		version: "20261209000102", // email_verifications
+		changes: []string{"table email_verifications"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			v, err := s.EmailVerificationByHash(context.Background(), "verify-hash")
+			if err != nil || v.UserID != "first-user" || v.Email != "first@example.com" {
+				t.Errorf("EmailVerificationByHash = %+v, %v; want the fixture's link", v, err)
+			}
+		},
+	}, {
+		version: "20261209000103", // signups
+		changes: []string{"table signups"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			su, err := s.SignupByHash(context.Background(), "signup-hash")
+			if err != nil || su.Email != "newcomer@example.com" || su.Name != "New Comer" {
+				t.Errorf("SignupByHash = %+v, %v; want the fixture's sign-up", su, err)
+			}
+		},
+	}, {
 		version: "20261209000201", // second_factors
 		changes: []string{"column clients.require_mfa", "table recovery_codes", "table user_totp"},
 		loaded: func(t *testing.T, s *bunstore.Store) {
@@ -271,6 +304,17 @@ func upgradeCases() []upgradeCase {
 			}
 		},
 	}}
+}
+
+// wantMailOutboxRows: the outbox fixture's rows load as written: the dead
+// letter listed, the waiting message not.
+func wantMailOutboxRows(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	dead, err := s.DeadMail(context.Background(), 10)
+	if err != nil || len(dead) != 1 || dead[0].ID != "dead-mail" || dead[0].To != "gone@example.com" ||
+		dead[0].LastError != "550 no such user" || dead[0].Attempts != 3 {
+		t.Errorf("DeadMail = %+v, %v; want the fixture's dead letter", dead, err)
+	}
 }
 
 // wantLogoutRows: the logout fixture's rows load as written.

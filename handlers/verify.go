@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/storage"
+	"github.com/gatehouse-dev/gatehouse/templates"
+)
+
+// emailVerifier is what the verification page asks of
+// login.EmailVerification.
+type emailVerifier interface {
+	Check(ctx context.Context, token string) error
+	Confirm(ctx context.Context, token string) (*storage.User, error)
+}
+
+// rlVerifyEmail is the rate-limit group of the verification page (per IP,
+// at the sign-in limit): tokens cannot be guessed, and the limit keeps
+// anyone from trying.
+const rlVerifyEmail = "verify_email"
+
+func (h *Handler) mountVerifyEmail(e *echo.Echo, csrf echo.MiddlewareFunc) {
+	if h.verify == nil {
+		return
+	}
+	e.GET(login.PathVerifyEmail, h.verifyEmailPage, h.pageHeaders, h.limitPages(rlVerifyEmail), csrf)
+	e.POST(login.PathVerifyEmail, h.verifyEmailSubmit, h.pageHeaders, h.limitPages(rlVerifyEmail), csrf)
+}
+
+// verifyEmailPage shows the confirm button of a working link: opening the
+// link alone verifies nothing, since mail scanners open links too.
+func (h *Handler) verifyEmailPage(c echo.Context) error {
+	d := &templates.EmailVerifyData{Common: h.common(c, "Verify your e-mail address")}
+	token := c.QueryParam("token")
+	if err := h.verify.Check(c.Request().Context(), token); err != nil {
+		if errors.Is(err, login.ErrVerifyLink) {
+			d.Invalid = true
+			return h.render(c, http.StatusBadRequest, "email_verify", d)
+		}
+		return err
+	}
+	d.Token = token
+	return h.render(c, http.StatusOK, "email_verify", d)
+}
+
+func (h *Handler) verifyEmailSubmit(c echo.Context) error {
+	d := &templates.EmailVerifyData{Common: h.common(c, "Verify your e-mail address")}
+	if _, err := h.verify.Confirm(c.Request().Context(), c.FormValue("token")); err != nil {
+		if errors.Is(err, login.ErrVerifyLink) {
+			d.Invalid = true
+			return h.render(c, http.StatusBadRequest, "email_verify", d)
+		}
+		return err
+	}
+	d.Done = true
+	return h.render(c, http.StatusOK, "email_verify", d)
+}

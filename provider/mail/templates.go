@@ -1,0 +1,86 @@
+package mail
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	texttemplate "text/template"
+)
+
+// The messages gatehouse sends: NAME.txt.tmpl defines "subject" and
+// "text", NAME.html.tmpl "subject" and "content" (put in layout.html.tmpl).
+// The HTML has no remote images, no tracking pixels and no script: only
+// the link the person needs, also written out in full.
+//
+//go:embed templates
+var templateFS embed.FS
+
+// Message names.
+const (
+	PasswordReset = "password_reset"
+	VerifyEmail   = "verify_email"
+	SignupConfirm = "signup_confirm"
+	SignupExists  = "signup_exists"
+)
+
+// Data fills a message: Product is set by Render; Email is the
+// recipient's address, Link the single-use link and Expires how long it
+// works ("30 minutes").
+type Data struct {
+	Product string
+	Email   string
+	Link    string
+	Expires string
+}
+
+// Templates render the messages with the product name.
+type Templates struct {
+	product string
+	text    map[string]*texttemplate.Template
+	html    map[string]*htmltemplate.Template
+}
+
+// NewTemplates parses the embedded messages; product names the service in
+// them ("gatehouse" when empty).
+func NewTemplates(product string) (*Templates, error) {
+	if product == "" {
+		product = "gatehouse"
+	}
+	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists} {
+		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
+		if err != nil {
+			return nil, err
+		}
+		ht, err := htmltemplate.ParseFS(templateFS, "templates/layout.html.tmpl", "templates/"+name+".html.tmpl")
+		if err != nil {
+			return nil, err
+		}
+		t.text[name], t.html[name] = tt, ht
+	}
+	return t, nil
+}
+
+// Render builds the message name for to.
+func (t *Templates) Render(name, to string, d Data) (Message, error) {
+	tt, ht := t.text[name], t.html[name]
+	if tt == nil || ht == nil {
+		return Message{}, fmt.Errorf("mail: no message %q", name)
+	}
+	d.Product = t.product
+	var subject, text, html bytes.Buffer
+	if err := tt.ExecuteTemplate(&subject, "subject", d); err != nil {
+		return Message{}, err
+	}
+	if err := tt.ExecuteTemplate(&text, "text", d); err != nil {
+		return Message{}, err
+	}
+	if err := ht.ExecuteTemplate(&html, "layout", d); err != nil {
+		return Message{}, err
+	}
+	return Message{
+		To: to, Subject: strings.TrimSpace(subject.String()), Text: strings.TrimLeft(text.String(), "\n"), HTML: html.String(),
+	}, nil
+}
