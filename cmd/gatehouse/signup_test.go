@@ -202,3 +202,27 @@ func TestSignupAllowedDomainsAndLimits(t *testing.T) {
 		t.Errorf("fourth request: %d", p.status)
 	}
 }
+
+// TestSignupThenSecondFactorWhenRequired: a completed sign-up is a first
+// factor like a password sign-in. When the operator asks everyone for a
+// second factor (login.require_mfa), the new person sets one up before any
+// session exists, as after a password sign-in.
+func TestSignupThenSecondFactorWhenRequired(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		srv := smtptest.Start(t)
+		s := startServer(t, dialect, withSMTP(srv), withSignup(), func(c *config.Config) { c.Login.RequireMFA = true })
+		b := s.newBrowser()
+		if sent := b.signup(b.get(s.issuer+"/signup"), "mona@example.com", "Mona", "password-123"); sent.status != http.StatusOK {
+			t.Fatalf("signing up: %d %.300s", sent.status, sent.body)
+		}
+		text, _ := srv.Wait(mailWait).Part("text/plain")
+		page := b.get(signupLink.FindString(text))
+		done := b.post(s.issuer+"/signup/complete", page.formValues())
+		if done.url.Path != "/login/second-factor" {
+			t.Fatalf("after sign-up with a second factor required: %d at %s, want the second-factor page", done.status, done.url)
+		}
+		if b.signedIn() {
+			t.Fatal("a session exists before the second factor")
+		}
+	})
+}
