@@ -53,6 +53,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Logout", logoutTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
+		{"Passkeys", passkeyTests()},
+		{"WebAuthnChallenges", webauthnChallengeTests()},
 		{"Consent", consentTests()},
 		{"AuthFlows", authFlowTests()},
 		{"RegistrationTokens", registrationTokenTests()},
