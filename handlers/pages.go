@@ -58,13 +58,14 @@ type cookieNames struct {
 	csrf     string
 	upstream string // binds an upstream sign-in to the browser that started it
 	device   string // the accounts this browser signed in to (provider.RememberDevice)
+	ceremony string // the handle of the WebAuthn ceremony this browser began
 }
 
 func newCookieNames(secure bool) cookieNames {
 	if secure {
-		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device"}
+		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device", ceremony: "__Host-gth_webauthn"}
 	}
-	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device"}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device", ceremony: "gth_webauthn"}
 }
 
 const csrfContextKey = "csrf"
@@ -265,6 +266,7 @@ func loginHint(ar fosite.AuthorizeRequester) string {
 func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.LoginData {
 	d.Common = h.common(c, "Sign in")
 	d.PasswordDisabled = !h.login.PasswordLogin()
+	h.passkeysOnLogin(c, d)
 	for _, u := range h.login.Upstreams() {
 		q := url.Values{}
 		if d.Flow != "" {

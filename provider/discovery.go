@@ -43,7 +43,19 @@ type Discovery struct {
 	FrontchannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
 	BackchannelLogoutSupported         bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported  bool `json:"backchannel_logout_session_supported"`
+	// ACRValuesSupported is ACRValues (OpenID Connect Discovery 1.0 §3).
+	ACRValuesSupported []string `json:"acr_values_supported,omitempty"`
 }
+
+// ACRPhishingResistant is the acr of a phishing-resistant sign-in ("phr",
+// OpenID Connect Extended Authentication Profile ACR values): a passkey,
+// whose assertion is bound to gatehouse's origin (WebAuthn §13.4.9).
+const ACRPhishingResistant = "phr"
+
+// ACRValues are the authentication context classes sign-ins here reach,
+// advertised as acr_values_supported: the one list every sign-in method
+// appends its own value to.
+var ACRValues = []string{ACRPhishingResistant}
 
 // ClientAuthMethods are the token endpoint authentication methods that
 // work (fosite's, minus client_secret_jwt, which it refuses).
@@ -94,6 +106,7 @@ func (p *Provider) Discovery() Discovery {
 		// (requestobject.go); by reference only through PAR.
 		RequestParameterSupported:              true,
 		RequestObjectSigningAlgValuesSupported: RequestObjectAlgs,
+		ACRValuesSupported:                     ACRValues,
 		RequestURIParameterSupported:           false,
 		ClaimsParameterSupported:               true,
 		// Front-Channel Logout 1.0 §3 and Back-Channel Logout 1.0 §2.1:

@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_passkeys.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_passkeys"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -153,6 +153,32 @@ type LoginData struct {
 	// PasswordDisabled hides the e-mail and password form (a deployment
 	// that signs people in only through upstreams).
 	PasswordDisabled bool
+	// Passkeys adds "Sign in with a passkey" and the browser's passkey
+	// autofill (static/passkeys.js; the handler allows script-src 'self').
+	Passkeys bool
+}
+
+// AccountPasskeysData is the data of the "account_passkeys" section: the
+// person's passkeys with forms to add (a WebAuthn ceremony, run by
+// static/passkeys.js), rename and remove them.
+type AccountPasskeysData struct {
+	Common
+	UserEmail string
+	Message   string // what was done (may be empty)
+	Error     string // what went wrong (may be empty)
+	Passkeys  []PasskeyRow
+}
+
+// PasskeyRow is one passkey on the account page.
+type PasskeyRow struct {
+	ID, Name, CreatedAt, LastUsed string
+	// Synced: a multi-device (backup-eligible) passkey.
+	Synced bool
+	// PossiblyCloned: its signature counter went back (WebAuthn §6.1.1);
+	// it no longer signs the person in.
+	PossiblyCloned bool
+	// Removable is false for the person's last way to sign in.
+	Removable bool
 }
 
 // UpstreamButton is a "Continue with Name" link to URL.

@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
+	"github.com/gatehouse-dev/gatehouse/provider/passkey"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -317,6 +318,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	// Passkeys: relying party id and origin are the issuer's (WebAuthn
+	// §5.1.4.1); a password counts as a way to sign in only while
+	// password sign-in is on.
+	passkeys, err := passkey.New(passkey.Options{
+		Store: store, Issuer: cfg.Issuer, PasswordLogin: cfg.Login.Password,
+		Audit: recorder, Now: opts.now, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	adm, err := admin.New(admin.Options{
 		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,
 		Sessions: signIn.Sessions(), Now: opts.now, Logger: log,
@@ -346,6 +357,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	hopts := handlers.Options{
 		Provider:     p,
 		Login:        signIn,
+		Passkeys:     passkeys,
 		Admin:        adm,
 		Registration: dcr,
 		Pages:        pages,
