@@ -2,6 +2,7 @@ package passkey_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"slices"
@@ -69,27 +70,27 @@ func (f *fixture) user(t *testing.T, withPassword bool) *storage.User {
 }
 
 // register adds a passkey of a new software authenticator to u.
-func (f *fixture) register(t *testing.T, s *passkey.Service, u *storage.User, name string) (*softKey, *storage.Passkey) {
+func (f *fixture) register(t *testing.T, s *passkey.Service, u *storage.User, name string) (*providertest.SoftKey, *storage.Passkey) {
 	t.Helper()
-	k := newSoftKey(t, testRPID, testIssuer)
+	k := providertest.NewSoftKey(t, testRPID, testIssuer)
 	cer, err := s.BeginRegistration(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.FinishRegistration(context.Background(), u, cer.Handle, name, k.create(t, cer.Options))
+	p, err := s.FinishRegistration(context.Background(), u, cer.Handle, name, k.Create(t, cer.Options))
 	if err != nil {
 		t.Fatalf("FinishRegistration: %v", err)
 	}
 	return k, p
 }
 
-func (f *fixture) signIn(t *testing.T, s *passkey.Service, k *softKey) (*storage.User, provider.LoginMethod, error) {
+func (f *fixture) signIn(t *testing.T, s *passkey.Service, k *providertest.SoftKey) (*storage.User, provider.LoginMethod, error) {
 	t.Helper()
 	cer, err := s.BeginLogin(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.FinishLogin(context.Background(), cer.Handle, k.get(t, cer.Options))
+	return s.FinishLogin(context.Background(), cer.Handle, k.Get(t, cer.Options))
 }
 
 // TestPasswordlessSignIn: a registered passkey signs its person in with
@@ -114,10 +115,10 @@ func TestPasswordlessSignIn(t *testing.T) {
 	}
 
 	synced := f.user(t, false)
-	ks := newSoftKey(t, testRPID, testIssuer)
-	ks.backupEligible = true
+	ks := providertest.NewSoftKey(t, testRPID, testIssuer)
+	ks.BackupEligible = true
 	cer, _ := f.s.BeginRegistration(context.Background(), synced)
-	if _, err := f.s.FinishRegistration(context.Background(), synced, cer.Handle, "Phone", ks.create(t, cer.Options)); err != nil {
+	if _, err := f.s.FinishRegistration(context.Background(), synced, cer.Handle, "Phone", ks.Create(t, cer.Options)); err != nil {
 		t.Fatal(err)
 	}
 	if _, method, err := f.signIn(t, f.s, ks); err != nil || method.AMR[0] != "swk" {
@@ -132,19 +133,19 @@ func TestCeremonyOnAnotherInstance(t *testing.T) {
 	f := newFixture(t)
 	other := f.instance(t)
 	u := f.user(t, false)
-	k := newSoftKey(t, testRPID, testIssuer)
+	k := providertest.NewSoftKey(t, testRPID, testIssuer)
 	cer, err := f.s.BeginRegistration(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.FinishRegistration(context.Background(), u, cer.Handle, "Key", k.create(t, cer.Options)); err != nil {
+	if _, err := other.FinishRegistration(context.Background(), u, cer.Handle, "Key", k.Create(t, cer.Options)); err != nil {
 		t.Fatalf("registration finished elsewhere: %v", err)
 	}
 	login, err := other.BeginLogin(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _, err := f.s.FinishLogin(context.Background(), login.Handle, k.get(t, login.Options)); err != nil || got.ID != u.ID {
+	if got, _, err := f.s.FinishLogin(context.Background(), login.Handle, k.Get(t, login.Options)); err != nil || got.ID != u.ID {
 		t.Fatalf("sign-in finished elsewhere: %v, %v", got, err)
 	}
 }
@@ -158,7 +159,7 @@ func TestCeremonySingleUseAndShortLived(t *testing.T) {
 	ctx := context.Background()
 
 	cer, _ := f.s.BeginLogin(ctx)
-	response := k.get(t, cer.Options)
+	response := k.Get(t, cer.Options)
 	if _, _, err := f.s.FinishLogin(ctx, cer.Handle, response); err != nil {
 		t.Fatal(err)
 	}
@@ -168,28 +169,28 @@ func TestCeremonySingleUseAndShortLived(t *testing.T) {
 
 	cer, _ = f.s.BeginLogin(ctx)
 	f.clk.Advance(passkey.DefaultChallengeLifetime + time.Second)
-	if _, _, err := f.s.FinishLogin(ctx, cer.Handle, k.get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
+	if _, _, err := f.s.FinishLogin(ctx, cer.Handle, k.Get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
 		t.Fatalf("an expired ceremony: %v, want ErrFailed", err)
 	}
 
 	// A registration's ceremony is no sign-in's, and another person's
 	// registration is not this one's.
 	reg, _ := f.s.BeginRegistration(ctx, u)
-	if _, _, err := f.s.FinishLogin(ctx, reg.Handle, k.get(t, reg.Options)); !errors.Is(err, passkey.ErrFailed) {
+	if _, _, err := f.s.FinishLogin(ctx, reg.Handle, k.Get(t, reg.Options)); !errors.Is(err, passkey.ErrFailed) {
 		t.Fatalf("a registration ceremony finished as a sign-in: %v", err)
 	}
 	reg, _ = f.s.BeginRegistration(ctx, u)
 	mallory := f.user(t, true)
-	if _, err := f.s.FinishRegistration(ctx, mallory, reg.Handle, "Stolen", newSoftKey(t, testRPID, testIssuer).create(t, reg.Options)); !errors.Is(err, passkey.ErrRegistrationFailed) {
+	if _, err := f.s.FinishRegistration(ctx, mallory, reg.Handle, "Stolen", providertest.NewSoftKey(t, testRPID, testIssuer).Create(t, reg.Options)); !errors.Is(err, passkey.ErrRegistrationFailed) {
 		t.Fatalf("another person's registration ceremony: %v, want ErrRegistrationFailed", err)
 	}
-	if _, _, err := f.s.FinishLogin(ctx, "", k.get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
+	if _, _, err := f.s.FinishLogin(ctx, "", k.Get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
 		t.Fatalf("no ceremony: %v", err)
 	}
 	// An assertion for another origin (a phishing site) fails.
 	cer, _ = f.s.BeginLogin(ctx)
-	k.origin = "https://id.example.com.evil.example"
-	if _, _, err := f.s.FinishLogin(ctx, cer.Handle, k.get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
+	k.Origin = "https://id.example.com.evil.example"
+	if _, _, err := f.s.FinishLogin(ctx, cer.Handle, k.Get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
 		t.Fatalf("an assertion made for another origin: %v", err)
 	}
 }
@@ -264,11 +265,11 @@ func TestSecondFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := parseOptions(t, cer.Options)
-	if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != b64.EncodeToString(p.CredentialID) {
+	o := providertest.ParseWebAuthnOptions(t, cer.Options)
+	if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != base64.RawURLEncoding.EncodeToString(p.CredentialID) {
 		t.Fatalf("allowCredentials = %+v; want the person's passkey", o.PublicKey.AllowCredentials)
 	}
-	amr, err := f.s.FinishSecondFactor(ctx, u, cer.Handle, k.get(t, cer.Options))
+	amr, err := f.s.FinishSecondFactor(ctx, u, cer.Handle, k.Get(t, cer.Options))
 	if err != nil || !slices.Equal(amr, []string{"hwk", "user"}) {
 		t.Fatalf("FinishSecondFactor = %q, %v", amr, err)
 	}
@@ -276,11 +277,11 @@ func TestSecondFactor(t *testing.T) {
 	other := f.user(t, true)
 	ko, _ := f.register(t, f.s, other, "Other")
 	cer, _ = f.s.BeginSecondFactor(ctx, u)
-	if _, err := f.s.FinishSecondFactor(ctx, u, cer.Handle, ko.get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
+	if _, err := f.s.FinishSecondFactor(ctx, u, cer.Handle, ko.Get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
 		t.Fatalf("another person's passkey as a second factor: %v", err)
 	}
 	cer, _ = f.s.BeginSecondFactor(ctx, u)
-	if _, err := f.s.FinishSecondFactor(ctx, other, cer.Handle, ko.get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
+	if _, err := f.s.FinishSecondFactor(ctx, other, cer.Handle, ko.Get(t, cer.Options)); !errors.Is(err, passkey.ErrFailed) {
 		t.Fatalf("a ceremony of another person: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package passkey_test
+package providertest
 
 import (
 	"crypto/ecdsa"
@@ -14,24 +14,24 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 )
 
-// softKey is a software authenticator for the tests: it answers
+// SoftKey is a software authenticator for tests: it answers
 // navigator.credentials.create and .get as a browser with a CTAP2
 // authenticator would (WebAuthn §6.1 authenticator data, §6.5 "none"
 // attestation, §6.3.3 assertion signature over authData ||
 // SHA-256(clientDataJSON)), so the ceremonies are verified for real.
-type softKey struct {
-	rpID, origin string
+type SoftKey struct {
+	RPID, Origin string
 	id           []byte
 	key          *ecdsa.PrivateKey
 	userHandle   []byte
-	count        uint32
-	// backupEligible sets BE (and BS): a synced, multi-device passkey.
-	backupEligible bool
+	Count        uint32
+	// BackupEligible sets BE (and BS): a synced, multi-device passkey.
+	BackupEligible bool
 }
 
-var b64 = base64.RawURLEncoding
+var b64url = base64.RawURLEncoding
 
-func newSoftKey(t *testing.T, rpID, origin string) *softKey {
+func NewSoftKey(t testing.TB, rpID, origin string) *SoftKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -39,7 +39,7 @@ func newSoftKey(t *testing.T, rpID, origin string) *softKey {
 	}
 	id := make([]byte, 32)
 	_, _ = rand.Read(id)
-	return &softKey{rpID: rpID, origin: origin, id: id, key: key}
+	return &SoftKey{RPID: rpID, Origin: origin, id: id, key: key}
 }
 
 const (
@@ -50,23 +50,23 @@ const (
 	flagAT = 0x40
 )
 
-func (k *softKey) authData(flags byte) []byte {
-	rp := sha256.Sum256([]byte(k.rpID))
+func (k *SoftKey) authData(flags byte) []byte {
+	rp := sha256.Sum256([]byte(k.RPID))
 	flags |= flagUP | flagUV
-	if k.backupEligible {
+	if k.BackupEligible {
 		flags |= flagBE | flagBS
 	}
 	out := append(rp[:], flags)
-	return binary.BigEndian.AppendUint32(out, k.count)
+	return binary.BigEndian.AppendUint32(out, k.Count)
 }
 
-func (k *softKey) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.origin, "crossOrigin": false})
+func (k *SoftKey) clientData(typ, challenge string) []byte {
+	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.Origin, "crossOrigin": false})
 	return b
 }
 
-// options reads a begin's options.
-type options struct {
+// WebAuthnOptions is what the tests read of a begin's options.
+type WebAuthnOptions struct {
 	PublicKey struct {
 		Challenge string `json:"challenge"`
 		User      struct {
@@ -78,22 +78,22 @@ type options struct {
 	} `json:"publicKey"`
 }
 
-func parseOptions(t *testing.T, raw []byte) options {
+func ParseWebAuthnOptions(t testing.TB, raw []byte) WebAuthnOptions {
 	t.Helper()
-	var o options
+	var o WebAuthnOptions
 	if err := json.Unmarshal(raw, &o); err != nil {
 		t.Fatalf("options %s: %v", raw, err)
 	}
 	return o
 }
 
-// create answers a registration ceremony's options with a new
+// Create answers a registration ceremony's options with a new
 // credential (the PublicKeyCredential as JSON).
-func (k *softKey) create(t *testing.T, raw []byte) []byte {
+func (k *SoftKey) Create(t testing.TB, raw []byte) []byte {
 	t.Helper()
-	o := parseOptions(t, raw)
+	o := ParseWebAuthnOptions(t, raw)
 	var err error
-	if k.userHandle, err = b64.DecodeString(o.PublicKey.User.ID); err != nil {
+	if k.userHandle, err = b64url.DecodeString(o.PublicKey.User.ID); err != nil {
 		t.Fatal(err)
 	}
 	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
@@ -115,10 +115,10 @@ func (k *softKey) create(t *testing.T, raw []byte) []byte {
 		t.Fatal(err)
 	}
 	out, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
+		"id": b64url.EncodeToString(k.id), "rawId": b64url.EncodeToString(k.id), "type": "public-key",
 		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(k.clientData("webauthn.create", o.PublicKey.Challenge)),
-			"attestationObject": b64.EncodeToString(att),
+			"clientDataJSON":    b64url.EncodeToString(k.clientData("webauthn.create", o.PublicKey.Challenge)),
+			"attestationObject": b64url.EncodeToString(att),
 			"transports":        []string{"internal"},
 		},
 		"clientExtensionResults": map[string]any{},
@@ -126,12 +126,12 @@ func (k *softKey) create(t *testing.T, raw []byte) []byte {
 	return out
 }
 
-// get answers an authentication ceremony's options with an assertion;
+// Get answers an authentication ceremony's options with an assertion;
 // the signature counter goes up by one first.
-func (k *softKey) get(t *testing.T, raw []byte) []byte {
+func (k *SoftKey) Get(t testing.TB, raw []byte) []byte {
 	t.Helper()
-	o := parseOptions(t, raw)
-	k.count++
+	o := ParseWebAuthnOptions(t, raw)
+	k.Count++
 	ad := k.authData(0)
 	cd := k.clientData("webauthn.get", o.PublicKey.Challenge)
 	cdHash := sha256.Sum256(cd)
@@ -141,12 +141,12 @@ func (k *softKey) get(t *testing.T, raw []byte) []byte {
 		t.Fatal(err)
 	}
 	out, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
+		"id": b64url.EncodeToString(k.id), "rawId": b64url.EncodeToString(k.id), "type": "public-key",
 		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(cd),
-			"authenticatorData": b64.EncodeToString(ad),
-			"signature":         b64.EncodeToString(sig),
-			"userHandle":        b64.EncodeToString(k.userHandle),
+			"clientDataJSON":    b64url.EncodeToString(cd),
+			"authenticatorData": b64url.EncodeToString(ad),
+			"signature":         b64url.EncodeToString(sig),
+			"userHandle":        b64url.EncodeToString(k.userHandle),
 		},
 		"clientExtensionResults": map[string]any{},
 	})
