@@ -493,8 +493,12 @@ func (s *Service) FinishLogin(ctx context.Context, handle string, response []byt
 	switch {
 	case lookupErr != nil && !errors.Is(lookupErr, storage.ErrNotFound) && !errors.Is(lookupErr, errNotOwner):
 		return nil, provider.LoginMethod{}, lookupErr
-	case found == nil:
+	case found == nil && lookupErr != nil:
 		return nil, provider.LoginMethod{}, s.loginFailed(ctx, "", reasonUnknownCredential, err)
+	case found == nil:
+		// Refused before the credential was looked up (no user handle, a
+		// malformed assertion).
+		return nil, provider.LoginMethod{}, s.loginFailed(ctx, "", reasonInvalid, err)
 	case err != nil:
 		return nil, provider.LoginMethod{}, s.loginFailed(ctx, found.u.ID, reasonInvalid, err)
 	}
