@@ -320,11 +320,17 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	}
 	// Passkeys: relying party id and origin are the issuer's (WebAuthn
 	// §5.1.4.1); a password counts as a way to sign in only while
-	// password sign-in is on.
+	// password sign-in is on. An issuer on an IP address cannot have
+	// passkeys (browsers refuse an IP address as relying party id): they
+	// are left out, with a warning.
 	passkeys, err := passkey.New(passkey.Options{
 		Store: store, Issuer: cfg.Issuer, PasswordLogin: cfg.Login.Password,
 		Audit: recorder, Now: opts.now, Logger: log,
 	})
+	if errors.Is(err, passkey.ErrIssuerNotDomain) {
+		log.Warn("passkeys are off: the issuer's host is an IP address, and a WebAuthn relying party id must be a domain name", "issuer", cfg.Issuer)
+		passkeys, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -96,6 +97,10 @@ var (
 	// ErrInvalidName: a passkey's name is empty, too long or holds
 	// control characters.
 	ErrInvalidName = errors.New("passkey: a name of 1 to 64 characters without control characters is needed")
+	// ErrIssuerNotDomain: the issuer's host is an IP address, and a
+	// relying party id must be a domain (WebAuthn §5.1.4.1, browsers
+	// refuse an IP address): passkeys cannot work on such an issuer.
+	ErrIssuerNotDomain = errors.New("passkey: the issuer's host is an IP address; a WebAuthn relying party id must be a domain name")
 	// ErrNoPasskeys: the person has no passkey to use as a second factor.
 	ErrNoPasskeys = errors.New("passkey: the account has no passkeys")
 )
@@ -138,6 +143,9 @@ func New(o Options) (*Service, error) {
 	iss, err := url.Parse(o.Issuer)
 	if err != nil || iss.Hostname() == "" {
 		return nil, fmt.Errorf("passkey: issuer %q has no host", o.Issuer)
+	}
+	if net.ParseIP(iss.Hostname()) != nil {
+		return nil, ErrIssuerNotDomain
 	}
 	if o.Product == "" {
 		o.Product = "gatehouse"

@@ -285,3 +285,14 @@ func TestSecondFactor(t *testing.T) {
 		t.Fatalf("a ceremony of another person: %v", err)
 	}
 }
+
+// TestIssuerOnAnIPAddress: an issuer on an IP address cannot be a relying
+// party (its id must be a domain); the caller leaves passkeys out.
+func TestIssuerOnAnIPAddress(t *testing.T) {
+	f := newFixture(t)
+	for _, iss := range []string{"http://127.0.0.1:8080", "https://[::1]"} {
+		if _, err := passkey.New(passkey.Options{Store: f.store, Issuer: iss}); !errors.Is(err, passkey.ErrIssuerNotDomain) {
+			t.Errorf("issuer %s: %v, want ErrIssuerNotDomain", iss, err)
+		}
+	}
+}
