@@ -177,6 +177,7 @@ func (h *Handler) passkeyLoginFinish(c echo.Context) error {
 	failed := func(msg string) error {
 		data = h.loginData(c, data)
 		data.Error = msg
+		data.PasskeyFailed = true
 		return h.render(c, http.StatusUnauthorized, "login", data)
 	}
 	credential := c.FormValue("credential")

@@ -156,6 +156,10 @@ type LoginData struct {
 	// Passkeys adds "Sign in with a passkey" and the browser's passkey
 	// autofill (static/passkeys.js; the handler allows script-src 'self').
 	Passkeys bool
+	// PasskeyFailed: a passkey sign-in was just refused. The page then
+	// offers the passkey through the button only, not again at once
+	// through the autofill.
+	PasskeyFailed bool
 }
 
 // AccountPasskeysData is the data of the "account_passkeys" section: the

@@ -92,7 +92,8 @@
         if (!aborted(e)) showError(e.name === "NotAllowedError" ? "No passkey was used. Try again, or sign in another way." : e.message);
       });
     });
-    if (PublicKeyCredential.isConditionalMediationAvailable) {
+    // After a refused passkey the page does not offer it again by itself.
+    if (form.dataset.autofill !== "off" && PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then((ok) => {
         if (ok) signIn(true).catch(() => {}); // autofill: a failure is silent
       });
