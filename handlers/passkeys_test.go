@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,6 +147,24 @@ func TestPasskeyBeginGuards(t *testing.T) {
 	if got := rec.Header().Get("Set-Cookie"); !strings.Contains(got, "gth_webauthn=") || !strings.Contains(got, "HttpOnly") {
 		t.Fatalf("no ceremony cookie: %q", got)
 	}
+
+	// A finish with bad input is the sign-in page with one message.
+	var ceremony *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "gth_webauthn" {
+			ceremony = c
+		}
+	}
+	for _, credential := range []string{"{not json", `{"id":"x","type":"public-key","response":{"userHandle":"AA"}}`, strings.Repeat("a", 40<<10)} {
+		form := url.Values{"_csrf": {token}, "credential": {credential}}
+		req := httptest.NewRequest(http.MethodPost, "/login/passkey", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(ck)
+		req.AddCookie(ceremony)
+		if rec := f.do(req); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "could not sign you in") {
+			t.Errorf("sign-in with credential %.20q: %d, want 401 and the message", credential, rec.Code)
+		}
+	}
 }
 
 // TestPasskeyRegisterBegin: a signed-in person's registration begins with
@@ -187,5 +206,25 @@ func TestPasskeyRegisterBegin(t *testing.T) {
 	}
 	if sel := opts.PublicKey.AuthenticatorSelection; sel.ResidentKey != "required" || sel.UserVerification != "preferred" {
 		t.Fatalf("authenticator selection = %+v; want resident key required, UV preferred", sel)
+	}
+
+	// Bad input to the finish is a page saying so, never a 500; the
+	// ceremony is spent either way.
+	var ceremony *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "gth_webauthn" {
+			ceremony = c
+		}
+	}
+	for _, credential := range []string{"{not json", `{"id":"x","type":"public-key","response":{}}`, "", strings.Repeat("a", 40<<10)} {
+		form := url.Values{"_csrf": {token}, "name": {"Key"}, "credential": {credential}}
+		req = httptest.NewRequest(http.MethodPost, PathAccountPasskeys+"/add", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(ck)
+		req.AddCookie(session)
+		req.AddCookie(ceremony)
+		if rec := f.do(req); rec.Code != http.StatusBadRequest {
+			t.Errorf("finish with credential %.20q: %d, want 400", credential, rec.Code)
+		}
 	}
 }

@@ -349,8 +349,10 @@ func (s *Service) FinishRegistration(ctx context.Context, u *storage.User, handl
 		return nil, err
 	}
 	sd, err := s.take(ctx, handle, kindRegister, u.ID)
-	if err != nil {
+	if errors.Is(err, errCeremony) {
 		return nil, s.registrationFailed(ctx, u, err)
+	} else if err != nil {
+		return nil, err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
@@ -390,17 +392,13 @@ func (s *Service) FinishRegistration(ctx context.Context, u *storage.User, handl
 // verify (or whose ceremony is gone).
 var ErrRegistrationFailed = errors.New("passkey: the new passkey could not be verified")
 
+// registrationFailed answers a registration whose ceremony is gone or
+// whose response did not parse or verify (every error of the webauthn
+// library here is a verdict on the browser's input, never a server
+// fault).
 func (s *Service) registrationFailed(ctx context.Context, u *storage.User, err error) error {
-	if !errors.Is(err, errCeremony) && !isProtocolError(err) {
-		return err
-	}
 	s.log.InfoContext(ctx, "passkey registration failed", "user_id", u.ID, "err", err)
 	return ErrRegistrationFailed
-}
-
-func isProtocolError(err error) bool {
-	var pe *protocol.Error
-	return errors.As(err, &pe)
 }
 
 // Rename renames one of u's passkeys.
@@ -481,8 +479,10 @@ func (s *Service) BeginLogin(ctx context.Context) (*Ceremony, error) {
 // login.failed.
 func (s *Service) FinishLogin(ctx context.Context, handle string, response []byte) (*storage.User, provider.LoginMethod, error) {
 	sd, err := s.take(ctx, handle, kindLogin, "")
-	if err != nil {
+	if errors.Is(err, errCeremony) {
 		return nil, provider.LoginMethod{}, s.loginFailed(ctx, "", reasonCeremony, err)
+	} else if err != nil {
+		return nil, provider.LoginMethod{}, err
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
@@ -643,8 +643,10 @@ func (s *Service) BeginSecondFactor(ctx context.Context, u *storage.User) (*Cere
 // does not verify; the caller decides what a failure costs.
 func (s *Service) FinishSecondFactor(ctx context.Context, u *storage.User, handle string, response []byte) ([]string, error) {
 	sd, err := s.take(ctx, handle, kindSecondFactor, u.ID)
-	if err != nil {
+	if errors.Is(err, errCeremony) {
 		return nil, s.loginFailed(ctx, u.ID, reasonCeremony, err)
+	} else if err != nil {
+		return nil, err
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
