@@ -49,6 +49,13 @@ func newFixture(t testing.TB, issuer string, mods ...func(*Options)) *fixture {
 // after it is built.
 func newFixtureWith(t testing.TB, issuer, policy string, mods ...func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureOn(t, issuer, policy, nil, mods...)
+}
+
+// newFixtureOn is newFixtureWith whose withStore, when not nil, adjusts
+// the options with the fixture's store at hand.
+func newFixtureOn(t testing.TB, issuer, policy string, withStore func(*bunstore.Store, *Options), mods ...func(*Options)) *fixture {
+	t.Helper()
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	pf := providertest.NewOn(t, store, providertest.Ring(t), func(o *provider.Options) {
 		o.Issuer = issuer
@@ -74,6 +81,9 @@ func newFixtureWith(t testing.TB, issuer, policy string, mods ...func(*Options))
 	}
 	opts := Options{Provider: pf.P, Login: signIn, Admin: adm, Registration: reg, Pages: pages, Keys: pf.Keys, Logger: pf.Logger,
 		Ready: func(context.Context) error { return nil }}
+	if withStore != nil {
+		withStore(store, &opts)
+	}
 	for _, m := range mods {
 		m(&opts)
 	}

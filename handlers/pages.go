@@ -72,13 +72,15 @@ type cookieNames struct {
 	upstream string // binds an upstream sign-in to the browser that started it
 	device   string // the accounts this browser signed in to (provider.RememberDevice)
 	pending  string // a first factor waiting for the second (login.SealPendingSignIn)
+	ceremony string // the handle of the WebAuthn ceremony this browser began
 }
 
 func newCookieNames(secure bool) cookieNames {
 	if secure {
-		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device", pending: "__Host-gth_mfa"}
+		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device",
+			pending: "__Host-gth_mfa", ceremony: "__Host-gth_webauthn"}
 	}
-	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device", pending: "gth_mfa"}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device", pending: "gth_mfa", ceremony: "gth_webauthn"}
 }
 
 const csrfContextKey = "csrf"
@@ -281,6 +283,7 @@ func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.L
 	d.PasswordDisabled = !h.login.PasswordLogin()
 	d.ForgotPassword = h.reset != nil
 	d.Signup = h.signup != nil
+	h.passkeysOnLogin(c, d)
 	for _, u := range h.login.Upstreams() {
 		q := url.Values{}
 		if d.Flow != "" {

@@ -80,6 +80,7 @@ const (
 	rlPAR        = "par"
 	rlRegister   = "register"
 	rlLogin      = "login"
+	rlPasskey    = "passkey" // the passkey sign-in's begin (per IP)
 )
 
 // errorTooManyRequests is the "error" of a refused OAuth request. RFC 6749

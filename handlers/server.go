@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/mail"
+	"github.com/gatehouse-dev/gatehouse/provider/passkey"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -55,6 +56,9 @@ type Options struct {
 	Login *login.Service
 	// Admin serves the admin API and people's own API keys.
 	Admin *admin.Admin
+	// Passkeys signs people in with passkeys and keeps them (WebAuthn);
+	// nil leaves passkeys out.
+	Passkeys *passkey.Service
 	// Registration serves RFC 7591/7592; nil when registration is off.
 	Registration *registration.Registration
 	Pages        *templates.Pages
@@ -104,6 +108,7 @@ type Handler struct {
 	login   signIn
 	adm     administration
 	reg     registrar // nil: registration is off
+	pk      passkeys  // nil: no passkeys
 	pages   *templates.Pages
 	keys    JWKSSource
 	ready   func(ctx context.Context) error
@@ -146,6 +151,9 @@ func New(opts Options) (*Handler, error) {
 		p: opts.Provider, login: opts.Login, adm: opts.Admin, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
 		log: opts.Logger, now: opts.Now, product: opts.Product,
 		issuer: iss, secure: iss.Scheme == "https",
+	}
+	if opts.Passkeys != nil {
+		h.pk = opts.Passkeys
 	}
 	if opts.Registration != nil {
 		// Not a nil pointer in a non-nil interface: no routes when off.
@@ -242,6 +250,9 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(PathAccountSecurity+"/recovery-codes", h.accountRecoveryCodes, h.pageHeaders, csrf)
 	e.GET(PathAccountKeys, h.accountKeys, h.pageHeaders, csrf)
 	e.POST(PathAccountKeys+"/revoke", h.accountRevokeKey, h.pageHeaders, csrf)
+
+	// Passkeys: sign-in and the account's passkeys (WebAuthn).
+	h.mountPasskeys(e, csrf)
 
 	// Self-service API keys (bearer tokens with scope apikeys; JSON).
 	h.mountAPIKeys(e)

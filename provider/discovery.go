@@ -46,6 +46,17 @@ type Discovery struct {
 	BackchannelLogoutSessionSupported  bool `json:"backchannel_logout_session_supported"`
 }
 
+// ACRPhishingResistant is the acr of a phishing-resistant sign-in ("phr",
+// OpenID Connect Extended Authentication Profile ACR values): a passkey,
+// whose assertion is bound to gatehouse's origin (WebAuthn §13.4.9).
+const ACRPhishingResistant = "phr"
+
+// ACRValues are the authentication context classes sign-ins here reach,
+// advertised as acr_values_supported: the one list every sign-in method
+// appends its own value to — a passkey's phr, and a second factor's
+// (ACRMultiFactor, which acr_values may ask for).
+var ACRValues = []string{ACRPhishingResistant, ACRMultiFactor}
+
 // ClientAuthMethods are the token endpoint authentication methods that
 // work (fosite's, minus client_secret_jwt, which it refuses).
 var ClientAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
@@ -92,7 +103,7 @@ func (p *Provider) Discovery() Discovery {
 		PromptValuesSupported:                              promptValues(p.opts.Signup),
 		// OpenID Connect Discovery §3: the acr values a client may ask for
 		// (acr_values, or an essential acr claim) and gets in ID tokens.
-		ACRValuesSupported:                         []string{ACRMultiFactor},
+		ACRValuesSupported:                         ACRValues,
 		AuthorizationResponseISSParameterSupported: true,
 		// Request objects by value, at the authorization and PAR endpoints
 		// (requestobject.go); by reference only through PAR.

@@ -684,7 +684,8 @@ type SystemKeyStore interface {
 // Maintenance is what the janitor and the health checks need.
 type Maintenance interface {
 	// DeleteExpired removes rows that expired before now (tokens, codes,
-	// sessions, flows, pushed requests, upstream states, assertion jtis),
+	// sessions, flows, pushed requests, upstream states, assertion jtis,
+	// WebAuthn challenges),
 	// at most batch rows per table per call, and reports how many went.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	// WithJanitorLock runs fn unless another process runs the janitor on
@@ -731,6 +732,7 @@ type Store interface {
 	RefreshSuccessorStore
 	LoginThrottleStore
 	SecondFactorStore
+	PasskeyStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html account_passkeys.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete", "account_passkeys"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -157,6 +157,13 @@ type LoginData struct {
 	ForgotPassword bool
 	// Signup shows the "Create an account" link (sign-up is on).
 	Signup bool
+	// Passkeys adds "Sign in with a passkey" and the browser's passkey
+	// autofill (static/passkeys.js; the handler allows script-src 'self').
+	Passkeys bool
+	// PasskeyFailed: a passkey sign-in was just refused. The page then
+	// offers the passkey through the button only, not again at once
+	// through the autofill.
+	PasskeyFailed bool
 }
 
 // SignupData is the data of the "signup" page: the form (kept filled in
@@ -207,6 +214,29 @@ type PasswordResetData struct {
 	MinLength int
 	Invalid   bool
 	Done      bool
+}
+
+// AccountPasskeysData is the data of the "account_passkeys" section: the
+// person's passkeys with forms to add (a WebAuthn ceremony, run by
+// static/passkeys.js), rename and remove them.
+type AccountPasskeysData struct {
+	Common
+	UserEmail string
+	Message   string // what was done (may be empty)
+	Error     string // what went wrong (may be empty)
+	Passkeys  []PasskeyRow
+}
+
+// PasskeyRow is one passkey on the account page.
+type PasskeyRow struct {
+	ID, Name, CreatedAt, LastUsed string
+	// Synced: a multi-device (backup-eligible) passkey.
+	Synced bool
+	// PossiblyCloned: its signature counter went back (WebAuthn §6.1.1);
+	// it no longer signs the person in.
+	PossiblyCloned bool
+	// Removable is false for the person's last way to sign in.
+	Removable bool
 }
 
 // UpstreamButton is a "Continue with Name" link to URL.

@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/mail"
 	"github.com/gatehouse-dev/gatehouse/provider/outbound"
+	"github.com/gatehouse-dev/gatehouse/provider/passkey"
 	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -370,6 +371,22 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			}
 		}
 	}
+	// Passkeys: relying party id and origin are the issuer's (WebAuthn
+	// §5.1.4.1); a password counts as a way to sign in only while
+	// password sign-in is on. An issuer on an IP address cannot have
+	// passkeys (browsers refuse an IP address as relying party id): they
+	// are left out, with a warning.
+	passkeys, err := passkey.New(passkey.Options{
+		Store: store, Issuer: cfg.Issuer, PasswordLogin: cfg.Login.Password,
+		Audit: recorder, Now: opts.now, Logger: log,
+	})
+	if errors.Is(err, passkey.ErrIssuerNotDomain) {
+		log.Warn("passkeys are off: the issuer's host is an IP address, and a WebAuthn relying party id must be a domain name", "issuer", cfg.Issuer)
+		passkeys, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	adm, err := admin.New(admin.Options{
 		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,
 		Sessions: signIn.Sessions(), Verifier: verifierOrNil(verify), Now: opts.now, Logger: log,
@@ -399,6 +416,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	hopts := handlers.Options{
 		Provider:     p,
 		Login:        signIn,
+		Passkeys:     passkeys,
 		Admin:        adm,
 		Registration: dcr,
 		Pages:        pages,

@@ -394,14 +394,14 @@ func basicPlan(t *testing.T, dialect, responseMode string) {
 
 	// OIDCCEnsureRequestWithAcrValuesSucceeds: acr_values must not cause
 	// an error. Discovery has acr_values_supported, so the suite sends
-	// those values; gatehouse's one value (urn:gatehouse:acr:mfa) asks for
-	// a second factor, which the person (one of their own, without one)
-	// sets up on the way. The ID token's acr is then the one requested
-	// (ValidateIdTokenACRClaimAgainstAcrValuesRequest, a SHOULD), with amr
-	// saying how (RFC 8176).
+	// those values (phr, a passkey's, and urn:gatehouse:acr:mfa); the
+	// second asks for a second factor, which the person (one of their
+	// own, without one) sets up on the way. The ID token's acr is then one
+	// of those requested (ValidateIdTokenACRClaimAgainstAcrValuesRequest,
+	// a SHOULD), with amr saying how (RFC 8176).
 	module("oidcc-ensure-request-with-acr-values-succeeds", func(t *testing.T) {
 		acrs := strs("acr_values_supported")
-		if !slices.Equal(acrs, []string{provider.ACRMultiFactor}) {
+		if !slices.Equal(acrs, provider.ACRValues) {
 			t.Fatalf("discovery has acr_values_supported %v: update this test and docs/conformance.md", acrs)
 		}
 		person := s.user("acr-"+randomString(t, 8)+"@example.com", alicePassword)

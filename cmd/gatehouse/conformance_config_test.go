@@ -42,8 +42,8 @@ var discoveryFieldTypes = map[string]string{
 	"token_endpoint_auth_methods_supported": "strings", "token_endpoint_auth_signing_alg_values_supported": "strings",
 	"introspection_endpoint_auth_methods_supported": "strings", "introspection_endpoint_auth_signing_alg_values_supported": "strings",
 	"revocation_endpoint_auth_methods_supported": "strings", "revocation_endpoint_auth_signing_alg_values_supported": "strings",
-	"code_challenge_methods_supported": "strings", "claims_supported": "strings", "prompt_values_supported": "strings", "acr_values_supported": "strings",
-	"request_object_signing_alg_values_supported": "strings",
+	"code_challenge_methods_supported": "strings", "claims_supported": "strings", "prompt_values_supported": "strings",
+	"acr_values_supported": "strings", "request_object_signing_alg_values_supported": "strings",
 }
 
 func TestOIDCCConfigPlan(t *testing.T) {

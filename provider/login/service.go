@@ -33,6 +33,8 @@ type Store interface {
 	storage.AuthFlowStore
 	storage.FederationStore
 	storage.APIKeyStore
+	// PasskeysOfUser: a passkey is a way to sign in too (UnlinkIdentity).
+	PasskeysOfUser(ctx context.Context, userID string) ([]*storage.Passkey, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 

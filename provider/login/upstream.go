@@ -388,7 +388,14 @@ func (s *Service) UnlinkIdentity(ctx context.Context, u *storage.User, upstreamI
 		return storage.ErrNotFound
 	}
 	if !s.CanUnlink(u, len(ids)) {
-		return ErrLastSignInMethod
+		// A passkey signs the person in as well.
+		keys, err := s.store.PasskeysOfUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return ErrLastSignInMethod
+		}
 	}
 	if err := s.store.DeleteFederatedIdentity(ctx, u.ID, upstreamID, subject); err != nil {
 		return err

@@ -29,6 +29,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{"auth_flows", "id"},
 		{"pushed_requests", "id"},
 		{"upstream_states", "id"},
+		{"webauthn_challenges", "id"},
 		{"refresh_successors", "signature"},
 		{tableCode, "signature"},
 		{tableAccess, "signature"},

@@ -303,6 +303,22 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("the next step = %v, %v; want accepted", ok, err)
 			}
 		},
+	}, {
+		version: "20261209000301", // passkeys
+		changes: []string{"table passkeys", "table webauthn_challenges"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			p, err := s.PasskeyByCredentialID(context.Background(), []byte{0, 1, 2, 3})
+			if err != nil || p.ID != "legacy-passkey" || p.UserID != "first-user" || p.SignCount != 4 ||
+				!p.UserVerified || !slices.Equal(p.Transports, []string{"internal"}) || p.LastUsedAt.IsZero() {
+				t.Errorf("legacy-passkey = %+v, %v; want it as written", p, err)
+			}
+		},
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			if err := s.RenamePasskey(ctx, "first-user", "legacy-passkey", "Old laptop"); err != nil {
+				t.Errorf("RenamePasskey on an older passkey: %v", err)
+			}
+		},
 	}}
 }
 

@@ -57,6 +57,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Signups", signupTests()},
 		{"FederatedIdentities", federatedIdentityTests()},
 		{"UpstreamStates", upstreamStateTests()},
+		{"Passkeys", passkeyTests()},
+		{"WebAuthnChallenges", webauthnChallengeTests()},
 		{"Consent", consentTests()},
 		{"AuthFlows", authFlowTests()},
 		{"RegistrationTokens", registrationTokenTests()},
