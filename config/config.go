@@ -33,6 +33,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -339,6 +340,11 @@ var (
 	registrationPolicies = []string{RegistrationInitialAccessToken, RegistrationOpen, RegistrationOff}
 
 	upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	// ReservedUpstreamIDs are the sign-in pages' own paths under /login/
+	// (the second-factor step, the passkey sign-in): an upstream with such
+	// an id would be shadowed by them (handlers checks the list against its
+	// routes).
+	ReservedUpstreamIDs = []string{"second-factor", "passkey"}
 )
 
 // Default returns the built-in configuration, suitable for local development.
@@ -664,6 +670,8 @@ func (c Config) Validate() error {
 			p.add(key+".id", "must be 1 to 32 lowercase letters, digits or dashes, got %q", u.ID)
 		case seen[u.ID]:
 			p.add(key+".id", "%q is used twice (the google settings take the id google)", u.ID)
+		case slices.Contains(ReservedUpstreamIDs, u.ID):
+			p.add(key+".id", "%q is the path of a sign-in page of gatehouse's own (/login/%s); choose another id", u.ID, u.ID)
 		}
 		seen[u.ID] = true
 		if strings.TrimSpace(u.Name) == "" {

@@ -791,9 +791,10 @@ upstreams:
 	bad := Default()
 	bad.Dev = true
 	bad.Login.Password = false
-	bad.Upstreams = []Upstream{{ID: "Bad ID", Issuer: "http://sso.example"}, {ID: "dup", Name: "x", Issuer: "https://a.example", ClientID: "a", ClientSecret: "b"}, {ID: "dup", Name: "y", Issuer: "https://a.example", ClientID: "a", ClientSecret: "b"}}
+	bad.Upstreams = []Upstream{{ID: "Bad ID", Issuer: "http://sso.example"}, {ID: "dup", Name: "x", Issuer: "https://a.example", ClientID: "a", ClientSecret: "b"}, {ID: "dup", Name: "y", Issuer: "https://a.example", ClientID: "a", ClientSecret: "b"},
+		{ID: "second-factor", Name: "z", Issuer: "https://a.example", ClientID: "a", ClientSecret: "b"}}
 	err = bad.Validate()
-	for _, want := range []string{"upstreams[0].id", "upstreams[0].name", "upstreams[0].issuer", "upstreams[0]: client_id", "upstreams[2].id"} {
+	for _, want := range []string{"upstreams[0].id", "upstreams[0].name", "upstreams[0].issuer", "upstreams[0]: client_id", "upstreams[2].id", "upstreams[3].id"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

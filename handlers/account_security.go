@@ -56,6 +56,7 @@ func (h *Handler) renderAccountSecurity(c echo.Context, signedIn *provider.Login
 	data.UserEmail = signedIn.User.Email
 	data.TOTP = st.TOTP
 	data.RecoveryCodesLeft = st.RecoveryCodesLeft
+	data.Passkeys = h.pk != nil
 	if st.TOTP {
 		data.TOTPSince = humanTime(st.TOTPConfirmedAt)
 	} else if st.Enrolling && data.Enrol == nil {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/storage"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
@@ -225,6 +227,24 @@ func TestPasskeyRegisterBegin(t *testing.T) {
 		req.AddCookie(ceremony)
 		if rec := f.do(req); rec.Code != http.StatusBadRequest {
 			t.Errorf("finish with credential %.20q: %d, want 400", credential, rec.Code)
+		}
+	}
+}
+
+// TestSignInPathsAreReservedUpstreamIDs: every page of gatehouse's own
+// under /login/ has its first segment in config.ReservedUpstreamIDs, so
+// that no upstream can take an id that would be shadowed by it
+// (/login/:upstream).
+func TestSignInPathsAreReservedUpstreamIDs(t *testing.T) {
+	f := newPasskeyFixture(t, "https://localhost")
+	for _, r := range f.e.Routes() {
+		rest, ok := strings.CutPrefix(r.Path, "/login/")
+		if !ok || strings.HasPrefix(rest, ":") {
+			continue
+		}
+		first, _, _ := strings.Cut(rest, "/")
+		if !slices.Contains(config.ReservedUpstreamIDs, first) {
+			t.Errorf("route %s %s: %q is not in config.ReservedUpstreamIDs", r.Method, r.Path, first)
 		}
 	}
 }

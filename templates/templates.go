@@ -401,6 +401,8 @@ type AccountSecurityData struct {
 	Enrol             *TOTPEnrolment
 	// RecoveryCodes are shown once, right after they were made.
 	RecoveryCodes []string
+	// Passkeys links to the passkeys section (passkeys are on).
+	Passkeys bool
 }
 
 // AppGrant is one app a person has allowed, on the "account_apps" page.

@@ -103,6 +103,11 @@ func TestPasskeyCeremonyAcrossInstances(t *testing.T) {
 		t.Fatalf("password sign-in: %d %.300s", status, body)
 	}
 
+	// The security page leads to the passkeys.
+	if _, sec := pc.get(a.addr + "/account/security"); !strings.Contains(sec, `href="/account/security/passkeys"`) {
+		t.Fatalf("the security page does not lead to the passkeys: %.600s", sec)
+	}
+
 	// Registration: begun on A, finished on B.
 	_, body = pc.get(a.addr + "/account/security/passkeys")
 	token := csrfToken(t, body)
