@@ -55,7 +55,8 @@ type signIn interface {
 	ConfirmTOTP(ctx context.Context, u *storage.User, code, deviceCookie string) ([]string, error)
 	RegenerateRecoveryCodes(ctx context.Context, u *storage.User) ([]string, error)
 	RemoveTOTP(ctx context.Context, u *storage.User, code, password, deviceCookie string) error
-	StepUp(ctx context.Context, l *provider.Login, amr string) error
+	StepUp(ctx context.Context, l *provider.Login, amr ...string) error
+	PasskeySecondFactorSucceeded(ctx context.Context, u *storage.User, deviceCookie string)
 	SealPendingSignIn(u *storage.User, method provider.LoginMethod) (string, time.Time, error)
 	OpenPendingSignIn(ctx context.Context, value string) (*login.PendingSignIn, *storage.User, error)
 

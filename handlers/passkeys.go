@@ -26,6 +26,8 @@ type passkeys interface {
 	Remove(ctx context.Context, u *storage.User, id string) error
 	BeginLogin(ctx context.Context) (*passkey.Ceremony, error)
 	FinishLogin(ctx context.Context, handle string, response []byte) (*storage.User, provider.LoginMethod, error)
+	BeginSecondFactor(ctx context.Context, u *storage.User) (*passkey.Ceremony, error)
+	FinishSecondFactor(ctx context.Context, u *storage.User, handle string, response []byte) ([]string, error)
 }
 
 // PathAccountPasskeys is the account's passkeys section (for now a page of
@@ -54,7 +56,13 @@ func (h *Handler) mountPasskeys(e *echo.Echo, csrf echo.MiddlewareFunc) {
 	e.POST(PathAccountPasskeys+"/remove", h.passkeyRemove, h.pageHeaders, csrf)
 	e.POST(pathPasskeyLogin+"/begin", h.passkeyLoginBegin, h.pageHeaders, h.limitIP(rlPasskey), h.sameOriginJSON)
 	e.POST(pathPasskeyLogin, h.passkeyLoginFinish, h.pageHeaders, h.limitLogin, csrf)
+	// The second factor's begin; its finish is the second-factor form
+	// (POST PathSecondFactor, method "passkey": limitLogin and csrf).
+	e.POST(pathPasskeySecondFactorBegin, h.passkeySecondFactorBegin, h.pageHeaders, h.limitIP(rlPasskey), h.sameOriginJSON)
 }
+
+// pathPasskeySecondFactorBegin begins a passkey as the second factor.
+const pathPasskeySecondFactorBegin = PathSecondFactor + "/passkey/begin"
 
 // passkeyScripts widens the page's policy to the passkey script: script
 // from this origin only (no inline script), and fetch to this origin for

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/provider/passkey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
@@ -169,6 +171,10 @@ func (h *Handler) renderSecondFactor(c echo.Context, st *secondFactorState, stat
 		data.Enrol = enrolmentView(enrol)
 	}
 	data.Methods = methods
+	if h.pk != nil && slices.Contains(methods, login.SecondFactorPasskey) {
+		data.Passkey = true
+		passkeyScripts(c)
+	}
 	return h.render(c, status, "second_factor", data)
 }
 
@@ -183,8 +189,10 @@ func enrolmentView(e *login.TOTPEnrolment) *templates.TOTPEnrolment {
 
 // secondFactorSubmit checks the posted code (method "totp" or
 // "recovery_code", or "enrol" for the first code of a new authenticator)
-// and, when it is right, signs the browser in with both factors or steps
-// its session up, then continues the flow.
+// or passkey assertion (method "passkey", the credential JSON of the
+// ceremony passkeySecondFactorBegin began for the same person) and, when
+// it is right, signs the browser in with both factors or steps its
+// session up, then continues the flow.
 func (h *Handler) secondFactorSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	st, err := h.secondFactorSubject(c)
@@ -193,7 +201,19 @@ func (h *Handler) secondFactorSubmit(c echo.Context) error {
 	}
 	method, code := c.FormValue("method"), c.FormValue("code")
 	var recoveryCodes []string
+	// RFC 8176 §2: "otp" for a one-time password, which a recovery code
+	// is too; a passkey says its own (hwk|swk, and user when verified).
+	secondAMR := []string{provider.AMROTP}
 	switch method {
+	case login.SecondFactorPasskey:
+		if h.pk == nil {
+			return h.renderSecondFactor(c, st, http.StatusBadRequest, "Choose a way to confirm it is you.")
+		}
+		amr, err := h.passkeySecondFactor(c, st)
+		if amr == nil {
+			return err
+		}
+		secondAMR = amr
 	case "enrol":
 		recoveryCodes, err = h.login.ConfirmTOTP(ctx, st.user, code, h.deviceCookie(c))
 		if errors.Is(err, login.ErrTOTPEnrolled) || errors.Is(err, login.ErrNoTOTPEnrolment) {
@@ -211,18 +231,16 @@ func (h *Handler) secondFactorSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// RFC 8176 §2: "otp" for a one-time password, which a recovery code
-	// is too.
 	startedNow := st.pending != nil
 	if st.pending != nil {
-		method := provider.LoginMethod{AMR: st.pending.AMR, ACR: st.pending.ACR}.WithSecondFactor(provider.AMROTP)
+		method := provider.LoginMethod{AMR: st.pending.AMR, ACR: st.pending.ACR}.WithSecondFactor(secondAMR...)
 		signedIn, err := h.startSession(c, st.user, method)
 		if err != nil {
 			return err
 		}
 		h.clearPendingCookie(c)
 		st.pending, st.signedIn = nil, signedIn
-	} else if err := h.login.StepUp(ctx, st.signedIn, provider.AMROTP); err != nil {
+	} else if err := h.login.StepUp(ctx, st.signedIn, secondAMR...); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return c.Redirect(http.StatusSeeOther, "/login?"+c.Request().URL.RawQuery)
 		}
@@ -240,6 +258,78 @@ func (h *Handler) secondFactorSubmit(c echo.Context) error {
 	// A step-up is not a sign-in within the flow: prompt=login and
 	// max_age still judge the session by when it began.
 	return h.secondFactorDone(c, st, startedNow)
+}
+
+// passkeySecondFactor verifies the posted passkey assertion as st.user's
+// second factor and returns the amr values it adds; nil after answering
+// itself (a refusal page) or with an error. The ceremony is the one in
+// the browser's ceremony cookie and must have been begun for st.user
+// (passkey.Service.FinishSecondFactor takes only such a ceremony, and
+// verifies against that person's passkeys alone): the person is the
+// pending first factor's (or the session's), never one the form names.
+func (h *Handler) passkeySecondFactor(c echo.Context, st *secondFactorState) ([]string, error) {
+	ctx := c.Request().Context()
+	handle := h.takeCeremonyCookie(c)
+	credential := c.FormValue("credential")
+	if credential == "" {
+		return nil, h.renderSecondFactor(c, st, http.StatusBadRequest, "Using a passkey needs JavaScript in your browser. Confirm it is you another way.")
+	}
+	refused := func() error {
+		h.log.InfoContext(ctx, "second factor failed", "user_id", st.user.ID, "method", login.SecondFactorPasskey, "ip", c.RealIP())
+		return h.renderSecondFactor(c, st, http.StatusUnauthorized, "That passkey did not work. Try again, or confirm it is you another way.")
+	}
+	if len(credential) > maxCredentialJSON {
+		return nil, refused()
+	}
+	amr, err := h.pk.FinishSecondFactor(ctx, st.user, handle, []byte(credential))
+	// ErrPossiblyCloned is an ErrFailed: refused with the same words, and
+	// audited (passkey.clone_suspected, login.failed) by the service.
+	if errors.Is(err, passkey.ErrFailed) {
+		return nil, refused()
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.login.PasskeySecondFactorSucceeded(ctx, st.user, h.deviceCookie(c))
+	return amr, nil
+}
+
+// passkeySecondFactorBegin begins a passkey ceremony as the second factor
+// of the sign-in waiting in this browser: the person of the sealed
+// pending cookie (the first factor just given) or, without one, of the
+// signed-in session that steps up — the same person, in the same order,
+// as secondFactorSubject finds for the finish. The request names nobody
+// (its body is ignored), so no one can ask for another person's
+// allowCredentials or challenge. Mounted with the per-IP limit of the
+// passwordless begin and the JSON endpoints' same-origin + CSRF guard.
+func (h *Handler) passkeySecondFactorBegin(c echo.Context) error {
+	ctx := c.Request().Context()
+	var u *storage.User
+	if ck, err := c.Cookie(h.cookies.pending); err == nil {
+		_, pu, err := h.login.OpenPendingSignIn(ctx, ck.Value)
+		if err != nil {
+			return err
+		}
+		u = pu
+	}
+	if u == nil {
+		signedIn, err := h.currentLogin(c)
+		if err != nil {
+			return err
+		}
+		if signedIn == nil {
+			return jsonError(c, http.StatusUnauthorized, "sign in again")
+		}
+		u = signedIn.User
+	}
+	cer, err := h.pk.BeginSecondFactor(ctx, u)
+	if errors.Is(err, passkey.ErrNoPasskeys) {
+		return jsonError(c, http.StatusConflict, "there is no passkey on this account")
+	}
+	if err != nil {
+		return err
+	}
+	return h.ceremony(c, cer)
 }
 
 // secondFactorDone continues once the session has every factor: the flow

@@ -86,11 +86,13 @@ const (
 )
 
 // WithSecondFactor is how a person is signed in after adding a second
-// factor (amr, e.g. AMROTP) to m: m's amr plus it and "mfa", and
-// ACRMultiFactor.
-func (m LoginMethod) WithSecondFactor(amr string) LoginMethod {
+// factor (its amr values: AMROTP, or a passkey's hwk|swk and user) to m:
+// m's amr plus them and "mfa", and ACRMultiFactor — also for a passkey,
+// whose phishing resistance does not extend to the first factor (the acr
+// decision is in docs/integration.md).
+func (m LoginMethod) WithSecondFactor(amr ...string) LoginMethod {
 	out := LoginMethod{ACR: ACRMultiFactor}
-	for _, v := range append(append([]string{}, m.AMR...), amr, AMRMultiFactor) {
+	for _, v := range append(append(append([]string{}, m.AMR...), amr...), AMRMultiFactor) {
 		if !slices.Contains(out.AMR, v) {
 			out.AMR = append(out.AMR, v)
 		}

@@ -365,9 +365,10 @@ type AccountSessionsData struct {
 
 // SecondFactorData is the data of the "second_factor" page: the second
 // step of a sign-in (or a step-up), posted to /login/second-factor. One of
-// three views: the person's methods (Methods, in order; the page renders
-// "totp" and "recovery_code" — a further method such as "passkey" adds
-// its own branch), setting up an authenticator first (Enrol), or the
+// three views: the person's methods (Methods, in order: "passkey",
+// "totp", "recovery_code"; Passkey when "passkey" is among them and the
+// page loads static/passkeys.js, the handler allowing script-src
+// 'self'), setting up an authenticator first (Enrol), or the
 // recovery codes of an authenticator just set up (RecoveryCodes, with a
 // Continue link).
 type SecondFactorData struct {
@@ -376,6 +377,7 @@ type SecondFactorData struct {
 	Next          string
 	ClientName    string
 	Methods       []string
+	Passkey       bool
 	Enrol         *TOTPEnrolment
 	RecoveryCodes []string
 	ContinueURL   string

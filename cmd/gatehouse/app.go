@@ -320,6 +320,22 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if err != nil {
 		return nil, err
 	}
+	// Passkeys: relying party id and origin are the issuer's (WebAuthn
+	// §5.1.4.1); a password counts as a way to sign in only while
+	// password sign-in is on. An issuer on an IP address cannot have
+	// passkeys (browsers refuse an IP address as relying party id): they
+	// are left out, with a warning.
+	passkeys, err := passkey.New(passkey.Options{
+		Store: store, Issuer: cfg.Issuer, PasswordLogin: cfg.Login.Password,
+		Audit: recorder, Now: opts.now, Logger: log,
+	})
+	if errors.Is(err, passkey.ErrIssuerNotDomain) {
+		log.Warn("passkeys are off: the issuer's host is an IP address, and a WebAuthn relying party id must be a domain name", "issuer", cfg.Issuer)
+		passkeys, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	signIn, err := login.New(login.Options{
 		Store: store, Keyring: ring,
 		SessionLifespan: cfg.Lifespans.LoginSession, FlowLifespan: login.DefaultFlowLifespan,
@@ -330,6 +346,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		},
 		SecondFactor: login.SecondFactorOptions{
 			RequireAll: cfg.Login.RequireMFA, RequireAdmins: cfg.Login.RequireMFAAdmins, Issuer: authenticatorIssuer(cfg.Issuer),
+			Passkeys: passkeys != nil,
 		},
 		Audit: recorder, Metrics: reg, LogoutQueued: logout.Wake, Now: opts.now, Logger: log,
 	})
@@ -370,22 +387,6 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 				return nil, err
 			}
 		}
-	}
-	// Passkeys: relying party id and origin are the issuer's (WebAuthn
-	// §5.1.4.1); a password counts as a way to sign in only while
-	// password sign-in is on. An issuer on an IP address cannot have
-	// passkeys (browsers refuse an IP address as relying party id): they
-	// are left out, with a warning.
-	passkeys, err := passkey.New(passkey.Options{
-		Store: store, Issuer: cfg.Issuer, PasswordLogin: cfg.Login.Password,
-		Audit: recorder, Now: opts.now, Logger: log,
-	})
-	if errors.Is(err, passkey.ErrIssuerNotDomain) {
-		log.Warn("passkeys are off: the issuer's host is an IP address, and a WebAuthn relying party id must be a domain name", "issuer", cfg.Issuer)
-		passkeys, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	adm, err := admin.New(admin.Options{
 		Store: store, Keyring: ring, APIKeys: apiKeys, Audit: recorder, Bearer: p, Grants: signIn,

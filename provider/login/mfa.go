@@ -41,12 +41,18 @@ type SecondFactorOptions struct {
 	// Issuer names the service in authenticator apps (the otpauth URI's
 	// issuer, Key URI Format).
 	Issuer string
+	// Passkeys says passkeys are on (the passkey service runs): a
+	// person's usable passkey is then a second factor
+	// (SecondFactorPasskey).
+	Passkeys bool
 }
 
 // Second-factor methods a person may have (the page lists them in this
-// order). The passkeys work adds "passkey" here and in
-// SecondFactorMethods.
+// order). A passkey (WebAuthn assertion, package passkey) is checked by
+// the handler through passkey.Service; this package only offers it and
+// audits its success (PasskeySecondFactorSucceeded).
 const (
+	SecondFactorPasskey      = "passkey"
 	SecondFactorTOTP         = "totp"
 	SecondFactorRecoveryCode = "recovery_code"
 )
@@ -113,14 +119,26 @@ func (s *Service) HasSecondFactor(ctx context.Context, userID string) (bool, err
 }
 
 // SecondFactorMethods lists the second factors the person can use now, in
-// the order the second-factor page offers them. The hook for further
-// methods (passkeys): append theirs here.
+// the order the second-factor page offers them: a passkey first (the
+// phishing-resistant one, WebAuthn §13.4.9), when passkeys are on and the
+// person has one not marked possibly cloned (such a passkey is refused at
+// every ceremony until removed, so offering it would only fail), then the
+// authenticator app and its recovery codes.
 func (s *Service) SecondFactorMethods(ctx context.Context, userID string) ([]string, error) {
 	st, err := s.SecondFactorStatus(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
+	if s.mfa.Passkeys {
+		keys, err := s.store.PasskeysOfUser(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(keys, func(p *storage.Passkey) bool { return !p.CloneWarning }) {
+			out = append(out, SecondFactorPasskey)
+		}
+	}
 	if st.TOTP {
 		out = append(out, SecondFactorTOTP)
 		// Recovery codes stand in for the authenticator: offered whenever
@@ -391,6 +409,29 @@ func (s *Service) throttled(ctx context.Context, u *storage.User, deviceCookie, 
 	return nil
 }
 
+// PasskeySecondFactorSucceeded audits a passkey verified as u's second
+// factor (mfa.succeeded, method "passkey", as throttled audits a code).
+//
+// A passkey does not go through throttled: a failed WebAuthn assertion is
+// not a guess at a secret. The private key never leaves the
+// authenticator and the assertion is a signature over a fresh, single-use
+// challenge (WebAuthn §13.4.3), so repeated attempts teach an attacker
+// nothing; NIST SP 800-63B §5.2.2 rate-limits failed attempts because an
+// authenticator output (a password, an OTP) can be guessed, which a
+// signature cannot. Counting them would only let whoever has the password
+// lock the person out faster. Failures are audited (login.failed, method
+// passkey, by package passkey) and the routes are rate-limited per IP; a
+// passkey whose counter went back is refused and audited there
+// (passkey.clone_suspected).
+func (s *Service) PasskeySecondFactorSucceeded(ctx context.Context, u *storage.User, deviceCookie string) {
+	account := userAccount(u)
+	device := audit.LoginDeviceUnknown
+	if s.knownDevice(deviceCookie, account, s.now().UTC()) != "" {
+		device = audit.LoginDeviceKnown
+	}
+	s.auditUser(ctx, audit.MFASucceeded, u.ID, map[string]string{"method": SecondFactorPasskey, "device": device})
+}
+
 // userAccount is the lockout record's account of u: the one its password
 // sign-ins count on (Account of the e-mail), so that second-factor and
 // password guesses share one budget.
@@ -559,11 +600,12 @@ func RequestAsksSecondFactor(ar fosite.AuthorizeRequester) bool {
 }
 
 // StepUp records on a signed-in session that its person just gave a second
-// factor (amr, e.g. provider.AMROTP): the session keeps its cookie, its
-// sid and its apps, and now says amr … "otp", "mfa" and acr
-// ACRMultiFactor (RFC 8176; OpenID Connect Core §2).
-func (s *Service) StepUp(ctx context.Context, l *provider.Login, amr string) error {
-	m := provider.LoginMethod{AMR: l.Session.AMR, ACR: l.Session.ACR}.WithSecondFactor(amr)
+// factor (its amr values, e.g. provider.AMROTP, or a passkey's hwk|swk and
+// user): the session keeps its cookie, its sid and its apps, and now says
+// amr … those, "mfa" and acr ACRMultiFactor (RFC 8176; OpenID Connect
+// Core §2).
+func (s *Service) StepUp(ctx context.Context, l *provider.Login, amr ...string) error {
+	m := provider.LoginMethod{AMR: l.Session.AMR, ACR: l.Session.ACR}.WithSecondFactor(amr...)
 	if err := s.store.SetLoginSessionMethods(ctx, l.Session.ID, m.AMR, m.ACR); err != nil {
 		return err
 	}

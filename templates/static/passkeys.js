@@ -1,5 +1,5 @@
-// The WebAuthn ceremonies of the sign-in page and the account's passkeys
-// section. Served from /static/ (script-src 'self'); the pages work without
+// The WebAuthn ceremonies of the sign-in page, the second-factor page and
+// the account's passkeys section. Served from /static/ (script-src 'self'); the pages work without
 // it except for the ceremonies themselves. Each ceremony starts with a
 // same-origin JSON POST carrying the page's CSRF token in X-CSRF-Token
 // (the server answers the options and keeps the challenge), runs
@@ -100,6 +100,27 @@
     }
   }
 
+  // The second step of a sign-in (after a password or an upstream): a
+  // modal request for one of the person's passkeys, which the server
+  // lists in allowCredentials (the begin takes the person from the
+  // pending sign-in, not from the page).
+  function setUpSecondFactor(form) {
+    const button = document.getElementById("passkey-second-factor-button");
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      (async () => {
+        const pk = await begin("/login/second-factor/passkey/begin", form);
+        pk.challenge = unb64url(pk.challenge);
+        pk.allowCredentials = descriptors(pk.allowCredentials);
+        const cred = await navigator.credentials.get({ publicKey: pk });
+        form.elements.credential.value = JSON.stringify(assertionJSON(cred));
+        form.submit();
+      })().catch((e) => {
+        if (!aborted(e)) showError(e.name === "NotAllowedError" ? "No passkey was used. Try again, or confirm it is you another way." : e.message);
+      });
+    });
+  }
+
   // Registration on the account page.
   function setUpRegistration(form) {
     form.addEventListener("submit", (ev) => {
@@ -122,6 +143,8 @@
   if (!window.PublicKeyCredential) return;
   const login = document.getElementById("passkey-login");
   if (login) setUpSignIn(login);
+  const second = document.getElementById("passkey-second-factor");
+  if (second) setUpSecondFactor(second);
   const add = document.getElementById("passkey-add");
   if (add) setUpRegistration(add);
 })();
