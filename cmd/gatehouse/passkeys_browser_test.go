@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
 
@@ -237,5 +238,130 @@ func TestPasskeysInChromium(t *testing.T) {
 	}
 	if !strings.Contains(page, "possibly copied") {
 		t.Fatalf("account page does not show the clone: %q", page)
+	}
+}
+
+// TestPasskeySecondFactorInChromium: in a real browser with a virtual
+// authenticator, a person adds a passkey, then — signed out — signs in to
+// a client that requires two factors (require_mfa) with the password and
+// then the passkey on the second-factor page. The page's button is shown
+// by static/passkeys.js, so it appearing proves the script ran under the
+// page's CSP (script-src 'self', no inline script). The app's ID token
+// says amr pwd, hwk or swk, user, mfa and acr urn:gatehouse:acr:mfa.
+func TestPasskeySecondFactorInChromium(t *testing.T) {
+	t.Parallel()
+	browserPath := chromiumPath(t)
+	s := startServer(t, "sqlite", onLocalhost)
+	u := s.user("second-factor@example.com", alicePassword)
+
+	ln, origin := listenApp(t)
+	c, secret := s.client(admin.ClientSpec{
+		Name: "Strict App", RedirectURIs: []string{origin + "/cb"}, SkipConsent: true,
+		Scopes: []string{"openid"}, RequireMFA: true,
+	})
+	conf := s.oauthConfig(c, secret, "openid")
+	codes := make(chan string, 4)
+	serveApp(t, ln, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cb" {
+			http.NotFound(w, r)
+			return
+		}
+		codes <- r.URL.Query().Get("code")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>app</title><body data-done="1">signed in</body>`)
+	})
+
+	ctx := startChromium(t, browserPath)
+	stepCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	fail := func(what string, err error) {
+		t.Helper()
+		where, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v (at %s: %.600s)", what, err, where, body)
+	}
+	authenticator, err := addVirtualAuthenticator(stepCtx)
+	if err != nil {
+		t.Fatalf("virtual authenticator: %v", err)
+	}
+	presence := func(on bool) {
+		t.Helper()
+		if _, err := chromedp.Call(stepCtx, webauthn.SetAutomaticPresenceSimulation,
+			webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: authenticator, Enabled: on}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A password session adds the passkey. The sign-in page's autofill
+	// request must not answer meanwhile: no presence until the passkey
+	// page.
+	presence(false)
+	err = chromedp.Do(stepCtx,
+		chromedp.Navigate(s.issuer+"/login?next=/account/security/passkeys"),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#email"), u.Email),
+		chromedp.SendKeys(chromedp.CSS("#password"), alicePassword),
+		chromedp.Submit(chromedp.CSS("#password")),
+		chromedp.WaitVisible(chromedp.CSS("#passkey-name")),
+	)
+	if err == nil {
+		presence(true)
+		err = chromedp.Do(stepCtx,
+			chromedp.SendKeys(chromedp.CSS("#passkey-name"), "Virtual key"),
+			chromedp.Click(chromedp.CSS("#passkey-add-button")),
+			chromedp.WaitVisible(chromedp.CSS(".passkey .app-name")),
+		)
+	}
+	if err != nil {
+		fail("add a passkey", err)
+	}
+	if keys, err := s.store.PasskeysOfUser(context.Background(), u.ID); err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys after adding one = %+v, %v", keys, err)
+	}
+
+	// Signed out (no cookies), the strict app: the password first, with
+	// the sign-in page's autofill left unanswered, then the passkey.
+	presence(false)
+	if _, err := chromedp.Call(stepCtx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	verifier, challenge := pkce()
+	err = chromedp.Do(stepCtx,
+		chromedp.Navigate(conf.AuthCodeURL(randomString(t, 16), challenge)),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#email"), u.Email),
+		chromedp.SendKeys(chromedp.CSS("#password"), alicePassword),
+		chromedp.Submit(chromedp.CSS("#password")),
+		chromedp.WaitVisible(chromedp.CSS("#passkey-second-factor-button")),
+	)
+	if err == nil {
+		presence(true)
+		err = chromedp.Do(stepCtx, chromedp.Click(chromedp.CSS("#passkey-second-factor-button")))
+	}
+	if err != nil {
+		fail("password, then the passkey", err)
+	}
+	var code string
+	select {
+	case code = <-codes:
+	case <-stepCtx.Done():
+		fail("password, then the passkey: no code at the app", stepCtx.Err())
+	}
+	tok, err := conf.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	claims := idTokenClaims(t, tok)
+	var amr []string
+	for _, v := range claims["amr"].([]any) {
+		amr = append(amr, v.(string))
+	}
+	key := "hwk"
+	if slices.Contains(amr, "swk") {
+		key = "swk"
+	}
+	if !slices.Equal(amr, []string{"pwd", key, "user", "mfa"}) || claims["acr"] != provider.ACRMultiFactor || claims["sub"] != u.ID {
+		t.Fatalf("ID token of password + passkey: amr %q acr %v sub %v; want pwd, hwk or swk, user, mfa; acr %s",
+			amr, claims["acr"], claims["sub"], provider.ACRMultiFactor)
 	}
 }
