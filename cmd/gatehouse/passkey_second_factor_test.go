@@ -148,6 +148,15 @@ func TestPasskeySecondFactor(t *testing.T) {
 			return b, b.get(p.url.String()), verifier
 		}
 		y, p, verifier := signIn("password then passkey")
+		// Even with a first factor waiting, a begin from another origin is
+		// refused (the JSON endpoints' same-origin guard).
+		req, _ := http.NewRequest(http.MethodPost, s.issuer+"/login/second-factor/passkey/begin", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("X-CSRF-Token", p.formValues().Get("_csrf"))
+		if got := y.do(req); got.status != http.StatusForbidden {
+			t.Fatalf("a cross-origin second-factor begin: %d %.200s", got.status, got.body)
+		}
 		tok = exchange(plainConf, y.passkeySecondFactor(p, aliceKey), verifier)
 		wantAMR(t, idTokenClaims(t, tok), []string{"pwd", "hwk", "user", "mfa"}, provider.ACRMultiFactor)
 		if sidOf(t, tok) == sid {
