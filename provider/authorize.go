@@ -238,8 +238,15 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	if err != nil {
 		return err
 	}
-	if err := checkEssentialACR(claimsReq, login.Session.ACR); err != nil {
+	acr, err := essentialACR(claimsReq, login.Session.ACR)
+	if err != nil {
 		return err
+	}
+	if acr != login.Session.ACR {
+		// The ID token names the class requested that the sign-in meets.
+		ls := *login.Session
+		ls.ACR = acr
+		login = &Login{Session: &ls, User: login.User}
 	}
 	sess, err := p.userSession(client, login, ar.GetGrantedScopes(), requestedAt, claimsReq)
 	if err != nil {

@@ -122,18 +122,22 @@ func ReleasedClaims(u *storage.User, granted fosite.Arguments, named []string) m
 	return claims
 }
 
-// checkEssentialACR applies OpenID Connect Core §5.5.1.1: an acr requested
-// as essential with value or values must be one of them, or the request
-// fails as a failed authentication would. gatehouse knows the acr of an
-// upstream sign-in (MethodUpstream) and none for a password; what it
-// cannot meet is refused, not ignored.
-func checkEssentialACR(cr *ClaimsRequest, acr string) error {
+// essentialACR applies OpenID Connect Core §5.5.1.1: an acr requested
+// as essential with value(s) must be met, or the request ends with
+// access_denied; the ID token then carries one of the requested values.
+// It returns the acr for the ID token: the session's, or the second
+// factor's (ACRMultiFactor) when that was asked for and the session is a
+// passkey's phishing-resistant sign-in (phr), which is itself
+// multi-factor (the key and the authenticator's user verification, amr
+// mfa) — a stronger class, so it satisfies the request as it is instead
+// of refusing it.
+func essentialACR(cr *ClaimsRequest, acr string) (string, error) {
 	if cr == nil {
-		return nil
+		return acr, nil
 	}
 	req := cr.IDToken["acr"]
 	if req == nil || !req.Essential {
-		return nil
+		return acr, nil
 	}
 	var allowed []string
 	if s, ok := req.Value.(string); ok {
@@ -144,8 +148,11 @@ func checkEssentialACR(cr *ClaimsRequest, acr string) error {
 			allowed = append(allowed, s)
 		}
 	}
-	if len(allowed) == 0 || (acr != "" && slices.Contains(allowed, acr)) {
-		return nil
+	switch {
+	case len(allowed) == 0 || (acr != "" && slices.Contains(allowed, acr)):
+		return acr, nil
+	case acr == ACRPhishingResistant && slices.Contains(allowed, ACRMultiFactor):
+		return ACRMultiFactor, nil
 	}
-	return fosite.ErrAccessDenied.WithHint("The sign-in does not meet the authentication context class (acr) the client requires.")
+	return "", fosite.ErrAccessDenied.WithHint("The sign-in does not meet the authentication context class (acr) the client requires.")
 }
