@@ -87,9 +87,14 @@ type EmailVerification struct {
 	// TokenHash is the keyed hash of the link's token (never the token).
 	TokenHash string
 	// Email is the address the link was sent to; it verifies only that.
-	Email     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Email string
+	// PreviousEmail, when set, makes the link a change of address: the
+	// person's address when they asked to change it to Email. Confirming
+	// it changes that address only (an address changed since makes the
+	// link worthless). Empty for a link verifying the current address.
+	PreviousEmail string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
 }
 
 // EmailVerificationStore keeps the e-mail verification links.

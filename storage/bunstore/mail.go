@@ -268,16 +268,19 @@ func (s *Store) DeletePasswordResets(ctx context.Context, userID string) error {
 type emailVerificationModel struct {
 	bun.BaseModel `bun:"table:email_verifications,alias:ev"`
 
-	UserID    string    `bun:"user_id,pk"`
-	TokenHash string    `bun:"token_hash"`
-	Email     string    `bun:"email"`
-	CreatedAt time.Time `bun:"created_at"`
-	ExpiresAt time.Time `bun:"expires_at"`
+	UserID    string `bun:"user_id,pk"`
+	TokenHash string `bun:"token_hash"`
+	Email     string `bun:"email"`
+	// PreviousEmail: see storage.EmailVerification (NOT NULL, '' for none).
+	PreviousEmail string    `bun:"previous_email,notnull"`
+	CreatedAt     time.Time `bun:"created_at"`
+	ExpiresAt     time.Time `bun:"expires_at"`
 }
 
 func (m *emailVerificationModel) toDomain() *storage.EmailVerification {
 	return &storage.EmailVerification{
-		UserID: m.UserID, TokenHash: m.TokenHash, Email: m.Email, CreatedAt: m.CreatedAt.UTC(), ExpiresAt: m.ExpiresAt.UTC(),
+		UserID: m.UserID, TokenHash: m.TokenHash, Email: m.Email, PreviousEmail: m.PreviousEmail,
+		CreatedAt: m.CreatedAt.UTC(), ExpiresAt: m.ExpiresAt.UTC(),
 	}
 }
 
@@ -292,12 +295,14 @@ func (s *Store) PutEmailVerification(ctx context.Context, v *storage.EmailVerifi
 		created = s.now()
 	}
 	m := &emailVerificationModel{
-		UserID: v.UserID, TokenHash: v.TokenHash, Email: v.Email, CreatedAt: dbTime(created), ExpiresAt: dbTime(v.ExpiresAt),
+		UserID: v.UserID, TokenHash: v.TokenHash, Email: v.Email, PreviousEmail: v.PreviousEmail,
+		CreatedAt: dbTime(created), ExpiresAt: dbTime(v.ExpiresAt),
 	}
 	_, err := s.db(ctx).NewInsert().Model(m).
 		On("CONFLICT (user_id) DO UPDATE").
 		Set("token_hash = EXCLUDED.token_hash").
 		Set("email = EXCLUDED.email").
+		Set("previous_email = EXCLUDED.previous_email").
 		Set("created_at = EXCLUDED.created_at").
 		Set("expires_at = EXCLUDED.expires_at").
 		Exec(ctx)
@@ -331,7 +336,7 @@ func (s *Store) TakeEmailVerification(ctx context.Context, tokenHash string) (*s
 	err := s.db(ctx).NewDelete().Model(&ms).
 		Where("token_hash = ?", tokenHash).
 		Where("expires_at > ?", dbTime(s.now())).
-		Returning("user_id, token_hash, email, created_at, expires_at").
+		Returning("user_id, token_hash, email, previous_email, created_at, expires_at").
 		Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, mapErr(op, err)

@@ -319,6 +319,21 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("RenamePasskey on an older passkey: %v", err)
 			}
 		},
+	}, {
+		version: "20261209000401", // email_change
+		changes: []string{"column email_verifications.previous_email"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			v, err := s.EmailVerificationByHash(ctx, "change-hash")
+			if err != nil || v.Email != "moved@example.com" || v.PreviousEmail != "sessions-user@example.com" {
+				t.Errorf("the change link = %+v, %v; want it as written", v, err)
+			}
+			// A link of the release before is a verification, not a change.
+			v, err = s.EmailVerificationByHash(ctx, "verify-hash")
+			if err != nil || v.PreviousEmail != "" {
+				t.Errorf("the older link = %+v, %v; want no previous address", v, err)
+			}
+		},
 	}}
 }
 

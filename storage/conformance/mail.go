@@ -290,17 +290,29 @@ func testEmailVerification(e *env) {
 	e.wantEqual(got.UserID, "u", "UserID")
 	e.wantEqual(got.Email, "u@example.com", "Email")
 	e.wantTime(got.ExpiresAt, now.Add(24*time.Hour), "ExpiresAt")
-	put("h2", "new@example.com")
+	e.wantEqual(got.PreviousEmail, "", "PreviousEmail of a verification")
+	// A change of address: replaces the verification, keeps the address
+	// the person had.
+	e.must(e.s.PutEmailVerification(e.ctx, &storage.EmailVerification{
+		UserID: "u", TokenHash: "h2", Email: "new@example.com", PreviousEmail: "u@example.com", ExpiresAt: now.Add(24 * time.Hour),
+	}), "PutEmailVerification of a change")
 	_, err = e.s.EmailVerificationByHash(e.ctx, "h1")
 	e.wantNotFound(err, "the older link after a newer one")
+	got, err = e.s.EmailVerificationByHash(e.ctx, "h2")
+	e.must(err, "EmailVerificationByHash of a change")
+	e.wantEqual(got.PreviousEmail, "u@example.com", "PreviousEmail of a change")
 	e.wantNotFound(e.s.PutEmailVerification(e.ctx, &storage.EmailVerification{UserID: "ghost", TokenHash: "h3", ExpiresAt: now.Add(time.Hour)}),
 		"a link for an unknown user")
 	got, err = e.s.TakeEmailVerification(e.ctx, "h2")
 	e.must(err, "TakeEmailVerification")
 	e.wantEqual(got.Email, "new@example.com", "Email of the taken link")
+	e.wantEqual(got.PreviousEmail, "u@example.com", "PreviousEmail of the taken link")
 	_, err = e.s.TakeEmailVerification(e.ctx, "h2")
 	e.wantNotFound(err, "a link taken twice")
 	put("h4", "u@example.com")
+	got, err = e.s.EmailVerificationByHash(e.ctx, "h4")
+	e.must(err, "EmailVerificationByHash after a change")
+	e.wantEqual(got.PreviousEmail, "", "PreviousEmail of a verification replacing a change")
 	e.clock.Advance(24 * time.Hour)
 	_, err = e.s.EmailVerificationByHash(e.ctx, "h4")
 	e.wantNotFound(err, "an expired link")
