@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,6 +59,8 @@ func (h *Handler) renderAccountSecurity(c echo.Context, signedIn *provider.Login
 	data.TOTP = st.TOTP
 	data.RecoveryCodesLeft = st.RecoveryCodesLeft
 	data.Passkeys = h.pk != nil
+	data.EmailChange = h.verify != nil
+	data.HasPassword = signedIn.User.PasswordHash != ""
 	if st.TOTP {
 		data.TOTPSince = humanTime(st.TOTPConfirmedAt)
 	} else if st.Enrolling && data.Enrol == nil {
@@ -145,4 +149,65 @@ func (h *Handler) accountTOTPRemove(c echo.Context) error {
 		return err
 	}
 	return h.renderAccountSecurity(c, signedIn, http.StatusOK, &templates.AccountSecurityData{Message: "The authenticator app was removed."})
+}
+
+// PathAccountEmail changes the person's own address (a link to the new
+// address; the address changes once it is confirmed).
+const PathAccountEmail = PathAccountSecurity + "/email"
+
+// rlEmailChange is the rate-limit group of changes of address, and
+// emailChangePerPerson the changes one person may ask for: each sends a
+// message to an address of their choosing, so a signed-in account cannot
+// be used to flood strangers' mailboxes.
+const rlEmailChange = "email_change"
+
+var emailChangePerPerson = RateLimit{Rate: 3, Burst: 3, Period: 15 * time.Minute}
+
+// accountEmailChange sends a change link to the new address once the
+// person gave their password (when they have one; a person signing in
+// only upstream or with passkeys has the session, and the second factor
+// when they have one, securityLogin). The answer is the same whether or
+// not another account has the address (login.RequestChange sends that
+// one nothing), so the form does not tell which addresses have accounts.
+func (h *Handler) accountEmailChange(c echo.Context) error {
+	signedIn, err := h.securityLogin(c)
+	if signedIn == nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	email := c.FormValue("email")
+	if len(email) > 320 {
+		return h.renderAccountSecurity(c, signedIn, http.StatusBadRequest, &templates.AccountSecurityData{Error: "Enter an e-mail address."})
+	}
+	if h.rl != nil {
+		key := h.rl.prefix + rlEmailChange + ":user:" + signedIn.User.ID
+		if ok, retry := h.rl.allow(ctx, key, emailChangePerPerson); !ok {
+			h.metrics.rejected(rlEmailChange, "per_person")
+			secs := setRetryAfter(c, retry)
+			return h.renderAccountSecurity(c, signedIn, http.StatusTooManyRequests, &templates.AccountSecurityData{
+				Error: fmt.Sprintf("You asked to change your address several times already. Please wait %d seconds and try again.", secs),
+			})
+		}
+	}
+	if signedIn.User.PasswordHash != "" {
+		// A wrong password counts like a failed sign-in (lockout).
+		if _, err := h.login.Authenticate(ctx, signedIn.User.Email, c.FormValue("password"), h.deviceCookie(c)); err != nil {
+			if errors.Is(err, login.ErrInvalidCredentials) {
+				return h.renderAccountSecurity(c, signedIn, http.StatusUnauthorized, &templates.AccountSecurityData{Error: "That password did not work."})
+			}
+			return err
+		}
+	}
+	err = h.verify.RequestChange(ctx, signedIn.User, email)
+	switch {
+	case errors.Is(err, login.ErrBadEmail):
+		return h.renderAccountSecurity(c, signedIn, http.StatusBadRequest, &templates.AccountSecurityData{Error: "Enter an e-mail address."})
+	case errors.Is(err, login.ErrSameEmail):
+		return h.renderAccountSecurity(c, signedIn, http.StatusBadRequest, &templates.AccountSecurityData{Error: "That is your address already."})
+	case err != nil:
+		return err
+	}
+	return h.renderAccountSecurity(c, signedIn, http.StatusOK, &templates.AccountSecurityData{
+		Message: "Check your new address for a link. Your address changes once you open it; until then, sign in with " + signedIn.User.Email + ".",
+	})
 }

@@ -17,6 +17,7 @@ import (
 type emailVerifier interface {
 	Check(ctx context.Context, token string) error
 	Confirm(ctx context.Context, token string) (*storage.User, error)
+	RequestChange(ctx context.Context, u *storage.User, newEmail string) error
 }
 
 // rlVerifyEmail is the rate-limit group of the verification page (per IP,
@@ -30,6 +31,9 @@ func (h *Handler) mountVerifyEmail(e *echo.Echo, csrf echo.MiddlewareFunc) {
 	}
 	e.GET(login.PathVerifyEmail, h.verifyEmailPage, h.pageHeaders, h.limitPages(rlVerifyEmail), csrf)
 	e.POST(login.PathVerifyEmail, h.verifyEmailSubmit, h.pageHeaders, h.limitPages(rlVerifyEmail), csrf)
+	// The change of address asks for the password: held to the sign-in
+	// limit per IP like every password form, and per person below.
+	e.POST(PathAccountEmail, h.accountEmailChange, h.pageHeaders, h.limitLogin, csrf)
 }
 
 // verifyEmailPage shows the confirm button of a working link: opening the
@@ -51,6 +55,12 @@ func (h *Handler) verifyEmailPage(c echo.Context) error {
 func (h *Handler) verifyEmailSubmit(c echo.Context) error {
 	d := &templates.EmailVerifyData{Common: h.common(c, "Verify your e-mail address")}
 	if _, err := h.verify.Confirm(c.Request().Context(), c.FormValue("token")); err != nil {
+		if errors.Is(err, login.ErrEmailTaken) {
+			// The new address went to another account after the link was
+			// sent: a clear page, not a 500 from the unique constraint.
+			d.Taken = true
+			return h.render(c, http.StatusConflict, "email_verify", d)
+		}
 		if errors.Is(err, login.ErrVerifyLink) {
 			d.Invalid = true
 			return h.render(c, http.StatusBadRequest, "email_verify", d)

@@ -202,6 +202,9 @@ type EmailVerifyData struct {
 	Token   string
 	Invalid bool
 	Done    bool
+	// Taken: a change link's new address belongs to another account by
+	// now; the address was not changed.
+	Taken bool
 }
 
 // PasswordResetData is the data of the "password_reset" page: the new
@@ -405,6 +408,9 @@ type AccountSecurityData struct {
 	RecoveryCodes []string
 	// Passkeys links to the passkeys section (passkeys are on).
 	Passkeys bool
+	// EmailChange shows the form changing the address (e-mail is on);
+	// HasPassword asks for the password in it.
+	EmailChange, HasPassword bool
 }
 
 // AppGrant is one app a person has allowed, on the "account_apps" page.

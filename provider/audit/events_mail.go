@@ -34,6 +34,13 @@ const (
 	// EmailVerified: the person confirmed their address through a link
 	// (Details: email).
 	EmailVerified = "email.verified"
+	// EmailChangeRequested: a signed-in person asked to change their
+	// address (Details: outcome "sent", or "taken" when the address
+	// belongs to another account and no link went out).
+	EmailChangeRequested = "email.change_requested"
+	// EmailChanged: the person confirmed the link sent to the new address
+	// (Details: previous_email, email).
+	EmailChanged = "email.changed"
 )
 
 // Self-service sign-up events.

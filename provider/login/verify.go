@@ -31,13 +31,32 @@ const PathVerifyEmail = "/email/verify"
 // MailKindVerifyEmail names the deferred verification message.
 const MailKindVerifyEmail = "verify_email"
 
-// ErrVerifyLink: the verification link is unknown, used, replaced,
-// expired, or the address changed since.
-var ErrVerifyLink = errors.New("login: the e-mail verification link is not valid")
+// MailKindChangeEmail names the deferred link that changes an address
+// (sent to the new address); MailKindEmailChanged the notice to the
+// previous address once it changed.
+const (
+	MailKindChangeEmail  = "change_email"
+	MailKindEmailChanged = "email_changed"
+)
+
+var (
+	// ErrVerifyLink: the verification link is unknown, used, replaced,
+	// expired, or the address changed since.
+	ErrVerifyLink = errors.New("login: the e-mail verification link is not valid")
+	// ErrBadEmail: the new address is not a bare address of at most 320
+	// bytes.
+	ErrBadEmail = errors.New("login: not an e-mail address")
+	// ErrSameEmail: the new address is the person's address already.
+	ErrSameEmail = errors.New("login: that is the address already")
+	// ErrEmailTaken: a change link was confirmed for an address another
+	// account took since the link was sent. The link is used up.
+	ErrEmailTaken = errors.New("login: the new e-mail address belongs to another account")
+)
 
 // VerifyStore is the storage e-mail verification needs.
 type VerifyStore interface {
 	UserByID(ctx context.Context, id string) (*storage.User, error)
+	UserByEmail(ctx context.Context, email string) (*storage.User, error)
 	UpdateUser(ctx context.Context, u *storage.User) error
 	storage.EmailVerificationStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
@@ -75,6 +94,8 @@ func NewEmailVerification(o EmailVerificationOptions) (*EmailVerification, error
 	}
 	v := &EmailVerification{o: o}
 	o.Mail.Register(MailKindVerifyEmail, v.compose)
+	o.Mail.Register(MailKindChangeEmail, v.composeChange)
+	o.Mail.Register(MailKindEmailChanged, v.composeChanged)
 	return v, nil
 }
 
@@ -128,18 +149,36 @@ func (v *EmailVerification) Check(ctx context.Context, token string) error {
 		return err
 	}
 	u, err := v.o.Store.UserByID(ctx, ev.UserID)
-	if errors.Is(err, storage.ErrNotFound) || err == nil && u.Email != ev.Email {
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !linkFits(u, ev) {
 		return ErrVerifyLink
 	}
 	return err
 }
 
-// Confirm marks the link's address verified and uses the link up.
+// linkFits: the person still has the address the link was made for: the
+// address it verifies, or for a change the address they had when asking
+// (an address changed since, by an administrator or another change,
+// makes the link worthless).
+func linkFits(u *storage.User, ev *storage.EmailVerification) bool {
+	if ev.PreviousEmail != "" {
+		return u.Email == ev.PreviousEmail
+	}
+	return u.Email == ev.Email
+}
+
+// Confirm marks the link's address verified and uses the link up; a
+// change link makes its address the person's (verified) and tells the
+// previous address. ErrEmailTaken when another account has the new
+// address by now.
 func (v *EmailVerification) Confirm(ctx context.Context, token string) (*storage.User, error) {
 	if token == "" || len(token) > 100 {
 		return nil, ErrVerifyLink
 	}
-	var u *storage.User
+	var (
+		u        *storage.User
+		previous string // the address before a change
+		taken    bool   // a change to an address another account has
+	)
 	err := v.o.Store.InTx(ctx, func(ctx context.Context) error {
 		ev, err := v.o.Store.TakeEmailVerification(ctx, secret.HashHandle(token))
 		if errors.Is(err, storage.ErrNotFound) {
@@ -152,15 +191,35 @@ func (v *EmailVerification) Confirm(ctx context.Context, token string) (*storage
 		} else if err != nil {
 			return err
 		}
-		if u.Email != ev.Email {
+		if !linkFits(u, ev) {
 			return ErrVerifyLink
+		}
+		if ev.PreviousEmail != "" {
+			previous = ev.PreviousEmail
+			return v.change(ctx, u, ev.Email, &taken)
 		}
 		u.EmailVerified = true
 		u.UpdatedAt = v.o.Now().UTC()
 		return v.o.Store.UpdateUser(ctx, u)
 	})
+	if taken {
+		// The link was used up (the transaction committed); the address
+		// stays as it was.
+		v.o.Audit.Record(ctx, audit.Event{
+			Type: audit.EmailChangeRequested, Actor: audit.UserSubject(u.ID), Subject: audit.UserSubject(u.ID), IP: reqctx.ClientIP(ctx),
+			Details: map[string]string{"outcome": "taken_meanwhile"},
+		})
+		return nil, ErrEmailTaken
+	}
 	if err != nil {
 		return nil, err
+	}
+	if previous != "" {
+		v.o.Audit.Record(ctx, audit.Event{
+			Type: audit.EmailChanged, Actor: audit.UserSubject(u.ID), Subject: audit.UserSubject(u.ID), IP: reqctx.ClientIP(ctx),
+			Details: map[string]string{"previous_email": previous, "email": u.Email},
+		})
+		return u, nil
 	}
 	v.o.Audit.Record(ctx, audit.Event{
 		Type: audit.EmailVerified, Actor: audit.UserSubject(u.ID), Subject: audit.UserSubject(u.ID), IP: reqctx.ClientIP(ctx),

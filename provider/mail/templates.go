@@ -23,6 +23,9 @@ const (
 	VerifyEmail   = "verify_email"
 	SignupConfirm = "signup_confirm"
 	SignupExists  = "signup_exists"
+	// EmailChanged tells the previous address of an account that its
+	// address was changed (Email is the new address).
+	EmailChanged = "email_changed"
 )
 
 // Data fills a message: Product is set by Render; Email is the
@@ -49,7 +52,7 @@ func NewTemplates(product string) (*Templates, error) {
 		product = "gatehouse"
 	}
 	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists} {
+	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists, EmailChanged} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
 		if err != nil {
 			return nil, err
