@@ -194,6 +194,15 @@ func TestPasswordResetNewerLinkAndPasswordChange(t *testing.T) {
 		if p := b.get(second); p.status != http.StatusBadRequest {
 			t.Errorf("the link after the password changed: %d", p.status)
 		}
+		// A link sent to an address the account no longer has is useless.
+		b.askReset("bob@example.com")
+		third := linkIn(t, srv.Wait(mailWait))
+		if _, err := s.app.admin.UpdateUser(context.Background(), nil, u.ID, admin.UserUpdate{Email: "robert@example.com", Name: u.Name, EmailVerified: true}); err != nil {
+			t.Fatal(err)
+		}
+		if p := b.get(third); p.status != http.StatusBadRequest {
+			t.Errorf("the link after the address changed: %d", p.status)
+		}
 	})
 }
 

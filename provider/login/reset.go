@@ -182,10 +182,12 @@ func (r *PasswordReset) compose(ctx context.Context, to string, _ map[string]str
 	return m, true, nil
 }
 
-// passwordMAC binds a link to the password the person had when it was
-// made.
+// passwordMAC binds a link to the password and the address the person had
+// when it was made: a password changed since, or an address changed since
+// (the link went to the old one, which may no longer be theirs), makes it
+// useless, whatever path changed them.
 func (r *PasswordReset) passwordMAC(u *storage.User) []byte {
-	return r.o.Keyring.MAC(purposePasswordMAC, []byte(u.ID+"\x00"+u.PasswordHash))
+	return r.o.Keyring.MAC(purposePasswordMAC, []byte(u.ID+"\x00"+u.PasswordHash+"\x00"+u.Email))
 }
 
 // Check says whether token is a working link (the page that asks for the
