@@ -180,14 +180,15 @@ loadgen() {
 # run against tables grown by the ones before it (hundreds of thousands of
 # rows, bigger indexes, autovacuum at work) and its place in the order
 # would decide its figure. The authorization code flow also writes a flow,
-# a code (with its PKCE and OIDC rows) and, per sign-in, a login session.
+# a code (with its PKCE and OIDC rows) and, per sign-in, a login session
+# with the clients it signed in to (login_session_clients).
 reset_tokens() {
 	if [[ $DB == postgres ]]; then
-		psql_bench -c "TRUNCATE oauth2_access, oauth2_refresh, audit_events, auth_flows, oauth2_code, oauth2_pkce, oauth2_oidc, login_sessions" \
+		psql_bench -c "TRUNCATE oauth2_access, oauth2_refresh, audit_events, auth_flows, oauth2_code, oauth2_pkce, oauth2_oidc, login_session_clients, login_sessions" \
 			-c "VACUUM ANALYZE" >/dev/null
 	elif command -v sqlite3 >/dev/null; then
 		sqlite3 -cmd ".timeout 10000" "$work/bench.db" "DELETE FROM oauth2_access; DELETE FROM audit_events;
-			DELETE FROM auth_flows; DELETE FROM oauth2_code; DELETE FROM oauth2_pkce; DELETE FROM oauth2_oidc; DELETE FROM login_sessions;" >/dev/null
+			DELETE FROM auth_flows; DELETE FROM oauth2_code; DELETE FROM oauth2_pkce; DELETE FROM oauth2_oidc; DELETE FROM login_session_clients; DELETE FROM login_sessions;" >/dev/null
 	else
 		echo "bench: sqlite3 not found: tables are not reset between scenarios" >&2
 	fi
