@@ -172,17 +172,32 @@ func (s *Store) EnqueueLogoutDeliveries(ctx context.Context, ds []*storage.Logou
 	return nil
 }
 
-// ClaimLogoutDeliveries takes due, unheld rows in one UPDATE ... RETURNING.
-// On PostgreSQL the sub-select locks the rows it picks and skips those
-// another instance's claim holds (FOR UPDATE SKIP LOCKED), so concurrent
-// claims take different rows instead of queueing; the lease condition is
-// repeated in the outer WHERE so that a row re-checked after a concurrent
-// claim committed is not taken twice. SQLite has one writer at a time,
-// which makes the UPDATE atomic on its own.
+// ClaimLogoutDeliveries leases due rows (claimDue).
 func (s *Store) ClaimLogoutDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*storage.LogoutDelivery, error) {
-	const op = "claim logout deliveries"
+	var ms []logoutDeliveryModel
+	if err := s.claimDue(ctx, "claim logout deliveries", "logout_deliveries", "", logoutDeliveryColumns, now, lease, limit, &ms); err != nil {
+		return nil, err
+	}
+	out := make([]*storage.LogoutDelivery, 0, len(ms))
+	for i := range ms {
+		out = append(out, ms[i].toDomain())
+	}
+	return out, nil
+}
+
+// claimDue leases up to limit rows of a delivery queue (table, with the
+// columns id, next_attempt_at, lease_until and attempts) that are due at
+// now and not held, for lease, counting an attempt, in one UPDATE ...
+// RETURNING of columns into dest; alive, when set, is a further condition
+// a row must meet. On PostgreSQL the sub-select locks the rows it picks
+// and skips those another instance's claim holds (FOR UPDATE SKIP LOCKED),
+// so concurrent claims take different rows instead of queueing; the lease
+// condition is repeated in the outer WHERE so that a row re-checked after
+// a concurrent claim committed is not taken twice. SQLite has one writer
+// at a time, which makes the UPDATE atomic on its own.
+func (s *Store) claimDue(ctx context.Context, op, table, alive, columns string, now time.Time, lease time.Duration, limit int, dest any) error {
 	if limit <= 0 {
-		return nil, nil
+		return nil
 	}
 	at := dbTime(now)
 	until := dbTime(now.Add(lease))
@@ -190,25 +205,31 @@ func (s *Store) ClaimLogoutDeliveries(ctx context.Context, now time.Time, lease 
 	if s.wdb.Dialect().Name() == bundialect.PG {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	var ms []logoutDeliveryModel
-	err := s.db(ctx).NewRaw(`UPDATE logout_deliveries SET lease_until = ?, attempts = attempts + 1
+	cond := "next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+	if alive != "" {
+		cond = alive + " AND " + cond
+	}
+	err := s.db(ctx).NewRaw(`UPDATE `+table+` SET lease_until = ?, attempts = attempts + 1
 WHERE id IN (
-	SELECT id FROM logout_deliveries
-	WHERE next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+	SELECT id FROM `+table+`
+	WHERE `+cond+`
 	ORDER BY next_attempt_at, id
 	LIMIT ?`+lock+`)
-AND (lease_until IS NULL OR lease_until <= ?)
-RETURNING `+logoutDeliveryColumns,
+AND (lease_until IS NULL OR lease_until <= ?)`+andAlive(alive)+`
+RETURNING `+columns,
 		until, at, at, limit, at,
-	).Scan(ctx, &ms)
+	).Scan(ctx, dest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, mapErr(op, err)
+		return mapErr(op, err)
 	}
-	out := make([]*storage.LogoutDelivery, 0, len(ms))
-	for i := range ms {
-		out = append(out, ms[i].toDomain())
+	return nil
+}
+
+func andAlive(alive string) string {
+	if alive == "" {
+		return ""
 	}
-	return out, nil
+	return " AND " + alive
 }
 
 // RescheduleLogoutDelivery releases the row for another attempt at next.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	bundialect "github.com/uptrace/bun/dialect"
 
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -67,34 +66,11 @@ func (s *Store) EnqueueMail(ctx context.Context, msg *storage.MailMessage) error
 	return nil
 }
 
-// ClaimMail takes due, unheld, living rows in one UPDATE ... RETURNING,
-// as ClaimLogoutDeliveries does (FOR UPDATE SKIP LOCKED on PostgreSQL, so
-// that instances claiming at once take different rows; the lease
-// condition repeated outside for a row re-checked after a concurrent
-// claim committed).
+// ClaimMail leases due rows that are not dead letters (claimDue).
 func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*storage.MailMessage, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	at := dbTime(now)
-	until := dbTime(now.Add(lease))
-	lock := ""
-	if s.wdb.Dialect().Name() == bundialect.PG {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
 	var ms []mailMessageModel
-	err := s.db(ctx).NewRaw(`UPDATE mail_outbox SET lease_until = ?, attempts = attempts + 1
-WHERE id IN (
-	SELECT id FROM mail_outbox
-	WHERE dead_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-	ORDER BY next_attempt_at, id
-	LIMIT ?`+lock+`)
-AND dead_at IS NULL AND (lease_until IS NULL OR lease_until <= ?)
-RETURNING `+mailMessageColumns,
-		until, at, at, limit, at,
-	).Scan(ctx, &ms)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, mapErr("claim mail", err)
+	if err := s.claimDue(ctx, "claim mail", "mail_outbox", "dead_at IS NULL", mailMessageColumns, now, lease, limit, &ms); err != nil {
+		return nil, err
 	}
 	out := make([]*storage.MailMessage, 0, len(ms))
 	for i := range ms {
