@@ -134,6 +134,14 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request) (fos
 	return p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 }
 
+// hasBasicAuth reports whether r carries HTTP Basic credentials, without
+// decoding them (fosite does that next; this runs on every token request).
+// The scheme is case-insensitive, as net/http reads it.
+func hasBasicAuth(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	return len(auth) >= len("Basic ") && strings.EqualFold(auth[:len("Basic ")], "Basic ")
+}
+
 // errNoClientAuthentication answers a request that names no client at all.
 var errNoClientAuthentication = fosite.ErrInvalidClient.WithHint(
 	"Client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for a public client.")
@@ -146,7 +154,7 @@ var errNoClientAuthentication = fosite.ErrInvalidClient.WithHint(
 // fosite says invalid_request (400).
 func requireClientCredentials(next fosite.ClientAuthenticationStrategy) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-		_, _, basic := r.BasicAuth()
+		basic := hasBasicAuth(r)
 		if !basic && form.Get("client_id") == "" && form.Get("client_assertion") == "" && form.Get("client_assertion_type") == "" {
 			return nil, errNoClientAuthentication
 		}
