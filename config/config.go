@@ -223,6 +223,10 @@ type Debug struct {
 type Janitor struct {
 	// Interval is the time between two runs.
 	Interval time.Duration `yaml:"interval" env:"INTERVAL"`
+	// DeadMailRetention is how long e-mail the outbox gave up on stays
+	// listed for the administrator (its recipient and subject are
+	// personal data); 0 keeps it until deleted by hand.
+	DeadMailRetention time.Duration `yaml:"dead_mail_retention" env:"DEAD_MAIL_RETENTION"`
 }
 
 // Enabled reports whether upstream sign-in through Google is configured.
@@ -365,7 +369,7 @@ func Default() Config {
 			LoginPerIP: Limit{Rate: 20, Burst: 20, Period: time.Minute},
 		},
 		Audit:        Audit{Retention: 90 * 24 * time.Hour, SummaryInterval: 10 * time.Second},
-		Janitor:      Janitor{Interval: 5 * time.Minute},
+		Janitor:      Janitor{Interval: 5 * time.Minute, DeadMailRetention: 30 * 24 * time.Hour},
 		Keys:         Keys{RotationInterval: 30 * 24 * time.Hour, JWKSCacheTTL: time.Hour, RSABits: 2048},
 		AccessTokens: AccessTokens{Format: "opaque", SigningAlg: "RS256"},
 		Google: Google{
@@ -780,6 +784,9 @@ func (c Config) Validate() error {
 	}
 	if i := c.Janitor.Interval; i < time.Second || i > 24*time.Hour {
 		p.add("janitor.interval", "must be between 1s and 24h, got %s", i)
+	}
+	if c.Janitor.DeadMailRetention < 0 {
+		p.add("janitor.dead_mail_retention", "must not be negative (0 keeps dead letters until deleted), got %s", c.Janitor.DeadMailRetention)
 	}
 
 	return errors.Join(p...)

@@ -49,6 +49,9 @@ type MailOutboxStore interface {
 	// DeadMail lists up to limit dead letters, most recently given up
 	// first (bodies nil).
 	DeadMail(ctx context.Context, limit int) ([]*MailMessage, error)
+	// DeleteDeadMailBefore removes up to batch dead letters given up
+	// before before (the janitor's retention) and reports how many went.
+	DeleteDeadMailBefore(ctx context.Context, before time.Time, batch int) (int64, error)
 }
 
 // PasswordReset is a password reset link waiting to be used: at most one

@@ -29,6 +29,7 @@ type janitorStore interface {
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	DeleteAuditEventsBefore(ctx context.Context, before time.Time, batch int) (int64, error)
 	DeleteStaleLoginThrottles(ctx context.Context, before time.Time, batch int) (int64, error)
+	DeleteDeadMailBefore(ctx context.Context, before time.Time, batch int) (int64, error)
 	WithJanitorLock(ctx context.Context, fn func(ctx context.Context) error) (bool, error)
 }
 
@@ -41,6 +42,7 @@ type janitorReport struct {
 	Expired        int64 `json:"expired_rows"`
 	AuditEvents    int64 `json:"audit_events"`
 	LoginThrottles int64 `json:"login_throttles"`
+	DeadMail       int64 `json:"dead_mail"`
 }
 
 // runJanitor deletes, in batches, every expired row (codes, tokens,
@@ -69,6 +71,14 @@ func runJanitor(ctx context.Context, st janitorStore, cfg config.Config, now tim
 			return st.DeleteStaleLoginThrottles(ctx, before, janitorBatch)
 		}); err != nil {
 			return fmt.Errorf("delete stale login failures: %w", err)
+		}
+		if cfg.Janitor.DeadMailRetention > 0 {
+			before := now.Add(-cfg.Janitor.DeadMailRetention)
+			if rep.DeadMail, err = drain(ctx, func(ctx context.Context) (int64, error) {
+				return st.DeleteDeadMailBefore(ctx, before, janitorBatch)
+			}); err != nil {
+				return fmt.Errorf("delete old dead letters: %w", err)
+			}
 		}
 		return nil
 	})

@@ -333,7 +333,7 @@ func TestUndeliverableMailIsADeadLetter(t *testing.T) {
 }
 
 // TestCLIListsDeadMail: gatehouse mail dead lists what the outbox gave
-// up on.
+// up on, until the janitor's retention ends.
 func TestCLIListsDeadMail(t *testing.T) {
 	dsn := bunstoretest.NewMigratedDSN(t, "sqlite")
 	st := openMigrated(t, dsn, bunstore.Options{})
@@ -362,6 +362,22 @@ func TestCLIListsDeadMail(t *testing.T) {
 	out, _, err = cli(t, "", "mail", "dead")
 	if err != nil || !strings.Contains(out, "gone@example.com") || !strings.Contains(out, "550 5.1.1") {
 		t.Fatalf("mail dead = %q, %v", out, err)
+	}
+
+	// The janitor keeps a dead letter for janitor.dead_mail_retention
+	// (30 days by default), then deletes it.
+	var rep janitorReport
+	cliJSONAt(t, func() time.Time { return now.Add(29 * 24 * time.Hour) }, &rep, "", "janitor", "--json")
+	if !rep.Ran || rep.DeadMail != 0 {
+		t.Fatalf("janitor within the retention: %+v", rep)
+	}
+	cliJSONAt(t, func() time.Time { return now.Add(31 * 24 * time.Hour) }, &rep, "", "janitor", "--json")
+	if !rep.Ran || rep.DeadMail != 1 {
+		t.Fatalf("janitor after the retention: %+v, want one dead letter deleted", rep)
+	}
+	out, _, err = cli(t, "", "mail", "dead", "--json")
+	if err != nil || strings.Contains(out, "gone@example.com") {
+		t.Fatalf("mail dead after the retention = %q, %v", out, err)
 	}
 }
 

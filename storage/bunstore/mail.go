@@ -130,6 +130,26 @@ func (s *Store) DeleteMail(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteDeadMailBefore deletes dead letters that died before before, at
+// most batch (a sub-select on the key: DELETE ... LIMIT is not portable).
+func (s *Store) DeleteDeadMailBefore(ctx context.Context, before time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		batch = defaultDeleteBatch
+	}
+	res, err := s.db(ctx).NewRaw(
+		"DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE dead_at IS NOT NULL AND dead_at < ? LIMIT ?)",
+		dbTime(before), batch,
+	).Exec(ctx)
+	if err != nil {
+		return 0, mapErr("delete dead mail", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, mapErr("delete dead mail", err)
+	}
+	return n, nil
+}
+
 // DeadMail lists dead letters, newest death first (then by id).
 func (s *Store) DeadMail(ctx context.Context, limit int) ([]*storage.MailMessage, error) {
 	if limit <= 0 {

@@ -127,6 +127,26 @@ func testMailDeadLetters(e *env) {
 	dead, err = e.s.DeadMail(e.ctx, 10)
 	e.must(err, "DeadMail after a deletion")
 	e.wantList(mailIDs(dead), []string{"a"}, "dead letters after a deletion")
+
+	// The retention: a dead letter goes once it died before the cutoff,
+	// never a living message (c, never buried, is older than the cutoff).
+	e.must(e.s.BuryMail(e.ctx, "c", now.Add(3*time.Second), "550"), "BuryMail c")
+	n, err := e.s.DeleteDeadMailBefore(e.ctx, now.Add(time.Second), 10)
+	e.must(err, "DeleteDeadMailBefore at a's death")
+	e.wantEqual(n, int64(0), "dead letters deleted before the first death")
+	e.must(e.s.EnqueueMail(e.ctx, &storage.MailMessage{ID: "d", To: "d@example.com", Subject: "s"}), "EnqueueMail d")
+	n, err = e.s.DeleteDeadMailBefore(e.ctx, now.Add(time.Hour), 1)
+	e.must(err, "DeleteDeadMailBefore batch 1")
+	e.wantEqual(n, int64(1), "dead letters deleted in a batch of 1")
+	n, err = e.s.DeleteDeadMailBefore(e.ctx, now.Add(time.Hour), 10)
+	e.must(err, "DeleteDeadMailBefore the rest")
+	e.wantEqual(n, int64(1), "dead letters deleted in the second batch")
+	dead, err = e.s.DeadMail(e.ctx, 10)
+	e.must(err, "DeadMail after the retention")
+	e.wantList(mailIDs(dead), nil, "dead letters after the retention")
+	got, err = e.s.ClaimMail(e.ctx, now.Add(2*time.Hour), time.Minute, 10)
+	e.must(err, "ClaimMail after the retention")
+	e.wantList(mailIDs(got), []string{"d"}, "living messages after the retention")
 }
 
 func testMailConcurrentClaims(e *env) {
