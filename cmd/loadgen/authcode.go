@@ -32,6 +32,9 @@ const (
 	stepAuthorize     = iota // the authorization request
 	stepLoginPage            // GET of a page with the login form
 	stepLoginSubmit          // POST of the login form
+	stepPasskeyBegin         // POST of the passkey ceremony's begin (JSON)
+	stepSecondFactorPage     // GET of a page with the second-factor (TOTP) form
+	stepSecondFactorSubmit   // POST of the TOTP code
 	stepConsentPage          // GET of a page with the consent form
 	stepConsentSubmit        // POST of decision=allow
 	stepRedirect             // GET of a same-server URL that redirected again
@@ -39,11 +42,13 @@ const (
 	numSteps
 )
 
-var stepNames = [numSteps]string{"authorize", "login_page", "login_submit", "consent_page", "consent_submit", "redirect", "token"}
+var stepNames = [numSteps]string{"authorize", "login_page", "login_submit", "passkey_begin", "second_factor_page", "second_factor_submit",
+	"consent_page", "consent_submit", "redirect", "token"}
 
-// maxFlowReqs bounds one flow: authorize, login page and POST, consent page
-// and POST, token is 6; the margin allows for a few extra redirects.
-const maxFlowReqs = 10
+// maxFlowReqs bounds one flow: authorize, login page and POST, second
+// factor page and POST, consent page and POST, token is 8; the margin
+// allows for a few extra redirects.
+const maxFlowReqs = 12
 
 const (
 	errKindTransport = iota
@@ -67,6 +72,9 @@ type authcode struct {
 	redirect   *url.URL
 	tokenAuthz string // client_secret_basic header; empty with -auth post
 	fresh      bool
+	origin     string       // the server's origin, for the passkey begin's Origin header
+	passkey    *softPasskey // -authcode-login passkey
+	pool       *totpPool    // -authcode-login totp
 
 	mu     sync.Mutex
 	agents map[int]*agent // by worker index
@@ -102,7 +110,8 @@ func newAuthcode(c config) (scenario, error) {
 	if err != nil || ru.Scheme == "" || ru.Host == "" {
 		return scenario{}, fmt.Errorf("-redirect-uri %q: must be an absolute URL", c.redirectURI)
 	}
-	a := &authcode{c: c, authorize: az, redirect: ru, fresh: c.authcodeFresh, agents: map[int]*agent{}}
+	a := &authcode{c: c, authorize: az, redirect: ru, fresh: c.authcodeFresh, agents: map[int]*agent{},
+		origin: az.Scheme + "://" + az.Host}
 	switch c.authMethod {
 	case "basic":
 		a.tokenAuthz = basic(c.clientID, c.clientSecret)
@@ -110,12 +119,24 @@ func newAuthcode(c config) (scenario, error) {
 	default:
 		return scenario{}, fmt.Errorf("bad -auth %q (basic|post)", c.authMethod)
 	}
+	cl := newClient(8, c.reqTimeout)
+	defer cl.CloseIdleConnections()
+	origin := &url.URL{Scheme: az.Scheme, Host: az.Host}
+	switch c.authcodeLogin {
+	case loginPassword:
+	case loginPasskey:
+		if a.passkey, err = registerPasskey(cl, origin, c.username, c.password); err != nil {
+			return scenario{}, fmt.Errorf("authcode: register a passkey: %v", err)
+		}
+	case loginTOTP:
+		if a.pool, err = enrolPool(cl, origin, poolUsernames(c.username, c.authcodeAccounts), c.password, 8); err != nil {
+			return scenario{}, fmt.Errorf("authcode: turn on an authenticator app: %v", err)
+		}
+	}
 	// One flow first, so a wrong setting fails here with its reason
 	// instead of making a run of errors. With a client that asks for
 	// consent, this flow gives it; the workers then find it remembered.
 	probe := &agent{}
-	cl := newClient(1, c.reqTimeout)
-	defer cl.CloseIdleConnections()
 	if ferr := a.flow(probe, cl); ferr != nil {
 		return scenario{}, fmt.Errorf("authcode: a first flow failed: %s", ferr.msg)
 	}
@@ -125,7 +146,7 @@ func newAuthcode(c config) (scenario, error) {
 			seq = append(seq, stepNames[i])
 		}
 	}
-	fmt.Fprintf(os.Stderr, "# authcode: first flow ok, %d requests (%s); fresh_session=%v\n", len(seq), strings.Join(seq, ","), a.fresh)
+	fmt.Fprintf(os.Stderr, "# authcode: first flow ok, %d requests (%s); login=%s fresh_session=%v\n", len(seq), strings.Join(seq, ","), c.authcodeLogin, a.fresh)
 	return scenario{name: "authcode", flow: a.run, maxReqs: maxFlowReqs}, nil
 }
 
@@ -207,7 +228,8 @@ func (a *authcode) flow(ag *agent, base *http.Client) *flowError {
 	}
 
 	step := stepAuthorize // the step of req when it is not a plain GET of a page
-	var loggedIn, consented bool
+	var loggedIn, consented, secondFactor bool
+	var code string // -authcode-login totp: the code of the account signing in
 	for n := 0; n < maxFlowReqs-1; n++ {
 		req.Header.Set("Accept", "text/html")
 		t0 := time.Now()
@@ -255,35 +277,89 @@ func (a *authcode) flow(ag *agent, base *http.Client) *flowError {
 			record(step)
 			return flowErrf(errKindStatus, "%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, pageText(ag.buf.Bytes()))
 		}
-		// A page: it must carry the login or the consent form.
-		f, ok := pageForm(ag.buf.Bytes())
-		switch {
-		case !ok:
+		// A page: it must carry the login, second-factor or consent form.
+		page := ag.buf.Bytes()
+		var f htmlForm
+		switch sf, isTOTP := totpForm(page); {
+		case isTOTP:
+			if isGet {
+				step = stepSecondFactorPage
+			}
 			record(step)
-			return flowErrf(errKindBody, "%s %s: 200 without a login or consent form: %s", req.Method, req.URL.Path, pageText(ag.buf.Bytes()))
-		case f.pass != "":
+			if code == "" || secondFactor {
+				return flowErrf(errKindBody, "%s: the second-factor form came back (a refused code?): %s", req.URL.Path, pageText(page))
+			}
+			secondFactor = true
+			f = sf
+			f.values.Set(f.user, code)
+			step = stepSecondFactorSubmit
+		default:
+			var ok bool
+			if f, ok = pageForm(page); !ok {
+				record(step)
+				return flowErrf(errKindBody, "%s %s: 200 without a login or consent form: %s", req.Method, req.URL.Path, pageText(page))
+			}
+			if f.pass == "" {
+				if isGet {
+					step = stepConsentPage
+				}
+				record(step)
+				if consented {
+					return flowErrf(errKindBody, "%s: the consent form came back after allowing", req.URL.Path)
+				}
+				consented = true
+				f.values.Set(f.allowName, f.allowValue)
+				step = stepConsentSubmit
+				break
+			}
 			if isGet {
 				step = stepLoginPage
 			}
 			record(step)
 			if loggedIn {
-				return flowErrf(errKindBody, "%s: the login form came back after signing in (wrong password? locked account?)", req.URL.Path)
+				return flowErrf(errKindBody, "%s: the login form came back after signing in (wrong password? locked account?): %s", req.URL.Path, pageText(page))
 			}
 			loggedIn = true
-			f.values.Set(f.user, a.c.username)
-			f.values.Set(f.pass, a.c.password)
+			switch a.c.authcodeLogin {
+			case loginPasskey:
+				pf, ok := passkeyForm(page)
+				if !ok {
+					return flowErrf(errKindBody, "%s: no passkey form on the login page (passkeys off?)", req.URL.Path)
+				}
+				action, err := req.URL.Parse(pf.action + "/begin")
+				if err != nil {
+					return flowErrf(errKindBody, "%s: bad passkey form action %q", req.URL.Path, pf.action)
+				}
+				t1 := time.Now()
+				opts, status, err := beginCeremony(cl, action.String(), a.origin, pf.values.Get("_csrf"), &ag.buf)
+				if err != nil {
+					kind := errKindStatus
+					if status == 0 {
+						kind = errKindTransport
+					}
+					return flowErrf(kind, "passkey begin: %v", err)
+				}
+				ag.steps[stepPasskeyBegin]++
+				ag.stepNS[stepPasskeyBegin] += time.Since(t1).Nanoseconds()
+				cred, err := a.passkey.get(opts)
+				if err != nil {
+					return flowErrf(errKindBody, "passkey assertion: %v", err)
+				}
+				f = pf
+				f.values.Set("credential", string(cred))
+			case loginTOTP:
+				user, c, ok := a.pool.take(time.Now())
+				if !ok {
+					return flowErrf(errKindBody, "%v", errPoolExhausted)
+				}
+				code = c
+				f.values.Set(f.user, user)
+				f.values.Set(f.pass, a.c.password)
+			default:
+				f.values.Set(f.user, a.c.username)
+				f.values.Set(f.pass, a.c.password)
+			}
 			step = stepLoginSubmit
-		default:
-			if isGet {
-				step = stepConsentPage
-			}
-			record(step)
-			if consented {
-				return flowErrf(errKindBody, "%s: the consent form came back after allowing", req.URL.Path)
-			}
-			consented = true
-			f.values.Set(f.allowName, f.allowValue)
-			step = stepConsentSubmit
 		}
 		action, err := req.URL.Parse(f.action)
 		if err != nil || !sameOrigin(action, a.authorize) || !strings.EqualFold(f.method, "post") {

@@ -59,11 +59,10 @@ func attrs(b []byte) map[string]string {
 	return m
 }
 
-// pageForm returns the page's login form (an e-mail or text input and a
-// password input), else its consent form (a submit control of value
-// "allow").
-func pageForm(page []byte) (htmlForm, bool) {
-	var consent *htmlForm
+// pageForms reads every form of a page: where it posts, its hidden
+// fields, its login inputs and its "allow" control.
+func pageForms(page []byte) []htmlForm {
+	var out []htmlForm
 	for _, fm := range reForm.FindAllSubmatch(page, -1) {
 		fa := attrs(fm[1])
 		f := htmlForm{action: fa["action"], method: fa["method"], values: url.Values{}}
@@ -95,6 +94,17 @@ func pageForm(page []byte) (htmlForm, bool) {
 				}
 			}
 		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// pageForm returns the page's login form (an e-mail or text input and a
+// password input), else its consent form (a submit control of value
+// "allow").
+func pageForm(page []byte) (htmlForm, bool) {
+	var consent *htmlForm
+	for _, f := range pageForms(page) {
 		if f.pass != "" && f.user != "" {
 			return f, true
 		}
@@ -105,6 +115,29 @@ func pageForm(page []byte) (htmlForm, bool) {
 	}
 	if consent != nil {
 		return *consent, true
+	}
+	return htmlForm{}, false
+}
+
+// passkeyForm returns the login page's passkey form: the one posting to
+// a path ending in /passkey with a hidden "credential" field, which the
+// page's script fills with the assertion.
+func passkeyForm(page []byte) (htmlForm, bool) {
+	for _, f := range pageForms(page) {
+		if _, ok := f.values["credential"]; ok && strings.HasSuffix(f.action, "/passkey") {
+			return f, true
+		}
+	}
+	return htmlForm{}, false
+}
+
+// totpForm returns the second-factor page's form for a code from an
+// authenticator app (hidden method=totp, the code in a text input).
+func totpForm(page []byte) (htmlForm, bool) {
+	for _, f := range pageForms(page) {
+		if f.values.Get("method") == "totp" && f.user != "" {
+			return f, true
+		}
 	}
 	return htmlForm{}, false
 }

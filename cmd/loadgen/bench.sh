@@ -15,9 +15,17 @@
 #   SCENARIOS=cc_opaque,cc_jwt,cc_apikey,introspect,jwks,discovery,authcode
 #                           a subset to run (default: these); also available:
 #                           authcode_consent (a third-party client: consent
-#                           given in the first flow, then remembered) and
+#                           given in the first flow, then remembered),
 #                           authcode_session (the browser session kept, so
-#                           flows skip the login form)
+#                           flows skip the login form), authcode_passkey
+#                           (each flow signs in with a passkey, no password;
+#                           the issuer becomes http://localhost:PORT, as
+#                           passkeys need a domain name) and authcode_totp
+#                           (password, then a code from an authenticator app)
+#   TOTP_ACCOUNTS=2400      accounts authcode_totp signs in with: a code is
+#                           accepted once, so each account signs in at most
+#                           once per 30 s; give about the flows/s x 30
+#                           (loadgen counts an error when none is free)
 #   PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres
 #                           PostgreSQL with trust auth (loopback only)
 #   RESULTS=dir             where JSON, logs and summary.md go
@@ -56,13 +64,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 lib_check_settings
 authcode=false # whether a user and the sign-in clients are needed
+passkey=false  # a user who signs in with a passkey
+totp=false     # a pool of users with an authenticator app
+TOTP_ACCOUNTS=${TOTP_ACCOUNTS:-2400}
 for s in ${SCENARIOS//,/ }; do
 	case "$s" in
 	cc_opaque | cc_jwt | cc_apikey | introspect | jwks | discovery) ;;
 	authcode | authcode_consent | authcode_session) authcode=true ;;
+	authcode_passkey) authcode=true passkey=true ;;
+	authcode_totp) authcode=true totp=true ;;
 	*) die "unknown scenario '$s' in SCENARIOS" ;;
 	esac
 done
+
+[[ $TOTP_ACCOUNTS =~ ^[1-9][0-9]*$ ]] || die "TOTP_ACCOUNTS must be a positive number"
+[[ $passkey == true ]] && lib_issuer_host=localhost
 
 lib_init "${TMPDIR:-/tmp}/gatehouse-bench-results/$(date -u +%Y%m%dT%H%M%SZ)-$DB"
 files=()
@@ -130,6 +146,16 @@ if [[ $authcode == true ]]; then
 	redirect_uri=http://127.0.0.1:1/callback
 	(umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$work/user-password")
 	"$gh" users create --email "$bench_user" --password-stdin --email-verified <"$work/user-password" >&2
+	# Others for the other sign-in methods: a second factor (a passkey
+	# also serves as one) would change the password scenarios' flow.
+	passkey_user=bench-passkey@example.com
+	[[ $passkey == true ]] && "$gh" users create --email "$passkey_user" --password-stdin --email-verified <"$work/user-password" >/dev/null
+	if [[ $totp == true ]]; then
+		echo "bench: creating $TOTP_ACCOUNTS accounts for authcode_totp" >&2
+		seq 1 "$TOTP_ACCOUNTS" | xargs -P "$(nproc)" -I{} sh -c \
+			'"$1" users create --email "bench-totp-$2@example.com" --password-stdin --email-verified <"$3" >/dev/null 2>&1 || { echo "bench: creating account $2 failed" >&2; exit 255; }' \
+			sh "$gh" {} "$work/user-password"
+	fi
 	"$gh" clients create --name bench-web --redirect-uri "$redirect_uri" --skip-consent --json >"$work/client-web.json"
 	"$gh" clients create --name bench-third-party --redirect-uri "$redirect_uri" --json >"$work/client-third.json"
 	web_id=$("$tool" field client_id <"$work/client-web.json")
@@ -218,6 +244,22 @@ for s in ${SCENARIOS//,/ }; do
 		;;
 	discovery)
 		loadgen discovery -scenarios get -get-url "$base/.well-known/openid-configuration"
+		;;
+	authcode_passkey)
+		# loadgen registers a passkey on the account first (signed in once
+		# with the password, through the account pages), then every flow
+		# signs in with it: no password, no argon2id.
+		loadgen "$s" -scenarios authcode -authorize-url "$base/oauth2/authorize" -token-url "$token_url" \
+			-redirect-uri "$redirect_uri" -client-id "$web_id" -client-secret "$web_secret" \
+			-username "$passkey_user" -password-file "$work/user-password" -authcode-login passkey
+		;;
+	authcode_totp)
+		# loadgen turns an authenticator app on for every account first;
+		# every flow then signs in with a password and a current code.
+		loadgen "$s" -scenarios authcode -authorize-url "$base/oauth2/authorize" -token-url "$token_url" \
+			-redirect-uri "$redirect_uri" -client-id "$web_id" -client-secret "$web_secret" \
+			-username "bench-totp-%d@example.com" -authcode-accounts "$TOTP_ACCOUNTS" \
+			-password-file "$work/user-password" -authcode-login totp
 		;;
 	authcode | authcode_consent | authcode_session)
 		# Each connection is a browser running whole flows; by default

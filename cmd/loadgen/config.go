@@ -42,6 +42,10 @@ type config struct {
 	password      string
 	passwordFile  string
 	authcodeFresh bool
+	authcodeLogin string // password | passkey | totp
+	// authcodeAccounts: with totp, the pool of accounts (-username with
+	// %d, numbered from 1), all with the one password.
+	authcodeAccounts int
 }
 
 // parseFlags reads the command line args into a config through fs and
@@ -66,6 +70,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&c.password, "password", "", "authcode: the user's password (visible in ps; prefer -password-file)")
 	fs.StringVar(&c.passwordFile, "password-file", "", "authcode: read the user's password from the first line of this file")
 	fs.BoolVar(&c.authcodeFresh, "authcode-fresh-session", true, "authcode: start every flow with an empty cookie jar, so each flow signs in with the password (false: keep the browser session, later flows skip the login form)")
+	fs.StringVar(&c.authcodeLogin, "authcode-login", loginPassword, "authcode: how each flow signs in: password; passkey (a passkey is registered on the -username account first, through its account pages; the server's issuer host must be a domain name, e.g. localhost); totp (password, then a code from an authenticator app, turned on first for every account of the pool)")
+	fs.IntVar(&c.authcodeAccounts, "authcode-accounts", 1, "authcode with -authcode-login totp: the number of accounts, -username with %d (1..N); a code is accepted once, so an account signs in once per 30 s: give about flows/s x 30 accounts. The accounts must have no second factor yet")
 	fs.StringVar(&scen, "scenarios", "", "comma-separated list among cc_token,introspect,get,authcode (default: every scenario whose URL is set)")
 	fs.StringVar(&conns, "conns", "1,16,64", "comma-separated concurrency sweep (closed loop, one keep-alive connection per worker)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of one run (max 10m)")
@@ -124,6 +130,20 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	}
 	if c.warmup < 0 || c.warmup > time.Minute {
 		return config{}, errors.New("-warmup must be in [0, 1m]")
+	}
+	switch c.authcodeLogin {
+	case loginPassword, loginPasskey, loginTOTP:
+	default:
+		return config{}, fmt.Errorf("bad -authcode-login %q (password|passkey|totp)", c.authcodeLogin)
+	}
+	if c.authcodeAccounts < 1 || c.authcodeAccounts > 100000 {
+		return config{}, errors.New("-authcode-accounts must be in [1, 100000]")
+	}
+	if c.authcodeAccounts > 1 && (c.authcodeLogin != loginTOTP || strings.Count(c.username, "%d") != 1) {
+		return config{}, errors.New("-authcode-accounts > 1 needs -authcode-login totp and a -username with one %d")
+	}
+	if c.authcodeLogin != loginPassword && !c.authcodeFresh {
+		return config{}, errors.New("-authcode-login passkey|totp measures sign-ins: it needs -authcode-fresh-session=true")
 	}
 	if c.passwordFile != "" {
 		if c.password != "" {

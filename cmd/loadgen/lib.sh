@@ -122,13 +122,16 @@ lib_database() {
 }
 
 # lib_server_env sets what gatehouse is started with: two free loopback
-# ports, a random secret, opaque ES256 defaults and no rate limits.
+# ports, a random secret, opaque ES256 defaults and no rate limits. The
+# issuer's host is $lib_issuer_host (default 127.0.0.1; passkeys need a
+# domain name, so the passkey scenario sets localhost, which /etc/hosts
+# maps to loopback).
 lib_server_env() {
 	local ports
 	ports=$("$tool" freeport 2)
 	read -r port admin_port <<<"$ports"
 	[[ -n "$port" && -n "$admin_port" ]] || die "no free loopback ports"
-	base="http://127.0.0.1:$port"
+	base="http://${lib_issuer_host:-127.0.0.1}:$port"
 
 	GATEHOUSE_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 	export GATEHOUSE_SECRET

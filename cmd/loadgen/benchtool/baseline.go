@@ -49,6 +49,8 @@ var rows = []row{
 	{label: "authcode", title: "authorization code flow, new sign-in each flow (flows/s)", flow: true},
 	{label: "authcode_consent", title: "authorization code flow, third-party client, consent remembered, new sign-in each flow (flows/s)", flow: true},
 	{label: "authcode_session", title: "authorization code flow, browser session reused (flows/s)", flow: true},
+	{label: "authcode_passkey", title: "authorization code flow, passkey sign-in each flow, no password (flows/s)", flow: true},
+	{label: "authcode_totp", title: "authorization code flow, password + TOTP sign-in each flow (flows/s)", flow: true},
 }
 
 // compare returns the ratio column and the target verdict of one row.
