@@ -29,16 +29,16 @@ import (
 
 // Steps: every HTTP request of a flow is one of these.
 const (
-	stepAuthorize     = iota // the authorization request
-	stepLoginPage            // GET of a page with the login form
-	stepLoginSubmit          // POST of the login form
-	stepPasskeyBegin         // POST of the passkey ceremony's begin (JSON)
-	stepSecondFactorPage     // GET of a page with the second-factor (TOTP) form
-	stepSecondFactorSubmit   // POST of the TOTP code
-	stepConsentPage          // GET of a page with the consent form
-	stepConsentSubmit        // POST of decision=allow
-	stepRedirect             // GET of a same-server URL that redirected again
-	stepToken                // POST of the code exchange
+	stepAuthorize          = iota // the authorization request
+	stepLoginPage                 // GET of a page with the login form
+	stepLoginSubmit               // POST of the login form
+	stepPasskeyBegin              // POST of the passkey ceremony's begin (JSON)
+	stepSecondFactorPage          // GET of a page with the second-factor (TOTP) form
+	stepSecondFactorSubmit        // POST of the TOTP code
+	stepConsentPage               // GET of a page with the consent form
+	stepConsentSubmit             // POST of decision=allow
+	stepRedirect                  // GET of a same-server URL that redirected again
+	stepToken                     // POST of the code exchange
 	numSteps
 )
 
