@@ -38,4 +38,11 @@ const (
 	// SessionEndedByPasswordReset: the person set a new password through
 	// a reset link, which signs them out everywhere.
 	SessionEndedByPasswordReset = "password_reset"
+	// SessionEndedByEmailChange: the person confirmed a change of their
+	// address, which signs them out everywhere but in the browser that
+	// confirmed it when that browser was signed in as them (a session an
+	// attacker holds must not outlive the owner's change of the address
+	// they sign in with, as OWASP ASVS 4.0 V3.3.3 asks after a password
+	// change).
+	SessionEndedByEmailChange = "email_change"
 )

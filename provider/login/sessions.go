@@ -160,13 +160,32 @@ func (s *Sessions) End(ctx context.Context, ls *storage.LoginSession, actor, rea
 // resetting a password signs them out in the same transaction), and
 // deletes their expired sessions too.
 func (s *Sessions) EndAll(ctx context.Context, userID, actor, reason string) ([]*EndedSession, error) {
+	return s.endAllBut(ctx, userID, "", actor, reason)
+}
+
+// EndOthers is EndAll but for the session whose ID (storage.LoginSession.ID)
+// is keep, which stays: the browser the person is using when they change
+// a credential stays signed in, every other one is signed out. A keep
+// that is not one of the user's sessions ("", another person's) keeps
+// nothing (then it is EndAll). When one is kept, the user's expired
+// sessions are left to the janitor: they sign nobody in.
+func (s *Sessions) EndOthers(ctx context.Context, userID, keep, actor, reason string) ([]*EndedSession, error) {
+	return s.endAllBut(ctx, userID, keep, actor, reason)
+}
+
+func (s *Sessions) endAllBut(ctx context.Context, userID, keep, actor, reason string) ([]*EndedSession, error) {
 	var ended []*EndedSession
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		all, err := s.store.LoginSessionsOfUser(ctx, userID)
 		if err != nil {
 			return err
 		}
+		kept := false
 		for _, ls := range all {
+			if keep != "" && ls.ID == keep {
+				kept = true
+				continue
+			}
 			e, err := s.end(ctx, ls)
 			if errors.Is(err, storage.ErrNotFound) {
 				continue // ended meanwhile, by someone who told its apps
@@ -175,6 +194,9 @@ func (s *Sessions) EndAll(ctx context.Context, userID, actor, reason string) ([]
 				return err
 			}
 			ended = append(ended, e)
+		}
+		if kept {
+			return nil
 		}
 		return s.store.DeleteLoginSessionsOfUser(ctx, userID)
 	})
