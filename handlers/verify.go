@@ -16,7 +16,7 @@ import (
 // login.EmailVerification.
 type emailVerifier interface {
 	Check(ctx context.Context, token string) error
-	Confirm(ctx context.Context, token string) (*storage.User, error)
+	Confirm(ctx context.Context, token, keep string) (*storage.User, error)
 	RequestChange(ctx context.Context, u *storage.User, newEmail string) error
 }
 
@@ -52,9 +52,20 @@ func (h *Handler) verifyEmailPage(c echo.Context) error {
 	return h.render(c, http.StatusOK, "email_verify", d)
 }
 
+// verifyEmailSubmit confirms a link. A change of address ends the
+// person's other sessions; this browser's stays when it is signed in as
+// them (they are the one changing it), and Confirm tells whose it is.
 func (h *Handler) verifyEmailSubmit(c echo.Context) error {
 	d := &templates.EmailVerifyData{Common: h.common(c, "Verify your e-mail address")}
-	if _, err := h.verify.Confirm(c.Request().Context(), c.FormValue("token")); err != nil {
+	keep := ""
+	signedIn, err := h.currentLogin(c)
+	if err != nil {
+		return err
+	}
+	if signedIn != nil {
+		keep = signedIn.Session.ID
+	}
+	if _, err := h.verify.Confirm(c.Request().Context(), c.FormValue("token"), keep); err != nil {
 		if errors.Is(err, login.ErrEmailTaken) {
 			// The new address went to another account after the link was
 			// sent: a clear page, not a 500 from the unique constraint.

@@ -373,7 +373,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			}
 		}
 		verify, err = login.NewEmailVerification(login.EmailVerificationOptions{
-			Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Audit: recorder, Now: opts.now, Logger: log,
+			Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: signIn.Sessions(),
+			Audit: recorder, Now: opts.now, Logger: log,
 		})
 		if err != nil {
 			return nil, err

@@ -36,8 +36,10 @@ func (s *testServer) signsIn(email, password string) bool {
 // the old address signs in and is in the ID token. After the button the
 // new address signs in, is in the ID token with email_verified true, the
 // old one does not sign in, and the old address was told; the link then
-// works no more. A wrong password sends nothing, and an address of
-// another account gets the same page and no link.
+// works no more, and the person's session in another browser has ended
+// (the link was confirmed in a browser signed in as nobody). A wrong
+// password sends nothing, and an address of another account gets the
+// same page and no link (its owner is told, TestEmailChangeAddressClaimed).
 func TestEmailChange(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		srv := smtptest.Start(t)
@@ -61,10 +63,14 @@ func TestEmailChange(t *testing.T) {
 		}
 
 		// Another account's address: the same page as a free address, and
-		// no link to it.
+		// no link to it: its owner gets a notice without one.
 		taken := b.changeEmail(page, "Taken@Example.com", "password-123")
-		if !outboxEmpty(t, s.store) {
-			t.Fatal("a link was queued for another account's address")
+		claimed := srv.Wait(mailWait)
+		if ctext, _ := claimed.Part("text/plain"); len(claimed.To) != 1 || claimed.To[0] != "taken@example.com" || strings.Contains(ctext, "http") {
+			t.Fatalf("to another account's address, to %v: %q", claimed.To, ctext)
+		}
+		if !waitFor(mailWait, func() bool { return outboxEmpty(t, s.store) }) {
+			t.Fatal("the outbox did not empty")
 		}
 		srv.None()
 
@@ -111,6 +117,9 @@ func TestEmailChange(t *testing.T) {
 		}
 		if s.signsIn("old@example.com", "password-123") {
 			t.Error("the old address still signs in")
+		}
+		if p := b.get(s.issuer + "/account/sessions"); !p.isLoginPage() {
+			t.Errorf("the session of before the change lives on: %d %s", p.status, p.url)
 		}
 
 		// The link is used up.
@@ -206,4 +215,110 @@ func TestEmailChangeRateLimit(t *testing.T) {
 	if !outboxEmpty(t, s.store) {
 		t.Fatal("a refused change queued a message")
 	}
+}
+
+// TestEmailChangeEndsOtherSessions: a person signed in in two browsers
+// changes their address from the first and confirms the link there: the
+// second browser's session has ended (its account pages ask to sign in),
+// the first stays signed in, and the store has that one session left.
+func TestEmailChangeEndsOtherSessions(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		srv := smtptest.Start(t)
+		s := startServer(t, dialect, withSMTP(srv))
+		ctx := context.Background()
+		u := s.user("twice@example.com", "password-123")
+		a, b := s.newBrowser(), s.newBrowser()
+		page := a.login(a.get(s.issuer+"/account/security"), "twice@example.com", "password-123")
+		if p := b.login(b.get(s.issuer+"/account/sessions"), "twice@example.com", "password-123"); p.status != http.StatusOK || p.isLoginPage() {
+			t.Fatalf("the second browser did not sign in: %d %s", p.status, p.url)
+		}
+		if p := a.changeEmail(page, "moved@example.com", "password-123"); p.status != http.StatusOK {
+			t.Fatalf("change: %d %.300s", p.status, p.body)
+		}
+		text, _ := srv.Wait(mailWait).Part("text/plain")
+		link := verifyLink.FindString(text)
+		if link == "" {
+			t.Fatalf("no link in %q", text)
+		}
+		// Before the link, both browsers are signed in.
+		if p := b.get(s.issuer + "/account/sessions"); p.isLoginPage() {
+			t.Fatal("the second browser was signed out before the link was confirmed")
+		}
+
+		confirm := a.get(link)
+		if p := a.post(s.issuer+"/email/verify", confirm.formValues()); p.status != http.StatusOK || !strings.Contains(p.body, `id="verify-done"`) {
+			t.Fatalf("confirming: %d %.300s", p.status, p.body)
+		}
+		if p := b.get(s.issuer + "/account/sessions"); !p.isLoginPage() {
+			t.Errorf("the other browser is still signed in: %d %s", p.status, p.url)
+		}
+		if p := a.get(s.issuer + "/account/sessions"); p.status != http.StatusOK || p.isLoginPage() {
+			t.Errorf("the browser that confirmed was signed out: %d %s", p.status, p.url)
+		}
+		left, err := s.store.LoginSessionsOfUser(ctx, u.ID)
+		if err != nil || len(left) != 1 {
+			t.Fatalf("sessions left: %d (%v), want 1", len(left), err)
+		}
+		notice := srv.Wait(mailWait)
+		if len(notice.To) != 1 || notice.To[0] != "twice@example.com" {
+			t.Fatalf("notice to %v", notice.To)
+		}
+	})
+}
+
+// TestEmailChangeAddressClaimed: asking for the address of another
+// account gets the same answer as a free address (status and body), and
+// the owner of that address is told, without the asker's address and
+// without a link; a second asker within the day gets the same answer and
+// the owner no second notice (no mail-bombing through the form).
+func TestEmailChangeAddressClaimed(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		srv := smtptest.Start(t)
+		s := startServer(t, dialect, withSMTP(srv))
+		s.user("asker@example.com", "password-123")
+		s.user("owner@example.com", "password-456")
+		s.user("second@example.com", "password-789")
+		b := s.newBrowser()
+		page := b.login(b.get(s.issuer+"/account/security"), "asker@example.com", "password-123")
+
+		taken := b.changeEmail(page, "owner@example.com", "password-123")
+		notice := srv.Wait(mailWait)
+		text, err := notice.Part("text/plain")
+		if err != nil {
+			t.Fatal(err)
+		}
+		html, err := notice.Part("text/html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(notice.To) != 1 || notice.To[0] != "owner@example.com" || !strings.Contains(text, "Example ID") || !strings.Contains(text, "nothing changed") {
+			t.Fatalf("notice to %v: %q", notice.To, text)
+		}
+		for _, part := range []string{text, html, notice.Header("Subject")} {
+			if strings.Contains(part, "asker@example.com") || strings.Contains(part, "http") {
+				t.Errorf("the notice names the asker or carries a link: %q", part)
+			}
+		}
+
+		free := b.changeEmail(page, "free@example.com", "password-123")
+		if free.status != http.StatusOK || taken.status != free.status ||
+			strings.ReplaceAll(taken.body, taken.formValues().Get("_csrf"), "") != strings.ReplaceAll(free.body, free.formValues().Get("_csrf"), "") {
+			t.Fatalf("the answers differ: taken %d, free %d:\n%.600s\n---\n%.600s", taken.status, free.status, taken.body, free.body)
+		}
+		if m := srv.Wait(mailWait); len(m.To) != 1 || m.To[0] != "free@example.com" {
+			t.Fatalf("the link went to %v", m.To)
+		}
+
+		// Someone else asks for the same address within the day: the same
+		// answer, and no second notice.
+		o := s.newBrowser()
+		opage := o.login(o.get(s.issuer+"/account/security"), "second@example.com", "password-789")
+		if p := o.changeEmail(opage, "owner@example.com", "password-789"); p.status != http.StatusOK {
+			t.Fatalf("the second asker: %d %.300s", p.status, p.body)
+		}
+		if !waitFor(mailWait, func() bool { return outboxEmpty(t, s.store) }) {
+			t.Fatal("the outbox did not empty")
+		}
+		srv.None()
+	})
 }

@@ -112,7 +112,12 @@ func newQueueingVerifier(cfg config.Config, store *bunstore.Store, ring *secret.
 	if err != nil {
 		return nil, err
 	}
+	// The CLI confirms no link, so its Sessions never end one.
+	sessions, err := login.NewSessions(login.SessionsOptions{Store: store, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	return login.NewEmailVerification(login.EmailVerificationOptions{
-		Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Logger: log,
+		Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: sessions, Logger: log,
 	})
 }

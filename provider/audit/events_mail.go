@@ -36,11 +36,17 @@ const (
 	EmailVerified = "email.verified"
 	// EmailChangeRequested: a signed-in person asked to change their
 	// address (Details: outcome "sent", or "taken" when the address
-	// belongs to another account and no link went out).
+	// belongs to another account and no link went out: its owner is told
+	// instead, EmailClaimNoticeSent).
 	EmailChangeRequested = "email.change_requested"
 	// EmailChanged: the person confirmed the link sent to the new address
-	// (Details: previous_email, email).
+	// (Details: previous_email, email, sessions_ended — their other
+	// sessions, which ended).
 	EmailChanged = "email.changed"
+	// EmailClaimNoticeSent: the owner of an address someone else asked to
+	// change their account to was told by e-mail (Actor system, Subject
+	// the owner; at most one notice per address a day).
+	EmailClaimNoticeSent = "email.claim_notice_sent"
 )
 
 // Self-service sign-up events.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
@@ -33,10 +34,12 @@ const MailKindVerifyEmail = "verify_email"
 
 // MailKindChangeEmail names the deferred link that changes an address
 // (sent to the new address); MailKindEmailChanged the notice to the
-// previous address once it changed.
+// previous address once it changed; MailKindAddressClaimed the notice to
+// the owner of an address someone asked to change their own account to.
 const (
-	MailKindChangeEmail  = "change_email"
-	MailKindEmailChanged = "email_changed"
+	MailKindChangeEmail    = "change_email"
+	MailKindEmailChanged   = "email_changed"
+	MailKindAddressClaimed = "address_claimed"
 )
 
 var (
@@ -69,22 +72,28 @@ type EmailVerificationOptions struct {
 	Mail      Mailer
 	Templates *gmail.Templates
 	Issuer    string
-	Audit     *audit.Recorder
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Sessions ends the person's other sessions when a change of address
+	// is confirmed (their apps get back-channel logout).
+	Sessions *Sessions
+	Audit    *audit.Recorder
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // EmailVerification sends and checks verification links. Safe for
 // concurrent use.
 type EmailVerification struct {
 	o EmailVerificationOptions
+	// claimed holds the notices to owners of claimed addresses to one per
+	// address per claimNoticeEvery.
+	claimed *noticeGate
 }
 
 // NewEmailVerification returns e-mail verification as o configures it,
 // and registers its message with the outbox.
 func NewEmailVerification(o EmailVerificationOptions) (*EmailVerification, error) {
-	if o.Store == nil || o.Mail == nil || o.Templates == nil || o.Issuer == "" {
-		return nil, errors.New("login: e-mail verification needs Store, Mail, Templates and Issuer")
+	if o.Store == nil || o.Mail == nil || o.Templates == nil || o.Issuer == "" || o.Sessions == nil {
+		return nil, errors.New("login: e-mail verification needs Store, Mail, Templates, Issuer and Sessions")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -92,10 +101,11 @@ func NewEmailVerification(o EmailVerificationOptions) (*EmailVerification, error
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	v := &EmailVerification{o: o}
+	v := &EmailVerification{o: o, claimed: newNoticeGate(claimNoticeEvery, maxClaimNotices)}
 	o.Mail.Register(MailKindVerifyEmail, v.compose)
 	o.Mail.Register(MailKindChangeEmail, v.composeChange)
 	o.Mail.Register(MailKindEmailChanged, v.composeChanged)
+	o.Mail.Register(MailKindAddressClaimed, v.composeClaimed)
 	return v, nil
 }
 
@@ -167,10 +177,13 @@ func linkFits(u *storage.User, ev *storage.EmailVerification) bool {
 }
 
 // Confirm marks the link's address verified and uses the link up; a
-// change link makes its address the person's (verified) and tells the
-// previous address. ErrEmailTaken when another account has the new
-// address by now.
-func (v *EmailVerification) Confirm(ctx context.Context, token string) (*storage.User, error) {
+// change link makes its address the person's (verified), tells the
+// previous address and ends every other session of the person: keep is
+// the login session (storage.LoginSession.ID) of the browser confirming,
+// "" when it is signed in as nobody, and stays only when it is the
+// person's. ErrEmailTaken when another account has the new address by
+// now.
+func (v *EmailVerification) Confirm(ctx context.Context, token, keep string) (*storage.User, error) {
 	if token == "" || len(token) > 100 {
 		return nil, ErrVerifyLink
 	}
@@ -178,6 +191,7 @@ func (v *EmailVerification) Confirm(ctx context.Context, token string) (*storage
 		u        *storage.User
 		previous string // the address before a change
 		taken    bool   // a change to an address another account has
+		ended    int    // sessions the change ended
 	)
 	err := v.o.Store.InTx(ctx, func(ctx context.Context) error {
 		ev, err := v.o.Store.TakeEmailVerification(ctx, secret.HashHandle(token))
@@ -196,7 +210,8 @@ func (v *EmailVerification) Confirm(ctx context.Context, token string) (*storage
 		}
 		if ev.PreviousEmail != "" {
 			previous = ev.PreviousEmail
-			return v.change(ctx, u, ev.Email, &taken)
+			ended, err = v.change(ctx, u, ev.Email, keep, &taken)
+			return err
 		}
 		u.EmailVerified = true
 		u.UpdatedAt = v.o.Now().UTC()
@@ -217,7 +232,7 @@ func (v *EmailVerification) Confirm(ctx context.Context, token string) (*storage
 	if previous != "" {
 		v.o.Audit.Record(ctx, audit.Event{
 			Type: audit.EmailChanged, Actor: audit.UserSubject(u.ID), Subject: audit.UserSubject(u.ID), IP: reqctx.ClientIP(ctx),
-			Details: map[string]string{"previous_email": previous, "email": u.Email},
+			Details: map[string]string{"previous_email": previous, "email": u.Email, "sessions_ended": strconv.Itoa(ended)},
 		})
 		return u, nil
 	}
