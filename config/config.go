@@ -180,7 +180,20 @@ type Login struct {
 	// always asked; a client's require_mfa and acr_values ask too.)
 	RequireMFA       bool `yaml:"require_mfa" env:"REQUIRE_MFA"`
 	RequireMFAAdmins bool `yaml:"require_mfa_admins" env:"REQUIRE_MFA_ADMINS"`
+	// MFAEnrolment says how a person without a second factor, of whom
+	// one is required, shows it is them before setting one up: "email"
+	// (a code sent to the account's address; the default, and what
+	// happens when e-mail is configured) or "first_use" (whoever gave
+	// the first factor sets it up: a stolen password is then enough to
+	// enrol an attacker's authenticator; a weaker choice, logged).
+	MFAEnrolment string `yaml:"mfa_enrolment" env:"MFA_ENROLMENT"`
 }
+
+// The values of login.mfa_enrolment.
+const (
+	MFAEnrolmentEmail    = "email"
+	MFAEnrolmentFirstUse = "first_use"
+)
 
 // RateLimits configures the request limits. PerIP and PerClient apply to
 // the token, introspection, revocation, PAR and registration endpoints
@@ -360,7 +373,7 @@ func Default() Config {
 		DSN:         "sqlite://./data/gatehouse.db",
 		Login: Login{
 			Password: true, MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour,
-			FailureReset: 24 * time.Hour,
+			FailureReset: 24 * time.Hour, MFAEnrolment: MFAEnrolmentEmail,
 		},
 		RateLimits: RateLimits{
 			Enabled:    true,
@@ -753,6 +766,7 @@ func (c Config) Validate() error {
 	} else if l.MaxLockout < l.Lockout || l.MaxLockout > 7*24*time.Hour {
 		p.add("login.max_lockout", "must be between login.lockout (%s) and 168h, got %s", l.Lockout, l.MaxLockout)
 	}
+	p.add("login.mfa_enrolment", "%s", checkEnum(c.Login.MFAEnrolment, []string{MFAEnrolmentEmail, MFAEnrolmentFirstUse}))
 	if l := c.Login; l.FailureReset < time.Minute {
 		p.add("login.failure_reset", "must be at least 1m, got %s", l.FailureReset)
 	}

@@ -74,14 +74,15 @@ type cookieNames struct {
 	device   string // the accounts this browser signed in to (provider.RememberDevice)
 	pending  string // a first factor waiting for the second (login.SealPendingSignIn)
 	ceremony string // the handle of the WebAuthn ceremony this browser began
+	enrol    string // the e-mailed code before a required first second factor (login.EnrolmentProof)
 }
 
 func newCookieNames(secure bool) cookieNames {
 	if secure {
 		return cookieNames{session: "__Host-gth_session", csrf: "__Host-gth_csrf", upstream: "__Host-gth_upstream", device: "__Host-gth_device",
-			pending: "__Host-gth_mfa", ceremony: "__Host-gth_webauthn"}
+			pending: "__Host-gth_mfa", ceremony: "__Host-gth_webauthn", enrol: "__Host-gth_mfa_enrol"}
 	}
-	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device", pending: "gth_mfa", ceremony: "gth_webauthn"}
+	return cookieNames{session: "gth_session", csrf: "gth_csrf", upstream: "gth_upstream", device: "gth_device", pending: "gth_mfa", ceremony: "gth_webauthn", enrol: "gth_mfa_enrol"}
 }
 
 const csrfContextKey = "csrf"

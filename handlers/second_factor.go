@@ -162,7 +162,13 @@ func (h *Handler) renderSecondFactor(c echo.Context, st *secondFactorState, stat
 	}
 	if len(methods) == 0 {
 		// Required but none set up (the operator asks everyone, the client
-		// or the request asks): set one up now, before continuing.
+		// or the request asks): set one up now, before continuing — once
+		// the person has shown they read the account's mail, so that a
+		// first factor alone cannot enrol its own authenticator
+		// (login.EnrolmentProofs).
+		if done, err := h.proveBeforeEnrolment(c, st, data, status); done || err != nil {
+			return err
+		}
 		enrol, err := h.login.BeginTOTPEnrolment(ctx, st.user, true)
 		if err != nil {
 			return err
@@ -214,8 +220,16 @@ func (h *Handler) secondFactorSubmit(c echo.Context) error {
 			return err
 		}
 		secondAMR = amr
+	case enrolEmailCode, enrolEmailResend:
+		return h.enrolmentProofSubmit(c, st, method, code)
 	case "enrol":
+		if !h.enrolmentProven(c, st.user) {
+			return h.renderSecondFactor(c, st, http.StatusForbidden, "Enter the code we e-mailed you first.")
+		}
 		recoveryCodes, err = h.login.ConfirmTOTP(ctx, st.user, code, h.deviceCookie(c))
+		if err == nil {
+			h.clearEnrolCookie(c)
+		}
 		if errors.Is(err, login.ErrTOTPEnrolled) || errors.Is(err, login.ErrNoTOTPEnrolment) {
 			return h.renderSecondFactor(c, st, http.StatusConflict, "The authenticator changed meanwhile. Try again.")
 		}
@@ -353,4 +367,125 @@ func (h *Handler) secondFactorDone(c echo.Context, st *secondFactorState, justNo
 		return h.completeAuthorization(c, st.ar, st.signedIn, st.flow)
 	}
 	return c.Redirect(http.StatusSeeOther, stepPath(step)+"?flow="+url.QueryEscape(st.flow))
+}
+
+// The second-factor form's methods for the e-mailed code that comes
+// before setting up a first second factor.
+const (
+	enrolEmailCode   = "enrol_email"
+	enrolEmailResend = "enrol_email_resend"
+)
+
+// enrolmentProof is the proof in this browser's cookie for u, or nil.
+func (h *Handler) enrolmentProof(c echo.Context, u *storage.User) *login.EnrolmentProof {
+	ck, err := c.Cookie(h.cookies.enrol)
+	if err != nil {
+		return nil
+	}
+	return h.enrolProof.Open(u, ck.Value)
+}
+
+// enrolmentProven says whether u may set up a first second factor in
+// this browser: the person typed back the e-mailed code, or the operator
+// chose to trust the first factor (login.mfa_enrolment: first_use).
+func (h *Handler) enrolmentProven(c echo.Context, u *storage.User) bool {
+	if h.enrolProof == nil {
+		return true
+	}
+	pr := h.enrolmentProof(c, u)
+	return pr != nil && pr.Proven
+}
+
+func (h *Handler) setEnrolCookie(c echo.Context, pr *login.EnrolmentProof) error {
+	value, err := h.enrolProof.Seal(pr)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: h.cookies.enrol, Value: value, Path: PathSecondFactor, MaxAge: int(pr.Expires.Sub(h.now()).Seconds()),
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+func (h *Handler) clearEnrolCookie(c echo.Context) {
+	if h.enrolProof == nil {
+		return
+	}
+	c.SetCookie(&http.Cookie{
+		Name: h.cookies.enrol, Value: "", Path: PathSecondFactor, MaxAge: -1,
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// proveBeforeEnrolment renders the page that asks for the e-mailed code
+// (sending one when this browser has none under way) and reports true,
+// unless the person may set up the authenticator now.
+func (h *Handler) proveBeforeEnrolment(c echo.Context, st *secondFactorState, data *templates.SecondFactorData, status int) (bool, error) {
+	if h.enrolmentProven(c, st.user) {
+		return false, nil
+	}
+	data.Title = "Confirm it is you"
+	if st.user.Email == "" {
+		data.NoAddress = true
+		return true, h.render(c, status, "second_factor", data)
+	}
+	if h.enrolmentProof(c, st.user) == nil {
+		pr, err := h.enrolProof.Send(c.Request().Context(), st.user)
+		if err != nil {
+			return true, err
+		}
+		if err := h.setEnrolCookie(c, pr); err != nil {
+			return true, err
+		}
+	}
+	data.ProveEmail = login.MaskEmail(st.user.Email)
+	return true, h.render(c, status, "second_factor", data)
+}
+
+// enrolmentProofSubmit checks the e-mailed code (then the page shows the
+// authenticator to set up), or sends a new one on request, at most once
+// a minute.
+func (h *Handler) enrolmentProofSubmit(c echo.Context, st *secondFactorState, method, code string) error {
+	ctx := c.Request().Context()
+	if h.enrolProof == nil || h.enrolmentProven(c, st.user) {
+		return h.renderSecondFactor(c, st, http.StatusOK, "")
+	}
+	pr := h.enrolmentProof(c, st.user)
+	if pr == nil {
+		// Expired (or another browser's): the page sends a new code.
+		return h.renderSecondFactor(c, st, http.StatusUnauthorized, "That code has expired. We sent you a new one.")
+	}
+	if method == enrolEmailResend {
+		if h.now().Before(pr.SentAt.Add(login.EnrolmentResendAfter)) {
+			return h.renderSecondFactor(c, st, http.StatusTooManyRequests, "A code was sent less than a minute ago. Wait a little, then ask again.")
+		}
+		pr, err := h.enrolProof.Send(ctx, st.user)
+		if err != nil {
+			return err
+		}
+		if err := h.setEnrolCookie(c, pr); err != nil {
+			return err
+		}
+		data := &templates.SecondFactorData{Common: h.common(c, "Confirm it is you"), Flow: st.flow, Next: st.next,
+			ProveEmail: login.MaskEmail(st.user.Email), Message: "We sent a new code. Codes sent before no longer work."}
+		if st.flow != "" {
+			data.ClientName = clientName(st.ar)
+		}
+		return h.render(c, http.StatusOK, "second_factor", data)
+	}
+	proven, err := h.enrolProof.Prove(ctx, st.user, pr, code, h.deviceCookie(c))
+	if errors.Is(err, login.ErrWrongSecondFactor) {
+		h.log.InfoContext(ctx, "enrolment code failed", "user_id", st.user.ID, "ip", c.RealIP())
+		return h.renderSecondFactor(c, st, http.StatusUnauthorized, "That code did not work. Check the e-mail and try again.")
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.setEnrolCookie(c, proven); err != nil {
+		return err
+	}
+	// The proof is in the response's cookie, not yet in the request:
+	// show the authenticator to set up by the browser's next request.
+	return c.Redirect(http.StatusSeeOther, secondFactorURL(st.flow, st.next))
 }

@@ -91,6 +91,10 @@ type Options struct {
 	// PasswordReset serves "forgot password" (/password/forgot,
 	// /password/reset); nil when gatehouse sends no e-mail.
 	PasswordReset *login.PasswordReset
+	// EnrolmentProofs e-mails the code a person types back before
+	// setting up a first second factor that is required of them; nil
+	// trusts the first factor instead (login.mfa_enrolment: first_use).
+	EnrolmentProofs *login.EnrolmentProofs
 	// EmailVerification serves the verification links (/email/verify);
 	// nil when gatehouse sends no e-mail.
 	EmailVerification *login.EmailVerification
@@ -126,6 +130,9 @@ type Handler struct {
 	devMail func() []mail.Message
 	reset   passwordResetter // nil: no password reset
 	verify  emailVerifier    // nil: no e-mail verification
+	// enrolProof: nil when a required first second factor is set up on
+	// first use (no e-mailed code first).
+	enrolProof *login.EnrolmentProofs
 	signup  signUp           // nil: sign-up is off
 }
 
@@ -165,6 +172,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.PasswordReset != nil {
 		h.reset = opts.PasswordReset
 	}
+	h.enrolProof = opts.EnrolmentProofs
 	if opts.EmailVerification != nil {
 		h.verify = opts.EmailVerification
 	}

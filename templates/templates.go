@@ -385,6 +385,12 @@ type SecondFactorData struct {
 	RecoveryCodes []string
 	ContinueURL   string
 	Error         string
+	// ProveEmail is the masked address a code went to, before a first
+	// second factor is set up (login.EnrolmentProofs); NoAddress says
+	// the account has none, so it cannot be set up here.
+	ProveEmail string
+	NoAddress  bool
+	Message    string
 }
 
 // TOTPEnrolment is an authenticator being set up: its QR code (a data:

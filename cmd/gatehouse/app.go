@@ -358,6 +358,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	var reset *login.PasswordReset
 	var verify *login.EmailVerification
 	var signup *login.Signup
+	var enrolProofs *login.EnrolmentProofs
 	if outbox != nil {
 		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
 		if err != nil {
@@ -378,6 +379,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		})
 		if err != nil {
 			return nil, err
+		}
+		if cfg.Login.MFAEnrolment == config.MFAEnrolmentEmail {
+			enrolProofs, err = login.NewEnrolmentProofs(login.EnrolmentProofOptions{
+				SignIn: signIn, Mail: outbox, Templates: tmpl, Now: opts.now, Logger: log,
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 		if cfg.Signup.Enabled {
 			signup, err = login.NewSignup(login.SignupOptions{
@@ -445,6 +454,19 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		hopts.DevMail = devMail.Recent
 	}
 	hopts.PasswordReset, hopts.EmailVerification, hopts.Signup = reset, verify, signup
+	if enrolProofs != nil {
+		hopts.EnrolmentProofs = enrolProofs
+	} else {
+		// A required second factor is then set up by whoever gave the
+		// first factor (trust on first use): say so, as for every
+		// weaker setting.
+		reason := "login.mfa_enrolment is first_use"
+		if cfg.Login.MFAEnrolment == config.MFAEnrolmentEmail {
+			reason = "no e-mail is configured (smtp.*), so no code can be sent"
+		}
+		log.Warn("a person of whom a second factor is required and who has none sets one up without proving their address first: a stolen password is enough to enrol an attacker's authenticator",
+			"reason", reason, "require_mfa", cfg.Login.RequireMFA, "require_mfa_admins", cfg.Login.RequireMFAAdmins)
+	}
 	if tp != nil {
 		// Only a non-nil provider: a nil *TracerProvider in the interface
 		// would look like tracing on.

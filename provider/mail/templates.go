@@ -30,6 +30,9 @@ const (
 	// change another account to it (Email is the recipient's own
 	// address; nothing about the other account is given).
 	AddressClaimed = "address_claimed"
+	// EnrolmentCode carries the code a person types back before setting
+	// up a first second factor (Code).
+	EnrolmentCode = "mfa_enrolment_code"
 )
 
 // Data fills a message: Product is set by Render; Email is the
@@ -40,6 +43,8 @@ type Data struct {
 	Email   string
 	Link    string
 	Expires string
+	// Code is a one-time code to type back (EnrolmentCode).
+	Code string
 }
 
 // Templates render the messages with the product name.
@@ -56,7 +61,7 @@ func NewTemplates(product string) (*Templates, error) {
 		product = "gatehouse"
 	}
 	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists, EmailChanged, AddressClaimed} {
+	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists, EmailChanged, AddressClaimed, EnrolmentCode} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
 		if err != nil {
 			return nil, err
