@@ -133,7 +133,7 @@ type Handler struct {
 	// enrolProof: nil when a required first second factor is set up on
 	// first use (no e-mailed code first).
 	enrolProof *login.EnrolmentProofs
-	signup  signUp           // nil: sign-up is off
+	signup     signUp // nil: sign-up is off
 }
 
 // New checks the options and returns the handlers.
