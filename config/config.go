@@ -84,6 +84,10 @@ type Config struct {
 	Registration       Registration  `yaml:"registration" envPrefix:"REGISTRATION_"`
 	PAR                PAR           `yaml:"par" envPrefix:"PAR_"`
 	HTTPClient         HTTPClient    `yaml:"http_client" envPrefix:"HTTP_CLIENT_"`
+	// ClientIDMetadataDocuments lets a client use the https URL of its
+	// metadata document as its client_id, with no registration (MCP
+	// clients do).
+	ClientIDMetadataDocuments ClientIDMetadataDocuments `yaml:"client_id_metadata_documents" envPrefix:"CLIENT_ID_METADATA_DOCUMENTS_"`
 	// SMTP is the mail server e-mail (password reset, verification,
 	// sign-up) goes through; without a host gatehouse sends none (under
 	// `serve --dev` it prints them to the log instead).
@@ -284,6 +288,44 @@ type HTTPClient struct {
 	// link-local addresses. Off by default: a registered URL must not be a
 	// way into the internal network (SSRF).
 	AllowPrivateNetworks bool `yaml:"allow_private_networks" env:"ALLOW_PRIVATE_NETWORKS"`
+	// CAFile is a PEM bundle of certificate authorities that outbound
+	// HTTPS trusts instead of the system's. For tests and development
+	// (a server on loopback with a private CA); logged when set.
+	CAFile string `yaml:"ca_file" env:"CA_FILE"`
+}
+
+// ClientIDMetadataDocuments configures clients whose client_id is the
+// https URL of a document describing them
+// (draft-ietf-oauth-client-id-metadata-document). Such a client needs no
+// registration: gatehouse fetches the document, keeps a copy while HTTP
+// caching allows, and holds the client to this policy.
+type ClientIDMetadataDocuments struct {
+	// Enabled turns them on (off by default); discovery then says
+	// client_id_metadata_document_supported.
+	Enabled bool `yaml:"enabled" env:"ENABLED"`
+	// AllowedDomains, when set, admits documents on these hosts and their
+	// subdomains only; DeniedDomains refuses those (checked first).
+	AllowedDomains []string `yaml:"allowed_domains" env:"ALLOWED_DOMAINS"`
+	DeniedDomains  []string `yaml:"denied_domains" env:"DENIED_DOMAINS"`
+	// TrustedDomains are hosts (and subdomains) whose clients the consent
+	// page does not warn about when they only redirect to localhost.
+	TrustedDomains []string `yaml:"trusted_domains" env:"TRUSTED_DOMAINS"`
+	// Scopes is the most such a client may be granted (its document's
+	// scope narrows it); Resources the RFC 8707 resources it may ask for.
+	Scopes    []string `yaml:"scopes" env:"SCOPES"`
+	Resources []string `yaml:"resources" env:"RESOURCES"`
+	// MinCacheTTL and MaxCacheTTL bound how long a fetched document is
+	// used before it is fetched again (its HTTP caching headers decide
+	// within them); StaleFor is how long past that a copy stands in while
+	// the document cannot be fetched (never for a document found gone).
+	MinCacheTTL time.Duration `yaml:"min_cache_ttl" env:"MIN_CACHE_TTL"`
+	MaxCacheTTL time.Duration `yaml:"max_cache_ttl" env:"MAX_CACHE_TTL"`
+	StaleFor    time.Duration `yaml:"stale_for" env:"STALE_FOR"`
+	// MaxDocumentBytes bounds a document (the draft recommends 5 KB).
+	MaxDocumentBytes int `yaml:"max_document_bytes" env:"MAX_DOCUMENT_BYTES"`
+	// AllowHTTPLoopback admits http:// client_ids on loopback hosts. For
+	// development only; logged when on.
+	AllowHTTPLoopback bool `yaml:"allow_http_loopback" env:"ALLOW_HTTP_LOOPBACK"`
 }
 
 // SMTP TLS modes.
@@ -374,6 +416,11 @@ func Default() Config {
 		Login: Login{
 			Password: true, MaxFailures: 5, Lockout: time.Minute, MaxLockout: time.Hour,
 			FailureReset: 24 * time.Hour, MFAEnrolment: MFAEnrolmentEmail,
+		},
+		ClientIDMetadataDocuments: ClientIDMetadataDocuments{
+			Scopes:      []string{"openid", "profile", "email", "offline_access"},
+			MinCacheTTL: 5 * time.Minute, MaxCacheTTL: 24 * time.Hour, StaleFor: time.Hour,
+			MaxDocumentBytes: 5 << 10,
 		},
 		RateLimits: RateLimits{
 			Enabled:    true,
@@ -765,6 +812,29 @@ func (c Config) Validate() error {
 		p.add("login.lockout", "must be between 1s and 24h, got %s", l.Lockout)
 	} else if l.MaxLockout < l.Lockout || l.MaxLockout > 7*24*time.Hour {
 		p.add("login.max_lockout", "must be between login.lockout (%s) and 168h, got %s", l.Lockout, l.MaxLockout)
+	}
+	if d := c.ClientIDMetadataDocuments; d.MinCacheTTL < time.Second || d.MaxCacheTTL < d.MinCacheTTL || d.MaxCacheTTL > 7*24*time.Hour {
+		p.add("client_id_metadata_documents.min_cache_ttl", "must be at least 1s and at most max_cache_ttl (at most 168h), got %s and %s", d.MinCacheTTL, d.MaxCacheTTL)
+	}
+	if d := c.ClientIDMetadataDocuments; d.StaleFor < 0 || d.StaleFor > 7*24*time.Hour {
+		p.add("client_id_metadata_documents.stale_for", "must be between 0 and 168h, got %s", d.StaleFor)
+	}
+	if c.ClientIDMetadataDocuments.AllowHTTPLoopback && !c.HTTPClient.AllowPrivateNetworks {
+		p.add("client_id_metadata_documents.allow_http_loopback", "needs http_client.allow_private_networks (a loopback document is on a private address)")
+	}
+	if n := c.ClientIDMetadataDocuments.MaxDocumentBytes; n < 512 || n > 64<<10 {
+		p.add("client_id_metadata_documents.max_document_bytes", "must be between 512 and 65536, got %d", n)
+	}
+	for _, sc := range c.ClientIDMetadataDocuments.Scopes {
+		// A client nobody registered never manages gatehouse.
+		if strings.HasPrefix(sc, "gatehouse:") || sc == "apikeys" {
+			p.add("client_id_metadata_documents.scopes", "%q manages gatehouse and is reserved for registered first-party clients", sc)
+		}
+	}
+	for _, r := range c.ClientIDMetadataDocuments.Resources {
+		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") {
+			p.add("client_id_metadata_documents.resources", "%q must be an absolute URI without a fragment (RFC 8707 §2)", r)
+		}
 	}
 	p.add("login.mfa_enrolment", "%s", checkEnum(c.Login.MFAEnrolment, []string{MFAEnrolmentEmail, MFAEnrolmentFirstUse}))
 	if l := c.Login; l.FailureReset < time.Minute {

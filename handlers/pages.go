@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -470,8 +471,46 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 	if sc, ok := provider.StorageClient(ar.GetClient()); ok {
 		data.LogoURI, data.ClientURI, data.PolicyURI, data.TosURI = sc.LogoURI, sc.ClientURI, sc.PolicyURI, sc.TosURI
 		data.RegisteredBy = sc.RegisteredBy
+		if sc.MetadataDocument {
+			data.Document = h.clientDocumentView(sc, ar.GetRedirectURI())
+		}
 	}
 	return data
+}
+
+// clientDocumentView says where an app known by its metadata document
+// comes from and where it sends the person: the host of its client ID
+// (the draft, §"OAuth Phishing Attacks": SHOULD display it) and of the
+// redirect URI, with a warning when every redirect URI is on loopback —
+// any program on the device can serve those (RFC 8252 §8.6) — unless
+// the operator trusts the host.
+func (h *Handler) clientDocumentView(c *storage.Client, redirect *url.URL) *templates.ClientDocument {
+	host := ""
+	if u, err := url.Parse(c.ID); err == nil {
+		host = u.Hostname()
+	}
+	v := &templates.ClientDocument{Host: host}
+	if redirect != nil {
+		v.RedirectHost = redirect.Host
+	}
+	v.LocalhostOnly = len(c.RedirectURIs) > 0
+	for _, raw := range c.RedirectURIs {
+		if u, err := url.Parse(raw); err != nil || !loopbackHost(u.Hostname()) {
+			v.LocalhostOnly = false
+		}
+	}
+	if v.LocalhostOnly && h.trustedDocumentHost != nil && h.trustedDocumentHost(host) {
+		v.LocalhostOnly = false
+	}
+	return v
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // consentSubmit records the user's decision. Allow remembers the scopes and

@@ -91,6 +91,10 @@ type Options struct {
 	// PasswordReset serves "forgot password" (/password/forgot,
 	// /password/reset); nil when gatehouse sends no e-mail.
 	PasswordReset *login.PasswordReset
+	// TrustedDocumentHost says whether the consent page may skip its
+	// localhost warning for an app whose metadata document is on host
+	// (client_id_metadata_documents.trusted_domains); nil trusts none.
+	TrustedDocumentHost func(host string) bool
 	// EnrolmentProofs e-mails the code a person types back before
 	// setting up a first second factor that is required of them; nil
 	// trusts the first factor instead (login.mfa_enrolment: first_use).
@@ -133,7 +137,9 @@ type Handler struct {
 	// enrolProof: nil when a required first second factor is set up on
 	// first use (no e-mailed code first).
 	enrolProof *login.EnrolmentProofs
-	signup     signUp // nil: sign-up is off
+	// trustedDocumentHost: Options.TrustedDocumentHost.
+	trustedDocumentHost func(host string) bool
+	signup              signUp // nil: sign-up is off
 }
 
 // New checks the options and returns the handlers.
@@ -173,6 +179,7 @@ func New(opts Options) (*Handler, error) {
 		h.reset = opts.PasswordReset
 	}
 	h.enrolProof = opts.EnrolmentProofs
+	h.trustedDocumentHost = opts.TrustedDocumentHost
 	if opts.EmailVerification != nil {
 		h.verify = opts.EmailVerification
 	}

@@ -58,6 +58,12 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 		}
 		r = rebuilt
 	}
+	if !pushed {
+		// A pushed request's client was resolved when it was pushed.
+		if err := p.resolveClientDocument(ctx, r.Form.Get("client_id")); err != nil {
+			return nil, err
+		}
+	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err = authorizeRequestResult(ar, err); err != nil {
 		return ar, err

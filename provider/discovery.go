@@ -44,6 +44,10 @@ type Discovery struct {
 	FrontchannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
 	BackchannelLogoutSupported         bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported  bool `json:"backchannel_logout_session_supported"`
+	// ClientIDMetadataDocumentSupported (draft-ietf-oauth-client-id-
+	// metadata-document §"Authorization Server Metadata"): a client_id
+	// may be the https URL of the client's metadata document.
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // ACRPhishingResistant is the acr of a phishing-resistant sign-in ("phr",
@@ -119,6 +123,9 @@ func (p *Provider) Discovery() Discovery {
 		FrontchannelLogoutSessionSupported: true,
 		BackchannelLogoutSupported:         true,
 		BackchannelLogoutSessionSupported:  true,
+	}
+	if p.opts.ClientDocuments != nil && p.opts.ClientDocuments.Supported() {
+		d.ClientIDMetadataDocumentSupported = true
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister

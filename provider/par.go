@@ -109,6 +109,9 @@ func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r
 	var ar fosite.AuthorizeRequester = fosite.NewAuthorizeRequest()
 	r, err := p.pushedRequestObject(ctx, r)
 	if err == nil {
+		err = p.resolveClientDocument(ctx, r.PostFormValue("client_id"))
+	}
+	if err == nil {
 		ar, err = p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 		err = authorizeRequestResult(ar, err)
 	}

@@ -79,6 +79,9 @@ type Options struct {
 	// PARLifespan is how long a request_uri stays usable.
 	PARRequired bool
 	PARLifespan time.Duration
+	// ClientDocuments resolves clients whose client_id is the URL of
+	// their metadata document; nil when they are off.
+	ClientDocuments ClientDocuments
 	// JWKSFetcher resolves clients' jwks_uri for private_key_jwt; nil
 	// refuses every fetch.
 	JWKSFetcher fosite.JWKSFetcherStrategy
@@ -282,7 +285,7 @@ func New(opts Options) (*Provider, error) {
 		})
 	}
 	store := &fositeStore{
-		Store: opts.Store, parLifespan: opts.PARLifespan, now: opts.Now, apikeys: verifier,
+		Store: opts.Store, parLifespan: opts.PARLifespan, now: opts.Now, apikeys: verifier, documents: opts.ClientDocuments,
 		retryWindow: opts.RefreshRetryWindow,
 		reuse:       &reuseRecorder{audit: opts.Audit, metrics: m, log: opts.Logger},
 	}

@@ -32,6 +32,9 @@ type fositeStore struct {
 	parLifespan time.Duration
 	now         func() time.Time
 	apikeys     *apikey.Verifier
+	// documents refreshes stale copies of client metadata documents in
+	// the background; nil when they are off.
+	documents ClientDocuments
 }
 
 var _ fosite.PARStorage = (*fositeStore)(nil)
@@ -41,10 +44,23 @@ var _ fosite.PARStorage = (*fositeStore)(nil)
 // written before that rule (or by hand) lists them, so fosite answers
 // invalid_scope to any request for one — at the authorization endpoint,
 // for client credentials and for a refresh token granted them earlier.
+//
+// A client defined by its metadata document is refused once the document
+// is gone or the documents are turned off, and a stale copy is fetched
+// again in the background: never on this path, which must cost what a
+// registered client's costs.
 func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.Store.ClientByID(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if c.MetadataDocument {
+		if s.documents == nil || !c.DocumentGoneAt.IsZero() {
+			return nil, fmt.Errorf("client %q: its metadata document is gone or not admitted: %w", id, storage.ErrNotFound)
+		}
+		if s.now().After(c.DocumentFreshUntil) {
+			s.documents.RefreshLater(id)
+		}
 	}
 	return TrustedScopes(c), nil
 }

@@ -158,8 +158,18 @@ type Client struct {
 	// FrontchannelLogoutSessionRequired adds the iss and sid parameters.
 	FrontchannelLogoutURI             string
 	FrontchannelLogoutSessionRequired bool
-	CreatedAt                         time.Time
-	UpdatedAt                         time.Time
+	// MetadataDocument marks a client whose ID is the https URL of its
+	// client ID metadata document (draft-ietf-oauth-client-id-metadata-
+	// document): the row is gatehouse's copy of that document, replaced
+	// when it is fetched again. DocumentFreshUntil is when the copy must be
+	// fetched again before a new authorization; DocumentGoneAt, when set,
+	// is when the document was found gone (no new authorization, no
+	// refresh).
+	MetadataDocument   bool
+	DocumentFreshUntil time.Time
+	DocumentGoneAt     time.Time
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 var (

@@ -267,6 +267,20 @@ type ConsentData struct {
 	PolicyURI    string
 	TosURI       string
 	RegisteredBy string
+	// Document is set for an app that is not registered here but
+	// describes itself in a metadata document at its client ID's URL.
+	Document *ClientDocument
+}
+
+// ClientDocument is what the consent page says of an app known by its
+// metadata document (draft-ietf-oauth-client-id-metadata-document,
+// §"OAuth Phishing Attacks"): where the document is, where the person
+// will be sent back, and whether only a program on their own device can
+// receive that.
+type ClientDocument struct {
+	Host          string
+	RedirectHost  string
+	LocalhostOnly bool
 }
 
 // ErrorData is the data of the "error" page.

@@ -265,10 +265,18 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		return nil, err
 	}
 	reg := newMetricsRegistry(store)
+	rootCAs, err := outboundRootCAs(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	jwksFetcher := clientjwks.NewFetcher(clientjwks.FetcherOptions{
-		Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
+		Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks, RootCAs: rootCAs},
 		Logger:   log,
 	})
+	documents, err := clientDocuments(cfg, store, rootCAs, recorder, opts.now, log)
+	if err != nil {
+		return nil, err
+	}
 	// One verifier: a key revoked through the admin API is refused by this
 	// instance at once.
 	apiKeys := apikey.NewVerifier(apikey.Options{
@@ -294,6 +302,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		PARRequired:           cfg.PAR.Required,
 		PARLifespan:           cfg.PAR.Lifespan,
 		JWKSFetcher:           jwksFetcher,
+		ClientDocuments:       engineDocuments(documents),
 		APIKeys:               apiKeys,
 		AccessTokenFormat:     cfg.AccessTokens.Format,
 		AccessTokenAlg:        cfg.AccessTokens.SigningAlg,
@@ -454,6 +463,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		hopts.DevMail = devMail.Recent
 	}
 	hopts.PasswordReset, hopts.EmailVerification, hopts.Signup = reset, verify, signup
+	if documents != nil {
+		hopts.TrustedDocumentHost = documents.Policy().Trusted
+	}
 	if enrolProofs != nil {
 		hopts.EnrolmentProofs = enrolProofs
 	} else {
@@ -464,7 +476,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		if cfg.Login.MFAEnrolment == config.MFAEnrolmentEmail {
 			reason = "no e-mail is configured (smtp.*), so no code can be sent"
 		}
-		log.Warn("a person of whom a second factor is required and who has none sets one up without proving their address first: a stolen password is enough to enrol an attacker's authenticator",
+		// A warning where the operator requires a second factor; where
+		// only a client or a request may, a note.
+		level := slog.LevelInfo
+		if cfg.Login.RequireMFA || cfg.Login.RequireMFAAdmins || cfg.Login.MFAEnrolment == config.MFAEnrolmentFirstUse {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "a person of whom a second factor is required and who has none sets one up without proving their address first: a stolen password is enough to enrol an attacker's authenticator",
 			"reason", reason, "require_mfa", cfg.Login.RequireMFA, "require_mfa_admins", cfg.Login.RequireMFAAdmins)
 	}
 	if tp != nil {

@@ -24,6 +24,10 @@ const (
 	ClientUpdated       = "client.updated"
 	ClientDeleted       = "client.deleted"
 	ClientSecretRotated = "client.secret_rotated"
+	// ClientDocumentFetched: the metadata document of a client identified
+	// by its URL was stored (Details: outcome "added", "changed") or found
+	// gone ("gone"); Actor "system".
+	ClientDocumentFetched = "client.document_fetched"
 
 	// KeyCreated, KeyRotated, KeyDeleted and KeyResealed follow the
 	// signing keys' life cycle (Details: alg, and state or retired_kid).

@@ -9,6 +9,8 @@
 package outbound
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -37,7 +39,15 @@ type Options struct {
 	// MaxRedirects is how many redirects a request may follow. 0 means
 	// DefaultMaxRedirects; a negative value follows none.
 	MaxRedirects int
+	// RootCAs, when set, replaces the system's certificate authorities
+	// (config http_client.ca_file; for tests and development, where a
+	// server on loopback has a certificate of a private CA).
+	RootCAs *x509.CertPool
 }
+
+// ErrRedirectRefused is the error of a request answered with a redirect
+// by a client that follows none (MaxRedirects < 0).
+var ErrRedirectRefused = errors.New("outbound: redirects are not followed")
 
 // maxResponseHeaderBytes bounds the response header; the bodies we fetch
 // are small documents, and a remote party must not make us buffer
@@ -78,6 +88,7 @@ func newClient(opts Options, check func(netip.AddrPort) error) *http.Client {
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    timeout,
+		TLSClientConfig:        &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
 		ResponseHeaderTimeout:  timeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
@@ -92,7 +103,7 @@ func newClient(opts Options, check func(netip.AddrPort) error) *http.Client {
 			// via holds the requests already made: len(via) is the number
 			// of this redirect.
 			if maxRedirects < 0 {
-				return errors.New("outbound: redirects are not followed")
+				return ErrRedirectRefused
 			}
 			if len(via) > maxRedirects {
 				return fmt.Errorf("outbound: stopped after %d redirects", maxRedirects)

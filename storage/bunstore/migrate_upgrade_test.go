@@ -334,6 +334,35 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("the older link = %+v, %v; want no previous address", v, err)
 			}
 		},
+	}, {
+		version: "20261210000101", // client_metadata_documents
+		changes: []string{"column clients.document_fresh_until", "column clients.document_gone_at", "column clients.metadata_document"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			c, err := s.ClientByID(ctx, "https://app.example/client.json")
+			if err != nil || !c.MetadataDocument || !c.DocumentFreshUntil.Equal(time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)) || !c.DocumentGoneAt.IsZero() {
+				t.Errorf("the document's client = %+v, %v; want it as written", c, err)
+			}
+			// A client of the release before is a registered one.
+			c, err = s.ClientByID(ctx, "mfa-client")
+			if err != nil || c.MetadataDocument || !c.DocumentFreshUntil.IsZero() {
+				t.Errorf("an older client = %+v, %v; want no document", c, err)
+			}
+		},
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			c, err := s.ClientByID(ctx, "https://app.example/client.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.DocumentGoneAt = time.Date(2026, 12, 10, 13, 0, 0, 0, time.UTC)
+			if err := s.UpdateClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if c, err = s.ClientByID(ctx, c.ID); err != nil || !c.DocumentGoneAt.Equal(time.Date(2026, 12, 10, 13, 0, 0, 0, time.UTC)) {
+				t.Errorf("marking the document gone: %+v, %v", c, err)
+			}
+		},
 	}}
 }
 

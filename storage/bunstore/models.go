@@ -56,6 +56,9 @@ type clientModel struct {
 	BackchannelLogoutSessionRequired  bool      `bun:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string    `bun:"frontchannel_logout_uri"`
 	FrontchannelLogoutSessionRequired bool      `bun:"frontchannel_logout_session_required"`
+	MetadataDocument                  bool      `bun:"metadata_document"`
+	DocumentFreshUntil                time.Time `bun:"document_fresh_until,nullzero"`
+	DocumentGoneAt                    time.Time `bun:"document_gone_at,nullzero"`
 	CreatedAt                         time.Time `bun:"created_at"`
 	UpdatedAt                         time.Time `bun:"updated_at"`
 }
@@ -101,6 +104,9 @@ func clientToModel(c *storage.Client) *clientModel {
 		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
+		MetadataDocument:                   c.MetadataDocument,
+		DocumentFreshUntil:                 zeroOrDBTime(c.DocumentFreshUntil),
+		DocumentGoneAt:                     zeroOrDBTime(c.DocumentGoneAt),
 		CreatedAt:                          dbTime(c.CreatedAt),
 		UpdatedAt:                          dbTime(c.UpdatedAt),
 	}
@@ -137,6 +143,9 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		BackchannelLogoutSessionRequired:   m.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:              m.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired:  m.FrontchannelLogoutSessionRequired,
+		MetadataDocument:                   m.MetadataDocument,
+		DocumentFreshUntil:                 utcOrZero(m.DocumentFreshUntil),
+		DocumentGoneAt:                     utcOrZero(m.DocumentGoneAt),
 		CreatedAt:                          m.CreatedAt.UTC(),
 		UpdatedAt:                          m.UpdatedAt.UTC(),
 	}
@@ -604,4 +613,12 @@ func msDuration(ms *int64) *time.Duration {
 	}
 	d := time.Duration(*ms) * time.Millisecond
 	return &d
+}
+
+// zeroOrDBTime is dbTime, keeping the zero time zero (NULL).
+func zeroOrDBTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return dbTime(t)
 }
