@@ -70,7 +70,8 @@ type authcode struct {
 	c          config
 	authorize  *url.URL
 	redirect   *url.URL
-	tokenAuthz string // client_secret_basic header; empty with -auth post
+	tokenAuthz string // client_secret_basic header; empty with -auth post or none
+	public     bool   // -auth none: no client secret at all
 	fresh      bool
 	origin     string       // the server's origin, for the passkey begin's Origin header
 	passkey    *softPasskey // -authcode-login passkey
@@ -116,8 +117,12 @@ func newAuthcode(c config) (scenario, error) {
 	case "basic":
 		a.tokenAuthz = basic(c.clientID, c.clientSecret)
 	case "post":
+	case "none":
+		// A public client (RFC 6749 §2.1): client_id in the form, no
+		// secret; PKCE is its proof.
+		a.public = true
 	default:
-		return scenario{}, fmt.Errorf("bad -auth %q (basic|post)", c.authMethod)
+		return scenario{}, fmt.Errorf("bad -auth %q (basic|post|none)", c.authMethod)
 	}
 	cl := newClient(8, c.reqTimeout)
 	defer cl.CloseIdleConnections()
@@ -393,7 +398,9 @@ func (a *authcode) exchange(cl *http.Client, ag *agent, loc *url.URL, state, ver
 	v.Set("code_verifier", verifier)
 	if a.tokenAuthz == "" {
 		v.Set("client_id", a.c.clientID)
-		v.Set("client_secret", a.c.clientSecret)
+		if !a.public {
+			v.Set("client_secret", a.c.clientSecret)
+		}
 	}
 	req, err := postForm(a.c.tokenURL, []byte(v.Encode()), a.tokenAuthz)()
 	if err != nil {

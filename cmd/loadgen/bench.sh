@@ -21,7 +21,14 @@
 #                           (each flow signs in with a passkey, no password;
 #                           the issuer becomes http://localhost:PORT, as
 #                           passkeys need a domain name) and authcode_totp
-#                           (password, then a code from an authenticator app)
+#                           (password, then a code from an authenticator app);
+#                           authcode_public and authcode_document (the browser
+#                           session kept, consent remembered: authorize + token
+#                           of a public client, registered vs. known by its
+#                           client ID metadata document, served over HTTPS on
+#                           loopback by benchtool; the server then has
+#                           client_id_metadata_documents on and trusts that
+#                           document server's certificate)
 #   TOTP_ACCOUNTS=2400      accounts authcode_totp signs in with: a code is
 #                           accepted once, so each account signs in at most
 #                           once per 30 s; give about the flows/s x 30
@@ -66,6 +73,7 @@ lib_check_settings
 authcode=false # whether a user and the sign-in clients are needed
 passkey=false  # a user who signs in with a passkey
 totp=false     # a pool of users with an authenticator app
+document=false # a client known by its metadata document (and its server)
 TOTP_ACCOUNTS=${TOTP_ACCOUNTS:-2400}
 for s in ${SCENARIOS//,/ }; do
 	case "$s" in
@@ -73,6 +81,8 @@ for s in ${SCENARIOS//,/ }; do
 	authcode | authcode_consent | authcode_session) authcode=true ;;
 	authcode_passkey) authcode=true passkey=true ;;
 	authcode_totp) authcode=true totp=true ;;
+	authcode_public) authcode=true ;;
+	authcode_document) authcode=true document=true ;;
 	*) die "unknown scenario '$s' in SCENARIOS" ;;
 	esac
 done
@@ -158,6 +168,8 @@ if [[ $authcode == true ]]; then
 	fi
 	"$gh" clients create --name bench-web --redirect-uri "$redirect_uri" --skip-consent --json >"$work/client-web.json"
 	"$gh" clients create --name bench-third-party --redirect-uri "$redirect_uri" --json >"$work/client-third.json"
+	"$gh" clients create --name bench-public --public --redirect-uri "$redirect_uri" --json >"$work/client-public.json"
+	public_id=$("$tool" field client_id <"$work/client-public.json")
 	web_id=$("$tool" field client_id <"$work/client-web.json")
 	web_secret=$("$tool" field client_secret <"$work/client-web.json")
 	third_id=$("$tool" field client_id <"$work/client-third.json")
@@ -166,6 +178,23 @@ fi
 # The secrets live only in $work (removed on exit), never in RESULTS or logs.
 
 # ---- server -----------------------------------------------------------------
+
+if [[ $document == true ]]; then
+	# The client's own web site: its metadata document over HTTPS on
+	# loopback, with a certificate gatehouse is told to trust.
+	doc_port=$("$tool" freeport 1)
+	"$tool" serve-document -port "$doc_port" -redirect-uri "$redirect_uri" -ca-file "$work/document-ca.pem" \
+		>"$work/document-url" 2>"$RESULTS/document.log" &
+	document_pid=$!
+	for _ in $(seq 1 50); do
+		[[ -s "$work/document-url" ]] && break
+		sleep 0.1
+	done
+	document_id=$(head -n 1 "$work/document-url")
+	[[ -n "$document_id" ]] || die "the document server did not start (see $RESULTS/document.log)"
+	export GATEHOUSE_CLIENT_ID_METADATA_DOCUMENTS_ENABLED=true GATEHOUSE_HTTP_CLIENT_ALLOW_PRIVATE_NETWORKS=true
+	export GATEHOUSE_HTTP_CLIENT_CA_FILE="$work/document-ca.pem"
+fi
 
 lib_start_server "$RESULTS/server.log"
 
@@ -260,6 +289,17 @@ for s in ${SCENARIOS//,/ }; do
 			-redirect-uri "$redirect_uri" -client-id "$web_id" -client-secret "$web_secret" \
 			-username "bench-totp-%d@example.com" -authcode-accounts "$TOTP_ACCOUNTS" \
 			-password-file "$work/user-password" -authcode-login totp
+		;;
+	authcode_public | authcode_document)
+		# A public client (no secret, PKCE) with the session kept and
+		# consent remembered (given in loadgen's first flow): each flow is
+		# authorize + token. The document client's copy is cached, so its
+		# flows should cost what the registered one's do.
+		ac_id=$public_id
+		[[ $s == authcode_document ]] && ac_id=$document_id
+		loadgen "$s" -scenarios authcode -authorize-url "$base/oauth2/authorize" -token-url "$token_url" \
+			-redirect-uri "$redirect_uri" -client-id "$ac_id" -auth none \
+			-username "$bench_user" -password-file "$work/user-password" -authcode-fresh-session=false
 		;;
 	authcode | authcode_consent | authcode_session)
 		# Each connection is a browser running whole flows; by default

@@ -57,7 +57,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&c.tokenURL, "token-url", "", "token endpoint URL (required for cc_token and introspect)")
 	fs.StringVar(&c.clientID, "client-id", "", "client id (client_credentials grant)")
 	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret")
-	fs.StringVar(&c.authMethod, "auth", "basic", "client authentication at the token endpoint: basic (client_secret_basic) or post (client_secret_post)")
+	fs.StringVar(&c.authMethod, "auth", "basic", "client authentication at the token endpoint: basic (client_secret_basic) or post (client_secret_post); authcode also none (a public client: client_id only)")
 	fs.StringVar(&c.scope, "scope", "", "optional scope parameter")
 	fs.StringVar(&c.audience, "audience", "", "optional audience parameter")
 	fs.StringVar(&c.extraForm, "extra-form", "", "optional extra form parameters, URL-encoded (a=b&c=d)")

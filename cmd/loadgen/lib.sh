@@ -61,6 +61,10 @@ cleanup() {
 		kill -TERM "$loadgen_pid" 2>/dev/null || true
 		wait "$loadgen_pid" 2>/dev/null || true
 	fi
+	if [[ -n "${document_pid:-}" ]]; then
+		kill -TERM "$document_pid" 2>/dev/null || true
+		wait "$document_pid" 2>/dev/null || true
+	fi
 	if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -TERM "$server_pid" 2>/dev/null || true
 		# Graceful shutdown first, bounded; then force.

@@ -51,6 +51,8 @@ var rows = []row{
 	{label: "authcode_session", title: "authorization code flow, browser session reused (flows/s)", flow: true},
 	{label: "authcode_passkey", title: "authorization code flow, passkey sign-in each flow, no password (flows/s)", flow: true},
 	{label: "authcode_totp", title: "authorization code flow, password + TOTP sign-in each flow (flows/s)", flow: true},
+	{label: "authcode_public", title: "authorization code flow, registered public client, session kept (flows/s)", flow: true},
+	{label: "authcode_document", title: "authorization code flow, client known by its metadata document, session kept (flows/s)", flow: true},
 }
 
 // compare returns the ratio column and the target verdict of one row.

@@ -12,6 +12,9 @@
 //	                                            print the markdown results table
 //	benchtool heapstats -url URL                print the Go runtime's heap figures from
 //	                                            a /debug/pprof/heap?debug=1 page (soak.sh)
+//	benchtool serve-document -port P -redirect-uri U -ca-file F
+//	                                            serve a client ID metadata document over
+//	                                            HTTPS on loopback (prints its URL)
 //
 // The table reads the JSON that loadgen writes with -json (one object per
 // repetition), takes the median over repetitions as loadgen's own summary
@@ -45,6 +48,8 @@ func main() {
 		err = table(os.Stdout, args)
 	case "heapstats":
 		err = heapstats(args)
+	case "serve-document":
+		err = serveDocument(args)
 	default:
 		usage()
 	}
@@ -56,6 +61,6 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: benchtool field NAME | freeport [N] | wait -url URL [-timeout D] [-pid PID] | "+
-		"check-token -token-url U -client-id ID -client-secret S -want opaque|ES256|RS256 | table [-db postgres|sqlite] FILE.json... | heapstats -url URL")
+		"check-token -token-url U -client-id ID -client-secret S -want opaque|ES256|RS256 | table [-db postgres|sqlite] FILE.json... | heapstats -url URL | serve-document -port P -redirect-uri U -ca-file F")
 	os.Exit(2)
 }
