@@ -265,6 +265,10 @@ const (
 	RegistrationInitialAccessToken = "initial_access_token"
 	// RegistrationOpen: anyone may register a client.
 	RegistrationOpen = "open"
+	// RegistrationPublic: anyone may register a public client (no shared
+	// secret) within public_scopes and public_resources; an initial
+	// access token registers any client.
+	RegistrationPublic = "public"
 	// RegistrationOff: the endpoint is not served.
 	RegistrationOff = "off"
 )
@@ -272,6 +276,14 @@ const (
 // Registration configures dynamic client registration.
 type Registration struct {
 	Policy string `yaml:"policy" env:"POLICY"`
+	// PublicScopes and PublicResources bound what a client registered
+	// without a token under the public policy may ask for.
+	PublicScopes    []string `yaml:"public_scopes" env:"PUBLIC_SCOPES"`
+	PublicResources []string `yaml:"public_resources" env:"PUBLIC_RESOURCES"`
+	// UnusedClientLifetime: a client registered without a token that has
+	// completed no authorization (no consent, no token) after this long
+	// is deleted by the janitor; 0 keeps them.
+	UnusedClientLifetime time.Duration `yaml:"unused_client_lifetime" env:"UNUSED_CLIENT_LIFETIME"`
 }
 
 // PAR configures pushed authorization requests (RFC 9126).
@@ -396,7 +408,7 @@ var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"auto", "text", "json"}
 
-	registrationPolicies = []string{RegistrationInitialAccessToken, RegistrationOpen, RegistrationOff}
+	registrationPolicies = []string{RegistrationInitialAccessToken, RegistrationOpen, RegistrationPublic, RegistrationOff}
 
 	upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	// ReservedUpstreamIDs are the sign-in pages' own paths under /login/
@@ -443,11 +455,14 @@ func Default() Config {
 			LoginSession:      24 * time.Hour,
 		},
 		RefreshRetryWindow: 10 * time.Second,
-		Registration:       Registration{Policy: RegistrationInitialAccessToken},
-		PAR:                PAR{Lifespan: 90 * time.Second},
-		Log:                Log{Level: "info", Format: "auto"},
-		SMTP:               SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
-		Database:           Database{MaxOpenConns: 20},
+		Registration: Registration{
+			Policy: RegistrationInitialAccessToken, PublicScopes: []string{"openid", "profile", "email", "offline_access"},
+			UnusedClientLifetime: 24 * time.Hour,
+		},
+		PAR:      PAR{Lifespan: 90 * time.Second},
+		Log:      Log{Level: "info", Format: "auto"},
+		SMTP:     SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
+		Database: Database{MaxOpenConns: 20},
 	}
 }
 
@@ -830,6 +845,19 @@ func (c Config) Validate() error {
 		if strings.HasPrefix(sc, "gatehouse:") || sc == "apikeys" {
 			p.add("client_id_metadata_documents.scopes", "%q manages gatehouse and is reserved for registered first-party clients", sc)
 		}
+	}
+	for _, sc := range c.Registration.PublicScopes {
+		if strings.HasPrefix(sc, "gatehouse:") || sc == "apikeys" {
+			p.add("registration.public_scopes", "%q manages gatehouse and is reserved for registered first-party clients", sc)
+		}
+	}
+	for _, r := range c.Registration.PublicResources {
+		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") {
+			p.add("registration.public_resources", "%q must be an absolute URI without a fragment (RFC 8707 §2)", r)
+		}
+	}
+	if c.Registration.UnusedClientLifetime < 0 {
+		p.add("registration.unused_client_lifetime", "must not be negative, got %s", c.Registration.UnusedClientLifetime)
 	}
 	for _, r := range c.ClientIDMetadataDocuments.Resources {
 		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") {

@@ -164,7 +164,12 @@ const DefaultClientAssertionAlg = "RS256"
 const (
 	RegistrationPolicyInitialAccessToken = "initial_access_token"
 	RegistrationPolicyOpen               = "open"
-	RegistrationPolicyOff                = "off"
+	// RegistrationPolicyPublic: anyone may register a public client
+	// (none or private_key_jwt) within the operator's scopes and
+	// resources — what MCP clients that only know anonymous registration
+	// need; an initial access token still registers any client.
+	RegistrationPolicyPublic = "public"
+	RegistrationPolicyOff    = "off"
 )
 
 // registrationPolicy returns the registration policy: "initial_access_token",
@@ -174,10 +179,10 @@ func (p *Provider) registrationPolicy() string {
 }
 
 // NormalRegistrationPolicy is policy, or RegistrationPolicyOff for
-// anything but the two policies that register clients.
+// anything but the policies that register clients.
 func NormalRegistrationPolicy(policy string) string {
 	switch policy {
-	case RegistrationPolicyInitialAccessToken, RegistrationPolicyOpen:
+	case RegistrationPolicyInitialAccessToken, RegistrationPolicyOpen, RegistrationPolicyPublic:
 		return policy
 	}
 	return RegistrationPolicyOff

@@ -488,6 +488,11 @@ type ClientStore interface {
 	// grants, pending flows, pushed requests and API keys; ErrNotFound for
 	// an unknown ID.
 	DeleteClient(ctx context.Context, id string) error
+	// DeleteUnusedClients deletes (as DeleteClient) up to batch clients
+	// registered by registeredBy before the time given that never
+	// completed an authorization: no consent grant, no code, no access or
+	// refresh token. It returns how many it deleted.
+	DeleteUnusedClients(ctx context.Context, registeredBy string, before time.Time, batch int) (int64, error)
 }
 
 // UserStore manages people.

@@ -418,6 +418,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if provider.NormalRegistrationPolicy(cfg.Registration.Policy) != provider.RegistrationPolicyOff {
 		dcr, err = registration.New(registration.Options{
 			Store: store, Keyring: ring, Issuer: cfg.Issuer, Policy: cfg.Registration.Policy, JWKSFetcher: jwksFetcher,
+			PublicScopes: cfg.Registration.PublicScopes, PublicResources: cfg.Registration.PublicResources,
 			Audit: recorder, Now: opts.now, Logger: log,
 		})
 		if err != nil {

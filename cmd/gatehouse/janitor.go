@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/provider/registration"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -30,6 +31,7 @@ type janitorStore interface {
 	DeleteAuditEventsBefore(ctx context.Context, before time.Time, batch int) (int64, error)
 	DeleteStaleLoginThrottles(ctx context.Context, before time.Time, batch int) (int64, error)
 	DeleteDeadMailBefore(ctx context.Context, before time.Time, batch int) (int64, error)
+	DeleteUnusedClients(ctx context.Context, registeredBy string, before time.Time, batch int) (int64, error)
 	WithJanitorLock(ctx context.Context, fn func(ctx context.Context) error) (bool, error)
 }
 
@@ -43,6 +45,9 @@ type janitorReport struct {
 	AuditEvents    int64 `json:"audit_events"`
 	LoginThrottles int64 `json:"login_throttles"`
 	DeadMail       int64 `json:"dead_mail"`
+	// UnusedClients were registered without an initial access token and
+	// never completed an authorization (registration.unused_client_lifetime).
+	UnusedClients int64 `json:"unused_clients"`
 }
 
 // runJanitor deletes, in batches, every expired row (codes, tokens,
@@ -78,6 +83,20 @@ func runJanitor(ctx context.Context, st janitorStore, cfg config.Config, now tim
 				return st.DeleteDeadMailBefore(ctx, before, janitorBatch)
 			}); err != nil {
 				return fmt.Errorf("delete old dead letters: %w", err)
+			}
+		}
+		if cfg.Registration.UnusedClientLifetime > 0 {
+			// Anyone may register under these policies; what never served
+			// a person must not pile up.
+			before := now.Add(-cfg.Registration.UnusedClientLifetime)
+			for _, by := range []string{registration.RegisteredByPublic, registration.RegisteredByOpen} {
+				n, err := drain(ctx, func(ctx context.Context) (int64, error) {
+					return st.DeleteUnusedClients(ctx, by, before, janitorBatch)
+				})
+				rep.UnusedClients += n
+				if err != nil {
+					return fmt.Errorf("delete unused registered clients: %w", err)
+				}
 			}
 		}
 		return nil
@@ -125,9 +144,10 @@ func janitorLoop(ctx context.Context, st janitorStore, cfg config.Config, now fu
 			log.WarnContext(ctx, "janitor: cleaning up failed; will retry at the next run", "err", err)
 		case !rep.Ran:
 			log.DebugContext(ctx, "janitor: another instance is cleaning up")
-		case rep.Expired+rep.AuditEvents+rep.LoginThrottles > 0:
+		case rep.Expired+rep.AuditEvents+rep.LoginThrottles+rep.DeadMail+rep.UnusedClients > 0:
 			log.InfoContext(ctx, "janitor: deleted old rows", "expired", rep.Expired,
-				"audit_events", rep.AuditEvents, "login_failures", rep.LoginThrottles)
+				"audit_events", rep.AuditEvents, "login_failures", rep.LoginThrottles,
+				"dead_mail", rep.DeadMail, "unused_clients", rep.UnusedClients)
 		}
 	}
 }

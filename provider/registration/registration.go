@@ -34,8 +34,12 @@ import (
 const PrefixAccessToken = "gth_rat_"
 
 // RegisteredByOpen is RegisteredBy of a client registered without an
-// initial access token.
-const RegisteredByOpen = "open registration"
+// initial access token; RegisteredByPublic under the public policy (such
+// a client stays held to that policy's rules, updates included).
+const (
+	RegisteredByOpen   = "open registration"
+	RegisteredByPublic = "public registration"
+)
 
 // Store is the storage registration needs.
 type Store interface {
@@ -53,6 +57,10 @@ type Options struct {
 	// Policy is provider.RegistrationPolicyInitialAccessToken, ...Open or
 	// ...Off (also when empty).
 	Policy string
+	// PublicScopes and PublicResources bound what a client registered
+	// without a token under the public policy may ask for.
+	PublicScopes    []string
+	PublicResources []string
 	// JWKSFetcher resolves clients' jwks_uri; nil refuses jwks_uri at
 	// registration. One that says AllowPrivateNetworks() decides whether a
 	// jwks_uri may name a private host.
@@ -69,6 +77,7 @@ type Registration struct {
 	hasher *secret.Hasher
 	issuer string
 	policy string
+	public publicPolicy
 	checks admin.CheckOptions
 	audit  *audit.Recorder
 	now    func() time.Time
@@ -98,6 +107,7 @@ func New(o Options) (*Registration, error) {
 	return &Registration{
 		store: o.Store, ring: o.Keyring, hasher: secret.NewHasher(o.Keyring), issuer: o.Issuer,
 		policy: provider.NormalRegistrationPolicy(o.Policy), checks: checks,
+		public: publicPolicy{scopes: o.PublicScopes, resources: o.PublicResources},
 		audit: o.Audit, now: o.Now, log: o.Logger,
 	}, nil
 }
@@ -242,6 +252,10 @@ func (g *Registration) authorize(ctx context.Context, bearer string) (string, st
 	switch g.policy {
 	case provider.RegistrationPolicyOpen:
 		return RegisteredByOpen, "", nil
+	case provider.RegistrationPolicyPublic:
+		if bearer == "" {
+			return RegisteredByPublic, "", nil
+		}
 	case provider.RegistrationPolicyInitialAccessToken:
 	default:
 		return "", "", ErrDisabled
@@ -330,7 +344,13 @@ func (g *Registration) Register(ctx context.Context, bearer string, body []byte)
 	if err != nil {
 		return nil, err
 	}
-	c, plain, err := admin.BuildClientWith(req.spec(registeredBy), g.hasher, g.now(), g.checks)
+	spec := req.spec(registeredBy)
+	if registeredBy == RegisteredByPublic {
+		if err := g.public.restrict(body, req, &spec); err != nil {
+			return nil, err
+		}
+	}
+	c, plain, err := admin.BuildClientWith(spec, g.hasher, g.now(), g.checks)
 	var ve *admin.ValidationError
 	if errors.As(err, &ve) {
 		return nil, metadataError(ve)
@@ -420,7 +440,15 @@ func (g *Registration) Update(ctx context.Context, clientID, accessToken string,
 		ve.Add("client_secret", "does not match the client's secret; a client cannot choose its secret")
 	}
 	before := *c
-	err = admin.UpdateClientWith(c, req.spec(c.RegisteredBy), g.now(), g.checks)
+	spec := req.spec(c.RegisteredBy)
+	if c.RegisteredBy == RegisteredByPublic {
+		// An update is held to the rules the client registered under:
+		// it cannot become what the policy would not have registered.
+		if err := g.public.restrict(body, req, &spec); err != nil {
+			return nil, err
+		}
+	}
+	err = admin.UpdateClientWith(c, spec, g.now(), g.checks)
 	var uve *admin.ValidationError
 	if errors.As(err, &uve) {
 		ve.Problems = append(ve.Problems, uve.Problems...)

@@ -3,6 +3,7 @@ package bunstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -198,6 +199,34 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	}
 	s.invalidateClient(ctx, id)
 	return nil
+}
+
+// DeleteUnusedClients implements storage.ClientStore. The candidates are
+// chosen in one query; each is then deleted with its rows as DeleteClient
+// does, in its own transaction, so one batch never holds the writer long.
+func (s *Store) DeleteUnusedClients(ctx context.Context, registeredBy string, before time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		batch = defaultDeleteBatch
+	}
+	var ids []string
+	q := s.db(ctx).NewSelect().Model((*clientModel)(nil)).Column("c.id").
+		Where("c.registered_by = ?", registeredBy).Where("c.created_at < ?", dbTime(before))
+	for _, table := range []string{"consent_grants", tableCode, tableAccess, tableRefresh} {
+		q = q.Where("NOT EXISTS (SELECT 1 FROM ? AS r WHERE r.client_id = c.id)", bun.Ident(table))
+	}
+	if err := q.OrderExpr("c.created_at, c.id").Limit(int64(batch)).Scan(ctx, &ids); err != nil {
+		return 0, mapErr("find unused clients", err)
+	}
+	var n int64
+	for _, id := range ids {
+		if err := s.DeleteClient(ctx, id); errors.Is(err, storage.ErrNotFound) {
+			continue // deleted meanwhile
+		} else if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // invalidateClient drops id from the cache now and, when ctx carries a

@@ -35,6 +35,8 @@ func clientTests() []test {
 		{"ReturnsCopy", testClientReturnsCopy},
 		{"Delete", testClientDelete},
 		{"DeleteRemovesEverythingOfTheClient", testClientDeleteCascade},
+		{"DeleteUnused", testClientDeleteUnused},
+		{"MetadataDocument", testClientMetadataDocument},
 	}
 }
 
@@ -76,6 +78,9 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.BackchannelLogoutSessionRequired, want.BackchannelLogoutSessionRequired, what+" BackchannelLogoutSessionRequired")
 	e.wantEqual(got.FrontchannelLogoutURI, want.FrontchannelLogoutURI, what+" FrontchannelLogoutURI")
 	e.wantEqual(got.FrontchannelLogoutSessionRequired, want.FrontchannelLogoutSessionRequired, what+" FrontchannelLogoutSessionRequired")
+	e.wantEqual(got.MetadataDocument, want.MetadataDocument, what+" MetadataDocument")
+	e.wantTime(got.DocumentFreshUntil, want.DocumentFreshUntil, what+" DocumentFreshUntil")
+	e.wantTime(got.DocumentGoneAt, want.DocumentGoneAt, what+" DocumentGoneAt")
 	if (got.RefreshRetryWindow == nil) != (want.RefreshRetryWindow == nil) ||
 		(got.RefreshRetryWindow != nil && *got.RefreshRetryWindow != *want.RefreshRetryWindow) {
 		e.t.Errorf("%s RefreshRetryWindow = %v, want %v", what, got.RefreshRetryWindow, want.RefreshRetryWindow)
@@ -671,4 +676,64 @@ func (e *env) storageClient(fc fosite.Client) *storage.Client {
 		e.t.Fatalf("client is %T, want *storage.Client", fc)
 	}
 	return c
+}
+
+// DeleteUnusedClients deletes the clients of one registration kind,
+// registered before the cut, that never completed an authorization: a
+// consent grant, a code or a token keeps a client, and so does a later
+// registration or another kind.
+func testClientDeleteUnused(e *env) {
+	const kind = "public registration"
+	e.createUser("u1")
+	mk := func(id, by string) *storage.Client {
+		c := newClient(id)
+		c.RegisteredBy = by
+		e.must(e.s.CreateClient(e.ctx, c), "CreateClient "+id)
+		return c
+	}
+	mk("unused-1", kind)
+	mk("unused-2", kind)
+	consented := mk("consented", kind)
+	e.must(e.s.SaveConsentGrant(e.ctx, &storage.ConsentGrant{UserID: "u1", ClientID: consented.ID, Scopes: []string{"openid"}}), "SaveConsentGrant")
+	tokened := mk("tokened", kind)
+	e.must(e.s.CreateRefreshTokenSession(e.ctx, randomID("rt-"), randomID("at-"), e.newRequest(tokened, "u1")), "CreateRefreshTokenSession")
+	mk("other-kind", "open registration")
+	cut := e.clock.Now().Add(time.Second)
+	e.clock.Advance(time.Minute)
+	mk("later", kind)
+
+	n, err := e.s.DeleteUnusedClients(e.ctx, kind, cut, 1)
+	e.must(err, "DeleteUnusedClients")
+	e.wantEqual(n, int64(1), "deleted in a batch of 1")
+	n, err = e.s.DeleteUnusedClients(e.ctx, kind, cut, 10)
+	e.must(err, "DeleteUnusedClients")
+	e.wantEqual(n, int64(1), "deleted in the next batch")
+	for _, id := range []string{"unused-1", "unused-2"} {
+		_, err := e.s.ClientByID(e.ctx, id)
+		e.wantNotFound(err, id)
+	}
+	for _, id := range []string{"consented", "tokened", "other-kind", "later"} {
+		_, err := e.s.ClientByID(e.ctx, id)
+		e.must(err, id+" is kept")
+	}
+	n, err = e.s.DeleteUnusedClients(e.ctx, kind, cut, 10)
+	e.must(err, "DeleteUnusedClients")
+	e.wantEqual(n, int64(0), "nothing left to delete")
+}
+
+// A client defined by its metadata document round-trips with its
+// freshness and gone times, and an update changes them.
+func testClientMetadataDocument(e *env) {
+	c := newClient("https://app.example/client.json")
+	c.SecretHash, c.Public, c.MetadataDocument = "", true, true
+	c.DocumentFreshUntil = e.clock.Now().Add(5 * time.Minute)
+	e.must(e.s.CreateClient(e.ctx, c), "CreateClient")
+	got, err := e.s.ClientByID(e.ctx, c.ID)
+	e.must(err, "ClientByID")
+	e.wantClient(got, c, "document client")
+	got.DocumentGoneAt = e.clock.Now()
+	e.must(e.s.UpdateClient(e.ctx, got), "UpdateClient")
+	again, err := e.s.ClientByID(e.ctx, c.ID)
+	e.must(err, "ClientByID")
+	e.wantClient(again, got, "document client marked gone")
 }
