@@ -108,7 +108,7 @@ func New(o Options) (*Registration, error) {
 		store: o.Store, ring: o.Keyring, hasher: secret.NewHasher(o.Keyring), issuer: o.Issuer,
 		policy: provider.NormalRegistrationPolicy(o.Policy), checks: checks,
 		public: publicPolicy{scopes: o.PublicScopes, resources: o.PublicResources},
-		audit: o.Audit, now: o.Now, log: o.Logger,
+		audit:  o.Audit, now: o.Now, log: o.Logger,
 	}, nil
 }
 
