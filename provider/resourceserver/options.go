@@ -24,7 +24,8 @@ type Options struct {
 	// its endpoint. Tokens must name it in their audience.
 	Resource string
 
-	// ScopesSupported are published in the resource metadata.
+	// ScopesSupported are published in the resource metadata
+	// (RequiredScopes when empty).
 	ScopesSupported []string
 	// RequiredScopes are what Middleware requires of every token, and what
 	// a 401 challenge names (MCP 2025-11-25 §"Protected Resource Metadata
