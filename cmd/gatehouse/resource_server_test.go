@@ -313,6 +313,23 @@ func TestExampleMCPServer(t *testing.T) {
 			t.Fatalf("add: %s", raw)
 		}
 
+		// A JWT access token, verified offline against gatehouse's JWKS.
+		jwtAgent, jwtAgentSecret := s.client(admin.ClientSpec{Name: "jwt agent", Scopes: []string{"mcp:tools"}, Audience: []string{resource},
+			AccessTokenFormat: provider.FormatJWT})
+		jwtToken := s.resourceToken(t, jwtAgent.ID, jwtAgentSecret, resource, "mcp:tools")
+		jcs, err := connect(&http.Client{Transport: bearerTransport{jwtToken}})
+		if err != nil {
+			t.Fatalf("connect with a JWT: %v", err)
+		}
+		defer jcs.Close()
+		res, err = jcs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
+		if err != nil || res.IsError {
+			t.Fatalf("whoami with a JWT: %v %+v", err, res)
+		}
+		if raw, _ := json.Marshal(res.StructuredContent); !strings.Contains(string(raw), `"subject":"`+jwtAgent.ID+`"`) {
+			t.Fatalf("whoami with a JWT: %s", raw)
+		}
+
 		// A token without the scope: 403 insufficient_scope.
 		plain, plainSecret := s.client(admin.ClientSpec{Name: "no scope", Scopes: []string{"other"}, Audience: []string{resource}})
 		weak := s.resourceToken(t, plain.ID, plainSecret, resource, "other")
