@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -101,18 +102,11 @@ func NewContext(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// ErrInvalidToken is the error of Verify for a token that is not good for
-// this resource; ErrUnavailable for one that cannot be checked right now.
-var (
-	ErrInvalidToken = errInvalid
-	ErrUnavailable  = errUnavailable
-)
-
 // Verify checks a token (an access token, or an API key when APIKeys is
 // set) as Middleware does, without the scopes. Its errors wrap
 // ErrInvalidToken or ErrUnavailable; their text is for logs, not callers.
 func (a *Authenticator) Verify(ctx context.Context, token string) (*Principal, error) {
-	return a.verify(ctx, &credential{token: token, apiKey: len(token) > len(apiKeyPrefix) && token[:len(apiKeyPrefix)] == apiKeyPrefix})
+	return a.verify(ctx, &credential{token: token, apiKey: strings.HasPrefix(token, apiKeyPrefix)})
 }
 
 func (a *Authenticator) verify(ctx context.Context, c *credential) (*Principal, error) {
@@ -165,9 +159,9 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		p, err := a.verify(r.Context(), c)
-		if errors.Is(err, errUnavailable) {
+		if errors.Is(err, ErrUnavailable) {
 			a.opts.Logger.ErrorContext(r.Context(), "resourceserver: cannot check a token", "error", err)
-			writeRefusal(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+			writeRefusal(w, http.StatusServiceUnavailable, errTemporarilyUnavailable, "")
 			return
 		}
 		if err != nil {
@@ -220,7 +214,7 @@ func (a *Authenticator) RequireRole(role string) func(http.Handler) http.Handler
 			}
 			if !p.HasRole(role) {
 				a.opts.Logger.InfoContext(r.Context(), "resourceserver: caller lacks a role", "role", role, "sub", p.Subject)
-				writeRefusal(w, http.StatusForbidden, "access_denied", "")
+				writeRefusal(w, http.StatusForbidden, errAccessDenied, "")
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -15,9 +15,12 @@ const APIKeyHeader = "X-API-Key"
 // import the server).
 const apiKeyPrefix = "gth_ak_"
 
-// Prefixes of gatehouse's other credentials that are never access tokens:
-// refused without asking anyone.
-var notAccessTokenPrefixes = []string{"gth_rt_", "gth_ac_"}
+// isOtherGatehouseCredential reports gatehouse's refresh tokens and
+// authorization codes (gth_rt_, gth_ac_): never access tokens, refused
+// without asking anyone.
+func isOtherGatehouseCredential(token string) bool {
+	return strings.HasPrefix(token, "gth_rt_") || strings.HasPrefix(token, "gth_ac_")
+}
 
 // credential is what a request presents.
 type credential struct {
@@ -30,6 +33,10 @@ const (
 	errInvalidRequest    = "invalid_request"
 	errInvalidToken      = "invalid_token"
 	errInsufficientScope = "insufficient_scope"
+	// Not RFC 6750 codes: a missing role (RFC 6749 §4.1.2.1's word for a
+	// refusal) and a token that cannot be checked now (§4.1.2.1 too).
+	errAccessDenied           = "access_denied"
+	errTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // credentialOf extracts the credential of r: the bearer token of the
@@ -151,15 +158,22 @@ func quote(s string) string {
 	return b.String()
 }
 
-// Descriptions of the refusals: fixed texts, never why a token failed
-// (that is logged), so that nothing internal reaches the caller.
-var errorDescriptions = map[string]string{
-	errInvalidRequest:         "The request presents credentials in an unsupported way or more than once; send one access token in the Authorization header.",
-	errInvalidToken:           "The access token is missing, malformed, expired, revoked, or not for this resource.",
-	errInsufficientScope:      "The access token lacks a scope this request needs.",
-	"":                        "This resource needs an access token in the Authorization header.",
-	"access_denied":           "The caller may not use this resource.",
-	"temporarily_unavailable": "The access token cannot be checked right now; try again later.",
+// errorDescription describes a refusal: fixed texts, never why a token
+// failed (that is logged), so that nothing internal reaches the caller.
+func errorDescription(errCode string) string {
+	switch errCode {
+	case errInvalidRequest:
+		return "The request presents credentials in an unsupported way or more than once; send one access token in the Authorization header."
+	case errInvalidToken:
+		return "The access token is missing, malformed, expired, revoked, or not for this resource."
+	case errInsufficientScope:
+		return "The access token lacks a scope this request needs."
+	case errAccessDenied:
+		return "The caller may not use this resource."
+	case errTemporarilyUnavailable:
+		return "The access token cannot be checked right now; try again later."
+	}
+	return "This resource needs an access token in the Authorization header."
 }
 
 // writeRefusal answers a request that failed authentication or
@@ -175,7 +189,7 @@ func writeRefusal(w http.ResponseWriter, status int, errCode, wwwAuthenticate st
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5")
 	}
-	body := map[string]string{"error_description": errorDescriptions[errCode]}
+	body := map[string]string{"error_description": errorDescription(errCode)}
 	if errCode != "" {
 		body["error"] = errCode
 	}

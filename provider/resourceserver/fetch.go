@@ -12,13 +12,13 @@ import (
 	"strings"
 )
 
-// errUnavailable marks a failure to ask the authorization server (down,
-// slow, answering 5xx or nonsense): the request is answered 503, not 401,
-// since the token may well be good.
-var errUnavailable = errors.New("resourceserver: authorization server unavailable")
+// ErrUnavailable is the error of Verify when the authorization server
+// could not be asked (down, slow, answering an error or nonsense): the
+// request is answered 503, not 401, since the token may well be good.
+var ErrUnavailable = errors.New("resourceserver: authorization server unavailable")
 
 // fetchJSON does req with the fetch timeout and decodes a 200 JSON answer
-// of at most limit bytes into out. Every failure wraps errUnavailable.
+// of at most limit bytes into out. Every failure wraps ErrUnavailable.
 func (a *Authenticator) fetchJSON(ctx context.Context, req *http.Request, limit int64, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.FetchTimeout)
 	defer cancel()
@@ -26,25 +26,25 @@ func (a *Authenticator) fetchJSON(ctx context.Context, req *http.Request, limit 
 	req.Header.Set("Accept", "application/json")
 	resp, err := a.opts.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s %s: %v", errUnavailable, req.Method, req.URL.Redacted(), err)
+		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, req.Method, req.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("%w: %s %s: status %d", errUnavailable, req.Method, req.URL.Redacted(), resp.StatusCode)
+		return fmt.Errorf("%w: %s %s: status %d", ErrUnavailable, req.Method, req.URL.Redacted(), resp.StatusCode)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-		return fmt.Errorf("%w: %s %s: content type %q", errUnavailable, req.Method, req.URL.Redacted(), mt)
+		return fmt.Errorf("%w: %s %s: content type %q", ErrUnavailable, req.Method, req.URL.Redacted(), mt)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("%w: %s %s: %v", errUnavailable, req.Method, req.URL.Redacted(), err)
+		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, req.Method, req.URL.Redacted(), err)
 	}
 	if int64(len(body)) > limit {
-		return fmt.Errorf("%w: %s %s: answer over %d bytes", errUnavailable, req.Method, req.URL.Redacted(), limit)
+		return fmt.Errorf("%w: %s %s: answer over %d bytes", ErrUnavailable, req.Method, req.URL.Redacted(), limit)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("%w: %s %s: %v", errUnavailable, req.Method, req.URL.Redacted(), err)
+		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, req.Method, req.URL.Redacted(), err)
 	}
 	return nil
 }
@@ -53,7 +53,7 @@ func (a *Authenticator) fetchJSON(ctx context.Context, req *http.Request, limit 
 func (a *Authenticator) getJSON(ctx context.Context, u string, limit int64, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUnavailable, err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return a.fetchJSON(ctx, req, limit, out)
 }
@@ -64,7 +64,7 @@ func (a *Authenticator) getJSON(ctx context.Context, u string, limit int64, out 
 func (a *Authenticator) postForm(ctx context.Context, u string, form url.Values, limit int64, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUnavailable, err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(a.opts.ClientID), url.QueryEscape(a.opts.ClientSecret))

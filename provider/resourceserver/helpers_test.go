@@ -51,7 +51,9 @@ type testAS struct {
 	answers map[string]map[string]any // token → introspection answer
 
 	metadataHits, jwksHits, introspectHits atomic.Int32
-	lastBasicUser, lastBasicPass           atomic.Value
+	// metadataDown makes the metadata endpoint answer 503.
+	metadataDown                 atomic.Bool
+	lastBasicUser, lastBasicPass atomic.Value
 }
 
 func newTestAS(t *testing.T) *testAS {
@@ -60,6 +62,10 @@ func newTestAS(t *testing.T) *testAS {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		as.metadataHits.Add(1)
+		if as.metadataDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		writeTestJSON(w, map[string]any{
 			"issuer": as.issuer, "jwks_uri": as.issuer + "/jwks", "introspection_endpoint": as.issuer + "/introspect",
 		})

@@ -50,10 +50,8 @@ func (a *Authenticator) introspect(ctx context.Context, token string, apiKey boo
 	if apiKey && !a.opts.APIKeys {
 		return nil, invalid("an API key, and API keys are not accepted")
 	}
-	for _, p := range notAccessTokenPrefixes {
-		if strings.HasPrefix(token, p) {
-			return nil, invalid("a refresh token or authorization code")
-		}
+	if isOtherGatehouseCredential(token) {
+		return nil, invalid("a refresh token or authorization code")
 	}
 	key := sha256.Sum256([]byte(token))
 	if p, ok := a.answers.get(key, a.opts.Clock()); ok {
@@ -97,7 +95,7 @@ func (a *Authenticator) askIntrospection(ctx context.Context, token string, apiK
 		return nil, err
 	}
 	if endpoint == "" {
-		return nil, fmt.Errorf("%w: the authorization server publishes no introspection_endpoint", errUnavailable)
+		return nil, fmt.Errorf("%w: the authorization server publishes no introspection_endpoint", ErrUnavailable)
 	}
 	form := url.Values{"token": {token}}
 	if !apiKey {

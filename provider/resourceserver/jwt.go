@@ -17,7 +17,9 @@ import (
 // allowedAlgs are the signature algorithms a JWT access token may use:
 // asymmetric only (RFC 9068 §4: never "none"; HS* would need a secret
 // shared with the authorization server, and go-jose refuses the rest).
-var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA, jose.PS256}
+func allowedAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA, jose.PS256}
+}
 
 // looksLikeJWT tells a JWS compact serialisation from an opaque token by
 // its shape: three base64url parts, the first a JSON object with "alg"
@@ -51,12 +53,12 @@ type accessTokenClaims struct {
 	Roles []string `json:"roles"`
 }
 
-// errInvalid marks a token that is not good for this resource; the caller
-// gets invalid_token, the log gets the wrapped reason.
-var errInvalid = errors.New("resourceserver: invalid token")
+// ErrInvalidToken is the error of Verify for a token that is not good for
+// this resource: the caller gets invalid_token, the log the wrapped reason.
+var ErrInvalidToken = errors.New("resourceserver: invalid token")
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
 }
 
 // verifyJWT checks an RFC 9068 access token offline (§4): signature by a
@@ -64,7 +66,7 @@ func invalid(format string, args ...any) error {
 // issuer, aud naming this resource, exp (required), nbf and iat with
 // leeway.
 func (a *Authenticator) verifyJWT(ctx context.Context, token string) (*Principal, error) {
-	tok, err := jwt.ParseSigned(token, allowedAlgs)
+	tok, err := jwt.ParseSigned(token, allowedAlgs())
 	if err != nil {
 		return nil, invalid("parse: %v", err)
 	}
@@ -80,7 +82,7 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string) (*Principal
 	}
 	keys, err := a.verificationKeys(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
-		if errors.Is(err, errUnavailable) {
+		if errors.Is(err, ErrUnavailable) {
 			return nil, err
 		}
 		return nil, invalid("kid %q: %v", h.KeyID, err)
@@ -130,4 +132,4 @@ func (a *Authenticator) afterLeeway(t time.Time) bool {
 
 // isInvalid reports a verdict on the token (as opposed to a failure to
 // reach one).
-func isInvalid(err error) bool { return errors.Is(err, errInvalid) }
+func isInvalid(err error) bool { return errors.Is(err, ErrInvalidToken) }

@@ -28,12 +28,13 @@ type asMetadata struct {
 type keyCache struct {
 	flight singleflight.Group
 
-	mu      sync.Mutex
-	meta    *asMetadata
-	metaAt  time.Time
-	keys    []jose.JSONWebKey
-	keysAt  time.Time // when keys were fetched; zero: never
-	triedAt time.Time // the last fetch of keys, successful or not
+	mu          sync.Mutex
+	meta        *asMetadata
+	metaAt      time.Time
+	metaTriedAt time.Time // the last fetch of meta, successful or not
+	keys        []jose.JSONWebKey
+	keysAt      time.Time // when keys were fetched; zero: never
+	triedAt     time.Time // the last fetch of keys, successful or not
 }
 
 // metadataURL is where the issuer's RFC 8414 metadata is: the well-known
@@ -55,9 +56,18 @@ func (a *Authenticator) endpoints(ctx context.Context) (jwksURI, introspection s
 	now := a.opts.Clock()
 	c.mu.Lock()
 	meta, fresh := c.meta, c.meta != nil && now.Sub(c.metaAt) < a.opts.KeysTTL
+	// A failed fetch is not retried before KeysRefreshInterval: while the
+	// authorization server is down, requests do not each knock.
+	justTried := !c.metaTriedAt.IsZero() && now.Sub(c.metaTriedAt) < a.opts.KeysRefreshInterval
 	c.mu.Unlock()
-	if !fresh {
+	if !fresh && justTried && meta == nil {
+		return "", "", fmt.Errorf("%w: authorization server metadata not fetched yet", ErrUnavailable)
+	}
+	if !fresh && !justTried {
 		v, err, _ := c.flight.Do("metadata", func() (any, error) {
+			c.mu.Lock()
+			c.metaTriedAt = now
+			c.mu.Unlock()
 			var m asMetadata
 			if err := a.getJSON(context.WithoutCancel(ctx), metadataURL(a.opts.Issuer), maxMetadataBytes, &m); err != nil {
 				return nil, err
@@ -65,11 +75,11 @@ func (a *Authenticator) endpoints(ctx context.Context) (jwksURI, introspection s
 			// RFC 8414 §3.3: the metadata's issuer must be the one asked
 			// for, or the document is not to be used.
 			if m.Issuer != a.opts.Issuer {
-				return nil, fmt.Errorf("%w: metadata issuer %q is not %q", errUnavailable, m.Issuer, a.opts.Issuer)
+				return nil, fmt.Errorf("%w: metadata issuer %q is not %q", ErrUnavailable, m.Issuer, a.opts.Issuer)
 			}
 			for _, e := range []string{m.JWKSURI, m.IntrospectionEndpoint} {
 				if e != "" && checkURL("endpoint", e, true) != nil {
-					return nil, fmt.Errorf("%w: metadata names endpoint %q", errUnavailable, e)
+					return nil, fmt.Errorf("%w: metadata names endpoint %q", ErrUnavailable, e)
 				}
 			}
 			return &m, nil
@@ -164,7 +174,7 @@ func (a *Authenticator) fetchKeys(ctx context.Context) ([]jose.JSONWebKey, error
 		return nil, err
 	}
 	if jwksURI == "" {
-		return nil, fmt.Errorf("%w: the authorization server publishes no jwks_uri", errUnavailable)
+		return nil, fmt.Errorf("%w: the authorization server publishes no jwks_uri", ErrUnavailable)
 	}
 	var set jose.JSONWebKeySet
 	if err := a.getJSON(ctx, jwksURI, maxJWKSBytes, &set); err != nil {

@@ -410,6 +410,35 @@ func TestIntrospection(t *testing.T) {
 	}
 }
 
+// TestMetadataFailureIsNotRetriedAtOnce: while the authorization
+// server's metadata cannot be fetched, requests are answered unavailable
+// without each fetching it again; after KeysRefreshInterval it is tried
+// again and, once back, used.
+func TestMetadataFailureIsNotRetriedAtOnce(t *testing.T) {
+	as := newTestAS(t)
+	as.metadataDown.Store(true)
+	clock := newClock()
+	a := newTestAuthenticator(t, as, clock, nil)
+	const tok = "gth_at_some.token"
+	as.setAnswer(tok, map[string]any{"active": true, "iss": as.issuer, "sub": "u", "aud": testResource})
+	for range 5 {
+		if _, err := a.Verify(context.Background(), tok); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("metadata down: %v", err)
+		}
+	}
+	if n := as.metadataHits.Load(); n != 1 {
+		t.Fatalf("metadata fetched %d times while down, want 1", n)
+	}
+	as.metadataDown.Store(false)
+	clock.Add(30 * time.Second)
+	if _, err := a.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("metadata back: %v", err)
+	}
+	if n := as.metadataHits.Load(); n != 2 {
+		t.Fatalf("metadata fetched %d times, want 2", n)
+	}
+}
+
 // TestAnswerCacheBounded: the cache never holds more than its size.
 func TestAnswerCacheBounded(t *testing.T) {
 	as := newTestAS(t)
