@@ -1,0 +1,249 @@
+package resourceserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Authenticator checks the access tokens of requests to one resource. It
+// is safe for concurrent use.
+type Authenticator struct {
+	opts    Options
+	keys    keyCache
+	answers answerCache
+	meta    []byte // the resource metadata document
+	metaURL string
+}
+
+// New makes an Authenticator. It fetches nothing: the authorization
+// server's metadata and keys are fetched when the first token needs them.
+func New(opts Options) (*Authenticator, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	opts.ScopesSupported = slices.Clone(opts.ScopesSupported)
+	opts.RequiredScopes = slices.Clone(opts.RequiredScopes)
+	a := &Authenticator{opts: opts}
+	a.answers.max = opts.IntrospectionCacheSize
+	if opts.IntrospectionCacheTTL < 0 {
+		a.answers.max = 0
+	}
+	a.answers.entries = make(map[[sha256.Size]byte]cachedAnswer)
+	var err error
+	if a.meta, err = a.metadataDocument(); err != nil {
+		return nil, err
+	}
+	a.metaURL = ResourceMetadataURL(opts.Resource)
+	return a, nil
+}
+
+// How a principal's token was checked.
+const (
+	ViaJWT           = "jwt"
+	ViaIntrospection = "introspection"
+	ViaAPIKey        = "api_key"
+)
+
+// Principal is the caller a token stands for.
+type Principal struct {
+	// Subject is the token's sub: a person's id, or the client's own id
+	// for a client_credentials token or an API key.
+	Subject string
+	// ClientID is the client the token was issued to.
+	ClientID string
+	Scopes   []string
+	// Roles are the token's "roles", when the authorization server puts
+	// them in the access token or its introspection answer.
+	Roles    []string
+	Audience []string
+	Issuer   string
+	// Expiry is when the token expires; zero for an API key without one.
+	Expiry time.Time
+	// Via is how the token was checked: ViaJWT, ViaIntrospection or
+	// ViaAPIKey.
+	Via string
+}
+
+// IsAPIKey reports whether the caller presented an API key.
+func (p *Principal) IsAPIKey() bool { return p.Via == ViaAPIKey }
+
+// HasScope reports whether the token was granted scope.
+func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// HasRole reports whether the token carries role.
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+func (p *Principal) clone() *Principal {
+	c := *p
+	c.Scopes = slices.Clone(p.Scopes)
+	c.Roles = slices.Clone(p.Roles)
+	c.Audience = slices.Clone(p.Audience)
+	return &c
+}
+
+type principalKey struct{}
+
+// FromContext returns the principal Middleware put in the request's
+// context.
+func FromContext(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok
+}
+
+// NewContext returns ctx carrying p (for tests of handlers behind the
+// middleware).
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// Verify checks a token (an access token, or an API key when APIKeys is
+// set) as Middleware does, without the scopes. Its errors wrap
+// ErrInvalidToken or ErrUnavailable; their text is for logs, not callers.
+func (a *Authenticator) Verify(ctx context.Context, token string) (*Principal, error) {
+	return a.verify(ctx, &credential{token: token, apiKey: strings.HasPrefix(token, apiKeyPrefix)})
+}
+
+func (a *Authenticator) verify(ctx context.Context, c *credential) (*Principal, error) {
+	if len(c.token) > maxTokenBytes {
+		return nil, invalid("token over %d bytes", maxTokenBytes)
+	}
+	var p *Principal
+	var err error
+	switch {
+	case c.apiKey:
+		p, err = a.introspect(ctx, c.token, true)
+	case looksLikeJWT(c.token):
+		p, err = a.verifyJWT(ctx, c.token)
+	default:
+		p, err = a.introspect(ctx, c.token, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.clone(), nil
+}
+
+// Forget drops the cached introspection answer of token (an opaque access
+// token or an API key): the next request with it is checked again. Call it
+// when the authorization server tells you a key or token was revoked.
+func (a *Authenticator) Forget(token string) {
+	a.answers.forget(sha256.Sum256([]byte(token)))
+}
+
+// Middleware authenticates every request: a request without a good token,
+// or whose token lacks Options.RequiredScopes, is refused (401 / 403 with
+// the RFC 6750 §3 challenge); otherwise the principal is in the request's
+// context (FromContext) for next.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, errCode := credentialOf(r)
+		switch {
+		case errCode == errInvalidRequest:
+			// RFC 6750 §3.1: invalid_request is 400.
+			writeRefusal(w, http.StatusBadRequest, errCode, challenge(errCode, a.opts.RequiredScopes, a.metaURL))
+			return
+		case errCode != "":
+			writeRefusal(w, http.StatusUnauthorized, errCode, challenge(errCode, a.opts.RequiredScopes, a.metaURL))
+			return
+		case c == nil:
+			// RFC 6750 §3.1: no error code when the request had no
+			// credentials; the challenge says where to get them
+			// (RFC 9728 §5.1).
+			writeRefusal(w, http.StatusUnauthorized, "", challenge("", a.opts.RequiredScopes, a.metaURL))
+			return
+		}
+		p, err := a.verify(r.Context(), c)
+		if errors.Is(err, ErrUnavailable) {
+			a.opts.Logger.ErrorContext(r.Context(), "resourceserver: cannot check a token", "error", err)
+			writeRefusal(w, http.StatusServiceUnavailable, errTemporarilyUnavailable, "")
+			return
+		}
+		if err != nil {
+			a.opts.Logger.InfoContext(r.Context(), "resourceserver: token refused", "error", err)
+			writeRefusal(w, http.StatusUnauthorized, errInvalidToken, challenge(errInvalidToken, a.opts.RequiredScopes, a.metaURL))
+			return
+		}
+		if missing := missingScopes(p, a.opts.RequiredScopes); len(missing) > 0 {
+			a.refuseScope(w, r, p, a.opts.RequiredScopes)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+	})
+}
+
+// RequireScopes wraps a handler behind Middleware so that it needs scopes
+// as well: a token without all of them is refused with 403
+// insufficient_scope naming them (RFC 6750 §3.1; the MCP specification's
+// step-up authorization).
+func (a *Authenticator) RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	scopes = slices.Clone(scopes)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := FromContext(r.Context())
+			if !ok {
+				// Not behind Middleware: nobody was authenticated.
+				writeRefusal(w, http.StatusUnauthorized, "", challenge("", scopes, a.metaURL))
+				return
+			}
+			if len(missingScopes(p, scopes)) > 0 {
+				a.refuseScope(w, r, p, scopes)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// RequireRole wraps a handler behind Middleware so that it needs the
+// caller to have role. A role is not something a client can ask for in a
+// new token, so the refusal is a plain 403 access_denied without a
+// challenge.
+func (a *Authenticator) RequireRole(role string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := FromContext(r.Context())
+			if !ok {
+				writeRefusal(w, http.StatusUnauthorized, "", challenge("", a.opts.RequiredScopes, a.metaURL))
+				return
+			}
+			if !p.HasRole(role) {
+				a.opts.Logger.InfoContext(r.Context(), "resourceserver: caller lacks a role", "role", role, "sub", p.Subject)
+				writeRefusal(w, http.StatusForbidden, errAccessDenied, "")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// refuseScope answers 403 insufficient_scope. The challenge's scope is
+// what the request needs — the MCP specification (2025-11-25, "Scope
+// Challenge Handling") lets a client ask for a new token with it; the
+// resource's RequiredScopes are added, so that the new token still passes
+// Middleware.
+func (a *Authenticator) refuseScope(w http.ResponseWriter, r *http.Request, p *Principal, needed []string) {
+	a.opts.Logger.InfoContext(r.Context(), "resourceserver: token lacks scope", "needed", needed, "sub", p.Subject)
+	scopes := slices.Clone(needed)
+	for _, s := range a.opts.RequiredScopes {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	writeRefusal(w, http.StatusForbidden, errInsufficientScope, challenge(errInsufficientScope, scopes, a.metaURL))
+}
+
+func missingScopes(p *Principal, needed []string) []string {
+	var missing []string
+	for _, s := range needed {
+		if !p.HasScope(s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}

@@ -1,0 +1,198 @@
+package resourceserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// APIKeyHeader is where an API key may be presented besides the
+// Authorization header.
+const APIKeyHeader = "X-API-Key"
+
+// apiKeyPrefix starts every gatehouse API key (gatehouse's
+// provider/apikey.Prefix; repeated here so that this package does not
+// import the server).
+const apiKeyPrefix = "gth_ak_"
+
+// isOtherGatehouseCredential reports gatehouse's refresh tokens and
+// authorization codes (gth_rt_, gth_ac_): never access tokens, refused
+// without asking anyone.
+func isOtherGatehouseCredential(token string) bool {
+	return strings.HasPrefix(token, "gth_rt_") || strings.HasPrefix(token, "gth_ac_")
+}
+
+// credential is what a request presents.
+type credential struct {
+	token  string
+	apiKey bool
+}
+
+// Errors of a request's credentials, as RFC 6750 §3.1 names them.
+const (
+	errInvalidRequest    = "invalid_request"
+	errInvalidToken      = "invalid_token"
+	errInsufficientScope = "insufficient_scope"
+	// Not RFC 6750 codes: a missing role (RFC 6749 §4.1.2.1's word for a
+	// refusal) and a token that cannot be checked now (§4.1.2.1 too).
+	errAccessDenied           = "access_denied"
+	errTemporarilyUnavailable = "temporarily_unavailable"
+)
+
+// credentialOf extracts the credential of r: the bearer token of the
+// Authorization header (RFC 6750 §2.1), or an API key in X-API-Key. No
+// credential is (nil, ""); a malformed one, or more than one way at once
+// (RFC 6750 §3.1: "uses more than one method"), is an error code. A token
+// in the query string (RFC 6750 §2.3) is refused: the MCP specification
+// forbids it, and URLs end up in logs. The form body (§2.2) is never read.
+func credentialOf(r *http.Request) (*credential, string) {
+	if r.URL.Query().Has("access_token") {
+		return nil, errInvalidRequest
+	}
+	auths := r.Header.Values("Authorization")
+	keys := r.Header.Values(APIKeyHeader)
+	if len(auths)+len(keys) > 1 {
+		return nil, errInvalidRequest
+	}
+	if len(keys) == 1 {
+		key := strings.TrimSpace(keys[0])
+		if key == "" || len(key) > maxTokenBytes || !strings.HasPrefix(key, apiKeyPrefix) || !isB64Token(key) {
+			return nil, errInvalidToken
+		}
+		return &credential{token: key, apiKey: true}, ""
+	}
+	if len(auths) == 0 {
+		return nil, ""
+	}
+	token, isBearer, ok := parseAuthorization(auths[0])
+	if !isBearer {
+		// Another scheme (Basic, DPoP, ...) is no bearer credential: the
+		// request lacks authentication as far as this server goes (§3.1).
+		return nil, ""
+	}
+	if !ok {
+		return nil, errInvalidToken
+	}
+	return &credential{token: token, apiKey: strings.HasPrefix(token, apiKeyPrefix)}, ""
+}
+
+// parseAuthorization parses an Authorization header value of the Bearer
+// scheme: "Bearer" (case-insensitive, RFC 9110 §11.1) 1*SP b64token
+// (RFC 6750 §2.1). isBearer reports the scheme; ok a well-formed token of
+// at most maxTokenBytes.
+func parseAuthorization(v string) (token string, isBearer, ok bool) {
+	v = strings.Trim(v, " \t")
+	scheme, rest, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return "", false, false
+	}
+	token = strings.TrimLeft(rest, " ")
+	if token == "" || len(token) > maxTokenBytes || !isB64Token(token) {
+		return "", true, false
+	}
+	return token, true, true
+}
+
+// isB64Token reports the b64token syntax of RFC 6750 §2.1:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// challenge is the WWW-Authenticate value of a refusal: the Bearer scheme
+// with error (RFC 6750 §3, absent when the request had no credential),
+// scope (the scopes needed, §3 and MCP 2025-11-25) and resource_metadata
+// (RFC 9728 §5.1). The scope tokens and the URLs (checked at New) hold no
+// '"' or '\', so the quoted-strings need no escapes; quote escapes anyway.
+func challenge(errCode string, scopes []string, metadataURL string) string {
+	var params []string
+	if errCode != "" {
+		params = append(params, `error=`+quote(errCode))
+	}
+	if errCode == errInsufficientScope {
+		// RFC 6750 §3 puts the error first; the scope then says what is
+		// missing, the metadata where to learn more.
+		if len(scopes) > 0 {
+			params = append(params, `scope=`+quote(strings.Join(scopes, " ")))
+		}
+		params = append(params, `resource_metadata=`+quote(metadataURL))
+	} else {
+		params = append(params, `resource_metadata=`+quote(metadataURL))
+		if len(scopes) > 0 {
+			params = append(params, `scope=`+quote(strings.Join(scopes, " ")))
+		}
+	}
+	return "Bearer " + strings.Join(params, ", ")
+}
+
+// quote makes a quoted-string (RFC 9110 §5.6.4).
+func quote(s string) string {
+	if !strings.ContainsAny(s, `"\`) {
+		return `"` + s + `"`
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// errorDescription describes a refusal: fixed texts, never why a token
+// failed (that is logged), so that nothing internal reaches the caller.
+func errorDescription(errCode string) string {
+	switch errCode {
+	case errInvalidRequest:
+		return "The request presents credentials in an unsupported way or more than once; send one access token in the Authorization header."
+	case errInvalidToken:
+		return "The access token is missing, malformed, expired, revoked, or not for this resource."
+	case errInsufficientScope:
+		return "The access token lacks a scope this request needs."
+	case errAccessDenied:
+		return "The caller may not use this resource."
+	case errTemporarilyUnavailable:
+		return "The access token cannot be checked right now; try again later."
+	}
+	return "This resource needs an access token in the Authorization header."
+}
+
+// writeRefusal answers a request that failed authentication or
+// authorization: the status, the challenge (none for a 403 of a missing
+// role, nor a 503) and a small JSON body with the error.
+func writeRefusal(w http.ResponseWriter, status int, errCode, wwwAuthenticate string) {
+	h := w.Header()
+	if wwwAuthenticate != "" {
+		h.Set("WWW-Authenticate", wwwAuthenticate)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "5")
+	}
+	body := map[string]string{"error_description": errorDescription(errCode)}
+	if errCode != "" {
+		body["error"] = errCode
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
