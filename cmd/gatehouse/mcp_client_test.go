@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/cmd/example-mcp-server/exampleserver"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/provider/admin"
+)
+
+// mcpClientDir holds the MCP client built on the official MCP TypeScript
+// SDK (pinned by its package-lock.json; .ci/run installs it).
+const mcpClientDir = "testdata/mcp-client"
+
+// nodeMCPClient returns the path of node with the MCP client's packages
+// installed; it skips the test outside CI when either is missing, and
+// fails it under envRequireNode.
+func nodeMCPClient(t *testing.T) string {
+	t.Helper()
+	missing := func(why string) {
+		t.Helper()
+		if os.Getenv(envRequireNode) != "" {
+			t.Fatalf("%s (%s is set)", why, envRequireNode)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("Node.js is not installed: the MCP TypeScript SDK client cannot run")
+	}
+	if _, err := os.Stat(filepath.Join(mcpClientDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+		missing("the MCP client's packages are not installed: run npm ci --prefix cmd/gatehouse/" + mcpClientDir)
+	}
+	return node
+}
+
+// TestMCPTypeScriptClient: the official MCP TypeScript SDK client, as
+// editors and desktop assistants ship it, connects to the example MCP
+// server that gatehouse protects, with no per-client setup: 401 → RFC
+// 9728 protected resource metadata → RFC 8414 metadata → the client's
+// identity as a client ID metadata document (served over HTTPS on
+// loopback), or else anonymous dynamic registration → PKCE authorization
+// through the real login and consent pages → a token bound to the
+// server's resource → tool calls that see the person.
+func TestMCPTypeScriptClient(t *testing.T) {
+	t.Parallel()
+	node := nodeMCPClient(t)
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ds := startClientDocServer(t)
+		ln := loopbackListener(t)
+		resource := "http://" + ln.Addr().String() + "/mcp"
+		s := startServer(t, dialect, withClientDocuments(ds, func(d *config.ClientIDMetadataDocuments) {
+			d.Resources = []string{resource}
+			d.Scopes = []string{"openid", "offline_access", "mcp:tools"}
+		}), func(c *config.Config) {
+			c.Registration.Policy = config.RegistrationPublic
+			c.Registration.PublicScopes = []string{"openid", "offline_access", "mcp:tools"}
+			c.Registration.PublicResources = []string{resource}
+		})
+		user := s.user("mia@example.com", alicePassword)
+		serverClient, serverSecret := s.client(admin.ClientSpec{Name: "example MCP server", Resources: []string{resource}})
+		h, err := exampleserver.New(exampleserver.Config{Issuer: s.issuer, Resource: resource, ClientID: serverClient.ID,
+			ClientSecret: serverSecret, Scope: "mcp:tools"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveLoopback(t, ln, h)
+
+		const redirect = "http://127.0.0.1:33418/callback"
+		metadataURL := ds.put("/mcp-client.json", map[string]any{
+			"client_name": "Interop MCP client", "redirect_uris": []string{redirect},
+			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+			"token_endpoint_auth_method": "none",
+		})
+		for _, tc := range []struct{ name, metadataURL string }{
+			{"metadata document", metadataURL},
+			{"dynamic registration", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got := runMCPClient(t, node, s, user.Email, resource, redirect, tc.metadataURL)
+				if tc.metadataURL != "" && got.ClientID != tc.metadataURL {
+					t.Fatalf("the client used id %q, want its metadata document's URL %q", got.ClientID, tc.metadataURL)
+				}
+				if tc.metadataURL == "" && (got.ClientID == "" || strings.HasPrefix(got.ClientID, "https://")) {
+					t.Fatalf("the client did not register: id %q", got.ClientID)
+				}
+				if got.Who.Subject != user.ID || got.Who.ClientID != got.ClientID || !strings.Contains(" "+strings.Join(got.Who.Scopes, " ")+" ", " mcp:tools ") {
+					t.Fatalf("whoami: %+v, want %s through %s with mcp:tools", got.Who, user.ID, got.ClientID)
+				}
+				if string(got.Sum) != `{"sum":42}` {
+					t.Fatalf("add: %s", got.Sum)
+				}
+			})
+		}
+	})
+}
+
+// mcpClientResult is what the MCP client reports.
+type mcpClientResult struct {
+	ClientID     string               `json:"client_id"`
+	Who          exampleserver.WhoAmI `json:"who"`
+	Sum          json.RawMessage      `json:"sum"`
+	Scope        string               `json:"scope"`
+	RefreshToken bool                 `json:"refresh_token"`
+}
+
+// runMCPClient runs the MCP client against resource and signs email in
+// through gatehouse's pages when it asks.
+func runMCPClient(t *testing.T, node string, s *testServer, email, resource, redirect, metadataURL string) mcpClientResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "client.mjs")
+	cmd.Dir = mcpClientDir
+	cmd.Env = append(os.Environ(), "MCP_URL="+resource, "REDIRECT_URI="+redirect, "CLIENT_METADATA_URL="+metadataURL)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	next := func() map[string]json.RawMessage {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("the MCP client stopped: %v; stderr: %s", lines.Err(), stderr.String())
+		}
+		var msg map[string]json.RawMessage
+		if err := json.Unmarshal(lines.Bytes(), &msg); err != nil {
+			t.Fatalf("the MCP client said %q: %v", lines.Text(), err)
+		}
+		if e, ok := msg["error"]; ok {
+			t.Fatalf("the MCP client failed: %s; stderr: %s", e, stderr.String())
+		}
+		return msg
+	}
+
+	var authorize string
+	_ = json.Unmarshal(next()["authorize"], &authorize)
+	u, err := url.Parse(authorize)
+	if err != nil || !strings.HasPrefix(authorize, s.issuer+"/") {
+		t.Fatalf("authorization URL %q: not gatehouse's", authorize)
+	}
+	q := u.Query()
+	if q.Get("resource") != resource || q.Get("code_challenge_method") != "S256" {
+		t.Fatalf("authorization URL %q: want resource %s and PKCE S256", authorize, resource)
+	}
+	b := s.newBrowser()
+	p := b.login(b.get(authorize), email, alicePassword)
+	if p.isConsentPage() {
+		p = b.consent(p, "allow")
+	}
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirect+"?") {
+		t.Fatalf("sign-in: %d %q: %.500s", p.status, p.location, p.body)
+	}
+	if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = stdin.Close()
+	var got mcpClientResult
+	if err := json.Unmarshal(next()["result"], &got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
