@@ -44,6 +44,10 @@ type Discovery struct {
 	FrontchannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
 	BackchannelLogoutSupported         bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported  bool `json:"backchannel_logout_session_supported"`
+	// AuthorizationGrantProfilesSupported lists the JWT authorization
+	// grant profiles the token endpoint redeems (the ID-JAG draft's
+	// metadata); absent while none is on.
+	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
 }
 
 // ACRPhishingResistant is the acr of a phishing-resistant sign-in ("phr",
@@ -122,6 +126,13 @@ func (p *Provider) Discovery() Discovery {
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister
+	}
+	if p.idjag {
+		// The ID-JAG draft: a server listing the profile MUST list the
+		// jwt-bearer grant too. Which issuers are trusted is not said
+		// (the draft's "Metadata Disclosure").
+		d.GrantTypesSupported = append(d.GrantTypesSupported, GrantJWTBearer)
+		d.AuthorizationGrantProfilesSupported = []string{GrantProfileIDJAG}
 	}
 	return d
 }
