@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
+	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
 const (
@@ -291,4 +293,60 @@ func FuzzIDJAGVerify(f *testing.F) {
 			t.Fatalf("%q: error %q, want invalid_grant", assertion, rfc.ErrorField)
 		}
 	})
+}
+
+// TestIDJAGGrant: the token gets the scopes both asked for and asserted
+// that the client may have, never a management scope nor offline_access;
+// its audience is the resources asked for within the asserted ones, each
+// one the client may use.
+func TestIDJAGGrant(t *testing.T) {
+	client := &storage.Client{
+		ID: "c", FirstParty: true, GrantTypes: []string{GrantJWTBearer},
+		Scopes:   []string{"chat.read", "chat.history", ScopeAdmin, ScopeOfflineAccess},
+		Audience: []string{"https://api.example.com/a", "https://api.example.com/b"},
+	}
+	asserted := &idJAG{
+		scopes:    []string{"chat.read", "chat.history", ScopeAdmin, ScopeOfflineAccess, "not.for.client"},
+		resources: []string{"https://api.example.com/a", "https://api.example.com/b"},
+	}
+	h := &idJAGHandler{}
+	for _, tc := range []struct {
+		name             string
+		form             url.Values
+		grant            *idJAG
+		scopes, audience string
+		err              string
+	}{
+		{"asserted scopes, no management, no offline", url.Values{}, asserted, "chat.read chat.history", "https://api.example.com/a https://api.example.com/b", ""},
+		{"intersection", url.Values{"scope": {"chat.read"}, "resource": {"https://api.example.com/b"}}, asserted, "chat.read", "https://api.example.com/b", ""},
+		{"management scope asked", url.Values{"scope": {ScopeAdmin}}, asserted, "", "", "invalid_scope"},
+		{"scope of another client", url.Values{"scope": {"not.for.client"}}, asserted, "", "", "invalid_scope"},
+		{"nothing asked is asserted", url.Values{"scope": {"chat.read"}}, &idJAG{scopes: []string{"chat.history"}}, "", "", "invalid_scope"},
+		{"resource not asserted", url.Values{"resource": {"https://api.example.com/c"}}, &idJAG{resources: []string{"https://api.example.com/a"}}, "", "", "invalid_target"},
+		{"asserted resource the client may not use", url.Values{}, &idJAG{resources: []string{"https://other.example.com/"}}, "", "", "invalid_target"},
+		{"no resource asserted: asked one the client may use", url.Values{"resource": {"https://api.example.com/a"}}, &idJAG{}, "", "https://api.example.com/a", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ar := fosite.NewAccessRequest(NewSession())
+			ar.Client = client
+			ar.Form = tc.form
+			ar.SetRequestedScopes(fosite.RemoveEmpty(strings.Split(tc.form.Get("scope"), " ")))
+			err := h.grant(ar, tc.grant)
+			if tc.err != "" {
+				if err == nil || fosite.ErrorToRFC6749Error(err).ErrorField != tc.err {
+					t.Fatalf("error %v, want %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(ar.GetGrantedScopes(), " "); got != tc.scopes {
+				t.Errorf("scopes %q, want %q", got, tc.scopes)
+			}
+			if got := strings.Join(ar.GetGrantedAudience(), " "); got != tc.audience {
+				t.Errorf("audience %q, want %q", got, tc.audience)
+			}
+		})
+	}
 }
