@@ -602,11 +602,8 @@ func (h *idJAGHandler) refused(ctx context.Context, ar fosite.AccessRequester, a
 	var c idJAGClaims
 	_ = decodeClaims(assertion, &c)
 	clientID := audit.ClipID(ar.GetClient().GetID())
-	rfc := fosite.ErrorToRFC6749Error(err)
+	rfc := fosite.ErrorToRFC6749Error(oauthErrorOf(err, GrantJWTBearer))
 	reason := rfc.HintField
-	if errors.Is(err, fosite.ErrJTIKnown) {
-		reason = "The assertion was already used."
-	}
 	h.audit.Record(ctx, audit.Event{
 		Type: audit.AssertionRefused, Actor: "client:" + clientID, ClientID: clientID, IP: reqctx.ClientIP(ctx),
 		Details: map[string]string{
