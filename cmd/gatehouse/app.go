@@ -549,6 +549,7 @@ func idJAGOptions(cfg config.Config, fed *federation.Manager, store *bunstore.St
 		Keys: clientjwks.NewFetcher(clientjwks.FetcherOptions{
 			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
 			Logger:   log,
+			Source:   "identity assertion issuer jwks_uri",
 		}),
 		Identities: store,
 	}
