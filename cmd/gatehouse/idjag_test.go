@@ -299,3 +299,22 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// TestCLIClientWithIdentityAssertionGrant: an operator gives a client the
+// jwt-bearer grant with --grant-type; a public client cannot have it.
+func TestCLIClientWithIdentityAssertionGrant(t *testing.T) {
+	cliEnv(t)
+	if _, _, err := cli(t, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]any
+	cliJSON(t, &created, "", "clients", "create", "--name", "MCP agent", "--grant-type", provider.GrantJWTBearer,
+		"--scope", "chat.read", "--audience", "https://mcp.example.com/mcp", "--json")
+	if !slices.Equal(toStrings(created["grant_types"]), []string{provider.GrantJWTBearer}) || created["client_secret"] == nil {
+		t.Fatalf("created client: %v", created)
+	}
+	if _, _, err := cli(t, "", "clients", "create", "--name", "SPA", "--public", "--redirect-uri", "http://127.0.0.1:3000/cb",
+		"--grant-type", "authorization_code", "--grant-type", provider.GrantJWTBearer); err == nil || !strings.Contains(err.Error(), "public client cannot use") {
+		t.Fatalf("public client with the jwt-bearer grant: %v", err)
+	}
+}
