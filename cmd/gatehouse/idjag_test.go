@@ -274,6 +274,13 @@ func TestIdentityAssertionGrant(t *testing.T) {
 			t.Fatalf("scope the client may not have: %d %v", status, out)
 		}
 
+		// RFC 6749 §3.2: a parameter sent twice is invalid_request, not
+		// "the first one".
+		twice := url.Values{"grant_type": {provider.GrantJWTBearer}, "assertion": {idp.assertion(t, claims(nil)), idp.assertion(t, claims(nil))}}
+		if status, out, _ := postForm(t, s.issuer+provider.PathToken, twice, agent.ID, agentSecret); status != http.StatusBadRequest || out["error"] != "invalid_request" {
+			t.Fatalf("two assertions: %d %v", status, out)
+		}
+
 		// A client without the grant type.
 		machineAssertion := idp.assertion(t, claims(func(c map[string]any) { c["client_id"] = machine.ID }))
 		if status, out := redeem(machine.ID, machineSecret, machineAssertion, nil); status != http.StatusBadRequest || out["error"] != "unauthorized_client" {
