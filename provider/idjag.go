@@ -174,11 +174,7 @@ func (v *idJAGVerifier) verify(ctx context.Context, assertion, clientID string) 
 	if len(assertion) > idJAGMaxLen {
 		return nil, invalidGrant("The assertion is longer than %d bytes.", idJAGMaxLen)
 	}
-	algs := make([]jose.SignatureAlgorithm, len(IDJAGAlgs))
-	for i, a := range IDJAGAlgs {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	tok, err := josejwt.ParseSigned(assertion, algs)
+	tok, err := josejwt.ParseSigned(assertion, idJAGSignatureAlgs())
 	if err != nil {
 		return nil, invalidGrant("The assertion is not a JWT signed with one of %s.", strings.Join(IDJAGAlgs, ", ")).WithWrap(err)
 	}
@@ -226,6 +222,15 @@ func (v *idJAGVerifier) verify(ctx context.Context, assertion, clientID string) 
 		out.scopes = strings.Fields(*claims.Scope)
 	}
 	return out, nil
+}
+
+// idJAGSignatureAlgs are IDJAGAlgs as go-jose names them.
+func idJAGSignatureAlgs() []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, len(IDJAGAlgs))
+	for i, a := range IDJAGAlgs {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return algs
 }
 
 // isIDJAGType compares a typ with oauth-id-jag+jwt as RFC 7515 §4.1.9
@@ -583,9 +588,7 @@ func decodeClaims(assertion string, dst *idJAGClaims) bool {
 	if len(assertion) > idJAGMaxLen {
 		return false
 	}
-	tok, err := josejwt.ParseSigned(assertion, []jose.SignatureAlgorithm{
-		jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512, jose.ES256, jose.ES384, jose.ES512,
-	})
+	tok, err := josejwt.ParseSigned(assertion, idJAGSignatureAlgs())
 	if err != nil {
 		return false
 	}
