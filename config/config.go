@@ -88,6 +88,9 @@ type Config struct {
 	// metadata document as its client_id, with no registration (MCP
 	// clients do).
 	ClientIDMetadataDocuments ClientIDMetadataDocuments `yaml:"client_id_metadata_documents" envPrefix:"CLIENT_ID_METADATA_DOCUMENTS_"`
+	// IDJAG configures the identity assertion grant (ID-JAG: the jwt-bearer
+	// grant with assertions of trusted identity providers).
+	IDJAG IDJAG `yaml:"id_jag" envPrefix:"ID_JAG_"`
 	// SMTP is the mail server e-mail (password reset, verification,
 	// sign-up) goes through; without a host gatehouse sends none (under
 	// `serve --dev` it prints them to the log instead).
@@ -340,6 +343,82 @@ type ClientIDMetadataDocuments struct {
 	AllowHTTPLoopback bool `yaml:"allow_http_loopback" env:"ALLOW_HTTP_LOOPBACK"`
 }
 
+// IDJAG configures the redemption of Identity Assertion JWT Authorization
+// Grants (draft-ietf-oauth-identity-assertion-authz-grant, MCP
+// Enterprise-Managed Authorization) at the token endpoint. Off while
+// Issuers is empty.
+type IDJAG struct {
+	// Issuers are the identity providers whose assertions are redeemed
+	// (YAML only: a list does not fit environment variables).
+	Issuers []IDJAGIssuer `yaml:"issuers" env:"-"`
+	// MaxLifetime bounds exp - iat of an assertion.
+	MaxLifetime time.Duration `yaml:"max_lifetime" env:"MAX_LIFETIME"`
+}
+
+// IDJAGIssuer is a trusted issuer of identity assertions: its keys are at
+// JWKSURI, or, for an upstream, where its discovery document says; its
+// subjects map to users only through the identities linked at Upstream.
+type IDJAGIssuer struct {
+	Issuer   string `yaml:"issuer"`
+	JWKSURI  string `yaml:"jwks_uri"`
+	Upstream string `yaml:"upstream"`
+}
+
+// Bounds of id_jag.max_lifetime.
+const (
+	MinIDJAGLifetime = time.Minute
+	MaxIDJAGLifetime = time.Hour
+)
+
+// UpstreamIssuer returns the issuer of the upstream with id (google's or
+// one of upstreams), or "" when there is none.
+func (c Config) UpstreamIssuer(id string) string {
+	if id == "google" && c.Google.Enabled() {
+		return c.Google.Issuer
+	}
+	for _, u := range c.Upstreams {
+		if u.ID == id {
+			return u.Issuer
+		}
+	}
+	return ""
+}
+
+// validateIDJAG checks the identity assertion settings.
+func (c Config) validateIDJAG(p *problems) {
+	if l := c.IDJAG.MaxLifetime; l < MinIDJAGLifetime || l > MaxIDJAGLifetime {
+		p.add("id_jag.max_lifetime", "must be between %s and %s, got %s", MinIDJAGLifetime, MaxIDJAGLifetime, l)
+	}
+	seen := map[string]bool{}
+	for i, iss := range c.IDJAG.Issuers {
+		key := fmt.Sprintf("id_jag.issuers[%d]", i)
+		issuer := iss.Issuer
+		if iss.Upstream != "" {
+			up := c.UpstreamIssuer(iss.Upstream)
+			switch {
+			case up == "":
+				p.add(key+".upstream", "%q is no configured upstream (google or an id of upstreams)", iss.Upstream)
+			case issuer == "":
+				issuer = up
+			case issuer != up:
+				p.add(key+".issuer", "must be the upstream's issuer %q (or be left out), got %q", up, issuer)
+			}
+		} else {
+			if iss.JWKSURI == "" {
+				p.add(key, "needs jwks_uri or upstream")
+			}
+			p.add(key+".issuer", "%s", checkURL(issuer))
+		}
+		if iss.JWKSURI != "" {
+			p.add(key+".jwks_uri", "%s", checkURL(iss.JWKSURI))
+		}
+		if issuer != "" && seen[issuer] {
+			p.add(key+".issuer", "%q is listed twice", issuer)
+		}
+		seen[issuer] = true
+	}
+}
+
 // SMTP TLS modes.
 const (
 	SMTPTLSStartTLS = "starttls"
@@ -463,6 +542,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		SMTP:     SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
 		Database: Database{MaxOpenConns: 20},
+		IDJAG:    IDJAG{MaxLifetime: 10 * time.Minute},
 	}
 }
 
@@ -800,6 +880,7 @@ func (c Config) Validate() error {
 	p.add("access_tokens.signing_alg", "%s", checkEnum(c.AccessTokens.SigningAlg, []string{"RS256", "ES256"}))
 
 	c.validateSMTP(&p)
+	c.validateIDJAG(&p)
 	if c.Signup.Enabled {
 		switch {
 		case !c.SMTP.Enabled() && !c.Dev:

@@ -555,6 +555,26 @@ func TestValidateRules(t *testing.T) {
 		{"max conns at limit", func(c *Config) { c.Database.MaxOpenConns = 1000 }, ""},
 		{"max conns over limit", func(c *Config) { c.Database.MaxOpenConns = 1001 }, "database.max_open_conns: must be between 1 and 1000"},
 		{"google configured", func(c *Config) { c.Google.ClientID, c.Google.ClientSecret = "id", "secret" }, ""},
+		{"id_jag issuer with keys", func(c *Config) {
+			c.IDJAG.Issuers = []IDJAGIssuer{{Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/keys"}}
+		}, ""},
+		{"id_jag google upstream", func(c *Config) {
+			c.Google.ClientID, c.Google.ClientSecret = "id", "secret"
+			c.IDJAG.Issuers = []IDJAGIssuer{{Upstream: "google"}}
+		}, ""},
+		{"id_jag unknown upstream", func(c *Config) { c.IDJAG.Issuers = []IDJAGIssuer{{Upstream: "corp"}} }, "id_jag.issuers[0].upstream: \"corp\" is no configured upstream"},
+		{"id_jag issuer not the upstream's", func(c *Config) {
+			c.Google.ClientID, c.Google.ClientSecret = "id", "secret"
+			c.IDJAG.Issuers = []IDJAGIssuer{{Upstream: "google", Issuer: "https://idp.example.com"}}
+		}, "id_jag.issuers[0].issuer: must be the upstream's issuer"},
+		{"id_jag issuer without keys", func(c *Config) { c.IDJAG.Issuers = []IDJAGIssuer{{Issuer: "https://idp.example.com"}} }, "id_jag.issuers[0]: needs jwks_uri or upstream"},
+		{"id_jag plain http keys", func(c *Config) {
+			c.IDJAG.Issuers = []IDJAGIssuer{{Issuer: "https://idp.example.com", JWKSURI: "http://idp.example.com/keys"}}
+		}, "id_jag.issuers[0].jwks_uri: plain http"},
+		{"id_jag issuer twice", func(c *Config) {
+			c.IDJAG.Issuers = []IDJAGIssuer{{Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/k"}, {Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/k"}}
+		}, "id_jag.issuers[1].issuer: \"https://idp.example.com\" is listed twice"},
+		{"id_jag lifetime too long", func(c *Config) { c.IDJAG.MaxLifetime = 2 * time.Hour }, "id_jag.max_lifetime: must be between 1m0s and 1h0m0s"},
 		{"smtp off", func(c *Config) { c.SMTP = Default().SMTP }, ""},
 		{"signup without e-mail", func(c *Config) { c.Signup.Enabled = true }, "signup.enabled: needs e-mail"},
 		{"signup with e-mail", func(c *Config) {
@@ -719,7 +739,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 80 {
+	if len(want) != 81 {
 		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }

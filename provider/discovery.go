@@ -48,6 +48,10 @@ type Discovery struct {
 	// metadata-document §"Authorization Server Metadata"): a client_id
 	// may be the https URL of the client's metadata document.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// AuthorizationGrantProfilesSupported lists the JWT authorization
+	// grant profiles the token endpoint redeems (the ID-JAG draft's
+	// metadata); absent while none is on.
+	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
 }
 
 // ACRPhishingResistant is the acr of a phishing-resistant sign-in ("phr",
@@ -129,6 +133,13 @@ func (p *Provider) Discovery() Discovery {
 	}
 	if p.registrationPolicy() != RegistrationPolicyOff {
 		d.RegistrationEndpoint = iss + PathRegister
+	}
+	if p.idjag {
+		// The ID-JAG draft: a server listing the profile MUST list the
+		// jwt-bearer grant too. Which issuers are trusted is not said
+		// (the draft's "Metadata Disclosure").
+		d.GrantTypesSupported = append(d.GrantTypesSupported, GrantJWTBearer)
+		d.AuthorizationGrantProfilesSupported = []string{GrantProfileIDJAG}
 	}
 	return d
 }

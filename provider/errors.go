@@ -110,6 +110,11 @@ func oauthErrorOf(err error, grantType string) error {
 		// fosite asks the client to "retry" when the rotation lost a race,
 		// but the token it holds is spent: retrying can only fail.
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The refresh token was already used by a concurrent request.")
+	case grantType == GrantJWTBearer && errors.Is(err, fosite.ErrJTIKnown):
+		// RFC 7523 §3 item 7 and the ID-JAG draft: an assertion is
+		// redeemed once; the single-use store says it was (jti_known is
+		// no registered error code).
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The assertion was already used.")
 	case grantType == "authorization_code" && isRetryOrServerError(err) && errors.Is(err, fosite.ErrSerializationFailure):
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The authorization code has already been used.")
 	case (grantType == "authorization_code" || grantType == "refresh_token") && errors.Is(err, fosite.ErrTokenExpired):

@@ -97,6 +97,9 @@ type Options struct {
 	// IssuedSummaryInterval is how often client_credentials issuance is
 	// summarized in the audit trail (DefaultIssuedSummaryInterval when 0).
 	IssuedSummaryInterval time.Duration
+	// IDJAG enables the identity assertion grant (ID-JAG, jwt-bearer);
+	// nil or without issuers, it is off.
+	IDJAG *IDJAGOptions
 	// Audit receives audit events; nil records nothing.
 	Audit *audit.Recorder
 	// AccessTokenFormat is the default format of access tokens ("opaque"
@@ -151,6 +154,8 @@ type Provider struct {
 	issued     issuedSummary
 	issuedFull chan struct{}
 	metrics    *metrics
+	// idjag: the identity assertion grant is served (and advertised).
+	idjag bool
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -306,6 +311,15 @@ func New(opts Options) (*Provider, error) {
 		}
 		cfg.TokenEndpointHandlers[i] = quietTokenHandler{h}
 	}
+	idjag, err := newIDJAGHandler(opts.Issuer, opts.IDJAG, opts.Store,
+		&oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: store, Config: cfg},
+		opts.Lifespans.AccessToken, opts.Audit, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	if idjag != nil {
+		cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, idjag)
+	}
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
@@ -325,6 +339,7 @@ func New(opts Options) (*Provider, error) {
 		core:    strategy.CoreStrategy,
 
 		jwksFetcher: cfg.JWKSFetcherStrategy,
+		idjag:       idjag != nil,
 
 		issuedFull: make(chan struct{}, 1),
 		metrics:    m,

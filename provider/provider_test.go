@@ -109,6 +109,7 @@ func TestOAuthErrorMapping(t *testing.T) {
 		{"refresh serialization failure", wrapped(fosite.ErrInvalidRequest, fosite.ErrSerializationFailure), "refresh_token", "invalid_grant", 400},
 		{"unknown client on refresh stays invalid_client", wrapped(fosite.ErrInvalidClient, storage.ErrNotFound), "refresh_token", "invalid_client", 401},
 		{"other errors pass", fosite.ErrInvalidScope, "client_credentials", "invalid_scope", 400},
+		{"identity assertion replayed", fmt.Errorf("x: %w", fosite.ErrJTIKnown), GrantJWTBearer, "invalid_grant", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fosite.ErrorToRFC6749Error(oauthErrorOf(tc.err, tc.grant))

@@ -271,6 +271,9 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	if replayed {
 		details["replayed"] = "true"
 	}
+	if ar.GetGrantTypes().ExactOne(GrantJWTBearer) {
+		assertionDetails(ar, details)
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// Summarized (issued.go): one event per client, key and scope
 		// per interval instead of one per token.

@@ -306,6 +306,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		APIKeys:               apiKeys,
 		AccessTokenFormat:     cfg.AccessTokens.Format,
 		AccessTokenAlg:        cfg.AccessTokens.SigningAlg,
+		IDJAG:                 idJAGOptions(cfg, fed, store, log),
 		Audit:                 recorder,
 		IssuedSummaryInterval: cfg.Audit.SummaryInterval,
 		Metrics:               reg,
@@ -552,6 +553,39 @@ func withPepper(ctx context.Context, store *bunstore.Store, ring *secret.Keyring
 		return nil, fmt.Errorf("load the hash key: %w", err)
 	}
 	return ring.WithPepper(pepper, secret.PurposeClientSecret, apikey.PurposeAPIKey), nil
+}
+
+// idJAGOptions are the identity assertion grant's settings (id_jag); nil
+// when no issuer is trusted, which leaves the grant off. Issuers' keys are
+// fetched as clients' are (outbound client, http_client policy, size and
+// time limits, cache), by a fetcher of their own.
+func idJAGOptions(cfg config.Config, fed *federation.Manager, store *bunstore.Store, log *slog.Logger) *provider.IDJAGOptions {
+	if len(cfg.IDJAG.Issuers) == 0 {
+		return nil
+	}
+	opts := &provider.IDJAGOptions{
+		MaxLifetime: cfg.IDJAG.MaxLifetime,
+		Keys: clientjwks.NewFetcher(clientjwks.FetcherOptions{
+			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
+			Logger:   log,
+			Source:   "identity assertion issuer jwks_uri",
+		}),
+		Identities: store,
+	}
+	if fed != nil {
+		opts.Upstreams = fed
+	}
+	for _, iss := range cfg.IDJAG.Issuers {
+		issuer := iss.Issuer
+		if issuer == "" && iss.Upstream != "" {
+			issuer = cfg.UpstreamIssuer(iss.Upstream)
+		}
+		if iss.Upstream == "" {
+			log.Warn("identity assertions of an issuer without an upstream are refused: its subjects map to no account (set id_jag.issuers[].upstream)", "issuer", issuer)
+		}
+		opts.Issuers = append(opts.Issuers, provider.IDJAGIssuer{Issuer: issuer, JWKSURI: iss.JWKSURI, Upstream: iss.Upstream})
+	}
+	return opts
 }
 
 // newFederation builds the upstream identity providers from the

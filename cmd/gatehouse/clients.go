@@ -89,7 +89,7 @@ type clientFlags struct {
 func (cf *clientFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&cf.spec.Name, "name", "", "name shown to users on the consent page")
-	f.StringArrayVar(&cf.spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token or client_credentials (repeatable; default: authorization_code+refresh_token with redirect URIs, else client_credentials)")
+	f.StringArrayVar(&cf.spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:jwt-bearer (identity assertions; repeatable; default: authorization_code+refresh_token with redirect URIs, else client_credentials)")
 	f.StringArrayVar(&cf.spec.RedirectURIs, "redirect-uri", nil, "exact redirect URI: https, or http on a loopback host (repeatable)")
 	f.StringArrayVar(&cf.spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to (repeatable)")
 	f.StringVar(&cf.scope, "scope", "", `space-separated scopes the client may request (default for sign-in clients: "openid profile email offline_access")`)

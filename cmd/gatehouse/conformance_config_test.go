@@ -45,6 +45,8 @@ var discoveryFieldTypes = map[string]string{
 	"revocation_endpoint_auth_methods_supported": "strings", "revocation_endpoint_auth_signing_alg_values_supported": "strings",
 	"code_challenge_methods_supported": "strings", "claims_supported": "strings", "prompt_values_supported": "strings",
 	"acr_values_supported": "strings", "request_object_signing_alg_values_supported": "strings",
+	// draft-ietf-oauth-identity-assertion-authz-grant (only while id_jag.issuers is set).
+	"authorization_grant_profiles_supported": "strings",
 }
 
 func TestOIDCCConfigPlan(t *testing.T) {

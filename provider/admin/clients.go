@@ -453,8 +453,23 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	}
 	grantsOK := true
 	for _, g := range grants {
-		if g != provider.GrantAuthorizationCode && g != provider.GrantRefreshToken && g != provider.GrantClientCredentials {
-			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials)", clip(g))
+		switch g {
+		case provider.GrantAuthorizationCode, provider.GrantRefreshToken, provider.GrantClientCredentials:
+		case provider.GrantJWTBearer:
+			// Identity assertions (ID-JAG): a trusted identity provider
+			// names the client in the grant it issues, so an
+			// administrator decides which clients may redeem them, and
+			// only confidential ones (the ID-JAG draft's "Client
+			// Authentication").
+			if opts.SelfRegistered {
+				ve.Add("grant_types", "%s is reserved for clients an administrator registers", g)
+				grantsOK = false
+			}
+			if spec.Public {
+				ve.Add("grant_types", "a public client cannot use %s (identity assertions are for confidential clients)", g)
+			}
+		default:
+			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s)", clip(g), provider.GrantJWTBearer)
 			grantsOK = false
 		}
 	}

@@ -279,6 +279,10 @@ func TestBuildClientValidation(t *testing.T) {
 		}, []string{"name:", `"password" is not supported`, "refresh_token needs authorization_code", "non-loopback host", "wildcard", "fragment", "scheme must be https", "not a valid scope token", "HS256", "not an origin", "private_key_jwt"}},
 		{"public with client_credentials", ClientSpec{Name: "x", Public: true, GrantTypes: []string{provider.GrantClientCredentials}}, []string{"public client cannot use client_credentials"}},
 		{"code without redirect", ClientSpec{Name: "x", GrantTypes: []string{provider.GrantAuthorizationCode}}, []string{"needs at least one redirect URI"}},
+		{"identity assertions", ClientSpec{Name: "agent", GrantTypes: []string{provider.GrantJWTBearer}, Scopes: []string{"chat.read"}}, nil},
+		{"public with identity assertions", ClientSpec{
+			Name: "x", Public: true, GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantJWTBearer}, RedirectURIs: []string{"https://a.example/cb"},
+		}, []string{"public client cannot use " + provider.GrantJWTBearer}},
 		{"public with a secret method", ClientSpec{Name: "x", Public: true, RedirectURIs: []string{"https://a.example/cb"}, TokenEndpointAuthMethod: provider.AuthMethodBasic}, []string{"public client uses none"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,6 +311,21 @@ func TestBuildClientValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSelfRegisteredClientsGetNoIdentityAssertions: a client that
+// registers itself cannot give itself the jwt-bearer grant: which clients
+// an identity provider may name is the administrator's decision.
+func TestSelfRegisteredClientsGetNoIdentityAssertions(t *testing.T) {
+	h := secret.NewHasher(providertest.Ring(t))
+	spec := ClientSpec{Name: "agent", GrantTypes: []string{provider.GrantJWTBearer}}
+	if _, _, err := BuildClientWith(spec, h, time.Now(), CheckOptions{SelfRegistered: true}); err == nil ||
+		!strings.Contains(err.Error(), "reserved for clients an administrator registers") {
+		t.Fatalf("self-registered client with the jwt-bearer grant: %v", err)
+	}
+	if _, _, err := BuildClient(spec, h, time.Now()); err != nil {
+		t.Fatalf("operator's client with the jwt-bearer grant: %v", err)
 	}
 }
 

@@ -14,4 +14,10 @@ const (
 	// RefreshReuseDetected: a rotated refresh token came back after the
 	// retry window; its whole grant was revoked. Details: rotated_at.
 	RefreshReuseDetected = "refresh.reuse_detected"
+	// AssertionRefused: an authenticated client presented an identity
+	// assertion (ID-JAG, jwt-bearer grant) that was refused. Details:
+	// error, reason, and the assertion's issuer, subject and jti as it
+	// claimed them (never the assertion). A redemption is a token.issued
+	// with those details.
+	AssertionRefused = "assertion.refused"
 )

@@ -48,6 +48,9 @@ type FetcherOptions struct {
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	Now          func() time.Time
+	// Source names whose key sets these are in the log ("client jwks_uri"
+	// by default; "identity assertion issuer jwks_uri" for ID-JAG issuers).
+	Source string
 }
 
 // Fetcher resolves clients' jwks_uri for fosite's private_key_jwt
@@ -100,6 +103,9 @@ func NewFetcher(opts FetcherOptions) *Fetcher {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Source == "" {
+		opts.Source = "client jwks_uri"
 	}
 	client := opts.HTTPClient
 	if client == nil {
@@ -189,7 +195,7 @@ func (f *Fetcher) fetchAndStore(ctx context.Context, location string) *entry {
 	set, err := f.fetch(ctx, location)
 	if err != nil {
 		// Logged here, once per fetch, not once per waiting request.
-		f.log.WarnContext(ctx, "client jwks_uri fetch failed", "jwks_uri", location, "error", err)
+		f.log.WarnContext(ctx, f.opts.Source+" fetch failed", "jwks_uri", location, "error", err)
 		err = fosite.ErrInvalidClient.
 			WithHintf("Unable to get the client's JSON Web Key Set from its jwks_uri: %s.", describe(err)).
 			WithWrap(err).WithDebug(err.Error())
@@ -297,7 +303,7 @@ func (f *Fetcher) parse(ctx context.Context, location string, body []byte) (*jos
 			err = errors.New("repeats a kid; the first key with it is used")
 		}
 		if err != nil {
-			f.log.WarnContext(ctx, "client jwks_uri: key ignored", "jwks_uri", location, "key", keyName(i, raw), "reason", err.Error())
+			f.log.WarnContext(ctx, f.opts.Source+": key ignored", "jwks_uri", location, "key", keyName(i, raw), "reason", err.Error())
 			continue
 		}
 		kids[k.KeyID] = true

@@ -128,6 +128,10 @@ type discovered struct {
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	algs     []string
+	// jwksURI is the discovery document's jwks_uri: where the upstream
+	// publishes the keys it signs with (ID tokens, and the identity
+	// assertions the token endpoint redeems).
+	jwksURI string
 }
 
 // New validates opts and tries discovery of every upstream once (in
@@ -413,7 +417,8 @@ func (m *Manager) discover(ctx context.Context, u *upstream) (*discovered, error
 			SupportedSigningAlgs: algs,
 			Now:                  m.now,
 		}),
-		algs: algs,
+		algs:    algs,
+		jwksURI: doc.JWKSURL,
 	}, nil
 }
 
@@ -509,6 +514,20 @@ func (m *Manager) lookup(id string) (*upstream, *discovered, error) {
 		return u, nil, ErrUnavailable
 	}
 	return u, d, nil
+}
+
+// Keys returns the issuer of upstream id and the jwks_uri its discovery
+// document named. ErrUnknownUpstream for an id that is not configured;
+// ErrUnavailable, with the issuer, while its discovery has not succeeded.
+func (m *Manager) Keys(id string) (issuer, jwksURI string, err error) {
+	u, d, err := m.lookup(id)
+	switch {
+	case u == nil:
+		return "", "", err
+	case d == nil:
+		return u.cfg.Issuer, "", err
+	}
+	return u.cfg.Issuer, d.jwksURI, nil
 }
 
 // AuthCodeURL returns the URL to send the browser to for signing in at

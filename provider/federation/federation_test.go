@@ -155,6 +155,12 @@ func TestDiscoveryAndSignIn(t *testing.T) {
 	if _, ok := f.m.Get("nope"); ok {
 		t.Error("Get(nope) found something")
 	}
+	if iss, jwks, err := f.m.Keys("fake"); err != nil || iss != f.up.URL || jwks != f.up.URL+"/jwks" {
+		t.Errorf("Keys(fake) = %q, %q, %v", iss, jwks, err)
+	}
+	if _, _, err := f.m.Keys("nope"); !errors.Is(err, ErrUnknownUpstream) {
+		t.Errorf("Keys(nope): %v", err)
+	}
 	up, ok := f.m.byID["fake"]
 	if !ok {
 		t.Fatal("upstream fake is not registered")
@@ -634,6 +640,9 @@ func TestUnreachableAtStartThenRun(t *testing.T) {
 		!strings.Contains(s, "sign-in through it is unavailable until it succeeds; retrying") ||
 		!strings.Contains(s, "level=ERROR") {
 		t.Errorf("log does not explain the failure:\n%s", s)
+	}
+	if iss, jwks, err := m.Keys("fake"); !errors.Is(err, ErrUnavailable) || iss != issuer || jwks != "" {
+		t.Errorf("Keys before discovery = %q, %q, %v", iss, jwks, err)
 	}
 	verifier := oauth2.GenerateVerifier()
 	if _, err := m.AuthCodeURL("fake", "s", "n", verifier, AuthOptions{}); !errors.Is(err, ErrUnavailable) {
