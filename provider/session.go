@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
@@ -28,6 +29,22 @@ type Session struct {
 	// refreshed ID tokens and userinfo keep honouring them.
 	IDTokenClaimNames  []string `json:"id_token_claims,omitempty"`
 	UserinfoClaimNames []string `json:"userinfo_claims,omitempty"`
+	// Resource is the one resource (RFC 8707) the access token being
+	// issued is for, with its settings; nil keeps the grant's audience and
+	// the client's and server's settings. prepareAccessRequest decides it
+	// for every token request, and it is never stored: a refresh token
+	// keeps the whole grant (RFC 8707 §2.2), each access token names one
+	// resource of it.
+	Resource *TokenResource `json:"-"`
+}
+
+// TokenResource is the resource an access token is for and what it asks
+// of that token; empty settings follow the client's and server's.
+type TokenResource struct {
+	ID       string
+	Format   string
+	Lifetime time.Duration
+	Alg      string
 }
 
 var (
