@@ -223,9 +223,10 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	// RFC 8707 resource indicators (or the client's default resource)
-	// become the grant's audience; each token is for one of them.
-	if err := p.grantAuthorizeTargets(ctx, ar); err != nil {
+	// RFC 8707 resource indicators (or the client's default resource):
+	// the grant is for them, each access token for one of them.
+	targets, err := p.checkAuthorizeTargets(ctx, ar)
+	if err != nil {
 		return err
 	}
 	// Whole seconds on both sides: the ID token carries seconds, and
@@ -253,6 +254,7 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	if err != nil {
 		return err
 	}
+	sess.Resources = targetIDs(targets)
 	var resp fosite.AuthorizeResponder
 	err = p.store.InTx(ctx, func(ctx context.Context) error {
 		if flowHandle != "" {

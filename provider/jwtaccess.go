@@ -64,15 +64,12 @@ func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (str
 		exp = now.Add(j.lifespan)
 	}
 	clientID := r.GetClient().GetID()
-	aud := []string(r.GetGrantedAudience())
+	// RFC 9068 §3 and RFC 8707 §2: the token names exactly the resource
+	// it is for, even when the grant covers several.
+	aud := []string(accessAudience(r))
 	alg := j.alg
-	if res := tokenResourceOf(r); res != nil {
-		// RFC 9068 §3 and RFC 8707 §2: the token names exactly the
-		// resource it is for, even when the grant covers several.
-		aud = []string{res.ID}
-		if res.Alg != "" {
-			alg = res.Alg
-		}
+	if res := tokenResourceOf(r); res != nil && res.Alg != "" {
+		alg = res.Alg
 	}
 	if len(aud) == 0 {
 		// RFC 9068 requires an audience; without a resource indicator the

@@ -158,18 +158,13 @@ func (p *Provider) checkAuthorizeTargets(ctx context.Context, ar fosite.Authoriz
 	return targets, checkTargetScopes(targets, ar.GetRequestedScopes())
 }
 
-// grantAuthorizeTargets grants the code the resources of its
-// authorization request: they are the grant's audience, from which each
-// token request takes one.
-func (p *Provider) grantAuthorizeTargets(ctx context.Context, ar fosite.AuthorizeRequester) error {
-	targets, err := p.checkAuthorizeTargets(ctx, ar)
-	if err != nil {
-		return err
+// targetIDs are the identifiers of targets.
+func targetIDs(targets []target) []string {
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.id
 	}
-	for _, t := range targets {
-		ar.GrantAudience(t.id)
-	}
-	return nil
+	return ids
 }
 
 // tokenRequestResource is the resource parameter of a token request: at
@@ -205,68 +200,95 @@ func (p *Provider) clientCredentialsTarget(ctx context.Context, ar fosite.Access
 // code or refresh token is for: the one the token request names, which
 // must be among those the grant was authorized for (RFC 8707 §2.2: a
 // token request may narrow the grant, never widen it); or, when it names
-// none, the grant's only resource. A grant of several resources whose
-// token request names none gets a token for all of them, with the
-// client's and server's settings, as before resources were registered.
-// nil when the grant has no resource, or its only one is not registered
-// (its token keeps the grant's audience, unchecked: a client set up with
-// an audience list keeps working when that list changes later).
-func (p *Provider) grantTarget(ctx context.Context, ar fosite.AccessRequester) (*target, error) {
+// none, the grant's only resource. nil when the grant has none, or
+// several and the token request names none: that token is for all of them
+// (accessAudience), with the client's and server's settings.
+func (p *Provider) grantTarget(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*target, error) {
 	named, err := tokenRequestResource(ar.GetRequestForm())
 	if err != nil {
 		return nil, err
 	}
-	granted := ar.GetGrantedAudience()
-	if named != "" {
-		if !slices.Contains(granted, named) {
-			return nil, ErrInvalidTarget.WithHintf("The resource %q was not authorized for this grant.", named)
+	granted := grantResourcesOf(ar, sess)
+	if named == "" {
+		if len(granted) != 1 {
+			return nil, nil
 		}
-		t, err := p.resolveTarget(ctx, named, ar.GetClient())
-		if err != nil {
-			return nil, err
-		}
-		return &t, nil
+		named = granted[0]
+	} else if !slices.Contains(granted, named) {
+		return nil, ErrInvalidTarget.WithHintf("The resource %q was not authorized for this grant.", named)
 	}
-	if len(granted) != 1 {
-		return nil, nil
-	}
-	res, err := p.store.ResourceByID(ctx, granted[0])
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return nil, nil
-	case err != nil:
+	t, err := p.resolveTarget(ctx, named, ar.GetClient())
+	if err != nil {
 		return nil, err
 	}
-	return &target{id: res.ID, res: res}, nil
+	return &t, nil
+}
+
+// grantResourcesOf are the resources the grant of ar was authorized for:
+// those kept in its session, or for a grant made before they were kept
+// there, its audience.
+func grantResourcesOf(ar fosite.Requester, sess *Session) []string {
+	if len(sess.Resources) > 0 {
+		return sess.Resources
+	}
+	return ar.GetGrantedAudience()
+}
+
+// accessAudience is the audience of r's access token: its one resource;
+// or else every resource of its grant with the audience fosite granted
+// (the audience parameter).
+func accessAudience(r fosite.Requester) fosite.Arguments {
+	sess, _ := r.GetSession().(*Session)
+	if sess == nil {
+		return r.GetGrantedAudience()
+	}
+	if sess.Resource != nil {
+		return fosite.Arguments{sess.Resource.ID}
+	}
+	aud := slices.Clone(r.GetGrantedAudience())
+	for _, v := range sess.Resources {
+		if !slices.Contains(aud, v) {
+			aud = append(aud, v)
+		}
+	}
+	return aud
+}
+
+// tokenScopes are the scopes the access token of ar will carry. fosite
+// copies a code's granted scopes into the token request only once it
+// issues the tokens; until then they are the code's requested ones, which
+// Complete granted whole.
+func tokenScopes(ar fosite.AccessRequester) fosite.Arguments {
+	if s := ar.GetGrantedScopes(); len(s) > 0 {
+		return s
+	}
+	return ar.GetRequestedScopes()
 }
 
 // bindTokenResource makes the access token of ar one for t: its audience
 // exactly t (Session.Resource, also when the grant has several), its
 // lifetime t's when t sets one. The scopes are checked against t
 // afterwards (checkTargetScopes), once they are final.
-func (p *Provider) bindTokenResource(ar fosite.AccessRequester, sess *Session, t *target) {
+func (p *Provider) bindTokenResource(sess *Session, t *target) {
 	if t == nil {
 		sess.Resource = nil
 		return
 	}
 	sess.Resource = t.tokenResource()
-	if !slices.Contains(ar.GetGrantedAudience(), t.id) {
-		ar.GrantAudience(t.id)
-	}
 	if l := sess.Resource.Lifetime; l > 0 {
 		sess.SetExpiresAt(fosite.AccessToken, p.now().UTC().Add(l).Round(time.Second))
 	}
 }
 
-// CreateAccessTokenSession records an access token bound to one resource
-// with that resource alone as its audience, so that introspection
-// reports (and entitles by) what the token is for; the refresh token of
-// the same grant keeps every resource of the grant.
+// CreateAccessTokenSession records an access token with its audience
+// (accessAudience: the one resource it is for), so that introspection
+// reports, and entitles by, what the token is for; the refresh token of
+// the same grant keeps every resource of the grant in its session.
 func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
-	if tr := tokenResourceOf(req); tr != nil {
-		if r, ok := req.(*fosite.Request); ok && !slices.Equal(r.GrantedAudience, fosite.Arguments{tr.ID}) {
+	if r, ok := req.(*fosite.Request); ok {
+		if aud := accessAudience(req); !slices.Equal(r.GrantedAudience, aud) {
 			cp := *r
-			cp.GrantedAudience = fosite.Arguments{tr.ID}
+			cp.GrantedAudience = aud
 			req = &cp
 		}
 	}

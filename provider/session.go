@@ -29,12 +29,17 @@ type Session struct {
 	// refreshed ID tokens and userinfo keep honouring them.
 	IDTokenClaimNames  []string `json:"id_token_claims,omitempty"`
 	UserinfoClaimNames []string `json:"userinfo_claims,omitempty"`
-	// Resource is the one resource (RFC 8707) the access token being
-	// issued is for, with its settings; nil keeps the grant's audience and
-	// the client's and server's settings. prepareAccessRequest decides it
-	// for every token request, and it is never stored: a refresh token
-	// keeps the whole grant (RFC 8707 §2.2), each access token names one
-	// resource of it.
+	// Resources are the resources (RFC 8707 §2.1) the grant was
+	// authorized for, kept with its code and refresh token. They are not
+	// the grant's audience in fosite's sense: fosite would check them on
+	// every refresh against the client's audience list, which a client
+	// using registered resources leaves empty.
+	Resources []string `json:"resources,omitempty"`
+	// Resource is the one resource the access token being issued is for,
+	// with its settings; nil when the token request settles on none.
+	// prepareAccessRequest decides it for every token request, and it is
+	// never stored: a refresh token keeps the whole grant (RFC 8707 §2.2),
+	// each access token names one resource of it.
 	Resource *TokenResource `json:"-"`
 }
 

@@ -45,7 +45,7 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 		if err != nil {
 			return err
 		}
-		p.bindTokenResource(ar, sess, t)
+		p.bindTokenResource(sess, t)
 		sess.Subject = ar.GetClient().GetID()
 		sess.ClientID = ar.GetClient().GetID()
 		if kc, ok := ar.GetClient().(*keyClient); ok {
@@ -60,13 +60,13 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 	case ar.GetGrantTypes().ExactOne("refresh_token"), ar.GetGrantTypes().ExactOne("authorization_code"):
 		// The access token is for one resource of the grant (the one
 		// named here, or its only one); the refresh token keeps them all.
-		t, err := p.grantTarget(ctx, ar)
+		t, err := p.grantTarget(ctx, ar, sess)
 		if err != nil {
 			return err
 		}
-		p.bindTokenResource(ar, sess, t)
+		p.bindTokenResource(sess, t)
 		if t != nil {
-			if err := checkTargetScopes([]target{*t}, ar.GetGrantedScopes()); err != nil {
+			if err := checkTargetScopes([]target{*t}, tokenScopes(ar)); err != nil {
 				return err
 			}
 		}
