@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -320,5 +321,214 @@ func TestResourceBoundAuthorizationCode(t *testing.T) {
 		}
 		_, claims = verifyAccessJWT(t, s, tok.AccessToken, josev4.ES256)
 		wantAudience(t, "token for the default resource", claims, mcpResource)
+	})
+}
+
+// TestCLIResources: gatehouse resources create, list, get, update and
+// delete, with clear errors for bad input; clients take a default
+// resource only when they could get a token for it.
+func TestCLIResources(t *testing.T) {
+	cliEnv(t)
+	if _, _, err := cli(t, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]interface{}
+	cliJSON(t, &created, "", "resources", "create", mcpResource, "--name", "MCP server", "--scope", "tools:read tools:call",
+		"--access-token-format", "jwt", "--access-token-lifetime", "5m", "--signing-alg", "ES256", "--json")
+	if created["resource"] != mcpResource || created["resource_name"] != "MCP server" || !sameList(created["scopes_supported"], "tools:read", "tools:call") ||
+		created["access_token_format"] != "jwt" || created["access_token_lifetime"] != float64(300) || created["access_token_signing_alg"] != "ES256" {
+		t.Fatalf("created: %v", created)
+	}
+	if out, _, err := cli(t, "", "resources", "create", otherResource); err != nil || !strings.Contains(out, "created resource "+otherResource) {
+		t.Fatalf("create with defaults: %q %v", out, err)
+	}
+
+	var ue usageError
+	bad := []struct {
+		what   string
+		args   []string
+		fields []string
+	}{
+		{"a relative identifier", []string{"/mcp"}, []string{"resource"}},
+		{"a fragment", []string{"https://api.example/#x"}, []string{"resource"}},
+		{"every problem at once", []string{"https://bad.example/", "--access-token-format", "paseto", "--access-token-lifetime", "1s",
+			"--signing-alg", "HS256", "--scope", `a"b`}, []string{"access_token_format", "access_token_lifetime", "access_token_signing_alg", "scopes_supported"}},
+		{"an algorithm for opaque tokens", []string{"https://bad.example/", "--access-token-format", "opaque", "--signing-alg", "ES256"}, []string{"access_token_signing_alg"}},
+	}
+	for _, b := range bad {
+		_, _, err := cli(t, "", append([]string{"resources", "create"}, b.args...)...)
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "invalid resource") {
+			t.Fatalf("%s: %v", b.what, err)
+		}
+		for _, f := range b.fields {
+			if !strings.Contains(err.Error(), f+":") {
+				t.Errorf("%s: %q does not name %s", b.what, err, f)
+			}
+		}
+	}
+	if _, _, err := cli(t, "", "resources", "create", mcpResource); !errors.As(err, &ue) || !strings.Contains(err.Error(), "already registered") {
+		t.Fatalf("duplicate: %v", err)
+	}
+
+	var list []map[string]interface{}
+	cliJSON(t, &list, "", "resources", "list", "--json")
+	if len(list) != 2 || list[0]["resource"] != mcpResource || list[1]["resource"] != otherResource {
+		t.Fatalf("list: %v", list)
+	}
+	if out, _, err := cli(t, "", "resources", "list"); err != nil || !strings.Contains(out, mcpResource) || !strings.Contains(out, "5m0s") {
+		t.Fatalf("list as text: %q %v", out, err)
+	}
+	if out, _, err := cli(t, "", "resources", "get", mcpResource); err != nil || !strings.Contains(out, "scopes_supported:") || !strings.Contains(out, "tools:call") {
+		t.Fatalf("get: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "", "resources", "get", "https://nope.example/"); err == nil || !strings.Contains(err.Error(), "no resource") {
+		t.Fatalf("get unknown: %v", err)
+	}
+
+	// update: only the flags given change; bad values leave it as it was.
+	var updated map[string]interface{}
+	cliJSON(t, &updated, "", "resources", "update", mcpResource, "--scope", "tools:read", "--json")
+	if !sameList(updated["scopes_supported"], "tools:read") || updated["access_token_format"] != "jwt" || updated["resource_name"] != "MCP server" {
+		t.Fatalf("update: %v", updated)
+	}
+	if _, _, err := cli(t, "", "resources", "update", mcpResource, "--access-token-lifetime", "48h"); !errors.As(err, &ue) || !strings.Contains(err.Error(), "access_token_lifetime") {
+		t.Fatalf("update with a bad lifetime: %v", err)
+	}
+	if _, _, err := cli(t, "", "resources", "update", mcpResource); !errors.As(err, &ue) {
+		t.Fatalf("update without flags: %v", err)
+	}
+	if _, _, err := cli(t, "", "resources", "update", "https://nope.example/", "--name", "x"); err == nil || !strings.Contains(err.Error(), "no resource") {
+		t.Fatalf("update unknown: %v", err)
+	}
+	var got map[string]interface{}
+	cliJSON(t, &got, "", "resources", "get", mcpResource, "--json")
+	if got["access_token_lifetime"] != float64(300) {
+		t.Fatalf("after a refused update: %v", got)
+	}
+
+	// A client's default resource: registered, or in its audience.
+	var client map[string]interface{}
+	cliJSON(t, &client, "", "clients", "create", "--name", "agent", "--grant-type", "client_credentials", "--default-resource", mcpResource, "--json")
+	if client["default_resource"] != mcpResource {
+		t.Fatalf("client with a default resource: %v", client)
+	}
+	if _, _, err := cli(t, "", "clients", "create", "--name", "x", "--grant-type", "client_credentials", "--default-resource", "https://nope.example/"); !errors.As(err, &ue) ||
+		!strings.Contains(err.Error(), "default_resource") {
+		t.Fatalf("unregistered default resource: %v", err)
+	}
+	if _, _, err := cli(t, "", "clients", "create", "--name", "x", "--grant-type", "client_credentials", "--audience", otherResource, "--default-resource", mcpResource); !errors.As(err, &ue) ||
+		!strings.Contains(err.Error(), "not in the client's audience") {
+		t.Fatalf("default resource outside the audience: %v", err)
+	}
+	cliJSON(t, &client, "", "clients", "update", client["client_id"].(string), "--default-resource", "", "--json")
+	if client["default_resource"] != "" {
+		t.Fatalf("cleared default resource: %v", client)
+	}
+
+	if out, _, err := cli(t, "", "resources", "delete", otherResource); err != nil || !strings.Contains(out, "deleted resource") {
+		t.Fatalf("delete: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "", "resources", "delete", otherResource); err == nil || !strings.Contains(err.Error(), "no resource") {
+		t.Fatalf("delete again: %v", err)
+	}
+	cliJSON(t, &list, "", "resources", "list", "--json")
+	if len(list) != 1 {
+		t.Fatalf("after delete: %v", list)
+	}
+}
+
+// TestAdminAPIResources: /admin/resources creates, lists, reads, replaces
+// and deletes resources (the identifier percent-encoded in the path), and
+// answers bad input with RFC 9457 problems naming the fields.
+func TestAdminAPIResources(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		tok, code := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		if code != "" {
+			t.Fatal(code)
+		}
+		api := s.admin + "/admin/resources"
+		item := api + "/" + url.PathEscape(mcpResource)
+
+		status, created, hdr := jsonRequest(t, http.MethodPost, api, tok,
+			`{"resource":"`+mcpResource+`","resource_name":"MCP","scopes_supported":["tools:read"],"access_token_format":"jwt","access_token_lifetime":120}`)
+		if status != http.StatusCreated || created["resource"] != mcpResource || hdr.Get("Location") != "/admin/resources/"+url.PathEscape(mcpResource) ||
+			hdr.Get("Cache-Control") != "no-store" {
+			t.Fatalf("create: %d %v %v", status, created, hdr)
+		}
+		status, body, hdr := jsonRequest(t, http.MethodPost, api, tok, `{"resource":"`+mcpResource+`"}`)
+		wantAdminProblem(t, "duplicate", status, body, hdr, http.StatusConflict)
+		status, body, hdr = jsonRequest(t, http.MethodPost, api, tok, `{"resource":"not a uri","access_token_format":"x","access_token_lifetime":99999999999}`)
+		wantAdminProblem(t, "invalid resource", status, body, hdr, http.StatusBadRequest)
+		if d, _ := body["detail"].(string); !strings.Contains(d, "resource:") || !strings.Contains(d, "access_token_format") || !strings.Contains(d, "access_token_lifetime") {
+			t.Fatalf("detail: %q", d)
+		}
+		if errs, _ := body["errors"].([]interface{}); len(errs) != 3 {
+			t.Fatalf("errors: %v", body["errors"])
+		}
+		status, body, hdr = jsonRequest(t, http.MethodPost, api, tok, `{"resource":"https://x.example/","audience":["y"]}`)
+		wantAdminProblem(t, "unknown member", status, body, hdr, http.StatusBadRequest)
+		status, body, hdr = jsonRequest(t, http.MethodPost, api, tok, `{"resource":`)
+		wantAdminProblem(t, "broken JSON", status, body, hdr, http.StatusBadRequest)
+
+		// The new resource is on the token path at once.
+		m2m, m2mSecret := s.client(admin.ClientSpec{Name: "agent", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tools:read"}})
+		at, code := s.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource)
+		if code != "" {
+			t.Fatal(code)
+		}
+		_, claims := verifyAccessJWT(t, s, at.AccessToken, josev4.RS256)
+		wantLifetime(t, "token after the admin API's create", claims, 2*time.Minute)
+
+		status, list, _ := jsonRequest(t, http.MethodGet, api, tok, "")
+		if items, _ := list["items"].([]interface{}); status != http.StatusOK || len(items) != 1 {
+			t.Fatalf("list: %d %v", status, list)
+		}
+		status, got, _ := jsonRequest(t, http.MethodGet, item, tok, "")
+		if status != http.StatusOK || got["resource_name"] != "MCP" || got["access_token_lifetime"] != float64(120) {
+			t.Fatalf("get: %d %v", status, got)
+		}
+		status, body, hdr = jsonRequest(t, http.MethodGet, api+"/"+url.PathEscape("https://nope.example/"), tok, "")
+		wantAdminProblem(t, "get unknown", status, body, hdr, http.StatusNotFound)
+		status, body, hdr = jsonRequest(t, http.MethodGet, api+"/not-a-uri", tok, "")
+		wantAdminProblem(t, "get a non-URI", status, body, hdr, http.StatusNotFound)
+
+		// PUT replaces the settings; the identifier cannot change.
+		status, got, _ = jsonRequest(t, http.MethodPut, item, tok, `{"resource_name":"MCP 2","scopes_supported":["tools:read","tools:call"]}`)
+		if status != http.StatusOK || got["resource_name"] != "MCP 2" || got["access_token_format"] != "" || got["access_token_lifetime"] != float64(0) {
+			t.Fatalf("replace: %d %v", status, got)
+		}
+		status, body, hdr = jsonRequest(t, http.MethodPut, item, tok, `{"resource":"https://elsewhere.example/"}`)
+		wantAdminProblem(t, "change of identifier", status, body, hdr, http.StatusBadRequest)
+		status, body, hdr = jsonRequest(t, http.MethodPut, item, tok, `{"access_token_signing_alg":"none"}`)
+		wantAdminProblem(t, "bad algorithm", status, body, hdr, http.StatusBadRequest)
+		status, body, hdr = jsonRequest(t, http.MethodPut, api+"/"+url.PathEscape("https://nope.example/"), tok, `{}`)
+		wantAdminProblem(t, "replace unknown", status, body, hdr, http.StatusNotFound)
+
+		// default_resource on a client through the admin API.
+		status, cl, _ := jsonRequest(t, http.MethodPost, s.admin+"/admin/clients", tok,
+			`{"client_name":"older","grant_types":["client_credentials"],"scope":"tools:read","default_resource":"`+mcpResource+`"}`)
+		if status != http.StatusCreated || cl["default_resource"] != mcpResource {
+			t.Fatalf("client with a default resource: %d %v", status, cl)
+		}
+		status, body, hdr = jsonRequest(t, http.MethodPost, s.admin+"/admin/clients", tok,
+			`{"client_name":"x","grant_types":["client_credentials"],"default_resource":"https://nope.example/"}`)
+		wantAdminProblem(t, "unregistered default resource", status, body, hdr, http.StatusBadRequest)
+
+		req, _ := http.NewRequest(http.MethodDelete, item, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if status, _, _ := doJSON(t, req); status != http.StatusNoContent {
+			t.Fatalf("delete: %d", status)
+		}
+		status, body, hdr = doJSON(t, req.Clone(context.Background()))
+		wantAdminProblem(t, "delete again", status, body, hdr, http.StatusNotFound)
+		if _, code := s.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource); code != "invalid_target" {
+			t.Fatalf("token for a deleted resource: %q", code)
+		}
+		// Without a token: 401.
+		status, body, hdr = jsonRequest(t, http.MethodGet, api, "", "")
+		wantAdminProblem(t, "no token", status, body, hdr, http.StatusUnauthorized)
 	})
 }
