@@ -78,9 +78,19 @@ func (p *Provider) requestedTargets(ctx context.Context, form url.Values, client
 		return nil, ErrInvalidTarget.WithHintf("At most %d resource parameters.", maxResources)
 	}
 	if len(values) == 0 {
-		if sc, ok := StorageClient(client); ok && sc.DefaultResource != "" {
-			values = []string{sc.DefaultResource}
+		sc, ok := StorageClient(client)
+		if !ok || sc.DefaultResource == "" {
+			return nil, nil
 		}
+		t, err := p.resolveTarget(ctx, sc.DefaultResource, client)
+		if errors.Is(err, ErrInvalidTarget) {
+			// The request named nothing: say what was used.
+			return nil, ErrInvalidTarget.WithHintf("The client's default resource %q is no longer registered; name a resource.", sc.DefaultResource)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []target{t}, nil
 	}
 	var out []target
 	for _, v := range values {

@@ -194,6 +194,11 @@ func TestResourceBoundClientCredentials(t *testing.T) {
 		if _, code := s.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource); code != "invalid_target" {
 			t.Fatalf("deleted resource: %q", code)
 		}
+		// So is a default resource that was deleted; the answer says so.
+		st, body, _ = postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"tools:read"}}, older.ID, olderSecret)
+		if d, _ := body["error_description"].(string); st != http.StatusBadRequest || body["error"] != "invalid_target" || !strings.Contains(d, "default resource") {
+			t.Fatalf("deleted default resource: %d %v", st, body)
+		}
 	})
 }
 
