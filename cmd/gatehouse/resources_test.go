@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,11 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 const (
@@ -536,4 +540,59 @@ func TestAdminAPIResources(t *testing.T) {
 		status, body, hdr = jsonRequest(t, http.MethodGet, api, "", "")
 		wantAdminProblem(t, "no token", status, body, hdr, http.StatusUnauthorized)
 	})
+}
+
+// TestResourceChangesReachOtherInstances: a resource registered, changed or
+// deleted through one instance is on the token path of another within its
+// change check, long before the resource cache would expire; until then
+// the other serves its cached set (no query per token request).
+func TestResourceChangesReachOtherInstances(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
+		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
+	}
+	ctx := context.Background()
+	sharedSecret := randomString(t, 32)
+	shared := func(c *config.Config) { c.Secret = sharedSecret }
+	dsn := bunstoretest.NewDSN(t, "postgres")
+	checkOften := appOptions{background: backgroundIntervals{changeCheck: changeCheck}}
+	a := startServerWith(t, openMigrated(t, dsn, bunstore.Options{}), checkOften, shared)
+	b := startServerWith(t, openMigrated(t, dsn, bunstore.Options{}), checkOften, shared)
+	m2m, m2mSecret := a.client(admin.ClientSpec{Name: "agent", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tools:read"}})
+
+	// B reads (and caches) the resource set: the resource is unknown.
+	if _, code := b.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource); code != "invalid_target" {
+		t.Fatalf("before the resource exists: %q", code)
+	}
+	if _, err := a.app.admin.CreateResource(ctx, nil, admin.ResourceSpec{ID: mcpResource, Scopes: []string{"tools:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	var code string
+	if !waitFor(propagationBound, func() bool {
+		_, code = b.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource)
+		return code == ""
+	}) {
+		t.Fatalf("B never issued a token for the resource registered on A: %q", code)
+	}
+
+	if _, err := a.app.admin.ChangeResource(ctx, nil, mcpResource, func(spec *admin.ResourceSpec) { spec.AccessTokenLifetime = 2 * time.Minute }); err != nil {
+		t.Fatal(err)
+	}
+	var tok *oauth2.Token
+	if !waitFor(propagationBound, func() bool {
+		tok, code = b.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource)
+		return code == "" && time.Until(tok.Expiry) <= 2*time.Minute+time.Second
+	}) {
+		t.Fatalf("B never used the lifetime set on A: %v %q", tok, code)
+	}
+
+	if err := a.app.admin.DeleteResource(ctx, nil, mcpResource); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(propagationBound, func() bool {
+		_, code = b.resourceToken(t, m2m.ID, m2mSecret, "tools:read", mcpResource)
+		return code == "invalid_target"
+	}) {
+		t.Fatalf("B still issues tokens for the resource deleted on A: %q", code)
+	}
 }
