@@ -149,6 +149,19 @@ func TestResourceBoundClientCredentials(t *testing.T) {
 				t.Errorf("%s: %q, want %s", r.what, code, r.want)
 			}
 		}
+		// gatehouse perform asks for a resource too.
+		out, stderr, err := cli(t, "", "perform", "client-credentials", "--endpoint", s.issuer, "--client-id", m2m.ID,
+			"--client-secret", m2mSecret, "--scope", "tools:read", "--resource", mcpResource)
+		if err != nil {
+			t.Fatalf("perform client-credentials --resource: %v\n%s", err, stderr)
+		}
+		_, claims = verifyAccessJWT(t, s, strings.TrimSpace(out), josev4.ES256)
+		wantAudience(t, "token from gatehouse perform", claims, mcpResource)
+		if _, stderr, err := cli(t, "", "perform", "client-credentials", "--endpoint", s.issuer, "--client-id", m2m.ID,
+			"--client-secret", m2mSecret, "--resource", "https://unknown.example/"); err == nil || !strings.Contains(err.Error()+stderr, "invalid_target") {
+			t.Fatalf("perform for an unknown resource: %v %s", err, stderr)
+		}
+
 		// The error is RFC 6749 §5.2's JSON with status 400.
 		st, body, _ := postForm(t, s.issuer+provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://unknown.example/"}}, m2m.ID, m2mSecret)
 		if st != http.StatusBadRequest || body["error"] != "invalid_target" || body["error_description"] == nil {
