@@ -22,6 +22,10 @@ const (
 	MaxResourceTokenLifetime = 24 * time.Hour
 )
 
+// MaxResources bounds the registered resources: every instance holds them
+// all in memory for the token path, and reads them whole when they change.
+const MaxResources = 1000
+
 // ResourceSpec describes a protected resource as an operator registers it
 // (CLI, admin API).
 type ResourceSpec struct {
@@ -163,6 +167,13 @@ func (a *Admin) CreateResource(ctx context.Context, who *provider.Principal, spe
 	r, err := checkResourceSpec(spec)
 	if err != nil {
 		return nil, err
+	}
+	existing, err := a.store.ListResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(existing) >= MaxResources {
+		return nil, invalid("resource", "at most %d resources can be registered; delete one first", MaxResources)
 	}
 	now := a.now().UTC()
 	r.CreatedAt, r.UpdatedAt = now, now
