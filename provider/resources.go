@@ -203,8 +203,20 @@ func (p *Provider) clientCredentialsTarget(ctx context.Context, ar fosite.Access
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
-	return &targets[0], nil
+	t := targets[0]
+	if sc, ok := StorageClient(ar.GetClient()); ok && selfRegistered(sc) && !slices.Contains(sc.Audience, t.id) {
+		// No person takes part in a client_credentials grant: a client
+		// anyone could register (RFC 7591) would mint tokens a resource
+		// server trusts with whatever scopes it registered. Only an
+		// operator's listing in its audience allows that.
+		return nil, ErrInvalidTarget.WithHintf("A client that registered itself gets client_credentials tokens only for resources an operator lists in its audience; %q is not.", t.id)
+	}
+	return &t, nil
 }
+
+// selfRegistered reports whether c registered itself (RFC 7591) rather
+// than being created by an operator.
+func selfRegistered(c *storage.Client) bool { return c.RegistrationAccessTokenHash != "" }
 
 // grantTarget is the resource an access token from an authorization
 // code or refresh token is for: the one the token request names, which

@@ -178,6 +178,24 @@ func TestResourceBoundClientCredentials(t *testing.T) {
 			t.Fatalf("a resource in the client's audience: %q", code)
 		}
 
+		// A client that registered itself (RFC 7591) gets machine tokens
+		// for a resource only when an operator lists it in its audience.
+		self, selfSecret := s.client(admin.ClientSpec{Name: "self-registered", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tools:read"}})
+		self.RegistrationAccessTokenHash = "registered-by-itself"
+		if err := s.store.UpdateClient(context.Background(), self); err != nil {
+			t.Fatal(err)
+		}
+		if _, code := s.resourceToken(t, self.ID, selfSecret, "tools:read", mcpResource); code != "invalid_target" {
+			t.Fatalf("self-registered client, machine token for a resource: %q", code)
+		}
+		self.Audience = []string{mcpResource}
+		if err := s.store.UpdateClient(context.Background(), self); err != nil {
+			t.Fatal(err)
+		}
+		if _, code := s.resourceToken(t, self.ID, selfSecret, "tools:read", mcpResource); code != "" {
+			t.Fatalf("self-registered client with the resource in its audience: %q", code)
+		}
+
 		// The default resource applies to a request that names none.
 		older, olderSecret := s.client(admin.ClientSpec{Name: "older MCP client", GrantTypes: []string{"client_credentials"},
 			Scopes: []string{"tools:read"}, DefaultResource: mcpResource})
