@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,11 @@ type administration interface {
 	UpdateClientFromRequest(ctx context.Context, who *provider.Principal, id string, req *admin.AdminClientRequest) (*storage.Client, error)
 	DeleteClient(ctx context.Context, who *provider.Principal, id string) error
 	RotateClientSecret(ctx context.Context, who *provider.Principal, id string) (*storage.Client, string, error)
+	CreateResource(ctx context.Context, who *provider.Principal, spec admin.ResourceSpec) (*storage.Resource, error)
+	Resources(ctx context.Context) ([]*storage.Resource, error)
+	Resource(ctx context.Context, id string) (*storage.Resource, error)
+	ChangeResource(ctx context.Context, who *provider.Principal, id string, change func(*admin.ResourceSpec)) (*storage.Resource, error)
+	DeleteResource(ctx context.Context, who *provider.Principal, id string) error
 	CreateUser(ctx context.Context, who *provider.Principal, spec admin.UserSpec) (*storage.User, error)
 	ListUsers(ctx context.Context, page storage.Page) ([]*storage.User, string, error)
 	User(ctx context.Context, id string) (*storage.User, error)
@@ -77,6 +83,8 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		{"/admin/clients", map[string]adminHandler{http.MethodGet: h.adminListClients, http.MethodPost: h.adminCreateClient}},
 		{"/admin/clients/:id", map[string]adminHandler{http.MethodGet: h.adminGetClient, http.MethodPut: h.adminUpdateClient, http.MethodDelete: h.adminDeleteClient}},
 		{"/admin/clients/:id/rotate-secret", map[string]adminHandler{http.MethodPost: h.adminRotateSecret}},
+		{"/admin/resources", map[string]adminHandler{http.MethodGet: h.adminListResources, http.MethodPost: h.adminCreateResource}},
+		{"/admin/resources/:id", map[string]adminHandler{http.MethodGet: h.adminGetResource, http.MethodPut: h.adminUpdateResource, http.MethodDelete: h.adminDeleteResource}},
 		{"/admin/users", map[string]adminHandler{http.MethodGet: h.adminListUsers, http.MethodPost: h.adminCreateUser}},
 		{"/admin/users/:id", map[string]adminHandler{http.MethodGet: h.adminGetUser, http.MethodPut: h.adminUpdateUser, http.MethodDelete: h.adminDeleteUser}},
 		{"/admin/users/:id/disable", map[string]adminHandler{http.MethodPost: h.adminDisableUser}},
@@ -419,6 +427,103 @@ func (h *Handler) adminRotateSecret(c echo.Context, who *provider.Principal) err
 		return adminNotFoundAs(err, "client")
 	}
 	return c.JSON(http.StatusOK, admin.ClientViewOf(cl, plain))
+}
+
+// --- protected resources ---
+
+// adminResourceID reads the :id path parameter of /admin/resources/:id:
+// the resource indicator, percent-encoded as one path segment (its
+// slashes as %2F). One that is not a resource indicator names nothing
+// (404).
+func adminResourceID(c echo.Context) (string, error) {
+	v := c.Param("id")
+	if c.Request().URL.RawPath != "" {
+		// The router matched the escaped path; the parameter is still
+		// escaped.
+		var err error
+		if v, err = url.PathUnescape(v); err != nil {
+			return "", adminNotFoundError{"resource"}
+		}
+	}
+	if !provider.ValidResourceIndicator(v) {
+		return "", adminNotFoundError{"resource"}
+	}
+	return v, nil
+}
+
+func (h *Handler) adminListResources(c echo.Context, _ *provider.Principal) error {
+	list, err := h.adm.Resources(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	// Resources are few: one page holds them all.
+	out := adminList[admin.ResourceView]{Items: make([]admin.ResourceView, 0, len(list))}
+	for _, r := range list {
+		out.Items = append(out.Items, admin.ResourceViewOf(r))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) adminCreateResource(c echo.Context, who *provider.Principal) error {
+	var body admin.ResourceRequest
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	r, err := h.adm.CreateResource(c.Request().Context(), who, body.Spec())
+	if errors.Is(err, storage.ErrConflict) {
+		return &adminError{status: http.StatusConflict, detail: "A resource with this identifier is already registered; change it with PUT.",
+			errs: []admin.Problem{{Field: "resource", Message: "is already registered"}}}
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/resources/"+url.PathEscape(r.ID))
+	return c.JSON(http.StatusCreated, admin.ResourceViewOf(r))
+}
+
+func (h *Handler) adminGetResource(c echo.Context, _ *provider.Principal) error {
+	id, err := adminResourceID(c)
+	if err != nil {
+		return err
+	}
+	r, err := h.adm.Resource(c.Request().Context(), id)
+	if err != nil {
+		return adminNotFoundAs(err, "resource")
+	}
+	return c.JSON(http.StatusOK, admin.ResourceViewOf(r))
+}
+
+// adminUpdateResource replaces a resource's settings with the body's; its
+// resource member may be left out, and otherwise must name the resource
+// of the path (the identifier cannot change).
+func (h *Handler) adminUpdateResource(c echo.Context, who *provider.Principal) error {
+	id, err := adminResourceID(c)
+	if err != nil {
+		return err
+	}
+	var body admin.ResourceRequest
+	if err := decodeAdminBody(c, &body); err != nil {
+		return err
+	}
+	if body.Resource == "" {
+		body.Resource = id
+	}
+	r, err := h.adm.ChangeResource(c.Request().Context(), who, id, func(spec *admin.ResourceSpec) { *spec = body.Spec() })
+	if err != nil {
+		return adminNotFoundAs(err, "resource")
+	}
+	return c.JSON(http.StatusOK, admin.ResourceViewOf(r))
+}
+
+func (h *Handler) adminDeleteResource(c echo.Context, who *provider.Principal) error {
+	id, err := adminResourceID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.adm.DeleteResource(c.Request().Context(), who, id); err != nil {
+		return adminNotFoundAs(err, "resource")
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // --- users ---

@@ -71,7 +71,7 @@ func (p *Provider) NewAuthorizeRequest(ctx context.Context, r *http.Request) (fo
 	if p.parRequired(ar.GetClient()) && !pushed {
 		return ar, fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (PAR, RFC 9126).")
 	}
-	return ar, checkAuthorizeParams(ar, p.opts.Signup)
+	return ar, p.checkAuthorizeParams(ctx, ar)
 }
 
 // authorizeRequestResult is the outcome of fosite's parsing of an
@@ -115,12 +115,12 @@ func authorizeRequestResult(ar fosite.AuthorizeRequester, err error) error {
 var errFragmentResponseMode = fosite.ErrInvalidRequest.WithHint(
 	"response_mode 'fragment' is not supported for the authorization code flow; use 'query' (the default) or 'form_post'.")
 
-func checkAuthorizeParams(ar fosite.AuthorizeRequester, signup bool) error {
+func (p *Provider) checkAuthorizeParams(ctx context.Context, ar fosite.AuthorizeRequester) error {
 	if !redirectURIAllowed(ar) {
 		return errRedirectURIMismatch
 	}
 	form := ar.GetRequestForm()
-	if _, err := resources(form, ar.GetClient()); err != nil {
+	if _, err := p.checkAuthorizeTargets(ctx, ar); err != nil {
 		return err
 	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
@@ -137,7 +137,7 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester, signup bool) error {
 	if err != nil {
 		return err
 	}
-	if slices.Contains(prompts, "create") && !signup {
+	if slices.Contains(prompts, "create") && !p.opts.Signup {
 		// Initiating User Registration 1.0 §4: a value the OP does not
 		// advertise in prompt_values_supported.
 		return fosite.ErrInvalidRequest.WithHint("prompt=create is not supported: self-service sign-up is off.")
@@ -229,8 +229,10 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	// RFC 8707 resource indicators become the tokens' audience.
-	if err := grantResources(ar); err != nil {
+	// RFC 8707 resource indicators (or the client's default resource):
+	// the grant is for them, each access token for one of them.
+	targets, err := p.checkAuthorizeTargets(ctx, ar)
+	if err != nil {
 		return err
 	}
 	// Whole seconds on both sides: the ID token carries seconds, and
@@ -258,6 +260,7 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 	if err != nil {
 		return err
 	}
+	sess.Resources = targetIDs(targets)
 	var resp fosite.AuthorizeResponder
 	err = p.store.InTx(ctx, func(ctx context.Context) error {
 		if flowHandle != "" {

@@ -26,6 +26,15 @@ var ErrUnavailable = &fosite.RFC6749Error{
 	CodeField:        http.StatusServiceUnavailable,
 }
 
+// ErrInvalidTarget is RFC 8707's error (§2) for a resource that is
+// unknown, malformed, or not one the client may ask for: 400, as for the
+// other token and authorization errors of RFC 6749 §5.2.
+var ErrInvalidTarget = &fosite.RFC6749Error{
+	ErrorField:       "invalid_target",
+	DescriptionField: "The requested resource is invalid, unknown, or malformed.",
+	CodeField:        http.StatusBadRequest,
+}
+
 // ClientGoneHint is the description of the answer (which nobody reads) to
 // a request whose client went away mid-way.
 const ClientGoneHint = "The request was cancelled by the client."

@@ -3,9 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -37,13 +34,25 @@ type jwtAccessTokens struct {
 	kid           func(alg string) (string, error)
 }
 
-// wants reports whether r's client gets JWT access tokens.
+// wants reports whether the access token of r is a JWT: the format of
+// the resource it is for, else its client's, else the server's default.
 func (j *jwtAccessTokens) wants(r fosite.Requester) bool {
 	format := j.defaultFormat
 	if c, ok := StorageClient(r.GetClient()); ok && c.AccessTokenFormat != "" {
 		format = c.AccessTokenFormat
 	}
+	if res := tokenResourceOf(r); res != nil && res.Format != "" {
+		format = res.Format
+	}
 	return format == FormatJWT
+}
+
+// tokenResourceOf is the resource r's access token is for, or nil.
+func tokenResourceOf(r fosite.Requester) *TokenResource {
+	if sess, ok := r.GetSession().(*Session); ok {
+		return sess.Resource
+	}
+	return nil
 }
 
 // generate signs the access token of r with the RFC 9068 claims.
@@ -55,7 +64,13 @@ func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (str
 		exp = now.Add(j.lifespan)
 	}
 	clientID := r.GetClient().GetID()
-	aud := []string(r.GetGrantedAudience())
+	// RFC 9068 §3 and RFC 8707 §2: the token names exactly the resource
+	// it is for, even when the grant covers several.
+	aud := []string(accessAudience(r))
+	alg := j.alg
+	if res := tokenResourceOf(r); res != nil && res.Alg != "" {
+		alg = res.Alg
+	}
 	if len(aud) == 0 {
 		// RFC 9068 requires an audience; without a resource indicator the
 		// token is for gatehouse itself (userinfo).
@@ -74,7 +89,7 @@ func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (str
 	if sess != nil && sess.Claims != nil && !sess.Claims.AuthTime.IsZero() && sess.GetSubject() != clientID {
 		claims["auth_time"] = sess.Claims.AuthTime.Unix()
 	}
-	kid, err := j.kid(j.alg)
+	kid, err := j.kid(alg)
 	if err != nil {
 		return "", "", err
 	}
@@ -104,50 +119,3 @@ func (j *jwtAccessTokens) validate(ctx context.Context, token string) error {
 // isJWT tells a JWT (three segments) from gatehouse's opaque tokens (one
 // dot).
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
-
-// ErrInvalidTarget is RFC 8707's error for a resource the client may not
-// ask for.
-var ErrInvalidTarget = &fosite.RFC6749Error{
-	ErrorField:       "invalid_target",
-	DescriptionField: "The requested resource is invalid, unknown, or malformed.",
-	CodeField:        http.StatusBadRequest,
-}
-
-// maxResources bounds the resource parameters of one request.
-const maxResources = 10
-
-// resources validates the RFC 8707 resource parameters of a request
-// against what the client may use (its registered audiences) and returns
-// them.
-func resources(form url.Values, client fosite.Client) ([]string, error) {
-	values := form["resource"]
-	if len(values) > maxResources {
-		return nil, ErrInvalidTarget.WithHintf("At most %d resource parameters.", maxResources)
-	}
-	var out []string
-	for _, v := range values {
-		u, err := url.Parse(v)
-		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(v, "#") || len(v) > 2000 {
-			return nil, ErrInvalidTarget.WithHint("A resource must be an absolute URI without a fragment.")
-		}
-		if !slices.Contains(client.GetAudience(), v) {
-			return nil, ErrInvalidTarget.WithHintf("The client may not request resource %q.", v)
-		}
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
-}
-
-// grantResources grants r the resources of its request (validated).
-func grantResources(r fosite.Requester) error {
-	res, err := resources(r.GetRequestForm(), r.GetClient())
-	if err != nil {
-		return err
-	}
-	for _, v := range res {
-		r.GrantAudience(v)
-	}
-	return nil
-}

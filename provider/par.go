@@ -116,7 +116,7 @@ func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r
 		err = authorizeRequestResult(ar, err)
 	}
 	if err == nil {
-		err = p.checkPushedRequest(ar)
+		err = p.checkPushedRequest(ctx, ar)
 	}
 	var resp fosite.PushedAuthorizeResponder
 	if err == nil {
@@ -143,11 +143,11 @@ func (p *Provider) parRequired(c fosite.Client) bool {
 // checkPushedRequest applies, at the PAR endpoint, the checks gatehouse
 // makes at the authorization endpoint (PKCE S256, prompt, max_age), so a
 // bad request fails when it is pushed.
-func (p *Provider) checkPushedRequest(ar fosite.AuthorizeRequester) error {
+func (p *Provider) checkPushedRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
 	if ar.GetRequestForm().Get("request_uri") != "" {
 		return fosite.ErrInvalidRequest.WithHint("A pushed authorization request must not contain request_uri.")
 	}
-	return checkAuthorizeParams(ar, p.opts.Signup)
+	return p.checkAuthorizeParams(ctx, ar)
 }
 
 // parLifespanDefault applies when Options.PARLifespan is unset.

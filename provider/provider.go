@@ -45,6 +45,7 @@ type Store interface {
 	storage.PushedRequestStore
 	storage.APIKeyStore
 	storage.RefreshSuccessorStore
+	resourceReader
 	sessionClientRecorder
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }

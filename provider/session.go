@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
@@ -28,6 +29,27 @@ type Session struct {
 	// refreshed ID tokens and userinfo keep honouring them.
 	IDTokenClaimNames  []string `json:"id_token_claims,omitempty"`
 	UserinfoClaimNames []string `json:"userinfo_claims,omitempty"`
+	// Resources are the resources (RFC 8707 §2.1) the grant was
+	// authorized for, kept with its code and refresh token. They are not
+	// the grant's audience in fosite's sense: fosite would check them on
+	// every refresh against the client's audience list, which a client
+	// using registered resources leaves empty.
+	Resources []string `json:"resources,omitempty"`
+	// Resource is the one resource the access token being issued is for,
+	// with its settings; nil when the token request settles on none.
+	// prepareAccessRequest decides it for every token request, and it is
+	// never stored: a refresh token keeps the whole grant (RFC 8707 §2.2),
+	// each access token names one resource of it.
+	Resource *TokenResource `json:"-"`
+}
+
+// TokenResource is the resource an access token is for and what it asks
+// of that token; empty settings follow the client's and server's.
+type TokenResource struct {
+	ID       string
+	Format   string
+	Lifetime time.Duration
+	Alg      string
 }
 
 var (

@@ -24,6 +24,8 @@ import (
 //
 //   - client_credentials: grant the requested scopes and audience (fosite
 //     has checked them against the client) and make the client the subject;
+//   - every grant: bind the access token to the one resource it is for
+//     (RFC 8707; resources.go);
 //   - refresh_token: reload the user, refuse a deleted or disabled account,
 //     and refresh the claims the new ID token carries.
 func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessRequester) error {
@@ -39,21 +41,34 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 		for _, a := range ar.GetRequestedAudience() {
 			ar.GrantAudience(a)
 		}
-		if err := grantResources(ar); err != nil {
+		t, err := p.clientCredentialsTarget(ctx, ar)
+		if err != nil {
 			return err
 		}
+		p.bindTokenResource(sess, t)
 		sess.Subject = ar.GetClient().GetID()
 		sess.ClientID = ar.GetClient().GetID()
 		if kc, ok := ar.GetClient().(*keyClient); ok {
+			// After the resource's lifetime: the key's expiry caps it.
 			if err := p.prepareAPIKeyToken(ctx, ar, sess, kc); err != nil {
 				return err
 			}
 		}
+		if t != nil {
+			return checkTargetScopes([]target{*t}, ar.GetGrantedScopes())
+		}
 	case ar.GetGrantTypes().ExactOne("refresh_token"), ar.GetGrantTypes().ExactOne("authorization_code"):
-		// A resource named here must still be one the client may use; the
-		// tokens keep the audience granted at authorization.
-		if _, err := resources(ar.GetRequestForm(), ar.GetClient()); err != nil {
+		// The access token is for one resource of the grant (the one
+		// named here, or its only one); the refresh token keeps them all.
+		t, err := p.grantTarget(ctx, ar, sess)
+		if err != nil {
 			return err
+		}
+		p.bindTokenResource(sess, t)
+		if t != nil {
+			if err := checkTargetScopes([]target{*t}, tokenScopes(ar)); err != nil {
+				return err
+			}
 		}
 		if !ar.GetGrantTypes().ExactOne("refresh_token") {
 			return nil

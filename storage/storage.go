@@ -144,6 +144,10 @@ type Client struct {
 	// AccessTokenFormat is "jwt" (RFC 9068) or "opaque"; empty follows the
 	// server's default.
 	AccessTokenFormat string
+	// DefaultResource is the resource (RFC 8707) a request of this client
+	// that names none gets a token for; empty for none. Only an operator
+	// sets it.
+	DefaultResource string
 	// RefreshRetryWindow is the client's own refresh retry window; nil
 	// follows the server's.
 	RefreshRetryWindow *time.Duration
@@ -748,6 +752,7 @@ type Store interface {
 	LoginThrottleStore
 	SecondFactorStore
 	PasskeyStore
+	ResourceStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

@@ -93,7 +93,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&cf.spec.RedirectURIs, "redirect-uri", nil, "exact redirect URI: https, or http on a loopback host (repeatable)")
 	f.StringArrayVar(&cf.spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to (repeatable)")
 	f.StringVar(&cf.scope, "scope", "", `space-separated scopes the client may request (default for sign-in clients: "openid profile email offline_access")`)
-	f.StringArrayVar(&cf.spec.Audience, "audience", nil, "audience the client may request (repeatable)")
+	f.StringArrayVar(&cf.spec.Audience, "audience", nil, "resource (RFC 8707) or audience the client may request; when given, the only ones it may (repeatable)")
 	f.BoolVar(&cf.spec.Public, "public", false, "public client (browser or native app): no secret, token_endpoint_auth_method none, PKCE")
 	f.StringVar(&cf.spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post or private_key_jwt; none for --public")
 	f.StringVar(&cf.spec.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "private_key_jwt assertion algorithm (RS256 default; RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512)")
@@ -107,6 +107,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&cf.spec.PKCEOptional, "pkce-optional", false, "let this confidential client get authorization codes without PKCE (weaker: only for clients that cannot send it)")
 	f.BoolVar(&cf.spec.IntrospectAnyToken, "introspect-any-token", false, "may introspect tokens issued to any client (default: only its own and those issued for its --resource)")
 	f.StringArrayVar(&cf.spec.Resources, "resource", nil, "resource indicator (RFC 8707 URI) of an API this client serves: it may introspect tokens issued for it (repeatable)")
+	f.StringVar(&cf.spec.DefaultResource, "default-resource", "", `resource (RFC 8707) a request that names none gets a token for: a registered resource or one in --audience ("" for none)`)
 	f.StringArrayVar(&cf.spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
 	f.StringVar(&cf.spec.LogoURI, "logo-uri", "", "https URL of the client's logo, shown on the consent page")
 	f.StringVar(&cf.spec.ClientURI, "client-uri", "", "https URL of the client's home page")
@@ -209,6 +210,7 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"require-mfa":                     func() { spec.RequireMFA = s.RequireMFA },
 		"introspect-any-token":            func() { spec.IntrospectAnyToken = s.IntrospectAnyToken },
 		"resource":                        func() { spec.Resources = s.Resources },
+		"default-resource":                func() { spec.DefaultResource = s.DefaultResource },
 		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
 		"logo-uri":                        func() { spec.LogoURI = s.LogoURI },
 		"client-uri":                      func() { spec.ClientURI = s.ClientURI },
@@ -377,6 +379,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"require_mfa", fmt.Sprint(c.RequireMFA)},
 		{"introspect_any_token", fmt.Sprint(c.IntrospectAnyToken)},
 		{"resources", strings.Join(c.Resources, " ")},
+		{"default_resource", c.DefaultResource},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"access_token_format", m.AccessTokenFormat},
 		{"refresh_retry_window", refreshWindowText(c.RefreshRetryWindow)},

@@ -83,6 +83,7 @@ func newRootCommandOn(g *globals) *cobra.Command {
 		newMigrateCommand(g),
 		newUsersCommand(g),
 		newClientsCommand(g),
+		newResourcesCommand(g),
 		newHealthCommand(g),
 		newRegistrationTokensCommand(g),
 		newAPIKeysCommand(g),

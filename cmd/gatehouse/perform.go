@@ -50,6 +50,7 @@ func newPerformClientCredentialsCommand(g *globals) *cobra.Command {
 	var rf remoteFlags
 	var apiKey string
 	var scopes, audiences []string
+	var resource string
 	cmd := &cobra.Command{
 		Use:   "client-credentials",
 		Short: "Get an access token with the client credentials grant and print it",
@@ -93,8 +94,12 @@ func newPerformClientCredentialsCommand(g *globals) *cobra.Command {
 				ClientID: rf.clientID, ClientSecret: rf.clientSecret, TokenURL: tokenURL,
 				Scopes: scopeList(scopes), AuthStyle: rf.authStyle(),
 			}
+			conf.EndpointParams = url.Values{}
 			if len(audiences) > 0 {
-				conf.EndpointParams = url.Values{"audience": audiences}
+				conf.EndpointParams["audience"] = audiences
+			}
+			if resource != "" {
+				conf.EndpointParams.Set("resource", resource)
 			}
 			tok, err := conf.Token(ctx)
 			if err != nil {
@@ -115,6 +120,7 @@ func newPerformClientCredentialsCommand(g *globals) *cobra.Command {
 	f.StringVar(&apiKey, "api-key", "", "authenticate with this API key of the client instead of its secret (default: $"+envAPIKey+")")
 	f.StringSliceVar(&scopes, "scope", nil, `scopes to ask for, "a,b" or "a b" (default: all the client's, or the API key's)`)
 	f.StringArrayVar(&audiences, "audience", nil, "audience to ask for; must be registered on the client (repeatable)")
+	f.StringVar(&resource, "resource", "", "the protected resource (RFC 8707) the token is for: its audience, exactly")
 	f.BoolVar(&rf.asJSON, "json", false, "print the token response as JSON (access_token, token_type, expires_in, expiry, scope)")
 	return cmd
 }

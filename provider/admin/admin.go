@@ -33,6 +33,7 @@ type Store interface {
 	storage.SecondFactorStore
 	storage.APIKeyStore
 	storage.RegistrationTokenStore
+	storage.ResourceStore
 	storage.AuditReader
 	// DeadMail lists the e-mail gatehouse gave up sending.
 	DeadMail(ctx context.Context, limit int) ([]*storage.MailMessage, error)
@@ -212,6 +213,7 @@ type ClientView struct {
 	RequireMFA         bool     `json:"require_mfa"`
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
+	DefaultResource    string   `json:"default_resource"`
 }
 
 // ClientViewOf describes c; plain is its secret when just issued, else "".
@@ -221,6 +223,7 @@ func ClientViewOf(c *storage.Client, plain string) ClientView {
 	return ClientView{
 		ClientMetadata: m, OwnerID: c.OwnerID,
 		FirstParty: c.FirstParty, PKCEOptional: c.PKCEOptional, RequireMFA: c.RequireMFA, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
+		DefaultResource: c.DefaultResource,
 	}
 }
 
@@ -449,6 +452,11 @@ func (a *Admin) updateStoredClient(ctx context.Context, id string, specOf func(*
 		if err := UpdateClientFromSpec(c, spec, now); err != nil {
 			return err
 		}
+		if c.DefaultResource != before.DefaultResource {
+			if err := a.checkDefaultResource(ctx, c); err != nil {
+				return err
+			}
+		}
 		return st.UpdateClient(ctx, c)
 	})
 	if err != nil {
@@ -483,6 +491,9 @@ func (a *Admin) CreateClient(ctx context.Context, who *provider.Principal, spec 
 		return nil, "", err
 	}
 	if err := CheckOwner(ctx, a.store, c.OwnerID); err != nil {
+		return nil, "", err
+	}
+	if err := a.checkDefaultResource(ctx, c); err != nil {
 		return nil, "", err
 	}
 	if err := a.store.CreateClient(ctx, c); err != nil {

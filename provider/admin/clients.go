@@ -101,6 +101,11 @@ type ClientSpec struct {
 	RequirePushedAuthorizationRequests bool
 	// AccessTokenFormat is "jwt", "opaque" or "" (the server's default).
 	AccessTokenFormat string
+	// DefaultResource is the resource (RFC 8707) a request of the client
+	// that names none gets a token for; "" for none. Operators only: it
+	// must be registered or in Audience (and in Audience when that is not
+	// empty).
+	DefaultResource string
 	// RefreshRetryWindow is the client's own refresh retry window (0 to
 	// provider.MaxRefreshRetryWindow); nil follows the server's.
 	RefreshRetryWindow *time.Duration
@@ -277,6 +282,9 @@ func UpdateClientWith(c *storage.Client, spec ClientSpec, now time.Time, opts Ch
 		n.RegisteredBy = c.RegisteredBy
 	}
 	if !opts.OwnerFromSpec {
+		// A client's own update (RFC 7592) keeps what only an operator
+		// sets on it.
+		n.DefaultResource = c.DefaultResource
 		n.OwnerID = c.OwnerID
 	}
 	n.UpdatedAt = now.UTC()
@@ -395,6 +403,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		Resources:                          slices.Clone(c.Resources),
+		DefaultResource:                    c.DefaultResource,
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
 		LogoURI:                            c.LogoURI,
 		ClientURI:                          c.ClientURI,
@@ -641,6 +650,15 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 			}
 		}
 	}
+	if d := spec.DefaultResource; d != "" {
+		if err := checkResourceIndicator(d); err != nil {
+			ve.Add("default_resource", "%v", err)
+		} else if len(spec.Audience) > 0 && !slices.Contains(spec.Audience, d) {
+			// The audience list restricts the client to the resources
+			// it names; a default outside it could never be granted.
+			ve.Add("default_resource", "%q is not in the client's audience", clip(d))
+		}
+	}
 
 	alg := spec.IDTokenSignedResponseAlg
 	if alg != "" && !slices.Contains(keys.Algorithms, alg) {
@@ -713,6 +731,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		RequireMFA:                         spec.RequireMFA,
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
 		Resources:                          nonNil(resourceList),
+		DefaultResource:                    spec.DefaultResource,
 		AllowedOrigins:                     nonNil(origins),
 		LogoURI:                            spec.LogoURI,
 		ClientURI:                          spec.ClientURI,
@@ -1074,6 +1093,7 @@ type ClientRequest struct {
 	RequireMFA         bool     `json:"require_mfa"`
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
+	DefaultResource    string   `json:"default_resource"`
 	RegisteredBy       string   `json:"registered_by"`
 }
 
@@ -1083,6 +1103,7 @@ func (r *ClientRequest) Spec() ClientSpec {
 	s.Audience, s.SkipConsent, s.RegisteredBy = r.Audience, r.SkipConsent, r.RegisteredBy
 	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
 	s.PKCEOptional, s.RequireMFA = r.PKCEOptional, r.RequireMFA
+	s.DefaultResource = r.DefaultResource
 	return s
 }
 

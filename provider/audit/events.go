@@ -52,6 +52,12 @@ const (
 	// name; never the token).
 	RegistrationTokenCreated = "registration_token.created"
 	RegistrationTokenRevoked = "registration_token.revoked"
+
+	// Protected resources (RFC 8707) registered, changed or removed by an
+	// operator (CLI) or the admin API (Details: what changed).
+	ResourceCreated = "resource.created"
+	ResourceUpdated = "resource.updated"
+	ResourceDeleted = "resource.deleted"
 )
 
 // Actors that are not a user or a client.
@@ -70,3 +76,4 @@ func UserSubject(id string) string              { return "user:" + id }
 func ClientSubject(id string) string            { return "client:" + id }
 func KeySubject(kid string) string              { return "key:" + kid }
 func RegistrationTokenSubject(id string) string { return "registration_token:" + id }
+func ResourceSubject(id string) string          { return "resource:" + id }

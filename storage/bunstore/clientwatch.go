@@ -60,7 +60,8 @@ func (s *Store) CheckClients(ctx context.Context) (int, error) {
 // WatchClients runs CheckClients every interval (DefaultClientCheckInterval
 // when <= 0) until ctx ends, so a client changed elsewhere (a rotated
 // secret, a removed redirect URI, a deleted client) is seen here within
-// that time rather than the cache TTL. A failing check is logged once until
+// that time rather than the cache TTL; so is a registered resource that
+// changed (CheckResources). A failing check is logged once until
 // it works again; the TTL still bounds staleness meanwhile.
 func (s *Store) WatchClients(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	if interval <= 0 {
@@ -77,6 +78,11 @@ func (s *Store) WatchClients(ctx context.Context, interval time.Duration, log *s
 		}
 		cctx, cancel := context.WithTimeout(ctx, interval+5*time.Second)
 		_, err := s.CheckClients(cctx)
+		if err == nil {
+			// Resources are read on the token path from the same kind
+			// of cache, and changed by the same operators.
+			_, err = s.CheckResources(cctx)
+		}
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:

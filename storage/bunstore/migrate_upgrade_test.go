@@ -363,6 +363,25 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("marking the document gone: %+v, %v", c, err)
 			}
 		},
+	}, {
+		version: "20261210000201", // resources
+		changes: []string{"column clients.default_resource", "table resources"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			r, err := s.ResourceByID(ctx, "https://mcp.example/mcp")
+			if err != nil || r.Name != "MCP server" || !slices.Equal(r.Scopes, []string{"tools:read"}) ||
+				r.AccessTokenFormat != "jwt" || r.AccessTokenLifetime != 5*time.Minute || r.SigningAlg != "ES256" {
+				t.Errorf("the resource = %+v, %v; want it as written", r, err)
+			}
+			c, err := s.ClientByID(ctx, "resource-client")
+			if err != nil || c.DefaultResource != "https://mcp.example/mcp" {
+				t.Errorf("resource-client = %+v, %v; want its default resource", c, err)
+			}
+			c, err = s.ClientByID(ctx, "legacy-oidc-client")
+			if err != nil || c.DefaultResource != "" {
+				t.Errorf("a client from before the migration = %+v, %v; want no default resource", c, err)
+			}
+		},
 	}}
 }
 

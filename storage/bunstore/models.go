@@ -50,6 +50,7 @@ type clientModel struct {
 	RequirePushedAuthorizationRequests bool   `bun:"require_pushed_authorization_requests"`
 	OwnerID                            string `bun:"owner_id"`
 	AccessTokenFormat                  string `bun:"access_token_format"`
+	DefaultResource                    string `bun:"default_resource"`
 	// RefreshRetryWindowMS is NULL when the client follows the server.
 	RefreshRetryWindowMS              *int64    `bun:"refresh_retry_window_ms"`
 	BackchannelLogoutURI              string    `bun:"backchannel_logout_uri"`
@@ -99,6 +100,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		OwnerID:                            c.OwnerID,
 		AccessTokenFormat:                  c.AccessTokenFormat,
+		DefaultResource:                    c.DefaultResource,
 		RefreshRetryWindowMS:               durationMS(c.RefreshRetryWindow),
 		BackchannelLogoutURI:               c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
@@ -138,6 +140,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 		OwnerID:                            m.OwnerID,
 		AccessTokenFormat:                  m.AccessTokenFormat,
+		DefaultResource:                    m.DefaultResource,
 		RefreshRetryWindow:                 msDuration(m.RefreshRetryWindowMS),
 		BackchannelLogoutURI:               m.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired:   m.BackchannelLogoutSessionRequired,

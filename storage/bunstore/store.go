@@ -116,6 +116,8 @@ type Store struct {
 	opts     Options
 	log      *slog.Logger
 	clients  *ttlcache.Cache[string, *storage.Client]
+	// resources is the set of registered resources (resources.go).
+	resources *ttlcache.Cache[struct{}, resourceSet]
 
 	// migrateMu serialises Migrate calls of this process; other processes
 	// are kept out by an advisory lock (PostgreSQL) or the write lock of
@@ -139,10 +141,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		dialect: dialect,
-		opts:    opts,
-		log:     opts.Logger,
-		clients: newClientCache(opts.ClientCacheTTL, opts.Now),
+		dialect:   dialect,
+		opts:      opts,
+		log:       opts.Logger,
+		clients:   newClientCache(opts.ClientCacheTTL, opts.Now),
+		resources: newResourceCache(opts.ClientCacheTTL, opts.Now),
 	}
 	switch dialect {
 	case migrations.SQLite:

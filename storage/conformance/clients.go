@@ -74,6 +74,7 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.RequirePushedAuthorizationRequests, want.RequirePushedAuthorizationRequests, what+" RequirePushedAuthorizationRequests")
 	e.wantEqual(got.OwnerID, want.OwnerID, what+" OwnerID")
 	e.wantEqual(got.AccessTokenFormat, want.AccessTokenFormat, what+" AccessTokenFormat")
+	e.wantEqual(got.DefaultResource, want.DefaultResource, what+" DefaultResource")
 	e.wantEqual(got.BackchannelLogoutURI, want.BackchannelLogoutURI, what+" BackchannelLogoutURI")
 	e.wantEqual(got.BackchannelLogoutSessionRequired, want.BackchannelLogoutSessionRequired, what+" BackchannelLogoutSessionRequired")
 	e.wantEqual(got.FrontchannelLogoutURI, want.FrontchannelLogoutURI, what+" FrontchannelLogoutURI")
@@ -200,6 +201,7 @@ func testClientUpdate(e *env) {
 	changed.RequirePushedAuthorizationRequests = false
 	changed.OwnerID = "new-owner"
 	changed.AccessTokenFormat = "opaque"
+	changed.DefaultResource = ""
 	e.must(e.s.UpdateClient(e.ctx, changed), "UpdateClient")
 
 	after, err := e.s.ClientByID(e.ctx, "upd")

@@ -74,6 +74,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Concurrency", concurrencyTests()},
 		{"Maintenance", maintenanceTests()},
 		{"RefreshSuccessors", refreshSuccessorTests()},
+		{"Resources", resourceTests()},
 		{"UnstorableKeys", unstorableKeyTests()},
 	}
 	for _, g := range groups {
@@ -217,6 +218,7 @@ func newClient(id string) *storage.Client {
 		RequirePushedAuthorizationRequests: true,
 		OwnerID:                            "owner-of-" + id,
 		AccessTokenFormat:                  "jwt",
+		DefaultResource:                    "https://api.example",
 		RefreshRetryWindow:                 new(2500 * time.Millisecond),
 		BackchannelLogoutURI:               "https://app.example/logout/backchannel?tenant=1",
 		BackchannelLogoutSessionRequired:   true,

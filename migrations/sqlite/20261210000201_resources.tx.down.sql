@@ -1,0 +1,2 @@
+ALTER TABLE clients DROP COLUMN default_resource;
+DROP TABLE resources;
