@@ -393,6 +393,13 @@ type idJAGHandler struct {
 	helper     *oauth2.HandleHelper
 	lifespan   time.Duration
 	audit      *audit.Recorder
+	// targets resolves the resources a token may be for (the engine's
+	// requestedTargets: registered resources and the client's audience);
+	// bind makes the access token one for a resource (bindTokenResource).
+	// Set by New once the engine exists; nil in unit tests, where only
+	// the client's audience admits a resource.
+	targets func(ctx context.Context, form url.Values, client fosite.Client) ([]target, error)
+	bind    func(sess *Session, t *target)
 }
 
 // idJAGStore is the storage the handler needs: users, and the single-use
@@ -439,8 +446,9 @@ func (h *idJAGHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite
 		return err
 	}
 	user, err := h.subject(ctx, grant)
+	var t *target
 	if err == nil {
-		err = h.grant(ar, grant)
+		t, err = h.grant(ctx, ar, grant)
 	}
 	if err != nil {
 		h.refused(ctx, ar, assertion, err)
@@ -453,6 +461,11 @@ func (h *idJAGHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite
 	sess.Subject = user.ID
 	sess.ClientID = client.GetID()
 	sess.SetExpiresAt(fosite.AccessToken, time.Now().UTC().Add(h.lifespan).Round(time.Second))
+	if t != nil && h.bind != nil {
+		// One resource: the token's audience is exactly it, with its
+		// settings (RFC 8707, resources.go).
+		h.bind(sess, t)
+	}
 	return nil
 }
 
@@ -495,7 +508,10 @@ func (h *idJAGHandler) subject(ctx context.Context, g *idJAG) (*storage.User, er
 //     assertion's resource claim when it has one; else the asserted ones.
 //     Each must be one the client may use (resources), else
 //     invalid_target. They become the token's audience.
-func (h *idJAGHandler) grant(ar fosite.AccessRequester, g *idJAG) error {
+//
+// It returns the one resource the token is for, nil when it is for none
+// or several (then with the client's and server's settings).
+func (h *idJAGHandler) grant(ctx context.Context, ar fosite.AccessRequester, g *idJAG) (*target, error) {
 	client := ar.GetClient()
 	requested := []string(ar.GetRequestedScopes())
 	explicit := len(requested) > 0
@@ -507,14 +523,14 @@ func (h *idJAGHandler) grant(ar fosite.AccessRequester, g *idJAG) error {
 		switch {
 		case IsManagementScope(s):
 			if explicit {
-				return fosite.ErrInvalidScope.WithHintf("The scope %q is never granted through an identity assertion.", s)
+				return nil, fosite.ErrInvalidScope.WithHintf("The scope %q is never granted through an identity assertion.", s)
 			}
 			continue
 		case s == ScopeOfflineAccess || s == ScopeOffline:
 			continue
 		case !fosite.ExactScopeStrategy(client.GetScopes(), s):
 			if explicit {
-				return fosite.ErrInvalidScope.WithHintf("The client may not request scope %q.", s)
+				return nil, fosite.ErrInvalidScope.WithHintf("The client may not request scope %q.", s)
 			}
 			continue
 		case !slices.Contains(g.scopes, s):
@@ -525,30 +541,46 @@ func (h *idJAGHandler) grant(ar fosite.AccessRequester, g *idJAG) error {
 		}
 	}
 	if explicit && len(granted) == 0 {
-		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is granted by the assertion.")
+		return nil, fosite.ErrInvalidScope.WithHint("None of the requested scopes is granted by the assertion.")
 	}
 
 	asked := ar.GetRequestForm()["resource"]
 	if len(asked) > 0 && g.resources != nil {
 		for _, r := range asked {
 			if !slices.Contains(g.resources, r) {
-				return ErrInvalidTarget.WithHintf("The resource %q is not in the assertion.", r)
+				return nil, ErrInvalidTarget.WithHintf("The resource %q is not in the assertion.", r)
 			}
 		}
 	} else if len(asked) == 0 {
 		asked = g.resources
 	}
-	res, err := resources(url.Values{"resource": asked}, client)
-	if err != nil {
-		return err
+	var targets []target
+	if h.targets != nil {
+		var err error
+		if targets, err = h.targets(ctx, url.Values{"resource": asked}, client); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, r := range asked {
+			if !slices.Contains(client.GetAudience(), r) {
+				return nil, ErrInvalidTarget.WithHintf("The client may not request resource %q.", r)
+			}
+			targets = append(targets, target{id: r})
+		}
 	}
 	for _, s := range granted {
 		ar.GrantScope(s)
 	}
-	for _, r := range res {
-		ar.GrantAudience(r)
+	for _, t := range targets {
+		ar.GrantAudience(t.id)
 	}
-	return nil
+	if len(targets) != 1 {
+		return nil, nil
+	}
+	if err := checkTargetScopes(targets, ar.GetGrantedScopes()); err != nil {
+		return nil, err
+	}
+	return &targets[0], nil
 }
 
 // PopulateTokenEndpointResponse spends the assertion's jti and issues the

@@ -331,7 +331,7 @@ func TestIDJAGGrant(t *testing.T) {
 			ar.Client = client
 			ar.Form = tc.form
 			ar.SetRequestedScopes(fosite.RemoveEmpty(strings.Split(tc.form.Get("scope"), " ")))
-			err := h.grant(ar, tc.grant)
+			_, err := h.grant(context.Background(), ar, tc.grant)
 			if tc.err != "" {
 				if err == nil || fosite.ErrorToRFC6749Error(err).ErrorField != tc.err {
 					t.Fatalf("error %v, want %s", err, tc.err)

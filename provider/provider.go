@@ -358,6 +358,9 @@ func New(opts Options) (*Provider, error) {
 	// fosite checks an assertion's aud against its config's token URLs:
 	// those AcceptedAudiences puts in the request's context.
 	f.Config = clientjwks.AudienceConfig{Config: cfg}
+	if idjag != nil {
+		idjag.targets, idjag.bind = p.requestedTargets, p.bindTokenResource
+	}
 	return p, nil
 }
 

@@ -40,8 +40,8 @@ func loopbackListener(t *testing.T) net.Listener {
 	return ln
 }
 
-// resourceToken gets a client_credentials token for resource.
-func (s *testServer) resourceToken(t *testing.T, id, secret, resource, scope string) string {
+// resourceServerToken gets a client_credentials token for resource, failing the test otherwise.
+func (s *testServer) resourceServerToken(t *testing.T, id, secret, resource, scope string) string {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}
 	if scope != "" {
@@ -138,7 +138,7 @@ func TestResourceServerWithGatehouse(t *testing.T) {
 		}
 
 		// A JWT access token for the resource: verified offline.
-		at := s.resourceToken(t, jwtApp.ID, jwtSecret, resource, "api:read")
+		at := s.resourceServerToken(t, jwtApp.ID, jwtSecret, resource, "api:read")
 		st, _, body = call(t, resource, "Authorization", "Bearer "+at)
 		if p := principal(body); st != 200 || p.Subject != jwtApp.ID || p.ClientID != jwtApp.ID || p.Via != resourceserver.ViaJWT || !p.HasScope("api:read") {
 			t.Fatalf("JWT: %d %s", st, body)
@@ -149,19 +149,19 @@ func TestResourceServerWithGatehouse(t *testing.T) {
 			t.Fatalf("missing scope: %d %s", st, www)
 		}
 		// With it: served.
-		atWrite := s.resourceToken(t, jwtApp.ID, jwtSecret, resource, "api:read api:write")
+		atWrite := s.resourceServerToken(t, jwtApp.ID, jwtSecret, resource, "api:read api:write")
 		if st, _, _ = call(t, resource+"/write", "Authorization", "Bearer "+atWrite); st != 200 {
 			t.Fatalf("with the scope: %d", st)
 		}
 		// A token for another resource: 401 invalid_token.
-		foreign := s.resourceToken(t, jwtApp.ID, jwtSecret, other, "api:read")
+		foreign := s.resourceServerToken(t, jwtApp.ID, jwtSecret, other, "api:read")
 		st, www, _ = call(t, resource, "Authorization", "Bearer "+foreign)
 		if st != 401 || www != `Bearer error="invalid_token", resource_metadata="`+md+`", scope="api:read"` {
 			t.Fatalf("other audience: %d %s", st, www)
 		}
 
 		// An opaque token: introspected by the API's client.
-		opaque := s.resourceToken(t, opaqueApp.ID, opaqueSecret, resource, "api:read")
+		opaque := s.resourceServerToken(t, opaqueApp.ID, opaqueSecret, resource, "api:read")
 		if !strings.HasPrefix(opaque, provider.PrefixAccessToken) {
 			t.Fatalf("not an opaque token: %s", opaque)
 		}
@@ -290,7 +290,7 @@ func TestExampleMCPServer(t *testing.T) {
 		}
 
 		// With a token for the server (opaque, introspected).
-		token := s.resourceToken(t, agent.ID, agentSecret, resource, "mcp:tools")
+		token := s.resourceServerToken(t, agent.ID, agentSecret, resource, "mcp:tools")
 		cs, err := connect(&http.Client{Transport: bearerTransport{token}})
 		if err != nil {
 			t.Fatalf("connect: %v", err)
@@ -316,7 +316,7 @@ func TestExampleMCPServer(t *testing.T) {
 		// A JWT access token, verified offline against gatehouse's JWKS.
 		jwtAgent, jwtAgentSecret := s.client(admin.ClientSpec{Name: "jwt agent", Scopes: []string{"mcp:tools"}, Audience: []string{resource},
 			AccessTokenFormat: provider.FormatJWT})
-		jwtToken := s.resourceToken(t, jwtAgent.ID, jwtAgentSecret, resource, "mcp:tools")
+		jwtToken := s.resourceServerToken(t, jwtAgent.ID, jwtAgentSecret, resource, "mcp:tools")
 		jcs, err := connect(&http.Client{Transport: bearerTransport{jwtToken}})
 		if err != nil {
 			t.Fatalf("connect with a JWT: %v", err)
@@ -332,7 +332,7 @@ func TestExampleMCPServer(t *testing.T) {
 
 		// A token without the scope: 403 insufficient_scope.
 		plain, plainSecret := s.client(admin.ClientSpec{Name: "no scope", Scopes: []string{"other"}, Audience: []string{resource}})
-		weak := s.resourceToken(t, plain.ID, plainSecret, resource, "other")
+		weak := s.resourceServerToken(t, plain.ID, plainSecret, resource, "other")
 		st, www, _ = call(t, resource, "Authorization", "Bearer "+weak)
 		if st != 403 || www != `Bearer error="insufficient_scope", scope="mcp:tools", resource_metadata="`+md+`"` {
 			t.Fatalf("without the scope: %d %s", st, www)
