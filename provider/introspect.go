@@ -199,6 +199,9 @@ func (p *Provider) introspectionOf(ar fosite.Requester, use fosite.TokenUse, ent
 	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
 		out["aud"] = []string(aud)
 	}
+	if roles, ok := accessTokenRoles(ar); ok {
+		out["roles"] = roles
+	}
 	// The e-mail address is personal data: only for the app (or the API
 	// it was issued for) the person allowed to see it.
 	if u := sess.GetUsername(); u != "" && ent != operatorAllowed && ar.GetGrantedScopes().Has(ScopeEmail) {

@@ -89,6 +89,9 @@ func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (str
 	if sess != nil && sess.Claims != nil && !sess.Claims.AuthTime.IsZero() && sess.GetSubject() != clientID {
 		claims["auth_time"] = sess.Claims.AuthTime.Unix()
 	}
+	if roles, ok := accessTokenRoles(r); ok {
+		claims["roles"] = roles
+	}
 	kid, err := j.kid(alg)
 	if err != nil {
 		return "", "", err
@@ -119,3 +122,19 @@ func (j *jwtAccessTokens) validate(ctx context.Context, token string) error {
 // isJWT tells a JWT (three segments) from gatehouse's opaque tokens (one
 // dot).
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// accessTokenRoles are the person's roles an access token carries, so
+// that a resource server can decide by them (RFC 9068 §2.2.3.1, roles as
+// RFC 7643 §4.1.2 defines them): only when the roles scope was granted,
+// as for the ID token and userinfo (the person allowed them to be shared).
+func accessTokenRoles(r fosite.Requester) (any, bool) {
+	if !r.GetGrantedScopes().Has(ScopeRoles) {
+		return nil, false
+	}
+	sess, _ := r.GetSession().(*Session)
+	if sess == nil || sess.Claims == nil {
+		return nil, false
+	}
+	roles, ok := sess.Claims.Extra["roles"]
+	return roles, ok
+}

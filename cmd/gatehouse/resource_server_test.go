@@ -116,6 +116,8 @@ func TestResourceServerWithGatehouse(t *testing.T) {
 		mux.Handle(resourceserver.MetadataPath+"/", rs.MetadataHandler())
 		mux.Handle("/api", rs.Middleware(whoami))
 		mux.Handle("/api/write", rs.Middleware(rs.RequireScopes("api:write")(whoami)))
+		mux.Handle("/api/editors", rs.Middleware(rs.RequireRole("editor")(whoami)))
+		mux.Handle("/api/admins", rs.Middleware(rs.RequireRole("admin")(whoami)))
 		base := serveLoopback(t, ln, mux)
 		md := base + "/.well-known/oauth-protected-resource/api"
 		principal := func(body string) resourceserver.Principal {
@@ -171,10 +173,10 @@ func TestResourceServerWithGatehouse(t *testing.T) {
 		}
 		// A person's token (authorization code), JWT: the subject is the
 		// person.
-		jane := s.user("jane@example.com", alicePassword)
-		web, webSecret := s.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, Scopes: []string{"openid", "api:read"},
+		jane := s.user("jane@example.com", alicePassword, "editor")
+		web, webSecret := s.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, Scopes: []string{"openid", "api:read", "roles"},
 			Audience: []string{resource}, AccessTokenFormat: provider.FormatJWT, SkipConsent: true})
-		conf := s.oauthConfig(web, webSecret, "openid", "api:read")
+		conf := s.oauthConfig(web, webSecret, "openid", "api:read", "roles")
 		b := s.newBrowser()
 		verifier, challenge := pkce()
 		cb := b.authorizeAndLogin(conf.AuthCodeURL(randomString(t, 16), challenge, oauth2.SetAuthURLParam("resource", resource)), "jane@example.com", alicePassword)
@@ -183,8 +185,42 @@ func TestResourceServerWithGatehouse(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, _, body = call(t, resource, "Authorization", "Bearer "+tok.AccessToken)
-		if p := principal(body); st != 200 || p.Subject != jane.ID || p.ClientID != web.ID {
+		if p := principal(body); st != 200 || p.Subject != jane.ID || p.ClientID != web.ID || !p.HasRole("editor") {
 			t.Fatalf("person's token: %d %s", st, body)
+		}
+		// Her roles travel in the token (the roles scope granted): a route
+		// for editors serves her, one for admins does not.
+		if st, _, _ = call(t, resource+"/editors", "Authorization", "Bearer "+tok.AccessToken); st != 200 {
+			t.Fatalf("an editor on the editors' route: %d", st)
+		}
+		if st, _, _ = call(t, resource+"/admins", "Authorization", "Bearer "+tok.AccessToken); st != 403 {
+			t.Fatalf("an editor on the admins' route: %d", st)
+		}
+		// The same through introspection, with an opaque token of another
+		// app in the same browser session.
+		web2, web2Secret := s.client(admin.ClientSpec{Name: "web2", RedirectURIs: []string{appRedirect}, Scopes: []string{"openid", "api:read", "roles"},
+			Audience: []string{resource}, SkipConsent: true})
+		conf2 := s.oauthConfig(web2, web2Secret, "openid", "api:read", "roles")
+		verifier2, challenge2 := pkce()
+		cb2 := b.get(conf2.AuthCodeURL(randomString(t, 16), challenge2, oauth2.SetAuthURLParam("resource", resource))).callback(t)
+		tok2, err := conf2.Exchange(ctx, cb2.Get("code"), oauth2.VerifierOption(verifier2), oauth2.SetAuthURLParam("resource", resource))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _, body = call(t, resource+"/editors", "Authorization", "Bearer "+tok2.AccessToken); st != 200 || principal(body).Via != resourceserver.ViaIntrospection {
+			t.Fatalf("an editor's opaque token on the editors' route: %d %s", st, body)
+		}
+		// Without the roles scope, no roles: the admins' and editors'
+		// routes alike refuse.
+		conf3 := s.oauthConfig(web, webSecret, "openid", "api:read")
+		verifier3, challenge3 := pkce()
+		cb3 := b.get(conf3.AuthCodeURL(randomString(t, 16), challenge3, oauth2.SetAuthURLParam("resource", resource))).callback(t)
+		tok3, err := conf3.Exchange(ctx, cb3.Get("code"), oauth2.VerifierOption(verifier3), oauth2.SetAuthURLParam("resource", resource))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _, _ = call(t, resource+"/editors", "Authorization", "Bearer "+tok3.AccessToken); st != 403 {
+			t.Fatalf("a token without the roles scope on the editors' route: %d", st)
 		}
 
 		// An API key, in X-API-Key or as a bearer token.

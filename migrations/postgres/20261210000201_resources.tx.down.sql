@@ -1,2 +1,2 @@
 ALTER TABLE clients DROP COLUMN default_resource;
-DROP TABLE resources;
+DROP TABLE IF EXISTS resources;
