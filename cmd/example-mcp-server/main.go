@@ -9,6 +9,7 @@
 //	-client-id      MCP_CLIENT_ID       this server's client at gatehouse (introspection)
 //	                MCP_CLIENT_SECRET   its secret (environment only: not on the command line)
 //	-scope          MCP_SCOPE           scope required of every token (mcp:tools)
+//	-admin-scope    MCP_ADMIN_SCOPE     scope the stats tool needs besides (mcp:admin; "" for no such tool)
 //	-api-keys       MCP_API_KEYS        accept gatehouse API keys directly (false)
 package main
 
@@ -49,13 +50,14 @@ func run() error {
 	listen := flag.String("listen", env("MCP_LISTEN", "127.0.0.1:8000"), "address to listen on")
 	clientID := flag.String("client-id", env("MCP_CLIENT_ID", ""), "this server's client id at gatehouse, to introspect opaque tokens (secret in MCP_CLIENT_SECRET)")
 	scope := flag.String("scope", env("MCP_SCOPE", "mcp:tools"), "scope required of every token")
+	adminScope := flag.String("admin-scope", env("MCP_ADMIN_SCOPE", "mcp:admin"), "scope the stats tool needs besides (403 insufficient_scope without it); empty: no stats tool")
 	apiKeys := flag.Bool("api-keys", apiKeysDefault, "accept gatehouse API keys (X-API-Key or bearer)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	h, err := exampleserver.New(exampleserver.Config{
 		Issuer: *issuer, Resource: *resource, ClientID: *clientID, ClientSecret: os.Getenv("MCP_CLIENT_SECRET"),
-		Scope: *scope, APIKeys: *apiKeys, Logger: logger,
+		Scope: *scope, AdminScope: *adminScope, APIKeys: *apiKeys, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ func TestMCPTypeScriptClient(t *testing.T) {
 		resource := "http://" + ln.Addr().String() + "/mcp"
 		s := startServer(t, dialect, withClientDocuments(ds, func(d *config.ClientIDMetadataDocuments) {
 			d.Resources = []string{resource}
-			d.Scopes = []string{"openid", "offline_access", "mcp:tools"}
+			d.Scopes = []string{"openid", "offline_access", "mcp:tools", "mcp:admin"}
 		}), func(c *config.Config) {
 			c.Registration.Policy = config.RegistrationPublic
 			c.Registration.PublicScopes = []string{"openid", "offline_access", "mcp:tools"}
@@ -70,7 +70,7 @@ func TestMCPTypeScriptClient(t *testing.T) {
 		user := s.user("mia@example.com", alicePassword)
 		serverClient, serverSecret := s.client(admin.ClientSpec{Name: "example MCP server", Resources: []string{resource}})
 		h, err := exampleserver.New(exampleserver.Config{Issuer: s.issuer, Resource: resource, ClientID: serverClient.ID,
-			ClientSecret: serverSecret, Scope: "mcp:tools"})
+			ClientSecret: serverSecret, Scope: "mcp:tools", AdminScope: "mcp:admin"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,12 +82,19 @@ func TestMCPTypeScriptClient(t *testing.T) {
 			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 			"token_endpoint_auth_method": "none",
 		})
-		for _, tc := range []struct{ name, metadataURL string }{
-			{"metadata document", metadataURL},
-			{"dynamic registration", ""},
+		for _, tc := range []struct {
+			name, metadataURL string
+			stepUp            bool
+		}{
+			// The document names no scope, so the client may be allowed
+			// mcp:admin when the server asks for it; the registration
+			// asked for mcp:tools only and keeps to it (a client that
+			// registered narrowly must register again to step up).
+			{"metadata document", metadataURL, true},
+			{"dynamic registration", "", false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				got := runMCPClient(t, node, s, user.Email, resource, redirect, tc.metadataURL)
+				got := runMCPClient(t, node, s, user.Email, resource, redirect, tc.metadataURL, tc.stepUp)
 				if tc.metadataURL != "" && got.ClientID != tc.metadataURL {
 					t.Fatalf("the client used id %q, want its metadata document's URL %q", got.ClientID, tc.metadataURL)
 				}
@@ -99,6 +106,9 @@ func TestMCPTypeScriptClient(t *testing.T) {
 				}
 				if string(got.Sum) != `{"sum":42}` {
 					t.Fatalf("add: %s", got.Sum)
+				}
+				if tc.stepUp && got.Scoped.Caller != user.ID {
+					t.Fatalf("the tool that needs mcp:admin, after the step-up: %+v", got.Scoped)
 				}
 			})
 		}
@@ -112,17 +122,25 @@ type mcpClientResult struct {
 	Sum          json.RawMessage      `json:"sum"`
 	Scope        string               `json:"scope"`
 	RefreshToken bool                 `json:"refresh_token"`
+	Scoped       exampleserver.Stats  `json:"scoped"`
 }
 
 // runMCPClient runs the MCP client against resource and signs email in
 // through gatehouse's pages when it asks.
-func runMCPClient(t *testing.T, node string, s *testServer, email, resource, redirect, metadataURL string) mcpClientResult {
+//
+// With stepUp the client also calls the tool that needs mcp:admin: the
+// server answers 403 insufficient_scope, the SDK sends the person to
+// authorize again with the union of scopes, and the person allows it.
+func runMCPClient(t *testing.T, node string, s *testServer, email, resource, redirect, metadataURL string, stepUp bool) mcpClientResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "client.mjs")
 	cmd.Dir = mcpClientDir
 	cmd.Env = append(os.Environ(), "MCP_URL="+resource, "REDIRECT_URI="+redirect, "CLIENT_METADATA_URL="+metadataURL)
+	if stepUp {
+		cmd.Env = append(cmd.Env, "SCOPED_TOOL="+exampleserver.StatsTool)
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -174,10 +192,34 @@ func runMCPClient(t *testing.T, node string, s *testServer, email, resource, red
 	if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
 		t.Fatal(err)
 	}
+	msg := next()
+	if stepUp {
+		// The step-up: the same browser (signed in), consent for the
+		// scopes the server named.
+		if err := json.Unmarshal(msg["authorize"], &authorize); err != nil || authorize == "" {
+			t.Fatalf("no second authorization for the step-up: %v", msg)
+		}
+		u, _ := url.Parse(authorize)
+		if scope := " " + u.Query().Get("scope") + " "; !strings.Contains(scope, " mcp:admin ") || !strings.Contains(scope, " mcp:tools ") {
+			t.Fatalf("the step-up asks for %q, want mcp:tools and mcp:admin", u.Query().Get("scope"))
+		}
+		p = b.get(authorize)
+		if !p.isConsentPage() || !strings.Contains(p.body, "mcp:admin") {
+			t.Fatalf("the step-up's consent: %d %s %.500s", p.status, p.url, p.body)
+		}
+		p = b.consent(p, "allow")
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirect+"?") {
+			t.Fatalf("step-up: %d %q: %.500s", p.status, p.location, p.body)
+		}
+		if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		msg = next()
+	}
 	_ = stdin.Close()
 	var got mcpClientResult
-	if err := json.Unmarshal(next()["result"], &got); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(msg["result"], &got); err != nil {
+		t.Fatalf("%v: %v", err, msg)
 	}
 	return got
 }

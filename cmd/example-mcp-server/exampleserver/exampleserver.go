@@ -6,8 +6,11 @@
 package exampleserver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -32,6 +35,11 @@ type Config struct {
 	ClientSecret string
 	// Scope is required of every token ("" for none).
 	Scope string
+	// AdminScope, when set, is needed in addition to call the stats tool:
+	// a call without it is answered 403 insufficient_scope naming it, so
+	// that the client asks the person for more (MCP authorization, "Scope
+	// Challenge Handling").
+	AdminScope string
 	// APIKeys accepts gatehouse API keys presented directly.
 	APIKeys bool
 	// Logger receives the refusals' reasons; nil: discarded.
@@ -62,6 +70,9 @@ func New(cfg Config) (http.Handler, error) {
 	server := mcp.NewServer(&mcp.Implementation{Name: "gatehouse-example", Version: "1.0.0"}, nil)
 	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "Who the caller is, as the access token says."}, whoami)
 	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Add two integers."}, add)
+	if cfg.AdminScope != "" {
+		mcp.AddTool(server, &mcp.Tool{Name: StatsTool, Description: "Server statistics (needs " + cfg.AdminScope + ")."}, stats)
+	}
 	// Stateless: every request is authenticated on its own and carries its
 	// principal to the tools; no session outlives the token that opened it.
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
@@ -72,8 +83,65 @@ func New(cfg Config) (http.Handler, error) {
 	mux.Handle(resourceserver.MetadataPath, metadata)
 	mux.Handle(resourceserver.MetadataPath+"/", metadata)
 	path := resourcePath(cfg.Resource)
-	mux.Handle(path, rs.Middleware(mcpHandler))
+	var h http.Handler = mcpHandler
+	if cfg.AdminScope != "" {
+		h = scopedTool(StatsTool, rs.RequireScopes(cfg.AdminScope)(mcpHandler), mcpHandler)
+	}
+	mux.Handle(path, rs.Middleware(h))
 	return mux, nil
+}
+
+// StatsTool is the tool that needs Config.AdminScope.
+const StatsTool = "stats"
+
+// maxPeek bounds the part of a request body read to find which tool it
+// calls (the SDK bounds the whole body itself).
+const maxPeek = 64 << 10
+
+// scopedTool sends JSON-RPC calls of the tool named tool to guarded, the
+// rest to next. The scope must be checked before MCP answers: the HTTP
+// status (403 with the challenge) is what an MCP client acts on.
+func scopedTool(tool string, guarded, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		head, err := io.ReadAll(io.LimitReader(r.Body, maxPeek))
+		if err != nil {
+			http.Error(w, "bad request body", http.StatusBadRequest)
+			return
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		var call struct {
+			Method string `json:"method"`
+			Params struct {
+				Name string `json:"name"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(head, &call) == nil && call.Method == "tools/call" && call.Params.Name == tool {
+			guarded.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Stats is the answer of the stats tool.
+type Stats struct {
+	Caller string `json:"caller"`
+	Uptime string `json:"uptime"`
+}
+
+func stats(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, Stats, error) {
+	p, ok := resourceserver.FromContext(ctx)
+	if !ok {
+		return nil, Stats{}, errors.New("no authenticated caller")
+	}
+	return nil, Stats{Caller: p.Subject, Uptime: "up"}, nil
 }
 
 // resourcePath is the path MCP is served at: the resource URL's ("/" when

@@ -7,7 +7,10 @@
 // dynamic client registration, PKCE, the resource indicator, the code
 // exchange — and then calls the server's tools.
 //
-//   environment: MCP_URL, REDIRECT_URI, CLIENT_METADATA_URL (optional)
+//   environment: MCP_URL, REDIRECT_URI, CLIENT_METADATA_URL (optional),
+//                SCOPED_TOOL (optional: a tool that needs more scope; the
+//                server's 403 insufficient_scope makes the SDK ask the
+//                person again, and the call is made again)
 //   stdout:      one JSON object per line: {"authorize": url}, then
 //                {"result": {...}}, or {"error": message} on a failure
 //   stdin:       one line: the callback URL the browser was sent to
@@ -69,10 +72,24 @@ async function main() {
   await client.connect(transport)
   const who = await client.callTool({ name: 'whoami', arguments: {} })
   const sum = await client.callTool({ name: 'add', arguments: { a: 40, b: 2 } })
+  let scoped
+  const scopedTool = process.env.SCOPED_TOOL
+  if (scopedTool) {
+    try {
+      scoped = await client.callTool({ name: scopedTool, arguments: {} })
+    } catch (e) {
+      if (!(e instanceof UnauthorizedError)) throw e
+      const code = callback?.searchParams.get('code')
+      if (!code) throw new Error(`no code in the step-up callback ${callback}`)
+      await transport.finishAuth(code)
+      scoped = await client.callTool({ name: scopedTool, arguments: {} })
+    }
+  }
   await client.close()
   say({
     result: {
       client_id: info?.client_id ?? metadataURL, who: who.structuredContent, sum: sum.structuredContent,
+      scoped: scoped?.structuredContent ?? null,
       scope: tokens?.scope ?? '', refresh_token: Boolean(tokens?.refresh_token),
     },
   })
