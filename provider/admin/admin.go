@@ -441,6 +441,12 @@ func (a *Admin) updateStoredClient(ctx context.Context, id string, specOf func(*
 		if c, err = st.ClientByID(ctx, id); err != nil {
 			return err
 		}
+		if c.MetadataDocument {
+			// Its metadata document defines it; the stored copy is replaced
+			// at each fetch, so a change here would not last (and would
+			// untie the client from its document).
+			return invalid("client_id", "this client is defined by its metadata document at %s; change the document, or delete the client to drop gatehouse's copy", c.ID)
+		}
 		old := *c
 		before = &old
 		spec := specOf(c)

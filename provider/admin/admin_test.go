@@ -146,6 +146,17 @@ func testAdminClients(t *testing.T, dialect string) {
 	if _, err := a.ChangeClient(ctx, who, "no-such-client", rename); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("update unknown: %v", err)
 	}
+	// A client defined by its metadata document is the document's: the
+	// administration may delete gatehouse's copy, not change it.
+	doc := &storage.Client{ID: "https://app.example/client.json", Name: "Doc", Public: true, TokenEndpointAuthMethod: "none",
+		RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		MetadataDocument: true, DocumentFreshUntil: time.Now().Add(time.Hour)}
+	if err := f.Store.CreateClient(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ChangeClient(ctx, who, doc.ID, rename); !isValidation(err, "client_id") || mustClient(t, f, doc.ID).Name != "Doc" {
+		t.Fatalf("changing a document's client: %v", err)
+	}
 	before := mustClient(t, f, ids[1]).SecretHash
 	if c, plain, err := a.RotateClientSecret(ctx, who, ids[1]); err != nil || plain == "" || c.SecretHash == before || mustClient(t, f, ids[1]).SecretHash != c.SecretHash {
 		t.Fatalf("rotate: %v", err)
