@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -68,6 +69,11 @@ func TestMCPTypeScriptClient(t *testing.T) {
 			c.Registration.PublicResources = []string{resource}
 		})
 		user := s.user("mia@example.com", alicePassword)
+		// A token another MCP server would accept: issued for another
+		// resource.
+		const otherResource = "https://other-mcp.example/mcp"
+		machine, machineSecret := s.client(admin.ClientSpec{Name: "agent", Scopes: []string{"mcp:tools"}, Audience: []string{otherResource}})
+		foreign := s.resourceServerToken(t, machine.ID, machineSecret, otherResource, "mcp:tools")
 		serverClient, serverSecret := s.client(admin.ClientSpec{Name: "example MCP server", Resources: []string{resource}})
 		h, err := exampleserver.New(exampleserver.Config{Issuer: s.issuer, Resource: resource, ClientID: serverClient.ID,
 			ClientSecret: serverSecret, Scope: "mcp:tools", AdminScope: "mcp:admin"})
@@ -94,7 +100,7 @@ func TestMCPTypeScriptClient(t *testing.T) {
 			{"dynamic registration", "", false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				got := runMCPClient(t, node, s, user.Email, resource, redirect, tc.metadataURL, tc.stepUp)
+				got := runMCPClient(t, node, s, user.Email, resource, redirect, tc.metadataURL, tc.stepUp, foreign)
 				if tc.metadataURL != "" && got.ClientID != tc.metadataURL {
 					t.Fatalf("the client used id %q, want its metadata document's URL %q", got.ClientID, tc.metadataURL)
 				}
@@ -106,6 +112,9 @@ func TestMCPTypeScriptClient(t *testing.T) {
 				}
 				if string(got.Sum) != `{"sum":42}` {
 					t.Fatalf("add: %s", got.Sum)
+				}
+				if got.Foreign == nil || got.Foreign == "accepted" || !strings.Contains(fmt.Sprint(got.Foreign), "401") {
+					t.Fatalf("a token for another resource: %v, want it refused with 401", got.Foreign)
 				}
 				if tc.stepUp && got.Scoped.Caller != user.ID {
 					t.Fatalf("the tool that needs mcp:admin, after the step-up: %+v", got.Scoped)
@@ -123,6 +132,7 @@ type mcpClientResult struct {
 	Scope        string               `json:"scope"`
 	RefreshToken bool                 `json:"refresh_token"`
 	Scoped       exampleserver.Stats  `json:"scoped"`
+	Foreign      any                  `json:"foreign"`
 }
 
 // runMCPClient runs the MCP client against resource and signs email in
@@ -131,7 +141,10 @@ type mcpClientResult struct {
 // With stepUp the client also calls the tool that needs mcp:admin: the
 // server answers 403 insufficient_scope, the SDK sends the person to
 // authorize again with the union of scopes, and the person allows it.
-func runMCPClient(t *testing.T, node string, s *testServer, email, resource, redirect, metadataURL string, stepUp bool) mcpClientResult {
+//
+// foreign, when set, is a token for another resource that the client then
+// presents on its own: the server must refuse it.
+func runMCPClient(t *testing.T, node string, s *testServer, email, resource, redirect, metadataURL string, stepUp bool, foreign string) mcpClientResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -140,6 +153,9 @@ func runMCPClient(t *testing.T, node string, s *testServer, email, resource, red
 	cmd.Env = append(os.Environ(), "MCP_URL="+resource, "REDIRECT_URI="+redirect, "CLIENT_METADATA_URL="+metadataURL)
 	if stepUp {
 		cmd.Env = append(cmd.Env, "SCOPED_TOOL="+exampleserver.StatsTool)
+	}
+	if foreign != "" {
+		cmd.Env = append(cmd.Env, "FOREIGN_TOKEN="+foreign)
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

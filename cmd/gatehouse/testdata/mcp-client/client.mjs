@@ -10,7 +10,9 @@
 //   environment: MCP_URL, REDIRECT_URI, CLIENT_METADATA_URL (optional),
 //                SCOPED_TOOL (optional: a tool that needs more scope; the
 //                server's 403 insufficient_scope makes the SDK ask the
-//                person again, and the call is made again)
+//                person again, and the call is made again),
+//                FOREIGN_TOKEN (optional: a token for another resource,
+//                which the server must refuse)
 //   stdout:      one JSON object per line: {"authorize": url}, then
 //                {"result": {...}}, or {"error": message} on a failure
 //   stdin:       one line: the callback URL the browser was sent to
@@ -86,10 +88,26 @@ async function main() {
     }
   }
   await client.close()
+  let foreign = null
+  if (process.env.FOREIGN_TOKEN) {
+    // The SDK with a bearer token of its own and no way to sign in: the
+    // server must refuse a token issued for another resource.
+    const other = new Client({ name: 'gatehouse-interop-foreign', version: '1.0.0' })
+    const t = new StreamableHTTPClientTransport(mcpURL, {
+      requestInit: { headers: { Authorization: `Bearer ${process.env.FOREIGN_TOKEN}` } },
+    })
+    try {
+      await other.connect(t)
+      foreign = 'accepted'
+      await other.close()
+    } catch (e) {
+      foreign = String(e?.code ?? e?.message ?? e)
+    }
+  }
   say({
     result: {
       client_id: info?.client_id ?? metadataURL, who: who.structuredContent, sum: sum.structuredContent,
-      scoped: scoped?.structuredContent ?? null,
+      scoped: scoped?.structuredContent ?? null, foreign,
       scope: tokens?.scope ?? '', refresh_token: Boolean(tokens?.refresh_token),
     },
   })
