@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/cmd/example-mcp-server/exampleserver"
 	"github.com/gatehouse-dev/gatehouse/config"
@@ -146,46 +143,15 @@ type mcpClientResult struct {
 // presents on its own: the server must refuse it.
 func runMCPClient(t *testing.T, node string, s *testServer, email, resource, redirect, metadataURL string, stepUp bool, foreign string) mcpClientResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "client.mjs")
-	cmd.Dir = mcpClientDir
-	cmd.Env = append(os.Environ(), "MCP_URL="+resource, "REDIRECT_URI="+redirect, "CLIENT_METADATA_URL="+metadataURL)
+	env := []string{"MCP_URL=" + resource, "REDIRECT_URI=" + redirect, "CLIENT_METADATA_URL=" + metadataURL}
 	if stepUp {
-		cmd.Env = append(cmd.Env, "SCOPED_TOOL="+exampleserver.StatsTool)
+		env = append(env, "SCOPED_TOOL="+exampleserver.StatsTool)
 	}
 	if foreign != "" {
-		cmd.Env = append(cmd.Env, "FOREIGN_TOKEN="+foreign)
+		env = append(env, "FOREIGN_TOKEN="+foreign)
 	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Wait() }()
-	lines := bufio.NewScanner(stdout)
-	next := func() map[string]json.RawMessage {
-		t.Helper()
-		if !lines.Scan() {
-			t.Fatalf("the MCP client stopped: %v; stderr: %s", lines.Err(), stderr.String())
-		}
-		var msg map[string]json.RawMessage
-		if err := json.Unmarshal(lines.Bytes(), &msg); err != nil {
-			t.Fatalf("the MCP client said %q: %v", lines.Text(), err)
-		}
-		if e, ok := msg["error"]; ok {
-			t.Fatalf("the MCP client failed: %s; stderr: %s", e, stderr.String())
-		}
-		return msg
-	}
+	client := startNodeScript(t, node, mcpClientDir, "client.mjs", "the MCP client", env...)
+	next := client.next
 
 	var authorize string
 	_ = json.Unmarshal(next()["authorize"], &authorize)
@@ -205,9 +171,7 @@ func runMCPClient(t *testing.T, node string, s *testServer, email, resource, red
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirect+"?") {
 		t.Fatalf("sign-in: %d %q: %.500s", p.status, p.location, p.body)
 	}
-	if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
-		t.Fatal(err)
-	}
+	client.send(p.location)
 	msg := next()
 	if stepUp {
 		// The step-up: the same browser (signed in), consent for the
@@ -227,12 +191,9 @@ func runMCPClient(t *testing.T, node string, s *testServer, email, resource, red
 		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirect+"?") {
 			t.Fatalf("step-up: %d %q: %.500s", p.status, p.location, p.body)
 		}
-		if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
-			t.Fatal(err)
-		}
+		client.send(p.location)
 		msg = next()
 	}
-	_ = stdin.Close()
 	var got mcpClientResult
 	if err := json.Unmarshal(msg["result"], &got); err != nil {
 		t.Fatalf("%v: %v", err, msg)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	josev4 "github.com/go-jose/go-jose/v4"
 
@@ -60,42 +57,10 @@ func TestOpenIDClientLibrary(t *testing.T) {
 			TokenEndpointAuthMethod: provider.AuthMethodPrivateKeyJWT, TokenEndpointAuthSigningAlg: "ES256", JWKS: string(public),
 		})
 
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "rp.mjs")
-		cmd.Dir = openIDClientDir
-		cmd.Env = append(os.Environ(),
+		rp := startNodeScript(t, node, openIDClientDir, "rp.mjs", "the relying party",
 			"NODE_EXTRA_CA_CERTS="+cert.pemFile, "ISSUER="+s.issuer, "CLIENT_ID="+c.ID, "CLIENT_JWK="+string(private),
 			"REDIRECT_URI="+redirect, "POST_LOGOUT_REDIRECT_URI="+afterLogout)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = cmd.Wait() }()
-		lines := bufio.NewScanner(stdout)
-		next := func() map[string]json.RawMessage {
-			t.Helper()
-			if !lines.Scan() {
-				t.Fatalf("the relying party stopped: %v; stderr: %s", lines.Err(), stderr.String())
-			}
-			var msg map[string]json.RawMessage
-			if err := json.Unmarshal(lines.Bytes(), &msg); err != nil {
-				t.Fatalf("the relying party said %q: %v", lines.Text(), err)
-			}
-			if e, ok := msg["error"]; ok {
-				t.Fatalf("the relying party failed: %s", e)
-			}
-			return msg
-		}
+		next := rp.next
 
 		var authorize string
 		_ = json.Unmarshal(next()["authorize"], &authorize)
@@ -108,9 +73,7 @@ func TestOpenIDClientLibrary(t *testing.T) {
 		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirect+"?") {
 			t.Fatalf("sign-in: %d %q: %.300s", p.status, p.location, p.body)
 		}
-		if _, err := stdin.Write([]byte(p.location + "\n")); err != nil {
-			t.Fatal(err)
-		}
+		rp.send(p.location)
 
 		var got struct {
 			Subject          string `json:"sub"`
