@@ -39,6 +39,10 @@ type Options struct {
 	// MaxRedirects is how many redirects a request may follow. 0 means
 	// DefaultMaxRedirects; a negative value follows none.
 	MaxRedirects int
+	// Resolver, when set, resolves host names instead of the system's
+	// (tests: a name that answers a private address). The address check
+	// runs on what is dialled whatever resolved it.
+	Resolver *net.Resolver
 	// RootCAs, when set, replaces the system's certificate authorities
 	// (config http_client.ca_file; for tests and development, where a
 	// server on loopback has a certificate of a private CA).
@@ -77,6 +81,7 @@ func newClient(opts Options, check func(netip.AddrPort) error) *http.Client {
 	dialer := &net.Dialer{
 		Timeout:   timeout,
 		KeepAlive: 30 * time.Second,
+		Resolver:  opts.Resolver,
 		// Control runs after name resolution, right before connect(2), with
 		// the literal address: what it approves is what we connect to.
 		Control: func(network, address string, _ syscall.RawConn) error {
