@@ -473,6 +473,11 @@ func (h *Handler) consentData(c echo.Context, handle string, ar fosite.Authorize
 		data.RegisteredBy = sc.RegisteredBy
 		if sc.MetadataDocument {
 			data.Document = h.clientDocumentView(sc, ar.GetRedirectURI())
+			// Its logo is not shown: the draft (§"Displaying Logos to
+			// End-Users") wants it fetched and vetted by the server first;
+			// served from the client's host it could change per request
+			// and track who looks at the page.
+			data.LogoURI = ""
 		}
 	}
 	return data

@@ -112,7 +112,7 @@ func TestClientIDMetadataDocument(t *testing.T) {
 		id := ds.put("/oauth/client.json", map[string]any{
 			"client_name": "Editor", "redirect_uris": []string{redirect}, "token_endpoint_auth_method": "none",
 			"grant_types": []string{"authorization_code", "refresh_token"}, "scope": "openid offline_access mcp:tools",
-			"software_version": "1.2.3",
+			"software_version": "1.2.3", "logo_uri": "https://app.example/logo.png",
 		})
 		conf := &oauth2.Config{
 			ClientID: id, RedirectURL: redirect, Scopes: []string{"openid", "offline_access", "mcp:tools"},
@@ -127,6 +127,9 @@ func TestClientIDMetadataDocument(t *testing.T) {
 		}
 		docHost := strings.TrimPrefix(ds.srv.URL, "https://")
 		docHost = docHost[:strings.LastIndexByte(docHost, ':')]
+		if strings.Contains(p.body, "app.example/logo.png") {
+			t.Fatal("the consent page loads the document's logo from the client's host")
+		}
 		for _, want := range []string{`id="client-document"`, "<strong>" + docHost + "</strong>", "<strong>127.0.0.1:33418</strong>", `id="localhost-warning"`, "Editor"} {
 			if !strings.Contains(p.body, want) {
 				t.Fatalf("the consent page lacks %q: %.1500s", want, p.body)
