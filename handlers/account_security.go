@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
+	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
@@ -109,6 +110,7 @@ func (h *Handler) accountTOTPConfirm(c echo.Context) error {
 	if err := h.login.StepUp(ctx, signedIn, provider.AMROTP); err != nil {
 		return err
 	}
+	h.notify(c, signedIn.User, login.NoticeAuthenticatorAdded)
 	return h.renderAccountSecurity(c, signedIn, http.StatusOK, &templates.AccountSecurityData{
 		Message: "The authenticator app is on: signing in now asks for a code from it.", RecoveryCodes: codes,
 	})
@@ -127,6 +129,7 @@ func (h *Handler) accountRecoveryCodes(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	h.notify(c, signedIn.User, login.NoticeRecoveryCodesNew)
 	return h.renderAccountSecurity(c, signedIn, http.StatusOK, &templates.AccountSecurityData{
 		Message: "New recovery codes were made; the old ones no longer work.", RecoveryCodes: codes,
 	})
@@ -148,7 +151,15 @@ func (h *Handler) accountTOTPRemove(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	h.notify(c, signedIn.User, login.NoticeAuthenticatorRemoved)
 	return h.renderAccountSecurity(c, signedIn, http.StatusOK, &templates.AccountSecurityData{Message: "The authenticator app was removed."})
+}
+
+// notify queues a security notice of what for u, when e-mail is on.
+func (h *Handler) notify(c echo.Context, u *storage.User, what string) {
+	if h.notices != nil {
+		h.notices.Notify(c.Request().Context(), u, what)
+	}
 }
 
 // PathAccountEmail changes the person's own address (a link to the new

@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider"
+	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/provider/passkey"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/templates"
@@ -291,6 +292,7 @@ func (h *Handler) passkeyRegisterFinish(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	h.notify(c, signedIn.User, login.NoticePasskeyAdded)
 	return h.renderAccountPasskeys(c, signedIn, http.StatusOK, "The passkey "+p.Name+" was added.", "")
 }
 
@@ -337,6 +339,7 @@ func (h *Handler) passkeyRemove(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	h.notify(c, signedIn.User, login.NoticePasskeyRemoved)
 	return h.renderAccountPasskeys(c, signedIn, http.StatusOK, "The passkey was removed.", "")
 }
 

@@ -229,6 +229,7 @@ func (h *Handler) secondFactorSubmit(c echo.Context) error {
 		recoveryCodes, err = h.login.ConfirmTOTP(ctx, st.user, code, h.deviceCookie(c))
 		if err == nil {
 			h.clearEnrolCookie(c)
+			h.notify(c, st.user, login.NoticeAuthenticatorAdded)
 		}
 		if errors.Is(err, login.ErrTOTPEnrolled) || errors.Is(err, login.ErrNoTOTPEnrolment) {
 			return h.renderSecondFactor(c, st, http.StatusConflict, "The authenticator changed meanwhile. Try again.")

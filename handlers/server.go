@@ -91,6 +91,9 @@ type Options struct {
 	// PasswordReset serves "forgot password" (/password/forgot,
 	// /password/reset); nil when gatehouse sends no e-mail.
 	PasswordReset *login.PasswordReset
+	// SecurityNotices tells people by e-mail of changes to how they sign
+	// in; nil without e-mail.
+	SecurityNotices *login.SecurityNotices
 	// TrustedDocumentHost says whether the consent page may skip its
 	// localhost warning for an app whose metadata document is on host
 	// (client_id_metadata_documents.trusted_domains); nil trusts none.
@@ -137,6 +140,8 @@ type Handler struct {
 	// enrolProof: nil when a required first second factor is set up on
 	// first use (no e-mailed code first).
 	enrolProof *login.EnrolmentProofs
+	// notices: Options.SecurityNotices (nil: none sent).
+	notices *login.SecurityNotices
 	// trustedDocumentHost: Options.TrustedDocumentHost.
 	trustedDocumentHost func(host string) bool
 	signup              signUp // nil: sign-up is off
@@ -180,6 +185,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.enrolProof = opts.EnrolmentProofs
 	h.trustedDocumentHost = opts.TrustedDocumentHost
+	h.notices = opts.SecurityNotices
 	if opts.EmailVerification != nil {
 		h.verify = opts.EmailVerification
 	}

@@ -369,6 +369,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	var verify *login.EmailVerification
 	var signup *login.Signup
 	var enrolProofs *login.EnrolmentProofs
+	var notices *login.SecurityNotices
 	if outbox != nil {
 		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
 		if err != nil {
@@ -387,6 +388,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			Store: store, Mail: outbox, Templates: tmpl, Issuer: cfg.Issuer, Sessions: signIn.Sessions(),
 			Audit: recorder, Now: opts.now, Logger: log,
 		})
+		if err != nil {
+			return nil, err
+		}
+		notices, err = login.NewSecurityNotices(login.SecurityNoticeOptions{Store: store, Mail: outbox, Templates: tmpl, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -468,6 +473,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	if documents != nil {
 		hopts.TrustedDocumentHost = documents.Policy().Trusted
 	}
+	hopts.SecurityNotices = notices
 	if enrolProofs != nil {
 		hopts.EnrolmentProofs = enrolProofs
 	} else {

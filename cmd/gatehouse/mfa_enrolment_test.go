@@ -90,6 +90,10 @@ func TestRequiredSecondFactorEnrolmentProvesAddress(t *testing.T) {
 		refusedSecondFactor(t, owner.secondFactor(p, "enrol_email", thiefsCode), "the other browser's code")
 		p = owner.secondFactor(p, "enrol_email", code[:4]+" "+code[4:]) // spaces as people type them
 		_, p = enrolOnSecondFactorPage(t, owner, p, clock)
+		// The owner is told the authenticator was set up (a notice).
+		if m := srv.Wait(mailWait); len(m.To) != 1 || m.To[0] != dan.Email || !strings.Contains(m.Header("Subject"), "how you sign in") {
+			t.Fatalf("the notice of the new authenticator: to %v, subject %q", m.To, m.Header("Subject"))
+		}
 		tok, err := conf.Exchange(context.Background(), p.callback(t).Get("code"), oauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatal(err)
@@ -137,4 +141,50 @@ func withMethod(p *page, method string) *page {
 	q := *p
 	q.body = strings.Replace(p.body, `name="method" value="enrol_email"`, `name="method" value="`+method+`"`, 1)
 	return &q
+}
+
+// TestSecurityNotices: a person is told by e-mail, at a verified address,
+// when an authenticator app is set up and when the recovery codes are
+// replaced; a person whose address is not verified is told nothing (the
+// address may be somebody else's).
+func TestSecurityNotices(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		srv := smtptest.Start(t)
+		clock := clocktest.New(time.Now().Add(-2 * time.Hour).UTC().Truncate(30 * time.Second))
+		s, _ := startServerAt(t, dialect, clock, withSMTP(srv))
+		gus := s.user("gus@example.com", alicePassword)
+		b := s.newBrowser()
+		b.login(b.get(s.issuer+"/account/security"), gus.Email, alicePassword)
+		enrolTOTP(t, b, clock)
+		wantNotice := func(says string) {
+			t.Helper()
+			m := srv.Wait(mailWait)
+			text, err := m.Part("text/plain")
+			if err != nil || len(m.To) != 1 || m.To[0] != gus.Email || !strings.Contains(text, says) {
+				t.Fatalf("notice to %v: %q %v, want one saying %q", m.To, text, err, says)
+			}
+		}
+		wantNotice("An authenticator app was set up")
+		p := b.get(s.issuer + "/account/security")
+		form := p.formValues()
+		if p = b.post(s.issuer+"/account/security/recovery-codes", form); p.status != http.StatusOK {
+			t.Fatalf("new recovery codes: %d %.300s", p.status, p.body)
+		}
+		wantNotice("New recovery codes were made")
+
+		hal := s.user("hal@example.com", alicePassword)
+		hal.EmailVerified = false
+		if err := s.store.UpdateUser(context.Background(), hal); err != nil {
+			t.Fatal(err)
+		}
+		b2 := s.newBrowser()
+		b2.login(b2.get(s.issuer+"/account/security"), hal.Email, alicePassword)
+		enrolTOTP(t, b2, clock)
+		// Then gus again: the outbox sends in the order queued, so the
+		// next message would be hal's had one been queued for her.
+		if p = b.post(s.issuer+"/account/security/recovery-codes", b.get(s.issuer+"/account/security").formValues()); p.status != http.StatusOK {
+			t.Fatalf("new recovery codes: %d %.300s", p.status, p.body)
+		}
+		wantNotice("New recovery codes were made")
+	})
 }

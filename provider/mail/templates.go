@@ -33,6 +33,9 @@ const (
 	// EnrolmentCode carries the code a person types back before setting
 	// up a first second factor (Code).
 	EnrolmentCode = "mfa_enrolment_code"
+	// SecurityNotice tells of a change to how the person signs in (Event:
+	// what changed, a fixed text).
+	SecurityNotice = "security_notice"
 )
 
 // Data fills a message: Product is set by Render; Email is the
@@ -45,6 +48,8 @@ type Data struct {
 	Expires string
 	// Code is a one-time code to type back (EnrolmentCode).
 	Code string
+	// Event says what changed (SecurityNotice).
+	Event string
 }
 
 // Templates render the messages with the product name.
@@ -61,7 +66,7 @@ func NewTemplates(product string) (*Templates, error) {
 		product = "gatehouse"
 	}
 	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists, EmailChanged, AddressClaimed, EnrolmentCode} {
+	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists, EmailChanged, AddressClaimed, EnrolmentCode, SecurityNotice} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
 		if err != nil {
 			return nil, err
