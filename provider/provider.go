@@ -321,6 +321,11 @@ func New(opts Options) (*Provider, error) {
 	if idjag != nil {
 		cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, idjag)
 	}
+	exchange := &tokenExchangeHandler{
+		helper:   &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: store, Config: cfg},
+		lifespan: opts.Lifespans.AccessToken, store: opts.Store, audit: opts.Audit, now: opts.Now,
+	}
+	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, exchange)
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
@@ -360,6 +365,10 @@ func New(opts Options) (*Provider, error) {
 	f.Config = clientjwks.AudienceConfig{Config: cfg}
 	if idjag != nil {
 		idjag.targets, idjag.bind = p.requestedTargets, p.bindTokenResource
+	}
+	exchange.targets, exchange.bind = p.requestedTargets, p.bindTokenResource
+	exchange.introspect = func(ctx context.Context, token string) (fosite.TokenUse, fosite.AccessRequester, error) {
+		return p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	}
 	return p, nil
 }

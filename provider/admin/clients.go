@@ -73,6 +73,10 @@ type ClientSpec struct {
 	// IntrospectAnyToken lets the client introspect every client's tokens
 	// (RFC 7662 §4). Operators only.
 	IntrospectAnyToken bool
+	// TokenExchangeImpersonation lets the client exchange tokens without an
+	// actor token (RFC 8693 §1.1 impersonation). Operators only; needs the
+	// token exchange grant.
+	TokenExchangeImpersonation bool
 	// Resources are the RFC 8707 resource indicators of the APIs the
 	// client serves: it may introspect access tokens issued for them.
 	// Operators only.
@@ -402,6 +406,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		PKCEOptional:                       c.PKCEOptional,
 		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
+		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
 		Resources:                          slices.Clone(c.Resources),
 		DefaultResource:                    c.DefaultResource,
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
@@ -464,7 +469,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	for _, g := range grants {
 		switch g {
 		case provider.GrantAuthorizationCode, provider.GrantRefreshToken, provider.GrantClientCredentials:
-		case provider.GrantJWTBearer:
+		case provider.GrantJWTBearer, provider.GrantTokenExchange:
 			// Identity assertions (ID-JAG): a trusted identity provider
 			// names the client in the grant it issues, so an
 			// administrator decides which clients may redeem them, and
@@ -475,10 +480,11 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 				grantsOK = false
 			}
 			if spec.Public {
-				ve.Add("grant_types", "a public client cannot use %s (identity assertions are for confidential clients)", g)
+				ve.Add("grant_types", "a public client cannot use %s (it is for confidential clients)", g)
 			}
 		default:
-			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s)", clip(g), provider.GrantJWTBearer)
+			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s, %s)",
+				clip(g), provider.GrantJWTBearer, provider.GrantTokenExchange)
 			grantsOK = false
 		}
 	}
@@ -488,6 +494,9 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	}
 	if spec.Public && slices.Contains(grants, provider.GrantClientCredentials) {
 		ve.Add("grant_types", "a public client cannot use client_credentials (it has no secret)")
+	}
+	if spec.TokenExchangeImpersonation && !slices.Contains(grants, provider.GrantTokenExchange) {
+		ve.Add("token_exchange_impersonation", "needs the grant type %s", provider.GrantTokenExchange)
 	}
 	if spec.PKCEOptional && spec.Public {
 		// RFC 9700 §2.1.1: public clients MUST use PKCE.
@@ -730,6 +739,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		PKCEOptional:                       spec.PKCEOptional,
 		RequireMFA:                         spec.RequireMFA,
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
+		TokenExchangeImpersonation:         spec.TokenExchangeImpersonation,
 		Resources:                          nonNil(resourceList),
 		DefaultResource:                    spec.DefaultResource,
 		AllowedOrigins:                     nonNil(origins),
@@ -1095,6 +1105,8 @@ type ClientRequest struct {
 	Resources          []string `json:"resources"`
 	DefaultResource    string   `json:"default_resource"`
 	RegisteredBy       string   `json:"registered_by"`
+	// TokenExchangeImpersonation: see ClientSpec.
+	TokenExchangeImpersonation bool `json:"token_exchange_impersonation"`
 }
 
 // Spec is the ClientSpec the request describes.
@@ -1104,6 +1116,7 @@ func (r *ClientRequest) Spec() ClientSpec {
 	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
 	s.PKCEOptional, s.RequireMFA = r.PKCEOptional, r.RequireMFA
 	s.DefaultResource = r.DefaultResource
+	s.TokenExchangeImpersonation = r.TokenExchangeImpersonation
 	return s
 }
 

@@ -35,6 +35,7 @@ type clientModel struct {
 	PKCEOptional                       bool   `bun:"pkce_optional"`
 	RequireMFA                         bool   `bun:"require_mfa"`
 	IntrospectAnyToken                 bool   `bun:"introspect_any_token"`
+	TokenExchangeImpersonation         bool   `bun:"token_exchange_impersonation"`
 	Resources                          string `bun:"resources"`
 	LogoURI                            string `bun:"logo_uri"`
 	ClientURI                          string `bun:"client_uri"`
@@ -85,6 +86,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		PKCEOptional:                       c.PKCEOptional,
 		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
+		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
 		Resources:                          encodeList(c.Resources),
 		LogoURI:                            c.LogoURI,
 		ClientURI:                          c.ClientURI,
@@ -127,6 +129,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		PKCEOptional:                       m.PKCEOptional,
 		RequireMFA:                         m.RequireMFA,
 		IntrospectAnyToken:                 m.IntrospectAnyToken,
+		TokenExchangeImpersonation:         m.TokenExchangeImpersonation,
 		LogoURI:                            m.LogoURI,
 		ClientURI:                          m.ClientURI,
 		PolicyURI:                          m.PolicyURI,

@@ -202,6 +202,7 @@ func newClient(id string) *storage.Client {
 		FirstParty:                         true,
 		PKCEOptional:                       true,
 		IntrospectAnyToken:                 true,
+		TokenExchangeImpersonation:         true,
 		Resources:                          []string{"https://app-api.example", "https://app-api.example/v2"},
 		AllowedOrigins:                     []string{"https://app.example"},
 		LogoURI:                            "https://app.example/logo.png",
