@@ -285,8 +285,13 @@ func (h *tokenExchangeHandler) token(ctx context.Context, token, which string) (
 	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) {
 		return nil, err
 	}
-	if err != nil || use != fosite.AccessToken || ar == nil {
+	if err != nil || use != fosite.AccessToken || ar == nil || ar.GetSession() == nil {
 		return nil, fosite.ErrInvalidGrant.WithHintf("The %s token is not an active access token of this server.", which)
+	}
+	// Expired on the engine's clock too (fosite's check reads the system
+	// clock): the exchange decides as the rest of the engine does.
+	if exp := ar.GetSession().GetExpiresAt(fosite.AccessToken); !exp.IsZero() && !h.now().Before(exp) {
+		return nil, fosite.ErrInvalidGrant.WithHintf("The %s token has expired.", which)
 	}
 	return ar, nil
 }
