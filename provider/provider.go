@@ -101,6 +101,9 @@ type Options struct {
 	// IDJAG enables the identity assertion grant (ID-JAG, jwt-bearer);
 	// nil or without issuers, it is off.
 	IDJAG *IDJAGOptions
+	// TokenExchange lets token exchange take ID tokens of federation
+	// upstreams; nil takes gatehouse's own ID tokens only.
+	TokenExchange *TokenExchangeOptions
 	// Audit receives audit events; nil records nothing.
 	Audit *audit.Recorder
 	// AccessTokenFormat is the default format of access tokens ("opaque"
@@ -324,6 +327,7 @@ func New(opts Options) (*Provider, error) {
 	exchange := &tokenExchangeHandler{
 		helper:   &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: store, Config: cfg},
 		lifespan: opts.Lifespans.AccessToken, store: opts.Store, audit: opts.Audit, now: opts.Now,
+		idTokens: newIDTokenVerifier(opts.Issuer, ownKeySet{jwks: opts.Keys.JWKS}, opts.TokenExchange, opts.Now),
 	}
 	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, exchange)
 	f, ok := oauth.(*fosite.Fosite)

@@ -29,9 +29,11 @@ import (
 //
 //   - subject and actor tokens are gatehouse access tokens (opaque or
 //     JWT), found and checked as introspection finds them: active, not
-//     expired, not revoked. Other token types are invalid_request (§2.2.2:
-//     "unsupported_token_type" would be the error of a type the server
-//     does not support; RFC 8693 §2.2.2 uses invalid_request for it).
+//     expired, not revoked. A client the operator allowed them
+//     (TokenExchangeSubjectTypes) may also present an ID token as the
+//     subject token: gatehouse's own or a federation upstream's
+//     (exchangeidtoken.go). Other token types are invalid_request (RFC
+//     8693 §2.2.2 has no error of its own for an unsupported type).
 //   - the subject token must have been issued to the exchanging client or
 //     for it (its audience names the client or a resource it serves): a
 //     service exchanges the tokens presented to it, not any token it finds.
@@ -43,7 +45,8 @@ import (
 //     (TokenExchangeImpersonation).
 //   - scopes: those requested (all of the subject token's when none is),
 //     each of which the subject token and the client must have; never
-//     more than the subject token had (widening is invalid_scope).
+//     more than the subject token had (widening is invalid_scope). An ID
+//     token has no scopes: the client's own bound the exchange.
 //   - resources (resource or audience, §2.1): the client's, as for every
 //     grant (resources.go); another is invalid_target.
 //   - no refresh token: the exchanged token lives no longer than the
@@ -114,17 +117,22 @@ func (a *Actor) claim() map[string]any {
 
 // ParseTokenType checks a subject_token_type or actor_token_type (RFC
 // 8693 §3): it must be a token type identifier gatehouse accepts as
-// input. A missing one is invalid_request, as is an unknown or
-// unsupported one.
+// input (access tokens; ID tokens and JWTs as subject tokens). A missing
+// one is invalid_request, as is an unknown or unsupported one.
 func ParseTokenType(param, value string) (string, error) {
 	switch value {
 	case "":
 		return "", fosite.ErrInvalidRequest.WithHintf("The %s parameter is missing (RFC 8693 §2.1).", param)
 	case TokenTypeAccessToken:
 		return value, nil
-	case TokenTypeRefreshToken, TokenTypeIDToken, TokenTypeJWT, TokenTypeSAML1, TokenTypeSAML2:
+	case TokenTypeIDToken, TokenTypeJWT:
+		if param == "subject_token_type" {
+			return value, nil
+		}
 		return "", fosite.ErrInvalidRequest.WithHintf("The %s %s is not accepted here; present a gatehouse access token (%s).",
 			param, value, TokenTypeAccessToken)
+	case TokenTypeRefreshToken, TokenTypeSAML1, TokenTypeSAML2:
+		return "", fosite.ErrInvalidRequest.WithHintf("The %s %s is not accepted here.", param, value)
 	}
 	return "", fosite.ErrInvalidRequest.WithHintf("The %s is not a token type identifier this server knows (RFC 8693 §3).", param)
 }
@@ -184,11 +192,15 @@ type tokenExchangeHandler struct {
 	introspect func(ctx context.Context, token string) (fosite.TokenUse, fosite.AccessRequester, error)
 	targets    func(ctx context.Context, form url.Values, client fosite.Client) ([]target, error)
 	bind       func(sess *Session, t *target)
+	// idTokens verifies ID tokens presented as subject tokens.
+	idTokens *idTokenVerifier
 }
 
-// tokenExchangeStore is the storage the handler needs: the subject's user.
+// tokenExchangeStore is the storage the handler needs: the subject's
+// user, and the single-use record of ID tokens' jtis.
 type tokenExchangeStore interface {
 	UserByID(ctx context.Context, id string) (*storage.User, error)
+	SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error
 }
 
 var _ fosite.TokenEndpointHandler = (*tokenExchangeHandler)(nil)
@@ -226,16 +238,12 @@ func (h *tokenExchangeHandler) handle(ctx context.Context, ar fosite.AccessReque
 	if err != nil {
 		return err
 	}
-	subject, err := h.token(ctx, req.subjectToken, "subject")
+	if !subjectTypeAllowed(sc, req.subjectType) {
+		return fosite.ErrUnauthorizedClient.WithHintf("The client may not exchange subject tokens of type %s.", req.subjectType)
+	}
+	subject, err := h.subject(ctx, req, sc)
 	if err != nil {
 		return err
-	}
-	if e := entitlementOf(sc, subject, fosite.AccessToken); e != ownToken && e != audience {
-		return fosite.ErrInvalidGrant.WithHint("The subject token was issued neither to this client nor for it.")
-	}
-	subjSess, _ := subject.GetSession().(*Session)
-	if subjSess == nil {
-		return fosite.ErrServerError.WithDebug("unexpected session type")
 	}
 
 	var act *Actor
@@ -243,6 +251,10 @@ func (h *tokenExchangeHandler) handle(ctx context.Context, ar fosite.AccessReque
 		// §1.1 impersonation: the new token would not tell who acts.
 		if !sc.TokenExchangeImpersonation {
 			return fosite.ErrUnauthorizedClient.WithHint("Present an actor_token: this client may not impersonate (exchange without an actor).")
+		}
+		// §4.4: the client itself acts, so it must be the one may_act names.
+		if subject.mayAct != "" && subject.mayAct != client.GetID() {
+			return fosite.ErrInvalidGrant.WithHint("The subject token's may_act does not name this client.")
 		}
 	} else {
 		actor, err := h.token(ctx, req.actorToken, "actor")
@@ -256,12 +268,16 @@ func (h *tokenExchangeHandler) handle(ctx context.Context, ar fosite.AccessReque
 		if actSess == nil || actSess.GetSubject() == "" {
 			return fosite.ErrInvalidGrant.WithHint("The actor token names no subject.")
 		}
+		// §4.4: may_act of the subject token names who may act for it.
+		if subject.mayAct != "" && subject.mayAct != actSess.GetSubject() {
+			return fosite.ErrInvalidGrant.WithHint("The subject token's may_act does not name the actor.")
+		}
 		// §4.1: the outermost act is the current actor, nested ones the
 		// prior actors: those the actor token says acted for its subject,
 		// else the chain the subject token already carries.
 		prior := actSess.Act
 		if prior == nil {
-			prior = subjSess.Act
+			prior = subject.act
 		}
 		act = &Actor{Subject: actSess.GetSubject(), Act: prior}
 		if act.depth() > maxActDepth {
@@ -271,7 +287,47 @@ func (h *tokenExchangeHandler) handle(ctx context.Context, ar fosite.AccessReque
 	if err := h.grant(ctx, ar, subject); err != nil {
 		return err
 	}
-	return h.prepareSession(ctx, ar, subject, subjSess, act)
+	return h.prepareSession(ctx, ar, subject, act)
+}
+
+// subjectTypeAllowed reports whether c may present subject tokens of type
+// t: access tokens unless the operator listed others; ID tokens and JWTs
+// only when listed.
+func subjectTypeAllowed(c *storage.Client, t string) bool {
+	if len(c.TokenExchangeSubjectTypes) == 0 {
+		return t == TokenTypeAccessToken
+	}
+	return slices.Contains(c.TokenExchangeSubjectTypes, t)
+}
+
+// subject verifies the subject token of req for client c.
+func (h *tokenExchangeHandler) subject(ctx context.Context, req *exchangeRequest, c *storage.Client) (*exchangeSubject, error) {
+	if req.subjectType != TokenTypeAccessToken {
+		if h.idTokens == nil {
+			return nil, fosite.ErrInvalidGrant.WithHint("ID tokens are not accepted as subject tokens here.")
+		}
+		return h.idTokens.verify(ctx, req.subjectToken, c.ID)
+	}
+	ar, err := h.token(ctx, req.subjectToken, "subject")
+	if err != nil {
+		return nil, err
+	}
+	if e := entitlementOf(c, ar, fosite.AccessToken); e != ownToken && e != audience {
+		return nil, fosite.ErrInvalidGrant.WithHint("The subject token was issued neither to this client nor for it.")
+	}
+	sess, _ := ar.GetSession().(*Session)
+	if sess == nil {
+		return nil, fosite.ErrServerError.WithDebug("unexpected session type")
+	}
+	s := &exchangeSubject{
+		userID: sess.GetSubject(), clientID: ar.GetClient().GetID(), scopes: ar.GetGrantedScopes(),
+		act: sess.Act, username: sess.Username, expiry: sess.GetExpiresAt(fosite.AccessToken),
+	}
+	s.machine = s.userID == s.clientID
+	if sess.Claims != nil {
+		s.authTime = sess.Claims.AuthTime
+	}
+	return s, nil
 }
 
 // token finds an access token this server issued and that is active;
@@ -297,16 +353,17 @@ func (h *tokenExchangeHandler) token(ctx context.Context, token, which string) (
 }
 
 // grant grants ar its scopes and resources: the scopes requested (all the
-// subject token's when none is), each of which the subject token and the
-// client must have, and the resources requested (resource and audience
-// parameters, RFC 8693 §2.1), each of which the client may request.
-func (h *tokenExchangeHandler) grant(ctx context.Context, ar fosite.AccessRequester, subject fosite.AccessRequester) error {
+// subject token's when none is), each of which the subject token (an
+// access token; an ID token has no scopes, so the client's bound it) and
+// the client must have, and the resources requested (resource and
+// audience parameters, RFC 8693 §2.1), each of which the client may
+// request.
+func (h *tokenExchangeHandler) grant(ctx context.Context, ar fosite.AccessRequester, subject *exchangeSubject) error {
 	client := ar.GetClient()
-	had := subject.GetGrantedScopes()
 	requested := []string(ar.GetRequestedScopes())
 	explicit := len(requested) > 0
 	if !explicit {
-		requested = had
+		requested = subject.scopes
 	}
 	var granted []string
 	for _, s := range requested {
@@ -317,7 +374,7 @@ func (h *tokenExchangeHandler) grant(ctx context.Context, ar fosite.AccessReques
 				return fosite.ErrInvalidScope.WithHintf("The scope %q is never granted by token exchange.", s)
 			}
 			continue
-		case !had.Has(s):
+		case !subject.idToken && !subject.scopes.Has(s):
 			// §2.2.2 invalid_scope: never more than the subject token had.
 			return fosite.ErrInvalidScope.WithHintf("The subject token does not have the scope %q.", s)
 		case !fosite.ExactScopeStrategy(client.GetScopes(), s):
@@ -368,18 +425,18 @@ func (h *tokenExchangeHandler) grant(ctx context.Context, ar fosite.AccessReques
 
 // prepareSession makes ar's session the subject token's subject, acted
 // for by act, expiring no later than the subject token.
-func (h *tokenExchangeHandler) prepareSession(ctx context.Context, ar fosite.AccessRequester, subject fosite.AccessRequester, subjSess *Session, act *Actor) error {
+func (h *tokenExchangeHandler) prepareSession(ctx context.Context, ar fosite.AccessRequester, subject *exchangeSubject, act *Actor) error {
 	sess, ok := ar.GetSession().(*Session)
 	if !ok {
 		return fosite.ErrServerError.WithDebug("unexpected session type")
 	}
-	sess.Subject = subjSess.GetSubject()
+	sess.Subject = subject.userID
 	sess.ClientID = ar.GetClient().GetID()
 	sess.Act = act
 	if sess.Claims == nil {
 		sess.Claims = &jwt.IDTokenClaims{}
 	}
-	if sess.Subject != subject.GetClient().GetID() {
+	if !subject.machine {
 		// A person's token: refuse a deleted or disabled account, and
 		// carry the claims the granted scopes release (roles, e-mail).
 		u, err := h.store.UserByID(ctx, sess.Subject)
@@ -388,11 +445,12 @@ func (h *tokenExchangeHandler) prepareSession(ctx context.Context, ar fosite.Acc
 		} else if err != nil {
 			return err
 		}
-		sess.Username = subjSess.Username
-		sess.Claims.Extra = ReleasedClaims(u, ar.GetGrantedScopes(), nil)
-		if subjSess.Claims != nil {
-			sess.Claims.AuthTime = subjSess.Claims.AuthTime
+		sess.Username = subject.username
+		if subject.idToken {
+			sess.Username = u.Email
 		}
+		sess.Claims.Extra = ReleasedClaims(u, ar.GetGrantedScopes(), nil)
+		sess.Claims.AuthTime = subject.authTime
 	}
 	exp := sess.GetExpiresAt(fosite.AccessToken)
 	if exp.IsZero() {
@@ -400,8 +458,8 @@ func (h *tokenExchangeHandler) prepareSession(ctx context.Context, ar fosite.Acc
 	}
 	// The exchanged token outlives neither its lifetime nor the subject
 	// token: a delegation cannot extend the user's grant.
-	if subjExp := subjSess.GetExpiresAt(fosite.AccessToken); !subjExp.IsZero() && subjExp.Before(exp) {
-		exp = subjExp
+	if !subject.expiry.IsZero() && subject.expiry.Before(exp) {
+		exp = subject.expiry
 	}
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	return nil
@@ -412,6 +470,22 @@ func (h *tokenExchangeHandler) prepareSession(ctx context.Context, ar fosite.Acc
 func (h *tokenExchangeHandler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
 	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
 		return fosite.ErrUnknownRequest
+	}
+	form := ar.GetRequestForm()
+	if form.Get("subject_token_type") != TokenTypeAccessToken {
+		// An ID token is exchanged once: its jti is spent in the
+		// transaction that stores the token (verified earlier in this
+		// request), so of two concurrent exchanges one gets a token.
+		c, ok := unverifiedIDTokenClaims(form.Get("subject_token"))
+		if !ok {
+			return fosite.ErrServerError.WithDebug("the verified subject token no longer decodes")
+		}
+		if err := h.store.SetClientAssertionJWT(ctx, exchangeReplayKey(c.Issuer, c.ID), c.Expiry.Time()); err != nil {
+			if errors.Is(err, fosite.ErrJTIKnown) {
+				h.refused(ctx, ar, oauthErrorOf(err, GrantTokenExchange))
+			}
+			return err
+		}
 	}
 	if _, err := h.helper.IssueAccessToken(ctx, h.lifespan, ar, resp); err != nil {
 		return err
@@ -443,7 +517,7 @@ func exchangeDetails(ar fosite.AccessRequester, details map[string]string) {
 	if sess == nil {
 		return
 	}
-	details["subject_token_type"] = TokenTypeAccessToken
+	details["subject_token_type"] = audit.ClipID(ar.GetRequestForm().Get("subject_token_type"))
 	if sess.Act != nil {
 		details["actor"] = audit.ClipID(sess.Act.Subject)
 		details["act"] = audit.ClipID(strings.Join(sess.Act.chain(), " "))

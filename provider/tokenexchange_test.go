@@ -3,6 +3,7 @@ package provider
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func FuzzParseExchangeRequest(f *testing.F) {
 			return
 		}
 		switch {
-		case r.subjectToken == "" || r.subjectType != TokenTypeAccessToken:
+		case r.subjectToken == "" || !slices.Contains(TokenExchangeSubjectTypes, r.subjectType):
 			t.Fatalf("accepted subject %q of type %q", r.subjectToken, r.subjectType)
 		case (r.actorToken == "") != (r.actorType == ""), r.actorToken != "" && r.actorType != TokenTypeAccessToken:
 			t.Fatalf("accepted actor %q of type %q", r.actorToken, r.actorType)
@@ -46,13 +47,22 @@ func FuzzParseExchangeRequest(f *testing.F) {
 	})
 }
 
-// TestParseTokenType: each RFC 8693 §3 type is known; only the access
-// token type is accepted; a missing or unknown one is invalid_request.
+// TestParseTokenType: each RFC 8693 §3 type is known; access tokens are
+// accepted as subject and actor tokens, ID tokens and JWTs as subject
+// tokens only; a missing or unknown one is invalid_request.
 func TestParseTokenType(t *testing.T) {
 	if got, err := ParseTokenType("subject_token_type", TokenTypeAccessToken); err != nil || got != TokenTypeAccessToken {
 		t.Fatalf("access token type: %q, %v", got, err)
 	}
-	for _, v := range []string{"", TokenTypeIDToken, TokenTypeJWT, TokenTypeRefreshToken, TokenTypeSAML2, "access_token", "URN:IETF:PARAMS:OAUTH:TOKEN-TYPE:ACCESS_TOKEN"} {
+	for _, v := range []string{TokenTypeIDToken, TokenTypeJWT} {
+		if got, err := ParseTokenType("subject_token_type", v); err != nil || got != v {
+			t.Errorf("subject token type %q: %q, %v", v, got, err)
+		}
+		if _, err := ParseTokenType("actor_token_type", v); !errors.Is(err, fosite.ErrInvalidRequest) {
+			t.Errorf("actor token type %q: %v, want invalid_request", v, err)
+		}
+	}
+	for _, v := range []string{"", TokenTypeRefreshToken, TokenTypeSAML2, "access_token", "URN:IETF:PARAMS:OAUTH:TOKEN-TYPE:ACCESS_TOKEN"} {
 		if _, err := ParseTokenType("subject_token_type", v); !errors.Is(err, fosite.ErrInvalidRequest) {
 			t.Errorf("%q: %v, want invalid_request", v, err)
 		}

@@ -107,6 +107,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&cf.spec.PKCEOptional, "pkce-optional", false, "let this confidential client get authorization codes without PKCE (weaker: only for clients that cannot send it)")
 	f.BoolVar(&cf.spec.IntrospectAnyToken, "introspect-any-token", false, "may introspect tokens issued to any client (default: only its own and those issued for its --resource)")
 	f.BoolVar(&cf.spec.TokenExchangeImpersonation, "token-exchange-impersonation", false, "may exchange tokens without an actor token (RFC 8693 impersonation; default: every exchange names its actor)")
+	f.StringArrayVar(&cf.spec.TokenExchangeSubjectTypes, "token-exchange-subject-type", nil, "token type (RFC 8693) the client may exchange: urn:ietf:params:oauth:token-type:access_token, ...:id_token or ...:jwt (repeatable; default: access tokens only)")
 	f.StringArrayVar(&cf.spec.Resources, "resource", nil, "resource indicator (RFC 8707 URI) of an API this client serves: it may introspect tokens issued for it (repeatable)")
 	f.StringVar(&cf.spec.DefaultResource, "default-resource", "", `resource (RFC 8707) a request that names none gets a token for: a registered resource or one in --audience ("" for none)`)
 	f.StringArrayVar(&cf.spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
@@ -212,6 +213,7 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"introspect-any-token":            func() { spec.IntrospectAnyToken = s.IntrospectAnyToken },
 		"resource":                        func() { spec.Resources = s.Resources },
 		"token-exchange-impersonation":    func() { spec.TokenExchangeImpersonation = s.TokenExchangeImpersonation },
+		"token-exchange-subject-type":     func() { spec.TokenExchangeSubjectTypes = s.TokenExchangeSubjectTypes },
 		"default-resource":                func() { spec.DefaultResource = s.DefaultResource },
 		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
 		"logo-uri":                        func() { spec.LogoURI = s.LogoURI },
@@ -382,6 +384,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"introspect_any_token", fmt.Sprint(c.IntrospectAnyToken)},
 		{"resources", strings.Join(c.Resources, " ")},
 		{"token_exchange_impersonation", fmt.Sprint(c.TokenExchangeImpersonation)},
+		{"token_exchange_subject_types", strings.Join(c.TokenExchangeSubjectTypes, " ")},
 		{"default_resource", c.DefaultResource},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"access_token_format", m.AccessTokenFormat},

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	josev4 "github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 
+	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
@@ -289,5 +292,129 @@ func TestTokenExchangeExpiredSubject(t *testing.T) {
 		actorB, _ := s.ccToken(t, p.b.ID, p.bSecret)
 		status, out = s.exchange(t, p.b.ID, p.bSecret, delegation(forB, actorB))
 		wantExchangeError(t, "expired exchanged token", status, out, "invalid_grant")
+	})
+}
+
+// TestTokenExchangeIDTokens: a client the operator allowed ID tokens
+// exchanges a person's ID token — gatehouse's own, issued to it, or one a
+// federation upstream issued, for a linked account — once; every faulty
+// one (an HMAC or foreign key signature, another aud, expired, without
+// exp, replayed, an unlinked subject, a may_act naming another) is
+// invalid_grant, and a client not allowed ID tokens is unauthorized_client.
+func TestTokenExchangeIDTokens(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		idp := newTestIdP(t)
+		s := startServer(t, dialect, func(c *config.Config) {
+			c.HTTPClient.AllowPrivateNetworks = true // the IdP is on loopback
+			c.Upstreams = []config.Upstream{{ID: "corp", Name: "Corp SSO", Issuer: idp.url, ClientID: "gatehouse-at-corp", ClientSecret: "upstream-secret"}}
+		})
+		ctx := context.Background()
+		password := "pw-" + randomString(t, 8)
+		alice := s.user("alice@example.com", password)
+		now := time.Now().UTC()
+		if err := s.store.CreateFederatedIdentity(ctx, &storage.FederatedIdentity{
+			UpstreamID: "corp", Subject: "idp-alice", UserID: alice.ID, CreatedAt: now, LastLoginAt: now,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		idTypes := []string{provider.TokenTypeIDToken, provider.TokenTypeJWT}
+		svc, svcSecret := s.client(admin.ClientSpec{
+			Name: "Service", GrantTypes: []string{provider.GrantClientCredentials, provider.GrantTokenExchange},
+			Scopes: []string{"docs.read"}, Audience: []string{exchangeResourceB}, TokenExchangeSubjectTypes: idTypes,
+		})
+		plain, plainSecret := s.client(admin.ClientSpec{
+			Name: "Access tokens only", GrantTypes: []string{provider.GrantClientCredentials, provider.GrantTokenExchange}, Scopes: []string{"docs.read"},
+		})
+		if _, _, err := s.app.admin.CreateClient(ctx, nil, admin.ClientSpec{
+			Name: "Bad type", GrantTypes: []string{provider.GrantTokenExchange}, TokenExchangeSubjectTypes: []string{provider.TokenTypeSAML2},
+		}); err == nil || !strings.Contains(err.Error(), "token_exchange_subject_types") {
+			t.Fatalf("a client allowed SAML subject tokens: %v", err)
+		}
+		actor, _ := s.ccToken(t, svc.ID, svcSecret)
+		plainActor, _ := s.ccToken(t, plain.ID, plainSecret)
+
+		claims := func(mod func(map[string]any)) map[string]any {
+			now := time.Now()
+			c := map[string]any{
+				"iss": idp.url, "sub": "idp-alice", "aud": "gatehouse-at-corp", "jti": uuid.NewString(),
+				"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+			}
+			if mod != nil {
+				mod(c)
+			}
+			return c
+		}
+		sign := func(c map[string]any) string {
+			return signAssertion(t, jose.SigningKey{Algorithm: jose.ES256, Key: idp.key}, idp.kid, "JWT", c)
+		}
+		form := func(idToken, typ, actorToken string) url.Values {
+			return url.Values{
+				"subject_token": {idToken}, "subject_token_type": {typ}, "scope": {"docs.read"}, "resource": {exchangeResourceB},
+				"actor_token": {actorToken}, "actor_token_type": {provider.TokenTypeAccessToken},
+			}
+		}
+
+		good := sign(claims(nil))
+		status, out := s.exchange(t, plain.ID, plainSecret, form(good, provider.TokenTypeIDToken, plainActor))
+		wantExchangeError(t, "a client not allowed ID tokens", status, out, "unauthorized_client")
+		status, out = s.exchange(t, svc.ID, svcSecret, form(good, provider.TokenTypeIDToken, actor))
+		if status != http.StatusOK || out["scope"] != "docs.read" || out["refresh_token"] != nil {
+			t.Fatalf("upstream ID token: %d %v", status, out)
+		}
+		info := s.introspect(t, svc.ID, svcSecret, out["access_token"].(string))
+		if act, _ := info["act"].(map[string]any); info["sub"] != alice.ID || act["sub"] != svc.ID {
+			t.Fatalf("introspection of the token for an upstream ID token: %v", info)
+		}
+		status, out = s.exchange(t, svc.ID, svcSecret, form(good, provider.TokenTypeIDToken, actor))
+		wantExchangeError(t, "replayed ID token", status, out, "invalid_grant")
+
+		// may_act naming the actor is honoured; naming another is not.
+		status, out = s.exchange(t, svc.ID, svcSecret, form(sign(claims(func(c map[string]any) { c["may_act"] = map[string]any{"sub": svc.ID} })), provider.TokenTypeJWT, actor))
+		if status != http.StatusOK {
+			t.Fatalf("may_act naming the actor: %d %v", status, out)
+		}
+
+		hmacKey := []byte(strings.Repeat("k", 32))
+		stranger := newTestIdP(t)
+		bad := map[string]string{
+			"HS256":       signAssertion(t, jose.SigningKey{Algorithm: jose.HS256, Key: hmacKey}, idp.kid, "JWT", claims(nil)),
+			"another key": signAssertion(t, jose.SigningKey{Algorithm: jose.ES256, Key: stranger.key}, idp.kid, "JWT", claims(nil)),
+			"another aud": sign(claims(func(c map[string]any) { c["aud"] = "someone-else" })),
+			"expired": sign(claims(func(c map[string]any) {
+				c["iat"], c["exp"] = now.Add(-10*time.Minute).Unix(), now.Add(-time.Minute).Unix()
+			})),
+			"no exp":            sign(claims(func(c map[string]any) { delete(c, "exp") })),
+			"no jti":            sign(claims(func(c map[string]any) { delete(c, "jti") })),
+			"unlinked subject":  sign(claims(func(c map[string]any) { c["sub"] = "idp-mallory" })),
+			"untrusted issuer":  signAssertion(t, jose.SigningKey{Algorithm: jose.ES256, Key: stranger.key}, stranger.kid, "JWT", claims(func(c map[string]any) { c["iss"] = stranger.url })),
+			"may_act elsewhere": sign(claims(func(c map[string]any) { c["may_act"] = map[string]any{"sub": "someone-else"} })),
+			"not a JWT":         "not-a-jwt",
+		}
+		for name, tok := range bad {
+			status, out := s.exchange(t, svc.ID, svcSecret, form(tok, provider.TokenTypeIDToken, actor))
+			wantExchangeError(t, name, status, out, "invalid_grant")
+		}
+
+		// gatehouse's own ID token, issued to the client that exchanges it.
+		web, webSecret := s.client(admin.ClientSpec{
+			Name: "Web service", RedirectURIs: []string{"http://127.0.0.1/cb"}, SkipConsent: true,
+			GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantClientCredentials, provider.GrantTokenExchange},
+			Scopes:     []string{"openid", "docs.read"}, Audience: []string{exchangeResourceB},
+			TokenExchangeSubjectTypes: []string{provider.TokenTypeIDToken},
+		})
+		own := s.signIn(t, s.oauthConfig(web, webSecret, "openid", "docs.read"), alice.Email, password)
+		idToken, _ := own.Extra("id_token").(string)
+		webActor, _ := s.ccToken(t, web.ID, webSecret)
+		status, out = s.exchange(t, svc.ID, svcSecret, form(idToken, provider.TokenTypeIDToken, actor))
+		wantExchangeError(t, "gatehouse ID token issued to another client", status, out, "invalid_grant")
+		status, out = s.exchange(t, web.ID, webSecret, form(idToken, provider.TokenTypeIDToken, webActor))
+		if status != http.StatusOK {
+			t.Fatalf("gatehouse's own ID token: %d %v", status, out)
+		}
+		if info := s.introspect(t, web.ID, webSecret, out["access_token"].(string)); info["sub"] != alice.ID {
+			t.Fatalf("introspection of the token for gatehouse's ID token: %v", info)
+		}
+		status, out = s.exchange(t, web.ID, webSecret, form(idToken, provider.TokenTypeIDToken, webActor))
+		wantExchangeError(t, "gatehouse ID token replayed", status, out, "invalid_grant")
 	})
 }

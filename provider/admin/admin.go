@@ -217,6 +217,8 @@ type ClientView struct {
 	// TokenExchangeImpersonation: the client may exchange tokens without
 	// an actor token (RFC 8693 §1.1).
 	TokenExchangeImpersonation bool `json:"token_exchange_impersonation"`
+	// TokenExchangeSubjectTypes: the token types it may exchange.
+	TokenExchangeSubjectTypes []string `json:"token_exchange_subject_types"`
 }
 
 // ClientViewOf describes c; plain is its secret when just issued, else "".
@@ -227,6 +229,7 @@ func ClientViewOf(c *storage.Client, plain string) ClientView {
 		ClientMetadata: m, OwnerID: c.OwnerID,
 		FirstParty: c.FirstParty, PKCEOptional: c.PKCEOptional, RequireMFA: c.RequireMFA, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
 		DefaultResource: c.DefaultResource, TokenExchangeImpersonation: c.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes: nonNil(c.TokenExchangeSubjectTypes),
 	}
 }
 

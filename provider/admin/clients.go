@@ -77,6 +77,10 @@ type ClientSpec struct {
 	// actor token (RFC 8693 §1.1 impersonation). Operators only; needs the
 	// token exchange grant.
 	TokenExchangeImpersonation bool
+	// TokenExchangeSubjectTypes are the token types the client may present
+	// as subject tokens (provider.TokenExchangeSubjectTypes); empty: access
+	// tokens only. Operators only; needs the token exchange grant.
+	TokenExchangeSubjectTypes []string
 	// Resources are the RFC 8707 resource indicators of the APIs the
 	// client serves: it may introspect access tokens issued for them.
 	// Operators only.
@@ -407,6 +411,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes:          slices.Clone(c.TokenExchangeSubjectTypes),
 		Resources:                          slices.Clone(c.Resources),
 		DefaultResource:                    c.DefaultResource,
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
@@ -497,6 +502,14 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	}
 	if spec.TokenExchangeImpersonation && !slices.Contains(grants, provider.GrantTokenExchange) {
 		ve.Add("token_exchange_impersonation", "needs the grant type %s", provider.GrantTokenExchange)
+	}
+	if len(spec.TokenExchangeSubjectTypes) > 0 && !slices.Contains(grants, provider.GrantTokenExchange) {
+		ve.Add("token_exchange_subject_types", "needs the grant type %s", provider.GrantTokenExchange)
+	}
+	for _, st := range spec.TokenExchangeSubjectTypes {
+		if !slices.Contains(provider.TokenExchangeSubjectTypes, st) {
+			ve.Add("token_exchange_subject_types", "%q is not one of %s", clip(st), strings.Join(provider.TokenExchangeSubjectTypes, ", "))
+		}
 	}
 	if spec.PKCEOptional && spec.Public {
 		// RFC 9700 §2.1.1: public clients MUST use PKCE.
@@ -740,6 +753,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		RequireMFA:                         spec.RequireMFA,
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
 		TokenExchangeImpersonation:         spec.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes:          nonNil(dedupe(spec.TokenExchangeSubjectTypes)),
 		Resources:                          nonNil(resourceList),
 		DefaultResource:                    spec.DefaultResource,
 		AllowedOrigins:                     nonNil(origins),
@@ -1107,6 +1121,8 @@ type ClientRequest struct {
 	RegisteredBy       string   `json:"registered_by"`
 	// TokenExchangeImpersonation: see ClientSpec.
 	TokenExchangeImpersonation bool `json:"token_exchange_impersonation"`
+	// TokenExchangeSubjectTypes: see ClientSpec.
+	TokenExchangeSubjectTypes []string `json:"token_exchange_subject_types"`
 }
 
 // Spec is the ClientSpec the request describes.
@@ -1117,6 +1133,7 @@ func (r *ClientRequest) Spec() ClientSpec {
 	s.PKCEOptional, s.RequireMFA = r.PKCEOptional, r.RequireMFA
 	s.DefaultResource = r.DefaultResource
 	s.TokenExchangeImpersonation = r.TokenExchangeImpersonation
+	s.TokenExchangeSubjectTypes = r.TokenExchangeSubjectTypes
 	return s
 }
 

@@ -156,6 +156,7 @@ func (r *Request) spec(registeredBy string) admin.ClientSpec {
 	spec.PKCEOptional = false
 	spec.IntrospectAnyToken = false
 	spec.TokenExchangeImpersonation = false
+	spec.TokenExchangeSubjectTypes = nil
 	spec.SkipConsent = false
 	spec.RegisteredBy = registeredBy
 	return spec

@@ -60,6 +60,7 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.PKCEOptional, want.PKCEOptional, what+" PKCEOptional")
 	e.wantEqual(got.IntrospectAnyToken, want.IntrospectAnyToken, what+" IntrospectAnyToken")
 	e.wantEqual(got.TokenExchangeImpersonation, want.TokenExchangeImpersonation, what+" TokenExchangeImpersonation")
+	e.wantEqual(strings.Join(got.TokenExchangeSubjectTypes, " "), strings.Join(want.TokenExchangeSubjectTypes, " "), what+" TokenExchangeSubjectTypes")
 	e.wantList(got.Resources, want.Resources, what+" Resources")
 	e.wantEqual(got.LogoURI, want.LogoURI, what+" LogoURI")
 	e.wantEqual(got.ClientURI, want.ClientURI, what+" ClientURI")
