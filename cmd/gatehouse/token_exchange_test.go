@@ -418,3 +418,34 @@ func TestTokenExchangeIDTokens(t *testing.T) {
 		wantExchangeError(t, "gatehouse ID token replayed", status, out, "invalid_grant")
 	})
 }
+
+// TestTokenExchangeAdminAPI: the admin API takes and shows the token
+// exchange policy of a client, and refuses it without the grant.
+func TestTokenExchangeAdminAPI(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		tok, code := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		if code != "" {
+			t.Fatal(code)
+		}
+		api := s.admin + "/admin"
+		status, created, _ := jsonRequest(t, http.MethodPost, api+"/clients", tok,
+			`{"client_name":"Service","grant_types":["client_credentials","`+provider.GrantTokenExchange+`"],"scope":"docs.read",`+
+				`"token_exchange_impersonation":true,"token_exchange_subject_types":["`+provider.TokenTypeAccessToken+`","`+provider.TokenTypeIDToken+`"]}`)
+		if status != http.StatusCreated || created["token_exchange_impersonation"] != true ||
+			!slices.Equal(toStrings(created["token_exchange_subject_types"]), []string{provider.TokenTypeAccessToken, provider.TokenTypeIDToken}) {
+			t.Fatalf("create: %d %v", status, created)
+		}
+		c, err := s.store.ClientByID(context.Background(), created["client_id"].(string))
+		if err != nil || !c.TokenExchangeImpersonation || len(c.TokenExchangeSubjectTypes) != 2 {
+			t.Fatalf("stored: %+v, %v", c, err)
+		}
+		status, body, hdr := jsonRequest(t, http.MethodPost, api+"/clients", tok,
+			`{"client_name":"Job","grant_types":["client_credentials"],"token_exchange_subject_types":["`+provider.TokenTypeIDToken+`"]}`)
+		wantAdminProblem(t, "subject types without the grant", status, body, hdr, http.StatusBadRequest)
+		if d, _ := body["detail"].(string); !strings.Contains(d, "token_exchange_subject_types") {
+			t.Fatalf("detail: %q", d)
+		}
+	})
+}
