@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -389,6 +391,7 @@ func TestTokenExchangeIDTokens(t *testing.T) {
 			"untrusted issuer":  signAssertion(t, jose.SigningKey{Algorithm: jose.ES256, Key: stranger.key}, stranger.kid, "JWT", claims(func(c map[string]any) { c["iss"] = stranger.url })),
 			"may_act elsewhere": sign(claims(func(c map[string]any) { c["may_act"] = map[string]any{"sub": "someone-else"} })),
 			"not a JWT":         "not-a-jwt",
+			"alg none":          unsignedJWT(t, claims(nil)),
 		}
 		for name, tok := range bad {
 			status, out := s.exchange(t, svc.ID, svcSecret, form(tok, provider.TokenTypeIDToken, actor))
@@ -448,4 +451,14 @@ func TestTokenExchangeAdminAPI(t *testing.T) {
 			t.Fatalf("detail: %q", d)
 		}
 	})
+}
+
+// unsignedJWT is claims as an unsecured JWT (alg none, RFC 7519 §6).
+func unsignedJWT(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
 }
