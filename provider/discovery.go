@@ -141,6 +141,9 @@ func (p *Provider) Discovery() Discovery {
 		d.GrantTypesSupported = append(d.GrantTypesSupported, GrantJWTBearer)
 		d.AuthorizationGrantProfilesSupported = []string{GrantProfileIDJAG}
 	}
+	// RFC 8693 §2: token exchange is served to the clients an operator
+	// allows it; RFC 8414 §2 lists it.
+	d.GrantTypesSupported = append(d.GrantTypesSupported, GrantTokenExchange)
 	return d
 }
 

@@ -124,6 +124,10 @@ func oauthErrorOf(err error, grantType string) error {
 		// redeemed once; the single-use store says it was (jti_known is
 		// no registered error code).
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The assertion was already used.")
+	case grantType == GrantTokenExchange && errors.Is(err, fosite.ErrJTIKnown):
+		// An ID token presented as a subject token is exchanged once
+		// (its jti in the single-use store).
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The subject token was already exchanged.")
 	case grantType == "authorization_code" && isRetryOrServerError(err) && errors.Is(err, fosite.ErrSerializationFailure):
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The authorization code has already been used.")
 	case (grantType == "authorization_code" || grantType == "refresh_token") && errors.Is(err, fosite.ErrTokenExpired):

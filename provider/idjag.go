@@ -261,9 +261,16 @@ func (v *idJAGVerifier) jwksURI(iss IDJAGIssuer) (string, error) {
 // (the set is fetched again, at most so often, when no key has it: the
 // issuer may have rotated), or without a kid each key that fits the alg.
 func (v *idJAGVerifier) verifySignature(ctx context.Context, tok *josejwt.JSONWebToken, h jose.Header, jwksURI string, dst *idJAGClaims) error {
+	return verifyWithKeySet(ctx, v.keys, tok, h, jwksURI, dst)
+}
+
+// verifyWithKeySet verifies tok with a key of the set keys resolve at
+// jwksURI and decodes its claims into dst (see verifySignature); every
+// failure is invalid_grant.
+func verifyWithKeySet(ctx context.Context, keys KeySetResolver, tok *josejwt.JSONWebToken, h jose.Header, jwksURI string, dst any) error {
 	var lastErr error
 	for _, refresh := range []bool{false, true} {
-		set, err := v.keys.Resolve(ctx, jwksURI, refresh)
+		set, err := keys.Resolve(ctx, jwksURI, refresh)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
@@ -282,7 +289,7 @@ func (v *idJAGVerifier) verifySignature(ctx context.Context, tok *josejwt.JSONWe
 			break // a key was there and did not verify: fetching again will not help
 		}
 	}
-	return invalidGrant("The assertion's signature does not verify with the issuer's keys.").WithWrap(lastErr)
+	return invalidGrant("The token's signature does not verify with its issuer's keys.").WithWrap(lastErr)
 }
 
 // keysFor are the keys of set that may have signed a JWS with header h:

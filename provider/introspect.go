@@ -202,6 +202,10 @@ func (p *Provider) introspectionOf(ar fosite.Requester, use fosite.TokenUse, ent
 	if roles, ok := accessTokenRoles(ar); ok {
 		out["roles"] = roles
 	}
+	if s, ok := sess.(*Session); ok && s.Act != nil {
+		// RFC 8693 §4.1 and §2.2: who acts for the subject.
+		out["act"] = s.Act.claim()
+	}
 	// The e-mail address is personal data: only for the app (or the API
 	// it was issued for) the person allowed to see it.
 	if u := sess.GetUsername(); u != "" && ent != operatorAllowed && ar.GetGrantedScopes().Has(ScopeEmail) {

@@ -92,6 +92,10 @@ func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (str
 	if roles, ok := accessTokenRoles(r); ok {
 		claims["roles"] = roles
 	}
+	if sess != nil && sess.Act != nil {
+		// RFC 8693 §4.1: a token issued by delegation names its actor.
+		claims["act"] = sess.Act.claim()
+	}
 	kid, err := j.kid(alg)
 	if err != nil {
 		return "", "", err

@@ -101,6 +101,9 @@ type Options struct {
 	// IDJAG enables the identity assertion grant (ID-JAG, jwt-bearer);
 	// nil or without issuers, it is off.
 	IDJAG *IDJAGOptions
+	// TokenExchange lets token exchange take ID tokens of federation
+	// upstreams; nil takes gatehouse's own ID tokens only.
+	TokenExchange *TokenExchangeOptions
 	// Audit receives audit events; nil records nothing.
 	Audit *audit.Recorder
 	// AccessTokenFormat is the default format of access tokens ("opaque"
@@ -321,6 +324,12 @@ func New(opts Options) (*Provider, error) {
 	if idjag != nil {
 		cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, idjag)
 	}
+	exchange := &tokenExchangeHandler{
+		helper:   &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: store, Config: cfg},
+		lifespan: opts.Lifespans.AccessToken, store: opts.Store, audit: opts.Audit, now: opts.Now,
+		idTokens: newIDTokenVerifier(opts.Issuer, ownKeySet{jwks: opts.Keys.JWKS}, opts.TokenExchange, opts.Now),
+	}
+	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, exchange)
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
@@ -360,6 +369,10 @@ func New(opts Options) (*Provider, error) {
 	f.Config = clientjwks.AudienceConfig{Config: cfg}
 	if idjag != nil {
 		idjag.targets, idjag.bind = p.requestedTargets, p.bindTokenResource
+	}
+	exchange.targets, exchange.bind = p.requestedTargets, p.bindTokenResource
+	exchange.introspect = func(ctx context.Context, token string) (fosite.TokenUse, fosite.AccessRequester, error) {
+		return p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	}
 	return p, nil
 }

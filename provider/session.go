@@ -41,6 +41,10 @@ type Session struct {
 	// never stored: a refresh token keeps the whole grant (RFC 8707 §2.2),
 	// each access token names one resource of it.
 	Resource *TokenResource `json:"-"`
+	// Act is the party acting for the subject (RFC 8693 §4.1), set on a
+	// token issued by token exchange with an actor token: stored with the
+	// token so that introspection and JWT access tokens show it.
+	Act *Actor `json:"act,omitempty"`
 }
 
 // TokenResource is the resource an access token is for and what it asks

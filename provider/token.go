@@ -289,6 +289,11 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	if ar.GetGrantTypes().ExactOne(GrantJWTBearer) {
 		assertionDetails(ar, details)
 	}
+	eventType := audit.TokenIssued
+	if ar.GetGrantTypes().ExactOne(GrantTokenExchange) {
+		eventType = audit.TokenExchanged
+		exchangeDetails(ar, details)
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// Summarized (issued.go): one event per client, key and scope
 		// per interval instead of one per token.
@@ -306,7 +311,7 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 		subject = "user:" + s.Subject
 	}
 	p.audit.Record(ctx, audit.Event{
-		Type: audit.TokenIssued, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
+		Type: eventType, Actor: "client:" + clientID, Subject: subject, ClientID: clientID,
 		IP: reqctx.ClientIP(ctx), Details: details,
 	})
 }

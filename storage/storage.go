@@ -106,6 +106,14 @@ type Client struct {
 	// client (RFC 7662 §4); without it, only its own tokens and those
 	// issued for it (Resources). Only an operator sets it.
 	IntrospectAnyToken bool
+	// TokenExchangeImpersonation lets the client exchange a token without
+	// an actor token (RFC 8693 §1.1 impersonation: the issued token does
+	// not say who acts). Only an operator sets it.
+	TokenExchangeImpersonation bool
+	// TokenExchangeSubjectTypes are the RFC 8693 token types the client
+	// may present as subject tokens; empty means access tokens only. Only
+	// an operator sets it.
+	TokenExchangeSubjectTypes []string
 	// Resources are the RFC 8707 resource indicators of the APIs this
 	// client serves as a resource server: it may introspect access tokens
 	// whose audience names one of them. Only an operator sets them.

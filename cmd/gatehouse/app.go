@@ -307,6 +307,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		AccessTokenFormat:     cfg.AccessTokens.Format,
 		AccessTokenAlg:        cfg.AccessTokens.SigningAlg,
 		IDJAG:                 idJAGOptions(cfg, fed, store, log),
+		TokenExchange:         tokenExchangeOptions(cfg, fed, store, log),
 		Audit:                 recorder,
 		IssuedSummaryInterval: cfg.Audit.SummaryInterval,
 		Metrics:               reg,
@@ -590,6 +591,28 @@ func idJAGOptions(cfg config.Config, fed *federation.Manager, store *bunstore.St
 			log.Warn("identity assertions of an issuer without an upstream are refused: its subjects map to no account (set id_jag.issuers[].upstream)", "issuer", issuer)
 		}
 		opts.Issuers = append(opts.Issuers, provider.IDJAGIssuer{Issuer: issuer, JWKSURI: iss.JWKSURI, Upstream: iss.Upstream})
+	}
+	return opts
+}
+
+// tokenExchangeOptions let token exchange take ID tokens of the configured
+// upstreams (to clients an operator allowed ID tokens); nil without
+// upstreams. Their keys are fetched as identity assertion issuers' are.
+func tokenExchangeOptions(cfg config.Config, fed *federation.Manager, store *bunstore.Store, log *slog.Logger) *provider.TokenExchangeOptions {
+	if fed == nil || len(cfg.Upstreams) == 0 {
+		return nil
+	}
+	opts := &provider.TokenExchangeOptions{
+		Keys: clientjwks.NewFetcher(clientjwks.FetcherOptions{
+			Outbound: outbound.Options{AllowPrivateNetworks: cfg.HTTPClient.AllowPrivateNetworks},
+			Logger:   log,
+			Source:   "token exchange upstream jwks_uri",
+		}),
+		UpstreamKeys: fed,
+		Identities:   store,
+	}
+	for _, up := range cfg.Upstreams {
+		opts.Upstreams = append(opts.Upstreams, provider.TokenExchangeUpstream{ID: up.ID, Issuer: cfg.UpstreamIssuer(up.ID), ClientID: up.ClientID})
 	}
 	return opts
 }

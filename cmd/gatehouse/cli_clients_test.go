@@ -9,11 +9,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	josev3 "github.com/go-jose/go-jose/v3"
 
+	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 )
@@ -74,6 +76,27 @@ func TestCLIClientsGetUpdateRotate(t *testing.T) {
 	}
 	if _, _, err := cli(t, "", "clients", "update", "no-such-client", "--name", "x"); err == nil || !strings.Contains(err.Error(), "no client") {
 		t.Fatalf("update unknown: %v", err)
+	}
+
+	// Token exchange policy: the grant, impersonation and subject types;
+	// get shows them, update changes them.
+	var svc admin.ClientView
+	cliJSON(t, &svc, "", "clients", "create", "--name", "Service", "--grant-type", "client_credentials",
+		"--grant-type", provider.GrantTokenExchange, "--token-exchange-subject-type", provider.TokenTypeIDToken, "--json")
+	if !slices.Contains(svc.GrantTypes, provider.GrantTokenExchange) || svc.TokenExchangeImpersonation ||
+		!slices.Equal(svc.TokenExchangeSubjectTypes, []string{provider.TokenTypeIDToken}) {
+		t.Fatalf("token exchange client: %+v", svc)
+	}
+	cliJSON(t, &svc, "", "clients", "update", svc.ClientID, "--token-exchange-impersonation", "--json")
+	if !svc.TokenExchangeImpersonation || !slices.Equal(svc.TokenExchangeSubjectTypes, []string{provider.TokenTypeIDToken}) {
+		t.Fatalf("after allowing impersonation: %+v", svc)
+	}
+	if out, _, err := cli(t, "", "clients", "get", svc.ClientID); err != nil || !strings.Contains(out, "token_exchange_impersonation") {
+		t.Fatalf("get: %q %v", out, err)
+	}
+	if _, _, err := cli(t, "", "clients", "create", "--name", "Machine", "--token-exchange-impersonation"); !errors.As(err, &ue) ||
+		!strings.Contains(err.Error(), "token_exchange_impersonation") {
+		t.Fatalf("impersonation without the grant: %v", err)
 	}
 
 	// rotate-secret: the new secret verifies, the old one does not.

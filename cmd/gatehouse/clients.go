@@ -89,7 +89,7 @@ type clientFlags struct {
 func (cf *clientFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&cf.spec.Name, "name", "", "name shown to users on the consent page")
-	f.StringArrayVar(&cf.spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:jwt-bearer (identity assertions; repeatable; default: authorization_code+refresh_token with redirect URIs, else client_credentials)")
+	f.StringArrayVar(&cf.spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer (identity assertions) or urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693; repeatable; default: authorization_code+refresh_token with redirect URIs, else client_credentials)")
 	f.StringArrayVar(&cf.spec.RedirectURIs, "redirect-uri", nil, "exact redirect URI: https, or http on a loopback host (repeatable)")
 	f.StringArrayVar(&cf.spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to (repeatable)")
 	f.StringVar(&cf.scope, "scope", "", `space-separated scopes the client may request (default for sign-in clients: "openid profile email offline_access")`)
@@ -106,6 +106,8 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&cf.spec.RequireMFA, "require-mfa", false, "ask every sign-in to this client for a second factor (a signed-in person without one steps up)")
 	f.BoolVar(&cf.spec.PKCEOptional, "pkce-optional", false, "let this confidential client get authorization codes without PKCE (weaker: only for clients that cannot send it)")
 	f.BoolVar(&cf.spec.IntrospectAnyToken, "introspect-any-token", false, "may introspect tokens issued to any client (default: only its own and those issued for its --resource)")
+	f.BoolVar(&cf.spec.TokenExchangeImpersonation, "token-exchange-impersonation", false, "may exchange tokens without an actor token (RFC 8693 impersonation; default: every exchange names its actor)")
+	f.StringArrayVar(&cf.spec.TokenExchangeSubjectTypes, "token-exchange-subject-type", nil, "token type (RFC 8693) the client may exchange: urn:ietf:params:oauth:token-type:access_token, ...:id_token or ...:jwt (repeatable; default: access tokens only)")
 	f.StringArrayVar(&cf.spec.Resources, "resource", nil, "resource indicator (RFC 8707 URI) of an API this client serves: it may introspect tokens issued for it (repeatable)")
 	f.StringVar(&cf.spec.DefaultResource, "default-resource", "", `resource (RFC 8707) a request that names none gets a token for: a registered resource or one in --audience ("" for none)`)
 	f.StringArrayVar(&cf.spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
@@ -210,6 +212,8 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"require-mfa":                     func() { spec.RequireMFA = s.RequireMFA },
 		"introspect-any-token":            func() { spec.IntrospectAnyToken = s.IntrospectAnyToken },
 		"resource":                        func() { spec.Resources = s.Resources },
+		"token-exchange-impersonation":    func() { spec.TokenExchangeImpersonation = s.TokenExchangeImpersonation },
+		"token-exchange-subject-type":     func() { spec.TokenExchangeSubjectTypes = s.TokenExchangeSubjectTypes },
 		"default-resource":                func() { spec.DefaultResource = s.DefaultResource },
 		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
 		"logo-uri":                        func() { spec.LogoURI = s.LogoURI },
@@ -379,6 +383,8 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"require_mfa", fmt.Sprint(c.RequireMFA)},
 		{"introspect_any_token", fmt.Sprint(c.IntrospectAnyToken)},
 		{"resources", strings.Join(c.Resources, " ")},
+		{"token_exchange_impersonation", fmt.Sprint(c.TokenExchangeImpersonation)},
+		{"token_exchange_subject_types", strings.Join(c.TokenExchangeSubjectTypes, " ")},
 		{"default_resource", c.DefaultResource},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"access_token_format", m.AccessTokenFormat},

@@ -214,6 +214,11 @@ type ClientView struct {
 	IntrospectAnyToken bool     `json:"introspect_any_token"`
 	Resources          []string `json:"resources"`
 	DefaultResource    string   `json:"default_resource"`
+	// TokenExchangeImpersonation: the client may exchange tokens without
+	// an actor token (RFC 8693 §1.1).
+	TokenExchangeImpersonation bool `json:"token_exchange_impersonation"`
+	// TokenExchangeSubjectTypes: the token types it may exchange.
+	TokenExchangeSubjectTypes []string `json:"token_exchange_subject_types"`
 }
 
 // ClientViewOf describes c; plain is its secret when just issued, else "".
@@ -223,7 +228,8 @@ func ClientViewOf(c *storage.Client, plain string) ClientView {
 	return ClientView{
 		ClientMetadata: m, OwnerID: c.OwnerID,
 		FirstParty: c.FirstParty, PKCEOptional: c.PKCEOptional, RequireMFA: c.RequireMFA, IntrospectAnyToken: c.IntrospectAnyToken, Resources: nonNil(c.Resources),
-		DefaultResource: c.DefaultResource,
+		DefaultResource: c.DefaultResource, TokenExchangeImpersonation: c.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes: nonNil(c.TokenExchangeSubjectTypes),
 	}
 }
 

@@ -73,6 +73,14 @@ type ClientSpec struct {
 	// IntrospectAnyToken lets the client introspect every client's tokens
 	// (RFC 7662 §4). Operators only.
 	IntrospectAnyToken bool
+	// TokenExchangeImpersonation lets the client exchange tokens without an
+	// actor token (RFC 8693 §1.1 impersonation). Operators only; needs the
+	// token exchange grant.
+	TokenExchangeImpersonation bool
+	// TokenExchangeSubjectTypes are the token types the client may present
+	// as subject tokens (provider.TokenExchangeSubjectTypes); empty: access
+	// tokens only. Operators only; needs the token exchange grant.
+	TokenExchangeSubjectTypes []string
 	// Resources are the RFC 8707 resource indicators of the APIs the
 	// client serves: it may introspect access tokens issued for them.
 	// Operators only.
@@ -402,6 +410,8 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		PKCEOptional:                       c.PKCEOptional,
 		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
+		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes:          slices.Clone(c.TokenExchangeSubjectTypes),
 		Resources:                          slices.Clone(c.Resources),
 		DefaultResource:                    c.DefaultResource,
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
@@ -464,7 +474,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	for _, g := range grants {
 		switch g {
 		case provider.GrantAuthorizationCode, provider.GrantRefreshToken, provider.GrantClientCredentials:
-		case provider.GrantJWTBearer:
+		case provider.GrantJWTBearer, provider.GrantTokenExchange:
 			// Identity assertions (ID-JAG): a trusted identity provider
 			// names the client in the grant it issues, so an
 			// administrator decides which clients may redeem them, and
@@ -475,10 +485,11 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 				grantsOK = false
 			}
 			if spec.Public {
-				ve.Add("grant_types", "a public client cannot use %s (identity assertions are for confidential clients)", g)
+				ve.Add("grant_types", "a public client cannot use %s (it is for confidential clients)", g)
 			}
 		default:
-			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s)", clip(g), provider.GrantJWTBearer)
+			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s, %s)",
+				clip(g), provider.GrantJWTBearer, provider.GrantTokenExchange)
 			grantsOK = false
 		}
 	}
@@ -488,6 +499,17 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 	}
 	if spec.Public && slices.Contains(grants, provider.GrantClientCredentials) {
 		ve.Add("grant_types", "a public client cannot use client_credentials (it has no secret)")
+	}
+	if spec.TokenExchangeImpersonation && !slices.Contains(grants, provider.GrantTokenExchange) {
+		ve.Add("token_exchange_impersonation", "needs the grant type %s", provider.GrantTokenExchange)
+	}
+	if len(spec.TokenExchangeSubjectTypes) > 0 && !slices.Contains(grants, provider.GrantTokenExchange) {
+		ve.Add("token_exchange_subject_types", "needs the grant type %s", provider.GrantTokenExchange)
+	}
+	for _, st := range spec.TokenExchangeSubjectTypes {
+		if !slices.Contains(provider.TokenExchangeSubjectTypes, st) {
+			ve.Add("token_exchange_subject_types", "%q is not one of %s", clip(st), strings.Join(provider.TokenExchangeSubjectTypes, ", "))
+		}
 	}
 	if spec.PKCEOptional && spec.Public {
 		// RFC 9700 §2.1.1: public clients MUST use PKCE.
@@ -730,6 +752,8 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		PKCEOptional:                       spec.PKCEOptional,
 		RequireMFA:                         spec.RequireMFA,
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
+		TokenExchangeImpersonation:         spec.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes:          nonNil(dedupe(spec.TokenExchangeSubjectTypes)),
 		Resources:                          nonNil(resourceList),
 		DefaultResource:                    spec.DefaultResource,
 		AllowedOrigins:                     nonNil(origins),
@@ -1095,6 +1119,10 @@ type ClientRequest struct {
 	Resources          []string `json:"resources"`
 	DefaultResource    string   `json:"default_resource"`
 	RegisteredBy       string   `json:"registered_by"`
+	// TokenExchangeImpersonation: see ClientSpec.
+	TokenExchangeImpersonation bool `json:"token_exchange_impersonation"`
+	// TokenExchangeSubjectTypes: see ClientSpec.
+	TokenExchangeSubjectTypes []string `json:"token_exchange_subject_types"`
 }
 
 // Spec is the ClientSpec the request describes.
@@ -1104,6 +1132,8 @@ func (r *ClientRequest) Spec() ClientSpec {
 	s.FirstParty, s.IntrospectAnyToken, s.Resources = r.FirstParty, r.IntrospectAnyToken, r.Resources
 	s.PKCEOptional, s.RequireMFA = r.PKCEOptional, r.RequireMFA
 	s.DefaultResource = r.DefaultResource
+	s.TokenExchangeImpersonation = r.TokenExchangeImpersonation
+	s.TokenExchangeSubjectTypes = r.TokenExchangeSubjectTypes
 	return s
 }
 

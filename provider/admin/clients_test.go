@@ -327,6 +327,16 @@ func TestSelfRegisteredClientsGetNoIdentityAssertions(t *testing.T) {
 	if _, _, err := BuildClient(spec, h, time.Now()); err != nil {
 		t.Fatalf("operator's client with the jwt-bearer grant: %v", err)
 	}
+	// Token exchange (RFC 8693) likewise: an administrator decides who
+	// may act for the people whose tokens it holds.
+	exchange := ClientSpec{Name: "service", GrantTypes: []string{provider.GrantTokenExchange}, TokenExchangeImpersonation: true}
+	if _, _, err := BuildClientWith(exchange, h, time.Now(), CheckOptions{SelfRegistered: true}); err == nil ||
+		!strings.Contains(err.Error(), "reserved for clients an administrator registers") {
+		t.Fatalf("self-registered client with the token exchange grant: %v", err)
+	}
+	if c, _, err := BuildClient(exchange, h, time.Now()); err != nil || !c.TokenExchangeImpersonation {
+		t.Fatalf("operator's client with the token exchange grant: %+v, %v", c, err)
+	}
 }
 
 func TestBuildClientDefaults(t *testing.T) {

@@ -20,4 +20,15 @@ const (
 	// claimed them (never the assertion). A redemption is a token.issued
 	// with those details.
 	AssertionRefused = "assertion.refused"
+	// TokenExchanged: a client exchanged a token (RFC 8693 token
+	// exchange) for an access token. Subject is the subject token's
+	// subject, ClientID the client that exchanged it. Details: scope,
+	// resource, actor (the actor token's subject; absent for an
+	// impersonation), act (the whole delegation chain, outermost first,
+	// space separated) or impersonation "true", subject_token_type.
+	// Never a token.
+	TokenExchanged = "token.exchanged"
+	// TokenExchangeRefused: an authenticated client's token exchange was
+	// refused. Details: error, reason, subject_token_type.
+	TokenExchangeRefused = "token_exchange.refused"
 )

@@ -155,6 +155,8 @@ func (r *Request) spec(registeredBy string) admin.ClientSpec {
 	spec.FirstParty = false
 	spec.PKCEOptional = false
 	spec.IntrospectAnyToken = false
+	spec.TokenExchangeImpersonation = false
+	spec.TokenExchangeSubjectTypes = nil
 	spec.SkipConsent = false
 	spec.RegisteredBy = registeredBy
 	return spec

@@ -382,6 +382,22 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("a client from before the migration = %+v, %v; want no default resource", c, err)
 			}
 		},
+	}, {
+		version: "20261210000501", // token_exchange
+		changes: []string{"column clients.token_exchange_impersonation", "column clients.token_exchange_subject_types"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			c, err := s.ClientByID(ctx, "exchange-client")
+			if err != nil || !c.TokenExchangeImpersonation || !slices.Contains(c.GrantTypes, "urn:ietf:params:oauth:grant-type:token-exchange") ||
+				!slices.Equal(c.TokenExchangeSubjectTypes, []string{"urn:ietf:params:oauth:token-type:id_token"}) {
+				t.Errorf("exchange-client = %+v, %v; want the grant, impersonation allowed", c, err)
+			}
+			// A client of the release before may not impersonate.
+			c, err = s.ClientByID(ctx, "resource-client")
+			if err != nil || c.TokenExchangeImpersonation || len(c.TokenExchangeSubjectTypes) != 0 {
+				t.Errorf("a client from before the migration = %+v, %v; want no impersonation", c, err)
+			}
+		},
 	}}
 }
 

@@ -35,6 +35,8 @@ type clientModel struct {
 	PKCEOptional                       bool   `bun:"pkce_optional"`
 	RequireMFA                         bool   `bun:"require_mfa"`
 	IntrospectAnyToken                 bool   `bun:"introspect_any_token"`
+	TokenExchangeImpersonation         bool   `bun:"token_exchange_impersonation"`
+	TokenExchangeSubjectTypes          string `bun:"token_exchange_subject_types"`
 	Resources                          string `bun:"resources"`
 	LogoURI                            string `bun:"logo_uri"`
 	ClientURI                          string `bun:"client_uri"`
@@ -85,6 +87,8 @@ func clientToModel(c *storage.Client) *clientModel {
 		PKCEOptional:                       c.PKCEOptional,
 		RequireMFA:                         c.RequireMFA,
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
+		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
+		TokenExchangeSubjectTypes:          encodeList(c.TokenExchangeSubjectTypes),
 		Resources:                          encodeList(c.Resources),
 		LogoURI:                            c.LogoURI,
 		ClientURI:                          c.ClientURI,
@@ -127,6 +131,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		PKCEOptional:                       m.PKCEOptional,
 		RequireMFA:                         m.RequireMFA,
 		IntrospectAnyToken:                 m.IntrospectAnyToken,
+		TokenExchangeImpersonation:         m.TokenExchangeImpersonation,
 		LogoURI:                            m.LogoURI,
 		ClientURI:                          m.ClientURI,
 		PolicyURI:                          m.PolicyURI,
@@ -160,6 +165,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		listField{"scopes", m.Scopes, &c.Scopes},
 		listField{"audience", m.Audience, &c.Audience},
 		listField{"resources", m.Resources, &c.Resources},
+		listField{"token_exchange_subject_types", m.TokenExchangeSubjectTypes, &c.TokenExchangeSubjectTypes},
 		listField{"allowed_origins", m.AllowedOrigins, &c.AllowedOrigins},
 		listField{"contacts", m.Contacts, &c.Contacts},
 	)

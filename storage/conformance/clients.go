@@ -59,6 +59,8 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.FirstParty, want.FirstParty, what+" FirstParty")
 	e.wantEqual(got.PKCEOptional, want.PKCEOptional, what+" PKCEOptional")
 	e.wantEqual(got.IntrospectAnyToken, want.IntrospectAnyToken, what+" IntrospectAnyToken")
+	e.wantEqual(got.TokenExchangeImpersonation, want.TokenExchangeImpersonation, what+" TokenExchangeImpersonation")
+	e.wantEqual(strings.Join(got.TokenExchangeSubjectTypes, " "), strings.Join(want.TokenExchangeSubjectTypes, " "), what+" TokenExchangeSubjectTypes")
 	e.wantList(got.Resources, want.Resources, what+" Resources")
 	e.wantEqual(got.LogoURI, want.LogoURI, what+" LogoURI")
 	e.wantEqual(got.ClientURI, want.ClientURI, what+" ClientURI")
@@ -187,6 +189,7 @@ func testClientUpdate(e *env) {
 	changed.FirstParty = false
 	changed.PKCEOptional = false
 	changed.IntrospectAnyToken = false
+	changed.TokenExchangeImpersonation = false
 	changed.Resources = []string{"https://other-api.example"}
 	changed.AllowedOrigins = nil
 	changed.LogoURI = "https://other.example/logo.svg"

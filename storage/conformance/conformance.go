@@ -202,6 +202,8 @@ func newClient(id string) *storage.Client {
 		FirstParty:                         true,
 		PKCEOptional:                       true,
 		IntrospectAnyToken:                 true,
+		TokenExchangeImpersonation:         true,
+		TokenExchangeSubjectTypes:          []string{"urn:ietf:params:oauth:token-type:id_token"},
 		Resources:                          []string{"https://app-api.example", "https://app-api.example/v2"},
 		AllowedOrigins:                     []string{"https://app.example"},
 		LogoURI:                            "https://app.example/logo.png",
