@@ -112,28 +112,30 @@ type Options struct {
 
 // Handler holds the dependencies of every route.
 type Handler struct {
-	p       engine
-	login   signIn
-	adm     administration
-	reg     registrar // nil: registration is off
-	pk      passkeys  // nil: no passkeys
-	pages   *templates.Pages
-	keys    JWKSSource
-	ready   func(ctx context.Context) error
-	log     *slog.Logger
-	now     func() time.Time
-	product string
-	issuer  *url.URL
-	secure  bool // the issuer is https: Secure cookies, __Host- names, HSTS
-	cookies cookieNames
-	metrics *httpMetrics
-	pprof   bool
-	rl      *rateLimits // nil: no limits
-	realIP  echo.IPExtractor
-	tracer  trace.Tracer // nil: no spans
-	devMail func() []mail.Message
-	reset   passwordResetter // nil: no password reset
-	verify  emailVerifier    // nil: no e-mail verification
+	p engine
+	// deviceGuesses throttles wrong user codes on the device page.
+	deviceGuesses *guessLimiter
+	login         signIn
+	adm           administration
+	reg           registrar // nil: registration is off
+	pk            passkeys  // nil: no passkeys
+	pages         *templates.Pages
+	keys          JWKSSource
+	ready         func(ctx context.Context) error
+	log           *slog.Logger
+	now           func() time.Time
+	product       string
+	issuer        *url.URL
+	secure        bool // the issuer is https: Secure cookies, __Host- names, HSTS
+	cookies       cookieNames
+	metrics       *httpMetrics
+	pprof         bool
+	rl            *rateLimits // nil: no limits
+	realIP        echo.IPExtractor
+	tracer        trace.Tracer // nil: no spans
+	devMail       func() []mail.Message
+	reset         passwordResetter // nil: no password reset
+	verify        emailVerifier    // nil: no e-mail verification
 	// enrolProof: nil when a required first second factor is set up on
 	// first use (no e-mailed code first).
 	enrolProof *login.EnrolmentProofs
@@ -165,6 +167,7 @@ func New(opts Options) (*Handler, error) {
 		log: opts.Logger, now: opts.Now, product: opts.Product,
 		issuer: iss, secure: iss.Scheme == "https",
 	}
+	h.deviceGuesses = newGuessLimiter(h.now)
 	if opts.Passkeys != nil {
 		h.pk = opts.Passkeys
 	}
@@ -226,6 +229,9 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathIntrospect, h.introspect, h.limitIP(rlIntrospect), h.oauthParams, noStore, h.limitClient(rlIntrospect))
 	e.POST(provider.PathRevoke, h.revoke, h.limitIP(rlRevoke), h.oauthParams, noStore, h.limitClient(rlRevoke), h.clientCORS)
 	e.POST(provider.PathPAR, h.par, h.limitIP(rlPAR), h.oauthParams, noStore, h.limitClient(rlPAR))
+	// Device authorization (RFC 8628 §3.1): a client request like a token
+	// request, held to the token endpoint's limits.
+	e.POST(provider.PathDeviceAuthorization, h.deviceAuthorize, h.limitIP(rlToken), h.oauthParams, noStore, h.limitClient(rlToken))
 	e.GET(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	e.POST(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	for _, p := range []string{provider.PathToken, provider.PathRevoke, provider.PathUserinfo} {
@@ -246,6 +252,10 @@ func (h *Handler) Public() *echo.Echo {
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
+	// The device flow's verification page (RFC 8628 §3.3).
+	e.GET(provider.PathDeviceVerification, h.devicePage, h.pageHeaders, csrf)
+	e.POST(provider.PathDeviceVerification, h.deviceSubmit, h.pageHeaders, csrf)
+	e.POST(provider.PathDeviceVerification+"/decide", h.deviceDecide, h.pageHeaders, csrf)
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
 	e.GET(PathAccountSessions, h.accountSessions, h.pageHeaders, csrf)
 	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)
