@@ -306,3 +306,31 @@ func TestDevicePollAndApproveOnTwoInstances(t *testing.T) {
 	clock.Advance(time.Minute)
 	b.wantPoll(c.ID, da.DeviceCode, "invalid_grant")
 }
+
+// userCodeLine is the line perform device-code prints the user code on.
+var userCodeLine = regexp.MustCompile(`^\s+([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})$`)
+
+// TestPerformDeviceCode: the CLI prints the verification URI and the user
+// code, polls while the person approves in a browser, and prints the
+// access token.
+func TestPerformDeviceCode(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect, deviceConfig)
+		s.user("cli@example.com", "correct horse battery")
+		c, _ := s.deviceClient(provider.GrantDeviceCode)
+		lc := startCommand(t, "perform", "device-code", "--endpoint", s.issuer, "--client-id", c.ID, "--scope", "openid profile")
+		code := lc.waitLine(userCodeLine)[1]
+		b := s.newBrowser()
+		p := b.enterUserCode(code, "cli@example.com", "correct horse battery")
+		if p = b.decideDevice(p, "allow"); p.status != http.StatusOK {
+			t.Fatalf("approve: %d %.500s", p.status, p.body)
+		}
+		out, err := lc.wait()
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(out), provider.PrefixAccessToken) {
+			t.Fatalf("perform device-code = %q, %v; stderr:\n%s", out, err, lc.stderr.String())
+		}
+		if !strings.Contains(lc.stderr.String(), s.issuer+"/device") {
+			t.Errorf("stderr does not name the verification URI:\n%s", lc.stderr.String())
+		}
+	})
+}
