@@ -334,3 +334,145 @@ func TestPerformDeviceCode(t *testing.T) {
 		}
 	})
 }
+
+// deviceRequest posts form to the device authorization endpoint.
+func (s *testServer) deviceRequest(form url.Values, user, pass string) (int, map[string]any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.issuer+provider.PathDeviceAuthorization, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+// TestDeviceFlowTokensAndChecks: a confidential client asking for a
+// registered resource gets a JWT access token for exactly that resource
+// and an ID token for the person who approved; bad requests get OAuth
+// errors; a client that requires a second factor cannot be approved from
+// a session without one.
+func TestDeviceFlowTokensAndChecks(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		clock := clocktest.New(time.Now().UTC())
+		s, _ := startServerAt(t, dialect, clock, deviceConfig)
+		u := s.user("api@example.com", "correct horse battery")
+		const api = "https://api.example.com/"
+		if _, err := s.app.admin.CreateResource(ctx, nil, admin.ResourceSpec{ID: api, Scopes: []string{"reports:read"}, AccessTokenFormat: "jwt"}); err != nil {
+			t.Fatal(err)
+		}
+		// client_secret_post: x/oauth2's DeviceAuth sends no credentials of
+		// its own, only what SetAuthURLParam adds to the form.
+		c, secret := s.client(admin.ClientSpec{
+			Name: "Build agent", GrantTypes: []string{provider.GrantDeviceCode},
+			Scopes:                  []string{"openid", "email", "reports:read", "reports:write"},
+			TokenEndpointAuthMethod: provider.AuthMethodPost,
+		})
+
+		// Bad requests.
+		for _, tc := range []struct {
+			form       url.Values
+			user, pass string
+			status     int
+			err        string
+		}{
+			{url.Values{"scope": {"openid"}, "client_id": {c.ID}, "client_secret": {"wrong"}}, "", "", http.StatusUnauthorized, "invalid_client"},
+			{url.Values{"scope": {"openid"}}, c.ID, secret, http.StatusUnauthorized, "invalid_client"}, // not its registered method
+			{url.Values{"scope": {"openid"}}, "", "", http.StatusUnauthorized, "invalid_client"},
+			{url.Values{"scope": {"openid admin"}, "client_id": {c.ID}, "client_secret": {secret}}, "", "", http.StatusBadRequest, "invalid_scope"},
+			{url.Values{"scope": {"reports:write"}, "resource": {api}, "client_id": {c.ID}, "client_secret": {secret}}, "", "", http.StatusBadRequest, "invalid_scope"},
+			{url.Values{"scope": {"openid"}, "resource": {"https://unknown.example/"}, "client_id": {c.ID}, "client_secret": {secret}}, "", "", http.StatusBadRequest, "invalid_target"},
+			{url.Values{"scope": {strings.Repeat("a ", 2000)}, "client_id": {c.ID}, "client_secret": {secret}}, "", "", http.StatusBadRequest, "invalid_scope"},
+		} {
+			if status, body := s.deviceRequest(tc.form, tc.user, tc.pass); status != tc.status || body["error"] != tc.err {
+				t.Errorf("device request %v: %d %v; want %d %s", tc.form, status, body, tc.status, tc.err)
+			}
+		}
+		if status, body := s.pollDevice(c.ID, "x"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+			t.Errorf("poll without the secret: %d %v; want 401 invalid_client", status, body)
+		}
+
+		cfg := &oauth2.Config{
+			ClientID: c.ID, ClientSecret: secret, Scopes: []string{"openid", "email", "reports:read"},
+			Endpoint: oauth2.Endpoint{
+				DeviceAuthURL: s.issuer + provider.PathDeviceAuthorization, TokenURL: s.issuer + provider.PathToken,
+				AuthStyle: oauth2.AuthStyleInParams,
+			},
+		}
+		da, err := cfg.DeviceAuth(ctx, oauth2.SetAuthURLParam("resource", api), oauth2.SetAuthURLParam("client_secret", secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := s.newBrowser()
+		p := b.enterUserCode(da.UserCode, "api@example.com", "correct horse battery")
+		if !strings.Contains(p.body, "Build agent") || !strings.Contains(p.body, "reports:read") {
+			t.Fatalf("confirmation page: %.800s", p.body)
+		}
+		if p = b.decideDevice(p, "allow"); p.status != http.StatusOK {
+			t.Fatalf("approve: %d %.500s", p.status, p.body)
+		}
+		clock.Advance(time.Minute)
+		tok, err := cfg.DeviceAccessToken(ctx, da)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, claims := verifyAccessJWT(t, s, tok.AccessToken, "RS256")
+		if claims["aud"] != api && jsonString(claims["aud"]) != `["`+api+`"]` || claims["sub"] != u.ID || claims["client_id"] != c.ID {
+			t.Errorf("access token claims = %v; want aud %s, sub %s", claims, api, u.ID)
+		}
+		id := idTokenClaims(t, tok)
+		if id["sub"] != u.ID || jsonString(id["aud"]) != `["`+c.ID+`"]` && id["aud"] != c.ID || id["email"] != "api@example.com" || id["iss"] != s.issuer {
+			t.Errorf("ID token claims = %v", id)
+		}
+		if tok.RefreshToken != "" {
+			t.Errorf("a refresh token without offline_access: %q", tok.RefreshToken)
+		}
+
+		// A client that requires a second factor: a password-only session
+		// cannot approve.
+		mfa, mfaSecret := s.client(admin.ClientSpec{
+			Name: "Sensitive", GrantTypes: []string{provider.GrantDeviceCode}, Scopes: []string{"openid"}, RequireMFA: true,
+		})
+		status, body := s.deviceRequest(url.Values{"scope": {"openid"}}, mfa.ID, mfaSecret) // client_secret_basic
+		if status != http.StatusOK {
+			t.Fatalf("device request: %d %v", status, body)
+		}
+		userCode, _ := body["user_code"].(string)
+		confirm := b.enterUserCode(userCode, "", "")
+		if p = b.decideDevice(confirm, "allow"); p.status != http.StatusForbidden {
+			t.Fatalf("approval without a second factor: %d %.500s", p.status, p.body)
+		}
+		// Still pending: it can be denied.
+		if p = b.decideDevice(confirm, "deny"); p.status != http.StatusOK {
+			t.Fatalf("denial: %d %.500s", p.status, p.body)
+		}
+	})
+}
+
+// TestPerformDeviceCodeConfidential: perform device-code authenticates a
+// confidential client at the device endpoint too (x/oauth2 alone would send
+// its client_id only).
+func TestPerformDeviceCodeConfidential(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect, deviceConfig)
+		s.user("cli2@example.com", "correct horse battery")
+		c, secret := s.client(admin.ClientSpec{Name: "CI", GrantTypes: []string{provider.GrantDeviceCode}, Scopes: []string{"openid"}})
+		lc := startCommand(t, "perform", "device-code", "--endpoint", s.issuer, "--client-id", c.ID, "--client-secret", secret, "--scope", "openid", "--json")
+		code := lc.waitLine(userCodeLine)[1]
+		b := s.newBrowser()
+		p := b.enterUserCode(code, "cli2@example.com", "correct horse battery")
+		if p = b.decideDevice(p, "deny"); p.status != http.StatusOK {
+			t.Fatalf("deny: %d %.500s", p.status, p.body)
+		}
+		if _, err := lc.wait(); err == nil || !strings.Contains(err.Error(), "access_denied") {
+			t.Fatalf("perform device-code after a denial: %v; want access_denied; stderr:\n%s", err, lc.stderr.String())
+		}
+	})
+}

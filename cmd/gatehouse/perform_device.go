@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,18 @@ func newPerformDeviceCodeCommand(g *globals) *cobra.Command {
 			if resource != "" {
 				opts = append(opts, oauth2.SetAuthURLParam("resource", resource))
 			}
-			da, err := conf.DeviceAuth(ctx, opts...)
+			// x/oauth2's DeviceAuth sends client_id alone; a confidential
+			// client authenticates there as at the token endpoint (RFC 8628
+			// §3.1), so its secret is added here.
+			authOpts := opts
+			if rf.clientSecret != "" {
+				if rf.authStyle() == oauth2.AuthStyleInParams {
+					authOpts = append(authOpts, oauth2.SetAuthURLParam("client_secret", rf.clientSecret))
+				} else {
+					hc.Transport = basicAuthAt{url: deviceURL, id: rf.clientID, secret: rf.clientSecret, next: http.DefaultTransport}
+				}
+			}
+			da, err := conf.DeviceAuth(ctx, authOpts...)
 			if err != nil {
 				return retrieveError("device authorization endpoint", err)
 			}
@@ -95,4 +107,19 @@ func newPerformDeviceCodeCommand(g *globals) *cobra.Command {
 	f.DurationVar(&wait, "wait", defaultDeviceWait, "give up after this long")
 	f.BoolVar(&rf.asJSON, "json", false, "print the token response as JSON")
 	return cmd
+}
+
+// basicAuthAt adds HTTP Basic client credentials (form-encoded first, RFC
+// 6749 §2.3.1) to the requests made to url.
+type basicAuthAt struct {
+	url, id, secret string
+	next            http.RoundTripper
+}
+
+func (b basicAuthAt) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.String() == b.url {
+		r = r.Clone(r.Context())
+		r.SetBasicAuth(url.QueryEscape(b.id), url.QueryEscape(b.secret))
+	}
+	return b.next.RoundTrip(r)
 }
