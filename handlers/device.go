@@ -24,7 +24,7 @@ type devices interface {
 	DeviceAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	DeviceRequestByUserCode(ctx context.Context, userCode string) (*provider.DeviceRequest, error)
 	ApproveDevice(ctx context.Context, userCode string, login *provider.Login) error
-	DenyDevice(ctx context.Context, userCode string) error
+	DenyDevice(ctx context.Context, userCode string, login *provider.Login) error
 }
 
 // Wrong user codes allowed per IP and per sign-in session in a window
@@ -164,7 +164,7 @@ func (h *Handler) deviceDecide(c echo.Context) error {
 		err = h.p.ApproveDevice(ctx, code, signedIn)
 		done.Message = "The device is now connected to your account."
 	case "deny":
-		err = h.p.DenyDevice(ctx, code)
+		err = h.p.DenyDevice(ctx, code, signedIn)
 		done.Message = "You denied the device access."
 	default:
 		return h.errorPage(c, http.StatusBadRequest, "Choose Allow or Deny.")

@@ -17,6 +17,8 @@ import (
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -305,19 +307,33 @@ func (p *Provider) ApproveDevice(ctx context.Context, userCode string, login *Lo
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrUnknownUserCode
 	}
+	if err == nil {
+		p.audit.Record(ctx, audit.Event{
+			Type: audit.ConsentGiven, Actor: audit.UserSubject(login.User.ID), Subject: audit.UserSubject(login.User.ID),
+			ClientID: req.Client.ID, IP: reqctx.ClientIP(ctx),
+			Details: map[string]string{"scopes": strings.Join(req.Scopes, " "), "grant": "device_code"},
+		})
+	}
 	return err
 }
 
-// DenyDevice records the person's refusal; the device's next poll gets
-// access_denied.
-func (p *Provider) DenyDevice(ctx context.Context, userCode string) error {
-	code, ok := NormalizeUserCode(userCode)
-	if !ok {
-		return ErrUnknownUserCode
+// DenyDevice records the refusal of the person signed in with login; the
+// device's next poll gets access_denied.
+func (p *Provider) DenyDevice(ctx context.Context, userCode string, login *Login) error {
+	req, err := p.DeviceRequestByUserCode(ctx, userCode)
+	if err != nil {
+		return err
 	}
-	err := p.devices.DenyDeviceAuthorization(ctx, code)
+	err = p.devices.DenyDeviceAuthorization(ctx, req.UserCode)
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrUnknownUserCode
+	}
+	if err == nil && login != nil && login.User != nil {
+		p.audit.Record(ctx, audit.Event{
+			Type: audit.ConsentDenied, Actor: audit.UserSubject(login.User.ID), Subject: audit.UserSubject(login.User.ID),
+			ClientID: req.Client.ID, IP: reqctx.ClientIP(ctx),
+			Details: map[string]string{"scopes": strings.Join(req.Scopes, " "), "grant": "device_code"},
+		})
 	}
 	return err
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -109,7 +112,7 @@ func TestDeviceFlow(t *testing.T) {
 		ctx := context.Background()
 		clock := clocktest.New(time.Now().UTC())
 		s, _ := startServerAt(t, dialect, clock, deviceConfig)
-		s.user("tv@example.com", "correct horse battery")
+		u := s.user("tv@example.com", "correct horse battery")
 		c, cfg := s.deviceClient(provider.GrantDeviceCode, "refresh_token")
 
 		var meta map[string]any
@@ -191,6 +194,13 @@ func TestDeviceFlow(t *testing.T) {
 			t.Fatalf("deny: %d %.500s", p.status, p.body)
 		}
 		s.wantPoll(c.ID, da2.DeviceCode, "access_denied")
+		// Both decisions are in the audit trail, as the consent page's are.
+		who := audit.UserSubject(u.ID)
+		awaitEvents(t, s.store,
+			wantEvent{Type: audit.ConsentGiven, Actor: who, Subject: who, ClientID: c.ID,
+				Details: map[string]string{"scopes": "openid profile offline_access", "grant": "device_code"}},
+			wantEvent{Type: audit.ConsentDenied, Actor: who, Subject: who, ClientID: c.ID,
+				Details: map[string]string{"grant": "device_code"}})
 
 		// Expired: the clock passes the code's lifetime.
 		da3, err := cfg.DeviceAuth(ctx)
@@ -204,13 +214,12 @@ func TestDeviceFlow(t *testing.T) {
 		}
 
 		// Another client's device code is not this client's.
-		other, otherCfg := s.deviceClient(provider.GrantDeviceCode)
+		_, otherCfg := s.deviceClient(provider.GrantDeviceCode)
 		da4, err := otherCfg.DeviceAuth(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.wantPoll(c.ID, da4.DeviceCode, "invalid_grant")
-		_ = other
 
 		// A client without the grant is refused at the device endpoint.
 		web, _ := s.client(admin.ClientSpec{Name: "web", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, Scopes: []string{"openid"}})
@@ -296,12 +305,40 @@ func TestDevicePollAndApproveOnTwoInstances(t *testing.T) {
 		t.Fatalf("approve on B: %d %.500s", p.status, p.body)
 	}
 	clock.Advance(time.Minute)
-	tok, err := cfg.DeviceAccessToken(ctx, da)
-	if err != nil {
-		t.Fatal(err)
+	// Concurrent polls on both instances: exactly one gets the tokens; the
+	// others are too fast (the poll's compare-and-set) or find the code
+	// spent.
+	const polls = 8
+	results := make(chan string, polls)
+	var wg sync.WaitGroup
+	for i := range polls {
+		srv := a
+		if i%2 == 1 {
+			srv = b
+		}
+		wg.Go(func() {
+			status, body := srv.pollDevice(c.ID, da.DeviceCode)
+			if status == http.StatusOK {
+				results <- "ok"
+				return
+			}
+			results <- fmt.Sprint(body["error"])
+		})
 	}
-	if tok.AccessToken == "" {
-		t.Fatalf("token from A after approval on B: %+v", tok)
+	wg.Wait()
+	close(results)
+	won := 0
+	for r := range results {
+		switch r {
+		case "ok":
+			won++
+		case "slow_down", "invalid_grant":
+		default:
+			t.Errorf("a concurrent poll got %q", r)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent polls got tokens; want exactly 1", won)
 	}
 	clock.Advance(time.Minute)
 	b.wantPoll(c.ID, da.DeviceCode, "invalid_grant")
