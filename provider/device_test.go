@@ -1,6 +1,9 @@
 package provider
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestNormalizeUserCode: a user code is typed in any case, with or without
 // its dash or spaces (RFC 8628 §6.1); anything outside its alphabet, or of
@@ -25,4 +28,21 @@ func TestNormalizeUserCode(t *testing.T) {
 			t.Fatalf("a new code %q does not normalise to itself: %q, %v", c, n, ok)
 		}
 	}
+}
+
+// FuzzNormalizeUserCode: whatever is typed, normalising never panics, and
+// what it accepts is 8 letters of the alphabet.
+func FuzzNormalizeUserCode(f *testing.F) {
+	for _, s := range []string{"BCDF-GHJK", "bcdf ghjk", "", "ÄÖÜ-ßßßß", "BCDF\x00GHJK", strings.Repeat("B", 100)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := NormalizeUserCode(s)
+		if !ok {
+			return
+		}
+		if len(n) != userCodeLen || strings.Trim(n, userCodeAlphabet) != "" {
+			t.Fatalf("NormalizeUserCode(%q) = %q", s, n)
+		}
+	})
 }
