@@ -23,7 +23,7 @@ import (
 type devices interface {
 	DeviceAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	DeviceRequestByUserCode(ctx context.Context, userCode string) (*provider.DeviceRequest, error)
-	ApproveDevice(ctx context.Context, userCode string, login *provider.Login) error
+	ApproveDevice(ctx context.Context, userCode string, login *provider.Login) (*provider.DeviceRequest, error)
 	DenyDevice(ctx context.Context, userCode string, login *provider.Login) error
 }
 
@@ -161,7 +161,13 @@ func (h *Handler) deviceDecide(c echo.Context) error {
 	done := &templates.DeviceData{Common: h.common(c, "Device"), Step: "done"}
 	switch c.FormValue("decision") {
 	case "allow":
-		err = h.p.ApproveDevice(ctx, code, signedIn)
+		var req *provider.DeviceRequest
+		if req, err = h.p.ApproveDevice(ctx, code, signedIn); err == nil {
+			// Remembered as the consent page's decisions are (audited as
+			// consent.given): the app is listed on /account/apps, where
+			// revoking it revokes the device's tokens.
+			err = h.login.RememberConsent(ctx, signedIn.User.ID, req.Client.ID, req.Scopes)
+		}
 		done.Message = "The device is now connected to your account."
 	case "deny":
 		err = h.p.DenyDevice(ctx, code, signedIn)

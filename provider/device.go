@@ -288,33 +288,30 @@ func (p *Provider) DeviceRequestByUserCode(ctx context.Context, userCode string)
 
 // ApproveDevice binds the device authorization of userCode to the person
 // signed in with login, once (RFC 8628 §3.3): a second approval of the same
-// code is ErrUnknownUserCode. The scopes granted are those requested.
-func (p *Provider) ApproveDevice(ctx context.Context, userCode string, login *Login) error {
+// code is ErrUnknownUserCode. The scopes granted are those requested; the
+// request is returned for the caller to remember the consent (which also
+// lets the person revoke the device's tokens from the account page).
+func (p *Provider) ApproveDevice(ctx context.Context, userCode string, login *Login) (*DeviceRequest, error) {
 	req, err := p.DeviceRequestByUserCode(ctx, userCode)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if login == nil || login.User == nil || login.Session == nil || login.User.Disabled {
-		return errors.New("provider: approve device: no signed-in person")
+		return nil, errors.New("provider: approve device: no signed-in person")
 	}
 	if req.Client.RequireMFA && !sessionHasSecondFactor(login.Session) {
-		return ErrDeviceClientMFA
+		return nil, ErrDeviceClientMFA
 	}
 	err = p.devices.ApproveDeviceAuthorization(ctx, req.UserCode, storage.DeviceApproval{
 		SessionID: login.Session.ID, UserID: login.User.ID, GrantedScopes: req.Scopes,
 		AuthTime: login.Session.AuthTime, AMR: login.Session.AMR,
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return ErrUnknownUserCode
+		return nil, ErrUnknownUserCode
+	} else if err != nil {
+		return nil, err
 	}
-	if err == nil {
-		p.audit.Record(ctx, audit.Event{
-			Type: audit.ConsentGiven, Actor: audit.UserSubject(login.User.ID), Subject: audit.UserSubject(login.User.ID),
-			ClientID: req.Client.ID, IP: reqctx.ClientIP(ctx),
-			Details: map[string]string{"scopes": strings.Join(req.Scopes, " "), "grant": "device_code"},
-		})
-	}
-	return err
+	return req, nil
 }
 
 // DenyDevice records the refusal of the person signed in with login; the

@@ -180,8 +180,23 @@ func TestDeviceFlow(t *testing.T) {
 		clock.Advance(time.Minute)
 		s.wantPoll(c.ID, da.DeviceCode, "invalid_grant")
 		// The refresh token works.
-		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		refreshed, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if err != nil {
 			t.Fatalf("refresh: %v", err)
+		}
+		// The device is listed among the person's apps; revoking it there
+		// ends its refresh token.
+		apps := b.get(s.issuer + provider.PathAccount)
+		if !strings.Contains(apps.body, "Living-room TV") {
+			t.Fatalf("account apps page does not list the device: %.800s", apps.body)
+		}
+		form := apps.formValues()
+		form.Set("client_id", c.ID)
+		if p = b.post(s.issuer+provider.PathAccount+"/revoke", form); p.status != http.StatusOK {
+			t.Fatalf("revoke the device app: %d %.500s", p.status, p.body)
+		}
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err == nil {
+			t.Fatal("the device's refresh token still works after the app was revoked")
 		}
 
 		// Denied.
@@ -198,7 +213,7 @@ func TestDeviceFlow(t *testing.T) {
 		who := audit.UserSubject(u.ID)
 		awaitEvents(t, s.store,
 			wantEvent{Type: audit.ConsentGiven, Actor: who, Subject: who, ClientID: c.ID,
-				Details: map[string]string{"scopes": "openid profile offline_access", "grant": "device_code"}},
+				Details: map[string]string{"scopes": "openid profile offline_access"}},
 			wantEvent{Type: audit.ConsentDenied, Actor: who, Subject: who, ClientID: c.ID,
 				Details: map[string]string{"grant": "device_code"}})
 
