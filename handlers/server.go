@@ -112,36 +112,36 @@ type Options struct {
 
 // Handler holds the dependencies of every route.
 type Handler struct {
-	p engine
-	// deviceGuesses throttles wrong user codes on the device page.
-	deviceGuesses *guessLimiter
-	login         signIn
-	adm           administration
-	reg           registrar // nil: registration is off
-	pk            passkeys  // nil: no passkeys
-	pages         *templates.Pages
-	keys          JWKSSource
-	ready         func(ctx context.Context) error
-	log           *slog.Logger
-	now           func() time.Time
-	product       string
-	issuer        *url.URL
-	secure        bool // the issuer is https: Secure cookies, __Host- names, HSTS
-	cookies       cookieNames
-	metrics       *httpMetrics
-	pprof         bool
-	rl            *rateLimits // nil: no limits
-	realIP        echo.IPExtractor
-	tracer        trace.Tracer // nil: no spans
-	devMail       func() []mail.Message
-	reset         passwordResetter // nil: no password reset
-	verify        emailVerifier    // nil: no e-mail verification
+	p       engine
+	login   signIn
+	adm     administration
+	reg     registrar // nil: registration is off
+	pk      passkeys  // nil: no passkeys
+	pages   *templates.Pages
+	keys    JWKSSource
+	ready   func(ctx context.Context) error
+	log     *slog.Logger
+	now     func() time.Time
+	product string
+	issuer  *url.URL
+	secure  bool // the issuer is https: Secure cookies, __Host- names, HSTS
+	cookies cookieNames
+	metrics *httpMetrics
+	pprof   bool
+	rl      *rateLimits // nil: no limits
+	realIP  echo.IPExtractor
+	tracer  trace.Tracer // nil: no spans
+	devMail func() []mail.Message
+	reset   passwordResetter // nil: no password reset
+	verify  emailVerifier    // nil: no e-mail verification
 	// enrolProof: nil when a required first second factor is set up on
 	// first use (no e-mailed code first).
 	enrolProof *login.EnrolmentProofs
 	// trustedDocumentHost: Options.TrustedDocumentHost.
 	trustedDocumentHost func(host string) bool
 	signup              signUp // nil: sign-up is off
+	// deviceGuesses throttles wrong user codes on the device page.
+	deviceGuesses *guessLimiter
 }
 
 // New checks the options and returns the handlers.
