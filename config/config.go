@@ -83,6 +83,7 @@ type Config struct {
 	RefreshRetryWindow time.Duration `yaml:"refresh_retry_window" env:"REFRESH_RETRY_WINDOW"`
 	Registration       Registration  `yaml:"registration" envPrefix:"REGISTRATION_"`
 	PAR                PAR           `yaml:"par" envPrefix:"PAR_"`
+	Device             Device        `yaml:"device" envPrefix:"DEVICE_"`
 	HTTPClient         HTTPClient    `yaml:"http_client" envPrefix:"HTTP_CLIENT_"`
 	// ClientIDMetadataDocuments lets a client use the https URL of its
 	// metadata document as its client_id, with no registration (MCP
@@ -295,6 +296,15 @@ type PAR struct {
 	Required bool `yaml:"required" env:"REQUIRED"`
 	// Lifespan is how long a request_uri stays usable.
 	Lifespan time.Duration `yaml:"lifespan" env:"LIFESPAN"`
+}
+
+// Device configures the device authorization grant (RFC 8628).
+type Device struct {
+	// CodeLifetime is how long a device code and its user code stay
+	// usable (expires_in).
+	CodeLifetime time.Duration `yaml:"code_lifetime" env:"CODE_LIFETIME"`
+	// Interval is how long devices wait between polls (interval).
+	Interval time.Duration `yaml:"interval" env:"INTERVAL"`
 }
 
 // HTTPClient configures gatehouse's outbound requests (client jwks_uri).
@@ -539,6 +549,7 @@ func Default() Config {
 			UnusedClientLifetime: 24 * time.Hour,
 		},
 		PAR:      PAR{Lifespan: 90 * time.Second},
+		Device:   Device{CodeLifetime: 10 * time.Minute, Interval: 5 * time.Second},
 		Log:      Log{Level: "info", Format: "auto"},
 		SMTP:     SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
 		Database: Database{MaxOpenConns: 20},
@@ -866,6 +877,15 @@ func (c Config) Validate() error {
 	p.add("registration.policy", "%s", checkEnum(c.Registration.Policy, registrationPolicies))
 	if l := c.PAR.Lifespan; l < 10*time.Second || l > 10*time.Minute {
 		p.add("par.lifespan", "must be between 10s and 10m, got %s", l)
+	}
+	// RFC 8628 §5.1: a short lifetime bounds how long a user code can be
+	// guessed; an interval under a second would let devices hammer the
+	// token endpoint.
+	if l := c.Device.CodeLifetime; l < time.Minute || l > 30*time.Minute {
+		p.add("device.code_lifetime", "must be between 1m and 30m, got %s", l)
+	}
+	if i := c.Device.Interval; i < time.Second || i > time.Minute {
+		p.add("device.interval", "must be between 1s and 1m, got %s", i)
 	}
 
 	if k := c.Keys; k.RotationInterval < time.Hour || k.RotationInterval > 5*365*24*time.Hour {

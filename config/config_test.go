@@ -739,7 +739,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 81 {
+	if len(want) != 83 {
 		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }

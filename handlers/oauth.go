@@ -38,6 +38,7 @@ type engine interface {
 	Discovery() provider.Discovery
 	OriginAllowed(ctx context.Context, origin string) (bool, error)
 	Client(ctx context.Context, id string) (*storage.Client, error)
+	devices
 }
 
 // authorize is the authorization endpoint (GET and POST). It validates the

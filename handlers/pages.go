@@ -300,10 +300,21 @@ func (h *Handler) loginData(c echo.Context, d *templates.LoginData) *templates.L
 }
 
 // accountNext is where a sign-in without a flow continues: a path under
-// /account, never anything else (no open redirect).
+// /account, or the device page (with the user code typed there), never
+// anything else (no open redirect).
 func accountNext(next string) string {
 	if strings.HasPrefix(next, "/account/") && !strings.ContainsAny(next, "\\\r\n") && !strings.Contains(next, "//") {
 		return next
+	}
+	if next == provider.PathDeviceVerification {
+		return next
+	}
+	if code, ok := strings.CutPrefix(next, provider.PathDeviceVerification+"?user_code="); ok {
+		// Only a well-formed code (letters of its alphabet and a dash):
+		// nothing else can ride along.
+		if _, valid := provider.NormalizeUserCode(code); valid && !strings.ContainsAny(code, " \t") {
+			return next
+		}
 	}
 	return provider.PathAccount
 }

@@ -145,6 +145,8 @@ type Handler struct {
 	// trustedDocumentHost: Options.TrustedDocumentHost.
 	trustedDocumentHost func(host string) bool
 	signup              signUp // nil: sign-up is off
+	// deviceGuesses throttles wrong user codes on the device page.
+	deviceGuesses *guessLimiter
 }
 
 // New checks the options and returns the handlers.
@@ -170,6 +172,7 @@ func New(opts Options) (*Handler, error) {
 		log: opts.Logger, now: opts.Now, product: opts.Product,
 		issuer: iss, secure: iss.Scheme == "https",
 	}
+	h.deviceGuesses = newGuessLimiter(h.now)
 	if opts.Passkeys != nil {
 		h.pk = opts.Passkeys
 	}
@@ -232,6 +235,9 @@ func (h *Handler) Public() *echo.Echo {
 	e.POST(provider.PathIntrospect, h.introspect, h.limitIP(rlIntrospect), h.oauthParams, noStore, h.limitClient(rlIntrospect))
 	e.POST(provider.PathRevoke, h.revoke, h.limitIP(rlRevoke), h.oauthParams, noStore, h.limitClient(rlRevoke), h.clientCORS)
 	e.POST(provider.PathPAR, h.par, h.limitIP(rlPAR), h.oauthParams, noStore, h.limitClient(rlPAR))
+	// Device authorization (RFC 8628 §3.1): a client request like a token
+	// request, held to the token endpoint's limits.
+	e.POST(provider.PathDeviceAuthorization, h.deviceAuthorize, h.limitIP(rlToken), h.oauthParams, noStore, h.limitClient(rlToken))
 	e.GET(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	e.POST(provider.PathUserinfo, h.userinfo, h.oauthParams, noStore)
 	for _, p := range []string{provider.PathToken, provider.PathRevoke, provider.PathUserinfo} {
@@ -252,6 +258,10 @@ func (h *Handler) Public() *echo.Echo {
 	e.GET(provider.PathLogout, h.logout, h.pageHeaders, h.oauthParams, csrf)
 	e.POST(provider.PathLogout, h.logoutSubmit, h.pageHeaders, h.oauthParams, csrf)
 	e.GET(provider.PathAccount, h.accountApps, h.pageHeaders, csrf)
+	// The device flow's verification page (RFC 8628 §3.3).
+	e.GET(provider.PathDeviceVerification, h.devicePage, h.pageHeaders, csrf)
+	e.POST(provider.PathDeviceVerification, h.deviceSubmit, h.pageHeaders, csrf)
+	e.POST(provider.PathDeviceVerification+"/decide", h.deviceDecide, h.pageHeaders, csrf)
 	e.POST(provider.PathAccount+"/revoke", h.accountRevoke, h.pageHeaders, csrf)
 	e.GET(PathAccountSessions, h.accountSessions, h.pageHeaders, csrf)
 	e.POST(PathAccountSessions+"/end", h.accountEndSession, h.pageHeaders, csrf)

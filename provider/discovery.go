@@ -16,6 +16,7 @@ type Discovery struct {
 	RegistrationEndpoint                               string   `json:"registration_endpoint,omitempty"`
 	PushedAuthorizationRequestEndpoint                 string   `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests                 bool     `json:"require_pushed_authorization_requests"`
+	DeviceAuthorizationEndpoint                        string   `json:"device_authorization_endpoint"`
 	ScopesSupported                                    []string `json:"scopes_supported"`
 	ResponseTypesSupported                             []string `json:"response_types_supported"`
 	ResponseModesSupported                             []string `json:"response_modes_supported"`
@@ -95,7 +96,8 @@ func (p *Provider) Discovery() Discovery {
 		ScopesSupported:                            StandardScopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     ResponseModes,
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", GrantDeviceCode},
+		DeviceAuthorizationEndpoint:                iss + PathDeviceAuthorization, // RFC 8628 §4
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           keys.Algorithms,
 		TokenEndpointAuthMethodsSupported:          ClientAuthMethods,

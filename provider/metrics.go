@@ -17,7 +17,7 @@ import (
 // grantTypes are the values of the grant_type label: the grants composed
 // in New. Anything else (not expected: fosite refuses other grants before
 // a token is issued) counts as "other".
-var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantJWTBearer, GrantTokenExchange}
+var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantJWTBearer, GrantTokenExchange, GrantDeviceCode}
 
 type metrics struct {
 	tokensIssued *prometheus.CounterVec

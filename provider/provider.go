@@ -47,6 +47,7 @@ type Store interface {
 	storage.RefreshSuccessorStore
 	resourceReader
 	sessionClientRecorder
+	deviceStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -110,6 +111,12 @@ type Options struct {
 	// or "jwt"); AccessTokenAlg signs JWT access tokens ("RS256" default).
 	AccessTokenFormat string
 	AccessTokenAlg    string
+	// DeviceCodeLifetime is how long a device code and its user code stay
+	// usable (expires_in, RFC 8628 §3.2; DefaultDeviceCodeLifetime when
+	// 0); DevicePollInterval the interval devices wait between polls
+	// (DefaultDevicePollInterval when 0).
+	DeviceCodeLifetime time.Duration
+	DevicePollInterval time.Duration
 	// Metrics, when set, receives the engine's counters (tokens issued
 	// and revoked, refresh reuse).
 	Metrics prometheus.Registerer
@@ -160,6 +167,10 @@ type Provider struct {
 	metrics    *metrics
 	// idjag: the identity assertion grant is served (and advertised).
 	idjag bool
+	// devices keeps device authorizations; deviceCodes makes and checks
+	// device codes (RFC 8628).
+	devices     deviceStore
+	deviceCodes *hmac.HMACStrategy
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -181,6 +192,12 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.IssuedSummaryInterval <= 0 {
 		opts.IssuedSummaryInterval = DefaultIssuedSummaryInterval
+	}
+	if opts.DeviceCodeLifetime <= 0 {
+		opts.DeviceCodeLifetime = DefaultDeviceCodeLifetime
+	}
+	if opts.DevicePollInterval <= 0 {
+		opts.DevicePollInterval = DefaultDevicePollInterval
 	}
 	if opts.PARLifespan <= 0 {
 		opts.PARLifespan = parLifespanDefault
@@ -330,6 +347,11 @@ func New(opts Options) (*Provider, error) {
 		idTokens: newIDTokenVerifier(opts.Issuer, ownKeySet{jwks: opts.Keys.JWKS}, opts.TokenExchange, opts.Now),
 	}
 	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, exchange)
+	devices := &deviceHandler{
+		codes: hmacStrategy, refresh: strategy.CoreStrategy, tokens: store, idTokens: strategy.OpenIDConnectTokenStrategy,
+		helper: &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: store, Config: cfg},
+	}
+	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, devices)
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, errors.New("provider: compose did not return a *fosite.Fosite")
@@ -350,6 +372,8 @@ func New(opts Options) (*Provider, error) {
 
 		jwksFetcher: cfg.JWKSFetcherStrategy,
 		idjag:       idjag != nil,
+		devices:     opts.Store,
+		deviceCodes: hmacStrategy,
 
 		issuedFull: make(chan struct{}, 1),
 		metrics:    m,
@@ -374,6 +398,7 @@ func New(opts Options) (*Provider, error) {
 	exchange.introspect = func(ctx context.Context, token string) (fosite.TokenUse, fosite.AccessRequester, error) {
 		return p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
 	}
+	devices.p = p
 	return p, nil
 }
 
@@ -387,7 +412,7 @@ func (p *Provider) assertionAudiences(r *http.Request) []string {
 	iss := p.opts.Issuer
 	auds := []string{iss, iss + PathToken, iss + PathPAR}
 	switch r.URL.Path {
-	case PathIntrospect, PathRevoke:
+	case PathIntrospect, PathRevoke, PathDeviceAuthorization:
 		auds = append(auds, iss+r.URL.Path)
 	}
 	return auds

@@ -761,6 +761,7 @@ type Store interface {
 	SecondFactorStore
 	PasskeyStore
 	ResourceStore
+	DeviceAuthorizationStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html account_passkeys.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html account_passkeys.html device.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete", "account_passkeys"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete", "account_passkeys", "device"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -250,6 +250,22 @@ type UpstreamButton struct {
 // Scope is one requested scope described for a person, e.g.
 // {"email", "Your e-mail address"}.
 type Scope struct{ Name, Description string }
+
+// DeviceData is the data of the "device" page (RFC 8628 verification):
+// Step "" asks for the user code (posted to /device), "confirm" names the
+// client and scopes with a warning against remote phishing (RFC 8628
+// §5.4; posted to /device/decide with decision=allow or deny), "done"
+// shows Message.
+type DeviceData struct {
+	Common
+	Step       string
+	UserCode   string
+	Message    string
+	ClientName string
+	ClientID   string
+	UserEmail  string
+	Scopes     []Scope
+}
 
 // ConsentData is the data of the "consent" page, posted to /consent with
 // decision=allow or decision=deny.

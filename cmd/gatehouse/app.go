@@ -301,6 +301,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		RegistrationPolicy:    cfg.Registration.Policy,
 		PARRequired:           cfg.PAR.Required,
 		PARLifespan:           cfg.PAR.Lifespan,
+		DeviceCodeLifetime:    cfg.Device.CodeLifetime,
+		DevicePollInterval:    cfg.Device.Interval,
 		JWKSFetcher:           jwksFetcher,
 		ClientDocuments:       engineDocuments(documents),
 		APIKeys:               apiKeys,

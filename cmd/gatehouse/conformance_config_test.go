@@ -32,7 +32,7 @@ import (
 var discoveryFieldTypes = map[string]string{
 	"issuer": "url", "authorization_endpoint": "url", "token_endpoint": "url", "userinfo_endpoint": "url",
 	"jwks_uri": "url", "introspection_endpoint": "url", "revocation_endpoint": "url", "end_session_endpoint": "url",
-	"registration_endpoint": "url", "pushed_authorization_request_endpoint": "url",
+	"registration_endpoint": "url", "pushed_authorization_request_endpoint": "url", "device_authorization_endpoint": "url",
 	"require_pushed_authorization_requests": "bool", "authorization_response_iss_parameter_supported": "bool",
 	"claims_parameter_supported": "bool", "request_parameter_supported": "bool", "request_uri_parameter_supported": "bool",
 	"require_request_uri_registration": "bool", "frontchannel_logout_supported": "bool", "backchannel_logout_supported": "bool",

@@ -32,7 +32,7 @@ func newPerformCommand(g *globals) *cobra.Command {
 		Use:   "perform",
 		Short: "Run an OAuth 2.0 flow against a running gatehouse and print the tokens",
 	}
-	cmd.AddCommand(newPerformClientCredentialsCommand(g), newPerformAuthorizationCodeCommand(g))
+	cmd.AddCommand(newPerformClientCredentialsCommand(g), newPerformAuthorizationCodeCommand(g), newPerformDeviceCodeCommand(g))
 	return cmd
 }
 

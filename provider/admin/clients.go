@@ -487,15 +487,25 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 			if spec.Public {
 				ve.Add("grant_types", "a public client cannot use %s (it is for confidential clients)", g)
 			}
+		case provider.GrantDeviceCode:
+			// A device authorization puts a user code in front of a
+			// person who approves it on another screen: the remote
+			// phishing of RFC 8628 §5.4 (an attacker's own client, a
+			// code sent with a convincing story). Only clients an
+			// administrator vouches for may start one.
+			if opts.SelfRegistered {
+				ve.Add("grant_types", "%s is reserved for clients an administrator registers", g)
+				grantsOK = false
+			}
 		default:
-			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s, %s)",
-				clip(g), provider.GrantJWTBearer, provider.GrantTokenExchange)
+			ve.Add("grant_types", "%q is not supported (authorization_code, refresh_token, client_credentials, %s, %s, %s)",
+				clip(g), provider.GrantJWTBearer, provider.GrantTokenExchange, provider.GrantDeviceCode)
 			grantsOK = false
 		}
 	}
 	hasCode := slices.Contains(grants, provider.GrantAuthorizationCode)
-	if slices.Contains(grants, provider.GrantRefreshToken) && !hasCode {
-		ve.Add("grant_types", "refresh_token needs authorization_code")
+	if slices.Contains(grants, provider.GrantRefreshToken) && !hasCode && !slices.Contains(grants, provider.GrantDeviceCode) {
+		ve.Add("grant_types", "refresh_token needs authorization_code or "+provider.GrantDeviceCode)
 	}
 	if spec.Public && slices.Contains(grants, provider.GrantClientCredentials) {
 		ve.Add("grant_types", "a public client cannot use client_credentials (it has no secret)")

@@ -339,6 +339,26 @@ func TestSelfRegisteredClientsGetNoIdentityAssertions(t *testing.T) {
 	}
 }
 
+// TestSelfRegisteredClientsGetNoDeviceGrant: a client that registers
+// itself cannot give itself the device grant, whose user codes are what a
+// remote phisher sends (RFC 8628 §5.4); an operator's public client can,
+// with refresh_token and no redirect URI.
+func TestSelfRegisteredClientsGetNoDeviceGrant(t *testing.T) {
+	h := secret.NewHasher(providertest.Ring(t))
+	spec := ClientSpec{Name: "tv", Public: true, GrantTypes: []string{provider.GrantDeviceCode, provider.GrantRefreshToken}}
+	if _, _, err := BuildClientWith(spec, h, time.Now(), CheckOptions{SelfRegistered: true}); err == nil ||
+		!strings.Contains(err.Error(), "reserved for clients an administrator registers") {
+		t.Fatalf("self-registered client with the device grant: %v", err)
+	}
+	c, _, err := BuildClient(spec, h, time.Now())
+	if err != nil || !slices.Equal(c.GrantTypes, spec.GrantTypes) {
+		t.Fatalf("operator's client with the device grant: %+v, %v", c, err)
+	}
+	if _, _, err := BuildClient(ClientSpec{Name: "x", Public: true, GrantTypes: []string{provider.GrantRefreshToken}}, h, time.Now()); err == nil {
+		t.Fatal("refresh_token alone was accepted")
+	}
+}
+
 func TestBuildClientDefaults(t *testing.T) {
 	h := secret.NewHasher(providertest.Ring(t))
 	web, _, _ := BuildClient(ClientSpec{Name: "web", RedirectURIs: []string{"https://a.example/cb"}}, h, time.Now())

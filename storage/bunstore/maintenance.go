@@ -40,6 +40,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{"password_resets", "user_id"},
 		{"email_verifications", "user_id"},
 		{"signups", "token_hash"},
+		{"device_authorizations", "signature"},
 	}
 	cutoff := dbTime(now)
 	var total int64

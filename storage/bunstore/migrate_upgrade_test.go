@@ -383,6 +383,27 @@ func upgradeCases() []upgradeCase {
 			}
 		},
 	}, {
+		version: "20261210000401", // device authorizations
+		changes: []string{"table device_authorizations"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			d, err := s.DeviceAuthorizationBySignature(context.Background(), "device-sig")
+			if err != nil || d.UserCode != "BCDFGHJK" || d.ClientID != "device-client" || d.Status != "approved" ||
+				d.Interval != 5*time.Second || d.Polls != 1 || d.UserID != "device-user" ||
+				!slices.Equal(d.GrantedScopes, []string{"openid"}) || !slices.Equal(d.AMR, []string{"pwd"}) ||
+				!d.LastPolledAt.Equal(time.Date(2026, 12, 10, 10, 0, 6, 0, time.UTC)) {
+				t.Errorf("the device authorization = %+v, %v; want it as written", d, err)
+			}
+		},
+		used: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			if err := s.ConsumeDeviceAuthorization(ctx, "device-sig"); err != nil {
+				t.Errorf("consuming the approved authorization: %v", err)
+			}
+			if err := s.ConsumeDeviceAuthorization(ctx, "device-sig"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("consuming it again = %v; want ErrNotFound", err)
+			}
+		},
+	}, {
 		version: "20261210000501", // token_exchange
 		changes: []string{"column clients.token_exchange_impersonation", "column clients.token_exchange_subject_types"},
 		loaded: func(t *testing.T, s *bunstore.Store) {

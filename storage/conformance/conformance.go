@@ -75,6 +75,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Maintenance", maintenanceTests()},
 		{"RefreshSuccessors", refreshSuccessorTests()},
 		{"Resources", resourceTests()},
+		{"DeviceAuthorizations", deviceTests()},
 		{"UnstorableKeys", unstorableKeyTests()},
 	}
 	for _, g := range groups {
