@@ -95,8 +95,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError writes an RFC 6749 §5.2 error body.
+//
+// The description is computed on a copy: GetDescription fills the hint in
+// place, and err may be one of the package's shared error values (such
+// as ErrIntrospectionCaller), which concurrent requests answer with.
 func writeError(w http.ResponseWriter, err error) {
-	rfc := fosite.ErrorToRFC6749Error(err)
+	rfc := *fosite.ErrorToRFC6749Error(err)
 	writeJSON(w, rfc.StatusCode(), map[string]string{"error": rfc.ErrorField, "error_description": rfc.GetDescription()})
 }
 
