@@ -29,9 +29,6 @@ const (
 	// lock belongs to a session, so it goes away with a process that dies
 	// holding it, which bun's table-based lock does not.
 	migrationLockKey int32 = 0x6d696772
-	// maxMigrateAttempts bounds the retries after another process applied
-	// a migration between this one's status read and its transaction.
-	maxMigrateAttempts = 3
 )
 
 // errAppliedMeanwhile aborts a migration that another process applied
@@ -69,9 +66,15 @@ func (s *Store) migrate(ctx context.Context, ms *migrate.Migrations) error {
 	if err := m.Init(ctx); err != nil {
 		return mapErr("create migrations table", err)
 	}
+	// Another process may apply a migration between this one's status read
+	// and its transaction (SQLite has no migration lock): then this one
+	// starts over. Each such collision means another process made
+	// progress, so as many attempts as there are migrations always suffice
+	// (a fixed 3 did not once there were twenty, with eight processes).
+	maxAttempts := len(ms.Sorted()) + 1
 	for attempt := 1; ; attempt++ {
 		group, err := m.Migrate(ctx)
-		if errors.Is(err, errAppliedMeanwhile) && attempt < maxMigrateAttempts {
+		if errors.Is(err, errAppliedMeanwhile) && attempt < maxAttempts {
 			continue
 		}
 		if err != nil {
