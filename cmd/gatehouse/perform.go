@@ -105,14 +105,7 @@ func newPerformClientCredentialsCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return retrieveError("token endpoint", err)
 			}
-			out := newTokenOutput(tok)
-			if rf.asJSON {
-				return json.NewEncoder(g.stdout).Encode(out)
-			}
-			fmt.Fprintln(g.stdout, out.AccessToken)
-			return printFields(g.stderr, [][2]string{
-				{"token_type", out.TokenType}, {"expires_in", out.expiryText()}, {"scope", clean(out.Scope)},
-			})
+			return printAccessToken(g, tok, rf.asJSON)
 		},
 	}
 	rf.register(cmd, defaultRequestTimeout, "time limit of each HTTP request")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -90,14 +89,7 @@ func newPerformDeviceCodeCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return retrieveError("token endpoint", err)
 			}
-			out := newTokenOutput(tok)
-			if rf.asJSON {
-				return json.NewEncoder(g.stdout).Encode(out)
-			}
-			fmt.Fprintln(g.stdout, out.AccessToken)
-			return printFields(g.stderr, [][2]string{
-				{"token_type", out.TokenType}, {"expires_in", out.expiryText()}, {"scope", clean(out.Scope)},
-			})
+			return printAccessToken(g, tok, rf.asJSON)
 		},
 	}
 	rf.register(cmd, defaultRequestTimeout, "time limit of each HTTP request")

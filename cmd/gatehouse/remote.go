@@ -315,6 +315,20 @@ func newTokenOutput(tok *oauth2.Token) tokenOutput {
 	return out
 }
 
+// printAccessToken answers a perform command that got tok: the token
+// response as JSON, or the access token alone on stdout (for $(...)) and
+// its type, lifetime and scope on stderr.
+func printAccessToken(g *globals, tok *oauth2.Token, asJSON bool) error {
+	out := newTokenOutput(tok)
+	if asJSON {
+		return json.NewEncoder(g.stdout).Encode(out)
+	}
+	fmt.Fprintln(g.stdout, out.AccessToken)
+	return printFields(g.stderr, [][2]string{
+		{"token_type", out.TokenType}, {"expires_in", out.expiryText()}, {"scope", clean(out.Scope)},
+	})
+}
+
 // expiryText is "899s (2025-01-02T03:04:05Z)".
 func (o tokenOutput) expiryText() string {
 	if o.Expiry == "" {
