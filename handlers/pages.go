@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -511,7 +510,7 @@ func (h *Handler) clientDocumentView(c *storage.Client, redirect *url.URL) *temp
 	}
 	v.LocalhostOnly = len(c.RedirectURIs) > 0
 	for _, raw := range c.RedirectURIs {
-		if u, err := url.Parse(raw); err != nil || !loopbackHost(u.Hostname()) {
+		if u, err := url.Parse(raw); err != nil || !provider.LoopbackHost(u.Hostname()) {
 			v.LocalhostOnly = false
 		}
 	}
@@ -519,14 +518,6 @@ func (h *Handler) clientDocumentView(c *storage.Client, redirect *url.URL) *temp
 		v.LocalhostOnly = false
 	}
 	return v
-}
-
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // consentSubmit records the user's decision. Allow remembers the scopes and

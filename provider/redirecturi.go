@@ -122,3 +122,14 @@ func validPort(p string) bool {
 	n, err := strconv.Atoi(p)
 	return err == nil && n >= 1 && n <= 65535
 }
+
+// LoopbackHost reports whether host (a URL's Hostname) is on this machine:
+// "localhost" or a loopback IP literal — where any program of the device
+// can listen (RFC 8252 §8.3).
+func LoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

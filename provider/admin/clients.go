@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/mail"
 	"net/url"
 	"slices"
@@ -952,7 +951,7 @@ func checkRedirectURI(raw string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !provider.LoopbackHost(u.Hostname()) {
 			return fmt.Errorf("%q uses http on a non-loopback host; use https", clip(raw))
 		}
 	default:
@@ -977,18 +976,10 @@ func checkOrigin(raw string) error {
 	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return fmt.Errorf("%q is not an origin (scheme://host[:port])", clip(raw))
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && provider.LoopbackHost(u.Hostname())) {
 		return fmt.Errorf("%q: origin must be https (or http on loopback)", clip(raw))
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validScopeToken follows RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B /

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -157,7 +156,7 @@ func CheckDocumentURL(clientID string, allowHTTPLoopback bool) (*url.URL, error)
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !allowHTTPLoopback || !isLoopbackHost(u.Hostname()) {
+		if !allowHTTPLoopback || !provider.LoopbackHost(u.Hostname()) {
 			return nil, documentError("the client_id URL must use https")
 		}
 	default:
@@ -190,14 +189,6 @@ func CheckDocumentURL(clientID string, allowHTTPLoopback bool) (*url.URL, error)
 		return nil, documentError("the client_id URL's port must be 1-65535 without leading zeros")
 	}
 	return u, nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // domainIn says whether host is one of domains or a subdomain of one.
