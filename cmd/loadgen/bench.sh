@@ -28,7 +28,10 @@
 #                           client ID metadata document, served over HTTPS on
 #                           loopback by benchtool; the server then has
 #                           client_id_metadata_documents on and trusts that
-#                           document server's certificate)
+#                           document server's certificate); exchange_delegation
+#                           and exchange_impersonation (RFC 8693 token
+#                           exchange of an opaque access token, with and
+#                           without an actor token)
 #   TOTP_ACCOUNTS=2400      accounts authcode_totp signs in with: a code is
 #                           accepted once, so each account signs in at most
 #                           once per 30 s; give about the flows/s x 30
@@ -78,6 +81,7 @@ TOTP_ACCOUNTS=${TOTP_ACCOUNTS:-2400}
 for s in ${SCENARIOS//,/ }; do
 	case "$s" in
 	cc_opaque | cc_jwt | cc_apikey | introspect | jwks | discovery) ;;
+	exchange_delegation | exchange_impersonation) ;;
 	authcode | authcode_consent | authcode_session) authcode=true ;;
 	authcode_passkey) authcode=true passkey=true ;;
 	authcode_totp) authcode=true totp=true ;;
@@ -147,6 +151,13 @@ client_secret=$("$tool" field client_secret <"$work/client.json")
 jwt_id=$("$tool" field client_id <"$work/client-jwt.json")
 jwt_secret=$("$tool" field client_secret <"$work/client-jwt.json")
 "$gh" apikeys create --client "$client_id" --name bench --scope api --json >"$work/apikey.json"
+# A service that exchanges the tokens presented to it (RFC 8693): its own
+# client_credentials tokens serve as subject and actor tokens.
+"$gh" clients create --name bench-exchange --grant-type client_credentials \
+	--grant-type urn:ietf:params:oauth:grant-type:token-exchange --token-exchange-impersonation \
+	--scope api --json >"$work/client-exchange.json"
+exchange_id=$("$tool" field client_id <"$work/client-exchange.json")
+exchange_secret=$("$tool" field client_secret <"$work/client-exchange.json")
 api_key=$("$tool" field key <"$work/apikey.json")
 if [[ $authcode == true ]]; then
 	# One user, signed in with the right password only: wrong ones would
@@ -261,6 +272,15 @@ for s in ${SCENARIOS//,/ }; do
 	cc_apikey)
 		# An API key is presented exactly like the client secret.
 		loadgen cc_apikey -scenarios cc_token -token-url "$token_url" -client-id "$client_id" -client-secret "$api_key"
+		;;
+	exchange_delegation | exchange_impersonation)
+		# loadgen fetches the subject (and actor) token first; each
+		# request then exchanges it: one lookup per token presented and
+		# one INSERT.
+		actor=false
+		[[ $s == exchange_delegation ]] && actor=true
+		loadgen "$s" -scenarios exchange -token-url "$token_url" -client-id "$exchange_id" -client-secret "$exchange_secret" \
+			-exchange-actor="$actor"
 		;;
 	introspect)
 		# loadgen fetches one opaque token first; the caller authenticates

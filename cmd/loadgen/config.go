@@ -20,6 +20,7 @@ type config struct {
 	scope          string
 	audience       string
 	extraForm      string
+	exchangeActor  bool // exchange: present an actor token (delegation)
 	introspectURL  string
 	introspectAuth string // none | client | basic:user:pass | bearer:TOKEN
 	getURL         string
@@ -61,6 +62,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&c.scope, "scope", "", "optional scope parameter")
 	fs.StringVar(&c.audience, "audience", "", "optional audience parameter")
 	fs.StringVar(&c.extraForm, "extra-form", "", "optional extra form parameters, URL-encoded (a=b&c=d)")
+	fs.BoolVar(&c.exchangeActor, "exchange-actor", false, "exchange: also present an actor token (delegation); without, the exchange is an impersonation")
 	fs.StringVar(&c.introspectURL, "introspect-url", "", "introspection endpoint URL (enables the introspect scenario)")
 	fs.StringVar(&c.introspectAuth, "introspect-auth", "none", "auth for introspection: none | client (basic with the client id/secret) | basic:USER:PASS | bearer:TOKEN")
 	fs.StringVar(&c.getURL, "get-url", "", "URL for the trivial GET baseline scenario, e.g. http://127.0.0.1:4444/.well-known/jwks.json")
@@ -72,7 +74,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.BoolVar(&c.authcodeFresh, "authcode-fresh-session", true, "authcode: start every flow with an empty cookie jar, so each flow signs in with the password (false: keep the browser session, later flows skip the login form)")
 	fs.StringVar(&c.authcodeLogin, "authcode-login", loginPassword, "authcode: how each flow signs in: password; passkey (a passkey is registered on the -username account first, through its account pages; the server's issuer host must be a domain name, e.g. localhost); totp (password, then a code from an authenticator app, turned on first for every account of the pool)")
 	fs.IntVar(&c.authcodeAccounts, "authcode-accounts", 1, "authcode with -authcode-login totp: the number of accounts, -username with %d (1..N); a code is accepted once, so an account signs in once per 30 s: give about flows/s x 30 accounts. The accounts must have no second factor yet")
-	fs.StringVar(&scen, "scenarios", "", "comma-separated list among cc_token,introspect,get,authcode (default: every scenario whose URL is set)")
+	fs.StringVar(&scen, "scenarios", "", "comma-separated list among cc_token,exchange,introspect,get,authcode (default: every scenario whose URL is set)")
 	fs.StringVar(&conns, "conns", "1,16,64", "comma-separated concurrency sweep (closed loop, one keep-alive connection per worker)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of one run (max 10m)")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured warm-up before each run (same concurrency)")

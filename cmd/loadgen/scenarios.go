@@ -1,5 +1,5 @@
-// The scenarios cc_token, introspect and get (one request per measured
-// unit), and buildScenarios, which builds every scenario the flags name.
+// The scenarios cc_token, exchange, introspect and get (one request per
+// measured unit), and buildScenarios, which builds every scenario the flags name.
 
 package main
 
@@ -65,6 +65,8 @@ var (
 	needleAccessToken = []byte(`"access_token"`)
 	needleActive      = []byte(`"active":true`)
 	needleActive2     = []byte(`"active": true`)
+	// needleIssuedTokenType: a token exchange answer (RFC 8693 §2.2.1).
+	needleIssuedTokenType = []byte(`"issued_token_type"`)
 )
 
 func fetchToken(c config) (string, error) {
@@ -92,6 +94,55 @@ func fetchToken(c config) (string, error) {
 	return tr.AccessToken, nil
 }
 
+// RFC 8693 identifiers the exchange scenario sends.
+const (
+	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// newExchange builds the exchange scenario: each request exchanges one
+// access token (RFC 8693 §2.1), fetched once before the runs with the
+// client's client_credentials grant, for a new one. The client must be
+// allowed both grants. With -exchange-actor a second such token is the
+// actor token (delegation: two token lookups and one INSERT per request);
+// without, the exchange is an impersonation (one lookup), which the client
+// must be allowed too.
+func newExchange(c config) (scenario, error) {
+	if c.tokenURL == "" || c.clientID == "" {
+		return scenario{}, errors.New("exchange needs -token-url, -client-id, -client-secret")
+	}
+	if err := requireLoopback(c.tokenURL); err != nil {
+		return scenario{}, err
+	}
+	subject, err := fetchToken(c)
+	if err != nil {
+		return scenario{}, fmt.Errorf("exchange: obtaining the subject token: %w", err)
+	}
+	v := url.Values{}
+	v.Set("grant_type", grantTokenExchange)
+	v.Set("subject_token", subject)
+	v.Set("subject_token_type", tokenTypeAccessToken)
+	if c.exchangeActor {
+		actor, err := fetchToken(c)
+		if err != nil {
+			return scenario{}, fmt.Errorf("exchange: obtaining the actor token: %w", err)
+		}
+		v.Set("actor_token", actor)
+		v.Set("actor_token_type", tokenTypeAccessToken)
+	}
+	if c.scope != "" {
+		v.Set("scope", c.scope)
+	}
+	authz := basic(c.clientID, c.clientSecret)
+	if c.authMethod == "post" {
+		v.Set("client_id", c.clientID)
+		v.Set("client_secret", c.clientSecret)
+		authz = ""
+	}
+	return scenario{name: "exchange", build: postForm(c.tokenURL, []byte(v.Encode()), authz),
+		check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleIssuedTokenType) }}, nil
+}
+
 func buildScenarios(c config) ([]scenario, error) {
 	var out []scenario
 	for _, name := range c.scenarios {
@@ -106,6 +157,12 @@ func buildScenarios(c config) ([]scenario, error) {
 			body, authz := tokenForm(c)
 			out = append(out, scenario{name: name, build: postForm(c.tokenURL, body, authz),
 				check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleAccessToken) }})
+		case "exchange":
+			sc, err := newExchange(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sc)
 		case "introspect":
 			if c.introspectURL == "" || c.tokenURL == "" {
 				return nil, errors.New("introspect needs -introspect-url and -token-url (a token is obtained first)")
