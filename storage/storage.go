@@ -712,7 +712,7 @@ type SystemKeyStore interface {
 type Maintenance interface {
 	// DeleteExpired removes rows that expired before now (tokens, codes,
 	// sessions, flows, pushed requests, upstream states, assertion jtis,
-	// WebAuthn challenges),
+	// DPoP proofs, WebAuthn challenges),
 	// at most batch rows per table per call, and reports how many went.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	// WithJanitorLock runs fn unless another process runs the janitor on
@@ -762,6 +762,7 @@ type Store interface {
 	PasskeyStore
 	ResourceStore
 	DeviceAuthorizationStore
+	DPoPProofStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

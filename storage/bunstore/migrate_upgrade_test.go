@@ -419,6 +419,17 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("a client from before the migration = %+v, %v; want no impersonation", c, err)
 			}
 		},
+	}, {
+		version: "20261211000101", // dpop_proofs
+		changes: []string{"table dpop_proofs"},
+		used: func(t *testing.T, s *bunstore.Store) {
+			// The fixture's proof is remembered: a replay of it is refused.
+			ctx := context.Background()
+			fresh, err := s.UseDPoPProof(ctx, "proof-key", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil || fresh {
+				t.Errorf("using the fixture's proof again = %v, %v; want a replay", fresh, err)
+			}
+		},
 	}}
 }
 

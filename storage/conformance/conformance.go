@@ -76,6 +76,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"RefreshSuccessors", refreshSuccessorTests()},
 		{"Resources", resourceTests()},
 		{"DeviceAuthorizations", deviceTests()},
+		{"DPoPProofs", dpopProofTests()},
 		{"UnstorableKeys", unstorableKeyTests()},
 	}
 	for _, g := range groups {
