@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -601,4 +602,120 @@ func rsaPublicKey(t *testing.T) *rsa.PublicKey {
 		t.Fatal(err)
 	}
 	return &k.PublicKey
+}
+
+// TestDPoPDeviceGrant: a device (a public client) that polls with DPoP
+// proofs gets tokens bound to its key, its refresh token included.
+func TestDPoPDeviceGrant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := startServer(t, "sqlite", deviceConfig)
+	s.user("tv@example.com", alicePassword)
+	c, cfg := s.deviceClient(provider.GrantDeviceCode, provider.GrantRefreshToken)
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.newBrowser()
+	if p := b.decideDevice(b.enterUserCode(da.UserCode, "tv@example.com", alicePassword), "allow"); p.status != http.StatusOK {
+		t.Fatalf("approval: %d %.300s", p.status, p.body)
+	}
+	prover := newProver(t)
+	form := url.Values{"grant_type": {provider.GrantDeviceCode}, "client_id": {c.ID}, "device_code": {da.DeviceCode}}
+	status, body, _ := dpopTokenRequest(t, s, form, "", "", proveToken(t, s, prover, ""))
+	wantDPoPToken(t, "device token", status, body)
+	rt, _ := body["refresh_token"].(string)
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.ID}}
+	status, body, _ = dpopTokenRequest(t, s, refresh, "", "", proveToken(t, s, newProver(t), ""))
+	wantProofRefused(t, "the device's refresh token with another key", status, body, dpop.CodeInvalidProof, "bound")
+	status, body, _ = dpopTokenRequest(t, s, refresh, "", "", proveToken(t, s, prover, ""))
+	wantDPoPToken(t, "the device's refresh token with its key", status, body)
+}
+
+// TestDPoPClientMetadata: dpop_bound_access_tokens (RFC 9449 §5.2) goes in
+// and out of dynamic registration (RFC 7591) and the admin API, and is
+// audited as DPoP in the trail of the tokens it gets.
+func TestDPoPClientMetadata(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		_, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
+		status, reg, _ := jsonRequest(t, http.MethodPost, s.issuer+provider.PathRegister, iat,
+			`{"client_name":"Agent","grant_types":["client_credentials"],"scope":"api:read","dpop_bound_access_tokens":true}`)
+		if status != http.StatusCreated || reg["dpop_bound_access_tokens"] != true {
+			t.Fatalf("register: %d %v; want dpop_bound_access_tokens true", status, reg)
+		}
+		id, _ := reg["client_id"].(string)
+		secret, _ := reg["client_secret"].(string)
+		stored, err := s.store.ClientByID(context.Background(), id)
+		if err != nil || !stored.DPoPBoundAccessTokens {
+			t.Fatalf("stored: %+v, %v", stored, err)
+		}
+		status, body, _ := dpopTokenRequest(t, s, clientCredentials, id, secret)
+		wantProofRefused(t, "the registered client without a proof", status, body, dpop.CodeInvalidProof, "required")
+
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		tok, code := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		if code != "" {
+			t.Fatal(code)
+		}
+		status, created, _ := jsonRequest(t, http.MethodPost, s.admin+"/admin/clients", tok,
+			`{"client_name":"Service","grant_types":["client_credentials"],"scope":"api:read","dpop_bound_access_tokens":true}`)
+		if status != http.StatusCreated || created["dpop_bound_access_tokens"] != true {
+			t.Fatalf("admin API create: %d %v", status, created)
+		}
+		status, got, _ := jsonRequest(t, http.MethodGet, s.admin+"/admin/clients/"+created["client_id"].(string), tok, "")
+		if status != http.StatusOK || got["dpop_bound_access_tokens"] != true {
+			t.Fatalf("admin API get: %d %v", status, got)
+		}
+	})
+}
+
+// TestDPoPAudited: the trail of a DPoP token says token_type DPoP (and no
+// key material).
+func TestDPoPAudited(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite")
+	u := s.user("jane@example.com", alicePassword)
+	web, secret := s.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+	conf := s.oauthConfig(web, secret, "openid")
+	code, verifier := codeFlow(t, s, conf)
+	prover := newProver(t)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {appRedirect}}
+	status, body, _ := dpopTokenRequest(t, s, form, web.ID, secret, proveToken(t, s, prover, ""))
+	wantDPoPToken(t, "code exchange", status, body)
+	evs := awaitEvents(t, s.store, wantEvent{Type: audit.TokenIssued, Actor: "client:" + web.ID, Subject: "user:" + u.ID, ClientID: web.ID,
+		Details: map[string]string{"grant_type": "authorization_code", "token_type": dpop.TokenType}})
+	for _, v := range evs[0].Details {
+		if strings.Contains(v, prover.JKT()) {
+			t.Fatalf("the trail holds the key's thumbprint: %v", evs[0].Details)
+		}
+	}
+}
+
+// TestCLIClientDPoPBoundAccessTokens: `clients create/update
+// --dpop-bound-access-tokens` sets and clears the client's requirement,
+// and `clients get` shows it.
+func TestCLIClientDPoPBoundAccessTokens(t *testing.T) {
+	cliEnv(t)
+	if _, _, err := cli(t, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	cliJSON(t, &c, "", "clients", "create", "--name", "Agent", "--grant-type", "client_credentials", "--dpop-bound-access-tokens", "--json")
+	id, _ := c["client_id"].(string)
+	if c["dpop_bound_access_tokens"] != true {
+		t.Fatalf("created: %v", c)
+	}
+	cliJSON(t, &c, "", "clients", "update", id, "--name", "Agent 2", "--json")
+	if c["dpop_bound_access_tokens"] != true {
+		t.Fatalf("an update of another field changed it: %v", c)
+	}
+	cliJSON(t, &c, "", "clients", "update", id, "--dpop-bound-access-tokens=false", "--json")
+	if c["dpop_bound_access_tokens"] != false {
+		t.Fatalf("after clearing it: %v", c)
+	}
+	if out, _, err := cli(t, "", "clients", "get", id); err != nil || !strings.Contains(out, "dpop_bound_access_tokens") {
+		t.Fatalf("get: %q %v", out, err)
+	}
 }
