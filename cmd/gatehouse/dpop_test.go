@@ -92,6 +92,11 @@ func wantDPoPToken(t *testing.T, what string, status int, body map[string]any) s
 	if status != http.StatusOK || body["token_type"] != dpop.TokenType {
 		t.Fatalf("%s: %d %v; want a DPoP token", what, status, body)
 	}
+	for k := range body {
+		if strings.HasPrefix(k, "gatehouse_") {
+			t.Fatalf("%s: the response carries gatehouse's own member %s: %v", what, k, body)
+		}
+	}
 	at, _ := body["access_token"].(string)
 	return at
 }
