@@ -152,6 +152,16 @@ func TestDPoPClientCredentials(t *testing.T) {
 			t.Fatalf("JWT claims %v; want cnf.jkt %s", claims, prover.JKT())
 		}
 
+		// An API key authenticates the same request: bound too.
+		_, key, err := s.app.admin.CreateAPIKey(context.Background(), nil, admin.APIKeySpec{ClientID: svc.ID, Name: "ci", Scopes: []string{"api:read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body, _ = dpopTokenRequest(t, s, clientCredentials, svc.ID, key, proveToken(t, s, prover, ""))
+		if in := s.introspect(t, rs.ID, rsSecret, wantDPoPToken(t, "an API key with a proof", status, body)); cnfJKT(in) != prover.JKT() {
+			t.Fatalf("introspection of the API key's token: %v", in)
+		}
+
 		// Without a proof: Bearer, no cnf.
 		status, body, _ = dpopTokenRequest(t, s, clientCredentials, svc.ID, svcSecret)
 		if status != http.StatusOK || !strings.EqualFold(body["token_type"].(string), "bearer") {
