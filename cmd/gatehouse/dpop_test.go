@@ -734,3 +734,31 @@ func TestCLIClientDPoPBoundAccessTokens(t *testing.T) {
 		t.Fatalf("get: %q %v", out, err)
 	}
 }
+
+// TestDPoPCORS: a browser app of a registered origin may send the DPoP
+// header (preflight) and read the DPoP-Nonce of the answer (RFC 9449 §8).
+func TestDPoPCORS(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite", func(c *config.Config) { c.DPoP.RequireNonce = true })
+	const origin = "http://127.0.0.1:3000"
+	c, _ := s.client(admin.ClientSpec{Name: "SPA", Public: true, RedirectURIs: []string{appRedirect}, AllowedOrigins: []string{origin},
+		GrantTypes: []string{"authorization_code", "refresh_token"}})
+	req := mustRequest(t, http.MethodOptions, s.issuer+provider.PathToken)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "dpop, content-type")
+	_, _, hdr := doJSON(t, req)
+	if allowed := strings.ToLower(hdr.Get("Access-Control-Allow-Headers")); !strings.Contains(allowed, "dpop") {
+		t.Fatalf("preflight: Access-Control-Allow-Headers %q; want DPoP", hdr.Get("Access-Control-Allow-Headers"))
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"gth_rt_x"}, "client_id": {c.ID}}
+	req, _ = http.NewRequest(http.MethodPost, s.issuer+provider.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	req.Header.Set(dpop.HeaderName, proveToken(t, s, newProver(t), ""))
+	status, body, hdr := doJSON(t, req)
+	if status != http.StatusBadRequest || body["error"] != dpop.CodeUseNonce || hdr.Get(dpop.NonceHeader) == "" ||
+		hdr.Get("Access-Control-Allow-Origin") != origin || !strings.Contains(hdr.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
+		t.Fatalf("token request from the app: %d %v %v; want use_dpop_nonce readable by the app", status, body, hdr)
+	}
+}
