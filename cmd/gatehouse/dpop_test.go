@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/dpop"
+	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -760,5 +761,38 @@ func TestDPoPCORS(t *testing.T) {
 	if status != http.StatusBadRequest || body["error"] != dpop.CodeUseNonce || hdr.Get(dpop.NonceHeader) == "" ||
 		hdr.Get("Access-Control-Allow-Origin") != origin || !strings.Contains(hdr.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
 		t.Fatalf("token request from the app: %d %v %v; want use_dpop_nonce readable by the app", status, body, hdr)
+	}
+}
+
+// TestDPoPIdentityAssertion: an identity assertion (jwt-bearer) redeemed
+// with a proof gets a DPoP token.
+func TestDPoPIdentityAssertion(t *testing.T) {
+	t.Parallel()
+	idp := newTestIdP(t)
+	s := startServer(t, "sqlite", func(c *config.Config) {
+		c.HTTPClient.AllowPrivateNetworks = true // the IdP is on loopback
+		c.Upstreams = []config.Upstream{{ID: "corp", Name: "Corp SSO", Issuer: idp.url, ClientID: "gatehouse", ClientSecret: "upstream-secret"}}
+		c.IDJAG.Issuers = []config.IDJAGIssuer{{Upstream: "corp"}}
+	})
+	const resource = "https://mcp.example.com/mcp"
+	agent, agentSecret := s.client(admin.ClientSpec{Name: "MCP agent", GrantTypes: []string{provider.GrantJWTBearer},
+		Scopes: []string{"chat.read"}, Audience: []string{resource}})
+	alice := s.user("alice@example.com", alicePassword)
+	now := time.Now().UTC()
+	if err := s.store.CreateFederatedIdentity(context.Background(), &storage.FederatedIdentity{
+		UpstreamID: "corp", Subject: "idp-alice", UserID: alice.ID, CreatedAt: now, LastLoginAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	assertion := idp.assertion(t, map[string]any{
+		"iss": idp.url, "sub": "idp-alice", "aud": s.issuer, "client_id": agent.ID, "jti": randomJTI(),
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "resource": resource, "scope": "chat.read",
+	})
+	prover := newProver(t)
+	form := url.Values{"grant_type": {provider.GrantJWTBearer}, "assertion": {assertion}}
+	status, body, _ := dpopTokenRequest(t, s, form, agent.ID, agentSecret, proveToken(t, s, prover, ""))
+	at := wantDPoPToken(t, "identity assertion", status, body)
+	if in := s.introspect(t, agent.ID, agentSecret, at); cnfJKT(in) != prover.JKT() || in["sub"] != alice.ID {
+		t.Fatalf("introspection: %v; want alice's token bound to the key", in)
 	}
 }
