@@ -8,12 +8,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,26 +106,35 @@ type dpopResponse struct {
 // repeat).
 func (f *dpopFixture) do(method, path string, hdr ...string) dpopResponse {
 	f.t.Helper()
+	r, err := f.send(method, path, hdr...)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// send is do for any goroutine: it returns its failure.
+func (f *dpopFixture) send(method, path string, hdr ...string) (dpopResponse, error) {
 	req, err := http.NewRequest(method, f.srv.URL+path, nil)
 	if err != nil {
-		f.t.Fatal(err)
+		return dpopResponse{}, err
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		f.t.Fatal(err)
+		return dpopResponse{}, err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	r := dpopResponse{status: resp.StatusCode, challenges: resp.Header.Values("WWW-Authenticate"),
 		nonce: resp.Header.Get(dpop.NonceHeader), retryAfter: resp.Header.Get("Retry-After")}
 	if err := json.Unmarshal(raw, &r.body); err != nil {
-		f.t.Fatalf("%s %s: body %q: %v", method, path, raw, err)
+		return r, fmt.Errorf("body %q: %w", raw, err)
 	}
 	r.errCode = r.body["error"]
-	return r
+	return r, nil
 }
 
 // challengesFor are the two challenges of a refusal with errCode on the
@@ -441,5 +452,45 @@ func TestDPoPExternalURL(t *testing.T) {
 	r = f.do("POST", "/mcp", "Authorization", "DPoP "+at, "DPoP", f.proof(f.client, "POST", "/mcp", at, ""))
 	if r.status != 401 || r.errCode != errInvalidDPoPProof {
 		t.Fatalf("proof for the resource's own URL: %+v", r)
+	}
+}
+
+// TestDPoPProofUsedOnceConcurrently: one proof sent by many requests at
+// once passes exactly once (RFC 9449 §11.1); the others are refused as
+// replays, none with a 5xx.
+func TestDPoPProofUsedOnceConcurrently(t *testing.T) {
+	f := newDPoPFixture(t, nil)
+	at := f.boundJWT()
+	proof := f.proof(f.client, "POST", "/mcp", at, "")
+	const n = 16
+	statuses := make(chan dpopResponse, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			r, err := f.send("POST", "/mcp", "Authorization", "DPoP "+at, "DPoP", proof)
+			statuses <- r
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := 0
+	for r := range statuses {
+		switch {
+		case r.status == 200:
+			ok++
+		case r.status != 401 || r.errCode != errInvalidDPoPProof:
+			t.Errorf("a replay answered %d %s", r.status, r.errCode)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("the proof passed %d times, want once", ok)
 	}
 }
