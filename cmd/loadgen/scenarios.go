@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +28,16 @@ type scenario struct {
 	// maxReqs bounds the HTTP requests of one unit (1 without flow), so
 	// the time budget can allow for a unit in flight at the deadline.
 	maxReqs int
+	// prepare, when set, completes worker w's request after build (with
+	// -dpop, the worker's DPoP proof). Like build, it is not timed.
+	prepare func(w int, req *http.Request) error
+	// answer, when set, sees every answer of worker w before check.
+	// taken: a challenge the worker took up (a DPoP server nonce, RFC
+	// 9449 §8), neither timed nor an error; err: the answer is an error,
+	// for that reason.
+	answer func(w, status int, h http.Header, body []byte) (taken bool, err error)
+	// dpop marks a scenario whose requests carry DPoP proofs.
+	dpop bool
 }
 
 func tokenForm(c config) (body []byte, authz string) {
@@ -143,6 +154,21 @@ func newExchange(c config) (scenario, error) {
 		check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleIssuedTokenType) }}, nil
 }
 
+// withDPoP makes sc send a fresh DPoP proof (RFC 9449 §4.2) with every
+// request, signed with its worker's key, and count as a success only a
+// DPoP-bound token (§5: token_type DPoP).
+func withDPoP(sc *scenario, c config) error {
+	p, err := newDPoPProver(c.tokenURL, slices.Max(c.conns), nil)
+	if err != nil {
+		return err
+	}
+	sc.prepare, sc.answer, sc.dpop = p.prepare, p.answer, true
+	sc.check = func(st int, b []byte) bool {
+		return st == 200 && (bytes.Contains(b, needleDPoPTokenType) || bytes.Contains(b, needleDPoPTokenType2))
+	}
+	return nil
+}
+
 func buildScenarios(c config) ([]scenario, error) {
 	var out []scenario
 	for _, name := range c.scenarios {
@@ -155,8 +181,14 @@ func buildScenarios(c config) ([]scenario, error) {
 				return nil, err
 			}
 			body, authz := tokenForm(c)
-			out = append(out, scenario{name: name, build: postForm(c.tokenURL, body, authz),
-				check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleAccessToken) }})
+			sc := scenario{name: name, build: postForm(c.tokenURL, body, authz),
+				check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleAccessToken) }}
+			if c.dpop {
+				if err := withDPoP(&sc, c); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, sc)
 		case "exchange":
 			sc, err := newExchange(c)
 			if err != nil {
