@@ -198,8 +198,9 @@ func TestDPoPAnswerNonces(t *testing.T) {
 
 // tokenServer is a token endpoint on loopback that checks DPoP proofs with
 // gatehouse's verifier and asks for a server nonce (RFC 9449 §8). With
-// refuseNonces it answers use_dpop_nonce to every proof, as a server that
-// does not accept its own nonces would.
+// serverRefusesNonces it answers use_dpop_nonce to every proof, as a server
+// that does not accept its own nonces would; with serverWithoutDPoP it
+// ignores proofs and issues bearer tokens.
 type tokenServer struct {
 	*httptest.Server
 	nonces *dpop.Nonces
@@ -209,7 +210,15 @@ type tokenServer struct {
 	nonceSeen                     map[string]int
 }
 
-func newTokenServer(t *testing.T, refuseNonces bool) *tokenServer {
+type tokenServerKind int
+
+const (
+	serverDPoP tokenServerKind = iota
+	serverRefusesNonces
+	serverWithoutDPoP
+)
+
+func newTokenServer(t *testing.T, kind tokenServerKind) *tokenServer {
 	t.Helper()
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -232,7 +241,11 @@ func newTokenServer(t *testing.T, refuseNonces bool) *tokenServer {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		if err == nil && refuseNonces {
+		if kind == serverWithoutDPoP {
+			fmt.Fprint(w, `{"access_token":"gth_at_x","token_type":"bearer","expires_in":3600}`)
+			return
+		}
+		if err == nil && kind == serverRefusesNonces {
 			err = &dpop.Error{Code: dpop.CodeUseNonce, Reason: "refused"}
 		}
 		var de *dpop.Error
@@ -258,15 +271,18 @@ func newTokenServer(t *testing.T, refuseNonces bool) *tokenServer {
 	return ts
 }
 
-// cc_token -dpop against a server that asks for a nonce: each worker is
-// challenged once, carries the nonce from then on, and every token is a
-// success.
+func dpopConfig(tokenURL string, conns int) config {
+	return config{tokenURL: tokenURL, clientID: "bench", clientSecret: "s", authMethod: "basic",
+		dpop: true, scenarios: []string{"cc_token"}, conns: []int{conns}, reqTimeout: 5 * time.Second}
+}
+
+// cc_token -dpop against a server that asks for a nonce: the check before
+// the runs (worker 0) and each other worker are challenged once, carry the
+// nonce from then on, and every token is a success.
 func TestDPoPScenarioCarriesServerNonce(t *testing.T) {
-	ts := newTokenServer(t, false)
+	ts := newTokenServer(t, serverDPoP)
 	const conns = 3
-	c := config{tokenURL: ts.URL + "/oauth2/token?ignored=1", clientID: "bench", clientSecret: "s", authMethod: "basic",
-		dpop: true, scenarios: []string{"cc_token"}, conns: []int{conns}}
-	scs, err := buildScenarios(c)
+	scs, err := buildScenarios(dpopConfig(ts.URL+"/oauth2/token?ignored=1", conns))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,8 +294,8 @@ func TestDPoPScenarioCarriesServerNonce(t *testing.T) {
 	if e := ct.errStatus.Load() + ct.errBody.Load() + ct.errTransport.Load(); e != 0 {
 		t.Errorf("%d errors, want none", e)
 	}
-	if n := ct.nonceAnswers.Load(); n != conns {
-		t.Errorf("%d use_dpop_nonce answers taken up, want one per worker (%d)", n, conns)
+	if n := ct.nonceAnswers.Load(); n != conns-1 {
+		t.Errorf("%d use_dpop_nonce answers taken up in the run, want one per worker but worker 0 (%d)", n, conns-1)
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -287,26 +303,59 @@ func TestDPoPScenarioCarriesServerNonce(t *testing.T) {
 		t.Errorf("server refused %d proofs, %d without a nonce; want %d, each without one", ts.refused, ts.withoutNonce, conns)
 	}
 	current := ts.nonces.Current(time.Now())
-	if len(lats) == 0 || ts.issued != len(lats) || ts.nonceSeen[current] != ts.issued {
-		t.Errorf("%d successes timed, server issued %d tokens, %d with its nonce; want them equal and > 0", len(lats), ts.issued, ts.nonceSeen[current])
+	// One token more than timed: the check's.
+	if len(lats) == 0 || ts.issued != len(lats)+1 || ts.nonceSeen[current] != ts.issued {
+		t.Errorf("%d successes timed, server issued %d tokens, %d with its nonce; want timed+1 = issued = with nonce, > 1",
+			len(lats), ts.issued, ts.nonceSeen[current])
 	}
+}
+
+// The check before the runs fails with the reason when the server does not
+// bind the token or keeps refusing its own nonce, and when nothing listens.
+func TestDPoPScenarioCheckFailsEarly(t *testing.T) {
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string
+	}{
+		{"a server without DPoP", newTokenServer(t, serverWithoutDPoP).URL + "/oauth2/token", `token_type "bearer", not DPoP`},
+		{"a server refusing its own nonce", newTokenServer(t, serverRefusesNonces).URL + "/oauth2/token", "use_dpop_nonce again"},
+		{"nothing listening", "http://127.0.0.1:1/oauth2/token", "connect"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildScenarios(dpopConfig(tt.url, 1))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "cc_token -dpop") {
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "gth_at_") {
+				t.Errorf("the error shows the token: %v", err)
+			}
+		})
+	}
+}
+
+// dpopScenario is cc_token -dpop without the check before the runs.
+func dpopScenario(t *testing.T, c config) scenario {
+	t.Helper()
+	body, authz := tokenForm(c)
+	sc := scenario{name: "cc_token", build: postForm(c.tokenURL, body, authz)}
+	if err := withDPoP(&sc, c); err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }
 
 // A server that keeps answering use_dpop_nonce although the proof carries
 // its nonce: the first challenge of each worker is taken up, the others
 // are errors.
 func TestDPoPScenarioRepeatedChallengeIsAnError(t *testing.T) {
-	ts := newTokenServer(t, true)
-	c := config{tokenURL: ts.URL + "/oauth2/token", clientID: "bench", clientSecret: "s", authMethod: "basic",
-		dpop: true, scenarios: []string{"cc_token"}, conns: []int{1}}
-	scs, err := buildScenarios(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := newTokenServer(t, serverRefusesNonces)
+	sc := dpopScenario(t, dpopConfig(ts.URL+"/oauth2/token", 1))
 	client := newClient(1, 5*time.Second)
 	defer client.CloseIdleConnections()
 	var ct counters
-	lats, _ := drive(scs[0], client, 1, 50*time.Millisecond, &ct)
+	lats, _ := drive(sc, client, 1, 50*time.Millisecond, &ct)
 	ts.mu.Lock()
 	refused := ts.refused
 	ts.mu.Unlock()
@@ -319,18 +368,13 @@ func TestDPoPScenarioRepeatedChallengeIsAnError(t *testing.T) {
 // A bearer token is not what -dpop measures: 200 without token_type DPoP
 // is a body error.
 func TestDPoPScenarioWantsDPoPTokenType(t *testing.T) {
-	c := config{tokenURL: "http://127.0.0.1:1/oauth2/token", clientID: "bench", clientSecret: "s", authMethod: "basic",
-		dpop: true, scenarios: []string{"cc_token"}, conns: []int{1}}
-	scs, err := buildScenarios(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := dpopScenario(t, dpopConfig("http://127.0.0.1:1/oauth2/token", 1))
 	for body, want := range map[string]bool{
 		`{"access_token":"a","token_type":"bearer"}`: false,
 		`{"access_token":"a","token_type":"DPoP"}`:   true,
 		`{"access_token":"a", "token_type": "DPoP"}`: true,
 	} {
-		if got := scs[0].check(200, []byte(body)); got != want {
+		if got := sc.check(200, []byte(body)); got != want {
 			t.Errorf("check(200, %s) = %v, want %v", body, got, want)
 		}
 	}

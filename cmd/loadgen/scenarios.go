@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 type scenario struct {
@@ -169,6 +170,51 @@ func withDPoP(sc *scenario, c config) error {
 	return nil
 }
 
+// checkDPoP makes one request of sc as worker 0 before the runs (taking up
+// a nonce challenge first if the server sends one), so that a server or
+// client without DPoP fails here with the reason, not as a run of errors.
+func checkDPoP(sc scenario, timeout time.Duration) error {
+	cl := newClient(1, timeout)
+	defer cl.CloseIdleConnections()
+	for range 2 {
+		req, err := sc.build()
+		if err == nil {
+			err = sc.prepare(0, req)
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		taken, err := sc.answer(0, resp.StatusCode, resp.Header, b)
+		switch {
+		case taken:
+			continue
+		case err != nil:
+			return fmt.Errorf("%w: %s", err, truncate(b, 300))
+		case sc.check(resp.StatusCode, b):
+			return nil
+		case resp.StatusCode == http.StatusOK:
+			// Never print the body: it holds the token.
+			var tr struct {
+				TokenType string `json:"token_type"`
+			}
+			_ = json.Unmarshal(b, &tr)
+			return fmt.Errorf("the token endpoint answered token_type %q, not DPoP: does the server support DPoP?", truncate([]byte(tr.TokenType), 40))
+		default:
+			return fmt.Errorf("the token endpoint answered %d: %s", resp.StatusCode, truncate(b, 300))
+		}
+	}
+	return errors.New("use_dpop_nonce twice")
+}
+
 func buildScenarios(c config) ([]scenario, error) {
 	var out []scenario
 	for _, name := range c.scenarios {
@@ -186,6 +232,9 @@ func buildScenarios(c config) ([]scenario, error) {
 			if c.dpop {
 				if err := withDPoP(&sc, c); err != nil {
 					return nil, err
+				}
+				if err := checkDPoP(sc, c.reqTimeout); err != nil {
+					return nil, fmt.Errorf("cc_token -dpop: %w", err)
 				}
 			}
 			out = append(out, sc)

@@ -60,7 +60,7 @@ func summarize(rs []rep) cell {
 
 // table prints one markdown table: a row per scenario, a column per
 // concurrency with "median rps (p99 ms)", then peak server RSS, the ratio
-// against Hydra (or the client-secret row) and whether the performance
+// against Hydra (or another row of the run, such as the client-secret one) and whether the performance
 // target is met, and the noise: errors, spread between repetitions and CPU
 // taken by other processes.
 func table(w io.Writer, args []string) error {
@@ -170,7 +170,7 @@ func table(w io.Writer, args []string) error {
 		} else {
 			line = append(line, "n/a")
 		}
-		ratio, met := compare(r, cs, cells["cc_opaque"], conns)
+		ratio, met := compare(r, cs, cells[r.versus.label], conns)
 		line = append(line, ratio, met)
 		line = append(line, strconv.FormatInt(errs, 10))
 		if spread > 0 {
