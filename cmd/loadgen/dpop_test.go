@@ -404,3 +404,17 @@ func TestLoadgenImportsStandardLibraryOnly(t *testing.T) {
 		}
 	}
 }
+
+// The client's cost of a proof (a P-256 signature, JSON and base64), which
+// loadgen_cpu_pct carries.
+func BenchmarkDPoPProof(b *testing.B) {
+	p, err := newDPoPProver("http://127.0.0.1:8080/oauth2/token", 1, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := p.proof(0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
