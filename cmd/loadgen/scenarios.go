@@ -159,7 +159,11 @@ func newExchange(c config) (scenario, error) {
 // request, signed with its worker's key, and count as a success only a
 // DPoP-bound token (§5: token_type DPoP).
 func withDPoP(sc *scenario, c config) error {
-	p, err := newDPoPProver(c.tokenURL, slices.Max(c.conns), nil)
+	workers := 1 // the check before the runs, with no -conns
+	if len(c.conns) > 0 {
+		workers = max(workers, slices.Max(c.conns))
+	}
+	p, err := newDPoPProver(c.tokenURL, workers, nil)
 	if err != nil {
 		return err
 	}
