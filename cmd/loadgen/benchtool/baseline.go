@@ -24,6 +24,8 @@ type row struct {
 	// with instead of Hydra.
 	versus     versus
 	targetNote string
+	// dpop: every request carries a DPoP proof (loadgen -dpop).
+	dpop bool
 	// flow: loadgen's unit is a whole authorization code flow, so the
 	// cells are flows/s with the p50 and p99 of a flow. There is no
 	// target for it and no Hydra figure.
@@ -61,9 +63,9 @@ var rows = []row{
 	// to the replay cache on every request; no target, the cost is
 	// reported beside the bearer rows.
 	{label: "cc_dpop", title: "client_credentials, opaque, DPoP (ES256 proof)",
-		versus: vsBearer, targetNote: "no target (beside cc_opaque)"},
+		versus: vsBearer, targetNote: "no target (beside cc_opaque)", dpop: true},
 	{label: "cc_dpop_jwt", title: "client_credentials, JWT ES256, DPoP (ES256 proof)",
-		versus: vsJWTBearer, targetNote: "no target (beside cc_jwt)"},
+		versus: vsJWTBearer, targetNote: "no target (beside cc_jwt)", dpop: true},
 	{label: "exchange_delegation", title: "token exchange (RFC 8693), opaque subject and actor tokens",
 		versus: vsSecret, targetNote: "no target (beside cc_opaque)"},
 	{label: "exchange_impersonation", title: "token exchange (RFC 8693), opaque subject token, no actor",

@@ -191,6 +191,13 @@ func table(w io.Writer, args []string) error {
 			break
 		}
 	}
+	for _, r := range order {
+		if r.dpop {
+			fmt.Fprintln(w, "DPoP rows: every request carries a new ES256 proof (RFC 9449), signed by the load generator outside the timed request;")
+			fmt.Fprintln(w, "the server verifies it and records its jti. Ratio to the bearer row of the same token format in this run.")
+			break
+		}
+	}
 	fmt.Fprintln(w, "rps spread: largest (max-min)/median between repetitions of one cell; other CPU %: CPU (% of one core) used by processes")
 	fmt.Fprintln(w, "other than gatehouse, the load generator and the database — noise; rerun when it is large.")
 	if *db != "postgres" {

@@ -82,6 +82,7 @@ func TestTableDPoPRowsBesideTheirBearerRows(t *testing.T) {
 	for _, want := range []string{
 		"| client_credentials, opaque, DPoP (ES256 proof) | 3,000 (5.00) | 60 | 0.75 of bearer | no target (beside cc_opaque) |",
 		"| client_credentials, JWT ES256, DPoP (ES256 proof) | 1,500 (5.00) | 60 | 0.75 of JWT bearer | no target (beside cc_jwt) |",
+		"DPoP rows: every request carries a new ES256 proof",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
