@@ -31,7 +31,17 @@
 #                           document server's certificate); exchange_delegation
 #                           and exchange_impersonation (RFC 8693 token
 #                           exchange of an opaque access token, with and
-#                           without an actor token)
+#                           without an actor token); cc_dpop and cc_dpop_jwt
+#                           (cc_opaque and cc_jwt with a fresh DPoP proof,
+#                           RFC 9449 ES256, on every request: the same
+#                           clients, compared with those rows of the run)
+#   DPOP_REPLAY=database|redis
+#                           where gatehouse records the proofs used (RFC 9449
+#                           §11.1) in cc_dpop*: the database (dpop_proofs,
+#                           the default) or Redis (REDIS_URL; the default
+#                           with RATE_LIMITS=redis, which shares it).
+#                           GATEHOUSE_DPOP_REQUIRE_NONCE=true makes the
+#                           server ask for its nonces: loadgen takes them up
 #   TOTP_ACCOUNTS=2400      accounts authcode_totp signs in with: a code is
 #                           accepted once, so each account signs in at most
 #                           once per 30 s; give about the flows/s x 30
@@ -77,11 +87,13 @@ authcode=false # whether a user and the sign-in clients are needed
 passkey=false  # a user who signs in with a passkey
 totp=false     # a pool of users with an authenticator app
 document=false # a client known by its metadata document (and its server)
+dpop=false     # DPoP proofs, and where the server records them
 TOTP_ACCOUNTS=${TOTP_ACCOUNTS:-2400}
 for s in ${SCENARIOS//,/ }; do
 	case "$s" in
 	cc_opaque | cc_jwt | cc_apikey | introspect | jwks | discovery) ;;
 	exchange_delegation | exchange_impersonation) ;;
+	cc_dpop | cc_dpop_jwt) dpop=true ;;
 	authcode | authcode_consent | authcode_session) authcode=true ;;
 	authcode_passkey) authcode=true passkey=true ;;
 	authcode_totp) authcode=true totp=true ;;
@@ -92,6 +104,14 @@ for s in ${SCENARIOS//,/ }; do
 done
 
 [[ $TOTP_ACCOUNTS =~ ^[1-9][0-9]*$ ]] || die "TOTP_ACCOUNTS must be a positive number"
+default_replay=database
+[[ ${RATE_LIMITS:-off} == redis ]] && default_replay=redis
+DPOP_REPLAY=${DPOP_REPLAY:-$default_replay}
+case "$DPOP_REPLAY" in
+database) [[ ${RATE_LIMITS:-off} == redis ]] && die "DPOP_REPLAY=database: with RATE_LIMITS=redis gatehouse keeps the proofs in that Redis too" ;;
+redis) lib_check_redis_url ;;
+*) die "DPOP_REPLAY must be database or redis, not '$DPOP_REPLAY'" ;;
+esac
 [[ $passkey == true ]] && lib_issuer_host=localhost
 
 lib_init "${TMPDIR:-/tmp}/gatehouse-bench-results/$(date -u +%Y%m%dT%H%M%SZ)-$DB"
@@ -102,6 +122,15 @@ lib_build
 
 lib_database
 lib_server_env
+if [[ $dpop == true ]]; then
+	# gatehouse keeps the DPoP proofs it has seen in Redis when it has one,
+	# in the database otherwise.
+	if [[ $DPOP_REPLAY == redis ]]; then
+		export GATEHOUSE_REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/15}"
+	else
+		unset GATEHOUSE_REDIS_URL
+	fi
+fi
 
 # ---- machine ----------------------------------------------------------------
 
@@ -132,6 +161,11 @@ machine() {
 	local extra
 	extra=$(env | grep '^GATEHOUSE_' | grep -v -E 'SECRET|_DSN=|_ISSUER=|_LISTEN=|_ADMIN_LISTEN=|_LOG_LEVEL=|_RATE_LIMITS_|_REDIS_URL=|_ACCESS_TOKENS_' | sort | tr '\n' ' ' || true)
 	echo "- settings: access tokens opaque by default, JWT client signs ES256${extra:+; also $extra}"
+	if [[ $dpop == true ]]; then
+		echo "- DPoP (cc_dpop*): loadgen signs a fresh ES256 proof per request (one P-256 key per connection; untimed, in its own"
+		echo "  CPU); gatehouse records each proof in $([[ $DPOP_REPLAY == redis ]] && echo Redis || echo 'the database (dpop_proofs)');" \
+			"server nonces $([[ ${GATEHOUSE_DPOP_REQUIRE_NONCE:-false} == true ]] && echo required || echo 'not required')"
+	fi
 	if [[ $authcode == true ]]; then
 		echo "- authorization code flow: one user agent (cookie jar) per connection; a measured unit is a whole flow"
 		echo "  (authorize, login page, login POST with an argon2id password check, token with PKCE), see the steps lines"
@@ -248,13 +282,16 @@ loadgen() {
 # would decide its figure. The authorization code flow also writes a flow,
 # a code (with its PKCE and OIDC rows) and, per sign-in, a login session
 # with the clients it signed in to (login_session_clients).
+# A DPoP proof is a row too (dpop_proofs, with the database replay cache).
+dpop_table=""
+[[ $dpop == true && $DPOP_REPLAY == database ]] && dpop_table=dpop_proofs
 reset_tokens() {
 	if [[ $DB == postgres ]]; then
-		psql_bench -c "TRUNCATE oauth2_access, oauth2_refresh, audit_events, auth_flows, oauth2_code, oauth2_pkce, oauth2_oidc, login_session_clients, login_sessions" \
+		psql_bench -c "TRUNCATE oauth2_access, oauth2_refresh, audit_events, auth_flows, oauth2_code, oauth2_pkce, oauth2_oidc, login_session_clients, login_sessions${dpop_table:+, $dpop_table}" \
 			-c "VACUUM ANALYZE" >/dev/null
 	elif command -v sqlite3 >/dev/null; then
 		sqlite3 -cmd ".timeout 10000" "$work/bench.db" "DELETE FROM oauth2_access; DELETE FROM audit_events;
-			DELETE FROM auth_flows; DELETE FROM oauth2_code; DELETE FROM oauth2_pkce; DELETE FROM oauth2_oidc; DELETE FROM login_session_clients; DELETE FROM login_sessions;" >/dev/null
+			DELETE FROM auth_flows; DELETE FROM oauth2_code; DELETE FROM oauth2_pkce; DELETE FROM oauth2_oidc; DELETE FROM login_session_clients; DELETE FROM login_sessions;${dpop_table:+ DELETE FROM $dpop_table;}" >/dev/null
 	else
 		echo "bench: sqlite3 not found: tables are not reset between scenarios" >&2
 	fi
@@ -272,6 +309,15 @@ for s in ${SCENARIOS//,/ }; do
 	cc_apikey)
 		# An API key is presented exactly like the client secret.
 		loadgen cc_apikey -scenarios cc_token -token-url "$token_url" -client-id "$client_id" -client-secret "$api_key"
+		;;
+	cc_dpop | cc_dpop_jwt)
+		# The clients of cc_opaque and cc_jwt, each request with a new
+		# proof: one signature verified and one proof recorded more.
+		# loadgen makes one request first and fails early if the token
+		# is not DPoP-bound.
+		id=$client_id secret=$client_secret
+		[[ $s == cc_dpop_jwt ]] && id=$jwt_id secret=$jwt_secret
+		loadgen "$s" -scenarios cc_token -dpop -token-url "$token_url" -client-id "$id" -client-secret "$secret"
 		;;
 	exchange_delegation | exchange_impersonation)
 		# loadgen fetches the subject (and actor) token first; each

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ type config struct {
 	scope          string
 	audience       string
 	extraForm      string
+	dpop           bool // cc_token: a DPoP proof (RFC 9449) on every request
 	exchangeActor  bool // exchange: present an actor token (delegation)
 	introspectURL  string
 	introspectAuth string // none | client | basic:user:pass | bearer:TOKEN
@@ -62,6 +64,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&c.scope, "scope", "", "optional scope parameter")
 	fs.StringVar(&c.audience, "audience", "", "optional audience parameter")
 	fs.StringVar(&c.extraForm, "extra-form", "", "optional extra form parameters, URL-encoded (a=b&c=d)")
+	fs.BoolVar(&c.dpop, "dpop", false, "cc_token: send a fresh DPoP proof (RFC 9449, ES256, one P-256 key per worker) with every request, take up the server's use_dpop_nonce challenges, and count as a success only 200 with token_type DPoP")
 	fs.BoolVar(&c.exchangeActor, "exchange-actor", false, "exchange: also present an actor token (delegation); without, the exchange is an impersonation")
 	fs.StringVar(&c.introspectURL, "introspect-url", "", "introspection endpoint URL (enables the introspect scenario)")
 	fs.StringVar(&c.introspectAuth, "introspect-auth", "none", "auth for introspection: none | client (basic with the client id/secret) | basic:USER:PASS | bearer:TOKEN")
@@ -123,6 +126,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	}
 	if len(c.scenarios) == 0 {
 		return config{}, errors.New("nothing to do: set -token-url, -introspect-url, -get-url or -authorize-url")
+	}
+	if c.dpop && !slices.Contains(c.scenarios, "cc_token") {
+		return config{}, errors.New("-dpop applies to the cc_token scenario only")
 	}
 	if c.duration <= 0 || c.duration > 10*time.Minute {
 		return config{}, errors.New("-duration must be in (0, 10m]")

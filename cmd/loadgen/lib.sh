@@ -34,13 +34,17 @@ lib_check_settings() {
 	esac
 	case "${RATE_LIMITS:-off}" in
 	off | local) ;;
-	redis)
-		case "${REDIS_URL:-redis://127.0.0.1:6379/15}" in
-		redis://127.0.0.1[:/]* | redis://localhost[:/]* | "redis://[::1]"*) ;;
-		*) die "REDIS_URL must be a redis:// URL on a loopback address, not '$REDIS_URL'" ;;
-		esac
-		;;
+	redis) lib_check_redis_url ;;
 	*) die "RATE_LIMITS must be off, local or redis, not '$RATE_LIMITS'" ;;
+	esac
+}
+
+# lib_check_redis_url: REDIS_URL (default database 15 on loopback), when a
+# setting uses Redis, is on loopback.
+lib_check_redis_url() {
+	case "${REDIS_URL:-redis://127.0.0.1:6379/15}" in
+	redis://127.0.0.1[:/]* | redis://localhost[:/]* | "redis://[::1]"*) ;;
+	*) die "REDIS_URL must be a redis:// URL on a loopback address, not '$REDIS_URL'" ;;
 	esac
 }
 

@@ -19,6 +19,8 @@ import (
 type counters struct {
 	errStatus, errTransport, errBody atomic.Int64
 	reported                         atomic.Int64
+	// nonceAnswers: DPoP nonce challenges taken up (not errors).
+	nonceAnswers atomic.Int64
 	// Flow scenarios: requests of each step and their summed latency
 	// (ns), over successful flows only, so that their sum divided by the
 	// flows is exactly the requests one measured unit costs.
@@ -53,6 +55,9 @@ func drive(sc scenario, client *http.Client, conns int, dur time.Duration, ct *c
 					continue
 				}
 				req, err := sc.build()
+				if err == nil && sc.prepare != nil {
+					err = sc.prepare(w, req)
+				}
 				if err != nil {
 					ct.errTransport.Add(1)
 					ct.report("build: %v", err)
@@ -75,6 +80,18 @@ func drive(sc scenario, client *http.Client, conns int, dur time.Duration, ct *c
 					ct.errTransport.Add(1)
 					ct.report("read body: %v", rerr)
 					continue
+				}
+				if sc.answer != nil {
+					taken, aerr := sc.answer(w, resp.StatusCode, resp.Header, buf.Bytes())
+					if taken {
+						ct.nonceAnswers.Add(1)
+						continue
+					}
+					if aerr != nil {
+						ct.errStatus.Add(1)
+						ct.report("%v: status %d: %s", aerr, resp.StatusCode, truncate(buf.Bytes(), 200))
+						continue
+					}
 				}
 				if resp.StatusCode < 200 || resp.StatusCode > 299 {
 					ct.errStatus.Add(1)
@@ -162,6 +179,7 @@ func runRep(c config, sc scenario, conns, rep int) repResult {
 		DurS: wall, Reqs: int64(len(lats)), WarmupReqs: warm, RPS: float64(len(lats)) / wall,
 		P50: pct(lats, 0.50), P90: pct(lats, 0.90), P99: pct(lats, 0.99), Max: pct(lats, 1.0),
 		ErrStatus: ct.errStatus.Load(), ErrTransport: ct.errTransport.Load(), ErrBody: ct.errBody.Load(),
+		DPoP: sc.dpop, DPoPNonceAnswers: ct.nonceAnswers.Load(),
 		ServerCPU: -1, ServerRSSMB: -1, AuxCPU: -1,
 		LoadgenCPU: 100 * (self1 - self0).Seconds() / wall,
 	}

@@ -1,7 +1,8 @@
 // Command loadgen is a small, provider-agnostic, closed-loop HTTP load
 // generator for OAuth 2.0 / OIDC servers. It measures:
 //
-//	cc_token    POST token endpoint, grant_type=client_credentials
+//	cc_token    POST token endpoint, grant_type=client_credentials (with -dpop,
+//	            a fresh DPoP proof on every request, RFC 9449)
 //	introspect  POST introspection endpoint (RFC 7662) on a token it obtained first
 //	get         GET an arbitrary URL (e.g. /.well-known/jwks.json) as a trivial baseline
 //	authcode    a whole authorization code flow per measured unit: authorize ->

@@ -35,6 +35,11 @@ type repResult struct {
 	SysCPU       float64 `json:"sys_cpu_pct"`     // whole machine busy, % of all cores (100 = all busy)
 	StealPct     float64 `json:"steal_pct"`       // whole machine steal, % of all cores
 	OtherCPU     float64 `json:"other_cpu_pct"`   // machine busy minus server, aux and loadgen: noise from other processes, % of one core
+	// DPoP: the requests carried DPoP proofs (cc_token -dpop);
+	// DPoPNonceAnswers: use_dpop_nonce answers taken up (RFC 9449 §8),
+	// neither successes nor errors.
+	DPoP             bool  `json:"dpop,omitempty"`
+	DPoPNonceAnswers int64 `json:"dpop_nonce_answers,omitempty"`
 }
 
 func (r repResult) errors() int64 { return r.ErrStatus + r.ErrTransport + r.ErrBody }
@@ -99,12 +104,18 @@ func kv(pairs ...any) string {
 }
 
 func repLine(r repResult) string {
-	return "rep " + kv("label", r.Label, "scenario", r.Scenario, "conns", r.Conns, "rep", r.Rep,
+	line := "rep " + kv("label", r.Label, "scenario", r.Scenario, "conns", r.Conns, "rep", r.Rep,
 		"rps", r.RPS, "p50_ms", r.P50, "p90_ms", r.P90, "p99_ms", r.P99, "max_ms", r.Max,
 		"errors", r.errors(), "reqs", r.Reqs, "dur_s", r.DurS,
 		"err_status", r.ErrStatus, "err_transport", r.ErrTransport, "err_body", r.ErrBody,
 		"server_cpu_pct", r.ServerCPU, "server_rss_mb", r.ServerRSSMB, "aux_cpu_pct", r.AuxCPU,
 		"loadgen_cpu_pct", r.LoadgenCPU, "sys_cpu_pct", r.SysCPU, "steal_pct", r.StealPct, "other_cpu_pct", r.OtherCPU)
+	if r.DPoP {
+		// Only then, so the lines of the other scenarios stay those of
+		// the shared harness.
+		line += " " + kv("dpop_nonce_answers", r.DPoPNonceAnswers)
+	}
+	return line
 }
 
 func summaryLine(rs []repResult) string {

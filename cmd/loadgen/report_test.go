@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,18 @@ func TestSummaryLine(t *testing.T) {
 		" server_cpu_pct=150.0 server_rss_mb_max=44.00 aux_cpu_pct=na loadgen_cpu_pct=50.00 sys_cpu_pct=90.00 steal_pct=0.00 other_cpu_pct=5.00"
 	if got := summaryLine(rs); got != want {
 		t.Errorf("summaryLine =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A DPoP run's rep line ends with the nonce challenges taken up; the lines
+// of the other scenarios stay those of the shared harness.
+func TestRepLineDPoPNonceAnswers(t *testing.T) {
+	r := repResult{Scenario: "cc_token", Conns: 1, RPS: 10}
+	if line := repLine(r); strings.Contains(line, "dpop") || !strings.HasSuffix(line, " other_cpu_pct=0.00") {
+		t.Errorf("bearer rep line %q: want it to end with other_cpu_pct, no dpop key", line)
+	}
+	r.DPoP, r.DPoPNonceAnswers = true, 16
+	if line := repLine(r); !strings.HasSuffix(line, " other_cpu_pct=0.00 dpop_nonce_answers=16") {
+		t.Errorf("DPoP rep line %q: want dpop_nonce_answers=16 at the end", line)
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"time"
 )
 
 type scenario struct {
@@ -27,6 +29,16 @@ type scenario struct {
 	// maxReqs bounds the HTTP requests of one unit (1 without flow), so
 	// the time budget can allow for a unit in flight at the deadline.
 	maxReqs int
+	// prepare, when set, completes worker w's request after build (with
+	// -dpop, the worker's DPoP proof). Like build, it is not timed.
+	prepare func(w int, req *http.Request) error
+	// answer, when set, sees every answer of worker w before check.
+	// taken: a challenge the worker took up (a DPoP server nonce, RFC
+	// 9449 §8), neither timed nor an error; err: the answer is an error,
+	// for that reason.
+	answer func(w, status int, h http.Header, body []byte) (taken bool, err error)
+	// dpop marks a scenario whose requests carry DPoP proofs.
+	dpop bool
 }
 
 func tokenForm(c config) (body []byte, authz string) {
@@ -143,6 +155,70 @@ func newExchange(c config) (scenario, error) {
 		check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleIssuedTokenType) }}, nil
 }
 
+// withDPoP makes sc send a fresh DPoP proof (RFC 9449 §4.2) with every
+// request, signed with its worker's key, and count as a success only a
+// DPoP-bound token (§5: token_type DPoP).
+func withDPoP(sc *scenario, c config) error {
+	workers := 1 // the check before the runs, with no -conns
+	if len(c.conns) > 0 {
+		workers = max(workers, slices.Max(c.conns))
+	}
+	p, err := newDPoPProver(c.tokenURL, workers, nil)
+	if err != nil {
+		return err
+	}
+	sc.prepare, sc.answer, sc.dpop = p.prepare, p.answer, true
+	sc.check = func(st int, b []byte) bool {
+		return st == 200 && (bytes.Contains(b, needleDPoPTokenType) || bytes.Contains(b, needleDPoPTokenType2))
+	}
+	return nil
+}
+
+// checkDPoP makes one request of sc as worker 0 before the runs (taking up
+// a nonce challenge first if the server sends one), so that a server or
+// client without DPoP fails here with the reason, not as a run of errors.
+func checkDPoP(sc scenario, timeout time.Duration) error {
+	cl := newClient(1, timeout)
+	defer cl.CloseIdleConnections()
+	for range 2 {
+		req, err := sc.build()
+		if err == nil {
+			err = sc.prepare(0, req)
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		taken, err := sc.answer(0, resp.StatusCode, resp.Header, b)
+		switch {
+		case taken:
+			continue
+		case err != nil:
+			return fmt.Errorf("%w: %s", err, truncate(b, 300))
+		case sc.check(resp.StatusCode, b):
+			return nil
+		case resp.StatusCode == http.StatusOK:
+			// Never print the body: it holds the token.
+			var tr struct {
+				TokenType string `json:"token_type"`
+			}
+			_ = json.Unmarshal(b, &tr)
+			return fmt.Errorf("the token endpoint answered token_type %q, not DPoP: does the server support DPoP?", truncate([]byte(tr.TokenType), 40))
+		default:
+			return fmt.Errorf("the token endpoint answered %d: %s", resp.StatusCode, truncate(b, 300))
+		}
+	}
+	return errors.New("use_dpop_nonce twice")
+}
+
 func buildScenarios(c config) ([]scenario, error) {
 	var out []scenario
 	for _, name := range c.scenarios {
@@ -155,8 +231,17 @@ func buildScenarios(c config) ([]scenario, error) {
 				return nil, err
 			}
 			body, authz := tokenForm(c)
-			out = append(out, scenario{name: name, build: postForm(c.tokenURL, body, authz),
-				check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleAccessToken) }})
+			sc := scenario{name: name, build: postForm(c.tokenURL, body, authz),
+				check: func(st int, b []byte) bool { return st == 200 && bytes.Contains(b, needleAccessToken) }}
+			if c.dpop {
+				if err := withDPoP(&sc, c); err != nil {
+					return nil, err
+				}
+				if err := checkDPoP(sc, c.reqTimeout); err != nil {
+					return nil, fmt.Errorf("cc_token -dpop: %w", err)
+				}
+			}
+			out = append(out, sc)
 		case "exchange":
 			sc, err := newExchange(c)
 			if err != nil {

@@ -218,8 +218,9 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (*Proof, error) {
 	}
 	jws, err := jose.ParseSignedCompact(raw, algs)
 	if err != nil {
-		// 5. The alg is checked by the parser against the allow-list.
-		return nil, invalid("not a JWS signed with one of %s: %v", strings.Join(v.Algorithms(), ", "), err)
+		// 5 and 7: the alg is checked by the parser against the
+		// allow-list, and a jwk with private parameters does not parse.
+		return nil, invalid("not a well-formed JWS with one of the algorithms %s and a public jwk: %v", strings.Join(v.Algorithms(), ", "), err)
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, invalid("one signature is required")

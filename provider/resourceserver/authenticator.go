@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 )
 
 // Authenticator checks the access tokens of requests to one resource. It
@@ -18,6 +20,8 @@ type Authenticator struct {
 	answers answerCache
 	meta    []byte // the resource metadata document
 	metaURL string
+	dpop    *dpop.Verifier
+	origin  string // Resource's scheme and host, for a proof's htu
 }
 
 // New makes an Authenticator. It fetches nothing: the authorization
@@ -29,7 +33,15 @@ func New(opts Options) (*Authenticator, error) {
 	}
 	opts.ScopesSupported = slices.Clone(opts.ScopesSupported)
 	opts.RequiredScopes = slices.Clone(opts.RequiredScopes)
-	a := &Authenticator{opts: opts}
+	opts.DPoPAlgs = slices.Clone(opts.DPoPAlgs)
+	a := &Authenticator{opts: opts, origin: origin(opts.Resource)}
+	a.dpop = &dpop.Verifier{
+		Algs:         opts.DPoPAlgs,
+		Replay:       opts.DPoPReplay,
+		Nonces:       opts.DPoPNonces,
+		RequireNonce: opts.DPoPNonces != nil,
+		Now:          opts.Clock,
+	}
 	a.answers.max = opts.IntrospectionCacheSize
 	if opts.IntrospectionCacheTTL < 0 {
 		a.answers.max = 0
@@ -68,6 +80,10 @@ type Principal struct {
 	// Via is how the token was checked: ViaJWT, ViaIntrospection or
 	// ViaAPIKey.
 	Via string
+	// JKT is the thumbprint of the key the token is bound to (its cnf.jkt,
+	// RFC 9449 §6); empty for a bearer token. Behind Middleware the caller
+	// has proved it holds that key for this request.
+	JKT string
 }
 
 // IsAPIKey reports whether the caller presented an API key.
@@ -103,8 +119,11 @@ func NewContext(ctx context.Context, p *Principal) context.Context {
 }
 
 // Verify checks a token (an access token, or an API key when APIKeys is
-// set) as Middleware does, without the scopes. Its errors wrap
-// ErrInvalidToken or ErrUnavailable; their text is for logs, not callers.
+// set) as Middleware does, without the scopes and without a DPoP proof:
+// a principal with a JKT stands for a DPoP-bound token, which its
+// presenter must prove to hold the key of (Middleware does; outside HTTP,
+// check a proof with a dpop.Verifier). Its errors wrap ErrInvalidToken or
+// ErrUnavailable; their text is for logs, not callers.
 func (a *Authenticator) Verify(ctx context.Context, token string) (*Principal, error) {
 	return a.verify(ctx, &credential{token: token, apiKey: strings.HasPrefix(token, apiKeyPrefix)})
 }
@@ -136,37 +155,15 @@ func (a *Authenticator) Forget(token string) {
 	a.answers.forget(sha256.Sum256([]byte(token)))
 }
 
-// Middleware authenticates every request: a request without a good token,
-// or whose token lacks Options.RequiredScopes, is refused (401 / 403 with
-// the RFC 6750 §3 challenge); otherwise the principal is in the request's
+// Middleware authenticates every request: a request without a good token
+// (and, for a DPoP-bound token, a good proof), or whose token lacks
+// Options.RequiredScopes, is refused (401 / 403 with the RFC 6750 §3 and
+// RFC 9449 §7.1 challenges); otherwise the principal is in the request's
 // context (FromContext) for next.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, errCode := credentialOf(r)
-		switch {
-		case errCode == errInvalidRequest:
-			// RFC 6750 §3.1: invalid_request is 400.
-			writeRefusal(w, http.StatusBadRequest, errCode, challenge(errCode, a.opts.RequiredScopes, a.metaURL))
-			return
-		case errCode != "":
-			writeRefusal(w, http.StatusUnauthorized, errCode, challenge(errCode, a.opts.RequiredScopes, a.metaURL))
-			return
-		case c == nil:
-			// RFC 6750 §3.1: no error code when the request had no
-			// credentials; the challenge says where to get them
-			// (RFC 9728 §5.1).
-			writeRefusal(w, http.StatusUnauthorized, "", challenge("", a.opts.RequiredScopes, a.metaURL))
-			return
-		}
-		p, err := a.verify(r.Context(), c)
-		if errors.Is(err, ErrUnavailable) {
-			a.opts.Logger.ErrorContext(r.Context(), "resourceserver: cannot check a token", "error", err)
-			writeRefusal(w, http.StatusServiceUnavailable, errTemporarilyUnavailable, "")
-			return
-		}
-		if err != nil {
-			a.opts.Logger.InfoContext(r.Context(), "resourceserver: token refused", "error", err)
-			writeRefusal(w, http.StatusUnauthorized, errInvalidToken, challenge(errInvalidToken, a.opts.RequiredScopes, a.metaURL))
+		p, ok := a.authenticate(w, r)
+		if !ok {
 			return
 		}
 		if missing := missingScopes(p, a.opts.RequiredScopes); len(missing) > 0 {
@@ -175,6 +172,60 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
 	})
+}
+
+// authenticate checks the credential of r and returns its principal, or
+// answers the refusal itself.
+func (a *Authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, bool) {
+	ctx := r.Context()
+	c, used, errCode := credentialOf(r)
+	if used == schemeDPoP && a.dpop.Nonces != nil {
+		// RFC 9449 §8, §9: a nonce may come with any answer; on every
+		// answer to a DPoP request, the client always holds a fresh one.
+		w.Header().Set(dpop.NonceHeader, a.dpop.Nonces.Current(a.opts.Clock()))
+	}
+	switch {
+	case errCode == errInvalidRequest:
+		// RFC 6750 §3.1: invalid_request is 400.
+		writeRefusal(w, http.StatusBadRequest, errCode, a.challenges(used, errCode, a.opts.RequiredScopes))
+		return nil, false
+	case errCode != "":
+		writeRefusal(w, http.StatusUnauthorized, errCode, a.challenges(used, errCode, a.opts.RequiredScopes))
+		return nil, false
+	case c == nil:
+		// RFC 6750 §3.1: no error code when the request had no
+		// credentials; the challenges say where to get them (RFC 9728
+		// §5.1) and how to present them.
+		writeRefusal(w, http.StatusUnauthorized, "", a.challenges("", "", a.opts.RequiredScopes))
+		return nil, false
+	case a.opts.RequireDPoP && !c.dpop:
+		// Refused before anything is asked about the token: only a
+		// DPoP-bound token, with the DPoP scheme, can pass.
+		a.opts.Logger.InfoContext(ctx, "resourceserver: token refused", "error", "a bearer token, and DPoP is required")
+		writeRefusal(w, http.StatusUnauthorized, errInvalidToken, a.challenges(used, errInvalidToken, a.opts.RequiredScopes))
+		return nil, false
+	}
+	p, err := a.verify(ctx, c)
+	if err == nil {
+		err = a.checkSender(ctx, r, c, p)
+	}
+	var proofErr *dpop.Error
+	switch {
+	case err == nil:
+		return p, true
+	case errors.As(err, &proofErr):
+		a.opts.Logger.InfoContext(ctx, "resourceserver: DPoP proof refused", "error", err)
+		writeRefusal(w, http.StatusUnauthorized, proofErr.Code, a.challenges(schemeDPoP, proofErr.Code, a.opts.RequiredScopes))
+	case isInvalid(err):
+		a.opts.Logger.InfoContext(ctx, "resourceserver: token refused", "error", err)
+		writeRefusal(w, http.StatusUnauthorized, errInvalidToken, a.challenges(used, errInvalidToken, a.opts.RequiredScopes))
+	default:
+		// ErrUnavailable, or the DPoP replay cache failing (full, or
+		// unreachable): the token may well be good.
+		a.opts.Logger.ErrorContext(ctx, "resourceserver: cannot check a token", "error", err)
+		writeRefusal(w, http.StatusServiceUnavailable, errTemporarilyUnavailable, nil)
+	}
+	return nil, false
 }
 
 // RequireScopes wraps a handler behind Middleware so that it needs scopes
@@ -188,7 +239,7 @@ func (a *Authenticator) RequireScopes(scopes ...string) func(http.Handler) http.
 			p, ok := FromContext(r.Context())
 			if !ok {
 				// Not behind Middleware: nobody was authenticated.
-				writeRefusal(w, http.StatusUnauthorized, "", challenge("", scopes, a.metaURL))
+				writeRefusal(w, http.StatusUnauthorized, "", a.challenges("", "", scopes))
 				return
 			}
 			if len(missingScopes(p, scopes)) > 0 {
@@ -209,12 +260,12 @@ func (a *Authenticator) RequireRole(role string) func(http.Handler) http.Handler
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := FromContext(r.Context())
 			if !ok {
-				writeRefusal(w, http.StatusUnauthorized, "", challenge("", a.opts.RequiredScopes, a.metaURL))
+				writeRefusal(w, http.StatusUnauthorized, "", a.challenges("", "", a.opts.RequiredScopes))
 				return
 			}
 			if !p.HasRole(role) {
 				a.opts.Logger.InfoContext(r.Context(), "resourceserver: caller lacks a role", "role", role, "sub", p.Subject)
-				writeRefusal(w, http.StatusForbidden, errAccessDenied, "")
+				writeRefusal(w, http.StatusForbidden, errAccessDenied, nil)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -235,7 +286,13 @@ func (a *Authenticator) refuseScope(w http.ResponseWriter, r *http.Request, p *P
 			scopes = append(scopes, s)
 		}
 	}
-	writeRefusal(w, http.StatusForbidden, errInsufficientScope, challenge(errInsufficientScope, scopes, a.metaURL))
+	// The error goes on the challenge of the scheme the token was
+	// presented with: DPoP for a bound token, which passed no other way.
+	used := schemeBearer
+	if p.JKT != "" {
+		used = schemeDPoP
+	}
+	writeRefusal(w, http.StatusForbidden, errInsufficientScope, a.challenges(used, errInsufficientScope, scopes))
 }
 
 func missingScopes(p *Principal, needed []string) []string {

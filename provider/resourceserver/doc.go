@@ -22,9 +22,25 @@
 // gatehouse API keys (gth_ak_...) presented directly, in X-API-Key or as a
 // bearer token, are checked by introspection when Options.APIKeys is set.
 //
-// The package imports only the standard library, go-jose and
-// golang.org/x/sync, so that a resource server that imports it does not
-// pull in the authorization server.
+// DPoP-bound access tokens (RFC 9449) are accepted with the DPoP scheme:
+// the token's binding is its cnf.jkt (in the JWT, or in the introspection
+// answer, cached with it), and every request carries a proof (the DPoP
+// header) signed by that key for this request — method, URL (htu; by
+// default the scheme and host of Options.Resource and the request's path,
+// Options.ExternalURL behind a path-rewriting proxy) and token (ath) — and
+// used once (Options.DPoPReplay; a bounded in-memory cache by default, one
+// shared by every instance when there are several). A bound token is
+// refused with the Bearer scheme, an unbound one with the DPoP scheme;
+// Options.RequireDPoP refuses bearer tokens altogether;
+// Options.DPoPNonces makes proofs carry a server nonce (RFC 9449 §9). A
+// refusal carries a Bearer and a DPoP challenge (only DPoP with
+// RequireDPoP), the error on the one of the scheme it concerns, and the
+// principal's JKT names the key.
+//
+// The package imports only the standard library, go-jose,
+// golang.org/x/sync and gatehouse's provider/dpop (itself only the
+// standard library and go-jose), so that a resource server that imports
+// it does not pull in the authorization server.
 //
 // Typical use:
 //

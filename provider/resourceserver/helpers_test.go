@@ -179,3 +179,18 @@ func newTestAuthenticator(t *testing.T, as *testAS, clock *testClock, mod func(*
 	}
 	return a
 }
+
+// boundClaimsAt are good claims of an access token bound to the DPoP key
+// of thumbprint jkt (RFC 9449 §6.1).
+func (as *testAS) boundClaimsAt(now time.Time, jkt string) map[string]any {
+	c := as.claimsAt(now)
+	c["cnf"] = map[string]any{"jkt": jkt}
+	return c
+}
+
+// boundAnswer is the introspection answer of an opaque token bound to
+// the DPoP key of thumbprint jkt (RFC 9449 §6.2).
+func (as *testAS) boundAnswer(now time.Time, jkt string) map[string]any {
+	return map[string]any{"active": true, "iss": as.issuer, "client_id": "app", "sub": "user-2", "scope": "mcp:tools",
+		"aud": []string{testResource}, "exp": now.Add(time.Hour).Unix(), "token_type": "DPoP", "cnf": map[string]any{"jkt": jkt}}
+}

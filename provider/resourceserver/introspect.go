@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 )
 
 // introspectionAnswer is the RFC 7662 §2.2 answer, as far as it is read.
@@ -24,6 +26,8 @@ type introspectionAnswer struct {
 	Exp       int64           `json:"exp"`
 	TokenType string          `json:"token_type"`
 	Roles     []string        `json:"roles"`
+	// Cnf is the key the token is bound to (RFC 9449 §6.2).
+	Cnf map[string]json.RawMessage `json:"cnf"`
 }
 
 // audience reads aud, a string or an array of strings (RFC 7662 §2.2 and
@@ -113,7 +117,14 @@ func (a *Authenticator) askIntrospection(ctx context.Context, token string, apiK
 	if in.Iss != "" && in.Iss != a.opts.Issuer {
 		return nil, invalid("iss %q", in.Iss)
 	}
+	// The binding, cached with the answer: a bound token is bound
+	// whatever its token_type says.
+	jkt, err := binding(in.Cnf)
+	if err != nil {
+		return nil, err
+	}
 	p := &Principal{
+		JKT:      jkt,
 		Subject:  in.Sub,
 		ClientID: in.ClientID,
 		Scopes:   strings.Fields(in.Scope),
@@ -138,9 +149,15 @@ func (a *Authenticator) askIntrospection(ctx context.Context, token string, apiK
 		}
 		return p, nil
 	}
-	// An access token: RFC 6750 "Bearer" (gatehouse names no type for a
-	// refresh token, and api_key for a key).
-	if !strings.EqualFold(in.TokenType, "bearer") && in.TokenType != "" {
+	// An access token: RFC 6750 "Bearer", or RFC 9449 §6.2 "DPoP" with
+	// the key it is bound to (gatehouse names no type for a refresh token,
+	// and api_key for a key).
+	switch {
+	case strings.EqualFold(in.TokenType, dpop.TokenType):
+		if jkt == "" {
+			return nil, invalid("token_type DPoP without cnf.jkt")
+		}
+	case !strings.EqualFold(in.TokenType, "bearer") && in.TokenType != "":
 		return nil, invalid("token_type %q", in.TokenType)
 	}
 	if !containsString(p.Audience, a.opts.Resource) {

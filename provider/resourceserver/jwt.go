@@ -51,6 +51,8 @@ type accessTokenClaims struct {
 	// Roles is not an RFC 9068 claim; it is read when the authorization
 	// server adds it.
 	Roles []string `json:"roles"`
+	// Cnf binds the token to a key (RFC 7800 §3.1; RFC 9449 §6.1).
+	Cnf map[string]json.RawMessage `json:"cnf"`
 }
 
 // ErrInvalidToken is the error of Verify for a token that is not good for
@@ -113,6 +115,10 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string) (*Principal
 	if claims.Subject == "" {
 		return nil, invalid("no sub")
 	}
+	jkt, err := binding(claims.Cnf)
+	if err != nil {
+		return nil, err
+	}
 	return &Principal{
 		Subject:  claims.Subject,
 		ClientID: claims.ClientID,
@@ -122,6 +128,7 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string) (*Principal
 		Expiry:   claims.Expiry.Time(),
 		Issuer:   claims.Issuer,
 		Via:      ViaJWT,
+		JKT:      jkt,
 	}, nil
 }
 

@@ -43,6 +43,10 @@ type ProtectedResourceMetadata struct {
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
 	ResourceName           string   `json:"resource_name,omitempty"`
 	ResourceDocumentation  string   `json:"resource_documentation,omitempty"`
+	// DPoP (RFC 9728 §2): the proof algorithms accepted, and whether only
+	// DPoP-bound tokens are.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
 // Metadata is this resource's metadata document.
@@ -57,9 +61,11 @@ func (a *Authenticator) Metadata() ProtectedResourceMetadata {
 		ScopesSupported:      append([]string(nil), scopes...),
 		// Only the Authorization header (RFC 6750 §2.1); the MCP
 		// specification forbids the query string.
-		BearerMethodsSupported: []string{"header"},
-		ResourceName:           a.opts.ResourceName,
-		ResourceDocumentation:  a.opts.ResourceDocumentation,
+		BearerMethodsSupported:        []string{"header"},
+		ResourceName:                  a.opts.ResourceName,
+		ResourceDocumentation:         a.opts.ResourceDocumentation,
+		DPoPSigningAlgValuesSupported: a.dpop.Algorithms(),
+		DPoPBoundAccessTokensRequired: a.opts.RequireDPoP,
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 )
 
 // Options configure an Authenticator. Issuer and Resource are required;
@@ -81,6 +83,39 @@ type Options struct {
 	IntrospectionCacheTTL time.Duration
 	// IntrospectionCacheSize bounds the cached answers (10,000).
 	IntrospectionCacheSize int
+
+	// DPoP (RFC 9449). A token bound to a key (cnf.jkt) is accepted only
+	// with the DPoP scheme and a proof signed by that key for the request;
+	// an unbound token only with the Bearer scheme.
+
+	// RequireDPoP refuses every token that is not DPoP-bound (and so API
+	// keys, which cannot be combined with it); the metadata says
+	// dpop_bound_access_tokens_required (RFC 9728 §2).
+	RequireDPoP bool
+	// DPoPAlgs are the proof algorithms accepted, published in the metadata
+	// and the DPoP challenge (asymmetric ones only; dpop.DefaultAlgs).
+	DPoPAlgs []string
+	// DPoPReplay remembers the proofs already used (RFC 9449 §11.1). By
+	// default a dpop.MemoryReplayCache of 100,000 proofs, right for one
+	// process; several instances behind one name need a shared cache, or a
+	// proof used at one can be replayed at another. A failure of the cache
+	// (including a full memory cache) refuses the request with 503.
+	DPoPReplay dpop.ReplayCache
+	// DPoPNonces, when set, makes every proof carry a nonce it issued
+	// (RFC 9449 §9): a proof without one is refused with use_dpop_nonce
+	// and a DPoP-Nonce header, and every answer to a DPoP request carries
+	// a fresh nonce. Make it with dpop.NewNonces and a secret of at least
+	// 32 bytes that every instance of the resource server shares.
+	DPoPNonces *dpop.Nonces
+	// ExternalURL returns the URL a client used to reach r, as its proof's
+	// htu names it (RFC 9449 §4.3, check 9; query and fragment are
+	// ignored). By default the scheme and host of Resource followed by r's
+	// path: right when clients reach the server at the resource's origin
+	// and a proxy in front passes the path on unchanged. Set it when a
+	// proxy rewrites the path or the server answers under several names;
+	// never derive it from headers a client can set without a proxy that
+	// overwrites them.
+	ExternalURL func(r *http.Request) string
 }
 
 // Limits of what is fetched: the answers of a well-behaved authorization
@@ -127,6 +162,9 @@ func (o *Options) setDefaults() {
 	if o.IntrospectionCacheSize == 0 {
 		o.IntrospectionCacheSize = 10000
 	}
+	if o.DPoPReplay == nil {
+		o.DPoPReplay = dpop.NewMemoryReplayCache(0, o.Clock)
+	}
 }
 
 func (o *Options) validate() error {
@@ -155,6 +193,12 @@ func (o *Options) validate() error {
 		if !validScopeToken(s) {
 			errs = append(errs, fmt.Errorf("resourceserver: %q is not a scope token (RFC 6749 §3.3)", s))
 		}
+	}
+	if o.APIKeys && o.RequireDPoP {
+		errs = append(errs, errors.New("resourceserver: APIKeys and RequireDPoP exclude each other (an API key is not bound to a key)"))
+	}
+	if err := dpop.CheckAlgorithms(o.DPoPAlgs); err != nil {
+		errs = append(errs, fmt.Errorf("resourceserver: DPoPAlgs: %w", err))
 	}
 	if o.Leeway < 0 || o.Leeway > 5*time.Minute {
 		errs = append(errs, errors.New("resourceserver: Leeway must be between 0 and 5 minutes"))

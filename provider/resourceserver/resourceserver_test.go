@@ -37,42 +37,51 @@ func TestChallenge(t *testing.T) {
 		{errInvalidToken, []string{"a", "b"}, `Bearer error="invalid_token", resource_metadata="` + md + `", scope="a b"`},
 		{errInsufficientScope, []string{"files:write", "mcp:tools"}, `Bearer error="insufficient_scope", scope="files:write mcp:tools", resource_metadata="` + md + `"`},
 	} {
-		if got := challenge(tc.err, tc.scopes, md); got != tc.want {
+		if got := challenge("Bearer", tc.err, tc.scopes, md, nil); got != tc.want {
 			t.Errorf("challenge(%q, %v):\n got %s\nwant %s", tc.err, tc.scopes, got, tc.want)
 		}
+	}
+	if got, want := challenge("DPoP", errInvalidDPoPProof, []string{"a"}, md, []string{"ES256", "EdDSA"}),
+		`DPoP error="invalid_dpop_proof", algs="ES256 EdDSA", resource_metadata="`+md+`", scope="a"`; got != want {
+		t.Errorf("DPoP challenge:\n got %s\nwant %s", got, want)
 	}
 	if got := quote(`a"b\c`); got != `"a\"b\\c"` {
 		t.Errorf("quote: %s", got)
 	}
 }
 
-// TestParseAuthorization: only "Bearer" (any case) with one b64token
-// (RFC 6750 §2.1).
+// TestParseAuthorization: "Bearer" or "DPoP" (any case) with one
+// b64token (RFC 6750 §2.1, RFC 9449 §7.1).
 func TestParseAuthorization(t *testing.T) {
 	for _, tc := range []struct {
-		in              string
-		token           string
-		isBearer, valid bool
+		in     string
+		token  string
+		scheme string
+		valid  bool
 	}{
-		{"Bearer abc.def-ghi_~+/==", "abc.def-ghi_~+/==", true, true},
-		{"bearer gth_at_x.y", "gth_at_x.y", true, true},
-		{"BEARER  two-spaces", "two-spaces", true, true},
-		{"Bearer", "", true, false},
-		{"Bearer ", "", true, false},
-		{"Bearer a b", "", true, false},
-		{"Bearer a=b", "", true, false},
-		{"Bearer ==", "", true, false},
-		{`Bearer "quoted"`, "", true, false},
-		{"Bearer a,b", "", true, false},
-		{"Bearer " + strings.Repeat("a", maxTokenBytes+1), "", true, false},
-		{"Basic dXNlcjpwYXNz", "", false, false},
-		{"Bearerabc", "", false, false},
-		{"DPoP abc", "", false, false},
-		{"", "", false, false},
+		{"Bearer abc.def-ghi_~+/==", "abc.def-ghi_~+/==", "Bearer", true},
+		{"bearer gth_at_x.y", "gth_at_x.y", "Bearer", true},
+		{"BEARER  two-spaces", "two-spaces", "Bearer", true},
+		{"DPoP gth_at_x.y", "gth_at_x.y", "DPoP", true},
+		{"dpop a.b.c", "a.b.c", "DPoP", true},
+		{"DPoP", "", "DPoP", false},
+		{"DPoP a b", "", "DPoP", false},
+		{"Bearer", "", "Bearer", false},
+		{"Bearer ", "", "Bearer", false},
+		{"Bearer a b", "", "Bearer", false},
+		{"Bearer a=b", "", "Bearer", false},
+		{"Bearer ==", "", "Bearer", false},
+		{`Bearer "quoted"`, "", "Bearer", false},
+		{"Bearer a,b", "", "Bearer", false},
+		{"Bearer " + strings.Repeat("a", maxTokenBytes+1), "", "Bearer", false},
+		{"Basic dXNlcjpwYXNz", "", "", false},
+		{"Bearerabc", "", "", false},
+		{"DPoPabc", "", "", false},
+		{"", "", "", false},
 	} {
-		token, isBearer, ok := parseAuthorization(tc.in)
-		if token != tc.token || isBearer != tc.isBearer || ok != tc.valid {
-			t.Errorf("parseAuthorization(%.40q) = %q %v %v, want %q %v %v", tc.in, token, isBearer, ok, tc.token, tc.isBearer, tc.valid)
+		token, scheme, ok := parseAuthorization(tc.in)
+		if token != tc.token || scheme != tc.scheme || ok != tc.valid {
+			t.Errorf("parseAuthorization(%.40q) = %q %q %v, want %q %q %v", tc.in, token, scheme, ok, tc.token, tc.scheme, tc.valid)
 		}
 	}
 }
@@ -80,21 +89,21 @@ func TestParseAuthorization(t *testing.T) {
 // FuzzParseAuthorization: no input panics, and a token that is accepted
 // is a b64token of bounded length that parses back to itself.
 func FuzzParseAuthorization(f *testing.F) {
-	for _, s := range []string{"Bearer abc", "bearer a.b.c", "Basic x", "Bearer  ", "Bearer a==", "Bearer =a", "Bearer \x00", "Bearer é"} {
+	for _, s := range []string{"Bearer abc", "bearer a.b.c", "Basic x", "Bearer  ", "Bearer a==", "Bearer =a", "Bearer \x00", "Bearer é", "DPoP a.b", "dPoP  x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		token, isBearer, ok := parseAuthorization(in)
+		token, scheme, ok := parseAuthorization(in)
 		if !ok {
 			if token != "" {
 				t.Fatalf("refused %q but returned %q", in, token)
 			}
 			return
 		}
-		if !isBearer || !isB64Token(token) || len(token) > maxTokenBytes || strings.ContainsAny(token, " \t\r\n\",") {
-			t.Fatalf("accepted %q as %q", in, token)
+		if (scheme != "Bearer" && scheme != "DPoP") || !isB64Token(token) || len(token) > maxTokenBytes || strings.ContainsAny(token, " \t\r\n\",") {
+			t.Fatalf("accepted %q as %q %q", in, scheme, token)
 		}
-		if again, _, ok := parseAuthorization("Bearer " + token); !ok || again != token {
+		if again, sameScheme, ok := parseAuthorization(scheme + " " + token); !ok || again != token || sameScheme != scheme {
 			t.Fatalf("%q does not parse back", token)
 		}
 	})
@@ -115,25 +124,31 @@ func TestCredentialOf(t *testing.T) {
 		r      *http.Request
 		token  string
 		apiKey bool
+		used   string
 		err    string
+		proofs int
 	}{
-		{"none", req("/mcp"), "", false, ""},
-		{"bearer", req("/mcp", "Authorization", "Bearer t1"), "t1", false, ""},
-		{"bearer API key", req("/mcp", "Authorization", "Bearer "+key), key, true, ""},
-		{"X-API-Key", req("/mcp", "X-API-Key", key), key, true, ""},
-		{"X-API-Key not a key", req("/mcp", "X-API-Key", "gth_at_x.y"), "", false, errInvalidToken},
-		{"basic is no bearer credential", req("/mcp", "Authorization", "Basic dTpw"), "", false, ""},
-		{"malformed bearer", req("/mcp", "Authorization", "Bearer a b"), "", false, errInvalidToken},
-		{"query token", req("/mcp?access_token=t1"), "", false, errInvalidRequest},
-		{"two methods", req("/mcp", "Authorization", "Bearer t1", "X-API-Key", key), "", false, errInvalidRequest},
-		{"two headers", req("/mcp", "Authorization", "Bearer t1", "Authorization", "Bearer t2"), "", false, errInvalidRequest},
+		{"none", req("/mcp"), "", false, "", "", 0},
+		{"bearer", req("/mcp", "Authorization", "Bearer t1"), "t1", false, "Bearer", "", 0},
+		{"bearer API key", req("/mcp", "Authorization", "Bearer "+key), key, true, "Bearer", "", 0},
+		{"X-API-Key", req("/mcp", "X-API-Key", key), key, true, "Bearer", "", 0},
+		{"X-API-Key not a key", req("/mcp", "X-API-Key", "gth_at_x.y"), "", false, "Bearer", errInvalidToken, 0},
+		{"basic is no credential", req("/mcp", "Authorization", "Basic dTpw"), "", false, "", "", 0},
+		{"malformed bearer", req("/mcp", "Authorization", "Bearer a b"), "", false, "Bearer", errInvalidToken, 0},
+		{"dpop", req("/mcp", "Authorization", "DPoP t1", "DPoP", "p1"), "t1", false, "DPoP", "", 1},
+		{"dpop, two proofs", req("/mcp", "Authorization", "dpop t1", "DPoP", "p1", "DPoP", "p2"), "t1", false, "DPoP", "", 2},
+		{"dpop, no proof", req("/mcp", "Authorization", "DPoP t1"), "t1", false, "DPoP", "", 0},
+		{"malformed dpop", req("/mcp", "Authorization", "DPoP a b"), "", false, "DPoP", errInvalidToken, 0},
+		{"query token", req("/mcp?access_token=t1"), "", false, "", errInvalidRequest, 0},
+		{"two methods", req("/mcp", "Authorization", "Bearer t1", "X-API-Key", key), "", false, "", errInvalidRequest, 0},
+		{"two headers", req("/mcp", "Authorization", "Bearer t1", "Authorization", "DPoP t2"), "", false, "", errInvalidRequest, 0},
 	} {
-		c, errCode := credentialOf(tc.r)
-		if errCode != tc.err {
-			t.Errorf("%s: error %q, want %q", tc.name, errCode, tc.err)
+		c, used, errCode := credentialOf(tc.r)
+		if errCode != tc.err || used != tc.used {
+			t.Errorf("%s: error %q, scheme %q, want %q, %q", tc.name, errCode, used, tc.err, tc.used)
 			continue
 		}
-		if (c == nil) != (tc.token == "") || c != nil && (c.token != tc.token || c.apiKey != tc.apiKey) {
+		if (c == nil) != (tc.token == "") || c != nil && (c.token != tc.token || c.apiKey != tc.apiKey || c.dpop != (used == "DPoP") || len(c.proofs) != tc.proofs) {
 			t.Errorf("%s: credential %+v, want %q apiKey=%v", tc.name, c, tc.token, tc.apiKey)
 		}
 	}
@@ -278,6 +293,9 @@ func TestJWTChecks(t *testing.T) {
 		"not yet valid":   as.sign("k1", "at+jwt", with("nbf", now.Add(time.Minute).Unix())),
 		"issued later":    as.sign("k1", "at+jwt", with("iat", now.Add(time.Minute).Unix())),
 		"no sub":          as.sign("k1", "at+jwt", with("sub", nil)),
+		"bound by mTLS":   as.sign("k1", "at+jwt", with("cnf", map[string]any{"x5t#S256": "abc"})),
+		"empty cnf.jkt":   as.sign("k1", "at+jwt", with("cnf", map[string]any{"jkt": ""})),
+		"cnf.jkt number":  as.sign("k1", "at+jwt", with("cnf", map[string]any{"jkt": 42})),
 		"unpublished key": as.sign("k1-but-other", "at+jwt", as.claimsAt(now)),
 		"alg none":        b64([]byte(`{"alg":"none","typ":"at+jwt","kid":"k1"}`)) + "." + parts[1] + ".",
 		"HS256":           hs256,
@@ -368,6 +386,8 @@ func TestIntrospection(t *testing.T) {
 		"gth_at_expired.x":          {"active": true, "iss": as.issuer, "sub": "u", "aud": testResource, "exp": clock.Now().Add(-time.Hour).Unix()},
 		"gth_at_refresh.typed":      {"active": true, "iss": as.issuer, "sub": "u", "aud": testResource, "token_type": "refresh_token"},
 		"gth_ak_not_typed_as_a_key": {"active": true, "iss": as.issuer, "client_id": "ci", "aud": testResource, "token_type": "Bearer"},
+		"gth_at_dpop.without_cnf":   {"active": true, "iss": as.issuer, "sub": "u", "aud": testResource, "token_type": "DPoP"},
+		"gth_at_bound.by_mtls":      {"active": true, "iss": as.issuer, "sub": "u", "aud": testResource, "cnf": map[string]any{"x5t#S256": "abc"}},
 	}
 	for tok, answer := range bad {
 		as.setAnswer(tok, answer)
@@ -548,7 +568,7 @@ func TestMiddleware(t *testing.T) {
 func TestMetadataHandler(t *testing.T) {
 	a, err := New(Options{Issuer: "https://id.example.com", Resource: "https://mcp.example.com/tools/mcp",
 		ScopesSupported: []string{"mcp:tools", "files:read"}, RequiredScopes: []string{"mcp:tools"},
-		ResourceName: "Example tools", ResourceDocumentation: "https://mcp.example.com/docs"})
+		ResourceName: "Example tools", ResourceDocumentation: "https://mcp.example.com/docs", DPoPAlgs: []string{"ES256", "EdDSA"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +586,7 @@ func TestMetadataHandler(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
 			t.Fatal(err)
 		}
-		want := `{"authorization_servers":["https://id.example.com"],"bearer_methods_supported":["header"],"resource":"https://mcp.example.com/tools/mcp","resource_documentation":"https://mcp.example.com/docs","resource_name":"Example tools","scopes_supported":["mcp:tools","files:read"]}`
+		want := `{"authorization_servers":["https://id.example.com"],"bearer_methods_supported":["header"],"dpop_signing_alg_values_supported":["ES256","EdDSA"],"resource":"https://mcp.example.com/tools/mcp","resource_documentation":"https://mcp.example.com/docs","resource_name":"Example tools","scopes_supported":["mcp:tools","files:read"]}`
 		if got, _ := json.Marshal(m); string(got) != want {
 			t.Fatalf("%s:\n got %s\nwant %s", path, got, want)
 		}
@@ -612,6 +632,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"API keys without creds": func(o *Options) { o.APIKeys = true },
 		"bad scope":              func(o *Options) { o.RequiredScopes = []string{`a"b`} },
 		"huge leeway":            func(o *Options) { o.Leeway = time.Hour },
+		"symmetric DPoP alg":     func(o *Options) { o.DPoPAlgs = []string{"ES256", "HS256"} },
+		"DPoP alg none":          func(o *Options) { o.DPoPAlgs = []string{"none"} },
+		"API keys with DPoP":     func(o *Options) { o.ClientID, o.ClientSecret, o.APIKeys, o.RequireDPoP = "c", "s", true, true },
 	} {
 		o := good
 		mod(&o)
@@ -621,12 +644,15 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	}
 }
 
-// TestImportsStayLight: the package imports the standard library, go-jose
-// and x/sync only, so that a resource server importing it does not pull
-// in the authorization server.
+// TestImportsStayLight: the package imports the standard library, go-jose,
+// x/sync and provider/dpop (itself standard library and go-jose) only, so
+// that a resource server importing it does not pull in the authorization
+// server.
 func TestImportsStayLight(t *testing.T) {
 	files, _ := filepath.Glob("*.go")
-	for _, f := range files {
+	// provider/dpop is allowed as long as it stays as light itself.
+	dpopFiles, _ := filepath.Glob("../dpop/*.go")
+	for _, f := range append(files, dpopFiles...) {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
@@ -641,7 +667,8 @@ func TestImportsStayLight(t *testing.T) {
 		for _, imp := range parsed.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			first, _, _ := strings.Cut(path, "/")
-			if strings.Contains(first, ".") && !strings.HasPrefix(path, "github.com/go-jose/go-jose/v4") && !strings.HasPrefix(path, "golang.org/x/sync/") {
+			if strings.Contains(first, ".") && !strings.HasPrefix(path, "github.com/go-jose/go-jose/v4") && !strings.HasPrefix(path, "golang.org/x/sync/") &&
+				path != "github.com/gatehouse-dev/gatehouse/provider/dpop" {
 				t.Errorf("%s imports %s", f, path)
 			}
 		}

@@ -4,7 +4,7 @@ import "testing"
 
 func TestCompare(t *testing.T) {
 	hydra := row{label: "cc", hydra: map[int]float64{1: 100, 16: 200, 64: 200}, target: 10, targetAt: []int{16, 64}}
-	apiKey := row{label: "key", vsSecret: true, target: 0.9, targetAt: []int{1, 16}}
+	apiKey := row{label: "key", versus: vsSecret, target: 0.9, targetAt: []int{1, 16}}
 	all := []int{1, 16, 64}
 	secret := map[int]cell{1: {rps: 1000}, 16: {rps: 2000}}
 	tests := []struct {
@@ -26,6 +26,8 @@ func TestCompare(t *testing.T) {
 			"50.0x", ">= 10x (not measured)"},
 		{"against the client secret", apiKey, map[int]cell{1: {rps: 950}, 16: {rps: 1700}}, []int{1, 16},
 			"0.95 / 0.85 of secret", ">= 90% of secret @1,16: NOT met"},
+		{"beside the JWT bearer row, no target", row{versus: vsJWTBearer, targetNote: "no target (beside cc_jwt)"},
+			map[int]cell{1: {rps: 500}, 16: {rps: 1000}}, []int{1, 16}, "0.50 / 0.50 of JWT bearer", "no target (beside cc_jwt)"},
 		{"no target, with a note", row{targetNote: "no Hydra figure (target 20x)"}, map[int]cell{1: {rps: 1}}, []int{1},
 			"-", "no Hydra figure (target 20x)"},
 		{"no target, no note", row{}, map[int]cell{1: {rps: 1}}, []int{1}, "-", "-"},

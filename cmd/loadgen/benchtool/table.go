@@ -60,7 +60,7 @@ func summarize(rs []rep) cell {
 
 // table prints one markdown table: a row per scenario, a column per
 // concurrency with "median rps (p99 ms)", then peak server RSS, the ratio
-// against Hydra (or the client-secret row) and whether the performance
+// against Hydra (or another row of the run, such as the client-secret one) and whether the performance
 // target is met, and the noise: errors, spread between repetitions and CPU
 // taken by other processes.
 func table(w io.Writer, args []string) error {
@@ -170,7 +170,7 @@ func table(w io.Writer, args []string) error {
 		} else {
 			line = append(line, "n/a")
 		}
-		ratio, met := compare(r, cs, cells["cc_opaque"], conns)
+		ratio, met := compare(r, cs, cells[r.versus.label], conns)
 		line = append(line, ratio, met)
 		line = append(line, strconv.FormatInt(errs, 10))
 		if spread > 0 {
@@ -188,6 +188,13 @@ func table(w io.Writer, args []string) error {
 		if r.flow {
 			fmt.Fprintln(w, "Authorization code rows: whole flows/s with the median p50 and p99 of a flow (ms); a flow is authorize, login page, login POST")
 			fmt.Fprintln(w, "(argon2id), token — 4 requests, 2 with the session reused; the \"steps\" lines of each scenario's log give the exact count and time per step.")
+			break
+		}
+	}
+	for _, r := range order {
+		if r.dpop {
+			fmt.Fprintln(w, "DPoP rows: every request carries a new ES256 proof (RFC 9449), signed by the load generator outside the timed request;")
+			fmt.Fprintln(w, "the server verifies it and records its jti. Ratio to the bearer row of the same token format in this run.")
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -56,6 +57,32 @@ func TestTable(t *testing.T) {
 		"| client_credentials, opaque, client secret | 3,600 (105) | 62 | 10.4x | >= 10x @64: met | 0 | 6% | 5 |\n",
 		"Database: sqlite.",
 		"client_credentials p99 at 64 conns: 105 ms vs Hydra's 580 ms (target <= 116 ms: met).",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The DPoP rows are compared with the bearer rows of the same token format
+// in the same run: cc_dpop with cc_opaque, cc_dpop_jwt with cc_jwt.
+func TestTableDPoPRowsBesideTheirBearerRows(t *testing.T) {
+	dir := t.TempDir()
+	for label, rps := range map[string]int{"cc_opaque": 4000, "cc_jwt": 2000, "cc_dpop": 3000, "cc_dpop_jwt": 1500} {
+		js := fmt.Sprintf(`[{"label":%q,"scenario":"cc_token","conns":16,"rps":%d,"p50_ms":1,"p99_ms":5,"server_rss_mb":60}]`, label, rps)
+		if err := os.WriteFile(filepath.Join(dir, label+".json"), []byte(js), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var out strings.Builder
+	if err := table(&out, files); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| client_credentials, opaque, DPoP (ES256 proof) | 3,000 (5.00) | 60 | 0.75 of bearer | no target (beside cc_opaque) |",
+		"| client_credentials, JWT ES256, DPoP (ES256 proof) | 1,500 (5.00) | 60 | 0.75 of JWT bearer | no target (beside cc_jwt) |",
+		"DPoP rows: every request carries a new ES256 proof",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
