@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -498,6 +499,41 @@ func wantReplayRefusedAcross(t *testing.T, a, b *testServer) string {
 	// A fresh proof is fine on B.
 	status, body, _ = dpopTokenRequest(t, b, clientCredentials, c.ID, secret, proveToken(t, b, newProver(t), ""))
 	wantDPoPToken(t, "a fresh proof on B", status, body)
+
+	// One proof sent at once to both instances, several times: one token.
+	concurrent := proveToken(t, a, newProver(t), "")
+	const n = 8
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		s := []*testServer{a, b}[i%2]
+		wg.Go(func() {
+			// No t.Fatal off the test's goroutine: a failed request is
+			// status 0, reported below.
+			req, _ := http.NewRequest(http.MethodPost, s.addr+provider.PathToken, strings.NewReader(clientCredentials.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(secret))
+			req.Header.Set(dpop.HeaderName, concurrent)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, st := range statuses {
+		switch st {
+		case http.StatusOK:
+			won++
+		case http.StatusBadRequest:
+		default:
+			t.Fatalf("concurrent uses of one proof: statuses %v; want 200 once and 400", statuses)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("concurrent uses of one proof: statuses %v; want exactly one 200", statuses)
+	}
 	return proof
 }
 
