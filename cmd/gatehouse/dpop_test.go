@@ -374,11 +374,11 @@ func TestDPoPProofChecks(t *testing.T) {
 		reason string
 	}{
 		{"two DPoP headers", []string{proveToken(t, s, prover, ""), proveToken(t, s, prover, "")}, "exactly one DPoP header"},
-		{"not a JWT", []string{"not-a-jwt"}, "not a well-formed JWS"},
-		{"a JWS in JSON serialization", []string{`{"payload":"e30","signatures":[]}`}, "not a well-formed JWS"},
+		{"not a JWT", []string{"not-a-jwt"}, "not a compact JWS"},
+		{"a JWS in JSON serialization", []string{`{"payload":"e30","signatures":[]}`}, "not a compact JWS"},
 		{"typ JWT", []string{signProof(t, proofParts{key: key, alg: josev4.ES256, typ: "JWT", claims: goodClaims(s)})}, "typ must be dpop+jwt"},
-		{"alg none", []string{unsigned(map[string]any{"typ": dpop.ProofType, "alg": "none", "jwk": pubJWKMap}, goodClaims(s))}, "not a well-formed JWS"},
-		{"HS256", []string{signHS256(t, goodClaims(s))}, "not a well-formed JWS"},
+		{"alg none", []string{unsigned(map[string]any{"typ": dpop.ProofType, "alg": "none", "jwk": pubJWKMap}, goodClaims(s))}, "not a compact JWS"},
+		{"HS256", []string{signHS256(t, goodClaims(s))}, "not a compact JWS"},
 		{"private key in the jwk", []string{signProof(t, proofParts{key: key, alg: josev4.ES256, typ: dpop.ProofType,
 			jwk: josev4.JSONWebKey{Key: key}, claims: goodClaims(s)})}, "private"},
 		{"an RSA jwk for ES256", []string{signProof(t, proofParts{key: key, alg: josev4.ES256, typ: dpop.ProofType,
