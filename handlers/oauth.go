@@ -208,6 +208,9 @@ func (h *Handler) allowOrigin(c echo.Context, client fosite.Client) {
 	c.Response().Header().Add(echo.HeaderVary, echo.HeaderOrigin)
 	if slices.Contains(sc.AllowedOrigins, origin) {
 		c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, origin)
+		// A browser app reads the nonce for its next DPoP proof (RFC 9449
+		// §8) and the challenge of a refused one.
+		c.Response().Header().Set(echo.HeaderAccessControlExposeHeaders, "DPoP-Nonce, WWW-Authenticate")
 	}
 }
 
@@ -227,7 +230,8 @@ func (h *Handler) preflight(c echo.Context) error {
 	if allowed {
 		hd.Set(echo.HeaderAccessControlAllowOrigin, origin)
 		hd.Set(echo.HeaderAccessControlAllowMethods, "GET, POST")
-		hd.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")
+		// DPoP: browser apps send proofs (RFC 9449 §4.1).
+		hd.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type, DPoP")
 		hd.Set(echo.HeaderAccessControlMaxAge, "600")
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -1,8 +1,12 @@
 package provider
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"time"
+
+	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -72,3 +76,90 @@ func newDPoPVerifier(o DPoPOptions, ring *secret.Keyring, store Store, now func(
 // accept DPoP-bound tokens (userinfo, the admin API): one set of rules
 // and one replay cache for every proof the server sees.
 func (p *Provider) DPoPVerifier() *dpop.Verifier { return p.dpop }
+
+// tokenProof verifies the DPoP proof of a token request (RFC 9449 §4.3,
+// §5), before anything of the grant is looked at or spent: nil when the
+// request carries no DPoP header. htu is the token endpoint's URL from
+// the configured issuer, never from the Host header, which a client
+// chooses.
+func (p *Provider) tokenProof(ctx context.Context, r *http.Request) (*dpop.Proof, error) {
+	proofs := r.Header.Values(dpop.HeaderName)
+	if len(proofs) == 0 {
+		return nil, nil
+	}
+	proof, err := p.dpop.Verify(ctx, dpop.Request{Proofs: proofs, Method: r.Method, URL: p.opts.Issuer + PathToken})
+	if err != nil {
+		return nil, replayFailure(err)
+	}
+	return proof, nil
+}
+
+// refuseProof is an invalid_dpop_proof refusal saying why.
+func refuseProof(reason string) error {
+	return &dpop.Error{Code: dpop.CodeInvalidProof, Reason: reason}
+}
+
+// bindDPoP decides what the access token of ar is bound to, once the
+// client is authenticated and the grant is loaded: the key of proof
+// (nil: none, a Bearer token). Sess.JKT holds, on entry, the key the
+// grant is bound to already: a refresh token's, or an authorization
+// code's (dpop_jkt, §10).
+//
+//   - A client registered with dpop_bound_access_tokens needs a proof
+//     (§5.2).
+//   - A public client's refresh token is bound to the key of the grant's
+//     first DPoP token request: it is refused without a proof of that key
+//     (§5). A confidential client authenticates anyway; it may rebind to
+//     a new key, or go back to Bearer (§5: "MAY").
+//   - An authorization code bound by dpop_jkt needs a proof of that key
+//     (§10).
+func bindDPoP(ar fosite.AccessRequester, proof *dpop.Proof) error {
+	sess, ok := ar.GetSession().(*Session)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("unexpected session type")
+	}
+	grants := ar.GetGrantTypes()
+	bound := sess.JKT
+	mustKeep := bound != "" &&
+		(grants.ExactOne(GrantAuthorizationCode) || (grants.ExactOne(GrantRefreshToken) && ar.GetClient().IsPublic()))
+	if proof == nil {
+		if c, ok := StorageClient(ar.GetClient()); ok && c.DPoPBoundAccessTokens {
+			return refuseProof("a DPoP proof is required: the client is registered with dpop_bound_access_tokens")
+		}
+		if mustKeep {
+			if grants.ExactOne(GrantAuthorizationCode) {
+				return refuseProof("a DPoP proof is required: the authorization code is bound to a key (dpop_jkt)")
+			}
+			return refuseProof("a DPoP proof is required: the refresh token is bound to a key")
+		}
+		sess.JKT = ""
+		return nil
+	}
+	if mustKeep && proof.JKT != bound {
+		if grants.ExactOne(GrantAuthorizationCode) {
+			return refuseProof("the proof is not signed with the key the authorization code is bound to (dpop_jkt)")
+		}
+		return refuseProof("the proof is not signed with the key the refresh token is bound to")
+	}
+	sess.JKT = proof.JKT
+	return nil
+}
+
+// dpopBound reports whether the access token of ar is bound to a DPoP key.
+func dpopBound(ar fosite.Requester) bool {
+	s, ok := ar.GetSession().(*Session)
+	return ok && s.JKT != ""
+}
+
+// writeDPoPNonce gives the client the nonce to put in its next proof
+// (RFC 9449 §8): with a use_dpop_nonce error always, and with every
+// token response when nonces are required (§8.2: a fresh one before the
+// one it holds expires).
+func (p *Provider) writeDPoPNonce(w http.ResponseWriter, err error) {
+	if p.dpop.Nonces == nil {
+		return
+	}
+	if p.dpop.RequireNonce || errors.Is(err, dpop.ErrUseNonce) {
+		w.Header().Set(dpop.NonceHeader, p.dpop.Nonces.Current(p.now()))
+	}
+}

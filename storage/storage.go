@@ -114,6 +114,10 @@ type Client struct {
 	// may present as subject tokens; empty means access tokens only. Only
 	// an operator sets it.
 	TokenExchangeSubjectTypes []string
+	// DPoPBoundAccessTokens makes DPoP (RFC 9449 §5.2) mandatory for the
+	// client: a token request without a proof is refused, so every access
+	// token it gets is bound to its key.
+	DPoPBoundAccessTokens bool
 	// Resources are the RFC 8707 resource indicators of the APIs this
 	// client serves as a resource server: it may introspect access tokens
 	// whose audience names one of them. Only an operator sets them.

@@ -430,6 +430,21 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("using the fixture's proof again = %v, %v; want a replay", fresh, err)
 			}
 		},
+	}, {
+		version: "20261211000201", // client_dpop_bound_access_tokens
+		changes: []string{"column clients.dpop_bound_access_tokens"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			c, err := s.ClientByID(ctx, "dpop-client")
+			if err != nil || !c.DPoPBoundAccessTokens {
+				t.Errorf("dpop-client = %+v, %v; want DPoP required", c, err)
+			}
+			// A client of the release before does not require DPoP.
+			c, err = s.ClientByID(ctx, "exchange-client")
+			if err != nil || c.DPoPBoundAccessTokens {
+				t.Errorf("a client from before the migration = %+v, %v; want DPoP optional", c, err)
+			}
+		},
 	}}
 }
 

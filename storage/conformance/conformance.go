@@ -205,6 +205,7 @@ func newClient(id string) *storage.Client {
 		PKCEOptional:                       true,
 		IntrospectAnyToken:                 true,
 		TokenExchangeImpersonation:         true,
+		DPoPBoundAccessTokens:              true,
 		TokenExchangeSubjectTypes:          []string{"urn:ietf:params:oauth:token-type:id_token"},
 		Resources:                          []string{"https://app-api.example", "https://app-api.example/v2"},
 		AllowedOrigins:                     []string{"https://app.example"},
