@@ -61,9 +61,11 @@ func (p *Provider) UserInfo(ctx context.Context, cred Credential) (*UserInfo, er
 	case errors.Is(err, storage.ErrUnavailable):
 		return nil, ErrUnavailable.WithWrap(err)
 	case errors.As(err, &refused) && refused.Code == dpop.CodeUseNonce:
-		return nil, ErrResourceDPoPNonce.WithWrap(err)
+		// Not wrapped: OAuthError would make the token endpoint's 400 of
+		// the refusal.
+		return nil, ErrResourceDPoPNonce
 	case errors.As(err, &refused):
-		return nil, ErrResourceDPoPProof.WithWrap(err)
+		return nil, ErrResourceDPoPProof.WithHint(sentence(refused.Reason))
 	case err != nil:
 		return nil, ErrInvalidToken.WithWrap(err)
 	}
