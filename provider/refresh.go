@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ory/fosite"
@@ -62,7 +63,8 @@ func (p *Provider) keepRefreshResponse(ctx context.Context, ar fosite.AccessRequ
 	if window <= 0 || token == "" {
 		return nil
 	}
-	kept := resp.ToMap()
+	// A copy: ToMap returns the response's own map, which is sent.
+	kept := maps.Clone(resp.ToMap())
 	if s, ok := ar.GetSession().(*Session); ok && s.JKT != "" {
 		// The key the tokens are bound to: a replay is answered only to a
 		// proof of it (replayRefresh).

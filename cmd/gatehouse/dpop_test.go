@@ -25,7 +25,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/dpop"
+	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
@@ -91,6 +93,11 @@ func wantDPoPToken(t *testing.T, what string, status int, body map[string]any) s
 	if status != http.StatusOK || body["token_type"] != dpop.TokenType {
 		t.Fatalf("%s: %d %v; want a DPoP token", what, status, body)
 	}
+	for k := range body {
+		if strings.HasPrefix(k, "gatehouse_") {
+			t.Fatalf("%s: the response carries gatehouse's own member %s: %v", what, k, body)
+		}
+	}
 	at, _ := body["access_token"].(string)
 	return at
 }
@@ -144,6 +151,16 @@ func TestDPoPClientCredentials(t *testing.T) {
 		jwtAT := wantDPoPToken(t, "a JWT access token with a proof", status, body)
 		if _, claims := verifyAccessJWT(t, s, jwtAT, josev4.RS256); cnfJKT(claims) != prover.JKT() {
 			t.Fatalf("JWT claims %v; want cnf.jkt %s", claims, prover.JKT())
+		}
+
+		// An API key authenticates the same request: bound too.
+		_, key, err := s.app.admin.CreateAPIKey(context.Background(), nil, admin.APIKeySpec{ClientID: svc.ID, Name: "ci", Scopes: []string{"api:read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body, _ = dpopTokenRequest(t, s, clientCredentials, svc.ID, key, proveToken(t, s, prover, ""))
+		if in := s.introspect(t, rs.ID, rsSecret, wantDPoPToken(t, "an API key with a proof", status, body)); cnfJKT(in) != prover.JKT() {
+			t.Fatalf("introspection of the API key's token: %v", in)
 		}
 
 		// Without a proof: Bearer, no cnf.
@@ -601,4 +618,181 @@ func rsaPublicKey(t *testing.T) *rsa.PublicKey {
 		t.Fatal(err)
 	}
 	return &k.PublicKey
+}
+
+// TestDPoPDeviceGrant: a device (a public client) that polls with DPoP
+// proofs gets tokens bound to its key, its refresh token included.
+func TestDPoPDeviceGrant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := startServer(t, "sqlite", deviceConfig)
+	s.user("tv@example.com", alicePassword)
+	c, cfg := s.deviceClient(provider.GrantDeviceCode, provider.GrantRefreshToken)
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.newBrowser()
+	if p := b.decideDevice(b.enterUserCode(da.UserCode, "tv@example.com", alicePassword), "allow"); p.status != http.StatusOK {
+		t.Fatalf("approval: %d %.300s", p.status, p.body)
+	}
+	prover := newProver(t)
+	form := url.Values{"grant_type": {provider.GrantDeviceCode}, "client_id": {c.ID}, "device_code": {da.DeviceCode}}
+	status, body, _ := dpopTokenRequest(t, s, form, "", "", proveToken(t, s, prover, ""))
+	wantDPoPToken(t, "device token", status, body)
+	rt, _ := body["refresh_token"].(string)
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.ID}}
+	status, body, _ = dpopTokenRequest(t, s, refresh, "", "", proveToken(t, s, newProver(t), ""))
+	wantProofRefused(t, "the device's refresh token with another key", status, body, dpop.CodeInvalidProof, "bound")
+	status, body, _ = dpopTokenRequest(t, s, refresh, "", "", proveToken(t, s, prover, ""))
+	wantDPoPToken(t, "the device's refresh token with its key", status, body)
+}
+
+// TestDPoPClientMetadata: dpop_bound_access_tokens (RFC 9449 §5.2) goes in
+// and out of dynamic registration (RFC 7591) and the admin API, and is
+// audited as DPoP in the trail of the tokens it gets.
+func TestDPoPClientMetadata(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := startServer(t, dialect)
+		_, iat := s.registrationToken(t, "partners", time.Hour, time.Now())
+		status, reg, _ := jsonRequest(t, http.MethodPost, s.issuer+provider.PathRegister, iat,
+			`{"client_name":"Agent","grant_types":["client_credentials"],"scope":"api:read","dpop_bound_access_tokens":true}`)
+		if status != http.StatusCreated || reg["dpop_bound_access_tokens"] != true {
+			t.Fatalf("register: %d %v; want dpop_bound_access_tokens true", status, reg)
+		}
+		id, _ := reg["client_id"].(string)
+		secret, _ := reg["client_secret"].(string)
+		stored, err := s.store.ClientByID(context.Background(), id)
+		if err != nil || !stored.DPoPBoundAccessTokens {
+			t.Fatalf("stored: %+v, %v", stored, err)
+		}
+		status, body, _ := dpopTokenRequest(t, s, clientCredentials, id, secret)
+		wantProofRefused(t, "the registered client without a proof", status, body, dpop.CodeInvalidProof, "required")
+
+		robot, robotSecret := s.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+		tok, code := s.ccToken(t, robot.ID, robotSecret, provider.ScopeAdmin)
+		if code != "" {
+			t.Fatal(code)
+		}
+		status, created, _ := jsonRequest(t, http.MethodPost, s.admin+"/admin/clients", tok,
+			`{"client_name":"Service","grant_types":["client_credentials"],"scope":"api:read","dpop_bound_access_tokens":true}`)
+		if status != http.StatusCreated || created["dpop_bound_access_tokens"] != true {
+			t.Fatalf("admin API create: %d %v", status, created)
+		}
+		status, got, _ := jsonRequest(t, http.MethodGet, s.admin+"/admin/clients/"+created["client_id"].(string), tok, "")
+		if status != http.StatusOK || got["dpop_bound_access_tokens"] != true {
+			t.Fatalf("admin API get: %d %v", status, got)
+		}
+	})
+}
+
+// TestDPoPAudited: the trail of a DPoP token says token_type DPoP (and no
+// key material).
+func TestDPoPAudited(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite")
+	u := s.user("jane@example.com", alicePassword)
+	web, secret := s.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+	conf := s.oauthConfig(web, secret, "openid")
+	code, verifier := codeFlow(t, s, conf)
+	prover := newProver(t)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {appRedirect}}
+	status, body, _ := dpopTokenRequest(t, s, form, web.ID, secret, proveToken(t, s, prover, ""))
+	wantDPoPToken(t, "code exchange", status, body)
+	evs := awaitEvents(t, s.store, wantEvent{Type: audit.TokenIssued, Actor: "client:" + web.ID, Subject: "user:" + u.ID, ClientID: web.ID,
+		Details: map[string]string{"grant_type": "authorization_code", "token_type": dpop.TokenType}})
+	for _, v := range evs[0].Details {
+		if strings.Contains(v, prover.JKT()) {
+			t.Fatalf("the trail holds the key's thumbprint: %v", evs[0].Details)
+		}
+	}
+}
+
+// TestCLIClientDPoPBoundAccessTokens: `clients create/update
+// --dpop-bound-access-tokens` sets and clears the client's requirement,
+// and `clients get` shows it.
+func TestCLIClientDPoPBoundAccessTokens(t *testing.T) {
+	cliEnv(t)
+	if _, _, err := cli(t, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	cliJSON(t, &c, "", "clients", "create", "--name", "Agent", "--grant-type", "client_credentials", "--dpop-bound-access-tokens", "--json")
+	id, _ := c["client_id"].(string)
+	if c["dpop_bound_access_tokens"] != true {
+		t.Fatalf("created: %v", c)
+	}
+	cliJSON(t, &c, "", "clients", "update", id, "--name", "Agent 2", "--json")
+	if c["dpop_bound_access_tokens"] != true {
+		t.Fatalf("an update of another field changed it: %v", c)
+	}
+	cliJSON(t, &c, "", "clients", "update", id, "--dpop-bound-access-tokens=false", "--json")
+	if c["dpop_bound_access_tokens"] != false {
+		t.Fatalf("after clearing it: %v", c)
+	}
+	if out, _, err := cli(t, "", "clients", "get", id); err != nil || !strings.Contains(out, "dpop_bound_access_tokens") {
+		t.Fatalf("get: %q %v", out, err)
+	}
+}
+
+// TestDPoPCORS: a browser app of a registered origin may send the DPoP
+// header (preflight) and read the DPoP-Nonce of the answer (RFC 9449 §8).
+func TestDPoPCORS(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite", func(c *config.Config) { c.DPoP.RequireNonce = true })
+	const origin = "http://127.0.0.1:3000"
+	c, _ := s.client(admin.ClientSpec{Name: "SPA", Public: true, RedirectURIs: []string{appRedirect}, AllowedOrigins: []string{origin},
+		GrantTypes: []string{"authorization_code", "refresh_token"}})
+	req := mustRequest(t, http.MethodOptions, s.issuer+provider.PathToken)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "dpop, content-type")
+	_, _, hdr := doJSON(t, req)
+	if allowed := strings.ToLower(hdr.Get("Access-Control-Allow-Headers")); !strings.Contains(allowed, "dpop") {
+		t.Fatalf("preflight: Access-Control-Allow-Headers %q; want DPoP", hdr.Get("Access-Control-Allow-Headers"))
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"gth_rt_x"}, "client_id": {c.ID}}
+	req, _ = http.NewRequest(http.MethodPost, s.issuer+provider.PathToken, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	req.Header.Set(dpop.HeaderName, proveToken(t, s, newProver(t), ""))
+	status, body, hdr := doJSON(t, req)
+	if status != http.StatusBadRequest || body["error"] != dpop.CodeUseNonce || hdr.Get(dpop.NonceHeader) == "" ||
+		hdr.Get("Access-Control-Allow-Origin") != origin || !strings.Contains(hdr.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
+		t.Fatalf("token request from the app: %d %v %v; want use_dpop_nonce readable by the app", status, body, hdr)
+	}
+}
+
+// TestDPoPIdentityAssertion: an identity assertion (jwt-bearer) redeemed
+// with a proof gets a DPoP token.
+func TestDPoPIdentityAssertion(t *testing.T) {
+	t.Parallel()
+	idp := newTestIdP(t)
+	s := startServer(t, "sqlite", func(c *config.Config) {
+		c.HTTPClient.AllowPrivateNetworks = true // the IdP is on loopback
+		c.Upstreams = []config.Upstream{{ID: "corp", Name: "Corp SSO", Issuer: idp.url, ClientID: "gatehouse", ClientSecret: "upstream-secret"}}
+		c.IDJAG.Issuers = []config.IDJAGIssuer{{Upstream: "corp"}}
+	})
+	const resource = "https://mcp.example.com/mcp"
+	agent, agentSecret := s.client(admin.ClientSpec{Name: "MCP agent", GrantTypes: []string{provider.GrantJWTBearer},
+		Scopes: []string{"chat.read"}, Audience: []string{resource}})
+	alice := s.user("alice@example.com", alicePassword)
+	now := time.Now().UTC()
+	if err := s.store.CreateFederatedIdentity(context.Background(), &storage.FederatedIdentity{
+		UpstreamID: "corp", Subject: "idp-alice", UserID: alice.ID, CreatedAt: now, LastLoginAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	assertion := idp.assertion(t, map[string]any{
+		"iss": idp.url, "sub": "idp-alice", "aud": s.issuer, "client_id": agent.ID, "jti": randomJTI(),
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "resource": resource, "scope": "chat.read",
+	})
+	prover := newProver(t)
+	form := url.Values{"grant_type": {provider.GrantJWTBearer}, "assertion": {assertion}}
+	status, body, _ := dpopTokenRequest(t, s, form, agent.ID, agentSecret, proveToken(t, s, prover, ""))
+	at := wantDPoPToken(t, "identity assertion", status, body)
+	if in := s.introspect(t, agent.ID, agentSecret, at); cnfJKT(in) != prover.JKT() || in["sub"] != alice.ID {
+		t.Fatalf("introspection: %v; want alice's token bound to the key", in)
+	}
 }
