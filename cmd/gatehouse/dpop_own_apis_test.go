@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/dpop"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
+	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 // gatehouse's own APIs (userinfo, the admin API, the self-service key
@@ -264,4 +266,50 @@ func TestDPoPAdminAndKeyAPIs(t *testing.T) {
 			t.Fatalf("key API with a proof without ath: %d %q %s", a.status, a.header.Values("WWW-Authenticate"), a.body)
 		}
 	})
+}
+
+// TestDPoPOwnAPIsAcrossInstances: a proof spent at one instance's
+// userinfo is refused at another's (RFC 9449 §11.1: one replay cache for
+// every instance), the proof naming the issuer's URL whichever instance
+// answers; and an instance whose replay cache does not answer refuses a
+// DPoP request with 503, never checking it halfway.
+func TestDPoPOwnAPIsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
+	lb, sharedSecret := newBalancer(t), randomString(t, 32)
+	shared := func(c *config.Config) { c.Issuer, c.Secret = lb.url, sharedSecret }
+	a := startServerOn(t, store, shared)
+	b := startServerOn(t, store, shared)
+	down := startServerOn(t, store, shared, func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" })
+	t.Cleanup(func() { _ = down.app.closeRedis() })
+	lb.to(a) // the browser's sign-in
+	a.user("jane@example.com", alicePassword)
+	c, secret := a.client(admin.ClientSpec{Name: "web", RedirectURIs: []string{appRedirect}, SkipConsent: true})
+	prover := newProver(t)
+	at := dpopUserToken(t, a, c.ID, secret, prover, "jane@example.com", "openid")
+
+	userinfo := a.issuer + provider.PathUserinfo
+	proof := proveAt(t, prover, http.MethodGet, userinfo, at, "")
+	if r := callAPI(t, http.MethodGet, a.addr+provider.PathUserinfo, "DPoP "+at, proof); r.status != http.StatusOK {
+		t.Fatalf("userinfo on A: %d %s", r.status, r.body)
+	}
+	wantChallenge(t, "the proof replayed on B", callAPI(t, http.MethodGet, b.addr+provider.PathUserinfo, "DPoP "+at, proof),
+		dpop.Scheme, dpop.CodeInvalidProof)
+	if r := callAPI(t, http.MethodGet, b.addr+provider.PathUserinfo, "DPoP "+at, proveAt(t, prover, http.MethodGet, userinfo, at, "")); r.status != http.StatusOK {
+		t.Fatalf("a fresh proof on B: %d %s", r.status, r.body)
+	}
+
+	r := callAPI(t, http.MethodGet, down.addr+provider.PathUserinfo, "DPoP "+at, proveAt(t, prover, http.MethodGet, userinfo, at, ""))
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "temporarily_unavailable") {
+		t.Fatalf("userinfo with the replay cache down: %d %s; want 503", r.status, r.body)
+	}
+	robot, robotSecret := a.client(admin.ClientSpec{Name: "robot", Scopes: []string{provider.ScopeAdmin}, FirstParty: true})
+	status, body, _ := dpopTokenRequest(t, a, url.Values{"grant_type": {"client_credentials"}, "scope": {provider.ScopeAdmin}},
+		robot.ID, robotSecret, proveToken(t, a, prover, ""))
+	adminAT := wantDPoPToken(t, "the admin client's token", status, body)
+	clients := down.admin + "/admin/clients"
+	if r := callAPI(t, http.MethodGet, clients, "DPoP "+adminAT, proveAt(t, prover, http.MethodGet, clients, adminAT, "")); r.status != http.StatusServiceUnavailable ||
+		r.header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("admin API with the replay cache down: %d %s; want a 503 problem document", r.status, r.body)
+	}
 }
