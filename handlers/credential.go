@@ -53,7 +53,7 @@ func (h *Handler) publicURL(r *http.Request) string {
 // adminURL is the URL r was made to on the admin listener, which has no
 // public URL of its own: plain HTTP (TLS when the connection is), the
 // Host header and the path. A DPoP proof for the admin API names it as
-// its htu (docs/admin-api.md).
+// its htu (docs/integration.md, "Sender-constrained tokens").
 func adminURL(r *http.Request) string {
 	scheme := "http://"
 	if r.TLS != nil {
