@@ -33,7 +33,8 @@ type engine interface {
 	PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	Introspect(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	Revoke(ctx context.Context, w http.ResponseWriter, r *http.Request)
-	UserInfo(ctx context.Context, token string) (*provider.UserInfo, error)
+	UserInfo(ctx context.Context, cred provider.Credential) (*provider.UserInfo, error)
+	DPoPChallenge(err error) (algs []string, nonce string)
 	VerifyIDTokenHint(ctx context.Context, hint string) (*provider.IDTokenHint, error)
 	Discovery() provider.Discovery
 	OriginAllowed(ctx context.Context, origin string) (bool, error)
@@ -180,14 +181,16 @@ func (h *Handler) clientCORS(next echo.HandlerFunc) echo.HandlerFunc {
 // userinfo is the OpenID Connect UserInfo endpoint (GET and POST).
 func (h *Handler) userinfo(c echo.Context) error {
 	ctx := c.Request().Context()
-	info, err := h.p.UserInfo(ctx, bearerToken(c.Request()))
+	cred := accessCredential(c.Request(), h.publicURL(c.Request()))
+	info, err := h.p.UserInfo(ctx, cred)
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(h.p.OAuthError(ctx, err, ""))
 		if rfc.StatusCode() == http.StatusUnauthorized || rfc.StatusCode() == http.StatusForbidden {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer error="`+rfc.ErrorField+`"`)
+			h.setChallenges(c, cred, challenge{errCode: rfc.ErrorField}, err)
 		}
 		return writeOAuthJSON(c, rfc)
 	}
+	h.setDPoPNonce(c, cred)
 	if client, cerr := h.p.Client(ctx, info.ClientID); cerr == nil {
 		h.allowOrigin(c, client)
 	}
