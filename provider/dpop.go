@@ -77,17 +77,17 @@ func newDPoPVerifier(o DPoPOptions, ring *secret.Keyring, store Store, now func(
 // and one replay cache for every proof the server sees.
 func (p *Provider) DPoPVerifier() *dpop.Verifier { return p.dpop }
 
-// tokenProof verifies the DPoP proof of a token request (RFC 9449 §4.3,
-// §5), before anything of the grant is looked at or spent: nil when the
-// request carries no DPoP header. htu is the token endpoint's URL from
-// the configured issuer, never from the Host header, which a client
-// chooses.
-func (p *Provider) tokenProof(ctx context.Context, r *http.Request) (*dpop.Proof, error) {
+// requestProof verifies the DPoP proof of a request to the endpoint at
+// path (the token endpoint, PAR; RFC 9449 §4.3, §5, §10.1), before
+// anything of the request is looked at or spent: nil when the request
+// carries no DPoP header. htu is the endpoint's URL from the configured
+// issuer, never from the Host header, which a client chooses.
+func (p *Provider) requestProof(ctx context.Context, r *http.Request, path string) (*dpop.Proof, error) {
 	proofs := r.Header.Values(dpop.HeaderName)
 	if len(proofs) == 0 {
 		return nil, nil
 	}
-	proof, err := p.dpop.Verify(ctx, dpop.Request{Proofs: proofs, Method: r.Method, URL: p.opts.Issuer + PathToken})
+	proof, err := p.dpop.Verify(ctx, dpop.Request{Proofs: proofs, Method: r.Method, URL: p.opts.Issuer + path})
 	if err != nil {
 		return nil, replayFailure(err)
 	}

@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"context"
-	"net/http"
 	"net/url"
 
 	"github.com/ory/fosite"
@@ -42,24 +40,6 @@ func checkDPoPJKT(form url.Values) error {
 // codeDPoPJKT is the key the code of ar is to be bound to ("" for none).
 func codeDPoPJKT(ar fosite.AuthorizeRequester) string {
 	return ar.GetRequestForm().Get(ParamDPoPJKT)
-}
-
-// pushedRequestProof verifies the DPoP proof of a pushed authorization
-// request (RFC 9449 §10.1), before the client authenticates, as at the
-// token endpoint: a client told to use a nonce retries without having
-// spent a client assertion. nil when the request has no DPoP header. htu
-// is the PAR endpoint's URL from the configured issuer, never from the
-// Host header.
-func (p *Provider) pushedRequestProof(ctx context.Context, r *http.Request) (*dpop.Proof, error) {
-	proofs := r.Header.Values(dpop.HeaderName)
-	if len(proofs) == 0 {
-		return nil, nil
-	}
-	proof, err := p.dpop.Verify(ctx, dpop.Request{Proofs: proofs, Method: r.Method, URL: p.opts.Issuer + PathPAR})
-	if err != nil {
-		return nil, replayFailure(err)
-	}
-	return proof, nil
 }
 
 // bindPushedRequest makes the key of proof the dpop_jkt of the pushed

@@ -108,7 +108,7 @@ func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r
 		return
 	}
 	var ar fosite.AuthorizeRequester = fosite.NewAuthorizeRequest()
-	proof, err := p.pushedRequestProof(ctx, r)
+	proof, err := p.requestProof(ctx, r, PathPAR)
 	if err == nil {
 		r, err = p.pushedRequestObject(ctx, r)
 	}

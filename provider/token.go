@@ -103,7 +103,7 @@ func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return
 	}
 	var ar fosite.AccessRequester
-	proof, err := p.tokenProof(ctx, r)
+	proof, err := p.requestProof(ctx, r, PathToken)
 	if err == nil {
 		ar, err = p.oauth2.NewAccessRequest(ctx, r, NewSession())
 	}
