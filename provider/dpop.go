@@ -102,8 +102,8 @@ func refuseProof(reason string) error {
 // bindDPoP decides what the access token of ar is bound to, once the
 // client is authenticated and the grant is loaded: the key of proof
 // (nil: none, a Bearer token). Sess.JKT holds, on entry, the key the
-// grant is bound to already: a refresh token's, or an authorization
-// code's (dpop_jkt, §10).
+// grant is bound to already: a refresh token's, an authorization code's
+// (dpop_jkt, §10), or an identity assertion's (its cnf jkt).
 //
 //   - A client registered with dpop_bound_access_tokens needs a proof
 //     (§5.2).
@@ -112,7 +112,7 @@ func refuseProof(reason string) error {
 //     (§5). A confidential client authenticates anyway; it may rebind to
 //     a new key, or go back to Bearer (§5: "MAY").
 //   - An authorization code bound by dpop_jkt needs a proof of that key
-//     (§10).
+//     (§10), as does an identity assertion (ID-JAG) bound by cnf.
 func bindDPoP(ar fosite.AccessRequester, proof *dpop.Proof) error {
 	sess, ok := ar.GetSession().(*Session)
 	if !ok {
@@ -121,14 +121,18 @@ func bindDPoP(ar fosite.AccessRequester, proof *dpop.Proof) error {
 	grants := ar.GetGrantTypes()
 	bound := sess.JKT
 	mustKeep := bound != "" &&
-		(grants.ExactOne(GrantAuthorizationCode) || (grants.ExactOne(GrantRefreshToken) && ar.GetClient().IsPublic()))
+		(grants.ExactOne(GrantAuthorizationCode) || grants.ExactOne(GrantJWTBearer) ||
+			(grants.ExactOne(GrantRefreshToken) && ar.GetClient().IsPublic()))
 	if proof == nil {
 		if c, ok := StorageClient(ar.GetClient()); ok && c.DPoPBoundAccessTokens {
 			return refuseProof("a DPoP proof is required: the client is registered with dpop_bound_access_tokens")
 		}
 		if mustKeep {
-			if grants.ExactOne(GrantAuthorizationCode) {
+			switch {
+			case grants.ExactOne(GrantAuthorizationCode):
 				return refuseProof("a DPoP proof is required: the authorization code is bound to a key (dpop_jkt)")
+			case grants.ExactOne(GrantJWTBearer):
+				return refuseProof("a DPoP proof is required: the assertion is bound to a key (cnf)")
 			}
 			return refuseProof("a DPoP proof is required: the refresh token is bound to a key")
 		}
@@ -136,8 +140,11 @@ func bindDPoP(ar fosite.AccessRequester, proof *dpop.Proof) error {
 		return nil
 	}
 	if mustKeep && proof.JKT != bound {
-		if grants.ExactOne(GrantAuthorizationCode) {
+		switch {
+		case grants.ExactOne(GrantAuthorizationCode):
 			return refuseProof("the proof is not signed with the key the authorization code is bound to (dpop_jkt)")
+		case grants.ExactOne(GrantJWTBearer):
+			return refuseProof("the proof is not signed with the key the assertion is bound to (cnf)")
 		}
 		return refuseProof("the proof is not signed with the key the refresh token is bound to")
 	}

@@ -831,4 +831,26 @@ func TestDPoPIdentityAssertion(t *testing.T) {
 	if in := s.introspect(t, agent.ID, agentSecret, at); cnfJKT(in) != prover.JKT() || in["sub"] != alice.ID {
 		t.Fatalf("introspection: %v; want alice's token bound to the key", in)
 	}
+
+	// An assertion bound to a key (cnf jkt, the draft's proof of
+	// possession) is redeemed only with a proof of that key.
+	bound := func() url.Values {
+		return url.Values{"grant_type": {provider.GrantJWTBearer}, "assertion": {idp.assertion(t, map[string]any{
+			"iss": idp.url, "sub": "idp-alice", "aud": s.issuer, "client_id": agent.ID, "jti": randomJTI(),
+			"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "resource": resource, "scope": "chat.read",
+			"cnf": map[string]string{"jkt": prover.JKT()},
+		})}}
+	}
+	status, body, _ = dpopTokenRequest(t, s, bound(), agent.ID, agentSecret)
+	if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" || !strings.Contains(desc, "assertion is bound") {
+		t.Fatalf("a bound assertion without a proof: %d %v, want invalid_dpop_proof", status, body)
+	}
+	status, body, _ = dpopTokenRequest(t, s, bound(), agent.ID, agentSecret, proveToken(t, s, newProver(t), ""))
+	if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("a bound assertion with another key's proof: %d %v, want invalid_dpop_proof", status, body)
+	}
+	status, body, _ = dpopTokenRequest(t, s, bound(), agent.ID, agentSecret, proveToken(t, s, prover, ""))
+	if at := wantDPoPToken(t, "bound identity assertion", status, body); cnfJKT(s.introspect(t, agent.ID, agentSecret, at)) != prover.JKT() {
+		t.Fatal("the token of a bound assertion is not bound to its key")
+	}
 }
