@@ -33,7 +33,8 @@ import (
 //     once it is ready; a file that starts no server gets `serve --dev`
 //     first. Ports are free loopback ports: the documented localhost:8080
 //     and 127.0.0.1:8081 are replaced by them, and GATEHOUSE_ISSUER says
-//     the same.
+//     the same. GATEHOUSE_SECRET is set, so that commands shown without
+//     --dev (as in production) work on the same ./data database.
 //   - An assignment of a placeholder ending in "..." (`CLIENT_ID=...`,
 //     `export GATEHOUSE_CLIENT_SECRET=gth_cs_...`) is the reader pasting
 //     what the previous command printed under that name (client_id:,
@@ -156,6 +157,7 @@ func docBlocks(t *testing.T, path string) []docBlock {
 			if trimmed == "```" {
 				blocks = append(blocks, *cur)
 				cur = nil
+				lastText = "```"
 				continue
 			}
 			cur.text += line + "\n"
@@ -191,7 +193,7 @@ func docBlocks(t *testing.T, path string) []docBlock {
 var placeholder = regexp.MustCompile(`\b([A-Z][A-Z0-9_]*)=("?)[^\s;"]*\.\.\.("?)`)
 
 // servePrefix is a line that starts the server.
-var servePrefix = regexp.MustCompile(`^(\s*)(?:go run \./cmd/gatehouse|gatehouse) serve\b`)
+var servePrefix = regexp.MustCompile(`(?m)^(\s*)(?:go run \./cmd/gatehouse|gatehouse) serve\b`)
 
 // docScript turns a file's runnable blocks into one bash script.
 func docScript(path string, blocks []docBlock, public, admin string) (script string, ran int) {
@@ -361,6 +363,9 @@ func runDocScript(t *testing.T, bash, binDir, name string, blocks []docBlock) {
 		"GATEHOUSE_LISTEN=" + public,
 		"GATEHOUSE_ADMIN_LISTEN=" + admin,
 		"GATEHOUSE_ISSUER=http://localhost:" + portOf(public),
+		// Commands shown without --dev (production pages) then run on the
+		// same database as those with it: the default DSN is --dev's.
+		"GATEHOUSE_SECRET=" + randomString(t, 32),
 		docsBrowserEnv + "=" + browserErr,
 	}
 	// Its own process group: the background server goes with it.
