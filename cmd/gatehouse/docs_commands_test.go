@@ -38,7 +38,9 @@ import (
 //   - An assignment of a placeholder ending in "..." (`CLIENT_ID=...`,
 //     `export GATEHOUSE_CLIENT_SECRET=gth_cs_...`) is the reader pasting
 //     what the previous command printed under that name (client_id:,
-//     "client_id":"…"; a GATEHOUSE_ prefix is dropped).
+//     "client_id":"…"; a GATEHOUSE_ prefix is dropped, and a name not
+//     printed loses its first words until one is: RS_CLIENT_ID takes
+//     client_id, REGISTRATION_TOKEN token).
 //   - The reader's browser: `perform authorization-code` gets --open, and
 //     xdg-open is this test binary, which signs in as docsPerson with
 //     docsPassword and allows the consent page.
@@ -146,7 +148,7 @@ func docBlocks(t *testing.T, path string) []docBlock {
 	var blocks []docBlock
 	var cur *docBlock
 	var lastText string // the last non-blank line outside a block
-	inOther := false     // inside a block of another language
+	inOther := false    // inside a block of another language
 	for i, line := range strings.Split(string(b), "\n") {
 		trimmed := strings.TrimSpace(line)
 		if inOther {
@@ -261,10 +263,13 @@ curl() {
   return "$rc"
 }
 _paste() {
-  local v
-  v="$(sed -n -e "s/^$1:[[:space:]]*\([^[:space:]]*\).*/\1/p" -e "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$_last" | head -n1)"
-  if [ -z "$v" ]; then echo "docs test: nothing to paste for $1 in the last output:" >&2; cat "$_last" >&2; return 1; fi
-  printf '%s' "$v"
+  local name="$1" v
+  while :; do
+    v="$(sed -n -e "s/^$name:[[:space:]]*\([^[:space:]]*\).*/\1/p" -e "s/.*\"$name\":\"\([^\"]*\)\".*/\1/p" "$_last" | head -n1)"
+    if [ -n "$v" ]; then printf '%s' "$v"; return; fi
+    case "$name" in *_*) name="${name#*_}" ;; *) break ;; esac
+  done
+  echo "docs test: nothing to paste for $1 in the last output:" >&2; cat "$_last" >&2; return 1
 }
 _serve() {
   printf '+ gatehouse %s (in the background)\n' "$*" >&2
