@@ -271,10 +271,16 @@ _paste() {
   done
   echo "docs test: nothing to paste for $1 in the last output:" >&2; cat "$_last" >&2; return 1
 }
+_servers=()
+# Stop the servers and wait for them, so that nothing writes to $_work
+# once the script is done.
+_stop() { for p in "${_servers[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap _stop EXIT
 _serve() {
   printf '+ gatehouse %s (in the background)\n' "$*" >&2
   command gatehouse "$@" >>"$_work/.serve.log" 2>&1 &
   local pid=$!
+  _servers+=("$pid")
   for _ in $(seq 1 600); do
     if command gatehouse health >/dev/null 2>&1; then return 0; fi
     if ! kill -0 "$pid" 2>/dev/null; then cat "$_work/.serve.log" >&2; return 1; fi
@@ -322,14 +328,17 @@ func TestDocumentedCommands(t *testing.T) {
 	var reasons []string
 	for _, path := range docFiles(t) {
 		blocks := docBlocks(t, path)
+		runnable := 0
 		for _, b := range blocks {
 			total++
 			if b.notRun != "" {
 				skipped++
 				reasons = append(reasons, fmt.Sprintf("%s:%d: %s", strings.TrimPrefix(path, "../../"), b.line, b.notRun))
+			} else {
+				runnable++
 			}
 		}
-		if len(blocks) == 0 {
+		if runnable == 0 {
 			continue
 		}
 		name := strings.TrimPrefix(path, "../../")
@@ -346,13 +355,26 @@ func TestDocumentedCommands(t *testing.T) {
 
 // runDocScript runs one file's blocks in a fresh directory.
 func runDocScript(t *testing.T, bash, binDir, name string, blocks []docBlock) {
+	out, ran, browser, err := execDocScript(t, bash, binDir, name, blocks)
+	if err != nil {
+		if browser != "" {
+			t.Errorf("the browser: %s", browser)
+		}
+		t.Fatalf("%s: the documented commands failed (%v); the last block ran is the one that failed:\n%s", name, err, tail(out, 60))
+	}
+	if testing.Verbose() {
+		t.Logf("%s: %d blocks ran:\n%s", name, ran, out)
+	}
+}
+
+// execDocScript runs blocks in a fresh directory and returns the output,
+// how many blocks ran, what the browser reported and bash's error.
+func execDocScript(t *testing.T, bash, binDir, name string, blocks []docBlock) (string, int, string, error) {
+	t.Helper()
 	work := t.TempDir()
 	public := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	script, ran := docScript(name, blocks, public, admin)
-	if ran == 0 {
-		t.Skipf("every block of %s is marked not run", name)
-	}
 	browserErr := filepath.Join(work, ".browser-error")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -382,17 +404,11 @@ func runDocScript(t *testing.T, bash, binDir, name string, blocks []docBlock) {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	// Stop the server (and anything else the blocks left behind).
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	if err != nil {
-		if b, _ := os.ReadFile(browserErr); len(b) > 0 {
-			t.Errorf("the browser: %s", b)
-		}
-		t.Fatalf("%s: the documented commands failed (%v); the last block ran is the one that failed:\n%s", name, err, tail(out.String(), 60))
-	}
-	if testing.Verbose() {
-		t.Logf("%s: %d blocks ran:\n%s", name, ran, out.String())
-	}
+	// The script stops its servers on exit; this stops anything else the
+	// blocks left behind.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	browser, _ := os.ReadFile(browserErr)
+	return out.String(), ran, string(browser), err
 }
 
 // tail returns the last n lines of s.
@@ -407,4 +423,72 @@ func tail(s string, n int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestDocScriptStandIns checks what the reader's stand-ins turn a block
+// into: ports, the server in the background, pasted values, not-run
+// markers.
+func TestDocScriptStandIns(t *testing.T) {
+	t.Parallel()
+	md := filepath.Join(t.TempDir(), "doc.md")
+	text := "Intro\n\n```sh\ngo run ./cmd/gatehouse serve --dev\n```\n\n<!-- not run: needs Docker -->\n```sh\ndocker compose up\n```\n\n" +
+		"```go\nfmt.Println()\n```\n\n```sh\nCLIENT_ID=...; RS_CLIENT_SECRET=gth_cs_...   # paste\n" +
+		"export GATEHOUSE_CLIENT_SECRET=gth_cs_...\n./gatehouse perform client-credentials \\\n    --endpoint http://localhost:8080\n" +
+		"curl -s http://127.0.0.1:8081/health/ready\n```\n"
+	if err := os.WriteFile(md, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blocks := docBlocks(t, md)
+	if len(blocks) != 3 || blocks[1].notRun != "needs Docker" || blocks[0].notRun != "" || blocks[2].notRun != "" {
+		t.Fatalf("blocks: %+v", blocks)
+	}
+	script, ran := docScript("doc.md", blocks, "127.0.0.1:40001", "127.0.0.1:40002")
+	if ran != 2 {
+		t.Errorf("ran %d blocks, want 2", ran)
+	}
+	for _, want := range []string{
+		"_serve serve --dev\n",
+		`CLIENT_ID="$(_paste client_id)"; RS_CLIENT_SECRET="$(_paste rs_client_secret)"`,
+		`export GATEHOUSE_CLIENT_SECRET="$(_paste client_secret)"`,
+		"gatehouse perform client-credentials      --endpoint http://localhost:40001",
+		"curl -s http://127.0.0.1:40002/health/ready",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the script lacks %q:\n%s", want, script)
+		}
+	}
+	if strings.Contains(script, "docker") || strings.Count(script, "_serve serve") != 1 {
+		t.Errorf("the script runs a not-run block or starts two servers:\n%s", script)
+	}
+}
+
+// TestDocumentedCommandsCatchABrokenCommand makes sure the harness fails a
+// documented command that fails, and one that pastes a value nobody
+// printed.
+func TestDocumentedCommandsCatchABrokenCommand(t *testing.T) {
+	t.Parallel()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		skipOrFail(t, "bash runs the documented commands: %v", err)
+	}
+	bin := buildGatehouse(t)
+	binDir := t.TempDir()
+	if err := os.Symlink(bin, filepath.Join(binDir, "gatehouse")); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"a misspelt flag":    "gatehouse clients list --dev --no-such-flag\n",
+		"nothing to paste":   "gatehouse clients list --dev\nKEY_ID=...\n",
+		"an HTTP error":      "curl -s http://localhost:8080/no-such-page\n",
+		"an unknown go tool": "go vet ./...\n",
+		"a later line fails": "gatehouse version\nfalse\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out, _, _, err := execDocScript(t, bash, binDir, name, []docBlock{{line: 1, text: text}})
+			if err == nil {
+				t.Fatalf("the harness passed a broken block:\n%s", out)
+			}
+		})
+	}
 }
