@@ -42,8 +42,8 @@ import (
 //     printed loses its first words until one is: RS_CLIENT_ID takes
 //     client_id, REGISTRATION_TOKEN token).
 //   - The reader's browser: `perform authorization-code` gets --open, and
-//     xdg-open is this test binary, which signs in as docsPerson with
-//     docsPassword and allows the consent page.
+//     xdg-open (open on macOS) is this test binary, which signs in as
+//     docsPerson with docsPassword and allows the consent page.
 //   - curl fails on an HTTP error status (--fail-with-body) unless the
 //     line prints the status itself (-w '%{http_code}').
 //
@@ -64,7 +64,7 @@ const (
 func init() {
 	// Started as the reader's browser (see above): sign in and exit before
 	// the tests run.
-	if filepath.Base(os.Args[0]) == "xdg-open" && os.Getenv(docsBrowserEnv) != "" {
+	if base := filepath.Base(os.Args[0]); (base == "xdg-open" || base == "open") && os.Getenv(docsBrowserEnv) != "" {
 		err := docsBrowse(os.Args[len(os.Args)-1], docsPerson, docsPassword)
 		if err != nil {
 			// perform discards our output: leave it where the test finds it.
@@ -318,7 +318,8 @@ func TestDocumentedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	binDir := t.TempDir()
-	for name, target := range map[string]string{"gatehouse": bin, "xdg-open": self} {
+	// perform --open starts xdg-open (open on macOS) from the PATH.
+	for name, target := range map[string]string{"gatehouse": bin, "xdg-open": self, "open": self} {
 		if err := os.Symlink(target, filepath.Join(binDir, name)); err != nil {
 			t.Fatal(err)
 		}
