@@ -1,5 +1,5 @@
 # gatehouse's make targets. The project builds and tests with plain `go`
-# commands (see README "Development"); make only wraps the benchmarks.
+# commands (see CONTRIBUTING.md); make only wraps the benchmarks.
 #
 #   make bench          load benchmark on a fresh PostgreSQL database (127.0.0.1:5432, user postgres)
 #   make bench-sqlite   the same on a fresh SQLite file
