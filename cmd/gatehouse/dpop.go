@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/provider"
@@ -32,22 +29,16 @@ func dpopOptions(ctx context.Context, cfg config.Config, now func() time.Time, l
 	if cfg.RedisURL == "" {
 		return opts, noop, nil
 	}
-	ro, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		// The URL may hold a password: name the setting, not the value.
-		return opts, noop, fmt.Errorf("redis_url: %w", err)
-	}
 	// As for the limits: the request's deadline bounds the round trip, a
 	// down server is dialled once, and nothing is retried — a retried
 	// SET NX that had succeeded would call its own proof a replay.
-	tuneRedisForLimits(ro)
-	redis.SetLogger(redisLog{log})
-	rdb := redis.NewClient(ro)
-	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
+	rdb, pingErr, err := openRedis(ctx, cfg, log)
+	if err != nil {
+		return opts, noop, err
+	}
+	if pingErr != nil {
 		log.Warn("redis does not answer: DPoP token requests are refused (503) until it does",
-			"redis_url", cfg.Redacted().RedisURL, "err", err)
+			"redis_url", cfg.Redacted().RedisURL, "err", pingErr)
 	}
 	opts.Replay = provider.NewRedisReplayCache(rdb, now)
 	return opts, rdb.Close, nil

@@ -4,9 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,28 +18,6 @@ import (
 // and its pinned packages (package-lock.json; .ci/run installs them).
 const dpopClientDir = "testdata/dpop-client"
 
-// nodeDPoPClient returns the path of node with the client's packages
-// installed; it skips the test outside CI when either is missing, and
-// fails it under envRequireNode.
-func nodeDPoPClient(t *testing.T) string {
-	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv(envRequireNode) != "" {
-			t.Fatalf("%s (%s is set)", why, envRequireNode)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("Node.js is not installed: the oauth4webapi DPoP client cannot run")
-	}
-	if _, err := os.Stat(filepath.Join(dpopClientDir, "node_modules", "oauth4webapi", "package.json")); err != nil {
-		missing("the DPoP client's packages are not installed: run npm ci --prefix cmd/gatehouse/" + dpopClientDir)
-	}
-	return node
-}
-
 // TestDPoPOAuth4WebAPI: a public client built on oauth4webapi (a
 // maintained third-party implementation of RFC 9449's client side) gets
 // DPoP-bound tokens from gatehouse and uses them: PAR with a proof (the
@@ -55,7 +30,7 @@ func nodeDPoPClient(t *testing.T) string {
 // retries once with the nonce it was given.
 func TestDPoPOAuth4WebAPI(t *testing.T) {
 	t.Parallel()
-	node := nodeDPoPClient(t)
+	node := nodeWithPackages(t, dpopClientDir, "oauth4webapi", "the oauth4webapi DPoP client")
 	cert := newTestCert(t)
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		for _, requireNonce := range []bool{false, true} {

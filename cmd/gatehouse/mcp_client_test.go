@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,28 +17,6 @@ import (
 // SDK (pinned by its package-lock.json; .ci/run installs it).
 const mcpClientDir = "testdata/mcp-client"
 
-// nodeMCPClient returns the path of node with the MCP client's packages
-// installed; it skips the test outside CI when either is missing, and
-// fails it under envRequireNode.
-func nodeMCPClient(t *testing.T) string {
-	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv(envRequireNode) != "" {
-			t.Fatalf("%s (%s is set)", why, envRequireNode)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("Node.js is not installed: the MCP TypeScript SDK client cannot run")
-	}
-	if _, err := os.Stat(filepath.Join(mcpClientDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		missing("the MCP client's packages are not installed: run npm ci --prefix cmd/gatehouse/" + mcpClientDir)
-	}
-	return node
-}
-
 // TestMCPTypeScriptClient: the official MCP TypeScript SDK client, as
 // editors and desktop assistants ship it, connects to the example MCP
 // server that gatehouse protects, with no per-client setup: 401 → RFC
@@ -52,7 +27,7 @@ func nodeMCPClient(t *testing.T) string {
 // server's resource → tool calls that see the person.
 func TestMCPTypeScriptClient(t *testing.T) {
 	t.Parallel()
-	node := nodeMCPClient(t)
+	node := nodeWithPackages(t, mcpClientDir, "@modelcontextprotocol/sdk", "the MCP TypeScript SDK client")
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		ds := startClientDocServer(t)
 		ln := loopbackListener(t)

@@ -7,10 +7,39 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// envRequireNode makes the tests that run a Node.js program fail instead
+// of skipping when Node.js or the program's packages are missing; CI sets
+// it (and installs the packages from their lockfiles).
+const envRequireNode = "GATEHOUSE_TEST_REQUIRE_NODE"
+
+// nodeWithPackages returns the path of node, with the packages of the
+// program in dir installed (pkg is one of them, as a path under
+// node_modules); it skips the test outside CI when either is missing,
+// and fails it under envRequireNode. what names the program.
+func nodeWithPackages(t *testing.T, dir, pkg, what string) string {
+	t.Helper()
+	missing := func(why string) {
+		t.Helper()
+		if os.Getenv(envRequireNode) != "" {
+			t.Fatalf("%s (%s is set)", why, envRequireNode)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("Node.js is not installed: " + what + " cannot run")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+		missing(what + ": its packages are not installed: run npm ci --prefix cmd/gatehouse/" + dir)
+	}
+	return node
+}
 
 // nodeScript is a Node.js program a test drives line by line: it writes
 // one JSON object per line on stdout ({"error": ...} on a failure) and

@@ -6,9 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,11 +14,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 )
-
-// envRequireNode makes TestOpenIDClientLibrary fail instead of skipping
-// when Node.js or the relying party's packages are missing; CI sets it
-// (and installs the packages from the lockfile).
-const envRequireNode = "GATEHOUSE_TEST_REQUIRE_NODE"
 
 // openIDClientDir holds the relying party (rp.mjs) and its pinned
 // packages (package-lock.json).
@@ -36,7 +28,7 @@ const openIDClientDir = "testdata/openid-client"
 // logout, which ends the person's session.
 func TestOpenIDClientLibrary(t *testing.T) {
 	t.Parallel()
-	node := nodeRelyingParty(t)
+	node := nodeWithPackages(t, openIDClientDir, "openid-client", "the openid-client relying party")
 	cert := newTestCert(t)
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := startTLSServer(t, dialect, cert)
@@ -103,26 +95,4 @@ func TestOpenIDClientLibrary(t *testing.T) {
 			t.Fatalf("after logout the session is still alive: %d %s", p.status, p.url)
 		}
 	})
-}
-
-// nodeRelyingParty returns the path of node, with the relying party's
-// packages installed; it skips the test outside CI when either is
-// missing, and fails it under envRequireNode.
-func nodeRelyingParty(t *testing.T) string {
-	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv(envRequireNode) != "" {
-			t.Fatalf("%s (%s is set)", why, envRequireNode)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("Node.js is not installed: the openid-client relying party cannot run")
-	}
-	if _, err := os.Stat(filepath.Join(openIDClientDir, "node_modules", "openid-client", "package.json")); err != nil {
-		missing("the relying party's packages are not installed: run npm ci --prefix cmd/gatehouse/" + openIDClientDir)
-	}
-	return node
 }

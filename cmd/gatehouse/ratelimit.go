@@ -38,20 +38,13 @@ func rateLimitOptions(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	if cfg.RedisURL == "" {
 		return opts, noop, nil
 	}
-	ro, err := redis.ParseURL(cfg.RedisURL)
+	rdb, pingErr, err := openRedis(ctx, cfg, log)
 	if err != nil {
-		// The URL may hold a password: name the setting, not the value.
-		return opts, noop, fmt.Errorf("redis_url: %w", err)
+		return opts, noop, err
 	}
-	tuneRedisForLimits(ro)
-	// go-redis's logger is process-wide; there is one service per process.
-	redis.SetLogger(redisLog{log})
-	rdb := redis.NewClient(ro)
-	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	redisURL := cfg.Redacted().RedisURL
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		log.Warn("redis does not answer: rate limits are not enforced until it does", "redis_url", redisURL, "err", err)
+	if pingErr != nil {
+		log.Warn("redis does not answer: rate limits are not enforced until it does", "redis_url", redisURL, "err", pingErr)
 	} else {
 		log.Info("rate limits are shared through redis", "redis_url", redisURL)
 	}
@@ -67,6 +60,25 @@ type redisLog struct{ log *slog.Logger }
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+// openRedis makes the client of cfg's redis_url and pings it once
+// (bounded): err is a bad URL, pingErr a server that does not answer now,
+// which the caller reports its own way (the rate limits fail open, DPoP
+// refuses). The client is tuned by tuneRedisForLimits for both uses.
+func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (rdb *redis.Client, pingErr, err error) {
+	ro, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		// The URL may hold a password: name the setting, not the value.
+		return nil, nil, fmt.Errorf("redis_url: %w", err)
+	}
+	tuneRedisForLimits(ro)
+	// go-redis's logger is process-wide; there is one service per process.
+	redis.SetLogger(redisLog{log})
+	rdb = redis.NewClient(ro)
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return rdb, rdb.Ping(pingCtx).Err(), nil
 }
 
 // tuneRedisForLimits makes a Redis outage cheap for requests: the limiter
