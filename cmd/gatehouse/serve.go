@@ -72,7 +72,7 @@ func newMigrateCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(cfg, g.stderr)
+			log := g.commandLogger(cfg)
 			store, err := openStore(ctx, cfg, log)
 			if err != nil {
 				return err
