@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -65,6 +66,10 @@ type globals struct {
 	stderr  io.Writer
 	// now is the commands' clock (the janitor's); tests move it.
 	now func() time.Time
+	// serving, when set, is told the issuer and the bound addresses once
+	// serve has built the service and is about to answer on them (tests
+	// wait for it instead of polling).
+	serving func(issuer string, public, admin net.Addr)
 }
 
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
