@@ -139,7 +139,7 @@ func (g *globals) commandLogger(cfg config.Config) *slog.Logger {
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*bunstore.Store, error) {
 	st, err := bunstore.Open(ctx, cfg.DSN, bunstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("database (setting dsn, GATEHOUSE_DSN): %w", err)
 	}
 	return st, nil
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +135,45 @@ func TestCLIQuietUnlessVerbose(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "audit event") || !strings.Contains(stderr, "client.created") {
 		t.Errorf("clients create --verbose did not log its audit event:\n%s", stderr)
+	}
+}
+
+// TestCLIErrorsNameNoInternalPackage: what goes wrong with the database
+// is said in the user's words, naming the setting, never as
+// "bunstore: ..." or "storage: ...".
+func TestCLIErrorsNameNoInternalPackage(t *testing.T) {
+	dir := cliEnv(t)
+	// A port nobody listens on: connecting is refused at once.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "postgres://gatehouse@" + closed.Addr().String() + "/gatehouse?sslmode=disable&connect_timeout=5"
+	closed.Close()
+	for _, tc := range []struct {
+		dsn  string
+		args []string
+		want []string
+	}{
+		{"sqlite://" + filepath.Join(dir, "fresh.db"), []string{"users", "list"}, []string{"database schema is not up to date", "gatehouse migrate"}},
+		{"sqlite://" + filepath.Join(dir, "x.db") + "?mode=memory", []string{"users", "list"}, []string{"GATEHOUSE_DSN", "must not carry parameters"}},
+		{refused, []string{"migrate"}, []string{"GATEHOUSE_DSN", "cannot reach the postgres database", "database unavailable"}},
+	} {
+		t.Setenv("GATEHOUSE_DSN", tc.dsn)
+		_, _, err := cli(t, "", tc.args...)
+		if err == nil {
+			t.Errorf("%s %v succeeded", tc.dsn, tc.args)
+			continue
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: %q lacks %q", tc.args, err, want)
+			}
+		}
+		for _, internal := range []string{"bunstore", "storage:"} {
+			if strings.Contains(err.Error(), internal) {
+				t.Errorf("%v: %q names %q", tc.args, err, internal)
+			}
+		}
 	}
 }
