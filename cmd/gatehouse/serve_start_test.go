@@ -207,3 +207,29 @@ func TestServeMissingSecretSaysWhatToSet(t *testing.T) {
 		}
 	}
 }
+
+// TestDevOnAnotherPortFirstToken: the first hour on a moved port. With
+// GATEHOUSE_LISTEN set and nothing else, `serve --dev` and
+// `--dev perform client-credentials` find each other on the port given,
+// and a token comes back.
+func TestDevOnAnotherPortFirstToken(t *testing.T) {
+	cliEnv(t)
+	t.Setenv("GATEHOUSE_SECRET", "")
+	listen := "127.0.0.1:" + itoa(freePort(t))
+	t.Setenv("GATEHOUSE_LISTEN", listen)
+	t.Setenv("GATEHOUSE_ADMIN_LISTEN", "127.0.0.1:0")
+	rs := startServe(t, "--dev")
+	if want := "http://localhost:" + itoa(rs.public.(*net.TCPAddr).Port); rs.issuer != want {
+		t.Fatalf("issuer %q, want %q", rs.issuer, want)
+	}
+	var c map[string]any
+	cliJSON(t, &c, "", "--dev", "clients", "create", "--name", "first", "--grant-type", "client_credentials", "--json")
+	t.Setenv("GATEHOUSE_CLIENT_SECRET", c["client_secret"].(string))
+	token, stderr, err := cli(t, "", "--dev", "perform", "client-credentials", "--client-id", c["client_id"].(string))
+	if err != nil {
+		t.Fatalf("perform client-credentials: %v\n%s", err, stderr)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(token), "gth_at_") {
+		t.Fatalf("no access token: %q\n%s", token, stderr)
+	}
+}
