@@ -40,6 +40,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 )
 
 // EnvPrefix starts the name of every environment variable Load reads.
@@ -84,6 +86,7 @@ type Config struct {
 	Registration       Registration  `yaml:"registration" envPrefix:"REGISTRATION_"`
 	PAR                PAR           `yaml:"par" envPrefix:"PAR_"`
 	Device             Device        `yaml:"device" envPrefix:"DEVICE_"`
+	DPoP               DPoP          `yaml:"dpop" envPrefix:"DPOP_"`
 	HTTPClient         HTTPClient    `yaml:"http_client" envPrefix:"HTTP_CLIENT_"`
 	// ClientIDMetadataDocuments lets a client use the https URL of its
 	// metadata document as its client_id, with no registration (MCP
@@ -305,6 +308,22 @@ type Device struct {
 	CodeLifetime time.Duration `yaml:"code_lifetime" env:"CODE_LIFETIME"`
 	// Interval is how long devices wait between polls (interval).
 	Interval time.Duration `yaml:"interval" env:"INTERVAL"`
+}
+
+// DPoP configures the checking of DPoP proofs (RFC 9449) at the token
+// endpoint.
+type DPoP struct {
+	// Algorithms are the proof algorithms accepted and advertised in
+	// dpop_signing_alg_values_supported; asymmetric only (§4.2).
+	Algorithms []string `yaml:"algorithms" env:"ALGORITHMS"`
+	// ProofLifetime is how old a proof (its iat) may be; it bounds how
+	// long the replay cache remembers a proof (§11.1).
+	ProofLifetime time.Duration `yaml:"proof_lifetime" env:"PROOF_LIFETIME"`
+	// RequireNonce makes every proof carry a server nonce (§8), which
+	// makes proofs made in advance useless.
+	RequireNonce bool `yaml:"require_nonce" env:"REQUIRE_NONCE"`
+	// NonceLifetime is how long a server nonce is accepted.
+	NonceLifetime time.Duration `yaml:"nonce_lifetime" env:"NONCE_LIFETIME"`
 }
 
 // HTTPClient configures gatehouse's outbound requests (client jwks_uri).
@@ -548,8 +567,12 @@ func Default() Config {
 			Policy: RegistrationInitialAccessToken, PublicScopes: []string{"openid", "profile", "email", "offline_access"},
 			UnusedClientLifetime: 24 * time.Hour,
 		},
-		PAR:      PAR{Lifespan: 90 * time.Second},
-		Device:   Device{CodeLifetime: 10 * time.Minute, Interval: 5 * time.Second},
+		PAR:    PAR{Lifespan: 90 * time.Second},
+		Device: Device{CodeLifetime: 10 * time.Minute, Interval: 5 * time.Second},
+		DPoP: DPoP{
+			Algorithms: slices.Clone(dpop.DefaultAlgs), ProofLifetime: time.Minute,
+			NonceLifetime: 5 * time.Minute,
+		},
 		Log:      Log{Level: "info", Format: "auto"},
 		SMTP:     SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
 		Database: Database{MaxOpenConns: 20},
@@ -887,6 +910,20 @@ func (c Config) Validate() error {
 	}
 	if i := c.Device.Interval; i < time.Second || i > time.Minute {
 		p.add("device.interval", "must be between 1s and 1m, got %s", i)
+	}
+	// RFC 9449 §4.2: proofs are signed with asymmetric algorithms only.
+	if len(c.DPoP.Algorithms) == 0 {
+		p.add("dpop.algorithms", "must list at least one algorithm")
+	} else if err := dpop.CheckAlgorithms(c.DPoP.Algorithms); err != nil {
+		p.add("dpop.algorithms", "%s", strings.TrimPrefix(err.Error(), "dpop: "))
+	}
+	// §11.1: a proof is remembered for its lifetime; a short one bounds the
+	// replay cache, a long one lets a stolen proof be used longer.
+	if l := c.DPoP.ProofLifetime; l < 10*time.Second || l > 10*time.Minute {
+		p.add("dpop.proof_lifetime", "must be between 10s and 10m, got %s", l)
+	}
+	if l := c.DPoP.NonceLifetime; l < 30*time.Second || l > time.Hour {
+		p.add("dpop.nonce_lifetime", "must be between 30s and 1h, got %s", l)
 	}
 
 	if k := c.Keys; k.RotationInterval < time.Hour || k.RotationInterval > 5*365*24*time.Hour {

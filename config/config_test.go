@@ -575,6 +575,15 @@ func TestValidateRules(t *testing.T) {
 			c.IDJAG.Issuers = []IDJAGIssuer{{Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/k"}, {Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/k"}}
 		}, "id_jag.issuers[1].issuer: \"https://idp.example.com\" is listed twice"},
 		{"id_jag lifetime too long", func(c *Config) { c.IDJAG.MaxLifetime = 2 * time.Hour }, "id_jag.max_lifetime: must be between 1m0s and 1h0m0s"},
+		{"dpop algorithms none", func(c *Config) { c.DPoP.Algorithms = []string{"ES256", "none"} }, "dpop.algorithms: \"none\" is not an asymmetric JWS algorithm"},
+		{"dpop algorithms HS256", func(c *Config) { c.DPoP.Algorithms = []string{"HS256"} }, "dpop.algorithms: \"HS256\" is not an asymmetric"},
+		{"dpop algorithms empty", func(c *Config) { c.DPoP.Algorithms = nil }, "dpop.algorithms: must list at least one algorithm"},
+		{"dpop algorithms one", func(c *Config) { c.DPoP.Algorithms = []string{"ES256"} }, ""},
+		{"dpop proof lifetime too short", func(c *Config) { c.DPoP.ProofLifetime = 5 * time.Second }, "dpop.proof_lifetime: must be between 10s and 10m"},
+		{"dpop proof lifetime too long", func(c *Config) { c.DPoP.ProofLifetime = time.Hour }, "dpop.proof_lifetime: must be between 10s and 10m"},
+		{"dpop nonce lifetime too short", func(c *Config) { c.DPoP.NonceLifetime = 10 * time.Second }, "dpop.nonce_lifetime: must be between 30s and 1h"},
+		{"dpop nonce lifetime too long", func(c *Config) { c.DPoP.NonceLifetime = 2 * time.Hour }, "dpop.nonce_lifetime: must be between 30s and 1h"},
+		{"dpop nonces required", func(c *Config) { c.DPoP.RequireNonce = true }, ""},
 		{"smtp off", func(c *Config) { c.SMTP = Default().SMTP }, ""},
 		{"signup without e-mail", func(c *Config) { c.Signup.Enabled = true }, "signup.enabled: needs e-mail"},
 		{"signup with e-mail", func(c *Config) {
@@ -739,7 +748,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 83 {
+	if len(want) != 87 {
 		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }

@@ -18,7 +18,7 @@ import (
 // selfService is what people's own API keys (the account page and the
 // self-service key API) ask of the administration.
 type selfService interface {
-	AuthorizeKeyManager(ctx context.Context, bearer string) (*provider.Principal, error)
+	AuthorizeKeyManager(ctx context.Context, cred provider.Credential) (*provider.Principal, error)
 	SelfServiceKeys(who *provider.Principal) *admin.SelfServiceKeys
 	OwnedClients(ctx context.Context, userID string) ([]*storage.Client, error)
 	OwnedAPIKeys(ctx context.Context, userID string) ([]admin.OwnedAPIKey, error)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -26,7 +27,7 @@ import (
 // administration is what the admin API and people's own API keys ask of
 // the administration (admin.Admin).
 type administration interface {
-	Authorize(ctx context.Context, bearer string) (*provider.Principal, error)
+	Authorize(ctx context.Context, cred provider.Credential) (*provider.Principal, error)
 	CreateClient(ctx context.Context, who *provider.Principal, spec admin.ClientSpec) (*storage.Client, string, error)
 	ListClients(ctx context.Context, page storage.Page) ([]*storage.Client, string, error)
 	Client(ctx context.Context, id string) (*storage.Client, error)
@@ -145,12 +146,14 @@ func addProblemRoutes(e *echo.Echo, path string, methods map[string]echo.Handler
 func (h *Handler) admin(fn adminHandler) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		who, err := h.adm.Authorize(ctx, bearerToken(c.Request()))
+		cred := accessCredential(c.Request(), adminURL(c.Request()))
+		who, err := h.adm.Authorize(ctx, cred)
 		if err == nil {
+			h.setDPoPNonce(c, cred)
 			err = fn(c, who)
 		}
 		if err != nil {
-			return h.apiProblem(c, err, adminAPI)
+			return h.apiProblem(c, err, adminAPI, cred)
 		}
 		return nil
 	}
@@ -210,10 +213,11 @@ var (
 
 // apiProblem is the one place where an error of a JSON API (the admin API,
 // the self-service key API) becomes its RFC 9457 problem document: a
-// missing or refused bearer token with its RFC 6750 challenge, bad input,
+// missing or refused access token (cred) with its RFC 6750 and RFC 9449
+// challenges, bad input,
 // unknown ids, conflicts, storage trouble. The server's own failures are
 // logged, never shown.
-func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
+func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI, cred provider.Credential) error {
 	var (
 		ae   *adminError
 		ve   *admin.ValidationError
@@ -225,15 +229,20 @@ func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
 	switch {
 	case errors.Is(err, provider.ErrBearerUnauthorized):
 		h.log.InfoContext(ctx, what+": unauthorized", "reason", err.Error())
-		hdr := `Bearer realm="` + api.realm + `"`
-		if bearerToken(c.Request()) != "" {
-			hdr += `, error="invalid_token"`
+		ch, detail := challenge{realm: api.realm}, "A valid access token with scope "+api.scope+" is required."
+		var refused *dpop.Error
+		switch {
+		case errors.As(err, &refused):
+			// RFC 9449 §7.1: the proof's error, on the DPoP challenge.
+			ch.errCode, detail = refused.Code, dpopProblemDetail(refused.Code)
+		case cred.Token != "":
+			ch.errCode = "invalid_token"
 		}
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, hdr)
-		return writeAdminProblem(c, http.StatusUnauthorized, "A valid bearer access token with scope "+api.scope+" is required.", nil)
+		h.setChallenges(c, cred, ch, err)
+		return writeAdminProblem(c, http.StatusUnauthorized, detail, nil)
 	case errors.Is(err, provider.ErrBearerForbidden):
 		h.log.InfoContext(ctx, what+": forbidden", "reason", err.Error())
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+api.realm+`", error="insufficient_scope", scope="`+api.scope+`"`)
+		h.setChallenges(c, cred, challenge{realm: api.realm, errCode: "insufficient_scope", scope: api.scope}, err)
 		return writeAdminProblem(c, http.StatusForbidden, "The access token must carry scope "+api.scope+" and "+api.serves+".", nil)
 	case errors.Is(err, admin.ErrNotClientManager):
 		h.log.InfoContext(ctx, what+": forbidden", "reason", err.Error())
@@ -259,6 +268,15 @@ func (h *Handler) apiProblem(c echo.Context, err error, api bearerAPI) error {
 	}
 	h.log.ErrorContext(ctx, what+" request failed", "path", c.Path(), "err", err)
 	return writeAdminProblem(c, http.StatusInternalServerError, "Something went wrong on our side.", nil)
+}
+
+// dpopProblemDetail is the detail of a problem document refusing a DPoP
+// proof (RFC 9449 §7.1, §9).
+func dpopProblemDetail(code string) string {
+	if code == dpop.CodeUseNonce {
+		return "The DPoP proof must carry the server's nonce: retry with the one in the DPoP-Nonce header."
+	}
+	return "The DPoP proof is missing, malformed, reused, too old, or does not match this request, this access token or the key it is bound to."
 }
 
 // decodeAdminBody reads a JSON object into v: Content-Type application/json,

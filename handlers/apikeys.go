@@ -61,12 +61,14 @@ func (h *Handler) keyManager(fn apiKeysHandler) echo.HandlerFunc {
 			return writeAdminProblem(c, http.StatusBadRequest, "API keys must not be sent in URLs.", nil)
 		}
 		ctx := c.Request().Context()
-		u, err := h.adm.AuthorizeKeyManager(ctx, bearerToken(c.Request()))
+		cred := accessCredential(c.Request(), h.publicURL(c.Request()))
+		u, err := h.adm.AuthorizeKeyManager(ctx, cred)
 		if err == nil {
+			h.setDPoPNonce(c, cred)
 			err = fn(c, h.adm.SelfServiceKeys(u))
 		}
 		if err != nil {
-			return h.apiProblem(c, err, keysAPI)
+			return h.apiProblem(c, err, keysAPI, cred)
 		}
 		return nil
 	}

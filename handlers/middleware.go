@@ -165,7 +165,7 @@ var singleValued = []string{
 	"code_verifier", "code_challenge", "code_challenge_method", "state", "nonce", "response_type",
 	"response_mode", "prompt", "max_age", "login_hint", "id_token_hint", "post_logout_redirect_uri",
 	"token", "token_type_hint", "client_assertion", "client_assertion_type", "request", "request_uri",
-	"ui_locales", "acr_values", "display", "access_token", "assertion",
+	"ui_locales", "acr_values", "display", "access_token", "assertion", "dpop_jkt",
 }
 
 // maxParamNameLen bounds parameter names; no OAuth parameter or form field

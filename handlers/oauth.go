@@ -33,7 +33,8 @@ type engine interface {
 	PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	Introspect(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	Revoke(ctx context.Context, w http.ResponseWriter, r *http.Request)
-	UserInfo(ctx context.Context, token string) (*provider.UserInfo, error)
+	UserInfo(ctx context.Context, cred provider.Credential) (*provider.UserInfo, error)
+	DPoPChallenge(err error) (algs []string, nonce string)
 	VerifyIDTokenHint(ctx context.Context, hint string) (*provider.IDTokenHint, error)
 	Discovery() provider.Discovery
 	OriginAllowed(ctx context.Context, origin string) (bool, error)
@@ -180,14 +181,16 @@ func (h *Handler) clientCORS(next echo.HandlerFunc) echo.HandlerFunc {
 // userinfo is the OpenID Connect UserInfo endpoint (GET and POST).
 func (h *Handler) userinfo(c echo.Context) error {
 	ctx := c.Request().Context()
-	info, err := h.p.UserInfo(ctx, bearerToken(c.Request()))
+	cred := accessCredential(c.Request(), h.publicURL(c.Request()))
+	info, err := h.p.UserInfo(ctx, cred)
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(h.p.OAuthError(ctx, err, ""))
 		if rfc.StatusCode() == http.StatusUnauthorized || rfc.StatusCode() == http.StatusForbidden {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer error="`+rfc.ErrorField+`"`)
+			h.setChallenges(c, cred, challenge{errCode: rfc.ErrorField}, err)
 		}
 		return writeOAuthJSON(c, rfc)
 	}
+	h.setDPoPNonce(c, cred)
 	if client, cerr := h.p.Client(ctx, info.ClientID); cerr == nil {
 		h.allowOrigin(c, client)
 	}
@@ -205,6 +208,9 @@ func (h *Handler) allowOrigin(c echo.Context, client fosite.Client) {
 	c.Response().Header().Add(echo.HeaderVary, echo.HeaderOrigin)
 	if slices.Contains(sc.AllowedOrigins, origin) {
 		c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, origin)
+		// A browser app reads the nonce for its next DPoP proof (RFC 9449
+		// §8) and the challenge of a refused one.
+		c.Response().Header().Set(echo.HeaderAccessControlExposeHeaders, "DPoP-Nonce, WWW-Authenticate")
 	}
 }
 
@@ -224,7 +230,8 @@ func (h *Handler) preflight(c echo.Context) error {
 	if allowed {
 		hd.Set(echo.HeaderAccessControlAllowOrigin, origin)
 		hd.Set(echo.HeaderAccessControlAllowMethods, "GET, POST")
-		hd.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")
+		// DPoP: browser apps send proofs (RFC 9449 §4.1).
+		hd.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type, DPoP")
 		hd.Set(echo.HeaderAccessControlMaxAge, "600")
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -130,7 +130,7 @@ func (p *Provider) checkAuthorizeParams(ctx context.Context, ar fosite.Authorize
 		return errPKCERequired
 	case method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not allowed.")
-	case !isS256Challenge(challenge):
+	case !isBase64URLSHA256(challenge):
 		return fosite.ErrInvalidRequest.WithHint("code_challenge must be the base64url-encoded SHA-256 of the code verifier (43 characters).")
 	}
 	prompts, err := ParsePrompt(form.Get("prompt"))
@@ -143,6 +143,9 @@ func (p *Provider) checkAuthorizeParams(ctx context.Context, ar fosite.Authorize
 		return fosite.ErrInvalidRequest.WithHint("prompt=create is not supported: self-service sign-up is off.")
 	}
 	if _, err := ParseClaimsRequest(form.Get("claims")); err != nil {
+		return err
+	}
+	if err := checkDPoPJKT(form); err != nil {
 		return err
 	}
 	_, _, err = ParseMaxAge(form.Get("max_age"))
@@ -161,7 +164,10 @@ func pkceOptional(c fosite.Client) bool {
 	return ok && sc.PKCEOptional && !sc.Public
 }
 
-func isS256Challenge(s string) bool {
+// isBase64URLSHA256 reports whether s is a SHA-256 hash in base64url
+// without padding (43 characters): an S256 code_challenge (RFC 7636
+// §4.2), a dpop_jkt (RFC 9449 §10).
+func isBase64URLSHA256(s string) bool {
 	if len(s) != 43 {
 		return false
 	}
@@ -261,6 +267,9 @@ func (p *Provider) Complete(ctx context.Context, w http.ResponseWriter, ar fosit
 		return err
 	}
 	sess.Resources = targetIDs(targets)
+	// RFC 9449 §10: the code, and so the tokens for it, bound to the key
+	// the request named.
+	sess.JKT = codeDPoPJKT(ar)
 	var resp fosite.AuthorizeResponder
 	err = p.store.InTx(ctx, func(ctx context.Context) error {
 		if flowHandle != "" {

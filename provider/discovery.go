@@ -53,6 +53,9 @@ type Discovery struct {
 	// grant profiles the token endpoint redeems (the ID-JAG draft's
 	// metadata); absent while none is on.
 	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported (RFC 9449 §5.1): the algorithms DPoP
+	// proofs may be signed with; tokens are bound when a proof is sent.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // ACRPhishingResistant is the acr of a phishing-resistant sign-in ("phr",
@@ -129,6 +132,7 @@ func (p *Provider) Discovery() Discovery {
 		FrontchannelLogoutSessionSupported: true,
 		BackchannelLogoutSupported:         true,
 		BackchannelLogoutSessionSupported:  true,
+		DPoPSigningAlgValuesSupported:      p.dpop.Algorithms(),
 	}
 	if p.opts.ClientDocuments != nil && p.opts.ClientDocuments.Supported() {
 		d.ClientIDMetadataDocumentSupported = true

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -34,6 +35,24 @@ var ErrInvalidTarget = &fosite.RFC6749Error{
 	DescriptionField: "The requested resource is invalid, unknown, or malformed.",
 	CodeField:        http.StatusBadRequest,
 }
+
+// ErrInvalidDPoPProof and ErrUseDPoPNonce are RFC 9449's errors (§12.2):
+// a DPoP proof that is missing where one is required, or fails a check of
+// §4.3, and a proof without the server's current nonce (§8; the answer
+// carries the nonce in its DPoP-Nonce header). 400, as the other token
+// request errors (RFC 6749 §5.2).
+var (
+	ErrInvalidDPoPProof = &fosite.RFC6749Error{
+		ErrorField:       dpop.CodeInvalidProof,
+		DescriptionField: "The DPoP proof is invalid.",
+		CodeField:        http.StatusBadRequest,
+	}
+	ErrUseDPoPNonce = &fosite.RFC6749Error{
+		ErrorField:       dpop.CodeUseNonce,
+		DescriptionField: "The DPoP proof must carry the server's nonce: retry with the one in the DPoP-Nonce header.",
+		CodeField:        http.StatusBadRequest,
+	}
+)
 
 // ClientGoneHint is the description of the answer (which nobody reads) to
 // a request whose client went away mid-way.
@@ -110,9 +129,16 @@ func oauthErrorOf(err error, grantType string) error {
 	if err == nil {
 		return nil
 	}
+	var refusedProof *dpop.Error
 	switch {
 	case errors.Is(err, storage.ErrUnavailable):
 		return ErrUnavailable.WithWrap(err)
+	case errors.As(err, &refusedProof):
+		base := ErrInvalidDPoPProof
+		if refusedProof.Code == dpop.CodeUseNonce {
+			base = ErrUseDPoPNonce
+		}
+		return base.WithHint(sentence(refusedProof.Reason)).WithWrap(err)
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
 		// A concurrent exchange of the same code won the race.
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The authorization code has already been used.")
@@ -141,6 +167,14 @@ func oauthErrorOf(err error, grantType string) error {
 		return fosite.ErrInvalidGrant.WithWrap(err).WithHint(expiredHint(err, grantType))
 	}
 	return err
+}
+
+// sentence makes a reason a sentence: capitalised, with a full stop.
+func sentence(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return strings.ToUpper(reason[:1]) + reason[1:] + "."
 }
 
 // expiredHint is the description of an expired code or refresh token.

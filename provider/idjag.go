@@ -135,8 +135,9 @@ type idJAGClaims struct {
 	Resource  json.RawMessage      `json:"resource"`
 	Scope     *string              `json:"scope"`
 	// Cnf binds the grant to a key (the draft's "Proof-of-Possession"):
-	// gatehouse does not take DPoP proofs, so a bound grant cannot be
-	// redeemed here (the draft: invalid_grant when no proof is presented).
+	// by its JWK thumbprint (jkt, RFC 9449 §6.1), redeemed only with a
+	// DPoP proof of that key (bindDPoP); any other confirmation method is
+	// refused, as gatehouse takes no other proof of possession.
 	Cnf json.RawMessage `json:"cnf"`
 }
 
@@ -360,10 +361,24 @@ func (v *idJAGVerifier) checkClaims(c *idJAGClaims, clientID string) error {
 	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(idJAGClockSkew)):
 		return invalidGrant("The assertion is not valid yet (nbf).")
 	}
-	if len(c.Cnf) > 0 && string(c.Cnf) != "null" {
-		return invalidGrant("The assertion is bound to a key (cnf), and this server does not take proofs of possession.")
+	if _, err := c.boundKey(); err != nil {
+		return err
 	}
 	return nil
+}
+
+// boundKey is the thumbprint of the key the assertion is bound to (cnf
+// with jkt), "" when it is bound to none.
+func (c *idJAGClaims) boundKey() (string, error) {
+	if len(c.Cnf) == 0 || string(c.Cnf) == "null" {
+		return "", nil
+	}
+	var cnf map[string]json.RawMessage
+	var jkt string
+	if json.Unmarshal(c.Cnf, &cnf) != nil || len(cnf) != 1 || json.Unmarshal(cnf["jkt"], &jkt) != nil || !isBase64URLSHA256(jkt) {
+		return "", invalidGrant("The assertion is bound to a key other than by a DPoP key thumbprint (cnf jkt); this server takes DPoP proofs only.")
+	}
+	return jkt, nil
 }
 
 // claimOK tells an identifier claim (sub, jti) that can be used: present,
@@ -467,6 +482,11 @@ func (h *idJAGHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite
 	}
 	sess.Subject = user.ID
 	sess.ClientID = client.GetID()
+	// A bound assertion is redeemed with a proof of its key only; the
+	// token is then bound to that key (bindDPoP).
+	if sess.JKT, err = grant.claims.boundKey(); err != nil {
+		return err
+	}
 	sess.SetExpiresAt(fosite.AccessToken, time.Now().UTC().Add(h.lifespan).Round(time.Second))
 	if t != nil && h.bind != nil {
 		// One resource: the token's audience is exactly it, with its

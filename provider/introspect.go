@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -205,6 +206,12 @@ func (p *Provider) introspectionOf(ar fosite.Requester, use fosite.TokenUse, ent
 	if s, ok := sess.(*Session); ok && s.Act != nil {
 		// RFC 8693 §4.1 and §2.2: who acts for the subject.
 		out["act"] = s.Act.claim()
+	}
+	if s, ok := sess.(*Session); ok && s.JKT != "" && use != fosite.RefreshToken {
+		// RFC 9449 §6.2: a bound access token says its key, so that the
+		// resource server checks the proof against it.
+		out["token_type"] = dpop.TokenType
+		out["cnf"] = map[string]any{"jkt": s.JKT}
 	}
 	// The e-mail address is personal data: only for the app (or the API
 	// it was issued for) the person allowed to see it.

@@ -30,6 +30,8 @@ const maxIssuedKeys = 10000
 
 type issuedKey struct {
 	clientID, apiKeyID, scope string
+	// tokenType is "DPoP" for tokens bound to a key, "" for Bearer.
+	tokenType string
 }
 
 type issuedCount struct {
@@ -87,6 +89,9 @@ func (p *Provider) recordIssuedSummary(ctx context.Context) {
 		}
 		if k.apiKeyID != "" {
 			details["api_key_id"] = k.apiKeyID
+		}
+		if k.tokenType != "" {
+			details["token_type"] = k.tokenType
 		}
 		ip := c.ip
 		if c.ips {

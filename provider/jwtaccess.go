@@ -96,6 +96,11 @@ func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (str
 		// RFC 8693 §4.1: a token issued by delegation names its actor.
 		claims["act"] = sess.Act.claim()
 	}
+	if sess != nil && sess.JKT != "" {
+		// RFC 9449 §6.1: the key the token is bound to, as a confirmation
+		// (RFC 7800) by JWK thumbprint.
+		claims["cnf"] = map[string]any{"jkt": sess.JKT}
+	}
 	kid, err := j.kid(alg)
 	if err != nil {
 		return "", "", err

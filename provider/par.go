@@ -100,14 +100,18 @@ func (p *Provider) pushedAuthorizeRequest(ctx context.Context, clientID, request
 
 // PushedAuthorize is the pushed authorization request endpoint (RFC 9126):
 // the client authenticates and sends the authorization request by POST,
-// and gets a one-time request_uri to send the browser with instead.
+// and gets a one-time request_uri to send the browser with instead. With
+// a DPoP proof, the code is bound to the proof's key (RFC 9449 §10.1).
 func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	if err := requireFormBody(r); err != nil {
 		writeError(w, err)
 		return
 	}
 	var ar fosite.AuthorizeRequester = fosite.NewAuthorizeRequest()
-	r, err := p.pushedRequestObject(ctx, r)
+	proof, err := p.requestProof(ctx, r, PathPAR)
+	if err == nil {
+		r, err = p.pushedRequestObject(ctx, r)
+	}
 	if err == nil {
 		err = p.resolveClientDocument(ctx, r.PostFormValue("client_id"))
 	}
@@ -118,6 +122,9 @@ func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r
 	if err == nil {
 		err = p.checkPushedRequest(ctx, ar)
 	}
+	if err == nil {
+		err = bindPushedRequest(ar, proof)
+	}
 	var resp fosite.PushedAuthorizeResponder
 	if err == nil {
 		resp, err = p.oauth2.NewPushedAuthorizeResponse(ctx, ar, NewSession())
@@ -125,9 +132,11 @@ func (p *Provider) PushedAuthorize(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		err = p.OAuthError(ctx, err, "")
 		challengeClient(w, err)
+		p.writeDPoPNonce(w, err)
 		p.oauth2.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
+	p.writeDPoPNonce(w, nil)
 	p.oauth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
 

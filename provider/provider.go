@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider/apikey"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
 	"github.com/gatehouse-dev/gatehouse/storage"
@@ -48,6 +49,7 @@ type Store interface {
 	resourceReader
 	sessionClientRecorder
 	deviceStore
+	storage.DPoPProofStore
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -117,6 +119,8 @@ type Options struct {
 	// (DefaultDevicePollInterval when 0).
 	DeviceCodeLifetime time.Duration
 	DevicePollInterval time.Duration
+	// DPoP configures sender-constrained tokens (RFC 9449).
+	DPoP DPoPOptions
 	// Metrics, when set, receives the engine's counters (tokens issued
 	// and revoked, refresh reuse).
 	Metrics prometheus.Registerer
@@ -171,6 +175,8 @@ type Provider struct {
 	// device codes (RFC 8628).
 	devices     deviceStore
 	deviceCodes *hmac.HMACStrategy
+	// dpop checks DPoP proofs (RFC 9449) and makes their nonces.
+	dpop *dpop.Verifier
 }
 
 // New composes fosite with gatehouse's storage, strategies and settings.
@@ -210,6 +216,10 @@ func New(opts Options) (*Provider, error) {
 	}
 
 	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	dpopVerifier, err := newDPoPVerifier(opts.DPoP, opts.Keyring, opts.Store, opts.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -374,6 +384,7 @@ func New(opts Options) (*Provider, error) {
 		idjag:       idjag != nil,
 		devices:     opts.Store,
 		deviceCodes: hmacStrategy,
+		dpop:        dpopVerifier,
 
 		issuedFull: make(chan struct{}, 1),
 		metrics:    m,

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -61,7 +63,14 @@ func (p *Provider) keepRefreshResponse(ctx context.Context, ar fosite.AccessRequ
 	if window <= 0 || token == "" {
 		return nil
 	}
-	body, err := json.Marshal(resp.ToMap())
+	// A copy: ToMap returns the response's own map, which is sent.
+	kept := maps.Clone(resp.ToMap())
+	if s, ok := ar.GetSession().(*Session); ok && s.JKT != "" {
+		// The key the tokens are bound to: a replay is answered only to a
+		// proof of it (replayRefresh).
+		kept[keptJKTMember] = s.JKT
+	}
+	body, err := json.Marshal(kept)
 	if err != nil {
 		return fmt.Errorf("provider: encode refresh response: %w", err)
 	}
@@ -79,12 +88,19 @@ func (p *Provider) keepRefreshResponse(ctx context.Context, ar fosite.AccessRequ
 	})
 }
 
+// keptJKTMember holds, in a kept refresh response, the DPoP key its
+// tokens are bound to; it is never sent.
+const keptJKTMember = "gatehouse_cnf_jkt"
+
 // replayRefresh answers a refresh request that failed with err because its
 // token had just been rotated (within the retry window, or by a concurrent
 // request of the same client): it returns the response of that rotation.
 // ok is false when err is anything else, or when no response was kept (the
 // window is over, or is 0 for the client); the caller then reports err.
-func (p *Provider) replayRefresh(ctx context.Context, ar fosite.AccessRequester, err error) (resp fosite.AccessResponder, ok bool) {
+// Tokens bound to a DPoP key are given again only to a request whose proof
+// (already verified: proof) is of that key (RFC 9449 §5): without the key,
+// a copy of the refresh token gets nothing.
+func (p *Provider) replayRefresh(ctx context.Context, ar fosite.AccessRequester, proof *dpop.Proof, err error) (resp fosite.AccessResponder, ok bool) {
 	if ar == nil || ar.GetClient() == nil || !ar.GetGrantTypes().ExactOne("refresh_token") || !isRefreshRace(err) {
 		return nil, false
 	}
@@ -123,9 +139,12 @@ func (p *Provider) replayRefresh(ctx context.Context, ar fosite.AccessRequester,
 		p.log.WarnContext(ctx, "a kept refresh response cannot be opened", "err", err)
 		return nil, false
 	}
-	r, err := decodeAccessResponse(body, p.now().Sub(succ.CreatedAt))
+	r, jkt, err := decodeAccessResponse(body, p.now().Sub(succ.CreatedAt))
 	if err != nil {
 		p.log.WarnContext(ctx, "a kept refresh response cannot be decoded", "err", err)
+		return nil, false
+	}
+	if jkt != "" && (proof == nil || proof.JKT != jkt) {
 		return nil, false
 	}
 	p.auditIssued(ctx, ar, true)
@@ -133,13 +152,14 @@ func (p *Provider) replayRefresh(ctx context.Context, ar fosite.AccessRequester,
 }
 
 // decodeAccessResponse rebuilds a token response from its JSON, with
-// expires_in reduced by the time since it was first sent.
-func decodeAccessResponse(body []byte, age time.Duration) (fosite.AccessResponder, error) {
+// expires_in reduced by the time since it was first sent, and returns the
+// DPoP key its tokens are bound to ("" for none).
+func decodeAccessResponse(body []byte, age time.Duration) (_ fosite.AccessResponder, jkt string, _ error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	r := fosite.NewAccessResponse()
 	for k, v := range m {
@@ -150,11 +170,13 @@ func decodeAccessResponse(body []byte, age time.Duration) (fosite.AccessResponde
 		case "token_type":
 			s, _ := v.(string)
 			r.SetTokenType(s)
+		case keptJKTMember:
+			jkt, _ = v.(string)
 		case "expires_in":
 			num, _ := v.(json.Number)
 			n, err := num.Int64()
 			if err != nil {
-				return nil, fmt.Errorf("expires_in: %w", err)
+				return nil, "", fmt.Errorf("expires_in: %w", err)
 			}
 			r.SetExtra(k, max(n-int64(age/time.Second), 0))
 		default:
@@ -162,9 +184,9 @@ func decodeAccessResponse(body []byte, age time.Duration) (fosite.AccessResponde
 		}
 	}
 	if r.GetAccessToken() == "" {
-		return nil, errors.New("no access_token")
+		return nil, "", errors.New("no access_token")
 	}
-	return r, nil
+	return r, jkt, nil
 }
 
 // isRefreshRace reports whether a refresh failed because its token had

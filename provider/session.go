@@ -45,6 +45,11 @@ type Session struct {
 	// token issued by token exchange with an actor token: stored with the
 	// token so that introspection and JWT access tokens show it.
 	Act *Actor `json:"act,omitempty"`
+	// JKT is the thumbprint (RFC 7638) of the DPoP key the token is bound
+	// to (RFC 9449 §6: cnf.jkt), stored with the token: its access token
+	// is presented with proofs of that key, and a public client's refresh
+	// token is refused without one (§5). Empty: a Bearer token.
+	JKT string `json:"cnf_jkt,omitempty"`
 }
 
 // TokenResource is the resource an access token is for and what it asks

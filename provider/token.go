@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -91,29 +92,43 @@ func (p *Provider) prepareAccessRequest(ctx context.Context, ar fosite.AccessReq
 // issues the tokens of the request's grant and writes the answer. A refresh
 // token that was just rotated gets the rotation's response again (the
 // retry window), not an error.
+//
+// A DPoP proof (RFC 9449) is checked first, so that a bad one spends
+// nothing (no code, no device authorization, no assertion); the access
+// token is then bound to its key (bindDPoP) and the response says
+// token_type DPoP.
 func (p *Provider) Token(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	if err := requireFormBody(r); err != nil {
 		writeError(w, err)
 		return
 	}
-	ar, err := p.oauth2.NewAccessRequest(ctx, r, NewSession())
+	var ar fosite.AccessRequester
+	proof, err := p.requestProof(ctx, r, PathToken)
+	if err == nil {
+		ar, err = p.oauth2.NewAccessRequest(ctx, r, NewSession())
+	}
 	if err == nil {
 		err = p.prepareAccessRequest(ctx, ar)
+	}
+	if err == nil {
+		err = bindDPoP(ar, proof)
 	}
 	var resp fosite.AccessResponder
 	if err == nil {
 		resp, err = p.newAccessResponse(ctx, ar)
 	}
 	if err != nil {
-		replay, ok := p.replayRefresh(ctx, ar, err)
+		replay, ok := p.replayRefresh(ctx, ar, proof, err)
 		if !ok {
 			err = p.tokenRequestError(ctx, r, ar, err)
 			challengeClient(w, err)
+			p.writeDPoPNonce(w, err)
 			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
 		}
 		resp = replay
 	}
+	p.writeDPoPNonce(w, nil)
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 }
 
@@ -129,6 +144,7 @@ func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessReques
 	if singleInsert(ar) {
 		resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 		if err == nil {
+			setTokenType(ar, resp)
 			p.metrics.issued(ar)
 			p.auditIssued(ctx, ar, false)
 		}
@@ -140,6 +156,7 @@ func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessReques
 		if resp, err = p.oauth2.NewAccessResponse(ctx, ar); err != nil {
 			return err
 		}
+		setTokenType(ar, resp)
 		if ar.GetGrantTypes().ExactOne("refresh_token") {
 			return p.keepRefreshResponse(ctx, ar, resp)
 		}
@@ -153,6 +170,14 @@ func (p *Provider) newAccessResponse(ctx context.Context, ar fosite.AccessReques
 		p.auditIssued(ctx, ar, false)
 	}
 	return resp, err
+}
+
+// setTokenType says what resp's access token is: DPoP when it is bound to
+// a key (RFC 9449 §5), else fosite's "bearer".
+func setTokenType(ar fosite.AccessRequester, resp fosite.AccessResponder) {
+	if dpopBound(ar) {
+		resp.SetTokenType(dpop.TokenType)
+	}
 }
 
 // singleInsert reports whether issuing ar's tokens writes one row: the
@@ -301,6 +326,10 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	if replayed {
 		details["replayed"] = "true"
 	}
+	if dpopBound(ar) {
+		// RFC 9449: the token is bound to a key (never the key itself).
+		details["token_type"] = dpop.TokenType
+	}
 	if ar.GetGrantTypes().ExactOne(GrantJWTBearer) {
 		assertionDetails(ar, details)
 	}
@@ -312,7 +341,7 @@ func (p *Provider) auditIssued(ctx context.Context, ar fosite.AccessRequester, r
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// Summarized (issued.go): one event per client, key and scope
 		// per interval instead of one per token.
-		k := issuedKey{clientID: clientID, apiKeyID: details["api_key_id"], scope: details["scope"]}
+		k := issuedKey{clientID: clientID, apiKeyID: details["api_key_id"], scope: details["scope"], tokenType: details["token_type"]}
 		if p.issued.add(k, p.now(), reqctx.ClientIP(ctx)) {
 			select {
 			case p.issuedFull <- struct{}{}:

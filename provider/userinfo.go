@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
@@ -26,6 +27,22 @@ var (
 	}
 )
 
+// The DPoP errors of a request that presents a DPoP-bound access token
+// (RFC 9449 §7.1, §9): 401 with a DPoP challenge, where the token
+// endpoint answers 400.
+var (
+	ErrResourceDPoPProof = &fosite.RFC6749Error{
+		ErrorField:       dpop.CodeInvalidProof,
+		DescriptionField: "The DPoP proof is missing, malformed, reused, too old, or does not match this request, this access token or the key it is bound to.",
+		CodeField:        http.StatusUnauthorized,
+	}
+	ErrResourceDPoPNonce = &fosite.RFC6749Error{
+		ErrorField:       dpop.CodeUseNonce,
+		DescriptionField: "The DPoP proof must carry the server's nonce: retry with the one in the DPoP-Nonce header.",
+		CodeField:        http.StatusUnauthorized,
+	}
+)
+
 // UserInfo is the answer of the userinfo endpoint.
 type UserInfo struct {
 	Claims map[string]interface{}
@@ -34,16 +51,22 @@ type UserInfo struct {
 }
 
 // UserInfo returns the claims about the token's user that its scopes
-// release. The user is read fresh, so changes show at once.
-func (p *Provider) UserInfo(ctx context.Context, token string) (*UserInfo, error) {
-	if token == "" {
-		return nil, ErrInvalidToken
-	}
-	_, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if err != nil {
-		if errors.Is(err, storage.ErrUnavailable) {
-			return nil, ErrUnavailable.WithWrap(err)
-		}
+// release. The token is checked as for every API of gatehouse's own
+// (accessToken: a DPoP-bound one with its proof); the user is read fresh,
+// so changes show at once.
+func (p *Provider) UserInfo(ctx context.Context, cred Credential) (*UserInfo, error) {
+	ar, err := p.accessToken(ctx, cred)
+	var refused *dpop.Error
+	switch {
+	case errors.Is(err, storage.ErrUnavailable):
+		return nil, ErrUnavailable.WithWrap(err)
+	case errors.As(err, &refused) && refused.Code == dpop.CodeUseNonce:
+		// Not wrapped: OAuthError would make the token endpoint's 400 of
+		// the refusal.
+		return nil, ErrResourceDPoPNonce
+	case errors.As(err, &refused):
+		return nil, ErrResourceDPoPProof.WithHint(sentence(refused.Reason))
+	case err != nil:
 		return nil, ErrInvalidToken.WithWrap(err)
 	}
 	if !ar.GetGrantedScopes().Has(ScopeOpenID) {

@@ -114,6 +114,10 @@ type Client struct {
 	// may present as subject tokens; empty means access tokens only. Only
 	// an operator sets it.
 	TokenExchangeSubjectTypes []string
+	// DPoPBoundAccessTokens makes DPoP (RFC 9449 §5.2) mandatory for the
+	// client: a token request without a proof is refused, so every access
+	// token it gets is bound to its key.
+	DPoPBoundAccessTokens bool
 	// Resources are the RFC 8707 resource indicators of the APIs this
 	// client serves as a resource server: it may introspect access tokens
 	// whose audience names one of them. Only an operator sets them.
@@ -712,7 +716,7 @@ type SystemKeyStore interface {
 type Maintenance interface {
 	// DeleteExpired removes rows that expired before now (tokens, codes,
 	// sessions, flows, pushed requests, upstream states, assertion jtis,
-	// WebAuthn challenges),
+	// DPoP proofs, WebAuthn challenges),
 	// at most batch rows per table per call, and reports how many went.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
 	// WithJanitorLock runs fn unless another process runs the janitor on
@@ -762,6 +766,7 @@ type Store interface {
 	PasskeyStore
 	ResourceStore
 	DeviceAuthorizationStore
+	DPoPProofStore
 	Maintenance
 	// InTx runs fn in one transaction (joining the one in ctx, if any);
 	// fn's error rolls it back.

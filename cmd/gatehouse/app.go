@@ -189,9 +189,10 @@ type app struct {
 	// mail sends the e-mail outbox; nil when no e-mail is sent (no
 	// smtp.host outside --dev).
 	mail *mail.Outbox
-	// closeRateLimits releases the rate limits' Redis client (a no-op
-	// without one); call it once the listeners have stopped.
-	closeRateLimits func() error
+	// closeRedis releases the Redis clients of the rate limits and the
+	// DPoP replay cache (a no-op without them); call it once the
+	// listeners have stopped.
+	closeRedis func() error
 	// tracing exports the spans of requests and their queries; nil when
 	// tracing is off (see newTracing).
 	tracing *sdktrace.TracerProvider
@@ -295,6 +296,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		Store: store, Keyring: ring, Now: opts.now, Logger: log,
 		TouchInterval: opts.background.apiKeyUse, RevocationCheckInterval: opts.background.changeCheck,
 	})
+	dpopOpts, closeDPoP, err := dpopOptions(ctx, cfg, opts.now, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = closeDPoP()
+		}
+	}()
 	p, err := provider.New(provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   store,
@@ -315,6 +325,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		PARLifespan:           cfg.PAR.Lifespan,
 		DeviceCodeLifetime:    cfg.Device.CodeLifetime,
 		DevicePollInterval:    cfg.Device.Interval,
+		DPoP:                  dpopOpts,
 		JWKSFetcher:           jwksFetcher,
 		ClientDocuments:       engineDocuments(documents),
 		APIKeys:               apiKeys,
@@ -523,7 +534,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		now = time.Now
 	}
 	return &app{cfg: cfg, log: log, store: store, keys: km, provider: p, admin: adm, handler: h, metrics: reg, audit: recorder, fed: fed,
-		logout: logout, mail: outbox, closeRateLimits: closeRateLimits, tracing: tp, now: now, background: opts.background}, nil
+		logout: logout, mail: outbox, closeRedis: func() error { return errors.Join(closeRateLimits(), closeDPoP()) },
+		tracing: tp, now: now, background: opts.background}, nil
 }
 
 // verifierOrNil keeps a nil *login.EmailVerification a nil interface.
@@ -722,8 +734,8 @@ func (a *app) serve(ctx context.Context, public, admin net.Listener) error {
 	_ = pub.Shutdown(shutdown)
 	_ = adm.Shutdown(shutdown)
 	wg.Wait()
-	if a.closeRateLimits != nil {
-		_ = a.closeRateLimits()
+	if a.closeRedis != nil {
+		_ = a.closeRedis()
 	}
 	stopBackground()
 	bgWG.Wait()

@@ -108,6 +108,7 @@ func (cf *clientFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&cf.spec.IntrospectAnyToken, "introspect-any-token", false, "may introspect tokens issued to any client (default: only its own and those issued for its --resource)")
 	f.BoolVar(&cf.spec.TokenExchangeImpersonation, "token-exchange-impersonation", false, "may exchange tokens without an actor token (RFC 8693 impersonation; default: every exchange names its actor)")
 	f.StringArrayVar(&cf.spec.TokenExchangeSubjectTypes, "token-exchange-subject-type", nil, "token type (RFC 8693) the client may exchange: urn:ietf:params:oauth:token-type:access_token, ...:id_token or ...:jwt (repeatable; default: access tokens only)")
+	f.BoolVar(&cf.spec.DPoPBoundAccessTokens, "dpop-bound-access-tokens", false, "every token request must carry a DPoP proof (RFC 9449 §5.2), so every access token is bound to the client's key")
 	f.StringArrayVar(&cf.spec.Resources, "resource", nil, "resource indicator (RFC 8707 URI) of an API this client serves: it may introspect tokens issued for it (repeatable)")
 	f.StringVar(&cf.spec.DefaultResource, "default-resource", "", `resource (RFC 8707) a request that names none gets a token for: a registered resource or one in --audience ("" for none)`)
 	f.StringArrayVar(&cf.spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed to call the token, revocation and userinfo endpoints (repeatable)")
@@ -214,6 +215,7 @@ func (cf *clientFlags) setters(spec *admin.ClientSpec) map[string]func() {
 		"resource":                        func() { spec.Resources = s.Resources },
 		"token-exchange-impersonation":    func() { spec.TokenExchangeImpersonation = s.TokenExchangeImpersonation },
 		"token-exchange-subject-type":     func() { spec.TokenExchangeSubjectTypes = s.TokenExchangeSubjectTypes },
+		"dpop-bound-access-tokens":        func() { spec.DPoPBoundAccessTokens = s.DPoPBoundAccessTokens },
 		"default-resource":                func() { spec.DefaultResource = s.DefaultResource },
 		"allowed-origin":                  func() { spec.AllowedOrigins = s.AllowedOrigins },
 		"logo-uri":                        func() { spec.LogoURI = s.LogoURI },
@@ -385,6 +387,7 @@ func printClient(w io.Writer, c *storage.Client) error {
 		{"resources", strings.Join(c.Resources, " ")},
 		{"token_exchange_impersonation", fmt.Sprint(c.TokenExchangeImpersonation)},
 		{"token_exchange_subject_types", strings.Join(c.TokenExchangeSubjectTypes, " ")},
+		{"dpop_bound_access_tokens", fmt.Sprint(m.DPoPBoundAccessTokens)},
 		{"default_resource", c.DefaultResource},
 		{"require_pushed_authorization_requests", fmt.Sprint(m.RequirePushedAuthorizationRequests)},
 		{"access_token_format", m.AccessTokenFormat},

@@ -47,6 +47,8 @@ var discoveryFieldTypes = map[string]string{
 	"acr_values_supported": "strings", "request_object_signing_alg_values_supported": "strings",
 	// draft-ietf-oauth-identity-assertion-authz-grant (only while id_jag.issuers is set).
 	"authorization_grant_profiles_supported": "strings",
+	// RFC 9449 §5.1.
+	"dpop_signing_alg_values_supported": "strings",
 }
 
 func TestOIDCCConfigPlan(t *testing.T) {

@@ -227,7 +227,7 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	var servers [2]*testServer
 	for i := range servers {
 		s := startServerOn(t, store, mods...)
-		t.Cleanup(func() { s.stop(); _ = s.app.closeRateLimits() })
+		t.Cleanup(func() { s.stop(); _ = s.app.closeRedis() })
 		servers[i] = s
 	}
 	c, clientSecret := servers[0].client(admin.ClientSpec{Name: "shared"})

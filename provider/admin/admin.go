@@ -43,7 +43,7 @@ type Store interface {
 // BearerAuthorizer decides on the access token of a request to one of
 // gatehouse's own APIs (provider.Provider.AuthorizeBearer).
 type BearerAuthorizer interface {
-	AuthorizeBearer(ctx context.Context, bearer, scope string) (*provider.Principal, error)
+	AuthorizeBearer(ctx context.Context, cred provider.Credential, scope string) (*provider.Principal, error)
 }
 
 // Grants are the apps people allowed, kept by the sign-in side.
@@ -142,16 +142,16 @@ func New(o Options) (*Admin, error) {
 	}, nil
 }
 
-// Authorize decides whether bearer (an access token) may use the admin
-// API (provider.AuthorizeBearer with gatehouse:admin): a first-party
-// client's own token is enough by itself; a person's token needs the admin
-// role. Failures wrap provider.ErrBearerUnauthorized or
+// Authorize decides whether cred (an access token, with its DPoP proof
+// when it is bound to a key) may use the admin API
+// (provider.AuthorizeBearer with gatehouse:admin): a first-party client's
+// own token is enough by itself; a person's token needs the admin role. Failures wrap provider.ErrBearerUnauthorized or
 // provider.ErrBearerForbidden.
-func (a *Admin) Authorize(ctx context.Context, bearer string) (*provider.Principal, error) {
+func (a *Admin) Authorize(ctx context.Context, cred provider.Credential) (*provider.Principal, error) {
 	if a.bearer == nil {
 		return nil, fmt.Errorf("%w: no bearer APIs here", provider.ErrBearerUnauthorized)
 	}
-	who, err := a.bearer.AuthorizeBearer(ctx, bearer, provider.ScopeAdmin)
+	who, err := a.bearer.AuthorizeBearer(ctx, cred, provider.ScopeAdmin)
 	if err != nil {
 		return nil, err
 	}

@@ -27,13 +27,13 @@ func TestAuthorizeAdmin(t *testing.T) {
 	plain := f.user(t, "plain@example.com", "editor")
 
 	// A client's own token with the scope is enough.
-	who, err := f.a.Authorize(ctx, f.ClientToken(t, robot, robotSecret, provider.ScopeAdmin))
+	who, err := f.a.Authorize(ctx, bearer(f.ClientToken(t, robot, robotSecret, provider.ScopeAdmin)))
 	if err != nil || who.ClientID != robot.ID || who.User != nil || who.String() != "client "+robot.ID {
 		t.Fatalf("client token: %+v %v", who, err)
 	}
 	// An admin user's token with the scope.
 	adminAccess, adminRefresh := f.UserTokens(t, console, consoleSecret, admin, "openid offline_access "+provider.ScopeAdmin)
-	who, err = f.a.Authorize(ctx, adminAccess)
+	who, err = f.a.Authorize(ctx, bearer(adminAccess))
 	if err != nil || who.User == nil || who.User.ID != admin.ID || who.ClientID != console.ID {
 		t.Fatalf("admin user token: %+v %v", who, err)
 	}
@@ -52,7 +52,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 		"user token without the scope":   {noScope, provider.ErrBearerForbidden},
 		"non-admin user":                 {plainAccess, provider.ErrBearerForbidden},
 	} {
-		if _, err := f.a.Authorize(ctx, tc.token); !errors.Is(err, tc.want) {
+		if _, err := f.a.Authorize(ctx, bearer(tc.token)); !errors.Is(err, tc.want) {
 			t.Errorf("%s: want %v, got %v", name, tc.want, err)
 		}
 	}
@@ -61,7 +61,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if _, err := f.a.setUserDisabled(ctx, audit.ActorOperator, admin.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.Authorize(ctx, adminAccess); !errors.Is(err, provider.ErrBearerUnauthorized) {
+	if _, err := f.a.Authorize(ctx, bearer(adminAccess)); !errors.Is(err, provider.ErrBearerUnauthorized) {
 		t.Fatalf("disabled admin: %v", err)
 	}
 	// A client that stops being first-party is shut out at once, even if
@@ -71,7 +71,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if err := f.Store.UpdateClient(ctx, robot); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.Authorize(ctx, robotToken); !errors.Is(err, provider.ErrBearerForbidden) {
+	if _, err := f.a.Authorize(ctx, bearer(robotToken)); !errors.Is(err, provider.ErrBearerForbidden) {
 		t.Fatalf("client no longer first-party: %v", err)
 	}
 	// Taking the scope away from a client shuts out its tokens.
@@ -80,7 +80,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 	if err := f.Store.UpdateClient(ctx, robot); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.Authorize(ctx, robotToken); !errors.Is(err, provider.ErrBearerForbidden) {
+	if _, err := f.a.Authorize(ctx, bearer(robotToken)); !errors.Is(err, provider.ErrBearerForbidden) {
 		t.Fatalf("client no longer allowed the scope: %v", err)
 	}
 }

@@ -228,17 +228,17 @@ func APIKeyViewOf(k *storage.APIKey, plain string, now time.Time) APIKeyView {
 // administrator manages those).
 var ErrNotClientManager = errors.New("apikeys: only the client's owner may manage its API keys, and never those of a client allowed a management scope")
 
-// AuthorizeKeyManager decides whether bearer (an access token) may use the
+// AuthorizeKeyManager decides whether cred (an access token) may use the
 // self-service key API (AuthorizeBearer with provider.ScopeAPIKeys), and returns the
 // person it acts for and the app acting. A client's own token
 // (client_credentials, including one minted with an API key) is refused:
 // keys belong to people's clients. Failures wrap provider.ErrBearerUnauthorized or
 // provider.ErrBearerForbidden.
-func (a *Admin) AuthorizeKeyManager(ctx context.Context, bearer string) (*provider.Principal, error) {
+func (a *Admin) AuthorizeKeyManager(ctx context.Context, cred provider.Credential) (*provider.Principal, error) {
 	if a.bearer == nil {
 		return nil, fmt.Errorf("%w: no bearer APIs here", provider.ErrBearerUnauthorized)
 	}
-	who, err := a.bearer.AuthorizeBearer(ctx, bearer, provider.ScopeAPIKeys)
+	who, err := a.bearer.AuthorizeBearer(ctx, cred, provider.ScopeAPIKeys)
 	if err != nil {
 		return nil, err
 	}

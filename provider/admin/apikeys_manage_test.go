@@ -79,7 +79,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	gone := f.user(t, "gone@example.com")
 
 	access, refresh := f.UserTokens(t, console, consoleSecret, alice, "openid offline_access apikeys")
-	who, err := f.a.AuthorizeKeyManager(ctx, access)
+	who, err := f.a.AuthorizeKeyManager(ctx, bearer(access))
 	if err != nil || who.User.ID != alice.ID || who.ClientID != console.ID || who.GrantID == "" {
 		t.Fatalf("alice: %+v %v", who, err)
 	}
@@ -100,7 +100,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 		"client's own":      {f.ClientToken(t, robot, robotSecret, provider.ScopeAPIKeys), provider.ErrBearerForbidden},
 		"client's, no such": {f.ClientToken(t, robot, robotSecret, "api"), provider.ErrBearerForbidden},
 	} {
-		if _, err := f.a.AuthorizeKeyManager(ctx, tc.token); !errors.Is(err, tc.want) {
+		if _, err := f.a.AuthorizeKeyManager(ctx, bearer(tc.token)); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
 	}
@@ -109,7 +109,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	if _, err := f.a.setUserDisabled(ctx, audit.ActorOperator, alice.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.AuthorizeKeyManager(ctx, access); !errors.Is(err, provider.ErrBearerUnauthorized) {
+	if _, err := f.a.AuthorizeKeyManager(ctx, bearer(access)); !errors.Is(err, provider.ErrBearerUnauthorized) {
 		t.Fatalf("disabled user: %v", err)
 	}
 	if _, err := f.a.setUserDisabled(ctx, audit.ActorOperator, alice.ID, false); err != nil {
@@ -125,7 +125,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	if err := f.Store.UpdateClient(ctx, notFirstParty); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.AuthorizeKeyManager(ctx, access); !errors.Is(err, provider.ErrBearerForbidden) {
+	if _, err := f.a.AuthorizeKeyManager(ctx, bearer(access)); !errors.Is(err, provider.ErrBearerForbidden) {
 		t.Fatalf("client no longer first-party: %v", err)
 	}
 	if _, err := f.a.ChangeClient(ctx, nil, console.ID, func(s *ClientSpec) {
@@ -133,7 +133,7 @@ func TestAuthorizeKeyManager(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.AuthorizeKeyManager(ctx, access); !errors.Is(err, provider.ErrBearerForbidden) {
+	if _, err := f.a.AuthorizeKeyManager(ctx, bearer(access)); !errors.Is(err, provider.ErrBearerForbidden) {
 		t.Fatalf("client without the scope: %v", err)
 	}
 }

@@ -80,6 +80,9 @@ type ClientSpec struct {
 	// as subject tokens (provider.TokenExchangeSubjectTypes); empty: access
 	// tokens only. Operators only; needs the token exchange grant.
 	TokenExchangeSubjectTypes []string
+	// DPoPBoundAccessTokens makes DPoP mandatory for the client (RFC 9449
+	// §5.2: dpop_bound_access_tokens); registration may set it.
+	DPoPBoundAccessTokens bool
 	// Resources are the RFC 8707 resource indicators of the APIs the
 	// client serves: it may introspect access tokens issued for them.
 	// Operators only.
@@ -411,6 +414,7 @@ func SpecFromClient(c *storage.Client) ClientSpec {
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
 		TokenExchangeSubjectTypes:          slices.Clone(c.TokenExchangeSubjectTypes),
+		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
 		Resources:                          slices.Clone(c.Resources),
 		DefaultResource:                    c.DefaultResource,
 		AllowedOrigins:                     slices.Clone(c.AllowedOrigins),
@@ -763,6 +767,7 @@ func checkSpec(spec ClientSpec, opts CheckOptions) (*storage.Client, *Validation
 		IntrospectAnyToken:                 spec.IntrospectAnyToken,
 		TokenExchangeImpersonation:         spec.TokenExchangeImpersonation,
 		TokenExchangeSubjectTypes:          nonNil(dedupe(spec.TokenExchangeSubjectTypes)),
+		DPoPBoundAccessTokens:              spec.DPoPBoundAccessTokens,
 		Resources:                          nonNil(resourceList),
 		DefaultResource:                    spec.DefaultResource,
 		AllowedOrigins:                     nonNil(origins),
@@ -1054,6 +1059,8 @@ type ClientFields struct {
 	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri"`
 	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required"`
+	// DPoPBoundAccessTokens: RFC 9449 §5.2.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 // Spec maps the fields to a ClientSpec as they are: token endpoint auth
@@ -1090,6 +1097,7 @@ func (f *ClientFields) Spec() ClientSpec {
 		BackchannelLogoutSessionRequired:   f.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:              f.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired:  f.FrontchannelLogoutSessionRequired,
+		DPoPBoundAccessTokens:              f.DPoPBoundAccessTokens,
 	}
 }
 
@@ -1178,6 +1186,7 @@ type ClientMetadata struct {
 	BackchannelLogoutSessionRequired   bool            `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI              string          `json:"frontchannel_logout_uri,omitempty"`
 	FrontchannelLogoutSessionRequired  bool            `json:"frontchannel_logout_session_required"`
+	DPoPBoundAccessTokens              bool            `json:"dpop_bound_access_tokens"`
 }
 
 // ClientMetadataOf describes c (without any secret). For a client that
@@ -1212,6 +1221,7 @@ func ClientMetadataOf(c *storage.Client) ClientMetadata {
 		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
+		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
 	}
 	if w := c.RefreshRetryWindow; w != nil {
 		m.RefreshRetryWindow = new(int64(*w / time.Second))

@@ -74,3 +74,6 @@ func (f *fixture) user(t *testing.T, email string, roles ...string) *storage.Use
 	}
 	return u
 }
+
+// bearer is an access token presented with the Bearer scheme.
+func bearer(token string) provider.Credential { return provider.Credential{Token: token} }

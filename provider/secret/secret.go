@@ -31,6 +31,7 @@ const (
 	PurposeClientSecret = "client-secret-hash" // keyed hash of client secrets
 	PurposeSigningKeys  = "signing-key-seal"   // sealing private JWKs at rest
 	PurposeDeviceCookie = "device-cookie"      // signing the cookie of a browser that signed in
+	PurposeDPoPNonce    = "dpop-nonce"         // sealing DPoP server nonces (RFC 9449 §8)
 )
 
 // Keyring derives keys from the current system secret and any old ones.

@@ -41,6 +41,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		{"email_verifications", "user_id"},
 		{"signups", "token_hash"},
 		{"device_authorizations", "signature"},
+		{"dpop_proofs", "key"},
 	}
 	cutoff := dbTime(now)
 	var total int64

@@ -419,6 +419,32 @@ func upgradeCases() []upgradeCase {
 				t.Errorf("a client from before the migration = %+v, %v; want no impersonation", c, err)
 			}
 		},
+	}, {
+		version: "20261211000101", // dpop_proofs
+		changes: []string{"table dpop_proofs"},
+		used: func(t *testing.T, s *bunstore.Store) {
+			// The fixture's proof is remembered: a replay of it is refused.
+			ctx := context.Background()
+			fresh, err := s.UseDPoPProof(ctx, "proof-key", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil || fresh {
+				t.Errorf("using the fixture's proof again = %v, %v; want a replay", fresh, err)
+			}
+		},
+	}, {
+		version: "20261211000201", // client_dpop_bound_access_tokens
+		changes: []string{"column clients.dpop_bound_access_tokens"},
+		loaded: func(t *testing.T, s *bunstore.Store) {
+			ctx := context.Background()
+			c, err := s.ClientByID(ctx, "dpop-client")
+			if err != nil || !c.DPoPBoundAccessTokens {
+				t.Errorf("dpop-client = %+v, %v; want DPoP required", c, err)
+			}
+			// A client of the release before does not require DPoP.
+			c, err = s.ClientByID(ctx, "exchange-client")
+			if err != nil || c.DPoPBoundAccessTokens {
+				t.Errorf("a client from before the migration = %+v, %v; want DPoP optional", c, err)
+			}
+		},
 	}}
 }
 

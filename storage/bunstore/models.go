@@ -37,6 +37,7 @@ type clientModel struct {
 	IntrospectAnyToken                 bool   `bun:"introspect_any_token"`
 	TokenExchangeImpersonation         bool   `bun:"token_exchange_impersonation"`
 	TokenExchangeSubjectTypes          string `bun:"token_exchange_subject_types"`
+	DPoPBoundAccessTokens              bool   `bun:"dpop_bound_access_tokens"`
 	Resources                          string `bun:"resources"`
 	LogoURI                            string `bun:"logo_uri"`
 	ClientURI                          string `bun:"client_uri"`
@@ -89,6 +90,7 @@ func clientToModel(c *storage.Client) *clientModel {
 		IntrospectAnyToken:                 c.IntrospectAnyToken,
 		TokenExchangeImpersonation:         c.TokenExchangeImpersonation,
 		TokenExchangeSubjectTypes:          encodeList(c.TokenExchangeSubjectTypes),
+		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
 		Resources:                          encodeList(c.Resources),
 		LogoURI:                            c.LogoURI,
 		ClientURI:                          c.ClientURI,
@@ -132,6 +134,7 @@ func (m *clientModel) toDomain() (*storage.Client, error) {
 		RequireMFA:                         m.RequireMFA,
 		IntrospectAnyToken:                 m.IntrospectAnyToken,
 		TokenExchangeImpersonation:         m.TokenExchangeImpersonation,
+		DPoPBoundAccessTokens:              m.DPoPBoundAccessTokens,
 		LogoURI:                            m.LogoURI,
 		ClientURI:                          m.ClientURI,
 		PolicyURI:                          m.PolicyURI,

@@ -60,6 +60,7 @@ func (e *env) wantClient(got, want *storage.Client, what string) {
 	e.wantEqual(got.PKCEOptional, want.PKCEOptional, what+" PKCEOptional")
 	e.wantEqual(got.IntrospectAnyToken, want.IntrospectAnyToken, what+" IntrospectAnyToken")
 	e.wantEqual(got.TokenExchangeImpersonation, want.TokenExchangeImpersonation, what+" TokenExchangeImpersonation")
+	e.wantEqual(got.DPoPBoundAccessTokens, want.DPoPBoundAccessTokens, what+" DPoPBoundAccessTokens")
 	e.wantEqual(strings.Join(got.TokenExchangeSubjectTypes, " "), strings.Join(want.TokenExchangeSubjectTypes, " "), what+" TokenExchangeSubjectTypes")
 	e.wantList(got.Resources, want.Resources, what+" Resources")
 	e.wantEqual(got.LogoURI, want.LogoURI, what+" LogoURI")
@@ -190,6 +191,7 @@ func testClientUpdate(e *env) {
 	changed.PKCEOptional = false
 	changed.IntrospectAnyToken = false
 	changed.TokenExchangeImpersonation = false
+	changed.DPoPBoundAccessTokens = false
 	changed.Resources = []string{"https://other-api.example"}
 	changed.AllowedOrigins = nil
 	changed.LogoURI = "https://other.example/logo.svg"

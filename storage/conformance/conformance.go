@@ -76,6 +76,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"RefreshSuccessors", refreshSuccessorTests()},
 		{"Resources", resourceTests()},
 		{"DeviceAuthorizations", deviceTests()},
+		{"DPoPProofs", dpopProofTests()},
 		{"UnstorableKeys", unstorableKeyTests()},
 	}
 	for _, g := range groups {
@@ -204,6 +205,7 @@ func newClient(id string) *storage.Client {
 		PKCEOptional:                       true,
 		IntrospectAnyToken:                 true,
 		TokenExchangeImpersonation:         true,
+		DPoPBoundAccessTokens:              true,
 		TokenExchangeSubjectTypes:          []string{"urn:ietf:params:oauth:token-type:id_token"},
 		Resources:                          []string{"https://app-api.example", "https://app-api.example/v2"},
 		AllowedOrigins:                     []string{"https://app.example"},

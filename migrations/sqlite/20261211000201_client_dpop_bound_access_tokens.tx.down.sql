@@ -1,0 +1,1 @@
+ALTER TABLE clients DROP COLUMN dpop_bound_access_tokens;
