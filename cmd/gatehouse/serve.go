@@ -19,8 +19,9 @@ func newServeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
 		Short: "Run the provider (public listener and admin listener)",
-		Long: "Run the provider. With --dev it uses SQLite under ./data, generates a secret there and\n" +
-			"migrates the database; without --dev it refuses to start on a schema that is not current.",
+		Long: "Run the provider. With --dev it uses SQLite under ./data, generates a secret there,\n" +
+			"migrates the database and, when no issuer is set, publishes http://localhost on the port it\n" +
+			"listens on; without --dev it refuses to start on a schema that is not current.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
