@@ -839,7 +839,8 @@ func (c Config) Validate() error {
 
 	switch {
 	case c.Secret == "" && !c.Dev:
-		p.add("secret", "is required (at least %d bytes, e.g. `openssl rand -base64 48`)", MinSecretLength)
+		p.add("secret", "is required: set %sSECRET to at least %d random bytes (e.g. `openssl rand -base64 48`), "+
+			"or add --dev to run with a development secret kept under ./data", EnvPrefix, MinSecretLength)
 	case c.Secret != "" && len(c.Secret) < MinSecretLength:
 		p.add("secret", "must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
 	}

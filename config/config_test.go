@@ -500,7 +500,7 @@ func TestValidateSecret(t *testing.T) {
 		want   string
 	}{
 		{"dev without secret is allowed", true, "", nil, ""},
-		{"production without secret is refused", false, "", nil, "secret: is required"},
+		{"production without secret is refused", false, "", nil, "secret: is required: set GATEHOUSE_SECRET"},
 		{"short secret is refused", false, "0123456789abcdef0123456789abcde", nil, "secret: must be at least 32 bytes, got 31"},
 		{"short secret is refused in dev too", true, "tiny", nil, "secret: must be at least 32 bytes"},
 		{"32 bytes is enough", false, secret32, nil, ""},

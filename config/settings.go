@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/suggest"
 )
 
 // Setting is one setting: its YAML key path and its environment variable ("" for
@@ -60,43 +62,8 @@ func appendSettings(out []Setting, v reflect.Value, path, env string) []Setting 
 	return out
 }
 
-// nearest returns the candidate closest to s by edit distance, if it is close
-// enough to be a likely typo (at most a third of the length, and at most 3
-// edits); otherwise "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", -1
-	for _, c := range candidates {
-		if d := editDistance(s, c); bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD < 0 || bestD > 3 || bestD > max(1, len(s)/3) {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes: keys
-// are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// nearest is the valid name s most likely meant, or "".
+func nearest(s string, candidates []string) string { return suggest.Nearest(s, candidates) }
 
 // suggestPath is the " (did you mean ...?)" hint for an unknown YAML key.
 func suggestPath(unknown string) string {

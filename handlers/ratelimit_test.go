@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/secret"
@@ -518,10 +518,7 @@ func TestRedisLimiterFailsOpenAndPauses(t *testing.T) {
 // testRedis connects to GATEHOUSE_TEST_REDIS_URL or skips.
 func testRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	u := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("GATEHOUSE_TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/0)")
-	}
+	u := testservices.RedisURL(t)
 	opts, err := redis.ParseURL(u)
 	if err != nil {
 		t.Fatal(err)

@@ -223,6 +223,9 @@ func (h *Handler) Public() *echo.Echo {
 	e.GET("/health/alive", h.alive)
 	e.GET("/health/ready", h.readyz)
 	e.GET("/static/*", h.static())
+	e.GET("/favicon.ico", h.favicon())
+	// The landing page: what this is, and the way to sign in.
+	e.GET("/", h.home, h.pageHeaders)
 
 	// OAuth endpoints: fosite parses the form; oauthParams first rejects
 	// what fosite would silently accept (duplicates, bad UTF-8). Route-level

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider/dpop"
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
@@ -21,10 +21,7 @@ import (
 // configures it.
 func testRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	u := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("GATEHOUSE_TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/0)")
-	}
+	u := testservices.RedisURL(t)
 	o, err := redis.ParseURL(u)
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ type AuditReader interface {
 
 // ErrInvalidAuditCursor: AuditQuery.Before is not a cursor AuditCursor
 // made.
-var ErrInvalidAuditCursor = errors.New("storage: invalid audit cursor")
+var ErrInvalidAuditCursor = errors.New("invalid audit cursor")
 
 // AuditTypePrefix reports whether an AuditQuery.Type is a prefix ("login.")
 // rather than an exact type.

@@ -25,7 +25,7 @@ var (
 	ErrNotFound error = notFoundError{}
 	// ErrConflict: a unique constraint would be violated (duplicate id or
 	// e-mail, a second current key for one algorithm, ...).
-	ErrConflict = errors.New("storage: conflict")
+	ErrConflict = errors.New("conflict with an existing record")
 	// ErrRefreshRace: a spent refresh token came back so soon after its
 	// rotation that it is a retry or a concurrent duplicate, not reuse by a
 	// thief (nothing is revoked). It matches fosite.ErrNotFound so the
@@ -34,7 +34,7 @@ var (
 	ErrRefreshRace error = refreshRaceError{}
 	// ErrUnavailable: the database cannot be reached or refused the work for
 	// a reason that is not the caller's fault. Handlers answer 503.
-	ErrUnavailable = errors.New("storage: database unavailable")
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 type notFoundError struct{}

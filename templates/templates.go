@@ -27,14 +27,14 @@ import (
 	"sort"
 )
 
-//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html account_passkeys.html device.html
+//go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html account_passkeys.html device.html home.html
 var pageFiles embed.FS
 
 //go:embed static
 var staticFiles embed.FS
 
 // pageNames are the pages Render knows; each has a file <name>.html.
-var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete", "account_passkeys", "device"}
+var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "account_apps", "account_keys", "account_identities", "account_sessions", "account_security", "second_factor", "password_forgot", "password_reset", "email_verify", "signup", "signup_complete", "account_passkeys", "device", "home"}
 
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
@@ -129,6 +129,12 @@ func Static() fs.FS {
 		panic(err)
 	}
 	return sub
+}
+
+// HomeData is the data of the "home" page, the landing page at / for a
+// browser that is not signed in.
+type HomeData struct {
+	Common
 }
 
 // Common is embedded in every page's data.

@@ -124,10 +124,22 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(reqctx.LogHandler(h))
 }
 
+// commandLogger is newLogger for the commands other than serve: a person
+// reads their standard error, so below warnings (INFO lines, audit events)
+// it shows only with --verbose. serve logs at the configured level.
+func (g *globals) commandLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	if !g.verbose && level < slog.LevelWarn {
+		cfg.Log.Level = slog.LevelWarn.String()
+	}
+	return newLogger(cfg, g.stderr)
+}
+
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*bunstore.Store, error) {
 	st, err := bunstore.Open(ctx, cfg.DSN, bunstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("database (setting dsn, GATEHOUSE_DSN): %w", err)
 	}
 	return st, nil
 }

@@ -57,7 +57,7 @@ func (g *globals) withEnv(cmd *cobra.Command, needSecret bool, fn func(cfg confi
 			return usageError{err}
 		}
 	}
-	log := newLogger(cfg, g.stderr)
+	log := g.commandLogger(cfg)
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
@@ -293,9 +293,7 @@ func TestDeviceUserCodeGuessesThrottled(t *testing.T) {
 // poll state and the approval are in the database.
 func TestDevicePollAndApproveOnTwoInstances(t *testing.T) {
 	t.Parallel()
-	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
-		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
-	}
+	testservices.PostgresDSNFor(t, "several instances share a database only on PostgreSQL")
 	ctx := context.Background()
 	sharedSecret := randomString(t, 32)
 	shared := func(c *config.Config) { c.Secret = sharedSecret; c.Device.Interval = deviceInterval }

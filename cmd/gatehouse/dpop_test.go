@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/internal/clocktest"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/audit"
@@ -441,9 +441,7 @@ func TestDPoPReplayAcrossInstances(t *testing.T) {
 	t.Parallel()
 	t.Run("database", func(t *testing.T) {
 		t.Parallel()
-		if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
-			t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
-		}
+		testservices.PostgresDSNFor(t, "several instances share a database only on PostgreSQL")
 		dsn := bunstoretest.NewDSN(t, "postgres")
 		shared := sharedIssuer(t)
 		a := startServerOn(t, openMigrated(t, dsn, bunstore.Options{}), shared)
@@ -452,10 +450,7 @@ func TestDPoPReplayAcrossInstances(t *testing.T) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		t.Parallel()
-		redisURL := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-		if redisURL == "" {
-			t.Skip("GATEHOUSE_TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/0)")
-		}
+		redisURL := testservices.RedisURL(t)
 		store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 		shared := sharedIssuer(t)
 		withRedis := func(c *config.Config) { c.RedisURL = redisURL }

@@ -28,10 +28,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
-	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
 )
 
 // Bounds the fault tests assert.
@@ -48,8 +48,8 @@ const (
 // GATEHOUSE_TEST_POSTGRES_DSN set); a plain local `go test` skips them.
 func requireFaultEnv(t *testing.T) {
 	t.Helper()
-	if os.Getenv("CI") == "" && os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
-		t.Skipf("fault test: runs when CI or %s is set", bunstoretest.EnvPostgresDSN)
+	if os.Getenv("CI") == "" {
+		testservices.PostgresDSNFor(t, "the fault tests run when it or CI is set")
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 )
 
 // minParallel is how many of this package's parallel tests run at once at
@@ -27,5 +29,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	gatehouseBinary.remove()
+	testservices.Note(os.Stdout)
 	os.Exit(code)
 }

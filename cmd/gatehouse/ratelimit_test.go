@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/handlers"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/clientjwks"
@@ -216,10 +216,7 @@ func TestRateLimitTrustedProxies(t *testing.T) {
 // not collide.
 func TestRateLimitSharedThroughRedis(t *testing.T) {
 	t.Parallel()
-	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-	if redisURL == "" {
-		t.Skip("GATEHOUSE_TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/0)")
-	}
+	redisURL := testservices.RedisURL(t)
 	const burst = 4
 	store := bunstoretest.Open(t, "sqlite", bunstore.Options{})
 	secret := randomString(t, 32)

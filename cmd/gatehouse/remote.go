@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -66,7 +67,7 @@ type remoteFlags struct {
 func (rf *remoteFlags) register(cmd *cobra.Command, timeout time.Duration, timeoutHelp string) {
 	f := cmd.Flags()
 	f.DurationVar(&rf.timeout, "timeout", timeout, timeoutHelp)
-	f.StringVar(&rf.endpoint, "endpoint", "", "issuer URL of the running gatehouse (default: the configured issuer, GATEHOUSE_ISSUER, else http://localhost:8080)")
+	f.StringVar(&rf.endpoint, "endpoint", "", "issuer URL of the running gatehouse (default: the configured issuer, GATEHOUSE_ISSUER, else http://localhost:8080, with --dev on the port of GATEHOUSE_LISTEN)")
 	f.StringVar(&rf.clientID, "client-id", "", "the client to act as")
 	f.StringVar(&rf.clientSecret, "client-secret", "", "the client's secret (default: $"+envClientSecret+"; prefer the variable: arguments show in process lists)")
 	f.StringVar(&rf.authMethod, "auth-method", authBasic, "how to send the secret: client_secret_basic (HTTP Basic) or client_secret_post (form)")
@@ -82,6 +83,12 @@ func (rf *remoteFlags) resolve(cmd *cobra.Command, g *globals) error {
 			return usageError{err}
 		}
 		rf.endpoint = cfg.Issuer
+		// Where `serve --dev` with the same configuration publishes.
+		if g.dev && cfg.Issuer == config.Default().Issuer {
+			if _, port, err := net.SplitHostPort(cfg.Listen); err == nil && port != "0" {
+				rf.endpoint = "http://" + net.JoinHostPort("localhost", port)
+			}
+		}
 	}
 	rf.endpoint = strings.TrimRight(rf.endpoint, "/")
 	if u, err := url.Parse(rf.endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
@@ -579,9 +579,7 @@ func TestAdminAPIResources(t *testing.T) {
 // the other serves its cached set (no query per token request).
 func TestResourceChangesReachOtherInstances(t *testing.T) {
 	t.Parallel()
-	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
-		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
-	}
+	testservices.PostgresDSNFor(t, "several instances share a database only on PostgreSQL")
 	ctx := context.Background()
 	sharedSecret := randomString(t, 32)
 	shared := func(c *config.Config) { c.Secret = sharedSecret }

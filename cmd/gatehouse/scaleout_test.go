@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/admin"
 	"github.com/gatehouse-dev/gatehouse/provider/keys"
@@ -79,9 +79,7 @@ const propagationBound = 7 * time.Second
 // B is published and used by A.
 func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	t.Parallel()
-	if os.Getenv(bunstoretest.EnvPostgresDSN) == "" {
-		t.Skipf("%s is not set: several instances share a database only on PostgreSQL", bunstoretest.EnvPostgresDSN)
-	}
+	testservices.PostgresDSNFor(t, "several instances share a database only on PostgreSQL")
 	ctx := context.Background()
 	lb := newBalancer(t)
 	sharedSecret := randomString(t, 32)

@@ -54,7 +54,7 @@ type Grants interface {
 
 // errNoKeyring: an operation that hashes a new secret was asked of an
 // administration built without the system secret.
-var errNoKeyring = errors.New("admin: this needs the system secret")
+var errNoKeyring = errors.New("this needs the system secret (GATEHOUSE_SECRET)")
 
 // Options configure the administration. Store is required; Keyring too
 // for anything that makes or checks a secret (clients with secrets, API

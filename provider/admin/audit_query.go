@@ -147,7 +147,7 @@ func QueryAuditEvents(ctx context.Context, r storage.AuditReader, q storage.Audi
 }
 
 // errNoAuditReader means the store cannot read the audit trail back.
-var errNoAuditReader = errors.New("provider: the store cannot query the audit trail")
+var errNoAuditReader = errors.New("the database cannot be queried for the audit trail")
 
 // AuditEvents returns one page of the audit trail (QueryAuditEvents).
 func (a *Admin) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*storage.AuditEvent, string, error) {

@@ -46,7 +46,7 @@ func (a *Admin) ResetSecondFactors(ctx context.Context, who *provider.Principal,
 	}
 	removed, err := a.store.DeleteSecondFactors(ctx, u.ID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("admin: reset second factors: %w", err)
+		return nil, nil, fmt.Errorf("reset second factors: %w", err)
 	}
 	ended, err := a.EndUserSessions(ctx, who, u.ID)
 	res := &SecondFactorReset{Removed: removed, SessionsEnded: len(ended)}

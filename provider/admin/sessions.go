@@ -108,7 +108,7 @@ func (a *Admin) EndUserSessions(ctx context.Context, who *provider.Principal, us
 			continue // ended meanwhile, by someone who told its apps
 		}
 		if err != nil {
-			return out, fmt.Errorf("admin: end session: %w", err)
+			return out, fmt.Errorf("end session: %w", err)
 		}
 		out = append(out, ended)
 	}

@@ -69,7 +69,7 @@ func (a *Admin) UnlockLogin(ctx context.Context, who *provider.Principal, id str
 func unlockLogin(ctx context.Context, st storage.LoginThrottleStore, u *storage.User, actor string, now time.Time) (*LoginUnlock, audit.Event, error) {
 	th, devices, err := st.ClearAccountLoginThrottles(ctx, login.Account(u.Email))
 	if err != nil {
-		return nil, audit.Event{}, fmt.Errorf("provider: unlock sign-in: %w", err)
+		return nil, audit.Event{}, fmt.Errorf("unlock sign-in: %w", err)
 	}
 	out := &LoginUnlock{Devices: devices}
 	if th != nil {

@@ -161,10 +161,10 @@ func (m *Manager) emit(ctx context.Context, e Event) {
 // withDefaults fills in zero values and checks the rest.
 func (o Options) withDefaults() (Options, error) {
 	if o.Store == nil {
-		return o, errors.New("keys: Options.Store is required")
+		return o, errors.New("signing keys: Options.Store is required")
 	}
 	if o.Keyring == nil {
-		return o, errors.New("keys: Options.Keyring is required")
+		return o, errors.New("signing keys: Options.Keyring is required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -185,7 +185,7 @@ func (o Options) withDefaults() (Options, error) {
 	} {
 		switch {
 		case *d.v < 0:
-			return o, fmt.Errorf("keys: %s must not be negative (got %s)", d.name, *d.v)
+			return o, fmt.Errorf("signing keys: %s must not be negative (got %s)", d.name, *d.v)
 		case *d.v == 0:
 			*d.v = d.def
 		}
@@ -195,10 +195,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.RSABits = DefaultRSABits
 	case 2048, 3072:
 	default:
-		return o, fmt.Errorf("keys: RSA key size must be 2048 or 3072 bits, got %d", o.RSABits)
+		return o, fmt.Errorf("signing keys: RSA key size must be 2048 or 3072 bits, got %d", o.RSABits)
 	}
 	if pre := o.JWKSCacheTTL + o.ReloadInterval; o.RotationInterval <= pre {
-		return o, fmt.Errorf("keys: the rotation interval (%s) must be longer than the JWKS cache TTL plus the reload interval (%s), "+
+		return o, fmt.Errorf("signing keys: the rotation interval (%s) must be longer than the JWKS cache TTL plus the reload interval (%s), "+
 			"or a key would be replaced before relying parties could learn about it", o.RotationInterval, pre)
 	}
 	return o, nil
@@ -231,7 +231,7 @@ type Manager struct {
 }
 
 // ErrNoKey is returned when no usable key exists for a request.
-var ErrNoKey = errors.New("keys: no signing key")
+var ErrNoKey = errors.New("no signing key")
 
 // New checks the options, loads the key set and creates a current key for
 // every algorithm that has none. It does not rotate: Run (or Maintain) does.
@@ -295,7 +295,7 @@ func (m *Manager) create(ctx context.Context, alg, state string) (*storage.Signi
 		m.opts.Logger.Debug("another instance created the signing key first", "alg", alg, "state", state)
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("keys: store %s %s key: %w", state, alg, err)
+		return nil, fmt.Errorf("store the %s %s signing key: %w", state, alg, err)
 	}
 }
 
@@ -310,14 +310,14 @@ func (m *Manager) generate(alg, state string) (*storage.SigningKey, error) {
 	case ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		return nil, fmt.Errorf("keys: unsupported algorithm %q", alg)
+		return nil, fmt.Errorf("unsupported signing algorithm %q", alg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("keys: generate %s: %w", alg, err)
+		return nil, fmt.Errorf("generate a %s signing key: %w", alg, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return nil, fmt.Errorf("keys: encode %s: %w", alg, err)
+		return nil, fmt.Errorf("signing keys: encode %s: %w", alg, err)
 	}
 	sealed, err := m.opts.Keyring.Seal(secret.PurposeSigningKeys, der)
 	if err != nil {
@@ -326,14 +326,14 @@ func (m *Manager) generate(alg, state string) (*storage.SigningKey, error) {
 	jwk := josev4.JSONWebKey{Key: priv.Public(), Algorithm: alg, Use: "sig"}
 	thumb, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return nil, fmt.Errorf("keys: thumbprint: %w", err)
+		return nil, fmt.Errorf("signing keys: thumbprint: %w", err)
 	}
 	// The kid is the RFC 7638 thumbprint: unique per key and checkable by
 	// anyone holding the public key.
 	jwk.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
 	pub, err := json.Marshal(jwk)
 	if err != nil {
-		return nil, fmt.Errorf("keys: encode public %s: %w", alg, err)
+		return nil, fmt.Errorf("signing keys: encode public %s: %w", alg, err)
 	}
 	now := m.now()
 	k := &storage.SigningKey{
@@ -355,7 +355,7 @@ func (m *Manager) now() time.Time { return m.opts.Now().UTC().Truncate(time.Micr
 func (m *Manager) Reload(ctx context.Context) error {
 	rows, err := m.opts.Store.SigningKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("keys: load: %w", err)
+		return fmt.Errorf("load the signing keys: %w", err)
 	}
 	return m.load(rows)
 }
@@ -365,7 +365,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 func (m *Manager) CheckForChanges(ctx context.Context) (bool, error) {
 	rows, err := m.opts.Store.SigningKeys(ctx)
 	if err != nil {
-		return false, fmt.Errorf("keys: load: %w", err)
+		return false, fmt.Errorf("load the signing keys: %w", err)
 	}
 	m.mu.RLock()
 	same := m.loaded == rowsVersion(rows)
@@ -418,7 +418,7 @@ func (m *Manager) load(rows []*storage.SigningKey) error {
 	})
 	jwks, err := json.Marshal(set)
 	if err != nil {
-		return fmt.Errorf("keys: encode jwks: %w", err)
+		return fmt.Errorf("encode the JWKS: %w", err)
 	}
 	m.mu.Lock()
 	m.byKID, m.current, m.jwks, m.loaded = byKID, current, jwks, rowsVersion(rows)
@@ -429,27 +429,27 @@ func (m *Manager) load(rows []*storage.SigningKey) error {
 func (m *Manager) open(r *storage.SigningKey) (*key, error) {
 	der, err := m.opts.Keyring.Open(secret.PurposeSigningKeys, r.PrivateKey)
 	if err != nil {
-		return nil, fmt.Errorf("keys: open private key %s (was GATEHOUSE_SECRET changed without listing the old one in GATEHOUSE_OLD_SECRETS?): %w", r.KID, err)
+		return nil, fmt.Errorf("cannot decrypt signing key %s (was GATEHOUSE_SECRET changed without listing the old one in GATEHOUSE_OLD_SECRETS?): %w", r.KID, err)
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("keys: parse private key %s: %w", r.KID, err)
+		return nil, fmt.Errorf("parse signing key %s: %w", r.KID, err)
 	}
 	signer, ok := parsed.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("keys: key %s is not a signing key", r.KID)
+		return nil, fmt.Errorf("signing keys: key %s is not a signing key", r.KID)
 	}
 	switch signer.(type) {
 	case *rsa.PrivateKey:
 		if r.Algorithm != RS256 {
-			return nil, fmt.Errorf("keys: key %s: RSA key stored as %s", r.KID, r.Algorithm)
+			return nil, fmt.Errorf("signing keys: key %s: RSA key stored as %s", r.KID, r.Algorithm)
 		}
 	case *ecdsa.PrivateKey:
 		if r.Algorithm != ES256 {
-			return nil, fmt.Errorf("keys: key %s: EC key stored as %s", r.KID, r.Algorithm)
+			return nil, fmt.Errorf("signing keys: key %s: EC key stored as %s", r.KID, r.Algorithm)
 		}
 	default:
-		return nil, fmt.Errorf("keys: key %s has unsupported type %T", r.KID, signer)
+		return nil, fmt.Errorf("signing keys: key %s has unsupported type %T", r.KID, signer)
 	}
 	return &key{kid: r.KID, alg: r.Algorithm, state: r.State, signer: signer, public: signer.Public()}, nil
 }

@@ -100,7 +100,7 @@ func later(a, b time.Time) time.Time {
 func (m *Manager) Maintain(ctx context.Context) error {
 	rows, err := m.opts.Store.SigningKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("keys: load: %w", err)
+		return fmt.Errorf("load the signing keys: %w", err)
 	}
 	now := m.now()
 	var errs []error
@@ -151,7 +151,7 @@ func (m *Manager) maintain(ctx context.Context, alg string, ks algKeys, now time
 		case errors.Is(err, storage.ErrNotFound):
 			// Another instance removed it.
 		default:
-			errs = append(errs, fmt.Errorf("keys: remove retired %s key %s: %w", alg, r.KID, err))
+			errs = append(errs, fmt.Errorf("remove the retired %s signing key %s: %w", alg, r.KID, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -169,9 +169,9 @@ func (m *Manager) promote(ctx context.Context, alg string, current, next *storag
 		return nil
 	case errors.Is(err, storage.ErrConflict):
 		m.opts.Logger.Debug("another instance rotated the signing key first", "alg", alg, "current", current.KID, "next", next.KID)
-		return fmt.Errorf("keys: promote %s key %s: %w", alg, next.KID, err)
+		return fmt.Errorf("promote the %s signing key %s: %w", alg, next.KID, err)
 	default:
-		return fmt.Errorf("keys: promote %s key %s: %w", alg, next.KID, err)
+		return fmt.Errorf("promote the %s signing key %s: %w", alg, next.KID, err)
 	}
 }
 
@@ -224,7 +224,7 @@ type RotateResult struct {
 
 // ErrUnknownAlgorithm is returned for an algorithm this package does not
 // sign with.
-var ErrUnknownAlgorithm = errors.New("keys: unknown algorithm")
+var ErrUnknownAlgorithm = errors.New("unknown signing algorithm")
 
 // Rotate rotates alg by hand. If a next key exists and has been published
 // for the pre-publication period (JWKSCacheTTL + ReloadInterval), or
@@ -251,7 +251,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string, immediately bool) (Rot
 	}
 	rows, err := m.opts.Store.SigningKeys(ctx)
 	if err != nil {
-		return res, fmt.Errorf("keys: load: %w", err)
+		return res, fmt.Errorf("load the signing keys: %w", err)
 	}
 	ks := split(rows, alg)
 	if ks.current == nil {
@@ -267,10 +267,10 @@ func (m *Manager) Rotate(ctx context.Context, alg string, immediately bool) (Rot
 		} else {
 			// Another instance published a next key just now: use it.
 			if rows, err = m.opts.Store.SigningKeys(ctx); err != nil {
-				return res, fmt.Errorf("keys: load: %w", err)
+				return res, fmt.Errorf("load the signing keys: %w", err)
 			}
 			if ks = split(rows, alg); ks.current == nil || ks.next == nil {
-				return res, fmt.Errorf("keys: %s keys changed while rotating; run it again: %w", alg, storage.ErrConflict)
+				return res, fmt.Errorf("the %s signing keys changed while rotating; run it again: %w", alg, storage.ErrConflict)
 			}
 		}
 	}
@@ -289,7 +289,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string, immediately bool) (Rot
 	}
 	if err := m.promote(ctx, alg, ks.current, ks.next, now); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			err = fmt.Errorf("keys: %s keys changed while rotating (another instance rotated?); run it again: %w", alg, err)
+			err = fmt.Errorf("the %s signing keys changed while rotating (another instance rotated?); run it again: %w", alg, err)
 		}
 		return res, errors.Join(err, m.Reload(ctx))
 	}
@@ -333,7 +333,7 @@ type KeyInfo struct {
 func (m *Manager) Keys(ctx context.Context) ([]KeyInfo, error) {
 	rows, err := m.opts.Store.SigningKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("keys: load: %w", err)
+		return nil, fmt.Errorf("load the signing keys: %w", err)
 	}
 	now := m.now()
 	var out []KeyInfo

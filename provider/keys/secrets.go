@@ -19,13 +19,13 @@ import (
 func (m *Manager) Reencrypt(ctx context.Context) (int, error) {
 	rows, err := m.opts.Store.SigningKeys(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("keys: load: %w", err)
+		return 0, fmt.Errorf("load the signing keys: %w", err)
 	}
 	n := 0
 	for _, r := range rows {
 		der, err := m.opts.Keyring.Open(secret.PurposeSigningKeys, r.PrivateKey)
 		if err != nil {
-			return n, fmt.Errorf("keys: open private key %s (is the secret it was sealed with listed in GATEHOUSE_OLD_SECRETS?): %w", r.KID, err)
+			return n, fmt.Errorf("cannot decrypt signing key %s (is the secret it was sealed with listed in GATEHOUSE_OLD_SECRETS?): %w", r.KID, err)
 		}
 		sealed, err := m.opts.Keyring.Seal(secret.PurposeSigningKeys, der)
 		if err != nil {
@@ -39,7 +39,7 @@ func (m *Manager) Reencrypt(ctx context.Context) (int, error) {
 		case errors.Is(err, storage.ErrNotFound):
 			// Removed since it was listed.
 		default:
-			return n, fmt.Errorf("keys: re-seal %s: %w", r.KID, err)
+			return n, fmt.Errorf("re-seal signing key %s: %w", r.KID, err)
 		}
 	}
 	if n > 0 {
@@ -78,7 +78,7 @@ func systemSealPurpose(purpose string) string { return "system-key/" + purpose }
 // use. Instances racing to create it all end up with the winner's key.
 func SystemKey(ctx context.Context, store SystemKeyStore, ring *secret.Keyring, purpose string) ([]byte, error) {
 	if purpose == "" {
-		return nil, errors.New("keys: system key purpose is empty")
+		return nil, errors.New("system key purpose is empty")
 	}
 	for range 3 {
 		k, err := store.SystemKey(ctx, purpose)
@@ -86,11 +86,11 @@ func SystemKey(ctx context.Context, store SystemKeyStore, ring *secret.Keyring, 
 		case err == nil:
 			return openSystemKey(ring, k)
 		case !errors.Is(err, storage.ErrNotFound):
-			return nil, fmt.Errorf("keys: load system key %q: %w", purpose, err)
+			return nil, fmt.Errorf("load the %q system key: %w", purpose, err)
 		}
 		raw := make([]byte, SystemKeySize)
 		if _, err := rand.Read(raw); err != nil {
-			return nil, fmt.Errorf("keys: random: %w", err)
+			return nil, fmt.Errorf("random: %w", err)
 		}
 		sealed, err := ring.Seal(systemSealPurpose(purpose), raw)
 		if err != nil {
@@ -102,20 +102,20 @@ func SystemKey(ctx context.Context, store SystemKeyStore, ring *secret.Keyring, 
 		case err == nil:
 			return raw, nil
 		case !errors.Is(err, storage.ErrConflict):
-			return nil, fmt.Errorf("keys: store system key %q: %w", purpose, err)
+			return nil, fmt.Errorf("store the %q system key: %w", purpose, err)
 		}
 		// Another instance created it first: read theirs.
 	}
-	return nil, fmt.Errorf("keys: system key %q: creating and reading it keeps conflicting", purpose)
+	return nil, fmt.Errorf("the %q system key: creating and reading it keeps conflicting", purpose)
 }
 
 func openSystemKey(ring *secret.Keyring, k *storage.SystemKey) ([]byte, error) {
 	raw, err := ring.Open(systemSealPurpose(k.Purpose), k.Sealed)
 	if err != nil {
-		return nil, fmt.Errorf("keys: open system key %q (was GATEHOUSE_SECRET changed without listing the old one in GATEHOUSE_OLD_SECRETS?): %w", k.Purpose, err)
+		return nil, fmt.Errorf("cannot decrypt the %q system key (was GATEHOUSE_SECRET changed without listing the old one in GATEHOUSE_OLD_SECRETS?): %w", k.Purpose, err)
 	}
 	if len(raw) != SystemKeySize {
-		return nil, fmt.Errorf("keys: system key %q has %d bytes, want %d", k.Purpose, len(raw), SystemKeySize)
+		return nil, fmt.Errorf("the %q system key has %d bytes, want %d", k.Purpose, len(raw), SystemKeySize)
 	}
 	return raw, nil
 }
@@ -132,7 +132,7 @@ func ReencryptSystemKeys(ctx context.Context, store SystemKeyStore, ring *secret
 			continue
 		}
 		if err != nil {
-			return n, fmt.Errorf("keys: load system key %q: %w", purpose, err)
+			return n, fmt.Errorf("load the %q system key: %w", purpose, err)
 		}
 		raw, err := openSystemKey(ring, k)
 		if err != nil {
@@ -148,7 +148,7 @@ func ReencryptSystemKeys(ctx context.Context, store SystemKeyStore, ring *secret
 			n++
 		case errors.Is(err, storage.ErrNotFound):
 		default:
-			return n, fmt.Errorf("keys: re-seal system key %q: %w", purpose, err)
+			return n, fmt.Errorf("re-seal the %q system key: %w", purpose, err)
 		}
 	}
 	return n, nil

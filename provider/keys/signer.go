@@ -33,7 +33,7 @@ func (m *Manager) Signer() *Signer { return &Signer{m: m} }
 // Generate signs claims; see Signer.
 func (s *Signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
 	if header == nil || claims == nil {
-		return "", "", errors.New("keys: claims and header are required")
+		return "", "", errors.New("sign: claims and header are required")
 	}
 	alg := RS256
 	extra := header.ToMap()
@@ -67,11 +67,11 @@ func (s *Signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
 		kid, _ := t.Header["kid"].(string)
 		k, ok := s.m.publicKey(kid)
 		if !ok {
-			return nil, fmt.Errorf("keys: unknown kid %q", kid)
+			return nil, fmt.Errorf("unknown signing key %q", kid)
 		}
 		// The header's alg must be the key's own: no algorithm confusion.
 		if string(t.Method) != k.alg {
-			return nil, fmt.Errorf("keys: token alg %q does not match key %s (%s)", t.Method, kid, k.alg)
+			return nil, fmt.Errorf("token alg %q does not match signing key %s (%s)", t.Method, kid, k.alg)
 		}
 		return k.public, nil
 	})
@@ -89,7 +89,7 @@ func (s *Signer) Validate(ctx context.Context, token string) (string, error) {
 func (s *Signer) GetSignature(_ context.Context, token string) (string, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return "", errors.New("keys: token is not a compact JWS")
+		return "", errors.New("token is not a compact JWS")
 	}
 	return parts[2], nil
 }

@@ -15,8 +15,8 @@ import (
 // api_key_id), so revoking the key revokes them.
 
 var (
-	errEmptyAPIKeyID         = errors.New("bunstore: create api key: empty ID")
-	errEmptyAPIKeySecretHash = errors.New("bunstore: create api key: empty secret hash")
+	errEmptyAPIKeyID         = errors.New("create api key: empty ID")
+	errEmptyAPIKeySecretHash = errors.New("create api key: empty secret hash")
 )
 
 // CreateAPIKey inserts k; ErrConflict for a duplicate ID, ErrNotFound when

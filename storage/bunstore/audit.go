@@ -15,7 +15,7 @@ import (
 // This file holds the audit trail: appending, querying newest first, and
 // deleting what is older than the retention.
 
-var errNilAuditEvent = errors.New("bunstore: append audit events: nil event")
+var errNilAuditEvent = errors.New("append audit events: nil event")
 
 // AppendAuditEvents stores events in one multi-row INSERT, so a batch is
 // stored whole or not at all; an empty batch does nothing. ErrConflict for
@@ -32,7 +32,7 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []*storage.AuditEv
 		case ev == nil:
 			return errNilAuditEvent
 		case ev.ID == "":
-			return fmt.Errorf("bunstore: %s: event %d has an empty ID", op, i)
+			return fmt.Errorf("%s: event %d has an empty ID", op, i)
 		}
 	}
 	now := s.now()
@@ -103,7 +103,7 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]*stora
 	if q.Before != "" {
 		at, id, err := storage.ParseAuditCursor(q.Before)
 		if err != nil {
-			return nil, fmt.Errorf("bunstore: %s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		// Spelled out rather than a row-value comparison, which older
 		// SQLite builds lack; the first term lets the time index bound

@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/storage"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore/bunstoretest"
@@ -197,10 +198,7 @@ func TestErrorMapping(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	ctx := context.Background()
 	t.Run("bad password", func(t *testing.T) {
-		base := os.Getenv(bunstoretest.EnvPostgresDSN)
-		if base == "" {
-			t.Skipf("%s is not set", bunstoretest.EnvPostgresDSN)
-		}
+		base := testservices.PostgresDSN(t)
 		// A role that does not exist fails at connect time.
 		dsn := strings.Replace(base, "postgres://postgres@", "postgres://no_such_role_gh:pw@", 1)
 		if dsn == base {

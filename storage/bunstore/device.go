@@ -58,7 +58,7 @@ func (m *deviceAuthorizationModel) toDomain() (*storage.DeviceAuthorization, err
 // CreateDeviceAuthorization inserts a pending device authorization.
 func (s *Store) CreateDeviceAuthorization(ctx context.Context, d *storage.DeviceAuthorization) error {
 	if d.Signature == "" || d.UserCode == "" {
-		return errors.New("bunstore: create device authorization: empty signature or user code")
+		return errors.New("create device authorization: empty signature or user code")
 	}
 	requested := d.RequestedAt
 	if requested.IsZero() {

@@ -17,7 +17,7 @@ import (
 func (s *Store) UseDPoPProof(ctx context.Context, key string, expiresAt time.Time) (bool, error) {
 	const op = "use dpop proof"
 	if key == "" {
-		return false, errors.New("bunstore: use dpop proof: empty key")
+		return false, errors.New("use dpop proof: empty key")
 	}
 	res, err := s.db(ctx).NewRaw(
 		`INSERT INTO dpop_proofs ("key", expires_at) VALUES (?, ?)

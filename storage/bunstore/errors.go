@@ -63,25 +63,25 @@ func mapErr(op string, err error) error {
 	// Errors this package already classified pass through with context.
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) ||
 		errors.Is(err, storage.ErrUnavailable) || errors.Is(err, fosite.ErrSerializationFailure) {
-		return fmt.Errorf("bunstore: %s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	switch classify(err) {
 	case classNotFound:
-		return fmt.Errorf("bunstore: %s: %w", op, storage.ErrNotFound)
+		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
 	case classConflict:
-		return fmt.Errorf("bunstore: %s: %w: %w", op, storage.ErrConflict, err)
+		return fmt.Errorf("%s: %w: %w", op, storage.ErrConflict, err)
 	case classMissingReference:
 		// A foreign key names a row that does not exist (a login session
 		// for an unknown user): the referenced record was not found.
-		return fmt.Errorf("bunstore: %s: referenced record: %w: %w", op, storage.ErrNotFound, err)
+		return fmt.Errorf("%s: referenced record: %w: %w", op, storage.ErrNotFound, err)
 	case classSerialization:
-		return fmt.Errorf("bunstore: %s: %w: %w", op, fosite.ErrSerializationFailure, err)
+		return fmt.Errorf("%s: %w: %w", op, fosite.ErrSerializationFailure, err)
 	case classUnavailable:
-		return fmt.Errorf("bunstore: %s: %w: %w", op, storage.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 	case classBusy:
-		return fmt.Errorf("bunstore: %s: %w: %w: %w", op, storage.ErrUnavailable, fosite.ErrSerializationFailure, err)
+		return fmt.Errorf("%s: %w: %w: %w", op, storage.ErrUnavailable, fosite.ErrSerializationFailure, err)
 	}
-	return fmt.Errorf("bunstore: %s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func classify(err error) errorClass {
@@ -188,7 +188,7 @@ func namesNoRow(key string) bool {
 // notFound builds the error of a lookup or conditional write that matched
 // no row.
 func notFound(op string) error {
-	return fmt.Errorf("bunstore: %s: %w", op, storage.ErrNotFound)
+	return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
 }
 
 // requireRow turns "the statement matched no row" into ErrNotFound; the

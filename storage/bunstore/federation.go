@@ -14,10 +14,10 @@ import (
 // once: ConsumeUpstreamState reads and deletes it in one statement.
 
 var (
-	errEmptyFederatedUpstream = errors.New("bunstore: create federated identity: empty upstream ID")
-	errEmptyFederatedSubject  = errors.New("bunstore: create federated identity: empty subject")
-	errEmptyUpstreamStateID   = errors.New("bunstore: create upstream state: empty ID")
-	errUpstreamStateNoExpiry  = errors.New("bunstore: create upstream state: no expiry")
+	errEmptyFederatedUpstream = errors.New("create federated identity: empty upstream ID")
+	errEmptyFederatedSubject  = errors.New("create federated identity: empty subject")
+	errEmptyUpstreamStateID   = errors.New("create upstream state: empty ID")
+	errUpstreamStateNoExpiry  = errors.New("create upstream state: no expiry")
 )
 
 // CreateFederatedIdentity links (UpstreamID, Subject) to fi.UserID;

@@ -34,9 +34,9 @@ func (s *Store) SigningKeys(ctx context.Context) ([]*storage.SigningKey, error) 
 func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
 	switch {
 	case k.KID == "":
-		return fmt.Errorf("bunstore: create signing key: empty kid")
+		return fmt.Errorf("create signing key: empty kid")
 	case k.State != storage.KeyStateNext && k.State != storage.KeyStateCurrent && k.State != storage.KeyStateRetired:
-		return fmt.Errorf("bunstore: create signing key: unknown state %q", k.State)
+		return fmt.Errorf("create signing key: unknown state %q", k.State)
 	}
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = s.now()
@@ -127,7 +127,7 @@ func (s *Store) setKeyState(ctx context.Context, db bun.IDB, op, alg, kid, from,
 		return mapErr(op, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("bunstore: %s: %q is not the %s %s key: %w", op, kid, from, alg, storage.ErrConflict)
+		return fmt.Errorf("%s: %q is not the %s %s key: %w", op, kid, from, alg, storage.ErrConflict)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (m *loginThrottleModel) toDomain() *storage.LoginThrottle {
 	return t
 }
 
-var errInvalidLoginThrottleKey = errors.New("bunstore: login throttle: empty account, or a '/' in it")
+var errInvalidLoginThrottleKey = errors.New("login throttle: empty account, or a '/' in it")
 
 // loginThrottleRow returns the row key of key and its device_of (nil for
 // the account-wide record). The account is a hash, so it has no '/' and

@@ -52,7 +52,7 @@ const logoutDeliveryColumns = "id, client_id, subject, sid, attempts, created_at
 // quote what a client's server answered.
 const maxLastErrorLen = 500
 
-var errEmptyDeliveryID = errors.New("bunstore: enqueue logout delivery: empty ID")
+var errEmptyDeliveryID = errors.New("enqueue logout delivery: empty ID")
 
 // AddLoginSessionClient inserts the pair unless it is there already (the
 // same SQL in both dialects); the foreign keys turn an unknown session or

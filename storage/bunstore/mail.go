@@ -42,7 +42,7 @@ func (m *mailMessageModel) toDomain() *storage.MailMessage {
 
 const mailMessageColumns = "id, recipient, subject, body, attempts, created_at, next_attempt_at, lease_until, last_error, dead_at"
 
-var errEmptyMailID = errors.New("bunstore: enqueue mail: empty ID")
+var errEmptyMailID = errors.New("enqueue mail: empty ID")
 
 // EnqueueMail inserts the message.
 func (s *Store) EnqueueMail(ctx context.Context, msg *storage.MailMessage) error {
@@ -365,7 +365,7 @@ func (m *signupModel) toDomain() *storage.Signup {
 // PutSignup inserts a pending sign-up.
 func (s *Store) PutSignup(ctx context.Context, su *storage.Signup) error {
 	if su.TokenHash == "" {
-		return errors.New("bunstore: put signup: empty token hash")
+		return errors.New("put signup: empty token hash")
 	}
 	created := su.CreatedAt
 	if created.IsZero() {

@@ -15,8 +15,8 @@ import (
 
 // Schema check errors; CheckSchema wraps them with the counts.
 var (
-	ErrSchemaNotMigrated = errors.New("bunstore: database schema is not up to date, run `gatehouse migrate`")
-	ErrSchemaTooNew      = errors.New("bunstore: this binary is older than the database schema")
+	ErrSchemaNotMigrated = errors.New("the database schema is not up to date")
+	ErrSchemaTooNew      = errors.New("this gatehouse is older than the database schema")
 )
 
 const (
@@ -33,7 +33,7 @@ const (
 
 // errAppliedMeanwhile aborts a migration that another process applied
 // after this process read the migration status.
-var errAppliedMeanwhile = errors.New("bunstore: migration was applied concurrently")
+var errAppliedMeanwhile = errors.New("migration was applied concurrently")
 
 // Migrate applies the migrations this binary knows and the database lacks.
 // It is safe to run from several processes at once: on PostgreSQL they
@@ -188,7 +188,7 @@ func (s *Store) migrations() (*migrate.Migrations, error) {
 	}
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(fsys); err != nil {
-		return nil, fmt.Errorf("bunstore: read embedded migrations: %w", err)
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
 	return ms, nil
 }

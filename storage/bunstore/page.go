@@ -21,10 +21,10 @@ import (
 // to tell "after the last row" from ErrNotFound.
 func selectPage[M any](ctx context.Context, s *Store, op, table string, page storage.Page) ([]M, error) {
 	if page.Limit < 0 {
-		return nil, fmt.Errorf("bunstore: %s: negative page limit %d", op, page.Limit)
+		return nil, fmt.Errorf("%s: negative page limit %d", op, page.Limit)
 	}
 	if namesNoRow(page.After) {
-		return nil, fmt.Errorf("bunstore: %s: page.After names no row: %w", op, storage.ErrNotFound)
+		return nil, fmt.Errorf("%s: page.After names no row: %w", op, storage.ErrNotFound)
 	}
 	var ms []M
 	db := s.reader(ctx)
@@ -48,7 +48,7 @@ func selectPage[M any](ctx context.Context, s *Store, op, table string, page sto
 		return nil, mapErr(op, err)
 	}
 	if !exists {
-		return nil, fmt.Errorf("bunstore: %s: page.After names no row: %w", op, storage.ErrNotFound)
+		return nil, fmt.Errorf("%s: page.After names no row: %w", op, storage.ErrNotFound)
 	}
 	return ms, nil
 }

@@ -78,7 +78,7 @@ func passkeyRow(p *storage.Passkey) *passkeyModel {
 	return m
 }
 
-var errPasskeyIncomplete = errors.New("bunstore: passkey needs an id, a user, a credential id and a public key")
+var errPasskeyIncomplete = errors.New("passkey needs an id, a user, a credential id and a public key")
 
 // CreatePasskey stores a new passkey.
 func (s *Store) CreatePasskey(ctx context.Context, p *storage.Passkey) error {
@@ -223,7 +223,7 @@ type webauthnChallengeModel struct {
 	ExpiresAt time.Time `bun:"expires_at"`
 }
 
-var errWebAuthnChallengeIncomplete = errors.New("bunstore: WebAuthn challenge needs an id, a kind and an expiry")
+var errWebAuthnChallengeIncomplete = errors.New("WebAuthn challenge needs an id, a kind and an expiry")
 
 // CreateWebAuthnChallenge stores a ceremony's state.
 func (s *Store) CreateWebAuthnChallenge(ctx context.Context, c *storage.WebAuthnChallenge) error {

@@ -12,10 +12,10 @@ import (
 // authorization requests (RFC 9126) keep.
 
 var (
-	errEmptyRegistrationTokenID   = errors.New("bunstore: create registration token: empty ID")
-	errEmptyRegistrationTokenHash = errors.New("bunstore: create registration token: empty hash")
-	errEmptyPushedRequestID       = errors.New("bunstore: create pushed request: empty ID")
-	errPushedRequestNoExpiry      = errors.New("bunstore: create pushed request: no expiry")
+	errEmptyRegistrationTokenID   = errors.New("create registration token: empty ID")
+	errEmptyRegistrationTokenHash = errors.New("create registration token: empty hash")
+	errEmptyPushedRequestID       = errors.New("create pushed request: empty ID")
+	errPushedRequestNoExpiry      = errors.New("create pushed request: no expiry")
 )
 
 // CreateRegistrationToken inserts t; ErrConflict for a duplicate ID or

@@ -80,7 +80,7 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string)
 	}
 	if err := requireRow(op, res); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("bunstore: %s: %w", op, fosite.ErrInvalidatedAuthorizeCode)
+			return fmt.Errorf("%s: %w", op, fosite.ErrInvalidatedAuthorizeCode)
 		}
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, 
 	const op = "create access token"
 	cols, err := s.newRequestColumns(hashKey(signature), req, fosite.AccessToken)
 	if err != nil {
-		return fmt.Errorf("bunstore: %s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	m := &accessModel{requestColumns: cols}
 	if ks, ok := req.GetSession().(storage.APIKeySession); ok && !isNil(ks) {
@@ -130,7 +130,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 	const op = "create refresh token"
 	cols, err := s.newRequestColumns(signature, req, fosite.RefreshToken)
 	if err != nil {
-		return fmt.Errorf("bunstore: %s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	m := &refreshModel{requestColumns: cols}
 	if accessSignature != "" {
@@ -158,7 +158,7 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 		return nil, err
 	}
 	if !m.Active {
-		return req, fmt.Errorf("bunstore: %s: %w", op, &storage.InactiveRefreshError{RotatedAt: utcOrZero(m.RotatedAt)})
+		return req, fmt.Errorf("%s: %w", op, &storage.InactiveRefreshError{RotatedAt: utcOrZero(m.RotatedAt)})
 	}
 	return req, nil
 }
@@ -245,7 +245,7 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 		return mapErr(op, err)
 	}
 	if known {
-		return fmt.Errorf("bunstore: %s: %w", op, fosite.ErrJTIKnown)
+		return fmt.Errorf("%s: %w", op, fosite.ErrJTIKnown)
 	}
 	return nil
 }
@@ -269,7 +269,7 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 	}
 	if err := requireRow(op, res); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("bunstore: %s: %w", op, fosite.ErrJTIKnown)
+			return fmt.Errorf("%s: %w", op, fosite.ErrJTIKnown)
 		}
 		return err
 	}
@@ -316,11 +316,11 @@ func (s *Store) newRequestColumns(key string, req fosite.Requester, tokenType fo
 func (s *Store) insertRequest(ctx context.Context, op, table, key string, req fosite.Requester, tokenType fosite.TokenType) error {
 	cols, err := s.newRequestColumns(key, req, tokenType)
 	if err != nil {
-		return fmt.Errorf("bunstore: %s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	row, rowCols, err := newRequestRow(table)
 	if err != nil {
-		return fmt.Errorf("bunstore: %s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	*rowCols = cols
 	_, err = s.db(ctx).NewInsert().Model(row).Exec(ctx)
@@ -330,7 +330,7 @@ func (s *Store) insertRequest(ctx context.Context, op, table, key string, req fo
 func (s *Store) selectRequest(ctx context.Context, op, table, key string) (requestColumns, error) {
 	row, cols, err := newRequestRow(table)
 	if err != nil {
-		return requestColumns{}, fmt.Errorf("bunstore: %s: %w", op, err)
+		return requestColumns{}, fmt.Errorf("%s: %w", op, err)
 	}
 	err = s.reader(ctx).NewSelect().Model(row).
 		Where("r.signature = ?", key).
@@ -373,7 +373,7 @@ func (s *Store) getRequest(ctx context.Context, op, table, key string, session f
 		return nil, err
 	}
 	if !cols.Active {
-		return req, fmt.Errorf("bunstore: %s: %w", op, inactiveErr)
+		return req, fmt.Errorf("%s: %w", op, inactiveErr)
 	}
 	return req, nil
 }
@@ -395,11 +395,11 @@ func (s *Store) revokeRequest(ctx context.Context, op, table, requestID string) 
 func (s *Store) toRequest(ctx context.Context, op string, cols requestColumns, session fosite.Session) (*fosite.Request, error) {
 	client, err := s.ClientByID(ctx, cols.ClientID)
 	if err != nil {
-		return nil, fmt.Errorf("bunstore: %s: load client: %w", op, err)
+		return nil, fmt.Errorf("%s: load client: %w", op, err)
 	}
 	form, err := url.ParseQuery(cols.Form)
 	if err != nil {
-		return nil, fmt.Errorf("bunstore: %s: decode form: %w", op, err)
+		return nil, fmt.Errorf("%s: decode form: %w", op, err)
 	}
 	req := &fosite.Request{
 		ID:          cols.RequestID,
@@ -424,7 +424,7 @@ func (s *Store) toRequest(ctx context.Context, op string, cols requestColumns, s
 	req.GrantedAudience = grantedAudience
 	if !isNil(session) {
 		if err := json.Unmarshal(cols.Session, session); err != nil {
-			return nil, fmt.Errorf("bunstore: %s: decode session: %w", op, err)
+			return nil, fmt.Errorf("%s: decode session: %w", op, err)
 		}
 	}
 	return req, nil

@@ -16,8 +16,8 @@ import (
 // janitor (DeleteExpired) removes them later.
 
 var (
-	errEmptySessionID = errors.New("bunstore: create login session: empty ID")
-	errEmptyFlowID    = errors.New("bunstore: create auth flow: empty ID")
+	errEmptySessionID = errors.New("create login session: empty ID")
+	errEmptyFlowID    = errors.New("create auth flow: empty ID")
 )
 
 // CreateLoginSession inserts a browser session; ErrConflict for a

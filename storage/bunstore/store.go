@@ -158,7 +158,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("bunstore: open %s database: %w", dialect, err)
+		return nil, fmt.Errorf("cannot reach the %s database: %w", dialect, err)
 	}
 	return s, nil
 }
@@ -172,11 +172,11 @@ func parseDSN(dsn string) (dialect, target string, err error) {
 		path := strings.TrimPrefix(dsn, "sqlite://")
 		switch {
 		case path == "":
-			return "", "", errors.New("bunstore: sqlite DSN has no file path (want sqlite:///abs/path.db or sqlite://./rel/path.db)")
+			return "", "", errors.New("sqlite DSN has no file path (want sqlite:///abs/path.db or sqlite://./rel/path.db)")
 		case strings.ContainsAny(path, "?#"):
-			return "", "", errors.New("bunstore: sqlite DSN must not carry parameters; gatehouse sets the pragmas itself")
+			return "", "", errors.New("sqlite DSN must not carry parameters; gatehouse sets the pragmas itself")
 		case path == ":memory:" || strings.HasPrefix(path, "file:"):
-			return "", "", errors.New("bunstore: sqlite DSN must name a file (in-memory databases cannot be shared by the reader and writer pools)")
+			return "", "", errors.New("sqlite DSN must name a file (in-memory databases cannot be shared by the reader and writer pools)")
 		}
 		return migrations.SQLite, path, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
@@ -186,7 +186,7 @@ func parseDSN(dsn string) (dialect, target string, err error) {
 	if i := strings.Index(dsn, "://"); i > 0 {
 		scheme = dsn[:i]
 	}
-	return "", "", fmt.Errorf("bunstore: unsupported DSN scheme %q (want sqlite://<path> or postgres://...)", scheme)
+	return "", "", fmt.Errorf("unsupported DSN scheme %q (want sqlite://<path> or postgres://...)", scheme)
 }
 
 // sqliteURI builds a modernc.org/sqlite DSN. The "file:" form is handed to
@@ -217,16 +217,16 @@ func (s *Store) openSQLite(path string) error {
 	// back to another driver would silently run without WAL, busy timeout
 	// and foreign keys.
 	if sqliteshim.DriverName() != "sqlite" {
-		return fmt.Errorf("bunstore: sqlite needs the pure-Go modernc.org/sqlite driver, this build has %q", sqliteshim.DriverName())
+		return fmt.Errorf("sqlite needs the pure-Go modernc.org/sqlite driver, this build has %q", sqliteshim.DriverName())
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("bunstore: create sqlite directory: %w", err)
+			return fmt.Errorf("create sqlite directory: %w", err)
 		}
 	}
 	writer, err := sql.Open(sqliteshim.ShimName, sqliteURI(path, false, s.opts.SQLiteBusyTimeout))
 	if err != nil {
-		return fmt.Errorf("bunstore: open sqlite writer: %w", err)
+		return fmt.Errorf("open sqlite writer: %w", err)
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
@@ -236,7 +236,7 @@ func (s *Store) openSQLite(path string) error {
 	reader, err := sql.Open(sqliteshim.ShimName, sqliteURI(path, true, s.opts.SQLiteBusyTimeout))
 	if err != nil {
 		_ = writer.Close()
-		return fmt.Errorf("bunstore: open sqlite readers: %w", err)
+		return fmt.Errorf("open sqlite readers: %w", err)
 	}
 	reader.SetMaxOpenConns(s.opts.MaxOpenConns)
 	reader.SetMaxIdleConns(s.opts.MaxOpenConns)
@@ -252,7 +252,7 @@ func (s *Store) openPostgres(dsn string) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
-		return fmt.Errorf("bunstore: parse postgres DSN: %w", err)
+		return fmt.Errorf("parse postgres DSN: %w", err)
 	}
 	// bun interpolates arguments into the SQL text on the client, so every
 	// query reaches pgx without parameters. The simple protocol sends it in

@@ -10,7 +10,7 @@ import (
 // This file holds gatehouse's own random keys, sealed under the system
 // secret: rotating the secret only re-seals them.
 
-var errEmptySystemKeyPurpose = errors.New("bunstore: create system key: empty purpose")
+var errEmptySystemKeyPurpose = errors.New("create system key: empty purpose")
 
 // SystemKey returns the key of purpose; ErrNotFound when it has none yet.
 func (s *Store) SystemKey(ctx context.Context, purpose string) (*storage.SystemKey, error) {

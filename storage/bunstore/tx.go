@@ -30,8 +30,8 @@ type txState struct {
 }
 
 var (
-	errNoTx   = errors.New("bunstore: no transaction in context")
-	errTxDone = errors.New("bunstore: transaction already finished")
+	errNoTx   = errors.New("no transaction in context")
+	errTxDone = errors.New("transaction already finished")
 )
 
 func (s *Store) txFrom(ctx context.Context) *txState {

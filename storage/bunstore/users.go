@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/storage"
 )
 
-var errEmptyUserID = errors.New("bunstore: create user: the caller must set the user ID")
+var errEmptyUserID = errors.New("create user: the caller must set the user ID")
 
 // CreateUser inserts u. The caller sets u.ID. The e-mail is stored (and
 // set on u) lower-cased; ErrConflict when the ID or e-mail is taken.

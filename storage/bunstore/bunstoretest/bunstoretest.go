@@ -20,19 +20,21 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testservices"
 	"github.com/gatehouse-dev/gatehouse/storage/bunstore"
 )
 
 // EnvPostgresDSN names the environment variable with the PostgreSQL server
 // to test against, e.g.
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
-const EnvPostgresDSN = "GATEHOUSE_TEST_POSTGRES_DSN"
+const EnvPostgresDSN = testservices.EnvPostgresDSN
 
 // Dialects lists the dialects tests can run on: "sqlite", plus "postgres"
 // when EnvPostgresDSN is set.
@@ -45,10 +47,16 @@ func Dialects() []string {
 
 // ForEachDialect runs fn as a subtest, named after the dialect, for each of
 // Dialects(). Whether the subtests run in parallel is fn's choice: it calls
-// t.Parallel() when it shares nothing with the other dialect's run.
+// t.Parallel() when it shares nothing with the other dialect's run. A
+// PostgreSQL variant left out is counted for the package's note
+// (testservices.Main).
 func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	t.Helper()
-	for _, d := range Dialects() {
+	dialects := Dialects()
+	if !slices.Contains(dialects, "postgres") {
+		testservices.PostgresOmitted()
+	}
+	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) { fn(t, d) })
 	}
 }
@@ -157,11 +165,7 @@ func NewDSN(t testing.TB, dialect string) string {
 	case "sqlite":
 		return "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
 	case "postgres":
-		base := os.Getenv(EnvPostgresDSN)
-		if base == "" {
-			t.Skipf("%s is not set: skipping the PostgreSQL variant", EnvPostgresDSN)
-		}
-		return newPostgresSchema(t, base)
+		return newPostgresSchema(t, testservices.PostgresDSNFor(t, "skipping the PostgreSQL variant"))
 	default:
 		t.Fatalf("bunstoretest: unknown dialect %q", dialect)
 		return ""
