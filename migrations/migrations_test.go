@@ -45,7 +45,7 @@ func TestDialectsDescribeTheSameSchema(t *testing.T) {
 }
 
 var (
-	createTable = regexp.MustCompile(`(?s)CREATE TABLE (\w+) \((.*?)\n\);`)
+	createTable = regexp.MustCompile(`(?s)CREATE (?:UNLOGGED )?TABLE (\w+) \((.*?)\n\);`)
 	createIndex = regexp.MustCompile(`CREATE (UNIQUE )?INDEX (\w+) ON (\w+) \(([^)]*)\)( WHERE [^;]*)?;`)
 	dropTable   = regexp.MustCompile(`DROP TABLE IF EXISTS (\w+);`)
 	dropIndex   = regexp.MustCompile(`DROP INDEX IF EXISTS (\w+);`)
