@@ -550,6 +550,7 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 	// and, when validRequest, the request; it returns the answer's JSON
 	// object. call sends a valid request.
 	var send func(method, path string, body any, want int, validRequest bool) map[string]any
+	var location string // of the last answer
 	call := func(method, path string, body any, want int) map[string]any {
 		t.Helper()
 		return send(method, path, body, want, true)
@@ -561,6 +562,7 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 			b = mustJSON(t, body)
 		}
 		req, resp, got := s.send(t, method, path, s.token, b)
+		location = resp.Header.Get("Location")
 		if resp.StatusCode != want {
 			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, got, want)
 		}
@@ -581,15 +583,19 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 		}
 		return out
 	}
-	// withoutRequired sends body without each required member of the
-	// operation's schema in turn: a 400 problem naming it.
-	withoutRequired := func(key, method, path string, body map[string]any) {
+	// checkRequired sends body without each required member of the
+	// operation's schema in turn: a 400 problem naming it. Then it sends
+	// only the required members: the server asks for nothing more
+	// (status ok; what a POST made is deleted again).
+	checkRequired := func(key, method, path string, body map[string]any, ok int) {
 		t.Helper()
 		op := d.operations()[key]
 		schema := d.resolve(t, obj(obj(obj(obj(op, "requestBody"), "content"), "application/json"), "schema"))
-		req, _ := schema["required"].([]any)
-		for _, r := range req {
+		required, _ := schema["required"].([]any)
+		only := map[string]any{}
+		for _, r := range required {
 			field := r.(string)
+			only[field] = body[field]
 			partial := map[string]any{}
 			for k, v := range body {
 				if k != field {
@@ -605,11 +611,15 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 				t.Errorf("%s without required %s: %v does not name it", key, field, out)
 			}
 		}
+		call(method, path, only, ok)
+		if ok == http.StatusCreated {
+			call(http.MethodDelete, location, nil, http.StatusNoContent)
+		}
 	}
 
 	// Clients.
 	clientBody := d.example(t, "POST /admin/clients")
-	withoutRequired("POST /admin/clients", http.MethodPost, "/admin/clients", clientBody)
+	checkRequired("POST /admin/clients", http.MethodPost, "/admin/clients", clientBody, http.StatusCreated)
 	created := call(http.MethodPost, "/admin/clients", clientBody, http.StatusCreated)
 	cid, _ := created["client_id"].(string)
 	if created["client_secret"] == nil {
@@ -618,14 +628,14 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 	call(http.MethodGet, "/admin/clients?limit=1", nil, http.StatusOK)
 	call(http.MethodGet, "/admin/clients/"+cid, nil, http.StatusOK)
 	update := d.example(t, "PUT /admin/clients/{}")
-	withoutRequired("PUT /admin/clients/{}", http.MethodPut, "/admin/clients/"+cid, update)
+	checkRequired("PUT /admin/clients/{}", http.MethodPut, "/admin/clients/"+cid, update, http.StatusOK)
 	call(http.MethodPut, "/admin/clients/"+cid, update, http.StatusOK)
 	call(http.MethodPost, "/admin/clients/"+cid+"/rotate-secret", nil, http.StatusOK)
 
 	// API keys of that client.
 	keyBody := d.example(t, "POST /admin/apikeys")
 	keyBody["client_id"] = cid
-	withoutRequired("POST /admin/apikeys", http.MethodPost, "/admin/apikeys", keyBody)
+	checkRequired("POST /admin/apikeys", http.MethodPost, "/admin/apikeys", keyBody, http.StatusCreated)
 	key := call(http.MethodPost, "/admin/apikeys", keyBody, http.StatusCreated)
 	kid, _ := key["id"].(string)
 	call(http.MethodGet, "/admin/apikeys?client_id="+cid, nil, http.StatusOK)
@@ -634,17 +644,20 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 
 	// Resources.
 	resBody := d.example(t, "POST /admin/resources")
+	checkRequired("POST /admin/resources", http.MethodPost, "/admin/resources", resBody, http.StatusCreated)
 	res := call(http.MethodPost, "/admin/resources", resBody, http.StatusCreated)
 	call(http.MethodPost, "/admin/resources", resBody, http.StatusConflict)
 	resPath := "/admin/resources/" + strings.ReplaceAll(res["resource"].(string), "/", "%2F")
 	call(http.MethodGet, "/admin/resources", nil, http.StatusOK)
 	call(http.MethodGet, resPath, nil, http.StatusOK)
-	call(http.MethodPut, resPath, d.example(t, "PUT /admin/resources/{}"), http.StatusOK)
+	resUpdate := d.example(t, "PUT /admin/resources/{}")
+	checkRequired("PUT /admin/resources/{}", http.MethodPut, resPath, resUpdate, http.StatusOK)
+	call(http.MethodPut, resPath, resUpdate, http.StatusOK)
 	call(http.MethodDelete, resPath, nil, http.StatusNoContent)
 
 	// Users.
 	userBody := d.example(t, "POST /admin/users")
-	withoutRequired("POST /admin/users", http.MethodPost, "/admin/users", userBody)
+	checkRequired("POST /admin/users", http.MethodPost, "/admin/users", userBody, http.StatusCreated)
 	user := call(http.MethodPost, "/admin/users", userBody, http.StatusCreated)
 	call(http.MethodPost, "/admin/users", userBody, http.StatusConflict)
 	uid, _ := user["id"].(string)
@@ -652,10 +665,10 @@ func TestAdminOpenAPIAnswers(t *testing.T) {
 	call(http.MethodGet, "/admin/users?limit=10", nil, http.StatusOK)
 	call(http.MethodGet, up, nil, http.StatusOK)
 	userUpdate := d.example(t, "PUT /admin/users/{}")
-	withoutRequired("PUT /admin/users/{}", http.MethodPut, up, userUpdate)
+	checkRequired("PUT /admin/users/{}", http.MethodPut, up, userUpdate, http.StatusOK)
 	call(http.MethodPut, up, userUpdate, http.StatusOK)
 	pw := d.example(t, "PUT /admin/users/{}/password")
-	withoutRequired("PUT /admin/users/{}/password", http.MethodPut, up+"/password", pw)
+	checkRequired("PUT /admin/users/{}/password", http.MethodPut, up+"/password", pw, http.StatusNoContent)
 	call(http.MethodPut, up+"/password", pw, http.StatusNoContent)
 	call(http.MethodPost, up+"/disable", nil, http.StatusOK)
 	call(http.MethodPost, up+"/enable", nil, http.StatusOK)

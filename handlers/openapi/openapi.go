@@ -15,9 +15,6 @@ import (
 //go:embed admin.yaml
 var adminYAML []byte
 
-// AdminYAML is the admin API's document as written.
-func AdminYAML() []byte { return append([]byte(nil), adminYAML...) }
-
 // AdminJSON is the admin API's document as JSON: the form every OpenAPI
 // tool reads, and the one served.
 func AdminJSON() ([]byte, error) {
