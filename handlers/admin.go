@@ -65,8 +65,11 @@ type administration interface {
 
 // The admin API: JSON over HTTP on the admin listener, for clients and
 // users. Every request needs a bearer access token that
-// (*admin.Admin).Authorize accepts; every error is an RFC 9457 problem
-// document. The use cases live in package admin (provider/admin); this
+// (*admin.Admin).Authorize accepts (but the API's OpenAPI document,
+// openapi/admin.yaml, served at PathAdminOpenAPI); every error is an RFC
+// 9457 problem document. A change to a route or to a type it decodes or
+// answers is a change to openapi/admin.yaml: admin_openapi_test.go checks
+// them against each other. The use cases live in package admin (provider/admin); this
 // file only maps HTTP to them.
 
 // MaxAdminBodyBytes bounds an admin API request body.
@@ -110,6 +113,8 @@ func (h *Handler) mountAdminAPI(e *echo.Echo) {
 		}
 		addProblemRoutes(e, r.path, methods)
 	}
+	doc := h.adminOpenAPI()
+	addProblemRoutes(e, PathAdminOpenAPI, map[string]echo.HandlerFunc{http.MethodGet: doc, http.MethodHead: doc})
 	notFound := func(c echo.Context) error {
 		return writeAdminProblem(c, http.StatusNotFound, "There is no such admin API resource.", nil)
 	}
