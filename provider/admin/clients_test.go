@@ -385,7 +385,7 @@ func TestBuildUser(t *testing.T) {
 		t.Fatalf("user: %+v", u)
 	}
 	_, err = BuildUser(UserSpec{Email: "not an address", Password: "short", Roles: []string{"a b"}}, time.Now())
-	for _, want := range []string{"email:", "password:", "role:"} {
+	for _, want := range []string{"email:", "password:", "roles:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

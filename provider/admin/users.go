@@ -63,11 +63,11 @@ func checkUserFields(ve *ValidationError, email, name string, roles []string) (s
 	}
 	roles = dedupe(roles)
 	if len(roles) > MaxUserRoles {
-		ve.Add("role", "at most %d roles", MaxUserRoles)
+		ve.Add("roles", "at most %d roles", MaxUserRoles)
 	} else {
 		for _, r := range roles {
 			if !validScopeToken(r) {
-				ve.Add("role", "%q is not valid (no spaces or quotes)", clip(r))
+				ve.Add("roles", "%q is not valid (no spaces or quotes)", clip(r))
 			}
 		}
 	}
