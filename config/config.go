@@ -100,7 +100,10 @@ type Config struct {
 	// `serve --dev` it prints them to the log instead).
 	SMTP SMTP `yaml:"smtp" envPrefix:"SMTP_"`
 	// Signup lets people create their own accounts (needs e-mail).
-	Signup   Signup   `yaml:"signup" envPrefix:"SIGNUP_"`
+	Signup Signup `yaml:"signup" envPrefix:"SIGNUP_"`
+	// Branding is the product name, logo, accent colour and support link
+	// on every page and e-mail, and the operator's template overrides.
+	Branding Branding `yaml:"branding" envPrefix:"BRANDING_"`
 	Log      Log      `yaml:"log" envPrefix:"LOG_"`
 	Database Database `yaml:"database" envPrefix:"DATABASE_"`
 	// RateLimits throttle the OAuth endpoints and the password login.
@@ -483,6 +486,83 @@ type Signup struct {
 	AllowedDomains []string `yaml:"allowed_domains" env:"ALLOWED_DOMAINS"`
 }
 
+// Branding configures what people see of the deployment.
+type Branding struct {
+	// ProductName names the service in page titles, the page header and
+	// the e-mails.
+	ProductName string `yaml:"product_name" env:"PRODUCT_NAME"`
+	// LogoURL is an https URL or a path under /static/ of this server;
+	// empty shows no logo.
+	LogoURL string `yaml:"logo_url" env:"LOGO_URL"`
+	// AccentColor is a CSS hex colour (#rgb or #rrggbb) for buttons and
+	// links.
+	AccentColor string `yaml:"accent_color" env:"ACCENT_COLOR"`
+	// SupportURL (https or mailto:) is linked from every page's footer and
+	// every e-mail; empty links nothing.
+	SupportURL string `yaml:"support_url" env:"SUPPORT_URL"`
+	// TemplatesDir holds the operator's page templates, named as the
+	// embedded ones (login.html, layout.html, ...); the files present
+	// replace those, checked at start.
+	TemplatesDir string `yaml:"templates_dir" env:"TEMPLATES_DIR"`
+}
+
+// DefaultAccentColor is the pages' own accent colour (style.css --primary).
+const DefaultAccentColor = "#1d5bd0"
+
+var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// validateBranding checks the branding settings; every value lands in a
+// page or an e-mail, so each is held to what its place allows.
+func (c Config) validateBranding(p *problems) {
+	b := c.Branding
+	if b.ProductName == "" || strings.ContainsAny(b.ProductName, "\r\n") || len(b.ProductName) > 100 {
+		p.add("branding.product_name", "must be one non-empty line of at most 100 bytes, got %q", b.ProductName)
+	}
+	if b.LogoURL != "" {
+		if msg := checkBrandingURL(b.LogoURL, false); msg != "" {
+			p.add("branding.logo_url", "%s", msg)
+		}
+	}
+	if !hexColor.MatchString(b.AccentColor) {
+		p.add("branding.accent_color", "must be a CSS hex colour #rgb or #rrggbb (such as %s), got %q", DefaultAccentColor, b.AccentColor)
+	}
+	if b.SupportURL != "" {
+		if msg := checkBrandingURL(b.SupportURL, true); msg != "" {
+			p.add("branding.support_url", "%s", msg)
+		}
+	}
+	if b.TemplatesDir != "" {
+		if fi, err := os.Stat(b.TemplatesDir); err != nil || !fi.IsDir() {
+			p.add("branding.templates_dir", "must be an existing directory, got %q", b.TemplatesDir)
+		}
+	}
+}
+
+// checkBrandingURL accepts an https URL, a path under /static/ of this
+// server (a logo: the pages' CSP allows img-src 'self' https:) or, for a
+// support link, a mailto: URI. Nothing else: a javascript: or http: link
+// on the sign-in page would be an attacker's gift.
+func checkBrandingURL(raw string, mailto bool) string {
+	allowed := "an https URL or a path under /static/"
+	if mailto {
+		allowed = "an https URL or a mailto: address"
+	}
+	if len(raw) > 2048 || strings.ContainsAny(raw, " \t\r\n\"'<>\\") {
+		return fmt.Sprintf("must be %s of at most 2048 bytes without spaces or quotes, got %q", allowed, raw)
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+	case u.Scheme == "https" && u.Host != "" && u.User == nil:
+		return ""
+	case mailto && u.Scheme == "mailto" && u.Opaque != "":
+		return ""
+	case !mailto && u.Scheme == "" && u.Host == "" && strings.HasPrefix(raw, "/static/") && !strings.Contains(raw, ".."):
+		return ""
+	}
+	return fmt.Sprintf("must be %s, got %q", allowed, raw)
+}
+
 // Enabled says whether e-mail is sent through a mail server.
 func (s SMTP) Enabled() bool { return s.Host != "" }
 
@@ -574,6 +654,7 @@ func Default() Config {
 			NonceLifetime: 5 * time.Minute,
 		},
 		Log:      Log{Level: "info", Format: "auto"},
+		Branding: Branding{ProductName: "gatehouse", AccentColor: DefaultAccentColor},
 		SMTP:     SMTP{Port: 587, FromName: "gatehouse", TLS: SMTPTLSStartTLS, Timeout: 30 * time.Second},
 		Database: Database{MaxOpenConns: 20},
 		IDJAG:    IDJAG{MaxLifetime: 10 * time.Minute},
@@ -938,6 +1019,7 @@ func (c Config) Validate() error {
 	p.add("access_tokens.signing_alg", "%s", checkEnum(c.AccessTokens.SigningAlg, []string{"RS256", "ES256"}))
 
 	c.validateSMTP(&p)
+	c.validateBranding(&p)
 	c.validateIDJAG(&p)
 	if c.Signup.Enabled {
 		switch {

@@ -616,6 +616,24 @@ func TestValidateRules(t *testing.T) {
 		{"smtp from_name on two lines", func(c *Config) {
 			c.SMTP.Host, c.SMTP.From, c.SMTP.FromName = "smtp.example.com", "a@b.example", "a\r\nBcc: x@y"
 		}, "smtp.from_name: must be one line"},
+		{"branding defaults", func(c *Config) {}, ""},
+		{"branding everything set", func(c *Config) {
+			c.Branding = Branding{ProductName: "Acme ID", LogoURL: "https://cdn.acme.example/logo.svg", AccentColor: "#C0FFEE",
+				SupportURL: "mailto:help@acme.example", TemplatesDir: t.TempDir()}
+		}, ""},
+		{"branding logo on this server", func(c *Config) { c.Branding.LogoURL = "/static/acme.png" }, ""},
+		{"branding short colour", func(c *Config) { c.Branding.AccentColor = "#0a0" }, ""},
+		{"branding empty product name", func(c *Config) { c.Branding.ProductName = "" }, "branding.product_name: must be one non-empty line"},
+		{"branding product name on two lines", func(c *Config) { c.Branding.ProductName = "Acme\nBcc: x" }, "branding.product_name: must be one non-empty line"},
+		{"branding logo over http", func(c *Config) { c.Branding.LogoURL = "http://cdn.acme.example/logo.svg" }, "branding.logo_url: must be an https URL or a path under /static/"},
+		{"branding logo elsewhere on this server", func(c *Config) { c.Branding.LogoURL = "/admin/logo.png" }, "branding.logo_url: must be an https URL or a path under /static/"},
+		{"branding logo javascript", func(c *Config) { c.Branding.LogoURL = "javascript:alert(1)" }, "branding.logo_url: must be an https URL"},
+		{"branding colour named", func(c *Config) { c.Branding.AccentColor = "red" }, "branding.accent_color: must be a CSS hex colour #rgb or #rrggbb"},
+		{"branding colour injection", func(c *Config) { c.Branding.AccentColor = "#fff;}body{display:none" }, "branding.accent_color: must be a CSS hex colour"},
+		{"branding support mailto", func(c *Config) { c.Branding.SupportURL = "mailto:help@acme.example" }, ""},
+		{"branding support http", func(c *Config) { c.Branding.SupportURL = "http://help.acme.example" }, "branding.support_url: must be an https URL or a mailto: address"},
+		{"branding support path", func(c *Config) { c.Branding.SupportURL = "/static/help.html" }, "branding.support_url: must be an https URL or a mailto: address"},
+		{"branding templates dir missing", func(c *Config) { c.Branding.TemplatesDir = "/nonexistent/gatehouse-templates" }, "branding.templates_dir: must be an existing directory"},
 		{"google secret without id", func(c *Config) { c.Google.ClientSecret = "secret" }, "google: client_id and client_secret must be set together"},
 		{"google issuer over http on loopback", func(c *Config) { c.Google.Issuer = "http://127.0.0.1:5556/dex" }, ""},
 		{"google issuer with trailing slash", func(c *Config) { c.Google.Issuer = "https://tenant.auth0.com/" }, ""},
@@ -748,7 +766,7 @@ func TestEnvNamingRule(t *testing.T) {
 	if !reflect.DeepEqual(envKeys, want) {
 		t.Errorf("env keys\n%q\nwant (from YAML keys)\n%q", envKeys, want)
 	}
-	if len(want) != 87 {
+	if len(want) != 92 {
 		t.Errorf("%d settings; update docs/configuration.md when adding or removing one", len(want))
 	}
 }
