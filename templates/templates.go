@@ -23,8 +23,12 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 )
 
 //go:embed layout.html login.html consent.html error.html logout.html logged_out.html account_apps.html account_keys.html account_identities.html account_sessions.html account_security.html second_factor.html factors.html password_forgot.html password_reset.html email_verify.html signup.html signup_complete.html account_passkeys.html device.html home.html
@@ -62,13 +66,40 @@ type createdKeyForms struct {
 }
 
 // Parse parses the embedded templates; call once at start.
-func Parse() (*Pages, error) {
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFiles, "layout.html", "factors.html")
+func Parse() (*Pages, error) { return ParseWithOverrides("") }
+
+// maxOverrideBytes bounds one override file: a page is a few kilobytes,
+// and the file is read into memory at start.
+const maxOverrideBytes = 1 << 20
+
+// ParseWithOverrides parses the embedded templates, each file of dir
+// (branding.templates_dir; "" for none) with the name of an embedded one
+// (layout.html, factors.html or a page's <name>.html) replacing it. It
+// refuses what would otherwise become a 500 on some later request: a file
+// name gatehouse has no template for, a template that does not parse (the
+// error names the file and line), a page without its blocks, and a page
+// that fails to render its zero data (such as a field its data does not
+// have).
+func ParseWithOverrides(dir string) (*Pages, error) {
+	files, err := templateFiles(dir)
 	if err != nil {
-		return nil, fmt.Errorf("templates: parse layout: %w", err)
+		return nil, err
+	}
+	parse := func(t *template.Template, name string) (*template.Template, error) {
+		f := files[name]
+		if _, err := t.New(name).Parse(f.text); err != nil {
+			return nil, fmt.Errorf("templates: %s: %w", f.path, err)
+		}
+		return t, nil
+	}
+	base := template.New("pages").Funcs(funcs)
+	for _, name := range []string{"layout.html", "factors.html"} {
+		if base, err = parse(base, name); err != nil {
+			return nil, err
+		}
 	}
 	if base.Lookup("layout") == nil {
-		return nil, fmt.Errorf("templates: layout.html does not define \"layout\"")
+		return nil, fmt.Errorf("templates: %s does not define \"layout\"", files["layout.html"].path)
 	}
 	p := &Pages{pages: make(map[string]*template.Template, len(pageNames))}
 	for _, name := range pageNames {
@@ -76,17 +107,91 @@ func Parse() (*Pages, error) {
 		if err != nil {
 			return nil, fmt.Errorf("templates: clone layout for %q: %w", name, err)
 		}
-		if t, err = t.ParseFS(pageFiles, name+".html"); err != nil {
-			return nil, fmt.Errorf("templates: parse %q: %w", name, err)
+		if t, err = parse(t, name+".html"); err != nil {
+			return nil, err
 		}
 		for _, block := range []string{"title", "content"} {
 			if t.Lookup(block) == nil {
-				return nil, fmt.Errorf("templates: page %q does not define %q", name, block)
+				return nil, fmt.Errorf("templates: %s does not define %q", files[name+".html"].path, block)
 			}
 		}
 		p.pages[name] = t
 	}
+	// A trial render catches what parsing cannot (html/template escapes a
+	// template on its first execution; a field name is looked up then):
+	// better at start than as a 500 on someone's sign-in.
+	for _, name := range pageNames {
+		if err := p.Render(io.Discard, name, zeroData[name]); err != nil {
+			return nil, fmt.Errorf("templates: %s: %w (its data is %T)", files[name+".html"].path, err, zeroData[name])
+		}
+	}
 	return p, nil
+}
+
+// zeroData is each page's data type, for the trial render of
+// ParseWithOverrides (and the contract of an override: the page gets this
+// struct).
+var zeroData = map[string]any{
+	"login": LoginData{}, "consent": ConsentData{}, "error": ErrorData{}, "logout": LogoutData{},
+	"logged_out": LoggedOutData{}, "account_apps": AccountAppsData{}, "account_keys": AccountKeysData{},
+	"account_identities": AccountIdentitiesData{}, "account_sessions": AccountSessionsData{},
+	"account_security": AccountSecurityData{}, "second_factor": SecondFactorData{},
+	"password_forgot": PasswordForgotData{}, "password_reset": PasswordResetData{},
+	"email_verify": EmailVerifyData{}, "signup": SignupData{}, "signup_complete": SignupCompleteData{},
+	"account_passkeys": AccountPasskeysData{}, "device": DeviceData{}, "home": HomeData{},
+}
+
+// templateFile is one template's text and where it came from (for errors).
+type templateFile struct {
+	path string // "layout.html" (embedded) or the override's path
+	text string
+}
+
+// templateFiles reads every embedded template and the overrides in dir.
+func templateFiles(dir string) (map[string]templateFile, error) {
+	names := []string{"layout.html", "factors.html"}
+	for _, n := range pageNames {
+		names = append(names, n+".html")
+	}
+	files := make(map[string]templateFile, len(names))
+	for _, n := range names {
+		b, err := fs.ReadFile(pageFiles, n)
+		if err != nil {
+			return nil, fmt.Errorf("templates: embedded %s: %w", n, err)
+		}
+		files[n] = templateFile{path: n, text: string(b)}
+	}
+	if dir == "" {
+		return files, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("templates: branding.templates_dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue // editors' swap and backup files, .git
+		}
+		path := filepath.Join(dir, name)
+		if _, known := files[name]; !known || !e.Type().IsRegular() {
+			return nil, fmt.Errorf("templates: %s: not a template gatehouse has (a file named as one of: %s)", path, strings.Join(names, ", "))
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxOverrideBytes+1))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("templates: read %s: %w", path, err)
+		}
+		if len(b) > maxOverrideBytes {
+			return nil, fmt.Errorf("templates: %s: larger than %d bytes", path, maxOverrideBytes)
+		}
+		files[name] = templateFile{path: path, text: string(b)}
+	}
+	return files, nil
 }
 
 // Render executes the named page into w. It renders into a buffer first, so a
@@ -141,7 +246,60 @@ type HomeData struct {
 type Common struct {
 	Title     string // page title shown in <title> and the heading
 	CSRFToken string // value for the hidden input named "_csrf" in every form
-	Product   string // "gatehouse" (or a deployment's name)
+	Product   string // "gatehouse" (or a deployment's name: branding.product_name)
+	// LogoURL is the deployment's logo in the header (https or a path
+	// under /static/; empty: none).
+	LogoURL string
+	// SupportURL is the footer's help link (https or mailto:; empty:
+	// none).
+	SupportURL string
+}
+
+// BrandCSS is the stylesheet the layout loads after style.css
+// (/static/brand.css): the accent colour (a validated #rgb or #rrggbb) as
+// the custom properties style.css uses. A stylesheet of our own origin, not
+// an inline style, so the pages' CSP stays style-src 'self'. The default
+// colour (or "") gives an empty sheet: style.css's own colours stay,
+// including its dark-mode ones.
+func BrandCSS(accent, defaultAccent string) []byte {
+	if accent == "" || strings.EqualFold(accent, defaultAccent) {
+		return []byte("/* the default accent colour of style.css */\n")
+	}
+	return []byte(fmt.Sprintf(`:root {
+  --primary: %[1]s;
+  --primary-hover: color-mix(in srgb, %[1]s 80%%, black);
+  --focus: %[1]s;
+  --on-primary: %[2]s;
+}
+`, accent, textOn(accent)))
+}
+
+// textOn picks black or white text for a background, whichever contrasts
+// more (WCAG 2.x relative luminance, threshold where both contrast ratios
+// meet).
+func textOn(hex string) string {
+	h := strings.TrimPrefix(hex, "#")
+	if len(h) == 3 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	var lum float64
+	for i, weight := range []float64{0.2126, 0.7152, 0.0722} {
+		var v uint8
+		if _, err := fmt.Sscanf(h[2*i:2*i+2], "%02x", &v); err != nil {
+			return "#ffffff"
+		}
+		c := float64(v) / 255
+		if c <= 0.04045 {
+			c /= 12.92
+		} else {
+			c = math.Pow((c+0.055)/1.055, 2.4)
+		}
+		lum += weight * c
+	}
+	if lum > 0.179 {
+		return "#000000"
+	}
+	return "#ffffff"
 }
 
 // LoginData is the data of the "login" page: the e-mail and password form,
