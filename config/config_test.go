@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
 const (
@@ -878,5 +880,13 @@ func TestKeysAndAccessTokens(t *testing.T) {
 	ttl.Keys.JWKSCacheTTL = 20 * 24 * time.Hour
 	if err := ttl.Validate(); err == nil || !strings.Contains(err.Error(), "keys.jwks_cache_ttl") {
 		t.Fatalf("cache longer than half the rotation: %v", err)
+	}
+}
+
+// The default accent colour is the one style.css has, so the default
+// brand.css changes nothing.
+func TestDefaultAccentColorIsTheStylesheets(t *testing.T) {
+	if DefaultAccentColor != templates.DefaultAccentColor {
+		t.Errorf("config %s, templates %s", DefaultAccentColor, templates.DefaultAccentColor)
 	}
 }

@@ -42,3 +42,11 @@ func (h *Handler) favicon() echo.HandlerFunc {
 		return c.Blob(http.StatusOK, "image/x-icon", icon)
 	}
 }
+
+// brandStylesheet answers /static/brand.css, the accent colour of the
+// deployment (templates.BrandCSS): a stylesheet of this origin keeps the
+// pages' CSP at style-src 'self', with no inline style to allow.
+func (h *Handler) brandStylesheet(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.Blob(http.StatusOK, "text/css; charset=utf-8", h.brandCSS)
+}

@@ -143,7 +143,7 @@ func (h *Handler) csrf() echo.MiddlewareFunc {
 
 func (h *Handler) common(c echo.Context, title string) templates.Common {
 	token, _ := c.Get(csrfContextKey).(string)
-	return templates.Common{Title: title, CSRFToken: token, Product: h.product}
+	return templates.Common{Title: title, CSRFToken: token, Product: h.product, LogoURL: h.logoURL, SupportURL: h.supportURL}
 }
 
 // render writes a page; a template failure becomes a plain 500.

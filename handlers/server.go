@@ -70,6 +70,13 @@ type Options struct {
 	Now    func() time.Time
 	// Product is the name shown on the pages.
 	Product string
+	// LogoURL (https or a path under /static/) is shown in every page's
+	// header, SupportURL (https or mailto:) linked from its footer; empty
+	// shows nothing.
+	LogoURL, SupportURL string
+	// AccentColor (#rgb or #rrggbb, validated by config) is served in
+	// /static/brand.css; empty keeps style.css's colours.
+	AccentColor string
 	// Metrics, when set, receives the HTTP request and rate-limit metrics
 	// (cmd serves it on the admin listener at /metrics through Admin).
 	Metrics *prometheus.Registry
@@ -126,17 +133,20 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	product string
-	issuer  *url.URL
-	secure  bool // the issuer is https: Secure cookies, __Host- names, HSTS
-	cookies cookieNames
-	metrics *httpMetrics
-	pprof   bool
-	rl      *rateLimits // nil: no limits
-	realIP  echo.IPExtractor
-	tracer  trace.Tracer // nil: no spans
-	devMail func() []mail.Message
-	reset   passwordResetter // nil: no password reset
-	verify  emailVerifier    // nil: no e-mail verification
+	// logoURL, supportURL: Options.LogoURL, Options.SupportURL.
+	logoURL, supportURL string
+	brandCSS            []byte // /static/brand.css
+	issuer              *url.URL
+	secure              bool // the issuer is https: Secure cookies, __Host- names, HSTS
+	cookies             cookieNames
+	metrics             *httpMetrics
+	pprof               bool
+	rl                  *rateLimits // nil: no limits
+	realIP              echo.IPExtractor
+	tracer              trace.Tracer // nil: no spans
+	devMail             func() []mail.Message
+	reset               passwordResetter // nil: no password reset
+	verify              emailVerifier    // nil: no e-mail verification
 	// enrolProof: nil when a required first second factor is set up on
 	// first use (no e-mailed code first).
 	enrolProof *login.EnrolmentProofs
@@ -170,6 +180,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		p: opts.Provider, login: opts.Login, adm: opts.Admin, pages: opts.Pages, keys: opts.Keys, ready: opts.Ready,
 		log: opts.Logger, now: opts.Now, product: opts.Product,
+		logoURL: opts.LogoURL, supportURL: opts.SupportURL, brandCSS: templates.BrandCSS(opts.AccentColor),
 		issuer: iss, secure: iss.Scheme == "https",
 	}
 	h.deviceGuesses = newGuessLimiter(h.now)
@@ -222,6 +233,7 @@ func (h *Handler) Public() *echo.Echo {
 	e.GET(provider.PathJWKS, h.jwks)
 	e.GET("/health/alive", h.alive)
 	e.GET("/health/ready", h.readyz)
+	e.GET("/static/brand.css", h.brandStylesheet)
 	e.GET("/static/*", h.static())
 	e.GET("/favicon.ico", h.favicon())
 	// The landing page: what this is, and the way to sign in.

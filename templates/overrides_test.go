@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,16 +117,19 @@ func TestBrandingInTheLayout(t *testing.T) {
 }
 
 func TestBrandCSS(t *testing.T) {
-	if css := string(BrandCSS("#1D5BD0", "#1d5bd0")); strings.Contains(css, "--primary") {
+	if style, err := fs.ReadFile(Static(), "style.css"); err != nil || !strings.Contains(string(style), "--primary: "+DefaultAccentColor+";") {
+		t.Errorf("style.css's --primary is not DefaultAccentColor %s (%v)", DefaultAccentColor, err)
+	}
+	if css := string(BrandCSS("#1D5BD0")); strings.Contains(css, "--primary") {
 		t.Errorf("default colour overrides style.css: %s", css)
 	}
-	css := string(BrandCSS("#ff0", "#1d5bd0"))
+	css := string(BrandCSS("#ff0"))
 	for _, want := range []string{"--primary: #ff0;", "--focus: #ff0;", "--on-primary: #000000;", "color-mix(in srgb, #ff0 80%, black)"} {
 		if !strings.Contains(css, want) {
 			t.Errorf("lacks %q: %s", want, css)
 		}
 	}
-	if css := string(BrandCSS("#202060", "#1d5bd0")); !strings.Contains(css, "--on-primary: #ffffff;") {
+	if css := string(BrandCSS("#202060")); !strings.Contains(css, "--on-primary: #ffffff;") {
 		t.Errorf("dark accent without white text: %s", css)
 	}
 }

@@ -255,14 +255,17 @@ type Common struct {
 	SupportURL string
 }
 
+// DefaultAccentColor is style.css's --primary (light scheme).
+const DefaultAccentColor = "#1d5bd0"
+
 // BrandCSS is the stylesheet the layout loads after style.css
 // (/static/brand.css): the accent colour (a validated #rgb or #rrggbb) as
 // the custom properties style.css uses. A stylesheet of our own origin, not
 // an inline style, so the pages' CSP stays style-src 'self'. The default
 // colour (or "") gives an empty sheet: style.css's own colours stay,
 // including its dark-mode ones.
-func BrandCSS(accent, defaultAccent string) []byte {
-	if accent == "" || strings.EqualFold(accent, defaultAccent) {
+func BrandCSS(accent string) []byte {
+	if accent == "" || strings.EqualFold(accent, DefaultAccentColor) {
 		return []byte("/* the default accent colour of style.css */\n")
 	}
 	return []byte(fmt.Sprintf(`:root {

@@ -214,6 +214,11 @@ type appOptions struct {
 	// audit event written, a key's use recorded, another instance's change
 	// seen) happens within milliseconds.
 	background backgroundIntervals
+	// pages are the parsed page templates; nil parses them
+	// (branding.templates_dir) in newApp. serve parses them before
+	// binding or migrating anything, so a broken override stops the
+	// start with nothing done.
+	pages *templates.Pages
 }
 
 // backgroundIntervals are the periods of the service's background loops.
@@ -397,7 +402,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 	var enrolProofs *login.EnrolmentProofs
 	var notices *login.SecurityNotices
 	if outbox != nil {
-		tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
+		tmpl, err := mail.NewTemplates(mail.Branding{Product: cfg.Branding.ProductName, SupportURL: cfg.Branding.SupportURL})
 		if err != nil {
 			return nil, err
 		}
@@ -457,9 +462,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 			return nil, err
 		}
 	}
-	pages, err := templates.Parse()
-	if err != nil {
-		return nil, err
+	pages := opts.pages
+	if pages == nil {
+		if pages, err = templates.ParseWithOverrides(cfg.Branding.TemplatesDir); err != nil {
+			return nil, err
+		}
 	}
 	rateLimits, closeRateLimits, err := rateLimitOptions(ctx, cfg, log)
 	if err != nil {
@@ -473,6 +480,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, store *bun
 		Admin:        adm,
 		Registration: dcr,
 		Pages:        pages,
+		Product:      cfg.Branding.ProductName,
+		LogoURL:      cfg.Branding.LogoURL,
+		SupportURL:   cfg.Branding.SupportURL,
+		AccentColor:  cfg.Branding.AccentColor,
 		Keys:         km,
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {

@@ -108,7 +108,7 @@ func newQueueingVerifier(cfg config.Config, store *bunstore.Store, ring *secret.
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := mail.NewTemplates(cfg.SMTP.FromName)
+	tmpl, err := mail.NewTemplates(mail.Branding{Product: cfg.Branding.ProductName, SupportURL: cfg.Branding.SupportURL})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -36,6 +37,12 @@ func newServeCommand(g *globals) *cobra.Command {
 			}
 			if cfg.Dev {
 				log.Warn("development mode: do not use --dev in production")
+			}
+			// An operator's broken template stops the start here, with
+			// its file and line, not as a 500 on someone's sign-in.
+			pages, err := templates.ParseWithOverrides(cfg.Branding.TemplatesDir)
+			if err != nil {
+				return err
 			}
 			// Bind both addresses before touching the database: a port in
 			// use then fails the start with nothing migrated or created.
@@ -68,7 +75,7 @@ func newServeCommand(g *globals) *cobra.Command {
 			} else if err := checkSchema(ctx, store, log); err != nil {
 				return err
 			}
-			a, err := newApp(ctx, cfg, log, store, appOptions{})
+			a, err := newApp(ctx, cfg, log, store, appOptions{pages: pages})
 			if err != nil {
 				return err
 			}

@@ -53,7 +53,7 @@ func newFixture(t *testing.T, dialect string, mod func(*mail.Options)) *fixture 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := mail.NewTemplates("Example ID")
+	tmpl, err := mail.NewTemplates(mail.Branding{Product: "Example ID"})
 	if err != nil {
 		t.Fatal(err)
 	}

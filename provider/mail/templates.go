@@ -43,6 +43,9 @@ const (
 // works ("30 minutes").
 type Data struct {
 	Product string
+	// SupportURL is the deployment's help link (https or mailto:; may be
+	// empty), set by Render.
+	SupportURL string
 	Email   string
 	Link    string
 	Expires string
@@ -52,20 +55,28 @@ type Data struct {
 	Event string
 }
 
+// Branding is what the messages say of the deployment.
+type Branding struct {
+	// Product names the service ("gatehouse" when empty).
+	Product string
+	// SupportURL (https or mailto:, validated by config) ends every
+	// message as a help link; empty leaves it out.
+	SupportURL string
+}
+
 // Templates render the messages with the product name.
 type Templates struct {
-	product string
+	brand   Branding
 	text    map[string]*texttemplate.Template
 	html    map[string]*htmltemplate.Template
 }
 
-// NewTemplates parses the embedded messages; product names the service in
-// them ("gatehouse" when empty).
-func NewTemplates(product string) (*Templates, error) {
-	if product == "" {
-		product = "gatehouse"
+// NewTemplates parses the embedded messages.
+func NewTemplates(b Branding) (*Templates, error) {
+	if b.Product == "" {
+		b.Product = "gatehouse"
 	}
-	t := &Templates{product: product, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	t := &Templates{brand: b, text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	for _, name := range []string{PasswordReset, VerifyEmail, SignupConfirm, SignupExists, EmailChanged, AddressClaimed, EnrolmentCode, SecurityNotice} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt.tmpl")
 		if err != nil {
@@ -86,13 +97,18 @@ func (t *Templates) Render(name, to string, d Data) (Message, error) {
 	if tt == nil || ht == nil {
 		return Message{}, fmt.Errorf("mail: no message %q", name)
 	}
-	d.Product = t.product
+	d.Product, d.SupportURL = t.brand.Product, t.brand.SupportURL
 	var subject, text, html bytes.Buffer
 	if err := tt.ExecuteTemplate(&subject, "subject", d); err != nil {
 		return Message{}, err
 	}
 	if err := tt.ExecuteTemplate(&text, "text", d); err != nil {
 		return Message{}, err
+	}
+	if d.SupportURL != "" {
+		// One place for every message's text part; the HTML layout has
+		// its own line.
+		fmt.Fprintf(&text, "\nHelp: %s\n", d.SupportURL)
 	}
 	if err := ht.ExecuteTemplate(&html, "layout", d); err != nil {
 		return Message{}, err
