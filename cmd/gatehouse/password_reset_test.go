@@ -29,6 +29,7 @@ func withSMTP(srv *smtptest.Server) func(*config.Config) {
 	return func(c *config.Config) {
 		c.SMTP.Host, c.SMTP.Port, c.SMTP.From, c.SMTP.TLS = srv.Host, srv.Port, "noreply@id.example", config.SMTPTLSNone
 		c.SMTP.FromName = "Example ID"
+		c.Branding.ProductName = "Example ID" // the name the messages use
 	}
 }
 
