@@ -463,8 +463,8 @@ type SMTP struct {
 	// Host enables e-mail; Port defaults to 587 (submission, RFC 6409).
 	Host string `yaml:"host" env:"HOST"`
 	Port int    `yaml:"port" env:"PORT"`
-	// From is the sender address; FromName its display name, also the
-	// product name in the messages.
+	// From is the sender address; FromName its display name (the
+	// messages name the service with Branding.ProductName).
 	From     string `yaml:"from" env:"FROM"`
 	FromName string `yaml:"from_name" env:"FROM_NAME"`
 	Username string `yaml:"username" env:"USERNAME"`

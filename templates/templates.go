@@ -6,7 +6,11 @@
 // JavaScript, no inline styles and no external resources, and they work as
 // plain HTML forms answered with 3xx redirects. All styling lives in
 // static/style.css, which the HTTP handlers serve at /static/style.css from
-// [Static].
+// [Static], and in /static/brand.css ([BrandCSS]: the deployment's accent
+// colour).
+//
+// An operator may replace any template with a file of the same name
+// ([ParseWithOverrides]); each page's data is the *Data struct below.
 //
 // Every page is built from a shared layout (layout.html) and one page file
 // that defines the "title" and "content" blocks. The templates use
