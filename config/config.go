@@ -31,6 +31,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -521,6 +522,15 @@ func (c Config) validateBranding(p *problems) {
 	if b.LogoURL != "" {
 		if msg := checkBrandingURL(b.LogoURL, false); msg != "" {
 			p.add("branding.logo_url", "%s", msg)
+		} else if rest, ok := strings.CutPrefix(b.LogoURL, "/static/"); ok {
+			// This server serves under /static/ its own files and those of
+			// the templates directory's static/ folder: a logo it does not
+			// have would be a broken image on every page.
+			if b.TemplatesDir == "" {
+				p.add("branding.logo_url", "a path under /static/ needs the file in the static/ folder of branding.templates_dir, which is not set; got %q", b.LogoURL)
+			} else if fi, err := os.Stat(filepath.Join(b.TemplatesDir, "static", filepath.FromSlash(rest))); err != nil || !fi.Mode().IsRegular() {
+				p.add("branding.logo_url", "%s is not a file in %s", b.LogoURL, filepath.Join(b.TemplatesDir, "static"))
+			}
 		}
 	}
 	if !hexColor.MatchString(b.AccentColor) {

@@ -623,7 +623,20 @@ func TestValidateRules(t *testing.T) {
 			c.Branding = Branding{ProductName: "Acme ID", LogoURL: "https://cdn.acme.example/logo.svg", AccentColor: "#C0FFEE",
 				SupportURL: "mailto:help@acme.example", TemplatesDir: t.TempDir()}
 		}, ""},
-		{"branding logo on this server", func(c *Config) { c.Branding.LogoURL = "/static/acme.png" }, ""},
+		{"branding logo on this server", func(c *Config) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "static", "img"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "static", "img", "acme.png"), []byte("png"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c.Branding.LogoURL, c.Branding.TemplatesDir = "/static/img/acme.png", dir
+		}, ""},
+		{"branding logo on this server without templates dir", func(c *Config) { c.Branding.LogoURL = "/static/acme.png" }, "branding.logo_url: a path under /static/ needs the file in the static/ folder of branding.templates_dir"},
+		{"branding logo missing from templates dir", func(c *Config) {
+			c.Branding.LogoURL, c.Branding.TemplatesDir = "/static/acme.png", t.TempDir()
+		}, "branding.logo_url: /static/acme.png is not a file in"},
 		{"branding short colour", func(c *Config) { c.Branding.AccentColor = "#0a0" }, ""},
 		{"branding empty product name", func(c *Config) { c.Branding.ProductName = "" }, "branding.product_name: must be one non-empty line"},
 		{"branding product name on two lines", func(c *Config) { c.Branding.ProductName = "Acme\nBcc: x" }, "branding.product_name: must be one non-empty line"},

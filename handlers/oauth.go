@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/provider"
 	"github.com/gatehouse-dev/gatehouse/provider/login"
 	"github.com/gatehouse-dev/gatehouse/storage"
-	"github.com/gatehouse-dev/gatehouse/templates"
 )
 
 // engine is what the handlers ask of the OAuth engine (provider.Provider):
@@ -274,7 +273,7 @@ func (h *Handler) readyz(c echo.Context) error {
 // the file server sees it, which would answer some of them with a 500 or a
 // directory listing.
 func (h *Handler) static() echo.HandlerFunc {
-	files := http.StripPrefix("/static/", http.FileServerFS(templates.Static()))
+	files := http.StripPrefix("/static/", http.FileServerFS(h.pages.Static()))
 	return func(c echo.Context) error {
 		name := strings.TrimPrefix(c.Request().URL.Path, "/static/")
 		if !fs.ValidPath(name) || name == "." {

@@ -133,3 +133,29 @@ func TestBrandCSS(t *testing.T) {
 		t.Errorf("dark accent without white text: %s", css)
 	}
 }
+
+// TestOverrideStaticFolder: the override directory's static/ files are
+// served before the embedded ones; folders are never listed; without a
+// static/ folder the embedded files stay.
+func TestOverrideStaticFolder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "static", "img"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeOverride(t, filepath.Join(dir, "static", "img"), "logo.svg", "<svg/>")
+	p, err := ParseWithOverrides(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fs.ReadFile(p.Static(), "img/logo.svg"); err != nil || string(b) != "<svg/>" {
+		t.Errorf("own file: %q, %v", b, err)
+	}
+	if b, err := fs.ReadFile(p.Static(), "style.css"); err != nil || !strings.Contains(string(b), "--primary") {
+		t.Errorf("embedded style.css: %v", err)
+	}
+	for _, name := range []string{"img", "missing.png"} {
+		if _, err := p.Static().Open(name); err == nil {
+			t.Errorf("Open(%q) succeeded", name)
+		}
+	}
+}

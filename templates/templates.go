@@ -47,6 +47,8 @@ var pageNames = []string{"login", "consent", "error", "logout", "logged_out", "a
 // Pages is the parsed set of page templates. Safe for concurrent use.
 type Pages struct {
 	pages map[string]*template.Template
+	// static is Static() with the operator's static/ folder over it.
+	static fs.FS
 }
 
 var funcs = template.FuncMap{
@@ -105,7 +107,13 @@ func ParseWithOverrides(dir string) (*Pages, error) {
 	if base.Lookup("layout") == nil {
 		return nil, fmt.Errorf("templates: %s does not define \"layout\"", files["layout.html"].path)
 	}
-	p := &Pages{pages: make(map[string]*template.Template, len(pageNames))}
+	p := &Pages{pages: make(map[string]*template.Template, len(pageNames)), static: Static()}
+	if dir != "" {
+		own := filepath.Join(dir, staticFolder)
+		if fi, err := os.Stat(own); err == nil && fi.IsDir() {
+			p.static = overStatic{own: os.DirFS(own), base: p.static}
+		}
+	}
 	for _, name := range pageNames {
 		t, err := base.Clone()
 		if err != nil {
@@ -177,6 +185,9 @@ func templateFiles(dir string) (map[string]templateFile, error) {
 		if strings.HasPrefix(name, ".") {
 			continue // editors' swap and backup files, .git
 		}
+		if name == staticFolder && e.IsDir() {
+			continue // the operator's static files (Pages.Static)
+		}
 		path := filepath.Join(dir, name)
 		if _, known := files[name]; !known || !e.Type().IsRegular() {
 			return nil, fmt.Errorf("templates: %s: not a template gatehouse has (a file named as one of: %s)", path, strings.Join(names, ", "))
@@ -227,6 +238,39 @@ func (p *Pages) names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// staticFolder is the folder of an override directory whose files are
+// served at /static/ (a logo, a stylesheet of one's own).
+const staticFolder = "static"
+
+// Static is what /static/ serves: the override directory's static/
+// files, then the embedded ones ([Static]). Only files: a folder is "not
+// found", so nothing is ever listed.
+func (p *Pages) Static() fs.FS { return p.static }
+
+// overStatic serves own's files before base's.
+type overStatic struct{ own, base fs.FS }
+
+func (o overStatic) Open(name string) (fs.File, error) {
+	if name == "." {
+		return o.base.Open(name)
+	}
+	if f, err := o.own.Open(name); err == nil {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			return f, nil
+		}
+		f.Close()
+	}
+	f, err := o.base.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fs.ErrNotExist
+	}
+	return f, nil
 }
 
 // Static is the file system with style.css (and any other static asset) at its root,

@@ -109,13 +109,28 @@ func TestTemplateOverrideReplacesAPage(t *testing.T) {
 		[]byte(`{{define "title"}}Welcome{{end}}{{define "content"}}<h1 id="acme-home">Welcome to {{.Product}}</h1><a href="/login">Sign in</a>{{end}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "sqlite", withBranding, func(c *config.Config) { c.Branding.TemplatesDir = dir })
+	if err := os.MkdirAll(filepath.Join(dir, "static"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "static", "acme.svg"), []byte("<svg/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "sqlite", withBranding, func(c *config.Config) {
+		c.Branding.TemplatesDir, c.Branding.LogoURL = dir, "/static/acme.svg"
+	})
 	b := s.newBrowser()
 	if p := b.get(s.issuer + "/"); p.status != http.StatusOK || !strings.Contains(p.body, `<h1 id="acme-home">Welcome to Acme ID</h1>`) {
 		t.Errorf("landing page is not the override: %d\n%s", p.status, p.body)
 	}
-	if p := b.get(s.issuer + "/login"); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+	if p := b.get(s.issuer + "/login"); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) ||
+		!strings.Contains(p.body, `<img class="brand-logo" src="/static/acme.svg"`) {
 		t.Errorf("login page: %d\n%s", p.status, p.body)
+	}
+	if p := b.get(s.issuer + "/static/acme.svg"); p.status != http.StatusOK || p.body != "<svg/>" {
+		t.Errorf("the logo from the templates directory: %d %q", p.status, p.body)
+	}
+	if p := b.get(s.issuer + "/static/style.css"); p.status != http.StatusOK || !strings.Contains(p.body, "--primary") {
+		t.Errorf("the embedded stylesheet: %d", p.status)
 	}
 }
 
