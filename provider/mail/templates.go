@@ -46,9 +46,9 @@ type Data struct {
 	// SupportURL is the deployment's help link (https or mailto:; may be
 	// empty), set by Render.
 	SupportURL string
-	Email   string
-	Link    string
-	Expires string
+	Email      string
+	Link       string
+	Expires    string
 	// Code is a one-time code to type back (EnrolmentCode).
 	Code string
 	// Event says what changed (SecurityNotice).
@@ -66,9 +66,9 @@ type Branding struct {
 
 // Templates render the messages with the product name.
 type Templates struct {
-	brand   Branding
-	text    map[string]*texttemplate.Template
-	html    map[string]*htmltemplate.Template
+	brand Branding
+	text  map[string]*texttemplate.Template
+	html  map[string]*htmltemplate.Template
 }
 
 // NewTemplates parses the embedded messages.
