@@ -200,9 +200,10 @@ func TestAdminOpenAPIServed(t *testing.T) {
 	}
 }
 
-// TestAdminOpenAPIDocumentIsValid checks the document against the OpenAPI
-// 3.1 schema (libopenapi-validator embeds it).
-func TestAdminOpenAPIDocumentIsValid(t *testing.T) {
+// adminOpenAPIValidator is libopenapi-validator's validator of the served
+// document.
+func adminOpenAPIValidator(t *testing.T) validator.Validator {
+	t.Helper()
 	raw, err := openapi.AdminJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +216,13 @@ func TestAdminOpenAPIDocumentIsValid(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
+	return v
+}
+
+// TestAdminOpenAPIDocumentIsValid checks the document against the OpenAPI
+// 3.1 schema (libopenapi-validator embeds it).
+func TestAdminOpenAPIDocumentIsValid(t *testing.T) {
+	v := adminOpenAPIValidator(t)
 	if ok, verrs := v.ValidateDocument(); !ok {
 		for _, e := range verrs {
 			t.Error(e.Error())
@@ -533,18 +541,7 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestAdminOpenAPIAnswers(t *testing.T) {
 	s := newOATestServer(t)
 	d := loadAdminOpenAPI(t)
-	raw, err := openapi.AdminJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := libopenapi.NewDocument(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	v := adminOpenAPIValidator(t)
 
 	// send makes a request, checks its status, and validates the answer
 	// and, when validRequest, the request; it returns the answer's JSON
